@@ -1,0 +1,34 @@
+/**
+ * hyperlog: a Merkle-DAG log for peer-to-peer data replication that runs unchanged on Deno, Bun, Node,
+ * Cloudflare Workers and browsers.
+ *
+ * @example Add two linked nodes and list the log
+ * ```ts
+ * import { Hyperlog } from "./mod.ts";
+ * const log = new Hyperlog({ valueEncoding: "json" });
+ * const a = await log.add(null, { hello: "world" });
+ * await log.add([a.key], "second");
+ * for await (const node of log.createReadStream()) console.log(node.change, node.key, node.value);
+ * ```
+ *
+ * @module
+ */
+export { Hyperlog } from "./src/log.ts";
+export type { BatchDoc, HyperlogOptions, ReadStreamOptions, RejectDetail } from "./src/log.ts";
+export type { Node, StoredNode } from "./src/node.ts";
+export { computeKey, keyPreimage } from "./src/node.ts";
+export { Identity, verifySignature } from "./src/identity.ts";
+export { resolveEncoding } from "./src/encoding.ts";
+export type { Codec, EncodingName, ValueEncoding } from "./src/encoding.ts";
+export {
+  ClosedError,
+  EncodingError,
+  HyperlogError,
+  InvalidNodeError,
+  MissingLinksError,
+  NotFoundError,
+  SignatureError,
+  StorageConflictError,
+} from "./src/errors.ts";
+export { MemoryStorage } from "./storage/memory.ts";
+export type { ReadRange, Storage } from "./storage/storage.ts";

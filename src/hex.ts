@@ -1,0 +1,56 @@
+/**
+ * Hex encoding helpers used for keys, identities and signatures.
+ *
+ * @module
+ */
+
+const HEX: string[] = [];
+for (let i = 0; i < 256; i++) HEX.push(i.toString(16).padStart(2, "0"));
+
+/**
+ * Encodes bytes as lower-case hex.
+ *
+ * @example
+ * ```ts
+ * import { toHex } from "./hex.ts";
+ * console.assert(toHex(new Uint8Array([0, 255])) === "00ff");
+ * ```
+ */
+export function toHex(bytes: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < bytes.length; i++) out += HEX[bytes[i]!]!;
+  return out;
+}
+
+/**
+ * Decodes hex (either case) into bytes; throws a `TypeError` naming `what` if the text is not hex.
+ *
+ * @example
+ * ```ts
+ * import { fromHex } from "./hex.ts";
+ * console.assert(fromHex("00ff")[1] === 255);
+ * ```
+ */
+export function fromHex(hex: string, what = "Value"): Uint8Array {
+  if (typeof hex !== "string" || hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) {
+    throw new TypeError(`${what} must be a hex string of even length`);
+  }
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}
+
+const KEY_RE = /^[0-9a-f]{64}$/;
+
+/**
+ * Tells whether `value` is a node key: 64 lower-case hex characters.
+ *
+ * @example
+ * ```ts
+ * import { isKey } from "./hex.ts";
+ * console.assert(isKey("ab".repeat(32)) && !isKey("AB".repeat(32)));
+ * ```
+ */
+export function isKey(value: unknown): value is string {
+  return typeof value === "string" && value.length === 64 && KEY_RE.test(value);
+}

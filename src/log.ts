@@ -1,0 +1,733 @@
+/**
+ * The Hyperlog class: a Merkle-DAG log of nodes that link to earlier nodes by hash.
+ *
+ * @module
+ */
+import { type Codec, resolveEncoding, textForm, type ValueEncoding } from "./encoding.ts";
+import { ClosedError, HyperlogError, InvalidNodeError, MissingLinksError, NotFoundError, SignatureError, StorageConflictError } from "./errors.ts";
+import { fromHex, isKey, toHex } from "./hex.ts";
+import { type Identity, verifySignature } from "./identity.ts";
+import { Mutex } from "./mutex.ts";
+import { encodeNode, type Node, type StoredNode } from "./node.ts";
+import { MemoryStorage } from "../storage/memory.ts";
+import type { Storage } from "../storage/storage.ts";
+
+/**
+ * Options for {@link Hyperlog}.
+ *
+ * @example
+ * ```ts
+ * import type { HyperlogOptions } from "./log.ts";
+ * const options: HyperlogOptions<string> = { valueEncoding: "utf-8" };
+ * console.assert(options.valueEncoding === "utf-8");
+ * ```
+ */
+export interface HyperlogOptions<T = unknown> {
+  /** How values become bytes: "json" (the default), "utf-8", "binary" or an `{ encode, decode }` codec. */
+  valueEncoding?: ValueEncoding<T>;
+  /** Sign every node this log adds with this identity. */
+  identity?: Identity;
+  /** Refuse unsigned nodes (local adds need an `identity`). */
+  requireSignatures?: boolean;
+  /** Accept only nodes signed by these public keys (hex); implies `requireSignatures`. */
+  writers?: Iterable<string>;
+}
+
+/**
+ * One document of {@link Hyperlog.batch}. A link is a node key, or the index of an earlier document of the same
+ * batch.
+ *
+ * @example
+ * ```ts
+ * import type { BatchDoc } from "./log.ts";
+ * const docs: BatchDoc<string>[] = [{ value: "a" }, { links: [0], value: "b" }];
+ * console.assert(docs.length === 2);
+ * ```
+ */
+export interface BatchDoc<T = unknown> {
+  /** Keys (or batch indexes) of the nodes this one links to; none when omitted. */
+  links?: readonly (string | number)[] | null;
+  /** The value to store. */
+  value: T;
+}
+
+/**
+ * Options for {@link Hyperlog.createReadStream}.
+ *
+ * @example
+ * ```ts
+ * import type { ReadStreamOptions } from "./log.ts";
+ * const lastTen: ReadStreamOptions = { reverse: true, limit: 10 };
+ * console.assert(lastTen.limit === 10);
+ * ```
+ */
+export interface ReadStreamOptions {
+  /** Only nodes with a change number greater than this (default 0). */
+  since?: number;
+  /** Only nodes with a change number up to this, inclusive (default: no bound). */
+  until?: number;
+  /** At most this many nodes. */
+  limit?: number;
+  /** Newest first. Cannot be combined with `live`. */
+  reverse?: boolean;
+  /** Keep the stream open and deliver nodes as they are added, until cancelled or the log closes. */
+  live?: boolean;
+}
+
+/**
+ * The `detail` of a `reject` event: a node (or document) that was refused, and why.
+ *
+ * @example
+ * ```ts
+ * import type { RejectDetail } from "./log.ts";
+ * const detail: RejectDetail = { error: new Error("Bad") };
+ * console.assert(detail.error.message === "Bad");
+ * ```
+ */
+export interface RejectDetail {
+  /** Why it was refused. */
+  error: Error;
+  /** The key of the refused node, when it had one. */
+  key?: string;
+}
+
+/** The raw form of a node to be checked and stored: the value is already encoded. */
+interface Draft {
+  key: string;
+  links: readonly string[];
+  value: Uint8Array;
+  identity?: string;
+  signature?: string;
+}
+
+const PAGE = 1024;
+
+function checkLinks(links: unknown, where: string): readonly string[] {
+  if (links === null || links === undefined) return [];
+  if (!Array.isArray(links)) throw new TypeError(`${where}: links must be an array of node keys or null`);
+  const seen = new Set<string>();
+  for (let i = 0; i < links.length; i++) {
+    const link: unknown = links[i];
+    if (!isKey(link)) {
+      throw new TypeError(`${where}: link ${i} is not a node key (expected 64 lower-case hex characters, got ${JSON.stringify(link)})`);
+    }
+    if (seen.has(link)) throw new TypeError(`${where}: link ${link} is given twice`);
+    seen.add(link);
+  }
+  return links as string[];
+}
+
+function checkCount(value: unknown, name: string, allowInfinity: boolean): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || Number.isNaN(value) || value < 0 || (!Number.isInteger(value) && !(allowInfinity && value === Infinity))) {
+    throw new RangeError(`${name} must be a non-negative integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+/**
+ * A Merkle-DAG log. Every node has a key (the hash of its links and value), links to earlier nodes, and a local
+ * change number. Logs replicate by exchanging the nodes the other side lacks.
+ *
+ * Events (an `EventTarget`): `preadd` (a node is about to be stored), `add` (a node was stored), `reject` (a node or
+ * document was refused); the node, or a {@link RejectDetail}, is in `event.detail`.
+ *
+ * @example Add, link, list
+ * ```ts
+ * import { Hyperlog } from "../mod.ts";
+ * const log = new Hyperlog({ valueEncoding: "utf-8" });
+ * const hello = await log.add(null, "hello");
+ * const world = await log.add([hello.key], "world");
+ * console.assert(hello.key === "8c7efb22472592f561a7a7647f8c5ee93134880b4ca0c92889a61848cd5c4602");
+ * console.assert((await log.heads())[0]?.key === world.key);
+ * for await (const node of log.createReadStream()) console.log(node.change, node.value);
+ * await log.close();
+ * ```
+ */
+export class Hyperlog<T = unknown> extends EventTarget {
+  /** The storage backend this log lives in. */
+  readonly storage: Storage;
+  /** The identity that signs local nodes, if any. */
+  readonly identity: Identity | undefined;
+  readonly #codec: Codec<T>;
+  readonly #text: ((value: T) => string) | undefined;
+  readonly #requireSignatures: boolean;
+  readonly #writers: ReadonlySet<string> | undefined;
+  readonly #mutex = new Mutex();
+  readonly #opening: Promise<void>;
+  readonly #listeners = new Map<string, Set<unknown>>();
+  #waiters = new Set<() => void>();
+  #id: string | undefined;
+  #length = 0;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  readonly #pending = new Set<Promise<unknown>>();
+
+  /**
+   * Opens a log in `storage` (a fresh {@link MemoryStorage} when omitted).
+   *
+   * @example
+   * ```ts
+   * import { Hyperlog, MemoryStorage } from "../mod.ts";
+   * const log = new Hyperlog(new MemoryStorage(), { valueEncoding: "json" });
+   * await log.ready();
+   * console.assert(log.id.length === 32);
+   * ```
+   */
+  constructor(storage?: Storage | HyperlogOptions<T> | null, options: HyperlogOptions<T> = {}) {
+    super();
+    if (storage !== null && storage !== undefined && typeof (storage as Storage).commit !== "function") {
+      options = storage as HyperlogOptions<T>;
+      storage = undefined;
+    }
+    if (typeof options !== "object" || options === null) throw new TypeError("Options must be an object");
+    this.storage = (storage as Storage | null | undefined) ?? new MemoryStorage();
+    this.#codec = resolveEncoding(options.valueEncoding);
+    this.#text = textForm(this.#codec);
+    this.identity = options.identity;
+    if (options.writers !== undefined) {
+      const writers = new Set<string>();
+      for (const writer of options.writers) {
+        if (!isKey(writer)) throw new TypeError(`Writer ${JSON.stringify(writer)} is not a public key: expected 64 lower-case hex characters`);
+        writers.add(writer);
+      }
+      this.#writers = writers;
+    }
+    this.#requireSignatures = options.requireSignatures === true || this.#writers !== undefined;
+    this.#opening = this.#open();
+    this.#opening.catch(() => {});
+  }
+
+  async #open(): Promise<void> {
+    await this.storage.open();
+    let id = await this.storage.getMeta("id");
+    if (id === undefined) {
+      id = toHex(crypto.getRandomValues(new Uint8Array(16)));
+      await this.storage.setMeta("id", id);
+    }
+    this.#id = id;
+    this.#length = await this.storage.length();
+  }
+
+  /**
+   * Resolves once the storage is open. Every method waits for it, so calling it is optional.
+   *
+   * @example
+   * ```ts
+   * import { Hyperlog } from "../mod.ts";
+   * const log = new Hyperlog();
+   * await log.ready();
+   * ```
+   */
+  async ready(): Promise<void> {
+    await this.#opening;
+    if (this.#closed) throw new ClosedError();
+  }
+
+  /**
+   * This log's stable id (32 hex characters), created once and kept in storage. Available after `ready()`.
+   *
+   * @example
+   * ```ts
+   * import { Hyperlog } from "../mod.ts";
+   * const log = new Hyperlog();
+   * await log.ready();
+   * console.log(log.id);
+   * ```
+   */
+  get id(): string {
+    if (this.#id === undefined) throw new HyperlogError("The log is not open yet; await log.ready() before reading log.id");
+    return this.#id;
+  }
+
+  /**
+   * The number of nodes in the log (the highest change number). Available after `ready()`.
+   *
+   * @example
+   * ```ts
+   * import { Hyperlog } from "../mod.ts";
+   * const log = new Hyperlog();
+   * await log.append("x");
+   * console.assert(log.length === 1);
+   * ```
+   */
+  get length(): number {
+    return this.#length;
+  }
+
+  /**
+   * Adds a node with the given links (keys of nodes already in the log) and value. Resolves with the stored node;
+   * if an identical node is already stored, resolves with that one and changes nothing.
+   *
+   * @example
+   * ```ts
+   * import { Hyperlog } from "../mod.ts";
+   * const log = new Hyperlog();
+   * const a = await log.add(null, { hello: "world" });
+   * const b = await log.add([a.key], "second");
+   * console.assert(b.links[0] === a.key && b.change === 2);
+   * ```
+   */
+  add(links: readonly string[] | null, value: T): Promise<Node<T>> {
+    return this.#track(async () => {
+      const nodes = await this.#addDrafts([this.#draft(checkLinks(links, "add"), this.#encode(value, "add"))]);
+      return nodes[0]!;
+    });
+  }
+
+  /**
+   * Adds a node that links to every current head (the seed's "append to the log").
+   *
+   * @example
+   * ```ts
+   * import { Hyperlog } from "../mod.ts";
+   * const log = new Hyperlog();
+   * const a = await log.append(1);
+   * const b = await log.append(2);
+   * console.assert(b.links[0] === a.key);
+   * ```
+   */
+  append(value: T): Promise<Node<T>> {
+    return this.#track(() => this.#append(value));
+  }
+
+  async #append(value: T): Promise<Node<T>> {
+    const encoded = this.#encode(value, "append");
+    try {
+      await this.#checkCanWrite();
+      return await this.#mutex.run(async () => {
+        this.#assertOpen();
+        const draft = this.#draft((await this.storage.heads()).sort(), encoded);
+        await this.#sign([draft]);
+        return (await this.#store([draft]))[0]!;
+      });
+    } catch (err) {
+      this.#reject(err as Error, undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * Adds many nodes atomically: all are stored, or none (the promise rejects and nothing changes). A document may
+   * link to an earlier document of the batch by its key or by its index in `docs`. Runs in time linear in the
+   * batch. Resolves with the nodes in the order of `docs`.
+   *
+   * @example
+   * ```ts
+   * import { Hyperlog } from "../mod.ts";
+   * const log = new Hyperlog();
+   * const [a, b] = await log.batch([{ value: "a" }, { links: [0], value: "b" }]);
+   * console.assert(b!.links[0] === a!.key);
+   * ```
+   */
+  batch(docs: readonly BatchDoc<T>[]): Promise<Node<T>[]> {
+    return this.#track(() => this.#batch(docs));
+  }
+
+  async #batch(docs: readonly BatchDoc<T>[]): Promise<Node<T>[]> {
+    if (!Array.isArray(docs)) throw new TypeError("batch takes an array of { links, value } documents");
+    const drafts: Draft[] = [];
+    for (let i = 0; i < docs.length; i++) {
+      const doc = docs[i];
+      if (typeof doc !== "object" || doc === null || !("value" in doc)) {
+        throw new TypeError(`batch document ${i} must be an object with a value (and optional links)`);
+      }
+      const raw = doc.links;
+      let links: readonly string[];
+      if (Array.isArray(raw) && raw.some((link) => typeof link === "number")) {
+        links = raw.map((link, j) => {
+          if (typeof link !== "number") return link;
+          if (!Number.isInteger(link) || link < 0 || link >= i) {
+            throw new TypeError(`batch document ${i}: link ${j} refers to document ${link}, which is not an earlier document of the batch`);
+          }
+          return drafts[link]!.key;
+        });
+      } else {
+        links = raw as readonly string[];
+      }
+      const where = `batch document ${i}`;
+      drafts.push(this.#draft(checkLinks(links, where), this.#encode(doc.value, where)));
+    }
+    return await this.#addDrafts(drafts);
+  }
+
+  #encode(value: T, where: string): Uint8Array | string {
+    try {
+      return this.#text !== undefined ? this.#text(value) : this.#codec.encode(value);
+    } catch (err) {
+      if (err instanceof HyperlogError) err.message = `${where}: ${err.message}`;
+      throw err;
+    }
+  }
+
+  #draft(links: readonly string[], value: Uint8Array | string): Draft {
+    const identity = this.identity?.publicKey;
+    const encoded = encodeNode(links, value, identity);
+    return identity === undefined
+      ? { key: encoded.key, links, value: encoded.value }
+      : { key: encoded.key, links, value: encoded.value, identity };
+  }
+
+  async #sign(drafts: Draft[]): Promise<void> {
+    const identity = this.identity;
+    if (identity === undefined) return;
+    await Promise.all(drafts.map(async (draft) => {
+      draft.signature = toHex(await identity.sign(fromHex(draft.key)));
+    }));
+  }
+
+  async #checkCanWrite(): Promise<void> {
+    await this.ready();
+    if (!this.#requireSignatures) return;
+    if (this.identity === undefined) {
+      throw new SignatureError("This log requires signed nodes; open it with an identity to add nodes");
+    }
+    if (this.#writers !== undefined && !this.#writers.has(this.identity.publicKey)) {
+      throw new SignatureError(`This log accepts only listed writers, and ${this.identity.publicKey} is not one of them`);
+    }
+  }
+
+  /** Signs and stores drafts whose links are fixed; emits `reject` and rethrows on failure. */
+  async #addDrafts(drafts: Draft[]): Promise<Node<T>[]> {
+    try {
+      await this.#checkCanWrite();
+      await this.#sign(drafts);
+      return await this.#mutex.run(() => this.#store(drafts));
+    } catch (err) {
+      this.#reject(err as Error, undefined);
+      throw err;
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new ClosedError();
+  }
+
+  /** Runs a write that was called before `close()`: close waits for it. Writes called after `close()` reject. */
+  #track<R>(write: () => Promise<R>): Promise<R> {
+    if (this.#closing !== undefined) return Promise.reject(new ClosedError());
+    const promise = write();
+    this.#pending.add(promise);
+    const done = () => this.#pending.delete(promise);
+    promise.then(done, done);
+    return promise;
+  }
+
+  /** Under the mutex: stores the drafts that are new, in order, in one commit. Drafts are ancestors first. */
+  async #store(drafts: readonly Draft[]): Promise<Node<T>[]> {
+    this.#assertOpen();
+    const inBatch = new Map<string, number>();
+    const outside: string[] = [];
+    const outsideSeen = new Set<string>();
+    for (let i = 0; i < drafts.length; i++) {
+      const draft = drafts[i]!;
+      for (const link of draft.links) {
+        if (!inBatch.has(link) && !outsideSeen.has(link)) {
+          outsideSeen.add(link);
+          outside.push(link);
+        }
+      }
+      if (!inBatch.has(draft.key)) inBatch.set(draft.key, i);
+    }
+    const probe = [...inBatch.keys(), ...outside];
+    const present = await this.storage.has(probe);
+    const stored = new Set<string>();
+    for (let i = 0; i < probe.length; i++) if (present[i]) stored.add(probe[i]!);
+    // A link is satisfied by a stored node or by an earlier draft of this commit.
+    const missing: string[] = [];
+    for (const link of outside) if (!stored.has(link)) missing.push(link);
+    for (let i = 0; i < drafts.length; i++) {
+      for (const link of drafts[i]!.links) {
+        const at = inBatch.get(link);
+        if (at !== undefined && at >= i && !stored.has(link)) missing.push(link);
+      }
+    }
+    if (missing.length > 0) throw new MissingLinksError([...new Set(missing)]);
+
+    const result: (Node<T> | undefined)[] = new Array(drafts.length);
+    const fresh: StoredNode[] = [];
+    const freshAt = new Map<string, number>();
+    let change = this.#length;
+    for (let i = 0; i < drafts.length; i++) {
+      const draft = drafts[i]!;
+      if (stored.has(draft.key) || freshAt.has(draft.key)) continue;
+      freshAt.set(draft.key, fresh.length);
+      const node: StoredNode = draft.identity === undefined
+        ? { key: draft.key, links: Object.freeze(draft.links.slice()), value: draft.value, change: ++change }
+        : {
+          key: draft.key,
+          links: Object.freeze(draft.links.slice()),
+          value: draft.value,
+          change: ++change,
+          identity: draft.identity,
+          signature: draft.signature!,
+        };
+      fresh.push(node);
+    }
+    const freshNodes = fresh.map((node) => this.#toNode(node));
+    if (this.#hasListeners("preadd")) for (const node of freshNodes) this.dispatchEvent(new CustomEvent("preadd", { detail: node }));
+    await this.#commit(fresh);
+    for (let i = 0; i < drafts.length; i++) {
+      const key = drafts[i]!.key;
+      const at = freshAt.get(key);
+      result[i] = at !== undefined ? freshNodes[at]! : await this.get(key);
+    }
+    if (this.#hasListeners("add")) for (const node of freshNodes) this.dispatchEvent(new CustomEvent("add", { detail: node }));
+    return result as Node<T>[];
+  }
+
+  async #commit(nodes: readonly StoredNode[]): Promise<void> {
+    if (nodes.length === 0) return;
+    try {
+      await this.storage.commit(nodes);
+    } catch (err) {
+      if (err instanceof StorageConflictError) this.#length = await this.storage.length();
+      throw err;
+    }
+    this.#length += nodes.length;
+    const waiters = this.#waiters;
+    this.#waiters = new Set();
+    for (const wake of waiters) wake();
+  }
+
+  #reject(error: Error, key: string | undefined): void {
+    if (!this.#hasListeners("reject")) return;
+    const detail: RejectDetail = key === undefined ? { error } : { error, key };
+    this.dispatchEvent(new CustomEvent("reject", { detail }));
+  }
+
+  #toNode(stored: StoredNode): Node<T> {
+    const value = this.#codec.decode(stored.value);
+    if (stored.identity === undefined) return { key: stored.key, links: stored.links, value, change: stored.change };
+    return {
+      key: stored.key,
+      links: stored.links,
+      value,
+      change: stored.change,
+      identity: stored.identity,
+      signature: stored.signature!,
+    };
+  }
+
+  /**
+   * The node with this key; rejects with a `NotFoundError` (`err.name === "NotFoundError"`) if the log lacks it.
+   *
+   * @example
+   * ```ts
+   * import { Hyperlog } from "../mod.ts";
+   * const log = new Hyperlog();
+   * const a = await log.add(null, "x");
+   * console.assert((await log.get(a.key)).value === "x");
+   * ```
+   */
+  async get(key: string): Promise<Node<T>> {
+    if (!isKey(key)) throw new TypeError(`get takes a node key: 64 lower-case hex characters, got ${JSON.stringify(key)}`);
+    await this.ready();
+    const stored = await this.storage.get(key);
+    if (stored === undefined) throw new NotFoundError(key);
+    return this.#toNode(stored);
+  }
+
+  /**
+   * The nodes no other node links to, sorted by key.
+   *
+   * @example
+   * ```ts
+   * import { Hyperlog } from "../mod.ts";
+   * const log = new Hyperlog();
+   * await log.add(null, "a");
+   * await log.add(null, "b");
+   * console.assert((await log.heads()).length === 2);
+   * ```
+   */
+  async heads(): Promise<Node<T>[]> {
+    await this.ready();
+    const keys = (await this.storage.heads()).sort();
+    const nodes: Node<T>[] = [];
+    for (const key of keys) {
+      const stored = await this.storage.get(key);
+      if (stored !== undefined) nodes.push(this.#toNode(stored));
+    }
+    return nodes;
+  }
+
+  /**
+   * Streams nodes in change order (ancestors before the nodes that link to them). With `live: true` the stream
+   * stays open and delivers nodes as they are added; cancel it, or close the log, to end it.
+   *
+   * @example
+   * ```ts
+   * import { Hyperlog } from "../mod.ts";
+   * const log = new Hyperlog();
+   * await log.append("a");
+   * await log.append("b");
+   * const values = [];
+   * for await (const node of log.createReadStream({ reverse: true })) values.push(node.value);
+   * console.assert(values.join() === "b,a");
+   * ```
+   */
+  createReadStream(options: ReadStreamOptions = {}): ReadableStream<Node<T>> {
+    const since = checkCount(options.since, "since", false) ?? 0;
+    const until = checkCount(options.until, "until", true) ?? Infinity;
+    let remaining = checkCount(options.limit, "limit", true) ?? Infinity;
+    const reverse = options.reverse === true;
+    const live = options.live === true;
+    if (reverse && live) throw new RangeError("A read stream cannot be both reverse and live; drop one of the two options");
+    let cursor = reverse ? until : since;
+    let cancelled = false;
+    let wake: (() => void) | undefined;
+    return new ReadableStream<Node<T>>({
+      pull: async (controller) => {
+        await this.#opening;
+        for (;;) {
+          if (cancelled) return;
+          if (remaining <= 0 || (reverse ? cursor <= since : cursor >= until)) return controller.close();
+          if (this.#closed) return live ? controller.close() : controller.error(new ClosedError());
+          const page = await this.storage.read(
+            reverse
+              ? { since, until: cursor, limit: Math.min(PAGE, remaining), reverse }
+              : { since: cursor, until, limit: Math.min(PAGE, remaining), reverse },
+          );
+          if (page.length > 0) {
+            for (const stored of page) controller.enqueue(this.#toNode(stored));
+            remaining -= page.length;
+            cursor = reverse ? page[page.length - 1]!.change - 1 : page[page.length - 1]!.change;
+            return;
+          }
+          if (!live) return controller.close();
+          if (cursor < this.#length) continue;
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            this.#waiters.add(resolve);
+          });
+        }
+      },
+      cancel: () => {
+        cancelled = true;
+        if (wake !== undefined) {
+          this.#waiters.delete(wake);
+          wake();
+        }
+      },
+    }, { highWaterMark: 0 });
+  }
+
+  /**
+   * Checks a node as a receiving peer would: its key matches its links, value and identity; its signature verifies;
+   * and it meets this log's signature rules (`requireSignatures`, `writers`). Rejects with an `InvalidNodeError` or
+   * a `SignatureError` that says what is wrong. Does not check that the links are present.
+   *
+   * @example
+   * ```ts
+   * import { Hyperlog, Identity } from "../mod.ts";
+   * const log = new Hyperlog({ identity: await Identity.generate() });
+   * const node = await log.append("signed");
+   * await log.verify(node);
+   * ```
+   */
+  async verify(node: Pick<Node<T>, "key" | "links" | "value" | "identity" | "signature">): Promise<void> {
+    if (typeof node !== "object" || node === null) throw new InvalidNodeError("A node must be an object with key, links and value");
+    const links = checkLinks(node.links, `node ${String(node.key)}`);
+    const encoded = this.#encode(node.value, `node ${String(node.key)}`);
+    const value = typeof encoded === "string" ? new TextEncoder().encode(encoded) : encoded;
+    const draft: Draft = { key: node.key, links, value };
+    if (node.identity !== undefined) draft.identity = node.identity;
+    if (node.signature !== undefined) draft.signature = node.signature;
+    await this.verifyDraft(draft);
+  }
+
+  /**
+   * Checks a node whose value is still encoded (as it arrives from a peer). See {@link Hyperlog.verify}.
+   *
+   * @example
+   * ```ts
+   * import { Hyperlog } from "../mod.ts";
+   * const log = new Hyperlog({ valueEncoding: "utf-8" });
+   * const key = "8c7efb22472592f561a7a7647f8c5ee93134880b4ca0c92889a61848cd5c4602";
+   * await log.verifyDraft({ key, links: [], value: new TextEncoder().encode("hello") });
+   * ```
+   */
+  async verifyDraft(draft: { key: string; links: readonly string[]; value: Uint8Array; identity?: string; signature?: string }): Promise<void> {
+    if (!isKey(draft.key)) throw new InvalidNodeError(`Node key ${JSON.stringify(draft.key)} is not 64 lower-case hex characters`);
+    checkLinks(draft.links, `node ${draft.key}`);
+    if (!(draft.value instanceof Uint8Array)) throw new InvalidNodeError(`Node ${draft.key} has a value that is not bytes`);
+    const { identity, signature } = draft;
+    if ((identity === undefined) !== (signature === undefined)) {
+      throw new InvalidNodeError(`Node ${draft.key} has ${identity === undefined ? "a signature but no identity" : "an identity but no signature"}`);
+    }
+    if (identity !== undefined && !isKey(identity)) {
+      throw new InvalidNodeError(`Node ${draft.key} has an identity that is not 64 lower-case hex characters`);
+    }
+    const actual = encodeNode(draft.links, draft.value, identity).key;
+    if (actual !== draft.key) {
+      throw new InvalidNodeError(`Node ${draft.key} does not match its content: its links, value and identity hash to ${actual}`);
+    }
+    if (identity === undefined || signature === undefined) {
+      if (this.#requireSignatures) throw new SignatureError(`Node ${draft.key} is not signed, and this log requires signatures`);
+      return;
+    }
+    if (typeof signature !== "string" || !/^[0-9a-f]{128}$/.test(signature)) {
+      throw new SignatureError(`Node ${draft.key} has a signature that is not 128 lower-case hex characters`);
+    }
+    if (!(await verifySignature(identity, fromHex(draft.key), signature))) {
+      throw new SignatureError(`Node ${draft.key} has a signature that does not verify for identity ${identity}`);
+    }
+    if (this.#writers !== undefined && !this.#writers.has(identity)) {
+      throw new SignatureError(`Node ${draft.key} is signed by ${identity}, which is not a listed writer of this log`);
+    }
+  }
+
+  /**
+   * Closes the log: waits for writes in flight, ends live read streams, and closes the storage. Later calls reject
+   * with a `ClosedError`. Calling it again is harmless.
+   *
+   * @example
+   * ```ts
+   * import { Hyperlog } from "../mod.ts";
+   * const log = new Hyperlog();
+   * await log.close();
+   * ```
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#opening.catch(() => {});
+      await Promise.allSettled([...this.#pending]);
+      await this.#mutex.idle();
+      this.#closed = true;
+      const waiters = this.#waiters;
+      this.#waiters = new Set();
+      for (const wake of waiters) wake();
+      await this.storage.close();
+    })();
+    return this.#closing;
+  }
+
+  #hasListeners(type: string): boolean {
+    const set = this.#listeners.get(type);
+    return set !== undefined && set.size > 0;
+  }
+
+  /** Adds an event listener (`preadd`, `add` or `reject`); see the class doc. */
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void {
+    if (listener !== null) {
+      let set = this.#listeners.get(type);
+      if (set === undefined) this.#listeners.set(type, set = new Set());
+      set.add(listener);
+    }
+    super.addEventListener(type, listener, options);
+  }
+
+  /** Removes an event listener. */
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void {
+    if (listener !== null) this.#listeners.get(type)?.delete(listener);
+    super.removeEventListener(type, listener, options);
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * Nodes and their keys.
+ *
+ * A key is the lower-case hex SHA-256 of a sequence of frames, where a frame is the ASCII decimal byte length of a
+ * part, a newline (0x0a), and the part's bytes. The parts, in order:
+ *
+ * 1. for a signed node only: the identity, as the ASCII text `ed25519:` followed by the 64 lower-case hex
+ *    characters of the Ed25519 public key (72 bytes);
+ * 2. each link, as the ASCII bytes of its 64-character hex key, in the node's link order;
+ * 3. the encoded value bytes.
+ *
+ * Unsigned nodes therefore have exactly hyperlog 4.x's keys: `add(null, "hello")` with the `utf-8` encoding has
+ * key `sha256("5\nhello")`. A signed node's key covers its identity, so the same value written by two writers gives
+ * two nodes. The identity frame comes first and has a different length (72) from a link frame (64), so no signed
+ * node can share its key with an unsigned one. The signature is an Ed25519 signature over the 32 raw bytes of the
+ * key, and is not part of the key.
+ *
+ * @module
+ */
+import { sha256, sha256Hex } from "./sha256.ts";
+
+/**
+ * A node of the log, as the API returns it.
+ *
+ * @example
+ * ```ts
+ * import type { Node } from "./node.ts";
+ * const node: Node<string> = { key: "ab".repeat(32), links: [], value: "hi", change: 1 };
+ * console.assert(node.change === 1);
+ * ```
+ */
+export interface Node<T = unknown> {
+  /** 64 lower-case hex characters: the SHA-256 of the node's content (see the module doc). */
+  readonly key: string;
+  /** Keys of the nodes this one links to (its causal predecessors), in the order given when it was added. */
+  readonly links: readonly string[];
+  /** The decoded value. */
+  readonly value: T;
+  /** This log's insertion number, 1, 2, 3 ...: every node's links have smaller change numbers. */
+  readonly change: number;
+  /** The signer's Ed25519 public key in hex, for a signed node. */
+  readonly identity?: string;
+  /** The Ed25519 signature of the key's 32 bytes in hex, for a signed node. */
+  readonly signature?: string;
+}
+
+/**
+ * A node as storage holds it: the value is the encoded bytes.
+ *
+ * @example
+ * ```ts
+ * import type { StoredNode } from "./node.ts";
+ * const node: StoredNode = { key: "ab".repeat(32), links: [], value: new Uint8Array([1]), change: 1 };
+ * console.assert(node.value.length === 1);
+ * ```
+ */
+export interface StoredNode {
+  /** The node's key. */
+  readonly key: string;
+  /** The keys it links to. */
+  readonly links: readonly string[];
+  /** The encoded value. */
+  readonly value: Uint8Array;
+  /** The change number in this store. */
+  readonly change: number;
+  /** The signer's public key in hex, when signed. */
+  readonly identity?: string;
+  /** The signature in hex, when signed. */
+  readonly signature?: string;
+}
+
+const IDENTITY_PREFIX = "ed25519:";
+const textEncoder = new TextEncoder();
+let scratch = new Uint8Array(64 * 1024);
+
+function digits(n: number): number {
+  return n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 10000 ? 4 : String(n).length;
+}
+
+function writeAscii(buf: Uint8Array, at: number, text: string): number {
+  for (let i = 0; i < text.length; i++) buf[at++] = text.charCodeAt(i);
+  return at;
+}
+
+function framesSize(links: readonly string[], identity: string | undefined): number {
+  let size = 0;
+  if (identity !== undefined) {
+    const n = IDENTITY_PREFIX.length + identity.length;
+    size += digits(n) + 1 + n;
+  }
+  for (const link of links) size += digits(link.length) + 1 + link.length;
+  return size;
+}
+
+function writeFrames(buf: Uint8Array, at: number, links: readonly string[], identity: string | undefined): number {
+  if (identity !== undefined) {
+    at = writeAscii(buf, at, `${IDENTITY_PREFIX.length + identity.length}\n${IDENTITY_PREFIX}`);
+    at = writeAscii(buf, at, identity);
+  }
+  for (const link of links) {
+    at = writeAscii(buf, at, `${link.length}\n`);
+    at = writeAscii(buf, at, link);
+  }
+  return at;
+}
+
+/**
+ * The bytes that are hashed into a node's key (see the module doc for the layout).
+ *
+ * @example
+ * ```ts
+ * import { keyPreimage } from "./node.ts";
+ * const bytes = keyPreimage([], new TextEncoder().encode("hello"));
+ * console.assert(new TextDecoder().decode(bytes) === "5\nhello");
+ * ```
+ */
+export function keyPreimage(links: readonly string[], value: Uint8Array, identity?: string): Uint8Array {
+  const size = framesSize(links, identity) + digits(value.length) + 1 + value.length;
+  const buf = new Uint8Array(size);
+  const at = writeAscii(buf, writeFrames(buf, 0, links, identity), `${value.length}\n`);
+  buf.set(value, at);
+  return buf;
+}
+
+/**
+ * Computes a node's key bytes (the raw 32-byte digest), which is what a signature signs.
+ *
+ * @example
+ * ```ts
+ * import { keyBytes } from "./node.ts";
+ * console.assert(keyBytes([], new Uint8Array()).length === 32);
+ * ```
+ */
+export function keyBytes(links: readonly string[], value: Uint8Array, identity?: string): Uint8Array {
+  return sha256(keyPreimage(links, value, identity));
+}
+
+/**
+ * Computes a node's key: the hex SHA-256 of its links, encoded value and (when signed) identity.
+ *
+ * @example The key of hyperlog's first example node
+ * ```ts
+ * import { computeKey } from "./node.ts";
+ * const key = computeKey([], new TextEncoder().encode("hello"));
+ * console.assert(key === "8c7efb22472592f561a7a7647f8c5ee93134880b4ca0c92889a61848cd5c4602");
+ * ```
+ */
+export function computeKey(links: readonly string[], value: Uint8Array, identity?: string): string {
+  return encodeNode(links, value, identity).key;
+}
+
+/**
+ * Computes a node's key and its encoded value in one pass over a reused buffer. A string value is written as utf-8
+ * straight into the buffer, so a node costs one allocation (its value bytes) besides the key string.
+ *
+ * @example
+ * ```ts
+ * import { encodeNode } from "./node.ts";
+ * const { key, value } = encodeNode([], "hello");
+ * console.assert(key.startsWith("8c7efb22") && value.length === 5);
+ * ```
+ */
+export function encodeNode(
+  links: readonly string[],
+  value: Uint8Array | string,
+  identity?: string,
+): { key: string; value: Uint8Array } {
+  const prefix = framesSize(links, identity);
+  const maxValue = typeof value === "string" ? value.length * 3 : value.length;
+  const offset = prefix + digits(maxValue) + 1;
+  if (scratch.length < offset + maxValue) scratch = new Uint8Array(Math.max(scratch.length * 2, offset + maxValue));
+  let n: number;
+  if (typeof value === "string") {
+    n = textEncoder.encodeInto(value, scratch.subarray(offset)).written;
+  } else {
+    scratch.set(value, offset);
+    n = value.length;
+  }
+  const header = `${n}\n`;
+  const start = offset - header.length - prefix;
+  writeAscii(scratch, writeFrames(scratch, start, links, identity), header);
+  const key = sha256Hex(scratch.subarray(start, offset + n));
+  return { key, value: typeof value === "string" ? scratch.slice(offset, offset + n) : value };
+}

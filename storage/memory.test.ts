@@ -1,0 +1,4 @@
+import { runStorageConformance } from "./conformance.ts";
+import { MemoryStorage } from "./memory.ts";
+
+runStorageConformance("MemoryStorage", { create: () => new MemoryStorage() });

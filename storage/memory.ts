@@ -1,0 +1,122 @@
+/**
+ * The in-memory storage backend: the reference implementation of {@link Storage} and the default.
+ *
+ * @module
+ */
+import { ClosedError, StorageConflictError } from "../src/errors.ts";
+import type { StoredNode } from "../src/node.ts";
+import type { ReadRange, Storage } from "./storage.ts";
+
+/**
+ * Keeps a log in memory. Nothing survives the process; use it for tests, caches and short-lived peers.
+ *
+ * @example
+ * ```ts
+ * import { Hyperlog, MemoryStorage } from "../mod.ts";
+ * const log = new Hyperlog(new MemoryStorage(), { valueEncoding: "json" });
+ * const node = await log.add(null, { hello: "world" });
+ * console.assert(node.change === 1);
+ * ```
+ */
+export class MemoryStorage implements Storage {
+  #nodes = new Map<string, StoredNode>();
+  #order: StoredNode[] = [];
+  #heads = new Set<string>();
+  #meta = new Map<string, string>();
+  #closed = false;
+
+  #check(): void {
+    if (this.#closed) throw new ClosedError("The storage is closed");
+  }
+
+  /** Opens the store; nothing to do in memory. */
+  open(): Promise<void> {
+    return this.#closed ? Promise.reject(new ClosedError("The storage is closed")) : Promise.resolve();
+  }
+
+  /** Reads a metadata value. */
+  getMeta(name: string): Promise<string | undefined> {
+    this.#check();
+    return Promise.resolve(this.#meta.get(name));
+  }
+
+  /** Writes a metadata value. */
+  setMeta(name: string, value: string): Promise<void> {
+    this.#check();
+    this.#meta.set(name, value);
+    return Promise.resolve();
+  }
+
+  /** The number of nodes. */
+  length(): Promise<number> {
+    this.#check();
+    return Promise.resolve(this.#order.length);
+  }
+
+  /** The node with this key, or `undefined`. */
+  get(key: string): Promise<StoredNode | undefined> {
+    this.#check();
+    return Promise.resolve(this.#nodes.get(key));
+  }
+
+  /** Whether each key is stored. */
+  has(keys: readonly string[]): Promise<boolean[]> {
+    this.#check();
+    return Promise.resolve(keys.map((key) => this.#nodes.has(key)));
+  }
+
+  /** The current heads. */
+  heads(): Promise<string[]> {
+    this.#check();
+    return Promise.resolve([...this.#heads]);
+  }
+
+  /** One page of nodes in change order. */
+  read(range: ReadRange): Promise<StoredNode[]> {
+    this.#check();
+    const { since, limit, reverse } = range;
+    const until = Math.min(range.until, this.#order.length);
+    const out: StoredNode[] = [];
+    if (reverse) {
+      for (let change = until; change > since && out.length < limit; change--) out.push(this.#order[change - 1]!);
+    } else {
+      const end = Math.min(until, since + limit);
+      for (let change = Math.max(since, 0) + 1; change <= end; change++) out.push(this.#order[change - 1]!);
+    }
+    return Promise.resolve(out);
+  }
+
+  /** Stores nodes atomically: everything is checked before anything changes. */
+  commit(nodes: readonly StoredNode[]): Promise<void> {
+    this.#check();
+    const base = this.#order.length;
+    const seen = new Set<string>();
+    for (let i = 0; i < nodes.length; i++) {
+      const node = nodes[i]!;
+      if (node.change !== base + i + 1) {
+        return Promise.reject(
+          new StorageConflictError(
+            `Commit expected change ${base + i + 1} for node ${node.key} but got ${node.change}; another writer may share this store`,
+          ),
+        );
+      }
+      if (this.#nodes.has(node.key) || seen.has(node.key)) {
+        return Promise.reject(new StorageConflictError(`Commit holds node ${node.key}, which is already stored`));
+      }
+      seen.add(node.key);
+    }
+    for (const node of nodes) {
+      this.#nodes.set(node.key, node);
+      this.#order.push(node);
+      for (const link of node.links) this.#heads.delete(link);
+      this.#heads.add(node.key);
+    }
+    return Promise.resolve();
+  }
+
+  /** Closes the store and drops its contents. */
+  close(): Promise<void> {
+    this.#closed = true;
+    return Promise.resolve();
+  }
+}
