@@ -14,10 +14,12 @@
  * @module
  */
 export { Hyperlog } from "./src/log.ts";
-export type { BatchDoc, HyperlogOptions, ReadStreamOptions, RejectDetail } from "./src/log.ts";
+export type { BatchDoc, HyperlogOptions, RawNode, ReadStreamOptions, RejectDetail } from "./src/log.ts";
 export type { Node, StoredNode } from "./src/node.ts";
 export { computeKey, keyPreimage } from "./src/node.ts";
 export { Identity, verifySignature } from "./src/identity.ts";
+export { PROTOCOL_VERSION, replicate } from "./src/replicate.ts";
+export type { Replication, ReplicateOptions, ReplicationMode, ReplicationStats } from "./src/replicate.ts";
 export { resolveEncoding } from "./src/encoding.ts";
 export type { Codec, EncodingName, ValueEncoding } from "./src/encoding.ts";
 export {
@@ -27,6 +29,7 @@ export {
   InvalidNodeError,
   MissingLinksError,
   NotFoundError,
+  ProtocolError,
   SignatureError,
   StorageConflictError,
 } from "./src/errors.ts";

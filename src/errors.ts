@@ -151,3 +151,21 @@ export class StorageConflictError extends HyperlogError {
     this.name = "StorageConflictError";
   }
 }
+
+/**
+ * A replication peer broke the protocol (a malformed or oversized frame, an unknown version, an incompatible
+ * mode), or the connection ended before the session finished.
+ *
+ * @example
+ * ```ts
+ * import { ProtocolError } from "./errors.ts";
+ * console.assert(new ProtocolError("Bad frame").name === "ProtocolError");
+ * ```
+ */
+export class ProtocolError extends HyperlogError {
+  /** Creates the error with a message that says what was wrong. */
+  constructor(message: string) {
+    super(message);
+    this.name = "ProtocolError";
+  }
+}

@@ -9,6 +9,7 @@ import { fromHex, isKey, toHex } from "./hex.ts";
 import { type Identity, verifySignature } from "./identity.ts";
 import { Mutex } from "./mutex.ts";
 import { encodeNode, type Node, type StoredNode } from "./node.ts";
+import { type Replication, replicate, type ReplicateOptions } from "./replicate.ts";
 import { MemoryStorage } from "../storage/memory.ts";
 import type { Storage } from "../storage/storage.ts";
 
@@ -91,7 +92,31 @@ export interface RejectDetail {
   key?: string;
 }
 
-/** The raw form of a node to be checked and stored: the value is already encoded. */
+/**
+ * A node as it travels between peers: the value is encoded, and the key may be left out (it is computed, and
+ * checked when given).
+ *
+ * @example
+ * ```ts
+ * import type { RawNode } from "./log.ts";
+ * const raw: RawNode = { links: [], value: new TextEncoder().encode("hello") };
+ * console.assert(raw.links.length === 0);
+ * ```
+ */
+export interface RawNode {
+  /** The key the sender claims; checked against the content when present. */
+  readonly key?: string;
+  /** The keys it links to. */
+  readonly links: readonly string[];
+  /** The encoded value. */
+  readonly value: Uint8Array;
+  /** The signer's public key in hex, for a signed node. */
+  readonly identity?: string;
+  /** The signature in hex, for a signed node. */
+  readonly signature?: string;
+}
+
+/** A checked node, ready to store: the value is already encoded. */
 interface Draft {
   key: string;
   links: readonly string[];
@@ -256,6 +281,44 @@ export class Hyperlog<T = unknown> extends EventTarget {
   }
 
   /**
+   * True once `close()` has finished.
+   *
+   * @example
+   * ```ts
+   * import { Hyperlog } from "../mod.ts";
+   * const log = new Hyperlog();
+   * await log.close();
+   * console.assert(log.closed);
+   * ```
+   */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Starts a replication session with a peer: pipe `readable` to the peer and the peer's bytes into `writable`
+   * (`stdin.pipeThrough(log.replicate()).pipeTo(stdout)` works too). `done` resolves with stats when both sides
+   * have what the mode asks for, and rejects, on both sides, with the reason if anything goes wrong.
+   *
+   * @example
+   * ```ts
+   * import { Hyperlog } from "../mod.ts";
+   * const a = new Hyperlog();
+   * const b = new Hyperlog();
+   * await a.append("hello");
+   * const ra = a.replicate();
+   * const rb = b.replicate({ mode: "sync" });
+   * ra.readable.pipeTo(rb.writable);
+   * rb.readable.pipeTo(ra.writable);
+   * const [sa, sb] = await Promise.all([ra.done, rb.done]);
+   * console.assert(sa.nodesSent === 1 && sb.nodesReceived === 1);
+   * ```
+   */
+  replicate(options: ReplicateOptions = {}): Replication {
+    return replicate(this, options);
+  }
+
+  /**
    * Adds a node with the given links (keys of nodes already in the log) and value. Resolves with the stored node;
    * if an identical node is already stored, resolves with that one and changes nothing.
    *
@@ -299,7 +362,7 @@ export class Hyperlog<T = unknown> extends EventTarget {
         this.#assertOpen();
         const draft = this.#draft((await this.storage.heads()).sort(), encoded);
         await this.#sign([draft]);
-        return (await this.#store([draft]))[0]!;
+        return (await this.#storeLocal([draft]))[0]!;
       });
     } catch (err) {
       this.#reject(err as Error, undefined);
@@ -392,7 +455,7 @@ export class Hyperlog<T = unknown> extends EventTarget {
     try {
       await this.#checkCanWrite();
       await this.#sign(drafts);
-      return await this.#mutex.run(() => this.#store(drafts));
+      return await this.#mutex.run(() => this.#storeLocal(drafts));
     } catch (err) {
       this.#reject(err as Error, undefined);
       throw err;
@@ -413,67 +476,80 @@ export class Hyperlog<T = unknown> extends EventTarget {
     return promise;
   }
 
-  /** Under the mutex: stores the drafts that are new, in order, in one commit. Drafts are ancestors first. */
-  async #store(drafts: readonly Draft[]): Promise<Node<T>[]> {
+  /**
+   * Under the mutex: stores the drafts that are new, in order, in one commit. A draft's links must be stored or
+   * belong to an earlier draft. When `partial` is false a draft with a missing link fails the whole call; when true
+   * the drafts before it are stored and then the call fails (what a receiving peer does).
+   */
+  async #store(drafts: readonly Draft[], partial: boolean): Promise<{ results: StoredNode[]; fresh: StoredNode[]; decoded: (Node<T> | undefined)[] }> {
     this.#assertOpen();
-    const inBatch = new Map<string, number>();
-    const outside: string[] = [];
-    const outsideSeen = new Set<string>();
+    const firstAt = new Map<string, number>();
+    const probeSet = new Set<string>();
     for (let i = 0; i < drafts.length; i++) {
       const draft = drafts[i]!;
-      for (const link of draft.links) {
-        if (!inBatch.has(link) && !outsideSeen.has(link)) {
-          outsideSeen.add(link);
-          outside.push(link);
-        }
-      }
-      if (!inBatch.has(draft.key)) inBatch.set(draft.key, i);
+      if (!firstAt.has(draft.key)) firstAt.set(draft.key, i);
+      probeSet.add(draft.key);
+      for (const link of draft.links) probeSet.add(link);
     }
-    const probe = [...inBatch.keys(), ...outside];
+    const probe = [...probeSet];
     const present = await this.storage.has(probe);
     const stored = new Set<string>();
     for (let i = 0; i < probe.length; i++) if (present[i]) stored.add(probe[i]!);
-    // A link is satisfied by a stored node or by an earlier draft of this commit.
-    const missing: string[] = [];
-    for (const link of outside) if (!stored.has(link)) missing.push(link);
-    for (let i = 0; i < drafts.length; i++) {
-      for (const link of drafts[i]!.links) {
-        const at = inBatch.get(link);
-        if (at !== undefined && at >= i && !stored.has(link)) missing.push(link);
-      }
-    }
-    if (missing.length > 0) throw new MissingLinksError([...new Set(missing)]);
 
-    const result: (Node<T> | undefined)[] = new Array(drafts.length);
+    let end = drafts.length;
+    let missing: string[] = [];
+    for (let i = 0; i < drafts.length && missing.length === 0; i++) {
+      for (const link of drafts[i]!.links) {
+        if (!stored.has(link) && !((firstAt.get(link) ?? Infinity) < i)) missing.push(link);
+      }
+      if (missing.length > 0) end = i;
+    }
+    if (missing.length > 0 && !partial) {
+      // Name every missing link of the call, not just the first draft's.
+      const all = new Set<string>();
+      for (let i = 0; i < drafts.length; i++) {
+        for (const link of drafts[i]!.links) if (!stored.has(link) && !((firstAt.get(link) ?? Infinity) < i)) all.add(link);
+      }
+      throw new MissingLinksError([...all]);
+    }
+
     const fresh: StoredNode[] = [];
-    const freshAt = new Map<string, number>();
+    const byKey = new Map<string, StoredNode>();
     let change = this.#length;
-    for (let i = 0; i < drafts.length; i++) {
+    for (let i = 0; i < end; i++) {
       const draft = drafts[i]!;
-      if (stored.has(draft.key) || freshAt.has(draft.key)) continue;
-      freshAt.set(draft.key, fresh.length);
+      if (stored.has(draft.key) || byKey.has(draft.key)) continue;
+      const links = Object.freeze(draft.links.slice());
       const node: StoredNode = draft.identity === undefined
-        ? { key: draft.key, links: Object.freeze(draft.links.slice()), value: draft.value, change: ++change }
-        : {
-          key: draft.key,
-          links: Object.freeze(draft.links.slice()),
-          value: draft.value,
-          change: ++change,
-          identity: draft.identity,
-          signature: draft.signature!,
-        };
+        ? { key: draft.key, links, value: draft.value, change: ++change }
+        : { key: draft.key, links, value: draft.value, change: ++change, identity: draft.identity, signature: draft.signature! };
       fresh.push(node);
+      byKey.set(node.key, node);
     }
-    const freshNodes = fresh.map((node) => this.#toNode(node));
-    if (this.#hasListeners("preadd")) for (const node of freshNodes) this.dispatchEvent(new CustomEvent("preadd", { detail: node }));
+    const decoded: (Node<T> | undefined)[] = new Array(fresh.length);
+    const nodeAt = (i: number): Node<T> => (decoded[i] ??= this.#toNode(fresh[i]!));
+    if (this.#hasListeners("preadd")) for (let i = 0; i < fresh.length; i++) this.dispatchEvent(new CustomEvent("preadd", { detail: nodeAt(i) }));
     await this.#commit(fresh);
-    for (let i = 0; i < drafts.length; i++) {
+    const results: StoredNode[] = [];
+    for (let i = 0; i < end; i++) {
       const key = drafts[i]!.key;
-      const at = freshAt.get(key);
-      result[i] = at !== undefined ? freshNodes[at]! : await this.get(key);
+      results.push(byKey.get(key) ?? (await this.storage.get(key))!);
     }
-    if (this.#hasListeners("add")) for (const node of freshNodes) this.dispatchEvent(new CustomEvent("add", { detail: node }));
-    return result as Node<T>[];
+    if (this.#hasListeners("add")) for (let i = 0; i < fresh.length; i++) this.dispatchEvent(new CustomEvent("add", { detail: nodeAt(i) }));
+    if (missing.length > 0) throw new MissingLinksError(missing);
+    return { results, fresh, decoded };
+  }
+
+  /** Under the mutex: stores local drafts atomically and returns their nodes, decoding each value once. */
+  async #storeLocal(drafts: readonly Draft[]): Promise<Node<T>[]> {
+    const { results, fresh, decoded } = await this.#store(drafts, false);
+    const index = new Map<StoredNode, number>();
+    for (let i = 0; i < fresh.length; i++) index.set(fresh[i]!, i);
+    return results.map((stored) => {
+      const at = index.get(stored);
+      if (at === undefined) return this.#toNode(stored);
+      return (decoded[at] ??= this.#toNode(stored));
+    });
   }
 
   async #commit(nodes: readonly StoredNode[]): Promise<void> {
@@ -627,13 +703,16 @@ export class Hyperlog<T = unknown> extends EventTarget {
    */
   async verify(node: Pick<Node<T>, "key" | "links" | "value" | "identity" | "signature">): Promise<void> {
     if (typeof node !== "object" || node === null) throw new InvalidNodeError("A node must be an object with key, links and value");
-    const links = checkLinks(node.links, `node ${String(node.key)}`);
     const encoded = this.#encode(node.value, `node ${String(node.key)}`);
     const value = typeof encoded === "string" ? new TextEncoder().encode(encoded) : encoded;
-    const draft: Draft = { key: node.key, links, value };
-    if (node.identity !== undefined) draft.identity = node.identity;
-    if (node.signature !== undefined) draft.signature = node.signature;
-    await this.verifyDraft(draft);
+    const raw: { key: string; links: readonly string[]; value: Uint8Array; identity?: string; signature?: string } = {
+      key: node.key,
+      links: node.links,
+      value,
+    };
+    if (node.identity !== undefined) raw.identity = node.identity;
+    if (node.signature !== undefined) raw.signature = node.signature;
+    await this.verifyDraft(raw);
   }
 
   /**
@@ -647,21 +726,47 @@ export class Hyperlog<T = unknown> extends EventTarget {
    * await log.verifyDraft({ key, links: [], value: new TextEncoder().encode("hello") });
    * ```
    */
-  async verifyDraft(draft: { key: string; links: readonly string[]; value: Uint8Array; identity?: string; signature?: string }): Promise<void> {
-    if (!isKey(draft.key)) throw new InvalidNodeError(`Node key ${JSON.stringify(draft.key)} is not 64 lower-case hex characters`);
-    checkLinks(draft.links, `node ${draft.key}`);
-    if (!(draft.value instanceof Uint8Array)) throw new InvalidNodeError(`Node ${draft.key} has a value that is not bytes`);
-    const { identity, signature } = draft;
+  async verifyDraft(draft: RawNode): Promise<void> {
+    await this.#checkSignature(this.#checkRaw(draft));
+  }
+
+  /** Checks a raw node's shape and computes its key; throws if a given key does not match. */
+  #checkRaw(raw: RawNode): Draft {
+    if (typeof raw !== "object" || raw === null) throw new InvalidNodeError("A node must be an object with links and value");
+    const claimed = raw.key;
+    const name = claimed === undefined ? "A received node" : `Node ${String(claimed)}`;
+    if (claimed !== undefined && !isKey(claimed)) {
+      throw new InvalidNodeError(`Node key ${JSON.stringify(claimed)} is not 64 lower-case hex characters`);
+    }
+    let links: readonly string[];
+    try {
+      links = checkLinks(raw.links, name);
+    } catch (err) {
+      throw new InvalidNodeError((err as Error).message);
+    }
+    if (!(raw.value instanceof Uint8Array)) throw new InvalidNodeError(`${name} has a value that is not bytes`);
+    const { identity, signature } = raw;
     if ((identity === undefined) !== (signature === undefined)) {
-      throw new InvalidNodeError(`Node ${draft.key} has ${identity === undefined ? "a signature but no identity" : "an identity but no signature"}`);
+      throw new InvalidNodeError(`${name} has ${identity === undefined ? "a signature but no identity" : "an identity but no signature"}`);
     }
     if (identity !== undefined && !isKey(identity)) {
-      throw new InvalidNodeError(`Node ${draft.key} has an identity that is not 64 lower-case hex characters`);
+      throw new InvalidNodeError(`${name} has an identity that is not 64 lower-case hex characters`);
     }
-    const actual = encodeNode(draft.links, draft.value, identity).key;
-    if (actual !== draft.key) {
-      throw new InvalidNodeError(`Node ${draft.key} does not match its content: its links, value and identity hash to ${actual}`);
+    const key = encodeNode(links, raw.value, identity).key;
+    if (claimed !== undefined && key !== claimed) {
+      throw new InvalidNodeError(`Node ${claimed} does not match its content: its links, value and identity hash to ${key}`);
     }
+    const draft: Draft = { key, links, value: raw.value };
+    if (identity !== undefined) {
+      draft.identity = identity;
+      draft.signature = signature!;
+    }
+    return draft;
+  }
+
+  /** Checks a draft's signature against the log's rules. */
+  async #checkSignature(draft: Draft): Promise<void> {
+    const { identity, signature } = draft;
     if (identity === undefined || signature === undefined) {
       if (this.#requireSignatures) throw new SignatureError(`Node ${draft.key} is not signed, and this log requires signatures`);
       return;
@@ -675,6 +780,88 @@ export class Hyperlog<T = unknown> extends EventTarget {
     if (this.#writers !== undefined && !this.#writers.has(identity)) {
       throw new SignatureError(`Node ${draft.key} is signed by ${identity}, which is not a listed writer of this log`);
     }
+  }
+
+  /**
+   * Adds nodes made elsewhere (by a peer, a backup, an export), checking each one as {@link Hyperlog.verifyDraft}
+   * does and requiring its links to be in the log or earlier in `nodes`. Nodes the log already has are skipped.
+   * Nodes are stored in order up to the first bad one; then the call rejects with that node's error, having stored
+   * the good nodes before it and nothing of the bad one. Resolves with the nodes it stored, with their new change
+   * numbers. Replication is built on this.
+   *
+   * @example Copy a log into another, values still encoded
+   * ```ts
+   * import { Hyperlog } from "../mod.ts";
+   * const a = new Hyperlog();
+   * await a.append("one");
+   * await a.append("two");
+   * const b = new Hyperlog();
+   * const page = await a.storage.read({ since: 0, until: Infinity, limit: 100, reverse: false });
+   * const stored = await b.ingest(page);
+   * console.assert(stored.length === 2 && (await b.heads())[0]?.value === "two");
+   * ```
+   */
+  ingest(nodes: readonly RawNode[]): Promise<StoredNode[]> {
+    return this.#track(async () => {
+      if (!Array.isArray(nodes)) throw new TypeError("ingest takes an array of nodes");
+      await this.ready();
+      const drafts: Draft[] = [];
+      let failure: { error: Error; key?: string } | undefined;
+      for (const raw of nodes) {
+        try {
+          drafts.push(this.#checkRaw(raw));
+        } catch (error) {
+          failure = { error: error as Error };
+          if (typeof raw?.key === "string") failure.key = raw.key;
+          break;
+        }
+      }
+      const checks = await Promise.allSettled(drafts.map((draft) => this.#checkSignature(draft)));
+      const bad = checks.findIndex((check) => check.status === "rejected");
+      if (bad >= 0) {
+        failure = { error: (checks[bad] as PromiseRejectedResult).reason as Error, key: drafts[bad]!.key };
+        drafts.length = bad;
+      }
+      let fresh: StoredNode[];
+      try {
+        fresh = (await this.#mutex.run(() => this.#store(drafts, true))).fresh;
+      } catch (error) {
+        this.#reject(error as Error, undefined);
+        throw error;
+      }
+      if (failure !== undefined) {
+        this.#reject(failure.error, failure.key);
+        throw failure.error;
+      }
+      return fresh;
+    });
+  }
+
+  /**
+   * Resolves once the log holds more than `length` nodes (at once if it already does), or when the log closes, or
+   * when `signal` aborts. Live readers (replication, views) use it to wait for new nodes.
+   *
+   * @example
+   * ```ts
+   * import { Hyperlog } from "../mod.ts";
+   * const log = new Hyperlog();
+   * await log.ready();
+   * const grown = log.waitForLength(0);
+   * await log.append("x");
+   * await grown;
+   * ```
+   */
+  waitForLength(length: number, signal?: AbortSignal): Promise<void> {
+    if (this.#length > length || this.#closed || signal?.aborted === true) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        this.#waiters.delete(wake);
+        signal?.removeEventListener("abort", wake);
+        resolve();
+      };
+      this.#waiters.add(wake);
+      signal?.addEventListener("abort", wake, { once: true });
+    });
   }
 
   /**

@@ -1,0 +1,247 @@
+/**
+ * The replication wire format: varint length-prefixed frames, and the binary encoding of messages and nodes.
+ *
+ * A frame is an unsigned LEB128 varint (the byte length of the body), then the body. A body starts with one byte,
+ * the message type; the rest depends on the type (see `replicate.ts` for the protocol).
+ *
+ * A node is encoded as its `32`-byte key (the receiver recomputes it from the content and refuses a mismatch, which
+ * catches corruption on the way), `varint linkCount`, `linkCount x 32` raw link digests, `u8 flags` (bit 0:
+ * signed), when signed `32` bytes of identity and `64` bytes of signature, then `varint valueLength` and the value.
+ *
+ * @module
+ */
+import { InvalidNodeError, ProtocolError } from "./errors.ts";
+import { toHex } from "./hex.ts";
+import type { RawNode } from "./log.ts";
+
+/** The largest frame a peer accepts by default: 16 MiB. */
+export const DEFAULT_MAX_FRAME = 16 * 1024 * 1024;
+
+/**
+ * The byte length of `n` as a varint.
+ *
+ * @example
+ * ```ts
+ * import { varintLength } from "./wire.ts";
+ * console.assert(varintLength(127) === 1 && varintLength(128) === 2);
+ * ```
+ */
+export function varintLength(n: number): number {
+  let len = 1;
+  while (n >= 128) {
+    n = Math.floor(n / 128);
+    len++;
+  }
+  return len;
+}
+
+/**
+ * Writes `n` as a varint at `at`; returns the offset after it.
+ *
+ * @example
+ * ```ts
+ * import { writeVarint } from "./wire.ts";
+ * const buf = new Uint8Array(2);
+ * console.assert(writeVarint(buf, 0, 300) === 2 && buf[0] === 0xac && buf[1] === 0x02);
+ * ```
+ */
+export function writeVarint(buf: Uint8Array, at: number, n: number): number {
+  while (n >= 128) {
+    buf[at++] = (n % 128) | 128;
+    n = Math.floor(n / 128);
+  }
+  buf[at++] = n;
+  return at;
+}
+
+/**
+ * Reads a varint at `at`: `[value, nextOffset]`, or `undefined` if the bytes end first. Throws an
+ * `InvalidNodeError` for a varint longer than 7 bytes (more than 2^49: no frame or count is that big).
+ *
+ * @example
+ * ```ts
+ * import { readVarint } from "./wire.ts";
+ * console.assert(readVarint(new Uint8Array([0xac, 0x02]), 0)?.[0] === 300);
+ * ```
+ */
+export function readVarint(buf: Uint8Array, at: number): [number, number] | undefined {
+  let value = 0;
+  let scale = 1;
+  for (let i = 0; i < 7; i++) {
+    if (at >= buf.length) return undefined;
+    const byte = buf[at++]!;
+    value += (byte & 127) * scale;
+    if (byte < 128) return [value, at];
+    scale *= 128;
+  }
+  throw new ProtocolError("Malformed frame: a varint is longer than 7 bytes");
+}
+
+/**
+ * Prefixes a body with its varint length.
+ *
+ * @example
+ * ```ts
+ * import { frame } from "./wire.ts";
+ * console.assert(frame(new Uint8Array([7])).join() === "1,7");
+ * ```
+ */
+export function frame(body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(varintLength(body.length) + body.length);
+  out.set(body, writeVarint(out, 0, body.length));
+  return out;
+}
+
+/**
+ * Splits a byte stream into frame bodies. Feed it chunks as they come; it returns the complete bodies so far and
+ * keeps the rest. A length over `maxFrame` throws at once, before the body arrives.
+ *
+ * @example
+ * ```ts
+ * import { FrameDecoder, frame } from "./wire.ts";
+ * const decoder = new FrameDecoder();
+ * const bytes = frame(new Uint8Array([1, 2, 3]));
+ * console.assert(decoder.push(bytes.subarray(0, 2)).length === 0);
+ * console.assert(decoder.push(bytes.subarray(2))[0]?.length === 3);
+ * ```
+ */
+export class FrameDecoder {
+  #chunks: Uint8Array[] = [];
+  #size = 0;
+  #need = 0;
+  #maxFrame: number;
+
+  /** Creates a decoder that refuses frames longer than `maxFrame` bytes. */
+  constructor(maxFrame: number = DEFAULT_MAX_FRAME) {
+    this.#maxFrame = maxFrame;
+  }
+
+  /** Bytes received but not yet part of a complete frame. */
+  get buffered(): number {
+    return this.#size;
+  }
+
+  /** Adds bytes and returns every frame body they complete. Each byte is copied at most twice. */
+  push(chunk: Uint8Array): Uint8Array[] {
+    if (chunk.length === 0) return [];
+    this.#chunks.push(chunk);
+    this.#size += chunk.length;
+    if (this.#size < this.#need) return [];
+    const buf = this.#chunks.length === 1 ? chunk : concat(this.#chunks, this.#size);
+    const bodies: Uint8Array[] = [];
+    let at = 0;
+    this.#need = 0;
+    for (;;) {
+      const header = readVarint(buf, at);
+      if (header === undefined) break;
+      const [length, start] = header;
+      if (length > this.#maxFrame) {
+        throw new ProtocolError(`Frame of ${length} bytes is over the limit of ${this.#maxFrame} bytes`);
+      }
+      if (start + length > buf.length) {
+        this.#need = start + length - at;
+        break;
+      }
+      bodies.push(buf.subarray(start, start + length));
+      at = start + length;
+    }
+    const rest = buf.length - at;
+    this.#chunks = rest === 0 ? [] : [buf.slice(at)];
+    this.#size = rest;
+    return bodies;
+  }
+}
+
+function concat(chunks: readonly Uint8Array[], size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}
+
+const NIBBLE = new Uint8Array(128);
+for (let i = 0; i < 10; i++) NIBBLE[48 + i] = i;
+for (let i = 0; i < 6; i++) NIBBLE[97 + i] = 10 + i;
+
+/** Writes lower-case hex (already validated) as bytes. */
+function hexToBytesInto(hex: string, out: Uint8Array, at: number): void {
+  for (let i = 0; i < hex.length; i += 2) out[at++] = (NIBBLE[hex.charCodeAt(i)]! << 4) | NIBBLE[hex.charCodeAt(i + 1)]!;
+}
+
+/**
+ * Encodes a node as a message body of type `type` (see the module doc for the layout).
+ *
+ * @example
+ * ```ts
+ * import { decodeNode, encodeNodeBody } from "./wire.ts";
+ * const body = encodeNodeBody(5, { key: "ab".repeat(32), links: [], value: new Uint8Array([1, 2]) });
+ * console.assert(body[0] === 5 && decodeNode(body, 1).value.length === 2);
+ * ```
+ */
+export function encodeNodeBody(type: number, node: RawNode & { key: string }): Uint8Array {
+  const signed = node.identity !== undefined;
+  const size = 1 + 32 + varintLength(node.links.length) + 32 * node.links.length + 1 + (signed ? 96 : 0) +
+    varintLength(node.value.length) + node.value.length;
+  const out = new Uint8Array(size);
+  out[0] = type;
+  hexToBytesInto(node.key, out, 1);
+  let at = writeVarint(out, 33, node.links.length);
+  for (const link of node.links) {
+    hexToBytesInto(link, out, at);
+    at += 32;
+  }
+  out[at++] = signed ? 1 : 0;
+  if (signed) {
+    hexToBytesInto(node.identity!, out, at);
+    hexToBytesInto(node.signature!, out, at + 32);
+    at += 96;
+  }
+  at = writeVarint(out, at, node.value.length);
+  out.set(node.value, at);
+  return out;
+}
+
+/**
+ * Decodes a node from a message body, starting at `at`. Throws an `InvalidNodeError` for a malformed node.
+ *
+ * @example
+ * ```ts
+ * import { decodeNode, encodeNodeBody } from "./wire.ts";
+ * const link = "ab".repeat(32);
+ * const node = decodeNode(encodeNodeBody(5, { key: link, links: [link], value: new Uint8Array() }), 1);
+ * console.assert(node.links[0] === link);
+ * ```
+ */
+export function decodeNode(body: Uint8Array, at: number): RawNode & { key: string } {
+  if (at + 32 > body.length) throw new InvalidNodeError("Malformed node: truncated key");
+  const key = toHex(body.subarray(at, at + 32));
+  at += 32;
+  const count = readVarint(body, at);
+  if (count === undefined) throw new InvalidNodeError("Malformed node: truncated link count");
+  const [linkCount, afterCount] = count;
+  at = afterCount;
+  if (at + linkCount * 32 + 1 > body.length) throw new InvalidNodeError("Malformed node: truncated links");
+  const links: string[] = [];
+  for (let i = 0; i < linkCount; i++, at += 32) links.push(toHex(body.subarray(at, at + 32)));
+  const flags = body[at++]!;
+  if (flags > 1) throw new InvalidNodeError(`Malformed node: unknown flags ${flags}`);
+  let identity: string | undefined;
+  let signature: string | undefined;
+  if (flags === 1) {
+    if (at + 96 > body.length) throw new InvalidNodeError("Malformed node: truncated signature");
+    identity = toHex(body.subarray(at, at + 32));
+    signature = toHex(body.subarray(at + 32, at + 96));
+    at += 96;
+  }
+  const len = readVarint(body, at);
+  if (len === undefined) throw new InvalidNodeError("Malformed node: truncated value length");
+  const [valueLength, valueAt] = len;
+  if (valueAt + valueLength !== body.length) {
+    throw new InvalidNodeError(`Malformed node: the value is ${valueLength} bytes but the frame holds ${body.length - valueAt}`);
+  }
+  const value = body.slice(valueAt);
+  return identity === undefined ? { key, links, value } : { key, links, value, identity, signature: signature! };
+}
