@@ -11,11 +11,13 @@
  * | 4 | NODE | one node (see `wire.ts`), always after every node it links to |
  * | 5 | SYNCED | empty: the sender has sent every node the receiver lacked at the start |
  * | 6 | ERROR | utf-8 JSON `{ "name", "message" }`: the sender stops the session for this reason |
+ * | 7 | ACK | empty: the sender has stored every node the peer sent before its SYNCED |
  *
  * Each side sends HELLO at once and, if it receives nodes (modes `sync` and `pull`), lists its keys (HAVE ...
  * HAVE_END). A side that sends nodes (modes `sync` and `push`) waits for the peer's HELLO and HAVE_END, then sends,
- * in its own change order (so ancestors come first), every node whose key the peer did not list, then SYNCED. A
- * non-live session ends when each side has sent and received what it should. A live session then forwards every node
+ * in its own change order (so ancestors come first), every node whose key the peer did not list, then SYNCED; the
+ * receiver stores them and answers ACK. A non-live session ends for a side when what it sent was acknowledged and
+ * what it received was stored, so an error on either side always reaches the other before it finishes. A live session then forwards every node
  * added to either log, never back to the peer it came from, until either side closes.
  *
  * This first version costs one round trip and 32 bytes per node held by the receiver, whatever the difference;
@@ -38,6 +40,7 @@ const HAVE_END = 3;
 const NODE = 4;
 const SYNCED = 5;
 const ERROR = 6;
+const ACK = 7;
 
 const KEYS_PER_HAVE = 1024;
 const NODES_PER_INGEST = 512;
@@ -222,6 +225,7 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
   let finished = false;
   let sentSynced = false;
   let gotSynced = false;
+  let gotAck = false;
   let peerSends = false;
   let peerReceives = false;
   let controller!: ReadableStreamDefaultController<Uint8Array>;
@@ -249,7 +253,7 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
 
   const maybeFinish = () => {
     if (live) return;
-    const sendDone = !(sends && peerReceives) || sentSynced;
+    const sendDone = !(sends && peerReceives) || gotAck;
     const receiveDone = !(receives && peerSends) || gotSynced;
     if (sendDone && receiveDone) finish();
   };
@@ -289,9 +293,10 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
       yield;
     }
     await peerHello.promise;
+    stats.roundTrips = 1;
     if (!(sends && peerReceives)) return;
     await peerHaveEnd.promise;
-    stats.roundTrips = 1;
+    stats.roundTrips = 2;
     const snapshot = log.length;
     for await (const page of pages(log, 0, snapshot, stop.signal)) {
       for (const node of page) {
@@ -422,9 +427,16 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
         return;
       }
       case SYNCED:
+        if (gotSynced) throw new ProtocolError("The peer sent SYNCED twice");
         await flush();
         gotSynced = true;
+        send(Uint8Array.of(ACK));
         peerSynced.resolve();
+        maybeFinish();
+        return;
+      case ACK:
+        if (!sentSynced || gotAck) throw new ProtocolError("The peer acknowledged nodes that were not sent");
+        gotAck = true;
         maybeFinish();
         return;
       case ERROR: {
@@ -467,6 +479,7 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
       if (failed !== undefined || finished) return;
       if (live && (gotSynced || !(receives && peerSends)) && hello !== undefined) finish();
       else if (decoder.buffered > 0) fail(new ProtocolError("The peer's stream ended in the middle of a frame"), true);
+      else if (live && gotAck) finish();
       else fail(new ProtocolError("The peer closed the connection before the replication session finished"), true);
     },
     abort(reason) {
@@ -478,7 +491,8 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
     readable,
     writable,
     done: done.promise,
-    close() {
+    async close() {
+      while (inflight !== undefined) await inflight;
       if (!finished && failed === undefined) {
         if (live && hello !== undefined) finish();
         else fail(new ProtocolError("The replication session was closed before it finished"), true);

@@ -1,0 +1,343 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Hyperlog, Identity, type Replication, type ReplicationStats, type ReplicateOptions } from "../mod.ts";
+import { encodeNodeBody, frame } from "../src/wire.ts";
+
+type Log = Hyperlog<unknown>;
+
+function seeded(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t ^= t + Math.imul(t ^ (t >>> 7), 61 | t);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Connects two sessions back to back, as an in-process pipe. */
+function connect(ra: Replication, rb: Replication): void {
+  ra.readable.pipeTo(rb.writable).catch(() => {});
+  rb.readable.pipeTo(ra.writable).catch(() => {});
+}
+
+async function sync(a: Log, b: Log, oa: ReplicateOptions = {}, ob: ReplicateOptions = {}): Promise<[ReplicationStats, ReplicationStats]> {
+  const ra = a.replicate(oa);
+  const rb = b.replicate(ob);
+  connect(ra, rb);
+  return await Promise.all([ra.done, rb.done]);
+}
+
+async function state(log: Log): Promise<{ keys: string[]; heads: string[] }> {
+  const keys: string[] = [];
+  for await (const node of log.createReadStream()) keys.push(node.key);
+  return { keys: keys.sort(), heads: (await log.heads()).map((n) => n.key) };
+}
+
+/** Checks the log's invariants: every link precedes its node, heads are exactly the unlinked nodes. */
+async function assertConsistent(log: Log): Promise<void> {
+  const seen = new Set<string>();
+  const linked = new Set<string>();
+  let change = 0;
+  for await (const node of log.createReadStream()) {
+    assert.equal(node.change, ++change, "change numbers are dense");
+    for (const link of node.links) {
+      assert.ok(seen.has(link), `link ${link} of ${node.key} comes before it`);
+      linked.add(link);
+    }
+    seen.add(node.key);
+  }
+  const heads = [...seen].filter((k) => !linked.has(k)).sort();
+  assert.deepEqual((await log.heads()).map((n) => n.key), heads);
+}
+
+const timeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
+  Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`Timed out: ${what}`)), ms))]);
+
+describe("replicate", () => {
+  it("converges two logs both ways and reports what it did", async () => {
+    const a = new Hyperlog();
+    const b = new Hyperlog();
+    for (let i = 0; i < 5; i++) await a.append(`a${i}`);
+    for (let i = 0; i < 3; i++) await b.append(`b${i}`);
+    const [sa, sb] = await sync(a, b);
+    assert.deepEqual(await state(a), await state(b));
+    assert.equal(sa.nodesSent, 5);
+    assert.equal(sa.nodesReceived, 3);
+    assert.equal(sb.nodesSent, 3);
+    assert.equal(sb.nodesReceived, 5);
+    assert.equal(sa.bytesSent, sb.bytesReceived);
+    assert.equal(sb.bytesSent, sa.bytesReceived);
+    assert.equal(sa.roundTrips, 2, "one to learn what the peer has, one to hear it stored what was sent");
+    await assertConsistent(a);
+    await assertConsistent(b);
+    const [again] = await sync(a, b);
+    assert.equal(again.nodesSent + again.nodesReceived, 0, "a second sync moves no node");
+  });
+
+  it("push sends only, pull receives only", async () => {
+    const a = new Hyperlog();
+    const b = new Hyperlog();
+    await a.append("a");
+    await b.append("b");
+    const [sa, sb] = await sync(a, b, { mode: "push" }, { mode: "pull" });
+    assert.equal(sa.nodesSent, 1);
+    assert.equal(sb.nodesReceived, 1);
+    assert.equal(a.length, 1);
+    assert.equal(b.length, 2);
+    const [sc] = await sync(a, b, { mode: "pull" }, { mode: "sync" });
+    assert.equal(sc.nodesReceived, 1);
+    assert.equal(a.length, 2);
+  });
+
+  for (const [ma, mb] of [["push", "push"], ["pull", "pull"]] as const) {
+    it(`refuses ${ma} with ${mb} on both sides`, async () => {
+      const ra = new Hyperlog().replicate({ mode: ma });
+      const rb = new Hyperlog().replicate({ mode: mb });
+      connect(ra, rb);
+      await assert.rejects(ra.done, /Incompatible replication modes/);
+      await assert.rejects(rb.done, /Incompatible replication modes/);
+    });
+  }
+
+  it("refuses a bad mode and a tiny frame limit up front", () => {
+    assert.throws(() => new Hyperlog().replicate({ mode: "both" as "sync" }), /Unknown replication mode/);
+    assert.throws(() => new Hyperlog().replicate({ maxFrame: 10 }), RangeError);
+  });
+
+  it("carries signed nodes and checks their signatures", async () => {
+    const id = await Identity.generate();
+    const a = new Hyperlog({ identity: id });
+    await a.append("signed");
+    const b = new Hyperlog({ writers: [id.publicKey] });
+    await sync(a, b);
+    const [node] = await b.heads();
+    assert.equal(node?.identity, id.publicKey);
+    const stranger = new Hyperlog({ identity: await Identity.generate() });
+    await stranger.append("not a writer");
+    const ra = stranger.replicate();
+    const rb = b.replicate();
+    connect(ra, rb);
+    await assert.rejects(rb.done, /not a listed writer/);
+    await assert.rejects(ra.done, /not a listed writer/);
+    assert.equal(b.length, 1);
+  });
+
+  for (const peers of [2, 3]) {
+    it(`converges random DAGs on ${peers} peers in random pairings (property test)`, async () => {
+      for (let round = 0; round < 15; round++) {
+        const seed = 1000 * peers + round;
+        const rand = seeded(seed);
+        const logs: Log[] = Array.from({ length: peers }, () => new Hyperlog());
+        try {
+          for (let step = 0; step < 12; step++) {
+            // Each peer writes as several writers: forks off random known nodes, and merges.
+            for (const log of logs) {
+              const writes = Math.floor(rand() * 6);
+              for (let w = 0; w < writes; w++) {
+                const all = await state(log);
+                const pick = () => all.keys[Math.floor(rand() * all.keys.length)]!;
+                const r = rand();
+                if (all.keys.length === 0 || r < 0.2) await log.add(null, { seed, step, w, r });
+                else if (r < 0.5) await log.append({ seed, step, w });
+                else {
+                  const links = [...new Set([pick(), pick()])];
+                  await log.add(links, { seed, step, w, links: links.length });
+                }
+              }
+            }
+            const i = Math.floor(rand() * peers);
+            const j = (i + 1 + Math.floor(rand() * (peers - 1))) % peers;
+            const modes: ReplicateOptions["mode"][] = ["sync", "push", "pull"];
+            const mode = modes[Math.floor(rand() * 3)]!;
+            const other = mode === "push" ? "pull" : mode === "pull" ? "push" : "sync";
+            await sync(logs[i]!, logs[j]!, { mode }, { mode: other });
+          }
+          // Finally everyone syncs with everyone.
+          for (let i = 0; i < peers; i++) for (let j = i + 1; j < peers; j++) await sync(logs[i]!, logs[j]!);
+          for (let i = 0; i < peers; i++) for (let j = i + 1; j < peers; j++) await sync(logs[i]!, logs[j]!);
+          const first = await state(logs[0]!);
+          for (const log of logs) {
+            assert.deepEqual(await state(log), first);
+            await assertConsistent(log);
+          }
+        } catch (err) {
+          throw new Error(`Property failed with seed ${seed}: ${(err as Error).message}`, { cause: err });
+        }
+      }
+    });
+  }
+});
+
+describe("live replication", () => {
+  it("forwards new nodes both ways, never back to the sender, and ends on close", async () => {
+    const a = new Hyperlog();
+    const b = new Hyperlog();
+    await a.append("before");
+    const ra = a.replicate({ live: true });
+    const rb = b.replicate({ live: true });
+    connect(ra, rb);
+    const arrived = (log: Log, length: number) => timeout(log.waitForLength(length - 1).then(async () => {
+      while (log.length < length) await log.waitForLength(log.length);
+    }), 2000, `log reaches ${length} nodes`);
+    await arrived(b, 1);
+    await a.append("from a");
+    await arrived(b, 2);
+    await b.append("from b");
+    await arrived(a, 3);
+    await Promise.all([a.append("a again"), b.append("b again")]);
+    await arrived(a, 5);
+    await arrived(b, 5);
+    await new Promise((r) => setTimeout(r, 20));
+    const [sa, sb] = await Promise.all([ra.close(), rb.done]);
+    assert.deepEqual(await state(a), await state(b));
+    // Every node crossed once: a wrote 3, b wrote 2; an echo would show up as extra sends.
+    assert.equal(sa.nodesSent, 3);
+    assert.equal(sb.nodesSent, 2);
+    assert.equal(sa.nodesReceived, 2);
+    assert.equal(sb.nodesReceived, 3);
+  });
+
+  it("relays through a middle peer live: a -> hub -> c", async () => {
+    const [a, hub, c] = [new Hyperlog(), new Hyperlog(), new Hyperlog()];
+    const s1 = [a.replicate({ live: true }), hub.replicate({ live: true })] as const;
+    const s2 = [hub.replicate({ live: true }), c.replicate({ live: true })] as const;
+    connect(...s1);
+    connect(...s2);
+    await a.append("hi from a");
+    await timeout(c.waitForLength(0), 2000, "node reaches c");
+    await c.append("hi from c");
+    await timeout(a.waitForLength(1), 2000, "node reaches a");
+    assert.deepEqual(await state(a), await state(c));
+    const stats = await Promise.all([s1[0].close(), s1[1].done, s2[0].close(), s2[1].done]);
+    assert.equal(stats[0].nodesSent, 1);
+    assert.equal(stats[3].nodesSent, 1);
+  });
+
+  it("ends the session cleanly when the log closes", async () => {
+    const a = new Hyperlog();
+    const b = new Hyperlog();
+    const ra = a.replicate({ live: true });
+    const rb = b.replicate({ live: true });
+    connect(ra, rb);
+    await a.append("x");
+    await timeout(b.waitForLength(0), 2000, "node reaches b");
+    await a.close();
+    await timeout(ra.done, 2000, "a's session ends");
+    await timeout(rb.done, 2000, "b's session ends");
+  });
+});
+
+describe("hostile input", () => {
+  /** Feeds raw bytes to a session; returns its outcome and every byte it sent back. */
+  async function feed(log: Log, chunks: Uint8Array[], options: ReplicateOptions = {}) {
+    const session = log.replicate(options);
+    const reply: Uint8Array[] = [];
+    const reading = session.readable.pipeTo(new WritableStream({ write: (c) => void reply.push(c) })).catch(() => {});
+    const writer = session.writable.getWriter();
+    for (const chunk of chunks) await writer.write(chunk).catch(() => {});
+    await writer.close().catch(() => {});
+    const outcome = await timeout(session.done.then(() => undefined, (e: Error) => e), 1000, "session ends");
+    await timeout(reading, 1000, "reply ends");
+    const text = new TextDecoder().decode(concat(reply));
+    return { error: outcome, reply: text };
+  }
+
+  function concat(chunks: Uint8Array[]): Uint8Array {
+    const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+    let at = 0;
+    for (const c of chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    return out;
+  }
+
+  const hello = (version = 1, mode = "sync") =>
+    frame(Uint8Array.of(1, ...new TextEncoder().encode(JSON.stringify({ protocol: "hyperlog", version, mode, live: false }))));
+
+  async function victim(): Promise<{ log: Log; before: { keys: string[]; heads: string[] } }> {
+    const log = new Hyperlog();
+    await log.append("precious");
+    return { log, before: await state(log) };
+  }
+
+  const cases: [string, () => Uint8Array[], RegExp][] = [
+    ["random bytes", () => {
+      const rand = seeded(9);
+      return [Uint8Array.from({ length: 200 }, () => Math.floor(rand() * 256))];
+    }, /./],
+    ["an oversized length prefix", () => [Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0x7f)], /over the limit/],
+    ["a frame cut short", () => [hello(), Uint8Array.of(50, 4, 1, 2)], /middle of a frame/],
+    ["an unknown protocol version", () => [hello(99)], /protocol version 99/],
+    ["a message before HELLO", () => [frame(Uint8Array.of(3))], /before its HELLO/],
+    ["an unknown message type", () => [hello(), frame(Uint8Array.of(42))], /unknown message type 42/],
+    ["an empty frame", () => [hello(), frame(new Uint8Array(0))], /empty frame/],
+    ["a node whose key does not match", () => {
+      const value = new TextEncoder().encode('"evil"');
+      return [hello(), frame(encodeNodeBody(4, { key: "ab".repeat(32), links: [], value })), frame(Uint8Array.of(5))];
+    }, /does not match its content/],
+    ["a node linking to a key never sent", () => {
+      const value = new TextEncoder().encode('"orphan"');
+      const links = ["cd".repeat(32)];
+      return [hello(), frame(encodeNodeBody(4, { key: "00".repeat(32), links, value })), frame(Uint8Array.of(5))];
+    }, /./],
+    ["a malformed node", () => [hello(), frame(Uint8Array.of(4, 1, 2, 3))], /Malformed node/],
+  ];
+
+  for (const [name, make, message] of cases) {
+    it(`ends cleanly on ${name}, tells the peer, and leaves the log unchanged`, async () => {
+      const { log, before } = await victim();
+      const { error, reply } = await feed(log, make());
+      assert.ok(error instanceof Error, "done rejects");
+      assert.match(error.message, message);
+      assert.ok(reply.includes(JSON.stringify(error.message).slice(1, 20)), "the error frame reaches the peer");
+      assert.deepEqual(await state(log), before);
+      assert.ok(!log.closed);
+    });
+  }
+
+  it("a forged signature is refused and nothing of it is stored", async () => {
+    const alice = await Identity.generate();
+    const mallory = await Identity.generate();
+    const source = new Hyperlog({ identity: alice });
+    const node = await source.append("pay mallory");
+    const forged = { ...(await source.storage.get(node.key))!, signature: (await mallory.sign(new Uint8Array(32))).reduce((s, b) => s + b.toString(16).padStart(2, "0"), "") };
+    const { log, before } = await victim();
+    const { error } = await feed(log, [hello(), frame(encodeNodeBody(4, forged)), frame(Uint8Array.of(5))]);
+    assert.equal(error?.name, "SignatureError");
+    assert.deepEqual(await state(log), before);
+  });
+
+  it("keeps the good nodes before a bad one", async () => {
+    const source = new Hyperlog();
+    const good = await source.append("good");
+    const stored = (await source.storage.get(good.key))!;
+    const { log } = await victim();
+    const bad = { key: "ef".repeat(32), links: [good.key], value: new TextEncoder().encode('"bad"') };
+    const { error } = await feed(log, [hello(), frame(encodeNodeBody(4, stored)), frame(encodeNodeBody(4, bad)), frame(Uint8Array.of(5))]);
+    assert.equal(error?.name, "InvalidNodeError");
+    assert.equal(log.length, 2);
+    await log.get(good.key);
+  });
+
+  it("the honest peer's done rejects with the error when its peer refuses a node", async () => {
+    const a = new Hyperlog({ identity: await Identity.generate() });
+    await a.append("x");
+    const strict = new Hyperlog({ writers: ["12".repeat(32)] });
+    const ra = a.replicate();
+    const rb = strict.replicate();
+    connect(ra, rb);
+    const [ea, eb] = await Promise.all([ra.done.catch((e: Error) => e), rb.done.catch((e: Error) => e)]);
+    assert.ok(ea instanceof Error && eb instanceof Error);
+    assert.match((ea as Error).message, /not a listed writer/);
+    assert.match((ea as Error).message, /^Peer stopped the session/);
+    assert.equal((ea as Error).name, "SignatureError");
+  });
+
+  it("a peer that hangs up early makes done reject instead of hanging", async () => {
+    const { log } = await victim();
+    const { error } = await feed(log, [hello()]);
+    assert.match(error?.message ?? "", /closed the connection before/);
+  });
+});
