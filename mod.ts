@@ -19,7 +19,7 @@ export type { Node, StoredNode } from "./src/node.ts";
 export { computeKey, keyPreimage } from "./src/node.ts";
 export { Identity, verifySignature } from "./src/identity.ts";
 export { PROTOCOL_VERSION, replicate } from "./src/replicate.ts";
-export type { Replication, ReplicateOptions, ReplicationMode, ReplicationStats } from "./src/replicate.ts";
+export type { ReplicateOptions, Replication, ReplicationMode, ReplicationStats } from "./src/replicate.ts";
 export { resolveEncoding } from "./src/encoding.ts";
 export type { Codec, EncodingName, ValueEncoding } from "./src/encoding.ts";
 export {

@@ -43,16 +43,16 @@ function decodeText(bytes: Uint8Array, name: string): string {
 }
 
 function jsonText(value: unknown): string {
-    let text: string | undefined;
-    try {
-      text = JSON.stringify(value);
-    } catch (err) {
-      throw new EncodingError(`Value cannot be encoded as json: ${(err as Error).message}`, { cause: err });
-    }
-    if (text === undefined) {
-      throw new EncodingError(`Value cannot be encoded as json: ${typeof value} has no JSON form; use null or an object`);
-    }
-    return text;
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (err) {
+    throw new EncodingError(`Value cannot be encoded as json: ${(err as Error).message}`, { cause: err });
+  }
+  if (text === undefined) {
+    throw new EncodingError(`Value cannot be encoded as json: ${typeof value} has no JSON form; use null or an object`);
+  }
+  return text;
 }
 
 function utf8Text(value: unknown): string {
@@ -86,7 +86,9 @@ const binary: Codec<unknown> = {
   encode(value) {
     if (value instanceof Uint8Array) return value.slice();
     if (typeof value === "string") return encoder.encode(value);
-    throw new EncodingError(`Value cannot be encoded as binary: expected a Uint8Array or a string, got ${describe(value)}`);
+    throw new EncodingError(
+      `Value cannot be encoded as binary: expected a Uint8Array or a string, got ${describe(value)}`,
+    );
   },
   decode: (bytes) => bytes.slice(),
 };
@@ -128,8 +130,10 @@ export function resolveEncoding<T = unknown>(encoding: ValueEncoding<T> | undefi
   if (encoding === undefined || encoding === "json") return json as Codec<T>;
   if (encoding === "utf-8" || encoding === "utf8") return utf8 as Codec<T>;
   if (encoding === "binary") return binary as Codec<T>;
-  if (typeof encoding === "object" && encoding !== null && typeof encoding.encode === "function" &&
-    typeof encoding.decode === "function") {
+  if (
+    typeof encoding === "object" && encoding !== null && typeof encoding.encode === "function" &&
+    typeof encoding.decode === "function"
+  ) {
     return wrapCodec(encoding);
   }
   throw new TypeError(
@@ -144,7 +148,9 @@ function wrapCodec<T>(codec: Codec<T>): Codec<T> {
       try {
         bytes = codec.encode(value);
       } catch (err) {
-        throw new EncodingError(`Value cannot be encoded by the custom codec: ${(err as Error).message}`, { cause: err });
+        throw new EncodingError(`Value cannot be encoded by the custom codec: ${(err as Error).message}`, {
+          cause: err,
+        });
       }
       if (!(bytes instanceof Uint8Array)) {
         throw new EncodingError(`The custom codec's encode returned ${describe(bytes)}; it must return a Uint8Array`);

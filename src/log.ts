@@ -4,12 +4,20 @@
  * @module
  */
 import { type Codec, resolveEncoding, textForm, type ValueEncoding } from "./encoding.ts";
-import { ClosedError, HyperlogError, InvalidNodeError, MissingLinksError, NotFoundError, SignatureError, StorageConflictError } from "./errors.ts";
+import {
+  ClosedError,
+  HyperlogError,
+  InvalidNodeError,
+  MissingLinksError,
+  NotFoundError,
+  SignatureError,
+  StorageConflictError,
+} from "./errors.ts";
 import { fromHex, isKey, toHex } from "./hex.ts";
 import { type Identity, verifySignature } from "./identity.ts";
 import { Mutex } from "./mutex.ts";
 import { encodeNode, type Node, type StoredNode } from "./node.ts";
-import { type Replication, replicate, type ReplicateOptions } from "./replicate.ts";
+import { replicate, type ReplicateOptions, type Replication } from "./replicate.ts";
 import { MemoryStorage } from "../storage/memory.ts";
 import type { Storage } from "../storage/storage.ts";
 
@@ -134,7 +142,9 @@ function checkLinks(links: unknown, where: string): readonly string[] {
   for (let i = 0; i < links.length; i++) {
     const link: unknown = links[i];
     if (!isKey(link)) {
-      throw new TypeError(`${where}: link ${i} is not a node key (expected 64 lower-case hex characters, got ${JSON.stringify(link)})`);
+      throw new TypeError(
+        `${where}: link ${i} is not a node key (expected 64 lower-case hex characters, got ${JSON.stringify(link)})`,
+      );
     }
     if (seen.has(link)) throw new TypeError(`${where}: link ${link} is given twice`);
     seen.add(link);
@@ -144,7 +154,10 @@ function checkLinks(links: unknown, where: string): readonly string[] {
 
 function checkCount(value: unknown, name: string, allowInfinity: boolean): number | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== "number" || Number.isNaN(value) || value < 0 || (!Number.isInteger(value) && !(allowInfinity && value === Infinity))) {
+  if (
+    typeof value !== "number" || Number.isNaN(value) || value < 0 ||
+    (!Number.isInteger(value) && !(allowInfinity && value === Infinity))
+  ) {
     throw new RangeError(`${name} must be a non-negative integer, got ${String(value)}`);
   }
   return value;
@@ -213,7 +226,11 @@ export class Hyperlog<T = unknown> extends EventTarget {
     if (options.writers !== undefined) {
       const writers = new Set<string>();
       for (const writer of options.writers) {
-        if (!isKey(writer)) throw new TypeError(`Writer ${JSON.stringify(writer)} is not a public key: expected 64 lower-case hex characters`);
+        if (!isKey(writer)) {
+          throw new TypeError(
+            `Writer ${JSON.stringify(writer)} is not a public key: expected 64 lower-case hex characters`,
+          );
+        }
         writers.add(writer);
       }
       this.#writers = writers;
@@ -261,7 +278,9 @@ export class Hyperlog<T = unknown> extends EventTarget {
    * ```
    */
   get id(): string {
-    if (this.#id === undefined) throw new HyperlogError("The log is not open yet; await log.ready() before reading log.id");
+    if (this.#id === undefined) {
+      throw new HyperlogError("The log is not open yet; await log.ready() before reading log.id");
+    }
     return this.#id;
   }
 
@@ -401,7 +420,9 @@ export class Hyperlog<T = unknown> extends EventTarget {
         links = raw.map((link, j) => {
           if (typeof link !== "number") return link;
           if (!Number.isInteger(link) || link < 0 || link >= i) {
-            throw new TypeError(`batch document ${i}: link ${j} refers to document ${link}, which is not an earlier document of the batch`);
+            throw new TypeError(
+              `batch document ${i}: link ${j} refers to document ${link}, which is not an earlier document of the batch`,
+            );
           }
           return drafts[link]!.key;
         });
@@ -446,7 +467,9 @@ export class Hyperlog<T = unknown> extends EventTarget {
       throw new SignatureError("This log requires signed nodes; open it with an identity to add nodes");
     }
     if (this.#writers !== undefined && !this.#writers.has(this.identity.publicKey)) {
-      throw new SignatureError(`This log accepts only listed writers, and ${this.identity.publicKey} is not one of them`);
+      throw new SignatureError(
+        `This log accepts only listed writers, and ${this.identity.publicKey} is not one of them`,
+      );
     }
   }
 
@@ -481,7 +504,10 @@ export class Hyperlog<T = unknown> extends EventTarget {
    * belong to an earlier draft. When `partial` is false a draft with a missing link fails the whole call; when true
    * the drafts before it are stored and then the call fails (what a receiving peer does).
    */
-  async #store(drafts: readonly Draft[], partial: boolean): Promise<{ results: StoredNode[]; fresh: StoredNode[]; decoded: (Node<T> | undefined)[] }> {
+  async #store(
+    drafts: readonly Draft[],
+    partial: boolean,
+  ): Promise<{ results: StoredNode[]; fresh: StoredNode[]; decoded: (Node<T> | undefined)[] }> {
     this.#assertOpen();
     const firstAt = new Map<string, number>();
     const probeSet = new Set<string>();
@@ -508,7 +534,9 @@ export class Hyperlog<T = unknown> extends EventTarget {
       // Name every missing link of the call, not just the first draft's.
       const all = new Set<string>();
       for (let i = 0; i < drafts.length; i++) {
-        for (const link of drafts[i]!.links) if (!stored.has(link) && !((firstAt.get(link) ?? Infinity) < i)) all.add(link);
+        for (const link of drafts[i]!.links) {
+          if (!stored.has(link) && !((firstAt.get(link) ?? Infinity) < i)) all.add(link);
+        }
       }
       throw new MissingLinksError([...all]);
     }
@@ -522,20 +550,31 @@ export class Hyperlog<T = unknown> extends EventTarget {
       const links = Object.freeze(draft.links.slice());
       const node: StoredNode = draft.identity === undefined
         ? { key: draft.key, links, value: draft.value, change: ++change }
-        : { key: draft.key, links, value: draft.value, change: ++change, identity: draft.identity, signature: draft.signature! };
+        : {
+          key: draft.key,
+          links,
+          value: draft.value,
+          change: ++change,
+          identity: draft.identity,
+          signature: draft.signature!,
+        };
       fresh.push(node);
       byKey.set(node.key, node);
     }
     const decoded: (Node<T> | undefined)[] = new Array(fresh.length);
     const nodeAt = (i: number): Node<T> => (decoded[i] ??= this.#toNode(fresh[i]!));
-    if (this.#hasListeners("preadd")) for (let i = 0; i < fresh.length; i++) this.dispatchEvent(new CustomEvent("preadd", { detail: nodeAt(i) }));
+    if (this.#hasListeners("preadd")) {
+      for (let i = 0; i < fresh.length; i++) this.dispatchEvent(new CustomEvent("preadd", { detail: nodeAt(i) }));
+    }
     await this.#commit(fresh);
     const results: StoredNode[] = [];
     for (let i = 0; i < end; i++) {
       const key = drafts[i]!.key;
       results.push(byKey.get(key) ?? (await this.storage.get(key))!);
     }
-    if (this.#hasListeners("add")) for (let i = 0; i < fresh.length; i++) this.dispatchEvent(new CustomEvent("add", { detail: nodeAt(i) }));
+    if (this.#hasListeners("add")) {
+      for (let i = 0; i < fresh.length; i++) this.dispatchEvent(new CustomEvent("add", { detail: nodeAt(i) }));
+    }
     if (missing.length > 0) throw new MissingLinksError(missing);
     return { results, fresh, decoded };
   }
@@ -597,7 +636,9 @@ export class Hyperlog<T = unknown> extends EventTarget {
    * ```
    */
   async get(key: string): Promise<Node<T>> {
-    if (!isKey(key)) throw new TypeError(`get takes a node key: 64 lower-case hex characters, got ${JSON.stringify(key)}`);
+    if (!isKey(key)) {
+      throw new TypeError(`get takes a node key: 64 lower-case hex characters, got ${JSON.stringify(key)}`);
+    }
     await this.ready();
     const stored = await this.storage.get(key);
     if (stored === undefined) throw new NotFoundError(key);
@@ -648,7 +689,9 @@ export class Hyperlog<T = unknown> extends EventTarget {
     let remaining = checkCount(options.limit, "limit", true) ?? Infinity;
     const reverse = options.reverse === true;
     const live = options.live === true;
-    if (reverse && live) throw new RangeError("A read stream cannot be both reverse and live; drop one of the two options");
+    if (reverse && live) {
+      throw new RangeError("A read stream cannot be both reverse and live; drop one of the two options");
+    }
     let cursor = reverse ? until : since;
     let cancelled = false;
     let wake: (() => void) | undefined;
@@ -702,7 +745,9 @@ export class Hyperlog<T = unknown> extends EventTarget {
    * ```
    */
   async verify(node: Pick<Node<T>, "key" | "links" | "value" | "identity" | "signature">): Promise<void> {
-    if (typeof node !== "object" || node === null) throw new InvalidNodeError("A node must be an object with key, links and value");
+    if (typeof node !== "object" || node === null) {
+      throw new InvalidNodeError("A node must be an object with key, links and value");
+    }
     const encoded = this.#encode(node.value, `node ${String(node.key)}`);
     const value = typeof encoded === "string" ? new TextEncoder().encode(encoded) : encoded;
     const raw: { key: string; links: readonly string[]; value: Uint8Array; identity?: string; signature?: string } = {
@@ -732,7 +777,9 @@ export class Hyperlog<T = unknown> extends EventTarget {
 
   /** Checks a raw node's shape and computes its key; throws if a given key does not match. */
   #checkRaw(raw: RawNode): Draft {
-    if (typeof raw !== "object" || raw === null) throw new InvalidNodeError("A node must be an object with links and value");
+    if (typeof raw !== "object" || raw === null) {
+      throw new InvalidNodeError("A node must be an object with links and value");
+    }
     const claimed = raw.key;
     const name = claimed === undefined ? "A received node" : `Node ${String(claimed)}`;
     if (claimed !== undefined && !isKey(claimed)) {
@@ -747,14 +794,18 @@ export class Hyperlog<T = unknown> extends EventTarget {
     if (!(raw.value instanceof Uint8Array)) throw new InvalidNodeError(`${name} has a value that is not bytes`);
     const { identity, signature } = raw;
     if ((identity === undefined) !== (signature === undefined)) {
-      throw new InvalidNodeError(`${name} has ${identity === undefined ? "a signature but no identity" : "an identity but no signature"}`);
+      throw new InvalidNodeError(
+        `${name} has ${identity === undefined ? "a signature but no identity" : "an identity but no signature"}`,
+      );
     }
     if (identity !== undefined && !isKey(identity)) {
       throw new InvalidNodeError(`${name} has an identity that is not 64 lower-case hex characters`);
     }
     const key = encodeNode(links, raw.value, identity).key;
     if (claimed !== undefined && key !== claimed) {
-      throw new InvalidNodeError(`Node ${claimed} does not match its content: its links, value and identity hash to ${key}`);
+      throw new InvalidNodeError(
+        `Node ${claimed} does not match its content: its links, value and identity hash to ${key}`,
+      );
     }
     const draft: Draft = { key, links, value: raw.value };
     if (identity !== undefined) {
@@ -768,7 +819,9 @@ export class Hyperlog<T = unknown> extends EventTarget {
   async #checkSignature(draft: Draft): Promise<void> {
     const { identity, signature } = draft;
     if (identity === undefined || signature === undefined) {
-      if (this.#requireSignatures) throw new SignatureError(`Node ${draft.key} is not signed, and this log requires signatures`);
+      if (this.#requireSignatures) {
+        throw new SignatureError(`Node ${draft.key} is not signed, and this log requires signatures`);
+      }
       return;
     }
     if (typeof signature !== "string" || !/^[0-9a-f]{128}$/.test(signature)) {

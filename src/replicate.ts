@@ -25,11 +25,19 @@
  *
  * @module
  */
-import { ClosedError, EncodingError, HyperlogError, InvalidNodeError, MissingLinksError, ProtocolError, SignatureError } from "./errors.ts";
+import {
+  ClosedError,
+  EncodingError,
+  HyperlogError,
+  InvalidNodeError,
+  MissingLinksError,
+  ProtocolError,
+  SignatureError,
+} from "./errors.ts";
 import { fromHex, toHex } from "./hex.ts";
 import type { Hyperlog, RawNode } from "./log.ts";
 import type { StoredNode } from "./node.ts";
-import { decodeNode, DEFAULT_MAX_FRAME, encodeNodeBody, FrameDecoder, frame } from "./wire.ts";
+import { decodeNode, DEFAULT_MAX_FRAME, encodeNodeBody, frame, FrameDecoder } from "./wire.ts";
 
 /** The protocol version this implementation speaks. */
 export const PROTOCOL_VERSION = 1;
@@ -208,7 +216,9 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
   }
   const live = options.live === true;
   const maxFrame = options.maxFrame ?? DEFAULT_MAX_FRAME;
-  if (!Number.isInteger(maxFrame) || maxFrame < 1024) throw new RangeError("maxFrame must be an integer of at least 1024 bytes");
+  if (!Number.isInteger(maxFrame) || maxFrame < 1024) {
+    throw new RangeError("maxFrame must be an integer of at least 1024 bytes");
+  }
   const sends = mode !== "pull";
   const receives = mode !== "push";
   const stats: ReplicationStats = { nodesSent: 0, nodesReceived: 0, bytesSent: 0, bytesReceived: 0, roundTrips: 0 };
@@ -265,7 +275,12 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
     for (const d of [peerHello, peerHaveEnd, peerSynced]) d.reject(failed);
     if (tellPeer) {
       try {
-        send(Uint8Array.of(ERROR, ...new TextEncoder().encode(JSON.stringify({ name: failed.name, message: failed.message }))));
+        send(
+          Uint8Array.of(
+            ERROR,
+            ...new TextEncoder().encode(JSON.stringify({ name: failed.name, message: failed.message })),
+          ),
+        );
       } catch {
         // The readable side is gone; nothing can reach the peer.
       }
@@ -276,7 +291,12 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
 
   async function* outgoing(): AsyncGenerator<void> {
     await log.ready();
-    send(Uint8Array.of(HELLO, ...new TextEncoder().encode(JSON.stringify({ protocol: "hyperlog", version: PROTOCOL_VERSION, mode, live }))));
+    send(
+      Uint8Array.of(
+        HELLO,
+        ...new TextEncoder().encode(JSON.stringify({ protocol: "hyperlog", version: PROTOCOL_VERSION, mode, live })),
+      ),
+    );
     yield;
     if (receives) {
       for await (const page of pages(log, 0, Infinity, stop.signal)) {
@@ -395,7 +415,9 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
         if (parsed?.protocol !== "hyperlog") throw new ProtocolError("The peer is not speaking the hyperlog protocol");
         if (parsed.version !== PROTOCOL_VERSION) {
           throw new ProtocolError(
-            `The peer speaks protocol version ${String(parsed.version)}, this peer speaks version ${PROTOCOL_VERSION}; upgrade the older side`,
+            `The peer speaks protocol version ${
+              String(parsed.version)
+            }, this peer speaks version ${PROTOCOL_VERSION}; upgrade the older side`,
           );
         }
         const peerMode = parsed.mode;
@@ -405,7 +427,9 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
         peerSends = peerMode !== "pull";
         peerReceives = peerMode !== "push";
         if (!(sends && peerReceives) && !(receives && peerSends)) {
-          throw new ProtocolError(`Incompatible replication modes: ${mode} on this side with ${peerMode} on the other, so no node can flow`);
+          throw new ProtocolError(
+            `Incompatible replication modes: ${mode} on this side with ${peerMode} on the other, so no node can flow`,
+          );
         }
         const h: Hello = { version: parsed.version, mode: peerMode, live: parsed.live === true };
         peerHello.resolve(h);
@@ -483,7 +507,12 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
       else fail(new ProtocolError("The peer closed the connection before the replication session finished"), true);
     },
     abort(reason) {
-      fail(new ProtocolError(`The connection to the peer failed: ${reason instanceof Error ? reason.message : String(reason)}`), false);
+      fail(
+        new ProtocolError(
+          `The connection to the peer failed: ${reason instanceof Error ? reason.message : String(reason)}`,
+        ),
+        false,
+      );
     },
   });
 
@@ -502,7 +531,12 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
   };
 }
 
-async function* pages<T>(log: Hyperlog<T>, since: number, until: number, signal: AbortSignal): AsyncGenerator<StoredNode[]> {
+async function* pages<T>(
+  log: Hyperlog<T>,
+  since: number,
+  until: number,
+  signal: AbortSignal,
+): AsyncGenerator<StoredNode[]> {
   let cursor = since;
   while (!signal.aborted && cursor < until) {
     const page = await log.storage.read({ since: cursor, until, limit: PAGE, reverse: false });

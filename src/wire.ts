@@ -168,7 +168,9 @@ for (let i = 0; i < 6; i++) NIBBLE[97 + i] = 10 + i;
 
 /** Writes lower-case hex (already validated) as bytes. */
 function hexToBytesInto(hex: string, out: Uint8Array, at: number): void {
-  for (let i = 0; i < hex.length; i += 2) out[at++] = (NIBBLE[hex.charCodeAt(i)]! << 4) | NIBBLE[hex.charCodeAt(i + 1)]!;
+  for (let i = 0; i < hex.length; i += 2) {
+    out[at++] = (NIBBLE[hex.charCodeAt(i)]! << 4) | NIBBLE[hex.charCodeAt(i + 1)]!;
+  }
 }
 
 /**
@@ -240,7 +242,9 @@ export function decodeNode(body: Uint8Array, at: number): RawNode & { key: strin
   if (len === undefined) throw new InvalidNodeError("Malformed node: truncated value length");
   const [valueLength, valueAt] = len;
   if (valueAt + valueLength !== body.length) {
-    throw new InvalidNodeError(`Malformed node: the value is ${valueLength} bytes but the frame holds ${body.length - valueAt}`);
+    throw new InvalidNodeError(
+      `Malformed node: the value is ${valueLength} bytes but the frame holds ${body.length - valueAt}`,
+    );
   }
   const value = body.slice(valueAt);
   return identity === undefined ? { key, links, value } : { key, links, value, identity, signature: signature! };

@@ -1,10 +1,10 @@
 /**
- * The storage conformance suite: the behaviour every {@link Storage} backend must have, as tests that any backend
- * (ours or a third party's) can run.
+ * The storage conformance suite: the behaviour every {@link Storage} backend must have, as cases that any backend
+ * (ours or a third party's) can run. The cases need only `node:assert` (which Node, Deno, Bun and Workers with
+ * `nodejs_compat` have); `conformance-node-test.ts` registers them with `node:test`.
  *
  * @module
  */
-import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { encodeNode, type StoredNode } from "../src/node.ts";
 import type { Storage } from "./storage.ts";
@@ -69,195 +69,217 @@ function sameNode(actual: StoredNode | undefined, expected: StoredNode): void {
 }
 
 /**
- * Registers the conformance tests for a backend with `node:test` (which Node, Deno and Bun all run).
+ * One conformance case: a name and a function that rejects if the backend misbehaves.
  *
  * @example
- * ```ts ignore
- * import { runStorageConformance } from "./conformance.ts";
- * import { MemoryStorage } from "./memory.ts";
- * runStorageConformance("MemoryStorage", { create: () => new MemoryStorage() });
+ * ```ts
+ * import type { ConformanceCase } from "./conformance.ts";
+ * const noop: ConformanceCase = { name: "does nothing", run: async () => {} };
+ * console.assert(noop.name === "does nothing");
  * ```
  */
-export function runStorageConformance(name: string, target: ConformanceTarget): void {
+export interface ConformanceCase {
+  /** What the case checks. */
+  readonly name: string;
+  /** Runs the case against a fresh store. */
+  run(): Promise<void>;
+}
+
+/**
+ * The conformance cases for a backend. Run each one (in any harness); a rejection is a failure.
+ *
+ * @example
+ * ```ts
+ * import { storageConformanceCases } from "./conformance.ts";
+ * import { MemoryStorage } from "./memory.ts";
+ * for (const c of storageConformanceCases({ create: () => new MemoryStorage() })) await c.run();
+ * ```
+ */
+export function storageConformanceCases(target: ConformanceTarget): ConformanceCase[] {
+  const cases: ConformanceCase[] = [];
+  const it = (name: string, run: () => Promise<void>) => void cases.push({ name, run });
   const open = async (): Promise<Storage> => {
     const storage = await target.create();
     await storage.open();
     return storage;
   };
 
-  describe(`storage conformance: ${name}`, () => {
-    it("starts empty", async () => {
-      const s = await open();
-      assert.equal(await s.length(), 0);
-      assert.deepEqual(await s.heads(), []);
-      assert.deepEqual(await readAll(s), []);
-      assert.equal(await s.get("00".repeat(32)), undefined);
-      assert.equal(await s.getMeta("id"), undefined);
-      await s.close();
-    });
-
-    it("stores and reads back nodes, links, values and signatures exactly", async () => {
-      const s = await open();
-      const a = makeStoredNode([], "a", 1);
-      const signed: StoredNode = { ...makeStoredNode([a.key], "b", 2), identity: "ab".repeat(32), signature: "cd".repeat(64) };
-      await s.commit([a, signed]);
-      sameNode(await s.get(a.key), a);
-      sameNode(await s.get(signed.key), signed);
-      assert.equal(await s.length(), 2);
-      assert.deepEqual(await s.has([a.key, "00".repeat(32), signed.key]), [true, false, true]);
-      await s.close();
-    });
-
-    it("keeps heads: a node stops being a head once something links to it", async () => {
-      const s = await open();
-      const [a, b] = chain(2);
-      const c = makeStoredNode([], "c", 3);
-      await s.commit([a!, b!]);
-      assert.deepEqual(await s.heads(), [b!.key]);
-      await s.commit([c]);
-      assert.deepEqual((await s.heads()).sort(), [b!.key, c.key].sort());
-      const merge = makeStoredNode([b!.key, c.key], "merge", 4);
-      await s.commit([merge]);
-      assert.deepEqual(await s.heads(), [merge.key]);
-      await s.close();
-    });
-
-    it("reads pages in change order, both ways, with since, until and limit", async () => {
-      const s = await open();
-      const nodes = chain(10);
-      await s.commit(nodes.slice(0, 4));
-      await s.commit(nodes.slice(4));
-      const changes = (list: StoredNode[]) => list.map((n) => n.change);
-      assert.deepEqual(changes(await readAll(s)), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-      assert.deepEqual(changes(await readAll(s, true)), [10, 9, 8, 7, 6, 5, 4, 3, 2, 1]);
-      assert.deepEqual(changes(await s.read({ since: 3, until: 6, limit: 100, reverse: false })), [4, 5, 6]);
-      assert.deepEqual(changes(await s.read({ since: 3, until: 6, limit: 2, reverse: false })), [4, 5]);
-      assert.deepEqual(changes(await s.read({ since: 3, until: 6, limit: 2, reverse: true })), [6, 5]);
-      assert.deepEqual(changes(await s.read({ since: 10, until: Infinity, limit: 5, reverse: false })), []);
-      assert.deepEqual(changes(await s.read({ since: 0, until: 0, limit: 5, reverse: true })), []);
-      assert.deepEqual(changes(await s.read({ since: 8, until: 100, limit: 5, reverse: true })), [10, 9]);
-      await s.close();
-    });
-
-    it("refuses a commit with a gap or a wrong start in change numbers, and stores none of it", async () => {
-      const s = await open();
-      const nodes = chain(3);
-      await s.commit([nodes[0]!]);
-      await assert.rejects(s.commit([nodes[1]!, { ...nodes[2]!, change: 4 }]), { name: "StorageConflictError" });
-      await assert.rejects(s.commit([{ ...nodes[1]!, change: 5 }]), { name: "StorageConflictError" });
-      assert.equal(await s.length(), 1);
-      assert.equal(await s.get(nodes[1]!.key), undefined);
-      assert.deepEqual(await s.heads(), [nodes[0]!.key]);
-      await s.close();
-    });
-
-    it("refuses the same node written twice, in one commit or across commits, atomically", async () => {
-      const s = await open();
-      const [a, b] = chain(2);
-      await s.commit([a!]);
-      await assert.rejects(s.commit([b!, { ...a!, change: 3 }]), { name: "StorageConflictError" });
-      assert.equal(await s.length(), 1);
-      assert.equal(await s.get(b!.key), undefined, "the good node of a refused commit is not stored");
-      const c = makeStoredNode([], "c", 2);
-      await assert.rejects(s.commit([c, { ...c, change: 3 }]), { name: "StorageConflictError" });
-      assert.equal(await s.length(), 1);
-      assert.deepEqual(await s.heads(), [a!.key]);
-      await s.commit([b!]);
-      assert.equal(await s.length(), 2);
-      await s.close();
-    });
-
-    it("is atomic: a commit that fails midway leaves no node, change or head behind", async () => {
-      const s = await open();
-      const nodes = chain(50);
-      const broken = nodes.map((n, i) => (i === 40 ? { ...n, change: 99 } : n));
-      await assert.rejects(s.commit(broken), { name: "StorageConflictError" });
-      assert.equal(await s.length(), 0);
-      assert.deepEqual(await s.heads(), []);
-      assert.deepEqual(await readAll(s), []);
-      for (const n of nodes.slice(0, 40)) assert.equal(await s.get(n.key), undefined);
-      await s.commit(nodes);
-      assert.equal(await s.length(), 50);
-      await s.close();
-    });
-
-    it("tells keys that share a prefix apart", async () => {
-      const s = await open();
-      const a = makeStoredNode([], "prefix", 1);
-      await s.commit([a]);
-      const sibling = a.key.slice(0, 63) + (a.key[63] === "0" ? "1" : "0");
-      const shorter = a.key.slice(0, 32);
-      assert.deepEqual(await s.has([a.key, sibling, shorter, a.key + "0"]), [true, false, false, false]);
-      assert.equal(await s.get(sibling), undefined);
-      assert.equal(await s.get(shorter), undefined);
-      await s.setMeta("view", "1");
-      await s.setMeta("view:x", "2");
-      assert.equal(await s.getMeta("view"), "1");
-      assert.equal(await s.getMeta("view:x"), "2");
-      assert.equal(await s.getMeta("vie"), undefined);
-      await s.close();
-    });
-
-    it("stores big values and empty values byte for byte", async () => {
-      const s = await open();
-      const big = new Uint8Array(4 * 1024 * 1024);
-      for (let i = 0; i < big.length; i++) big[i] = (i * 31 + (i >> 8)) & 255;
-      const a = makeStoredNode([], big, 1);
-      const empty = makeStoredNode([a.key], new Uint8Array(0), 2);
-      await s.commit([a, empty]);
-      sameNode(await s.get(a.key), a);
-      sameNode(await s.get(empty.key), empty);
-      await s.close();
-    });
-
-    it("keeps metadata and overwrites it", async () => {
-      const s = await open();
-      await s.setMeta("id", "one");
-      await s.setMeta("id", "two");
-      assert.equal(await s.getMeta("id"), "two");
-      await s.close();
-    });
-
-    it("refuses calls after close", async () => {
-      const s = await open();
-      await s.close();
-      await assert.rejects(async () => await s.length(), { name: "ClosedError" });
-      await assert.rejects(async () => await s.commit([makeStoredNode([], "x", 1)]), { name: "ClosedError" });
-    });
-
-    it("handles a long history in one commit and in many", async () => {
-      const s = await open();
-      const nodes = chain(5000);
-      await s.commit(nodes.slice(0, 2500));
-      for (let i = 2500; i < 5000; i += 250) await s.commit(nodes.slice(i, i + 250));
-      assert.equal(await s.length(), 5000);
-      assert.deepEqual(await s.heads(), [nodes[4999]!.key]);
-      const all = await readAll(s);
-      assert.equal(all.length, 5000);
-      assert.ok(all.every((n, i) => n.key === nodes[i]!.key));
-      await s.close();
-    });
-
-    if (target.reopen !== undefined) {
-      const reopen = target.reopen;
-      it("keeps everything across a reopen", async () => {
-        const s = await open();
-        const nodes = chain(20);
-        const other = makeStoredNode([], "other", 21);
-        await s.commit(nodes);
-        await s.commit([other]);
-        await s.setMeta("id", "kept");
-        const again = await reopen(s);
-        await again.open();
-        assert.equal(await again.length(), 21);
-        assert.equal(await again.getMeta("id"), "kept");
-        assert.deepEqual((await again.heads()).sort(), [nodes[19]!.key, other.key].sort());
-        sameNode(await again.get(nodes[7]!.key), nodes[7]!);
-        const next = makeStoredNode([other.key], "next", 22);
-        await again.commit([next]);
-        assert.equal(await again.length(), 22);
-        await again.close();
-      });
-    }
+  it("starts empty", async () => {
+    const s = await open();
+    assert.equal(await s.length(), 0);
+    assert.deepEqual(await s.heads(), []);
+    assert.deepEqual(await readAll(s), []);
+    assert.equal(await s.get("00".repeat(32)), undefined);
+    assert.equal(await s.getMeta("id"), undefined);
+    await s.close();
   });
+
+  it("stores and reads back nodes, links, values and signatures exactly", async () => {
+    const s = await open();
+    const a = makeStoredNode([], "a", 1);
+    const signed: StoredNode = {
+      ...makeStoredNode([a.key], "b", 2),
+      identity: "ab".repeat(32),
+      signature: "cd".repeat(64),
+    };
+    await s.commit([a, signed]);
+    sameNode(await s.get(a.key), a);
+    sameNode(await s.get(signed.key), signed);
+    assert.equal(await s.length(), 2);
+    assert.deepEqual(await s.has([a.key, "00".repeat(32), signed.key]), [true, false, true]);
+    await s.close();
+  });
+
+  it("keeps heads: a node stops being a head once something links to it", async () => {
+    const s = await open();
+    const [a, b] = chain(2);
+    const c = makeStoredNode([], "c", 3);
+    await s.commit([a!, b!]);
+    assert.deepEqual(await s.heads(), [b!.key]);
+    await s.commit([c]);
+    assert.deepEqual((await s.heads()).sort(), [b!.key, c.key].sort());
+    const merge = makeStoredNode([b!.key, c.key], "merge", 4);
+    await s.commit([merge]);
+    assert.deepEqual(await s.heads(), [merge.key]);
+    await s.close();
+  });
+
+  it("reads pages in change order, both ways, with since, until and limit", async () => {
+    const s = await open();
+    const nodes = chain(10);
+    await s.commit(nodes.slice(0, 4));
+    await s.commit(nodes.slice(4));
+    const changes = (list: StoredNode[]) => list.map((n) => n.change);
+    assert.deepEqual(changes(await readAll(s)), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert.deepEqual(changes(await readAll(s, true)), [10, 9, 8, 7, 6, 5, 4, 3, 2, 1]);
+    assert.deepEqual(changes(await s.read({ since: 3, until: 6, limit: 100, reverse: false })), [4, 5, 6]);
+    assert.deepEqual(changes(await s.read({ since: 3, until: 6, limit: 2, reverse: false })), [4, 5]);
+    assert.deepEqual(changes(await s.read({ since: 3, until: 6, limit: 2, reverse: true })), [6, 5]);
+    assert.deepEqual(changes(await s.read({ since: 10, until: Infinity, limit: 5, reverse: false })), []);
+    assert.deepEqual(changes(await s.read({ since: 0, until: 0, limit: 5, reverse: true })), []);
+    assert.deepEqual(changes(await s.read({ since: 8, until: 100, limit: 5, reverse: true })), [10, 9]);
+    await s.close();
+  });
+
+  it("refuses a commit with a gap or a wrong start in change numbers, and stores none of it", async () => {
+    const s = await open();
+    const nodes = chain(3);
+    await s.commit([nodes[0]!]);
+    await assert.rejects(s.commit([nodes[1]!, { ...nodes[2]!, change: 4 }]), { name: "StorageConflictError" });
+    await assert.rejects(s.commit([{ ...nodes[1]!, change: 5 }]), { name: "StorageConflictError" });
+    assert.equal(await s.length(), 1);
+    assert.equal(await s.get(nodes[1]!.key), undefined);
+    assert.deepEqual(await s.heads(), [nodes[0]!.key]);
+    await s.close();
+  });
+
+  it("refuses the same node written twice, in one commit or across commits, atomically", async () => {
+    const s = await open();
+    const [a, b] = chain(2);
+    await s.commit([a!]);
+    await assert.rejects(s.commit([b!, { ...a!, change: 3 }]), { name: "StorageConflictError" });
+    assert.equal(await s.length(), 1);
+    assert.equal(await s.get(b!.key), undefined, "the good node of a refused commit is not stored");
+    const c = makeStoredNode([], "c", 2);
+    await assert.rejects(s.commit([c, { ...c, change: 3 }]), { name: "StorageConflictError" });
+    assert.equal(await s.length(), 1);
+    assert.deepEqual(await s.heads(), [a!.key]);
+    await s.commit([b!]);
+    assert.equal(await s.length(), 2);
+    await s.close();
+  });
+
+  it("is atomic: a commit that fails midway leaves no node, change or head behind", async () => {
+    const s = await open();
+    const nodes = chain(50);
+    const broken = nodes.map((n, i) => (i === 40 ? { ...n, change: 99 } : n));
+    await assert.rejects(s.commit(broken), { name: "StorageConflictError" });
+    assert.equal(await s.length(), 0);
+    assert.deepEqual(await s.heads(), []);
+    assert.deepEqual(await readAll(s), []);
+    for (const n of nodes.slice(0, 40)) assert.equal(await s.get(n.key), undefined);
+    await s.commit(nodes);
+    assert.equal(await s.length(), 50);
+    await s.close();
+  });
+
+  it("tells keys that share a prefix apart", async () => {
+    const s = await open();
+    const a = makeStoredNode([], "prefix", 1);
+    await s.commit([a]);
+    const sibling = a.key.slice(0, 63) + (a.key[63] === "0" ? "1" : "0");
+    const shorter = a.key.slice(0, 32);
+    assert.deepEqual(await s.has([a.key, sibling, shorter, a.key + "0"]), [true, false, false, false]);
+    assert.equal(await s.get(sibling), undefined);
+    assert.equal(await s.get(shorter), undefined);
+    await s.setMeta("view", "1");
+    await s.setMeta("view:x", "2");
+    assert.equal(await s.getMeta("view"), "1");
+    assert.equal(await s.getMeta("view:x"), "2");
+    assert.equal(await s.getMeta("vie"), undefined);
+    await s.close();
+  });
+
+  it("stores big values and empty values byte for byte", async () => {
+    const s = await open();
+    const big = new Uint8Array(4 * 1024 * 1024);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 31 + (i >> 8)) & 255;
+    const a = makeStoredNode([], big, 1);
+    const empty = makeStoredNode([a.key], new Uint8Array(0), 2);
+    await s.commit([a, empty]);
+    sameNode(await s.get(a.key), a);
+    sameNode(await s.get(empty.key), empty);
+    await s.close();
+  });
+
+  it("keeps metadata and overwrites it", async () => {
+    const s = await open();
+    await s.setMeta("id", "one");
+    await s.setMeta("id", "two");
+    assert.equal(await s.getMeta("id"), "two");
+    await s.close();
+  });
+
+  it("refuses calls after close", async () => {
+    const s = await open();
+    await s.close();
+    await assert.rejects(async () => await s.length(), { name: "ClosedError" });
+    await assert.rejects(async () => await s.commit([makeStoredNode([], "x", 1)]), { name: "ClosedError" });
+  });
+
+  it("handles a long history in one commit and in many", async () => {
+    const s = await open();
+    const nodes = chain(5000);
+    await s.commit(nodes.slice(0, 2500));
+    for (let i = 2500; i < 5000; i += 250) await s.commit(nodes.slice(i, i + 250));
+    assert.equal(await s.length(), 5000);
+    assert.deepEqual(await s.heads(), [nodes[4999]!.key]);
+    const all = await readAll(s);
+    assert.equal(all.length, 5000);
+    assert.ok(all.every((n, i) => n.key === nodes[i]!.key));
+    await s.close();
+  });
+
+  if (target.reopen !== undefined) {
+    const reopen = target.reopen;
+    it("keeps everything across a reopen", async () => {
+      const s = await open();
+      const nodes = chain(20);
+      const other = makeStoredNode([], "other", 21);
+      await s.commit(nodes);
+      await s.commit([other]);
+      await s.setMeta("id", "kept");
+      const again = await reopen(s);
+      await again.open();
+      assert.equal(await again.length(), 21);
+      assert.equal(await again.getMeta("id"), "kept");
+      assert.deepEqual((await again.heads()).sort(), [nodes[19]!.key, other.key].sort());
+      sameNode(await again.get(nodes[7]!.key), nodes[7]!);
+      const next = makeStoredNode([other.key], "next", 22);
+      await again.commit([next]);
+      assert.equal(await again.length(), 22);
+      await again.close();
+    });
+  }
+  return cases;
 }

@@ -96,7 +96,9 @@ export class MemoryStorage implements Storage {
       if (node.change !== base + i + 1) {
         return Promise.reject(
           new StorageConflictError(
-            `Commit expected change ${base + i + 1} for node ${node.key} but got ${node.change}; another writer may share this store`,
+            `Commit expected change ${
+              base + i + 1
+            } for node ${node.key} but got ${node.change}; another writer may share this store`,
           ),
         );
       }

@@ -121,7 +121,10 @@ describe("add, get, heads", () => {
 describe("batch", () => {
   it("stores all documents in one go, in order, linking to earlier ones by key or index", async () => {
     const log = new Hyperlog<string>({ valueEncoding: "utf-8" });
-    const [a, b, c] = await log.batch([{ value: "hello" }, { links: [HELLO], value: "world" }, { links: [0, 1], value: "both" }]);
+    const [a, b, c] = await log.batch([{ value: "hello" }, { links: [HELLO], value: "world" }, {
+      links: [0, 1],
+      value: "both",
+    }]);
     assert.equal(a!.key, HELLO);
     assert.equal(b!.key, WORLD);
     assert.deepEqual(c!.links, [HELLO, WORLD]);
@@ -148,7 +151,9 @@ describe("batch", () => {
 
   it("refuses a document that links to a later document of the batch", async () => {
     const log = new Hyperlog<string>({ valueEncoding: "utf-8" });
-    await assert.rejects(log.batch([{ links: [HELLO], value: "world" }, { value: "hello" }]), { name: "MissingLinksError" });
+    await assert.rejects(log.batch([{ links: [HELLO], value: "world" }, { value: "hello" }]), {
+      name: "MissingLinksError",
+    });
     assert.equal(log.length, 0);
   });
 
@@ -223,7 +228,9 @@ describe("value encodings", () => {
     const custom = new Hyperlog<number>({ valueEncoding: decimal });
     const n = await custom.add(null, 3.14159);
     assert.equal((await custom.get(n.key)).value, 3.14);
-    const broken = new Hyperlog<number>({ valueEncoding: { encode: () => "nope" as unknown as Uint8Array, decode: () => 0 } });
+    const broken = new Hyperlog<number>({
+      valueEncoding: { encode: () => "nope" as unknown as Uint8Array, decode: () => 0 },
+    });
     await assert.rejects(broken.add(null, 1), /must return a Uint8Array/);
   });
 
@@ -248,7 +255,10 @@ describe("events", () => {
       const node = (e as CustomEvent<Node>).detail;
       seen.push(`add ${node.value} stored=${log.length >= node.change}`);
     });
-    log.addEventListener("reject", (e) => seen.push(`reject ${(e as CustomEvent<{ error: Error }>).detail.error.name}`));
+    log.addEventListener(
+      "reject",
+      (e) => seen.push(`reject ${(e as CustomEvent<{ error: Error }>).detail.error.name}`),
+    );
     await log.add(null, "a");
     await log.add(null, "a");
     await log.add(["56".repeat(32)], "b").catch(() => {});

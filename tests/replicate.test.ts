@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Hyperlog, Identity, type Replication, type ReplicationStats, type ReplicateOptions } from "../mod.ts";
+import { Hyperlog, Identity, type ReplicateOptions, type Replication, type ReplicationStats } from "../mod.ts";
 import { encodeNodeBody, frame } from "../src/wire.ts";
 
 type Log = Hyperlog<unknown>;
@@ -21,7 +21,12 @@ function connect(ra: Replication, rb: Replication): void {
   rb.readable.pipeTo(ra.writable).catch(() => {});
 }
 
-async function sync(a: Log, b: Log, oa: ReplicateOptions = {}, ob: ReplicateOptions = {}): Promise<[ReplicationStats, ReplicationStats]> {
+async function sync(
+  a: Log,
+  b: Log,
+  oa: ReplicateOptions = {},
+  ob: ReplicateOptions = {},
+): Promise<[ReplicationStats, ReplicationStats]> {
   const ra = a.replicate(oa);
   const rb = b.replicate(ob);
   connect(ra, rb);
@@ -177,9 +182,14 @@ describe("live replication", () => {
     const ra = a.replicate({ live: true });
     const rb = b.replicate({ live: true });
     connect(ra, rb);
-    const arrived = (log: Log, length: number) => timeout(log.waitForLength(length - 1).then(async () => {
-      while (log.length < length) await log.waitForLength(log.length);
-    }), 2000, `log reaches ${length} nodes`);
+    const arrived = (log: Log, length: number) =>
+      timeout(
+        log.waitForLength(length - 1).then(async () => {
+          while (log.length < length) await log.waitForLength(log.length);
+        }),
+        2000,
+        `log reaches ${length} nodes`,
+      );
     await arrived(b, 1);
     await a.append("from a");
     await arrived(b, 2);
@@ -254,7 +264,12 @@ describe("hostile input", () => {
   }
 
   const hello = (version = 1, mode = "sync") =>
-    frame(Uint8Array.of(1, ...new TextEncoder().encode(JSON.stringify({ protocol: "hyperlog", version, mode, live: false }))));
+    frame(
+      Uint8Array.of(
+        1,
+        ...new TextEncoder().encode(JSON.stringify({ protocol: "hyperlog", version, mode, live: false })),
+      ),
+    );
 
   async function victim(): Promise<{ log: Log; before: { keys: string[]; heads: string[] } }> {
     const log = new Hyperlog();
@@ -302,7 +317,10 @@ describe("hostile input", () => {
     const mallory = await Identity.generate();
     const source = new Hyperlog({ identity: alice });
     const node = await source.append("pay mallory");
-    const forged = { ...(await source.storage.get(node.key))!, signature: (await mallory.sign(new Uint8Array(32))).reduce((s, b) => s + b.toString(16).padStart(2, "0"), "") };
+    const forged = {
+      ...(await source.storage.get(node.key))!,
+      signature: (await mallory.sign(new Uint8Array(32))).reduce((s, b) => s + b.toString(16).padStart(2, "0"), ""),
+    };
     const { log, before } = await victim();
     const { error } = await feed(log, [hello(), frame(encodeNodeBody(4, forged)), frame(Uint8Array.of(5))]);
     assert.equal(error?.name, "SignatureError");
@@ -315,7 +333,12 @@ describe("hostile input", () => {
     const stored = (await source.storage.get(good.key))!;
     const { log } = await victim();
     const bad = { key: "ef".repeat(32), links: [good.key], value: new TextEncoder().encode('"bad"') };
-    const { error } = await feed(log, [hello(), frame(encodeNodeBody(4, stored)), frame(encodeNodeBody(4, bad)), frame(Uint8Array.of(5))]);
+    const { error } = await feed(log, [
+      hello(),
+      frame(encodeNodeBody(4, stored)),
+      frame(encodeNodeBody(4, bad)),
+      frame(Uint8Array.of(5)),
+    ]);
     assert.equal(error?.name, "InvalidNodeError");
     assert.equal(log.length, 2);
     await log.get(good.key);
