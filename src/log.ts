@@ -131,6 +131,22 @@ interface Draft {
   value: Uint8Array;
   identity?: string;
   signature?: string;
+  /** For a local node of a text encoding: the text the value bytes encode, to decode from without utf-8 work. */
+  text?: string;
+}
+
+const JSON_CODEC = resolveEncoding("json");
+
+function withValue<T>(stored: StoredNode, value: T): Node<T> {
+  if (stored.identity === undefined) return { key: stored.key, links: stored.links, value, change: stored.change };
+  return {
+    key: stored.key,
+    links: stored.links,
+    value,
+    change: stored.change,
+    identity: stored.identity,
+    signature: stored.signature!,
+  };
 }
 
 const PAGE = 1024;
@@ -447,9 +463,10 @@ export class Hyperlog<T = unknown> extends EventTarget {
   #draft(links: readonly string[], value: Uint8Array | string): Draft {
     const identity = this.identity?.publicKey;
     const encoded = encodeNode(links, value, identity);
-    return identity === undefined
-      ? { key: encoded.key, links, value: encoded.value }
-      : { key: encoded.key, links, value: encoded.value, identity };
+    const draft: Draft = { key: encoded.key, links, value: encoded.value };
+    if (identity !== undefined) draft.identity = identity;
+    if (typeof value === "string") draft.text = value;
+    return draft;
   }
 
   async #sign(drafts: Draft[]): Promise<void> {
@@ -502,51 +519,78 @@ export class Hyperlog<T = unknown> extends EventTarget {
   /**
    * Under the mutex: stores the drafts that are new, in order, in one commit. A draft's links must be stored or
    * belong to an earlier draft. When `partial` is false a draft with a missing link fails the whole call; when true
-   * the drafts before it are stored and then the call fails (what a receiving peer does).
+   * the drafts before it are stored and then the call fails (what a receiving peer does). Returns, for each draft
+   * that was considered, its stored node, and the nodes this call stored.
    */
-  async #store(
-    drafts: readonly Draft[],
-    partial: boolean,
-  ): Promise<{ results: StoredNode[]; fresh: StoredNode[]; decoded: (Node<T> | undefined)[] }> {
+  async #store(drafts: readonly Draft[], partial: boolean): Promise<{ results: StoredNode[]; fresh: StoredNode[] }> {
     this.#assertOpen();
     const firstAt = new Map<string, number>();
-    const probeSet = new Set<string>();
+    const probe: string[] = [];
     for (let i = 0; i < drafts.length; i++) {
-      const draft = drafts[i]!;
-      if (!firstAt.has(draft.key)) firstAt.set(draft.key, i);
-      probeSet.add(draft.key);
-      for (const link of draft.links) probeSet.add(link);
+      const key = drafts[i]!.key;
+      if (!firstAt.has(key)) {
+        firstAt.set(key, i);
+        probe.push(key);
+      }
     }
-    const probe = [...probeSet];
+    const linkSeen = new Set<string>();
+    for (const draft of drafts) {
+      for (const link of draft.links) {
+        if (!firstAt.has(link) && !linkSeen.has(link)) {
+          linkSeen.add(link);
+          probe.push(link);
+        }
+      }
+    }
+    // Links to later drafts of the call were left out of the probe; they are only satisfied if already stored.
+    for (let i = 0; i < drafts.length; i++) {
+      for (const link of drafts[i]!.links) {
+        const at = firstAt.get(link);
+        if (at !== undefined && at >= i && !linkSeen.has(link)) {
+          linkSeen.add(link);
+          probe.push(link);
+        }
+      }
+    }
     const present = await this.storage.has(probe);
     const stored = new Set<string>();
     for (let i = 0; i < probe.length; i++) if (present[i]) stored.add(probe[i]!);
+    const missingOf = (i: number): string[] => {
+      const out: string[] = [];
+      for (const link of drafts[i]!.links) {
+        if (!stored.has(link) && !((firstAt.get(link) ?? Infinity) < i)) out.push(link);
+      }
+      return out;
+    };
 
     let end = drafts.length;
     let missing: string[] = [];
-    for (let i = 0; i < drafts.length && missing.length === 0; i++) {
-      for (const link of drafts[i]!.links) {
-        if (!stored.has(link) && !((firstAt.get(link) ?? Infinity) < i)) missing.push(link);
+    for (let i = 0; i < drafts.length; i++) {
+      if (drafts[i]!.links.length === 0) continue;
+      missing = missingOf(i);
+      if (missing.length > 0) {
+        end = i;
+        break;
       }
-      if (missing.length > 0) end = i;
     }
     if (missing.length > 0 && !partial) {
       // Name every missing link of the call, not just the first draft's.
       const all = new Set<string>();
-      for (let i = 0; i < drafts.length; i++) {
-        for (const link of drafts[i]!.links) {
-          if (!stored.has(link) && !((firstAt.get(link) ?? Infinity) < i)) all.add(link);
-        }
-      }
+      for (let i = end; i < drafts.length; i++) for (const link of missingOf(i)) all.add(link);
       throw new MissingLinksError([...all]);
     }
 
     const fresh: StoredNode[] = [];
-    const byKey = new Map<string, StoredNode>();
+    const freshOf = new Int32Array(end).fill(-1);
     let change = this.#length;
     for (let i = 0; i < end; i++) {
       const draft = drafts[i]!;
-      if (stored.has(draft.key) || byKey.has(draft.key)) continue;
+      if (stored.has(draft.key)) continue;
+      const first = firstAt.get(draft.key)!;
+      if (first < i) {
+        freshOf[i] = freshOf[first]!;
+        continue;
+      }
       const links = Object.freeze(draft.links.slice());
       const node: StoredNode = draft.identity === undefined
         ? { key: draft.key, links, value: draft.value, change: ++change }
@@ -558,37 +602,39 @@ export class Hyperlog<T = unknown> extends EventTarget {
           identity: draft.identity,
           signature: draft.signature!,
         };
+      freshOf[i] = fresh.length;
       fresh.push(node);
-      byKey.set(node.key, node);
     }
-    const decoded: (Node<T> | undefined)[] = new Array(fresh.length);
-    const nodeAt = (i: number): Node<T> => (decoded[i] ??= this.#toNode(fresh[i]!));
     if (this.#hasListeners("preadd")) {
-      for (let i = 0; i < fresh.length; i++) this.dispatchEvent(new CustomEvent("preadd", { detail: nodeAt(i) }));
+      for (let i = 0; i < end; i++) {
+        if (freshOf[i]! >= 0 && firstAt.get(drafts[i]!.key) === i) {
+          this.dispatchEvent(new CustomEvent("preadd", { detail: this.#decodeDraft(drafts[i]!, fresh[freshOf[i]!]!) }));
+        }
+      }
     }
     await this.#commit(fresh);
-    const results: StoredNode[] = [];
+    const results: StoredNode[] = new Array(end);
     for (let i = 0; i < end; i++) {
-      const key = drafts[i]!.key;
-      results.push(byKey.get(key) ?? (await this.storage.get(key))!);
+      results[i] = freshOf[i]! >= 0 ? fresh[freshOf[i]!]! : (await this.storage.get(drafts[i]!.key))!;
     }
     if (this.#hasListeners("add")) {
-      for (let i = 0; i < fresh.length; i++) this.dispatchEvent(new CustomEvent("add", { detail: nodeAt(i) }));
+      for (const node of fresh) this.dispatchEvent(new CustomEvent("add", { detail: this.#toNode(node) }));
     }
     if (missing.length > 0) throw new MissingLinksError(missing);
-    return { results, fresh, decoded };
+    return { results, fresh };
   }
 
-  /** Under the mutex: stores local drafts atomically and returns their nodes, decoding each value once. */
+  /** A stored node as the API returns it, decoding from the draft's text when the log still has it. */
+  #decodeDraft(draft: Draft, stored: StoredNode): Node<T> {
+    if (draft.text === undefined) return this.#toNode(stored);
+    const value = (this.#codec === JSON_CODEC ? JSON.parse(draft.text) : draft.text) as T;
+    return withValue(stored, value);
+  }
+
+  /** Under the mutex: stores local drafts atomically and returns their nodes. */
   async #storeLocal(drafts: readonly Draft[]): Promise<Node<T>[]> {
-    const { results, fresh, decoded } = await this.#store(drafts, false);
-    const index = new Map<StoredNode, number>();
-    for (let i = 0; i < fresh.length; i++) index.set(fresh[i]!, i);
-    return results.map((stored) => {
-      const at = index.get(stored);
-      if (at === undefined) return this.#toNode(stored);
-      return (decoded[at] ??= this.#toNode(stored));
-    });
+    const { results } = await this.#store(drafts, false);
+    return results.map((stored, i) => this.#decodeDraft(drafts[i]!, stored));
   }
 
   async #commit(nodes: readonly StoredNode[]): Promise<void> {
@@ -612,16 +658,7 @@ export class Hyperlog<T = unknown> extends EventTarget {
   }
 
   #toNode(stored: StoredNode): Node<T> {
-    const value = this.#codec.decode(stored.value);
-    if (stored.identity === undefined) return { key: stored.key, links: stored.links, value, change: stored.change };
-    return {
-      key: stored.key,
-      links: stored.links,
-      value,
-      change: stored.change,
-      identity: stored.identity,
-      signature: stored.signature!,
-    };
+    return withValue(stored, this.#codec.decode(stored.value));
   }
 
   /**

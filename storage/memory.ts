@@ -86,34 +86,39 @@ export class MemoryStorage implements Storage {
     return Promise.resolve(out);
   }
 
-  /** Stores nodes atomically: everything is checked before anything changes. */
+  /** Stores nodes atomically: applies them in order and undoes everything if one breaks a rule. */
   commit(nodes: readonly StoredNode[]): Promise<void> {
     this.#check();
     const base = this.#order.length;
-    const seen = new Set<string>();
+    const unheaded: string[] = [];
     for (let i = 0; i < nodes.length; i++) {
       const node = nodes[i]!;
+      let problem: string | undefined;
       if (node.change !== base + i + 1) {
-        return Promise.reject(
-          new StorageConflictError(
-            `Commit expected change ${
-              base + i + 1
-            } for node ${node.key} but got ${node.change}; another writer may share this store`,
-          ),
-        );
+        problem = `Commit expected change ${
+          base + i + 1
+        } for node ${node.key} but got ${node.change}; another writer may share this store`;
+      } else if (this.#nodes.has(node.key)) {
+        problem = `Commit holds node ${node.key}, which is already stored`;
       }
-      if (this.#nodes.has(node.key) || seen.has(node.key)) {
-        return Promise.reject(new StorageConflictError(`Commit holds node ${node.key}, which is already stored`));
+      if (problem !== undefined) {
+        this.#undo(base, unheaded);
+        return Promise.reject(new StorageConflictError(problem));
       }
-      seen.add(node.key);
-    }
-    for (const node of nodes) {
       this.#nodes.set(node.key, node);
       this.#order.push(node);
-      for (const link of node.links) this.#heads.delete(link);
+      for (const link of node.links) if (this.#heads.delete(link)) unheaded.push(link);
       this.#heads.add(node.key);
     }
     return Promise.resolve();
+  }
+
+  #undo(base: number, unheaded: readonly string[]): void {
+    for (const node of this.#order.splice(base)) {
+      this.#nodes.delete(node.key);
+      this.#heads.delete(node.key);
+    }
+    for (const key of unheaded) if (this.#nodes.has(key)) this.#heads.add(key);
   }
 
   /** Closes the store and drops its contents. */
