@@ -130,6 +130,8 @@ export interface Replication {
   readonly writable: WritableStream<Uint8Array>;
   /** Resolves with the stats when the session ends cleanly; rejects with the reason when it fails. */
   readonly done: Promise<ReplicationStats>;
+  /** The stats so far (a copy), for progress reports. */
+  readonly stats: ReplicationStats;
   /** Ends the session from this side (for live sessions); resolves like `done`. */
   close(): Promise<ReplicationStats>;
 }
@@ -520,6 +522,9 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
     readable,
     writable,
     done: done.promise,
+    get stats() {
+      return { ...stats };
+    },
     async close() {
       while (inflight !== undefined) await inflight;
       if (!finished && failed === undefined) {

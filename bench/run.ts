@@ -1,0 +1,76 @@
+/**
+ * Benchmark driver: runs the benchmark modules in sequence and prints their figures as tables, or with `--json`
+ * as JSON lines (one figure per line, nothing else on stdout; progress goes to stderr).
+ *
+ * Usage: node bench/run.ts [--only NAME[,NAME]] [--reps N] [--json]
+ *
+ * Figures are not tests: an unmet target is reported, and the exit code stays 0.
+ *
+ * @module
+ */
+import { availableParallelism, loadavg } from "node:os";
+import { parseArgs } from "node:util";
+import { benchmark as core } from "./core.ts";
+import { benchmark as hash } from "./hash.ts";
+import { type BenchModule, type Figure, formatNumber, formatRatio, jsonLine, secondsSince, table } from "./_util.ts";
+
+/** The benchmark modules, in the order they run. */
+const MODULES: readonly BenchModule[] = [core, hash];
+
+/** Stops with a usage error. */
+function usage(message: string): never {
+  console.error(`${message}\nUsage: node bench/run.ts [--only ${MODULES.map((m) => m.name).join(",")}] [--reps N] [--json]`);
+  process.exit(2);
+}
+
+/** The table of one module's figures, with its notes and footnotes. */
+function render(module: BenchModule, figures: readonly Figure[]): string {
+  const footnotes: string[] = [];
+  const rows = figures.map((f) => {
+    let theirs = f.hyperlog === null ? "-" : formatNumber(f.hyperlog);
+    if (f.hyperlogN !== undefined) theirs += ` (n=${formatNumber(f.hyperlogN)})`;
+    if (f.note !== undefined) {
+      footnotes.push(f.note);
+      theirs += "*".repeat(footnotes.length);
+    }
+    const target = f.target === undefined ? "" : `${f.target}: ${f.met === true ? "met" : "NOT met"}`;
+    return [f.case ?? f.bench, formatNumber(f.n), formatNumber(f.ours), theirs, formatRatio(f.ratio), f.unit, target];
+  });
+  const header = ["operation", "n", "ours", "hyperlog 4.12.1", "ratio", "unit", "target"];
+  return [
+    `== ${module.title}`,
+    "",
+    table([header, ...rows], "lrrrrll"),
+    "",
+    ...footnotes.map((note, i) => `${"*".repeat(i + 1)} ${note}`),
+    ...module.notes.map((note) => `- ${note}`),
+    "",
+  ].join("\n");
+}
+
+const { values } = (() => {
+  try {
+    return parseArgs({ options: { only: { type: "string" }, reps: { type: "string" }, json: { type: "boolean" } } });
+  } catch (err) {
+    return usage((err as Error).message);
+  }
+})();
+const names = values.only?.split(",").map((s) => s.trim()).filter(Boolean);
+for (const name of names ?? []) if (!MODULES.some((m) => m.name === name)) usage(`Unknown benchmark: ${name}`);
+const reps = Number(values.reps ?? 3);
+if (!Number.isInteger(reps) || reps < 1) usage(`--reps must be a positive integer, got ${values.reps}`);
+const json = values.json === true;
+
+const start = performance.now();
+const load = loadavg()[0]!.toFixed(2);
+const context = { reps, progress: (message: string) => process.stderr.write(`${message}\n`) };
+for (const module of MODULES) {
+  if (names !== undefined && !names.includes(module.name)) continue;
+  const figures = await module.run(context);
+  if (json) for (const figure of figures) console.log(jsonLine(figure));
+  else console.log(`\n${render(module, figures)}`);
+}
+const total = `Total wall time: ${secondsSince(start).toFixed(1)} s (${reps} repetitions per figure, Node ${process.version}, ${process.platform}-${process.arch}, ` +
+  `${availableParallelism()} CPUs, load average ${load} at start)`;
+if (json) console.error(total);
+else console.log(total);
