@@ -138,15 +138,29 @@ interface Draft {
 const JSON_CODEC = resolveEncoding("json");
 
 function withValue<T>(stored: StoredNode, value: T): Node<T> {
-  if (stored.identity === undefined) return { key: stored.key, links: stored.links, value, change: stored.change };
-  return {
+  if (stored.identity === undefined) {
+    return Object.freeze({ key: stored.key, links: stored.links, value, change: stored.change });
+  }
+  return Object.freeze({
     key: stored.key,
     links: stored.links,
     value,
     change: stored.change,
     identity: stored.identity,
     signature: stored.signature!,
-  };
+  });
+}
+
+/** Freezes a decoded json value all the way down, so a node shared between calls cannot be changed. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value !== "object" || value === null || Object.isFrozen(value)) return value;
+  Object.freeze(value);
+  if (Array.isArray(value)) {
+    for (const item of value) deepFreeze(item);
+  } else {
+    for (const key in value) deepFreeze((value as Record<string, unknown>)[key]);
+  }
+  return value;
 }
 
 const PAGE = 1024;
@@ -205,6 +219,8 @@ export class Hyperlog<T = unknown> extends EventTarget {
   readonly identity: Identity | undefined;
   readonly #codec: Codec<T>;
   readonly #text: ((value: T) => string) | undefined;
+  readonly #immutable: boolean;
+  readonly #decoded = new WeakMap<StoredNode, Node<T>>();
   readonly #requireSignatures: boolean;
   readonly #writers: ReadonlySet<string> | undefined;
   readonly #mutex = new Mutex();
@@ -238,6 +254,7 @@ export class Hyperlog<T = unknown> extends EventTarget {
     this.storage = (storage as Storage | null | undefined) ?? new MemoryStorage();
     this.#codec = resolveEncoding(options.valueEncoding);
     this.#text = textForm(this.#codec);
+    this.#immutable = this.#text !== undefined;
     this.identity = options.identity;
     if (options.writers !== undefined) {
       const writers = new Set<string>();
@@ -626,9 +643,14 @@ export class Hyperlog<T = unknown> extends EventTarget {
 
   /** A stored node as the API returns it, decoding from the draft's text when the log still has it. */
   #decodeDraft(draft: Draft, stored: StoredNode): Node<T> {
-    if (draft.text === undefined) return this.#toNode(stored);
-    const value = (this.#codec === JSON_CODEC ? JSON.parse(draft.text) : draft.text) as T;
-    return withValue(stored, value);
+    if (draft.text === undefined || !this.#immutable) return this.#toNode(stored);
+    let node = this.#decoded.get(stored);
+    if (node === undefined) {
+      const value = (this.#codec === JSON_CODEC ? deepFreeze(JSON.parse(draft.text)) : draft.text) as T;
+      node = withValue(stored, value);
+      this.#decoded.set(stored, node);
+    }
+    return node;
   }
 
   /** Under the mutex: stores local drafts atomically and returns their nodes. */
@@ -657,8 +679,19 @@ export class Hyperlog<T = unknown> extends EventTarget {
     this.dispatchEvent(new CustomEvent("reject", { detail }));
   }
 
+  /**
+   * The API form of a stored node. Nodes of the built-in text encodings are immutable (frozen, values deeply), so
+   * they are decoded once per stored object and shared: a backend that keeps its objects (memory) reads at the
+   * speed of the stream. Binary and custom values are decoded afresh each time, since they may be mutable.
+   */
   #toNode(stored: StoredNode): Node<T> {
-    return withValue(stored, this.#codec.decode(stored.value));
+    if (!this.#immutable) return withValue(stored, this.#codec.decode(stored.value));
+    let node = this.#decoded.get(stored);
+    if (node === undefined) {
+      node = withValue(stored, deepFreeze(this.#codec.decode(stored.value)));
+      this.#decoded.set(stored, node);
+    }
+    return node;
   }
 
   /**

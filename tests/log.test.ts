@@ -390,3 +390,29 @@ describe("ready, id and close", () => {
     assert.deepEqual((await snapshot(b)).length, 2);
   });
 });
+
+describe("immutable nodes", () => {
+  it("hands out frozen nodes with deeply frozen json values, decoded once", async () => {
+    const log = new Hyperlog();
+    const added = await log.add(null, { list: [1, { deep: true }], name: "x" });
+    const got = await log.get(added.key);
+    assert.ok(Object.isFrozen(got));
+    assert.ok(Object.isFrozen(got.links));
+    const value = got.value as { list: [number, { deep: boolean }]; name: string };
+    assert.ok(Object.isFrozen(value) && Object.isFrozen(value.list) && Object.isFrozen(value.list[1]));
+    assert.throws(() => {
+      value.list[1].deep = false;
+    }, TypeError);
+    assert.equal((await log.get(added.key)).value, value, "the decoded value is shared, not decoded again");
+    const [streamed] = await collect(log.createReadStream());
+    assert.equal(streamed, got);
+  });
+
+  it("gives binary values as fresh copies that the caller may change", async () => {
+    const log = new Hyperlog({ valueEncoding: "binary" });
+    const node = await log.add(null, new Uint8Array([1, 2]));
+    const first = (await log.get(node.key)).value as Uint8Array;
+    first[0] = 99;
+    assert.equal(((await log.get(node.key)).value as Uint8Array)[0], 1);
+  });
+});
