@@ -1,30 +1,37 @@
 /**
- * Replication: two logs exchange the nodes the other lacks over any pair of byte streams.
+ * Replication: two logs exchange the nodes the other lacks over any pair of byte streams, at a cost that follows
+ * their difference.
  *
  * Protocol version 1. Every message is one frame (see `wire.ts`); its first byte is the type:
  *
  * | type | name | body |
  * |---|---|---|
- * | 1 | HELLO | utf-8 JSON `{ "protocol": "hyperlog", "version": 1, "mode": "sync" \| "push" \| "pull", "live": bool }` |
- * | 2 | HAVE | the raw 32-byte keys of nodes the sender holds, concatenated |
- * | 3 | HAVE_END | empty: the sender has listed every key it held when the session began |
+ * | 1 | HELLO | utf-8 JSON `{ protocol: "hyperlog", version: 1, mode, live, id, nonce, length }` |
+ * | 2 | CHECK | utf-8 JSON `{ checkpoint, count?, xor? }`: the session id this side stored for the peer, and its fingerprint |
+ * | 3 | RECON | set reconciliation entries (see `reconcile.ts`) |
  * | 4 | NODE | one node (see `wire.ts`), always after every node it links to |
- * | 5 | SYNCED | empty: the sender has sent every node the receiver lacked at the start |
- * | 6 | ERROR | utf-8 JSON `{ "name", "message" }`: the sender stops the session for this reason |
- * | 7 | ACK | empty: the sender has stored every node the peer sent before its SYNCED |
+ * | 5 | SYNCED | empty: the sender has sent every node the receiver lacked |
+ * | 6 | ACK | empty: the sender has stored every node the peer sent before its SYNCED |
+ * | 7 | ERROR | utf-8 JSON `{ name, message }`: the sender stops the session for this reason |
  *
- * Each side sends HELLO at once and, if it receives nodes (modes `sync` and `pull`), lists its keys (HAVE ...
- * HAVE_END). A side that sends nodes (modes `sync` and `push`) waits for the peer's HELLO and HAVE_END, then sends,
- * in its own change order (so ancestors come first), every node whose key the peer did not list, then SYNCED; the
- * receiver stores them and answers ACK. A non-live session ends for a side when what it sent was acknowledged and
- * what it received was stored, so an error on either side always reaches the other before it finishes. A live session then forwards every node
- * added to either log, never back to the peer it came from, until either side closes.
- *
- * This first version costs one round trip and 32 bytes per node held by the receiver, whatever the difference;
- * replacing the key list with set reconciliation (so the cost follows the difference) is the next step.
+ * 1. Both sides send HELLO at once; `length` is the number of nodes the side holds at that moment (its snapshot).
+ * 2. If either side is empty, nothing needs comparing: the other side sends everything.
+ * 3. Otherwise both send CHECK. After a completed two-way sync, each side stores a checkpoint for the other: the
+ *    session id (from both nonces), its snapshot, and the change numbers of the nodes it received. If both sides
+ *    name the same session, each sends only what it added since its snapshot that did not come from the peer:
+ *    the resync costs the new nodes plus a few hundred bytes, in three round trips.
+ * 4. Otherwise the sides reconcile their key sets (`reconcile.ts`; the side with the smaller id leads), which costs
+ *    O(d log n) bytes for n shared nodes and d differences, in about log16(n / 32) round trips.
+ * 5. A side that sends (modes `sync` and `push`) sends the nodes the peer lacks in its own change order, so every
+ *    node arrives after the nodes it links to and is stored at once, then SYNCED; the receiver stores and answers
+ *    ACK. A non-live session ends for a side when what it sent was acknowledged and what it received was stored,
+ *    so an error on either side always reaches the other before it finishes.
+ * 6. A live session then forwards every node added to either log, never back to the peer it came from, until
+ *    either side closes.
  *
  * @module
  */
+
 import {
   ClosedError,
   EncodingError,
@@ -34,7 +41,9 @@ import {
   ProtocolError,
   SignatureError,
 } from "./errors.ts";
-import { fromHex, toHex } from "./hex.ts";
+import { fromHex, isKey, toHex } from "./hex.ts";
+import { answer, decodeRecon, encodeRecon, type Fingerprint, KeyIndex, type ReconEntry } from "./reconcile.ts";
+import { sha256Hex } from "./sha256.ts";
 import type { Hyperlog, RawNode } from "./log.ts";
 import type { StoredNode } from "./node.ts";
 import { decodeNode, DEFAULT_MAX_FRAME, encodeNodeBody, frame, FrameDecoder } from "./wire.ts";
@@ -43,14 +52,15 @@ import { decodeNode, DEFAULT_MAX_FRAME, encodeNodeBody, frame, FrameDecoder } fr
 export const PROTOCOL_VERSION = 1;
 
 const HELLO = 1;
-const HAVE = 2;
-const HAVE_END = 3;
+const CHECK = 2;
+const RECON = 3;
 const NODE = 4;
 const SYNCED = 5;
-const ERROR = 6;
-const ACK = 7;
+const ACK = 6;
+const ERROR = 7;
 
-const KEYS_PER_HAVE = 1024;
+/** Past this many ranges a checkpoint is not worth keeping; the next session reconciles instead. */
+const MAX_CHECKPOINT_RANGES = 256;
 const NODES_PER_INGEST = 512;
 const PAGE = 512;
 
@@ -137,9 +147,63 @@ export interface Replication {
 }
 
 interface Hello {
-  version: number;
   mode: ReplicationMode;
   live: boolean;
+  id: string;
+  nonce: string;
+  length: number;
+}
+
+interface Check {
+  checkpoint: string | null;
+  fp: Fingerprint | undefined;
+}
+
+/** What a side remembers about a peer after a completed two-way sync. */
+interface Checkpoint {
+  /** The session id both sides derived. */
+  sid: string;
+  /** This side's length when the session began: everything up to it that the peer lacked was sent. */
+  snapshot: number;
+  /** Change numbers (this side's) of the nodes that came from the peer in that session. */
+  ranges: [number, number][];
+}
+
+function checkpointKey(peerId: string): string {
+  return `replication:${peerId}`;
+}
+
+async function loadCheckpoint(log: Hyperlog<unknown>, peerId: string): Promise<Checkpoint | undefined> {
+  const text = await log.storage.getMeta(checkpointKey(peerId));
+  if (text === undefined) return undefined;
+  try {
+    const value = JSON.parse(text) as Checkpoint;
+    if (typeof value.sid === "string" && Number.isInteger(value.snapshot) && Array.isArray(value.ranges)) return value;
+  } catch {
+    // A damaged checkpoint is as good as none: the session reconciles instead.
+  }
+  return undefined;
+}
+
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder();
+
+function jsonBody(type: number, value: unknown): Uint8Array {
+  const bytes = textEncoder.encode(JSON.stringify(value));
+  const body = new Uint8Array(1 + bytes.length);
+  body[0] = type;
+  body.set(bytes, 1);
+  return body;
+}
+
+function parseJson(body: Uint8Array, what: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(textDecoder.decode(body.subarray(1)));
+    if (typeof value === "object" && value !== null) return value as Record<string, unknown>;
+  } catch {
+    // Fall through to the error.
+  }
+  throw new ProtocolError(`The peer's ${what} is not valid JSON; is it a hyperlog peer?`);
 }
 
 function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: unknown) => void } {
@@ -176,7 +240,19 @@ function remoteError(name: unknown, message: unknown): HyperlogError {
 
 /** Change-number ranges of nodes that arrived from the peer, so live mode never echoes them back. */
 class Ranges {
-  #ranges: [number, number][] = [];
+  #ranges: [number, number][];
+
+  constructor(ranges: [number, number][] = []) {
+    this.#ranges = ranges.map(([from, to]) => [from, to]);
+  }
+
+  list(): [number, number][] {
+    return this.#ranges.map(([from, to]) => [from, to]);
+  }
+
+  get count(): number {
+    return this.#ranges.length;
+  }
 
   add(from: number, to: number): void {
     const last = this.#ranges[this.#ranges.length - 1];
@@ -221,18 +297,22 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
   if (!Number.isInteger(maxFrame) || maxFrame < 1024) {
     throw new RangeError("maxFrame must be an integer of at least 1024 bytes");
   }
+  const anyLog = log as Hyperlog<unknown>;
   const sends = mode !== "pull";
   const receives = mode !== "push";
   const stats: ReplicationStats = { nodesSent: 0, nodesReceived: 0, bytesSent: 0, bytesReceived: 0, roundTrips: 0 };
+  const nonce = toHex(crypto.getRandomValues(new Uint8Array(16)));
 
   const done = deferred<ReplicationStats>();
   const peerHello = deferred<Hello>();
-  const peerHaveEnd = deferred<void>();
-  const peerSynced = deferred<void>();
+  const peerCheck = deferred<Check>();
   const stop = new AbortController();
-  const peerHave = new Set<string>();
   const fromPeer = new Ranges();
   const decoder = new FrameDecoder(maxFrame);
+  // Reconciliation messages from the peer, waiting for the outgoing side to answer them.
+  const reconInbox: ReconEntry[][] = [];
+  let reconWaiter: (() => void) | undefined;
+  let reconOpen = false;
   let failed: Error | undefined;
   let finished = false;
   let sentSynced = false;
@@ -240,6 +320,10 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
   let gotAck = false;
   let peerSends = false;
   let peerReceives = false;
+  let hello: Hello | undefined;
+  let checkReceived = false;
+  let snapshot = 0;
+  let checkpointUsable = false;
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   const closeReadable = () => {
     try {
@@ -249,40 +333,50 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
     }
   };
 
+  let frames = 0;
   const send = (body: Uint8Array) => {
     const bytes = frame(body);
     stats.bytesSent += bytes.length;
+    frames++;
     controller.enqueue(bytes);
   };
 
-  const finish = () => {
+  const finish = async () => {
     if (finished || failed !== undefined) return;
     finished = true;
     stop.abort();
     closeReadable();
+    if (checkpointUsable && hello !== undefined) {
+      // Both sides have everything the other had at the start: remember it, so the next sync costs the difference.
+      const sid = sha256Hex(textEncoder.encode([nonce, hello.nonce].sort().join(""))).slice(0, 32);
+      const ranges = fromPeer.list();
+      try {
+        if (ranges.length <= MAX_CHECKPOINT_RANGES) {
+          await anyLog.storage.setMeta(checkpointKey(hello.id), JSON.stringify({ sid, snapshot, ranges }));
+        }
+      } catch {
+        // The log closed meanwhile; the next session reconciles instead.
+      }
+    }
     done.resolve(stats);
   };
 
   const maybeFinish = () => {
-    if (live) return;
+    if (live || hello === undefined) return;
     const sendDone = !(sends && peerReceives) || gotAck;
     const receiveDone = !(receives && peerSends) || gotSynced;
-    if (sendDone && receiveDone) finish();
+    if (sendDone && receiveDone) void finish();
   };
 
   const fail = (error: unknown, tellPeer: boolean) => {
     if (finished || failed !== undefined) return;
     failed = error instanceof Error ? error : new ProtocolError(String(error));
     stop.abort();
-    for (const d of [peerHello, peerHaveEnd, peerSynced]) d.reject(failed);
+    for (const d of [peerHello, peerCheck]) d.reject(failed);
+    reconWaiter?.();
     if (tellPeer) {
       try {
-        send(
-          Uint8Array.of(
-            ERROR,
-            ...new TextEncoder().encode(JSON.stringify({ name: failed.name, message: failed.message })),
-          ),
-        );
+        send(jsonBody(ERROR, { name: failed.name, message: failed.message }));
       } catch {
         // The readable side is gone; nothing can reach the peer.
       }
@@ -291,54 +385,125 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
     done.reject(failed);
   };
 
+  const nextRecon = async (): Promise<ReconEntry[]> => {
+    while (reconInbox.length === 0) {
+      if (failed !== undefined) throw failed;
+      await new Promise<void>((resolve) => (reconWaiter = resolve));
+      reconWaiter = undefined;
+    }
+    if (failed !== undefined) throw failed;
+    return reconInbox.shift()!;
+  };
+
+  /** Works out which keys the peer lacks, by checkpoint or by reconciliation; `undefined` means everything. */
+  async function* plan(
+    peer: Hello,
+    toSend: Set<string>,
+  ): AsyncGenerator<void, { since: number; skip: Ranges } | undefined> {
+    if (snapshot === 0 || peer.length === 0) return { since: 0, skip: new Ranges() };
+    const stored = await loadCheckpoint(anyLog, peer.id);
+    let index: KeyIndex | undefined;
+    if (stored === undefined) index = await buildIndex(anyLog, snapshot, stop.signal);
+    const fp = index?.fingerprint("");
+    send(jsonBody(CHECK, {
+      checkpoint: stored?.sid ?? null,
+      ...(fp === undefined ? {} : { count: fp.count, xor: toHex(fp.xor) }),
+    }));
+    yield;
+    const check = await peerCheck.promise;
+    stats.roundTrips++;
+    if (stored !== undefined && check.checkpoint === stored.sid) {
+      return { since: Math.min(stored.snapshot, snapshot), skip: new Ranges(stored.ranges) };
+    }
+    index ??= await buildIndex(anyLog, snapshot, stop.signal);
+    const mine = index.fingerprint("");
+    if (check.fp !== undefined && check.fp.count === mine.count && check.fp.xor.every((b, i) => b === mine.xor[i])) {
+      return undefined;
+    }
+    reconOpen = true;
+    let messages = 0;
+    if (anyLog.id < peer.id) {
+      const first = check.fp === undefined
+        ? [{ kind: "fp", prefix: "", fp: mine } as ReconEntry]
+        : answer(index, [{ kind: "fp", prefix: "", fp: check.fp }], toSend);
+      send(encodeRecon(RECON, first));
+      messages++;
+      yield;
+      if (first.length === 0) return undefined;
+    }
+    for (;;) {
+      const entries = await nextRecon();
+      messages++;
+      if (entries.length === 0) break;
+      const reply = answer(index, entries, toSend);
+      send(encodeRecon(RECON, reply));
+      messages++;
+      yield;
+      if (reply.length === 0) break;
+    }
+    reconOpen = false;
+    stats.roundTrips += Math.ceil(messages / 2);
+    return undefined;
+  }
+
   async function* outgoing(): AsyncGenerator<void> {
     await log.ready();
+    snapshot = log.length;
     send(
-      Uint8Array.of(
-        HELLO,
-        ...new TextEncoder().encode(JSON.stringify({ protocol: "hyperlog", version: PROTOCOL_VERSION, mode, live })),
-      ),
+      jsonBody(HELLO, {
+        protocol: "hyperlog",
+        version: PROTOCOL_VERSION,
+        mode,
+        live,
+        id: log.id,
+        nonce,
+        length: snapshot,
+      }),
     );
     yield;
-    if (receives) {
-      for await (const page of pages(log, 0, Infinity, stop.signal)) {
-        for (let i = 0; i < page.length; i += KEYS_PER_HAVE) {
-          const slice = page.slice(i, i + KEYS_PER_HAVE);
-          const body = new Uint8Array(1 + slice.length * 32);
-          body[0] = HAVE;
-          slice.forEach((node, j) => body.set(fromHex(node.key), 1 + j * 32));
-          send(body);
+    const peer = await peerHello.promise;
+    stats.roundTrips = 1;
+    const toSend = new Set<string>();
+    const planning = plan(peer, toSend);
+    let step = await planning.next();
+    while (step.done !== true) {
+      yield;
+      step = await planning.next();
+    }
+    const range = step.value;
+    if (sends && peerReceives) {
+      if (range !== undefined) {
+        // Everything after the checkpoint that did not come from the peer (or everything, for an empty peer).
+        for await (const page of pages(log, range.since, snapshot, stop.signal)) {
+          for (const node of page) {
+            if (range.skip.has(node.change)) continue;
+            send(encodeNodeBody(NODE, node));
+            stats.nodesSent++;
+          }
+          yield;
+        }
+      } else {
+        for await (const batch of nodesByKey(anyLog, toSend, snapshot, stop.signal)) {
+          for (const node of batch) {
+            send(encodeNodeBody(NODE, node));
+            stats.nodesSent++;
+          }
           yield;
         }
       }
-      send(Uint8Array.of(HAVE_END));
-      yield;
+      send(Uint8Array.of(SYNCED));
+      sentSynced = true;
+      stats.roundTrips++;
     }
-    await peerHello.promise;
-    stats.roundTrips = 1;
-    if (!(sends && peerReceives)) return;
-    await peerHaveEnd.promise;
-    stats.roundTrips = 2;
-    const snapshot = log.length;
-    for await (const page of pages(log, 0, snapshot, stop.signal)) {
-      for (const node of page) {
-        if (peerHave.has(node.key) || fromPeer.has(node.change)) continue;
-        send(encodeNodeBody(NODE, node));
-        stats.nodesSent++;
-      }
-      yield;
-    }
-    peerHave.clear();
-    send(Uint8Array.of(SYNCED));
-    sentSynced = true;
+    checkpointUsable = mode === "sync" && peer.mode === "sync" && !live;
     maybeFinish();
-    if (!live) return;
+    if (!live || !(sends && peerReceives)) return;
     let cursor = snapshot;
     while (!stop.signal.aborted) {
       await log.waitForLength(cursor, stop.signal);
       if (stop.signal.aborted) return;
       if (log.closed) {
-        finish();
+        void finish();
         return;
       }
       // Nodes this session is storing right now are marked as the peer's only once stored: wait for that, then
@@ -364,16 +529,18 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
       controller = c;
     },
     async pull() {
-      if (finished || failed !== undefined) return;
+      // A pull must enqueue something (or end): the stream calls pull again only after a chunk is taken.
+      const before = frames;
       try {
-        const step = await generator.next();
-        if (step.done && failed === undefined && !finished && !live && !(sends && peerReceives)) maybeFinish();
+        while (!finished && failed === undefined && frames === before) {
+          if ((await generator.next()).done === true) return;
+        }
       } catch (error) {
         fail(error, !(error instanceof ClosedError));
       }
     },
     cancel() {
-      if (live && !finished && failed === undefined && (sentSynced || !(sends && peerReceives))) finish();
+      if (live && !finished && failed === undefined && (sentSynced || !(sends && peerReceives))) void finish();
       else fail(new ProtocolError("The connection closed before the replication session finished"), false);
     },
   }, { highWaterMark: 1 });
@@ -400,7 +567,7 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
     fromPeer.add(fresh[0]!.change, fresh[fresh.length - 1]!.change);
   };
 
-  const handle = async (body: Uint8Array, hello: Hello | undefined): Promise<void> => {
+  const handle = async (body: Uint8Array): Promise<void> => {
     const type = body[0];
     if (hello === undefined && type !== HELLO && type !== ERROR) {
       throw new ProtocolError(`The peer sent message type ${String(type)} before its HELLO`);
@@ -408,13 +575,8 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
     switch (type) {
       case HELLO: {
         if (hello !== undefined) throw new ProtocolError("The peer sent HELLO twice");
-        let parsed: { protocol?: unknown; version?: unknown; mode?: unknown; live?: unknown };
-        try {
-          parsed = JSON.parse(new TextDecoder().decode(body.subarray(1)));
-        } catch {
-          throw new ProtocolError("The peer's HELLO is not valid JSON; is it a hyperlog peer?");
-        }
-        if (parsed?.protocol !== "hyperlog") throw new ProtocolError("The peer is not speaking the hyperlog protocol");
+        const parsed = parseJson(body, "HELLO");
+        if (parsed.protocol !== "hyperlog") throw new ProtocolError("The peer is not speaking the hyperlog protocol");
         if (parsed.version !== PROTOCOL_VERSION) {
           throw new ProtocolError(
             `The peer speaks protocol version ${
@@ -426,6 +588,19 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
         if (peerMode !== "sync" && peerMode !== "push" && peerMode !== "pull") {
           throw new ProtocolError(`The peer asked for an unknown mode ${JSON.stringify(peerMode)}`);
         }
+        if (typeof parsed.id !== "string" || parsed.id.length === 0 || parsed.id.length > 128) {
+          throw new ProtocolError("The peer's HELLO has no valid log id");
+        }
+        if (typeof parsed.nonce !== "string" || !/^[0-9a-f]{32}$/.test(parsed.nonce)) {
+          throw new ProtocolError("The peer's HELLO has no valid nonce");
+        }
+        if (typeof parsed.length !== "number" || !Number.isInteger(parsed.length) || parsed.length < 0) {
+          throw new ProtocolError("The peer's HELLO has no valid length");
+        }
+        await log.ready();
+        if (parsed.id === log.id) {
+          throw new ProtocolError(`Both sides are the same log (id ${log.id}); a log cannot replicate with itself`);
+        }
         peerSends = peerMode !== "pull";
         peerReceives = peerMode !== "push";
         if (!(sends && peerReceives) && !(receives && peerSends)) {
@@ -433,19 +608,34 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
             `Incompatible replication modes: ${mode} on this side with ${peerMode} on the other, so no node can flow`,
           );
         }
-        const h: Hello = { version: parsed.version, mode: peerMode, live: parsed.live === true };
-        peerHello.resolve(h);
-        maybeFinish();
+        hello = {
+          mode: peerMode,
+          live: parsed.live === true,
+          id: parsed.id,
+          nonce: parsed.nonce,
+          length: parsed.length,
+        };
+        peerHello.resolve(hello);
         return;
       }
-      case HAVE: {
-        if ((body.length - 1) % 32 !== 0) throw new ProtocolError("Malformed HAVE message: not a whole number of keys");
-        for (let at = 1; at < body.length; at += 32) peerHave.add(toHex(body.subarray(at, at + 32)));
+      case CHECK: {
+        if (checkReceived) throw new ProtocolError("The peer sent CHECK twice");
+        checkReceived = true;
+        const parsed = parseJson(body, "CHECK");
+        const checkpoint = typeof parsed.checkpoint === "string" ? parsed.checkpoint : null;
+        let fp: Fingerprint | undefined;
+        if (typeof parsed.count === "number" && typeof parsed.xor === "string" && /^[0-9a-f]{32}$/.test(parsed.xor)) {
+          fp = { count: parsed.count, xor: fromHex(parsed.xor) };
+        }
+        peerCheck.resolve({ checkpoint, fp });
         return;
       }
-      case HAVE_END:
-        peerHaveEnd.resolve();
+      case RECON: {
+        if (!reconOpen && !checkReceived) throw new ProtocolError("The peer sent a reconciliation message out of turn");
+        reconInbox.push(decodeRecon(body, 1));
+        reconWaiter?.();
         return;
+      }
       case NODE: {
         if (!receives) throw new ProtocolError("The peer sent a node, but this side only pushes");
         pending.push(decodeNode(body, 1));
@@ -457,7 +647,6 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
         await flush();
         gotSynced = true;
         send(Uint8Array.of(ACK));
-        peerSynced.resolve();
         maybeFinish();
         return;
       case ACK:
@@ -466,9 +655,9 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
         maybeFinish();
         return;
       case ERROR: {
-        let info: { name?: unknown; message?: unknown } = {};
+        let info: Record<string, unknown> = {};
         try {
-          info = JSON.parse(new TextDecoder().decode(body.subarray(1)));
+          info = parseJson(body, "ERROR");
         } catch {
           // Keep the generic message.
         }
@@ -479,7 +668,6 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
     }
   };
 
-  let hello: Hello | undefined;
   const writable = new WritableStream<Uint8Array>({
     async write(chunk) {
       if (failed !== undefined || finished) return;
@@ -491,8 +679,7 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
       try {
         for (const body of decoder.push(chunk)) {
           if (body.length === 0) throw new ProtocolError("The peer sent an empty frame");
-          await handle(body, hello);
-          if (body[0] === HELLO) hello = await peerHello.promise;
+          await handle(body);
           if (failed !== undefined || finished) return;
         }
         await flush();
@@ -503,9 +690,8 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
     },
     close() {
       if (failed !== undefined || finished) return;
-      if (live && (gotSynced || !(receives && peerSends)) && hello !== undefined) finish();
+      if (live && hello !== undefined && (gotSynced || !(receives && peerSends))) void finish();
       else if (decoder.buffered > 0) fail(new ProtocolError("The peer's stream ended in the middle of a frame"), true);
-      else if (live && gotAck) finish();
       else fail(new ProtocolError("The peer closed the connection before the replication session finished"), true);
     },
     abort(reason) {
@@ -528,12 +714,42 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
     async close() {
       while (inflight !== undefined) await inflight;
       if (!finished && failed === undefined) {
-        if (live && hello !== undefined) finish();
+        if (live && hello !== undefined) void finish();
         else fail(new ProtocolError("The replication session was closed before it finished"), true);
       }
-      return done.promise;
+      return await done.promise;
     },
   };
+}
+
+/** Reads the keys of the first `length` nodes into a reconciliation index. */
+async function buildIndex(log: Hyperlog<unknown>, length: number, signal: AbortSignal): Promise<KeyIndex> {
+  const keys: string[] = [];
+  for await (const page of pages(log, 0, length, signal)) for (const node of page) keys.push(node.key);
+  return new KeyIndex(keys);
+}
+
+/** The nodes with these keys, in change order (ancestors first), in batches. */
+async function* nodesByKey(
+  log: Hyperlog<unknown>,
+  keys: ReadonlySet<string>,
+  length: number,
+  signal: AbortSignal,
+): AsyncGenerator<StoredNode[]> {
+  if (keys.size === 0) return;
+  if (keys.size * 8 > length) {
+    // Many of them: one pass over the log is cheaper than a lookup each.
+    for await (const page of pages(log, 0, length, signal)) yield page.filter((node) => keys.has(node.key));
+    return;
+  }
+  const nodes: StoredNode[] = [];
+  for (const key of keys) {
+    const node = isKey(key) ? await log.storage.get(key) : undefined;
+    if (node === undefined) throw new ProtocolError(`Node ${key} was offered to the peer but is not in the log`);
+    nodes.push(node);
+  }
+  nodes.sort((a, b) => a.change - b.change);
+  for (let i = 0; i < nodes.length; i += PAGE) yield nodes.slice(i, i + PAGE);
 }
 
 async function* pages<T>(

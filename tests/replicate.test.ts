@@ -73,11 +73,13 @@ describe("replicate", () => {
     assert.equal(sb.nodesReceived, 5);
     assert.equal(sa.bytesSent, sb.bytesReceived);
     assert.equal(sb.bytesSent, sa.bytesReceived);
-    assert.equal(sa.roundTrips, 2, "one to learn what the peer has, one to hear it stored what was sent");
+    assert.ok(sa.roundTrips <= 5, `first contact took ${sa.roundTrips} round trips`);
     await assertConsistent(a);
     await assertConsistent(b);
     const [again] = await sync(a, b);
     assert.equal(again.nodesSent + again.nodesReceived, 0, "a second sync moves no node");
+    assert.equal(again.roundTrips, 3, "a resync with a checkpoint takes three round trips");
+    assert.ok(again.bytesSent < 300, `a resync with nothing new costs a few hundred bytes, not ${again.bytesSent}`);
   });
 
   it("push sends only, pull receives only", async () => {
@@ -263,11 +265,22 @@ describe("hostile input", () => {
     return out;
   }
 
+  // A peer that claims to be empty, so the victim expects nodes at once, without reconciling.
   const hello = (version = 1, mode = "sync") =>
     frame(
       Uint8Array.of(
         1,
-        ...new TextEncoder().encode(JSON.stringify({ protocol: "hyperlog", version, mode, live: false })),
+        ...new TextEncoder().encode(
+          JSON.stringify({
+            protocol: "hyperlog",
+            version,
+            mode,
+            live: false,
+            id: "f".repeat(32),
+            nonce: "e".repeat(32),
+            length: 0,
+          }),
+        ),
       ),
     );
 
