@@ -15,6 +15,7 @@ import {
 } from "./errors.ts";
 import { fromHex, isKey, toHex } from "./hex.ts";
 import { type Identity, verifySignature } from "./identity.ts";
+import { WIRE_NODES } from "./internal.ts";
 import { Mutex } from "./mutex.ts";
 import { encodeNode, type Node, type StoredNode } from "./node.ts";
 import { replicate, type ReplicateOptions, type Replication } from "./replicate.ts";
@@ -885,6 +886,30 @@ export class Hyperlog<T = unknown> extends EventTarget {
     return draft;
   }
 
+  /** Checks a node made by the wire decoder: its fields are well-formed hex already; the content is checked. */
+  #checkWire(raw: RawNode): Draft {
+    const links = raw.links;
+    if (links.length > 1) {
+      const seen = new Set<string>();
+      for (const link of links) {
+        if (seen.has(link)) throw new InvalidNodeError(`Node ${raw.key} links to ${link} twice`);
+        seen.add(link);
+      }
+    }
+    const key = encodeNode(links, raw.value, raw.identity).key;
+    if (key !== raw.key) {
+      throw new InvalidNodeError(
+        `Node ${raw.key} does not match its content: its links, value and identity hash to ${key}`,
+      );
+    }
+    const draft: Draft = { key, links, value: raw.value };
+    if (raw.identity !== undefined) {
+      draft.identity = raw.identity;
+      draft.signature = raw.signature!;
+    }
+    return draft;
+  }
+
   /** Checks a draft's signature against the log's rules. */
   async #checkSignature(draft: Draft): Promise<void> {
     const { identity, signature } = draft;
@@ -910,7 +935,7 @@ export class Hyperlog<T = unknown> extends EventTarget {
    * does and requiring its links to be in the log or earlier in `nodes`. Nodes the log already has are skipped.
    * Nodes are stored in order up to the first bad one; then the call rejects with that node's error, having stored
    * the good nodes before it and nothing of the bad one. Resolves with the nodes it stored, with their new change
-   * numbers. Replication is built on this.
+   * numbers. Replication is built on this (it passes an internal `token`; leave it out).
    *
    * @example Copy a log into another, values still encoded
    * ```ts
@@ -924,7 +949,8 @@ export class Hyperlog<T = unknown> extends EventTarget {
    * console.assert(stored.length === 2 && (await b.heads())[0]?.value === "two");
    * ```
    */
-  ingest(nodes: readonly RawNode[]): Promise<StoredNode[]> {
+  ingest(nodes: readonly RawNode[], token?: symbol): Promise<StoredNode[]> {
+    const fromWire = token === WIRE_NODES;
     return this.#track(async () => {
       if (!Array.isArray(nodes)) throw new TypeError("ingest takes an array of nodes");
       await this.ready();
@@ -932,18 +958,20 @@ export class Hyperlog<T = unknown> extends EventTarget {
       let failure: { error: Error; key?: string } | undefined;
       for (const raw of nodes) {
         try {
-          drafts.push(this.#checkRaw(raw));
+          drafts.push(fromWire ? this.#checkWire(raw) : this.#checkRaw(raw));
         } catch (error) {
           failure = { error: error as Error };
           if (typeof raw?.key === "string") failure.key = raw.key;
           break;
         }
       }
-      const checks = await Promise.allSettled(drafts.map((draft) => this.#checkSignature(draft)));
-      const bad = checks.findIndex((check) => check.status === "rejected");
-      if (bad >= 0) {
-        failure = { error: (checks[bad] as PromiseRejectedResult).reason as Error, key: drafts[bad]!.key };
-        drafts.length = bad;
+      if (this.#requireSignatures || drafts.some((draft) => draft.identity !== undefined)) {
+        const checks = await Promise.allSettled(drafts.map((draft) => this.#checkSignature(draft)));
+        const bad = checks.findIndex((check) => check.status === "rejected");
+        if (bad >= 0) {
+          failure = { error: (checks[bad] as PromiseRejectedResult).reason as Error, key: drafts[bad]!.key };
+          drafts.length = bad;
+        }
       }
       let fresh: StoredNode[];
       try {

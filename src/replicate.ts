@@ -46,7 +46,8 @@ import { answer, decodeRecon, encodeRecon, type Fingerprint, KeyIndex, type Reco
 import { sha256Hex } from "./sha256.ts";
 import type { Hyperlog, RawNode } from "./log.ts";
 import type { StoredNode } from "./node.ts";
-import { decodeNode, DEFAULT_MAX_FRAME, encodeNodeBody, frame, FrameDecoder } from "./wire.ts";
+import { decodeNodes, DEFAULT_MAX_FRAME, encodeNodeFrames, frame, FrameDecoder } from "./wire.ts";
+import { WIRE_NODES } from "./internal.ts";
 
 /** The protocol version this implementation speaks. */
 export const PROTOCOL_VERSION = 1;
@@ -334,11 +335,17 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
   };
 
   let frames = 0;
-  const send = (body: Uint8Array) => {
-    const bytes = frame(body);
+  const sendBytes = (bytes: Uint8Array) => {
     stats.bytesSent += bytes.length;
     frames++;
     controller.enqueue(bytes);
+  };
+  const send = (body: Uint8Array) => sendBytes(frame(body));
+  /** Sends nodes as one chunk of frames. */
+  const sendNodes = (nodes: readonly StoredNode[]) => {
+    if (nodes.length === 0) return;
+    sendBytes(encodeNodeFrames(NODE, nodes));
+    stats.nodesSent += nodes.length;
   };
 
   const finish = async () => {
@@ -474,20 +481,14 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
     if (sends && peerReceives) {
       if (range !== undefined) {
         // Everything after the checkpoint that did not come from the peer (or everything, for an empty peer).
+        const skip = range.skip;
         for await (const page of pages(log, range.since, snapshot, stop.signal)) {
-          for (const node of page) {
-            if (range.skip.has(node.change)) continue;
-            send(encodeNodeBody(NODE, node));
-            stats.nodesSent++;
-          }
+          sendNodes(skip.count === 0 ? page : page.filter((node) => !skip.has(node.change)));
           yield;
         }
       } else {
         for await (const batch of nodesByKey(anyLog, toSend, snapshot, stop.signal)) {
-          for (const node of batch) {
-            send(encodeNodeBody(NODE, node));
-            stats.nodesSent++;
-          }
+          sendNodes(batch);
           yield;
         }
       }
@@ -511,12 +512,8 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
       while (inflight !== undefined) await inflight;
       const bound = log.length;
       for await (const page of pages(log, cursor, bound, stop.signal)) {
-        for (const node of page) {
-          cursor = node.change;
-          if (fromPeer.has(node.change)) continue;
-          send(encodeNodeBody(NODE, node));
-          stats.nodesSent++;
-        }
+        sendNodes(page.filter((node) => !fromPeer.has(node.change)));
+        cursor = page[page.length - 1]!.change;
         fromPeer.dropBelow(cursor);
         yield;
       }
@@ -545,15 +542,15 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
     },
   }, { highWaterMark: 1 });
 
-  let pending: RawNode[] = [];
+  let pending: Uint8Array[] = [];
   let inflight: Promise<void> | undefined;
   const flush = async () => {
     if (pending.length === 0) return;
-    const batch = pending;
+    const batch = decodeNodes(pending, 1);
     pending = [];
     const run = (async () => {
       try {
-        markFresh(await log.ingest(batch));
+        markFresh(await log.ingest(batch, WIRE_NODES));
       } finally {
         inflight = undefined;
       }
@@ -638,7 +635,7 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
       }
       case NODE: {
         if (!receives) throw new ProtocolError("The peer sent a node, but this side only pushes");
-        pending.push(decodeNode(body, 1));
+        pending.push(body);
         if (pending.length >= NODES_PER_INGEST) await flush();
         return;
       }

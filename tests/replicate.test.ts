@@ -311,6 +311,15 @@ describe("hostile input", () => {
       return [hello(), frame(encodeNodeBody(4, { key: "00".repeat(32), links, value })), frame(Uint8Array.of(5))];
     }, /./],
     ["a malformed node", () => [hello(), frame(Uint8Array.of(4, 1, 2, 3))], /Malformed node/],
+    ["a node that links to the same key twice", () => {
+      const link = "ab".repeat(32);
+      const value = new TextEncoder().encode('"twice"');
+      return [
+        hello(),
+        frame(encodeNodeBody(4, { key: "cd".repeat(32), links: [link, link], value })),
+        frame(Uint8Array.of(5)),
+      ];
+    }, /twice/],
   ];
 
   for (const [name, make, message] of cases) {

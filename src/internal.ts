@@ -1,0 +1,18 @@
+/**
+ * Tokens shared between the core's modules and not exported from `mod.ts`.
+ *
+ * @module
+ */
+
+/**
+ * Passed to `Hyperlog.ingest` by the wire decoder: the nodes' keys, links, identities and signatures were made by
+ * `decodeNodes`, so they are lower-case hex of the right length and need no shape check (their content still is
+ * checked: key against content, links present, signatures).
+ *
+ * @example
+ * ```ts
+ * import { WIRE_NODES } from "./internal.ts";
+ * console.assert(typeof WIRE_NODES === "symbol");
+ * ```
+ */
+export const WIRE_NODES: unique symbol = Symbol("hyperlog.wireNodes");
