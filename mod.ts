@@ -32,6 +32,15 @@ export {
   ProtocolError,
   SignatureError,
   StorageConflictError,
+  StorageError,
 } from "./src/errors.ts";
 export { MemoryStorage } from "./storage/memory.ts";
+export { SQLITE_SCHEMA_VERSION, SqliteStorage } from "./storage/sqlite.ts";
+export type {
+  SqliteDriver,
+  SqliteFileOptions,
+  SqliteRow,
+  SqliteStorageOptions,
+  SqliteValue,
+} from "./storage/sqlite.ts";
 export type { ReadRange, Storage } from "./storage/storage.ts";

@@ -169,3 +169,23 @@ export class ProtocolError extends HyperlogError {
     this.name = "ProtocolError";
   }
 }
+
+/**
+ * A storage backend cannot open or use its store: the path cannot be opened, the file is not a database, belongs
+ * to another program, is corrupted, or was written by a newer version of hyperlog. The message names the file and
+ * says what to do; `cause` holds the driver's own error, when there is one. Nothing was written to the file.
+ *
+ * @example
+ * ```ts
+ * import { StorageError } from "./errors.ts";
+ * const err = new StorageError("/tmp/log.db is not a SQLite database; open a hyperlog database file instead");
+ * console.assert(err.name === "StorageError");
+ * ```
+ */
+export class StorageError extends HyperlogError {
+  /** Creates the error with a message that names the file and says what was wrong. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "StorageError";
+  }
+}

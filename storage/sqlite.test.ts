@@ -1,0 +1,329 @@
+/**
+ * SqliteStorage on the runtime's own driver (node:sqlite on Node and Deno, bun:sqlite on Bun): the conformance
+ * suite on a file (with reopen) and in memory, then the schema, bad files, big values and concurrent writers.
+ */
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { runStorageConformance } from "./conformance-node-test.ts";
+import { makeStoredNode } from "./conformance.ts";
+import { openSqlite, openSqliteDriver } from "./sqlite-open.ts";
+import { migrateSqliteSchema, SQLITE_SCHEMA_VERSION, type SqliteDriver, SqliteStorage } from "./sqlite.ts";
+import type { Storage, StoredNode } from "./storage.ts";
+
+const runtime = "Bun" in globalThis ? "bun" : "Deno" in globalThis ? "deno" : "node";
+const dir = mkdtempSync(join(tmpdir(), "hyperlog-sqlite-test-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let files = 0;
+const newFile = (name = "log"): string => join(dir, `${name}-${++files}.db`);
+
+const paths = new WeakMap<Storage, string>();
+runStorageConformance(`SqliteStorage on a file (${runtime})`, {
+  create: async () => {
+    const path = newFile();
+    const storage = await openSqlite(path);
+    paths.set(storage, path);
+    return storage;
+  },
+  reopen: async (storage) => {
+    await storage.close();
+    const path = paths.get(storage)!;
+    const again = await openSqlite(path);
+    paths.set(again, path);
+    return again;
+  },
+});
+
+runStorageConformance(`SqliteStorage in memory (${runtime})`, { create: () => openSqlite(":memory:") });
+
+/** A chain of `count` nodes with changes from `from`, the first linking to `link`. */
+function chain(count: number, from = 1, link?: string, tag = "n"): StoredNode[] {
+  const nodes: StoredNode[] = [];
+  let prev = link;
+  for (let i = 0; i < count; i++) {
+    const node = makeStoredNode(prev === undefined ? [] : [prev], `${tag}${from + i}`, from + i);
+    nodes.push(node);
+    prev = node.key;
+  }
+  return nodes;
+}
+
+/** The bytes of a file and of its WAL, to show that nothing wrote to them. */
+function snapshot(path: string): string {
+  const wal = (() => {
+    try {
+      return readFileSync(`${path}-wal`).toString("hex");
+    } catch {
+      return "none";
+    }
+  })();
+  return `${readFileSync(path).toString("hex")}/${wal}`;
+}
+
+/** Expects `promise` to reject with a StorageError whose message names `path` and matches `pattern`. */
+async function rejectsNaming(promise: Promise<unknown>, path: string, pattern: RegExp): Promise<void> {
+  await assert.rejects(promise, (err: Error) => {
+    assert.equal(err.name, "StorageError", `expected a StorageError, got ${err.name}: ${err.message}`);
+    assert.ok(err.message.includes(path), `the message names the file: ${err.message}`);
+    assert.match(err.message, pattern);
+    assert.match(err.message, /^[A-Z/]/, "the message starts with a capital letter or the path");
+    assert.doesNotMatch(err.message, /\.$/, "the message has no trailing period");
+    return true;
+  });
+}
+
+describe(`SqliteStorage: files it must not touch (${runtime})`, () => {
+  it("refuses a directory, naming it", async () => {
+    const path = join(dir, `a-directory-${++files}`);
+    mkdirSync(path);
+    await rejectsNaming(openSqlite(path), path, /Cannot open the database file .* not a directory/);
+  });
+
+  it("refuses a path under a directory that does not exist, and creates nothing", async () => {
+    const parent = join(dir, `missing-${++files}`);
+    const path = join(parent, "log.db");
+    await rejectsNaming(openSqlite(path), path, /Cannot open the database file/);
+    assert.throws(() => statSync(parent), { code: "ENOENT" });
+  });
+
+  it("refuses a file that is not a database, and leaves it as it was", async () => {
+    const path = newFile("random");
+    writeFileSync(path, crypto.getRandomValues(new Uint8Array(16384)));
+    const before = snapshot(path);
+    await rejectsNaming(openSqlite(path), path, /is not a SQLite database/);
+    assert.equal(snapshot(path), before);
+  });
+
+  it("refuses a text file, and leaves it as it was", async () => {
+    const path = newFile("notes");
+    writeFileSync(path, "These are my notes, not a database.\n".repeat(200));
+    const before = snapshot(path);
+    await rejectsNaming(openSqlite(path), path, /is not a SQLite database/);
+    assert.equal(snapshot(path), before);
+  });
+
+  it("refuses a database of another program, and leaves it as it was", async () => {
+    const path = newFile("other-program");
+    const raw = await openSqliteDriver(path);
+    raw.exec("CREATE TABLE contacts (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO contacts (name) VALUES ('Ada')");
+    raw.close();
+    const before = snapshot(path);
+    await rejectsNaming(openSqlite(path), path, /belongs to another program \(it has the tables contacts/);
+    assert.equal(snapshot(path), before);
+  });
+
+  it("opens a database of another program when told to, and leaves its tables alone", async () => {
+    const path = newFile("shared");
+    const raw = await openSqliteDriver(path);
+    raw.exec("CREATE TABLE contacts (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO contacts (name) VALUES ('Ada')");
+    raw.close();
+    const storage = await openSqlite(path, { allowOtherTables: true });
+    await storage.commit(chain(3));
+    assert.deepEqual(storage.driver.all("SELECT name FROM contacts"), [["Ada"]]);
+    await storage.close();
+  });
+
+  it("reports a corrupted page with the file's name, and does not write to the file", async () => {
+    const path = newFile("corrupt");
+    const storage = await openSqlite(path);
+    const nodes = chain(3000, 1, undefined, "a fairly long value so that the nodes take many pages ".repeat(4));
+    for (let i = 0; i < nodes.length; i += 500) await storage.commit(nodes.slice(i, i + 500));
+    await storage.close();
+    const bytes = readFileSync(path);
+    const pageSize = bytes.readUInt16BE(16) === 1 ? 65536 : bytes.readUInt16BE(16);
+    const pages = bytes.length / pageSize;
+    assert.ok(pages > 20, `the database has ${pages} pages`);
+    const garbage = crypto.getRandomValues(new Uint8Array(pageSize));
+    for (const page of [Math.floor(pages / 2), Math.floor(pages / 2) + 1]) {
+      bytes.set(garbage, page * pageSize);
+    }
+    writeFileSync(path, bytes);
+    const before = snapshot(path);
+
+    // Opening reads only the schema; the damage shows when a damaged page is read, and on check().
+    let damaged: Storage | undefined;
+    try {
+      damaged = await openSqlite(path);
+    } catch (err) {
+      assert.equal((err as Error).name, "StorageError");
+      assert.ok((err as Error).message.includes(path));
+    }
+    if (damaged !== undefined) {
+      const opened = damaged as SqliteStorage;
+      await rejectsNaming(opened.check(), path, /is corrupted/);
+      await rejectsNaming(
+        opened.read({ since: 0, until: Infinity, limit: Infinity, reverse: false }),
+        path,
+        /is corrupted|failed while reading/,
+      );
+      await opened.close();
+    }
+    assert.equal(snapshot(path), before);
+  });
+});
+
+describe(`SqliteStorage: schema versions (${runtime})`, () => {
+  const version = (driver: SqliteDriver): unknown =>
+    driver.get("SELECT value FROM hyperlog_info WHERE name = 'schema'")?.[0];
+
+  it("creates the current schema in an empty file (version 0)", async () => {
+    const path = newFile("empty");
+    writeFileSync(path, new Uint8Array(0));
+    const storage = await openSqlite(path);
+    assert.equal(version(storage.driver), SQLITE_SCHEMA_VERSION);
+    await storage.commit(chain(2));
+    await storage.close();
+    const again = await openSqlite(path);
+    assert.equal(await again.length(), 2);
+    await again.close();
+  });
+
+  it("refuses a database written by a newer version, naming it, and leaves it as it was", async () => {
+    const path = newFile("newer");
+    const storage = await openSqlite(path);
+    await storage.commit(chain(5));
+    storage.driver.run("UPDATE hyperlog_info SET value = ? WHERE name = 'schema'", SQLITE_SCHEMA_VERSION + 1);
+    await storage.close();
+    const before = snapshot(path);
+    await rejectsNaming(
+      openSqlite(path),
+      path,
+      new RegExp(`newer version of hyperlog \\(schema version ${SQLITE_SCHEMA_VERSION + 1}; .*upgrade hyperlog`),
+    );
+    assert.equal(snapshot(path), before);
+  });
+
+  it("migrates an older database step by step, in one transaction, keeping its data", async () => {
+    const path = newFile("migrate");
+    const storage = await openSqlite(path);
+    const nodes = chain(10);
+    await storage.commit(nodes);
+    await storage.setMeta("id", "kept");
+    const current: ((db: SqliteDriver) => void)[] = Array.from({ length: SQLITE_SCHEMA_VERSION }, () => () => {});
+
+    // A migration that fails halfway leaves the database at its version, with none of the step applied.
+    const failing = [...current, (db: SqliteDriver) => {
+      db.exec("ALTER TABLE hyperlog_meta ADD COLUMN note TEXT");
+      throw new Error("Migration step failed on purpose");
+    }];
+    assert.throws(() => migrateSqliteSchema(storage.driver, failing), /failed on purpose/);
+    assert.equal(version(storage.driver), SQLITE_SCHEMA_VERSION);
+    assert.equal(
+      storage.driver.all("SELECT name FROM pragma_table_info('hyperlog_meta') WHERE name = 'note'").length,
+      0,
+    );
+
+    // The next version's step runs once, and the version moves with it.
+    let runs = 0;
+    const next = [...current, (db: SqliteDriver) => {
+      runs++;
+      db.exec("ALTER TABLE hyperlog_meta ADD COLUMN note TEXT");
+    }];
+    migrateSqliteSchema(storage.driver, next);
+    migrateSqliteSchema(storage.driver, next);
+    assert.equal(runs, 1);
+    assert.equal(version(storage.driver), SQLITE_SCHEMA_VERSION + 1);
+    assert.equal(await storage.getMeta("id"), "kept");
+    assert.equal((await storage.get(nodes[9]!.key))?.change, 10);
+    await storage.close();
+
+    // This version of hyperlog does not know that schema: it refuses the file.
+    await rejectsNaming(openSqlite(path), path, /newer version of hyperlog/);
+  });
+});
+
+describe(`SqliteStorage: behaviour beyond the conformance suite (${runtime})`, () => {
+  it("splits values larger than the driver's blob limit into chunks, and joins them back", async () => {
+    const inner = (await openSqlite(":memory:")).driver;
+    const small: SqliteDriver = {
+      file: inner.file,
+      maxParams: 20,
+      maxBlob: 1000,
+      exec: (sql) => inner.exec(sql),
+      run: (sql, ...params) => inner.run(sql, ...params),
+      all: (sql, ...params) => inner.all(sql, ...params),
+      get: (sql, ...params) => inner.get(sql, ...params),
+      transaction: (fn) => inner.transaction(fn),
+      close: () => inner.close(),
+    };
+    const storage = new SqliteStorage(small);
+    const sizes = [0, 1, 999, 1000, 1001, 2500, 10_000];
+    const nodes = sizes.map((size, i) => {
+      const value = new Uint8Array(size);
+      for (let j = 0; j < size; j++) value[j] = (j * 7 + i) & 255;
+      return makeStoredNode([], value, i + 1);
+    });
+    await storage.commit(nodes);
+    for (const node of nodes) assert.deepEqual((await storage.get(node.key))?.value, node.value);
+    const all = await storage.read({ since: 0, until: Infinity, limit: Infinity, reverse: false });
+    assert.deepEqual(all.map((node) => node.value.length), sizes);
+    assert.equal(small.all("SELECT count(*) FROM hyperlog_chunks")[0]?.[0], 2 + 3 + 10);
+    await storage.close();
+  });
+
+  it("keeps the key index right across the move of recent keys into the settled index", async () => {
+    const path = newFile("settle");
+    const storage = await openSqlite(path);
+    const nodes = chain(40_000);
+    for (let i = 0; i < nodes.length; i += 1000) await storage.commit(nodes.slice(i, i + 1000));
+    const settled = Number(storage.driver.get("SELECT value FROM hyperlog_info WHERE name = 'settled'")?.[0]);
+    assert.ok(settled >= 16_384 && settled < 40_000, `settled up to ${settled}`);
+    const sample = [0, 1, 16_383, 16_384, settled - 1, settled, 39_999].map((i) => nodes[i]!);
+    assert.deepEqual(await storage.has(sample.map((node) => node.key)), sample.map(() => true));
+    for (const node of sample) assert.equal((await storage.get(node.key))?.change, node.change);
+    await assert.rejects(storage.commit([{ ...nodes[5]!, change: 40_001 }]), { name: "StorageConflictError" });
+    await storage.close();
+    const again = await openSqlite(path);
+    assert.deepEqual(await again.heads(), [nodes[39_999]!.key]);
+    assert.equal((await again.get(nodes[12_345]!.key))?.change, 12_346);
+    await again.close();
+  });
+
+  it("refuses the commit of a second writer on the same file with a StorageConflictError", async () => {
+    const path = newFile("two-writers");
+    const a = await openSqlite(path);
+    const b = await openSqlite(path);
+    const nodes = chain(3);
+    await a.commit([nodes[0]!]);
+    assert.deepEqual(await b.has([nodes[0]!.key]), [true]);
+    await a.commit([nodes[1]!]);
+    // b believes the store has 1 node; its commit of change 2 conflicts, and stores nothing.
+    const other = makeStoredNode([nodes[0]!.key], "b's node", 2);
+    await assert.rejects(b.commit([other]), { name: "StorageConflictError" });
+    assert.equal(await b.get(other.key), undefined);
+    // A node a stored is a conflict for b too, even though b's last lookup said it was absent.
+    assert.deepEqual(await b.has([nodes[2]!.key]), [false]);
+    await a.commit([nodes[2]!]);
+    await assert.rejects(b.commit([{ ...nodes[2]!, change: 4 }]), { name: "StorageConflictError" });
+    assert.equal(await b.length(), 3);
+    await a.close();
+    await b.close();
+  });
+
+  it("refuses nodes it cannot store losslessly, before writing anything", async () => {
+    const storage = await openSqlite(":memory:");
+    const good = makeStoredNode([], "good", 1);
+    await assert.rejects(storage.commit([good, { ...makeStoredNode([], "x", 2), key: "ABC" }]), TypeError);
+    await assert.rejects(storage.commit([{ ...good, links: ["not a key"] }]), TypeError);
+    await assert.rejects(storage.commit([{ ...good, identity: "ab".repeat(32) }]), TypeError);
+    assert.equal(await storage.length(), 0);
+    await storage.close();
+  });
+
+  it("opens a 20 000-node file without reading its nodes", async () => {
+    const path = newFile("big");
+    const storage = await openSqlite(path);
+    const nodes = chain(20_000);
+    for (let i = 0; i < nodes.length; i += 2000) await storage.commit(nodes.slice(i, i + 2000));
+    await storage.close();
+    const start = performance.now();
+    const again = await openSqlite(path);
+    assert.equal(await again.length(), 20_000);
+    assert.equal((await again.heads()).length, 1);
+    const ms = performance.now() - start;
+    await again.close();
+    assert.ok(ms < 500, `reopened in ${ms.toFixed(1)} ms`);
+  });
+});
