@@ -1,0 +1,67 @@
+/**
+ * The Durable Object driver in workerd: bundles `tests/fixtures/do-conformance-worker.ts` with esbuild, starts it
+ * in Miniflare with a SQLite-backed Durable Object, and runs every storage conformance case there, one request
+ * (and one new Object) per case. Node only: Miniflare drives the workerd binary from Node.
+ */
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { after, before, describe, it } from "node:test";
+import { storageConformanceCases } from "../storage/conformance.ts";
+import { MemoryStorage } from "../storage/memory.ts";
+
+const runtime = "Bun" in globalThis ? "bun" : "Deno" in globalThis ? "deno" : "node";
+/** The names of the cases, in order, with `reopen` (which the worker runs too). */
+const names = storageConformanceCases({ create: () => new MemoryStorage(), reopen: (s) => s }).map((c) => c.name);
+
+if (runtime !== "node") {
+  const reason =
+    `the Durable Object test runs on Node only (Miniflare starts workerd from Node); skipped on ${runtime}`;
+  console.log(`Skipping: ${reason}`);
+  describe("SqliteStorage in a Durable Object (workerd)", () => {
+    it("runs on Node only", { skip: reason }, () => {});
+  });
+} else {
+  describe("SqliteStorage in a Durable Object (workerd, through Miniflare)", () => {
+    // Imported here so that the other runtimes never load them.
+    let mf: import("miniflare").Miniflare | undefined;
+
+    before(async () => {
+      const { build } = await import("esbuild");
+      const { Miniflare } = await import("miniflare");
+      const bundle = await build({
+        entryPoints: [fileURLToPath(new URL("./fixtures/do-conformance-worker.ts", import.meta.url))],
+        bundle: true,
+        format: "esm",
+        platform: "neutral",
+        target: "es2022",
+        mainFields: ["module", "main"],
+        external: ["node:*", "cloudflare:*"],
+        write: false,
+        logLevel: "silent",
+      });
+      const code = bundle.outputFiles[0]!.text;
+      mf = new Miniflare({
+        modules: [{ type: "ESModule", path: "worker.mjs", contents: code }],
+        compatibilityDate: "2025-09-01",
+        compatibilityFlags: ["nodejs_compat"],
+        durableObjects: { CONFORMANCE: { className: "ConformanceObject", useSQLite: true } },
+      });
+      const response = await mf.dispatchFetch("http://worker/cases");
+      assert.deepEqual(await response.json(), names, "the worker has the same cases as this file");
+    });
+
+    after(async () => {
+      await mf?.dispose();
+    });
+
+    for (const [index, name] of names.entries()) {
+      it(name, async () => {
+        const response = await mf!.dispatchFetch(`http://worker/run/${index}`);
+        assert.equal(response.status, 200, await response.clone().text());
+        const outcome = await response.json() as { name: string; ok: boolean; error?: string };
+        assert.equal(outcome.name, name);
+        assert.ok(outcome.ok, `in workerd: ${outcome.error}`);
+      });
+    }
+  });
+}
