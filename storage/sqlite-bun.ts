@@ -10,7 +10,6 @@ import {
   sqliteError,
   type SqliteFileOptions,
   type SqliteRow,
-  type SqliteSync,
   type SqliteValue,
 } from "./sqlite.ts";
 
@@ -77,7 +76,7 @@ export class BunSqliteDriver implements SqliteDriver {
   /** The connection. */
   readonly db: BunDatabase;
   readonly #statements = new Map<string, BunStatement>();
-  readonly #synchronous: SqliteSync;
+  readonly #settings: Pick<SqliteFileOptions, "synchronous" | "exclusive">;
   readonly #memory: boolean;
 
   /**
@@ -90,10 +89,10 @@ export class BunSqliteDriver implements SqliteDriver {
    * const driver = new BunSqliteDriver(new Database(":memory:"), ":memory:");
    * ```
    */
-  constructor(db: BunDatabase, file: string, options: { synchronous?: SqliteSync } = {}) {
+  constructor(db: BunDatabase, file: string, options: Pick<SqliteFileOptions, "synchronous" | "exclusive"> = {}) {
     this.db = db;
     this.file = file;
-    this.#synchronous = options.synchronous ?? "normal";
+    this.#settings = options;
     this.#memory = file === ":memory:" || file === "";
   }
 
@@ -139,9 +138,9 @@ export class BunSqliteDriver implements SqliteDriver {
     }
   }
 
-  /** WAL and the sync level for a file (see `filePragmas` in `sqlite.ts`); nothing for `:memory:`. */
+  /** WAL, the sync level and the locking mode for a file (see `filePragmas` in `sqlite.ts`); nothing for `:memory:`. */
   configure(): void {
-    if (!this.#memory) this.db.exec(filePragmas(this.#synchronous));
+    if (!this.#memory) this.db.exec(filePragmas(this.#settings.synchronous, this.#settings.exclusive === true));
   }
 
   /** Closes the connection. */
@@ -169,7 +168,7 @@ const BUN_SQLITE: string = "bun:sqlite";
  */
 export async function openBunSqliteDriver(
   path: string,
-  options: Pick<SqliteFileOptions, "synchronous" | "busyTimeout"> = {},
+  options: Pick<SqliteFileOptions, "synchronous" | "busyTimeout" | "exclusive"> = {},
 ): Promise<BunSqliteDriver> {
   const { Database } = await import(BUN_SQLITE) as { Database: new (path: string, options: object) => BunDatabase };
   let db: BunDatabase;
@@ -179,5 +178,5 @@ export async function openBunSqliteDriver(
   } catch (err) {
     throw sqliteError(err, path, "opening it");
   }
-  return new BunSqliteDriver(db, path, options.synchronous === undefined ? {} : { synchronous: options.synchronous });
+  return new BunSqliteDriver(db, path, options);
 }

@@ -11,7 +11,6 @@ import {
   sqliteError,
   type SqliteFileOptions,
   type SqliteRow,
-  type SqliteSync,
   type SqliteValue,
 } from "./sqlite.ts";
 
@@ -38,7 +37,7 @@ export class NodeSqliteDriver implements SqliteDriver {
   /** The connection. */
   readonly db: DatabaseSync;
   readonly #statements = new Map<string, StatementSync>();
-  readonly #synchronous: SqliteSync;
+  readonly #settings: Pick<SqliteFileOptions, "synchronous" | "exclusive">;
   readonly #memory: boolean;
   #objects = false;
 
@@ -52,10 +51,10 @@ export class NodeSqliteDriver implements SqliteDriver {
    * const driver = new NodeSqliteDriver(new DatabaseSync(":memory:"), ":memory:");
    * ```
    */
-  constructor(db: DatabaseSync, file: string, options: { synchronous?: SqliteSync } = {}) {
+  constructor(db: DatabaseSync, file: string, options: Pick<SqliteFileOptions, "synchronous" | "exclusive"> = {}) {
     this.db = db;
     this.file = file;
-    this.#synchronous = options.synchronous ?? "normal";
+    this.#settings = options;
     this.#memory = file === ":memory:" || file === "";
   }
 
@@ -106,9 +105,9 @@ export class NodeSqliteDriver implements SqliteDriver {
     }
   }
 
-  /** WAL and the sync level for a file (see {@link filePragmas}); nothing for `:memory:`. */
+  /** WAL, the sync level and the locking mode for a file (see {@link filePragmas}); nothing for `:memory:`. */
   configure(): void {
-    if (!this.#memory) this.db.exec(filePragmas(this.#synchronous));
+    if (!this.#memory) this.db.exec(filePragmas(this.#settings.synchronous, this.#settings.exclusive === true));
   }
 
   /** Closes the connection. */
@@ -132,7 +131,7 @@ export class NodeSqliteDriver implements SqliteDriver {
  */
 export function openNodeSqliteDriver(
   path: string,
-  options: Pick<SqliteFileOptions, "synchronous" | "busyTimeout"> = {},
+  options: Pick<SqliteFileOptions, "synchronous" | "busyTimeout" | "exclusive"> = {},
 ): NodeSqliteDriver {
   let db: DatabaseSync;
   try {
@@ -141,5 +140,5 @@ export function openNodeSqliteDriver(
   } catch (err) {
     throw sqliteError(err, path, "opening it");
   }
-  return new NodeSqliteDriver(db, path, options.synchronous === undefined ? {} : { synchronous: options.synchronous });
+  return new NodeSqliteDriver(db, path, options);
 }

@@ -24,7 +24,7 @@ export type { SqliteFileOptions };
  */
 export async function openSqliteDriver(
   path: string,
-  options: Pick<SqliteFileOptions, "synchronous" | "busyTimeout"> = {},
+  options: Pick<SqliteFileOptions, "synchronous" | "busyTimeout" | "exclusive"> = {},
 ): Promise<SqliteDriver> {
   if (typeof (globalThis as { Bun?: unknown }).Bun !== "undefined") {
     const { openBunSqliteDriver } = await import("./sqlite-bun.ts");

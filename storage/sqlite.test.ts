@@ -302,6 +302,18 @@ describe(`SqliteStorage: behaviour beyond the conformance suite (${runtime})`, (
     await b.close();
   });
 
+  it("with exclusive: true keeps other connections out until it closes", async () => {
+    const path = newFile("exclusive");
+    const owner = await openSqlite(path, { exclusive: true });
+    await owner.commit(chain(3));
+    await rejectsNaming(openSqlite(path, { busyTimeout: 50 }), path, /is locked by another connection/);
+    assert.equal(await owner.length(), 3);
+    await owner.close();
+    const next = await openSqlite(path, { busyTimeout: 50 });
+    assert.equal(await next.length(), 3);
+    await next.close();
+  });
+
   it("refuses nodes it cannot store losslessly, before writing anything", async () => {
     const storage = await openSqlite(":memory:");
     const good = makeStoredNode([], "good", 1);
