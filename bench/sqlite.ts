@@ -76,7 +76,7 @@ async function measureLog(file: string, n: number, exclusive = false): Promise<L
   start = performance.now();
   for (const i of picks) {
     const node = await log.get(keys[i]!);
-    if (node.value.v !== i) throw new Error(`get returned value ${node.value.v} for node ${i}`);
+    if (node.value.v !== i) throw new Error(`A get returned value ${node.value.v} for node ${i}`);
   }
   const get = GETS / secondsSince(start);
 
@@ -201,7 +201,15 @@ async function run(context: BenchContext): Promise<Figure[]> {
   ];
 }
 
-/** The SQLite benchmark module. */
+/**
+ * The SQLite benchmark module, run by `bench/run.ts`.
+ *
+ * @example
+ * ```ts ignore
+ * import { benchmark } from "./sqlite.ts";
+ * const figures = await benchmark.run({ reps: 1, progress: console.error });
+ * ```
+ */
 export const benchmark: BenchModule = {
   name: "sqlite",
   title: "SQLite: this library on SqliteStorage in a file (node:sqlite, WAL); hyperlog 4.12.1 has no SQLite backend",

@@ -59,7 +59,7 @@ function row(values: unknown[]): SqliteRow {
  */
 export class DurableObjectSqliteDriver implements SqliteDriver {
   /** What error messages call the database. */
-  readonly file = "the Durable Object's SQLite storage";
+  readonly file = "ctx.storage.sql";
   /** The Durable Object limit. */
   readonly maxParams = 100;
   /** Half the 2 MB row limit, leaving room for the links. */

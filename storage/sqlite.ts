@@ -392,13 +392,13 @@ export function sqliteError(err: unknown, file: string, doing: string): Error {
       );
     case CODES["NOTADB"]:
       return new StorageError(
-        `${file} is not a SQLite database (${reason}); give the path of a hyperlog database, ` +
+        `The file ${file} is not a SQLite database (${reason}); give the path of a hyperlog database, ` +
           "or a path that does not exist yet to create one",
         options,
       );
     case CODES["CORRUPT"]:
       return new StorageError(
-        `The database ${file} is corrupted (${reason}) and was not changed; restore it from a backup, ` +
+        `The database ${file} is corrupted (${reason}); restore it from a backup, ` +
           "or replicate the log from a peer into a new file",
         options,
       );
@@ -410,7 +410,7 @@ export function sqliteError(err: unknown, file: string, doing: string): Error {
     case CODES["BUSY"]:
     case CODES["LOCKED"]:
       return new StorageError(
-        `The database ${file} is locked by another connection (${reason}); close the other writer or retry later`,
+        `The database ${file} is locked by another connection (${reason}); close the other connection or retry later`,
         options,
       );
     case CODES["READONLY"]:
