@@ -255,10 +255,8 @@ export const SQLITE_SCHEMA_VERSION: number = MIGRATIONS.length;
 const INFO_TABLE = "hyperlog_info";
 const INFO_DDL = `CREATE TABLE IF NOT EXISTS ${INFO_TABLE} (name TEXT PRIMARY KEY, value) WITHOUT ROWID`;
 /** Columns of a node as hyperlog reads them: SQLite turns the byte columns into hex, cheaper than JS would. */
-const columns = (n: string): string =>
-  `${n}change, lower(hex(${n}key)), lower(hex(${n}links)), ${n}value, ` +
-  `CASE WHEN ${n}identity IS NULL THEN NULL ELSE lower(hex(${n}identity || ${n}signature)) END`;
-const COLUMNS = columns("");
+const COLUMNS = "change, lower(hex(key)), lower(hex(links)), value, " +
+  "CASE WHEN identity IS NULL THEN NULL ELSE lower(hex(identity || signature)) END";
 const INSERT_ROW = "(?, unhex(?), unhex(?), ?, unhex(?), unhex(?))";
 const INSERT_COLUMNS = 6;
 /** Most rows per multi-row INSERT: larger statements stop paying off past a few dozen rows. */
@@ -274,8 +272,8 @@ const CANDIDATES_ONE = "SELECT change AS change FROM hyperlog_keys WHERE prefix 
 
 const SQL = {
   length: "SELECT max(change) FROM hyperlog_nodes",
-  get: `SELECT ${columns("n.")} FROM (${CANDIDATES_ONE}) AS c JOIN hyperlog_nodes AS n ON n.change = c.change ` +
-    "WHERE n.key = unhex(?2)",
+  // The IN form, not a join: bun:sqlite runs the join three times slower, node:sqlite both the same.
+  get: `SELECT ${COLUMNS} FROM hyperlog_nodes WHERE change IN (${CANDIDATES_ONE}) AND key = unhex(?2)`,
   /** The length (with a NULL key), then the stored nodes among the candidates: one statement, one snapshot. */
   lookup: "SELECT max(change), NULL FROM hyperlog_nodes UNION ALL " +
     `SELECT n.change, lower(hex(n.key)) FROM (${CANDIDATES}) AS c JOIN hyperlog_nodes AS n ON n.change = c.change`,
