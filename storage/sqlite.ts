@@ -27,7 +27,6 @@
  * @module
  */
 import { ClosedError, HyperlogError, StorageConflictError, StorageError } from "../src/errors.ts";
-
 import type { StoredNode } from "../src/node.ts";
 import type { ReadRange, Storage } from "./storage.ts";
 
