@@ -1,0 +1,332 @@
+/**
+ * The `hyperlog` command line: the seed's slides, made real. This is the CLI entry, so unlike the rest of `src/` it
+ * uses runtime modules (`node:` ones, which Node, Deno and Bun all provide).
+ *
+ * @module
+ */
+import { spawn } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import process from "node:process";
+import { Readable, Writable } from "node:stream";
+import { Hyperlog } from "./log.ts";
+import type { ReplicationMode } from "./replicate.ts";
+import type { Storage } from "../storage/storage.ts";
+
+/** Where a command reads and writes: its streams and how it opens a store. */
+export interface CliIO {
+  /** Standard output. */
+  stdout: (text: string) => void;
+  /** Standard error. */
+  stderr: (text: string) => void;
+  /** Opens the store in a directory. */
+  openStorage: (dir: string) => Promise<Storage>;
+}
+
+/** An error that should print usage and exit with status 2. */
+class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+const USAGE = `Usage: hyperlog [-d DIR] <command> [arguments]
+
+A Merkle-DAG log for peer-to-peer replication. The log lives in DIR (default ./.hyperlog).
+
+Commands:
+  add VALUE [PREV ...]     add a node with VALUE (stored as a JSON string) linking to the PREV keys; prints its key
+  ls                       print every node as a JSON line, in change order
+  heads                    print the keys of the nodes nothing links to
+  get KEY                  print one node as JSON
+  sync [--live] [--push|--pull]
+                           replicate over stdin/stdout with another 'hyperlog sync'
+  dupsh 'CMD A' 'CMD B'    run two commands with A's stdout piped into B's stdin and B's stdout into A's stdin
+
+Options:
+  -d, --dir DIR            where the log is stored (default ./.hyperlog)
+  -h, --help               show help (also: hyperlog <command> --help)
+
+Example:
+  hyperlog -d /tmp/a add hello
+  hyperlog dupsh 'hyperlog sync -d /tmp/a' 'hyperlog sync -d /tmp/b'
+`;
+
+const HELP: Record<string, string> = {
+  add: `Usage: hyperlog [-d DIR] add VALUE [PREV ...]
+
+Adds a node whose value is the JSON string VALUE, linking to each PREV key (64 hex characters), and prints its key.
+Use --json to store VALUE parsed as JSON instead (hyperlog add --json '{"a":1}').
+`,
+  ls: `Usage: hyperlog [-d DIR] ls
+
+Prints every node as a JSON line ({ key, links, value, change, ... }), in change order.
+`,
+  heads: `Usage: hyperlog [-d DIR] heads
+
+Prints the key of every head (a node that no other node links to), one per line.
+`,
+  get: `Usage: hyperlog [-d DIR] get KEY
+
+Prints the node with this key as JSON; exits 1 if the log does not have it.
+`,
+  sync: `Usage: hyperlog [-d DIR] sync [--live] [--push|--pull]
+
+Speaks the replication protocol over stdin and stdout and exits 0 when the logs have exchanged what they lacked.
+  --live    stay connected and forward new nodes both ways until the other side hangs up
+  --push    only send nodes
+  --pull    only receive nodes
+Connect two with dupsh, netcat or ssh:
+  hyperlog dupsh 'hyperlog sync -d /tmp/a' 'hyperlog sync -d /tmp/b'
+`,
+  dupsh: `Usage: hyperlog dupsh 'CMD A' 'CMD B'
+
+Runs both commands in a shell, pipes A's stdout into B's stdin and B's stdout into A's stdin, forwards their stderr,
+and exits non-zero if either command does.
+`,
+};
+
+interface Parsed {
+  dir: string;
+  command: string | undefined;
+  args: string[];
+  flags: Set<string>;
+  help: boolean;
+}
+
+const KNOWN_FLAGS: Record<string, readonly string[]> = {
+  add: ["--json"],
+  ls: [],
+  heads: [],
+  get: [],
+  sync: ["--live", "--push", "--pull"],
+  dupsh: [],
+};
+
+function parse(argv: readonly string[]): Parsed {
+  const parsed: Parsed = { dir: ".hyperlog", command: undefined, args: [], flags: new Set(), help: false };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "-d" || arg === "--dir") {
+      const dir = argv[++i];
+      if (dir === undefined || dir === "") throw new UsageError(`${arg} needs a directory`);
+      parsed.dir = dir;
+    } else if (arg.startsWith("--dir=")) {
+      parsed.dir = arg.slice("--dir=".length);
+    } else if (arg === "-h" || arg === "--help" || (arg === "help" && parsed.command === undefined)) {
+      parsed.help = true;
+    } else if (parsed.command === undefined) {
+      if (arg.startsWith("-")) throw new UsageError(`Unknown option ${arg}`);
+      parsed.command = arg;
+    } else if (arg.startsWith("--") && parsed.command !== "dupsh") {
+      parsed.flags.add(arg);
+    } else {
+      parsed.args.push(arg);
+    }
+  }
+  if (parsed.command !== undefined) {
+    const known = KNOWN_FLAGS[parsed.command];
+    if (known === undefined) throw new UsageError(`Unknown command ${JSON.stringify(parsed.command)}`);
+    for (const flag of parsed.flags) {
+      if (!known.includes(flag)) throw new UsageError(`Unknown option ${flag} for ${parsed.command}`);
+    }
+  }
+  return parsed;
+}
+
+function expectArgs(parsed: Parsed, min: number, max: number, what: string): void {
+  if (parsed.args.length < min || parsed.args.length > max) {
+    throw new UsageError(`${parsed.command} takes ${what}`);
+  }
+}
+
+async function openLog(io: CliIO, dir: string): Promise<Hyperlog<unknown>> {
+  const log = new Hyperlog(await io.openStorage(dir), { valueEncoding: "json" });
+  await log.ready();
+  return log;
+}
+
+function nodeJson(node: object): string {
+  return JSON.stringify(node);
+}
+
+/**
+ * Runs the CLI with `argv` (without the runtime and script), returning the exit status. `sync` and `dupsh` use the
+ * process's real stdin and stdout.
+ *
+ * @example
+ * ```ts ignore
+ * import { main } from "./cli.ts";
+ * process.exitCode = await main(["-d", "/tmp/demo", "add", "hello"]);
+ * ```
+ */
+export async function main(argv: readonly string[], io: CliIO = defaultIO()): Promise<number> {
+  let parsed: Parsed;
+  try {
+    parsed = parse(argv);
+    if (parsed.help || parsed.command === undefined) {
+      const text = parsed.command !== undefined ? HELP[parsed.command] ?? USAGE : USAGE;
+      if (parsed.help) {
+        io.stdout(text);
+        return 0;
+      }
+      io.stderr(text);
+      return 2;
+    }
+    switch (parsed.command) {
+      case "add": {
+        if (parsed.args.length < 1) throw new UsageError("add takes a VALUE and optional PREV keys");
+        const [text, ...links] = parsed.args as [string, ...string[]];
+        let value: unknown = text;
+        if (parsed.flags.has("--json")) {
+          try {
+            value = JSON.parse(text);
+          } catch {
+            throw new UsageError(`--json was given but ${JSON.stringify(text)} is not valid JSON`);
+          }
+        }
+        for (const link of links) {
+          if (!/^[0-9a-f]{64}$/.test(link)) {
+            throw new UsageError(`PREV ${JSON.stringify(link)} is not a node key (64 lower-case hex characters)`);
+          }
+        }
+        const log = await openLog(io, parsed.dir);
+        try {
+          const node = await log.add(links, value);
+          io.stdout(`${node.key}\n`);
+        } finally {
+          await log.close();
+        }
+        return 0;
+      }
+      case "ls": {
+        expectArgs(parsed, 0, 0, "no arguments");
+        const log = await openLog(io, parsed.dir);
+        try {
+          for await (const node of log.createReadStream()) io.stdout(nodeJson(node) + "\n");
+        } finally {
+          await log.close();
+        }
+        return 0;
+      }
+      case "heads": {
+        expectArgs(parsed, 0, 0, "no arguments");
+        const log = await openLog(io, parsed.dir);
+        try {
+          for (const node of await log.heads()) io.stdout(`${node.key}\n`);
+        } finally {
+          await log.close();
+        }
+        return 0;
+      }
+      case "get": {
+        expectArgs(parsed, 1, 1, "one KEY");
+        const key = parsed.args[0]!;
+        if (!/^[0-9a-f]{64}$/.test(key)) {
+          throw new UsageError(`KEY ${JSON.stringify(key)} is not a node key (64 lower-case hex characters)`);
+        }
+        const log = await openLog(io, parsed.dir);
+        try {
+          io.stdout(nodeJson(await log.get(key)) + "\n");
+        } finally {
+          await log.close();
+        }
+        return 0;
+      }
+      case "sync": {
+        expectArgs(parsed, 0, 0, "no arguments, only --live, --push or --pull");
+        if (parsed.flags.has("--push") && parsed.flags.has("--pull")) {
+          throw new UsageError("--push and --pull cannot be used together; leave both out to sync both ways");
+        }
+        const mode: ReplicationMode = parsed.flags.has("--push")
+          ? "push"
+          : parsed.flags.has("--pull")
+          ? "pull"
+          : "sync";
+        return await sync(io, parsed.dir, mode, parsed.flags.has("--live"));
+      }
+      case "dupsh": {
+        expectArgs(parsed, 2, 2, "two commands, each one quoted argument");
+        return await dupsh(parsed.args[0]!, parsed.args[1]!);
+      }
+      default:
+        throw new UsageError(`Unknown command ${JSON.stringify(parsed.command)}`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr(`hyperlog: ${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    io.stderr(`hyperlog: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
+async function sync(io: CliIO, dir: string, mode: ReplicationMode, live: boolean): Promise<number> {
+  const log = await openLog(io, dir);
+  const session = log.replicate({ mode, live });
+  const input = Readable.toWeb(process.stdin) as unknown as ReadableStream<Uint8Array>;
+  const output = Writable.toWeb(process.stdout) as WritableStream<Uint8Array>;
+  input.pipeTo(session.writable).catch(() => {});
+  const piped = session.readable.pipeTo(output).catch(() => {});
+  const progress = process.stderr.isTTY
+    ? setInterval(() => {
+      const s = session.stats;
+      process.stderr.write(`\rsync: sent ${s.nodesSent} nodes, received ${s.nodesReceived} nodes`);
+    }, 250)
+    : undefined;
+  try {
+    const stats = await session.done;
+    await piped;
+    if (progress !== undefined) process.stderr.write("\n");
+    io.stderr(
+      `sync: sent ${stats.nodesSent} nodes, received ${stats.nodesReceived} nodes (${
+        stats.bytesSent + stats.bytesReceived
+      } bytes)\n`,
+    );
+    return 0;
+  } finally {
+    if (progress !== undefined) clearInterval(progress);
+    await log.close();
+  }
+}
+
+function dupsh(a: string, b: string): Promise<number> {
+  return new Promise((done) => {
+    // `sh -c` rather than `shell: true`: Deno's shell option mangles quoted words.
+    const opts = { stdio: ["pipe", "pipe", "inherit"] as ["pipe", "pipe", "inherit"] };
+    const first = spawn("/bin/sh", ["-c", a], opts);
+    const second = spawn("/bin/sh", ["-c", b], opts);
+    // A peer that exits early closes its end; writing to it then must not crash dupsh.
+    for (const child of [first, second]) child.stdin.on("error", () => {});
+    first.stdout.pipe(second.stdin);
+    second.stdout.pipe(first.stdin);
+    const codes: (number | undefined)[] = [undefined, undefined];
+    let exited = 0;
+    const onExit = (i: number) => (code: number | null, signal: NodeJS.Signals | null) => {
+      codes[i] = code ?? (signal !== null ? 128 + 1 : 1);
+      if (++exited === 2) done(codes.find((c) => c !== 0) ?? 0);
+    };
+    first.on("exit", onExit(0));
+    second.on("exit", onExit(1));
+    for (const child of [first, second]) {
+      child.on("error", (err) => {
+        process.stderr.write(`hyperlog dupsh: ${err.message}\n`);
+      });
+    }
+  });
+}
+
+/** The real process's IO, with SQLite storage in the directory. */
+function defaultIO(): CliIO {
+  return {
+    stdout: (text) => void process.stdout.write(text),
+    stderr: (text) => void process.stderr.write(text),
+    openStorage: async (dir) => {
+      mkdirSync(resolve(dir), { recursive: true });
+      const { openSqlite } = await import("../storage/sqlite-open.ts");
+      return await openSqlite(join(dir, "log.db"));
+    },
+  };
+}

@@ -1,0 +1,199 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+
+const BIN = fileURLToPath(new URL("../bin/hyperlog.mjs", import.meta.url));
+const globals = globalThis as { Deno?: unknown; Bun?: unknown };
+/** The CLI under the runtime running this test. */
+const RUNTIME = globals.Deno !== undefined ? [process.execPath, "run", "-A", BIN] : [process.execPath, BIN];
+const shellQuote = (word: string) => `'${word.replace(/'/g, `'\\''`)}'`;
+/** The CLI as a shell command, for dupsh. */
+const HYPERLOG = RUNTIME.map(shellQuote).join(" ");
+
+/**
+ * Writes a shell script and returns the command that runs it. Commands for dupsh go through scripts, so no test
+ * depends on how a runtime passes quoted arguments to a child (Deno's node:child_process rewrites some).
+ */
+function script(dir: string, name: string, command: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, `#!/bin/sh\nexec ${command}\n`);
+  return `sh ${path}`;
+}
+
+interface Result {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[], input?: string): Result {
+  const [cmd, ...rest] = RUNTIME as [string, ...string[]];
+  const result = spawnSync(cmd, [...rest, ...args], { encoding: "utf-8", input: input ?? "", timeout: 60_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Runs the CLI without waiting synchronously (dupsh needs its children to run meanwhile). */
+function runAsync(args: string[], timeout = 60_000): Promise<Result> {
+  return new Promise((resolve) => {
+    const [cmd, ...rest] = RUNTIME as [string, ...string[]];
+    const child = spawn(cmd, [...rest, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d));
+    child.stderr.on("data", (d: Buffer) => (stderr += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeout);
+    child.on("close", (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
+
+function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), "hyperlog-cli-"));
+}
+
+function lines(text: string): string[] {
+  return text.split("\n").filter((line) => line.length > 0);
+}
+
+describe("the hyperlog CLI", () => {
+  it("prints help with --help and exits 0; bad arguments print usage and exit 2", () => {
+    const help = run(["--help"]);
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /Usage: hyperlog/);
+    for (const command of ["add", "ls", "heads", "get", "sync", "dupsh"]) {
+      const sub = run([command, "--help"]);
+      assert.equal(sub.status, 0, `${command} --help`);
+      assert.match(sub.stdout, new RegExp(`hyperlog.*${command}`));
+    }
+    for (
+      const bad of [
+        [],
+        ["frobnicate"],
+        ["add"],
+        ["get"],
+        ["get", "nope"],
+        ["ls", "extra"],
+        ["sync", "--push", "--pull"],
+        ["ls", "--bogus"],
+        ["-d"],
+        ["dupsh", "one"],
+      ]
+    ) {
+      const result = run(bad);
+      assert.equal(result.status, 2, `hyperlog ${bad.join(" ")} exits 2`);
+      assert.match(result.stderr, /Usage: hyperlog/);
+    }
+  });
+
+  it("adds, lists, shows heads and gets nodes, stored as JSON strings as in the seed", () => {
+    const dir = tempDir();
+    try {
+      const hello = run(["-d", dir, "add", "hello"]);
+      assert.equal(hello.status, 0, hello.stderr);
+      const helloKey = hello.stdout.trim();
+      assert.match(helloKey, /^[0-9a-f]{64}$/);
+      const world = run(["-d", dir, "add", "world", helloKey]);
+      const worldKey = world.stdout.trim();
+      const json = run(["-d", dir, "add", "--json", '{"n":1}']);
+      assert.equal(json.status, 0, json.stderr);
+      const listed = lines(run(["-d", dir, "ls"]).stdout).map((line) => JSON.parse(line));
+      assert.deepEqual(listed.map((n) => n.value), ["hello", "world", { n: 1 }]);
+      assert.deepEqual(listed[1].links, [helloKey]);
+      assert.deepEqual(listed.map((n) => n.change), [1, 2, 3]);
+      assert.deepEqual(lines(run(["-d", dir, "heads"]).stdout).sort(), [worldKey, json.stdout.trim()].sort());
+      assert.equal(JSON.parse(run(["-d", dir, "get", worldKey]).stdout).value, "world");
+      const missing = run(["-d", dir, "get", "ab".repeat(32)]);
+      assert.equal(missing.status, 1);
+      assert.match(missing.stderr, /not found/);
+      const orphan = run(["-d", dir, "add", "orphan", "cd".repeat(32)]);
+      assert.equal(orphan.status, 1);
+      assert.match(orphan.stderr, /missing node/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("dupsh pipes two syncs into each other, and they converge", async () => {
+    const a = tempDir();
+    const b = tempDir();
+    try {
+      run(["-d", a, "add", "from a"]);
+      run(["-d", a, "add", "more from a"]);
+      run(["-d", b, "add", "from b"]);
+      const result = await runAsync([
+        "dupsh",
+        script(a, "sync.sh", `${HYPERLOG} sync -d ${shellQuote(a)}`),
+        script(b, "sync.sh", `${HYPERLOG} sync -d ${shellQuote(b)}`),
+      ]);
+      assert.equal(result.status, 0, result.stderr);
+      assert.match(result.stderr, /sync: sent/);
+      const keysOf = (dir: string) => lines(run(["-d", dir, "ls"]).stdout).map((l) => JSON.parse(l).key).sort();
+      assert.equal(keysOf(a).length, 3);
+      assert.deepEqual(keysOf(a), keysOf(b));
+      const push = await runAsync([
+        "dupsh",
+        script(a, "push.sh", `${HYPERLOG} sync --push -d ${shellQuote(a)}`),
+        script(b, "push.sh", `${HYPERLOG} sync --push -d ${shellQuote(b)}`),
+      ]);
+      assert.equal(push.status, 1, "push with push fails on both sides");
+      assert.match(push.stderr, /Incompatible replication modes/);
+    } finally {
+      rmSync(a, { recursive: true, force: true });
+      rmSync(b, { recursive: true, force: true });
+    }
+  });
+
+  it("dupsh exits non-zero if either command does, and forwards stderr", async () => {
+    assert.equal((await runAsync(["dupsh", "echo hi >&2; exit 0", "cat >/dev/null"])).status, 0);
+    const failed = await runAsync(["dupsh", "echo oops >&2; exit 3", "cat >/dev/null"]);
+    assert.equal(failed.status, 3);
+    assert.match(failed.stderr, /oops/);
+    assert.equal((await runAsync(["dupsh", "true", "exit 5"])).status, 5);
+  });
+
+  it("syncs across a real TCP connection made by netcat, as in the seed", async () => {
+    const nc = spawnSync("sh", ["-c", "command -v nc"], { encoding: "utf-8" });
+    assert.equal(nc.status, 0, "netcat (nc) is needed for this test: apt-get install netcat-openbsd");
+    const port = await new Promise<number>((resolve) => {
+      const server = createServer();
+      server.listen(0, "127.0.0.1", () => {
+        const address = server.address() as { port: number };
+        server.close(() => resolve(address.port));
+      });
+    });
+    const a = tempDir();
+    const b = tempDir();
+    try {
+      run(["-d", a, "add", "over tcp from a"]);
+      run(["-d", b, "add", "over tcp from b"]);
+      const server = runAsync([
+        "dupsh",
+        script(a, "sync.sh", `${HYPERLOG} sync -d ${shellQuote(a)}`),
+        `nc -N -l 127.0.0.1 ${port}`,
+      ]);
+      await new Promise((r) => setTimeout(r, 500));
+      const client = await runAsync([
+        "dupsh",
+        script(b, "sync.sh", `${HYPERLOG} sync -d ${shellQuote(b)}`),
+        `nc -N 127.0.0.1 ${port}`,
+      ]);
+      const serverResult = await server;
+      assert.equal(client.status, 0, client.stderr);
+      assert.equal(serverResult.status, 0, serverResult.stderr);
+      const valuesOf = (dir: string) => lines(run(["-d", dir, "ls"]).stdout).map((l) => JSON.parse(l).value).sort();
+      assert.deepEqual(valuesOf(a), ["over tcp from a", "over tcp from b"]);
+      assert.deepEqual(valuesOf(b), valuesOf(a));
+    } finally {
+      rmSync(a, { recursive: true, force: true });
+      rmSync(b, { recursive: true, force: true });
+    }
+  });
+});
