@@ -20,6 +20,8 @@ export { computeKey, keyPreimage } from "./src/node.ts";
 export { Identity, verifySignature } from "./src/identity.ts";
 export { PROTOCOL_VERSION, replicate } from "./src/replicate.ts";
 export type { ReplicateOptions, Replication, ReplicationMode, ReplicationStats } from "./src/replicate.ts";
+export { replicateWebSocket, webSocketStream } from "./src/websocket.ts";
+export type { WebSocketLike } from "./src/websocket.ts";
 export { resolveEncoding } from "./src/encoding.ts";
 export type { Codec, EncodingName, ValueEncoding } from "./src/encoding.ts";
 export {

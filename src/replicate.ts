@@ -143,6 +143,11 @@ export interface Replication {
   readonly done: Promise<ReplicationStats>;
   /** The stats so far (a copy), for progress reports. */
   readonly stats: ReplicationStats;
+  /**
+   * Resolves when the initial exchange is complete: each side has every node the other had when the session began.
+   * A live session stays open after that; for a non-live one it comes just before `done`.
+   */
+  readonly synced: Promise<void>;
   /** Ends the session from this side (for live sessions); resolves like `done`. */
   close(): Promise<ReplicationStats>;
 }
@@ -307,6 +312,7 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
   const done = deferred<ReplicationStats>();
   const peerHello = deferred<Hello>();
   const peerCheck = deferred<Check>();
+  const synced = deferred<void>();
   const stop = new AbortController();
   const fromPeer = new Ranges();
   const decoder = new FrameDecoder(maxFrame);
@@ -369,17 +375,19 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
   };
 
   const maybeFinish = () => {
-    if (live || hello === undefined) return;
+    if (hello === undefined) return;
     const sendDone = !(sends && peerReceives) || gotAck;
     const receiveDone = !(receives && peerSends) || gotSynced;
-    if (sendDone && receiveDone) void finish();
+    if (!(sendDone && receiveDone)) return;
+    synced.resolve();
+    if (!live) void finish();
   };
 
   const fail = (error: unknown, tellPeer: boolean) => {
     if (finished || failed !== undefined) return;
     failed = error instanceof Error ? error : new ProtocolError(String(error));
     stop.abort();
-    for (const d of [peerHello, peerCheck]) d.reject(failed);
+    for (const d of [peerHello, peerCheck, synced]) d.reject(failed);
     reconWaiter?.();
     if (tellPeer) {
       try {
@@ -558,6 +566,13 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
     inflight = run.catch(() => {});
     await run;
   };
+  let flushTimer: ReturnType<typeof setTimeout> | undefined;
+  const scheduleFlush = () => {
+    flushTimer ??= setTimeout(() => {
+      flushTimer = undefined;
+      flush().catch((error) => fail(error, !(error instanceof ClosedError && log.closed)));
+    }, 0);
+  };
   const markFresh = (fresh: readonly StoredNode[]) => {
     if (fresh.length === 0) return;
     stats.nodesReceived += fresh.length;
@@ -679,14 +694,22 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
           await handle(body);
           if (failed !== undefined || finished) return;
         }
-        await flush();
+        // Store what arrived once the peer pauses, so that a burst of small messages (one frame each over a
+        // WebSocket) is stored in a few commits rather than one each.
+        if (pending.length > 0) scheduleFlush();
       } catch (error) {
         const fromPeerError = (error as { fromPeer?: boolean }).fromPeer === true;
         fail(error, !fromPeerError && !(error instanceof ClosedError && log.closed));
       }
     },
-    close() {
+    async close() {
       if (failed !== undefined || finished) return;
+      try {
+        await flush();
+      } catch (error) {
+        fail(error, true);
+        return;
+      }
       if (live && hello !== undefined && (gotSynced || !(receives && peerSends))) void finish();
       else if (decoder.buffered > 0) fail(new ProtocolError("The peer's stream ended in the middle of a frame"), true);
       else fail(new ProtocolError("The peer closed the connection before the replication session finished"), true);
@@ -705,6 +728,7 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
     readable,
     writable,
     done: done.promise,
+    synced: synced.promise,
     get stats() {
       return { ...stats };
     },

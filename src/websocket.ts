@@ -1,0 +1,143 @@
+/**
+ * Replication over a WebSocket: each binary message carries one protocol frame (no length prefix, since the
+ * WebSocket already delimits messages). Browsers, Deno, Bun, Node >= 22 and Cloudflare Workers share the same
+ * WebSocket API, so this one adapter serves them all.
+ *
+ * @module
+ */
+import { ProtocolError } from "./errors.ts";
+import type { Hyperlog } from "./log.ts";
+import type { ReplicateOptions, Replication } from "./replicate.ts";
+import { DEFAULT_MAX_FRAME, frame, FrameDecoder } from "./wire.ts";
+
+/**
+ * The part of the standard WebSocket API the adapter uses (a Workers `WebSocket` from a `WebSocketPair` fits too).
+ *
+ * @example
+ * ```ts
+ * import type { WebSocketLike } from "./websocket.ts";
+ * const accepts = (socket: WebSocketLike) => socket.readyState;
+ * console.assert(typeof accepts === "function");
+ * ```
+ */
+export interface WebSocketLike {
+  /** 0 connecting, 1 open, 2 closing, 3 closed. */
+  readonly readyState: number;
+  /** Set to "arraybuffer" by the adapter. */
+  binaryType: string;
+  /** Sends one message. */
+  send(data: Uint8Array<ArrayBuffer>): void;
+  /** Closes the socket. */
+  close(code?: number, reason?: string): void;
+  /** Listens for "open", "message", "close" and "error". */
+  addEventListener(type: string, listener: (event: Event) => void): void;
+}
+
+/**
+ * Adapts a WebSocket into a byte-stream pair that `Hyperlog.replicate` can pipe through: `readable` gives the
+ * frames of incoming messages, `writable` sends each frame written to it as one message.
+ *
+ * @example
+ * ```ts ignore
+ * import { Hyperlog, webSocketStream } from "../mod.ts";
+ * const log = new Hyperlog();
+ * const socket = new WebSocket("wss://relay.example/logs/demo/ws");
+ * const session = log.replicate({ live: true });
+ * const transport = webSocketStream(socket);
+ * transport.readable.pipeTo(session.writable);
+ * session.readable.pipeTo(transport.writable);
+ * ```
+ */
+export function webSocketStream(
+  socket: WebSocketLike,
+  options: { maxFrame?: number } = {},
+): { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> } {
+  socket.binaryType = "arraybuffer";
+  const maxFrame = options.maxFrame ?? DEFAULT_MAX_FRAME;
+  const opened = new Promise<void>((resolve, reject) => {
+    if (socket.readyState === 1) return resolve();
+    if (socket.readyState > 1) return reject(new ProtocolError("The WebSocket is already closed"));
+    socket.addEventListener("open", () => resolve());
+    socket.addEventListener("close", () => reject(new ProtocolError("The WebSocket closed before it opened")));
+  });
+  opened.catch(() => {});
+  let closed = false;
+  const readable = new ReadableStream<Uint8Array>({
+    start(controller) {
+      socket.addEventListener("message", (event) => {
+        if (closed) return;
+        const data = (event as MessageEvent).data as unknown;
+        if (!(data instanceof ArrayBuffer)) {
+          closed = true;
+          controller.error(
+            new ProtocolError("The peer sent a text message; the hyperlog protocol uses binary messages"),
+          );
+          socket.close(1003, "Binary messages only");
+          return;
+        }
+        if (data.byteLength > maxFrame) {
+          closed = true;
+          controller.error(
+            new ProtocolError(`Message of ${data.byteLength} bytes is over the limit of ${maxFrame} bytes`),
+          );
+          socket.close(1009, "Message too big");
+          return;
+        }
+        controller.enqueue(frame(new Uint8Array(data)));
+      });
+      socket.addEventListener("close", () => {
+        if (closed) return;
+        closed = true;
+        controller.close();
+      });
+      socket.addEventListener("error", () => {
+        if (closed) return;
+        closed = true;
+        controller.error(new ProtocolError("The WebSocket failed"));
+      });
+    },
+    cancel() {
+      closed = true;
+      if (socket.readyState < 2) socket.close(1000, "Done");
+    },
+  });
+  const decoder = new FrameDecoder(maxFrame);
+  const writable = new WritableStream<Uint8Array>({
+    async write(chunk) {
+      await opened;
+      if (socket.readyState !== 1) throw new ProtocolError("The WebSocket closed while sending");
+      for (const body of decoder.push(chunk)) socket.send(body as Uint8Array<ArrayBuffer>);
+    },
+    close() {
+      if (socket.readyState < 2) socket.close(1000, "Done");
+    },
+    abort() {
+      if (socket.readyState < 2) socket.close(1011, "Replication failed");
+    },
+  });
+  return { readable, writable };
+}
+
+/**
+ * Replicates `log` over a WebSocket: starts a session and pipes it both ways through {@link webSocketStream}.
+ * Resolves like the session's `done`.
+ *
+ * @example
+ * ```ts ignore
+ * import { Hyperlog, replicateWebSocket } from "../mod.ts";
+ * const log = new Hyperlog();
+ * const stats = await replicateWebSocket(log, new WebSocket("ws://127.0.0.1:8787/logs/demo/ws"));
+ * console.log(stats.nodesReceived);
+ * ```
+ */
+export function replicateWebSocket<T>(
+  log: Hyperlog<T>,
+  socket: WebSocketLike,
+  options: ReplicateOptions = {},
+): Replication {
+  const session = log.replicate(options);
+  const transport = webSocketStream(socket, options.maxFrame === undefined ? {} : { maxFrame: options.maxFrame });
+  transport.readable.pipeTo(session.writable).catch(() => {});
+  session.readable.pipeTo(transport.writable).catch(() => {});
+  return session;
+}

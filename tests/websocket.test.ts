@@ -1,0 +1,93 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { Hyperlog, replicateWebSocket } from "../mod.ts";
+
+const DENO = fileURLToPath(new URL("../node_modules/.bin/deno", import.meta.url));
+const PEER = fileURLToPath(new URL("./fixtures/ws-peer.ts", import.meta.url));
+
+let peer: ChildProcess | undefined;
+let base = "";
+
+async function keysOf(log: Hyperlog): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const node of log.createReadStream()) keys.push(node.key);
+  return keys.sort();
+}
+
+async function remote(): Promise<{ keys: string[]; errors: string[] }> {
+  return await (await fetch(`${base}/keys`)).json() as { keys: string[]; errors: string[] };
+}
+
+function open(query = ""): WebSocket {
+  return new WebSocket(`${base.replace("http", "ws")}/ws${query}`);
+}
+
+describe("replication over a WebSocket", () => {
+  before(async () => {
+    peer = spawn(DENO, ["run", "-A", PEER], { stdio: ["ignore", "pipe", "inherit"] });
+    const port = await new Promise<string>((resolve, reject) => {
+      let out = "";
+      peer!.stdout!.on("data", (d: Buffer) => {
+        out += d;
+        const match = /PORT (\d+)/.exec(out);
+        if (match) resolve(match[1]!);
+      });
+      peer!.on("exit", (code) => reject(new Error(`The WebSocket peer exited with ${code}`)));
+    });
+    base = `http://127.0.0.1:${port}`;
+  });
+
+  after(() => {
+    peer?.kill("SIGKILL");
+  });
+
+  it("converges a local log with the peer, one binary message per frame", async () => {
+    await fetch(`${base}/add`, { method: "POST", body: JSON.stringify("from the server") });
+    const log = new Hyperlog();
+    await log.append("from the client");
+    await log.append("and another");
+    const stats = await replicateWebSocket(log, open()).done;
+    assert.equal(stats.nodesSent, 2);
+    assert.equal(stats.nodesReceived, 1);
+    assert.deepEqual((await remote()).keys, await keysOf(log));
+    const again = await replicateWebSocket(log, open()).done;
+    assert.equal(again.nodesSent + again.nodesReceived, 0);
+  });
+
+  it("stays live: nodes added on the server reach the client as they are added", async () => {
+    const log = new Hyperlog();
+    const session = replicateWebSocket(log, open("?live=1"), { live: true });
+    await session.synced;
+    const before = log.length;
+    assert.deepEqual((await remote()).keys, await keysOf(log));
+    await fetch(`${base}/add`, { method: "POST", body: JSON.stringify({ live: 1 }) });
+    await log.waitForLength(before);
+    assert.equal(log.length, before + 1);
+    await log.append("live from the client");
+    for (let i = 0; i < 50 && !(await remote()).keys.includes((await log.heads())[0]!.key); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.deepEqual((await remote()).keys, await keysOf(log));
+    await session.close();
+  });
+
+  it("refuses text messages and garbage, closing the socket instead of hanging", async () => {
+    const socket = open();
+    const closed = new Promise<number>((resolve) => socket.addEventListener("close", (e) => resolve(e.code)));
+    await new Promise((resolve) => socket.addEventListener("open", resolve));
+    socket.send(new Uint8Array([0xff, 0x00, 0x13, 0x37]));
+    const code = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(-1), 2000))]);
+    assert.notEqual(code, -1, "the server closed the socket");
+    const { errors } = await remote();
+    assert.ok(errors.some((e) => /hyperlog|HELLO|JSON|message type/i.test(e)), errors.join("; "));
+  });
+
+  it("the client's done rejects when the server refuses its mode", async () => {
+    const log = new Hyperlog();
+    await log.append("x");
+    const session = replicateWebSocket(log, open("?mode=push"), { mode: "push" });
+    await assert.rejects(session.done, /Incompatible replication modes/);
+  });
+});
