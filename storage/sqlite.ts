@@ -170,7 +170,8 @@ export interface SqliteFileOptions extends SqliteStorageOptions {
   /**
    * Keep the file locked from the first read until `close()` (SQLite's `locking_mode=EXCLUSIVE`): no other
    * connection, in this process or another, can read or write it meanwhile, and this one skips the file-lock
-   * system calls of every statement (measured here: gets about 1.4x faster, batches about 1.1x). Off by default.
+   * system calls of every statement (measured here: gets up to 1.4x faster; batches about the same). Off by
+   * default.
    */
   exclusive?: boolean;
 }
