@@ -1,0 +1,28 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+
+const globals = globalThis as { Deno?: unknown };
+
+/** Runs an example under the runtime running this test. */
+function runExample(name: string): { status: number | null; stdout: string; stderr: string } {
+  const file = fileURLToPath(new URL(`../examples/${name}`, import.meta.url));
+  const args = globals.Deno !== undefined ? ["run", "-A", file] : [file];
+  const result = spawnSync(process.execPath, args, { encoding: "utf-8", timeout: 60_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe("examples", () => {
+  it("the walk-through (npm start) adds, lists, replicates two SQLite logs and reopens one", () => {
+    const { status, stdout, stderr } = runExample("walkthrough.ts");
+    assert.equal(status, 0, stderr);
+    assert.match(stdout, /alice added 3 nodes/);
+    assert.match(stdout, /#2 \w{8} links=\[\w{8}\] value="world"/);
+    assert.match(stdout, /replicated: alice sent 2 nodes and received 1; bob sent 1 and received 2/);
+    assert.match(stdout, /alice: 4 nodes/);
+    assert.match(stdout, /bob: {3}4 nodes/);
+    assert.match(stdout, /reopened bob.db: 5 nodes/);
+  });
+});
