@@ -2,6 +2,8 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Hyperlog, Identity, type ReplicateOptions, type Replication, type ReplicationStats } from "../mod.ts";
 import { encodeNodeBody, frame } from "../src/wire.ts";
+import { connect as tcpConnect, createServer } from "node:net";
+import { Readable, Writable } from "node:stream";
 
 type Log = Hyperlog<unknown>;
 
@@ -240,149 +242,184 @@ describe("live replication", () => {
   });
 });
 
-describe("hostile input", () => {
-  /** Feeds raw bytes to a session; returns its outcome and every byte it sent back. */
-  async function feed(log: Log, chunks: Uint8Array[], options: ReplicateOptions = {}) {
-    const session = log.replicate(options);
-    const reply: Uint8Array[] = [];
-    const reading = session.readable.pipeTo(new WritableStream({ write: (c) => void reply.push(c) })).catch(() => {});
-    const writer = session.writable.getWriter();
-    for (const chunk of chunks) await writer.write(chunk).catch(() => {});
-    await writer.close().catch(() => {});
-    const outcome = await timeout(session.done.then(() => undefined, (e: Error) => e), 1000, "session ends");
-    await timeout(reading, 1000, "reply ends");
-    const text = new TextDecoder().decode(concat(reply));
-    return { error: outcome, reply: text };
-  }
-
-  function concat(chunks: Uint8Array[]): Uint8Array {
-    const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-    let at = 0;
-    for (const c of chunks) {
-      out.set(c, at);
-      at += c.length;
+for (const transport of ["pipe", "tcp"] as const) {
+  describe(`hostile input over ${transport === "pipe" ? "an in-process pipe" : "a real TCP socket"}`, () => {
+    /** Feeds raw bytes to a session; returns its outcome and every byte it sent back. */
+    async function feed(log: Log, chunks: Uint8Array[], options: ReplicateOptions = {}) {
+      return transport === "pipe" ? await feedPipe(log, chunks, options) : await feedTcp(log, chunks, options);
     }
-    return out;
-  }
 
-  // A peer that claims to be empty, so the victim expects nodes at once, without reconciling.
-  const hello = (version = 1, mode = "sync") =>
-    frame(
-      Uint8Array.of(
-        1,
-        ...new TextEncoder().encode(
-          JSON.stringify({
-            protocol: "hyperlog",
-            version,
-            mode,
-            live: false,
-            id: "f".repeat(32),
-            nonce: "e".repeat(32),
-            length: 0,
-          }),
+    async function feedPipe(log: Log, chunks: Uint8Array[], options: ReplicateOptions) {
+      const session = log.replicate(options);
+      const reply: Uint8Array[] = [];
+      const reading = session.readable.pipeTo(new WritableStream({ write: (c) => void reply.push(c) })).catch(() => {});
+      const writer = session.writable.getWriter();
+      for (const chunk of chunks) await writer.write(chunk).catch(() => {});
+      await writer.close().catch(() => {});
+      const outcome = await timeout(session.done.then(() => undefined, (e: Error) => e), 1000, "session ends");
+      await timeout(reading, 1000, "reply ends");
+      const text = new TextDecoder().decode(concat(reply));
+      return { error: outcome, reply: text };
+    }
+
+    /** The victim listens on a TCP port; the attacker connects, writes the chunks and reads until the socket ends. */
+    async function feedTcp(log: Log, chunks: Uint8Array[], options: ReplicateOptions) {
+      const server = createServer({ allowHalfOpen: true });
+      const outcome = new Promise<Error | undefined>((resolve) => {
+        server.once("connection", (socket) => {
+          const session = log.replicate(options);
+          (Readable.toWeb(socket) as unknown as ReadableStream<Uint8Array>).pipeTo(session.writable).catch(() => {});
+          session.readable.pipeTo(Writable.toWeb(socket) as WritableStream<Uint8Array>).catch(() => {});
+          session.done.then(() => resolve(undefined), (e: Error) => resolve(e));
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      const { port } = server.address() as { port: number };
+      const client = tcpConnect(port, "127.0.0.1");
+      const reply: Buffer[] = [];
+      const ended = new Promise<void>((resolve) => {
+        client.on("data", (d: Buffer) => reply.push(d));
+        client.on("close", () => resolve());
+        client.on("error", () => resolve());
+      });
+      await new Promise<void>((resolve) => client.once("connect", () => resolve()));
+      for (const chunk of chunks) client.write(chunk);
+      client.end();
+      const error = await timeout(outcome, 1000, "session ends");
+      await timeout(ended, 1000, "the victim closes the connection");
+      server.close();
+      return { error, reply: new TextDecoder().decode(concat(reply)) };
+    }
+
+    function concat(chunks: Uint8Array[]): Uint8Array {
+      const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+      let at = 0;
+      for (const c of chunks) {
+        out.set(c, at);
+        at += c.length;
+      }
+      return out;
+    }
+
+    // A peer that claims to be empty, so the victim expects nodes at once, without reconciling.
+    const hello = (version = 1, mode = "sync") =>
+      frame(
+        Uint8Array.of(
+          1,
+          ...new TextEncoder().encode(
+            JSON.stringify({
+              protocol: "hyperlog",
+              version,
+              mode,
+              live: false,
+              id: "f".repeat(32),
+              nonce: "e".repeat(32),
+              length: 0,
+            }),
+          ),
         ),
-      ),
-    );
+      );
 
-  async function victim(): Promise<{ log: Log; before: { keys: string[]; heads: string[] } }> {
-    const log = new Hyperlog();
-    await log.append("precious");
-    return { log, before: await state(log) };
-  }
+    async function victim(): Promise<{ log: Log; before: { keys: string[]; heads: string[] } }> {
+      const log = new Hyperlog();
+      await log.append("precious");
+      return { log, before: await state(log) };
+    }
 
-  const cases: [string, () => Uint8Array[], RegExp][] = [
-    ["random bytes", () => {
-      const rand = seeded(9);
-      return [Uint8Array.from({ length: 200 }, () => Math.floor(rand() * 256))];
-    }, /./],
-    ["an oversized length prefix", () => [Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0x7f)], /over the limit/],
-    ["a frame cut short", () => [hello(), Uint8Array.of(50, 4, 1, 2)], /middle of a frame/],
-    ["an unknown protocol version", () => [hello(99)], /protocol version 99/],
-    ["a message before HELLO", () => [frame(Uint8Array.of(3))], /before its HELLO/],
-    ["an unknown message type", () => [hello(), frame(Uint8Array.of(42))], /unknown message type 42/],
-    ["an empty frame", () => [hello(), frame(new Uint8Array(0))], /empty frame/],
-    ["a node whose key does not match", () => {
-      const value = new TextEncoder().encode('"evil"');
-      return [hello(), frame(encodeNodeBody(4, { key: "ab".repeat(32), links: [], value })), frame(Uint8Array.of(5))];
-    }, /does not match its content/],
-    ["a node linking to a key never sent", () => {
-      const value = new TextEncoder().encode('"orphan"');
-      const links = ["cd".repeat(32)];
-      return [hello(), frame(encodeNodeBody(4, { key: "00".repeat(32), links, value })), frame(Uint8Array.of(5))];
-    }, /./],
-    ["a malformed node", () => [hello(), frame(Uint8Array.of(4, 1, 2, 3))], /Malformed node/],
-    ["a node that links to the same key twice", () => {
-      const link = "ab".repeat(32);
-      const value = new TextEncoder().encode('"twice"');
-      return [
-        hello(),
-        frame(encodeNodeBody(4, { key: "cd".repeat(32), links: [link, link], value })),
-        frame(Uint8Array.of(5)),
-      ];
-    }, /twice/],
-  ];
+    const cases: [string, () => Uint8Array[], RegExp][] = [
+      ["random bytes", () => {
+        const rand = seeded(9);
+        return [Uint8Array.from({ length: 200 }, () => Math.floor(rand() * 256))];
+      }, /./],
+      ["an oversized length prefix", () => [Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0x7f)], /over the limit/],
+      ["a frame cut short", () => [hello(), Uint8Array.of(50, 4, 1, 2)], /middle of a frame/],
+      ["an unknown protocol version", () => [hello(99)], /protocol version 99/],
+      ["a message before HELLO", () => [frame(Uint8Array.of(3))], /before its HELLO/],
+      ["an unknown message type", () => [hello(), frame(Uint8Array.of(42))], /unknown message type 42/],
+      ["an empty frame", () => [hello(), frame(new Uint8Array(0))], /empty frame/],
+      ["a node whose key does not match", () => {
+        const value = new TextEncoder().encode('"evil"');
+        return [hello(), frame(encodeNodeBody(4, { key: "ab".repeat(32), links: [], value })), frame(Uint8Array.of(5))];
+      }, /does not match its content/],
+      ["a node linking to a key never sent", () => {
+        const value = new TextEncoder().encode('"orphan"');
+        const links = ["cd".repeat(32)];
+        return [hello(), frame(encodeNodeBody(4, { key: "00".repeat(32), links, value })), frame(Uint8Array.of(5))];
+      }, /./],
+      ["a malformed node", () => [hello(), frame(Uint8Array.of(4, 1, 2, 3))], /Malformed node/],
+      ["a node that links to the same key twice", () => {
+        const link = "ab".repeat(32);
+        const value = new TextEncoder().encode('"twice"');
+        return [
+          hello(),
+          frame(encodeNodeBody(4, { key: "cd".repeat(32), links: [link, link], value })),
+          frame(Uint8Array.of(5)),
+        ];
+      }, /twice/],
+    ];
 
-  for (const [name, make, message] of cases) {
-    it(`ends cleanly on ${name}, tells the peer, and leaves the log unchanged`, async () => {
+    for (const [name, make, message] of cases) {
+      it(`ends cleanly on ${name}, tells the peer, and leaves the log unchanged`, async () => {
+        const { log, before } = await victim();
+        const { error, reply } = await feed(log, make());
+        assert.ok(error instanceof Error, "done rejects");
+        assert.match(error.message, message);
+        assert.ok(reply.includes(JSON.stringify(error.message).slice(1, 20)), "the error frame reaches the peer");
+        assert.deepEqual(await state(log), before);
+        assert.ok(!log.closed);
+      });
+    }
+
+    it("a forged signature is refused and nothing of it is stored", async () => {
+      const alice = await Identity.generate();
+      const mallory = await Identity.generate();
+      const source = new Hyperlog({ identity: alice });
+      const node = await source.append("pay mallory");
+      const forged = {
+        ...(await source.storage.get(node.key))!,
+        signature: (await mallory.sign(new Uint8Array(32))).reduce((s, b) => s + b.toString(16).padStart(2, "0"), ""),
+      };
       const { log, before } = await victim();
-      const { error, reply } = await feed(log, make());
-      assert.ok(error instanceof Error, "done rejects");
-      assert.match(error.message, message);
-      assert.ok(reply.includes(JSON.stringify(error.message).slice(1, 20)), "the error frame reaches the peer");
+      const { error } = await feed(log, [hello(), frame(encodeNodeBody(4, forged)), frame(Uint8Array.of(5))]);
+      assert.equal(error?.name, "SignatureError");
       assert.deepEqual(await state(log), before);
-      assert.ok(!log.closed);
     });
-  }
 
-  it("a forged signature is refused and nothing of it is stored", async () => {
-    const alice = await Identity.generate();
-    const mallory = await Identity.generate();
-    const source = new Hyperlog({ identity: alice });
-    const node = await source.append("pay mallory");
-    const forged = {
-      ...(await source.storage.get(node.key))!,
-      signature: (await mallory.sign(new Uint8Array(32))).reduce((s, b) => s + b.toString(16).padStart(2, "0"), ""),
-    };
-    const { log, before } = await victim();
-    const { error } = await feed(log, [hello(), frame(encodeNodeBody(4, forged)), frame(Uint8Array.of(5))]);
-    assert.equal(error?.name, "SignatureError");
-    assert.deepEqual(await state(log), before);
-  });
+    it("keeps the good nodes before a bad one", async () => {
+      const source = new Hyperlog();
+      const good = await source.append("good");
+      const stored = (await source.storage.get(good.key))!;
+      const { log } = await victim();
+      const bad = { key: "ef".repeat(32), links: [good.key], value: new TextEncoder().encode('"bad"') };
+      const { error } = await feed(log, [
+        hello(),
+        frame(encodeNodeBody(4, stored)),
+        frame(encodeNodeBody(4, bad)),
+        frame(Uint8Array.of(5)),
+      ]);
+      assert.equal(error?.name, "InvalidNodeError");
+      assert.equal(log.length, 2);
+      await log.get(good.key);
+    });
 
-  it("keeps the good nodes before a bad one", async () => {
-    const source = new Hyperlog();
-    const good = await source.append("good");
-    const stored = (await source.storage.get(good.key))!;
-    const { log } = await victim();
-    const bad = { key: "ef".repeat(32), links: [good.key], value: new TextEncoder().encode('"bad"') };
-    const { error } = await feed(log, [
-      hello(),
-      frame(encodeNodeBody(4, stored)),
-      frame(encodeNodeBody(4, bad)),
-      frame(Uint8Array.of(5)),
-    ]);
-    assert.equal(error?.name, "InvalidNodeError");
-    assert.equal(log.length, 2);
-    await log.get(good.key);
-  });
+    it("the honest peer's done rejects with the error when its peer refuses a node", async () => {
+      const a = new Hyperlog({ identity: await Identity.generate() });
+      await a.append("x");
+      const strict = new Hyperlog({ writers: ["12".repeat(32)] });
+      const ra = a.replicate();
+      const rb = strict.replicate();
+      connect(ra, rb);
+      const [ea, eb] = await Promise.all([ra.done.catch((e: Error) => e), rb.done.catch((e: Error) => e)]);
+      assert.ok(ea instanceof Error && eb instanceof Error);
+      assert.match((ea as Error).message, /not a listed writer/);
+      assert.match((ea as Error).message, /^Peer stopped the session/);
+      assert.equal((ea as Error).name, "SignatureError");
+    });
 
-  it("the honest peer's done rejects with the error when its peer refuses a node", async () => {
-    const a = new Hyperlog({ identity: await Identity.generate() });
-    await a.append("x");
-    const strict = new Hyperlog({ writers: ["12".repeat(32)] });
-    const ra = a.replicate();
-    const rb = strict.replicate();
-    connect(ra, rb);
-    const [ea, eb] = await Promise.all([ra.done.catch((e: Error) => e), rb.done.catch((e: Error) => e)]);
-    assert.ok(ea instanceof Error && eb instanceof Error);
-    assert.match((ea as Error).message, /not a listed writer/);
-    assert.match((ea as Error).message, /^Peer stopped the session/);
-    assert.equal((ea as Error).name, "SignatureError");
+    it("a peer that hangs up early makes done reject instead of hanging", async () => {
+      const { log } = await victim();
+      const { error } = await feed(log, [hello()]);
+      assert.match(error?.message ?? "", /closed the connection before/);
+    });
   });
-
-  it("a peer that hangs up early makes done reject instead of hanging", async () => {
-    const { log } = await victim();
-    const { error } = await feed(log, [hello()]);
-    assert.match(error?.message ?? "", /closed the connection before/);
-  });
-});
+}
