@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Hyperlog, replicateWebSocket } from "../mod.ts";
+import { encodeNodeBody } from "../src/wire.ts";
 
 const DENO = fileURLToPath(new URL("../node_modules/.bin/deno", import.meta.url));
 const PEER = fileURLToPath(new URL("./fixtures/ws-peer.ts", import.meta.url));
@@ -83,6 +84,58 @@ describe("replication over a WebSocket", () => {
     const { errors } = await remote();
     assert.ok(errors.some((e) => /hyperlog|HELLO|JSON|message type/i.test(e)), errors.join("; "));
   });
+
+  const helloBody = (version: number) =>
+    new TextEncoder().encode(
+      JSON.stringify({
+        protocol: "hyperlog",
+        version,
+        mode: "sync",
+        live: false,
+        id: "f".repeat(32),
+        nonce: "e".repeat(32),
+        length: 0,
+      }),
+    );
+  const withType = (type: number, body: Uint8Array) => Uint8Array.of(type, ...body);
+  const hostile: [string, () => Uint8Array[], RegExp][] = [
+    ["an unknown protocol version", () => [withType(1, helloBody(7))], /protocol version 7/],
+    ["a message before HELLO", () => [Uint8Array.of(5)], /before its HELLO/],
+    ["a node whose key does not match", () => [
+      withType(1, helloBody(1)),
+      encodeNodeBody(4, { key: "ab".repeat(32), links: [], value: new TextEncoder().encode('"evil"') }),
+      Uint8Array.of(5),
+    ], /does not match its content/],
+    [
+      "a malformed node",
+      () => [withType(1, helloBody(1)), Uint8Array.of(4, 1, 2, 3), Uint8Array.of(5)],
+      /Malformed node/,
+    ],
+  ];
+  for (const [name, messages, expected] of hostile) {
+    it(`ends the session on ${name}: the server closes the socket, says why, and stores nothing`, async () => {
+      const before = (await remote()).keys;
+      const socket = open();
+      socket.binaryType = "arraybuffer";
+      const replies: string[] = [];
+      socket.addEventListener(
+        "message",
+        (e) => replies.push(new TextDecoder().decode(new Uint8Array(e.data as ArrayBuffer))),
+      );
+      const closed = new Promise<void>((resolve) => socket.addEventListener("close", () => resolve()));
+      await new Promise((resolve) => socket.addEventListener("open", resolve));
+      for (const message of messages()) socket.send(message.slice());
+      const result = await Promise.race([
+        closed.then(() => "closed"),
+        new Promise((r) => setTimeout(() => r("open"), 2000)),
+      ]);
+      assert.equal(result, "closed", "the server closed the socket");
+      assert.ok(replies.some((r) => expected.test(r)), `an error frame says why: ${replies.join(" | ")}`);
+      const after = await remote();
+      assert.deepEqual(after.keys, before);
+      assert.ok(after.errors.some((e) => expected.test(e)));
+    });
+  }
 
   it("the client's done rejects when the server refuses its mode", async () => {
     const log = new Hyperlog();
