@@ -42,8 +42,17 @@ export function makeStoredNode(links: readonly string[], value: string | Uint8Ar
   return { key: encoded.key, links, value: encoded.value, change };
 }
 
-/** Builds a chain of `count` nodes starting at change `from`, the first linking to `link` when given. */
-function chain(count: number, from = 1, link?: string, tag = "n"): StoredNode[] {
+/**
+ * Builds a chain of `count` nodes with changes from `from`, the first linking to `link` when given.
+ *
+ * @example
+ * ```ts
+ * import { chain } from "./conformance.ts";
+ * const [a, b] = chain(2);
+ * console.assert(b!.links[0] === a!.key && b!.change === 2);
+ * ```
+ */
+export function chain(count: number, from = 1, link?: string, tag = "n"): StoredNode[] {
   const nodes: StoredNode[] = [];
   let prev = link;
   for (let i = 0; i < count; i++) {

@@ -6,6 +6,7 @@
  */
 import {
   filePragmas,
+  immediateTransaction,
   type SqliteDriver,
   sqliteError,
   type SqliteFileOptions,
@@ -127,15 +128,7 @@ export class BunSqliteDriver implements SqliteDriver {
 
   /** Runs `fn` in a `BEGIN IMMEDIATE` transaction (the write lock is taken first, so reads in it are current). */
   transaction<R>(fn: () => R): R {
-    this.db.exec("BEGIN IMMEDIATE");
-    try {
-      const result = fn();
-      this.db.exec("COMMIT");
-      return result;
-    } catch (err) {
-      if (this.db.inTransaction) this.db.exec("ROLLBACK");
-      throw err;
-    }
+    return immediateTransaction((sql) => this.db.exec(sql), () => this.db.inTransaction, fn);
   }
 
   /** WAL, the sync level and the locking mode for a file (see `filePragmas` in `sqlite.ts`); nothing for `:memory:`. */

@@ -7,6 +7,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import {
   filePragmas,
+  immediateTransaction,
   type SqliteDriver,
   sqliteError,
   type SqliteFileOptions,
@@ -94,15 +95,7 @@ export class NodeSqliteDriver implements SqliteDriver {
 
   /** Runs `fn` in a `BEGIN IMMEDIATE` transaction (the write lock is taken first, so reads in it are current). */
   transaction<R>(fn: () => R): R {
-    this.db.exec("BEGIN IMMEDIATE");
-    try {
-      const result = fn();
-      this.db.exec("COMMIT");
-      return result;
-    } catch (err) {
-      if (this.db.isTransaction) this.db.exec("ROLLBACK");
-      throw err;
-    }
+    return immediateTransaction((sql) => this.db.exec(sql), () => this.db.isTransaction, fn);
   }
 
   /** WAL, the sync level and the locking mode for a file (see {@link filePragmas}); nothing for `:memory:`. */

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { runStorageConformance } from "./conformance-node-test.ts";
-import { makeStoredNode } from "./conformance.ts";
+import { chain, makeStoredNode } from "./conformance.ts";
 import { openSqlite, openSqliteDriver } from "./sqlite-open.ts";
 import { migrateSqliteSchema, SQLITE_SCHEMA_VERSION, type SqliteDriver, SqliteStorage } from "./sqlite.ts";
 import type { Storage, StoredNode } from "./storage.ts";
@@ -37,18 +37,6 @@ runStorageConformance(`SqliteStorage on a file (${runtime})`, {
 });
 
 runStorageConformance(`SqliteStorage in memory (${runtime})`, { create: () => openSqlite(":memory:") });
-
-/** A chain of `count` nodes with changes from `from`, the first linking to `link`. */
-function chain(count: number, from = 1, link?: string, tag = "n"): StoredNode[] {
-  const nodes: StoredNode[] = [];
-  let prev = link;
-  for (let i = 0; i < count; i++) {
-    const node = makeStoredNode(prev === undefined ? [] : [prev], `${tag}${from + i}`, from + i);
-    nodes.push(node);
-    prev = node.key;
-  }
-  return nodes;
-}
 
 /** The bytes of a file and of its WAL, to show that nothing wrote to them. */
 function snapshot(path: string): string {

@@ -177,6 +177,30 @@ export interface SqliteFileOptions extends SqliteStorageOptions {
 }
 
 /**
+ * Runs `fn` in a `BEGIN IMMEDIATE` transaction (the write lock is taken first, so reads in it are current),
+ * committing if it returns and rolling back if it throws. Shared by the file drivers.
+ *
+ * @example
+ * ```ts
+ * import { immediateTransaction } from "./sqlite.ts";
+ * const log: string[] = [];
+ * immediateTransaction((sql) => void log.push(sql), () => false, () => 1);
+ * console.assert(log.join() === "BEGIN IMMEDIATE,COMMIT");
+ * ```
+ */
+export function immediateTransaction<R>(exec: (sql: string) => void, inTransaction: () => boolean, fn: () => R): R {
+  exec("BEGIN IMMEDIATE");
+  try {
+    const result = fn();
+    exec("COMMIT");
+    return result;
+  } catch (err) {
+    if (inTransaction()) exec("ROLLBACK");
+    throw err;
+  }
+}
+
+/**
  * The pragmas the file drivers set on a database proved to be empty or hyperlog's. WAL lets readers run beside the
  * writer, and a commit appends its pages to one file; with `synchronous=NORMAL` a commit does not wait for the
  * disk (a checkpoint does), with `FULL` it waits for an fsync of the WAL. `wal_autocheckpoint` of 10 000 pages

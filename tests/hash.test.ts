@@ -3,16 +3,7 @@ import assert from "node:assert/strict";
 import { nativeSha256, portableSha256, sha256, sha256Hex } from "../src/sha256.ts";
 import { computeKey, encodeNode, keyPreimage } from "../src/node.ts";
 import { toHex } from "../src/hex.ts";
-
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t ^= t + Math.imul(t ^ (t >>> 7), 61 | t);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded } from "./_helpers.ts";
 
 describe("SHA-256 implementations agree", () => {
   it("matches the FIPS 180-2 vectors", () => {
@@ -22,7 +13,7 @@ describe("SHA-256 implementations agree", () => {
   });
 
   it("gives the same digests with noble, the runtime's native hash and WebCrypto, on random inputs", async () => {
-    const rand = random(42);
+    const rand = seeded(42);
     for (let round = 0; round < 200; round++) {
       const data = new Uint8Array(Math.floor(rand() * 300) + (round === 0 ? 0 : 1));
       for (let i = 0; i < data.length; i++) data[i] = Math.floor(rand() * 256);
@@ -43,7 +34,7 @@ describe("node keys", () => {
   });
 
   it("computes the same key from a string or its bytes, however long the value", () => {
-    const rand = random(7);
+    const rand = seeded(7);
     for (const size of [0, 1, 9, 10, 99, 100, 1000, 70_000, 200_000]) {
       let text = "";
       for (let i = 0; i < size; i++) text += String.fromCharCode(rand() < 0.9 ? 97 + (i % 26) : 0x4e00 + (i % 500));

@@ -4,18 +4,9 @@ import { Hyperlog, Identity, type ReplicateOptions, type Replication, type Repli
 import { encodeNodeBody, frame } from "../src/wire.ts";
 import { connect as tcpConnect, createServer } from "node:net";
 import { Readable, Writable } from "node:stream";
+import { seeded } from "./_helpers.ts";
 
 type Log = Hyperlog<unknown>;
-
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t ^= t + Math.imul(t ^ (t >>> 7), 61 | t);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Connects two sessions back to back, as an in-process pipe. */
 function connect(ra: Replication, rb: Replication): void {
