@@ -1,0 +1,133 @@
+/**
+ * Peak RSS of a large replication between two processes, each with a SqliteStorage file log, connected by their
+ * stdin and stdout the way `hyperlog dupsh` connects two `hyperlog sync`s: A's stdout into B's stdin and B's stdout
+ * into A's stdin. The sender's log is built once per run by its own child and reused; every repetition syncs it
+ * into a new, empty file.
+ *
+ * @module
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable, Writable } from "node:stream";
+import { fileURLToPath } from "node:url";
+import { Hyperlog } from "../mod.ts";
+import type { BatchDoc } from "../src/log.ts";
+import { openSqlite } from "../storage/sqlite-open.ts";
+import type { BenchValue } from "./_impls.ts";
+import { BATCH, CHAIN, chainValue } from "./_replicate-workload.ts";
+import { peakRssMb, runChild, secondsSince } from "./_util.ts";
+
+/** What one side of the sync reports. */
+export interface SideResult {
+  /** From `replicate()` until `done`. */
+  seconds: number;
+  /** `process.resourceUsage().maxRSS` at the end, in MB. */
+  rss: number;
+  nodesSent: number;
+  nodesReceived: number;
+}
+
+/** One repetition: both sides, and the parent's wall time from spawning them until both exited. */
+export interface RssSample {
+  sender: SideResult;
+  receiver: SideResult;
+  wallSeconds: number;
+}
+
+/** Child: builds `n` nodes (chains of {@link CHAIN}) into a new SQLite file with `batch` in chunks of 1000. */
+export async function buildSqlite(file: string, n: number): Promise<{ seconds: number; rss: number }> {
+  const log = new Hyperlog<BenchValue>(await openSqlite(file), { valueEncoding: "json" });
+  await log.ready();
+  const start = performance.now();
+  for (let i = 0; i < n; i += BATCH) {
+    const docs: BatchDoc<BenchValue>[] = [];
+    for (let j = i; j < Math.min(i + BATCH, n); j++) {
+      docs.push({ value: chainValue(Math.floor(j / CHAIN), j % CHAIN), links: j % CHAIN === 0 ? null : [docs.length - 1] });
+    }
+    await log.batch(docs);
+  }
+  const seconds = secondsSince(start);
+  await log.close();
+  return { seconds, rss: peakRssMb() };
+}
+
+/** Child: replicates the log in `file` over stdin/stdout, then writes its {@link SideResult} to `result`. */
+export async function syncSide(file: string, result: string): Promise<void> {
+  const log = new Hyperlog(await openSqlite(file), { valueEncoding: "json" });
+  await log.ready();
+  const start = performance.now();
+  const session = log.replicate();
+  const input = Readable.toWeb(process.stdin) as ReadableStream<Uint8Array>;
+  const output = Writable.toWeb(process.stdout) as WritableStream<Uint8Array>;
+  const pipes = Promise.allSettled([input.pipeTo(session.writable), session.readable.pipeTo(output)]);
+  const stats = await session.done;
+  const seconds = secondsSince(start);
+  await log.close();
+  const side: SideResult = { seconds, rss: peakRssMb(), nodesSent: stats.nodesSent, nodesReceived: stats.nodesReceived };
+  writeFileSync(result, JSON.stringify(side));
+  await Promise.race([pipes, new Promise((resolve) => setTimeout(resolve, 1000))]);
+  process.exit(0);
+}
+
+/** Spawns `replicate.ts --child rss-side` for `file`; resolves when it exits cleanly. */
+function spawnSide(self: URL, file: string, result: string) {
+  const child = spawn(process.execPath, [fileURLToPath(self), "--child", "rss-side", "--file", file, "--result", result], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const exited = new Promise<void>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new Error(`The sync child for ${file} failed (${signal ?? `exit code ${code}`})`));
+    });
+  });
+  return { child, exited };
+}
+
+/**
+ * Builds an `n`-node sender log in a temporary directory (one child), then `reps` times syncs it into a new file
+ * with two wired children, and removes the directory.
+ *
+ * @example
+ * ```ts ignore
+ * import { measureRss } from "./_replicate-rss.ts";
+ * const { build, samples } = await measureRss(new URL("./replicate.ts", import.meta.url), 100_000, 1, console.error);
+ * ```
+ */
+export async function measureRss(
+  self: URL,
+  n: number,
+  reps: number,
+  progress: (message: string) => void,
+): Promise<{ build: { seconds: number; rss: number }; samples: RssSample[] }> {
+  const dir = mkdtempSync(join(tmpdir(), "hyperlog-bench-replicate-"));
+  try {
+    const source = join(dir, "sender.db");
+    progress(`replicate [ours] building the sender's SQLite log of ${n} nodes (a child process)...`);
+    const build = await runChild(self, ["--child", "rss-build", "--n", String(n), "--file", source]) as { seconds: number; rss: number };
+    progress(`replicate [ours] built ${n} nodes in ${build.seconds.toFixed(1)} s`);
+    const samples: RssSample[] = [];
+    for (let rep = 0; rep < reps; rep++) {
+      const target = join(dir, `receiver-${rep}.db`);
+      const results = [join(dir, `sender-${rep}.json`), join(dir, `receiver-${rep}.json`)] as const;
+      const start = performance.now();
+      const a = spawnSide(self, source, results[0]);
+      const b = spawnSide(self, target, results[1]);
+      a.child.stdout.pipe(b.child.stdin);
+      b.child.stdout.pipe(a.child.stdin);
+      await Promise.all([a.exited, b.exited]);
+      const wallSeconds = secondsSince(start);
+      const [sender, receiver] = results.map((file) => JSON.parse(readFileSync(file, "utf8")) as SideResult) as [SideResult, SideResult];
+      if (receiver.nodesReceived !== n) throw new Error(`The receiver got ${receiver.nodesReceived} nodes, expected ${n}`);
+      samples.push({ sender, receiver, wallSeconds });
+      progress(`replicate [ours] SQLite sync of ${n} nodes between two processes [${rep + 1}/${reps}]: ${receiver.seconds.toFixed(1)} s, ` +
+        `peak RSS ${sender.rss.toFixed(0)} MB / ${receiver.rss.toFixed(0)} MB`);
+      for (const file of [target, `${target}-wal`, `${target}-shm`]) rmSync(file, { force: true });
+    }
+    return { build, samples };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
