@@ -26,6 +26,35 @@ async function sync(
   return await Promise.all([ra.done, rb.done]);
 }
 
+/** The same as {@link sync}, across a real TCP connection on loopback. */
+async function syncTcp(
+  a: Log,
+  b: Log,
+  oa: ReplicateOptions = {},
+  ob: ReplicateOptions = {},
+): Promise<[ReplicationStats, ReplicationStats]> {
+  const server = createServer({ allowHalfOpen: true });
+  const serverSide = new Promise<ReplicationStats>((resolve, reject) => {
+    server.once("connection", (socket) => {
+      const session = a.replicate(oa);
+      (Readable.toWeb(socket) as unknown as ReadableStream<Uint8Array>).pipeTo(session.writable).catch(() => {});
+      session.readable.pipeTo(Writable.toWeb(socket) as WritableStream<Uint8Array>).catch(() => {});
+      session.done.then(resolve, reject);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const socket = tcpConnect((server.address() as { port: number }).port, "127.0.0.1");
+  socket.setNoDelay(true);
+  const session = b.replicate(ob);
+  (Readable.toWeb(socket) as unknown as ReadableStream<Uint8Array>).pipeTo(session.writable).catch(() => {});
+  session.readable.pipeTo(Writable.toWeb(socket) as WritableStream<Uint8Array>).catch(() => {});
+  try {
+    return await Promise.all([serverSide, session.done]);
+  } finally {
+    server.close();
+  }
+}
+
 async function state(log: Log): Promise<{ keys: string[]; heads: string[] }> {
   const keys: string[] = [];
   for await (const node of log.createReadStream()) keys.push(node.key);
@@ -123,9 +152,10 @@ describe("replicate", () => {
     assert.equal(b.length, 1);
   });
 
-  for (const peers of [2, 3]) {
-    it(`converges random DAGs on ${peers} peers in random pairings (property test)`, async () => {
-      for (let round = 0; round < 15; round++) {
+  for (const [peers, transport, rounds] of [[2, "pipe", 15], [3, "pipe", 15], [3, "tcp", 3]] as const) {
+    const pair = transport === "pipe" ? sync : syncTcp;
+    it(`converges random DAGs on ${peers} peers in random pairings over ${transport} (property test)`, async () => {
+      for (let round = 0; round < rounds; round++) {
         const seed = 1000 * peers + round;
         const rand = seeded(seed);
         const logs: Log[] = Array.from({ length: peers }, () => new Hyperlog());
@@ -151,11 +181,11 @@ describe("replicate", () => {
             const modes: ReplicateOptions["mode"][] = ["sync", "push", "pull"];
             const mode = modes[Math.floor(rand() * 3)]!;
             const other = mode === "push" ? "pull" : mode === "pull" ? "push" : "sync";
-            await sync(logs[i]!, logs[j]!, { mode }, { mode: other });
+            await pair(logs[i]!, logs[j]!, { mode }, { mode: other });
           }
           // Finally everyone syncs with everyone.
-          for (let i = 0; i < peers; i++) for (let j = i + 1; j < peers; j++) await sync(logs[i]!, logs[j]!);
-          for (let i = 0; i < peers; i++) for (let j = i + 1; j < peers; j++) await sync(logs[i]!, logs[j]!);
+          for (let i = 0; i < peers; i++) for (let j = i + 1; j < peers; j++) await pair(logs[i]!, logs[j]!);
+          for (let i = 0; i < peers; i++) for (let j = i + 1; j < peers; j++) await pair(logs[i]!, logs[j]!);
           const first = await state(logs[0]!);
           for (const log of logs) {
             assert.deepEqual(await state(log), first);
