@@ -43,6 +43,7 @@ export type {
   SqliteFileOptions,
   SqliteRow,
   SqliteStorageOptions,
+  SqliteSync,
   SqliteValue,
 } from "./storage/sqlite.ts";
 export type { ReadRange, Storage } from "./storage/storage.ts";

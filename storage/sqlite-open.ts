@@ -7,7 +7,7 @@
  */
 import { type SqliteDriver, type SqliteFileOptions, SqliteStorage } from "./sqlite.ts";
 
-export type { SqliteFileOptions };
+export type { SqliteFileOptions, SqliteSync } from "./sqlite.ts";
 
 /**
  * Opens the SQLite file at `path` (created if needed; `":memory:"` for a database in memory) with the driver of
