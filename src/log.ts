@@ -166,6 +166,9 @@ function deepFreeze<T>(value: T): T {
 
 const PAGE = 1024;
 
+/** The last open in progress per storage object (see `Hyperlog.#open`). */
+const OPENING = new WeakMap<Storage, Promise<void>>();
+
 function checkLinks(links: unknown, where: string): readonly string[] {
   if (links === null || links === undefined) return [];
   if (!Array.isArray(links)) throw new TypeError(`${where}: links must be an array of node keys or null`);
@@ -274,15 +277,21 @@ export class Hyperlog<T = unknown> extends EventTarget {
     this.#opening.catch(() => {});
   }
 
-  async #open(): Promise<void> {
-    await this.storage.open();
-    let id = await this.storage.getMeta("id");
-    if (id === undefined) {
-      id = toHex(crypto.getRandomValues(new Uint8Array(16)));
-      await this.storage.setMeta("id", id);
-    }
-    this.#id = id;
-    this.#length = await this.storage.length();
+  #open(): Promise<void> {
+    // Logs opened on the same storage object open one after the other, so they agree on the id it keeps.
+    const previous = OPENING.get(this.storage) ?? Promise.resolve();
+    const opened = previous.catch(() => {}).then(async () => {
+      await this.storage.open();
+      let id = await this.storage.getMeta("id");
+      if (id === undefined) {
+        id = toHex(crypto.getRandomValues(new Uint8Array(16)));
+        await this.storage.setMeta("id", id);
+      }
+      this.#id = id;
+      this.#length = await this.storage.length();
+    });
+    OPENING.set(this.storage, opened);
+    return opened;
   }
 
   /**

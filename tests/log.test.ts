@@ -352,6 +352,14 @@ describe("ready, id and close", () => {
     assert.throws(() => new Hyperlog().id, /await log.ready\(\)/);
   });
 
+  it("gives logs opened at once on the same storage the same id", async () => {
+    const storage = new MemoryStorage();
+    const logs = [new Hyperlog(storage), new Hyperlog(storage), new Hyperlog(storage)];
+    await Promise.all(logs.map((log) => log.ready()));
+    assert.equal(new Set(logs.map((log) => log.id)).size, 1);
+    assert.equal(await storage.getMeta("id"), logs[0]!.id);
+  });
+
   it("refuses calls after close, and close twice is harmless", async () => {
     const log = new Hyperlog();
     await log.append(1);

@@ -154,9 +154,8 @@ describe("the cost of a sync follows the difference", () => {
   it("refuses to replicate a log with itself", async () => {
     const storage = new MemoryStorage();
     const a = new Hyperlog(storage);
-    await a.ready();
     const b = new Hyperlog(storage);
-    await b.ready();
+    await Promise.all([a.ready(), b.ready()]);
     assert.equal(a.id, b.id);
     const ra = a.replicate();
     const rb = b.replicate();
