@@ -166,6 +166,16 @@ function deepFreeze<T>(value: T): T {
 
 const PAGE = 1024;
 
+/**
+ * A slot on the stored-node objects the log creates, holding the API node decoded from it (and which log decoded
+ * it, since logs with different encodings may share a storage). A backend that keeps the objects it was given
+ * (memory) thus serves every later read without decoding; one that makes new objects (SQLite) simply misses. A
+ * slot in the object itself costs far less than a WeakMap entry per node.
+ */
+const DECODED: unique symbol = Symbol("hyperlog.decoded");
+
+type Cacheable = StoredNode & { [DECODED]?: { log: object; node: unknown } | undefined };
+
 /** The last open in progress per storage object (see `Hyperlog.#open`). */
 const OPENING = new WeakMap<Storage, Promise<void>>();
 
@@ -224,7 +234,6 @@ export class Hyperlog<T = unknown> extends EventTarget {
   readonly #codec: Codec<T>;
   readonly #text: ((value: T) => string) | undefined;
   readonly #immutable: boolean;
-  readonly #decoded = new WeakMap<StoredNode, Node<T>>();
   readonly #requireSignatures: boolean;
   readonly #writers: ReadonlySet<string> | undefined;
   readonly #mutex = new Mutex();
@@ -619,8 +628,8 @@ export class Hyperlog<T = unknown> extends EventTarget {
         continue;
       }
       const links = Object.freeze(draft.links.slice());
-      const node: StoredNode = draft.identity === undefined
-        ? { key: draft.key, links, value: draft.value, change: ++change }
+      const node: Cacheable = draft.identity === undefined
+        ? { key: draft.key, links, value: draft.value, change: ++change, [DECODED]: undefined }
         : {
           key: draft.key,
           links,
@@ -628,6 +637,7 @@ export class Hyperlog<T = unknown> extends EventTarget {
           change: ++change,
           identity: draft.identity,
           signature: draft.signature!,
+          [DECODED]: undefined,
         };
       freshOf[i] = fresh.length;
       fresh.push(node);
@@ -654,11 +664,10 @@ export class Hyperlog<T = unknown> extends EventTarget {
   /** A stored node as the API returns it, decoding from the draft's text when the log still has it. */
   #decodeDraft(draft: Draft, stored: StoredNode): Node<T> {
     if (draft.text === undefined || !this.#immutable) return this.#toNode(stored);
-    let node = this.#decoded.get(stored);
+    let node = this.#cached(stored);
     if (node === undefined) {
       const value = (this.#codec === JSON_CODEC ? deepFreeze(JSON.parse(draft.text)) : draft.text) as T;
-      node = withValue(stored, value);
-      this.#decoded.set(stored, node);
+      node = this.#cache(stored, withValue(stored, value));
     }
     return node;
   }
@@ -696,11 +705,17 @@ export class Hyperlog<T = unknown> extends EventTarget {
    */
   #toNode(stored: StoredNode): Node<T> {
     if (!this.#immutable) return withValue(stored, this.#codec.decode(stored.value));
-    let node = this.#decoded.get(stored);
-    if (node === undefined) {
-      node = withValue(stored, deepFreeze(this.#codec.decode(stored.value)));
-      this.#decoded.set(stored, node);
-    }
+    return this.#cached(stored) ?? this.#cache(stored, withValue(stored, deepFreeze(this.#codec.decode(stored.value))));
+  }
+
+  /** The node decoded from this stored object by this log, if any (see {@link DECODED}). */
+  #cached(stored: StoredNode): Node<T> | undefined {
+    const slot = (stored as Cacheable)[DECODED];
+    return slot !== undefined && slot.log === this ? slot.node as Node<T> : undefined;
+  }
+
+  #cache(stored: StoredNode, node: Node<T>): Node<T> {
+    (stored as Cacheable)[DECODED] = { log: this, node };
     return node;
   }
 

@@ -416,6 +416,15 @@ describe("immutable nodes", () => {
     assert.equal(streamed, got);
   });
 
+  it("does not share decoded nodes between logs of different encodings on one storage", async () => {
+    const storage = new MemoryStorage();
+    const json = new Hyperlog(storage, { valueEncoding: "json" });
+    const node = await json.add(null, "hi");
+    const text = new Hyperlog(storage, { valueEncoding: "utf-8" });
+    assert.equal((await text.get(node.key)).value, '"hi"');
+    assert.equal((await json.get(node.key)).value, "hi");
+  });
+
   it("gives binary values as fresh copies that the caller may change", async () => {
     const log = new Hyperlog({ valueEncoding: "binary" });
     const node = await log.add(null, new Uint8Array([1, 2]));
