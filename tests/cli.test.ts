@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -53,6 +53,21 @@ function runAsync(args: string[], timeout = 60_000): Promise<Result> {
       resolve({ status, stdout, stderr });
     });
   });
+}
+
+/**
+ * Waits until something listens on a loopback TCP port, reading /proc/net/tcp rather than connecting (a probe
+ * connection would be the one connection `nc -l` accepts).
+ */
+async function listening(port: number, timeout = 15_000): Promise<void> {
+  const hex = port.toString(16).toUpperCase().padStart(4, "0");
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline) {
+    const table = readFileSync("/proc/net/tcp", "utf-8");
+    if (table.split("\n").some((line) => line.includes(`:${hex} `) && line.split(/\s+/)[4] === "0A")) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`Nothing listened on port ${port} within ${timeout} ms`);
 }
 
 function tempDir(): string {
@@ -179,7 +194,7 @@ describe("the hyperlog CLI", () => {
         script(a, "sync.sh", `${HYPERLOG} sync -d ${shellQuote(a)}`),
         `nc -N -l 127.0.0.1 ${port}`,
       ]);
-      await new Promise((r) => setTimeout(r, 500));
+      await listening(port);
       const client = await runAsync([
         "dupsh",
         script(b, "sync.sh", `${HYPERLOG} sync -d ${shellQuote(b)}`),
