@@ -67,7 +67,7 @@ describe("replication over a WebSocket", () => {
     await log.waitForLength(before);
     assert.equal(log.length, before + 1);
     await log.append("live from the client");
-    for (let i = 0; i < 50 && !(await remote()).keys.includes((await log.heads())[0]!.key); i++) {
+    for (let i = 0; i < 250 && !(await remote()).keys.includes((await log.heads())[0]!.key); i++) {
       await new Promise((r) => setTimeout(r, 20));
     }
     assert.deepEqual((await remote()).keys, await keysOf(log));
