@@ -19,7 +19,7 @@
  * @module
  */
 import { ProtocolError } from "./errors.ts";
-import { toHex } from "./hex.ts";
+import { HEX_VALUE, hexInto, toHex } from "./hex.ts";
 import { readVarint, varintLength, writeVarint } from "./wire.ts";
 
 /** Ranges holding at most this many keys (on either side) are settled by listing keys. */
@@ -65,10 +65,6 @@ export type ReconEntry =
   | { kind: "need"; prefix: string; keys: string[] }
   | { kind: "all"; prefix: string };
 
-function nibble(code: number): number {
-  return code <= 57 ? code - 48 : code - 87;
-}
-
 /**
  * A sorted index of keys with prefix XORs, answering fingerprint and listing queries in O(log n).
  *
@@ -93,7 +89,8 @@ export class KeyIndex {
       const key = keys[i]!;
       const at = i * 16;
       for (let j = 0; j < 16; j++) {
-        xors[at + 16 + j] = xors[at + j]! ^ ((nibble(key.charCodeAt(2 * j)) << 4) | nibble(key.charCodeAt(2 * j + 1)));
+        xors[at + 16 + j] = xors[at + j]! ^
+          ((HEX_VALUE[key.charCodeAt(2 * j)]! << 4) | HEX_VALUE[key.charCodeAt(2 * j + 1)]!);
       }
     }
     this.#xors = xors;
@@ -231,8 +228,8 @@ export function encodeRecon(type: number, entries: readonly ReconEntry[]): Uint8
     out[at++] = KIND_CODE[entry.kind];
     out[at++] = entry.prefix.length;
     for (let i = 0; i < entry.prefix.length; i += 2) {
-      const high = nibble(entry.prefix.charCodeAt(i));
-      const low = i + 1 < entry.prefix.length ? nibble(entry.prefix.charCodeAt(i + 1)) : 0;
+      const high = HEX_VALUE[entry.prefix.charCodeAt(i)]!;
+      const low = i + 1 < entry.prefix.length ? HEX_VALUE[entry.prefix.charCodeAt(i + 1)]! : 0;
       out[at++] = (high << 4) | low;
     }
     if (entry.kind === "fp") {
@@ -242,9 +239,8 @@ export function encodeRecon(type: number, entries: readonly ReconEntry[]): Uint8
     } else if (entry.kind !== "all") {
       at = writeVarint(out, at, entry.keys.length);
       for (const key of entry.keys) {
-        for (let j = 0; j < 32; j++) {
-          out[at++] = (nibble(key.charCodeAt(2 * j)) << 4) | nibble(key.charCodeAt(2 * j + 1));
-        }
+        hexInto(key, out, at);
+        at += 32;
       }
     }
   }

@@ -37,14 +37,13 @@ import {
   EncodingError,
   HyperlogError,
   InvalidNodeError,
-  MissingLinksError,
   ProtocolError,
   SignatureError,
 } from "./errors.ts";
 import { fromHex, isKey, toHex } from "./hex.ts";
 import { answer, decodeRecon, encodeRecon, type Fingerprint, KeyIndex, type ReconEntry } from "./reconcile.ts";
 import { sha256Hex } from "./sha256.ts";
-import type { Hyperlog, RawNode } from "./log.ts";
+import type { Hyperlog } from "./log.ts";
 import type { StoredNode } from "./node.ts";
 import { decodeNodes, DEFAULT_MAX_FRAME, encodeNodeFrames, frame, FrameDecoder } from "./wire.ts";
 import { WIRE_NODES } from "./internal.ts";

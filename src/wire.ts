@@ -11,7 +11,7 @@
  * @module
  */
 import { InvalidNodeError, ProtocolError } from "./errors.ts";
-import { toHex } from "./hex.ts";
+import { hexInto } from "./hex.ts";
 import type { RawNode } from "./log.ts";
 
 /** The largest frame a peer accepts by default: 16 MiB. */
@@ -127,7 +127,7 @@ export class FrameDecoder {
     this.#chunks.push(chunk);
     this.#size += chunk.length;
     if (this.#size < this.#need) return [];
-    const buf = this.#chunks.length === 1 ? chunk : concat(this.#chunks, this.#size);
+    const buf = this.#chunks.length === 1 ? chunk : concatBytes(this.#chunks, this.#size);
     const bodies: Uint8Array[] = [];
     let at = 0;
     this.#need = 0;
@@ -152,7 +152,16 @@ export class FrameDecoder {
   }
 }
 
-function concat(chunks: readonly Uint8Array[], size: number): Uint8Array {
+/**
+ * Concatenates byte arrays whose total length is `size`.
+ *
+ * @example
+ * ```ts
+ * import { concatBytes } from "./wire.ts";
+ * console.assert(concatBytes([new Uint8Array([1]), new Uint8Array([2])], 2).join() === "1,2");
+ * ```
+ */
+export function concatBytes(chunks: readonly Uint8Array[], size: number): Uint8Array {
   const out = new Uint8Array(size);
   let at = 0;
   for (const chunk of chunks) {
@@ -162,17 +171,6 @@ function concat(chunks: readonly Uint8Array[], size: number): Uint8Array {
   return out;
 }
 
-const NIBBLE = new Uint8Array(128);
-for (let i = 0; i < 10; i++) NIBBLE[48 + i] = i;
-for (let i = 0; i < 6; i++) NIBBLE[97 + i] = 10 + i;
-
-/** Writes lower-case hex (already validated) as bytes. */
-function hexToBytesInto(hex: string, out: Uint8Array, at: number): void {
-  for (let i = 0; i < hex.length; i += 2) {
-    out[at++] = (NIBBLE[hex.charCodeAt(i)]! << 4) | NIBBLE[hex.charCodeAt(i + 1)]!;
-  }
-}
-
 function nodeBodySize(node: RawNode): number {
   return 1 + 32 + varintLength(node.links.length) + 32 * node.links.length + 1 +
     (node.identity !== undefined ? 96 : 0) + varintLength(node.value.length) + node.value.length;
@@ -180,17 +178,17 @@ function nodeBodySize(node: RawNode): number {
 
 function writeNodeBody(out: Uint8Array, at: number, type: number, node: RawNode & { key: string }): number {
   out[at++] = type;
-  hexToBytesInto(node.key, out, at);
+  hexInto(node.key, out, at);
   at = writeVarint(out, at + 32, node.links.length);
   for (const link of node.links) {
-    hexToBytesInto(link, out, at);
+    hexInto(link, out, at);
     at += 32;
   }
   const signed = node.identity !== undefined;
   out[at++] = signed ? 1 : 0;
   if (signed) {
-    hexToBytesInto(node.identity!, out, at);
-    hexToBytesInto(node.signature!, out, at + 32);
+    hexInto(node.identity!, out, at);
+    hexInto(node.signature!, out, at + 32);
     at += 96;
   }
   at = writeVarint(out, at, node.value.length);

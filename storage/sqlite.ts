@@ -28,6 +28,7 @@
  */
 import { ClosedError, HyperlogError, StorageConflictError, StorageError } from "../src/errors.ts";
 import type { StoredNode } from "../src/node.ts";
+import { concatBytes } from "../src/wire.ts";
 import type { ReadRange, Storage } from "./storage.ts";
 
 /**
@@ -662,15 +663,7 @@ export class SqliteStorage implements Storage {
   #chunkedValue(change: number): Uint8Array {
     const parts = this.driver.all(SQL.chunks, change).map((row) => bytesOf(row[0]));
     if (parts.length === 1) return parts[0]!;
-    let size = 0;
-    for (const part of parts) size += part.length;
-    const value = new Uint8Array(size);
-    let at = 0;
-    for (const part of parts) {
-      value.set(part, at);
-      at += part.length;
-    }
-    return value;
+    return concatBytes(parts, parts.reduce((size, part) => size + part.length, 0));
   }
 
   /**
