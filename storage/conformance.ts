@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { encodeNode, type StoredNode } from "../src/node.ts";
-import type { Storage } from "./storage.ts";
+import type { Storage, ViewRange, ViewState, ViewWrite } from "./storage.ts";
 
 /**
  * How to make (and, for persistent backends, reopen) the storage under test.
@@ -278,8 +278,103 @@ export function storageConformanceCases(target: ConformanceTarget): ConformanceC
     await s.close();
   });
 
+  it("views: commits pairs and the checkpoint together, reads them back, ranges in key order", async () => {
+    const s = await open();
+    assert.equal(await s.viewState("v"), undefined);
+    assert.equal(await s.viewGet("v", "a"), undefined);
+    assert.deepEqual(await s.viewRange("v", { limit: Infinity, reverse: false }), []);
+    const keys = ["b", "a", "c", "a\u0000x", "ab", "", "Z", "\u00e9t\u00e9", "k\u4e2d", "__proto__", "0"];
+    await s.viewCommit("v", keys.map((key, i) => ({ key, value: `value ${i}` })), { version: 3, change: 7 });
+    assert.deepEqual(await s.viewState("v"), { version: 3, change: 7 });
+    for (const [i, key] of keys.entries()) assert.equal(await s.viewGet("v", key), `value ${i}`);
+    const sorted = [...keys].sort();
+    const all = await s.viewRange("v", { limit: Infinity, reverse: false });
+    assert.deepEqual(all.map(([key]) => key), sorted);
+    assert.deepEqual(all.map(([, value]) => value), sorted.map((key) => `value ${keys.indexOf(key)}`));
+    const down = await s.viewRange("v", { limit: Infinity, reverse: true });
+    assert.deepEqual(down.map(([key]) => key), [...sorted].reverse());
+    const keysOf = async (range: Omit<ViewRange, "limit" | "reverse">, limit = Infinity, reverse = false) =>
+      (await s.viewRange("v", { ...range, limit, reverse })).map(([key]) => key);
+    assert.deepEqual(await keysOf({ gte: "a", lt: "b" }), ["a", "a\u0000x", "ab"]);
+    assert.deepEqual(await keysOf({ gt: "a", lte: "b" }), ["a\u0000x", "ab", "b"]);
+    assert.deepEqual(await keysOf({ gt: "a", lte: "b" }, 2), ["a\u0000x", "ab"]);
+    assert.deepEqual(await keysOf({ gt: "a", lte: "b" }, 2, true), ["b", "ab"]);
+    assert.deepEqual(await keysOf({ gt: "c", lt: "a" }), []);
+    assert.deepEqual(await keysOf({}, 0), []);
+    await s.close();
+  });
+
+  it("views: overwrites and deletes in write order, keeps views apart, drops one whole", async () => {
+    const s = await open();
+    await s.viewCommit("one", [{ key: "x", value: "1" }, { key: "y", value: "2" }], { version: 1, change: 2 });
+    await s.viewCommit("two", [{ key: "x", value: "other" }], { version: 5, change: 9 });
+    await s.viewCommit("one", [
+      { key: "x", value: "first" },
+      { key: "x", value: "second" },
+      { key: "y", value: undefined },
+      { key: "z", value: "3" },
+      { key: "z", value: undefined },
+      { key: "w", value: undefined },
+      { key: "w", value: "4" },
+    ], { version: 1, change: 4 });
+    assert.deepEqual(await s.viewRange("one", { limit: Infinity, reverse: false }), [["w", "4"], ["x", "second"]]);
+    assert.deepEqual(await s.viewState("one"), { version: 1, change: 4 });
+    assert.equal(await s.viewGet("one", "y"), undefined);
+    assert.equal(await s.viewGet("two", "x"), "other");
+    await s.viewCommit("one", [], { version: 2, change: 0 });
+    assert.deepEqual(await s.viewState("one"), { version: 2, change: 0 }, "an empty commit moves the checkpoint");
+    await s.viewDrop("one");
+    assert.equal(await s.viewState("one"), undefined);
+    assert.deepEqual(await s.viewRange("one", { limit: Infinity, reverse: false }), []);
+    assert.deepEqual(await s.viewState("two"), { version: 5, change: 9 }, "dropping one view leaves the others");
+    assert.equal(await s.viewGet("two", "x"), "other");
+    await s.viewDrop("never made");
+    await s.close();
+  });
+
+  it("views: refuses a malformed commit and changes nothing", async () => {
+    const s = await open();
+    await s.viewCommit("v", [{ key: "a", value: "1" }], { version: 1, change: 1 });
+    const bad: unknown[] = [
+      [[{ key: "b", value: "2" }, { key: 5, value: "x" }], { version: 1, change: 2 }],
+      [[{ key: "b", value: "2" }, { key: "c", value: 7 }], { version: 1, change: 2 }],
+      [[{ key: "b", value: "2" }], { version: 1, change: -1 }],
+      [[{ key: "b", value: "2" }], { version: 1.5, change: 2 }],
+    ];
+    for (const [writes, state] of bad as Array<[ViewWrite[], ViewState]>) {
+      await assert.rejects(async () => await s.viewCommit("v", writes, state), { name: "HyperlogError" });
+    }
+    await assert.rejects(async () => await s.viewCommit("", [], { version: 1, change: 1 }), { name: "HyperlogError" });
+    assert.deepEqual(await s.viewRange("v", { limit: Infinity, reverse: false }), [["a", "1"]]);
+    assert.deepEqual(await s.viewState("v"), { version: 1, change: 1 });
+    await s.close();
+  });
+
+  it("views: a large commit (20 000 pairs, a value of 1 MB) is whole", async () => {
+    const s = await open();
+    const writes: ViewWrite[] = [];
+    for (let i = 0; i < 20000; i++) writes.push({ key: `k${String(i).padStart(6, "0")}`, value: "v".repeat(i % 97) });
+    writes.push({ key: "long", value: "x".repeat(1024 * 1024) });
+    await s.viewCommit("big", writes, { version: 1, change: 20000 });
+    const all = await s.viewRange("big", { limit: Infinity, reverse: false });
+    assert.equal(all.length, 20001);
+    assert.equal(all[0]![0], "k000000");
+    assert.equal(all[123]![1], "v".repeat(123 % 97));
+    assert.equal((await s.viewGet("big", "long"))!.length, 1024 * 1024);
+    await s.close();
+  });
+
   if (target.reopen !== undefined) {
     const reopen = target.reopen;
+    it("views: keep pairs and checkpoints across a reopen", async () => {
+      const s = await open();
+      await s.viewCommit("v", [{ key: "a", value: "1" }, { key: "b", value: "2" }], { version: 4, change: 2 });
+      const again = await reopen(s);
+      await again.open();
+      assert.deepEqual(await again.viewState("v"), { version: 4, change: 2 });
+      assert.deepEqual(await again.viewRange("v", { limit: Infinity, reverse: false }), [["a", "1"], ["b", "2"]]);
+      await again.close();
+    });
     it("keeps everything across a reopen", async () => {
       const s = await open();
       const nodes = chain(20);

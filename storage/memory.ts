@@ -5,7 +5,8 @@
  */
 import { ClosedError, StorageConflictError } from "../src/errors.ts";
 import type { StoredNode } from "../src/node.ts";
-import type { ReadRange, Storage } from "./storage.ts";
+import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "./storage.ts";
+import { checkViewCommit, SortedKeys } from "./view-keys.ts";
 
 /**
  * Keeps a log in memory. Nothing survives the process; use it for tests, caches and short-lived peers.
@@ -23,6 +24,7 @@ export class MemoryStorage implements Storage {
   #order: StoredNode[] = [];
   #heads = new Set<string>();
   #meta = new Map<string, string>();
+  #views = new Map<string, { state: ViewState; data: Map<string, string>; keys: SortedKeys }>();
   #closed = false;
 
   #check(): void {
@@ -119,6 +121,55 @@ export class MemoryStorage implements Storage {
       this.#heads.delete(node.key);
     }
     for (const key of unheaded) if (this.#nodes.has(key)) this.#heads.add(key);
+  }
+
+  /** The checkpoint of a view, or `undefined`. */
+  viewState(name: string): Promise<ViewState | undefined> {
+    this.#check();
+    return Promise.resolve(this.#views.get(name)?.state);
+  }
+
+  /** The value of a key in a view, or `undefined`. */
+  viewGet(name: string, key: string): Promise<string | undefined> {
+    this.#check();
+    return Promise.resolve(this.#views.get(name)?.data.get(key));
+  }
+
+  /** Pairs of a view in key order. */
+  viewRange(name: string, range: ViewRange): Promise<Array<[string, string]>> {
+    this.#check();
+    const view = this.#views.get(name);
+    if (view === undefined) return Promise.resolve([]);
+    return Promise.resolve(view.keys.range(range).map((key) => [key, view.data.get(key)!]));
+  }
+
+  /** Applies writes and sets the checkpoint of a view in one step. */
+  viewCommit(name: string, writes: readonly ViewWrite[], state: ViewState): Promise<void> {
+    this.#check();
+    checkViewCommit(name, writes, state);
+    let view = this.#views.get(name);
+    if (view === undefined) {
+      view = { state, data: new Map(), keys: new SortedKeys() };
+      this.#views.set(name, view);
+    }
+    const { data, keys } = view;
+    for (const { key, value } of writes) {
+      if (value === undefined) {
+        if (data.delete(key)) keys.delete(key);
+      } else {
+        if (!data.has(key)) keys.add(key);
+        data.set(key, value);
+      }
+    }
+    view.state = { version: state.version, change: state.change };
+    return Promise.resolve();
+  }
+
+  /** Removes a view's pairs and checkpoint. */
+  viewDrop(name: string): Promise<void> {
+    this.#check();
+    this.#views.delete(name);
+    return Promise.resolve();
   }
 
   /** Closes the store and drops its contents. */

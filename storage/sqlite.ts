@@ -19,6 +19,8 @@
  *   `hyperlog_keys`, which is thus rewritten rarely. Lookups probe both.
  * - `hyperlog_heads`: the change numbers of the nodes no node links to.
  * - `hyperlog_chunks`: values larger than the driver's blob limit (2 MB rows in a Durable Object), in order.
+ * - `hyperlog_views` and `hyperlog_view_data`: the checkpoint of each view, and its key/value pairs. They are made
+ *   on open when missing, outside the schema version, so that dropping them (or just the data) rebuilds the views.
  * - `hyperlog_meta`: the `getMeta`/`setMeta` values. `hyperlog_info`: the schema version, and `settled`, the
  *   change number up to which the keys are in `hyperlog_keys`.
  *
@@ -29,7 +31,8 @@
 import { ClosedError, HyperlogError, StorageConflictError, StorageError } from "../src/errors.ts";
 import type { StoredNode } from "../src/node.ts";
 import { concatBytes } from "../src/wire.ts";
-import type { ReadRange, Storage } from "./storage.ts";
+import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "./storage.ts";
+import { checkViewCommit } from "./view-keys.ts";
 
 /**
  * A value bound to, or read from, a statement. Drivers return blobs as `Uint8Array`.
@@ -295,7 +298,22 @@ const CANDIDATES = "SELECT k.change AS change FROM json_each(?1) AS j JOIN hyper
 const CANDIDATES_ONE = "SELECT change AS change FROM hyperlog_keys WHERE prefix = ?1 " +
   "UNION ALL SELECT change FROM hyperlog_recent_keys WHERE prefix = ?1";
 
+const VIEW_DDL = "CREATE TABLE IF NOT EXISTS hyperlog_views " +
+  "(name TEXT PRIMARY KEY, version INTEGER NOT NULL, change INTEGER NOT NULL) WITHOUT ROWID;\n" +
+  "CREATE TABLE IF NOT EXISTS hyperlog_view_data " +
+  "(view TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (view, key)) WITHOUT ROWID";
+/** The most characters of JSON given to one statement of a view commit (Durable Objects cap a value at 2 MB). */
+const VIEW_JSON_CHARS = 256 * 1024;
+
 const SQL = {
+  viewState: "SELECT version, change FROM hyperlog_views WHERE name = ?",
+  // Text is read back as bytes: Deno's node:sqlite cuts text at the first NUL character.
+  viewGet: "SELECT CAST(value AS BLOB) FROM hyperlog_view_data WHERE view = ? AND key = ?",
+  viewPut: "INSERT INTO hyperlog_view_data (view, key, value) SELECT ?1, key, value FROM json_each(?2) WHERE true " +
+    "ON CONFLICT (view, key) DO UPDATE SET value = excluded.value",
+  viewDel: "DELETE FROM hyperlog_view_data WHERE view = ?1 AND key IN (SELECT value FROM json_each(?2))",
+  viewSetState: "INSERT INTO hyperlog_views (name, version, change) VALUES (?, ?, ?) " +
+    "ON CONFLICT (name) DO UPDATE SET version = excluded.version, change = excluded.change",
   length: "SELECT max(change) FROM hyperlog_nodes",
   // The IN form, not a join: bun:sqlite runs the join three times slower, node:sqlite both the same.
   get: `SELECT ${COLUMNS} FROM hyperlog_nodes WHERE change IN (${CANDIDATES_ONE}) AND key = unhex(?2)`,
@@ -599,6 +617,14 @@ export class SqliteStorage implements Storage {
     if (version > SQLITE_SCHEMA_VERSION) throw newerVersionError(db.file, version, SQLITE_SCHEMA_VERSION);
     db.configure?.();
     if (version < SQLITE_SCHEMA_VERSION) migrate(db, MIGRATIONS);
+    if (!tables.includes("hyperlog_views") || !tables.includes("hyperlog_view_data")) {
+      // A view's checkpoint without its data would skip nodes: when the data table is gone, so are the checkpoints.
+      const dataGone = !tables.includes("hyperlog_view_data");
+      db.transaction(() => {
+        db.exec(VIEW_DDL);
+        if (dataGone) db.exec("DELETE FROM hyperlog_views");
+      });
+    }
     this.#settled = Number(db.get(SQL.settled)?.[0] ?? 0);
     this.#opened = true;
   }
@@ -892,6 +918,111 @@ export class SqliteStorage implements Storage {
   }
 
   /**
+   * The checkpoint of a view, or `undefined`.
+   *
+   * @example
+   * ```ts ignore
+   * const state = await storage.viewState("kv"); // { version, change } or undefined
+   * ```
+   */
+  viewState(name: string): Promise<ViewState | undefined> {
+    return this.#call("reading a view checkpoint", () => {
+      const row = this.driver.get(SQL.viewState, name);
+      return row === undefined ? undefined : { version: Number(row[0]), change: Number(row[1]) };
+    });
+  }
+
+  /**
+   * The value of a key in a view, or `undefined`.
+   *
+   * @example
+   * ```ts ignore
+   * const value = await storage.viewGet("kv", "some key");
+   * ```
+   */
+  viewGet(name: string, key: string): Promise<string | undefined> {
+    return this.#call("reading a view", () => {
+      const value = this.driver.get(SQL.viewGet, name, key)?.[0];
+      return value instanceof Uint8Array ? UTF8.decode(value) : undefined;
+    });
+  }
+
+  /**
+   * Pairs of a view in key order (UTF-8 byte order, which is JavaScript's order except that characters above
+   * U+FFFF sort after U+E000..U+FFFF here and before them in JavaScript).
+   *
+   * @example
+   * ```ts ignore
+   * const pairs = await storage.viewRange("kv", { gte: "a", lt: "b", limit: 10, reverse: false });
+   * ```
+   */
+  viewRange(name: string, range: ViewRange): Promise<Array<[string, string]>> {
+    return this.#call("reading a view", () => {
+      let sql = "SELECT CAST(key AS BLOB), CAST(value AS BLOB) FROM hyperlog_view_data WHERE view = ?";
+      const params: SqliteValue[] = [name];
+      for (const [bound, op] of [["gt", ">"], ["gte", ">="], ["lt", "<"], ["lte", "<="]] as const) {
+        const value = range[bound];
+        if (value !== undefined) {
+          sql += ` AND key ${op} ?`;
+          params.push(value);
+        }
+      }
+      sql += range.reverse ? " ORDER BY key DESC LIMIT ?" : " ORDER BY key LIMIT ?";
+      params.push(Number.isFinite(range.limit) ? Math.max(0, Math.floor(range.limit)) : -1);
+      return this.driver.all(sql, ...params).map((row) => [text(row[0]), text(row[1])] as [string, string]);
+    });
+  }
+
+  /**
+   * Applies writes to a view and sets its checkpoint in one transaction.
+   *
+   * @example
+   * ```ts ignore
+   * await storage.viewCommit("kv", [{ key: "a", value: "1" }], { version: 1, change: 10 });
+   * ```
+   */
+  viewCommit(name: string, writes: readonly ViewWrite[], state: ViewState): Promise<void> {
+    return this.#call("committing a view", () => {
+      checkViewCommit(name, writes, state);
+      // The last write of each key wins; puts and deletes then go in a few statements of JSON each.
+      const last = new Map<string, string | undefined>();
+      for (const { key, value } of writes) last.set(key, value);
+      const puts: Array<[string, string]> = [];
+      const dels: string[] = [];
+      for (const [key, value] of last) {
+        if (value === undefined) dels.push(key);
+        else puts.push([key, value]);
+      }
+      const db = this.driver;
+      db.transaction(() => {
+        for (const json of jsonChunks(dels, (key) => key.length)) db.run(SQL.viewDel, name, json);
+        for (const json of jsonChunks(puts, ([key, value]) => key.length + value.length, true)) {
+          db.run(SQL.viewPut, name, json);
+        }
+        db.run(SQL.viewSetState, name, state.version, state.change);
+      });
+    });
+  }
+
+  /**
+   * Removes a view's pairs and checkpoint in one transaction.
+   *
+   * @example
+   * ```ts ignore
+   * await storage.viewDrop("kv");
+   * ```
+   */
+  viewDrop(name: string): Promise<void> {
+    return this.#call("dropping a view", () => {
+      const db = this.driver;
+      db.transaction(() => {
+        db.run("DELETE FROM hyperlog_view_data WHERE view = ?", name);
+        db.run("DELETE FROM hyperlog_views WHERE name = ?", name);
+      });
+    });
+  }
+
+  /**
    * Closes the database. Later calls reject with a `ClosedError`; closing again is harmless.
    *
    * @example
@@ -909,6 +1040,32 @@ export class SqliteStorage implements Storage {
     } catch (err) {
       return Promise.reject(sqliteError(err, this.driver.file, "closing it"));
     }
+  }
+}
+
+const UTF8 = new TextDecoder();
+
+/** A text column read as bytes (see `SQL.viewGet`), as a string. */
+function text(value: SqliteValue | undefined): string {
+  return value instanceof Uint8Array ? UTF8.decode(value) : String(value);
+}
+
+/**
+ * Splits items into JSON texts of at most about {@link VIEW_JSON_CHARS} characters: arrays of keys, or objects of
+ * key/value pairs when `asObject` is true (an object, so that SQLite's json_each yields them as key and value).
+ */
+function* jsonChunks<T>(items: readonly T[], size: (item: T) => number, asObject = false): Generator<string> {
+  let start = 0;
+  while (start < items.length) {
+    let end = start;
+    let chars = 0;
+    while (end < items.length && (end === start || chars + size(items[end]!) < VIEW_JSON_CHARS)) {
+      chars += size(items[end]!) + 8;
+      end++;
+    }
+    const part = items.slice(start, end);
+    yield JSON.stringify(asObject ? Object.fromEntries(part as Array<[string, string]>) : part);
+    start = end;
   }
 }
 

@@ -11,6 +11,11 @@
  *   earlier in the commit. Heads are kept by the store: a committed node becomes a head, and every key it links to
  *   stops being one.
  * - `read` pages through nodes in change order; it never returns a half-committed write.
+ * - Views (materialized indexes, see `src/view.ts`) keep string key/value pairs in a namespace per view name, and a
+ *   checkpoint per view. `viewCommit` writes a batch of pairs and the checkpoint in one atomic step; `viewDrop`
+ *   removes a view's pairs and checkpoint in one atomic step. View keys are ordered by UTF-16 code units, as
+ *   JavaScript compares strings (backends whose native order differs sort the rare keys that differ the JS way or
+ *   document it).
  *
  * @module
  */
@@ -37,6 +42,66 @@ export interface ReadRange {
   /** The most nodes to return. */
   readonly limit: number;
   /** Newest first when true. */
+  readonly reverse: boolean;
+}
+
+/**
+ * The checkpoint of a view: the view `version` it was built with and the last log `change` it has applied.
+ *
+ * @example
+ * ```ts
+ * import type { ViewState } from "./storage.ts";
+ * const state: ViewState = { version: 1, change: 0 };
+ * console.assert(state.change === 0);
+ * ```
+ */
+export interface ViewState {
+  /** The view's version, chosen by its author; a different version rebuilds the view. */
+  readonly version: number;
+  /** The highest log change number whose node the view has applied (0 before any). */
+  readonly change: number;
+}
+
+/**
+ * One write of a view: set `key` to `value`, or delete `key` when `value` is `undefined`.
+ *
+ * @example
+ * ```ts
+ * import type { ViewWrite } from "./storage.ts";
+ * const writes: ViewWrite[] = [{ key: "a", value: "1" }, { key: "b", value: undefined }];
+ * console.assert(writes.length === 2);
+ * ```
+ */
+export interface ViewWrite {
+  /** The key within the view. */
+  readonly key: string;
+  /** The new value, or `undefined` to delete the key. */
+  readonly value: string | undefined;
+}
+
+/**
+ * Which keys of a view `Storage.viewRange` returns: keys within the optional bounds, at most `limit` of them, in
+ * ascending key order, or descending when `reverse` is true.
+ *
+ * @example
+ * ```ts
+ * import type { ViewRange } from "./storage.ts";
+ * const prefixA: ViewRange = { gte: "a", lt: "b", limit: Infinity, reverse: false };
+ * console.assert(prefixA.gte === "a");
+ * ```
+ */
+export interface ViewRange {
+  /** Keys greater than this. */
+  readonly gt?: string;
+  /** Keys greater than or equal to this. */
+  readonly gte?: string;
+  /** Keys less than this. */
+  readonly lt?: string;
+  /** Keys less than or equal to this. */
+  readonly lte?: string;
+  /** The most pairs to return. */
+  readonly limit: number;
+  /** Highest keys first when true. */
   readonly reverse: boolean;
 }
 
@@ -71,6 +136,16 @@ export interface Storage {
   read(range: ReadRange): Promise<StoredNode[]>;
   /** Stores nodes atomically (see the module doc for the rules). */
   commit(nodes: readonly StoredNode[]): Promise<void>;
+  /** The checkpoint of the view `name`, or `undefined` when the view has none (never built, or dropped). */
+  viewState(name: string): Promise<ViewState | undefined>;
+  /** The value of `key` in the view `name`, or `undefined`. */
+  viewGet(name: string, key: string): Promise<string | undefined>;
+  /** Pairs `[key, value]` of the view `name` in key order (see {@link ViewRange}). */
+  viewRange(name: string, range: ViewRange): Promise<Array<[string, string]>>;
+  /** Applies `writes` in order to the view `name` and sets its checkpoint to `state`, all in one atomic step. */
+  viewCommit(name: string, writes: readonly ViewWrite[], state: ViewState): Promise<void>;
+  /** Removes every pair and the checkpoint of the view `name` in one atomic step. */
+  viewDrop(name: string): Promise<void>;
   /** Releases the store. Calls after `close` reject with a `ClosedError`. */
   close(): Promise<void>;
 }
