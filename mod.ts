@@ -22,6 +22,10 @@ export { PROTOCOL_VERSION, replicate } from "./src/replicate.ts";
 export type { ReplicateOptions, Replication, ReplicationMode, ReplicationStats } from "./src/replicate.ts";
 export { replicateWebSocket, webSocketStream } from "./src/websocket.ts";
 export type { WebSocketLike } from "./src/websocket.ts";
+export { View } from "./src/view.ts";
+export type { ViewBatchDetail, ViewOptions, ViewRangeOptions, ViewStore } from "./src/view.ts";
+export { HyperKV } from "./src/kv.ts";
+export type { HyperKVOptions, KVBatchOp, KVEntry, KVNodeValue, KVReadStreamOptions, KVWriteOptions } from "./src/kv.ts";
 export { resolveEncoding } from "./src/encoding.ts";
 export type { Codec, EncodingName, ValueEncoding } from "./src/encoding.ts";
 export {
@@ -46,4 +50,4 @@ export type {
   SqliteSync,
   SqliteValue,
 } from "./storage/sqlite.ts";
-export type { ReadRange, Storage } from "./storage/storage.ts";
+export type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "./storage/storage.ts";

@@ -16,3 +16,14 @@
  * ```
  */
 export const WIRE_NODES: unique symbol = Symbol("hyperlog.wireNodes");
+
+/**
+ * A method of `Hyperlog` for views: reads up to `limit` nodes after change `since`, decoded, in change order.
+ *
+ * @example
+ * ```ts
+ * import { READ_NODES } from "./internal.ts";
+ * console.assert(typeof READ_NODES === "symbol");
+ * ```
+ */
+export const READ_NODES: unique symbol = Symbol("hyperlog.readNodes");

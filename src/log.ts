@@ -15,10 +15,11 @@ import {
 } from "./errors.ts";
 import { fromHex, isKey, toHex } from "./hex.ts";
 import { type Identity, verifySignature } from "./identity.ts";
-import { WIRE_NODES } from "./internal.ts";
+import { READ_NODES, WIRE_NODES } from "./internal.ts";
 import { Mutex } from "./mutex.ts";
 import { encodeNode, type Node, type StoredNode } from "./node.ts";
 import { replicate, type ReplicateOptions, type Replication } from "./replicate.ts";
+import { View, type ViewOptions } from "./view.ts";
 import { MemoryStorage } from "../storage/memory.ts";
 import type { Storage } from "../storage/storage.ts";
 
@@ -245,6 +246,7 @@ export class Hyperlog<T = unknown> extends EventTarget {
   #closed = false;
   #closing: Promise<void> | undefined;
   readonly #pending = new Set<Promise<unknown>>();
+  readonly #views = new Set<View<T>>();
 
   /**
    * Opens a log in `storage` (a fresh {@link MemoryStorage} when omitted).
@@ -1040,6 +1042,39 @@ export class Hyperlog<T = unknown> extends EventTarget {
   }
 
   /**
+   * Opens a materialized view of this log (see {@link View}): `map` applies every node, in change order, to the
+   * view's key/value data, which commits atomically with the view's checkpoint.
+   *
+   * @example
+   * ```ts
+   * import { Hyperlog } from "../mod.ts";
+   * const log = new Hyperlog<string>();
+   * const byValue = log.view({
+   *   name: "by-value",
+   *   version: 1,
+   *   map: (nodes, store) => { for (const node of nodes) store.put(node.value, node.key); },
+   * });
+   * const node = await log.append("hello");
+   * await byValue.ready();
+   * console.assert(await byValue.get("hello") === node.key);
+   * ```
+   */
+  view(options: ViewOptions<T>): View<T> {
+    if (this.#closed || this.#closing !== undefined) throw new ClosedError();
+    const view = new View(this, options);
+    this.#views.add(view);
+    return view;
+  }
+
+  /** Reads decoded nodes for views (see {@link READ_NODES}). */
+  async [READ_NODES](since: number, limit: number): Promise<Node<T>[]> {
+    const page = await this.storage.read({ since, until: Infinity, limit, reverse: false });
+    const nodes: Node<T>[] = new Array(page.length);
+    for (let i = 0; i < page.length; i++) nodes[i] = this.#toNode(page[i]!);
+    return nodes;
+  }
+
+  /**
    * Closes the log: waits for writes in flight, ends live read streams, and closes the storage. Later calls reject
    * with a `ClosedError`. Calling it again is harmless.
    *
@@ -1053,6 +1088,7 @@ export class Hyperlog<T = unknown> extends EventTarget {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       await this.#opening.catch(() => {});
+      await Promise.allSettled([...this.#views].map((view) => view.close()));
       await Promise.allSettled([...this.#pending]);
       await this.#mutex.idle();
       this.#closed = true;

@@ -1,0 +1,557 @@
+/**
+ * HyperKV: a peer-to-peer key/value store on a log (the successor of hyperkv). Each write is a node of the log,
+ * `{ k: key, v: value }` for a put and `{ k: key, d: true }` for a delete, linking to the key's current heads; a
+ * view indexes the heads of each key. A key is a multi-value register: writes made concurrently (on peers that
+ * had not seen each other's) all stay visible until a later write links to them.
+ *
+ * @module
+ */
+import { HyperlogError, NotFoundError } from "./errors.ts";
+import { isKey } from "./hex.ts";
+import type { BatchDoc, Hyperlog } from "./log.ts";
+import { Mutex } from "./mutex.ts";
+import type { Node } from "./node.ts";
+import type { View, ViewBatchDetail } from "./view.ts";
+import type { Storage } from "../storage/storage.ts";
+
+/**
+ * The value of a kv node in the log: a put (`v`) or a delete (`d: true`) of the key `k`.
+ *
+ * @example
+ * ```ts
+ * import type { KVNodeValue } from "./kv.ts";
+ * const put: KVNodeValue = { k: "color", v: "blue" };
+ * const del: KVNodeValue = { k: "color", d: true };
+ * console.assert(put.k === del.k);
+ * ```
+ */
+export type KVNodeValue<V = unknown> = { k: string; v: V } | { k: string; d: true };
+
+/**
+ * Options for {@link HyperKV}.
+ *
+ * @example
+ * ```ts
+ * import type { HyperKVOptions } from "./kv.ts";
+ * const options: HyperKVOptions = { name: "settings" };
+ * console.assert(options.name === "settings");
+ * ```
+ */
+export interface HyperKVOptions {
+  /** The name of the index view (default "kv"); two stores on one log need two names only if they differ. */
+  name?: string;
+  /** Where the index lives (the log's storage by default). */
+  storage?: Storage;
+}
+
+/**
+ * Options of a write: the kv nodes of the same key it supersedes. Without `links` a write supersedes the key's
+ * current heads.
+ *
+ * @example
+ * ```ts
+ * import type { KVWriteOptions } from "./kv.ts";
+ * const options: KVWriteOptions = { links: [] }; // supersede nothing: a concurrent value
+ * console.assert(options.links!.length === 0);
+ * ```
+ */
+export interface KVWriteOptions {
+  /** Keys of kv nodes of the same key that this write supersedes. */
+  links?: readonly string[];
+}
+
+/**
+ * One operation of {@link HyperKV.batch}.
+ *
+ * @example
+ * ```ts
+ * import type { KVBatchOp } from "./kv.ts";
+ * const ops: KVBatchOp<number>[] = [{ type: "put", key: "a", value: 1 }, { type: "del", key: "b" }];
+ * console.assert(ops.length === 2);
+ * ```
+ */
+export type KVBatchOp<V = unknown> =
+  | { type: "put"; key: string; value: V; links?: readonly string[] }
+  | { type: "del"; key: string; links?: readonly string[] };
+
+/**
+ * A key and its current values (by node key), as {@link HyperKV.createReadStream} gives them. A deleted key has no
+ * values (live streams report deletions that way).
+ *
+ * @example
+ * ```ts
+ * import type { KVEntry } from "./kv.ts";
+ * const entry: KVEntry<string> = { key: "color", values: { ["ab".repeat(32)]: "blue" } };
+ * console.assert(Object.keys(entry.values).length === 1);
+ * ```
+ */
+export interface KVEntry<V = unknown> {
+  /** The key. */
+  key: string;
+  /** Every current value, by the key of the node that wrote it. */
+  values: Record<string, V>;
+}
+
+/**
+ * Options for {@link HyperKV.createReadStream}: keys within all the given bounds (and starting with `prefix`), in
+ * key order; `live` keeps the stream open and reports every later change of a key in range.
+ *
+ * @example
+ * ```ts
+ * import type { KVReadStreamOptions } from "./kv.ts";
+ * const options: KVReadStreamOptions = { prefix: "user:", live: true };
+ * console.assert(options.live);
+ * ```
+ */
+export interface KVReadStreamOptions {
+  /** Keys greater than this. */
+  gt?: string;
+  /** Keys greater than or equal to this. */
+  gte?: string;
+  /** Keys less than this. */
+  lt?: string;
+  /** Keys less than or equal to this. */
+  lte?: string;
+  /** Keys that start with this. */
+  prefix?: string;
+  /** After the current entries, report each change of a key in range (deletions with no values). */
+  live?: boolean;
+}
+
+/** The index record of a key: its heads that hold values, and its heads that are deletions, in change order. */
+interface HeadsRecord {
+  v: string[];
+  d: string[];
+}
+
+const HEADS = "h";
+const HISTORY = "l";
+
+/** The value of a node as a kv write, or `undefined` if the node is not one. */
+function kvValue(value: unknown): KVNodeValue | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const record = value as Record<string, unknown>;
+  if (typeof record.k !== "string") return undefined;
+  if (record.d === true) return { k: record.k, d: true };
+  if (!("v" in record)) return undefined;
+  return { k: record.k, v: record.v };
+}
+
+/** The history entries of `key` sort together and apart from every other key's (the length tells them apart). */
+function historyPrefix(key: string): string {
+  return `${HISTORY}${key.length}:${key}\u0000`;
+}
+
+function historyKey(key: string, change: number): string {
+  return historyPrefix(key) + change.toString(36).padStart(11, "0");
+}
+
+function checkKey(key: unknown, where: string): string {
+  if (typeof key !== "string") {
+    throw new TypeError(`kv.${where} takes a string key, got ${key === null ? "null" : typeof key}`);
+  }
+  return key;
+}
+
+/**
+ * A multi-value key/value store on a log, which replicates with the log. Open one per log (and name); the log
+ * needs an encoding that holds objects (`json`, the default).
+ *
+ * @example Two peers write the same key at once, sync, and see both values until one write supersedes them
+ * ```ts
+ * import { HyperKV, Hyperlog } from "../mod.ts";
+ * const a = new Hyperlog();
+ * const b = new Hyperlog();
+ * const kva = new HyperKV(a);
+ * const kvb = new HyperKV(b);
+ * await kva.put("color", "blue");
+ * await kvb.put("color", "green");
+ * const ra = a.replicate();
+ * const rb = b.replicate();
+ * ra.readable.pipeTo(rb.writable);
+ * rb.readable.pipeTo(ra.writable);
+ * await Promise.all([ra.done, rb.done]);
+ * console.assert(Object.values(await kva.get("color")).sort().join() === "blue,green");
+ * await kva.put("color", "teal");
+ * console.assert(Object.values(await kva.get("color")).join() === "teal");
+ * ```
+ */
+export class HyperKV<V = unknown> {
+  /** The log the store writes to. */
+  // deno-lint-ignore no-explicit-any
+  readonly log: Hyperlog<any>;
+  /** The index of the current heads and the history of each key. */
+  readonly view: View<unknown>;
+  readonly #mutex = new Mutex();
+
+  /**
+   * Opens the store on `log`, building (or resuming) its index.
+   *
+   * @example
+   * ```ts
+   * import { HyperKV, Hyperlog } from "../mod.ts";
+   * const kv = new HyperKV(new Hyperlog(), { name: "settings" });
+   * await kv.put("theme", "dark");
+   * console.assert(Object.values(await kv.get("theme"))[0] === "dark");
+   * ```
+   */
+  // deno-lint-ignore no-explicit-any
+  constructor(log: Hyperlog<any>, options: HyperKVOptions = {}) {
+    if (typeof options !== "object" || options === null) throw new TypeError("HyperKV options must be an object");
+    this.log = log;
+    const name = options.name ?? "kv";
+    this.view = (log as Hyperlog<unknown>).view({
+      name,
+      version: 1,
+      map: (nodes, store) => apply(nodes, store),
+      ...(options.storage === undefined ? {} : { storage: options.storage }),
+    });
+  }
+
+  /**
+   * Resolves once the index holds every node the log held when called.
+   *
+   * @example
+   * ```ts
+   * import { HyperKV, Hyperlog } from "../mod.ts";
+   * const kv = new HyperKV(new Hyperlog());
+   * await kv.ready();
+   * ```
+   */
+  ready(): Promise<void> {
+    return this.view.ready();
+  }
+
+  /**
+   * Sets `key` to `value`. Without `links` the write supersedes the key's current values (and deletion); with
+   * `links` it supersedes just those kv nodes of the key. Resolves with the node written.
+   *
+   * @example
+   * ```ts
+   * import { HyperKV, Hyperlog } from "../mod.ts";
+   * const kv = new HyperKV(new Hyperlog());
+   * const first = await kv.put("n", 1);
+   * await kv.put("n", 2, { links: [] }); // a second, concurrent value
+   * console.assert(Object.keys(await kv.get("n")).length === 2);
+   * await kv.put("n", 3, { links: [first.key] }); // supersedes only the first
+   * console.assert(Object.values(await kv.get("n")).sort().join() === "2,3");
+   * ```
+   */
+  async put(key: string, value: V, options: KVWriteOptions = {}): Promise<Node<KVNodeValue<V>>> {
+    return (await this.batch([{ type: "put", key, value, ...linksOf(options) }]))[0]!;
+  }
+
+  /**
+   * Deletes `key`: writes a deletion that supersedes the key's current values (or just `links`). `get` then
+   * shows no value until a later put.
+   *
+   * @example
+   * ```ts
+   * import { HyperKV, Hyperlog } from "../mod.ts";
+   * const kv = new HyperKV(new Hyperlog());
+   * await kv.put("gone", "soon");
+   * await kv.del("gone");
+   * console.assert(Object.keys(await kv.get("gone")).length === 0);
+   * ```
+   */
+  async del(key: string, options: KVWriteOptions = {}): Promise<Node<KVNodeValue<V>>> {
+    return (await this.batch([{ type: "del", key, ...linksOf(options) }]))[0]!;
+  }
+
+  /**
+   * Applies puts and deletes atomically (one log batch: all or none). A write without `links` supersedes the
+   * key's current heads, including earlier writes of the same key in the batch.
+   *
+   * @example
+   * ```ts
+   * import { HyperKV, Hyperlog } from "../mod.ts";
+   * const kv = new HyperKV(new Hyperlog());
+   * await kv.batch([{ type: "put", key: "a", value: 1 }, { type: "put", key: "a", value: 2 }]);
+   * console.assert(Object.values(await kv.get("a")).join() === "2");
+   * ```
+   */
+  async batch(ops: readonly KVBatchOp<V>[]): Promise<Node<KVNodeValue<V>>[]> {
+    if (!Array.isArray(ops)) throw new TypeError("kv.batch takes an array of { type, key, value, links } operations");
+    const checked = ops.map((op, i) => checkOp(op, i));
+    return await this.#mutex.run(async () => {
+      await this.view.ready();
+      const docs: BatchDoc<KVNodeValue<V>>[] = [];
+      const latest = new Map<string, number>();
+      for (const [i, op] of checked.entries()) {
+        let links: (string | number)[];
+        if (op.links !== undefined) {
+          await this.#checkLinks(op.key, op.links, i);
+          links = [...op.links];
+        } else {
+          const previous = latest.get(op.key);
+          links = previous !== undefined ? [previous] : await this.heads(op.key);
+        }
+        latest.set(op.key, i);
+        const value: KVNodeValue<V> = op.type === "put" ? { k: op.key, v: op.value as V } : { k: op.key, d: true };
+        docs.push({ links, value });
+      }
+      const nodes = await this.log.batch(docs) as Node<KVNodeValue<V>>[];
+      await this.view.ready();
+      return nodes;
+    });
+  }
+
+  async #checkLinks(key: string, links: readonly string[], op: number): Promise<void> {
+    if (!Array.isArray(links)) throw new TypeError(`kv operation ${op}: links must be an array of node keys`);
+    for (const link of links) {
+      if (!isKey(link)) {
+        throw new TypeError(`kv operation ${op}: link ${JSON.stringify(link)} is not a node key (64 hex characters)`);
+      }
+      let node: Node<unknown>;
+      try {
+        node = await this.log.get(link);
+      } catch (err) {
+        if (err instanceof NotFoundError) {
+          throw new HyperlogError(`kv operation ${op}: link ${link} is not in the log; link to nodes of key ${
+            JSON.stringify(key)
+          } that the log holds`);
+        }
+        throw err;
+      }
+      const value = kvValue(node.value);
+      if (value === undefined || value.k !== key) {
+        throw new HyperlogError(
+          `kv operation ${op}: link ${link} is not a kv node of key ${JSON.stringify(key)} (it is ${
+            value === undefined ? "not a kv node" : `a node of key ${JSON.stringify(value.k)}`
+          }); link only to writes of the same key`,
+        );
+      }
+    }
+  }
+
+  async #record(key: string): Promise<HeadsRecord | undefined> {
+    return await this.view.get(HEADS + key) as HeadsRecord | undefined;
+  }
+
+  /**
+   * The keys of the kv nodes that are the current heads of `key`: its current values and deletions.
+   *
+   * @example
+   * ```ts
+   * import { HyperKV, Hyperlog } from "../mod.ts";
+   * const kv = new HyperKV(new Hyperlog());
+   * const node = await kv.put("k", "v");
+   * console.assert((await kv.heads("k"))[0] === node.key);
+   * ```
+   */
+  async heads(key: string): Promise<string[]> {
+    checkKey(key, "heads");
+    await this.view.ready();
+    const record = await this.#record(key);
+    return record === undefined ? [] : [...record.v, ...record.d];
+  }
+
+  /**
+   * Every current value of `key`, by the key of the node that wrote it: `{}` for a key never written or deleted,
+   * several entries while concurrent writes are unresolved.
+   *
+   * @example
+   * ```ts
+   * import { HyperKV, Hyperlog } from "../mod.ts";
+   * const kv = new HyperKV(new Hyperlog());
+   * const node = await kv.put("greeting", "hello");
+   * console.assert((await kv.get("greeting"))[node.key] === "hello");
+   * ```
+   */
+  async get(key: string): Promise<Record<string, V>> {
+    checkKey(key, "get");
+    await this.view.ready();
+    return await this.#values(await this.#record(key));
+  }
+
+  async #values(record: HeadsRecord | undefined): Promise<Record<string, V>> {
+    const values: Record<string, V> = {};
+    if (record === undefined) return values;
+    for (const nodeKey of record.v) {
+      const value = kvValue((await this.log.get(nodeKey)).value);
+      if (value !== undefined && "v" in value) values[nodeKey] = value.v as V;
+    }
+    return values;
+  }
+
+  /**
+   * Every write (puts and deletes) of `key`, in causal order (a write comes after those it supersedes).
+   *
+   * @example
+   * ```ts
+   * import { HyperKV, Hyperlog } from "../mod.ts";
+   * const kv = new HyperKV(new Hyperlog());
+   * await kv.put("k", 1);
+   * await kv.del("k");
+   * await kv.put("k", 2);
+   * const history = await kv.history("k");
+   * console.assert(history.map((n) => "v" in n.value ? n.value.v : "deleted").join() === "1,deleted,2");
+   * ```
+   */
+  async history(key: string): Promise<Node<KVNodeValue<V>>[]> {
+    checkKey(key, "history");
+    await this.view.ready();
+    const entries = await this.view.range({ prefix: historyPrefix(key) });
+    const nodes: Node<KVNodeValue<V>>[] = [];
+    for (const [, nodeKey] of entries) nodes.push(await this.log.get(nodeKey as string) as Node<KVNodeValue<V>>);
+    return nodes;
+  }
+
+  /**
+   * The keys that have values, with their values, in key order; `live: true` then reports each later change of
+   * a key in range (a deleted key comes with no values).
+   *
+   * @example
+   * ```ts
+   * import { HyperKV, Hyperlog } from "../mod.ts";
+   * const kv = new HyperKV(new Hyperlog());
+   * await kv.batch([{ type: "put", key: "b", value: 2 }, { type: "put", key: "a", value: 1 }]);
+   * const keys = [];
+   * for await (const entry of kv.createReadStream()) keys.push(entry.key);
+   * console.assert(keys.join() === "a,b");
+   * ```
+   */
+  createReadStream(options: KVReadStreamOptions = {}): ReadableStream<KVEntry<V>> {
+    if (typeof options !== "object" || options === null) throw new TypeError("Read stream options must be an object");
+    const bounds: Record<string, string> = {};
+    for (const name of ["gt", "gte", "lt", "lte", "prefix"] as const) {
+      const bound = options[name];
+      if (bound === undefined) continue;
+      if (typeof bound !== "string") throw new TypeError(`Read stream bound ${name} must be a string`);
+      bounds[name] = HEADS + bound;
+    }
+    if (bounds.prefix === undefined) bounds.prefix = HEADS;
+    const inRange = (key: string) =>
+      (options.gt === undefined || key > options.gt) && (options.gte === undefined || key >= options.gte) &&
+      (options.lt === undefined || key < options.lt) && (options.lte === undefined || key <= options.lte) &&
+      (options.prefix === undefined || key.startsWith(options.prefix));
+    const live = options.live === true;
+    const PAGE = 256;
+    let cursor: string | undefined;
+    let snapshotDone = false;
+    let changed = new Set<string>();
+    let wake: (() => void) | undefined;
+    const onBatch = (event: Event) => {
+      for (const node of (event as CustomEvent<ViewBatchDetail>).detail.nodes) {
+        const value = kvValue(node.value);
+        if (value !== undefined && inRange(value.k)) changed.add(value.k);
+      }
+      wake?.();
+    };
+    const onError = () => wake?.();
+    const stop = () => {
+      this.view.removeEventListener("batch", onBatch);
+      this.view.removeEventListener("error", onError);
+      wake?.();
+    };
+    if (live) {
+      this.view.addEventListener("batch", onBatch);
+      this.view.addEventListener("error", onError);
+    }
+    return new ReadableStream<KVEntry<V>>({
+      pull: async (controller) => {
+        try {
+          if (!snapshotDone) {
+            await this.view.ready();
+            for (;;) {
+              const page = await this.view.range({ ...bounds, ...(cursor === undefined ? {} : { gt: cursor }), limit: PAGE });
+              if (page.length === 0) break;
+              cursor = page[page.length - 1]![0];
+              let sent = false;
+              for (const [viewKey, record] of page) {
+                const values = await this.#values(record as HeadsRecord);
+                if (Object.keys(values).length === 0) continue;
+                controller.enqueue({ key: viewKey.slice(HEADS.length), values });
+                sent = true;
+              }
+              if (sent) return;
+            }
+            snapshotDone = true;
+            if (!live) return controller.close();
+          }
+          for (;;) {
+            if (changed.size > 0) {
+              const keys = [...changed].sort();
+              changed = new Set();
+              for (const key of keys) controller.enqueue({ key, values: await this.#values(await this.#record(key)) });
+              return;
+            }
+            if (this.log.closed || this.view.error !== undefined) {
+              stop();
+              return controller.close();
+            }
+            // Woken by the index's next batch, by any commit of the log, or by its close.
+            await new Promise<void>((resolve) => {
+              wake = resolve;
+              this.log.waitForLength(this.log.length).then(resolve, resolve);
+            });
+            wake = undefined;
+          }
+        } catch (err) {
+          stop();
+          if (this.log.closed) controller.close();
+          else controller.error(err);
+        }
+      },
+      cancel: stop,
+    }, { highWaterMark: 0 });
+  }
+
+  /**
+   * Stops the index (the log stays open). The index's data stays and is resumed by the next `HyperKV`.
+   *
+   * @example
+   * ```ts
+   * import { HyperKV, Hyperlog } from "../mod.ts";
+   * const kv = new HyperKV(new Hyperlog());
+   * await kv.close();
+   * ```
+   */
+  async close(): Promise<void> {
+    await this.#mutex.idle();
+    await this.view.close();
+  }
+}
+
+function linksOf(options: KVWriteOptions): { links?: readonly string[] } {
+  if (typeof options !== "object" || options === null) throw new TypeError("kv write options must be an object");
+  return options.links === undefined ? {} : { links: options.links };
+}
+
+function checkOp<V>(op: KVBatchOp<V>, i: number): KVBatchOp<V> {
+  if (typeof op !== "object" || op === null) throw new TypeError(`kv operation ${i} must be an object`);
+  if (op.type !== "put" && op.type !== "del") {
+    const type = (op as { type?: unknown }).type;
+    throw new TypeError(`kv operation ${i} has type ${JSON.stringify(type)}; use "put" or "del"`);
+  }
+  checkKey(op.key, op.type);
+  if (op.type === "put" && op.value === undefined) {
+    throw new TypeError(`kv operation ${i}: put of ${JSON.stringify(op.key)} has no value; use del to remove a key`);
+  }
+  return op;
+}
+
+/** The index's map: moves each key's heads past the nodes a write links to, and records the write's history. */
+async function apply(
+  nodes: readonly Node<unknown>[],
+  store: { get(key: string): Promise<unknown>; put(key: string, value: unknown): void },
+): Promise<void> {
+  const records = new Map<string, HeadsRecord>();
+  for (const node of nodes) {
+    const value = kvValue(node.value);
+    if (value === undefined) continue;
+    let record = records.get(value.k);
+    if (record === undefined) {
+      record = (await store.get(HEADS + value.k) as HeadsRecord | undefined) ?? { v: [], d: [] };
+      records.set(value.k, record);
+    }
+    if (node.links.length > 0) {
+      const links = node.links;
+      record.v = record.v.filter((head) => !links.includes(head));
+      record.d = record.d.filter((head) => !links.includes(head));
+    }
+    ("d" in value ? record.d : record.v).push(node.key);
+    store.put(historyKey(value.k, node.change), node.key);
+  }
+  for (const [key, record] of records) store.put(HEADS + key, record);
+}
