@@ -9,6 +9,7 @@ import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { Readable, Writable } from "node:stream";
+import { HyperKV } from "./kv.ts";
 import { Hyperlog } from "./log.ts";
 import type { ReplicationMode } from "./replicate.ts";
 import type { Storage } from "../storage/storage.ts";
@@ -42,6 +43,8 @@ Commands:
   get KEY                  print one node as JSON
   sync [--live] [--push|--pull]
                            replicate over stdin/stdout with another 'hyperlog sync'
+  kv put KEY VALUE | kv get KEY | kv del KEY | kv ls | kv history KEY | kv sync [--live] [--push|--pull]
+                           a multi-value key/value store (HyperKV) in the same log
   dupsh 'CMD A' 'CMD B'    run two commands with A's stdout piped into B's stdin and B's stdout into A's stdin
 
 Options:
@@ -80,6 +83,21 @@ Speaks the replication protocol over stdin and stdout and exits 0 when the logs 
 Connect two with dupsh, netcat or ssh:
   hyperlog dupsh 'hyperlog sync -d /tmp/a' 'hyperlog sync -d /tmp/b'
 `,
+  kv: `Usage: hyperlog [-d DIR] kv <put|get|del|ls|history|sync> [arguments]
+
+A multi-value key/value store (HyperKV) kept in the same log, so it replicates with it.
+  kv put KEY VALUE [--json]  set KEY to the JSON string VALUE (--json: VALUE parsed as JSON); prints the node key
+  kv get KEY                 print every current value of KEY as JSON: { "<node key>": value, ... } ({} if none)
+  kv del KEY                 delete KEY; prints the node key
+  kv ls                      print every key that has values as a JSON line: { "key": ..., "values": { ... } }
+  kv history KEY             print every write of KEY (puts and deletes) as a JSON line, in causal order
+  kv sync [--live] [--push|--pull]
+                             the same as 'hyperlog sync'
+Concurrent puts on two peers both show in 'kv get' after a sync, until a later put replaces them:
+  hyperlog -d /tmp/a kv put color blue; hyperlog -d /tmp/b kv put color green
+  hyperlog dupsh 'hyperlog -d /tmp/a kv sync' 'hyperlog -d /tmp/b kv sync'
+  hyperlog -d /tmp/a kv get color
+`,
   dupsh: `Usage: hyperlog dupsh 'CMD A' 'CMD B'
 
 Runs both commands in a shell, pipes A's stdout into B's stdin and B's stdout into A's stdin, forwards their stderr,
@@ -101,7 +119,17 @@ const KNOWN_FLAGS: Record<string, readonly string[]> = {
   heads: [],
   get: [],
   sync: ["--live", "--push", "--pull"],
+  kv: ["--json", "--live", "--push", "--pull"],
   dupsh: [],
+};
+
+const KV_FLAGS: Record<string, readonly string[]> = {
+  put: ["--json"],
+  get: [],
+  del: [],
+  ls: [],
+  history: [],
+  sync: ["--live", "--push", "--pull"],
 };
 
 function parse(argv: readonly string[]): Parsed {
@@ -178,14 +206,7 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO()): Pr
       case "add": {
         if (parsed.args.length < 1) throw new UsageError("add takes a VALUE and optional PREV keys");
         const [text, ...links] = parsed.args as [string, ...string[]];
-        let value: unknown = text;
-        if (parsed.flags.has("--json")) {
-          try {
-            value = JSON.parse(text);
-          } catch {
-            throw new UsageError(`--json was given but ${JSON.stringify(text)} is not valid JSON`);
-          }
-        }
+        const value = valueOf(text, parsed.flags);
         for (const link of links) {
           if (!/^[0-9a-f]{64}$/.test(link)) {
             throw new UsageError(`PREV ${JSON.stringify(link)} is not a node key (64 lower-case hex characters)`);
@@ -236,16 +257,10 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO()): Pr
       }
       case "sync": {
         expectArgs(parsed, 0, 0, "no arguments, only --live, --push or --pull");
-        if (parsed.flags.has("--push") && parsed.flags.has("--pull")) {
-          throw new UsageError("--push and --pull cannot be used together; leave both out to sync both ways");
-        }
-        const mode: ReplicationMode = parsed.flags.has("--push")
-          ? "push"
-          : parsed.flags.has("--pull")
-          ? "pull"
-          : "sync";
-        return await sync(io, parsed.dir, mode, parsed.flags.has("--live"));
+        return await sync(io, parsed.dir, syncMode(parsed.flags), parsed.flags.has("--live"));
       }
+      case "kv":
+        return await kv(io, parsed);
       case "dupsh": {
         expectArgs(parsed, 2, 2, "two commands, each one quoted argument");
         return await dupsh(parsed.args[0]!, parsed.args[1]!);
@@ -255,12 +270,80 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO()): Pr
     }
   } catch (err) {
     if (err instanceof UsageError) {
-      io.stderr(`hyperlog: ${err.message}\n\n${USAGE}`);
+      const command = argv.find((arg) => arg in HELP);
+      io.stderr(`hyperlog: ${err.message}\n\n${command === "kv" ? HELP.kv : USAGE}`);
       return 2;
     }
     io.stderr(`hyperlog: ${(err as Error).message}\n`);
     return 1;
   }
+}
+
+function syncMode(flags: ReadonlySet<string>): ReplicationMode {
+  if (flags.has("--push") && flags.has("--pull")) {
+    throw new UsageError("--push and --pull cannot be used together; leave both out to sync both ways");
+  }
+  return flags.has("--push") ? "push" : flags.has("--pull") ? "pull" : "sync";
+}
+
+function valueOf(text: string, flags: ReadonlySet<string>): unknown {
+  if (!flags.has("--json")) return text;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new UsageError(`The option --json was given but ${JSON.stringify(text)} is not valid JSON`);
+  }
+}
+
+/** `hyperlog kv ...`: the key/value store in the same log. */
+async function kv(io: CliIO, parsed: Parsed): Promise<number> {
+  const [sub, ...args] = parsed.args;
+  const usage = (what: string) => new UsageError(`The kv ${sub} command takes ${what}`);
+  if (sub === undefined) throw new UsageError("The kv command needs a subcommand: put, get, del, ls, history or sync");
+  const known = KV_FLAGS[sub];
+  if (known === undefined) {
+    throw new UsageError(`Unknown kv subcommand ${JSON.stringify(sub)}: use put, get, del, ls, history or sync`);
+  }
+  for (const flag of parsed.flags) {
+    if (!known.includes(flag)) throw new UsageError(`Unknown option ${flag} for the kv ${sub} command`);
+  }
+  const arity: Record<string, [number, string]> = {
+    put: [2, "a KEY and a VALUE"],
+    get: [1, "one KEY"],
+    del: [1, "one KEY"],
+    history: [1, "one KEY"],
+    ls: [0, "no arguments"],
+    sync: [0, "no arguments, only --live, --push or --pull"],
+  };
+  const [count, what] = arity[sub]!;
+  if (args.length !== count) throw usage(what);
+  if (sub === "sync") return await sync(io, parsed.dir, syncMode(parsed.flags), parsed.flags.has("--live"));
+  const value = sub === "put" ? valueOf(args[1]!, parsed.flags) : undefined;
+  const log = await openLog(io, parsed.dir);
+  const store = new HyperKV(log);
+  try {
+    const key = args[0]!;
+    switch (sub) {
+      case "put":
+        io.stdout(`${(await store.put(key, value)).key}\n`);
+        break;
+      case "del":
+        io.stdout(`${(await store.del(key)).key}\n`);
+        break;
+      case "get":
+        io.stdout(JSON.stringify(await store.get(key)) + "\n");
+        break;
+      case "history":
+        for (const node of await store.history(key)) io.stdout(nodeJson(node) + "\n");
+        break;
+      case "ls":
+        for await (const entry of store.createReadStream()) io.stdout(JSON.stringify(entry) + "\n");
+        break;
+    }
+  } finally {
+    await log.close();
+  }
+  return 0;
 }
 
 async function sync(io: CliIO, dir: string, mode: ReplicationMode, live: boolean): Promise<number> {

@@ -307,9 +307,11 @@ export class HyperKV<V = unknown> {
         node = await this.log.get(link);
       } catch (err) {
         if (err instanceof NotFoundError) {
-          throw new HyperlogError(`kv operation ${op}: link ${link} is not in the log; link to nodes of key ${
-            JSON.stringify(key)
-          } that the log holds`);
+          throw new HyperlogError(
+            `kv operation ${op}: link ${link} is not in the log; link to nodes of key ${
+              JSON.stringify(key)
+            } that the log holds`,
+          );
         }
         throw err;
       }
@@ -454,7 +456,11 @@ export class HyperKV<V = unknown> {
           if (!snapshotDone) {
             await this.view.ready();
             for (;;) {
-              const page = await this.view.range({ ...bounds, ...(cursor === undefined ? {} : { gt: cursor }), limit: PAGE });
+              const page = await this.view.range({
+                ...bounds,
+                ...(cursor === undefined ? {} : { gt: cursor }),
+                limit: PAGE,
+              });
               if (page.length === 0) break;
               cursor = page[page.length - 1]![0];
               let sent = false;

@@ -139,7 +139,9 @@ function jsonOf(key: string, value: unknown): string {
   }
   if (text === undefined) {
     throw new TypeError(
-      `The value of view key ${JSON.stringify(key)} is ${typeof value}, which JSON cannot hold; use del() to remove a key`,
+      `The value of view key ${
+        JSON.stringify(key)
+      } is ${typeof value}, which JSON cannot hold; use del() to remove a key`,
     );
   }
   return text;

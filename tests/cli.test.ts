@@ -166,6 +166,61 @@ describe("the hyperlog CLI", () => {
     }
   });
 
+  it("kv: put, get, del, ls and history in the store; concurrent puts on two stores both show after kv sync", async () => {
+    const a = tempDir();
+    const b = tempDir();
+    try {
+      const blue = run(["-d", a, "kv", "put", "color", "blue"]);
+      assert.equal(blue.status, 0, blue.stderr);
+      const blueKey = blue.stdout.trim();
+      assert.match(blueKey, /^[0-9a-f]{64}$/);
+      assert.equal(run(["-d", a, "kv", "put", "n", '{"x":1}', "--json"]).status, 0);
+      const green = run(["-d", b, "kv", "put", "color", "green"]).stdout.trim();
+      assert.deepEqual(JSON.parse(run(["-d", a, "kv", "get", "color"]).stdout), { [blueKey]: "blue" });
+      const nKey = JSON.parse(lines(run(["-d", a, "kv", "history", "n"]).stdout)[0]!).key;
+      assert.deepEqual(JSON.parse(run(["-d", a, "kv", "get", "n"]).stdout), { [nKey]: { x: 1 } });
+      const result = await runAsync([
+        "dupsh",
+        script(a, "kv-sync.sh", `${HYPERLOG} kv sync -d ${shellQuote(a)}`),
+        script(b, "kv-sync.sh", `${HYPERLOG} -d ${shellQuote(b)} kv sync`),
+      ]);
+      assert.equal(result.status, 0, result.stderr);
+      for (const dir of [a, b]) {
+        assert.deepEqual(JSON.parse(run(["-d", dir, "kv", "get", "color"]).stdout), {
+          [blueKey]: "blue",
+          [green]: "green",
+        });
+      }
+      const teal = run(["-d", b, "kv", "put", "color", "teal"]).stdout.trim();
+      assert.deepEqual(JSON.parse(run(["-d", b, "kv", "get", "color"]).stdout), { [teal]: "teal" });
+      const del = run(["-d", a, "kv", "del", "n"]);
+      assert.equal(del.status, 0, del.stderr);
+      assert.deepEqual(JSON.parse(run(["-d", a, "kv", "get", "n"]).stdout), {});
+      const history = lines(run(["-d", a, "kv", "history", "n"]).stdout).map((l) => JSON.parse(l));
+      assert.deepEqual(history.map((n) => n.value), [{ k: "n", v: { x: 1 } }, { k: "n", d: true }]);
+      const listed = lines(run(["-d", b, "kv", "ls"]).stdout).map((l) => JSON.parse(l));
+      assert.deepEqual(listed, [{ key: "color", values: { [teal]: "teal" } }, {
+        key: "n",
+        values: { [nKey]: { x: 1 } },
+      }]);
+      const bads = [["kv"], ["kv", "bogus"], ["kv", "put", "k"], ["kv", "get"], ["kv", "put", "k", "{", "--json"], [
+        "kv",
+        "get",
+        "k",
+        "--live",
+      ]];
+      for (const bad of bads) {
+        const r = run(["-d", a, ...bad]);
+        assert.equal(r.status, 2, `${bad.join(" ")} exits 2`);
+        assert.match(r.stderr, /^hyperlog: [A-Z][^\n]*[^.]\n\nUsage: hyperlog \[-d DIR\] kv/);
+      }
+      assert.match(run(["kv", "--help"]).stdout, /kv put KEY VALUE/);
+    } finally {
+      rmSync(a, { recursive: true, force: true });
+      rmSync(b, { recursive: true, force: true });
+    }
+  });
+
   it("dupsh exits non-zero if either command does, and forwards stderr", async () => {
     assert.equal((await runAsync(["dupsh", "echo hi >&2; exit 0", "cat >/dev/null"])).status, 0);
     const failed = await runAsync(["dupsh", "echo oops >&2; exit 3", "cat >/dev/null"]);

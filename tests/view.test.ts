@@ -218,7 +218,10 @@ for (const [backend, make] of backends) {
       bad.addEventListener("error", (event) => errors.push((event as CustomEvent).detail));
       await bad.ready();
       await log.append({ word: "boom" });
-      await assert.rejects(bad.ready(), /View bad stopped: map threw on the batch of changes 3\.\.3: cannot count boom/);
+      await assert.rejects(
+        bad.ready(),
+        /View bad stopped: map threw on the batch of changes 3\.\.3: cannot count boom/,
+      );
       assert.equal(errors.length, 1);
       assert.equal(bad.change, 2, "the checkpoint stays before the failing node");
       assert.equal(await bad.get("seen:3"), undefined, "nothing of the failed batch is stored");
