@@ -1,7 +1,7 @@
 /**
  * HyperKV: a peer-to-peer key/value store on a log (the successor of hyperkv). Each write is a node of the log,
- * `{ k: key, v: value }` for a put and `{ k: key, d: true }` for a delete, linking to the key's current heads; a
- * view indexes the heads of each key. A key is a multi-value register: writes made concurrently (on peers that
+ * `{ k: key, v: value }` for a put and `{ d: key }` for a delete (hyperkv 2's format, so logs written by either
+ * read the same), linking to the key's current heads; a view indexes the heads of each key. A key is a multi-value register: writes made concurrently (on peers that
  * had not seen each other's) all stay visible until a later write links to them.
  *
  * @module
@@ -15,17 +15,17 @@ import type { View, ViewBatchDetail } from "./view.ts";
 import type { Storage } from "../storage/storage.ts";
 
 /**
- * The value of a kv node in the log: a put (`v`) or a delete (`d: true`) of the key `k`.
+ * The value of a kv node in the log, as hyperkv 2 writes it: a put of `v` to the key `k`, or a delete of the key `d`.
  *
  * @example
  * ```ts
  * import type { KVNodeValue } from "./kv.ts";
  * const put: KVNodeValue = { k: "color", v: "blue" };
- * const del: KVNodeValue = { k: "color", d: true };
- * console.assert(put.k === del.k);
+ * const del: KVNodeValue = { d: "color" };
+ * console.assert("k" in put && "d" in del);
  * ```
  */
-export type KVNodeValue<V = unknown> = { k: string; v: V } | { k: string; d: true };
+export type KVNodeValue<V = unknown> = { k: string; v: V } | { d: string };
 
 /**
  * Options for {@link HyperKV}.
@@ -125,25 +125,16 @@ interface HeadsRecord {
 }
 
 const HEADS = "h";
-const HISTORY = "l";
 
-/** The value of a node as a kv write, or `undefined` if the node is not one. */
-function kvValue(value: unknown): KVNodeValue | undefined {
-  if (typeof value !== "object" || value === null) return undefined;
+/** A node's value as a kv write: its key, and its value (absent for a delete); `undefined` if not a kv write. */
+function kvValue(
+  value: unknown,
+): { key: string; deleted: false; value: unknown } | { key: string; deleted: true } | undefined {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
   const record = value as Record<string, unknown>;
-  if (typeof record.k !== "string") return undefined;
-  if (record.d === true) return { k: record.k, d: true };
-  if (!("v" in record)) return undefined;
-  return { k: record.k, v: record.v };
-}
-
-/** The history entries of `key` sort together and apart from every other key's (the length tells them apart). */
-function historyPrefix(key: string): string {
-  return `${HISTORY}${key.length}:${key}\u0000`;
-}
-
-function historyKey(key: string, change: number): string {
-  return historyPrefix(key) + change.toString(36).padStart(11, "0");
+  if (typeof record.k === "string" && "v" in record) return { key: record.k, deleted: false, value: record.v };
+  if (typeof record.d === "string") return { key: record.d, deleted: true };
+  return undefined;
 }
 
 function checkKey(key: unknown, where: string): string {
@@ -287,7 +278,7 @@ export class HyperKV<V = unknown> {
           links = previous !== undefined ? [previous] : await this.heads(op.key);
         }
         latest.set(op.key, i);
-        const value: KVNodeValue<V> = op.type === "put" ? { k: op.key, v: op.value as V } : { k: op.key, d: true };
+        const value: KVNodeValue<V> = op.type === "put" ? { k: op.key, v: op.value as V } : { d: op.key };
         docs.push({ links, value });
       }
       const nodes = await this.log.batch(docs) as Node<KVNodeValue<V>>[];
@@ -316,10 +307,10 @@ export class HyperKV<V = unknown> {
         throw err;
       }
       const value = kvValue(node.value);
-      if (value === undefined || value.k !== key) {
+      if (value === undefined || value.key !== key) {
         throw new HyperlogError(
           `kv operation ${op}: link ${link} is not a kv node of key ${JSON.stringify(key)} (it is ${
-            value === undefined ? "not a kv node" : `a node of key ${JSON.stringify(value.k)}`
+            value === undefined ? "not a kv node" : `a node of key ${JSON.stringify(value.key)}`
           }); link only to writes of the same key`,
         );
       }
@@ -370,14 +361,15 @@ export class HyperKV<V = unknown> {
     const values: Record<string, V> = {};
     if (record === undefined) return values;
     for (const nodeKey of record.v) {
-      const value = kvValue((await this.log.get(nodeKey)).value);
-      if (value !== undefined && "v" in value) values[nodeKey] = value.v as V;
+      const write = kvValue((await this.log.get(nodeKey)).value);
+      if (write !== undefined && !write.deleted) values[nodeKey] = write.value as V;
     }
     return values;
   }
 
   /**
-   * Every write (puts and deletes) of `key`, in causal order (a write comes after those it supersedes).
+   * Every write (puts and deletes) of `key`, in causal order (a write comes after those it supersedes). Found by
+   * walking back from the key's heads along the links between its writes, so it costs one read per write.
    *
    * @example
    * ```ts
@@ -387,16 +379,24 @@ export class HyperKV<V = unknown> {
    * await kv.del("k");
    * await kv.put("k", 2);
    * const history = await kv.history("k");
-   * console.assert(history.map((n) => "v" in n.value ? n.value.v : "deleted").join() === "1,deleted,2");
+   * console.assert(history.map((n) => "k" in n.value ? n.value.v : "deleted").join() === "1,deleted,2");
    * ```
    */
   async history(key: string): Promise<Node<KVNodeValue<V>>[]> {
     checkKey(key, "history");
     await this.view.ready();
-    const entries = await this.view.range({ prefix: historyPrefix(key) });
-    const nodes: Node<KVNodeValue<V>>[] = [];
-    for (const [, nodeKey] of entries) nodes.push(await this.log.get(nodeKey as string) as Node<KVNodeValue<V>>);
-    return nodes;
+    // Every write of the key is a head of it or is linked to by a later write of it: walk back from the heads.
+    const found = new Map<string, Node<KVNodeValue<V>>>();
+    const queue = await this.heads(key);
+    while (queue.length > 0) {
+      const nodeKey = queue.pop()!;
+      if (found.has(nodeKey)) continue;
+      const node = await this.log.get(nodeKey).catch(() => undefined);
+      if (node === undefined || kvValue(node.value)?.key !== key) continue;
+      found.set(nodeKey, node as Node<KVNodeValue<V>>);
+      for (const link of node.links) if (!found.has(link)) queue.push(link);
+    }
+    return [...found.values()].sort((a, b) => a.change - b.change);
   }
 
   /**
@@ -435,8 +435,8 @@ export class HyperKV<V = unknown> {
     let wake: (() => void) | undefined;
     const onBatch = (event: Event) => {
       for (const node of (event as CustomEvent<ViewBatchDetail>).detail.nodes) {
-        const value = kvValue(node.value);
-        if (value !== undefined && inRange(value.k)) changed.add(value.k);
+        const write = kvValue(node.value);
+        if (write !== undefined && inRange(write.key)) changed.add(write.key);
       }
       wake?.();
     };
@@ -537,27 +537,26 @@ function checkOp<V>(op: KVBatchOp<V>, i: number): KVBatchOp<V> {
   return op;
 }
 
-/** The index's map: moves each key's heads past the nodes a write links to, and records the write's history. */
+/** The index's map: moves each key's heads past the nodes a write links to. */
 async function apply(
   nodes: readonly Node<unknown>[],
   store: { get(key: string): Promise<unknown>; put(key: string, value: unknown): void },
 ): Promise<void> {
   const records = new Map<string, HeadsRecord>();
   for (const node of nodes) {
-    const value = kvValue(node.value);
-    if (value === undefined) continue;
-    let record = records.get(value.k);
+    const write = kvValue(node.value);
+    if (write === undefined) continue;
+    let record = records.get(write.key);
     if (record === undefined) {
-      record = (await store.get(HEADS + value.k) as HeadsRecord | undefined) ?? { v: [], d: [] };
-      records.set(value.k, record);
+      record = (await store.get(HEADS + write.key) as HeadsRecord | undefined) ?? { v: [], d: [] };
+      records.set(write.key, record);
     }
     if (node.links.length > 0) {
       const links = node.links;
       record.v = record.v.filter((head) => !links.includes(head));
       record.d = record.d.filter((head) => !links.includes(head));
     }
-    ("d" in value ? record.d : record.v).push(node.key);
-    store.put(historyKey(value.k, node.change), node.key);
+    (write.deleted ? record.d : record.v).push(node.key);
   }
   for (const [key, record] of records) store.put(HEADS + key, record);
 }

@@ -96,7 +96,7 @@ export interface ViewOptions<T = unknown> {
   version?: number;
   /** Applies a batch of nodes (in change order) to the view through `store`. */
   map: (nodes: readonly Node<T>[], store: ViewStore) => void | Promise<void>;
-  /** The most nodes per call of `map`, and so per atomic commit (default 1000). */
+  /** The most nodes per call of `map`, and so per atomic commit (default 5000). */
   batchSize?: number;
   /** Where the view's data lives (the log's storage by default): a separate store can be deleted on its own. */
   storage?: Storage;
@@ -119,7 +119,7 @@ export interface ViewBatchDetail<T = unknown> {
   readonly change: number;
 }
 
-const DEFAULT_BATCH = 1000;
+const DEFAULT_BATCH = 5000;
 /** Views open on each storage object, by name: two views of one name on one storage would corrupt each other. */
 const OPEN_VIEWS = new WeakMap<Storage, Set<string>>();
 
@@ -187,22 +187,37 @@ function parse(text: string | undefined): unknown {
   return text === undefined ? undefined : JSON.parse(text);
 }
 
+/** The most committed values a view keeps in memory (it is their only writer, so they stay true). */
+const CACHE_LIMIT = 65536;
+
 /** The writes of one batch over the committed data: reads see them, and they commit with the checkpoint. */
 class BatchStore implements ViewStore {
   readonly writes: ViewWrite[] = [];
   readonly #overlay = new Map<string, string | undefined>();
   readonly #storage: Storage;
   readonly #name: string;
+  readonly #cache: Map<string, string | undefined>;
 
-  constructor(storage: Storage, name: string) {
+  constructor(storage: Storage, name: string, cache: Map<string, string | undefined>) {
     this.#storage = storage;
     this.#name = name;
+    this.#cache = cache;
   }
 
   async get(key: string): Promise<unknown> {
     checkKey(key, "get");
     if (this.#overlay.has(key)) return parse(this.#overlay.get(key));
-    return parse(await this.#storage.viewGet(this.#name, key));
+    if (this.#cache.has(key)) return parse(this.#cache.get(key));
+    const text = await this.#storage.viewGet(this.#name, key);
+    if (this.#cache.size >= CACHE_LIMIT) this.#cache.clear();
+    this.#cache.set(key, text);
+    return parse(text);
+  }
+
+  /** After the commit: what this batch wrote is what the store now holds. */
+  committed(): void {
+    if (this.#cache.size + this.#overlay.size > CACHE_LIMIT) this.#cache.clear();
+    for (const [key, text] of this.#overlay) this.#cache.set(key, text);
   }
 
   put(key: string, value: unknown): void {
@@ -269,6 +284,8 @@ export class View<T = unknown> extends EventTarget {
   readonly #map: ViewOptions<T>["map"];
   readonly #batchSize: number;
   #change = 0;
+  /** Committed values (JSON text, or `undefined` for absent) that `map` read or wrote lately. */
+  #cache = new Map<string, string | undefined>();
   /** Whether `#change` holds the stored checkpoint yet. */
   #loaded = false;
   #error: Error | undefined;
@@ -351,6 +368,7 @@ export class View<T = unknown> extends EventTarget {
     await log.ready();
     await this.storage.open();
     const state = await this.storage.viewState(this.name);
+    this.#cache.clear();
     if (state !== undefined && state.version !== this.version) await this.storage.viewDrop(this.name);
     this.#change = state !== undefined && state.version === this.version ? state.change : 0;
     this.#loaded = true;
@@ -363,7 +381,7 @@ export class View<T = unknown> extends EventTarget {
         await log.waitForLength(this.#change, signal);
         continue;
       }
-      const store = new BatchStore(this.storage, this.name);
+      const store = new BatchStore(this.storage, this.name, this.#cache);
       try {
         await this.#map(nodes, store);
       } catch (err) {
@@ -379,7 +397,13 @@ export class View<T = unknown> extends EventTarget {
       }
       if (signal.aborted) return;
       const change = nodes[nodes.length - 1]!.change;
-      await this.storage.viewCommit(this.name, store.writes, { version: this.version, change });
+      try {
+        await this.storage.viewCommit(this.name, store.writes, { version: this.version, change });
+      } catch (err) {
+        this.#cache.clear();
+        throw err;
+      }
+      store.committed();
       this.#change = change;
       this.#settle();
       this.dispatchEvent(new CustomEvent<ViewBatchDetail<T>>("batch", { detail: { nodes, change } }));

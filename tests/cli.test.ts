@@ -197,7 +197,7 @@ describe("the hyperlog CLI", () => {
       assert.equal(del.status, 0, del.stderr);
       assert.deepEqual(JSON.parse(run(["-d", a, "kv", "get", "n"]).stdout), {});
       const history = lines(run(["-d", a, "kv", "history", "n"]).stdout).map((l) => JSON.parse(l));
-      assert.deepEqual(history.map((n) => n.value), [{ k: "n", v: { x: 1 } }, { k: "n", d: true }]);
+      assert.deepEqual(history.map((n) => n.value), [{ k: "n", v: { x: 1 } }, { d: "n" }]);
       const listed = lines(run(["-d", b, "kv", "ls"]).stdout).map((l) => JSON.parse(l));
       assert.deepEqual(listed, [{ key: "color", values: { [teal]: "teal" } }, {
         key: "n",
