@@ -11,6 +11,7 @@ import { READ_NODES } from "./internal.ts";
 import type { Hyperlog } from "./log.ts";
 import type { Node } from "./node.ts";
 import type { Storage, ViewRange, ViewWrite } from "../storage/storage.ts";
+import { inViewRange } from "../storage/view-keys.ts";
 
 /**
  * Bounds for {@link ViewStore.range} and {@link View.range}: keys within all the given bounds (and starting with
@@ -178,11 +179,6 @@ function prefixEnd(prefix: string): string | undefined {
   return undefined;
 }
 
-function inRange(key: string, range: ViewRange): boolean {
-  return (range.gt === undefined || key > range.gt) && (range.gte === undefined || key >= range.gte) &&
-    (range.lt === undefined || key < range.lt) && (range.lte === undefined || key <= range.lte);
-}
-
 function parse(text: string | undefined): unknown {
   return text === undefined ? undefined : JSON.parse(text);
 }
@@ -240,7 +236,7 @@ class BatchStore implements ViewStore {
     }
     const merged = new Map(await this.#storage.viewRange(this.#name, { ...range, limit: Infinity }));
     for (const [key, text] of this.#overlay) {
-      if (!inRange(key, range)) continue;
+      if (!inViewRange(key, range)) continue;
       if (text === undefined) merged.delete(key);
       else merged.set(key, text);
     }

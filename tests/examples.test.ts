@@ -25,4 +25,15 @@ describe("examples", () => {
     assert.match(stdout, /bob: {3}4 nodes/);
     assert.match(stdout, /reopened bob.db: 5 nodes/);
   });
+
+  it("the key/value example: concurrent values side by side, resolved, deleted, and a view rebuilt", () => {
+    const { status, stdout, stderr } = runExample("kv.ts");
+    assert.equal(status, 0, stderr);
+    assert.match(stdout, /alice sees color = blue \| green/);
+    assert.match(stdout, /bob sees color {3}= blue \| green/);
+    assert.match(stdout, /bob resolved it; alice sees color = teal/);
+    assert.match(stdout, /bob deleted size; alice sees 0 values/);
+    assert.match(stdout, /writes per key: \[\["color",3\],\["size",2\]\]\nrebuilt: \[\["color",3\],\["size",2\]\]/);
+    assert.match(stdout, /ls: color = teal\n$/);
+  });
 });
