@@ -1,0 +1,106 @@
+/**
+ * Runs the examples in the doc comments of the public modules, so they never rot: every ```ts block inside a
+ * `/** ... *\/` comment of mod.ts, src/ and storage/ (except blocks marked `ts ignore`) is written to a temporary
+ * module, with its relative imports pointed at the source tree, and imported. `console.assert` throws while they run
+ * (on every runtime), so an example's assertions are checked. One test per example, on Node, Deno and Bun.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { after, describe, it } from "node:test";
+
+const ROOT = new URL("../", import.meta.url);
+const runtime = "Bun" in globalThis ? "bun" : "Deno" in globalThis ? "deno" : "node";
+
+/** The files whose doc examples run: the public modules (tests, fixtures and the CLI entry aside). */
+function sources(): string[] {
+  const files = ["mod.ts"];
+  for (const dir of ["src", "storage"]) {
+    for (const name of readdirSync(new URL(dir, ROOT)).sort()) {
+      if (!name.endsWith(".ts") || name.endsWith(".test.ts") || name === "cli.ts") continue;
+      files.push(`${dir}/${name}`);
+    }
+  }
+  return files;
+}
+
+interface Example {
+  file: string;
+  line: number;
+  code: string;
+}
+
+/** The ```ts blocks inside doc comments of `file`, without their leading ` * `. */
+function examples(file: string): Example[] {
+  const lines = readFileSync(new URL(file, ROOT), "utf8").split("\n");
+  const found: Example[] = [];
+  let inDoc = false;
+  let block: { line: number; code: string[] } | undefined;
+  for (const [i, raw] of lines.entries()) {
+    const line = raw.trim();
+    if (!inDoc) {
+      if (line.startsWith("/**")) inDoc = !line.endsWith("*/");
+      continue;
+    }
+    if (line.startsWith("*/") || line.endsWith("*/")) {
+      inDoc = false;
+      block = undefined;
+      continue;
+    }
+    const text = raw.replace(/^\s*\* ?/, "");
+    if (block === undefined) {
+      if (/^```ts\s*$/.test(text.trim()) || /^```typescript\s*$/.test(text.trim())) block = { line: i + 1, code: [] };
+      continue;
+    }
+    if (text.trim() === "```") {
+      found.push({ file, line: block.line, code: block.code.join("\n") });
+      block = undefined;
+    } else {
+      block.code.push(text);
+    }
+  }
+  return found;
+}
+
+/** Points the example's relative imports at the source file's folder. */
+function absolutize(example: Example): string {
+  const base = new URL(example.file, ROOT);
+  return example.code.replace(
+    /(from\s+|import\s*\(\s*|import\s+)(["'])(\.\.?\/[^"']+)\2/g,
+    (_match, lead: string, quote: string, path: string) => `${lead}${quote}${new URL(path, base).href}${quote}`,
+  );
+}
+
+const dir = mkdtempSync(join(tmpdir(), "hyperlog-doc-examples-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe(`doc examples (${runtime})`, () => {
+  const all = sources().flatMap(examples);
+  it("finds the examples", () => {
+    assert.ok(all.length >= 100, `expected many doc examples, found ${all.length}`);
+  });
+  let count = 0;
+  for (const example of all) {
+    const name = `${example.file}:${example.line}`;
+    it(name, async () => {
+      const path = join(dir, `example-${++count}-${example.file.replace(/[/.]/g, "_")}-${example.line}.ts`);
+      writeFileSync(path, absolutize(example) + "\nexport {};\n");
+      const saved = { assert: console.assert, log: console.log, info: console.info };
+      console.assert = (condition?: boolean, ...data: unknown[]) => {
+        if (!condition) throw new Error(`Assertion failed in the example at ${name}: ${data.join(" ")}`);
+      };
+      console.log = () => {};
+      console.info = () => {};
+      try {
+        await import(pathToFileURL(path).href);
+      } finally {
+        Object.assign(console, saved);
+      }
+    });
+  }
+});
+
+// The source tree is read relative to this file; say where, for a failing run's reader.
+void fileURLToPath(ROOT);
