@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// The `hyperlog` command. The CLI is TypeScript (src/cli.ts); runtimes that run TypeScript directly (Node >= 22.18
-// or 23.6, Deno, Bun) load it in-process. An older Node hands over to the Node this package pins for development
-// (the `node` devDependency), if it is installed, or says what to do.
+// The `hyperlog` command. In this repository the CLI is TypeScript (src/cli.ts), which runtimes that run TypeScript
+// directly (Node >= 22.18 or 23.6, Deno, Bun) load in-process; an older Node hands over to the Node the repository
+// pins for development (the `node` devDependency). An installed package ships the CLI built to JavaScript
+// (dist/src/cli.js), which any Node >= 22.5, Deno or Bun loads.
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -9,21 +10,30 @@ import process from "node:process";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const cli = join(here, "..", "src", "cli.ts");
+const source = join(here, "..", "src", "cli.ts");
+const built = join(here, "..", "dist", "src", "cli.js");
+const pinned = join(here, "..", "node_modules", "node", "bin", "node");
 const runsTypeScript = typeof globalThis.Deno !== "undefined" || typeof globalThis.Bun !== "undefined" ||
   Boolean(process.features?.typescript);
 
-if (runsTypeScript) {
-  const { main } = await import(pathToFileURL(cli).href);
+async function run(file) {
+  const { main } = await import(pathToFileURL(file).href);
   // Exit explicitly: an open stdin (sync, dupsh) would otherwise keep some runtimes alive. Output to pipes and
   // files is written synchronously, and sync waits for its output to drain before main returns.
   process.exit(await main(process.argv.slice(2)));
-} else {
-  const pinned = join(here, "..", "node_modules", "node", "bin", "node");
-  if (!existsSync(pinned)) {
-    process.stderr.write(`hyperlog needs a runtime that runs TypeScript: Node >= 22.18, Deno 2 or Bun (this is Node ${process.version})\n`);
-    process.exit(1);
-  }
+}
+
+if (existsSync(source) && runsTypeScript) {
+  await run(source);
+} else if (existsSync(source) && existsSync(pinned)) {
   const result = spawnSync(pinned, [join(here, "hyperlog.mjs"), ...process.argv.slice(2)], { stdio: "inherit" });
   process.exit(result.status ?? 1);
+} else if (existsSync(built)) {
+  await run(built);
+} else {
+  process.stderr.write(
+    `hyperlog needs a runtime that runs TypeScript (Node >= 22.18, Deno 2 or Bun; this is Node ${process.version}), ` +
+      "or the built package: run npm run build\n",
+  );
+  process.exit(1);
 }
