@@ -1,10 +1,58 @@
-import { describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Hyperlog, Identity, type ReplicateOptions, type Replication, type ReplicationStats } from "../mod.ts";
-import { encodeNodeBody, frame } from "../src/wire.ts";
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import {
+  Hyperlog,
+  Identity,
+  type ReplicateOptions,
+  replicateWebSocket,
+  type Replication,
+  type ReplicationStats,
+} from "../mod.ts";
+import { encodeNodeBody, frame, FrameDecoder } from "../src/wire.ts";
 import { connect as tcpConnect, createServer } from "node:net";
 import { Readable, Writable } from "node:stream";
 import { seeded } from "./_helpers.ts";
+
+/** The WebSocket bridge (tests/fixtures/ws-bridge.ts, served by Deno): joins two client sockets of one pair id. */
+let bridge: ChildProcess | undefined;
+let bridgeUrl = "";
+let pairs = 0;
+
+before(async () => {
+  const deno = fileURLToPath(new URL("../node_modules/.bin/deno", import.meta.url));
+  const fixture = fileURLToPath(new URL("./fixtures/ws-bridge.ts", import.meta.url));
+  bridge = spawn(deno, ["run", "-A", fixture], { stdio: ["ignore", "pipe", "inherit"] });
+  const port = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    bridge!.stdout!.on("data", (d: Buffer) => {
+      out += d;
+      const match = /PORT (\d+)/.exec(out);
+      if (match) resolve(match[1]!);
+    });
+    bridge!.on("exit", (code) => reject(new Error(`The WebSocket bridge exited with ${code}`)));
+  });
+  bridgeUrl = `ws://127.0.0.1:${port}/pair/`;
+});
+after(() => void bridge?.kill());
+
+/** Two real WebSocket clients joined by the bridge. */
+function socketPair(): [WebSocket, WebSocket] {
+  const id = `p${++pairs}-${Math.random().toString(36).slice(2)}`;
+  return [new WebSocket(bridgeUrl + id), new WebSocket(bridgeUrl + id)];
+}
+
+/** The same as {@link sync}, each side on a WebSocket client, through the bridge. */
+async function syncWebSocket(
+  a: Log,
+  b: Log,
+  oa: ReplicateOptions = {},
+  ob: ReplicateOptions = {},
+): Promise<[ReplicationStats, ReplicationStats]> {
+  const [wa, wb] = socketPair();
+  return await Promise.all([replicateWebSocket(a, wa, oa).done, replicateWebSocket(b, wb, ob).done]);
+}
 
 type Log = Hyperlog<unknown>;
 
@@ -152,8 +200,9 @@ describe("replicate", () => {
     assert.equal(b.length, 1);
   });
 
-  for (const [peers, transport, rounds] of [[2, "pipe", 15], [3, "pipe", 15], [3, "tcp", 3]] as const) {
-    const pair = transport === "pipe" ? sync : syncTcp;
+  const transports = [[2, "pipe", 15], [3, "pipe", 15], [3, "tcp", 3], [3, "websocket", 3]] as const;
+  for (const [peers, transport, rounds] of transports) {
+    const pair = transport === "pipe" ? sync : transport === "tcp" ? syncTcp : syncWebSocket;
     it(`converges random DAGs on ${peers} peers in random pairings over ${transport} (property test)`, async () => {
       for (let round = 0; round < rounds; round++) {
         const seed = 1000 * peers + round;
@@ -263,11 +312,54 @@ describe("live replication", () => {
   });
 });
 
-for (const transport of ["pipe", "tcp"] as const) {
-  describe(`hostile input over ${transport === "pipe" ? "an in-process pipe" : "a real TCP socket"}`, () => {
+const TRANSPORT_NAMES = {
+  pipe: "an in-process pipe",
+  tcp: "a real TCP socket",
+  websocket: "a real WebSocket (one frame per message)",
+} as const;
+for (const transport of ["pipe", "tcp", "websocket"] as const) {
+  describe(`hostile input over ${TRANSPORT_NAMES[transport]}`, () => {
     /** Feeds raw bytes to a session; returns its outcome and every byte it sent back. */
-    async function feed(log: Log, chunks: Uint8Array[], options: ReplicateOptions = {}) {
-      return transport === "pipe" ? await feedPipe(log, chunks, options) : await feedTcp(log, chunks, options);
+    async function feed(log: Log, chunks: Uint8Array[], options: ReplicateOptions = {}, hangUp = false) {
+      if (transport === "pipe") return await feedPipe(log, chunks, options);
+      if (transport === "tcp") return await feedTcp(log, chunks, options);
+      return await feedWebSocket(log, chunks, options, hangUp);
+    }
+
+    /**
+     * The victim replicates over a WebSocket; the attacker, on the other socket of the pair, sends each frame of the
+     * chunks as one message (the bytes that do not make a whole frame, as one last message) and reads until the
+     * victim closes. A WebSocket cannot be half-closed, as the pipe and TCP attackers are after their last byte: with
+     * `hangUp` the attacker closes its socket after sending instead, and reads nothing.
+     */
+    async function feedWebSocket(log: Log, chunks: Uint8Array[], options: ReplicateOptions, hangUp: boolean) {
+      const [victimSocket, attacker] = socketPair();
+      attacker.binaryType = "arraybuffer";
+      const session = replicateWebSocket(log, victimSocket, options);
+      const outcome = session.done.then(() => undefined, (e: Error) => e);
+      const reply: Uint8Array[] = [];
+      const ended = new Promise<void>((resolve) => {
+        attacker.addEventListener("message", (event) => {
+          const data = (event as MessageEvent).data as ArrayBuffer;
+          reply.push(frame(new Uint8Array(data)));
+        });
+        attacker.addEventListener("close", () => resolve());
+      });
+      await new Promise<void>((resolve) => attacker.addEventListener("open", () => resolve()));
+      const bytes = concat(chunks);
+      const decoder = new FrameDecoder(1 << 30);
+      let rest = bytes;
+      try {
+        for (const body of decoder.push(bytes)) attacker.send(body as Uint8Array<ArrayBuffer>);
+        rest = new Uint8Array(0);
+      } catch {
+        // Not frames at all (random bytes, a length prefix over any limit): send the bytes as they are.
+      }
+      if (rest.length > 0) attacker.send(rest as Uint8Array<ArrayBuffer>);
+      if (hangUp) attacker.close(1000, "Hanging up");
+      const error = await timeout(outcome, 2000, "session ends");
+      await timeout(ended, 2000, "the victim closes the WebSocket");
+      return { error, reply: new TextDecoder().decode(concat(reply)) };
     }
 
     async function feedPipe(log: Log, chunks: Uint8Array[], options: ReplicateOptions) {
@@ -379,7 +471,10 @@ for (const transport of ["pipe", "tcp"] as const) {
       }, /twice/],
     ];
 
+    // A WebSocket delimits messages itself: a length prefix or a frame cut short cannot happen there.
+    const streamOnly = new Set(["an oversized length prefix", "a frame cut short"]);
     for (const [name, make, message] of cases) {
+      if (transport === "websocket" && streamOnly.has(name)) continue;
       it(`ends cleanly on ${name}, tells the peer, and leaves the log unchanged`, async () => {
         const { log, before } = await victim();
         const { error, reply } = await feed(log, make());
@@ -439,8 +534,11 @@ for (const transport of ["pipe", "tcp"] as const) {
 
     it("a peer that hangs up early makes done reject instead of hanging", async () => {
       const { log } = await victim();
-      const { error } = await feed(log, [hello()]);
-      assert.match(error?.message ?? "", /closed the connection before/);
+      const { error } = await feed(log, [hello()], {}, true);
+      assert.match(
+        error?.message ?? "",
+        /(peer closed the connection|The connection closed) before the replication session/,
+      );
     });
   });
 }
