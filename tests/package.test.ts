@@ -11,9 +11,9 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { nodeOnly } from "./_helpers.ts";
 import { after, describe, it } from "node:test";
 
-const runtime = "Bun" in globalThis ? "bun" : "Deno" in globalThis ? "deno" : "node";
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const BIN = join(ROOT, "node_modules", ".bin");
 
@@ -49,56 +49,48 @@ await a.close();
 await b.close();
 `;
 
-if (runtime !== "node") {
-  const reason = `the package test drives npm and the three runtimes from Node (skipped on ${runtime})`;
-  console.log(`Skipping: ${reason}`);
-  describe("the npm package", () => {
-    it("runs under Node only", { skip: reason }, () => {});
-  });
-} else {
-  describe("the npm package", () => {
-    const dir = mkdtempSync(join(tmpdir(), "hyperlog-package-"));
-    after(() => rmSync(dir, { recursive: true, force: true }));
-    const env = { ...process.env, PATH: `${BIN}:${dirname(process.execPath)}:${process.env.PATH}` };
+nodeOnly("the npm package", "the package test drives npm and the three runtimes from Node", () => {
+  const dir = mkdtempSync(join(tmpdir(), "hyperlog-package-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const env = { ...process.env, PATH: `${BIN}:${dirname(process.execPath)}:${process.env.PATH}` };
 
-    it("packs, installs into a fresh project, and works from Node, Bun and Deno and as a command", () => {
-      execFileSync("npm", ["pack", "--pack-destination", dir, "--silent"], { cwd: ROOT, env, stdio: "pipe" });
-      const tarball = readdirSync(dir).find((name) => name.endsWith(".tgz"));
-      assert.ok(tarball, "npm pack made a tarball");
-      const listing = execFileSync("tar", ["-tzf", join(dir, tarball)], { encoding: "utf8" }).split("\n");
-      assert.ok(listing.includes("package/dist/mod.js") && listing.includes("package/dist/mod.d.ts"));
-      assert.ok(!listing.some((name) => name.includes(".test.") || name.startsWith("package/tests/")));
-      const project = join(dir, "project");
-      execFileSync("mkdir", ["-p", project]);
-      writeFileSync(join(project, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
-      execFileSync("npm", ["install", join(dir, tarball), "--no-audit", "--no-fund", "--silent"], {
-        cwd: project,
-        env,
-        stdio: "pipe",
-        timeout: 180_000,
-      });
-      writeFileSync(join(project, "app.mjs"), APP);
-      const expected = { sent: 2, received: 2, lengths: [3, 4], color: ["blue"], cases: 0 };
-      const runners: Array<[string, string[]]> = [
-        ["node", [process.execPath, "app.mjs"]],
-        ["bun", [join(BIN, "bun"), "app.mjs"]],
-        ["deno", [join(BIN, "deno"), "run", "-A", "app.mjs"]],
-      ];
-      for (const [name, [cmd, ...args]] of runners) {
-        const db = join(dir, `${name}.db`);
-        const result = spawnSync(cmd!, [...args, db], { cwd: project, env, encoding: "utf8", timeout: 120_000 });
-        assert.equal(result.status, 0, `${name}: ${result.stderr}`);
-        const got = JSON.parse(result.stdout.trim().split("\n").pop()!);
-        assert.ok(got.cases > 10, `${name}: the conformance suite is exported`);
-        assert.deepEqual({ ...got, cases: 0 }, expected, name);
-      }
-      const store = join(dir, "cli-store");
-      const hyperlog = join(project, "node_modules", ".bin", "hyperlog");
-      const added = spawnSync(hyperlog, ["-d", store, "add", "hello"], { cwd: project, env, encoding: "utf8" });
-      assert.equal(added.status, 0, added.stderr);
-      assert.match(added.stdout, /^[0-9a-f]{64}\n$/);
-      const listed = spawnSync(hyperlog, ["-d", store, "ls"], { cwd: project, env, encoding: "utf8" });
-      assert.equal(JSON.parse(listed.stdout).value, "hello");
+  it("packs, installs into a fresh project, and works from Node, Bun and Deno and as a command", () => {
+    execFileSync("npm", ["pack", "--pack-destination", dir, "--silent"], { cwd: ROOT, env, stdio: "pipe" });
+    const tarball = readdirSync(dir).find((name) => name.endsWith(".tgz"));
+    assert.ok(tarball, "npm pack made a tarball");
+    const listing = execFileSync("tar", ["-tzf", join(dir, tarball)], { encoding: "utf8" }).split("\n");
+    assert.ok(listing.includes("package/dist/mod.js") && listing.includes("package/dist/mod.d.ts"));
+    assert.ok(!listing.some((name) => name.includes(".test.") || name.startsWith("package/tests/")));
+    const project = join(dir, "project");
+    execFileSync("mkdir", ["-p", project]);
+    writeFileSync(join(project, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
+    execFileSync("npm", ["install", join(dir, tarball), "--no-audit", "--no-fund", "--silent"], {
+      cwd: project,
+      env,
+      stdio: "pipe",
+      timeout: 180_000,
     });
+    writeFileSync(join(project, "app.mjs"), APP);
+    const expected = { sent: 2, received: 2, lengths: [3, 4], color: ["blue"], cases: 0 };
+    const runners: Array<[string, string[]]> = [
+      ["node", [process.execPath, "app.mjs"]],
+      ["bun", [join(BIN, "bun"), "app.mjs"]],
+      ["deno", [join(BIN, "deno"), "run", "-A", "app.mjs"]],
+    ];
+    for (const [name, [cmd, ...args]] of runners) {
+      const db = join(dir, `${name}.db`);
+      const result = spawnSync(cmd!, [...args, db], { cwd: project, env, encoding: "utf8", timeout: 120_000 });
+      assert.equal(result.status, 0, `${name}: ${result.stderr}`);
+      const got = JSON.parse(result.stdout.trim().split("\n").pop()!);
+      assert.ok(got.cases > 10, `${name}: the conformance suite is exported`);
+      assert.deepEqual({ ...got, cases: 0 }, expected, name);
+    }
+    const store = join(dir, "cli-store");
+    const hyperlog = join(project, "node_modules", ".bin", "hyperlog");
+    const added = spawnSync(hyperlog, ["-d", store, "add", "hello"], { cwd: project, env, encoding: "utf8" });
+    assert.equal(added.status, 0, added.stderr);
+    assert.match(added.stdout, /^[0-9a-f]{64}\n$/);
+    const listed = spawnSync(hyperlog, ["-d", store, "ls"], { cwd: project, env, encoding: "utf8" });
+    assert.equal(JSON.parse(listed.stdout).value, "hello");
   });
-}
+});

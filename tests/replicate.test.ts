@@ -1,7 +1,6 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import type { ChildProcess } from "node:child_process";
 import {
   Hyperlog,
   Identity,
@@ -13,7 +12,7 @@ import {
 import { encodeNodeBody, frame, FrameDecoder } from "../src/wire.ts";
 import { connect as tcpConnect, createServer } from "node:net";
 import { Readable, Writable } from "node:stream";
-import { seeded } from "./_helpers.ts";
+import { seeded, startDenoFixture } from "./_helpers.ts";
 
 /** The WebSocket bridge (tests/fixtures/ws-bridge.ts, served by Deno): joins two client sockets of one pair id. */
 let bridge: ChildProcess | undefined;
@@ -21,19 +20,9 @@ let bridgeUrl = "";
 let pairs = 0;
 
 before(async () => {
-  const deno = fileURLToPath(new URL("../node_modules/.bin/deno", import.meta.url));
-  const fixture = fileURLToPath(new URL("./fixtures/ws-bridge.ts", import.meta.url));
-  bridge = spawn(deno, ["run", "-A", fixture], { stdio: ["ignore", "pipe", "inherit"] });
-  const port = await new Promise<string>((resolve, reject) => {
-    let out = "";
-    bridge!.stdout!.on("data", (d: Buffer) => {
-      out += d;
-      const match = /PORT (\d+)/.exec(out);
-      if (match) resolve(match[1]!);
-    });
-    bridge!.on("exit", (code) => reject(new Error(`The WebSocket bridge exited with ${code}`)));
-  });
-  bridgeUrl = `ws://127.0.0.1:${port}/pair/`;
+  const started = await startDenoFixture(new URL("./fixtures/ws-bridge.ts", import.meta.url));
+  bridge = started.child;
+  bridgeUrl = `ws://127.0.0.1:${started.port}/pair/`;
 });
 after(() => void bridge?.kill());
 

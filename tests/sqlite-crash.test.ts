@@ -12,12 +12,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { nodeOnly } from "./_helpers.ts";
 import { after, describe, it } from "node:test";
 import { computeKey } from "../src/node.ts";
 import { openSqlite } from "../storage/sqlite-open.ts";
 import type { CrashValue } from "./fixtures/sqlite-crash-writer.ts";
 
-const runtime = "Bun" in globalThis ? "bun" : "Deno" in globalThis ? "deno" : "node";
 const WRITER = fileURLToPath(new URL("./fixtures/sqlite-crash-writer.ts", import.meta.url));
 /** At least this many kills. */
 const KILLS = 24;
@@ -89,47 +89,39 @@ async function check(path: string): Promise<{ nodes: number; batches: number }> 
   }
 }
 
-if (runtime !== "node") {
-  const reason = `the crash test spawns and kills the project's Node; it runs under Node only (skipped on ${runtime})`;
-  console.log(`Skipping: ${reason}`);
-  describe("SqliteStorage survives SIGKILL", () => {
-    it("runs under Node only", { skip: reason }, () => {});
-  });
-} else {
-  describe("SqliteStorage survives SIGKILL", () => {
-    const dir = mkdtempSync(join(tmpdir(), "hyperlog-sqlite-crash-"));
-    after(() => rmSync(dir, { recursive: true, force: true }));
+nodeOnly("SqliteStorage survives SIGKILL", "the crash test spawns and kills the project's Node", () => {
+  const dir = mkdtempSync(join(tmpdir(), "hyperlog-sqlite-crash-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
 
-    it(`keeps whole batches, dense changes, true heads and keys through at least ${KILLS} kills`, async (t) => {
-      const path = join(dir, "crash.db");
-      const start = performance.now();
-      let seed = 0x2545f491;
-      const random = (bound: number): number => {
-        seed ^= seed << 13;
-        seed ^= seed >>> 17;
-        seed ^= seed << 5;
-        return (seed >>> 0) % bound;
-      };
-      let survived = 0;
-      let last = { nodes: 0, batches: 0 };
-      for (let run = 1; run <= KILLS; run++) {
-        if (run > 20 && performance.now() - start > BUDGET_S * 1000) break;
-        // One run in five is killed while it may still be opening (or creating) the database.
-        const early = run % 5 === 1;
-        const sync = run % 3 === 0 ? "full" : "normal";
-        const delay = early ? random(400) : 5 + random(250);
-        await runAndKill(path, run, sync, delay, early);
-        const now = await check(path);
-        assert.ok(now.nodes >= last.nodes, "no committed node was lost");
-        last = now;
-        survived++;
-      }
-      const message = `Survived ${survived} SIGKILLs: ${last.nodes} nodes in ${last.batches} whole batches, ` +
-        `${((performance.now() - start) / 1000).toFixed(1)} s`;
-      t.diagnostic(message);
-      console.log(message);
-      assert.ok(survived >= 20);
-      assert.ok(last.nodes > 0, "the writer got to write");
-    });
+  it(`keeps whole batches, dense changes, true heads and keys through at least ${KILLS} kills`, async (t) => {
+    const path = join(dir, "crash.db");
+    const start = performance.now();
+    let seed = 0x2545f491;
+    const random = (bound: number): number => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) % bound;
+    };
+    let survived = 0;
+    let last = { nodes: 0, batches: 0 };
+    for (let run = 1; run <= KILLS; run++) {
+      if (run > 20 && performance.now() - start > BUDGET_S * 1000) break;
+      // One run in five is killed while it may still be opening (or creating) the database.
+      const early = run % 5 === 1;
+      const sync = run % 3 === 0 ? "full" : "normal";
+      const delay = early ? random(400) : 5 + random(250);
+      await runAndKill(path, run, sync, delay, early);
+      const now = await check(path);
+      assert.ok(now.nodes >= last.nodes, "no committed node was lost");
+      last = now;
+      survived++;
+    }
+    const message = `Survived ${survived} SIGKILLs: ${last.nodes} nodes in ${last.batches} whole batches, ` +
+      `${((performance.now() - start) / 1000).toFixed(1)} s`;
+    t.diagnostic(message);
+    console.log(message);
+    assert.ok(survived >= 20);
+    assert.ok(last.nodes > 0, "the writer got to write");
   });
-}
+});

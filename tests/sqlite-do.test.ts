@@ -5,63 +5,54 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { nodeOnly } from "./_helpers.ts";
 import { after, before, describe, it } from "node:test";
 import type { DurableObjectSqlStorage } from "../storage/sqlite-do.ts";
 import { allCases } from "./fixtures/do-conformance-worker.ts";
 
-const runtime = "Bun" in globalThis ? "bun" : "Deno" in globalThis ? "deno" : "node";
 /** The names of the cases the worker runs, in order (listing them runs nothing). */
 const names = allCases({} as DurableObjectSqlStorage).map((c) => c.name);
 
-if (runtime !== "node") {
-  const reason =
-    `the Durable Object test runs on Node only (Miniflare starts workerd from Node); skipped on ${runtime}`;
-  console.log(`Skipping: ${reason}`);
-  describe("SqliteStorage in a Durable Object (workerd)", () => {
-    it("runs on Node only", { skip: reason }, () => {});
-  });
-} else {
-  describe("SqliteStorage in a Durable Object (workerd, through Miniflare)", () => {
-    // Imported here so that the other runtimes never load them.
-    let mf: import("miniflare").Miniflare | undefined;
+nodeOnly("SqliteStorage in a Durable Object (workerd, through Miniflare)", "Miniflare starts workerd from Node", () => {
+  // Imported here so that the other runtimes never load them.
+  let mf: import("miniflare").Miniflare | undefined;
 
-    before(async () => {
-      const { build } = await import("esbuild");
-      const { Miniflare } = await import("miniflare");
-      const bundle = await build({
-        entryPoints: [fileURLToPath(new URL("./fixtures/do-conformance-worker.ts", import.meta.url))],
-        bundle: true,
-        format: "esm",
-        platform: "neutral",
-        target: "es2022",
-        mainFields: ["module", "main"],
-        external: ["node:*", "cloudflare:*"],
-        write: false,
-        logLevel: "silent",
-      });
-      const code = bundle.outputFiles[0]!.text;
-      mf = new Miniflare({
-        modules: [{ type: "ESModule", path: "worker.mjs", contents: code }],
-        compatibilityDate: "2025-09-01",
-        compatibilityFlags: ["nodejs_compat"],
-        durableObjects: { CONFORMANCE: { className: "ConformanceObject", useSQLite: true } },
-      });
-      const response = await mf.dispatchFetch("http://worker/cases");
-      assert.deepEqual(await response.json(), names, "the worker has the same cases as this file");
+  before(async () => {
+    const { build } = await import("esbuild");
+    const { Miniflare } = await import("miniflare");
+    const bundle = await build({
+      entryPoints: [fileURLToPath(new URL("./fixtures/do-conformance-worker.ts", import.meta.url))],
+      bundle: true,
+      format: "esm",
+      platform: "neutral",
+      target: "es2022",
+      mainFields: ["module", "main"],
+      external: ["node:*", "cloudflare:*"],
+      write: false,
+      logLevel: "silent",
     });
-
-    after(async () => {
-      await mf?.dispose();
+    const code = bundle.outputFiles[0]!.text;
+    mf = new Miniflare({
+      modules: [{ type: "ESModule", path: "worker.mjs", contents: code }],
+      compatibilityDate: "2025-09-01",
+      compatibilityFlags: ["nodejs_compat"],
+      durableObjects: { CONFORMANCE: { className: "ConformanceObject", useSQLite: true } },
     });
-
-    for (const [index, name] of names.entries()) {
-      it(name, async () => {
-        const response = await mf!.dispatchFetch(`http://worker/run/${index}`);
-        assert.equal(response.status, 200, await response.clone().text());
-        const outcome = await response.json() as { name: string; ok: boolean; error?: string };
-        assert.equal(outcome.name, name);
-        assert.ok(outcome.ok, `in workerd: ${outcome.error}`);
-      });
-    }
+    const response = await mf.dispatchFetch("http://worker/cases");
+    assert.deepEqual(await response.json(), names, "the worker has the same cases as this file");
   });
-}
+
+  after(async () => {
+    await mf?.dispose();
+  });
+
+  for (const [index, name] of names.entries()) {
+    it(name, async () => {
+      const response = await mf!.dispatchFetch(`http://worker/run/${index}`);
+      assert.equal(response.status, 200, await response.clone().text());
+      const outcome = await response.json() as { name: string; ok: boolean; error?: string };
+      assert.equal(outcome.name, name);
+      assert.ok(outcome.ok, `in workerd: ${outcome.error}`);
+    });
+  }
+});

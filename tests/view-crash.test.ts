@@ -10,11 +10,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { nodeOnly } from "./_helpers.ts";
 import { after, describe, it } from "node:test";
 import { Hyperlog } from "../mod.ts";
 import { openSqlite } from "../storage/sqlite-open.ts";
+import { countApplications } from "./fixtures/view-crash-map.ts";
 
-const runtime = "Bun" in globalThis ? "bun" : "Deno" in globalThis ? "deno" : "node";
 const WORKER = fileURLToPath(new URL("./fixtures/view-crash-worker.ts", import.meta.url));
 const KILLS = 12;
 
@@ -59,50 +60,34 @@ async function check(path: string): Promise<number> {
   }
 }
 
-if (runtime !== "node") {
-  const reason = `the crash test spawns and kills the project's Node; it runs under Node only (skipped on ${runtime})`;
-  console.log(`Skipping: ${reason}`);
-  describe("views survive SIGKILL", () => {
-    it("runs under Node only", { skip: reason }, () => {});
-  });
-} else {
-  describe("views survive SIGKILL", () => {
-    const dir = mkdtempSync(join(tmpdir(), "hyperlog-view-crash-"));
-    after(() => rmSync(dir, { recursive: true, force: true }));
+nodeOnly("views survive SIGKILL", "the crash test spawns and kills the project's Node", () => {
+  const dir = mkdtempSync(join(tmpdir(), "hyperlog-view-crash-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
 
-    it(`never apply a node twice or skip one, through ${KILLS} kills`, async () => {
-      const path = join(dir, "view.db");
-      let seed = 0x9e3779b9;
-      const random = (bound: number): number => {
-        seed ^= seed << 13;
-        seed ^= seed >>> 17;
-        seed ^= seed << 5;
-        return (seed >>> 0) % bound;
-      };
-      const checkpoints: number[] = [];
-      for (let run = 0; run < KILLS; run++) {
-        await runAndKill(path, 20 + random(400));
-        checkpoints.push(await check(path));
-      }
-      assert.ok(checkpoints.some((c) => c > 0), `the view made progress: ${checkpoints.join()}`);
-      const log = new Hyperlog<number>(await openSqlite(path), { valueEncoding: "json" });
-      const view = log.view({
-        name: "applied",
-        batchSize: 40,
-        map: async (nodes, store) => {
-          let total = (await store.get("total") as number | undefined) ?? 0;
-          for (const node of nodes) {
-            const key = `c:${String(node.change).padStart(8, "0")}`;
-            store.put(key, ((await store.get(key) as number | undefined) ?? 0) + 1);
-            total++;
-          }
-          store.put("total", total);
-        },
-      });
-      await view.ready();
-      const length = log.length;
-      await log.close();
-      assert.equal(await check(path), length, "caught up, every node of the log applied exactly once");
+  it(`never apply a node twice or skip one, through ${KILLS} kills`, async () => {
+    const path = join(dir, "view.db");
+    let seed = 0x9e3779b9;
+    const random = (bound: number): number => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) % bound;
+    };
+    const checkpoints: number[] = [];
+    for (let run = 0; run < KILLS; run++) {
+      await runAndKill(path, 20 + random(400));
+      checkpoints.push(await check(path));
+    }
+    assert.ok(checkpoints.some((c) => c > 0), `the view made progress: ${checkpoints.join()}`);
+    const log = new Hyperlog<number>(await openSqlite(path), { valueEncoding: "json" });
+    const view = log.view({
+      name: "applied",
+      batchSize: 40,
+      map: countApplications,
     });
+    await view.ready();
+    const length = log.length;
+    await log.close();
+    assert.equal(await check(path), length, "caught up, every node of the log applied exactly once");
   });
-}
+});

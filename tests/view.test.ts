@@ -132,15 +132,16 @@ for (const [backend, make] of backends) {
       await v1.ready();
       await v1.close();
       const seen: number[] = [];
+      const lengths = (nodes: readonly Node<Doc>[], store: ViewStore) => {
+        for (const node of nodes) {
+          seen.push(node.change);
+          store.put(`len:${node.change}`, node.value.word.length);
+        }
+      };
       const v2 = log.view({
         name: "v",
         version: 2,
-        map: (nodes, store) => {
-          for (const node of nodes) {
-            seen.push(node.change);
-            store.put(`len:${node.change}`, node.value.word.length);
-          }
-        },
+        map: lengths,
       });
       await v2.ready();
       assert.deepEqual(seen, [1, 2, 3], "a new version rebuilds from change 1");
@@ -160,16 +161,7 @@ for (const [backend, make] of backends) {
       await raw.close();
       log = new Hyperlog<Doc>(await reopen());
       seen.length = 0;
-      const v3 = log.view({
-        name: "v",
-        version: 2,
-        map: (nodes, store) => {
-          for (const node of nodes) {
-            seen.push(node.change);
-            store.put(`len:${node.change}`, node.value.word.length);
-          }
-        },
-      });
+      const v3 = log.view({ name: "v", version: 2, map: lengths });
       await v3.ready();
       assert.deepEqual(seen, [1, 2, 3], "dropped tables rebuild the view");
       assert.deepEqual((await v3.range()).map(([k]) => k), ["len:1", "len:2", "len:3"]);

@@ -1,12 +1,10 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import type { ChildProcess } from "node:child_process";
 import { Hyperlog, replicateWebSocket } from "../mod.ts";
 import { encodeNodeBody } from "../src/wire.ts";
+import { startDenoFixture } from "./_helpers.ts";
 
-const DENO = fileURLToPath(new URL("../node_modules/.bin/deno", import.meta.url));
-const PEER = fileURLToPath(new URL("./fixtures/ws-peer.ts", import.meta.url));
 
 let peer: ChildProcess | undefined;
 let base = "";
@@ -27,16 +25,9 @@ function open(query = ""): WebSocket {
 
 describe("replication over a WebSocket", () => {
   before(async () => {
-    peer = spawn(DENO, ["run", "-A", PEER], { stdio: ["ignore", "pipe", "inherit"] });
-    const port = await new Promise<string>((resolve, reject) => {
-      let out = "";
-      peer!.stdout!.on("data", (d: Buffer) => {
-        out += d;
-        const match = /PORT (\d+)/.exec(out);
-        if (match) resolve(match[1]!);
-      });
-      peer!.on("exit", (code) => reject(new Error(`The WebSocket peer exited with ${code}`)));
-    });
+    const started = await startDenoFixture(new URL("./fixtures/ws-peer.ts", import.meta.url));
+    peer = started.child;
+    const port = started.port;
     base = `http://127.0.0.1:${port}`;
   });
 
