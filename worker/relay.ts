@@ -115,6 +115,11 @@ export interface RelayEnv {
   MAX_NODE_BYTES?: string;
   /** Live nodes per second one socket may send (default 1 000). */
   MAX_NODES_PER_SECOND?: string;
+  /**
+   * Tests only: "1" enables `POST /debug/forget` on the Object, which drops everything it holds in memory (sessions,
+   * sockets' state, the open log) as hibernation does, so that tests can check that it carries on after a wake-up.
+   */
+  RELAY_DEBUG?: string;
 }
 
 /** What each socket keeps across hibernation. */
@@ -274,6 +279,12 @@ export class RelayObject {
     const log = await this.#open(name);
     const path = url.pathname;
     if (path === "/ws") return this.#accept(request, name);
+    if (path === "/debug/forget" && this.#env.RELAY_DEBUG === "1" && request.method === "POST") {
+      // What eviction after hibernation leaves: the sockets (with their attachments) and the database.
+      this.#conns.clear();
+      this.#log = undefined;
+      return Response.json({ forgot: true });
+    }
     if (path === "/info") {
       return Response.json({ heads: await log.storage.heads(), length: log.length });
     }
@@ -436,10 +447,10 @@ export class RelayObject {
       }
       if (body.length >= 33) conn.heard.add(toHex(body.subarray(1, 33)));
     }
+    // Handled in order, one after another; the next message need not wait for this one to be stored.
     conn.queue = conn.queue.then(() => this.#handle(conn, body)).catch((error) => {
       this.#close(conn, codeOf(error), (error as Error).message);
     });
-    await conn.queue;
   }
 
   async #handle(conn: Conn, body: Uint8Array): Promise<void> {
