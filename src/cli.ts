@@ -42,6 +42,8 @@ Commands:
   get KEY                  print one node as JSON
   sync [--live] [--push|--pull]
                            replicate over stdin/stdout with another 'hyperlog sync'
+  sync ws://HOST/logs/NAME [--live] [--push|--pull] [--token=TOKEN]
+                           replicate with a relay over a WebSocket (ws:// or wss://)
   dupsh 'CMD A' 'CMD B'    run two commands with A's stdout piped into B's stdin and B's stdout into A's stdin
 
 Options:
@@ -79,6 +81,10 @@ Speaks the replication protocol over stdin and stdout and exits 0 when the logs 
   --pull    only receive nodes
 Connect two with dupsh, netcat or ssh:
   hyperlog dupsh 'hyperlog sync -d /tmp/a' 'hyperlog sync -d /tmp/b'
+
+With a URL, syncs with a relay over a WebSocket instead (see the README, "Relay worker"):
+  hyperlog sync ws://127.0.0.1:8787/logs/NAME [--token=TOKEN]
+  --token   the relay's read or write token (also from HYPERLOG_TOKEN), sent as a 'bearer.TOKEN' subprotocol
 `,
   dupsh: `Usage: hyperlog dupsh 'CMD A' 'CMD B'
 
@@ -129,6 +135,7 @@ function parse(argv: readonly string[]): Parsed {
     const known = KNOWN_FLAGS[parsed.command];
     if (known === undefined) throw new UsageError(`Unknown command ${JSON.stringify(parsed.command)}`);
     for (const flag of parsed.flags) {
+      if (parsed.command === "sync" && flag.startsWith("--token=")) continue;
       if (!known.includes(flag)) throw new UsageError(`Unknown option ${flag} for ${parsed.command}`);
     }
   }
@@ -235,7 +242,8 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO()): Pr
         return 0;
       }
       case "sync": {
-        expectArgs(parsed, 0, 0, "no arguments, only --live, --push or --pull");
+        if (parsed.args.length === 1 && /^wss?:\/\//.test(parsed.args[0]!)) return await syncRelay(io, parsed);
+        expectArgs(parsed, 0, 0, "no arguments (or a ws:// URL), only --live, --push or --pull");
         if (parsed.flags.has("--push") && parsed.flags.has("--pull")) {
           throw new UsageError("--push and --pull cannot be used together; leave both out to sync both ways");
         }
@@ -288,6 +296,48 @@ async function sync(io: CliIO, dir: string, mode: ReplicationMode, live: boolean
     return 0;
   } finally {
     if (progress !== undefined) clearInterval(progress);
+    await log.close();
+  }
+}
+
+/** `sync ws://HOST/logs/NAME`: replicates with a relay over the runtime's global WebSocket. */
+async function syncRelay(io: CliIO, parsed: Parsed): Promise<number> {
+  const flags = parsed.flags;
+  if (flags.has("--push") && flags.has("--pull")) {
+    throw new UsageError("--push and --pull cannot be used together; leave both out to sync both ways");
+  }
+  const mode: ReplicationMode = flags.has("--push") ? "push" : flags.has("--pull") ? "pull" : "sync";
+  let token = process.env.HYPERLOG_TOKEN || undefined;
+  for (const flag of flags) if (flag.startsWith("--token=")) token = flag.slice("--token=".length);
+  let url: URL;
+  try {
+    url = new URL(parsed.args[0]!);
+  } catch {
+    throw new UsageError(`${JSON.stringify(parsed.args[0])} is not a URL; use ws://HOST/logs/NAME`);
+  }
+  if (!/^\/logs\/[^/]+(\/ws)?\/?$/.test(url.pathname)) {
+    throw new UsageError(`${url.href} is not a relay log URL; use ws://HOST/logs/NAME`);
+  }
+  if (!url.pathname.endsWith("/ws")) url.pathname = url.pathname.replace(/\/?$/, "/ws");
+  const { replicateWebSocket } = await import("./websocket.ts");
+  const log = await openLog(io, parsed.dir);
+  try {
+    // A token rides in a subprotocol: every runtime's WebSocket can send one, and it stays out of URLs and logs.
+    const socket = new WebSocket(url, token === undefined ? [] : ["hyperlog", `bearer.${token}`]);
+    const live = flags.has("--live");
+    const session = replicateWebSocket(log, socket, { mode, live });
+    if (live) {
+      await session.synced;
+      io.stderr(`sync: synced with ${url.origin}${url.pathname}; staying live (Ctrl-C to stop)\n`);
+    }
+    const stats = await session.done;
+    io.stderr(
+      `sync: sent ${stats.nodesSent} nodes, received ${stats.nodesReceived} nodes (${
+        stats.bytesSent + stats.bytesReceived
+      } bytes)\n`,
+    );
+    return 0;
+  } finally {
     await log.close();
   }
 }

@@ -145,6 +145,30 @@ if (runtime !== "node") {
       assert.equal(all.trim().split("\n").length, 2);
     });
 
+    it("hyperlog sync ws://HOST/logs/NAME syncs a CLI store with the relay", async () => {
+      const { main } = await import("../src/cli.ts");
+      const dirs = [mkdtempSync(join(tmpdir(), "hyperlog-cli-a-")), mkdtempSync(join(tmpdir(), "hyperlog-cli-b-"))];
+      try {
+        let err = "";
+        let out = "";
+        const io = (await import("../storage/sqlite-open.ts")).openSqlite;
+        const cli = { stdout: (t: string) => void (out += t), stderr: (t: string) => void (err += t), openStorage: (d: string) => io(join(d, "log.db")) };
+        assert.equal(await main(["-d", dirs[0]!, "add", "from the cli"], cli), 0);
+        const key = out.trim();
+        assert.equal(await main(["-d", dirs[0]!, "sync", `${relay.url.replace(/^http/, "ws")}/logs/cli`], cli), 0, err);
+        assert.match(err, /sent 1 nodes, received 0 nodes/);
+        assert.equal(await main(["-d", dirs[1]!, "sync", `${relay.url.replace(/^http/, "ws")}/logs/cli/ws`], cli), 0, err);
+        assert.match(err, /sent 0 nodes, received 1 nodes/);
+        out = "";
+        assert.equal(await main(["-d", dirs[1]!, "heads"], cli), 0);
+        assert.equal(out.trim(), key);
+        assert.equal(await main(["-d", dirs[1]!, "sync", "ws://127.0.0.1:1/elsewhere"], cli), 2);
+        assert.match(err, /not a relay log URL/);
+      } finally {
+        for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
     it("carries on after a wake-up: live sockets keep receiving and sending, from their attachments", async () => {
       const two = [connect(relay.url, "wake"), connect(relay.url, "wake")];
       clients.push(...two);
