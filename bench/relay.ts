@@ -31,7 +31,9 @@ async function waitFor(condition: () => boolean, ms: number): Promise<void> {
 /** Nodes per second a client's initial push of `n` nodes reaches the relay's storage. */
 async function ingest(base: string, name: string, n: number): Promise<number> {
   const log = new Hyperlog();
-  await log.batch(Array.from({ length: n }, (_, i) => ({ value: { i, text: `node ${i}` }, links: i === 0 ? [] : [i - 1] })));
+  await log.batch(
+    Array.from({ length: n }, (_, i) => ({ value: { i, text: `node ${i}` }, links: i === 0 ? [] : [i - 1] })),
+  );
   const start = performance.now();
   const session = replicateWebSocket(log, new WebSocket(`${base}/logs/${name}/ws`), { live: false });
   const stats = await session.done;
@@ -111,12 +113,63 @@ export const benchmark: BenchModule = {
       const rate = median(rates);
       const latency50 = median(p50);
       return [
-        { bench: "relay-ingest", n: INGEST, unit: "nodes/s", ours: rate, hyperlog: null, ratio: null, target: ">= 20000 nodes/s", met: rate >= 20_000 },
-        { bench: "relay-ingest", case: "relay ingest, KV mirror on", n: INGEST_KV, unit: "nodes/s", ours: median(kvRates), hyperlog: null, ratio: null },
-        { bench: "relay-latency", case: "live latency p50", n: PINGS, unit: "ms", ours: latency50, hyperlog: null, ratio: null, target: "< 10 ms", met: latency50 < 10 },
-        { bench: "relay-latency", case: "live latency p99", n: PINGS, unit: "ms", ours: median(p99), hyperlog: null, ratio: null },
-        { bench: "relay-load", case: "50 clients x 200 nodes: all converged", n: CLIENTS * PER_CLIENT, unit: "s", ours: seconds, hyperlog: null, ratio: null },
-        { bench: "relay-load", case: "50 clients: node deliveries", n: CLIENTS * PER_CLIENT, unit: "nodes/s", ours: (CLIENTS * PER_CLIENT * (CLIENTS - 1)) / seconds, hyperlog: null, ratio: null },
+        {
+          bench: "relay-ingest",
+          n: INGEST,
+          unit: "nodes/s",
+          ours: rate,
+          hyperlog: null,
+          ratio: null,
+          target: ">= 20000 nodes/s",
+          met: rate >= 20_000,
+        },
+        {
+          bench: "relay-ingest",
+          case: "relay ingest, KV mirror on",
+          n: INGEST_KV,
+          unit: "nodes/s",
+          ours: median(kvRates),
+          hyperlog: null,
+          ratio: null,
+        },
+        {
+          bench: "relay-latency",
+          case: "live latency p50",
+          n: PINGS,
+          unit: "ms",
+          ours: latency50,
+          hyperlog: null,
+          ratio: null,
+          target: "< 10 ms",
+          met: latency50 < 10,
+        },
+        {
+          bench: "relay-latency",
+          case: "live latency p99",
+          n: PINGS,
+          unit: "ms",
+          ours: median(p99),
+          hyperlog: null,
+          ratio: null,
+        },
+        {
+          bench: "relay-load",
+          case: "50 clients x 200 nodes: all converged",
+          n: CLIENTS * PER_CLIENT,
+          unit: "s",
+          ours: seconds,
+          hyperlog: null,
+          ratio: null,
+        },
+        {
+          bench: "relay-load",
+          case: "50 clients: node deliveries",
+          n: CLIENTS * PER_CLIENT,
+          unit: "nodes/s",
+          ours: (CLIENTS * PER_CLIENT * (CLIENTS - 1)) / seconds,
+          hyperlog: null,
+          ratio: null,
+        },
       ];
     } finally {
       await relay.stop();

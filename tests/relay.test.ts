@@ -152,12 +152,20 @@ if (runtime !== "node") {
         let err = "";
         let out = "";
         const io = (await import("../storage/sqlite-open.ts")).openSqlite;
-        const cli = { stdout: (t: string) => void (out += t), stderr: (t: string) => void (err += t), openStorage: (d: string) => io(join(d, "log.db")) };
+        const cli = {
+          stdout: (t: string) => void (out += t),
+          stderr: (t: string) => void (err += t),
+          openStorage: (d: string) => io(join(d, "log.db")),
+        };
         assert.equal(await main(["-d", dirs[0]!, "add", "from the cli"], cli), 0);
         const key = out.trim();
         assert.equal(await main(["-d", dirs[0]!, "sync", `${relay.url.replace(/^http/, "ws")}/logs/cli`], cli), 0, err);
         assert.match(err, /sent 1 nodes, received 0 nodes/);
-        assert.equal(await main(["-d", dirs[1]!, "sync", `${relay.url.replace(/^http/, "ws")}/logs/cli/ws`], cli), 0, err);
+        assert.equal(
+          await main(["-d", dirs[1]!, "sync", `${relay.url.replace(/^http/, "ws")}/logs/cli/ws`], cli),
+          0,
+          err,
+        );
         assert.match(err, /sent 0 nodes, received 1 nodes/);
         out = "";
         assert.equal(await main(["-d", dirs[1]!, "heads"], cli), 0);
@@ -263,7 +271,11 @@ if (runtime !== "node") {
       relay = await startRelay({
         vars: {
           READ_TOKEN: "r-secret",
-          WRITE_TOKEN: "w-secret", MAX_FRAME_BYTES: "65536", MAX_NODE_BYTES: "4096", MAX_NODES_PER_SECOND: "200" },
+          WRITE_TOKEN: "w-secret",
+          MAX_FRAME_BYTES: "65536",
+          MAX_NODE_BYTES: "4096",
+          MAX_NODES_PER_SECOND: "200",
+        },
       });
     });
     after(async () => {
@@ -283,14 +295,18 @@ if (runtime !== "node") {
     /** Checks that the others keep syncing: a node from the writer reaches the watcher. */
     async function stillSyncing({ writer, watcher }: { writer: Client; watcher: Client }): Promise<void> {
       const node = await writer.log.append(`still syncing ${Math.random()}`);
-      await waitFor(async () => {
-        try {
-          await watcher.log.get(node.key);
-          return true;
-        } catch {
-          return false;
-        }
-      }, 30_000, "the others to keep syncing");
+      await waitFor(
+        async () => {
+          try {
+            await watcher.log.get(node.key);
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        30_000,
+        "the others to keep syncing",
+      );
       writer.socket.close();
       watcher.socket.close();
     }

@@ -130,8 +130,13 @@ export function createApp(): Hono<{ Bindings: RelayEnv; Variables: { role: Role;
     return forward(c.env, c.get("name"), `/changes?since=${Number(since)}`);
   });
 
-  app.post("/logs/:name/debug/forget", (c) =>
-    c.env.RELAY_DEBUG === "1" ? forward(c.env, c.get("name"), "/debug/forget", { method: "POST" }) : bad("No such route: see / for the routes", 404));
+  app.post(
+    "/logs/:name/debug/forget",
+    (c) =>
+      c.env.RELAY_DEBUG === "1"
+        ? forward(c.env, c.get("name"), "/debug/forget", { method: "POST" })
+        : bad("No such route: see / for the routes", 404),
+  );
 
   app.notFound(() => bad("No such route: see / for the routes", 404));
   app.onError((error) => bad(`The relay failed: ${error.message}`, 500));

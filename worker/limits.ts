@@ -123,10 +123,14 @@ function sameText(a: string, b: string): boolean {
  * console.assert(roleOf({ READ_TOKEN: "r" }, "nope") === undefined);
  * ```
  */
-export function roleOf(env: { READ_TOKEN?: string; WRITE_TOKEN?: string }, token: string | undefined): Role | undefined {
+export function roleOf(
+  env: { READ_TOKEN?: string; WRITE_TOKEN?: string },
+  token: string | undefined,
+): Role | undefined {
   const read = env.READ_TOKEN || undefined;
   const write = env.WRITE_TOKEN || undefined;
-  const matches = (secret: string | undefined) => secret !== undefined && token !== undefined && sameText(token, secret);
+  const matches = (secret: string | undefined) =>
+    secret !== undefined && token !== undefined && sameText(token, secret);
   if (write !== undefined ? matches(write) : read === undefined || matches(read)) return "write";
   if (read === undefined || matches(read)) return "read";
   return undefined;

@@ -16,7 +16,14 @@
  *
  * @module
  */
-import { ClosedError, HyperlogError, InvalidNodeError, MissingLinksError, ProtocolError, SignatureError } from "../src/errors.ts";
+import {
+  ClosedError,
+  HyperlogError,
+  InvalidNodeError,
+  MissingLinksError,
+  ProtocolError,
+  SignatureError,
+} from "../src/errors.ts";
 import { isKey, toHex } from "../src/hex.ts";
 import { WIRE_NODES } from "../src/internal.ts";
 import { Hyperlog } from "../src/log.ts";
