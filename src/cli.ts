@@ -43,8 +43,10 @@ Commands:
   get KEY                  print one node as JSON
   sync [--live] [--push|--pull]
                            replicate over stdin/stdout with another 'hyperlog sync'
-  kv put KEY VALUE | kv get KEY | kv del KEY | kv ls | kv history KEY | kv sync [--live] [--push|--pull]
+  kv put KEY VALUE | kv get KEY | kv del KEY | kv ls | kv history KEY | kv sync [same as sync]
                            a multi-value key/value store (HyperKV) in the same log
+  sync ws://HOST/logs/NAME [--live] [--push|--pull] [--token=TOKEN]
+                           replicate with a relay over a WebSocket (ws:// or wss://)
   dupsh 'CMD A' 'CMD B'    run two commands with A's stdout piped into B's stdin and B's stdout into A's stdin
 
 Options:
@@ -82,6 +84,10 @@ Speaks the replication protocol over stdin and stdout and exits 0 when the logs 
   --pull    only receive nodes
 Connect two with dupsh, netcat or ssh:
   hyperlog dupsh 'hyperlog sync -d /tmp/a' 'hyperlog sync -d /tmp/b'
+
+With a URL, syncs with a relay over a WebSocket instead (see the README, "Relay worker"):
+  hyperlog sync ws://127.0.0.1:8787/logs/NAME [--token=TOKEN]
+  --token   the relay's read or write token (also from HYPERLOG_TOKEN), sent as a 'bearer.TOKEN' subprotocol
 `,
   kv: `Usage: hyperlog [-d DIR] kv <put|get|del|ls|history|sync> [arguments]
 
@@ -91,7 +97,7 @@ A multi-value key/value store (HyperKV) kept in the same log, so it replicates w
   kv del KEY                 delete KEY; prints the node key
   kv ls                      print every key that has values as a JSON line: { "key": ..., "values": { ... } }
   kv history KEY             print every write of KEY (puts and deletes) as a JSON line, in causal order
-  kv sync [--live] [--push|--pull]
+  kv sync [ws://HOST/logs/NAME] [--live] [--push|--pull] [--token=TOKEN]
                              the same as 'hyperlog sync'
 Concurrent puts on two peers both show in 'kv get' after a sync, until a later put replaces them:
   hyperlog -d /tmp/a kv put color blue; hyperlog -d /tmp/b kv put color green
@@ -157,6 +163,7 @@ function parse(argv: readonly string[]): Parsed {
     const known = KNOWN_FLAGS[parsed.command];
     if (known === undefined) throw new UsageError(`Unknown command ${JSON.stringify(parsed.command)}`);
     for (const flag of parsed.flags) {
+      if ((parsed.command === "sync" || parsed.command === "kv") && flag.startsWith("--token=")) continue;
       if (!known.includes(flag)) throw new UsageError(`Unknown option ${flag} for ${parsed.command}`);
     }
   }
@@ -256,7 +263,8 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO()): Pr
         return 0;
       }
       case "sync": {
-        expectArgs(parsed, 0, 0, "no arguments, only --live, --push or --pull");
+        if (parsed.args.length === 1 && /^wss?:\/\//.test(parsed.args[0]!)) return await syncRelay(io, parsed);
+        expectArgs(parsed, 0, 0, "no arguments (or a ws:// URL), only --live, --push or --pull");
         return await sync(io, parsed.dir, syncMode(parsed.flags), parsed.flags.has("--live"));
       }
       case "kv":
@@ -305,7 +313,14 @@ async function kv(io: CliIO, parsed: Parsed): Promise<number> {
     throw new UsageError(`Unknown kv subcommand ${JSON.stringify(sub)}: use put, get, del, ls, history or sync`);
   }
   for (const flag of parsed.flags) {
-    if (!known.includes(flag)) throw new UsageError(`Unknown option ${flag} for the kv ${sub} command`);
+    if (known.includes(flag) || (sub === "sync" && flag.startsWith("--token="))) continue;
+    throw new UsageError(`Unknown option ${flag} for the kv ${sub} command`);
+  }
+  if (sub === "sync") {
+    // The same as hyperlog sync, over stdin/stdout or with a relay.
+    if (args.length === 1 && /^wss?:\/\//.test(args[0]!)) return await syncRelay(io, { ...parsed, args });
+    if (args.length !== 0) throw usage("no arguments (or a ws:// URL), only --live, --push, --pull or --token");
+    return await sync(io, parsed.dir, syncMode(parsed.flags), parsed.flags.has("--live"));
   }
   const arity: Record<string, [number, string]> = {
     put: [2, "a KEY and a VALUE"],
@@ -313,11 +328,9 @@ async function kv(io: CliIO, parsed: Parsed): Promise<number> {
     del: [1, "one KEY"],
     history: [1, "one KEY"],
     ls: [0, "no arguments"],
-    sync: [0, "no arguments, only --live, --push or --pull"],
   };
   const [count, what] = arity[sub]!;
   if (args.length !== count) throw usage(what);
-  if (sub === "sync") return await sync(io, parsed.dir, syncMode(parsed.flags), parsed.flags.has("--live"));
   const value = sub === "put" ? valueOf(args[1]!, parsed.flags) : undefined;
   const log = await openLog(io, parsed.dir);
   const store = new HyperKV(log);
@@ -371,6 +384,45 @@ async function sync(io: CliIO, dir: string, mode: ReplicationMode, live: boolean
     return 0;
   } finally {
     if (progress !== undefined) clearInterval(progress);
+    await log.close();
+  }
+}
+
+/** `sync ws://HOST/logs/NAME`: replicates with a relay over the runtime's global WebSocket. */
+async function syncRelay(io: CliIO, parsed: Parsed): Promise<number> {
+  const flags = parsed.flags;
+  const mode = syncMode(flags);
+  let token = process.env.HYPERLOG_TOKEN || undefined;
+  for (const flag of flags) if (flag.startsWith("--token=")) token = flag.slice("--token=".length);
+  let url: URL;
+  try {
+    url = new URL(parsed.args[0]!);
+  } catch {
+    throw new UsageError(`${JSON.stringify(parsed.args[0])} is not a URL; use ws://HOST/logs/NAME`);
+  }
+  if (!/^\/logs\/[^/]+(\/ws)?\/?$/.test(url.pathname)) {
+    throw new UsageError(`${url.href} is not a relay log URL; use ws://HOST/logs/NAME`);
+  }
+  if (!url.pathname.endsWith("/ws")) url.pathname = url.pathname.replace(/\/?$/, "/ws");
+  const { replicateWebSocket } = await import("./websocket.ts");
+  const log = await openLog(io, parsed.dir);
+  try {
+    // A token rides in a subprotocol: every runtime's WebSocket can send one, and it stays out of URLs and logs.
+    const socket = new WebSocket(url, token === undefined ? [] : ["hyperlog", `bearer.${token}`]);
+    const live = flags.has("--live");
+    const session = replicateWebSocket(log, socket, { mode, live });
+    if (live) {
+      await session.synced;
+      io.stderr(`sync: synced with ${url.origin}${url.pathname}; staying live (Ctrl-C to stop)\n`);
+    }
+    const stats = await session.done;
+    io.stderr(
+      `sync: sent ${stats.nodesSent} nodes, received ${stats.nodesReceived} nodes (${
+        stats.bytesSent + stats.bytesReceived
+      } bytes)\n`,
+    );
+    return 0;
+  } finally {
     await log.close();
   }
 }

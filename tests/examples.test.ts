@@ -15,7 +15,7 @@ function runExample(name: string): { status: number | null; stdout: string; stde
 }
 
 describe("examples", () => {
-  it("the walk-through (npm start) adds, lists, replicates two SQLite logs and reopens one", () => {
+  it("the walk-through (npm run example) adds, lists, replicates two SQLite logs and reopens one", () => {
     const { status, stdout, stderr } = runExample("walkthrough.ts");
     assert.equal(status, 0, stderr);
     assert.match(stdout, /alice added 3 nodes/);

@@ -1,0 +1,165 @@
+/**
+ * The relay's limits, close codes and access roles: what the Hono app and the Durable Object agree on.
+ *
+ * @module
+ */
+
+/**
+ * WebSocket close codes the relay uses (4000-4999 is the range for applications). The reason string says more.
+ *
+ * @example
+ * ```ts
+ * import { CLOSE } from "./limits.ts";
+ * console.assert(CLOSE.RATE_LIMITED === 4029);
+ * ```
+ */
+export const CLOSE: {
+  readonly PROTOCOL: 4000;
+  readonly READ_ONLY: 4003;
+  readonly INVALID_NODE: 4008;
+  readonly FRAME_TOO_LARGE: 4009;
+  readonly INTERRUPTED: 4010;
+  readonly INTERNAL: 4011;
+  readonly NODE_TOO_LARGE: 4013;
+  readonly RATE_LIMITED: 4029;
+} = {
+  /** A malformed frame or a message out of turn. */
+  PROTOCOL: 4000,
+  /** The client sent a node but may only read (its token does not allow writes). */
+  READ_ONLY: 4003,
+  /** A node failed its checks: key does not match, missing links, bad or unlisted signature. */
+  INVALID_NODE: 4008,
+  /** A message over the frame size limit. */
+  FRAME_TOO_LARGE: 4009,
+  /** The relay restarted in the middle of the initial exchange: reconnect. */
+  INTERRUPTED: 4010,
+  /** The relay failed (a bug or storage failure): reconnect later. */
+  INTERNAL: 4011,
+  /** A node over the node size limit. */
+  NODE_TOO_LARGE: 4013,
+  /** More nodes per second than allowed on one socket. */
+  RATE_LIMITED: 4029,
+};
+
+/**
+ * Size and rate limits of one relay, read from the environment (see {@link readLimits}).
+ *
+ * @example
+ * ```ts
+ * import type { RelayLimits } from "./limits.ts";
+ * const limits: RelayLimits = { maxFrame: 1 << 20, maxNode: 1 << 18, nodesPerSecond: 1000 };
+ * console.assert(limits.maxFrame > limits.maxNode);
+ * ```
+ */
+export interface RelayLimits {
+  /** The largest WebSocket message accepted, in bytes. */
+  maxFrame: number;
+  /** The largest encoded node accepted (key, links, signature and value), in bytes. */
+  maxNode: number;
+  /** Nodes per second one socket may send once live (a bucket that holds one second's worth). */
+  nodesPerSecond: number;
+}
+
+/** The defaults: 1 MiB frames, 256 KiB nodes, 1 000 live nodes per second per socket. */
+export const DEFAULT_LIMITS: RelayLimits = { maxFrame: 1 << 20, maxNode: 1 << 18, nodesPerSecond: 1000 };
+
+function positive(text: string | undefined, fallback: number, name: string): number {
+  if (text === undefined || text === "") return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n <= 0) throw new RangeError(`${name} must be a positive integer, not ${text}`);
+  return n;
+}
+
+/**
+ * Reads the limits from environment variables `MAX_FRAME_BYTES`, `MAX_NODE_BYTES` and `MAX_NODES_PER_SECOND`;
+ * missing ones take the defaults.
+ *
+ * @example
+ * ```ts
+ * import { readLimits } from "./limits.ts";
+ * console.assert(readLimits({ MAX_NODES_PER_SECOND: "50" }).nodesPerSecond === 50);
+ * ```
+ */
+export function readLimits(env: Record<string, unknown>): RelayLimits {
+  const text = (name: string) => (typeof env[name] === "string" ? env[name] as string : undefined);
+  return {
+    maxFrame: positive(text("MAX_FRAME_BYTES"), DEFAULT_LIMITS.maxFrame, "MAX_FRAME_BYTES"),
+    maxNode: positive(text("MAX_NODE_BYTES"), DEFAULT_LIMITS.maxNode, "MAX_NODE_BYTES"),
+    nodesPerSecond: positive(text("MAX_NODES_PER_SECOND"), DEFAULT_LIMITS.nodesPerSecond, "MAX_NODES_PER_SECOND"),
+  };
+}
+
+/**
+ * What a client may do: `write` (pull and push) or `read` (pull only).
+ *
+ * @example
+ * ```ts
+ * import type { Role } from "./limits.ts";
+ * const role: Role = "read";
+ * console.assert(role === "read");
+ * ```
+ */
+export type Role = "read" | "write";
+
+function sameText(a: string, b: string): boolean {
+  // Compare every byte whatever the first difference, so the time taken does not tell how much of a guess was right.
+  const x = new TextEncoder().encode(a);
+  const y = new TextEncoder().encode(b);
+  let diff = x.length ^ y.length;
+  for (let i = 0; i < x.length; i++) diff |= x[i]! ^ (y[i % Math.max(1, y.length)] ?? 0);
+  return diff === 0;
+}
+
+/**
+ * The role a token grants, or `undefined` for none. With no `WRITE_TOKEN` and no `READ_TOKEN` everyone writes.
+ * With `WRITE_TOKEN` only its holders write; with `READ_TOKEN` reading needs it (or the write token). With only
+ * `READ_TOKEN`, its holders also write.
+ *
+ * @example
+ * ```ts
+ * import { roleOf } from "./limits.ts";
+ * console.assert(roleOf({ WRITE_TOKEN: "w" }, undefined) === "read");
+ * console.assert(roleOf({ WRITE_TOKEN: "w" }, "w") === "write");
+ * console.assert(roleOf({ READ_TOKEN: "r" }, "nope") === undefined);
+ * ```
+ */
+export function roleOf(
+  env: { READ_TOKEN?: string; WRITE_TOKEN?: string },
+  token: string | undefined,
+): Role | undefined {
+  const read = env.READ_TOKEN || undefined;
+  const write = env.WRITE_TOKEN || undefined;
+  const matches = (secret: string | undefined) =>
+    secret !== undefined && token !== undefined && sameText(token, secret);
+  if (write !== undefined ? matches(write) : read === undefined || matches(read)) return "write";
+  if (read === undefined || matches(read)) return "read";
+  return undefined;
+}
+
+/**
+ * The writer allowlist of a log from `WRITERS`, a JSON object of log name (or `*` for every log) to a list of
+ * Ed25519 public keys in hex. `undefined` when the log has none: any writer (signed or not) is accepted.
+ *
+ * @example
+ * ```ts
+ * import { writersOf } from "./limits.ts";
+ * const env = { WRITERS: JSON.stringify({ chat: ["ab".repeat(32)] }) };
+ * console.assert(writersOf(env, "chat")?.length === 1 && writersOf(env, "other") === undefined);
+ * ```
+ */
+export function writersOf(env: { WRITERS?: string }, name: string): string[] | undefined {
+  if (env.WRITERS === undefined || env.WRITERS === "") return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(env.WRITERS);
+  } catch {
+    throw new TypeError("WRITERS must be JSON: an object of log name to a list of hex public keys");
+  }
+  if (typeof parsed !== "object" || parsed === null) throw new TypeError("WRITERS must be a JSON object");
+  const list = (parsed as Record<string, unknown>)[name] ?? (parsed as Record<string, unknown>)["*"];
+  if (list === undefined) return undefined;
+  if (!Array.isArray(list) || !list.every((k) => typeof k === "string" && /^[0-9a-f]{64}$/.test(k))) {
+    throw new TypeError(`WRITERS[${JSON.stringify(name)}] must be a list of 64-character hex public keys`);
+  }
+  return list as string[];
+}
