@@ -2,7 +2,11 @@
  * Test harness: type-checks the project with tsc, then runs the same test files
  * under `node --test`, `deno test` and `bun test`, streaming their output live.
  *
- * Usage: node scripts/test.ts [--only tsc,node,deno,bun] [--timeout SECONDS] [FILE...]
+ * Usage: node scripts/test.ts [--only tsc,node,deno,bun,jsr,doc] [--timeout SECONDS] [FILE...]
+ *
+ * Besides the runtimes, two whole-project checks run when no file is named (or when `--only` names them): `jsr`,
+ * `deno publish --dry-run` (the package as JSR would take it: no slow types, every file resolvable), and `doc`,
+ * `deno doc --lint` on the public entries (every exported symbol documented).
  *
  * Counts come from each runner's own closing summary. The type check counts as one
  * test. A runner that exits non-zero (crash, load error, timeout) without reporting a
@@ -22,6 +26,9 @@ const DEFAULT_TIMEOUT_S = 600;
 const root = resolve(import.meta.dirname, "..");
 const bin = (name: string): string => join(root, "node_modules", ".bin", name);
 
+/** The public entries of the package, as deno.json exports them */
+const ENTRIES = ["mod.ts", "storage/sqlite-open.ts", "storage/sqlite-do.ts", "storage/conformance.ts"];
+
 /** Pass/fail counts of one runtime */
 interface Counts { passed: number; failed: number; skipped: number }
 
@@ -31,6 +38,8 @@ interface Runtime {
   command(timeoutMs: number): string[];
   /** Whether the test files are appended to the command line (tsc checks the whole project) */
   takesFiles: boolean;
+  /** A whole-project check that runs only in a full run (no files named) or when `--only` names it */
+  fullRunOnly?: boolean;
   /** Counts from the runner's output, or undefined when it printed no summary */
   parse(output: string, code: number): Counts | undefined;
 }
@@ -72,6 +81,18 @@ const RUNTIMES: Record<string, Runtime> = {
       };
       return { passed: get("passed"), failed: get("failed"), skipped: get("ignored") };
     },
+  },
+  jsr: {
+    command: () => [bin("deno"), "publish", "--dry-run", "--allow-dirty"],
+    takesFiles: false,
+    fullRunOnly: true,
+    parse: (_out, code) => ({ passed: code === 0 ? 1 : 0, failed: code === 0 ? 0 : 1, skipped: 0 }),
+  },
+  doc: {
+    command: () => [bin("deno"), "doc", "--lint", ...ENTRIES],
+    takesFiles: false,
+    fullRunOnly: true,
+    parse: (_out, code) => ({ passed: code === 0 ? 1 : 0, failed: code === 0 ? 0 : 1, skipped: 0 }),
   },
   bun: {
     // Bun's default per-test timeout is 5 s (node and deno have none): lift it to the run's limit
@@ -130,7 +151,8 @@ const { values, positionals } = (() => {
     return usage((err as Error).message);
   }
 })();
-const names = values.only?.split(",").map((s) => s.trim()).filter(Boolean) ?? Object.keys(RUNTIMES);
+const names = values.only?.split(",").map((s) => s.trim()).filter(Boolean) ??
+  Object.keys(RUNTIMES).filter((name) => positionals.length === 0 || RUNTIMES[name]!.fullRunOnly !== true);
 for (const name of names) if (!(name in RUNTIMES)) usage(`Unknown runtime: ${name}`);
 const timeoutS = Number(values.timeout ?? DEFAULT_TIMEOUT_S);
 if (!(timeoutS > 0)) usage(`Invalid timeout: ${values.timeout}`);
@@ -140,7 +162,7 @@ const cwd = process.env["INIT_CWD"] ?? process.cwd();
 const files = (positionals.length > 0 ? positionals.map((f) => relative(root, resolve(cwd, f))) : globSync(PATTERNS, { cwd: root }))
   .sort().map((f) => `./${f}`);
 for (const f of files) if (!existsSync(join(root, f))) usage(`Test file not found: ${f}`);
-if (files.length === 0 && names.some((n) => n !== "tsc")) usage(`No test files found (${PATTERNS.join(", ")})`);
+if (files.length === 0 && names.some((n) => RUNTIMES[n]!.takesFiles)) usage(`No test files found (${PATTERNS.join(", ")})`);
 
 const rows: { name: string; counts: Counts; seconds: number; note: string }[] = [];
 for (const name of names) {
