@@ -27,3 +27,14 @@ export const WIRE_NODES: unique symbol = Symbol("hyperlog.wireNodes");
  * ```
  */
 export const READ_NODES: unique symbol = Symbol("hyperlog.readNodes");
+
+/**
+ * A getter of `Hyperlog` for the key/value store: the codec the log encodes values with.
+ *
+ * @example
+ * ```ts
+ * import { LOG_CODEC } from "./internal.ts";
+ * console.assert(typeof LOG_CODEC === "symbol");
+ * ```
+ */
+export const LOG_CODEC: unique symbol = Symbol("hyperlog.logCodec");

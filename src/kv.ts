@@ -6,7 +6,9 @@
  *
  * @module
  */
+import { resolveEncoding } from "./encoding.ts";
 import { HyperlogError, NotFoundError } from "./errors.ts";
+import { LOG_CODEC } from "./internal.ts";
 import { isKey } from "./hex.ts";
 import type { BatchDoc, Hyperlog } from "./log.ts";
 import { Mutex } from "./mutex.ts";
@@ -189,6 +191,13 @@ export class HyperKV<V = unknown> {
   // deno-lint-ignore no-explicit-any
   constructor(log: Hyperlog<any>, options: HyperKVOptions = {}) {
     if (typeof options !== "object" || options === null) throw new TypeError("HyperKV options must be an object");
+    const codec = (log as Hyperlog<unknown>)[LOG_CODEC];
+    if (codec === resolveEncoding("utf-8") || codec === resolveEncoding("binary")) {
+      throw new TypeError(
+        "HyperKV stores objects ({ k, v } and { d }) in the log, whose values are strings or bytes; " +
+          "open the log with valueEncoding json (the default) or a codec that holds objects",
+      );
+    }
     this.log = log;
     const name = options.name ?? "kv";
     this.view = (log as Hyperlog<unknown>).view({

@@ -15,7 +15,7 @@ import {
 } from "./errors.ts";
 import { fromHex, isKey, toHex } from "./hex.ts";
 import { type Identity, verifySignature } from "./identity.ts";
-import { READ_NODES, WIRE_NODES } from "./internal.ts";
+import { LOG_CODEC, READ_NODES, WIRE_NODES } from "./internal.ts";
 import { Mutex } from "./mutex.ts";
 import { encodeNode, type Node, type StoredNode } from "./node.ts";
 import { replicate, type ReplicateOptions, type Replication } from "./replicate.ts";
@@ -1064,6 +1064,11 @@ export class Hyperlog<T = unknown> extends EventTarget {
     const view = new View(this, options);
     this.#views.add(view);
     return view;
+  }
+
+  /** The codec of this log's values (see {@link LOG_CODEC}). */
+  get [LOG_CODEC](): Codec<T> {
+    return this.#codec;
   }
 
   /** Reads decoded nodes for views (see {@link READ_NODES}). */

@@ -231,6 +231,9 @@ describe("HyperKV", () => {
     await assert.rejects(kv.put("a", 1, { links: ["nope"] }), /is not a node key/);
     await assert.rejects(kv.batch([{ type: "set", key: "a" } as never]), /use "put" or "del"/);
     await assert.rejects(kv.get(null as unknown as string), /kv.get takes a string key, got null/);
+    for (const valueEncoding of ["utf-8", "binary"] as const) {
+      assert.throws(() => new HyperKV(new Hyperlog({ valueEncoding })), /open the log with valueEncoding json/);
+    }
     assert.equal(log.length, 2, "nothing was stored");
     assert.deepEqual(await kv.get("a"), { [a.key]: 1 });
     await log.close();
