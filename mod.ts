@@ -37,6 +37,8 @@ export {
   StorageError,
 } from "./src/errors.ts";
 export { MemoryStorage } from "./storage/memory.ts";
+export { INDEXEDDB_SCHEMA_VERSION, IndexedDBStorage } from "./storage/indexeddb.ts";
+export type { IndexedDBStorageOptions } from "./storage/indexeddb.ts";
 export { SQLITE_SCHEMA_VERSION, SqliteStorage } from "./storage/sqlite.ts";
 export type {
   SqliteDriver,

@@ -12,12 +12,13 @@ import { availableParallelism, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { benchmark as core } from "./core.ts";
 import { benchmark as hash } from "./hash.ts";
+import { benchmark as indexeddb } from "./indexeddb.ts";
 import { benchmark as replicate } from "./replicate.ts";
 import { benchmark as sqlite } from "./sqlite.ts";
 import { type BenchModule, type Figure, formatNumber, formatRatio, jsonLine, secondsSince, table } from "./_util.ts";
 
 /** The benchmark modules, in the order they run. */
-const MODULES: readonly BenchModule[] = [core, hash, sqlite, replicate];
+const MODULES: readonly BenchModule[] = [core, hash, sqlite, replicate, indexeddb];
 
 /** Stops with a usage error. */
 function usage(message: string): never {
