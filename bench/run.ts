@@ -10,6 +10,7 @@
  */
 import { availableParallelism, loadavg } from "node:os";
 import { parseArgs } from "node:util";
+import { benchmark as bundle } from "./bundle.ts";
 import { benchmark as core } from "./core.ts";
 import { benchmark as hash } from "./hash.ts";
 import { benchmark as indexeddb } from "./indexeddb.ts";
@@ -18,7 +19,7 @@ import { benchmark as sqlite } from "./sqlite.ts";
 import { type BenchModule, type Figure, formatNumber, formatRatio, jsonLine, secondsSince, table } from "./_util.ts";
 
 /** The benchmark modules, in the order they run. */
-const MODULES: readonly BenchModule[] = [core, hash, sqlite, replicate, indexeddb];
+const MODULES: readonly BenchModule[] = [core, hash, sqlite, replicate, indexeddb, bundle];
 
 /** Stops with a usage error. */
 function usage(message: string): never {
