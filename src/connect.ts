@@ -12,7 +12,7 @@
 import { HyperlogError } from "./errors.ts";
 import type { Hyperlog } from "./log.ts";
 import type { Replication, ReplicationStats } from "./replicate.ts";
-import { type WebSocketLike, webSocketStream } from "./websocket.ts";
+import { closeSocket, type WebSocketLike, webSocketStream } from "./websocket.ts";
 
 /**
  * Where a {@link Sync} stands:
@@ -310,7 +310,9 @@ export class Sync extends EventTarget {
   async #connectOnce(): Promise<Error | undefined> {
     const socket = new this.#WebSocket(this.url);
     this.#socket = socket;
-    socket.binaryType = "arraybuffer";
+    // The transport listens for messages from the start: the peer may send its HELLO as soon as the socket opens,
+    // before this side's session exists (some runtimes deliver it before the code awaiting "open" resumes).
+    const transport = webSocketStream(socket, this.#maxFrame === undefined ? {} : { maxFrame: this.#maxFrame });
     const ended = new Promise<Error | undefined>((resolve) => {
       socket.addEventListener("close", (event) => {
         const { code, reason } = event as CloseEvent;
@@ -340,7 +342,6 @@ export class Sync extends EventTarget {
       },
     );
     this.#session = session;
-    const transport = webSocketStream(socket, this.#maxFrame === undefined ? {} : { maxFrame: this.#maxFrame });
     transport.readable.pipeTo(session.writable).catch(() => {});
     session.readable.pipeTo(transport.writable).catch(() => {});
     session.synced.then(() => {
@@ -357,7 +358,7 @@ export class Sync extends EventTarget {
       ended,
     ]);
     // Whichever ended first, end the other too.
-    if (socket.readyState < 2) socket.close(outcome === undefined ? 1000 : 1011, "Session ended");
+    if (socket.readyState < 2) closeSocket(socket, outcome === undefined ? 1000 : 1011, "Session ended");
     session.close().catch(() => {});
     const closedWith = await ended;
     return outcome ?? closedWith ?? (this.#closed ? undefined : new HyperlogError("The peer ended the session"));
