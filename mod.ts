@@ -21,6 +21,8 @@ export { Identity, verifySignature } from "./src/identity.ts";
 export { PROTOCOL_VERSION, replicate } from "./src/replicate.ts";
 export type { ReplicateOptions, Replication, ReplicationMode, ReplicationStats } from "./src/replicate.ts";
 export { replicateWebSocket, webSocketStream } from "./src/websocket.ts";
+export { connect, socketUrl, Sync } from "./src/connect.ts";
+export type { ConnectOptions, SyncState, SyncStateDetail, WebSocketConstructor } from "./src/connect.ts";
 export type { WebSocketLike } from "./src/websocket.ts";
 export { View } from "./src/view.ts";
 export type { ViewBatchDetail, ViewOptions, ViewRangeOptions, ViewStore } from "./src/view.ts";
@@ -41,6 +43,8 @@ export {
   StorageError,
 } from "./src/errors.ts";
 export { MemoryStorage } from "./storage/memory.ts";
+export { INDEXEDDB_SCHEMA_VERSION, IndexedDBStorage } from "./storage/indexeddb.ts";
+export type { IndexedDBStorageOptions } from "./storage/indexeddb.ts";
 export { SQLITE_SCHEMA_VERSION, SqliteStorage } from "./storage/sqlite.ts";
 export type {
   SqliteDriver,

@@ -34,6 +34,25 @@ export interface WebSocketLike {
 }
 
 /**
+ * Closes `socket` with `code`, or with 1000 where the WebSocket API refuses that code: a client-side WebSocket may
+ * only use 1000 and 3000-4999 (the standard's rule, which Deno enforces), while a server may say 1003, 1009 or 1011.
+ * The error frame sent before carries the reason anyway.
+ *
+ * @example
+ * ```ts ignore
+ * import { closeSocket } from "./websocket.ts";
+ * closeSocket(new WebSocket("wss://relay.example/logs/demo/ws"), 1011, "Replication failed");
+ * ```
+ */
+export function closeSocket(socket: WebSocketLike, code: number, reason: string): void {
+  try {
+    socket.close(code, reason);
+  } catch {
+    socket.close(1000, reason);
+  }
+}
+
+/**
  * Adapts a WebSocket into a byte-stream pair that `Hyperlog.replicate` can pipe through: `readable` gives the
  * frames of incoming messages, `writable` sends each frame written to it as one message.
  *
@@ -72,7 +91,7 @@ export function webSocketStream(
           controller.error(
             new ProtocolError("The peer sent a text message; the hyperlog protocol uses binary messages"),
           );
-          socket.close(1003, "Binary messages only");
+          closeSocket(socket, 1003, "Binary messages only");
           return;
         }
         if (data.byteLength > maxFrame) {
@@ -80,7 +99,7 @@ export function webSocketStream(
           controller.error(
             new ProtocolError(`Message of ${data.byteLength} bytes is over the limit of ${maxFrame} bytes`),
           );
-          socket.close(1009, "Message too big");
+          closeSocket(socket, 1009, "Message too big");
           return;
         }
         controller.enqueue(frame(new Uint8Array(data)));
@@ -112,7 +131,7 @@ export function webSocketStream(
       if (socket.readyState < 2) socket.close(1000, "Done");
     },
     abort() {
-      if (socket.readyState < 2) socket.close(1011, "Replication failed");
+      if (socket.readyState < 2) closeSocket(socket, 1011, "Replication failed");
     },
   });
   return { readable, writable };

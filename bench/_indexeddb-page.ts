@@ -1,0 +1,78 @@
+/**
+ * The page behind `bench/indexeddb.ts`, bundled for Chromium: builds a log on IndexedDBStorage and times it.
+ *
+ * @module
+ */
+import { Hyperlog } from "../src/log.ts";
+import { chain } from "../storage/conformance.ts";
+import { IndexedDBStorage } from "../storage/indexeddb.ts";
+
+/** What one run measures (rates per second, reopen in milliseconds). */
+export interface IndexedDBResult {
+  commit: number;
+  batch: number;
+  append: number;
+  appendStrict: number;
+  get: number;
+  read: number;
+  heads: number;
+  reopen: number;
+}
+
+const rate = (count: number, start: number) => count / ((performance.now() - start) / 1000);
+
+async function run(n: number, appends: number, gets: number): Promise<IndexedDBResult> {
+  const tag = crypto.randomUUID();
+  // Raw storage commits of 1000 prepared nodes (hashing done beforehand).
+  const nodes = chain(n, 1, undefined, "raw");
+  const raw = new IndexedDBStorage(`raw-${tag}`);
+  await raw.open();
+  let start = performance.now();
+  for (let i = 0; i < n; i += 1000) await raw.commit(nodes.slice(i, i + 1000));
+  const commit = rate(n, start);
+  await raw.close();
+
+  const name = `log-${tag}`;
+  const log = new Hyperlog<unknown>(new IndexedDBStorage(name), { valueEncoding: "json" });
+  await log.ready();
+  start = performance.now();
+  for (let i = 0; i < n; i += 1000) {
+    await log.batch(Array.from({ length: 1000 }, (_, j) => ({ value: { i: i + j, text: `message ${i + j}` } })));
+  }
+  const batch = rate(n, start);
+  start = performance.now();
+  for (let i = 0; i < appends; i++) await log.append({ appended: i });
+  const append = rate(appends, start);
+  const keys: string[] = [];
+  for await (const node of log.createReadStream({ limit: gets })) keys.push(node.key);
+  const reader = new Hyperlog<unknown>(new IndexedDBStorage(name), { valueEncoding: "json" });
+  await reader.ready();
+  start = performance.now();
+  for (let i = 0; i < gets; i++) await reader.get(keys[(i * 7919) % keys.length]!);
+  const get = rate(gets, start);
+  start = performance.now();
+  let count = 0;
+  for await (const _node of reader.createReadStream()) count++;
+  const read = rate(count, start);
+  start = performance.now();
+  for (let i = 0; i < 100; i++) await reader.storage.heads();
+  const heads = rate(100, start);
+  await reader.close();
+  await log.close();
+  start = performance.now();
+  const again = new Hyperlog<unknown>(new IndexedDBStorage(name), { valueEncoding: "json" });
+  await again.ready();
+  await again.heads();
+  const reopen = performance.now() - start;
+  await again.close();
+
+  const strict = new Hyperlog<unknown>(new IndexedDBStorage(`strict-${tag}`, { durability: "strict" }));
+  start = performance.now();
+  for (let i = 0; i < appends; i++) await strict.append({ appended: i });
+  const appendStrict = rate(appends, start);
+  await strict.close();
+  for (const db of [`raw-${tag}`, name, `strict-${tag}`]) await IndexedDBStorage.destroy(db);
+  return { commit, batch, append, appendStrict, get, read, heads, reopen };
+}
+
+Object.assign(globalThis, { hyperlogBench: { run }, hyperlogReady: true });

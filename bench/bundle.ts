@@ -1,0 +1,81 @@
+/**
+ * Bundle size of the browser client: what a page imports to keep a log in IndexedDB and in live sync with a relay
+ * (`Hyperlog`, `IndexedDBStorage`, `connect`), bundled by esbuild from `mod.ts` for browsers, minified, then
+ * gzipped (level 9). The SHA-256 in a browser is `@noble/hashes`, which the bundle includes.
+ *
+ * Run it through the driver: `npm run bench -- --only bundle`.
+ *
+ * @module
+ */
+import { gzipSync } from "node:zlib";
+import { fileURLToPath } from "node:url";
+import type { BenchModule, Figure } from "./_util.ts";
+
+/** What the browser client bundle exports. */
+export const BROWSER_EXPORTS: readonly string[] = ["Hyperlog", "IndexedDBStorage", "connect", "HyperKV"];
+
+/** The target for the gzipped bundle, in bytes. */
+const TARGET = 25 * 1024;
+
+/**
+ * Bundles the browser client and returns its minified and gzipped sizes in bytes.
+ *
+ * @example
+ * ```ts ignore
+ * import { browserBundleSize } from "./bundle.ts";
+ * const { minified, gzipped } = await browserBundleSize();
+ * ```
+ */
+export async function browserBundleSize(
+  exports: readonly string[] = BROWSER_EXPORTS,
+): Promise<{ minified: number; gzipped: number; code: string }> {
+  const { build } = await import("esbuild");
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  const result = await build({
+    stdin: { contents: `export { ${exports.join(", ")} } from "./mod.ts";`, resolveDir: root, loader: "ts" },
+    bundle: true,
+    format: "esm",
+    platform: "browser",
+    target: "es2022",
+    minify: true,
+    write: false,
+    logLevel: "silent",
+  });
+  const code = result.outputFiles[0]!.contents;
+  return { minified: code.length, gzipped: gzipSync(code, { level: 9 }).length, code: result.outputFiles[0]!.text };
+}
+
+/** The bundle-size benchmark module. */
+export const benchmark: BenchModule = {
+  name: "bundle",
+  title: "Bundle size of the browser client (esbuild, minified, gzip -9)",
+  notes: [
+    `The bundle exports ${
+      BROWSER_EXPORTS.join(", ")
+    } from mod.ts, built by esbuild for browsers (ES2022, ESM), so everything they reach is in it: the log, memory and IndexedDB storage, replication, the WebSocket client, and @noble/hashes' SHA-256.`,
+    "The size does not vary between runs; it is measured once.",
+  ],
+  async run(): Promise<Figure[]> {
+    const { minified, gzipped } = await browserBundleSize();
+    return [
+      {
+        bench: "browser client bundle, minified",
+        n: 1,
+        unit: "KB",
+        ours: minified / 1024,
+        hyperlog: null,
+        ratio: null,
+      },
+      {
+        bench: "browser client bundle, minified + gzipped",
+        n: 1,
+        unit: "KB",
+        ours: gzipped / 1024,
+        hyperlog: null,
+        ratio: null,
+        target: "< 25 KB",
+        met: gzipped < TARGET,
+      },
+    ];
+  },
+};
