@@ -48,12 +48,15 @@ import { checkViewCommit } from "./view-keys.ts";
 export const INDEXEDDB_SCHEMA_VERSION = 2;
 
 const CHUNKS = "chunks";
+const KEYS = "keys";
 const NODES = "nodes"; // Version 1 only.
 const HEADS = "heads";
+/** The key of the one record of `heads`: the array of head keys. */
+const HEADS_KEY = 0;
 const META = "meta";
 const VIEWS = "views";
 const VIEW_DATA = "view_data";
-const STORES = [CHUNKS, HEADS, META, VIEWS, VIEW_DATA];
+const STORES = [CHUNKS, KEYS, HEADS, META, VIEWS, VIEW_DATA];
 /** A chunk holds at most this many nodes... */
 const CHUNK_NODES = 1000;
 /** ...and takes no more node after its values reach this many bytes. */
@@ -62,6 +65,8 @@ const CHUNK_BYTES = 256 * 1024;
 const CACHE_NODES = 20_000;
 /** ...and this many bytes of values. */
 const CACHE_BYTES = 16 * 1024 * 1024;
+/** `has` loads every stored key into memory once it is asked about more unknown keys than this at once. */
+const KEY_SET_AFTER = 16;
 
 /**
  * Options for {@link IndexedDBStorage}.
@@ -94,6 +99,12 @@ interface ChunkRecord {
   values: Uint8Array[];
   identities?: (string | undefined)[];
   signatures?: (string | undefined)[];
+}
+
+/** A record of the `keys` store: the keys of the chunk with the same `last`. */
+interface KeysRecord {
+  last: number;
+  keys: string[];
 }
 
 /** A copy of `bytes` that owns its buffer whole: structured clone would otherwise copy the entire buffer. */
@@ -195,6 +206,9 @@ export class IndexedDBStorage implements Storage {
   /** The nodes of `#chunks` by key. */
   #known = new Map<string, StoredNode>();
   #knownBytes = 0;
+  /** Every key of the chunks up to change `#keysUpTo`, once `has` has loaded them (see the module doc). */
+  #keys: Set<string> | undefined;
+  #keysUpTo = 0;
 
   /**
    * Describes a store in the database `name`; `open()` (which the log calls) opens or creates it.
@@ -271,10 +285,10 @@ export class IndexedDBStorage implements Storage {
           tx.abort();
         };
         if (event.oldVersion === 0) {
-          for (const store of STORES.slice(1)) db.createObjectStore(store);
+          for (const store of STORES.slice(2)) db.createObjectStore(store);
         } else {
           // Version 1: a hyperlog database has exactly these stores; anything else is left untouched.
-          const v1 = [NODES, ...STORES.slice(1)];
+          const v1 = [NODES, ...STORES.slice(2)];
           if (event.oldVersion !== 1 || v1.some((store) => !db.objectStoreNames.contains(store))) {
             return refuse(
               `IndexedDB database ${this.name} is not a hyperlog database (version ${event.oldVersion} without ` +
@@ -283,8 +297,16 @@ export class IndexedDBStorage implements Storage {
           }
         }
         const chunks = db.createObjectStore(CHUNKS, { keyPath: "last" });
-        chunks.createIndex("key", "keys", { unique: true, multiEntry: true });
+        const keys = db.createObjectStore(KEYS, { keyPath: "last" });
+        keys.createIndex("key", "keys", { unique: true, multiEntry: true });
         if (event.oldVersion === 0) return;
+        // Version 1 kept a record per head: they become one record.
+        const heads = tx.objectStore(HEADS);
+        const headKeys = heads.getAllKeys();
+        headKeys.onsuccess = () => {
+          heads.clear();
+          heads.put(headKeys.result, HEADS_KEY);
+        };
         // Copies the version-1 nodes into chunks, a page of them at a time, then drops the old store.
         const nodes = tx.objectStore(NODES);
         let length = 0;
@@ -301,7 +323,10 @@ export class IndexedDBStorage implements Storage {
                 );
               }
             }
-            for (const chunk of toChunks(records)) chunks.add(chunk);
+            for (const chunk of toChunks(records)) {
+              chunks.add(chunk);
+              keys.add({ last: chunk.last, keys: chunk.keys });
+            }
             copy();
           };
         };
@@ -435,8 +460,8 @@ export class IndexedDBStorage implements Storage {
 
   /** The number of nodes: the last change number. */
   length(): Promise<number> {
-    return this.#transaction<number>([CHUNKS], "readonly", (tx, done) => {
-      const request = tx.objectStore(CHUNKS).openKeyCursor(null, "prev");
+    return this.#transaction<number>([KEYS], "readonly", (tx, done) => {
+      const request = tx.objectStore(KEYS).openKeyCursor(null, "prev");
       request.onsuccess = () => done((request.result?.key as number | undefined) ?? 0, true);
     });
   }
@@ -471,12 +496,11 @@ export class IndexedDBStorage implements Storage {
       }
       return Promise.resolve(node);
     }
-    return this.#transaction<StoredNode | undefined>([CHUNKS], "readonly", (tx, done) => {
-      const store = tx.objectStore(CHUNKS);
-      const where = store.index("key").getKey(key);
+    return this.#transaction<StoredNode | undefined>([CHUNKS, KEYS], "readonly", (tx, done) => {
+      const where = tx.objectStore(KEYS).index("key").getKey(key);
       where.onsuccess = () => {
         if (where.result === undefined) return done(undefined, true);
-        const request = store.get(where.result);
+        const request = tx.objectStore(CHUNKS).get(where.result);
         request.onsuccess = () => {
           const nodes = fromChunk(request.result as ChunkRecord, []);
           this.#remember(nodes);
@@ -488,8 +512,9 @@ export class IndexedDBStorage implements Storage {
 
   /** Whether each key is stored. */
   has(keys: readonly string[]): Promise<boolean[]> {
-    const found = keys.map((key) => this.#known.has(key));
-    if (!found.includes(false)) {
+    const found = keys.map((key) => this.#known.has(key) || this.#keys?.has(key) === true);
+    const unknown = found.filter((known) => !known).length;
+    if (unknown === 0) {
       try {
         this.#database();
       } catch (err) {
@@ -497,22 +522,42 @@ export class IndexedDBStorage implements Storage {
       }
       return Promise.resolve(found);
     }
-    return this.#transaction<boolean[]>([CHUNKS], "readonly", (tx, done) => {
-      const index = tx.objectStore(CHUNKS).index("key");
-      done(found);
-      keys.forEach((key, i) => {
-        if (found[i]) return;
-        const request = index.getKey(key);
-        request.onsuccess = () => void (found[i] = request.result !== undefined);
-      });
+    return this.#transaction<boolean[]>([KEYS], "readonly", (tx, done) => {
+      const store = tx.objectStore(KEYS);
+      if (this.#keys === undefined && unknown <= KEY_SET_AFTER) {
+        const index = store.index("key");
+        done(found);
+        keys.forEach((key, i) => {
+          if (found[i]) return;
+          const request = index.getKey(key);
+          request.onsuccess = () => void (found[i] = request.result !== undefined);
+        });
+        return;
+      }
+      // Many unknown keys: one request brings the key set up to date (loading it whole the first time).
+      const request = store.getAll(IDBKeyRange.lowerBound(this.#keysUpTo, true));
+      request.onsuccess = () => {
+        this.#learn(request.result as KeysRecord[]);
+        done(keys.map((key, i) => found[i]! || this.#keys!.has(key)), true);
+      };
     });
+  }
+
+  /** Adds the keys of chunks that follow `#keysUpTo` (in change order) to the key set. */
+  #learn(records: readonly KeysRecord[]): void {
+    const set = this.#keys ??= new Set();
+    for (const record of records) {
+      if (record.last - record.keys.length !== this.#keysUpTo) continue;
+      for (const key of record.keys) set.add(key);
+      this.#keysUpTo = record.last;
+    }
   }
 
   /** The current heads. */
   heads(): Promise<string[]> {
     return this.#transaction<string[]>([HEADS], "readonly", (tx, done) => {
-      const request = tx.objectStore(HEADS).getAllKeys();
-      request.onsuccess = () => done(request.result as string[], true);
+      const request = tx.objectStore(HEADS).get(HEADS_KEY);
+      request.onsuccess = () => done((request.result as string[] | undefined) ?? [], true);
     });
   }
 
@@ -582,9 +627,18 @@ export class IndexedDBStorage implements Storage {
       inCommit.add(node.key);
     }
     const chunks = toChunks(nodes);
-    const committed = this.#transaction<void>([CHUNKS, HEADS], "readwrite", (tx, _done, fail) => {
-      const store = tx.objectStore(CHUNKS);
+    const committed = this.#transaction<void>([CHUNKS, KEYS, HEADS], "readwrite", (tx, _done, fail) => {
+      const store = tx.objectStore(KEYS);
       const heads = tx.objectStore(HEADS);
+      const stored = heads.get(HEADS_KEY);
+      stored.onsuccess = () => {
+        const set = new Set(stored.result as string[] | undefined);
+        for (const node of nodes) {
+          for (const link of node.links) set.delete(link);
+          set.add(node.key);
+        }
+        heads.put([...set], HEADS_KEY);
+      };
       // Every request goes out at once; they run in order, so the last change read is the one before this commit,
       // and a wrong one aborts the transaction with the writes queued after it.
       const last = store.openKeyCursor(null, "prev");
@@ -600,7 +654,8 @@ export class IndexedDBStorage implements Storage {
         }
       };
       for (const chunk of chunks) {
-        const request = store.add(chunk);
+        tx.objectStore(CHUNKS).add(chunk);
+        const request = store.add({ last: chunk.last, keys: chunk.keys });
         request.onerror = (event) => {
           if (request.error?.name !== "ConstraintError") return;
           // A key of the chunk is stored already: name the first one, then abort.
@@ -619,16 +674,9 @@ export class IndexedDBStorage implements Storage {
           });
         };
       }
-      const linked = new Set<string>();
-      for (const node of nodes) {
-        for (const link of node.links) {
-          if (inCommit.has(link)) linked.add(link);
-          else heads.delete(link);
-        }
-      }
-      for (const node of nodes) if (!linked.has(node.key)) heads.put(node.change, node.key);
     });
     return committed.then(() => {
+      if (this.#keys !== undefined) this.#learn(chunks);
       let at = 0;
       for (const chunk of chunks) {
         this.#remember(nodes.slice(at, at += chunk.keys.length));
@@ -716,6 +764,7 @@ export class IndexedDBStorage implements Storage {
     this.#closed = true;
     this.#chunks.clear();
     this.#known.clear();
+    this.#keys = undefined;
     this.#db?.close();
     this.#db = undefined;
     return Promise.resolve();
