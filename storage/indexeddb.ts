@@ -4,38 +4,46 @@
  * every browser, in web workers and service workers, and under any IndexedDB implementation for other runtimes.
  *
  * Browsers charge a fixed cost per IndexedDB request (~0.2 ms in Chromium, whatever its size), so the layout keeps
- * the requests per commit few. The database (version 2) holds these object stores:
+ * the requests per commit few however many nodes it holds. The database (version 2) holds these object stores:
  *
  * - `chunks`: the nodes, a run of consecutive changes per record: `{ last, keys, links, values, identities?,
  *   signatures? }` (one array entry per node, in change order), keyed by `last`, the change of its last node (its
  *   first is `last - keys.length + 1`). A commit is cut into chunks of at most 1000 nodes or 256 KB of values, so
- *   a commit of 1000 small nodes is one record. A unique `multiEntry` index `key` over `keys` maps each node key to
- *   its chunk, and refuses, inside the commit's transaction, a node stored twice. `length()` reads the last chunk
- *   key; reading a change range is one `getAll` over the chunks it covers (plus one for the chunk that holds its
- *   upper end).
- * - `heads`: the keys of the nodes no node links to (as keys, with the change as value), so `heads()` is one
- *   `getAllKeys` however long the log is.
+ *   a commit of 1000 small nodes is one record. Reading a change range is one `getAll` over the chunks it covers
+ *   (plus one for the chunk that holds its upper end).
+ * - `keys`: `{ last, keys }` for each chunk, with a unique `multiEntry` index `key` over `keys`: it maps a node key
+ *   to its chunk, and it refuses, inside the commit's transaction, a node stored twice. `length()` reads its last
+ *   key.
+ * - `heads`: one record, the array of the keys no node links to, so `heads()` is one `get`.
  * - `meta`: the `getMeta`/`setMeta` values, keyed by name.
  * - `views`: the checkpoint `{ version, change }` of each view, keyed by view name; `view_data`: the view pairs,
  *   keyed by `[view name, key]`. IndexedDB orders string keys by UTF-16 code units, as JavaScript compares strings,
  *   so ranges need no sorting.
  *
- * Each `commit` is one readwrite transaction that issues all its requests at once (no request waits for another):
- * a read of the last change, an `add` per chunk, and the head updates. The transaction aborts, leaving nothing of
- * the commit behind, when the last change is not the one the commit continues from or when a key is already
- * stored. Several pages (or several storages in one page) may share a database: transactions serialize, a commit
- * checks the change numbers against what is stored, and a page that loses the race gets a `StorageConflictError`
- * (the log then reloads its length).
+ * Each `commit` is one readwrite transaction: it reads the last change and the heads, adds a record per chunk to
+ * `chunks` and to `keys`, and writes the heads (the writes go out without waiting for the reads, but the heads
+ * record). The transaction aborts, leaving nothing of the commit behind, when the last change is not the one the
+ * commit continues from or when a key is already stored. Several pages (or several storages in one page) may share
+ * a database: transactions serialize, a commit checks the change numbers against what is stored, and a page that
+ * loses the race gets a `StorageConflictError` (the log then reloads its length). A log with very many heads (tens
+ * of thousands of unlinked nodes) rewrites them all at each commit.
  *
- * Committed chunks never change, so each storage keeps the nodes of its recent chunks (the ones it committed or
- * read with `get`, up to 20 000 nodes or 16 MB of values) in memory: `get` and `has` answer from them without a
- * transaction, and ask the database otherwise, so they see what other pages committed.
+ * Stored chunks never change, so a storage keeps some in memory and trusts them without asking the database:
+ * - the nodes of its recent chunks (the ones it committed or read with `get`, up to 20 000 nodes or 16 MB of
+ *   values): `get` and `has` answer from them without a transaction;
+ * - once `has` is asked about more than 16 unknown keys at once (as the log does for a batch, or replication for a
+ *   page of nodes), every stored key: it loads them with one `getAll` of `keys`, then each `has` that meets an
+ *   unknown key brings them up to date with one `getAll` of the chunks stored since (by any page). This costs
+ *   about 100 bytes of memory per node of the log.
+ * Everything else (`length`, `heads`, `read`, and `get`/`has` of keys not in memory) asks the database, so every
+ * call sees what other pages have committed.
  *
- * A version-1 database (one record per node in a `nodes` store with a unique `key` index) is upgraded in place
- * when first opened by this version: the upgrade transaction copies the nodes into chunks of consecutive changes
- * and deletes the `nodes` store; it is atomic (a failure leaves the version-1 database as it was). A page still
- * running the version-1 code closes the database when asked and must reload; it cannot open the upgraded
- * database (it gets a clear error).
+ * A version-1 database (one record per node in a `nodes` store with a unique `key` index, one record per head) is
+ * upgraded in place when this version first opens it: the upgrade transaction copies the nodes into chunks of
+ * consecutive changes, gathers the heads into one record and deletes the `nodes` store; it is atomic (a failure
+ * leaves the version-1 database as it was). A page still running the version-1 code closes the database when
+ * asked and must reload; it cannot open the upgraded database (it gets a clear error). A database of another
+ * layout is refused and left untouched.
  *
  * @module
  */
