@@ -389,6 +389,16 @@ export class IndexedDBStorage implements Storage {
     });
   }
 
+  /** `value`, when the storage is open (answers that need no transaction). */
+  #answer<R>(value: R): Promise<R> {
+    try {
+      this.#database();
+      return Promise.resolve(value);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
   #database(): IDBDatabase {
     if (this.#closed) throw new ClosedError("The storage is closed");
     if (this.#lost !== undefined) throw new StorageError(this.#lost);
@@ -497,12 +507,7 @@ export class IndexedDBStorage implements Storage {
   get(key: string): Promise<StoredNode | undefined> {
     const node = this.#known.get(key);
     if (node !== undefined) {
-      try {
-        this.#database();
-      } catch (err) {
-        return Promise.reject(err);
-      }
-      return Promise.resolve(node);
+      return this.#answer(node);
     }
     return this.#transaction<StoredNode | undefined>([CHUNKS, KEYS], "readonly", (tx, done) => {
       const where = tx.objectStore(KEYS).index("key").getKey(key);
@@ -523,12 +528,7 @@ export class IndexedDBStorage implements Storage {
     const found = keys.map((key) => this.#known.has(key) || this.#keys?.has(key) === true);
     const unknown = found.filter((known) => !known).length;
     if (unknown === 0) {
-      try {
-        this.#database();
-      } catch (err) {
-        return Promise.reject(err);
-      }
-      return Promise.resolve(found);
+      return this.#answer(found);
     }
     return this.#transaction<boolean[]>([KEYS], "readonly", (tx, done) => {
       const store = tx.objectStore(KEYS);
@@ -609,12 +609,7 @@ export class IndexedDBStorage implements Storage {
   /** Stores nodes atomically, in one transaction. */
   commit(nodes: readonly StoredNode[]): Promise<void> {
     if (nodes.length === 0) {
-      try {
-        this.#database();
-      } catch (err) {
-        return Promise.reject(err);
-      }
-      return Promise.resolve();
+      return this.#answer(undefined);
     }
     // Checks that need no stored data come first, so a refused commit does not even start a transaction.
     const first = nodes[0]!.change;
