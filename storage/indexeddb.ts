@@ -21,8 +21,8 @@
  *   so ranges need no sorting.
  *
  * Each `commit` is one readwrite transaction: it reads the last change and the heads, adds a record per chunk to
- * `chunks` and to `keys`, and writes the heads (the writes go out without waiting for the reads, but the heads
- * record). The transaction aborts, leaving nothing of the commit behind, when the last change is not the one the
+ * `chunks` and to `keys`, and writes the heads record (only that write waits for a read: requests run in order, so
+ * the others go out at once). The transaction aborts, leaving nothing of the commit behind, when the last change is not the one the
  * commit continues from or when a key is already stored. Several pages (or several storages in one page) may share
  * a database: transactions serialize, a commit checks the change numbers against what is stored, and a page that
  * loses the race gets a `StorageConflictError` (the log then reloads its length). A log with very many heads (tens
