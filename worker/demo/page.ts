@@ -10,7 +10,8 @@
  * - The sync state is `connect()`'s (`connecting`, `syncing`, `live`, `offline`); "Go offline" closes the session
  *   (writes keep going to IndexedDB) and "Go online" opens a new one, which resyncs the difference.
  *
- * Plain DOM, no framework; the HTML is `worker/demo/html.ts`.
+ * A service worker (`worker/demo/sw.ts`) keeps a copy of the page, so a reload works while the relay is down. Plain
+ * DOM, no framework; the HTML is `worker/demo/html.ts`.
  *
  * @module
  */
@@ -252,6 +253,9 @@ byId<HTMLFormElement>("kv-form").addEventListener("submit", (event) => {
   valueInput.value = "";
   kv.put(key, value).catch(report);
 });
+
+// Keeps a copy of the page, so that a reload works while the relay is unreachable (see sw.ts).
+navigator.serviceWorker?.register("/sw.js").catch((err) => console.warn("No offline copy of the page:", err));
 
 followLog().catch(report);
 followTable().catch(report);
