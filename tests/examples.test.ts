@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { nodeOnly } from "./_helpers.ts";
 
 const globals = globalThis as { Deno?: unknown };
 
@@ -35,5 +36,16 @@ describe("examples", () => {
     assert.match(stdout, /bob deleted size; alice sees 0 values/);
     assert.match(stdout, /writes per key: \[\["color",3\],\["size",2\]\]\nrebuilt: \[\["color",3\],\["size",2\]\]/);
     assert.match(stdout, /ls: color = teal\n$/);
+  });
+});
+
+nodeOnly("the relay example", "it starts the relay worker in Miniflare, which drives workerd from Node", () => {
+  it("a relay and two clients with connect(): both write, both converge", () => {
+    const { status, stdout, stderr } = runExample("relay.ts");
+    assert.equal(status, 0, stderr);
+    assert.match(stdout, /alice is live/);
+    assert.match(stdout, /bob is live/);
+    assert.match(stdout, /alice: 2 nodes, heads (\S+)\nbob: {3}2 nodes, heads \1\n/);
+    assert.match(stdout, /relay: 2 nodes\nconverged\n$/);
   });
 });
