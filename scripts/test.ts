@@ -27,7 +27,14 @@ const root = resolve(import.meta.dirname, "..");
 const bin = (name: string): string => join(root, "node_modules", ".bin", name);
 
 /** The public entries of the package, as deno.json exports them */
-const ENTRIES = ["mod.ts", "storage/sqlite-open.ts", "storage/sqlite-do.ts", "storage/conformance.ts"];
+const ENTRIES = [
+  "mod.ts",
+  "storage/sqlite-open.ts",
+  "storage/sqlite-do.ts",
+  "storage/conformance.ts",
+  "storage/conformance-node-test.ts",
+  "src/cli.ts",
+];
 
 /** Pass/fail counts of one runtime */
 interface Counts { passed: number; failed: number; skipped: number }

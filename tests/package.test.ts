@@ -22,6 +22,8 @@ import { HyperKV, Hyperlog } from "@hyperlog/hyperlog";
 import { openSqlite } from "@hyperlog/hyperlog/sqlite";
 import { storageConformanceCases } from "@hyperlog/hyperlog/conformance";
 import { MemoryStorage } from "@hyperlog/hyperlog";
+import { main } from "@hyperlog/hyperlog/cli";
+import { runStorageConformance } from "@hyperlog/hyperlog/testing";
 
 const file = process.argv[2] ?? Deno.args[0];
 const a = new Hyperlog(await openSqlite(file));
@@ -44,6 +46,7 @@ console.log(JSON.stringify({
   lengths: [a.length, b.length],
   color: Object.values(await kv.get("color")),
   cases: cases.length,
+  entries: typeof main === "function" && typeof runStorageConformance === "function",
 }));
 await a.close();
 await b.close();
@@ -71,7 +74,7 @@ nodeOnly("the npm package", "the package test drives npm and the three runtimes 
       timeout: 180_000,
     });
     writeFileSync(join(project, "app.mjs"), APP);
-    const expected = { sent: 2, received: 2, lengths: [3, 4], color: ["blue"], cases: 0 };
+    const expected = { sent: 2, received: 2, lengths: [3, 4], color: ["blue"], cases: 0, entries: true };
     const runners: Array<[string, string[]]> = [
       ["node", [process.execPath, "app.mjs"]],
       ["bun", [join(BIN, "bun"), "app.mjs"]],
