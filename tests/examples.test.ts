@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { nodeOnly } from "./_helpers.ts";
 
 const globals = globalThis as { Deno?: unknown };
 
@@ -46,5 +47,16 @@ describe("examples", () => {
     assert.match(result.stdout, /alice sees: \{"key":"color","values":\{"[0-9a-f]{64}":"(blue|green)","[0-9a-f]{64}":"(blue|green)"\}\}/);
     assert.match(result.stdout, /after bob's put: \{KEY:"teal"\}\n$/);
     assert.match(result.stderr, /sync: sent 2 nodes, received 1 nodes/);
+  });
+});
+
+nodeOnly("the relay example", "it starts the relay worker in Miniflare, which drives workerd from Node", () => {
+  it("a relay and two clients with connect(): both write, both converge", () => {
+    const { status, stdout, stderr } = runExample("relay.ts");
+    assert.equal(status, 0, stderr);
+    assert.match(stdout, /alice is live/);
+    assert.match(stdout, /bob is live/);
+    assert.match(stdout, /alice: 2 nodes, heads (\S+)\nbob: {3}2 nodes, heads \1\n/);
+    assert.match(stdout, /relay: 2 nodes\nconverged\n$/);
   });
 });

@@ -7,6 +7,7 @@
  * @module
  */
 import { Hono } from "hono";
+import { DEMO_HTML } from "./demo/html.ts";
 import { type Role, roleOf } from "./limits.ts";
 import type { RelayEnv } from "./relay.ts";
 
@@ -14,15 +15,6 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const KEY = /^[0-9a-f]{64}$/;
 /** The subprotocol a browser offers to carry a token: `bearer.TOKEN` (browsers cannot set headers). */
 const BEARER_PROTOCOL = "bearer.";
-
-const PAGE = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>hyperlog relay</title></head>
-<body><h1>hyperlog relay</h1>
-<p>A hyperlog peer: connect to <code>/logs/NAME/ws</code> with a WebSocket and replicate
-(<code>hyperlog sync ws://HOST/logs/NAME</code>).</p>
-<p>Reads: <code>/logs/NAME</code>, <code>/logs/NAME/nodes/KEY</code>, <code>/logs/NAME/changes?since=N</code>.</p>
-</body></html>
-`;
 
 function bad(message: string, status = 400): Response {
   return Response.json({ error: message }, { status });
@@ -57,7 +49,8 @@ function offeredProtocols(request: Request): string[] {
 export function createApp(): Hono<{ Bindings: RelayEnv; Variables: { role: Role; name: string } }> {
   const app = new Hono<{ Bindings: RelayEnv; Variables: { role: Role; name: string } }>();
 
-  app.get("/", (c) => c.html(PAGE));
+  // The demo page; its script, /demo.js, is a static asset (wrangler.jsonc "assets", scripts/build-demo.ts).
+  app.get("/", (c) => c.html(DEMO_HTML));
   app.get("/health", (c) => c.json({ ok: true }));
 
   app.use("/logs/:name/*", async (c, next) => {

@@ -1,0 +1,209 @@
+/**
+ * The demo page end to end: the relay worker runs in Miniflare (serving `/` and `/demo.js` as `npm start` does), and
+ * Chromium (playwright-core, `/usr/bin/chromium`) opens the page in two browser contexts, so two peers with their
+ * own IndexedDB. Everything goes through the page's UI: inputs are filled, buttons clicked, the DOM read. Waits poll
+ * for conditions with generous timeouts; nothing sleeps for correctness.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, it } from "node:test";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { CHROMIUM, CHROMIUM_ARGS, describeInBrowser } from "./_browser.ts";
+import { nodeOnly } from "./_helpers.ts";
+import { type RunningRelay, startRelay } from "./fixtures/relay-miniflare.ts";
+
+const WAIT = 60_000;
+
+async function until(what: string, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + WAIT;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The messages a page shows, in its order, as `author: text`. */
+function messages(page: Page): Promise<string[]> {
+  return page.$$eval(
+    "#messages li",
+    (items) =>
+      items.map((li) => `${li.querySelector(".author")?.textContent}: ${li.querySelector(".text")?.textContent}`),
+  );
+}
+
+/** The values a page shows for `key`, sorted (empty when the key is not shown). */
+async function values(page: Page, key: string): Promise<string[]> {
+  const shown = await page.$$eval(
+    `#kv tr[data-key="${key}"] .value`,
+    (spans) => spans.map((span) => span.textContent ?? ""),
+  );
+  return shown.sort();
+}
+
+/** The whole table a page shows: key = values. */
+function table(page: Page): Promise<string[]> {
+  return page.$$eval(
+    "#kv tr",
+    (rows) =>
+      rows.map((row) =>
+        `${row.dataset.key} = ${[...row.querySelectorAll(".value")].map((v) => v.textContent).join(" | ")}`
+      ),
+  );
+}
+
+function state(page: Page): Promise<string | null> {
+  return page.getAttribute("#state", "data-state");
+}
+
+async function send(page: Page, text: string): Promise<void> {
+  await page.fill("#message", text);
+  await page.click("#send");
+}
+
+async function set(page: Page, key: string, value: string): Promise<void> {
+  await page.fill("#kv-key", key);
+  await page.fill("#kv-value", value);
+  await page.click("#kv-set");
+}
+
+nodeOnly("the demo page", "it starts the relay in Miniflare and drives Chromium from Node", () => {
+  describeInBrowser("the demo page in two Chromium contexts, against the relay in Miniflare", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hyperlog-demo-e2e-"));
+    const room = `e2e-${Date.now().toString(36)}`;
+    let relay: RunningRelay | undefined;
+    let port = 0;
+    let browser: Browser | undefined;
+    let contextA: BrowserContext;
+    let contextB: BrowserContext;
+    let a: Page;
+    let b: Page;
+
+    async function startTheRelay(): Promise<void> {
+      relay = await startRelay({ persist: dir, demo: true, ...(port === 0 ? {} : { port }) });
+      port = Number(new URL(relay.url).port);
+    }
+
+    async function stopTheRelay(): Promise<void> {
+      await relay!.stop();
+      relay = undefined;
+    }
+
+    async function open(context: BrowserContext): Promise<Page> {
+      const page = await context.newPage();
+      page.on("pageerror", (err) => console.error(`[page error] ${err.message}`));
+      await page.goto(`http://127.0.0.1:${port}/?room=${room}`);
+      await page.waitForSelector("html[data-ready=true]", { timeout: WAIT });
+      return page;
+    }
+
+    before(async () => {
+      await startTheRelay();
+      const { chromium } = await import("playwright-core");
+      browser = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS], timeout: WAIT });
+      contextA = await browser.newContext();
+      contextB = await browser.newContext();
+    });
+
+    after(async () => {
+      await browser?.close();
+      await relay?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("serves the page at / and its script as a static asset", async () => {
+      const html = await (await fetch(`http://127.0.0.1:${port}/`)).text();
+      assert.match(html, /<script type="module" src="\/demo.js"><\/script>/);
+      const script = await fetch(`http://127.0.0.1:${port}/demo.js`);
+      assert.equal(script.status, 200);
+      assert.match(script.headers.get("content-type") ?? "", /javascript/);
+      assert.ok((await script.text()).length > 10_000);
+    });
+
+    it("a message typed in one page appears in the other, in the same order in both", async () => {
+      a = await open(contextA);
+      b = await open(contextB);
+      await until("both pages are live", async () => (await state(a)) === "live" && (await state(b)) === "live");
+      await a.fill("#author", "alice");
+      await b.fill("#author", "bob");
+      await send(a, "hello from alice");
+      await until("bob sees alice's message", async () => (await messages(b)).includes("alice: hello from alice"));
+      await send(b, "hi alice");
+      await until("alice sees bob's answer", async () => (await messages(a)).includes("bob: hi alice"));
+      assert.deepEqual(await messages(a), ["alice: hello from alice", "bob: hi alice"]);
+      assert.deepEqual(await messages(b), await messages(a));
+    });
+
+    it("a value set in both pages at once shows both values in both until one page resolves it", async () => {
+      // "At once": neither page has seen the other's write. Each page goes offline (its own button), sets the
+      // key, and comes back online.
+      await a.click("#toggle");
+      await b.click("#toggle");
+      assert.equal(await a.textContent("#toggle"), "Go online");
+      await set(a, "color", "blue");
+      await set(b, "color", "green");
+      await until(
+        "each page shows its own value",
+        async () => (await values(a, "color")).join() === "blue" && (await values(b, "color")).join() === "green",
+      );
+      await a.click("#toggle");
+      await b.click("#toggle");
+      for (const page of [a, b]) {
+        await until("both values show side by side", async () => (await values(page, "color")).join() === "blue,green");
+        assert.equal(await page.getAttribute('#kv tr[data-key="color"]', "class"), "conflict");
+      }
+      await set(b, "color", "teal");
+      for (const page of [a, b]) {
+        await until("the conflict is resolved", async () => (await values(page, "color")).join() === "teal");
+        assert.equal(await page.getAttribute('#kv tr[data-key="color"]', "class"), null);
+      }
+    });
+
+    it("keeps working while the relay is down, and converges without a reload once it is back", async () => {
+      await stopTheRelay();
+      await until(
+        "both pages are offline",
+        async () => (await state(a)) === "offline" && (await state(b)) === "offline",
+      );
+      await send(a, "alice, offline");
+      await send(b, "bob, offline");
+      await set(a, "size", "large");
+      await set(b, "shape", "round");
+      await until(
+        "each page shows its own writes",
+        async () =>
+          (await messages(a)).includes("alice: alice, offline") && (await messages(b)).includes("bob: bob, offline"),
+      );
+      assert.ok(!(await messages(a)).includes("bob: bob, offline"), "alice cannot see bob's offline message yet");
+
+      await startTheRelay();
+      for (const page of [a, b]) {
+        await until("the page is live again", async () => (await state(page)) === "live");
+        await until("the page has both offline messages", async () => (await messages(page)).length === 4);
+        await until("the page has both offline values", async () => (await table(page)).length === 3);
+      }
+      assert.deepEqual(await messages(b), await messages(a), "both pages show the same causal order");
+      assert.deepEqual(await table(a), ["color = teal", "shape = round", "size = large"]);
+      assert.deepEqual(await table(b), await table(a));
+    });
+
+    it("a page reloaded while the relay is down still shows everything it had", async () => {
+      const had = { messages: await messages(a), table: await table(a) };
+      // The page itself comes from the relay: its service worker keeps a copy for reloads while the relay is down.
+      await a.evaluate(async () => {
+        await navigator.serviceWorker.ready;
+      });
+      await stopTheRelay();
+      await until("the page is offline", async () => (await state(a)) === "offline");
+      await a.reload();
+      await a.waitForSelector("html[data-ready=true]", { timeout: WAIT });
+      await until("the reloaded page shows every message", async () => (await messages(a)).length === 4);
+      await until("the reloaded page shows the table", async () => (await table(a)).length === 3);
+      assert.deepEqual(await messages(a), had.messages);
+      assert.deepEqual(await table(a), had.table);
+      assert.notEqual(await state(a), "live");
+      await startTheRelay();
+    });
+  });
+});
