@@ -14,6 +14,7 @@ export interface IndexedDBResult {
   append: number;
   appendStrict: number;
   get: number;
+  getCold: number;
   read: number;
   heads: number;
   reopen: number;
@@ -50,6 +51,15 @@ async function run(n: number, appends: number, gets: number): Promise<IndexedDBR
   start = performance.now();
   for (let i = 0; i < gets; i++) await reader.get(keys[(i * 7919) % keys.length]!);
   const get = rate(gets, start);
+  // Cold gets: a fresh storage, one key per 1000-node commit, so each get loads a chunk it has not seen.
+  const spread: string[] = [];
+  for await (const node of log.createReadStream()) if (node.change % 1000 === 500) spread.push(node.key);
+  const cold = new IndexedDBStorage(name);
+  await cold.open();
+  start = performance.now();
+  for (const key of spread) await cold.get(key);
+  const getCold = rate(spread.length, start);
+  await cold.close();
   start = performance.now();
   let count = 0;
   for await (const _node of reader.createReadStream()) count++;
@@ -72,7 +82,7 @@ async function run(n: number, appends: number, gets: number): Promise<IndexedDBR
   const appendStrict = rate(appends, start);
   await strict.close();
   for (const db of [`raw-${tag}`, name, `strict-${tag}`]) await IndexedDBStorage.destroy(db);
-  return { commit, batch, append, appendStrict, get, read, heads, reopen };
+  return { commit, batch, append, appendStrict, get, getCold, read, heads, reopen };
 }
 
 Object.assign(globalThis, { hyperlogBench: { run }, hyperlogReady: true });

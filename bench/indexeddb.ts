@@ -59,6 +59,7 @@ async function run(context: BenchContext): Promise<Figure[]> {
     figure("idb sequential append (relaxed)", APPENDS, "nodes/s", "append"),
     figure("idb sequential append (strict)", APPENDS, "nodes/s", "appendStrict"),
     figure("idb get by key", GETS, "gets/s", "get"),
+    figure("idb get by key, cold (a chunk read per get)", N / 1000, "gets/s", "getCold"),
     figure("idb full read stream", N + APPENDS, "nodes/s", "read"),
     figure("idb heads()", 100, "calls/s", "heads"),
     figure("idb reopen (open, id, length, heads)", N + APPENDS, "ms", "reopen"),
@@ -72,7 +73,7 @@ export const benchmark: BenchModule = {
   notes: [
     `commit: storage.commit() of prepared nodes (hashed beforehand), 1000 per commit, ${N} nodes, one transaction each.`,
     `batch: ${N} nodes via log.batch() in chunks of 1000 JSON documents; append: ${APPENDS} awaited log.append() calls, with the default relaxed durability and with { durability: "strict" } (a flush per commit).`,
-    `get: ${GETS} log.get() calls on known keys from a second log on the same database (no node cache); read: the whole log through createReadStream().`,
+    `get: ${GETS} log.get() calls on known keys (the first ${GETS} nodes) from a second log on the same database: the first get of a chunk reads it, later ones are answered from the chunks the storage keeps in memory; cold get: a fresh storage gets one key per 1000-node commit, so each get reads a chunk of 1000 nodes; read: the whole log through createReadStream().`,
     "reopen: a new Hyperlog on the database until ready() and heads() resolve. Each repetition runs in a fresh browser context (an in-memory profile).",
   ],
   run,

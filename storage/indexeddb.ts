@@ -3,23 +3,47 @@
  * reload. It uses only the standard IndexedDB API (a global `indexedDB`, or the factory passed in), so it runs in
  * every browser, in web workers and service workers, and under any IndexedDB implementation for other runtimes.
  *
- * The database (version 1) holds these object stores:
+ * Browsers charge a fixed cost per IndexedDB request (~0.2 ms in Chromium, whatever its size), so the layout keeps
+ * the requests per commit few however many nodes it holds. The database (version 2) holds these object stores:
  *
- * - `nodes`: one record `{ key, links, value, change, identity?, signature? }` per node, keyed by its change
- *   number, with a unique index `key`. Reading a change range is one `getAll` over consecutive keys, `length()`
- *   reads the last key, and the unique index refuses a node stored twice inside the commit's transaction.
- * - `heads`: the keys of the nodes no node links to (as keys, with the change as value), so `heads()` is one
- *   `getAllKeys` however long the log is.
+ * - `chunks`: the nodes, a run of consecutive changes per record: `{ last, keys, links, values, identities?,
+ *   signatures? }` (one array entry per node, in change order), keyed by `last`, the change of its last node (its
+ *   first is `last - keys.length + 1`). A commit is cut into chunks of at most 1000 nodes or 256 KB of values, so
+ *   a commit of 1000 small nodes is one record. Reading a change range is one `getAll` over the chunks it covers
+ *   (plus one for the chunk that holds its upper end).
+ * - `keys`: `{ last, keys }` for each chunk, with a unique `multiEntry` index `key` over `keys`: it maps a node key
+ *   to its chunk, and it refuses, inside the commit's transaction, a node stored twice. `length()` reads its last
+ *   key.
+ * - `heads`: one record, the array of the keys no node links to, so `heads()` is one `get`.
  * - `meta`: the `getMeta`/`setMeta` values, keyed by name.
  * - `views`: the checkpoint `{ version, change }` of each view, keyed by view name; `view_data`: the view pairs,
  *   keyed by `[view name, key]`. IndexedDB orders string keys by UTF-16 code units, as JavaScript compares strings,
  *   so ranges need no sorting.
  *
- * Each `commit` is one readwrite transaction: it reads the last change number, then issues every `add` and every
- * head update at once (no request waits for another), so a commit costs one transaction however many nodes it
- * holds, and it is atomic: an error aborts the transaction and nothing of it stays. Several pages may share a
- * database: transactions serialize, a commit checks the change numbers against what is stored, and a page that
- * loses the race gets a `StorageConflictError` (the log then reloads its length).
+ * Each `commit` is one readwrite transaction: it reads the last change and the heads, adds a record per chunk to
+ * `chunks` and to `keys`, and writes the heads record (only that write waits for a read: requests run in order, so
+ * the others go out at once). The transaction aborts, leaving nothing of the commit behind, when the last change is not the one the
+ * commit continues from or when a key is already stored. Several pages (or several storages in one page) may share
+ * a database: transactions serialize, a commit checks the change numbers against what is stored, and a page that
+ * loses the race gets a `StorageConflictError` (the log then reloads its length). A log with very many heads (tens
+ * of thousands of unlinked nodes) rewrites them all at each commit.
+ *
+ * Stored chunks never change, so a storage keeps some in memory and trusts them without asking the database:
+ * - the nodes of its recent chunks (the ones it committed or read with `get`, up to 20 000 nodes or 16 MB of
+ *   values): `get` and `has` answer from them without a transaction;
+ * - once `has` is asked about more than 16 unknown keys at once (as the log does for a batch, or replication for a
+ *   page of nodes), every stored key: it loads them with one `getAll` of `keys`, then each `has` that meets an
+ *   unknown key brings them up to date with one `getAll` of the chunks stored since (by any page). This costs
+ *   about 100 bytes of memory per node of the log.
+ * Everything else (`length`, `heads`, `read`, and `get`/`has` of keys not in memory) asks the database, so every
+ * call sees what other pages have committed.
+ *
+ * A version-1 database (one record per node in a `nodes` store with a unique `key` index, one record per head) is
+ * upgraded in place when this version first opens it: the upgrade transaction copies the nodes into chunks of
+ * consecutive changes, gathers the heads into one record and deletes the `nodes` store; it is atomic (a failure
+ * leaves the version-1 database as it was). A page still running the version-1 code closes the database when
+ * asked and must reload; it cannot open the upgraded database (it gets a clear error). A database of another
+ * layout is refused and left untouched.
  *
  * @module
  */
@@ -29,14 +53,28 @@ import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "./stor
 import { checkViewCommit } from "./view-keys.ts";
 
 /** The version of the database layout described in the module doc. */
-export const INDEXEDDB_SCHEMA_VERSION = 1;
+export const INDEXEDDB_SCHEMA_VERSION = 2;
 
-const NODES = "nodes";
+const CHUNKS = "chunks";
+const KEYS = "keys";
+const NODES = "nodes"; // Version 1 only.
 const HEADS = "heads";
+/** The key of the one record of `heads`: the array of head keys. */
+const HEADS_KEY = 0;
 const META = "meta";
 const VIEWS = "views";
 const VIEW_DATA = "view_data";
-const STORES = [NODES, HEADS, META, VIEWS, VIEW_DATA];
+const STORES = [CHUNKS, KEYS, HEADS, META, VIEWS, VIEW_DATA];
+/** A chunk holds at most this many nodes... */
+const CHUNK_NODES = 1000;
+/** ...and takes no more node after its values reach this many bytes. */
+const CHUNK_BYTES = 256 * 1024;
+/** The nodes of recent chunks kept in memory: at most this many... */
+const CACHE_NODES = 20_000;
+/** ...and this many bytes of values. */
+const CACHE_BYTES = 16 * 1024 * 1024;
+/** `has` loads every stored key into memory once it is asked about more unknown keys than this at once. */
+const KEY_SET_AFTER = 16;
 
 /**
  * Options for {@link IndexedDBStorage}.
@@ -61,14 +99,20 @@ export interface IndexedDBStorageOptions {
   durability?: "relaxed" | "strict";
 }
 
-/** The record of a node in the `nodes` store. */
-interface NodeRecord {
-  key: string;
-  links: readonly string[];
-  value: Uint8Array;
-  change: number;
-  identity?: string;
-  signature?: string;
+/** A record of the `chunks` store: consecutive nodes, one entry per node in each array, up to change `last`. */
+interface ChunkRecord {
+  last: number;
+  keys: string[];
+  links: (readonly string[])[];
+  values: Uint8Array[];
+  identities?: (string | undefined)[];
+  signatures?: (string | undefined)[];
+}
+
+/** A record of the `keys` store: the keys of the chunk with the same `last`. */
+interface KeysRecord {
+  last: number;
+  keys: string[];
 }
 
 /** A copy of `bytes` that owns its buffer whole: structured clone would otherwise copy the entire buffer. */
@@ -76,16 +120,41 @@ function ownBytes(bytes: Uint8Array): Uint8Array {
   return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
 }
 
-function toRecord(node: StoredNode): NodeRecord {
-  const record: NodeRecord = { key: node.key, links: node.links, value: ownBytes(node.value), change: node.change };
-  if (node.identity !== undefined) record.identity = node.identity;
-  if (node.signature !== undefined) record.signature = node.signature;
-  return record;
+/** Cuts nodes of consecutive changes into chunk records (see the module doc). */
+function toChunks(nodes: readonly StoredNode[]): ChunkRecord[] {
+  const chunks: ChunkRecord[] = [];
+  let chunk: ChunkRecord | undefined;
+  let bytes = 0;
+  for (const node of nodes) {
+    if (chunk === undefined || chunk.keys.length >= CHUNK_NODES || bytes >= CHUNK_BYTES) {
+      chunks.push(chunk = { last: 0, keys: [], links: [], values: [] });
+      bytes = 0;
+    }
+    const i = chunk.keys.length;
+    chunk.keys.push(node.key);
+    chunk.links.push(node.links);
+    chunk.values.push(ownBytes(node.value));
+    if (node.identity !== undefined) {
+      (chunk.identities ??= [])[i] = node.identity;
+      (chunk.signatures ??= [])[i] = node.signature;
+    }
+    chunk.last = node.change;
+    bytes += node.value.byteLength;
+  }
+  return chunks;
 }
 
-function toNode(record: NodeRecord): StoredNode {
-  // Records come out of IndexedDB in the shape they went in; freezing is the log's business.
-  return record;
+/** The nodes of a chunk record with changes from `low` to `high`, appended to `out`. */
+function fromChunk(chunk: ChunkRecord, out: StoredNode[], low = 0, high = Infinity): StoredNode[] {
+  const first = chunk.last - chunk.keys.length + 1;
+  const end = Math.min(chunk.last, high) - first;
+  for (let i = Math.max(low - first, 0); i <= end; i++) {
+    const identity = chunk.identities?.[i];
+    const node = { key: chunk.keys[i]!, links: chunk.links[i]!, value: chunk.values[i]!, change: first + i };
+    // Records come out of IndexedDB in the shape they went in; freezing is the log's business.
+    out.push(identity === undefined ? node : { ...node, identity, signature: chunk.signatures![i]! });
+  }
+  return out;
 }
 
 function explain(err: unknown): string {
@@ -140,6 +209,14 @@ export class IndexedDBStorage implements Storage {
   #opening: Promise<void> | undefined;
   #closed = false;
   #lost: string | undefined;
+  /** The nodes of recent chunks, by the chunk's last change, oldest first (see the module doc). */
+  #chunks = new Map<number, StoredNode[]>();
+  /** The nodes of `#chunks` by key. */
+  #known = new Map<string, StoredNode>();
+  #knownBytes = 0;
+  /** Every key of the chunks up to change `#keysUpTo`, once `has` has loaded them (see the module doc). */
+  #keys: Set<string> | undefined;
+  #keysUpTo = 0;
 
   /**
    * Describes a store in the database `name`; `open()` (which the log calls) opens or creates it.
@@ -207,15 +284,61 @@ export class IndexedDBStorage implements Storage {
         reject(new StorageError(`Cannot open IndexedDB database ${this.name}: ${explain(err)}`, { cause: err }));
         return;
       }
+      let refused: string | undefined;
       request.onupgradeneeded = (event) => {
         const db = request.result;
-        if (event.oldVersion !== 0) return; // There is only version 1 so far.
-        const nodes = db.createObjectStore(NODES, { keyPath: "change" });
-        nodes.createIndex("key", "key", { unique: true });
-        db.createObjectStore(HEADS);
-        db.createObjectStore(META);
-        db.createObjectStore(VIEWS);
-        db.createObjectStore(VIEW_DATA);
+        const tx = request.transaction!;
+        const refuse = (why: string) => {
+          refused ??= why;
+          tx.abort();
+        };
+        if (event.oldVersion === 0) {
+          for (const store of STORES.slice(2)) db.createObjectStore(store);
+        } else {
+          // Version 1: a hyperlog database has exactly these stores; anything else is left untouched.
+          const v1 = [NODES, ...STORES.slice(2)];
+          if (event.oldVersion !== 1 || v1.some((store) => !db.objectStoreNames.contains(store))) {
+            return refuse(
+              `IndexedDB database ${this.name} is not a hyperlog database (version ${event.oldVersion} without ` +
+                `the stores ${v1.join(", ")}); choose another name or delete it`,
+            );
+          }
+        }
+        const chunks = db.createObjectStore(CHUNKS, { keyPath: "last" });
+        const keys = db.createObjectStore(KEYS, { keyPath: "last" });
+        keys.createIndex("key", "keys", { unique: true, multiEntry: true });
+        if (event.oldVersion === 0) return;
+        // Version 1 kept a record per head: they become one record.
+        const heads = tx.objectStore(HEADS);
+        const headKeys = heads.getAllKeys();
+        headKeys.onsuccess = () => {
+          heads.clear();
+          heads.put(headKeys.result, HEADS_KEY);
+        };
+        // Copies the version-1 nodes into chunks, a page of them at a time, then drops the old store.
+        const nodes = tx.objectStore(NODES);
+        let length = 0;
+        const copy = () => {
+          const page = nodes.getAll(IDBKeyRange.lowerBound(length, true), CHUNK_NODES);
+          page.onsuccess = () => {
+            const records = page.result as StoredNode[];
+            if (records.length === 0) return db.deleteObjectStore(NODES);
+            for (const record of records) {
+              if (record.change !== ++length) {
+                return refuse(
+                  `IndexedDB database ${this.name} has a gap at change ${length} in its version-1 nodes, so it ` +
+                    "cannot be upgraded; export its nodes with the version that wrote it, or delete it",
+                );
+              }
+            }
+            for (const chunk of toChunks(records)) {
+              chunks.add(chunk);
+              keys.add({ last: chunk.last, keys: chunk.keys });
+            }
+            copy();
+          };
+        };
+        copy();
       };
       request.onsuccess = () => {
         const db = request.result;
@@ -251,18 +374,29 @@ export class IndexedDBStorage implements Storage {
         const newer = err?.name === "VersionError";
         reject(
           new StorageError(
-            newer
+            refused ?? (newer
               ? `IndexedDB database ${this.name} was written by a newer version of hyperlog; upgrade this page`
               : `Cannot open IndexedDB database ${this.name}: ${explain(err)}` +
-                " (is storage disabled, as in some private windows?)",
+                " (is storage disabled, as in some private windows?)"),
             { cause: err },
           ),
         );
       };
       request.onblocked = () => {
-        // Only a deletion in progress can block version 1; the open proceeds once it is done.
+        // A deletion in progress, or a page with the database open at version 1, which closes it when asked: the
+        // open proceeds once they are done.
       };
     });
+  }
+
+  /** `value`, when the storage is open (answers that need no transaction). */
+  #answer<R>(value: R): Promise<R> {
+    try {
+      this.#database();
+      return Promise.resolve(value);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   #database(): IDBDatabase {
@@ -344,66 +478,120 @@ export class IndexedDBStorage implements Storage {
 
   /** The number of nodes: the last change number. */
   length(): Promise<number> {
-    return this.#transaction<number>([NODES], "readonly", (tx, done) => {
-      const request = tx.objectStore(NODES).openKeyCursor(null, "prev");
+    return this.#transaction<number>([KEYS], "readonly", (tx, done) => {
+      const request = tx.objectStore(KEYS).openKeyCursor(null, "prev");
       request.onsuccess = () => done((request.result?.key as number | undefined) ?? 0, true);
     });
   }
 
+  /** Keeps the nodes of a committed chunk in memory, dropping the oldest chunks beyond the limits. */
+  #remember(nodes: StoredNode[]): void {
+    const last = nodes[nodes.length - 1]!.change;
+    if (this.#chunks.has(last)) return;
+    this.#chunks.set(last, nodes);
+    for (const node of nodes) {
+      this.#known.set(node.key, node);
+      this.#knownBytes += node.value.byteLength;
+    }
+    for (const [oldest, dropped] of this.#chunks) {
+      if (this.#known.size <= CACHE_NODES && this.#knownBytes <= CACHE_BYTES) break;
+      this.#chunks.delete(oldest);
+      for (const node of dropped) {
+        this.#known.delete(node.key);
+        this.#knownBytes -= node.value.byteLength;
+      }
+    }
+  }
+
   /** The node with this key, or `undefined`. */
   get(key: string): Promise<StoredNode | undefined> {
-    return this.#transaction<StoredNode | undefined>([NODES], "readonly", (tx, done) => {
-      const request = tx.objectStore(NODES).index("key").get(key);
-      request.onsuccess = () => {
-        const record = request.result as NodeRecord | undefined;
-        done(record === undefined ? undefined : toNode(record), true);
+    const node = this.#known.get(key);
+    if (node !== undefined) {
+      return this.#answer(node);
+    }
+    return this.#transaction<StoredNode | undefined>([CHUNKS, KEYS], "readonly", (tx, done) => {
+      const where = tx.objectStore(KEYS).index("key").getKey(key);
+      where.onsuccess = () => {
+        if (where.result === undefined) return done(undefined, true);
+        const request = tx.objectStore(CHUNKS).get(where.result);
+        request.onsuccess = () => {
+          const nodes = fromChunk(request.result as ChunkRecord, []);
+          this.#remember(nodes);
+          done(nodes.find((n) => n.key === key), true);
+        };
       };
     });
   }
 
   /** Whether each key is stored. */
   has(keys: readonly string[]): Promise<boolean[]> {
-    if (keys.length === 0) {
-      try {
-        this.#database();
-      } catch (err) {
-        return Promise.reject(err);
-      }
-      return Promise.resolve([]);
+    const found = keys.map((key) => this.#known.has(key) || this.#keys?.has(key) === true);
+    const unknown = found.filter((known) => !known).length;
+    if (unknown === 0) {
+      return this.#answer(found);
     }
-    return this.#transaction<boolean[]>([NODES], "readonly", (tx, done) => {
-      const index = tx.objectStore(NODES).index("key");
-      const found = new Array<boolean>(keys.length).fill(false);
-      done(found);
-      keys.forEach((key, i) => {
-        const request = index.getKey(key);
-        request.onsuccess = () => void (found[i] = request.result !== undefined);
-      });
+    return this.#transaction<boolean[]>([KEYS], "readonly", (tx, done) => {
+      const store = tx.objectStore(KEYS);
+      if (this.#keys === undefined && unknown <= KEY_SET_AFTER) {
+        const index = store.index("key");
+        done(found);
+        keys.forEach((key, i) => {
+          if (found[i]) return;
+          const request = index.getKey(key);
+          request.onsuccess = () => void (found[i] = request.result !== undefined);
+        });
+        return;
+      }
+      // Many unknown keys: one request brings the key set up to date (loading it whole the first time).
+      const request = store.getAll(IDBKeyRange.lowerBound(this.#keysUpTo, true));
+      request.onsuccess = () => {
+        this.#learn(request.result as KeysRecord[]);
+        done(keys.map((key, i) => found[i]! || this.#keys!.has(key)), true);
+      };
     });
+  }
+
+  /** Adds the keys of chunks that follow `#keysUpTo` (in change order) to the key set. */
+  #learn(records: readonly KeysRecord[]): void {
+    const set = this.#keys ??= new Set();
+    for (const record of records) {
+      if (record.last - record.keys.length !== this.#keysUpTo) continue;
+      for (const key of record.keys) set.add(key);
+      this.#keysUpTo = record.last;
+    }
   }
 
   /** The current heads. */
   heads(): Promise<string[]> {
     return this.#transaction<string[]>([HEADS], "readonly", (tx, done) => {
-      const request = tx.objectStore(HEADS).getAllKeys();
-      request.onsuccess = () => done(request.result as string[], true);
+      const request = tx.objectStore(HEADS).get(HEADS_KEY);
+      request.onsuccess = () => done((request.result as string[] | undefined) ?? [], true);
     });
   }
 
   /** One page of nodes in change order. */
   read(range: ReadRange): Promise<StoredNode[]> {
     const { since, limit, reverse } = range;
-    return this.#transaction<StoredNode[]>([NODES], "readonly", (tx, done) => {
+    return this.#transaction<StoredNode[]>([CHUNKS], "readonly", (tx, done) => {
       done([]);
       if (!(limit > 0) || !(range.until > since)) return;
-      const store = tx.objectStore(NODES);
+      const store = tx.objectStore(CHUNKS);
       const low = Math.max(Math.floor(since), 0) + 1;
+      // Nodes `from` to `to` (at most): the chunks whose last change is within, and the one after, which may hold
+      // the upper end. Requests complete in order, so the second one's success sees both.
+      const nodes = (from: number, to: number, then: (nodes: StoredNode[]) => void) => {
+        const within = store.getAll(to === Infinity ? IDBKeyRange.lowerBound(from) : IDBKeyRange.bound(from, to));
+        const after = to === Infinity ? within : store.getAll(IDBKeyRange.lowerBound(to, true), 1);
+        after.onsuccess = () => {
+          const out: StoredNode[] = [];
+          for (const chunk of within.result as ChunkRecord[]) fromChunk(chunk, out, from, to);
+          if (after !== within) for (const chunk of after.result as ChunkRecord[]) fromChunk(chunk, out, from, to);
+          then(out);
+        };
+      };
       if (!reverse) {
-        const high = range.until === Infinity ? Infinity : Math.floor(range.until);
-        if (high < low) return;
-        const keys = high === Infinity ? IDBKeyRange.lowerBound(low) : IDBKeyRange.bound(low, high);
-        const request = store.getAll(keys, limit === Infinity ? undefined : Math.min(limit, 2 ** 32 - 1));
-        request.onsuccess = () => done((request.result as NodeRecord[]).map(toNode));
+        const until = Math.min(Math.floor(range.until), limit === Infinity ? Infinity : low + Math.floor(limit) - 1);
+        if (until >= low) nodes(low, until, done);
         return;
       }
       // Newest first: change numbers are dense, so the page is the `limit` highest changes up to `until` (bounded
@@ -413,9 +601,7 @@ export class IndexedDBStorage implements Storage {
         const length = (last.result?.key as number | undefined) ?? 0;
         const high = Math.min(Math.floor(range.until), length);
         const start = limit === Infinity ? low : Math.max(low, high - Math.floor(limit) + 1);
-        if (high < start) return;
-        const request = store.getAll(IDBKeyRange.bound(start, high));
-        request.onsuccess = () => done((request.result as NodeRecord[]).map(toNode).reverse());
+        if (high >= start) nodes(start, high, (out) => done(out.reverse()));
       };
     });
   }
@@ -423,12 +609,7 @@ export class IndexedDBStorage implements Storage {
   /** Stores nodes atomically, in one transaction. */
   commit(nodes: readonly StoredNode[]): Promise<void> {
     if (nodes.length === 0) {
-      try {
-        this.#database();
-      } catch (err) {
-        return Promise.reject(err);
-      }
-      return Promise.resolve();
+      return this.#answer(undefined);
     }
     // Checks that need no stored data come first, so a refused commit does not even start a transaction.
     const first = nodes[0]!.change;
@@ -448,10 +629,21 @@ export class IndexedDBStorage implements Storage {
       }
       inCommit.add(node.key);
     }
-    const records = nodes.map(toRecord);
-    return this.#transaction<void>([NODES, HEADS], "readwrite", (tx, _done, fail) => {
-      const store = tx.objectStore(NODES);
+    const chunks = toChunks(nodes);
+    const committed = this.#transaction<void>([CHUNKS, KEYS, HEADS], "readwrite", (tx, _done, fail) => {
+      const store = tx.objectStore(KEYS);
       const heads = tx.objectStore(HEADS);
+      const stored = heads.get(HEADS_KEY);
+      stored.onsuccess = () => {
+        const set = new Set(stored.result as string[] | undefined);
+        for (const node of nodes) {
+          for (const link of node.links) set.delete(link);
+          set.add(node.key);
+        }
+        heads.put([...set], HEADS_KEY);
+      };
+      // Every request goes out at once; they run in order, so the last change read is the one before this commit,
+      // and a wrong one aborts the transaction with the writes queued after it.
       const last = store.openKeyCursor(null, "prev");
       last.onsuccess = () => {
         const length = (last.result?.key as number | undefined) ?? 0;
@@ -462,24 +654,36 @@ export class IndexedDBStorage implements Storage {
                 "another writer may share this store",
             ),
           );
-          return;
         }
-        const linked = new Set<string>();
-        for (const record of records) {
-          const request = store.add(record);
-          request.onerror = (event) => {
-            if (request.error?.name !== "ConstraintError") return;
-            event.preventDefault();
-            event.stopPropagation();
-            fail(new StorageConflictError(`Commit holds node ${record.key}, which is already stored`));
-          };
-          for (const link of record.links) {
-            if (inCommit.has(link)) linked.add(link);
-            else heads.delete(link);
-          }
-        }
-        for (const record of records) if (!linked.has(record.key)) heads.put(record.change, record.key);
       };
+      for (const chunk of chunks) {
+        tx.objectStore(CHUNKS).add(chunk);
+        const request = store.add({ last: chunk.last, keys: chunk.keys });
+        request.onerror = (event) => {
+          if (request.error?.name !== "ConstraintError") return;
+          // A key of the chunk is stored already: name the first one, then abort.
+          event.preventDefault();
+          event.stopPropagation();
+          const index = store.index("key");
+          chunk.keys.forEach((key, i) => {
+            const found = index.getKey(key);
+            found.onsuccess = () => {
+              if (found.result !== undefined) {
+                fail(new StorageConflictError(`Commit holds node ${key}, which is already stored`));
+              } else if (i === chunk.keys.length - 1) {
+                fail(new StorageConflictError("Commit holds a node that is already stored"));
+              }
+            };
+          });
+        };
+      }
+    });
+    return committed.then(() => {
+      if (this.#keys !== undefined) this.#learn(chunks);
+      let at = 0;
+      for (const chunk of chunks) {
+        this.#remember(nodes.slice(at, at += chunk.keys.length));
+      }
     });
   }
 
@@ -561,6 +765,9 @@ export class IndexedDBStorage implements Storage {
   /** Closes the connection; pending transactions finish first. */
   close(): Promise<void> {
     this.#closed = true;
+    this.#chunks.clear();
+    this.#known.clear();
+    this.#keys = undefined;
     this.#db?.close();
     this.#db = undefined;
     return Promise.resolve();

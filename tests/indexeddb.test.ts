@@ -1,6 +1,8 @@
 /**
  * IndexedDBStorage in a real Chromium: bundles `tests/fixtures/indexeddb-page.ts` with esbuild, serves it to a
- * page, and runs every storage conformance case (with reopen) and the Hyperlog scenarios there, one test each.
+ * page, and runs every storage conformance case (with reopen), the scenarios that the chunked layout makes risky
+ * (two storages on one database, many small commits, the upgrade from a version-1 database written by the old code
+ * in `tests/fixtures/indexeddb-v1.ts`) and the Hyperlog scenarios there, one test each.
  * Node only, and only where /usr/bin/chromium exists (see `tests/_browser.ts`).
  */
 import assert from "node:assert/strict";
@@ -24,6 +26,12 @@ const scenarioNames = [
   "two logs in the page replicate, and a second sync moves nothing",
   "a live session forwards new nodes both ways",
 ];
+const layoutNames = [
+  "two storages on one database commit alternately: dense changes, no duplicates, each sees the other's nodes",
+  "a reopen after many small commits and a few large ones keeps everything, and reads cross chunks both ways",
+  "a version-1 database is upgraded in place, keeping nodes, heads, metadata and views",
+  "a database that is not hyperlog's is refused and left as it was",
+];
 
 interface Outcome {
   ok: boolean;
@@ -40,6 +48,7 @@ describeInBrowser("IndexedDBStorage in Chromium", () => {
     page = await harness.open();
     assert.deepEqual(await page.evaluate("hyperlogTests.conformanceNames"), conformanceNames);
     assert.deepEqual(await page.evaluate("hyperlogTests.scenarioNames"), scenarioNames);
+    assert.deepEqual(await page.evaluate("hyperlogTests.layoutNames"), layoutNames);
   });
 
   after(async () => {
@@ -49,6 +58,13 @@ describeInBrowser("IndexedDBStorage in Chromium", () => {
   for (const [index, name] of conformanceNames.entries()) {
     it(`conformance: ${name}`, async () => {
       const outcome = await page.evaluate(`hyperlogTests.runConformance(${index})`) as Outcome;
+      assert.ok(outcome.ok, `in Chromium: ${outcome.error}`);
+    });
+  }
+
+  for (const name of layoutNames) {
+    it(`layout: ${name}`, async () => {
+      const outcome = await page.evaluate(`hyperlogTests.runLayout(${JSON.stringify(name)})`) as Outcome;
       assert.ok(outcome.ok, `in Chromium: ${outcome.error}`);
     });
   }
