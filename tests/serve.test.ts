@@ -146,6 +146,8 @@ describe("hyperlog serve: sync, live fan-out, the CLI, a restart", () => {
     await log.batch(Array.from({ length: 1000 }, (_, i) => ({ value: `node ${i}`, links: i === 0 ? [] : [i - 1] })));
     const first = connect(server!.url, "kept", { log, live: false });
     assert.equal((await first.session.done).nodesSent, 1000);
+    // Closed once the relay has read everything before the close (the last ACK, which completes its checkpoint).
+    await first.closed;
     const info = await json(await fetch(`${server!.url}/logs/kept`));
     for (const c of clients) c.socket.close();
     await server!.close();

@@ -165,8 +165,12 @@ interface Conn {
   heard: Set<string>;
   /** Messages not yet handled, in order. */
   inbox: Uint8Array[];
-  /** The inbox is being worked through. */
-  draining: boolean;
+  /** The client's SYNCED went into the session: its nodes from then on are live ones. */
+  peerSynced: boolean;
+  /** Live nodes that came before the initial exchange ended, handled once it has. */
+  held: Uint8Array[];
+  /** The inbox is being worked through (until this settles). */
+  draining: Promise<void> | undefined;
   /** Live nodes waiting to be stored together. */
   pending: Uint8Array[];
   flushing: boolean;
@@ -393,7 +397,9 @@ export class RelayCore {
       snapshot: 0,
       heard: new Set(),
       inbox: [],
-      draining: false,
+      peerSynced: false,
+      held: [],
+      draining: undefined,
       pending: [],
       flushing: false,
       tokens: this.#limits.nodesPerSecond,
@@ -441,6 +447,7 @@ export class RelayCore {
         this.#host.save(conn.ws, conn.att);
         conn.session = undefined;
         conn.writer = undefined;
+        this.#kick(conn);
         this.#scheduleFanOut();
       },
       async (error: unknown) => {
@@ -501,15 +508,18 @@ export class RelayCore {
     }
     // Handled in order; what arrives while earlier messages are being handled is handled together.
     conn.inbox.push(body);
-    if (!conn.draining) {
-      conn.draining = true;
-      this.#drain(conn).catch((error) => this.#close(conn, codeOf(error), (error as Error).message));
-    }
+    this.#kick(conn);
+  }
+
+  /** Works through the socket's messages unless that is under way. */
+  #kick(conn: Conn): void {
+    if (conn.draining !== undefined) return;
+    conn.draining = this.#drain(conn).catch((error) => this.#close(conn, codeOf(error), (error as Error).message));
   }
 
   async #drain(conn: Conn): Promise<void> {
     try {
-      while (conn.inbox.length > 0 && !conn.closed) {
+      while ((conn.inbox.length > 0 || (conn.held.length > 0 && conn.synced)) && !conn.closed) {
         if (!conn.synced && conn.writer !== undefined) {
           // Wait a turn of the event loop, so that the messages arriving right behind this one join it in one
           // chunk: a host that delivers each message as its own event (a Durable Object) would otherwise feed the
@@ -518,7 +528,8 @@ export class RelayCore {
           await this.#handshake(conn);
           continue;
         }
-        const bodies = conn.inbox;
+        const bodies = conn.held.length > 0 ? conn.held.concat(conn.inbox) : conn.inbox;
+        conn.held = [];
         conn.inbox = [];
         for (const body of bodies) {
           if (conn.closed) return;
@@ -526,13 +537,15 @@ export class RelayCore {
         }
       }
     } finally {
-      conn.draining = false;
+      conn.draining = undefined;
     }
   }
 
   /**
    * Hands the messages waiting in the inbox to the initial exchange's session as one chunk, up to and including the
    * first SYNCED, ACK or ERROR (after which the session may be over, and later messages belong to the live phase).
+   * Nodes after the client's SYNCED are its live nodes (a live client forwards new nodes as soon as it is synced,
+   * which can be before its last ACK): they wait for the live phase.
    */
   async #handshake(conn: Conn): Promise<void> {
     const inbox = conn.inbox;
@@ -541,6 +554,11 @@ export class RelayCore {
     let taken = 0;
     while (taken < inbox.length && size < CHUNK_BYTES) {
       const body = inbox[taken++]!;
+      if (conn.peerSynced && body[0] === NODE) {
+        conn.held.push(body);
+        continue;
+      }
+      if (body[0] === SYNCED) conn.peerSynced = true;
       if (body[0] === HELLO) conn.att.sends = modeOf(body) !== "push";
       const framed = frame(body);
       frames.push(framed);
@@ -548,6 +566,7 @@ export class RelayCore {
       if (body[0] === SYNCED || body[0] === ACK || body[0] === ERROR) break;
     }
     conn.inbox = taken === inbox.length ? [] : inbox.slice(taken);
+    if (frames.length === 0) return;
     await conn.writer!.write(frames.length === 1 ? frames[0]! : concatBytes(frames, size)).catch(() => {});
     // The session marks itself synced in a reaction to the last control message: let it run.
     await Promise.resolve();
@@ -683,8 +702,13 @@ export class RelayCore {
   /** The client closed its socket (or it failed: pass 1011). */
   closed(ws: RelaySocket, code: number): void {
     const conn = this.#conns.get(ws);
-    if (conn !== undefined) this.#close(conn, code === 1005 || code === 1006 ? 1000 : code, "Closed");
-    else {
+    if (conn !== undefined) {
+      const close = () => this.#close(conn, code === 1005 || code === 1006 ? 1000 : code, "Closed");
+      // What the client sent before closing is handled first: its last ACK completes the initial exchange, which then
+      // stores its checkpoint, so that the next sync costs only the difference.
+      if (conn.draining !== undefined) void conn.draining.then(close);
+      else close();
+    } else {
       try {
         ws.close(1000, "Closed");
       } catch {
@@ -693,8 +717,19 @@ export class RelayCore {
     }
   }
 
-  /** Closes every socket with `code` and `reason`, waits for the mirror, and closes the log. */
+  /**
+   * Lets the messages already received be handled (and initial exchanges that they finish store their checkpoints,
+   * for up to a second), closes every socket with `code` and `reason`, and closes the log.
+   */
   async close(code = 1001, reason = "The relay is shutting down"): Promise<void> {
+    const conns = [...this.#conns.values()];
+    await Promise.all(conns.map((conn) => conn.draining));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(conns.map((conn) => conn.session?.done.catch(() => {}))),
+      new Promise((resolve) => (timer = setTimeout(resolve, 1000))),
+    ]);
+    clearTimeout(timer);
     for (const conn of [...this.#conns.values()]) this.#close(conn, code, reason);
     for (const ws of this.#host.sockets()) {
       try {
