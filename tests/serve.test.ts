@@ -116,6 +116,26 @@ describe("hyperlog serve: sync, live fan-out, the CLI, a restart", () => {
     assert.ok(readdirSync(dir).includes("three.db"), "one SQLite file per log");
   });
 
+  it("20 live clients each add 100 nodes: all end with the 2 000, once each, and the relay's heads", async () => {
+    const many = Array.from({ length: 20 }, () => connect(server!.url, "load"));
+    try {
+      await Promise.all(many.map((c) => c.session.synced));
+      await Promise.all(many.map(async (c, i) => {
+        for (let j = 0; j < 100; j++) await c.log.append(`client ${i} node ${j}`);
+      }));
+      await waitFor(() => many.every((c) => c.log.length === 2000), 120_000, "2 000 nodes at every client");
+      const info = await json(await fetch(`${server!.url}/logs/load`));
+      assert.equal(info.length, 2000);
+      const heads = (info.heads as string[]).slice().sort();
+      for (const c of many) {
+        assert.deepEqual((await c.log.heads()).map((n) => n.key).sort(), heads);
+        assert.equal(c.session.stats.nodesReceived, 1900, "each received the others' nodes once, none of its own");
+      }
+    } finally {
+      for (const c of many) c.socket.close();
+    }
+  });
+
   it("hyperlog sync ws://HOST/logs/NAME syncs CLI stores through it", async () => {
     const dirs = [tempDir("hyperlog-serve-cli-a-"), tempDir("hyperlog-serve-cli-b-")];
     try {

@@ -169,8 +169,10 @@ interface Conn {
   peerSynced: boolean;
   /** Live nodes that came before the initial exchange ended, handled once it has. */
   held: Uint8Array[];
-  /** The inbox is being worked through (until this settles). */
-  draining: Promise<void> | undefined;
+  /** The inbox is being worked through... */
+  draining: boolean;
+  /** ...until this settles. */
+  drained: Promise<void>;
   /** Live nodes waiting to be stored together. */
   pending: Uint8Array[];
   flushing: boolean;
@@ -399,7 +401,8 @@ export class RelayCore {
       inbox: [],
       peerSynced: false,
       held: [],
-      draining: undefined,
+      draining: false,
+      drained: Promise.resolve(),
       pending: [],
       flushing: false,
       tokens: this.#limits.nodesPerSecond,
@@ -513,8 +516,10 @@ export class RelayCore {
 
   /** Works through the socket's messages unless that is under way. */
   #kick(conn: Conn): void {
-    if (conn.draining !== undefined) return;
-    conn.draining = this.#drain(conn).catch((error) => this.#close(conn, codeOf(error), (error as Error).message));
+    if (conn.draining) return;
+    // Set before the call: the drain may finish without awaiting anything, and clears the flag itself.
+    conn.draining = true;
+    conn.drained = this.#drain(conn).catch((error) => this.#close(conn, codeOf(error), (error as Error).message));
   }
 
   async #drain(conn: Conn): Promise<void> {
@@ -537,7 +542,7 @@ export class RelayCore {
         }
       }
     } finally {
-      conn.draining = undefined;
+      conn.draining = false;
     }
   }
 
@@ -706,7 +711,7 @@ export class RelayCore {
       const close = () => this.#close(conn, code === 1005 || code === 1006 ? 1000 : code, "Closed");
       // What the client sent before closing is handled first: its last ACK completes the initial exchange, which then
       // stores its checkpoint, so that the next sync costs only the difference.
-      if (conn.draining !== undefined) void conn.draining.then(close);
+      if (conn.draining) void conn.drained.then(close);
       else close();
     } else {
       try {
@@ -723,7 +728,7 @@ export class RelayCore {
    */
   async close(code = 1001, reason = "The relay is shutting down"): Promise<void> {
     const conns = [...this.#conns.values()];
-    await Promise.all(conns.map((conn) => conn.draining));
+    await Promise.all(conns.map((conn) => conn.drained));
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       Promise.all(conns.map((conn) => conn.session?.done.catch(() => {}))),
