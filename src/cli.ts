@@ -22,6 +22,8 @@ export interface CliIO {
   stderr: (text: string) => void;
   /** Opens the store in a directory. */
   openStorage: (dir: string) => Promise<Storage>;
+  /** Stops a long-running command (`serve`) when aborted; without it, SIGINT or SIGTERM does. */
+  signal?: AbortSignal;
 }
 
 /** An error that should print usage and exit with status 2. */
@@ -47,6 +49,8 @@ Commands:
                            a multi-value key/value store (HyperKV) in the same log
   sync ws://HOST/logs/NAME [--live] [--push|--pull] [--token=TOKEN]
                            replicate with a relay over a WebSocket (ws:// or wss://)
+  serve [--port 8787] [--host 127.0.0.1]
+                           run a relay (the relay worker's app) with one SQLite file per log in DIR
   dupsh 'CMD A' 'CMD B'    run two commands with A's stdout piped into B's stdin and B's stdout into A's stdin
 
 Options:
@@ -104,6 +108,20 @@ Concurrent puts on two peers both show in 'kv get' after a sync, until a later p
   hyperlog dupsh 'hyperlog -d /tmp/a kv sync' 'hyperlog -d /tmp/b kv sync'
   hyperlog -d /tmp/a kv get color
 `,
+  serve: `Usage: hyperlog [-d DIR] serve [--port 8787] [--host 127.0.0.1] [options]
+
+Runs a relay, the same app as the relay worker, on this machine: clients sync with ws://HOST:PORT/logs/NAME.
+Each log is kept in DIR/NAME.db (default DIR: ./.hyperlog-relay). Stops on Ctrl-C (SIGINT) or SIGTERM.
+  --port N                 the port (default 8787; 0 for any free one)
+  --host ADDRESS           the address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
+  --read-token TOKEN       reading needs this token (or the write token)       [env READ_TOKEN]
+  --write-token TOKEN      writing needs this token                            [env WRITE_TOKEN]
+  --writers JSON           { "LOG" or "*": ["HEX PUBLIC KEY", ...] }           [env WRITERS]
+  --max-frame-bytes N      the largest message (default 1048576)               [env MAX_FRAME_BYTES]
+  --max-node-bytes N       the largest node (default 262144)                   [env MAX_NODE_BYTES]
+  --max-nodes-per-second N live nodes per second per socket (default 1000)     [env MAX_NODES_PER_SECOND]
+Options take "--name VALUE" or "--name=VALUE"; an option wins over its environment variable.
+`,
   dupsh: `Usage: hyperlog dupsh 'CMD A' 'CMD B'
 
 Runs both commands in a shell, pipes A's stdout into B's stdin and B's stdout into A's stdin, forwards their stderr,
@@ -126,6 +144,7 @@ const KNOWN_FLAGS: Record<string, readonly string[]> = {
   get: [],
   sync: ["--live", "--push", "--pull"],
   kv: ["--json", "--live", "--push", "--pull"],
+  serve: [],
   dupsh: [],
 };
 
@@ -153,7 +172,7 @@ function parse(argv: readonly string[]): Parsed {
     } else if (parsed.command === undefined) {
       if (arg.startsWith("-")) throw new UsageError(`Unknown option ${arg}`);
       parsed.command = arg;
-    } else if (arg.startsWith("--") && parsed.command !== "dupsh") {
+    } else if (arg.startsWith("--") && parsed.command !== "dupsh" && parsed.command !== "serve") {
       parsed.flags.add(arg);
     } else {
       parsed.args.push(arg);
@@ -269,6 +288,8 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO()): Pr
       }
       case "kv":
         return await kv(io, parsed);
+      case "serve":
+        return await serve(io, parsed, argv);
       case "dupsh": {
         expectArgs(parsed, 2, 2, "two commands, each one quoted argument");
         return await dupsh(parsed.args[0]!, parsed.args[1]!);
@@ -425,6 +446,62 @@ async function syncRelay(io: CliIO, parsed: Parsed): Promise<number> {
   } finally {
     await log.close();
   }
+}
+
+const SERVE_OPTIONS: Record<string, string> = {
+  "--port": "",
+  "--host": "",
+  "--read-token": "READ_TOKEN",
+  "--write-token": "WRITE_TOKEN",
+  "--writers": "WRITERS",
+  "--max-frame-bytes": "MAX_FRAME_BYTES",
+  "--max-node-bytes": "MAX_NODE_BYTES",
+  "--max-nodes-per-second": "MAX_NODES_PER_SECOND",
+};
+
+/** `hyperlog serve`: the relay on this machine, until SIGINT or SIGTERM (or `io.signal`, for tests). */
+async function serve(io: CliIO, parsed: Parsed, argv: readonly string[]): Promise<number> {
+  const values: Record<string, string> = {};
+  for (let i = 0; i < parsed.args.length; i++) {
+    const arg = parsed.args[i]!;
+    const eq = arg.indexOf("=");
+    const name = eq === -1 ? arg : arg.slice(0, eq);
+    if (!(name in SERVE_OPTIONS)) throw new UsageError(`Unknown option ${arg} for serve`);
+    const value = eq === -1 ? parsed.args[++i] : arg.slice(eq + 1);
+    if (value === undefined) throw new UsageError(`${name} needs a value`);
+    values[name] = value;
+  }
+  const port = Number(values["--port"] ?? "8787");
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new UsageError(`--port ${values["--port"]} is not a port: give an integer from 0 to 65535`);
+  }
+  const settings: Record<string, string | undefined> = {};
+  for (const [option, variable] of Object.entries(SERVE_OPTIONS)) {
+    if (variable !== "") settings[variable] = values[option] ?? process.env[variable];
+  }
+  const dirGiven = argv.some((arg) => arg === "-d" || arg === "--dir" || arg.startsWith("--dir="));
+  const dir = dirGiven ? parsed.dir : ".hyperlog-relay";
+  const { serve: start } = await import("../worker/serve.ts");
+  let running;
+  try {
+    running = await start({ dir, port, hostname: values["--host"] ?? "127.0.0.1", settings });
+  } catch (error) {
+    if (error instanceof RangeError || error instanceof TypeError) throw new UsageError(error.message);
+    throw error;
+  }
+  io.stdout(`hyperlog relay on ${running.url} (logs in ${resolve(dir)}); sync with ${
+    running.url.replace(/^http/, "ws")
+  }/logs/NAME\n`);
+  await new Promise<void>((stop) => {
+    io.signal?.addEventListener("abort", () => stop(), { once: true });
+    if (io.signal === undefined) {
+      process.once("SIGINT", () => stop());
+      process.once("SIGTERM", () => stop());
+    }
+  });
+  await running.close();
+  io.stderr("hyperlog relay stopped\n");
+  return 0;
 }
 
 function dupsh(a: string, b: string): Promise<number> {

@@ -1,0 +1,81 @@
+/**
+ * `hyperlog serve` on Bun: `Bun.serve` with its `websocket` handlers. Loaded by `serve.ts` on Bun only.
+ *
+ * @module
+ */
+import { type HostedSocket, type RelayServer, socketReadLimit } from "./serve.ts";
+
+/** The part of Bun's server WebSocket the adapter uses. */
+interface BunSocket {
+  data: HostedSocket;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+}
+
+/** The part of Bun's server the adapter uses (structural: the project type-checks with Node's types). */
+interface BunServer {
+  readonly port: number;
+  upgrade(request: Request, options: { data: HostedSocket; headers?: Record<string, string> }): boolean;
+  stop(closeActiveConnections?: boolean): Promise<void> | void;
+}
+
+interface BunLike {
+  serve(options: {
+    port: number;
+    hostname: string;
+    fetch(request: Request, server: BunServer): Promise<Response | undefined>;
+    websocket: {
+      maxPayloadLength: number;
+      perMessageDeflate: boolean;
+      open(ws: BunSocket): void;
+      message(ws: BunSocket, message: string | Uint8Array): void;
+      close(ws: BunSocket, code: number): void;
+    };
+  }): BunServer;
+}
+
+/**
+ * Listens on `hostname:port` with `Bun.serve`.
+ *
+ * @example
+ * ```ts ignore
+ * const { port, close } = await listen(new RelayServer("./relay-data"), 0, "127.0.0.1");
+ * ```
+ */
+// deno-lint-ignore require-await
+export async function listen(
+  relay: RelayServer,
+  port: number,
+  hostname: string,
+): Promise<{ port: number; close(): Promise<void> }> {
+  const bun = (globalThis as unknown as { Bun: BunLike }).Bun;
+  const server = bun.serve({
+    port,
+    hostname,
+    async fetch(request, server) {
+      let upgraded = false;
+      const response = await relay.fetch(request, (protocol, hosted) => {
+        const headers: Record<string, string> = protocol === undefined ? {} : { "sec-websocket-protocol": protocol };
+        upgraded = server.upgrade(request, { data: hosted, headers });
+        if (upgraded) return new Response(null, { status: 204 });
+        hosted.close(1002, "The WebSocket handshake failed");
+        return Response.json({ error: "The WebSocket handshake failed: send a valid upgrade request" }, { status: 400 });
+      });
+      // After an upgrade Bun wants no response.
+      return upgraded ? undefined : response;
+    },
+    websocket: {
+      maxPayloadLength: socketReadLimit(relay.limits),
+      perMessageDeflate: false,
+      open: (ws) => ws.data.attach({ send: (data) => ws.send(data), close: (code, reason) => ws.close(code, reason) }),
+      message: (ws, message) => ws.data.received(typeof message === "string" ? message : new Uint8Array(message)),
+      close: (ws, code) => ws.data.ended(code),
+    },
+  });
+  return {
+    port: server.port,
+    close: async () => {
+      await server.stop(true);
+    },
+  };
+}

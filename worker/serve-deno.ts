@@ -1,0 +1,56 @@
+/**
+ * `hyperlog serve` on Deno: `Deno.serve` for requests, `Deno.upgradeWebSocket` for WebSockets. Loaded by
+ * `serve.ts` on Deno only.
+ *
+ * @module
+ */
+import type { RelayServer } from "./serve.ts";
+
+/** The part of Deno's WebSocket the adapter uses. */
+interface DenoSocket {
+  binaryType: string;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+  onopen: (() => void) | null;
+  onmessage: ((event: { data: ArrayBuffer | string }) => void) | null;
+  onclose: ((event: { code: number }) => void) | null;
+  onerror: (() => void) | null;
+}
+
+/** The part of the `Deno` namespace the adapter uses (structural: the project type-checks with Node's types). */
+interface DenoLike {
+  serve(
+    options: { port: number; hostname: string; onListen(address: { port: number }): void },
+    handler: (request: Request) => Promise<Response>,
+  ): { shutdown(): Promise<void> };
+  upgradeWebSocket(request: Request, options: { protocol?: string }): { socket: DenoSocket; response: Response };
+}
+
+/**
+ * Listens on `hostname:port` with `Deno.serve`.
+ *
+ * @example
+ * ```ts ignore
+ * const { port, close } = await listen(new RelayServer("./relay-data"), 0, "127.0.0.1");
+ * ```
+ */
+export async function listen(
+  relay: RelayServer,
+  port: number,
+  hostname: string,
+): Promise<{ port: number; close(): Promise<void> }> {
+  const deno = (globalThis as unknown as { Deno: DenoLike }).Deno;
+  let bound!: (port: number) => void;
+  const listening = new Promise<number>((resolve) => (bound = resolve));
+  const server = deno.serve({ port, hostname, onListen: (address) => bound(address.port) }, (request) =>
+    relay.fetch(request, (protocol, hosted) => {
+      const { socket, response } = deno.upgradeWebSocket(request, protocol === undefined ? {} : { protocol });
+      socket.binaryType = "arraybuffer";
+      socket.onopen = () => hosted.attach({ send: (data) => socket.send(data), close: (c, r) => socket.close(c, r) });
+      socket.onmessage = (event) => hosted.received(event.data);
+      socket.onclose = (event) => hosted.ended(event.code);
+      socket.onerror = () => hosted.ended(1006);
+      return response;
+    }));
+  return { port: await listening, close: () => server.shutdown() };
+}
