@@ -19,7 +19,15 @@ import { type Figure, median, ratio } from "./_util.ts";
 type Extra = Partial<Pick<Figure, "target" | "met" | "note" | "hyperlogN">> & { [key: string]: unknown };
 
 /** A figure; the ratio is `ours / theirs`. */
-function row(bench: string, label: string, n: number, unit: string, ours: number, theirs: number | null, extra: Extra = {}): Figure {
+function row(
+  bench: string,
+  label: string,
+  n: number,
+  unit: string,
+  ours: number,
+  theirs: number | null,
+  extra: Extra = {},
+): Figure {
   return { bench, case: label, n, unit, ours, hyperlog: theirs, ratio: ratio(ours, theirs), ...extra };
 }
 
@@ -47,9 +55,15 @@ export function freshFigures(ours: MemoryResult, theirs: MemoryResult): Figure[]
     const theirRate = med(other, (s) => n / s.seconds);
     const fast = theirRate > 0 && rate / theirRate >= 20;
     const single: Extra = other.length === 1 && runs.length > 1
-      ? { note: `hyperlog 4.12.1 at n=${n}: a single run (it took ${Math.round(other[0]!.seconds)} s; two more would add a minute or so).` }
+      ? {
+        note: `hyperlog 4.12.1 at n=${n}: a single run (it took ${
+          Math.round(other[0]!.seconds)
+        } s; two more would add a minute or so).`,
+      }
       : {};
-    figures.push(row("sync", "fresh sync", n, "nodes/s", rate, theirRate, { target: ">= 20x hyperlog", met: fast, ...single }));
+    figures.push(
+      row("sync", "fresh sync", n, "nodes/s", rate, theirRate, { target: ">= 20x hyperlog", met: fast, ...single }),
+    );
     const wire = med(runs, (s) => s.bytes / n);
     const theirWire = med(other, (s) => s.bytes / n);
     figures.push(row("sync-wire", "fresh sync: bytes on the wire", n, "bytes/node", wire, theirWire));
@@ -81,7 +95,11 @@ export function freshFigures(ours: MemoryResult, theirs: MemoryResult): Figure[]
  * console.table(exchangeFigures("resync", ours.resync, theirs.resync));
  * ```
  */
-export function exchangeFigures(kind: "resync" | "first-contact", ours: ExchangeSamples, theirs: ExchangeSamples): Figure[] {
+export function exchangeFigures(
+  kind: "resync" | "first-contact",
+  ours: ExchangeSamples,
+  theirs: ExchangeSamples,
+): Figure[] {
   const all = (s: ExchangeSamples): SessionSample[] => [...s.quiet, ...s.delayed];
   const newNodes = kind === "resync" ? 2 * RESYNC_NEW : 2 * FIRST_CONTACT_NEW;
   const label = kind === "resync" ? "resync" : "first contact";
@@ -89,7 +107,12 @@ export function exchangeFigures(kind: "resync" | "first-contact", ours: Exchange
   const theirBeyond = med(all(theirs), (s) => s.bytes - s.own);
   const bytes = med(all(ours), (s) => s.bytes);
   const theirBytes = med(all(theirs), (s) => s.bytes);
-  const details: Extra = { bytesTotal: bytes, hyperlogBytesTotal: theirBytes, bytesBeyondNew: beyond, hyperlogBytesBeyondNew: theirBeyond };
+  const details: Extra = {
+    bytesTotal: bytes,
+    hyperlogBytesTotal: theirBytes,
+    bytesBeyondNew: beyond,
+    hyperlogBytesBeyondNew: theirBeyond,
+  };
   const figures = kind === "resync"
     ? [row("resync-bytes", `resync: bytes beyond the ${newNodes} new`, SHARED, "bytes", beyond, theirBeyond, {
       target: "< 4 KB (4,096)",
@@ -112,8 +135,12 @@ export function exchangeFigures(kind: "resync" | "first-contact", ours: Exchange
       "both sides send at once (HELLO, CHECK, RECON) as one, so it can exceed flights / 2."
     : "hyperlog 4.12.1: one-way flights / 2, as for the resync.";
   const tripsTarget: Extra = { target: `<= ${limit}`, met: trips <= limit, note };
-  figures.push(row(`${kind}-round-trips`, `${label}: round trips`, SHARED, "round trips", trips, theirFlights / 2, tripsTarget));
-  figures.push(row(`${kind}-flights`, `${label}: one-way flights (${LATENCY_MS} ms)`, SHARED, "flights", flights, theirFlights));
+  figures.push(
+    row(`${kind}-round-trips`, `${label}: round trips`, SHARED, "round trips", trips, theirFlights / 2, tripsTarget),
+  );
+  figures.push(
+    row(`${kind}-flights`, `${label}: one-way flights (${LATENCY_MS} ms)`, SHARED, "flights", flights, theirFlights),
+  );
   const slow = med(ours.delayed, (s) => s.seconds * 1000);
   const theirSlow = med(theirs.delayed, (s) => s.seconds * 1000);
   figures.push(row(`${kind}-time-latency`, `${label}: time, ${LATENCY_MS} ms latency`, SHARED, "ms", slow, theirSlow));
@@ -139,8 +166,15 @@ export function rssFigures(n: number, samples: readonly RssSample[], targetMb: n
   const receiver = median(samples.map((s) => s.receiver.rss));
   const target = `< ${targetMb} MB`;
   return [
-    row("sync-sqlite-rss-sender", "SQLite sync: sender peak RSS", n, "MB", sender, null, { target, met: sender < targetMb, ...single }),
-    row("sync-sqlite-rss-receiver", "SQLite sync: receiver peak RSS", n, "MB", receiver, null, { target, met: receiver < targetMb }),
+    row("sync-sqlite-rss-sender", "SQLite sync: sender peak RSS", n, "MB", sender, null, {
+      target,
+      met: sender < targetMb,
+      ...single,
+    }),
+    row("sync-sqlite-rss-receiver", "SQLite sync: receiver peak RSS", n, "MB", receiver, null, {
+      target,
+      met: receiver < targetMb,
+    }),
     row("sync-sqlite-time", "SQLite sync: time", n, "s", median(samples.map((s) => s.receiver.seconds)), null),
     row("sync-sqlite", "SQLite sync: rate", n, "nodes/s", median(samples.map((s) => n / s.receiver.seconds)), null),
   ];

@@ -66,7 +66,9 @@ async function newLog(): Promise<Hyperlog4> {
 }
 
 function add(log: Hyperlog4, links: string[], value: unknown, opts: { log?: string } = {}): Promise<Node4> {
-  return new Promise((resolve, reject) => log.add(links, value, opts, (err, node) => (err ? reject(err) : resolve(node))));
+  return new Promise((resolve, reject) =>
+    log.add(links, value, opts, (err, node) => (err ? reject(err) : resolve(node)))
+  );
 }
 
 /**
@@ -83,7 +85,9 @@ async function buildChains(log: Hyperlog4, writers: number): Promise<void> {
 /** The own encoded size of nodes `s` of every chain of `writers`. */
 function chainsOwnBytes(writers: number): number {
   let total = 0;
-  for (let w = 0; w < writers; w++) for (let s = 0; s < CHAIN; s++) total += ownSize(s === 0 ? 0 : 1, jsonBytes(chainValue(w, s)));
+  for (let w = 0; w < writers; w++) {
+    for (let s = 0; s < CHAIN; s++) total += ownSize(s === 0 ? 0 : 1, jsonBytes(chainValue(w, s)));
+  }
   return total;
 }
 
@@ -97,7 +101,8 @@ async function session(a: Hyperlog4, b: Hyperlog4, delayMs: number, own: number)
   const start = performance.now();
   const ra = a.replicate();
   const rb = b.replicate();
-  const ended = (stream: Duplex) => new Promise<void>((resolve, reject) => stream.on("end", resolve).on("error", reject));
+  const ended = (stream: Duplex) =>
+    new Promise<void>((resolve, reject) => stream.on("end", resolve).on("error", reject));
   const both = Promise.all([ended(ra), ended(rb)]);
   ra.pipe(link.node(0)).pipe(rb).pipe(link.node(1)).pipe(ra);
   await both;
@@ -187,7 +192,9 @@ export async function measureHyperlog4(reps: number, progress: (message: string)
   }
   if (shared === undefined) throw new Error(`No fresh sync at n=${SHARED}`);
   const [source, peer] = shared;
-  const heads = await new Promise<Node4[]>((resolve, reject) => source.heads((err, nodes) => (err ? reject(err) : resolve(nodes))));
+  const heads = await new Promise<Node4[]>((resolve, reject) =>
+    source.heads((err, nodes) => (err ? reject(err) : resolve(nodes)))
+  );
   const digest = createHash("sha256").update(heads.map((node) => node.key).sort().join()).digest("hex");
 
   const a: Side = { log: source, id: 0, tip: chainHeadOf(heads, 0), added: 0 };

@@ -94,7 +94,12 @@ interface Side {
 
 /** The last node of writer chain `w` (its key). */
 async function chainHead(log: Log, w: number): Promise<string> {
-  const [node] = await log.storage.read({ since: (w + 1) * CHAIN - 1, until: (w + 1) * CHAIN, limit: 1, reverse: false });
+  const [node] = await log.storage.read({
+    since: (w + 1) * CHAIN - 1,
+    until: (w + 1) * CHAIN,
+    limit: 1,
+    reverse: false,
+  });
   if (node === undefined || node.links.length !== 1) throw new Error(`No chain ${w} in the log`);
   return node.key;
 }
@@ -102,7 +107,9 @@ async function chainHead(log: Log, w: number): Promise<string> {
 /** Adds `count` new nodes to the side's chain, in one batch. */
 async function addNew(side: Side, count: number): Promise<void> {
   const docs: BatchDoc<BenchValue>[] = [];
-  for (let i = 0; i < count; i++) docs.push({ value: newValue(side.id, side.added++), links: i === 0 ? [side.tip] : [i - 1] });
+  for (let i = 0; i < count; i++) {
+    docs.push({ value: newValue(side.id, side.added++), links: i === 0 ? [side.tip] : [i - 1] });
+  }
   const nodes = await side.log.batch(docs);
   side.tip = nodes[nodes.length - 1]!.key;
 }

@@ -44,7 +44,10 @@ export async function buildSqlite(file: string, n: number): Promise<{ seconds: n
   for (let i = 0; i < n; i += BATCH) {
     const docs: BatchDoc<BenchValue>[] = [];
     for (let j = i; j < Math.min(i + BATCH, n); j++) {
-      docs.push({ value: chainValue(Math.floor(j / CHAIN), j % CHAIN), links: j % CHAIN === 0 ? null : [docs.length - 1] });
+      docs.push({
+        value: chainValue(Math.floor(j / CHAIN), j % CHAIN),
+        links: j % CHAIN === 0 ? null : [docs.length - 1],
+      });
     }
     await log.batch(docs);
   }
@@ -65,7 +68,12 @@ export async function syncSide(file: string, result: string): Promise<void> {
   const stats = await session.done;
   const seconds = secondsSince(start);
   await log.close();
-  const side: SideResult = { seconds, rss: peakRssMb(), nodesSent: stats.nodesSent, nodesReceived: stats.nodesReceived };
+  const side: SideResult = {
+    seconds,
+    rss: peakRssMb(),
+    nodesSent: stats.nodesSent,
+    nodesReceived: stats.nodesReceived,
+  };
   writeFileSync(result, JSON.stringify(side));
   await Promise.race([pipes, new Promise((resolve) => setTimeout(resolve, 1000))]);
   process.exit(0);
@@ -73,7 +81,15 @@ export async function syncSide(file: string, result: string): Promise<void> {
 
 /** Spawns `replicate.ts --child rss-side` for `file`; resolves when it exits cleanly. */
 function spawnSide(self: URL, file: string, result: string) {
-  const child = spawn(process.execPath, [fileURLToPath(self), "--child", "rss-side", "--file", file, "--result", result], {
+  const child = spawn(process.execPath, [
+    fileURLToPath(self),
+    "--child",
+    "rss-side",
+    "--file",
+    file,
+    "--result",
+    result,
+  ], {
     stdio: ["pipe", "pipe", "inherit"],
   });
   const exited = new Promise<void>((resolve, reject) => {
@@ -106,7 +122,10 @@ export async function measureRss(
   try {
     const source = join(dir, "sender.db");
     progress(`replicate [ours] building the sender's SQLite log of ${n} nodes (a child process)...`);
-    const build = await runChild(self, ["--child", "rss-build", "--n", String(n), "--file", source]) as { seconds: number; rss: number };
+    const build = await runChild(self, ["--child", "rss-build", "--n", String(n), "--file", source]) as {
+      seconds: number;
+      rss: number;
+    };
     progress(`replicate [ours] built ${n} nodes in ${build.seconds.toFixed(1)} s`);
     const samples: RssSample[] = [];
     for (let rep = 0; rep < reps; rep++) {
@@ -119,11 +138,20 @@ export async function measureRss(
       b.child.stdout.pipe(a.child.stdin);
       await Promise.all([a.exited, b.exited]);
       const wallSeconds = secondsSince(start);
-      const [sender, receiver] = results.map((file) => JSON.parse(readFileSync(file, "utf8")) as SideResult) as [SideResult, SideResult];
-      if (receiver.nodesReceived !== n) throw new Error(`The receiver got ${receiver.nodesReceived} nodes, expected ${n}`);
+      const [sender, receiver] = results.map((file) => JSON.parse(readFileSync(file, "utf8")) as SideResult) as [
+        SideResult,
+        SideResult,
+      ];
+      if (receiver.nodesReceived !== n) {
+        throw new Error(`The receiver got ${receiver.nodesReceived} nodes, expected ${n}`);
+      }
       samples.push({ sender, receiver, wallSeconds });
-      progress(`replicate [ours] SQLite sync of ${n} nodes between two processes [${rep + 1}/${reps}]: ${receiver.seconds.toFixed(1)} s, ` +
-        `peak RSS ${sender.rss.toFixed(0)} MB / ${receiver.rss.toFixed(0)} MB`);
+      progress(
+        `replicate [ours] SQLite sync of ${n} nodes between two processes [${rep + 1}/${reps}]: ${
+          receiver.seconds.toFixed(1)
+        } s, ` +
+          `peak RSS ${sender.rss.toFixed(0)} MB / ${receiver.rss.toFixed(0)} MB`,
+      );
       for (const file of [target, `${target}-wal`, `${target}-shm`]) rmSync(file, { force: true });
     }
     return { build, samples };

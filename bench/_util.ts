@@ -121,7 +121,9 @@ export function formatRatio(value: number | null): string {
  * ```
  */
 export function jsonLine(figure: Figure): string {
-  const round = (x: number | null): number | null => (x === null ? null : Math.abs(x) >= 1000 ? Math.round(x) : Math.round(x * 1000) / 1000);
+  const round = (
+    x: number | null,
+  ): number | null => (x === null ? null : Math.abs(x) >= 1000 ? Math.round(x) : Math.round(x * 1000) / 1000);
   const { bench, n, unit, ours, hyperlog, ratio: r, ...rest } = figure;
   const head = figure.case === undefined ? { bench } : { bench, case: figure.case };
   const { case: _case, ...tail } = rest;
@@ -212,7 +214,9 @@ export function runChild(file: URL, args: readonly string[]): Promise<unknown> {
   return new Promise((resolve, reject) => {
     // hyperlog 4 calls the deprecated `Buffer()`; keep its warning out of the report.
     const path = fileURLToPath(file);
-    const child = spawn(process.execPath, ["--no-deprecation", path, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, ["--no-deprecation", path, ...args], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     let out = "";
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
     child.on("error", reject);

@@ -13,7 +13,17 @@
  */
 import { parseArgs } from "node:util";
 import { type BenchValue, benchValue, IMPL_TITLES, type ImplName, openLog } from "./_impls.ts";
-import { type BenchContext, type BenchModule, type Figure, median, peakRssMb, randomInts, ratio, runChild, secondsSince } from "./_util.ts";
+import {
+  type BenchContext,
+  type BenchModule,
+  type Figure,
+  median,
+  peakRssMb,
+  randomInts,
+  ratio,
+  runChild,
+  secondsSince,
+} from "./_util.ts";
 
 /** The log sizes measured. */
 const SIZES = [10_000, 100_000];
@@ -133,13 +143,20 @@ async function run(context: BenchContext): Promise<Figure[]> {
     const result = await runChild(file, ["--child", job.kind, "--impl", job.impl, "--n", String(job.n)]);
     for (const [name, value] of Object.entries(result as Record<string, number>)) record(name, job.impl, job.n, value);
     const what = job.kind === "append" ? "sequential append" : "batch + get + read + rss";
-    context.progress(`core [${index + 1}/${jobs.length}] ${IMPL_TITLES[job.impl]}, n=${job.n}: ${what} (${secondsSince(start).toFixed(1)} s)`);
+    context.progress(
+      `core [${index + 1}/${jobs.length}] ${IMPL_TITLES[job.impl]}, n=${job.n}: ${what} (${
+        secondsSince(start).toFixed(1)
+      } s)`,
+    );
   }
 
   const of = (name: string, impl: ImplName, n: number): number => median(samples.get(`${name}/${impl}/${n}`) ?? []);
   const figures: Figure[] = [];
   for (const n of SIZES) {
-    const rows = [["append", "nodes/s"], ["batch", "nodes/s"], ["get", "gets/s"], ["read", "nodes/s"], ["rss", "MB"]] as const;
+    const rows = [["append", "nodes/s"], ["batch", "nodes/s"], ["get", "gets/s"], ["read", "nodes/s"], [
+      "rss",
+      "MB",
+    ]] as const;
     for (const [bench, unit] of rows) {
       const theirN = bench === "append" ? Math.min(n, HYPERLOG_APPEND_MAX) : n;
       const ours = of(bench, "ours", n);
@@ -148,8 +165,11 @@ async function run(context: BenchContext): Promise<Figure[]> {
       const figure: Figure = { bench, n, unit, ours, hyperlog, ratio: r, ...target(bench, ours, r) };
       if (theirN !== n) {
         figure.hyperlogN = theirN;
-        figure.note = `hyperlog 4.12.1's sequential append is measured at n=${theirN}, not n=${n}: at its ~3-4k nodes/s, ` +
-          `n=${n} would take about ${Math.round(n / 3500)} s per repetition. The ratio compares ours at n=${n} with it; ` +
+        figure.note =
+          `hyperlog 4.12.1's sequential append is measured at n=${theirN}, not n=${n}: at its ~3-4k nodes/s, ` +
+          `n=${n} would take about ${
+            Math.round(n / 3500)
+          } s per repetition. The ratio compares ours at n=${n} with it; ` +
           `hyperlog's rate rises a little with n as its JIT warms up, so the ratio may overstate ours somewhat.`;
       }
       figures.push(figure);
@@ -175,11 +195,15 @@ export const benchmark: BenchModule = {
 };
 
 if (import.meta.main) {
-  const { values } = parseArgs({ options: { child: { type: "string" }, impl: { type: "string" }, n: { type: "string" } } });
+  const { values } = parseArgs({
+    options: { child: { type: "string" }, impl: { type: "string" }, n: { type: "string" } },
+  });
   const impl = values.impl;
   const n = Number(values.n);
   if ((values.child !== "append" && values.child !== "log") || (impl !== "ours" && impl !== "hyperlog") || !(n > 0)) {
-    console.error("Usage: node bench/core.ts --child append|log --impl ours|hyperlog --n N   (or run the driver: node bench/run.ts)");
+    console.error(
+      "Usage: node bench/core.ts --child append|log --impl ours|hyperlog --n N   (or run the driver: node bench/run.ts)",
+    );
     process.exit(2);
   }
   const result = values.child === "append" ? await measureAppend(impl, n) : await measureLog(impl, n);

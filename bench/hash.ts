@@ -63,7 +63,9 @@ const CASES: readonly Case[] = [
     async run(count) {
       let sink = 0;
       for (let i = 0; i < count; i += BATCH) {
-        const digests = await Promise.all(Array.from({ length: BATCH }, (_, j) => crypto.subtle.digest("SHA-256", input(i + j))));
+        const digests = await Promise.all(
+          Array.from({ length: BATCH }, (_, j) => crypto.subtle.digest("SHA-256", input(i + j))),
+        );
         for (const digest of digests) sink ^= new Uint8Array(digest)[0]!;
       }
       return sink;
@@ -104,7 +106,11 @@ async function run(context: BenchContext): Promise<Figure[]> {
     throw new Error("Our node key differs from hyperlog 4's for the same links and value");
   }
   const keyCount = 100_000;
-  const all = [...CASES, { name: "node key: ours", count: keyCount, run: ours }, { name: "node key: hyperlog", count: keyCount, run: theirs }];
+  const all = [...CASES, { name: "node key: ours", count: keyCount, run: ours }, {
+    name: "node key: hyperlog",
+    count: keyCount,
+    run: theirs,
+  }];
   const samples = new Map<string, number[]>(all.map((c) => [c.name, []]));
   for (const c of all) await c.run(Math.min(c.count, 2000));
   for (let rep = 0; rep < context.reps; rep++) {
@@ -112,10 +118,26 @@ async function run(context: BenchContext): Promise<Figure[]> {
     context.progress(`hash [${rep + 1}/${context.reps}]`);
   }
   const of = (name: string): number => median(samples.get(name)!);
-  const figures: Figure[] = CASES.map((c) => ({ bench: "hash", case: c.name, n: c.count, unit: "hashes/s", ours: of(c.name), hyperlog: null, ratio: null }));
+  const figures: Figure[] = CASES.map((c) => ({
+    bench: "hash",
+    case: c.name,
+    n: c.count,
+    unit: "hashes/s",
+    ours: of(c.name),
+    hyperlog: null,
+    ratio: null,
+  }));
   const oursKey = of("node key: ours");
   const theirKey = of("node key: hyperlog");
-  figures.push({ bench: "hash", case: "node key (1 link)", n: keyCount, unit: "keys/s", ours: oursKey, hyperlog: theirKey, ratio: ratio(oursKey, theirKey) });
+  figures.push({
+    bench: "hash",
+    case: "node key (1 link)",
+    n: keyCount,
+    unit: "keys/s",
+    ours: oursKey,
+    hyperlog: theirKey,
+    ratio: ratio(oursKey, theirKey),
+  });
   return figures;
 }
 

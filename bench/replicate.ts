@@ -29,13 +29,26 @@ const self = new URL(import.meta.url);
 async function run(context: BenchContext): Promise<Figure[]> {
   const memory = async (impl: "ours" | "hyperlog"): Promise<MemoryResult> => {
     const start = performance.now();
-    const result = await runChild(self, ["--child", "memory", "--impl", impl, "--reps", String(context.reps)]) as MemoryResult;
-    context.progress(`replicate [${impl === "ours" ? "ours" : "hyperlog 4"}] in-memory cases done (${secondsSince(start).toFixed(1)} s)`);
+    const result = await runChild(self, [
+      "--child",
+      "memory",
+      "--impl",
+      impl,
+      "--reps",
+      String(context.reps),
+    ]) as MemoryResult;
+    context.progress(
+      `replicate [${impl === "ours" ? "ours" : "hyperlog 4"}] in-memory cases done (${
+        secondsSince(start).toFixed(1)
+      } s)`,
+    );
     return result;
   };
   const ours = await memory("ours");
   const theirs = await memory("hyperlog");
-  if (ours.digest !== theirs.digest) throw new Error("The two implementations built different logs (their heads differ)");
+  if (ours.digest !== theirs.digest) {
+    throw new Error("The two implementations built different logs (their heads differ)");
+  }
   const rss = await measureRss(self, RSS_N, context.reps, context.progress);
   return [
     ...freshFigures(ours, theirs),
@@ -56,7 +69,8 @@ async function run(context: BenchContext): Promise<Figure[]> {
  */
 export const benchmark: BenchModule = {
   name: "replicate",
-  title: "Replication: this library vs hyperlog 4.12.1 (in-memory: MemoryStorage vs memdb); SQLite files between two processes",
+  title:
+    "Replication: this library vs hyperlog 4.12.1 (in-memory: MemoryStorage vs memdb); SQLite files between two processes",
   notes: [
     `workload: W writer chains of ${CHAIN} unsigned nodes, each node linking to the one before it (W = n / ${CHAIN}: 100 at ` +
     "10,000, 1,000 at 100,000), values { k, v, pad: 'x'.repeat(64) }, valueEncoding json: the very same nodes and keys in " +
@@ -65,7 +79,9 @@ export const benchmark: BenchModule = {
     "nodes only and silently drops a document that links to an earlier one of the same batch.",
     "own size of a node = 32 (key) + 32 per link + its value's json bytes (~90); no framing, lengths, change numbers, " +
     "writer ids or sequence numbers.",
-    `warm-up: before measuring, each implementation's child builds ${WARM_UP.toLocaleString("en-US")} nodes and syncs ` +
+    `warm-up: before measuring, each implementation's child builds ${
+      WARM_UP.toLocaleString("en-US")
+    } nodes and syncs ` +
     "them into an empty log, and discards both (so the 10,000-node figures are not mostly JIT compilation).",
     "fresh sync: a full log into an empty one, in-process, piped both ways (ours: readable.pipeTo(writable) both ways; " +
     "hyperlog 4: r1.pipe(r2).pipe(r1)); time from the session's start until both sides are done (ours: both done promises; " +
@@ -87,7 +103,9 @@ export const benchmark: BenchModule = {
     "side has sent its flight before the peer's next one arrives; chunks sent after that count a flight later, so " +
     "hyperlog 4's figure, with one message per writer log (~1,000 each way), varies from run to run.",
     `SQLite sync: this library only (hyperlog 4 has no SQLite backend). A child builds a ` +
-    `${RSS_N.toLocaleString("en-US")}-node SqliteStorage file (chains of ${CHAIN}, batch() in chunks of 1000) once; each ` +
+    `${
+      RSS_N.toLocaleString("en-US")
+    }-node SqliteStorage file (chains of ${CHAIN}, batch() in chunks of 1000) once; each ` +
     "run spawns two children, the sender on that file and the receiver on a new one, wired stdout-to-stdin as hyperlog " +
     "dupsh does. Peak RSS: each child's process.resourceUsage().maxRSS; time: replicate() to done on the receiver.",
     "ratio = ours / hyperlog 4.12.1: for nodes/s above 1 is better; for bytes, round trips, flights and ms below 1 is better.",

@@ -25,7 +25,9 @@ const MODULES: readonly BenchModule[] = [core, hash, sqlite, replicate, views, r
 
 /** Stops with a usage error. */
 function usage(message: string): never {
-  console.error(`${message}\nUsage: node bench/run.ts [--only ${MODULES.map((m) => m.name).join(",")}] [--reps N] [--json]`);
+  console.error(
+    `${message}\nUsage: node bench/run.ts [--only ${MODULES.map((m) => m.name).join(",")}] [--reps N] [--json]`,
+  );
   process.exit(2);
 }
 
@@ -73,10 +75,13 @@ const context = { reps, progress: (message: string) => process.stderr.write(`${m
 for (const module of MODULES) {
   if (names !== undefined && !names.includes(module.name)) continue;
   const figures = await module.run(context);
-  if (json) for (const figure of figures) console.log(jsonLine(figure));
+  if (json) { for (const figure of figures) console.log(jsonLine(figure)); }
   else console.log(`\n${render(module, figures)}`);
 }
-const total = `Total wall time: ${secondsSince(start).toFixed(1)} s (${reps} repetitions per figure, Node ${process.version}, ${process.platform}-${process.arch}, ` +
+const total =
+  `Total wall time: ${
+    secondsSince(start).toFixed(1)
+  } s (${reps} repetitions per figure, Node ${process.version}, ${process.platform}-${process.arch}, ` +
   `${availableParallelism()} CPUs, load average ${load} at start)`;
 if (json) console.error(total);
 else console.log(total);

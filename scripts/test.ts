@@ -34,10 +34,16 @@ const ENTRIES = [
   "storage/conformance.ts",
   "storage/conformance-node-test.ts",
   "src/cli.ts",
+  "worker/index.ts",
+  "worker/serve.ts",
 ];
 
 /** Pass/fail counts of one runtime */
-interface Counts { passed: number; failed: number; skipped: number }
+interface Counts {
+  passed: number;
+  failed: number;
+  skipped: number;
+}
 
 /** How to run one runtime and read its summary */
 interface Runtime {
@@ -125,12 +131,25 @@ function run(cmd: string[], timeoutMs: number): Promise<{ code: number; output: 
     const child = spawn(cmd[0]!, cmd.slice(1), { cwd: root, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
     let output = "";
     let timedOut = false;
-    const kill = (): void => { try { process.kill(-child.pid!, "SIGKILL"); } catch { /* Already gone */ } };
-    const interrupt = (): void => { kill(); process.exit(130); };
-    const timer = setTimeout(() => { timedOut = true; kill(); }, timeoutMs);
+    const kill = (): void => {
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch { /* Already gone */ }
+    };
+    const interrupt = (): void => {
+      kill();
+      process.exit(130);
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      kill();
+    }, timeoutMs);
     process.once("SIGINT", interrupt).once("SIGTERM", interrupt);
     for (const [from, to] of [[child.stdout, process.stdout], [child.stderr, process.stderr]] as const) {
-      from.setEncoding("utf8").on("data", (chunk: string) => { to.write(chunk); output += chunk; });
+      from.setEncoding("utf8").on("data", (chunk: string) => {
+        to.write(chunk);
+        output += chunk;
+      });
     }
     let finished = false;
     const finish = (code: number): void => {
@@ -140,14 +159,19 @@ function run(cmd: string[], timeoutMs: number): Promise<{ code: number; output: 
       process.off("SIGINT", interrupt).off("SIGTERM", interrupt);
       done({ code, output, timedOut });
     };
-    child.on("error", (err) => { console.error(`Failed to start ${cmd[0]}: ${err.message}`); finish(127); });
+    child.on("error", (err) => {
+      console.error(`Failed to start ${cmd[0]}: ${err.message}`);
+      finish(127);
+    });
     child.on("close", (code) => finish(code ?? 1));
   });
 }
 
 /** Stops with a usage error */
 function usage(message: string): never {
-  console.error(`${message}\nUsage: node scripts/test.ts [--only ${Object.keys(RUNTIMES).join(",")}] [--timeout SECONDS] [FILE...]`);
+  console.error(
+    `${message}\nUsage: node scripts/test.ts [--only ${Object.keys(RUNTIMES).join(",")}] [--timeout SECONDS] [FILE...]`,
+  );
   process.exit(2);
 }
 
@@ -166,10 +190,13 @@ if (!(timeoutS > 0)) usage(`Invalid timeout: ${values.timeout}`);
 
 // npm runs scripts from the package root: resolve named files against where npm was called
 const cwd = process.env["INIT_CWD"] ?? process.cwd();
-const files = (positionals.length > 0 ? positionals.map((f) => relative(root, resolve(cwd, f))) : globSync(PATTERNS, { cwd: root }))
-  .sort().map((f) => `./${f}`);
+const files =
+  (positionals.length > 0 ? positionals.map((f) => relative(root, resolve(cwd, f))) : globSync(PATTERNS, { cwd: root }))
+    .sort().map((f) => `./${f}`);
 for (const f of files) if (!existsSync(join(root, f))) usage(`Test file not found: ${f}`);
-if (files.length === 0 && names.some((n) => RUNTIMES[n]!.takesFiles)) usage(`No test files found (${PATTERNS.join(", ")})`);
+if (files.length === 0 && names.some((n) => RUNTIMES[n]!.takesFiles)) {
+  usage(`No test files found (${PATTERNS.join(", ")})`);
+}
 
 const rows: { name: string; counts: Counts; seconds: number; note: string }[] = [];
 for (const name of names) {
@@ -190,12 +217,18 @@ for (const name of names) {
 }
 
 const total = { passed: 0, failed: 0 };
-console.log(`\n${"runtime".padEnd(8)}${"passed".padStart(8)}${"failed".padStart(8)}${"skipped".padStart(9)}${"time".padStart(9)}  note`);
+console.log(
+  `\n${"runtime".padEnd(8)}${"passed".padStart(8)}${"failed".padStart(8)}${"skipped".padStart(9)}${
+    "time".padStart(9)
+  }  note`,
+);
 for (const { name, counts, seconds, note } of rows) {
   total.passed += counts.passed;
   total.failed += counts.failed;
-  console.log(`${name.padEnd(8)}${String(counts.passed).padStart(8)}${String(counts.failed).padStart(8)}`
-    + `${String(counts.skipped).padStart(9)}${`${seconds.toFixed(1)}s`.padStart(9)}  ${note}`.trimEnd());
+  console.log(
+    `${name.padEnd(8)}${String(counts.passed).padStart(8)}${String(counts.failed).padStart(8)}` +
+      `${String(counts.skipped).padStart(9)}${`${seconds.toFixed(1)}s`.padStart(9)}  ${note}`.trimEnd(),
+  );
 }
 console.log(`${total.passed} passed, ${total.failed} failed`);
 process.exitCode = total.failed > 0 ? 1 : 0;

@@ -489,9 +489,11 @@ async function serve(io: CliIO, parsed: Parsed, argv: readonly string[]): Promis
     if (error instanceof RangeError || error instanceof TypeError) throw new UsageError(error.message);
     throw error;
   }
-  io.stdout(`hyperlog relay on ${running.url} (logs in ${resolve(dir)}); sync with ${
-    running.url.replace(/^http/, "ws")
-  }/logs/NAME\n`);
+  io.stdout(
+    `hyperlog relay on ${running.url} (logs in ${resolve(dir)}); sync with ${
+      running.url.replace(/^http/, "ws")
+    }/logs/NAME\n`,
+  );
   await new Promise<void>((stop) => {
     io.signal?.addEventListener("abort", () => stop(), { once: true });
     if (io.signal === undefined) {

@@ -374,10 +374,11 @@ export class IndexedDBStorage implements Storage {
         const newer = err?.name === "VersionError";
         reject(
           new StorageError(
-            refused ?? (newer
-              ? `IndexedDB database ${this.name} was written by a newer version of hyperlog; upgrade this page`
-              : `Cannot open IndexedDB database ${this.name}: ${explain(err)}` +
-                " (is storage disabled, as in some private windows?)"),
+            refused ??
+              (newer
+                ? `IndexedDB database ${this.name} was written by a newer version of hyperlog; upgrade this page`
+                : `Cannot open IndexedDB database ${this.name}: ${explain(err)}` +
+                  " (is storage disabled, as in some private windows?)"),
             { cause: err },
           ),
         );
@@ -585,7 +586,7 @@ export class IndexedDBStorage implements Storage {
         after.onsuccess = () => {
           const out: StoredNode[] = [];
           for (const chunk of within.result as ChunkRecord[]) fromChunk(chunk, out, from, to);
-          if (after !== within) for (const chunk of after.result as ChunkRecord[]) fromChunk(chunk, out, from, to);
+          if (after !== within) { for (const chunk of after.result as ChunkRecord[]) fromChunk(chunk, out, from, to); }
           then(out);
         };
       };

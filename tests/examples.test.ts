@@ -42,9 +42,15 @@ describe("examples", () => {
     const file = fileURLToPath(new URL("../examples/cli.sh", import.meta.url));
     const result = spawnSync("sh", [file], { encoding: "utf-8", timeout: 120_000 });
     assert.equal(result.status, 0, result.stderr);
-    assert.match(result.stdout, /bob's log now \(change, value\):\n {2}1 "hi from bob"\n {2}2 "hello"\n {2}3 "world"\n/);
+    assert.match(
+      result.stdout,
+      /bob's log now \(change, value\):\n {2}1 "hi from bob"\n {2}2 "hello"\n {2}3 "world"\n/,
+    );
     assert.match(result.stdout, /# heads: 2\n/);
-    assert.match(result.stdout, /alice sees: \{"key":"color","values":\{"[0-9a-f]{64}":"(blue|green)","[0-9a-f]{64}":"(blue|green)"\}\}/);
+    assert.match(
+      result.stdout,
+      /alice sees: \{"key":"color","values":\{"[0-9a-f]{64}":"(blue|green)","[0-9a-f]{64}":"(blue|green)"\}\}/,
+    );
     assert.match(result.stdout, /after bob's put: \{KEY:"teal"\}\n$/);
     assert.match(result.stderr, /sync: sent 2 nodes, received 1 nodes/);
   });

@@ -112,7 +112,10 @@ describe("hyperlog serve: sync, live fan-out, the CLI, a restart", () => {
     assert.deepEqual(await json(await fetch(`${server!.url}/logs/three`)), { heads: [live.key], length: 16 });
     const lines = (await (await fetch(`${server!.url}/logs/three/changes?since=15`)).text()).trim().split("\n");
     assert.deepEqual(JSON.parse(lines[0]!).key, live.key);
-    assert.deepEqual((await json(await fetch(`${server!.url}/logs/three/nodes/${live.key}`))).value, "live from client 1");
+    assert.deepEqual(
+      (await json(await fetch(`${server!.url}/logs/three/nodes/${live.key}`))).value,
+      "live from client 1",
+    );
     assert.ok(readdirSync(dir).includes("three.db"), "one SQLite file per log");
   });
 
@@ -236,8 +239,7 @@ describe("hyperlog serve: tokens, limits and hostile input (the Worker's close c
     rmSync(dir, { recursive: true, force: true });
   });
   const auth = { headers: { authorization: "Bearer w-secret" } };
-  const length = async (name: string) =>
-    (await json(await fetch(`${server.url}/logs/${name}`, auth))).length as number;
+  const length = async (name: string) => (await json(await fetch(`${server.url}/logs/${name}`, auth))).length as number;
 
   async function pair(name: string): Promise<{ writer: Client; watcher: Client }> {
     const writer = connect(server.url, name, { token: "w-secret" });

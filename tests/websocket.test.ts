@@ -5,7 +5,6 @@ import { Hyperlog, replicateWebSocket } from "../mod.ts";
 import { encodeNodeBody } from "../src/wire.ts";
 import { startDenoFixture } from "./_helpers.ts";
 
-
 let peer: ChildProcess | undefined;
 let base = "";
 

@@ -59,7 +59,9 @@ export async function listen(
         upgraded = server.upgrade(request, { data: hosted, headers });
         if (upgraded) return new Response(null, { status: 204 });
         hosted.close(1002, "The WebSocket handshake failed");
-        return Response.json({ error: "The WebSocket handshake failed: send a valid upgrade request" }, { status: 400 });
+        return Response.json({ error: "The WebSocket handshake failed: send a valid upgrade request" }, {
+          status: 400,
+        });
       });
       // After an upgrade Bun wants no response.
       return upgraded ? undefined : response;

@@ -42,15 +42,18 @@ export async function listen(
   const deno = (globalThis as unknown as { Deno: DenoLike }).Deno;
   let bound!: (port: number) => void;
   const listening = new Promise<number>((resolve) => (bound = resolve));
-  const server = deno.serve({ port, hostname, onListen: (address) => bound(address.port) }, (request) =>
-    relay.fetch(request, (protocol, hosted) => {
-      const { socket, response } = deno.upgradeWebSocket(request, protocol === undefined ? {} : { protocol });
-      socket.binaryType = "arraybuffer";
-      socket.onopen = () => hosted.attach({ send: (data) => socket.send(data), close: (c, r) => socket.close(c, r) });
-      socket.onmessage = (event) => hosted.received(event.data);
-      socket.onclose = (event) => hosted.ended(event.code);
-      socket.onerror = () => hosted.ended(1006);
-      return response;
-    }));
+  const server = deno.serve(
+    { port, hostname, onListen: (address) => bound(address.port) },
+    (request) =>
+      relay.fetch(request, (protocol, hosted) => {
+        const { socket, response } = deno.upgradeWebSocket(request, protocol === undefined ? {} : { protocol });
+        socket.binaryType = "arraybuffer";
+        socket.onopen = () => hosted.attach({ send: (data) => socket.send(data), close: (c, r) => socket.close(c, r) });
+        socket.onmessage = (event) => hosted.received(event.data);
+        socket.onclose = (event) => hosted.ended(event.code);
+        socket.onerror = () => hosted.ended(1006);
+        return response;
+      }),
+  );
   return { port: await listening, close: () => server.shutdown() };
 }

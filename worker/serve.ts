@@ -16,6 +16,9 @@ import { readLimits, type RelayLimits, type Role, writersOf } from "./limits.ts"
 import type { RelayEnv } from "./relay.ts";
 import { RelayCore, type RelaySocket } from "./relay-core.ts";
 
+export type { RelayEnv, RelayLimits, RelaySocket };
+export type { KvNamespaceLike } from "./relay.ts";
+
 /**
  * The settings of a self-hosted relay: the same names as the Worker's environment (see README "Relay worker").
  *
