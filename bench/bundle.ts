@@ -13,7 +13,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildDemo } from "../scripts/build-demo.ts";
+import { BROWSER_BUILD, buildDemo } from "../scripts/build-demo.ts";
 import type { BenchModule, Figure } from "./_util.ts";
 
 /** What the browser client bundle exports. */
@@ -37,14 +37,8 @@ export async function browserBundleSize(
   const { build } = await import("esbuild");
   const root = fileURLToPath(new URL("..", import.meta.url));
   const result = await build({
+    ...BROWSER_BUILD,
     stdin: { contents: `export { ${exports.join(", ")} } from "./mod.ts";`, resolveDir: root, loader: "ts" },
-    bundle: true,
-    format: "esm",
-    platform: "browser",
-    target: "es2022",
-    minify: true,
-    write: false,
-    logLevel: "silent",
   });
   const code = result.outputFiles[0]!.contents;
   return { minified: code.length, gzipped: gzipSync(code, { level: 9 }).length, code: result.outputFiles[0]!.text };

@@ -35,6 +35,27 @@ export interface DemoBuild {
 }
 
 /**
+ * How the browser code is bundled (the demo page, and the client whose size `npm run bench` reports): one minified
+ * ES2022 module for browsers, kept in memory.
+ *
+ * @example
+ * ```ts ignore
+ * import { BROWSER_BUILD } from "./build-demo.ts";
+ * const { build } = await import("esbuild");
+ * await build({ ...BROWSER_BUILD, entryPoints: ["page.ts"] });
+ * ```
+ */
+export const BROWSER_BUILD = {
+  bundle: true,
+  format: "esm",
+  platform: "browser",
+  target: "es2022",
+  minify: true,
+  write: false,
+  logLevel: "silent",
+} as const;
+
+/**
  * Bundles the demo page's module into `outdir/demo.js` and its service worker into `outdir/sw.js` (creating
  * `outdir`); returns the sizes of `demo.js`.
  *
@@ -46,16 +67,7 @@ export interface DemoBuild {
  */
 export async function buildDemo(outdir: string = DEMO_ASSETS): Promise<DemoBuild> {
   const { build } = await import("esbuild");
-  const result = await build({
-    entryPoints: [DEMO_ENTRY],
-    bundle: true,
-    format: "esm",
-    platform: "browser",
-    target: "es2022",
-    minify: true,
-    write: false,
-    logLevel: "silent",
-  });
+  const result = await build({ ...BROWSER_BUILD, entryPoints: [DEMO_ENTRY] });
   const worker = await build({
     entryPoints: [DEMO_SERVICE_WORKER],
     bundle: true,

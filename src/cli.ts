@@ -11,7 +11,7 @@ import process from "node:process";
 import { Readable, Writable } from "node:stream";
 import { HyperKV } from "./kv.ts";
 import { Hyperlog } from "./log.ts";
-import type { ReplicationMode } from "./replicate.ts";
+import type { ReplicationMode, ReplicationStats } from "./replicate.ts";
 import type { Storage } from "../storage/storage.ts";
 
 /** Where a command reads and writes: its streams and how it opens a store. */
@@ -397,16 +397,18 @@ async function sync(io: CliIO, dir: string, mode: ReplicationMode, live: boolean
     const stats = await session.done;
     await piped;
     if (progress !== undefined) process.stderr.write("\n");
-    io.stderr(
-      `sync: sent ${stats.nodesSent} nodes, received ${stats.nodesReceived} nodes (${
-        stats.bytesSent + stats.bytesReceived
-      } bytes)\n`,
-    );
+    io.stderr(syncSummary(stats));
     return 0;
   } finally {
     if (progress !== undefined) clearInterval(progress);
     await log.close();
   }
+}
+
+/** The line a finished sync prints on stderr. */
+function syncSummary(stats: ReplicationStats): string {
+  const bytes = stats.bytesSent + stats.bytesReceived;
+  return `sync: sent ${stats.nodesSent} nodes, received ${stats.nodesReceived} nodes (${bytes} bytes)\n`;
 }
 
 /** `sync ws://HOST/logs/NAME`: replicates with a relay over the runtime's global WebSocket. */
@@ -437,11 +439,7 @@ async function syncRelay(io: CliIO, parsed: Parsed): Promise<number> {
       io.stderr(`sync: synced with ${url.origin}${url.pathname}; staying live (Ctrl-C to stop)\n`);
     }
     const stats = await session.done;
-    io.stderr(
-      `sync: sent ${stats.nodesSent} nodes, received ${stats.nodesReceived} nodes (${
-        stats.bytesSent + stats.bytesReceived
-      } bytes)\n`,
-    );
+    io.stderr(syncSummary(stats));
     return 0;
   } finally {
     await log.close();

@@ -10,53 +10,11 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Hyperlog } from "../mod.ts";
 import { main } from "../src/cli.ts";
-import type { Replication } from "../src/replicate.ts";
-import { replicateWebSocket } from "../src/websocket.ts";
 import { encodeNodeBody } from "../src/wire.ts";
 import { openSqlite } from "../storage/sqlite-open.ts";
 import { CLOSE } from "../worker/limits.ts";
+import { type Client, connect, json, nodeMessage, waitFor } from "./_relay-clients.ts";
 import { type RunningServer, serve, type ServeSettings } from "../worker/serve.ts";
-
-async function waitFor(condition: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > end) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-interface Client {
-  log: Hyperlog<unknown>;
-  socket: WebSocket;
-  session: Replication;
-  closed: Promise<{ code: number; reason: string }>;
-}
-
-function connect(
-  base: string,
-  name: string,
-  options: { log?: Hyperlog<unknown>; live?: boolean; token?: string; protocols?: string[] } = {},
-): Client {
-  const log = options.log ?? new Hyperlog();
-  const query = options.token === undefined ? "" : `?token=${encodeURIComponent(options.token)}`;
-  const socket = new WebSocket(`${base.replace(/^http/, "ws")}/logs/${name}/ws${query}`, options.protocols ?? []);
-  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
-    socket.addEventListener("close", (e) => resolve({ code: e.code, reason: e.reason }))
-  );
-  const session = replicateWebSocket(log, socket, { live: options.live ?? true });
-  session.done.catch(() => {});
-  return { log, socket, session, closed };
-}
-
-async function nodeMessage(log: Hyperlog<unknown>, key: string): Promise<Uint8Array<ArrayBuffer>> {
-  const stored = await log.storage.get(key);
-  if (stored === undefined) throw new Error(`No node ${key}`);
-  return encodeNodeBody(4, stored) as Uint8Array<ArrayBuffer>;
-}
-
-async function json(response: Response): Promise<Record<string, unknown>> {
-  return await response.json() as Record<string, unknown>;
-}
 
 async function has(log: Hyperlog<unknown>, key: string): Promise<boolean> {
   try {
