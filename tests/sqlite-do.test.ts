@@ -4,7 +4,6 @@
  * (and one new Object) per case. Node only: Miniflare drives the workerd binary from Node.
  */
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { nodeOnly } from "./_helpers.ts";
 import { after, before, describe, it } from "node:test";
 import type { DurableObjectSqlStorage } from "../storage/sqlite-do.ts";
@@ -18,20 +17,9 @@ nodeOnly("SqliteStorage in a Durable Object (workerd, through Miniflare)", "Mini
   let mf: import("miniflare").Miniflare | undefined;
 
   before(async () => {
-    const { build } = await import("esbuild");
     const { Miniflare } = await import("miniflare");
-    const bundle = await build({
-      entryPoints: [fileURLToPath(new URL("./fixtures/do-conformance-worker.ts", import.meta.url))],
-      bundle: true,
-      format: "esm",
-      platform: "neutral",
-      target: "es2022",
-      mainFields: ["module", "main"],
-      external: ["node:*", "cloudflare:*"],
-      write: false,
-      logLevel: "silent",
-    });
-    const code = bundle.outputFiles[0]!.text;
+    const { bundleWorker } = await import("./fixtures/relay-miniflare.ts");
+    const code = await bundleWorker(new URL("./fixtures/do-conformance-worker.ts", import.meta.url));
     mf = new Miniflare({
       modules: [{ type: "ESModule", path: "worker.mjs", contents: code }],
       compatibilityDate: "2025-09-01",
