@@ -1,6 +1,6 @@
 /**
  * The npm package as a user gets it: `npm pack` (which builds dist/ with tsc), installed into a fresh project, and
- * used from plain JavaScript (ESM) on Node, on Bun, and on Deno (through the project's node_modules): a log on
+ * used from plain JavaScript (ESM) on Node, on Bun, and on Deno (through `npm:` specifiers): a log on
  * SQLite, HyperKV, and a replication between two logs; then the `hyperlog` command from the installed bin. Runs under
  * Node only (it drives npm and the other runtimes from Node); needs the npm registry for the package's one
  * dependency, or an npm cache that has it.
@@ -74,11 +74,14 @@ nodeOnly("the npm package", "the package test drives npm and the three runtimes 
       timeout: 180_000,
     });
     writeFileSync(join(project, "app.mjs"), APP);
+    // Deno imports it through npm: specifiers, resolved from the project's node_modules ("manual" mode).
+    writeFileSync(join(project, "deno.json"), JSON.stringify({ nodeModulesDir: "manual" }));
+    writeFileSync(join(project, "app-deno.mjs"), APP.replaceAll('from "@hyperlog/', 'from "npm:@hyperlog/'));
     const expected = { sent: 2, received: 2, lengths: [3, 4], color: ["blue"], cases: 0, entries: true };
     const runners: Array<[string, string[]]> = [
       ["node", [process.execPath, "app.mjs"]],
       ["bun", [join(BIN, "bun"), "app.mjs"]],
-      ["deno", [join(BIN, "deno"), "run", "-A", "app.mjs"]],
+      ["deno", [join(BIN, "deno"), "run", "-A", "app-deno.mjs"]],
     ];
     for (const [name, [cmd, ...args]] of runners) {
       const db = join(dir, `${name}.db`);
