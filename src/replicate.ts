@@ -6,13 +6,14 @@
  *
  * | type | name | body |
  * |---|---|---|
- * | 1 | HELLO | utf-8 JSON `{ protocol: "hyperlog", version: 1, mode, live, id, nonce, length }` |
+ * | 1 | HELLO | utf-8 JSON `{ protocol: "hyperlog", version: 1, mode, live, id, nonce, length, nodes?, maxFrame? }` |
  * | 2 | CHECK | utf-8 JSON `{ checkpoint, count?, xor? }`: the session id this side stored for the peer, and its fingerprint |
  * | 3 | RECON | set reconciliation entries (see `reconcile.ts`) |
  * | 4 | NODE | one node (see `wire.ts`), always after every node it links to |
  * | 5 | SYNCED | empty: the sender has sent every node the receiver lacked |
  * | 6 | ACK | empty: the sender has stored every node the peer sent before its SYNCED |
  * | 7 | ERROR | utf-8 JSON `{ name, message }`: the sender stops the session for this reason |
+ * | 8 | NODES | several NODE messages, each framed as on a byte stream; sent only to a peer whose HELLO has `nodes: true` |
  *
  * 1. Both sides send HELLO at once; `length` is the number of nodes the side holds at that moment (its snapshot).
  * 2. If either side is empty, nothing needs comparing: the other side sends everything.
@@ -45,7 +46,16 @@ import { answer, decodeRecon, encodeRecon, type Fingerprint, KeyIndex, type Reco
 import { sha256Hex } from "./sha256.ts";
 import type { Hyperlog } from "./log.ts";
 import type { StoredNode } from "./node.ts";
-import { decodeNodes, DEFAULT_MAX_FRAME, encodeNodeFrames, frame, FrameDecoder } from "./wire.ts";
+import {
+  decodeNodes,
+  DEFAULT_MAX_FRAME,
+  encodeNodeFrames,
+  encodeNodesMessages,
+  frame,
+  FrameDecoder,
+  NODES,
+  splitNodes,
+} from "./wire.ts";
 import { WIRE_NODES } from "./internal.ts";
 
 /** The protocol version this implementation speaks. */
@@ -62,6 +72,8 @@ const ERROR = 7;
 /** Past this many ranges a checkpoint is not worth keeping; the next session reconciles instead. */
 const MAX_CHECKPOINT_RANGES = 256;
 const NODES_PER_INGEST = 512;
+/** The most bytes of nodes packed into one NODES message (well under any peer's frame limit). */
+const NODES_MESSAGE_BYTES = 64 * 1024;
 const PAGE = 512;
 
 /**
@@ -325,6 +337,9 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
   let gotSynced = false;
   let gotAck = false;
   let peerSends = false;
+  /** Whether the peer's HELLO says it takes NODES messages, and how big they may be. */
+  let peerTakesNodes = false;
+  let nodesMessageBytes = NODES_MESSAGE_BYTES;
   let peerReceives = false;
   let hello: Hello | undefined;
   let checkReceived = false;
@@ -346,10 +361,14 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
     controller.enqueue(bytes);
   };
   const send = (body: Uint8Array) => sendBytes(frame(body));
-  /** Sends nodes as one chunk of frames. */
+  /** Sends nodes as one chunk: NODES messages to a peer that takes them (fewer WebSocket messages), else NODEs. */
   const sendNodes = (nodes: readonly StoredNode[]) => {
     if (nodes.length === 0) return;
-    sendBytes(encodeNodeFrames(NODE, nodes));
+    sendBytes(
+      nodes.length > 1 && peerTakesNodes
+        ? encodeNodesMessages(nodes, nodesMessageBytes)
+        : encodeNodeFrames(NODE, nodes),
+    );
     stats.nodesSent += nodes.length;
   };
 
@@ -472,6 +491,8 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
         id: log.id,
         nonce,
         length: snapshot,
+        nodes: true,
+        maxFrame,
       }),
     );
     yield;
@@ -614,6 +635,11 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
         }
         peerSends = peerMode !== "pull";
         peerReceives = peerMode !== "push";
+        peerTakesNodes = parsed.nodes === true;
+        // A NODES message stays well under the peer's frame limit, when it says what that is.
+        if (typeof parsed.maxFrame === "number" && parsed.maxFrame >= 1024) {
+          nodesMessageBytes = Math.min(NODES_MESSAGE_BYTES, Math.floor(parsed.maxFrame / 2));
+        }
         if (!(sends && peerReceives) && !(receives && peerSends)) {
           throw new ProtocolError(
             `Incompatible replication modes: ${mode} on this side with ${peerMode} on the other, so no node can flow`,
@@ -651,6 +677,14 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
         if (!receives) throw new ProtocolError("The peer sent a node, but this side only pushes");
         pending.push(body);
         if (pending.length >= NODES_PER_INGEST) await flush();
+        return;
+      }
+      case NODES: {
+        if (!receives) throw new ProtocolError("The peer sent nodes, but this side only pushes");
+        for (const node of splitNodes(body)) {
+          pending.push(node);
+          if (pending.length >= NODES_PER_INGEST) await flush();
+        }
         return;
       }
       case SYNCED:

@@ -343,3 +343,65 @@ export function decodeNodes(bodies: readonly Uint8Array[], at0: number): (RawNod
     return { key, links, value, identity, signature: take(128) };
   });
 }
+
+/** The NODES message type: several NODE messages, each framed as on a byte stream, in one message. */
+export const NODES = 8;
+
+/**
+ * Packs nodes into NODES messages of at most about `maxBytes` each (a node bigger than that alone in one), framed
+ * for a byte stream: `[8, frame(NODE body), frame(NODE body), ...]` per message. Over a WebSocket each becomes one
+ * message, so a page of nodes costs a few messages instead of one per node.
+ *
+ * @example
+ * ```ts
+ * import { encodeNodesMessages, FrameDecoder, splitNodes } from "./wire.ts";
+ * const node = { key: "ab".repeat(32), links: [], value: new Uint8Array([1]) };
+ * const [message] = new FrameDecoder().push(encodeNodesMessages([node, node, node], 1 << 16));
+ * console.assert(message![0] === 8 && splitNodes(message!).length === 3);
+ * ```
+ */
+export function encodeNodesMessages(nodes: readonly (RawNode & { key: string })[], maxBytes: number): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let start = 0;
+  while (start < nodes.length) {
+    let end = start;
+    let size = 1;
+    while (end < nodes.length) {
+      const body = nodeBodySize(nodes[end]!);
+      const framed = varintLength(body) + body;
+      if (end > start && size + framed > maxBytes) break;
+      size += framed;
+      end++;
+    }
+    const inner = encodeNodeFrames(4, nodes.slice(start, end));
+    const message = new Uint8Array(1 + inner.length);
+    message[0] = NODES;
+    message.set(inner, 1);
+    parts.push(frame(message));
+    start = end;
+  }
+  return parts.length === 1 ? parts[0]! : concatBytes(parts, parts.reduce((n, p) => n + p.length, 0));
+}
+
+/**
+ * The NODE message bodies inside a NODES message. Throws a `ProtocolError` if the message is malformed (a frame
+ * cut short, an empty message, or something other than a NODE inside).
+ *
+ * @example
+ * ```ts
+ * import { encodeNodeBody, frame, splitNodes } from "./wire.ts";
+ * const body = encodeNodeBody(4, { key: "ab".repeat(32), links: [], value: new Uint8Array() });
+ * const message = Uint8Array.of(8, ...frame(body), ...frame(body));
+ * console.assert(splitNodes(message).length === 2);
+ * ```
+ */
+export function splitNodes(message: Uint8Array): Uint8Array[] {
+  const decoder = new FrameDecoder(2 ** 31);
+  const bodies = decoder.push(message.subarray(1));
+  if (decoder.buffered > 0) throw new ProtocolError("Malformed NODES message: a node is cut short");
+  if (bodies.length === 0) throw new ProtocolError("Malformed NODES message: it holds no node");
+  for (const body of bodies) {
+    if (body[0] !== 4) throw new ProtocolError("Malformed NODES message: it holds something other than a node");
+  }
+  return bodies;
+}

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Hyperlog } from "../mod.ts";
-import { encodeNodeBody } from "../src/wire.ts";
+import { encodeNodeBody, frame } from "../src/wire.ts";
 import { CLOSE } from "../worker/limits.ts";
 import { type Client, connect, json, nodeMessage, waitFor } from "./_relay-clients.ts";
 import type { RunningRelay } from "./fixtures/relay-miniflare.ts";
@@ -282,6 +282,12 @@ if (runtime !== "node") {
       await assert.rejects(reader.session.done, /may only read/);
       const info = await json(await fetch(`${relay.url}/logs/readonly`, auth));
       assert.equal(info.length, 1, "nothing stored");
+      // The same node inside a NODES message is refused the same way.
+      const again = connect(relay.url, "readonly", { token: "r-secret" });
+      await again.session.synced;
+      again.socket.send(Uint8Array.of(8, ...frame(await nodeMessage(reader.log, own.key))));
+      assert.equal((await again.closed).code, CLOSE.READ_ONLY);
+      assert.equal((await json(await fetch(`${relay.url}/logs/readonly`, auth))).length, 1, "nothing stored");
       await stillSyncing(others);
     });
 
@@ -312,6 +318,12 @@ if (runtime !== "node") {
       const closed = await bad.closed;
       assert.equal(closed.code, CLOSE.PROTOCOL);
       assert.match(closed.reason, /message type 99/);
+      const cut = connect(relay.url, "malformed", { token: "w-secret" });
+      await cut.session.synced;
+      cut.socket.send(Uint8Array.of(8, 50, 4, 1));
+      const cutClosed = await cut.closed;
+      assert.equal(cutClosed.code, CLOSE.PROTOCOL);
+      assert.match(cutClosed.reason, /NODES message: a node is cut short/);
       await stillSyncing(others);
     });
 

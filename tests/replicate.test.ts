@@ -141,6 +141,37 @@ describe("replicate", () => {
     assert.ok(again.bytesSent < 300, `a resync with nothing new costs a few hundred bytes, not ${again.bytesSent}`);
   });
 
+  it("sends NODES messages (several nodes each) only to a peer whose HELLO says it takes them", async () => {
+    for (const takes of [false, true]) {
+      const log = new Hyperlog();
+      for (let i = 0; i < 5; i++) await log.append(`n${i}`);
+      const session = log.replicate({ mode: "push" });
+      const types: number[] = [];
+      const decoder = new FrameDecoder();
+      session.readable.pipeTo(
+        new WritableStream({ write: (chunk) => void types.push(...decoder.push(chunk).map((body) => body[0]!)) }),
+      ).catch(() => {});
+      const writer = session.writable.getWriter();
+      const peer = { protocol: "hyperlog", version: 1, mode: "pull", live: false, id: "f".repeat(32) };
+      const fields = {
+        ...peer,
+        nonce: "e".repeat(32),
+        length: 0,
+        ...(takes ? { nodes: true, maxFrame: 1 << 20 } : {}),
+      };
+      await writer.write(frame(Uint8Array.of(1, ...new TextEncoder().encode(JSON.stringify(fields)))));
+      for (let i = 0; i < 200 && !types.includes(5); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.ok(types.includes(5), "the session sent SYNCED");
+      if (takes) {
+        assert.deepEqual(types.filter((t) => t === 4 || t === 8), [8], "one NODES message holds the five nodes");
+      } else {
+        assert.deepEqual(types.filter((t) => t === 4 || t === 8), [4, 4, 4, 4, 4], "one NODE message per node");
+      }
+      await writer.abort().catch(() => {});
+      await session.done.catch(() => {});
+    }
+  });
+
   it("push sends only, pull receives only", async () => {
     const a = new Hyperlog();
     const b = new Hyperlog();
@@ -449,6 +480,17 @@ for (const transport of ["pipe", "tcp", "websocket"] as const) {
         return [hello(), frame(encodeNodeBody(4, { key: "00".repeat(32), links, value })), frame(Uint8Array.of(5))];
       }, /./],
       ["a malformed node", () => [hello(), frame(Uint8Array.of(4, 1, 2, 3))], /Malformed node/],
+      ["a NODES message cut short", () => [hello(), frame(Uint8Array.of(8, 50, 4, 1))], /NODES message: a node is cut/],
+      ["a NODES message holding no node", () => [hello(), frame(Uint8Array.of(8))], /NODES message: it holds no node/],
+      ["a NODES message holding something other than a node", () => [
+        hello(),
+        frame(Uint8Array.of(8, ...frame(Uint8Array.of(5)))),
+      ], /holds something other than a node/],
+      ["a NODES message with a node whose key does not match", () => {
+        const value = new TextEncoder().encode('"evil"');
+        const node = encodeNodeBody(4, { key: "ab".repeat(32), links: [], value });
+        return [hello(), frame(Uint8Array.of(8, ...frame(node))), frame(Uint8Array.of(5))];
+      }, /does not match its content/],
       ["a node that links to the same key twice", () => {
         const link = "ab".repeat(32);
         const value = new TextEncoder().encode('"twice"');

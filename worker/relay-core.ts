@@ -34,7 +34,7 @@ import { WIRE_NODES } from "../src/internal.ts";
 import { Hyperlog } from "../src/log.ts";
 import type { StoredNode } from "../src/node.ts";
 import { replicate, type Replication } from "../src/replicate.ts";
-import { concatBytes, decodeNodes, encodeNodeBody, frame, FrameDecoder } from "../src/wire.ts";
+import { concatBytes, decodeNodes, encodeNodeBody, frame, FrameDecoder, NODES, splitNodes } from "../src/wire.ts";
 import type { Storage } from "../storage/storage.ts";
 import { CLOSE, type RelayLimits, type Role } from "./limits.ts";
 
@@ -494,24 +494,40 @@ export class RelayCore {
     }
     const body = message instanceof Uint8Array ? message : new Uint8Array(message);
     if (body.length === 0) return this.#refuse(conn, CLOSE.PROTOCOL, "ProtocolError", "Empty message");
-    if (body[0] === NODE) {
-      if (conn.att.role !== "write") {
-        return this.#refuse(conn, CLOSE.READ_ONLY, "ProtocolError", "This client may only read; its nodes are refused");
+    // A NODES message is handled as the NODE messages it holds, each checked and counted on its own.
+    let bodies = [body];
+    if (body[0] === NODES) {
+      try {
+        bodies = splitNodes(body);
+      } catch (error) {
+        return this.#refuse(conn, CLOSE.PROTOCOL, "ProtocolError", (error as Error).message);
       }
-      if (body.length > this.#limits.maxNode) {
-        return this.#refuse(
-          conn,
-          CLOSE.NODE_TOO_LARGE,
-          "InvalidNodeError",
-          `Node of ${body.length} bytes is over the limit of ${this.#limits.maxNode} bytes`,
-        );
-      }
-      // Also in the initial exchange: those nodes are stored past the socket's live cursor, and must not echo.
-      if (body.length >= 33) conn.heard.add(toHex(body.subarray(1, 33)));
     }
-    // Handled in order; what arrives while earlier messages are being handled is handled together.
+    for (const one of bodies) if (one[0] === NODE && !this.#admitNode(conn, one)) return;
+    // Handled in order (a NODES message whole: the session splits it); what arrives while earlier messages are being
+    // handled is handled together.
     conn.inbox.push(body);
     this.#kick(conn);
+  }
+
+  /** Checks a node from a socket against its role and the node limit; false when the socket was refused. */
+  #admitNode(conn: Conn, body: Uint8Array): boolean {
+    if (conn.att.role !== "write") {
+      this.#refuse(conn, CLOSE.READ_ONLY, "ProtocolError", "This client may only read; its nodes are refused");
+      return false;
+    }
+    if (body.length > this.#limits.maxNode) {
+      this.#refuse(
+        conn,
+        CLOSE.NODE_TOO_LARGE,
+        "InvalidNodeError",
+        `Node of ${body.length} bytes is over the limit of ${this.#limits.maxNode} bytes`,
+      );
+      return false;
+    }
+    // Also in the initial exchange: those nodes are stored past the socket's live cursor, and must not echo.
+    if (body.length >= 33) conn.heard.add(toHex(body.subarray(1, 33)));
+    return true;
   }
 
   /** Works through the socket's messages unless that is under way. */
@@ -559,7 +575,7 @@ export class RelayCore {
     let taken = 0;
     while (taken < inbox.length && size < CHUNK_BYTES) {
       const body = inbox[taken++]!;
-      if (conn.peerSynced && body[0] === NODE) {
+      if (conn.peerSynced && (body[0] === NODE || body[0] === NODES)) {
         conn.held.push(body);
         continue;
       }
@@ -581,6 +597,12 @@ export class RelayCore {
   #live(conn: Conn, body: Uint8Array): void {
     if (conn.att.phase !== "live" && !conn.synced) return;
     switch (body[0]) {
+      case NODES:
+        for (const node of splitNodes(body)) {
+          this.#live(conn, node);
+          if (conn.closed) return;
+        }
+        return;
       case NODE: {
         const now = Date.now();
         const rate = this.#limits.nodesPerSecond;
