@@ -47,27 +47,27 @@ import { sha256Hex } from "./sha256.ts";
 import type { Hyperlog } from "./log.ts";
 import type { StoredNode } from "./node.ts";
 import {
+  ACK,
+  CHECK,
   decodeNodes,
   DEFAULT_MAX_FRAME,
   encodeNodeFrames,
   encodeNodesMessages,
+  ERROR,
   frame,
   FrameDecoder,
+  HELLO,
+  NODE,
   NODES,
+  RECON,
   splitNodes,
+  SYNCED,
 } from "./wire.ts";
 import { WIRE_NODES } from "./internal.ts";
 
 /** The protocol version this implementation speaks. */
 export const PROTOCOL_VERSION = 1;
 
-const HELLO = 1;
-const CHECK = 2;
-const RECON = 3;
-const NODE = 4;
-const SYNCED = 5;
-const ACK = 6;
-const ERROR = 7;
 
 /** Past this many ranges a checkpoint is not worth keeping; the next session reconciles instead. */
 const MAX_CHECKPOINT_RANGES = 256;

@@ -255,6 +255,31 @@ export function decodeNode(body: Uint8Array, at: number): RawNode & { key: strin
   return decodeNodes([body], at)[0]!;
 }
 
+/**
+ * The message types of the replication protocol (the first byte of every message; see `replicate.ts`).
+ *
+ * @example
+ * ```ts
+ * import { NODE, NODES } from "./wire.ts";
+ * console.assert(NODE === 4 && NODES === 8);
+ * ```
+ */
+export const HELLO = 1;
+/** CHECK: the checkpoint and fingerprint (see {@link HELLO}). */
+export const CHECK = 2;
+/** RECON: set reconciliation entries (see {@link HELLO}). */
+export const RECON = 3;
+/** NODE: one node (see {@link HELLO}). */
+export const NODE = 4;
+/** SYNCED: every node the peer lacked was sent (see {@link HELLO}). */
+export const SYNCED = 5;
+/** ACK: every node the peer sent was stored (see {@link HELLO}). */
+export const ACK = 6;
+/** ERROR: the sender stops the session (see {@link HELLO}). */
+export const ERROR = 7;
+/** NODES: several NODE messages, each framed as on a byte stream, in one message (see {@link HELLO}). */
+export const NODES = 8;
+
 const HEX_PAIRS = new Uint16Array(256);
 for (let i = 0; i < 256; i++) {
   const pair = i.toString(16).padStart(2, "0");
@@ -344,9 +369,6 @@ export function decodeNodes(bodies: readonly Uint8Array[], at0: number): (RawNod
   });
 }
 
-/** The NODES message type: several NODE messages, each framed as on a byte stream, in one message. */
-export const NODES = 8;
-
 /**
  * Packs nodes into NODES messages of at most about `maxBytes` each (a node bigger than that alone in one), framed
  * for a byte stream: `[8, frame(NODE body), frame(NODE body), ...]` per message. Over a WebSocket each becomes one
@@ -373,7 +395,7 @@ export function encodeNodesMessages(nodes: readonly (RawNode & { key: string })[
       size += framed;
       end++;
     }
-    const inner = encodeNodeFrames(4, nodes.slice(start, end));
+    const inner = encodeNodeFrames(NODE, nodes.slice(start, end));
     const message = new Uint8Array(1 + inner.length);
     message[0] = NODES;
     message.set(inner, 1);
@@ -401,7 +423,7 @@ export function splitNodes(message: Uint8Array): Uint8Array[] {
   if (decoder.buffered > 0) throw new ProtocolError("Malformed NODES message: a node is cut short");
   if (bodies.length === 0) throw new ProtocolError("Malformed NODES message: it holds no node");
   for (const body of bodies) {
-    if (body[0] !== 4) throw new ProtocolError("Malformed NODES message: it holds something other than a node");
+    if (body[0] !== NODE) throw new ProtocolError("Malformed NODES message: it holds something other than a node");
   }
   return bodies;
 }

@@ -34,15 +34,23 @@ import { WIRE_NODES } from "../src/internal.ts";
 import { Hyperlog } from "../src/log.ts";
 import type { StoredNode } from "../src/node.ts";
 import { replicate, type Replication } from "../src/replicate.ts";
-import { concatBytes, decodeNodes, encodeNodeBody, frame, FrameDecoder, NODES, splitNodes } from "../src/wire.ts";
+import {
+  ACK,
+  concatBytes,
+  decodeNodes,
+  encodeNodeBody,
+  ERROR,
+  frame,
+  FrameDecoder,
+  HELLO,
+  NODE,
+  NODES,
+  splitNodes,
+  SYNCED,
+} from "../src/wire.ts";
 import type { Storage } from "../storage/storage.ts";
 import { CLOSE, type RelayLimits, type Role } from "./limits.ts";
 
-const HELLO = 1;
-const NODE = 4;
-const SYNCED = 5;
-const ACK = 6;
-const ERROR = 7;
 /** Nodes stored in one commit in the live phase, at most. */
 const LIVE_BATCH = 512;
 /** Bytes of messages handed to the initial exchange's session in one chunk, at most. */
