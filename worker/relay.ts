@@ -224,7 +224,7 @@ export class RelayObject {
   }
 
   /** The client closed its socket. */
-  async webSocketClose(ws: HibernatableWebSocket, code: number, _reason: string, _wasClean: boolean): Promise<void> {
+  webSocketClose(ws: HibernatableWebSocket, code: number, _reason: string, _wasClean: boolean): Promise<void> {
     const core = this.#core;
     if (core !== undefined) core.closed(ws as unknown as RelaySocket, code);
     else {
@@ -234,6 +234,7 @@ export class RelayObject {
         // Already closed.
       }
     }
+    return Promise.resolve();
   }
 
   /** The socket failed. */
