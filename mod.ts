@@ -21,6 +21,8 @@ export { Identity, verifySignature } from "./src/identity.ts";
 export { PROTOCOL_VERSION, replicate } from "./src/replicate.ts";
 export type { ReplicateOptions, Replication, ReplicationMode, ReplicationStats } from "./src/replicate.ts";
 export { replicateWebSocket, webSocketStream } from "./src/websocket.ts";
+export { replicateChannel } from "./src/channel.ts";
+export type { MessageChannelLike } from "./src/channel.ts";
 export { connect, socketUrl, Sync } from "./src/connect.ts";
 export type { ConnectOptions, SyncState, SyncStateDetail, WebSocketConstructor } from "./src/connect.ts";
 export type { WebSocketLike } from "./src/websocket.ts";

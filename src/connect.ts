@@ -11,8 +11,8 @@
  */
 import { HyperlogError } from "./errors.ts";
 import type { Hyperlog } from "./log.ts";
-import type { Replication, ReplicationStats } from "./replicate.ts";
-import { closeSocket, type WebSocketLike, webSocketStream } from "./websocket.ts";
+import type { Replication, ReplicationStats } from "./replicate-types.ts";
+import { closeSocket, replicateWebSocket, type WebSocketLike } from "./websocket.ts";
 
 /**
  * Where a {@link Sync} stands:
@@ -310,9 +310,15 @@ export class Sync extends EventTarget {
   async #connectOnce(): Promise<Error | undefined> {
     const socket = new this.#WebSocket(this.url);
     this.#socket = socket;
-    // The transport listens for messages from the start: the peer may send its HELLO as soon as the socket opens,
-    // before this side's session exists (some runtimes deliver it before the code awaiting "open" resumes).
-    const transport = webSocketStream(socket, this.#maxFrame === undefined ? {} : { maxFrame: this.#maxFrame });
+    // The session listens for messages from the start: the peer may send its HELLO as soon as the socket opens
+    // (some runtimes deliver it before the code awaiting "open" resumes). Its own messages wait for the open.
+    const session = replicateWebSocket(
+      this.#log,
+      socket,
+      this.#maxFrame === undefined ? { live: true } : { live: true, maxFrame: this.#maxFrame },
+    );
+    this.#session = session;
+    session.done.catch(() => {});
     const ended = new Promise<Error | undefined>((resolve) => {
       socket.addEventListener("close", (event) => {
         const { code, reason } = event as CloseEvent;
@@ -335,15 +341,6 @@ export class Sync extends EventTarget {
       return undefined;
     }
     this.#set("syncing");
-    const session = this.#log.replicate(
-      this.#maxFrame === undefined ? { live: true } : {
-        live: true,
-        maxFrame: this.#maxFrame,
-      },
-    );
-    this.#session = session;
-    transport.readable.pipeTo(session.writable).catch(() => {});
-    session.readable.pipeTo(transport.writable).catch(() => {});
     session.synced.then(() => {
       if (this.#session !== session || this.#closed) return;
       this.#attempt = 0;

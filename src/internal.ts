@@ -38,3 +38,15 @@ export const READ_NODES: unique symbol = Symbol("hyperlog.readNodes");
  * ```
  */
 export const LOG_CODEC: unique symbol = Symbol("hyperlog.logCodec");
+
+/**
+ * A method of `Hyperlog` for replication: the log's key index (`key-index.ts`), built on first use and kept up to
+ * date on every commit, so that a session's first contact does not read the log.
+ *
+ * @example
+ * ```ts
+ * import { KEY_INDEX } from "./internal.ts";
+ * console.assert(typeof KEY_INDEX === "symbol");
+ * ```
+ */
+export const KEY_INDEX: unique symbol = Symbol("hyperlog.keyIndex");

@@ -15,10 +15,12 @@ import {
 } from "./errors.ts";
 import { fromHex, isKey, toHex } from "./hex.ts";
 import { type Identity, verifySignature } from "./identity.ts";
-import { LOG_CODEC, READ_NODES, WIRE_NODES } from "./internal.ts";
+import { KEY_INDEX, LOG_CODEC, READ_NODES, WIRE_NODES } from "./internal.ts";
+import { KeyIndex } from "./key-index.ts";
 import { Mutex } from "./mutex.ts";
 import { encodeNode, type Node, type StoredNode } from "./node.ts";
-import { replicate, type ReplicateOptions, type Replication } from "./replicate.ts";
+import { replicate } from "./replicate.ts";
+import type { ReplicateOptions, Replication } from "./replicate-types.ts";
 import { View, type ViewOptions } from "./view.ts";
 import { MemoryStorage } from "../storage/memory.ts";
 import type { Storage } from "../storage/storage.ts";
@@ -243,6 +245,8 @@ export class Hyperlog<T = unknown> extends EventTarget {
   #waiters = new Set<() => void>();
   #id: string | undefined;
   #length = 0;
+  #keyIndex: KeyIndex | undefined;
+  #keyIndexBuilt: Promise<KeyIndex> | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
   readonly #pending = new Set<Promise<unknown>>();
@@ -685,10 +689,17 @@ export class Hyperlog<T = unknown> extends EventTarget {
     try {
       await this.storage.commit(nodes);
     } catch (err) {
-      if (err instanceof StorageConflictError) this.#length = await this.storage.length();
+      if (err instanceof StorageConflictError) {
+        this.#length = await this.storage.length();
+        // Another writer on the same storage: the key index is rebuilt when next needed.
+        this.#keyIndex = undefined;
+        this.#keyIndexBuilt = undefined;
+      }
       throw err;
     }
     this.#length += nodes.length;
+    // The key index moves with the length, in the same step: a session reads both at once.
+    if (this.#keyIndex !== undefined) for (const node of nodes) this.#keyIndex.add(node.key);
     const waiters = this.#waiters;
     this.#waiters = new Set();
     for (const wake of waiters) wake();
@@ -1064,6 +1075,33 @@ export class Hyperlog<T = unknown> extends EventTarget {
     const view = new View(this, options);
     this.#views.add(view);
     return view;
+  }
+
+  /** The index of every key of the log (see {@link KEY_INDEX}): built once, then kept up to date on commit. */
+  [KEY_INDEX](): Promise<KeyIndex> {
+    this.#keyIndexBuilt ??= (async () => {
+      await this.ready();
+      const index = new KeyIndex();
+      // Commits from now on add to it; the read below covers what was there before.
+      this.#keyIndex = index;
+      const until = this.#length;
+      let cursor = 0;
+      while (cursor < until) {
+        const page = await this.storage.read({ since: cursor, until, limit: 1024, reverse: false });
+        if (page.length === 0) break;
+        for (const node of page) index.add(node.key);
+        cursor = page[page.length - 1]!.change;
+      }
+      return index;
+    })();
+    const built = this.#keyIndexBuilt;
+    built.catch(() => {
+      if (this.#keyIndexBuilt === built) {
+        this.#keyIndex = undefined;
+        this.#keyIndexBuilt = undefined;
+      }
+    });
+    return built;
   }
 
   /** The codec of this log's values (see {@link LOG_CODEC}). */

@@ -3,140 +3,36 @@
  * follows their difference, not their size.
  *
  * Keys are SHA-256 digests, so they spread evenly over the key space; a range of it is named by a hex prefix. The
- * fingerprint of a prefix is the number of keys under it and the XOR of their first 16 bytes. Each side answers the
- * other's fingerprints: a match closes the range; a mismatch on a range that holds few keys is settled by listing
- * them; any other mismatch is split into the 16 child prefixes. Peers that share n keys and differ by d settle in
- * about log16(n / 32) rounds with O(d log n) bytes.
+ * fingerprint of a prefix is the number of keys under it and the XOR of their first 16 bytes. Both HELLOs carry the
+ * fingerprint of the empty prefix; the side with the smaller id answers the other's, and from then on the sides take
+ * turns, each answering every entry of the other's last turn:
+ * - `FP(P)` matching ours: nothing; the peer holds nothing under P: we send every node under P; we hold nothing
+ *   under P: `ALL(P)`; we hold at most {@link LIST_THRESHOLD} keys under P: `KEYS(P)` lists them; else the 16
+ *   children of P as `FP` entries.
+ * - `KEYS(P)`: we send the nodes under P the list lacks and answer `NEED(P)` with the listed keys we lack.
+ * - `ALL(P)`: we send every node under P. `NEED(P)`: we send those nodes.
+ * A turn with no entry ends the reconciliation. Peers that share n keys and differ by d settle in about
+ * log16(n / 32) turns with O(d log n) bytes.
  *
- * Message body (`RECON`): a sequence of entries, each `u8 kind`, `u8 prefixNibbles`, the prefix packed two nibbles
- * per byte (high nibble first), then by kind:
- * - `FP` (1): `varint count`, `16` bytes of XOR;
- * - `KEYS` (2): `varint count`, `count x 32` bytes: every key the sender holds under the prefix (the receiver answers
- *   with `NEED` for the ones it lacks, and sends the sender the ones the list lacks);
- * - `NEED` (3): `varint count`, `count x 32` bytes: keys the sender lacks and asks for;
- * - `ALL` (4): nothing more: the sender holds no key under the prefix and asks for every key the receiver holds there.
+ * Bounded against any peer: an entry must answer one that this side sent in its last turn (an `FP` about a child
+ * of one of our `FP`s, `KEYS` or `ALL` about one of our `FP`s, `NEED` about one of our `KEYS`), each at most once,
+ * so no range is answered twice and each turn goes one level deeper; a key list holds at most
+ * {@link LIST_THRESHOLD} keys. A reply is never more than 16 entries per entry received, and the whole
+ * reconciliation never lists a key of ours twice.
  *
  * @module
  */
 import { ProtocolError } from "./errors.ts";
-import { HEX_VALUE, hexInto, toHex } from "./hex.ts";
-import { readVarint, varintLength, writeVarint } from "./wire.ts";
+import { type Fingerprint, KeyIndex } from "./key-index.ts";
+import type { ReconEntry } from "./wire.ts";
 
-/** Ranges holding at most this many keys (on either side) are settled by listing keys. */
+export { type Fingerprint, KeyIndex };
+export type { ReconEntry };
+
+/** Ranges holding at most this many keys are settled by listing keys. */
 export const LIST_THRESHOLD = 32;
 
-const FP = 1;
-const KEYS = 2;
-const NEED = 3;
-const ALL = 4;
-
 const HEX_DIGITS = "0123456789abcdef";
-
-/**
- * A fingerprint: how many keys a range holds and the XOR of their first 16 bytes.
- *
- * @example
- * ```ts
- * import type { Fingerprint } from "./reconcile.ts";
- * const empty: Fingerprint = { count: 0, xor: new Uint8Array(16) };
- * console.assert(empty.count === 0);
- * ```
- */
-export interface Fingerprint {
-  /** The number of keys. */
-  count: number;
-  /** XOR of the first 16 bytes of every key. */
-  xor: Uint8Array;
-}
-
-/**
- * One entry of a reconciliation message.
- *
- * @example
- * ```ts
- * import type { ReconEntry } from "./reconcile.ts";
- * const entry: ReconEntry = { kind: "all", prefix: "a" };
- * console.assert(entry.kind === "all");
- * ```
- */
-export type ReconEntry =
-  | { kind: "fp"; prefix: string; fp: Fingerprint }
-  | { kind: "keys"; prefix: string; keys: string[] }
-  | { kind: "need"; prefix: string; keys: string[] }
-  | { kind: "all"; prefix: string };
-
-/**
- * A sorted index of keys with prefix XORs, answering fingerprint and listing queries in O(log n).
- *
- * @example
- * ```ts
- * import { KeyIndex } from "./reconcile.ts";
- * const index = new KeyIndex(["ab".repeat(32), "cd".repeat(32)]);
- * console.assert(index.fingerprint("a").count === 1 && index.fingerprint("").count === 2);
- * ```
- */
-export class KeyIndex {
-  readonly #keys: string[];
-  /** `#xors[16 * i ..]`: XOR of the first 16 bytes of keys `0 .. i-1`. */
-  readonly #xors: Uint8Array;
-
-  /** Builds the index; `keys` may be in any order and is sorted in place. */
-  constructor(keys: string[]) {
-    keys.sort();
-    this.#keys = keys;
-    const xors = new Uint8Array((keys.length + 1) * 16);
-    for (let i = 0; i < keys.length; i++) {
-      const key = keys[i]!;
-      const at = i * 16;
-      for (let j = 0; j < 16; j++) {
-        xors[at + 16 + j] = xors[at + j]! ^
-          ((HEX_VALUE[key.charCodeAt(2 * j)]! << 4) | HEX_VALUE[key.charCodeAt(2 * j + 1)]!);
-      }
-    }
-    this.#xors = xors;
-  }
-
-  /** The number of keys. */
-  get size(): number {
-    return this.#keys.length;
-  }
-
-  /** Whether the index holds `key`. */
-  has(key: string): boolean {
-    const at = this.#lowerBound(key);
-    return at < this.#keys.length && this.#keys[at] === key;
-  }
-
-  #lowerBound(text: string): number {
-    let lo = 0;
-    let hi = this.#keys.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.#keys[mid]! < text) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-
-  #range(prefix: string): [number, number] {
-    // Every key under the prefix sorts at or after the prefix, and before the prefix followed by "g".
-    return [this.#lowerBound(prefix), this.#lowerBound(prefix + "g")];
-  }
-
-  /** The fingerprint of the keys under `prefix`. */
-  fingerprint(prefix: string): Fingerprint {
-    const [lo, hi] = this.#range(prefix);
-    const xor = new Uint8Array(16);
-    for (let j = 0; j < 16; j++) xor[j] = this.#xors[lo * 16 + j]! ^ this.#xors[hi * 16 + j]!;
-    return { count: hi - lo, xor };
-  }
-
-  /** The keys under `prefix`, sorted. */
-  keys(prefix: string): string[] {
-    const [lo, hi] = this.#range(prefix);
-    return this.#keys.slice(lo, hi);
-  }
-}
 
 function sameFingerprint(a: Fingerprint, b: Fingerprint): boolean {
   if (a.count !== b.count) return false;
@@ -145,156 +41,168 @@ function sameFingerprint(a: Fingerprint, b: Fingerprint): boolean {
 }
 
 /**
- * Answers a peer's reconciliation entries against the local index. Keys the peer lacks are added to `toSend`;
- * returns the entries to send back (empty when this side has nothing more to ask or say).
+ * Answers one `FP` entry against the local index: the reply entries, and keys the peer lacks into `toSend`.
  *
- * @example Two sets that differ by one key settle in a few messages
+ * @example
  * ```ts
- * import { answer, KeyIndex } from "./reconcile.ts";
- * const shared = Array.from({ length: 100 }, (_, i) => i.toString(16).padStart(64, "0"));
- * const a = new KeyIndex([...shared, "f".repeat(64)]);
- * const b = new KeyIndex([...shared]);
- * const sendA = new Set<string>(), sendB = new Set<string>();
- * let message = answer(a, [{ kind: "fp", prefix: "", fp: b.fingerprint("") }], sendA);
- * for (let turn = 0; message.length > 0; turn++) message = answer(turn % 2 ? a : b, message, turn % 2 ? sendA : sendB);
- * console.assert(sendA.has("f".repeat(64)) && sendB.size === 0);
+ * import { answerFingerprint, KeyIndex } from "./reconcile.ts";
+ * const index = new KeyIndex(["ab".repeat(32)]);
+ * const toSend = new Set<string>();
+ * const reply = answerFingerprint(index, "", { count: 0, xor: new Uint8Array(16) }, toSend);
+ * console.assert(reply.length === 0 && toSend.size === 1);
  * ```
  */
-export function answer(index: KeyIndex, entries: readonly ReconEntry[], toSend: Set<string>): ReconEntry[] {
+export function answerFingerprint(
+  index: KeyIndex,
+  prefix: string,
+  theirs: Fingerprint,
+  toSend: Set<string>,
+): ReconEntry[] {
+  const mine = index.fingerprint(prefix);
+  if (sameFingerprint(mine, theirs)) return [];
+  if (theirs.count === 0) {
+    for (const key of index.keys(prefix)) toSend.add(key);
+    return [];
+  }
+  if (mine.count === 0) return [{ kind: "all", prefix }];
+  if (mine.count <= LIST_THRESHOLD || prefix.length >= 63) return [{ kind: "keys", prefix, keys: index.keys(prefix) }];
   const reply: ReconEntry[] = [];
-  for (const entry of entries) {
-    const { prefix } = entry;
-    switch (entry.kind) {
-      case "fp": {
-        const mine = index.fingerprint(prefix);
-        if (sameFingerprint(mine, entry.fp)) break;
-        if (entry.fp.count === 0) {
-          for (const key of index.keys(prefix)) toSend.add(key);
-        } else if (mine.count === 0) {
-          reply.push({ kind: "all", prefix });
-        } else if (mine.count <= LIST_THRESHOLD || entry.fp.count <= LIST_THRESHOLD || prefix.length >= 63) {
-          reply.push({ kind: "keys", prefix, keys: index.keys(prefix) });
-        } else {
-          for (const digit of HEX_DIGITS) {
-            reply.push({ kind: "fp", prefix: prefix + digit, fp: index.fingerprint(prefix + digit) });
-          }
-        }
-        break;
-      }
-      case "keys": {
-        const theirs = new Set(entry.keys);
-        for (const key of index.keys(prefix)) if (!theirs.has(key)) toSend.add(key);
-        const need = entry.keys.filter((key) => !index.has(key));
-        if (need.length > 0) reply.push({ kind: "need", prefix, keys: need });
-        break;
-      }
-      case "need":
-        for (const key of entry.keys) {
-          if (!index.has(key)) throw new ProtocolError(`The peer asked for node ${key}, which this side never offered`);
-          toSend.add(key);
-        }
-        break;
-      case "all":
-        for (const key of index.keys(prefix)) toSend.add(key);
-        break;
-    }
+  for (const digit of HEX_DIGITS) {
+    reply.push({ kind: "fp", prefix: prefix + digit, fp: index.fingerprint(prefix + digit) });
   }
   return reply;
 }
 
-const KIND_CODE = { fp: FP, keys: KEYS, need: NEED, all: ALL } as const;
-
 /**
- * Encodes reconciliation entries as a message body after a one-byte type.
+ * One side's reconciliation: answers the peer's turns and checks that each entry answers one of ours, once.
  *
- * @example
+ * @example Two sets that differ by one key settle in a few turns
  * ```ts
- * import { decodeRecon, encodeRecon } from "./reconcile.ts";
- * const body = encodeRecon(2, [{ kind: "all", prefix: "abc" }]);
- * console.assert(decodeRecon(body, 1)[0]?.prefix === "abc");
+ * import { KeyIndex, Reconciler } from "./reconcile.ts";
+ * const shared = Array.from({ length: 100 }, (_, i) => i.toString(16).padStart(64, "0"));
+ * const a = new Reconciler(new KeyIndex([...shared, "f".repeat(64)]));
+ * const b = new Reconciler(new KeyIndex(shared));
+ * // a leads: it answers b's fingerprint of everything, which b sent in its HELLO.
+ * b.opened(b.index.fingerprint(""));
+ * let turn = a.first(b.index.fingerprint(""));
+ * for (let i = 0; turn.length > 0; i++) {
+ *   const side = i % 2 === 0 ? b : a;
+ *   side.take(turn);
+ *   turn = side.endTurn();
+ * }
+ * console.assert(a.toSend.has("f".repeat(64)) && b.toSend.size === 0);
  * ```
  */
-export function encodeRecon(type: number, entries: readonly ReconEntry[]): Uint8Array {
-  let size = 1;
-  for (const entry of entries) {
-    size += 2 + Math.ceil(entry.prefix.length / 2);
-    if (entry.kind === "fp") size += varintLength(entry.fp.count) + 16;
-    else if (entry.kind !== "all") size += varintLength(entry.keys.length) + 32 * entry.keys.length;
+export class Reconciler {
+  /** The keys of this side. */
+  readonly index: KeyIndex;
+  /** Keys of this side the peer lacks, found so far. */
+  readonly toSend: Set<string> = new Set();
+  /** Prefixes of our last turn's entries, by kind, and whether the peer answered them. */
+  #fps = new Map<string, "open" | "split" | "done">();
+  #lists = new Set<string>();
+  /** Prefixes the peer's current turn split, with the children it sent so far. */
+  #children = new Set<string>();
+  /** Our reply to the peer's current turn, so far. */
+  #reply: ReconEntry[] = [];
+  #entriesTaken = 0;
+
+  /** Works on `index` (the log's key index, or any other). */
+  constructor(index: KeyIndex) {
+    this.index = index;
   }
-  const out = new Uint8Array(size);
-  out[0] = type;
-  let at = 1;
-  for (const entry of entries) {
-    out[at++] = KIND_CODE[entry.kind];
-    out[at++] = entry.prefix.length;
-    for (let i = 0; i < entry.prefix.length; i += 2) {
-      const high = HEX_VALUE[entry.prefix.charCodeAt(i)]!;
-      const low = i + 1 < entry.prefix.length ? HEX_VALUE[entry.prefix.charCodeAt(i + 1)]! : 0;
-      out[at++] = (high << 4) | low;
-    }
-    if (entry.kind === "fp") {
-      at = writeVarint(out, at, entry.fp.count);
-      out.set(entry.fp.xor, at);
-      at += 16;
-    } else if (entry.kind !== "all") {
-      at = writeVarint(out, at, entry.keys.length);
-      for (const key of entry.keys) {
-        hexInto(key, out, at);
-        at += 32;
+
+  /** This side sent its fingerprint of everything (in its HELLO): the peer answers it in its first turn. */
+  opened(fp: Fingerprint): void {
+    this.#fps.set("", fp.count === 0 ? "done" : "open");
+  }
+
+  /** This side leads: its first turn answers the peer's fingerprint of everything (from the peer's HELLO). */
+  first(theirs: Fingerprint): ReconEntry[] {
+    this.#reply = answerFingerprint(this.index, "", theirs, this.toSend);
+    return this.endTurn();
+  }
+
+  /** Entries of the peer's turn received so far. */
+  get entriesTaken(): number {
+    return this.#entriesTaken;
+  }
+
+  /** Takes one message of the peer's turn; throws a `ProtocolError` for an entry that answers nothing of ours. */
+  take(entries: readonly ReconEntry[]): void {
+    for (const entry of entries) {
+      this.#entriesTaken++;
+      const { prefix } = entry;
+      switch (entry.kind) {
+        case "fp": {
+          const parent = prefix.slice(0, -1);
+          const state = prefix.length === 0 ? undefined : this.#fps.get(parent);
+          if (state !== "open" && state !== "split") this.#outOfTurn(entry);
+          if (this.#children.has(prefix)) this.#twice(entry);
+          this.#fps.set(parent, "split");
+          this.#children.add(prefix);
+          for (const reply of answerFingerprint(this.index, prefix, entry.fp, this.toSend)) this.#reply.push(reply);
+          break;
+        }
+        case "keys": {
+          if (this.#fps.get(prefix) !== "open") this.#outOfTurn(entry);
+          this.#fps.set(prefix, "done");
+          if (entry.keys.length > LIST_THRESHOLD) {
+            throw new ProtocolError(
+              `The peer listed ${entry.keys.length} keys under one prefix; at most ${LIST_THRESHOLD} are listed`,
+            );
+          }
+          const theirs = new Set(entry.keys);
+          if (theirs.size !== entry.keys.length) this.#twice(entry);
+          for (const key of this.index.keys(prefix)) if (!theirs.has(key)) this.toSend.add(key);
+          const need = entry.keys.filter((key) => !this.index.has(key));
+          if (need.length > 0) this.#reply.push({ kind: "need", prefix, keys: need });
+          break;
+        }
+        case "all":
+          if (this.#fps.get(prefix) !== "open") this.#outOfTurn(entry);
+          this.#fps.set(prefix, "done");
+          for (const key of this.index.keys(prefix)) this.toSend.add(key);
+          break;
+        case "need": {
+          if (!this.#lists.delete(prefix)) this.#outOfTurn(entry);
+          if (new Set(entry.keys).size !== entry.keys.length) this.#twice(entry);
+          for (const key of entry.keys) {
+            if (!this.index.has(key)) {
+              throw new ProtocolError(`The peer asked for node ${key}, which this side never offered`);
+            }
+            this.toSend.add(key);
+          }
+          break;
+        }
       }
     }
   }
-  return out;
-}
 
-/**
- * Decodes a reconciliation message body, starting at `at`. Throws a `ProtocolError` for a malformed one.
- *
- * @example
- * ```ts
- * import { decodeRecon, encodeRecon } from "./reconcile.ts";
- * const fp = { count: 3, xor: new Uint8Array(16).fill(7) };
- * const [entry] = decodeRecon(encodeRecon(2, [{ kind: "fp", prefix: "0f", fp }]), 1);
- * console.assert(entry?.kind === "fp" && entry.fp.count === 3);
- * ```
- */
-export function decodeRecon(body: Uint8Array, at: number): ReconEntry[] {
-  const entries: ReconEntry[] = [];
-  const fail = (what: string): never => {
-    throw new ProtocolError(`Malformed reconciliation message: ${what}`);
-  };
-  while (at < body.length) {
-    const kind = body[at++]!;
-    if (at >= body.length) fail("truncated entry");
-    const nibbles = body[at++]!;
-    if (nibbles > 63) fail(`a prefix of ${nibbles} hex digits`);
-    const bytes = Math.ceil(nibbles / 2);
-    if (at + bytes > body.length) fail("truncated prefix");
-    const prefix = toHex(body.subarray(at, at + bytes)).slice(0, nibbles);
-    at += bytes;
-    if (kind === ALL) {
-      entries.push({ kind: "all", prefix });
-      continue;
-    }
-    if (kind !== FP && kind !== KEYS && kind !== NEED) fail(`unknown entry kind ${kind}`);
-    const count = readVarint(body, at);
-    if (count === undefined) fail("truncated count");
-    const [n, next] = count!;
-    at = next;
-    if (kind === FP) {
-      if (at + 16 > body.length) fail("truncated fingerprint");
-      entries.push({ kind: "fp", prefix, fp: { count: n, xor: body.slice(at, at + 16) } });
-      at += 16;
-      continue;
-    }
-    if (at + 32 * n > body.length) fail("truncated key list");
-    const keys: string[] = [];
-    for (let i = 0; i < n; i++, at += 32) {
-      const key = toHex(body.subarray(at, at + 32));
-      if (!key.startsWith(prefix)) fail(`key ${key} is not under prefix ${prefix}`);
-      keys.push(key);
-    }
-    entries.push(kind === KEYS ? { kind: "keys", prefix, keys } : { kind: "need", prefix, keys });
+  #outOfTurn(entry: ReconEntry): never {
+    throw new ProtocolError(
+      `The peer sent a reconciliation entry (${entry.kind.toUpperCase()} of prefix "${entry.prefix}") ` +
+        "that answers nothing this side asked",
+    );
   }
-  return entries;
+
+  #twice(entry: ReconEntry): never {
+    throw new ProtocolError(
+      `The peer repeated a reconciliation entry (${entry.kind.toUpperCase()} of prefix "${entry.prefix}")`,
+    );
+  }
+
+  /** The peer's turn ended: returns this side's turn (empty when the reconciliation is over). */
+  endTurn(): ReconEntry[] {
+    const reply = this.#reply;
+    this.#reply = [];
+    this.#children.clear();
+    this.#fps.clear();
+    this.#lists.clear();
+    for (const entry of reply) {
+      if (entry.kind === "fp") this.#fps.set(entry.prefix, entry.fp.count === 0 ? "done" : "open");
+      else if (entry.kind === "keys") this.#lists.add(entry.prefix);
+    }
+    return reply;
+  }
 }

@@ -1,5 +1,5 @@
 /**
- * Replication over a WebSocket: each binary message carries one protocol frame (no length prefix, since the
+ * Replication over a WebSocket: each binary message carries one protocol message (no length prefix, since the
  * WebSocket already delimits messages). Browsers, Deno, Bun, Node >= 22 and Cloudflare Workers share the same
  * WebSocket API, so this one adapter serves them all.
  *
@@ -7,8 +7,9 @@
  */
 import { ProtocolError } from "./errors.ts";
 import type { Hyperlog } from "./log.ts";
-import type { ReplicateOptions, Replication } from "./replicate.ts";
-import { DEFAULT_MAX_FRAME, frame, FrameDecoder } from "./wire.ts";
+import { driveChannel } from "./channel.ts";
+import type { ReplicateOptions, Replication } from "./replicate-types.ts";
+import { DEFAULT_MAX_FRAME, frame, FrameDecoder } from "./frame.ts";
 
 /**
  * The part of the standard WebSocket API the adapter uses (a Workers `WebSocket` from a `WebSocketPair` fits too).
@@ -138,14 +139,15 @@ export function webSocketStream(
 }
 
 /**
- * Replicates `log` over a WebSocket: starts a session and pipes it both ways through {@link webSocketStream}.
- * Resolves like the session's `done`.
+ * Replicates `log` over a WebSocket: each protocol message is one binary WebSocket message. Sends wait while the
+ * socket's `bufferedAmount` is high; messages over `maxFrame` or in text end the session (closing with 1009 or 1003).
+ * Messages sent before the socket opens wait for it. Resolves like the session's `done`.
  *
  * @example
  * ```ts ignore
  * import { Hyperlog, replicateWebSocket } from "../mod.ts";
  * const log = new Hyperlog();
- * const stats = await replicateWebSocket(log, new WebSocket("ws://127.0.0.1:8787/logs/demo/ws"));
+ * const stats = await replicateWebSocket(log, new WebSocket("ws://127.0.0.1:8787/logs/demo/ws")).done;
  * console.log(stats.nodesReceived);
  * ```
  */
@@ -154,9 +156,44 @@ export function replicateWebSocket<T>(
   socket: WebSocketLike,
   options: ReplicateOptions = {},
 ): Replication {
-  const session = log.replicate(options);
-  const transport = webSocketStream(socket, options.maxFrame === undefined ? {} : { maxFrame: options.maxFrame });
-  transport.readable.pipeTo(session.writable).catch(() => {});
-  session.readable.pipeTo(transport.writable).catch(() => {});
-  return session;
+  socket.binaryType = "arraybuffer";
+  const maxFrame = options.maxFrame ?? DEFAULT_MAX_FRAME;
+  const waiting: Uint8Array<ArrayBuffer>[] = [];
+  let code = 1000;
+  let reason = "Done";
+  const driver = driveChannel(log, options, {
+    send(body) {
+      const data = (body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : body.slice()) as
+        Uint8Array<ArrayBuffer>;
+      if (socket.readyState === 0) waiting.push(data);
+      else if (socket.readyState === 1) socket.send(data);
+    },
+    buffered: () => (socket.readyState === 0 ? 1 << 30 : (socket as { bufferedAmount?: number }).bufferedAmount ?? 0),
+    close(error) {
+      if (error !== undefined && code === 1000) [code, reason] = [1011, "Replication failed"];
+      if (socket.readyState === 0) socket.addEventListener("open", () => closeSocket(socket, code, reason));
+      else if (socket.readyState === 1) closeSocket(socket, code, reason);
+    },
+  });
+  socket.addEventListener("open", () => {
+    for (const data of waiting.splice(0)) socket.send(data);
+  });
+  socket.addEventListener("message", (event) => {
+    const data = (event as MessageEvent).data as unknown;
+    if (!(data instanceof ArrayBuffer)) {
+      [code, reason] = [1003, "Binary messages only"];
+      driver.fail(new ProtocolError("The peer sent a text message; the hyperlog protocol uses binary messages"));
+      return;
+    }
+    if (data.byteLength > maxFrame) {
+      [code, reason] = [1009, "Message too big"];
+      driver.fail(new ProtocolError(`Message of ${data.byteLength} bytes is over the limit of ${maxFrame} bytes`));
+      return;
+    }
+    driver.deliver(new Uint8Array(data));
+  });
+  socket.addEventListener("close", () => driver.ended());
+  socket.addEventListener("error", () => driver.ended(new Error("The WebSocket failed")));
+  const none = new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+  return driver.replication(none, new WritableStream<Uint8Array>());
 }

@@ -1,429 +1,417 @@
 /**
- * The replication wire format: varint length-prefixed frames, and the binary encoding of messages and nodes.
+ * The replication protocol's messages (version 2), each with one codec: {@link encodeMessage} and
+ * {@link decodeMessage}. A message is a body whose first byte is its type; over a byte stream each body is framed
+ * (see `frame.ts`), over a WebSocket or a message channel each is one transport message.
  *
- * A frame is an unsigned LEB128 varint (the byte length of the body), then the body. A body starts with one byte,
- * the message type; the rest depends on the type (see `replicate.ts` for the protocol).
+ * | type | name | body after the type byte |
+ * |---|---|---|
+ * | 1 | HELLO | utf-8 JSON `{ protocol: "hyperlog", version: 2, mode, live, id, nonce, length, count, xor, maxFrame, window }` |
+ * | 2 | CHECK | nothing, or the 16-byte session id of the checkpoint the sender keeps for the receiver |
+ * | 3 | RECON | `u8 flags` (bit 0: the last message of the sender's turn), then reconciliation entries |
+ * | 4 | NODE | one node (see `node-codec.ts`) |
+ * | 5 | SYNCED | nothing: the sender has sent every node the receiver lacked |
+ * | 6 | ACK | nothing: the sender has stored every node the peer sent before its SYNCED |
+ * | 7 | ERROR | utf-8 JSON `{ name, message }`: the sender stops the session for this reason |
+ * | 8 | NODES | several NODE bodies, each varint-framed |
+ * | 9 | CREDIT | `varint bytes`: the sender stored this many more bytes of node messages; the peer may send that much more |
  *
- * A node is encoded as its `32`-byte key (the receiver recomputes it from the content and refuses a mismatch, which
- * catches corruption on the way), `varint linkCount`, `linkCount x 32` raw link digests, `u8 flags` (bit 0:
- * signed), when signed `32` bytes of identity and `64` bytes of signature, then `varint valueLength` and the value.
+ * A reconciliation entry is `u8 kind`, `u8 prefixNibbles`, the prefix packed two nibbles per byte (high first),
+ * then by kind: `FP` (1) `varint count` and `16` bytes of XOR; `KEYS` (2) and `NEED` (3) `varint count` and
+ * `count x 32` bytes of keys; `ALL` (4) nothing.
  *
  * @module
  */
-import { InvalidNodeError, ProtocolError } from "./errors.ts";
-import { hexInto } from "./hex.ts";
-import type { RawNode } from "./log.ts";
+import { ProtocolError } from "./errors.ts";
+import { HEX_VALUE, hexInto, toHex } from "./hex.ts";
+import type { Fingerprint } from "./key-index.ts";
+import { decodeNodes, NODE, NODES, splitNodes, type WireNode } from "./node-codec.ts";
+import { readVarint, varintLength, writeVarint } from "./frame.ts";
 
-/** The largest frame a peer accepts by default: 16 MiB. */
-export const DEFAULT_MAX_FRAME = 16 * 1024 * 1024;
+export {
+  concatBytes,
+  DEFAULT_MAX_FRAME,
+  frame,
+  FrameDecoder,
+  readVarint,
+  varintLength,
+  writeVarint,
+} from "./frame.ts";
+export {
+  decodeNode,
+  decodeNodes,
+  encodeNodeBody,
+  encodeNodeFrames,
+  encodeNodesBodies,
+  NODE,
+  NODES,
+  nodeWireSize,
+  splitNodes,
+  type WireNode,
+} from "./node-codec.ts";
 
-/**
- * The byte length of `n` as a varint.
- *
- * @example
- * ```ts
- * import { varintLength } from "./wire.ts";
- * console.assert(varintLength(127) === 1 && varintLength(128) === 2);
- * ```
- */
-export function varintLength(n: number): number {
-  let len = 1;
-  while (n >= 128) {
-    n = Math.floor(n / 128);
-    len++;
-  }
-  return len;
-}
+/** The protocol version this implementation speaks. */
+export const PROTOCOL_VERSION = 2;
 
-/**
- * Writes `n` as a varint at `at`; returns the offset after it.
- *
- * @example
- * ```ts
- * import { writeVarint } from "./wire.ts";
- * const buf = new Uint8Array(2);
- * console.assert(writeVarint(buf, 0, 300) === 2 && buf[0] === 0xac && buf[1] === 0x02);
- * ```
- */
-export function writeVarint(buf: Uint8Array, at: number, n: number): number {
-  while (n >= 128) {
-    buf[at++] = (n % 128) | 128;
-    n = Math.floor(n / 128);
-  }
-  buf[at++] = n;
-  return at;
-}
-
-/**
- * Reads a varint at `at`: `[value, nextOffset]`, or `undefined` if the bytes end first. Throws an
- * `InvalidNodeError` for a varint longer than 7 bytes (more than 2^49: no frame or count is that big).
- *
- * @example
- * ```ts
- * import { readVarint } from "./wire.ts";
- * console.assert(readVarint(new Uint8Array([0xac, 0x02]), 0)?.[0] === 300);
- * ```
- */
-export function readVarint(buf: Uint8Array, at: number): [number, number] | undefined {
-  let value = 0;
-  let scale = 1;
-  for (let i = 0; i < 7; i++) {
-    if (at >= buf.length) return undefined;
-    const byte = buf[at++]!;
-    value += (byte & 127) * scale;
-    if (byte < 128) return [value, at];
-    scale *= 128;
-  }
-  throw new ProtocolError("Malformed frame: a varint is longer than 7 bytes");
-}
-
-/**
- * Prefixes a body with its varint length.
- *
- * @example
- * ```ts
- * import { frame } from "./wire.ts";
- * console.assert(frame(new Uint8Array([7])).join() === "1,7");
- * ```
- */
-export function frame(body: Uint8Array): Uint8Array {
-  const out = new Uint8Array(varintLength(body.length) + body.length);
-  out.set(body, writeVarint(out, 0, body.length));
-  return out;
-}
-
-/**
- * Splits a byte stream into frame bodies. Feed it chunks as they come; it returns the complete bodies so far and
- * keeps the rest. A length over `maxFrame` throws at once, before the body arrives.
- *
- * @example
- * ```ts
- * import { FrameDecoder, frame } from "./wire.ts";
- * const decoder = new FrameDecoder();
- * const bytes = frame(new Uint8Array([1, 2, 3]));
- * console.assert(decoder.push(bytes.subarray(0, 2)).length === 0);
- * console.assert(decoder.push(bytes.subarray(2))[0]?.length === 3);
- * ```
- */
-export class FrameDecoder {
-  #chunks: Uint8Array[] = [];
-  #size = 0;
-  #need = 0;
-  #maxFrame: number;
-
-  /** Creates a decoder that refuses frames longer than `maxFrame` bytes. */
-  constructor(maxFrame: number = DEFAULT_MAX_FRAME) {
-    this.#maxFrame = maxFrame;
-  }
-
-  /** Bytes received but not yet part of a complete frame. */
-  get buffered(): number {
-    return this.#size;
-  }
-
-  /** Adds bytes and returns every frame body they complete. Each byte is copied at most twice. */
-  push(chunk: Uint8Array): Uint8Array[] {
-    if (chunk.length === 0) return [];
-    this.#chunks.push(chunk);
-    this.#size += chunk.length;
-    if (this.#size < this.#need) return [];
-    const buf = this.#chunks.length === 1 ? chunk : concatBytes(this.#chunks, this.#size);
-    const bodies: Uint8Array[] = [];
-    let at = 0;
-    this.#need = 0;
-    for (;;) {
-      const header = readVarint(buf, at);
-      if (header === undefined) break;
-      const [length, start] = header;
-      if (length > this.#maxFrame) {
-        throw new ProtocolError(`Frame of ${length} bytes is over the limit of ${this.#maxFrame} bytes`);
-      }
-      if (start + length > buf.length) {
-        this.#need = start + length - at;
-        break;
-      }
-      bodies.push(buf.subarray(start, start + length));
-      at = start + length;
-    }
-    const rest = buf.length - at;
-    this.#chunks = rest === 0 ? [] : [buf.slice(at)];
-    this.#size = rest;
-    return bodies;
-  }
-}
-
-/**
- * Concatenates byte arrays whose total length is `size`.
- *
- * @example
- * ```ts
- * import { concatBytes } from "./wire.ts";
- * console.assert(concatBytes([new Uint8Array([1]), new Uint8Array([2])], 2).join() === "1,2");
- * ```
- */
-export function concatBytes(chunks: readonly Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
-}
-
-function nodeBodySize(node: RawNode): number {
-  return 1 + 32 + varintLength(node.links.length) + 32 * node.links.length + 1 +
-    (node.identity !== undefined ? 96 : 0) + varintLength(node.value.length) + node.value.length;
-}
-
-function writeNodeBody(out: Uint8Array, at: number, type: number, node: RawNode & { key: string }): number {
-  out[at++] = type;
-  hexInto(node.key, out, at);
-  at = writeVarint(out, at + 32, node.links.length);
-  for (const link of node.links) {
-    hexInto(link, out, at);
-    at += 32;
-  }
-  const signed = node.identity !== undefined;
-  out[at++] = signed ? 1 : 0;
-  if (signed) {
-    hexInto(node.identity!, out, at);
-    hexInto(node.signature!, out, at + 32);
-    at += 96;
-  }
-  at = writeVarint(out, at, node.value.length);
-  out.set(node.value, at);
-  return at + node.value.length;
-}
-
-/**
- * Encodes a node as a message body of type `type` (see the module doc for the layout).
- *
- * @example
- * ```ts
- * import { decodeNode, encodeNodeBody } from "./wire.ts";
- * const body = encodeNodeBody(5, { key: "ab".repeat(32), links: [], value: new Uint8Array([1, 2]) });
- * console.assert(body[0] === 5 && decodeNode(body, 1).value.length === 2);
- * ```
- */
-export function encodeNodeBody(type: number, node: RawNode & { key: string }): Uint8Array {
-  const out = new Uint8Array(nodeBodySize(node));
-  writeNodeBody(out, 0, type, node);
-  return out;
-}
-
-/**
- * Encodes many nodes as consecutive frames in one buffer (one allocation and one stream chunk for a whole page).
- *
- * @example
- * ```ts
- * import { encodeNodeFrames, FrameDecoder } from "./wire.ts";
- * const node = { key: "ab".repeat(32), links: [], value: new Uint8Array([1]) };
- * const bytes = encodeNodeFrames(4, [node, node]);
- * console.assert(new FrameDecoder().push(bytes).length === 2);
- * ```
- */
-export function encodeNodeFrames(type: number, nodes: readonly (RawNode & { key: string })[]): Uint8Array {
-  let size = 0;
-  const sizes = new Array<number>(nodes.length);
-  for (let i = 0; i < nodes.length; i++) {
-    const body = nodeBodySize(nodes[i]!);
-    sizes[i] = body;
-    size += varintLength(body) + body;
-  }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (let i = 0; i < nodes.length; i++) {
-    at = writeVarint(out, at, sizes[i]!);
-    at = writeNodeBody(out, at, type, nodes[i]!);
-  }
-  return out;
-}
-
-/**
- * Decodes a node from a message body, starting at `at`. Throws an `InvalidNodeError` for a malformed node.
- *
- * @example
- * ```ts
- * import { decodeNode, encodeNodeBody } from "./wire.ts";
- * const link = "ab".repeat(32);
- * const node = decodeNode(encodeNodeBody(5, { key: link, links: [link], value: new Uint8Array() }), 1);
- * console.assert(node.links[0] === link);
- * ```
- */
-export function decodeNode(body: Uint8Array, at: number): RawNode & { key: string } {
-  return decodeNodes([body], at)[0]!;
-}
-
-/**
- * The message types of the replication protocol (the first byte of every message; see `replicate.ts`).
- *
- * @example
- * ```ts
- * import { NODE, NODES } from "./wire.ts";
- * console.assert(NODE === 4 && NODES === 8);
- * ```
- */
+/** HELLO: the first message of each side (see the module doc). */
 export const HELLO = 1;
-/** CHECK: the checkpoint and fingerprint (see {@link HELLO}). */
+/** CHECK: the checkpoint the sender keeps for the receiver. */
 export const CHECK = 2;
-/** RECON: set reconciliation entries (see {@link HELLO}). */
+/** RECON: set reconciliation entries. */
 export const RECON = 3;
-/** NODE: one node (see {@link HELLO}). */
-export const NODE = 4;
-/** SYNCED: every node the peer lacked was sent (see {@link HELLO}). */
+/** SYNCED: every node the peer lacked was sent. */
 export const SYNCED = 5;
-/** ACK: every node the peer sent was stored (see {@link HELLO}). */
+/** ACK: every node the peer sent before its SYNCED was stored. */
 export const ACK = 6;
-/** ERROR: the sender stops the session (see {@link HELLO}). */
+/** ERROR: the sender stops the session. */
 export const ERROR = 7;
-/** NODES: several NODE messages, each framed as on a byte stream, in one message (see {@link HELLO}). */
-export const NODES = 8;
-
-const HEX_PAIRS = new Uint16Array(256);
-for (let i = 0; i < 256; i++) {
-  const pair = i.toString(16).padStart(2, "0");
-  HEX_PAIRS[i] = pair.charCodeAt(0) | (pair.charCodeAt(1) << 8);
-}
-const asciiDecoder = new TextDecoder("utf-8");
+/** CREDIT: the sender stored more of the peer's nodes. */
+export const CREDIT = 9;
 
 /**
- * Decodes the nodes of many message bodies (each starting at `at`). The hex of every key, link, identity and
- * signature is made in one string and sliced, which costs a fraction of one string per field. Throws an
- * `InvalidNodeError` for the first malformed node.
+ * Which way nodes flow: `sync` both ways, `push` only to the peer, `pull` only from it.
  *
  * @example
  * ```ts
- * import { decodeNodes, encodeNodeBody } from "./wire.ts";
- * const body = encodeNodeBody(4, { key: "cd".repeat(32), links: ["ab".repeat(32)], value: new Uint8Array([1]) });
- * const [node] = decodeNodes([body, body], 1);
- * console.assert(node?.key === "cd".repeat(32) && node.links[0] === "ab".repeat(32));
+ * import type { ReplicationMode } from "./wire.ts";
+ * const mode: ReplicationMode = "pull";
+ * console.assert(mode === "pull");
  * ```
  */
-export function decodeNodes(bodies: readonly Uint8Array[], at0: number): (RawNode & { key: string })[] {
-  // First pass: check the layout and note where each hex field is.
-  interface Layout {
-    body: Uint8Array;
-    links: number;
-    signed: boolean;
-    fields: number;
-    valueAt: number;
+export type ReplicationMode = "sync" | "push" | "pull";
+
+/**
+ * What a HELLO says.
+ *
+ * @example
+ * ```ts
+ * import type { Hello } from "./wire.ts";
+ * const hello: Hello = {
+ *   mode: "sync", live: false, id: "a".repeat(32), nonce: "b".repeat(32), length: 0, count: 0,
+ *   xor: new Uint8Array(16), maxFrame: 1 << 20, window: 1 << 19,
+ * };
+ * console.assert(hello.count === 0);
+ * ```
+ */
+export interface Hello {
+  /** The sender's mode. */
+  mode: ReplicationMode;
+  /** Whether the sender stays open after the initial exchange. */
+  live: boolean;
+  /** The sender's log id. */
+  id: string;
+  /** 32 hex digits, fresh per session. */
+  nonce: string;
+  /** The sender's length (its snapshot for this session). */
+  length: number;
+  /** How many keys the sender holds (its fingerprint of the empty prefix)... */
+  count: number;
+  /** ...and their XOR (16 bytes). */
+  xor: Uint8Array;
+  /** The largest message the sender accepts. */
+  maxFrame: number;
+  /** The most bytes of node messages the sender takes before it grants more with CREDIT. */
+  window: number;
+}
+
+/**
+ * One entry of a reconciliation message.
+ *
+ * @example
+ * ```ts
+ * import type { ReconEntry } from "./wire.ts";
+ * const entry: ReconEntry = { kind: "all", prefix: "a" };
+ * console.assert(entry.kind === "all");
+ * ```
+ */
+export type ReconEntry =
+  | { kind: "fp"; prefix: string; fp: Fingerprint }
+  | { kind: "keys"; prefix: string; keys: string[] }
+  | { kind: "need"; prefix: string; keys: string[] }
+  | { kind: "all"; prefix: string };
+
+/**
+ * A decoded message.
+ *
+ * @example
+ * ```ts
+ * import type { Message } from "./wire.ts";
+ * const message: Message = { type: "credit", bytes: 100 };
+ * console.assert(message.type === "credit");
+ * ```
+ */
+export type Message =
+  | { type: "hello"; hello: Hello }
+  | { type: "check"; checkpoint: string | null }
+  | { type: "recon"; end: boolean; entries: ReconEntry[] }
+  | { type: "nodes"; nodes: WireNode[]; bytes: number }
+  | { type: "synced" }
+  | { type: "ack" }
+  | { type: "credit"; bytes: number }
+  | { type: "error"; name: string; message: string };
+
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder();
+const FP = 1;
+const KEYS = 2;
+const NEED = 3;
+const ALL = 4;
+const KIND_CODE = { fp: FP, keys: KEYS, need: NEED, all: ALL } as const;
+
+function json(type: number, value: unknown): Uint8Array {
+  const bytes = textEncoder.encode(JSON.stringify(value));
+  const body = new Uint8Array(1 + bytes.length);
+  body[0] = type;
+  body.set(bytes, 1);
+  return body;
+}
+
+function parseJson(body: Uint8Array, what: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(textDecoder.decode(body.subarray(1)));
+    if (typeof value === "object" && value !== null) return value as Record<string, unknown>;
+  } catch {
+    // Fall through to the error.
   }
-  const layouts: Layout[] = [];
-  let hexBytes = 0;
-  for (const body of bodies) {
-    let at = at0;
-    if (at + 32 > body.length) throw new InvalidNodeError("Malformed node: truncated key");
-    at += 32;
-    const count = readVarint(body, at);
-    if (count === undefined) throw new InvalidNodeError("Malformed node: truncated link count");
-    const [linkCount, afterCount] = count;
-    at = afterCount;
-    if (at + linkCount * 32 + 1 > body.length) throw new InvalidNodeError("Malformed node: truncated links");
-    const fields = at;
-    at += linkCount * 32;
-    const flags = body[at++]!;
-    if (flags > 1) throw new InvalidNodeError(`Malformed node: unknown flags ${flags}`);
-    const signed = flags === 1;
-    if (signed) {
-      if (at + 96 > body.length) throw new InvalidNodeError("Malformed node: truncated signature");
-      at += 96;
+  throw new ProtocolError(`The peer's ${what} is not valid JSON; is it a hyperlog peer?`);
+}
+
+/**
+ * The byte length of the RECON entries once encoded (without the type and flags bytes).
+ *
+ * @example
+ * ```ts
+ * import { reconSize } from "./wire.ts";
+ * console.assert(reconSize({ kind: "all", prefix: "abc" }) === 4);
+ * ```
+ */
+export function reconSize(entry: ReconEntry): number {
+  let size = 2 + Math.ceil(entry.prefix.length / 2);
+  if (entry.kind === "fp") size += varintLength(entry.fp.count) + 16;
+  else if (entry.kind !== "all") size += varintLength(entry.keys.length) + 32 * entry.keys.length;
+  return size;
+}
+
+function encodeRecon(end: boolean, entries: readonly ReconEntry[]): Uint8Array {
+  let size = 2;
+  for (const entry of entries) size += reconSize(entry);
+  const out = new Uint8Array(size);
+  out[0] = RECON;
+  out[1] = end ? 1 : 0;
+  let at = 2;
+  for (const entry of entries) {
+    out[at++] = KIND_CODE[entry.kind];
+    out[at++] = entry.prefix.length;
+    for (let i = 0; i < entry.prefix.length; i += 2) {
+      const high = HEX_VALUE[entry.prefix.charCodeAt(i)]!;
+      const low = i + 1 < entry.prefix.length ? HEX_VALUE[entry.prefix.charCodeAt(i + 1)]! : 0;
+      out[at++] = (high << 4) | low;
     }
-    const len = readVarint(body, at);
-    if (len === undefined) throw new InvalidNodeError("Malformed node: truncated value length");
-    const [valueLength, valueAt] = len;
-    if (valueAt + valueLength !== body.length) {
-      throw new InvalidNodeError(
-        `Malformed node: the value is ${valueLength} bytes but the frame holds ${body.length - valueAt}`,
-      );
+    if (entry.kind === "fp") {
+      at = writeVarint(out, at, entry.fp.count);
+      out.set(entry.fp.xor, at);
+      at += 16;
+    } else if (entry.kind !== "all") {
+      at = writeVarint(out, at, entry.keys.length);
+      for (const key of entry.keys) {
+        hexInto(key, out, at);
+        at += 32;
+      }
     }
-    layouts.push({ body, links: linkCount, signed, fields, valueAt });
-    hexBytes += 32 * (1 + linkCount) + (signed ? 96 : 0);
   }
-  // Second pass: all hex in one buffer, one string.
-  const ascii = new Uint8Array(hexBytes * 2);
-  let out = 0;
-  const put = (body: Uint8Array, from: number, length: number) => {
-    for (let i = from; i < from + length; i++) {
-      const pair = HEX_PAIRS[body[i]!]!;
-      ascii[out++] = pair & 255;
-      ascii[out++] = pair >> 8;
-    }
+  return out;
+}
+
+function decodeRecon(body: Uint8Array): ReconEntry[] {
+  const entries: ReconEntry[] = [];
+  const fail = (what: string): never => {
+    throw new ProtocolError(`Malformed reconciliation message: ${what}`);
   };
-  for (const { body, links, signed, fields } of layouts) {
-    put(body, at0, 32);
-    put(body, fields, links * 32);
-    if (signed) put(body, fields + links * 32 + 1, 96);
-  }
-  const hex = asciiDecoder.decode(ascii);
-  let cursor = 0;
-  const take = (chars: number) => hex.slice(cursor, cursor += chars);
-  return layouts.map(({ body, links: linkCount, signed, valueAt }) => {
-    const key = take(64);
-    const links: string[] = new Array(linkCount);
-    for (let i = 0; i < linkCount; i++) links[i] = take(64);
-    const value = body.slice(valueAt);
-    if (!signed) return { key, links, value };
-    const identity = take(64);
-    return { key, links, value, identity, signature: take(128) };
-  });
-}
-
-/**
- * Packs nodes into NODES messages of at most about `maxBytes` each (a node bigger than that alone in one), framed
- * for a byte stream: `[8, frame(NODE body), frame(NODE body), ...]` per message. Over a WebSocket each becomes one
- * message, so a page of nodes costs a few messages instead of one per node.
- *
- * @example
- * ```ts
- * import { encodeNodesMessages, FrameDecoder, splitNodes } from "./wire.ts";
- * const node = { key: "ab".repeat(32), links: [], value: new Uint8Array([1]) };
- * const [message] = new FrameDecoder().push(encodeNodesMessages([node, node, node], 1 << 16));
- * console.assert(message![0] === 8 && splitNodes(message!).length === 3);
- * ```
- */
-export function encodeNodesMessages(nodes: readonly (RawNode & { key: string })[], maxBytes: number): Uint8Array {
-  const parts: Uint8Array[] = [];
-  let start = 0;
-  while (start < nodes.length) {
-    let end = start;
-    let size = 1;
-    while (end < nodes.length) {
-      const body = nodeBodySize(nodes[end]!);
-      const framed = varintLength(body) + body;
-      if (end > start && size + framed > maxBytes) break;
-      size += framed;
-      end++;
+  let at = 2;
+  while (at < body.length) {
+    const kind = body[at++]!;
+    if (at >= body.length) fail("truncated entry");
+    const nibbles = body[at++]!;
+    if (nibbles > 63) fail(`a prefix of ${nibbles} hex digits`);
+    const bytes = Math.ceil(nibbles / 2);
+    if (at + bytes > body.length) fail("truncated prefix");
+    const prefix = toHex(body.subarray(at, at + bytes)).slice(0, nibbles);
+    if (nibbles % 2 === 1 && (body[at + bytes - 1]! & 15) !== 0) fail("a prefix with stray bits");
+    at += bytes;
+    if (kind === ALL) {
+      entries.push({ kind: "all", prefix });
+      continue;
     }
-    const inner = encodeNodeFrames(NODE, nodes.slice(start, end));
-    const message = new Uint8Array(1 + inner.length);
-    message[0] = NODES;
-    message.set(inner, 1);
-    parts.push(frame(message));
-    start = end;
+    if (kind !== FP && kind !== KEYS && kind !== NEED) fail(`unknown entry kind ${kind}`);
+    const count = readVarint(body, at);
+    if (count === undefined) fail("truncated count");
+    const [n, next] = count!;
+    at = next;
+    if (kind === FP) {
+      if (at + 16 > body.length) fail("truncated fingerprint");
+      entries.push({ kind: "fp", prefix, fp: { count: n, xor: body.slice(at, at + 16) } });
+      at += 16;
+      continue;
+    }
+    if (at + 32 * n > body.length) fail("truncated key list");
+    const keys: string[] = [];
+    for (let i = 0; i < n; i++, at += 32) {
+      const key = toHex(body.subarray(at, at + 32));
+      if (!key.startsWith(prefix)) fail(`key ${key} is not under prefix ${prefix}`);
+      keys.push(key);
+    }
+    entries.push(kind === KEYS ? { kind: "keys", prefix, keys } : { kind: "need", prefix, keys });
   }
-  return parts.length === 1 ? parts[0]! : concatBytes(parts, parts.reduce((n, p) => n + p.length, 0));
+  return entries;
 }
 
 /**
- * The NODE message bodies inside a NODES message. Throws a `ProtocolError` if the message is malformed (a frame
- * cut short, an empty message, or something other than a NODE inside).
+ * Encodes a message as a body (type byte first). NODES messages are made by `encodeNodesBodies`.
  *
  * @example
  * ```ts
- * import { encodeNodeBody, frame, splitNodes } from "./wire.ts";
- * const body = encodeNodeBody(4, { key: "ab".repeat(32), links: [], value: new Uint8Array() });
- * const message = Uint8Array.of(8, ...frame(body), ...frame(body));
- * console.assert(splitNodes(message).length === 2);
+ * import { decodeMessage, encodeMessage } from "./wire.ts";
+ * const body = encodeMessage({ type: "credit", bytes: 300 });
+ * const message = decodeMessage(body);
+ * console.assert(message.type === "credit" && message.bytes === 300);
  * ```
  */
-export function splitNodes(message: Uint8Array): Uint8Array[] {
-  const decoder = new FrameDecoder(2 ** 31);
-  const bodies = decoder.push(message.subarray(1));
-  if (decoder.buffered > 0) throw new ProtocolError("Malformed NODES message: a node is cut short");
-  if (bodies.length === 0) throw new ProtocolError("Malformed NODES message: it holds no node");
-  for (const body of bodies) {
-    if (body[0] !== NODE) throw new ProtocolError("Malformed NODES message: it holds something other than a node");
+export function encodeMessage(message: Exclude<Message, { type: "nodes" }>): Uint8Array {
+  switch (message.type) {
+    case "hello": {
+      const h = message.hello;
+      return json(HELLO, {
+        protocol: "hyperlog",
+        version: PROTOCOL_VERSION,
+        mode: h.mode,
+        live: h.live,
+        id: h.id,
+        nonce: h.nonce,
+        length: h.length,
+        count: h.count,
+        xor: toHex(h.xor),
+        maxFrame: h.maxFrame,
+        window: h.window,
+      });
+    }
+    case "check": {
+      if (message.checkpoint === null) return Uint8Array.of(CHECK);
+      const out = new Uint8Array(17);
+      out[0] = CHECK;
+      hexInto(message.checkpoint, out, 1);
+      return out;
+    }
+    case "recon":
+      return encodeRecon(message.end, message.entries);
+    case "synced":
+      return Uint8Array.of(SYNCED);
+    case "ack":
+      return Uint8Array.of(ACK);
+    case "credit": {
+      const out = new Uint8Array(1 + varintLength(message.bytes));
+      out[0] = CREDIT;
+      writeVarint(out, 1, message.bytes);
+      return out;
+    }
+    case "error":
+      return json(ERROR, { name: message.name, message: message.message });
   }
-  return bodies;
+}
+
+function count(value: unknown, what: string, min = 0): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
+    throw new ProtocolError(`The peer's HELLO has no valid ${what}`);
+  }
+  return value;
+}
+
+function decodeHello(body: Uint8Array): Hello {
+  const parsed = parseJson(body, "HELLO");
+  if (parsed.protocol !== "hyperlog") throw new ProtocolError("The peer is not speaking the hyperlog protocol");
+  if (parsed.version !== PROTOCOL_VERSION) {
+    throw new ProtocolError(
+      `The peer speaks protocol version ${String(parsed.version)}, this peer speaks version ${PROTOCOL_VERSION}; ` +
+        "upgrade the older side",
+    );
+  }
+  const mode = parsed.mode;
+  if (mode !== "sync" && mode !== "push" && mode !== "pull") {
+    throw new ProtocolError(`The peer asked for an unknown mode ${JSON.stringify(mode)}`);
+  }
+  if (typeof parsed.id !== "string" || parsed.id.length === 0 || parsed.id.length > 128) {
+    throw new ProtocolError("The peer's HELLO has no valid log id");
+  }
+  if (typeof parsed.nonce !== "string" || !/^[0-9a-f]{32}$/.test(parsed.nonce)) {
+    throw new ProtocolError("The peer's HELLO has no valid nonce");
+  }
+  if (typeof parsed.xor !== "string" || !/^[0-9a-f]{32}$/.test(parsed.xor)) {
+    throw new ProtocolError("The peer's HELLO has no valid fingerprint");
+  }
+  const xor = new Uint8Array(16);
+  hexInto(parsed.xor, xor, 0);
+  return {
+    mode,
+    live: parsed.live === true,
+    id: parsed.id,
+    nonce: parsed.nonce,
+    length: count(parsed.length, "length"),
+    count: count(parsed.count, "count"),
+    xor,
+    maxFrame: count(parsed.maxFrame, "maxFrame", 1024),
+    window: count(parsed.window, "window", 1024),
+  };
+}
+
+/**
+ * Decodes a message body. Throws a `ProtocolError` (or an `InvalidNodeError` for a malformed node) saying what is
+ * wrong.
+ *
+ * @example
+ * ```ts
+ * import { decodeMessage, encodeMessage } from "./wire.ts";
+ * const body = encodeMessage({ type: "recon", end: true, entries: [{ kind: "all", prefix: "ab" }] });
+ * const message = decodeMessage(body);
+ * console.assert(message.type === "recon" && message.end && message.entries[0]?.prefix === "ab");
+ * ```
+ */
+export function decodeMessage(body: Uint8Array): Message {
+  if (body.length === 0) throw new ProtocolError("The peer sent an empty frame");
+  const type = body[0]!;
+  switch (type) {
+    case HELLO:
+      return { type: "hello", hello: decodeHello(body) };
+    case CHECK:
+      if (body.length !== 1 && body.length !== 17) throw new ProtocolError("Malformed CHECK message");
+      return { type: "check", checkpoint: body.length === 1 ? null : toHex(body.subarray(1)) };
+    case RECON:
+      if (body.length < 2 || body[1]! > 1) throw new ProtocolError("Malformed reconciliation message: bad flags");
+      return { type: "recon", end: body[1] === 1, entries: decodeRecon(body) };
+    case NODE:
+      return { type: "nodes", nodes: decodeNodes([body], 1), bytes: body.length };
+    case NODES:
+      return { type: "nodes", nodes: decodeNodes(splitNodes(body), 1), bytes: body.length };
+    case SYNCED:
+    case ACK:
+      if (body.length !== 1) throw new ProtocolError(`Malformed ${type === SYNCED ? "SYNCED" : "ACK"} message`);
+      return { type: type === SYNCED ? "synced" : "ack" };
+    case CREDIT: {
+      const value = readVarint(body, 1);
+      if (value === undefined || value[1] !== body.length) throw new ProtocolError("Malformed CREDIT message");
+      return { type: "credit", bytes: value[0] };
+    }
+    case ERROR: {
+      let info: Record<string, unknown> = {};
+      try {
+        info = parseJson(body, "ERROR");
+      } catch {
+        // Keep the generic message.
+      }
+      return {
+        type: "error",
+        name: typeof info.name === "string" ? info.name : "ProtocolError",
+        message: typeof info.message === "string" ? info.message : "no reason given",
+      };
+    }
+    default:
+      throw new ProtocolError(`The peer sent an unknown message type ${type}`);
+  }
 }

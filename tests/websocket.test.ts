@@ -85,6 +85,10 @@ describe("replication over a WebSocket", () => {
         id: "f".repeat(32),
         nonce: "e".repeat(32),
         length: 0,
+        count: 0,
+        xor: "0".repeat(32),
+        maxFrame: 1 << 20,
+        window: 1 << 19,
       }),
     );
   const withType = (type: number, body: Uint8Array) => Uint8Array.of(type, ...body);
@@ -92,13 +96,13 @@ describe("replication over a WebSocket", () => {
     ["an unknown protocol version", () => [withType(1, helloBody(7))], /protocol version 7/],
     ["a message before HELLO", () => [Uint8Array.of(5)], /before its HELLO/],
     ["a node whose key does not match", () => [
-      withType(1, helloBody(1)),
+      withType(1, helloBody(2)),
       encodeNodeBody(4, { key: "ab".repeat(32), links: [], value: new TextEncoder().encode('"evil"') }),
       Uint8Array.of(5),
     ], /does not match its content/],
     [
       "a malformed node",
-      () => [withType(1, helloBody(1)), Uint8Array.of(4, 1, 2, 3), Uint8Array.of(5)],
+      () => [withType(1, helloBody(2)), Uint8Array.of(4, 1, 2, 3), Uint8Array.of(5)],
       /Malformed node/,
     ],
   ];

@@ -1,0 +1,328 @@
+/**
+ * The one driver every transport shares: it moves messages between a {@link Session} and a
+ * {@link MessageTransport} (a byte stream, a WebSocket, a message channel, a relay's socket), asks the session for
+ * nodes only when the transport has room, bounds what waits to be handled, and keeps the deadlines: no HELLO within
+ * the handshake deadline, or an initial exchange that waits longer than the idle deadline for a reply it needs, ends
+ * the session with an error naming what it waited for.
+ *
+ * @module
+ */
+import { HyperlogError, ProtocolError } from "./errors.ts";
+import type { Replication, ReplicationStats } from "./replicate-types.ts";
+import type { Session } from "./session.ts";
+
+/**
+ * What the driver needs of a transport. Messages are whole bodies (a byte stream frames them).
+ *
+ * @example
+ * ```ts
+ * import type { MessageTransport } from "./driver.ts";
+ * const sent: Uint8Array[] = [];
+ * const transport: MessageTransport = {
+ *   send: (body) => void sent.push(body),
+ *   room: () => 1 << 20,
+ *   drained: () => Promise.resolve(),
+ *   close: () => {},
+ * };
+ * console.assert(transport.room() > 0);
+ * ```
+ */
+export interface MessageTransport {
+  /** Sends one message; returns the bytes it took on the transport (default: the body's length). */
+  send(body: Uint8Array): number | void;
+  /** Bytes the transport takes now without buffering more than it should (0 or less: full). */
+  room(): number;
+  /** Resolves when the transport may have room again. */
+  drained(): Promise<void>;
+  /** Ends the transport; with an error when the session failed. */
+  close(error?: Error): void;
+}
+
+/**
+ * Deadlines and bounds of a driver.
+ *
+ * @example
+ * ```ts
+ * import type { DriverOptions } from "./driver.ts";
+ * const options: DriverOptions = { handshakeTimeout: 10_000, idleTimeout: 30_000 };
+ * console.assert(options.idleTimeout === 30_000);
+ * ```
+ */
+export interface DriverOptions {
+  /** Milliseconds to wait for the peer's HELLO (default 10 000). */
+  handshakeTimeout?: number | undefined;
+  /** Milliseconds an exchange may wait for a reply it needs (default 30 000). */
+  idleTimeout?: number | undefined;
+  /** Bytes of received messages waiting to be handled, at most (default: the window plus two frames). */
+  maxInbox?: number | undefined;
+}
+
+function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: unknown) => void } {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}
+
+/**
+ * A running session over a transport: feed it the peer's messages with {@link Driver.deliver} and tell it when the
+ * transport ends with {@link Driver.ended}; it is a {@link Replication} without the streams.
+ *
+ * @example Two logs over an in-process pair of transports
+ * ```ts
+ * import { Hyperlog } from "../mod.ts";
+ * import { Driver, type MessageTransport } from "./driver.ts";
+ * import { Session } from "./session.ts";
+ * const a = new Hyperlog(), b = new Hyperlog();
+ * await a.append("x");
+ * let da!: Driver, db!: Driver;
+ * const to = (peer: () => Driver): MessageTransport => ({
+ *   send: (body) => void queueMicrotask(() => peer().deliver(body)),
+ *   room: () => 1 << 20,
+ *   drained: () => Promise.resolve(),
+ *   close: () => queueMicrotask(() => peer().ended()),
+ * });
+ * da = new Driver(new Session(a), to(() => db));
+ * db = new Driver(new Session(b), to(() => da));
+ * await Promise.all([da.done, db.done]);
+ * console.assert(b.length === 1);
+ * ```
+ */
+export class Driver {
+  readonly #session: Session;
+  readonly #transport: MessageTransport;
+  readonly #done = deferred<ReplicationStats>();
+  readonly #synced = deferred<void>();
+  readonly #stop = new AbortController();
+  readonly #handshakeTimeout: number;
+  readonly #idleTimeout: number;
+  readonly #maxInbox: number;
+  #inbox: Uint8Array[] = [];
+  #inboxBytes = 0;
+  #handling = false;
+  #handled: Promise<void> = Promise.resolve();
+  #over = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #lastProgress = Date.now();
+  #started: Promise<void>;
+
+  /** Starts the session: sends its HELLO, then nodes as the transport takes them. */
+  constructor(session: Session, transport: MessageTransport, options: DriverOptions = {}) {
+    this.#session = session;
+    this.#transport = transport;
+    this.#handshakeTimeout = options.handshakeTimeout ?? 10_000;
+    this.#idleTimeout = options.idleTimeout ?? 30_000;
+    this.#maxInbox = options.maxInbox ?? session.window + 2 * session.maxFrame;
+    this.#arm();
+    this.#started = session.start().then((out) => this.#send(out));
+    this.#started.then(() => this.#pump()).catch((error) => this.#fail(error));
+  }
+
+  /** The session this driver runs. */
+  get session(): Session {
+    return this.#session;
+  }
+
+  /** Resolves with the stats when the session ends cleanly; rejects with the reason when it fails. */
+  get done(): Promise<ReplicationStats> {
+    return this.#done.promise;
+  }
+
+  /** Resolves when the initial exchange is complete. */
+  get synced(): Promise<void> {
+    return this.#synced.promise;
+  }
+
+  /** The stats so far (a copy). */
+  get stats(): ReplicationStats {
+    return { ...this.#session.stats };
+  }
+
+  /** Whether the session is over. */
+  get over(): boolean {
+    return this.#over;
+  }
+
+  #arm(): void {
+    clearTimeout(this.#timer);
+    if (this.#over) return;
+    const limit = this.#session.peer === undefined ? this.#handshakeTimeout : this.#idleTimeout;
+    this.#timer = setTimeout(() => {
+      const what = this.#session.waitingFor;
+      if (what !== undefined && Date.now() - this.#lastProgress >= limit - 5) {
+        this.#fail(new ProtocolError(`Timed out after ${limit / 1000} s waiting for the peer's ${what.replace(/^its /, "")}`));
+      } else this.#arm();
+    }, Math.max(10, limit - (Date.now() - this.#lastProgress)));
+  }
+
+  #progress(): void {
+    this.#lastProgress = Date.now();
+  }
+
+  #send(bodies: readonly Uint8Array[]): void {
+    if (bodies.length === 0) return;
+    for (const body of bodies) {
+      const bytes = this.#transport.send(body);
+      this.#session.stats.bytesSent += typeof bytes === "number" ? bytes : body.length;
+    }
+    this.#progress();
+  }
+
+  /** Sends nodes (and SYNCED) while the transport has room; waits for the session otherwise. */
+  async #pump(): Promise<void> {
+    const session = this.#session;
+    while (!this.#over) {
+      const room = this.#transport.room();
+      if (room <= 0) {
+        await Promise.race([this.#transport.drained(), this.#donePromise()]);
+        continue;
+      }
+      const changed = session.changed(this.#stop.signal);
+      const out = await session.produce(room);
+      if (this.#over) return;
+      if (out.length > 0) {
+        this.#send(out);
+        continue;
+      }
+      if (session.synced && session.live && session.logClosed) return void this.#finish();
+      await changed;
+    }
+  }
+
+  #donePromise(): Promise<unknown> {
+    return this.#done.promise.catch(() => {});
+  }
+
+  /**
+   * A message from the peer (`wireBytes`: what it took on the transport, for the stats). Past the inbox bound the
+   * session fails instead of queueing more.
+   */
+  deliver(body: Uint8Array, wireBytes: number = body.length): void {
+    if (this.#over) return;
+    this.#session.stats.bytesReceived += wireBytes;
+    this.#inboxBytes += body.length;
+    if (this.#inboxBytes > this.#maxInbox) {
+      this.#fail(
+        new ProtocolError(
+          `The peer sent more than ${this.#maxInbox} bytes that were not yet handled (its window is ` +
+            `${this.#session.window} bytes); it must wait for CREDIT`,
+        ),
+      );
+      return;
+    }
+    this.#inbox.push(body);
+    this.#progress();
+    if (!this.#handling) {
+      this.#handling = true;
+      this.#handled = this.#handle();
+    }
+  }
+
+  /** Resolves once every message delivered so far is handled. */
+  get handled(): Promise<void> {
+    return this.#handled;
+  }
+
+  async #handle(): Promise<void> {
+    try {
+      await this.#started;
+      while (this.#inbox.length > 0 && !this.#over) {
+        const batch = this.#inbox;
+        this.#inbox = [];
+        const out = await this.#session.receive(batch);
+        this.#inboxBytes -= batch.reduce((n, b) => n + b.length, 0);
+        this.#send(out);
+        this.#arm();
+        if (this.#session.synced) this.#synced.resolve();
+        if (this.#session.finished) this.#finish();
+      }
+    } catch (error) {
+      this.#fail(error);
+    } finally {
+      this.#handling = false;
+    }
+  }
+
+  /** The transport ended from the peer's side; `error` when it failed. */
+  ended(error?: Error): void {
+    if (this.#over) return;
+    void this.#handled.then(async () => {
+      if (this.#over) return;
+      if (error !== undefined) {
+        this.#fail(new ProtocolError(`The connection to the peer failed: ${error.message}`), false);
+        return;
+      }
+      if (this.#session.synced && this.#session.live) {
+        await this.#session.end();
+        this.#finish();
+      } else this.#fail(new ProtocolError("The peer closed the connection before the replication session finished"));
+    });
+  }
+
+  /** Ends the session from this side: cleanly once a live session is in sync, else with an error. */
+  async close(): Promise<ReplicationStats> {
+    await this.#handled;
+    if (!this.#over) {
+      if (this.#session.live && this.#session.synced) {
+        await this.#session.end();
+        this.#finish();
+      } else this.#fail(new ProtocolError("The replication session was closed before it finished"));
+    }
+    return await this.#done.promise;
+  }
+
+  #finish(): void {
+    if (this.#over) return;
+    this.#over = true;
+    clearTimeout(this.#timer);
+    this.#stop.abort();
+    this.#synced.resolve();
+    this.#transport.close();
+    this.#done.resolve({ ...this.#session.stats });
+  }
+
+  #fail(error: unknown, tell = true): void {
+    if (this.#over) return;
+    const err = this.#session.fail(
+      error instanceof Error ? error : new HyperlogError(String(error)),
+    );
+    this.#over = true;
+    clearTimeout(this.#timer);
+    this.#stop.abort();
+    const message = tell ? this.#session.errorMessage(err) : undefined;
+    if (message !== undefined) {
+      try {
+        this.#send([message]);
+      } catch {
+        // The transport is gone: nothing reaches the peer.
+      }
+    }
+    this.#transport.close(err);
+    this.#synced.reject(err);
+    this.#done.reject(err);
+  }
+
+  /** Fails the session with `error` (a transport-level refusal, such as a message over the frame limit). */
+  fail(error: Error): void {
+    this.#fail(error);
+  }
+
+  /** This driver as a {@link Replication} with the given streams. */
+  replication(readable: ReadableStream<Uint8Array>, writable: WritableStream<Uint8Array>): Replication {
+    const self = this;
+    return {
+      readable,
+      writable,
+      done: this.done,
+      synced: this.synced,
+      get stats(): ReplicationStats {
+        return self.stats;
+      },
+      close: () => this.close(),
+    };
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * The key index reconciliation works on: every key of a log, grouped by its first three hex digits into 4 096
+ * sorted buckets, each with the count and XOR of its keys. A fingerprint of a short prefix XORs bucket totals; a
+ * long prefix looks inside one bucket. Adding a key costs a binary search and an insert into one bucket, so the
+ * index is kept up to date as nodes are committed (see `Hyperlog`'s key index), never rebuilt per session.
+ *
+ * @module
+ */
+import { HEX_VALUE } from "./hex.ts";
+
+const BUCKET_DIGITS = 3;
+const BUCKETS = 16 ** BUCKET_DIGITS;
+
+/**
+ * A fingerprint: how many keys a range holds and the XOR of their first 16 bytes.
+ *
+ * @example
+ * ```ts
+ * import type { Fingerprint } from "./key-index.ts";
+ * const empty: Fingerprint = { count: 0, xor: new Uint8Array(16) };
+ * console.assert(empty.count === 0);
+ * ```
+ */
+export interface Fingerprint {
+  /** The number of keys. */
+  count: number;
+  /** XOR of the first 16 bytes of every key. */
+  xor: Uint8Array;
+}
+
+function xorKeyInto(xor: Uint8Array, key: string): void {
+  for (let j = 0; j < 16; j++) {
+    xor[j]! ^= (HEX_VALUE[key.charCodeAt(2 * j)]! << 4) | HEX_VALUE[key.charCodeAt(2 * j + 1)]!;
+  }
+}
+
+function lowerBound(keys: readonly string[], text: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid]! < text) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * A sorted, growable index of keys (64 lower-case hex digits) answering fingerprint and listing queries.
+ *
+ * @example
+ * ```ts
+ * import { KeyIndex } from "./key-index.ts";
+ * const index = new KeyIndex(["ab".repeat(32), "cd".repeat(32)]);
+ * index.add("ef".repeat(32));
+ * console.assert(index.fingerprint("a").count === 1 && index.fingerprint("").count === 3 && index.size === 3);
+ * ```
+ */
+export class KeyIndex {
+  readonly #buckets: string[][] = Array.from({ length: BUCKETS }, () => []);
+  /** `#xors[16 * b ..]`: XOR of the keys of bucket `b`. */
+  readonly #xors = new Uint8Array(BUCKETS * 16);
+  #size = 0;
+
+  /** Builds the index from `keys`, in any order; a key given twice counts once. */
+  constructor(keys: Iterable<string> = []) {
+    for (const key of keys) this.add(key);
+  }
+
+  /** The number of keys. */
+  get size(): number {
+    return this.#size;
+  }
+
+  static #bucketOf(key: string): number {
+    return (HEX_VALUE[key.charCodeAt(0)]! << 8) | (HEX_VALUE[key.charCodeAt(1)]! << 4) | HEX_VALUE[key.charCodeAt(2)]!;
+  }
+
+  /** Adds a key; returns false if it was there already. */
+  add(key: string): boolean {
+    const b = KeyIndex.#bucketOf(key);
+    const bucket = this.#buckets[b]!;
+    const at = lowerBound(bucket, key);
+    if (bucket[at] === key) return false;
+    if (at === bucket.length) bucket.push(key);
+    else bucket.splice(at, 0, key);
+    xorKeyInto(this.#xors.subarray(b * 16, b * 16 + 16), key);
+    this.#size++;
+    return true;
+  }
+
+  /** Whether the index holds `key`. */
+  has(key: string): boolean {
+    const bucket = this.#buckets[KeyIndex.#bucketOf(key)]!;
+    return bucket[lowerBound(bucket, key)] === key;
+  }
+
+  /** The buckets a prefix of at most three digits covers: `[first, end)`. */
+  #span(prefix: string): [number, number] {
+    let first = 0;
+    for (let i = 0; i < prefix.length; i++) first = (first << 4) | HEX_VALUE[prefix.charCodeAt(i)]!;
+    const width = 16 ** (BUCKET_DIGITS - prefix.length);
+    first *= width;
+    return [first, first + width];
+  }
+
+  /** Within one bucket, the keys under a prefix of more than three digits: `[bucket, lo, hi)`. */
+  #inBucket(prefix: string): [string[], number, number] {
+    const bucket = this.#buckets[KeyIndex.#bucketOf(prefix)]!;
+    return [bucket, lowerBound(bucket, prefix), lowerBound(bucket, prefix + "g")];
+  }
+
+  /** The fingerprint of the keys under `prefix`. */
+  fingerprint(prefix: string): Fingerprint {
+    const xor = new Uint8Array(16);
+    let count = 0;
+    if (prefix.length <= BUCKET_DIGITS) {
+      const [first, end] = this.#span(prefix);
+      const xors = this.#xors;
+      for (let b = first; b < end; b++) {
+        const n = this.#buckets[b]!.length;
+        if (n === 0) continue;
+        count += n;
+        for (let j = 0, at = b * 16; j < 16; j++) xor[j]! ^= xors[at + j]!;
+      }
+      return { count, xor };
+    }
+    const [bucket, lo, hi] = this.#inBucket(prefix);
+    for (let i = lo; i < hi; i++) xorKeyInto(xor, bucket[i]!);
+    return { count: hi - lo, xor };
+  }
+
+  /** The number of keys under `prefix`. */
+  count(prefix: string): number {
+    if (prefix.length <= BUCKET_DIGITS) {
+      const [first, end] = this.#span(prefix);
+      let count = 0;
+      for (let b = first; b < end; b++) count += this.#buckets[b]!.length;
+      return count;
+    }
+    const [, lo, hi] = this.#inBucket(prefix);
+    return hi - lo;
+  }
+
+  /** The keys under `prefix`, sorted. */
+  keys(prefix: string): string[] {
+    if (prefix.length <= BUCKET_DIGITS) {
+      const [first, end] = this.#span(prefix);
+      const out: string[] = [];
+      for (let b = first; b < end; b++) for (const key of this.#buckets[b]!) out.push(key);
+      return out;
+    }
+    const [bucket, lo, hi] = this.#inBucket(prefix);
+    return bucket.slice(lo, hi);
+  }
+}

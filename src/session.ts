@@ -1,0 +1,622 @@
+/**
+ * One side of a replication session, with no transport: messages in ({@link Session.receive}), messages out (its
+ * return value and {@link Session.produce}). It reads and writes only the log. Drivers (`replicate.ts` for byte
+ * streams, `channel.ts` for WebSockets and message channels, the relay) move the messages and ask it for nodes when
+ * the transport has room. See `wire.ts` for the messages.
+ *
+ * 1. Both sides send HELLO at once, with their length (the snapshot), their fingerprint of every key, and the
+ *    checkpoint they keep for the peer. Each side decides from the two HELLOs, so both take the same path: an empty
+ *    side gets everything; equal fingerprints mean nothing to send; the same checkpoint named on both sides means
+ *    each sends what it added since; otherwise the sides reconcile (`reconcile.ts`, the smaller id leads).
+ * 2. A side that sends (modes `sync` and `push`) sends the nodes the peer lacks in its own change order (ancestors
+ *    first), in NODES messages, never more than the peer's window ahead of the peer's CREDIT, then SYNCED; the
+ *    receiver stores them, grants CREDIT, and answers SYNCED with ACK.
+ * 3. Each side then stores a checkpoint for the other (two-way sessions). A non-live session ends; a live one
+ *    forwards every node added to either log, never back to the peer it came from, under the same window.
+ *
+ * @module
+ */
+import { ClosedError, EncodingError, HyperlogError, InvalidNodeError, ProtocolError, SignatureError } from "./errors.ts";
+import { type Checkpoint, loadCheckpoint, Ranges, saveCheckpoint, sessionId } from "./checkpoint.ts";
+import { toHex } from "./hex.ts";
+import { KEY_INDEX, WIRE_NODES } from "./internal.ts";
+import type { Hyperlog } from "./log.ts";
+import type { StoredNode } from "./node.ts";
+import { Reconciler } from "./reconcile.ts";
+import {
+  DEFAULT_MAX_FRAME,
+  decodeMessage,
+  encodeMessage,
+  encodeNodesBodies,
+  ERROR,
+  HELLO,
+  type Hello,
+  type Message,
+  nodeWireSize,
+  type ReconEntry,
+  reconSize,
+  type ReplicationMode,
+  type WireNode,
+} from "./wire.ts";
+import type { ReplicateOptions, ReplicationStats } from "./replicate-types.ts";
+
+/** Bytes of node messages a side takes before it grants more (default of `window`). */
+export const DEFAULT_WINDOW = 512 * 1024;
+/** The most bytes of nodes packed into one NODES message. */
+const NODES_MESSAGE_BYTES = 64 * 1024;
+/** The largest RECON message this side sends. */
+const RECON_MESSAGE_BYTES = 64 * 1024;
+const PAGE = 256;
+
+const ERRORS: Record<string, new (message: string) => HyperlogError> = {
+  InvalidNodeError,
+  SignatureError,
+  ProtocolError,
+  EncodingError,
+  ClosedError,
+};
+
+function remoteError(name: string, message: string): HyperlogError {
+  const text = `Peer stopped the session: ${message}`;
+  const Known = ERRORS[name];
+  const err = Known !== undefined ? new Known(text) : new ProtocolError(text);
+  if (name === "MissingLinksError") err.name = name;
+  err.message = text;
+  return Object.assign(err, { fromPeer: true });
+}
+
+/** What the sending side works through: the nodes the peer lacks, in change order. */
+type Plan =
+  | { kind: "none" }
+  | { kind: "range"; since: number; skip: Ranges; filter?: Set<string> }
+  | { kind: "keys"; keys: string[] };
+
+/**
+ * One side of a replication session, with no I/O but the log's (see the module doc).
+ *
+ * @example Two sessions, messages carried by hand
+ * ```ts
+ * import { Hyperlog } from "../mod.ts";
+ * import { Session } from "./session.ts";
+ * const a = new Hyperlog();
+ * const b = new Hyperlog();
+ * await a.append("hello");
+ * const sa = new Session(a), sb = new Session(b);
+ * let toB = await sa.start(), toA = await sb.start();
+ * while (!(sa.finished && sb.finished)) {
+ *   const [fromA, fromB] = [toB.concat(await sa.produce(1 << 16)), toA.concat(await sb.produce(1 << 16))];
+ *   [toA, toB] = [await sa.receive(fromB), await sb.receive(fromA)];
+ * }
+ * console.assert(b.length === 1 && sb.stats.nodesReceived === 1);
+ * ```
+ */
+export class Session {
+  /** What the session did so far. */
+  readonly stats: ReplicationStats = { nodesSent: 0, nodesReceived: 0, bytesSent: 0, bytesReceived: 0, roundTrips: 0 };
+  readonly #log: Hyperlog<unknown>;
+  readonly #mode: ReplicationMode;
+  readonly #live: boolean;
+  readonly #maxFrame: number;
+  readonly #window: number;
+  readonly #admit: ((nodes: readonly WireNode[], bytes: number, live: boolean) => void) | undefined;
+  readonly #nonce = toHex(crypto.getRandomValues(new Uint8Array(16)));
+  #hello: Hello | undefined;
+  #peer: Hello | undefined;
+  #checkpoint: Checkpoint | undefined;
+  #checking = false;
+  #recon: Reconciler | undefined;
+  #reconTurn: "mine" | "theirs" | "over" = "over";
+  #turnEntries = 0;
+  #plan: Plan | undefined;
+  #buffer: StoredNode[] = [];
+  #sentSynced = false;
+  #gotSynced = false;
+  #gotAck = false;
+  #synced = false;
+  #finished = false;
+  #failed: Error | undefined;
+  #liveCursor = 0;
+  #fromPeer = new Ranges();
+  /** Node bytes sent, and credited by the peer. */
+  #sentBytes = 0;
+  #credited = 0;
+  #syncedAt = 0;
+  /** Live sends not yet credited: `[sentBytes after, last change]`. */
+  #unacked: [number, number][] = [];
+  #acked = 0;
+  #owedCredit = 0;
+  #busy: Promise<unknown> = Promise.resolve();
+  #wake: (() => void) | undefined;
+
+  /** A session for `log`; `options` as for `Hyperlog.replicate`, plus the relay's `admit` hook. */
+  constructor(
+    log: Hyperlog<unknown>,
+    options: ReplicateOptions & {
+      admit?: (nodes: readonly WireNode[], bytes: number, live: boolean) => void;
+    } = {},
+  ) {
+    const mode = options.mode ?? "sync";
+    if (mode !== "sync" && mode !== "push" && mode !== "pull") {
+      throw new TypeError(`Unknown replication mode ${JSON.stringify(mode)}: use "sync", "push" or "pull"`);
+    }
+    const maxFrame = options.maxFrame ?? DEFAULT_MAX_FRAME;
+    if (!Number.isInteger(maxFrame) || maxFrame < 1024) {
+      throw new RangeError("maxFrame must be an integer of at least 1024 bytes");
+    }
+    const window = options.window ?? DEFAULT_WINDOW;
+    if (!Number.isInteger(window) || window < 1024) throw new RangeError("window must be an integer of at least 1024");
+    this.#log = log;
+    this.#mode = mode;
+    this.#live = options.live === true;
+    this.#maxFrame = maxFrame;
+    this.#window = window;
+    this.#admit = options.admit;
+  }
+
+  /** Whether this side sends nodes to the peer (once the peer's HELLO says it takes them). */
+  get #sends(): boolean {
+    return this.#mode !== "pull" && this.#peer !== undefined && this.#peer.mode !== "push";
+  }
+
+  /** Whether the peer sends nodes to this side. */
+  get #receives(): boolean {
+    return this.#mode !== "push" && this.#peer !== undefined && this.#peer.mode !== "pull";
+  }
+
+  /** The initial exchange is complete: each side has every node the other had when the session began. */
+  get synced(): boolean {
+    return this.#synced;
+  }
+
+  /** The session is over (cleanly, or failed). */
+  get finished(): boolean {
+    return this.#finished || this.#failed !== undefined;
+  }
+
+  /** Whether the session is live. */
+  get live(): boolean {
+    return this.#live;
+  }
+
+  /** The largest message this side takes. */
+  get maxFrame(): number {
+    return this.#maxFrame;
+  }
+
+  /** The largest message the peer takes (once its HELLO came). */
+  get peerMaxFrame(): number {
+    return this.#peer?.maxFrame ?? this.#maxFrame;
+  }
+
+  /** Bytes of node messages this side lets the peer have in flight. */
+  get window(): number {
+    return this.#window;
+  }
+
+  /** The peer's HELLO, once it came. */
+  get peer(): Readonly<Hello> | undefined {
+    return this.#peer;
+  }
+
+  /**
+   * What the session waits for from the peer, for a deadline's error message, or `undefined` when it waits for
+   * nothing (a live session in sync, or one that is over).
+   */
+  get waitingFor(): string | undefined {
+    if (this.finished) return undefined;
+    if (this.#peer === undefined) return "its HELLO";
+    if (this.#checking) return "its CHECK";
+    if (this.#reconTurn === "theirs") return "its reconciliation reply";
+    if (this.#plan !== undefined && this.#sends && this.#sentBytes - this.#credited >= this.#peer.window) {
+      return "CREDIT for the nodes sent";
+    }
+    if (this.#sentSynced && !this.#gotAck) return "its ACK";
+    if (this.#receives && !this.#gotSynced && this.#plan !== undefined) return "its nodes and SYNCED";
+    return undefined;
+  }
+
+  /** Runs `work` after the session's earlier work (receive and produce never interleave). */
+  #serial<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#busy.then(work);
+    this.#busy = run.catch(() => {});
+    return run;
+  }
+
+  #poke(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  /** The messages that open the session: this side's HELLO. */
+  start(): Promise<Uint8Array[]> {
+    return this.#serial(async () => {
+      const log = this.#log;
+      await log.ready();
+      const index = await (log as unknown as { [KEY_INDEX](): Promise<import("./key-index.ts").KeyIndex> })
+        [KEY_INDEX]();
+      // The snapshot and the fingerprint in one synchronous step: the index moves with the length.
+      const length = log.length;
+      const fp = index.fingerprint("");
+      this.#recon = new Reconciler(index);
+      this.#liveCursor = length;
+      this.#hello = {
+        mode: this.#mode,
+        live: this.#live,
+        id: log.id,
+        nonce: this.#nonce,
+        length,
+        count: fp.count,
+        xor: fp.xor,
+        maxFrame: this.#maxFrame,
+        window: this.#window,
+      };
+      return [encodeMessage({ type: "hello", hello: this.#hello })];
+    });
+  }
+
+  /**
+   * Handles messages from the peer, in order; returns the messages to send back. Throws the error that ends the
+   * session (send {@link Session.errorMessage} of it to the peer).
+   */
+  receive(bodies: readonly Uint8Array[]): Promise<Uint8Array[]> {
+    return this.#serial(async () => {
+      const out: Uint8Array[] = [];
+      let nodes: WireNode[] = [];
+      let nodeBytes = 0;
+      const flush = async () => {
+        if (nodes.length === 0) return;
+        const batch = nodes;
+        nodes = [];
+        const bytes = nodeBytes;
+        nodeBytes = 0;
+        await this.#ingest(batch, bytes);
+      };
+      try {
+        for (const body of bodies) {
+          if (this.finished) break;
+          if (this.#peer === undefined && body[0] !== HELLO && body[0] !== ERROR && body.length > 0) {
+            throw new ProtocolError(`The peer sent message type ${body[0]} before its HELLO`);
+          }
+          const message = decodeMessage(body);
+          if (message.type === "nodes") {
+            this.#checkNodes(message);
+            for (const node of message.nodes) nodes.push(node);
+            nodeBytes += message.bytes;
+            if (nodes.length >= 512) await flush();
+            continue;
+          }
+          await flush();
+          await this.#handle(message, out);
+        }
+        await flush();
+      } finally {
+        if (this.#owedCredit > 0 && !this.finished) {
+          out.push(encodeMessage({ type: "credit", bytes: this.#owedCredit }));
+          this.#owedCredit = 0;
+        }
+        this.#poke();
+      }
+      return out;
+    });
+  }
+
+  #checkNodes(message: Extract<Message, { type: "nodes" }>): void {
+    if (this.#peer === undefined) throw new ProtocolError("The peer sent message type NODES before its HELLO");
+    this.#admit?.(message.nodes, message.bytes, this.#gotSynced);
+    if (this.#mode === "push") throw new ProtocolError("The peer sent a node, but this side only pushes");
+    if (!this.#receives) throw new ProtocolError("The peer sent a node, but its mode says it only pulls");
+    if (this.#plan === undefined) throw new ProtocolError("The peer sent nodes before the reconciliation was over");
+  }
+
+  async #ingest(nodes: WireNode[], bytes: number): Promise<void> {
+    const fresh = await this.#log.ingest(nodes, WIRE_NODES);
+    this.#owedCredit += bytes;
+    if (fresh.length === 0) return;
+    this.stats.nodesReceived += fresh.length;
+    this.#fromPeer.add(fresh[0]!.change, fresh[fresh.length - 1]!.change);
+  }
+
+  async #handle(message: Exclude<Message, { type: "nodes" }>, out: Uint8Array[]): Promise<void> {
+    if (this.#peer === undefined && message.type !== "hello" && message.type !== "error") {
+      throw new ProtocolError(`The peer sent message type ${message.type.toUpperCase()} before its HELLO`);
+    }
+    switch (message.type) {
+      case "hello":
+        if (this.#peer !== undefined) throw new ProtocolError("The peer sent HELLO twice");
+        if (this.#hello === undefined) throw new ProtocolError("The peer's HELLO came before this side started");
+        await this.#decide(message.hello, out);
+        return;
+      case "check":
+        if (!this.#checking) throw new ProtocolError("The peer sent CHECK out of turn");
+        this.#check(message.checkpoint, out);
+        return;
+      case "recon":
+        if (this.#reconTurn !== "theirs") throw new ProtocolError("The peer sent a reconciliation message out of turn");
+        this.#turnEntries += message.entries.length;
+        this.#recon!.take(message.entries);
+        if (message.end) {
+          this.stats.roundTrips++;
+          if (this.#turnEntries === 0) this.#reconOver();
+          else this.#sendTurn(this.#recon!.endTurn(), out);
+          this.#turnEntries = 0;
+        }
+        return;
+      case "synced":
+        if (!this.#receives || this.#plan === undefined) throw new ProtocolError("The peer sent SYNCED out of turn");
+        if (this.#gotSynced) throw new ProtocolError("The peer sent SYNCED twice");
+        this.#gotSynced = true;
+        // ACK grants the credit of every node before it.
+        this.#owedCredit = 0;
+        out.push(encodeMessage({ type: "ack" }));
+        await this.#maybeSynced();
+        return;
+      case "ack":
+        if (!this.#sentSynced || this.#gotAck) throw new ProtocolError("The peer acknowledged nodes that were not sent");
+        this.#gotAck = true;
+        this.#credited = Math.max(this.#credited, this.#syncedAt);
+        await this.#maybeSynced();
+        return;
+      case "credit":
+        if (this.#credited + message.bytes > this.#sentBytes) {
+          throw new ProtocolError("The peer granted credit for more bytes than this side sent");
+        }
+        this.#credited += message.bytes;
+        while (this.#unacked.length > 0 && this.#unacked[0]![0] <= this.#credited) {
+          this.#acked = this.#unacked.shift()![1];
+        }
+        return;
+      case "error":
+        throw remoteError(message.name, message.message);
+    }
+  }
+
+  /** Both HELLOs are known: both sides take the same path from them. */
+  async #decide(peer: Hello, out: Uint8Array[]): Promise<void> {
+    const log = this.#log;
+    if (peer.id === log.id) {
+      throw new ProtocolError(`Both sides are the same log (id ${log.id}); a log cannot replicate with itself`);
+    }
+    this.#peer = peer;
+    if (!this.#sends && !this.#receives) {
+      throw new ProtocolError(
+        `Incompatible replication modes: ${this.#mode} on this side with ${peer.mode} on the other, so no node can flow`,
+      );
+    }
+    this.stats.roundTrips = 1;
+    const mine = this.#hello!;
+    if (mine.count === 0 || peer.count === 0) return this.#setPlan({ kind: "range", since: 0, skip: new Ranges() });
+    if (mine.count === peer.count && mine.xor.every((b, i) => b === peer.xor[i])) return this.#setPlan({ kind: "none" });
+    // The sets differ: each side names the checkpoint it keeps for the other, and both decide on the two names.
+    this.#checkpoint = await loadCheckpoint(log, peer.id);
+    this.#checking = true;
+    out.push(encodeMessage({ type: "check", checkpoint: this.#checkpoint?.sid ?? null }));
+  }
+
+  /** Both CHECKs are known: the same checkpoint on both sides, or reconciliation. */
+  #check(theirs: string | null, out: Uint8Array[]): void {
+    this.#checking = false;
+    this.stats.roundTrips++;
+    const stored = this.#checkpoint;
+    const mine = this.#hello!;
+    const peer = this.#peer!;
+    if (stored !== undefined && theirs === stored.sid) {
+      return this.#setPlan({
+        kind: "range",
+        since: Math.min(stored.snapshot, mine.length),
+        skip: new Ranges(stored.ranges),
+      });
+    }
+    const recon = this.#recon!;
+    if (this.#log.id < peer.id) {
+      this.#reconTurn = "mine";
+      this.#sendTurn(recon.first({ count: peer.count, xor: peer.xor }), out);
+    } else {
+      recon.opened({ count: mine.count, xor: mine.xor });
+      this.#reconTurn = "theirs";
+    }
+  }
+
+  /** Sends this side's turn, in messages that fit the peer's frame limit; an empty turn ends the reconciliation. */
+  #sendTurn(entries: ReconEntry[], out: Uint8Array[]): void {
+    const limit = Math.min(RECON_MESSAGE_BYTES, Math.floor(this.peerMaxFrame / 2)) - 2;
+    let start = 0;
+    do {
+      let size = 0;
+      let end = start;
+      while (end < entries.length && (end === start || size + reconSize(entries[end]!) <= limit)) {
+        size += reconSize(entries[end]!);
+        end++;
+      }
+      out.push(encodeMessage({ type: "recon", end: end === entries.length, entries: entries.slice(start, end) }));
+      start = end;
+    } while (start < entries.length);
+    if (entries.length === 0) this.#reconOver();
+    else this.#reconTurn = "theirs";
+  }
+
+  #reconOver(): void {
+    this.#reconTurn = "over";
+    const keys = this.#recon!.toSend;
+    this.#setPlan(keys.size === 0 ? { kind: "none" } : { kind: "keys", keys: [...keys] });
+  }
+
+  #setPlan(plan: Plan): void {
+    this.#plan = this.#sends ? plan : { kind: "none" };
+    this.#recon = undefined;
+    this.#reconTurn = "over";
+    this.#poke();
+  }
+
+  /** Marks the initial exchange done when both ways are; stores the checkpoint of a two-way session. */
+  async #maybeSynced(): Promise<void> {
+    if (this.#synced || this.#plan === undefined) return;
+    const sendDone = !this.#sends || this.#gotAck;
+    const receiveDone = !this.#receives || this.#gotSynced;
+    if (!(sendDone && receiveDone)) return;
+    this.#synced = true;
+    this.#acked = this.#hello!.length;
+    await this.#saveCheckpoint();
+    if (!this.#live) this.#finished = true;
+  }
+
+  async #saveCheckpoint(): Promise<void> {
+    if (!this.#synced || this.#mode !== "sync" || this.#peer?.mode !== "sync") return;
+    this.#fromPeer.dropBelow(this.#acked);
+    try {
+      await saveCheckpoint(this.#log, this.#peer.id, {
+        sid: sessionId(this.#nonce, this.#peer.nonce),
+        snapshot: this.#acked,
+        ranges: this.#fromPeer.list(),
+      });
+    } catch {
+      // The log closed meanwhile: the next session reconciles instead.
+    }
+  }
+
+  /**
+   * The next messages to send when the transport has room for about `maxBytes`: nodes the peer lacks, then SYNCED,
+   * then (live) new nodes. Empty when there is nothing to send now: wait for {@link Session.changed}.
+   */
+  produce(maxBytes: number): Promise<Uint8Array[]> {
+    return this.#serial(async () => {
+      if (this.finished || this.#plan === undefined || !this.#sends) return [];
+      const peer = this.#peer!;
+      if (this.#sentBytes - this.#credited >= peer.window) return [];
+      const budget = Math.max(1, Math.min(maxBytes, peer.window - (this.#sentBytes - this.#credited)));
+      if (!this.#sentSynced) {
+        const nodes = await this.#initialNodes(budget);
+        if (nodes.length > 0) return this.#encode(nodes, false);
+        this.#sentSynced = true;
+        this.#syncedAt = this.#sentBytes;
+        this.stats.roundTrips++;
+        return [encodeMessage({ type: "synced" })];
+      }
+      if (!this.#live || !this.#synced) return [];
+      const nodes = await this.#liveNodes(budget);
+      return nodes.length === 0 ? [] : this.#encode(nodes, true);
+    });
+  }
+
+  #encode(nodes: StoredNode[], live: boolean): Uint8Array[] {
+    const bodies = encodeNodesBodies(nodes, Math.min(NODES_MESSAGE_BYTES, Math.floor(this.peerMaxFrame / 2)));
+    for (const body of bodies) this.#sentBytes += body.length;
+    this.stats.nodesSent += nodes.length;
+    if (live) this.#unacked.push([this.#sentBytes, nodes[nodes.length - 1]!.change]);
+    return bodies;
+  }
+
+  /** Takes nodes from the buffer up to `budget` bytes (at least one). */
+  #take(budget: number): StoredNode[] {
+    let size = 0;
+    let n = 0;
+    while (n < this.#buffer.length && (n === 0 || size + nodeWireSize(this.#buffer[n]!) <= budget)) {
+      size += nodeWireSize(this.#buffer[n]!);
+      n++;
+    }
+    return this.#buffer.splice(0, n);
+  }
+
+  async #initialNodes(budget: number): Promise<StoredNode[]> {
+    const plan = this.#plan!;
+    const snapshot = this.#hello!.length;
+    while (this.#buffer.length === 0) {
+      if (plan.kind === "none") return [];
+      if (plan.kind === "keys") {
+        if (plan.keys.length * 8 > snapshot) {
+          this.#plan = { kind: "range", since: 0, skip: new Ranges(), filter: new Set(plan.keys) };
+          return await this.#initialNodes(budget);
+        }
+        // Few keys: look each up, then send in change order (ancestors first).
+        const nodes: StoredNode[] = [];
+        for (const key of plan.keys) {
+          const node = await this.#log.storage.get(key);
+          if (node === undefined) throw new ProtocolError(`Node ${key} was offered to the peer but is not in the log`);
+          if (node.change <= snapshot) nodes.push(node);
+        }
+        nodes.sort((a, b) => a.change - b.change);
+        this.#buffer = nodes;
+        this.#plan = { kind: "none" };
+        continue;
+      }
+      if (plan.since >= snapshot) return [];
+      const page = await this.#log.storage.read({ since: plan.since, until: snapshot, limit: PAGE, reverse: false });
+      if (page.length === 0) return [];
+      plan.since = page[page.length - 1]!.change;
+      this.#buffer = page.filter((node) =>
+        !plan.skip.has(node.change) && (plan.filter === undefined || plan.filter.has(node.key))
+      );
+    }
+    return this.#take(budget);
+  }
+
+  async #liveNodes(budget: number): Promise<StoredNode[]> {
+    const log = this.#log;
+    while (this.#buffer.length === 0) {
+      const until = log.length;
+      if (this.#liveCursor >= until || log.closed) return [];
+      const page = await log.storage.read({ since: this.#liveCursor, until, limit: PAGE, reverse: false });
+      if (page.length === 0) return [];
+      this.#liveCursor = page[page.length - 1]!.change;
+      this.#buffer = page.filter((node) => !this.#fromPeer.has(node.change));
+    }
+    return this.#take(budget);
+  }
+
+  /**
+   * Resolves when {@link Session.produce} may have something new: a message came, or (live) the log grew. Aborting
+   * `signal` resolves it too.
+   */
+  changed(signal: AbortSignal): Promise<void> {
+    const waits: Promise<void>[] = [new Promise<void>((resolve) => (this.#wake = resolve))];
+    if (this.#live && this.#synced && this.#sends && this.#buffer.length === 0) {
+      waits.push(this.#log.waitForLength(this.#liveCursor, signal));
+    }
+    if (signal.aborted) return Promise.resolve();
+    waits.push(new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true })));
+    return Promise.race(waits);
+  }
+
+  /** Whether the log closed under a live session (which then ends cleanly). */
+  get logClosed(): boolean {
+    return this.#log.closed;
+  }
+
+  /**
+   * Ends the session from this side (a live one cleanly, once in sync), storing the checkpoint it got to. Returns
+   * the error if it ended before it was in sync.
+   */
+  async end(): Promise<Error | undefined> {
+    await this.#busy;
+    if (this.#failed !== undefined) return this.#failed;
+    if (this.#finished) return undefined;
+    if (this.#live && this.#synced) {
+      this.#finished = true;
+      await this.#saveCheckpoint();
+      return undefined;
+    }
+    return this.fail(new ProtocolError("The connection closed before the replication session finished"));
+  }
+
+  /** Marks the session failed with `error` (the first one counts) and returns it. */
+  fail(error: unknown): Error {
+    if (this.#failed === undefined && !this.#finished) {
+      this.#failed = error instanceof Error ? error : new ProtocolError(String(error));
+      this.#poke();
+      if (this.#synced && this.#live) void this.#saveCheckpoint();
+    }
+    return this.#failed ?? (error as Error);
+  }
+
+  /** The error that ended the session, if one did. */
+  get error(): Error | undefined {
+    return this.#failed;
+  }
+
+  /** The ERROR message telling the peer why the session ends, or `undefined` when the peer should not be told. */
+  errorMessage(error: Error): Uint8Array | undefined {
+    if ((error as { fromPeer?: boolean }).fromPeer === true) return undefined;
+    if (error instanceof ClosedError && this.#log.closed) return undefined;
+    return encodeMessage({ type: "error", name: error.name, message: error.message });
+  }
+}
