@@ -1,26 +1,29 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { answer, decodeRecon, encodeRecon, KeyIndex, LIST_THRESHOLD, type ReconEntry } from "../src/reconcile.ts";
+import { answerFingerprint, KeyIndex, LIST_THRESHOLD, Reconciler } from "../src/reconcile.ts";
+import { decodeMessage, encodeMessage, type ReconEntry } from "../src/wire.ts";
 import { sha256Hex } from "../src/sha256.ts";
 import { Hyperlog, MemoryStorage } from "../mod.ts";
 
 const key = (n: number) => sha256Hex(new TextEncoder().encode(`key ${n}`));
+const recon = (entries: ReconEntry[]) => encodeMessage({ type: "recon", end: true, entries });
 
-/** Runs reconciliation to the end between two key sets; returns what each side must send and the cost. */
+/** Runs reconciliation to the end between two key sets, b's fingerprint of everything first (as its HELLO has). */
 function reconcile(a: string[], b: string[]) {
-  const ia = new KeyIndex([...a]);
-  const ib = new KeyIndex([...b]);
-  const sendA = new Set<string>();
-  const sendB = new Set<string>();
-  let message: ReconEntry[] = answer(ia, [{ kind: "fp", prefix: "", fp: ib.fingerprint("") }], sendA);
-  let bytes = encodeRecon(3, message).length;
+  const ra = new Reconciler(new KeyIndex(a));
+  const rb = new Reconciler(new KeyIndex(b));
+  rb.opened(rb.index.fingerprint(""));
+  let turn = ra.first(rb.index.fingerprint(""));
+  let bytes = recon(turn).length;
   let messages = 1;
-  for (let turn = 0; message.length > 0; turn++) {
-    message = turn % 2 === 0 ? answer(ib, message, sendB) : answer(ia, message, sendA);
-    bytes += encodeRecon(3, message).length;
+  for (let i = 0; turn.length > 0; i++) {
+    const side = i % 2 === 0 ? rb : ra;
+    side.take(turn);
+    turn = side.endTurn();
+    bytes += recon(turn).length;
     messages++;
   }
-  return { sendA, sendB, bytes, messages };
+  return { sendA: ra.toSend, sendB: rb.toSend, bytes, messages };
 }
 
 describe("set reconciliation", () => {
@@ -37,6 +40,23 @@ describe("set reconciliation", () => {
     }
   });
 
+  it("settles 40 000 keys against 1 with no message over 64 KiB, whichever side leads", () => {
+    const many = Array.from({ length: 40_000 }, (_, i) => key(i));
+    for (const [a, b] of [[many, [key(-1)]], [[key(-1)], many]] as const) {
+      const ra = new Reconciler(new KeyIndex(a));
+      const rb = new Reconciler(new KeyIndex(b));
+      rb.opened(rb.index.fingerprint(""));
+      let turn = ra.first(rb.index.fingerprint(""));
+      for (let i = 0; turn.length > 0; i++) {
+        assert.ok(turn.every((entry) => entry.kind !== "keys" || entry.keys.length <= LIST_THRESHOLD));
+        const side = i % 2 === 0 ? rb : ra;
+        side.take(turn);
+        turn = side.endTurn();
+      }
+      assert.equal(ra.toSend.size + rb.toSend.size, 40_001);
+    }
+  });
+
   it("costs what the difference costs: 100 000 shared keys, 10 different", () => {
     const common = Array.from({ length: 100_000 }, (_, i) => key(i));
     const { sendA, sendB, bytes, messages } = reconcile([...common, ...[1, 2, 3, 4, 5].map((i) => key(-i))], [
@@ -45,7 +65,7 @@ describe("set reconciliation", () => {
     ]);
     assert.equal(sendA.size + sendB.size, 10);
     assert.ok(bytes < 32_000, `${bytes} bytes, not a key list (3.2 MB)`);
-    assert.ok(messages <= 8, `${messages} messages`);
+    assert.ok(messages <= 9, `${messages} messages`);
   });
 
   it("encodes and decodes every kind of entry", () => {
@@ -56,29 +76,59 @@ describe("set reconciliation", () => {
       { kind: "need", prefix: "", keys: [key(1)] },
       { kind: "all", prefix: "0123456789abcdef" },
     ];
-    assert.deepEqual(decodeRecon(encodeRecon(3, entries), 1), entries);
+    assert.deepEqual(decodeMessage(recon(entries)), { type: "recon", end: true, entries });
   });
 
   it("refuses malformed messages with a ProtocolError", () => {
     const bad = [
-      Uint8Array.of(3, 9, 0),
-      Uint8Array.of(3, 1, 64),
-      Uint8Array.of(3, 1, 1, 0xa0),
-      Uint8Array.of(3, 2, 0, 5, 1, 2),
-      encodeRecon(3, [{ kind: "keys", prefix: "e", keys: ["d" + "0".repeat(63)] }]),
+      Uint8Array.of(3, 1, 9, 0),
+      Uint8Array.of(3, 1, 1, 64),
+      Uint8Array.of(3, 1, 1, 1, 0xa0),
+      Uint8Array.of(3, 1, 2, 0, 5, 1, 2),
+      Uint8Array.of(3, 2),
+      Uint8Array.of(3, 1, 4, 1, 0xa1),
+      recon([{ kind: "keys", prefix: "e", keys: ["d" + "0".repeat(63)] }]),
     ];
-    for (const body of bad) assert.throws(() => decodeRecon(body, 1), { name: "ProtocolError" });
+    for (const body of bad) assert.throws(() => decodeMessage(body), { name: "ProtocolError" });
   });
 
-  it("lists keys for small ranges instead of splitting them", () => {
+  it("lists keys for small ranges, and splits a big one even when the peer holds few", () => {
     const index = new KeyIndex(Array.from({ length: LIST_THRESHOLD }, (_, i) => key(i)));
-    const reply = answer(index, [{ kind: "fp", prefix: "", fp: { count: 1, xor: new Uint8Array(16) } }], new Set());
-    assert.equal(reply[0]?.kind, "keys");
+    const one = { count: 1, xor: new Uint8Array(16) };
+    assert.equal(answerFingerprint(index, "", one, new Set())[0]?.kind, "keys");
+    const big = new KeyIndex(Array.from({ length: 1000 }, (_, i) => key(i)));
+    const reply = answerFingerprint(big, "", one, new Set());
+    assert.equal(reply.length, 16);
+    assert.ok(reply.every((entry) => entry.kind === "fp"));
   });
 
   it("refuses a request for a key it never offered", () => {
-    const index = new KeyIndex([key(1)]);
-    assert.throws(() => answer(index, [{ kind: "need", prefix: "", keys: [key(2)] }], new Set()), /never offered/);
+    const listed = new Reconciler(new KeyIndex([key(1)]));
+    const turn = listed.first({ count: 5, xor: new Uint8Array(16).fill(1) });
+    assert.equal(turn[0]?.kind, "keys");
+    assert.throws(() => listed.take([{ kind: "need", prefix: "", keys: [key(2)] }]), /never offered/);
+  });
+
+  it("refuses an entry repeated, an entry that answers nothing asked, and a list over the threshold", () => {
+    const index = new KeyIndex(Array.from({ length: 1000 }, (_, i) => key(i)));
+    const fresh = () => {
+      const r = new Reconciler(index);
+      r.opened(index.fingerprint(""));
+      return r;
+    };
+    const fp = (prefix: string) => ({ kind: "fp" as const, prefix, fp: { count: 40, xor: new Uint8Array(16) } });
+    // The amplification attack: the empty prefix answered again and again.
+    assert.throws(() => fresh().take([fp("0"), fp("0")]), /repeated/);
+    assert.throws(() => fresh().take([fp(""), fp("")]), /answers nothing/);
+    assert.throws(() => fresh().take([fp("01")]), /answers nothing/);
+    assert.throws(() => fresh().take([{ kind: "all", prefix: "" }, fp("0")]), /answers nothing/);
+    const keys = Array.from({ length: LIST_THRESHOLD + 1 }, (_, i) => key(5000 + i));
+    assert.throws(() => fresh().take([{ kind: "keys", prefix: "", keys }]), /at most 32/);
+    // The next turn may only go one level deeper.
+    const r = fresh();
+    r.take([fp("0")]);
+    assert.ok(r.endTurn().length > 0);
+    assert.throws(() => r.take([fp("1")]), /answers nothing/);
   });
 });
 
