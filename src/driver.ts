@@ -55,6 +55,10 @@ export interface DriverOptions {
   idleTimeout?: number | undefined;
   /** Bytes of received messages waiting to be handled, at most (default: the window plus two frames). */
   maxInbox?: number | undefined;
+  /** Whether the owner calls {@link Driver.kick} when the log grows, instead of the driver waiting for it. */
+  kicked?: boolean | undefined;
+  /** Called after each batch of messages handled and each batch sent (a relay saves the session's state then). */
+  onChange?: (() => void) | undefined;
 }
 
 function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: unknown) => void } {
@@ -101,6 +105,10 @@ export class Driver {
   readonly #handshakeTimeout: number;
   readonly #idleTimeout: number;
   readonly #maxInbox: number;
+  readonly #onChange: (() => void) | undefined;
+  readonly #kicked: boolean;
+  #pumping = true;
+  #again = false;
   #inbox: Uint8Array[] = [];
   #inboxBytes = 0;
   #handling = false;
@@ -117,8 +125,10 @@ export class Driver {
     this.#handshakeTimeout = options.handshakeTimeout ?? 10_000;
     this.#idleTimeout = options.idleTimeout ?? 30_000;
     this.#maxInbox = options.maxInbox ?? session.window + 2 * session.maxFrame;
+    this.#onChange = options.onChange;
+    this.#kicked = options.kicked === true;
     this.#arm();
-    this.#started = session.start().then((out) => this.#send(out));
+    this.#started = session.resumed ? Promise.resolve() : session.start().then((out) => this.#send(out));
     this.#started.then(() => this.#pump()).catch((error) => this.#fail(error));
   }
 
@@ -172,7 +182,10 @@ export class Driver {
     this.#progress();
   }
 
-  /** Sends nodes (and SYNCED) while the transport has room; waits for the session otherwise. */
+  /**
+   * Sends nodes (and SYNCED) while the transport has room. Then, unless the driver is kicked from outside, waits for
+   * the session to have more (a message came, or the log grew).
+   */
   async #pump(): Promise<void> {
     const session = this.#session;
     while (!this.#over) {
@@ -181,16 +194,35 @@ export class Driver {
         await Promise.race([this.#transport.drained(), this.#donePromise()]);
         continue;
       }
-      const changed = session.changed(this.#stop.signal);
+      const changed = this.#kicked ? undefined : session.changed(this.#stop.signal);
+      this.#again = false;
       const out = await session.produce(room);
       if (this.#over) return;
       if (out.length > 0) {
         this.#send(out);
+        this.#onChange?.();
         continue;
       }
       if (session.synced && session.live && session.logClosed) return void this.#finish();
+      if (changed === undefined) {
+        if (this.#again) continue;
+        this.#pumping = false;
+        return;
+      }
       await changed;
     }
+  }
+
+  /**
+   * Asks the session for nodes again (a driver made with `kicked: true` waits for nothing by itself: a relay kicks
+   * its sockets' drivers when the log grows, so no promise outlives the event that made it).
+   */
+  kick(): void {
+    if (this.#over || !this.#kicked) return;
+    this.#again = true;
+    if (this.#pumping) return;
+    this.#pumping = true;
+    this.#pump().catch((error) => this.#fail(error));
   }
 
   #donePromise(): Promise<unknown> {
@@ -236,6 +268,8 @@ export class Driver {
         const out = await this.#session.receive(batch);
         this.#inboxBytes -= batch.reduce((n, b) => n + b.length, 0);
         this.#send(out);
+        this.#onChange?.();
+        this.kick();
         this.#arm();
         if (this.#session.synced) this.#synced.resolve();
         if (this.#session.finished) this.#finish();

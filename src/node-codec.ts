@@ -29,7 +29,16 @@ export const NODES = 8;
  */
 export type WireNode = RawNode & { key: string };
 
-function nodeBodySize(node: RawNode): number {
+/**
+ * The byte length of a node's NODE message body (type byte included).
+ *
+ * @example
+ * ```ts
+ * import { nodeBodySize } from "./node-codec.ts";
+ * console.assert(nodeBodySize({ links: [], value: new Uint8Array(3) }) === 1 + 32 + 1 + 1 + 1 + 3);
+ * ```
+ */
+export function nodeBodySize(node: RawNode): number {
   return 1 + 32 + varintLength(node.links.length) + 32 * node.links.length + 1 +
     (node.identity !== undefined ? 96 : 0) + varintLength(node.value.length) + node.value.length;
 }

@@ -18,7 +18,7 @@
  */
 import { ClosedError, EncodingError, HyperlogError, InvalidNodeError, ProtocolError, SignatureError } from "./errors.ts";
 import { type Checkpoint, loadCheckpoint, Ranges, saveCheckpoint, sessionId } from "./checkpoint.ts";
-import { toHex } from "./hex.ts";
+import { fromHex, toHex } from "./hex.ts";
 import { KEY_INDEX, WIRE_NODES } from "./internal.ts";
 import type { Hyperlog } from "./log.ts";
 import type { StoredNode } from "./node.ts";
@@ -32,6 +32,7 @@ import {
   HELLO,
   type Hello,
   type Message,
+  nodeBodySize,
   nodeWireSize,
   type ReconEntry,
   reconSize,
@@ -63,6 +64,69 @@ function remoteError(name: string, message: string): HyperlogError {
   if (name === "MissingLinksError") err.name = name;
   err.message = text;
   return Object.assign(err, { fromPeer: true });
+}
+
+/**
+ * Options of a {@link Session}: those of `Hyperlog.replicate`, and a hook for a relay.
+ *
+ * @example
+ * ```ts
+ * import type { SessionOptions } from "./session.ts";
+ * const options: SessionOptions = { mode: "push", admit: (sizes) => void sizes };
+ * console.assert(options.mode === "push");
+ * ```
+ */
+export interface SessionOptions extends ReplicateOptions {
+  /**
+   * Called with the NODE body size of each node of a message from the peer before anything else is done with it,
+   * and whether the initial exchange is over (`live`); throw to refuse them (the error ends the session).
+   */
+  admit?: ((sizes: readonly number[], live: boolean) => void) | undefined;
+  /**
+   * Reads nodes in change order, as `storage.read` does (default: the log's storage). A relay with many sockets
+   * passes a read that serves recent nodes from memory, so that a node stored once is read once for all of them.
+   */
+  read?: ((since: number, until: number, limit: number) => Promise<StoredNode[]>) | undefined;
+}
+
+/**
+ * A session's state between messages, small and structured-cloneable (a relay keeps it in a socket's attachment),
+ * for the phases that can resume: after the HELLOs, with no reconciliation under way.
+ *
+ * @example
+ * ```ts
+ * import type { SessionState } from "./session.ts";
+ * const keep = (state: SessionState | undefined) => JSON.stringify(state ?? null);
+ * console.assert(keep(undefined) === "null");
+ * ```
+ */
+export interface SessionState {
+  /** The version of this layout. */
+  v: 1;
+  /** This side's HELLO, and the peer's (fingerprints in hex). */
+  hello: Record<string, unknown>;
+  /** The peer's HELLO. */
+  peer: Record<string, unknown>;
+  /** `[since, skip ranges]` of the initial nodes still to send, or null when none are left. */
+  plan: [number, [number, number][]] | null;
+  /** Flags: sentSynced, gotSynced, gotAck, synced. */
+  flags: [boolean, boolean, boolean, boolean];
+  /** The live cursor, acked change, bytes sent, credited, sent at SYNCED, and credit owed. */
+  counts: [number, number, number, number, number, number];
+  /** Live sends not yet credited. */
+  unacked: [number, number][];
+  /** Ranges of nodes from the peer. */
+  fromPeer: [number, number][];
+  /** The stats so far. */
+  stats: ReplicationStats;
+}
+
+function helloJson(hello: Hello): Record<string, unknown> {
+  return { ...hello, xor: toHex(hello.xor) };
+}
+
+function helloOf(json: Record<string, unknown>): Hello {
+  return { ...(json as unknown as Hello), xor: fromHex(json.xor as string) };
 }
 
 /** What the sending side works through: the nodes the peer lacks, in change order. */
@@ -98,8 +162,10 @@ export class Session {
   readonly #live: boolean;
   readonly #maxFrame: number;
   readonly #window: number;
-  readonly #admit: ((nodes: readonly WireNode[], bytes: number, live: boolean) => void) | undefined;
-  readonly #nonce = toHex(crypto.getRandomValues(new Uint8Array(16)));
+  readonly #admit: ((sizes: readonly number[], live: boolean) => void) | undefined;
+  readonly #read: (since: number, until: number, limit: number) => Promise<StoredNode[]>;
+  readonly #freshNonce = toHex(crypto.getRandomValues(new Uint8Array(16)));
+  #nonceOverride: string | undefined;
   #hello: Hello | undefined;
   #peer: Hello | undefined;
   #checkpoint: Checkpoint | undefined;
@@ -131,9 +197,7 @@ export class Session {
   /** A session for `log`; `options` as for `Hyperlog.replicate`, plus the relay's `admit` hook. */
   constructor(
     log: Hyperlog<unknown>,
-    options: ReplicateOptions & {
-      admit?: (nodes: readonly WireNode[], bytes: number, live: boolean) => void;
-    } = {},
+    options: SessionOptions = {},
   ) {
     const mode = options.mode ?? "sync";
     if (mode !== "sync" && mode !== "push" && mode !== "pull") {
@@ -151,6 +215,12 @@ export class Session {
     this.#maxFrame = maxFrame;
     this.#window = window;
     this.#admit = options.admit;
+    this.#read = options.read ??
+      ((since, until, limit) => log.storage.read({ since, until, limit, reverse: false }));
+  }
+
+  get #nonce(): string {
+    return this.#nonceOverride ?? this.#freshNonce;
   }
 
   /** Whether this side sends nodes to the peer (once the peer's HELLO says it takes them). */
@@ -228,6 +298,77 @@ export class Session {
     wake?.();
   }
 
+  /**
+   * The state to resume from (see {@link SessionState}), or `undefined` when the session is in a phase that cannot
+   * resume (before the HELLOs, during reconciliation, sending a reconciled set, or over).
+   */
+  get state(): SessionState | undefined {
+    if (this.finished || this.#hello === undefined || this.#peer === undefined || this.#checking) return undefined;
+    const plan = this.#plan;
+    if (plan === undefined || plan.kind === "keys" || (plan.kind === "range" && plan.filter !== undefined)) {
+      return undefined;
+    }
+    const first = this.#buffer[0]?.change;
+    let since = plan.kind === "range" ? plan.since : 0;
+    let liveCursor = this.#liveCursor;
+    if (first !== undefined) {
+      if (this.#sentSynced) liveCursor = first - 1;
+      else since = first - 1;
+    }
+    return {
+      v: 1,
+      hello: helloJson(this.#hello),
+      peer: helloJson(this.#peer),
+      plan: plan.kind === "range" && !this.#sentSynced ? [since, plan.skip.list()] : null,
+      flags: [this.#sentSynced, this.#gotSynced, this.#gotAck, this.#synced],
+      counts: [liveCursor, this.#acked, this.#sentBytes, this.#credited, this.#syncedAt, this.#owedCredit],
+      unacked: this.#unacked.map(([a, b]) => [a, b]),
+      fromPeer: this.#fromPeer.list(),
+      stats: { ...this.stats },
+    };
+  }
+
+  /**
+   * A session that carries on from `state` (see {@link Session.state}) on a new transport of the same peer: a relay
+   * woken from hibernation. Its driver must not start it again.
+   *
+   * @example
+   * ```ts
+   * import { Hyperlog } from "../mod.ts";
+   * import { Session } from "./session.ts";
+   * const a = new Hyperlog(), b = new Hyperlog();
+   * const sa = new Session(a, { live: true }), sb = new Session(b, { live: true });
+   * const [ha, hb] = [await sa.start(), await sb.start()];
+   * await sa.receive(hb);
+   * await sb.receive(ha);
+   * const again = Session.resume(a, { live: true }, sa.state!);
+   * console.assert(again.peer?.id === b.id);
+   * ```
+   */
+  static resume(log: Hyperlog<unknown>, options: SessionOptions, state: SessionState): Session {
+    if (state?.v !== 1) throw new TypeError("Not a session state this version can resume");
+    const session = new Session(log, options);
+    session.#restore(state);
+    return session;
+  }
+
+  #restore(state: SessionState): void {
+    this.#hello = helloOf(state.hello);
+    this.#peer = helloOf(state.peer);
+    this.#nonceOverride = this.#hello.nonce;
+    this.#plan = state.plan === null ? { kind: "none" } : { kind: "range", since: state.plan[0], skip: new Ranges(state.plan[1]) };
+    [this.#sentSynced, this.#gotSynced, this.#gotAck, this.#synced] = state.flags;
+    [this.#liveCursor, this.#acked, this.#sentBytes, this.#credited, this.#syncedAt, this.#owedCredit] = state.counts;
+    this.#unacked = state.unacked.map(([a, b]) => [a, b]);
+    this.#fromPeer = new Ranges(state.fromPeer);
+    Object.assign(this.stats, state.stats);
+  }
+
+  /** Whether this session was resumed from a state (its HELLO is already sent). */
+  get resumed(): boolean {
+    return this.#nonceOverride !== undefined;
+  }
+
   /** The messages that open the session: this side's HELLO. */
   start(): Promise<Uint8Array[]> {
     return this.#serial(async () => {
@@ -303,7 +444,7 @@ export class Session {
 
   #checkNodes(message: Extract<Message, { type: "nodes" }>): void {
     if (this.#peer === undefined) throw new ProtocolError("The peer sent message type NODES before its HELLO");
-    this.#admit?.(message.nodes, message.bytes, this.#gotSynced);
+    this.#admit?.(message.nodes.map(nodeBodySize), this.#gotSynced);
     if (this.#mode === "push") throw new ProtocolError("The peer sent a node, but this side only pushes");
     if (!this.#receives) throw new ProtocolError("The peer sent a node, but its mode says it only pulls");
     if (this.#plan === undefined) throw new ProtocolError("The peer sent nodes before the reconciliation was over");
@@ -358,10 +499,8 @@ export class Session {
         await this.#maybeSynced();
         return;
       case "credit":
-        if (this.#credited + message.bytes > this.#sentBytes) {
-          throw new ProtocolError("The peer granted credit for more bytes than this side sent");
-        }
-        this.#credited += message.bytes;
+        // Credit beyond what was sent only lets this side send more than the peer can take: its own loss.
+        this.#credited = Math.min(this.#sentBytes, this.#credited + message.bytes);
         while (this.#unacked.length > 0 && this.#unacked[0]![0] <= this.#credited) {
           this.#acked = this.#unacked.shift()![1];
         }
@@ -540,7 +679,7 @@ export class Session {
         continue;
       }
       if (plan.since >= snapshot) return [];
-      const page = await this.#log.storage.read({ since: plan.since, until: snapshot, limit: PAGE, reverse: false });
+      const page = await this.#read(plan.since, snapshot, PAGE);
       if (page.length === 0) return [];
       plan.since = page[page.length - 1]!.change;
       this.#buffer = page.filter((node) =>
@@ -555,7 +694,7 @@ export class Session {
     while (this.#buffer.length === 0) {
       const until = log.length;
       if (this.#liveCursor >= until || log.closed) return [];
-      const page = await log.storage.read({ since: this.#liveCursor, until, limit: PAGE, reverse: false });
+      const page = await this.#read(this.#liveCursor, until, PAGE);
       if (page.length === 0) return [];
       this.#liveCursor = page[page.length - 1]!.change;
       this.#buffer = page.filter((node) => !this.#fromPeer.has(node.change));

@@ -44,6 +44,7 @@ export {
   encodeNodesBodies,
   NODE,
   NODES,
+  nodeBodySize,
   nodeWireSize,
   splitNodes,
   type WireNode,

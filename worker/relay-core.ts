@@ -4,59 +4,43 @@
  * the open sockets and keep a few fields with each. The host accepts sockets and passes their messages and closes
  * to {@link RelayCore.message} and {@link RelayCore.closed}.
  *
- * A socket goes through two phases:
+ * Each socket runs the package's own replication session (`Session` and `Driver` from the package entry), live, in
+ * `sync` mode for writers and `push` mode for readers: the initial exchange and the live phase are the protocol's,
+ * not the relay's. A node one socket sends is stored once; every other live session sends it on from the log
+ * (several per message when they arrive together), never back to its sender. What is the relay's own: sockets,
+ * roles, limits (the frame and node size, the live rate), storage, and the KV mirror.
  *
- * 1. The initial exchange runs the ordinary protocol (`replicate()` from `src/replicate.ts`, not live, in `sync`
- *    mode for writers and `push` mode for readers): HELLO, the checkpoint or reconciliation, the nodes each side
- *    lacks, SYNCED and ACK. The client runs a live session; to it the relay is a peer that stays open afterwards.
- *    Messages that arrive together go into the session as one chunk, so a burst of nodes is stored in a few
- *    commits.
- * 2. The live phase is driven message by message, with nothing in memory that cannot be rebuilt: a NODE from a
- *    socket is stored (with the others that arrived with it, in one commit) and then sent to every other live
- *    socket, never back to its sender; the only state a socket needs is kept by the host ({@link RelaySocketState}:
- *    its role, its mode, its phase and `cursor`, the change number up to which the relay has sent it every node or
- *    got the node from it). A host that drops the core's memory (a hibernated Durable Object) makes a new core,
- *    which reads the states back and carries on. A socket caught by that in the middle of its initial exchange is
- *    closed with code 4010: reconnect.
+ * The session's state is kept with its socket ({@link RelaySocketState}, through {@link RelayHost.save}) after
+ * each step, so a host that drops the core's memory (a hibernated Durable Object) makes a new core that reads the
+ * states back and carries on, in the live phase and in most of the initial exchange. A socket caught in a phase
+ * that cannot resume (a reconciliation under way) is closed with code 4010: reconnect.
  *
  * @module
  */
 import {
-  ClosedError,
-  type HyperlogError,
+  Driver,
+  Hyperlog,
   InvalidNodeError,
+  type MessageTransport,
   MissingLinksError,
   ProtocolError,
+  Session,
+  type SessionOptions,
+  type SessionState,
   SignatureError,
-} from "../src/errors.ts";
-import { isKey, toHex } from "../src/hex.ts";
-import { WIRE_NODES } from "../src/internal.ts";
-import { Hyperlog } from "../src/log.ts";
-import type { StoredNode } from "../src/node.ts";
-import { replicate, type Replication } from "../src/replicate.ts";
-import {
-  ACK,
-  concatBytes,
-  decodeNodes,
-  encodeNodeBody,
-  ERROR,
-  frame,
-  FrameDecoder,
-  HELLO,
-  NODE,
-  NODES,
-  splitNodes,
-  SYNCED,
-} from "../src/wire.ts";
+  type StoredNode,
+} from "../mod.ts";
 import type { Storage } from "../storage/storage.ts";
 import { CLOSE, type RelayLimits, type Role } from "./limits.ts";
 
-/** Nodes stored in one commit in the live phase, at most. */
-const LIVE_BATCH = 512;
-/** Bytes of messages handed to the initial exchange's session in one chunk, at most. */
-const CHUNK_BYTES = 1 << 20;
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
+/** Bytes buffered on a socket before its session waits (where the socket tells: `bufferedAmount`). */
+const HIGH_WATER = 1 << 20;
+/** A session state bigger than this is not kept (a Durable Object attachment holds 2 KiB). */
+const MAX_STATE = 1800;
+/** Recent nodes kept in memory for the sessions' live reads (up to twice this many). */
+const RECENT = 2048;
 
 /**
  * A server-side WebSocket as the relay uses it (a Workers socket accepted with the hibernation API fits, and so
@@ -85,8 +69,8 @@ export interface RelaySocket {
  * @example
  * ```ts
  * import type { RelaySocketState } from "./relay-core.ts";
- * const state: RelaySocketState = { name: "chat", role: "write", phase: "live", sends: true, cursor: 12 };
- * console.assert(state.cursor === 12);
+ * const state: RelaySocketState = { name: "chat", role: "write", phase: "live", session: null };
+ * console.assert(state.phase === "live");
  * ```
  */
 export interface RelaySocketState {
@@ -96,10 +80,8 @@ export interface RelaySocketState {
   role: Role;
   /** `handshake` during the initial exchange, then `live`. */
   phase: "handshake" | "live";
-  /** The relay sends nodes to this socket (its mode is not `push`). */
-  sends: boolean;
-  /** Every node up to this change number was sent to the socket or came from it. */
-  cursor: number;
+  /** The session's state to resume from, or null when its phase cannot resume. */
+  session: SessionState | null;
 }
 
 /**
@@ -163,30 +145,22 @@ export interface RelayCoreOptions {
 interface Conn {
   ws: RelaySocket;
   att: RelaySocketState;
-  session?: Replication | undefined;
-  writer?: WritableStreamDefaultWriter<Uint8Array> | undefined;
-  /** The session reached `synced`: later messages belong to the live phase. */
-  synced: boolean;
-  /** The relay's HELLO told the client this snapshot; live sending starts after it. */
-  snapshot: number;
-  /** Keys of nodes this socket sent that were not yet passed by its cursor: never sent back. */
-  heard: Set<string>;
-  /** Messages not yet handled, in order. */
-  inbox: Uint8Array[];
-  /** The client's SYNCED went into the session: its nodes from then on are live ones. */
-  peerSynced: boolean;
-  /** Live nodes that came before the initial exchange ended, handled once it has. */
-  held: Uint8Array[];
-  /** The inbox is being worked through... */
-  draining: boolean;
-  /** ...until this settles. */
-  drained: Promise<void>;
-  /** Live nodes waiting to be stored together. */
-  pending: Uint8Array[];
-  flushing: boolean;
+  driver: Driver;
+  /** The close code and reason for the relay's own refusals. */
+  closing?: [number, string] | undefined;
   tokens: number;
   refilled: number;
   closed: boolean;
+}
+
+/** A refusal of the relay's own (a limit or a role), with its close code. */
+class Refused extends Error {
+  readonly closeCode: number;
+  constructor(name: string, message: string, closeCode: number) {
+    super(message);
+    this.name = name;
+    this.closeCode = closeCode;
+  }
 }
 
 /**
@@ -224,21 +198,17 @@ function toBase64(bytes: Uint8Array): string {
   return btoa(text);
 }
 
-function errorFrame(name: string, message: string): Uint8Array {
-  const bytes = textEncoder.encode(JSON.stringify({ name, message }));
-  const body = new Uint8Array(1 + bytes.length);
-  body[0] = ERROR;
-  body.set(bytes, 1);
-  return body;
-}
-
 /** The close code for an error that ended a session. */
-function codeOf(error: unknown): number {
+function codeOf(error: Error | undefined): [number, string] {
+  if (error === undefined) return [1000, "Done"];
+  if ((error as { fromPeer?: boolean }).fromPeer === true) return [1000, "Peer stopped the session"];
+  if (error instanceof Refused) return [error.closeCode, error.message];
   if (error instanceof InvalidNodeError || error instanceof SignatureError || error instanceof MissingLinksError) {
-    return CLOSE.INVALID_NODE;
+    return [CLOSE.INVALID_NODE, error.message];
   }
-  if (error instanceof ProtocolError) return CLOSE.PROTOCOL;
-  return CLOSE.INTERNAL;
+  if (error.name === "MissingLinksError") return [CLOSE.INVALID_NODE, error.message];
+  if (error instanceof ProtocolError) return [CLOSE.PROTOCOL, error.message];
+  return [CLOSE.INTERNAL, error.message];
 }
 
 /** A close reason is at most 123 bytes. */
@@ -247,18 +217,13 @@ function reasonOf(message: string): string {
   return bytes.length <= 123 ? message : textDecoder.decode(bytes.subarray(0, 120)).replace(/\uFFFD$/, "") + "...";
 }
 
-/** The mode a client's HELLO asks for (the session checks the rest). */
-function modeOf(body: Uint8Array): unknown {
-  try {
-    return (JSON.parse(textDecoder.decode(body.subarray(1))) as { mode?: unknown }).mode;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Raw bytes with the exact length (a view of part of a buffer would send the whole buffer). */
 function exact(body: Uint8Array): Uint8Array {
   return body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : body.slice();
+}
+
+function isKey(value: string): boolean {
+  return /^[0-9a-f]{64}$/.test(value);
 }
 
 /**
@@ -290,8 +255,9 @@ export class RelayCore {
   readonly #mirror: ((nodes: readonly StoredNode[]) => Promise<void>) | undefined;
   #mirrorQueue: StoredNode[] = [];
   #mirroring = false;
-  #fanning = false;
-  #again = false;
+  /** The latest stored nodes, consecutive in change order. */
+  #recent: StoredNode[] = [];
+  #kicking = false;
 
   /** Opens the log in `options.storage` (lazily: {@link RelayCore.ready} or any call waits for it). */
   constructor(host: RelayHost, options: RelayCoreOptions) {
@@ -321,8 +287,22 @@ export class RelayCore {
     await this.#log.ready();
   }
 
-  /** A node was stored: queue it for the mirror and send it on. */
+  /**
+   * A node was stored: keep it among the recent ones (every live session reads it from there), queue it for the
+   * mirror, and wake the sessions (after the commit's other nodes).
+   */
   #added(node: StoredNode): void {
+    const recent = this.#recent;
+    if (recent.length > 0 && recent[recent.length - 1]!.change + 1 !== node.change) recent.length = 0;
+    recent.push(node);
+    if (recent.length > RECENT * 2) recent.splice(0, recent.length - RECENT);
+    if (!this.#kicking) {
+      this.#kicking = true;
+      queueMicrotask(() => {
+        this.#kicking = false;
+        for (const conn of this.#conns.values()) conn.driver.kick();
+      });
+    }
     if (this.#mirror !== undefined) {
       this.#mirrorQueue.push(node);
       if (!this.#mirroring) {
@@ -330,7 +310,6 @@ export class RelayCore {
         this.#host.waitUntil(this.#drainMirror());
       }
     }
-    this.#scheduleFanOut();
   }
 
   /** Hands the queued nodes to the mirror, a batch at a time, in the background. */
@@ -389,99 +368,136 @@ export class RelayCore {
   }
 
   /**
-   * Takes a socket the host has just accepted (and will list in {@link RelayHost.sockets}) and starts its initial
-   * exchange. The relay may send on it at once.
+   * Takes a socket the host has just accepted (and will list in {@link RelayHost.sockets}) and starts its session.
+   * The relay may send on it at once.
    */
   async accept(ws: RelaySocket, role: Role): Promise<void> {
     await this.#log.ready();
-    const att: RelaySocketState = { name: this.#name, role, phase: "handshake", sends: true, cursor: 0 };
+    const att: RelaySocketState = { name: this.#name, role, phase: "handshake", session: null };
     this.#host.save(ws, att);
-    this.#startSession(this.#conn(ws, att));
+    this.#start(ws, att, undefined);
   }
 
-  #conn(ws: RelaySocket, att: RelaySocketState): Conn {
-    const conn: Conn = {
+  /** The session options of a socket with `role`: its mode, the limits, and the relay's checks on its nodes. */
+  #options(conn: () => Conn, role: Role): SessionOptions {
+    const limits = this.#limits;
+    return {
+      mode: role === "write" ? "sync" : "push",
+      live: true,
+      maxFrame: limits.maxFrame,
+      read: (since, until, limit) => this.#readNodes(since, until, limit),
+      admit: (sizes, live) => {
+        if (role !== "write") {
+          throw new Refused("ProtocolError", "This client may only read; its nodes are refused", CLOSE.READ_ONLY);
+        }
+        for (const size of sizes) {
+          if (size > limits.maxNode) {
+            throw new Refused(
+              "InvalidNodeError",
+              `Node of ${size} bytes is over the limit of ${limits.maxNode} bytes`,
+              CLOSE.NODE_TOO_LARGE,
+            );
+          }
+        }
+        if (live) this.#rate(conn(), sizes.length);
+      },
+    };
+  }
+
+  /** Nodes after `since`, from the recent ones when they hold the range, else from storage. */
+  #readNodes(since: number, until: number, limit: number): Promise<StoredNode[]> {
+    const recent = this.#recent;
+    const first = recent[0]?.change;
+    // Changes `since + 1 .. until`, both in the recent ones.
+    if (first !== undefined && since + 1 >= first && until <= recent[recent.length - 1]!.change) {
+      const from = since + 1 - first;
+      return Promise.resolve(recent.slice(from, Math.min(from + limit, until - first + 1)));
+    }
+    return this.#log.storage.read({ since, until, limit, reverse: false });
+  }
+
+  /** Counts live nodes against the socket's rate (a bucket that holds one second's worth). */
+  #rate(conn: Conn, nodes: number): void {
+    const now = Date.now();
+    const rate = this.#limits.nodesPerSecond;
+    conn.tokens = Math.min(rate, conn.tokens + ((now - conn.refilled) / 1000) * rate);
+    conn.refilled = now;
+    if (conn.tokens < nodes) {
+      throw new Refused(
+        "ProtocolError",
+        `More than ${rate} nodes per second from one socket; slow down and reconnect`,
+        CLOSE.RATE_LIMITED,
+      );
+    }
+    conn.tokens -= nodes;
+  }
+
+  /** Runs a socket's session: a new one, or one resumed from its saved state. */
+  #start(ws: RelaySocket, att: RelaySocketState, state: SessionState | undefined): Conn {
+    let conn!: Conn;
+    const options = this.#options(() => conn, att.role);
+    const log = this.#log as unknown as Hyperlog<unknown>;
+    const session = state === undefined ? new Session(log, options) : Session.resume(log, options, state);
+    const transport: MessageTransport = {
+      send: (body) => {
+        if (!conn.closed && ws.readyState === 1) ws.send(exact(body));
+      },
+      room: () => HIGH_WATER - ((ws as { bufferedAmount?: number }).bufferedAmount ?? 0),
+      drained: () => new Promise<void>((resolve) => setTimeout(resolve, 5)),
+      close: (error) => {
+        const [code, reason] = conn.closing ?? codeOf(error);
+        this.#close(conn, code, reason);
+      },
+    };
+    conn = {
       ws,
       att,
-      synced: false,
-      snapshot: 0,
-      heard: new Set(),
-      inbox: [],
-      peerSynced: false,
-      held: [],
-      draining: false,
-      drained: Promise.resolve(),
-      pending: [],
-      flushing: false,
+      driver: undefined as unknown as Driver,
       tokens: this.#limits.nodesPerSecond,
       refilled: Date.now(),
       closed: false,
     };
     this.#conns.set(ws, conn);
+    conn.driver = new Driver(session, transport, { kicked: true, onChange: () => this.#save(conn) });
+    conn.driver.done.catch(() => {});
     return conn;
   }
 
-  /** Runs the initial exchange with the ordinary protocol, then hands the socket to the live phase. */
-  #startSession(conn: Conn): void {
-    const session = replicate(this.#log, {
-      mode: conn.att.role === "write" ? "sync" : "push",
-      live: false,
-      maxFrame: this.#limits.maxFrame,
-    });
-    conn.session = session;
-    conn.writer = session.writable.getWriter();
-    conn.writer.closed.catch(() => {});
-    session.synced.then(() => (conn.synced = true), () => {});
-    const pumped = (async () => {
-      // The session writes varint-framed bytes; each frame goes out as one message.
-      const reader = session.readable.getReader();
-      const decoder = new FrameDecoder(Number.MAX_SAFE_INTEGER);
-      let first = true;
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) return;
-        for (const body of decoder.push(value)) {
-          if (first && body[0] === HELLO) {
-            first = false;
-            conn.snapshot = JSON.parse(textDecoder.decode(body.subarray(1))).length;
-          }
-          if (conn.closed || conn.ws.readyState !== 1) continue;
-          conn.ws.send(exact(body));
-        }
-      }
-    })().catch(() => {});
-    session.done.then(
-      async () => {
-        await pumped;
-        if (conn.closed) return;
-        conn.att = { ...conn.att, phase: "live", cursor: conn.snapshot };
-        this.#host.save(conn.ws, conn.att);
-        conn.session = undefined;
-        conn.writer = undefined;
-        this.#kick(conn);
-        this.#scheduleFanOut();
-      },
-      async (error: unknown) => {
-        await pumped;
-        if ((error as { fromPeer?: boolean }).fromPeer === true) this.#close(conn, 1000, "Peer stopped the session");
-        else this.#close(conn, codeOf(error), (error as Error).message ?? String(error));
-      },
-    );
+  /** Keeps the session's state with its socket. */
+  #save(conn: Conn): void {
+    if (conn.closed) return;
+    const session = conn.driver.session;
+    let state = session.state ?? null;
+    if (state !== null && JSON.stringify(state).length > MAX_STATE) state = null;
+    conn.att = { ...conn.att, phase: session.synced ? "live" : "handshake", session: state };
+    try {
+      this.#host.save(conn.ws, conn.att);
+    } catch {
+      // The host could not keep it: a wake-up closes this socket with 4010 instead of resuming it.
+    }
   }
 
-  /** The live phase's state of a socket, from memory or (after a wake-up) from the host. */
+  /** A socket's state, from memory or (after a wake-up) from the host. */
   #connOf(ws: RelaySocket): Conn | undefined {
     const known = this.#conns.get(ws);
     if (known !== undefined) return known;
     if (ws.readyState !== 1) return undefined;
     const att = this.#host.load(ws) as RelaySocketState | null | undefined;
     if (att === null || att === undefined || typeof att !== "object") return undefined;
-    const conn = this.#conn(ws, att);
-    if (att.phase !== "live") {
-      this.#close(conn, CLOSE.INTERRUPTED, "The relay restarted during the initial exchange; reconnect");
+    if (att.session === null || att.session === undefined) {
+      try {
+        ws.close(CLOSE.INTERRUPTED, "The relay restarted during the initial exchange; reconnect");
+      } catch {
+        // Already closed.
+      }
       return undefined;
     }
-    return conn;
+    return this.#start(ws, att, att.session);
+  }
+
+  /** Wakes the sessions of every socket the host lists (after a wake-up, live sockets send again at once). */
+  resumeAll(): void {
+    for (const ws of this.#host.sockets()) this.#connOf(ws);
   }
 
   /** A message from a socket. Refusals close only that socket. */
@@ -502,231 +518,20 @@ export class RelayCore {
     }
     const body = message instanceof Uint8Array ? message : new Uint8Array(message);
     if (body.length === 0) return this.#refuse(conn, CLOSE.PROTOCOL, "ProtocolError", "Empty message");
-    // A NODES message is handled as the NODE messages it holds, each checked and counted on its own.
-    let bodies = [body];
-    if (body[0] === NODES) {
-      try {
-        bodies = splitNodes(body);
-      } catch (error) {
-        return this.#refuse(conn, CLOSE.PROTOCOL, "ProtocolError", (error as Error).message);
-      }
-    }
-    for (const one of bodies) if (one[0] === NODE && !this.#admitNode(conn, one)) return;
-    // Handled in order (a NODES message whole: the session splits it); what arrives while earlier messages are being
-    // handled is handled together.
-    conn.inbox.push(body);
-    this.#kick(conn);
+    conn.driver.deliver(body);
   }
 
-  /** Checks a node from a socket against its role and the node limit; false when the socket was refused. */
-  #admitNode(conn: Conn, body: Uint8Array): boolean {
-    if (conn.att.role !== "write") {
-      this.#refuse(conn, CLOSE.READ_ONLY, "ProtocolError", "This client may only read; its nodes are refused");
-      return false;
-    }
-    if (body.length > this.#limits.maxNode) {
-      this.#refuse(
-        conn,
-        CLOSE.NODE_TOO_LARGE,
-        "InvalidNodeError",
-        `Node of ${body.length} bytes is over the limit of ${this.#limits.maxNode} bytes`,
-      );
-      return false;
-    }
-    // Also in the initial exchange: those nodes are stored past the socket's live cursor, and must not echo.
-    if (body.length >= 33) conn.heard.add(toHex(body.subarray(1, 33)));
-    return true;
-  }
-
-  /** Works through the socket's messages unless that is under way. */
-  #kick(conn: Conn): void {
-    if (conn.draining) return;
-    // Set before the call: the drain may finish without awaiting anything, and clears the flag itself.
-    conn.draining = true;
-    conn.drained = this.#drain(conn).catch((error) => this.#close(conn, codeOf(error), (error as Error).message));
-  }
-
-  async #drain(conn: Conn): Promise<void> {
-    try {
-      while ((conn.inbox.length > 0 || (conn.held.length > 0 && conn.synced)) && !conn.closed) {
-        if (!conn.synced && conn.writer !== undefined) {
-          // Wait a turn of the event loop, so that the messages arriving right behind this one join it in one
-          // chunk: a host that delivers each message as its own event (a Durable Object) would otherwise feed the
-          // session one message per write, and the session would cost more per node than the socket does.
-          await new Promise((resolve) => setTimeout(resolve, 0));
-          await this.#handshake(conn);
-          continue;
-        }
-        const bodies = conn.held.length > 0 ? conn.held.concat(conn.inbox) : conn.inbox;
-        conn.held = [];
-        conn.inbox = [];
-        for (const body of bodies) {
-          if (conn.closed) return;
-          this.#live(conn, body);
-        }
-      }
-    } finally {
-      conn.draining = false;
-    }
-  }
-
-  /**
-   * Hands the messages waiting in the inbox to the initial exchange's session as one chunk, up to and including the
-   * first SYNCED, ACK or ERROR (after which the session may be over, and later messages belong to the live phase).
-   * Nodes after the client's SYNCED are its live nodes (a live client forwards new nodes as soon as it is synced,
-   * which can be before its last ACK): they wait for the live phase.
-   */
-  async #handshake(conn: Conn): Promise<void> {
-    const inbox = conn.inbox;
-    const frames: Uint8Array[] = [];
-    let size = 0;
-    let taken = 0;
-    while (taken < inbox.length && size < CHUNK_BYTES) {
-      const body = inbox[taken++]!;
-      if (conn.peerSynced && (body[0] === NODE || body[0] === NODES)) {
-        conn.held.push(body);
-        continue;
-      }
-      if (body[0] === SYNCED) conn.peerSynced = true;
-      if (body[0] === HELLO) conn.att.sends = modeOf(body) !== "push";
-      const framed = frame(body);
-      frames.push(framed);
-      size += framed.length;
-      if (body[0] === SYNCED || body[0] === ACK || body[0] === ERROR) break;
-    }
-    conn.inbox = taken === inbox.length ? [] : inbox.slice(taken);
-    if (frames.length === 0) return;
-    await conn.writer!.write(frames.length === 1 ? frames[0]! : concatBytes(frames, size)).catch(() => {});
-    // The session marks itself synced in a reaction to the last control message: let it run.
-    await Promise.resolve();
-  }
-
-  /** One message of the live phase. */
-  #live(conn: Conn, body: Uint8Array): void {
-    if (conn.att.phase !== "live" && !conn.synced) return;
-    switch (body[0]) {
-      case NODES:
-        for (const node of splitNodes(body)) {
-          this.#live(conn, node);
-          if (conn.closed) return;
-        }
-        return;
-      case NODE: {
-        const now = Date.now();
-        const rate = this.#limits.nodesPerSecond;
-        conn.tokens = Math.min(rate, conn.tokens + ((now - conn.refilled) / 1000) * rate);
-        conn.refilled = now;
-        if (conn.tokens < 1) {
-          return this.#refuse(
-            conn,
-            CLOSE.RATE_LIMITED,
-            "ProtocolError",
-            `More than ${rate} nodes per second from one socket; slow down and reconnect`,
-          );
-        }
-        conn.tokens--;
-        conn.pending.push(body);
-        if (conn.pending.length >= LIVE_BATCH) void this.#flush(conn);
-        else if (!conn.flushing) {
-          conn.flushing = true;
-          // Store what arrived together in one commit, once the socket pauses.
-          setTimeout(() => void this.#flush(conn), 0);
-        }
-        return;
-      }
-      case ERROR:
-        this.#close(conn, 1000, "Peer stopped the session");
-        return;
-      default:
-        return this.#refuse(
-          conn,
-          CLOSE.PROTOCOL,
-          "ProtocolError",
-          `The peer sent message type ${String(body[0])} after the initial exchange; only nodes may follow`,
-        );
-    }
-  }
-
-  async #flush(conn: Conn): Promise<void> {
-    const bodies = conn.pending;
-    conn.pending = [];
-    conn.flushing = false;
-    if (conn.closed || bodies.length === 0) return;
-    try {
-      const nodes = decodeNodes(bodies, 1);
-      await this.#log.ingest(nodes, WIRE_NODES);
-    } catch (error) {
-      if (error instanceof ClosedError) return;
-      const e = error as HyperlogError;
-      this.#refuse(conn, codeOf(e), e.name, e.message);
-    }
-  }
-
-  #scheduleFanOut(): void {
-    if (this.#fanning) {
-      this.#again = true;
-      return;
-    }
-    this.#fanning = true;
-    queueMicrotask(async () => {
-      try {
-        do {
-          this.#again = false;
-          await this.#fanOut();
-        } while (this.#again);
-      } catch {
-        // A storage failure: the next node added tries again.
-      } finally {
-        this.#fanning = false;
-      }
-    });
-  }
-
-  /** Sends every live socket the nodes past its cursor, each encoded once, none back to where it came from. */
-  async #fanOut(): Promise<void> {
-    const log = this.#log;
-    for (const ws of this.#host.sockets()) this.#connOf(ws);
-    const links = [...this.#conns.values()].filter((c) => !c.closed && c.att.phase === "live");
-    if (links.length === 0) return;
-    const until = log.length;
-    let cursor = Math.min(...links.map((c) => c.att.cursor));
-    while (cursor < until) {
-      const page = await log.storage.read({ since: cursor, until, limit: 512, reverse: false });
-      if (page.length === 0) break;
-      for (const node of page) {
-        let body: Uint8Array | undefined;
-        for (const link of links) {
-          if (link.att.cursor >= node.change) continue;
-          if (link.heard.delete(node.key) || !link.att.sends || link.closed || link.ws.readyState !== 1) continue;
-          body ??= encodeNodeBody(NODE, node);
-          link.ws.send(body);
-        }
-      }
-      cursor = page[page.length - 1]!.change;
-      for (const link of links) if (link.att.cursor < cursor) link.att.cursor = cursor;
-    }
-    for (const link of links) {
-      if (link.heard.size > 100_000) link.heard.clear();
-      if (!link.closed) this.#host.save(link.ws, link.att);
-    }
-  }
-
-  /** Tells the client why, then closes its socket. */
+  /** Tells the client why (an ERROR message), then closes its socket with `code`. */
   #refuse(conn: Conn, code: number, name: string, message: string): void {
     if (conn.closed) return;
-    try {
-      if (conn.ws.readyState === 1) conn.ws.send(errorFrame(name, message));
-    } catch {
-      // Closing anyway.
-    }
-    this.#close(conn, code, message);
+    conn.closing = [code, message];
+    conn.driver.fail(new Refused(name, message, code));
   }
 
   #close(conn: Conn, code: number, reason: string): void {
     if (conn.closed) return;
     conn.closed = true;
     this.#conns.delete(conn.ws);
-    conn.writer?.abort(new ProtocolError("The socket closed")).catch(() => {});
     try {
       conn.ws.close(code, reasonOf(reason));
     } catch {
@@ -738,11 +543,8 @@ export class RelayCore {
   closed(ws: RelaySocket, code: number): void {
     const conn = this.#conns.get(ws);
     if (conn !== undefined) {
-      const close = () => this.#close(conn, code === 1005 || code === 1006 ? 1000 : code, "Closed");
-      // What the client sent before closing is handled first: its last ACK completes the initial exchange, which then
-      // stores its checkpoint, so that the next sync costs only the difference.
-      if (conn.draining) void conn.drained.then(close);
-      else close();
+      // What the client sent before closing is handled first (its last ACK completes the initial exchange).
+      conn.driver.ended(code === 1011 ? new Error("The socket failed") : undefined);
     } else {
       try {
         ws.close(1000, "Closed");
@@ -758,14 +560,18 @@ export class RelayCore {
    */
   async close(code = 1001, reason = "The relay is shutting down"): Promise<void> {
     const conns = [...this.#conns.values()];
-    await Promise.all(conns.map((conn) => conn.drained));
+    await Promise.all(conns.map((conn) => conn.driver.handled));
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
-      Promise.all(conns.map((conn) => conn.session?.done.catch(() => {}))),
+      Promise.all(conns.filter((c) => !c.driver.session.synced).map((c) => c.driver.synced.catch(() => {}))),
       new Promise((resolve) => (timer = setTimeout(resolve, 1000))),
     ]);
     clearTimeout(timer);
-    for (const conn of [...this.#conns.values()]) this.#close(conn, code, reason);
+    for (const conn of [...this.#conns.values()]) {
+      conn.closing = [code, reason];
+      await conn.driver.close().catch(() => {});
+      this.#close(conn, code, reason);
+    }
     for (const ws of this.#host.sockets()) {
       try {
         ws.close(code, reason);

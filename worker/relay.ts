@@ -142,7 +142,9 @@ export class RelayObject {
 
   /** The relay, made once the Object knows its log's name (from a request, or a socket's attachment). */
   async #open(name: string): Promise<RelayCore> {
+    let created = false;
     if (this.#core === undefined) {
+      created = true;
       const ctx = this.#ctx;
       const kv = this.#env.NODES;
       this.#core = new RelayCore({
@@ -169,6 +171,8 @@ export class RelayObject {
       });
     }
     await this.#core.ready();
+    // A core made after a wake-up carries on every socket's session from its attachment.
+    if (created) this.#core.resumeAll();
     return this.#core;
   }
 
