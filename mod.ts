@@ -38,6 +38,7 @@ export {
   MissingLinksError,
   NotFoundError,
   ProtocolError,
+  TimeoutError,
   SignatureError,
   StorageConflictError,
   StorageError,

@@ -40,6 +40,7 @@ import {
   InvalidNodeError,
   ProtocolError,
   SignatureError,
+  TimeoutError,
 } from "./errors.ts";
 import { fromHex, isKey, toHex } from "./hex.ts";
 import { answer, decodeRecon, encodeRecon, type Fingerprint, KeyIndex, type ReconEntry } from "./reconcile.ts";
@@ -75,6 +76,8 @@ const NODES_PER_INGEST = 512;
 /** The most bytes of nodes packed into one NODES message (well under any peer's frame limit). */
 const NODES_MESSAGE_BYTES = 64 * 1024;
 const PAGE = 512;
+/** The default of {@link ReplicateOptions.idleTimeout}. */
+const DEFAULT_IDLE_TIMEOUT = 30_000;
 
 /**
  * Which way nodes flow: `sync` both ways, `push` only to the peer, `pull` only from it.
@@ -105,6 +108,13 @@ export interface ReplicateOptions {
   live?: boolean;
   /** The largest frame accepted from the peer, in bytes (default 16 MiB). */
   maxFrame?: number;
+  /**
+   * How long, in milliseconds, the initial exchange may wait for something it needs from the peer (its HELLO, a
+   * reply, its nodes, an acknowledgement) while no byte moves either way; past it the session fails with a
+   * `TimeoutError` that names what it waited for (default 30 000). `0` turns the deadline off. The live phase that
+   * follows has no deadline: a quiet live session is a healthy one.
+   */
+  idleTimeout?: number;
 }
 
 /**
@@ -240,6 +250,7 @@ const ERRORS: Record<string, new (message: string) => HyperlogError> = {
   ProtocolError,
   EncodingError,
   ClosedError,
+  TimeoutError,
 };
 
 function remoteError(name: unknown, message: unknown): HyperlogError {
@@ -314,6 +325,10 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
   if (!Number.isInteger(maxFrame) || maxFrame < 1024) {
     throw new RangeError("maxFrame must be an integer of at least 1024 bytes");
   }
+  const idleTimeout = options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT;
+  if (typeof idleTimeout !== "number" || !(idleTimeout >= 0)) {
+    throw new RangeError("idleTimeout must be a number of milliseconds (0 turns the deadline off)");
+  }
   const anyLog = log as Hyperlog<unknown>;
   const sends = mode !== "pull";
   const receives = mode !== "push";
@@ -345,6 +360,12 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
   let checkReceived = false;
   let snapshot = 0;
   let checkpointUsable = false;
+  /** What the outgoing side is blocked on from the peer right now, for the idle deadline's error. */
+  let waitingFor: string | undefined;
+  /** Whether the outgoing side has done its part of the initial exchange. */
+  let outgoingDone = false;
+  let lastActivity = Date.now();
+  let idleTimer: ReturnType<typeof setTimeout> | undefined;
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   const closeReadable = () => {
     try {
@@ -356,6 +377,7 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
 
   let frames = 0;
   const sendBytes = (bytes: Uint8Array) => {
+    lastActivity = Date.now();
     stats.bytesSent += bytes.length;
     frames++;
     controller.enqueue(bytes);
@@ -372,9 +394,35 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
     stats.nodesSent += nodes.length;
   };
 
+  /** What the initial exchange needs from the peer and does not have yet, or `undefined` when it is not blocked. */
+  const awaiting = (): string | undefined => {
+    if (waitingFor !== undefined) return waitingFor;
+    if (hello === undefined) return "the peer's HELLO";
+    if (!outgoingDone) return undefined;
+    if (sentSynced && !gotAck) return "the peer's ACK of the nodes sent to it";
+    if (receives && peerSends && !gotSynced) return "the peer's nodes and its SYNCED";
+    return undefined;
+  };
+  const stopIdleWatch = () => {
+    if (idleTimer !== undefined) clearTimeout(idleTimer);
+    idleTimer = undefined;
+  };
+  const watchIdle = () => {
+    idleTimer = undefined;
+    if (finished || failed !== undefined) return;
+    const what = awaiting();
+    const quiet = Date.now() - lastActivity;
+    if (what !== undefined && quiet >= idleTimeout) {
+      fail(new TimeoutError(`Waited ${idleTimeout} ms for ${what} and nothing arrived; the peer stopped answering`), true);
+      return;
+    }
+    idleTimer = setTimeout(watchIdle, what !== undefined ? idleTimeout - quiet : idleTimeout);
+  };
+
   const finish = async () => {
     if (finished || failed !== undefined) return;
     finished = true;
+    stopIdleWatch();
     stop.abort();
     closeReadable();
     if (checkpointUsable && hello !== undefined) {
@@ -397,6 +445,7 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
     const sendDone = !(sends && peerReceives) || gotAck;
     const receiveDone = !(receives && peerSends) || gotSynced;
     if (!(sendDone && receiveDone)) return;
+    stopIdleWatch();
     synced.resolve();
     if (!live) void finish();
   };
@@ -404,6 +453,7 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
   const fail = (error: unknown, tellPeer: boolean) => {
     if (finished || failed !== undefined) return;
     failed = error instanceof Error ? error : new ProtocolError(String(error));
+    stopIdleWatch();
     stop.abort();
     for (const d of [peerHello, peerCheck, synced]) d.reject(failed);
     reconWaiter?.();
@@ -443,16 +493,19 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
       ...(fp === undefined ? {} : { count: fp.count, xor: toHex(fp.xor) }),
     }));
     yield;
+    waitingFor = "the peer's CHECK (its checkpoint and fingerprint)";
     const check = await peerCheck.promise;
+    waitingFor = undefined;
     stats.roundTrips++;
     if (stored !== undefined && check.checkpoint === stored.sid) {
       return { since: Math.min(stored.snapshot, snapshot), skip: new Ranges(stored.ranges) };
     }
     index ??= await buildIndex(anyLog, snapshot, stop.signal);
     const mine = index.fingerprint("");
-    if (check.fp !== undefined && check.fp.count === mine.count && check.fp.xor.every((b, i) => b === mine.xor[i])) {
-      return undefined;
-    }
+    // Both sides decide from the same two CHECK messages: equal fingerprints end the exchange only when both sides
+    // sent one. A side that sent none (it hoped for its checkpoint) never saw ours compared, so it reconciles, and
+    // so must we, or one side would wait for a reconciliation reply that never comes.
+    if (fp !== undefined && check.fp !== undefined && sameFingerprint(check.fp, mine)) return undefined;
     reconOpen = true;
     let messages = 0;
     if (anyLog.id < peer.id) {
@@ -465,7 +518,9 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
       if (first.length === 0) return undefined;
     }
     for (;;) {
+      waitingFor = "the peer's reconciliation reply (RECON)";
       const entries = await nextRecon();
+      waitingFor = undefined;
       messages++;
       if (entries.length === 0) break;
       const reply = answer(index, entries, toSend);
@@ -496,7 +551,9 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
       }),
     );
     yield;
+    waitingFor = "the peer's HELLO";
     const peer = await peerHello.promise;
+    waitingFor = undefined;
     stats.roundTrips = 1;
     const toSend = new Set<string>();
     const planning = plan(peer, toSend);
@@ -524,7 +581,10 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
       sentSynced = true;
       stats.roundTrips++;
     }
-    checkpointUsable = mode === "sync" && peer.mode === "sync" && !live;
+    // Both sides work this out from the same two HELLOs, so either both store a checkpoint or neither does. A live
+    // session has no end at which both sides know what the other holds, so it stores none.
+    checkpointUsable = mode === "sync" && peer.mode === "sync" && !live && !peer.live;
+    outgoingDone = true;
     maybeFinish();
     if (!live || !(sends && peerReceives)) return;
     let cursor = snapshot;
@@ -549,6 +609,7 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
   }
 
   const generator = outgoing();
+  if (idleTimeout > 0) idleTimer = setTimeout(watchIdle, idleTimeout);
   const readable = new ReadableStream<Uint8Array>({
     start(c) {
       controller = c;
@@ -721,6 +782,7 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
         return;
       }
       stats.bytesReceived += chunk.length;
+      lastActivity = Date.now();
       try {
         for (const body of decoder.push(chunk)) {
           if (body.length === 0) throw new ProtocolError("The peer sent an empty frame");
@@ -774,6 +836,10 @@ export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): 
       return await done.promise;
     },
   };
+}
+
+function sameFingerprint(a: Fingerprint, b: Fingerprint): boolean {
+  return a.count === b.count && a.xor.length === b.xor.length && a.xor.every((byte, i) => byte === b.xor[i]);
 }
 
 /** Reads the keys of the first `length` nodes into a reconciliation index. */
