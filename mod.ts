@@ -44,6 +44,7 @@ export {
   MissingLinksError,
   NotFoundError,
   ProtocolError,
+  TimeoutError,
   SignatureError,
   StorageConflictError,
   StorageError,

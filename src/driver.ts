@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { HyperlogError, ProtocolError } from "./errors.ts";
+import { HyperlogError, ProtocolError, TimeoutError } from "./errors.ts";
 import type { Replication, ReplicationStats } from "./replicate-types.ts";
 import type { Session } from "./session.ts";
 
@@ -157,14 +157,25 @@ export class Driver {
     return this.#over;
   }
 
+  /** The deadline now: the handshake one until the peer's HELLO, then the idle one (0: none). */
+  #limit(): number {
+    if (this.#session.peer !== undefined) return this.#idleTimeout;
+    if (this.#idleTimeout === 0) return this.#handshakeTimeout;
+    return this.#handshakeTimeout === 0 ? this.#idleTimeout : Math.min(this.#handshakeTimeout, this.#idleTimeout);
+  }
+
   #arm(): void {
     clearTimeout(this.#timer);
-    if (this.#over) return;
-    const limit = this.#session.peer === undefined ? this.#handshakeTimeout : this.#idleTimeout;
+    const limit = this.#limit();
+    if (this.#over || limit === 0) return;
     this.#timer = setTimeout(() => {
       const what = this.#session.waitingFor;
       if (what !== undefined && Date.now() - this.#lastProgress >= limit - 5) {
-        this.#fail(new ProtocolError(`Timed out after ${limit / 1000} s waiting for the peer's ${what.replace(/^its /, "")}`));
+        this.#fail(
+          new TimeoutError(
+            `Waited ${limit} ms for the peer's ${what.replace(/^its /, "")} and nothing arrived; is the peer still there?`,
+          ),
+        );
       } else this.#arm();
     }, Math.max(10, limit - (Date.now() - this.#lastProgress)));
   }

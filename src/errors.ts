@@ -171,6 +171,26 @@ export class ProtocolError extends HyperlogError {
 }
 
 /**
+ * A replication session waited longer than its idle deadline (`idleTimeout`) for something it needs from the peer
+ * (its HELLO, a reply, its nodes, an acknowledgement) while nothing moved either way. The message names what it
+ * waited for. It is a {@link ProtocolError}, so code that handles protocol failures handles it too.
+ *
+ * @example
+ * ```ts
+ * import { ProtocolError, TimeoutError } from "./errors.ts";
+ * const err = new TimeoutError("Waited 30000 ms for the peer's HELLO and nothing arrived");
+ * console.assert(err.name === "TimeoutError" && err instanceof ProtocolError);
+ * ```
+ */
+export class TimeoutError extends ProtocolError {
+  /** Creates the error with a message that names what the session waited for. */
+  constructor(message: string) {
+    super(message);
+    this.name = "TimeoutError";
+  }
+}
+
+/**
  * A storage backend cannot open or use its store: the path cannot be opened, the file is not a database, belongs
  * to another program, is corrupted, or was written by a newer version of hyperlog. The message names the file and
  * says what to do; `cause` holds the driver's own error, when there is one. Nothing was written to the file.

@@ -243,6 +243,8 @@ export class Hyperlog<T = unknown> extends EventTarget {
   readonly #opening: Promise<void>;
   readonly #listeners = new Map<string, Set<unknown>>();
   #waiters = new Set<() => void>();
+  /** Live read streams, each with what delivers the nodes it has not read yet when the log closes. */
+  #liveStreams = new Set<() => Promise<void>>();
   #id: string | undefined;
   #length = 0;
   #keyIndex: KeyIndex | undefined;
@@ -802,35 +804,74 @@ export class Hyperlog<T = unknown> extends EventTarget {
     }
     let cursor = reverse ? until : since;
     let cancelled = false;
+    let ended = false;
+    let finalizing = false;
     let wake: (() => void) | undefined;
-    return new ReadableStream<Node<T>>({
-      pull: async (controller) => {
-        await this.#opening;
-        for (;;) {
-          if (cancelled) return;
-          if (remaining <= 0 || (reverse ? cursor <= since : cursor >= until)) return controller.close();
-          if (this.#closed) return live ? controller.close() : controller.error(new ClosedError());
-          const page = await this.storage.read(
-            reverse
-              ? { since, until: cursor, limit: Math.min(PAGE, remaining), reverse }
-              : { since: cursor, until, limit: Math.min(PAGE, remaining), reverse },
-          );
-          if (page.length > 0) {
-            for (const stored of page) controller.enqueue(this.#toNode(stored));
-            remaining -= page.length;
-            cursor = reverse ? page[page.length - 1]!.change - 1 : page[page.length - 1]!.change;
-            return;
-          }
-          if (!live) return controller.close();
-          if (cursor < this.#length) continue;
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-            this.#waiters.add(resolve);
-          });
+    let controller!: ReadableStreamDefaultController<Node<T>>;
+    let pulling: Promise<void> | undefined;
+    const end = () => {
+      ended = true;
+      this.#liveStreams.delete(finalize);
+      controller.close();
+    };
+    /** When the log closes: delivers every node committed before the close that the stream has not read, then ends. */
+    const finalize = async (): Promise<void> => {
+      finalizing = true;
+      this.#liveStreams.delete(finalize);
+      await pulling?.catch(() => {});
+      if (cancelled || ended) return;
+      try {
+        while (remaining > 0 && cursor < until) {
+          const page = await this.storage.read({ since: cursor, until, limit: Math.min(PAGE, remaining), reverse });
+          if (page.length === 0) break;
+          for (const stored of page) controller.enqueue(this.#toNode(stored));
+          remaining -= page.length;
+          cursor = page[page.length - 1]!.change;
         }
+        end();
+      } catch (error) {
+        ended = true;
+        controller.error(error);
+      }
+    };
+    if (live) this.#liveStreams.add(finalize);
+    const pull = async (): Promise<void> => {
+      await this.#opening;
+      for (;;) {
+        if (cancelled || ended || finalizing) return;
+        if (remaining <= 0 || (reverse ? cursor <= since : cursor >= until)) return end();
+        // A live stream opened after the log closed has nothing to wait for.
+        if (this.#closed) return live ? end() : controller.error(new ClosedError());
+        const page = await this.storage.read(
+          reverse
+            ? { since, until: cursor, limit: Math.min(PAGE, remaining), reverse }
+            : { since: cursor, until, limit: Math.min(PAGE, remaining), reverse },
+        );
+        if (page.length > 0) {
+          for (const stored of page) controller.enqueue(this.#toNode(stored));
+          remaining -= page.length;
+          cursor = reverse ? page[page.length - 1]!.change - 1 : page[page.length - 1]!.change;
+          return;
+        }
+        if (!live) return end();
+        if (cursor < this.#length) continue;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          this.#waiters.add(resolve);
+        });
+      }
+    };
+    return new ReadableStream<Node<T>>({
+      start: (c) => {
+        controller = c;
+      },
+      pull: () => {
+        pulling = pull();
+        return pulling;
       },
       cancel: () => {
         cancelled = true;
+        this.#liveStreams.delete(finalize);
         if (wake !== undefined) {
           this.#waiters.delete(wake);
           wake();
@@ -1138,6 +1179,8 @@ export class Hyperlog<T = unknown> extends EventTarget {
       const waiters = this.#waiters;
       this.#waiters = new Set();
       for (const wake of waiters) wake();
+      // Live read streams get what was committed before the close and they had not read yet.
+      await Promise.allSettled([...this.#liveStreams].map((finalize) => finalize()));
       await this.storage.close();
     })();
     return this.#closing;

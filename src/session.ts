@@ -16,7 +16,15 @@
  *
  * @module
  */
-import { ClosedError, EncodingError, HyperlogError, InvalidNodeError, ProtocolError, SignatureError } from "./errors.ts";
+import {
+  ClosedError,
+  EncodingError,
+  HyperlogError,
+  InvalidNodeError,
+  ProtocolError,
+  SignatureError,
+  TimeoutError,
+} from "./errors.ts";
 import { type Checkpoint, loadCheckpoint, Ranges, saveCheckpoint, sessionId } from "./checkpoint.ts";
 import { fromHex, toHex } from "./hex.ts";
 import { KEY_INDEX, WIRE_NODES } from "./internal.ts";
@@ -55,6 +63,7 @@ const ERRORS: Record<string, new (message: string) => HyperlogError> = {
   ProtocolError,
   EncodingError,
   ClosedError,
+  TimeoutError,
 };
 
 function remoteError(name: string, message: string): HyperlogError {

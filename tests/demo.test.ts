@@ -135,6 +135,22 @@ nodeOnly("the demo page", "it starts the relay in Miniflare and drives Chromium 
       assert.deepEqual(await messages(b), await messages(a));
     });
 
+    it("a page reloaded with nothing new reaches live again, and receives what the other page sends next", async () => {
+      // Both pages are up to date with the relay: the reloaded page reconnects with nothing to send or receive.
+      for (let round = 1; round <= 2; round++) {
+        await b.reload();
+        await b.waitForSelector("html[data-ready=true]", { timeout: WAIT });
+        await until(`the reloaded page is live (round ${round})`, async () => (await state(b)) === "live");
+        await send(a, `after reload ${round}`);
+        await until(
+          `the reloaded page shows the next message (round ${round})`,
+          async () => (await messages(b)).includes(`alice: after reload ${round}`),
+        );
+      }
+      await b.fill("#author", "bob");
+      assert.deepEqual(await messages(b), await messages(a));
+    });
+
     it("a value set in both pages at once shows both values in both until one page resolves it", async () => {
       // "At once": neither page has seen the other's write. Each page goes offline (its own button), sets the
       // key, and comes back online.
@@ -180,7 +196,7 @@ nodeOnly("the demo page", "it starts the relay in Miniflare and drives Chromium 
       await startTheRelay();
       for (const page of [a, b]) {
         await until("the page is live again", async () => (await state(page)) === "live");
-        await until("the page has both offline messages", async () => (await messages(page)).length === 4);
+        await until("the page has both offline messages", async () => (await messages(page)).length === 6);
         await until("the page has both offline values", async () => (await table(page)).length === 3);
       }
       assert.deepEqual(await messages(b), await messages(a), "both pages show the same causal order");
@@ -198,7 +214,7 @@ nodeOnly("the demo page", "it starts the relay in Miniflare and drives Chromium 
       await until("the page is offline", async () => (await state(a)) === "offline");
       await a.reload();
       await a.waitForSelector("html[data-ready=true]", { timeout: WAIT });
-      await until("the reloaded page shows every message", async () => (await messages(a)).length === 4);
+      await until("the reloaded page shows every message", async () => (await messages(a)).length === 6);
       await until("the reloaded page shows the table", async () => (await table(a)).length === 3);
       assert.deepEqual(await messages(a), had.messages);
       assert.deepEqual(await table(a), had.table);

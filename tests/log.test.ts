@@ -328,9 +328,19 @@ describe("createReadStream", () => {
     const stream = log.createReadStream({ live: true });
     const done = collect(stream);
     await log.append(2);
-    await new Promise((r) => setTimeout(r, 5));
     await log.close();
     assert.deepEqual((await done).map((n) => n.value), [1, 2]);
+
+    // Nodes committed before the close that the reader had not pulled yet are still delivered, then the stream ends.
+    const unread = await fill(1);
+    const reader = unread.createReadStream({ live: true }).getReader();
+    assert.equal((await reader.read()).value?.value, 1);
+    const waiting = reader.read();
+    await unread.batch(Array.from({ length: 1200 }, (_, i) => ({ value: i + 2 })));
+    await unread.close();
+    const rest = [(await waiting).value?.value];
+    for (let next = await reader.read(); !next.done; next = await reader.read()) rest.push(next.value.value);
+    assert.deepEqual(rest, Array.from({ length: 1200 }, (_, i) => i + 2));
 
     const other = await fill(1);
     const bounded = collect(other.createReadStream({ live: true, until: 2 }));
