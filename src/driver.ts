@@ -55,6 +55,11 @@ export interface DriverOptions {
   idleTimeout?: number | undefined;
   /** Bytes of received messages waiting to be handled, at most (default: the window plus two frames). */
   maxInbox?: number | undefined;
+  /**
+   * Wait a turn of the event loop before handling what arrived, so that messages delivered as separate events (a
+   * Durable Object's sockets) are handled, and their nodes stored, together.
+   */
+  coalesce?: boolean | undefined;
   /** Whether the owner calls {@link Driver.kick} when the log grows, instead of the driver waiting for it. */
   kicked?: boolean | undefined;
   /** Called after each batch of messages handled and each batch sent (a relay saves the session's state then). */
@@ -107,6 +112,7 @@ export class Driver {
   readonly #maxInbox: number;
   readonly #onChange: (() => void) | undefined;
   readonly #kicked: boolean;
+  readonly #coalesce: boolean;
   #pumping = true;
   #again = false;
   #inbox: Uint8Array[] = [];
@@ -127,6 +133,7 @@ export class Driver {
     this.#maxInbox = options.maxInbox ?? session.window + 2 * session.maxFrame;
     this.#onChange = options.onChange;
     this.#kicked = options.kicked === true;
+    this.#coalesce = options.coalesce === true;
     this.#arm();
     this.#started = session.resumed ? Promise.resolve() : session.start().then((out) => this.#send(out));
     this.#started.then(() => this.#pump()).catch((error) => this.#fail(error));
@@ -274,6 +281,7 @@ export class Driver {
     try {
       await this.#started;
       while (this.#inbox.length > 0 && !this.#over) {
+        if (this.#coalesce) await new Promise((resolve) => setTimeout(resolve, 0));
         const batch = this.#inbox;
         this.#inbox = [];
         const out = await this.#session.receive(batch);

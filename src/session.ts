@@ -441,7 +441,8 @@ export class Session {
         }
         await flush();
       } finally {
-        if (this.#owedCredit > 0 && !this.finished) {
+        // Credit goes back in quarters of the window (and with ACK): one small message per many nodes.
+        if (this.#owedCredit >= this.#window / 4 && !this.finished) {
           out.push(encodeMessage({ type: "credit", bytes: this.#owedCredit }));
           this.#owedCredit = 0;
         }

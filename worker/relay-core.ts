@@ -41,6 +41,8 @@ const HIGH_WATER = 1 << 20;
 const MAX_STATE = 1800;
 /** Recent nodes kept in memory for the sessions' live reads (up to twice this many). */
 const RECENT = 2048;
+/** Milliseconds between two saves of a socket's session state in the same phase, at least. */
+const SAVE_EVERY = 250;
 
 /**
  * A server-side WebSocket as the relay uses it (a Workers socket accepted with the hibernation API fits, and so
@@ -151,6 +153,9 @@ interface Conn {
   tokens: number;
   refilled: number;
   closed: boolean;
+  /** When the state was last saved, and the timer of the next save. */
+  saved: number;
+  saveTimer?: ReturnType<typeof setTimeout> | undefined;
 }
 
 /** A refusal of the relay's own (a limit or a role), with its close code. */
@@ -456,16 +461,37 @@ export class RelayCore {
       tokens: this.#limits.nodesPerSecond,
       refilled: Date.now(),
       closed: false,
+      saved: 0,
     };
     this.#conns.set(ws, conn);
-    conn.driver = new Driver(session, transport, { kicked: true, onChange: () => this.#save(conn) });
+    conn.driver = new Driver(session, transport, {
+      kicked: true,
+      coalesce: true,
+      onChange: () => this.#save(conn),
+    });
     conn.driver.done.catch(() => {});
     return conn;
   }
 
-  /** Keeps the session's state with its socket. */
+  /**
+   * Keeps the session's state with its socket: at once when its phase changes, else at most every
+   * {@link SAVE_EVERY} ms (a state a little behind only makes a resumed session send a few nodes again).
+   */
   #save(conn: Conn): void {
     if (conn.closed) return;
+    const phase = conn.driver.session.synced ? "live" : "handshake";
+    const now = Date.now();
+    if (phase === conn.att.phase && now - conn.saved < SAVE_EVERY) {
+      if (conn.saveTimer === undefined) {
+        conn.saveTimer = setTimeout(() => {
+          conn.saveTimer = undefined;
+          conn.saved = 0;
+          this.#save(conn);
+        }, SAVE_EVERY);
+      }
+      return;
+    }
+    conn.saved = now;
     const session = conn.driver.session;
     let state = session.state ?? null;
     if (state !== null && JSON.stringify(state).length > MAX_STATE) state = null;
@@ -531,6 +557,7 @@ export class RelayCore {
   #close(conn: Conn, code: number, reason: string): void {
     if (conn.closed) return;
     conn.closed = true;
+    clearTimeout(conn.saveTimer);
     this.#conns.delete(conn.ws);
     try {
       conn.ws.close(code, reasonOf(reason));
