@@ -155,6 +155,8 @@ interface Conn {
   closed: boolean;
   /** When the state was last saved, and the timer of the next save. */
   saved: number;
+  /** The phase and flags of the state last saved. */
+  mark?: string | undefined;
   saveTimer?: ReturnType<typeof setTimeout> | undefined;
 }
 
@@ -474,14 +476,17 @@ export class RelayCore {
   }
 
   /**
-   * Keeps the session's state with its socket: at once when its phase changes, else at most every
+   * Keeps the session's state with its socket: at once when its phase or flags change, else at most every
    * {@link SAVE_EVERY} ms (a state a little behind only makes a resumed session send a few nodes again).
    */
   #save(conn: Conn): void {
     if (conn.closed) return;
-    const phase = conn.driver.session.synced ? "live" : "handshake";
+    const session = conn.driver.session;
+    const state = session.state;
+    // What a resumed session must not get wrong is saved at once: its phase and flags.
+    const mark = state === undefined ? "none" : `${state.flags.join()}${state.plan === null}`;
     const now = Date.now();
-    if (phase === conn.att.phase && now - conn.saved < SAVE_EVERY) {
+    if (mark === conn.mark && now - conn.saved < SAVE_EVERY) {
       if (conn.saveTimer === undefined) {
         conn.saveTimer = setTimeout(() => {
           conn.saveTimer = undefined;
@@ -492,10 +497,11 @@ export class RelayCore {
       return;
     }
     conn.saved = now;
-    const session = conn.driver.session;
-    let state = session.state ?? null;
-    if (state !== null && JSON.stringify(state).length > MAX_STATE) state = null;
-    conn.att = { ...conn.att, phase: session.synced ? "live" : "handshake", session: state };
+    conn.mark = mark;
+    clearTimeout(conn.saveTimer);
+    conn.saveTimer = undefined;
+    const kept = state !== undefined && JSON.stringify(state).length <= MAX_STATE ? state : null;
+    conn.att = { ...conn.att, phase: session.synced ? "live" : "handshake", session: kept };
     try {
       this.#host.save(conn.ws, conn.att);
     } catch {
