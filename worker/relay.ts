@@ -4,17 +4,10 @@
  * itself is `RelayCore` (`relay-core.ts`, shared with `hyperlog serve`); this file fills its host seam with the
  * hibernation API: `ctx.acceptWebSocket`, `ctx.getWebSockets()` and the sockets' attachments.
  *
- * A socket goes through two phases:
- *
- * 1. The initial exchange runs the ordinary protocol (`replicate()` from `src/replicate.ts`, not live, in `sync`
- *    mode for writers and `push` mode for readers): HELLO, the checkpoint or reconciliation, the nodes each side
- *    lacks, SYNCED and ACK. The client runs a live session; to it the relay is a peer that stays open afterwards.
- * 2. The live phase is driven one message at a time, with nothing in memory that cannot be rebuilt: a NODE from a
- *    socket is stored and then sent to every other live socket, never back to its sender; the only state a socket
- *    needs is in its attachment (`ws.serializeAttachment`): its role, its mode, its phase and `cursor`, the change
- *    number up to which the relay has sent it every node (or it came from that socket). A hibernated Object that
- *    wakes up for a message reads the attachment and carries on. A socket caught by hibernation in the middle of
- *    its initial exchange (which takes a client silent for many seconds) is closed with code 4010: reconnect.
+ * Each socket runs the package's replication session (through `RelayCore`); its state is kept in the socket's
+ * attachment (`ws.serializeAttachment`) with the log name and the client's role, so a hibernated Object that wakes
+ * up for a message resumes every socket's session from its attachment and carries on, in the live phase and in the
+ * initial exchange alike. Only a socket caught in the middle of a reconciliation is closed with code 4010: reconnect.
  *
  * @module
  */
