@@ -16,12 +16,13 @@ import { benchmark as hash } from "./hash.ts";
 import { benchmark as relay } from "./relay.ts";
 import { benchmark as indexeddb } from "./indexeddb.ts";
 import { benchmark as replicate } from "./replicate.ts";
+import { benchmark as bounds } from "./bounds.ts";
 import { benchmark as sqlite } from "./sqlite.ts";
 import { benchmark as views } from "./views.ts";
 import { type BenchModule, type Figure, formatNumber, formatRatio, jsonLine, secondsSince, table } from "./_util.ts";
 
 /** The benchmark modules, in the order they run. */
-const MODULES: readonly BenchModule[] = [core, hash, sqlite, replicate, views, relay, indexeddb, bundle];
+const MODULES: readonly BenchModule[] = [core, hash, sqlite, replicate, bounds, views, relay, indexeddb, bundle];
 
 /** Stops with a usage error. */
 function usage(message: string): never {

@@ -66,6 +66,12 @@ export interface DriverOptions {
   onChange?: (() => void) | undefined;
 }
 
+/**
+ * Milliseconds between two CREDITs for what was stored, at least. 0: each handled batch is credited at once, so a
+ * live peer's checkpoint never lags what this side holds (measured: no slower with 50 live clients in Miniflare).
+ */
+const CREDIT_EVERY = 0;
+
 function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: unknown) => void } {
   let resolve!: (value: T) => void;
   let reject!: (error: unknown) => void;
@@ -121,6 +127,8 @@ export class Driver {
   #handled: Promise<void> = Promise.resolve();
   #over = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #creditTimer: ReturnType<typeof setTimeout> | undefined;
+  #lastCredit = 0;
   #lastProgress = Date.now();
   #started: Promise<void>;
 
@@ -290,6 +298,7 @@ export class Driver {
         this.#onChange?.();
         this.kick();
         this.#arm();
+        if (this.#session.owedCredit > 0) this.#credit();
         if (this.#session.synced) this.#synced.resolve();
         if (this.#session.finished) this.#finish();
       }
@@ -298,6 +307,23 @@ export class Driver {
     } finally {
       this.#handling = false;
     }
+  }
+
+  /**
+   * Credits what was stored: at once, or, within {@link CREDIT_EVERY} ms of the last CREDIT, at the end of that
+   * interval (so a stream of small messages costs a few CREDITs a second, and a quiet peer's is never late).
+   */
+  #credit(): void {
+    if (this.#creditTimer !== undefined) return;
+    const wait = this.#lastCredit + CREDIT_EVERY - Date.now();
+    const flush = () => {
+      this.#creditTimer = undefined;
+      if (this.#over) return;
+      this.#lastCredit = Date.now();
+      this.#send(this.#session.flushCredit());
+    };
+    if (wait <= 0) flush();
+    else this.#creditTimer = setTimeout(flush, wait);
   }
 
   /** The transport ended from the peer's side; `error` when it failed. */
@@ -332,6 +358,7 @@ export class Driver {
     if (this.#over) return;
     this.#over = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#creditTimer);
     this.#stop.abort();
     this.#synced.resolve();
     this.#transport.close();
@@ -345,6 +372,7 @@ export class Driver {
     );
     this.#over = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#creditTimer);
     this.#stop.abort();
     const message = tell ? this.#session.errorMessage(err) : undefined;
     if (message !== undefined) {

@@ -726,6 +726,22 @@ export class Session {
     return Promise.race(waits);
   }
 
+  /** Bytes of the peer's node messages stored and not yet credited back. */
+  get owedCredit(): number {
+    return this.finished ? 0 : this.#owedCredit;
+  }
+
+  /**
+   * The CREDIT for what was stored and not yet credited (a driver sends it when the peer pauses, so that a live
+   * peer's checkpoint keeps up with what this side holds), or nothing.
+   */
+  flushCredit(): Uint8Array[] {
+    if (this.finished || this.#owedCredit === 0) return [];
+    const bytes = this.#owedCredit;
+    this.#owedCredit = 0;
+    return [encodeMessage({ type: "credit", bytes })];
+  }
+
   /** Whether the log closed under a live session (which then ends cleanly). */
   get logClosed(): boolean {
     return this.#log.closed;
