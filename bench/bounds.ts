@@ -75,7 +75,7 @@ async function amplification(log: Hyperlog<unknown>): Promise<{ ratio: number; r
       turnOut += reply.reduce((n, b) => n + b.length, 0);
       for (const body of reply) {
         const message = decodeMessage(body);
-        if (message.type === "recon") for (const e of message.entries) if (e.kind === "fp") next.push(e.prefix);
+        if (message.type === "recon") { for (const e of message.entries) if (e.kind === "fp") next.push(e.prefix); }
       }
       start = end;
     }

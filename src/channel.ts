@@ -106,8 +106,10 @@ export function replicateChannel<T>(
   const driver = driveChannel(log, options, {
     send(body) {
       if (closed) return;
-      const data = (body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : body.slice()) as
-        Uint8Array<ArrayBuffer>;
+      const data =
+        (body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : body.slice()) as Uint8Array<
+          ArrayBuffer
+        >;
       if (channel.send !== undefined) channel.send(data);
       else channel.postMessage!(data);
     },

@@ -188,7 +188,9 @@ export class Driver {
       if (what !== undefined && Date.now() - this.#lastProgress >= limit - 5) {
         this.#fail(
           new TimeoutError(
-            `Waited ${limit} ms for the peer's ${what.replace(/^its /, "")} and nothing arrived; is the peer still there?`,
+            `Waited ${limit} ms for the peer's ${
+              what.replace(/^its /, "")
+            } and nothing arrived; is the peer still there?`,
           ),
         );
       } else this.#arm();
@@ -394,14 +396,14 @@ export class Driver {
 
   /** This driver as a {@link Replication} with the given streams. */
   replication(readable: ReadableStream<Uint8Array>, writable: WritableStream<Uint8Array>): Replication {
-    const self = this;
+    const stats = (): ReplicationStats => this.stats;
     return {
       readable,
       writable,
       done: this.done,
       synced: this.synced,
       get stats(): ReplicationStats {
-        return self.stats;
+        return stats();
       },
       close: () => this.close(),
     };

@@ -162,4 +162,3 @@ export function concatBytes(chunks: readonly Uint8Array[], size: number): Uint8A
   }
   return out;
 }
-

@@ -90,4 +90,3 @@ export interface Replication {
   /** Ends the session from this side (for live sessions); resolves like `done`. */
   close(): Promise<ReplicationStats>;
 }
-

@@ -16,133 +16,42 @@
  *
  * @module
  */
-import {
-  ClosedError,
-  EncodingError,
-  HyperlogError,
-  InvalidNodeError,
-  ProtocolError,
-  SignatureError,
-  TimeoutError,
-} from "./errors.ts";
+import { ClosedError, ProtocolError } from "./errors.ts";
 import { type Checkpoint, loadCheckpoint, Ranges, saveCheckpoint, sessionId } from "./checkpoint.ts";
-import { fromHex, toHex } from "./hex.ts";
+import { toHex } from "./hex.ts";
 import { KEY_INDEX, WIRE_NODES } from "./internal.ts";
 import type { Hyperlog } from "./log.ts";
-import type { StoredNode } from "./node.ts";
 import { Reconciler } from "./reconcile.ts";
 import {
-  DEFAULT_MAX_FRAME,
   decodeMessage,
+  DEFAULT_MAX_FRAME,
   encodeMessage,
-  encodeNodesBodies,
   ERROR,
   HELLO,
   type Hello,
   type Message,
   nodeBodySize,
-  nodeWireSize,
   type ReconEntry,
   reconSize,
   type ReplicationMode,
   type WireNode,
 } from "./wire.ts";
-import type { ReplicateOptions, ReplicationStats } from "./replicate-types.ts";
+import type { ReplicationStats } from "./replicate-types.ts";
+import { Outbox } from "./session-send.ts";
+import {
+  DEFAULT_WINDOW,
+  helloJson,
+  helloOf,
+  type Plan,
+  remoteError,
+  type SessionOptions,
+  type SessionState,
+} from "./session-types.ts";
 
-/** Bytes of node messages a side takes before it grants more (default of `window`). */
-export const DEFAULT_WINDOW = 512 * 1024;
-/** The most bytes of nodes packed into one NODES message. */
-const NODES_MESSAGE_BYTES = 64 * 1024;
+export { DEFAULT_WINDOW, type SessionOptions, type SessionState };
+
 /** The largest RECON message this side sends. */
 const RECON_MESSAGE_BYTES = 64 * 1024;
-const PAGE = 256;
-
-const ERRORS: Record<string, new (message: string) => HyperlogError> = {
-  InvalidNodeError,
-  SignatureError,
-  ProtocolError,
-  EncodingError,
-  ClosedError,
-  TimeoutError,
-};
-
-function remoteError(name: string, message: string): HyperlogError {
-  const text = `Peer stopped the session: ${message}`;
-  const Known = ERRORS[name];
-  const err = Known !== undefined ? new Known(text) : new ProtocolError(text);
-  if (name === "MissingLinksError") err.name = name;
-  err.message = text;
-  return Object.assign(err, { fromPeer: true });
-}
-
-/**
- * Options of a {@link Session}: those of `Hyperlog.replicate`, and a hook for a relay.
- *
- * @example
- * ```ts
- * import type { SessionOptions } from "./session.ts";
- * const options: SessionOptions = { mode: "push", admit: (sizes) => void sizes };
- * console.assert(options.mode === "push");
- * ```
- */
-export interface SessionOptions extends ReplicateOptions {
-  /**
-   * Called with the NODE body size of each node of a message from the peer before anything else is done with it,
-   * and whether the initial exchange is over (`live`); throw to refuse them (the error ends the session).
-   */
-  admit?: ((sizes: readonly number[], live: boolean) => void) | undefined;
-  /**
-   * Reads nodes in change order, as `storage.read` does (default: the log's storage). A relay with many sockets
-   * passes a read that serves recent nodes from memory, so that a node stored once is read once for all of them.
-   */
-  read?: ((since: number, until: number, limit: number) => Promise<StoredNode[]>) | undefined;
-}
-
-/**
- * A session's state between messages, small and structured-cloneable (a relay keeps it in a socket's attachment),
- * for the phases that can resume: after the HELLOs, with no reconciliation under way.
- *
- * @example
- * ```ts
- * import type { SessionState } from "./session.ts";
- * const keep = (state: SessionState | undefined) => JSON.stringify(state ?? null);
- * console.assert(keep(undefined) === "null");
- * ```
- */
-export interface SessionState {
-  /** The version of this layout. */
-  v: 1;
-  /** This side's HELLO, and the peer's (fingerprints in hex). */
-  hello: Record<string, unknown>;
-  /** The peer's HELLO. */
-  peer: Record<string, unknown>;
-  /** `[since, skip ranges]` of the initial nodes still to send, or null when none are left. */
-  plan: [number, [number, number][]] | null;
-  /** Flags: sentSynced, gotSynced, gotAck, synced. */
-  flags: [boolean, boolean, boolean, boolean];
-  /** The live cursor, acked change, bytes sent, credited, sent at SYNCED, and credit owed. */
-  counts: [number, number, number, number, number, number];
-  /** Live sends not yet credited. */
-  unacked: [number, number][];
-  /** Ranges of nodes from the peer. */
-  fromPeer: [number, number][];
-  /** The stats so far. */
-  stats: ReplicationStats;
-}
-
-function helloJson(hello: Hello): Record<string, unknown> {
-  return { ...hello, xor: toHex(hello.xor) };
-}
-
-function helloOf(json: Record<string, unknown>): Hello {
-  return { ...(json as unknown as Hello), xor: fromHex(json.xor as string) };
-}
-
-/** What the sending side works through: the nodes the peer lacks, in change order. */
-type Plan =
-  | { kind: "none" }
-  | { kind: "range"; since: number; skip: Ranges; filter?: Set<string> }
-  | { kind: "keys"; keys: string[] };
 
 /**
  * One side of a replication session, with no I/O but the log's (see the module doc).
@@ -172,7 +81,6 @@ export class Session {
   readonly #maxFrame: number;
   readonly #window: number;
   readonly #admit: ((sizes: readonly number[], live: boolean) => void) | undefined;
-  readonly #read: (since: number, until: number, limit: number) => Promise<StoredNode[]>;
   readonly #freshNonce = toHex(crypto.getRandomValues(new Uint8Array(16)));
   #nonceOverride: string | undefined;
   #hello: Hello | undefined;
@@ -182,23 +90,15 @@ export class Session {
   #recon: Reconciler | undefined;
   #reconTurn: "mine" | "theirs" | "over" = "over";
   #turnEntries = 0;
-  #plan: Plan | undefined;
-  #buffer: StoredNode[] = [];
   #sentSynced = false;
   #gotSynced = false;
   #gotAck = false;
   #synced = false;
   #finished = false;
   #failed: Error | undefined;
-  #liveCursor = 0;
   #fromPeer = new Ranges();
-  /** Node bytes sent, and credited by the peer. */
-  #sentBytes = 0;
-  #credited = 0;
-  #syncedAt = 0;
-  /** Live sends not yet credited: `[sentBytes after, last change]`. */
-  #unacked: [number, number][] = [];
-  #acked = 0;
+  /** What this side sends: the plan, the cursors, the bytes sent and credited. */
+  readonly #out: Outbox;
   #owedCredit = 0;
   #busy: Promise<unknown> = Promise.resolve();
   #wake: (() => void) | undefined;
@@ -224,8 +124,10 @@ export class Session {
     this.#maxFrame = maxFrame;
     this.#window = window;
     this.#admit = options.admit;
-    this.#read = options.read ??
-      ((since, until, limit) => log.storage.read({ since, until, limit, reverse: false }));
+    this.#out = new Outbox(
+      log,
+      options.read ?? ((since, until, limit) => log.storage.read({ since, until, limit, reverse: false })),
+    );
   }
 
   get #nonce(): string {
@@ -286,11 +188,11 @@ export class Session {
     if (this.#peer === undefined) return "its HELLO";
     if (this.#checking) return "its CHECK";
     if (this.#reconTurn === "theirs") return "its reconciliation reply";
-    if (this.#plan !== undefined && this.#sends && this.#sentBytes - this.#credited >= this.#peer.window) {
+    if (this.#out.plan !== undefined && this.#sends && this.#out.sentBytes - this.#out.credited >= this.#peer.window) {
       return "CREDIT for the nodes sent";
     }
     if (this.#sentSynced && !this.#gotAck) return "its ACK";
-    if (this.#receives && !this.#gotSynced && this.#plan !== undefined) return "its nodes and SYNCED";
+    if (this.#receives && !this.#gotSynced && this.#out.plan !== undefined) return "its nodes and SYNCED";
     return undefined;
   }
 
@@ -313,13 +215,13 @@ export class Session {
    */
   get state(): SessionState | undefined {
     if (this.finished || this.#hello === undefined || this.#peer === undefined || this.#checking) return undefined;
-    const plan = this.#plan;
+    const plan = this.#out.plan;
     if (plan === undefined || plan.kind === "keys" || (plan.kind === "range" && plan.filter !== undefined)) {
       return undefined;
     }
-    const first = this.#buffer[0]?.change;
+    const first = this.#out.buffer[0]?.change;
     let since = plan.kind === "range" ? plan.since : 0;
-    let liveCursor = this.#liveCursor;
+    let liveCursor = this.#out.liveCursor;
     if (first !== undefined) {
       if (this.#sentSynced) liveCursor = first - 1;
       else since = first - 1;
@@ -330,8 +232,15 @@ export class Session {
       peer: helloJson(this.#peer),
       plan: plan.kind === "range" && !this.#sentSynced ? [since, plan.skip.list()] : null,
       flags: [this.#sentSynced, this.#gotSynced, this.#gotAck, this.#synced],
-      counts: [liveCursor, this.#acked, this.#sentBytes, this.#credited, this.#syncedAt, this.#owedCredit],
-      unacked: this.#unacked.map(([a, b]) => [a, b]),
+      counts: [
+        liveCursor,
+        this.#out.acked,
+        this.#out.sentBytes,
+        this.#out.credited,
+        this.#out.syncedAt,
+        this.#owedCredit,
+      ],
+      unacked: this.#out.unacked.map(([a, b]) => [a, b]),
       fromPeer: this.#fromPeer.list(),
       stats: { ...this.stats },
     };
@@ -365,10 +274,19 @@ export class Session {
     this.#hello = helloOf(state.hello);
     this.#peer = helloOf(state.peer);
     this.#nonceOverride = this.#hello.nonce;
-    this.#plan = state.plan === null ? { kind: "none" } : { kind: "range", since: state.plan[0], skip: new Ranges(state.plan[1]) };
+    this.#out.plan = state.plan === null
+      ? { kind: "none" }
+      : { kind: "range", since: state.plan[0], skip: new Ranges(state.plan[1]) };
     [this.#sentSynced, this.#gotSynced, this.#gotAck, this.#synced] = state.flags;
-    [this.#liveCursor, this.#acked, this.#sentBytes, this.#credited, this.#syncedAt, this.#owedCredit] = state.counts;
-    this.#unacked = state.unacked.map(([a, b]) => [a, b]);
+    [
+      this.#out.liveCursor,
+      this.#out.acked,
+      this.#out.sentBytes,
+      this.#out.credited,
+      this.#out.syncedAt,
+      this.#owedCredit,
+    ] = state.counts;
+    this.#out.unacked = state.unacked.map(([a, b]) => [a, b]);
     this.#fromPeer = new Ranges(state.fromPeer);
     Object.assign(this.stats, state.stats);
   }
@@ -389,7 +307,7 @@ export class Session {
       const length = log.length;
       const fp = index.fingerprint("");
       this.#recon = new Reconciler(index);
-      this.#liveCursor = length;
+      this.#out.liveCursor = length;
       this.#hello = {
         mode: this.#mode,
         live: this.#live,
@@ -457,7 +375,7 @@ export class Session {
     this.#admit?.(message.nodes.map(nodeBodySize), this.#gotSynced);
     if (this.#mode === "push") throw new ProtocolError("The peer sent a node, but this side only pushes");
     if (!this.#receives) throw new ProtocolError("The peer sent a node, but its mode says it only pulls");
-    if (this.#plan === undefined) throw new ProtocolError("The peer sent nodes before the reconciliation was over");
+    if (this.#out.plan === undefined) throw new ProtocolError("The peer sent nodes before the reconciliation was over");
   }
 
   async #ingest(nodes: WireNode[], bytes: number): Promise<void> {
@@ -494,7 +412,9 @@ export class Session {
         }
         return;
       case "synced":
-        if (!this.#receives || this.#plan === undefined) throw new ProtocolError("The peer sent SYNCED out of turn");
+        if (!this.#receives || this.#out.plan === undefined) {
+          throw new ProtocolError("The peer sent SYNCED out of turn");
+        }
         if (this.#gotSynced) throw new ProtocolError("The peer sent SYNCED twice");
         this.#gotSynced = true;
         // ACK grants the credit of every node before it.
@@ -503,16 +423,18 @@ export class Session {
         await this.#maybeSynced();
         return;
       case "ack":
-        if (!this.#sentSynced || this.#gotAck) throw new ProtocolError("The peer acknowledged nodes that were not sent");
+        if (!this.#sentSynced || this.#gotAck) {
+          throw new ProtocolError("The peer acknowledged nodes that were not sent");
+        }
         this.#gotAck = true;
-        this.#credited = Math.max(this.#credited, this.#syncedAt);
+        this.#out.credited = Math.max(this.#out.credited, this.#out.syncedAt);
         await this.#maybeSynced();
         return;
       case "credit":
         // Credit beyond what was sent only lets this side send more than the peer can take: its own loss.
-        this.#credited = Math.min(this.#sentBytes, this.#credited + message.bytes);
-        while (this.#unacked.length > 0 && this.#unacked[0]![0] <= this.#credited) {
-          this.#acked = this.#unacked.shift()![1];
+        this.#out.credited = Math.min(this.#out.sentBytes, this.#out.credited + message.bytes);
+        while (this.#out.unacked.length > 0 && this.#out.unacked[0]![0] <= this.#out.credited) {
+          this.#out.acked = this.#out.unacked.shift()![1];
         }
         return;
       case "error":
@@ -535,7 +457,9 @@ export class Session {
     this.stats.roundTrips = 1;
     const mine = this.#hello!;
     if (mine.count === 0 || peer.count === 0) return this.#setPlan({ kind: "range", since: 0, skip: new Ranges() });
-    if (mine.count === peer.count && mine.xor.every((b, i) => b === peer.xor[i])) return this.#setPlan({ kind: "none" });
+    if (mine.count === peer.count && mine.xor.every((b, i) => b === peer.xor[i])) {
+      return this.#setPlan({ kind: "none" });
+    }
     // The sets differ: each side names the checkpoint it keeps for the other, and both decide on the two names.
     this.#checkpoint = await loadCheckpoint(log, peer.id);
     this.#checking = true;
@@ -591,7 +515,7 @@ export class Session {
   }
 
   #setPlan(plan: Plan): void {
-    this.#plan = this.#sends ? plan : { kind: "none" };
+    this.#out.plan = this.#sends ? plan : { kind: "none" };
     this.#recon = undefined;
     this.#reconTurn = "over";
     this.#poke();
@@ -599,23 +523,23 @@ export class Session {
 
   /** Marks the initial exchange done when both ways are; stores the checkpoint of a two-way session. */
   async #maybeSynced(): Promise<void> {
-    if (this.#synced || this.#plan === undefined) return;
+    if (this.#synced || this.#out.plan === undefined) return;
     const sendDone = !this.#sends || this.#gotAck;
     const receiveDone = !this.#receives || this.#gotSynced;
     if (!(sendDone && receiveDone)) return;
     this.#synced = true;
-    this.#acked = this.#hello!.length;
+    this.#out.acked = this.#hello!.length;
     await this.#saveCheckpoint();
     if (!this.#live) this.#finished = true;
   }
 
   async #saveCheckpoint(): Promise<void> {
     if (!this.#synced || this.#mode !== "sync" || this.#peer?.mode !== "sync") return;
-    this.#fromPeer.dropBelow(this.#acked);
+    this.#fromPeer.dropBelow(this.#out.acked);
     try {
       await saveCheckpoint(this.#log, this.#peer.id, {
         sid: sessionId(this.#nonce, this.#peer.nonce),
-        snapshot: this.#acked,
+        snapshot: this.#out.acked,
         ranges: this.#fromPeer.list(),
       });
     } catch {
@@ -629,87 +553,22 @@ export class Session {
    */
   produce(maxBytes: number): Promise<Uint8Array[]> {
     return this.#serial(async () => {
-      if (this.finished || this.#plan === undefined || !this.#sends) return [];
+      if (this.finished || this.#out.plan === undefined || !this.#sends) return [];
       const peer = this.#peer!;
-      if (this.#sentBytes - this.#credited >= peer.window) return [];
-      const budget = Math.max(1, Math.min(maxBytes, peer.window - (this.#sentBytes - this.#credited)));
+      if (this.#out.sentBytes - this.#out.credited >= peer.window) return [];
+      const budget = Math.max(1, Math.min(maxBytes, peer.window - (this.#out.sentBytes - this.#out.credited)));
       if (!this.#sentSynced) {
-        const nodes = await this.#initialNodes(budget);
-        if (nodes.length > 0) return this.#encode(nodes, false);
+        const nodes = await this.#out.initialNodes(budget, this.#hello!.length);
+        if (nodes.length > 0) return this.#out.encode(nodes, false, this.peerMaxFrame, this.stats);
         this.#sentSynced = true;
-        this.#syncedAt = this.#sentBytes;
+        this.#out.syncedAt = this.#out.sentBytes;
         this.stats.roundTrips++;
         return [encodeMessage({ type: "synced" })];
       }
       if (!this.#live || !this.#synced) return [];
-      const nodes = await this.#liveNodes(budget);
-      return nodes.length === 0 ? [] : this.#encode(nodes, true);
+      const nodes = await this.#out.liveNodes(budget, this.#fromPeer);
+      return nodes.length === 0 ? [] : this.#out.encode(nodes, true, this.peerMaxFrame, this.stats);
     });
-  }
-
-  #encode(nodes: StoredNode[], live: boolean): Uint8Array[] {
-    const bodies = encodeNodesBodies(nodes, Math.min(NODES_MESSAGE_BYTES, Math.floor(this.peerMaxFrame / 2)));
-    for (const body of bodies) this.#sentBytes += body.length;
-    this.stats.nodesSent += nodes.length;
-    if (live) this.#unacked.push([this.#sentBytes, nodes[nodes.length - 1]!.change]);
-    return bodies;
-  }
-
-  /** Takes nodes from the buffer up to `budget` bytes (at least one). */
-  #take(budget: number): StoredNode[] {
-    let size = 0;
-    let n = 0;
-    while (n < this.#buffer.length && (n === 0 || size + nodeWireSize(this.#buffer[n]!) <= budget)) {
-      size += nodeWireSize(this.#buffer[n]!);
-      n++;
-    }
-    return this.#buffer.splice(0, n);
-  }
-
-  async #initialNodes(budget: number): Promise<StoredNode[]> {
-    const plan = this.#plan!;
-    const snapshot = this.#hello!.length;
-    while (this.#buffer.length === 0) {
-      if (plan.kind === "none") return [];
-      if (plan.kind === "keys") {
-        if (plan.keys.length * 8 > snapshot) {
-          this.#plan = { kind: "range", since: 0, skip: new Ranges(), filter: new Set(plan.keys) };
-          return await this.#initialNodes(budget);
-        }
-        // Few keys: look each up, then send in change order (ancestors first).
-        const nodes: StoredNode[] = [];
-        for (const key of plan.keys) {
-          const node = await this.#log.storage.get(key);
-          if (node === undefined) throw new ProtocolError(`Node ${key} was offered to the peer but is not in the log`);
-          if (node.change <= snapshot) nodes.push(node);
-        }
-        nodes.sort((a, b) => a.change - b.change);
-        this.#buffer = nodes;
-        this.#plan = { kind: "none" };
-        continue;
-      }
-      if (plan.since >= snapshot) return [];
-      const page = await this.#read(plan.since, snapshot, PAGE);
-      if (page.length === 0) return [];
-      plan.since = page[page.length - 1]!.change;
-      this.#buffer = page.filter((node) =>
-        !plan.skip.has(node.change) && (plan.filter === undefined || plan.filter.has(node.key))
-      );
-    }
-    return this.#take(budget);
-  }
-
-  async #liveNodes(budget: number): Promise<StoredNode[]> {
-    const log = this.#log;
-    while (this.#buffer.length === 0) {
-      const until = log.length;
-      if (this.#liveCursor >= until || log.closed) return [];
-      const page = await this.#read(this.#liveCursor, until, PAGE);
-      if (page.length === 0) return [];
-      this.#liveCursor = page[page.length - 1]!.change;
-      this.#buffer = page.filter((node) => !this.#fromPeer.has(node.change));
-    }
-    return this.#take(budget);
   }
 
   /**
@@ -718,8 +577,8 @@ export class Session {
    */
   changed(signal: AbortSignal): Promise<void> {
     const waits: Promise<void>[] = [new Promise<void>((resolve) => (this.#wake = resolve))];
-    if (this.#live && this.#synced && this.#sends && this.#buffer.length === 0) {
-      waits.push(this.#log.waitForLength(this.#liveCursor, signal));
+    if (this.#live && this.#synced && this.#sends && this.#out.buffer.length === 0) {
+      waits.push(this.#log.waitForLength(this.#out.liveCursor, signal));
     }
     if (signal.aborted) return Promise.resolve();
     waits.push(new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true })));

@@ -163,8 +163,10 @@ export function replicateWebSocket<T>(
   let reason = "Done";
   const driver = driveChannel(log, options, {
     send(body) {
-      const data = (body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : body.slice()) as
-        Uint8Array<ArrayBuffer>;
+      const data =
+        (body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : body.slice()) as Uint8Array<
+          ArrayBuffer
+        >;
       if (socket.readyState === 0) waiting.push(data);
       else if (socket.readyState === 1) socket.send(data);
     },

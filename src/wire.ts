@@ -27,15 +27,7 @@ import type { Fingerprint } from "./key-index.ts";
 import { decodeNodes, NODE, NODES, splitNodes, type WireNode } from "./node-codec.ts";
 import { readVarint, varintLength, writeVarint } from "./frame.ts";
 
-export {
-  concatBytes,
-  DEFAULT_MAX_FRAME,
-  frame,
-  FrameDecoder,
-  readVarint,
-  varintLength,
-  writeVarint,
-} from "./frame.ts";
+export { concatBytes, DEFAULT_MAX_FRAME, frame, FrameDecoder, readVarint, varintLength, writeVarint } from "./frame.ts";
 export {
   decodeNode,
   decodeNodes,
@@ -43,8 +35,8 @@ export {
   encodeNodeFrames,
   encodeNodesBodies,
   NODE,
-  NODES,
   nodeBodySize,
+  NODES,
   nodeWireSize,
   splitNodes,
   type WireNode,

@@ -243,10 +243,14 @@ describe("a relay resumes a socket in the middle of its initial exchange (hibern
     // Once the relay has stored some of the client's nodes, hold the client's messages and drop the core.
     await waitFor(() => core.log.length > 0, 10_000, "the first nodes at the relay");
     holding = true;
-    await waitFor(() => {
-      const state = states.get(ws) as { session: { stats: { nodesReceived: number } } | null } | undefined;
-      return (state?.session?.stats.nodesReceived ?? 0) > 0;
-    }, 10_000, "a saved state with nodes received");
+    await waitFor(
+      () => {
+        const state = states.get(ws) as { session: { stats: { nodesReceived: number } } | null } | undefined;
+        return (state?.session?.stats.nodesReceived ?? 0) > 0;
+      },
+      10_000,
+      "a saved state with nodes received",
+    );
     const old = core;
     core = new RelayCore(host, options);
     await core.ready();

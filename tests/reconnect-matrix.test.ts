@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { Hyperlog, MemoryStorage, type Replication, replicateWebSocket, type ReplicationStats } from "../mod.ts";
+import { Hyperlog, MemoryStorage, replicateWebSocket, type Replication, type ReplicationStats } from "../mod.ts";
 import { openSqlite } from "../storage/sqlite-open.ts";
 import { type RunningServer, serve } from "../worker/serve.ts";
 import { json } from "./_relay-clients.ts";

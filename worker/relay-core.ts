@@ -441,7 +441,15 @@ export class RelayCore {
 
   /** Runs a socket's session: a new one, or one resumed from its saved state. */
   #start(ws: RelaySocket, att: RelaySocketState, state: SessionState | undefined): Conn {
-    let conn!: Conn;
+    const conn: Conn = {
+      ws,
+      att,
+      driver: undefined as unknown as Driver,
+      tokens: this.#limits.nodesPerSecond,
+      refilled: Date.now(),
+      closed: false,
+      saved: 0,
+    };
     const options = this.#options(() => conn, att.role);
     const log = this.#log as unknown as Hyperlog<unknown>;
     const session = state === undefined ? new Session(log, options) : Session.resume(log, options, state);
@@ -455,15 +463,6 @@ export class RelayCore {
         const [code, reason] = conn.closing ?? codeOf(error);
         this.#close(conn, code, reason);
       },
-    };
-    conn = {
-      ws,
-      att,
-      driver: undefined as unknown as Driver,
-      tokens: this.#limits.nodesPerSecond,
-      refilled: Date.now(),
-      closed: false,
-      saved: 0,
     };
     this.#conns.set(ws, conn);
     conn.driver = new Driver(session, transport, {

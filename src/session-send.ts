@@ -1,0 +1,125 @@
+/**
+ * The sending half of a replication session (see `session.ts`): which nodes go to the peer, in change order, a page
+ * at a time, within the transport's room and the peer's window.
+ *
+ * @module
+ */
+import { Ranges } from "./checkpoint.ts";
+import { ProtocolError } from "./errors.ts";
+import type { Hyperlog } from "./log.ts";
+import type { StoredNode } from "./node.ts";
+import type { ReplicationStats } from "./replicate-types.ts";
+import type { Plan } from "./session-types.ts";
+import { encodeNodesBodies, nodeWireSize } from "./wire.ts";
+
+/** The most bytes of nodes packed into one NODES message. */
+const NODES_MESSAGE_BYTES = 64 * 1024;
+const PAGE = 256;
+
+/**
+ * The sending half of a session: the plan of the initial nodes, the buffer of one page, the live cursor, and the
+ * window's accounting (bytes sent, credited, the live sends not yet credited).
+ *
+ * @example
+ * ```ts
+ * import { Hyperlog } from "../mod.ts";
+ * import { Outbox } from "./session-send.ts";
+ * const log = new Hyperlog();
+ * await log.append("x");
+ * const out = new Outbox(log, (since, until, limit) => log.storage.read({ since, until, limit, reverse: false }));
+ * out.plan = { kind: "range", since: 0, skip: new (await import("./checkpoint.ts")).Ranges() };
+ * console.assert((await out.initialNodes(1 << 16, 1)).length === 1);
+ * ```
+ */
+export class Outbox {
+  /** What is left of the initial nodes; undefined until both sides decided. */
+  plan: Plan | undefined;
+  /** Nodes read and not yet sent (one page at most). */
+  buffer: StoredNode[] = [];
+  /** Live: every node up to this change was sent or skipped. */
+  liveCursor = 0;
+  /** Bytes of node messages sent, and credited by the peer. */
+  sentBytes = 0;
+  credited = 0;
+  /** Bytes sent when SYNCED went (ACK credits them all). */
+  syncedAt = 0;
+  /** Live sends not yet credited: `[sentBytes after, last change]`. */
+  unacked: [number, number][] = [];
+  /** The peer holds every node of this side up to this change. */
+  acked = 0;
+  readonly #log: Hyperlog<unknown>;
+  readonly #read: (since: number, until: number, limit: number) => Promise<StoredNode[]>;
+
+  /** Reads `log` through `read`. */
+  constructor(log: Hyperlog<unknown>, read: (since: number, until: number, limit: number) => Promise<StoredNode[]>) {
+    this.#log = log;
+    this.#read = read;
+  }
+
+  /** Encodes nodes into NODES messages for the peer, counting them. */
+  encode(nodes: StoredNode[], live: boolean, peerMaxFrame: number, stats: ReplicationStats): Uint8Array[] {
+    const bodies = encodeNodesBodies(nodes, Math.min(NODES_MESSAGE_BYTES, Math.floor(peerMaxFrame / 2)));
+    for (const body of bodies) this.sentBytes += body.length;
+    stats.nodesSent += nodes.length;
+    if (live) this.unacked.push([this.sentBytes, nodes[nodes.length - 1]!.change]);
+    return bodies;
+  }
+
+  /** Takes nodes from the buffer up to `budget` bytes (at least one). */
+  take(budget: number): StoredNode[] {
+    let size = 0;
+    let n = 0;
+    while (n < this.buffer.length && (n === 0 || size + nodeWireSize(this.buffer[n]!) <= budget)) {
+      size += nodeWireSize(this.buffer[n]!);
+      n++;
+    }
+    return this.buffer.splice(0, n);
+  }
+
+  /** The next initial nodes (up to `budget` bytes, at least one) the plan holds, up to `snapshot`. */
+  async initialNodes(budget: number, snapshot: number): Promise<StoredNode[]> {
+    const plan = this.plan!;
+    while (this.buffer.length === 0) {
+      if (plan.kind === "none") return [];
+      if (plan.kind === "keys") {
+        if (plan.keys.length * 8 > snapshot) {
+          this.plan = { kind: "range", since: 0, skip: new Ranges(), filter: new Set(plan.keys) };
+          return await this.initialNodes(budget, snapshot);
+        }
+        // Few keys: look each up, then send in change order (ancestors first).
+        const nodes: StoredNode[] = [];
+        for (const key of plan.keys) {
+          const node = await this.#log.storage.get(key);
+          if (node === undefined) throw new ProtocolError(`Node ${key} was offered to the peer but is not in the log`);
+          if (node.change <= snapshot) nodes.push(node);
+        }
+        nodes.sort((a, b) => a.change - b.change);
+        this.buffer = nodes;
+        this.plan = { kind: "none" };
+        continue;
+      }
+      if (plan.since >= snapshot) return [];
+      const page = await this.#read(plan.since, snapshot, PAGE);
+      if (page.length === 0) return [];
+      plan.since = page[page.length - 1]!.change;
+      this.buffer = page.filter((node) =>
+        !plan.skip.has(node.change) && (plan.filter === undefined || plan.filter.has(node.key))
+      );
+    }
+    return this.take(budget);
+  }
+
+  /** The next live nodes, none of them from the peer. */
+  async liveNodes(budget: number, fromPeer: Ranges): Promise<StoredNode[]> {
+    const log = this.#log;
+    while (this.buffer.length === 0) {
+      const until = log.length;
+      if (this.liveCursor >= until || log.closed) return [];
+      const page = await this.#read(this.liveCursor, until, PAGE);
+      if (page.length === 0) return [];
+      this.liveCursor = page[page.length - 1]!.change;
+      this.buffer = page.filter((node) => !fromPeer.has(node.change));
+    }
+    return this.take(budget);
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * The types a session shares with its parts and its drivers: options, the resumable state, the sending plan, and
+ * the errors a peer's ERROR message becomes.
+ *
+ * @module
+ */
+import {
+  ClosedError,
+  EncodingError,
+  type HyperlogError,
+  InvalidNodeError,
+  ProtocolError,
+  SignatureError,
+  TimeoutError,
+} from "./errors.ts";
+import type { Ranges } from "./checkpoint.ts";
+import { fromHex, toHex } from "./hex.ts";
+import type { StoredNode } from "./node.ts";
+import type { ReplicateOptions, ReplicationStats } from "./replicate-types.ts";
+import type { Hello } from "./wire.ts";
+
+/** Bytes of node messages a side takes before it grants more (default of `window`). */
+export const DEFAULT_WINDOW = 512 * 1024;
+
+const ERRORS: Record<string, new (message: string) => HyperlogError> = {
+  InvalidNodeError,
+  SignatureError,
+  ProtocolError,
+  EncodingError,
+  ClosedError,
+  TimeoutError,
+};
+
+export function remoteError(name: string, message: string): HyperlogError {
+  const text = `Peer stopped the session: ${message}`;
+  const Known = ERRORS[name];
+  const err = Known !== undefined ? new Known(text) : new ProtocolError(text);
+  if (name === "MissingLinksError") err.name = name;
+  err.message = text;
+  return Object.assign(err, { fromPeer: true });
+}
+
+/**
+ * Options of a {@link Session}: those of `Hyperlog.replicate`, and a hook for a relay.
+ *
+ * @example
+ * ```ts
+ * import type { SessionOptions } from "./session.ts";
+ * const options: SessionOptions = { mode: "push", admit: (sizes) => void sizes };
+ * console.assert(options.mode === "push");
+ * ```
+ */
+export interface SessionOptions extends ReplicateOptions {
+  /**
+   * Called with the NODE body size of each node of a message from the peer before anything else is done with it,
+   * and whether the initial exchange is over (`live`); throw to refuse them (the error ends the session).
+   */
+  admit?: ((sizes: readonly number[], live: boolean) => void) | undefined;
+  /**
+   * Reads nodes in change order, as `storage.read` does (default: the log's storage). A relay with many sockets
+   * passes a read that serves recent nodes from memory, so that a node stored once is read once for all of them.
+   */
+  read?: ((since: number, until: number, limit: number) => Promise<StoredNode[]>) | undefined;
+}
+
+/**
+ * A session's state between messages, small and structured-cloneable (a relay keeps it in a socket's attachment),
+ * for the phases that can resume: after the HELLOs, with no reconciliation under way.
+ *
+ * @example
+ * ```ts
+ * import type { SessionState } from "./session.ts";
+ * const keep = (state: SessionState | undefined) => JSON.stringify(state ?? null);
+ * console.assert(keep(undefined) === "null");
+ * ```
+ */
+export interface SessionState {
+  /** The version of this layout. */
+  v: 1;
+  /** This side's HELLO, and the peer's (fingerprints in hex). */
+  hello: Record<string, unknown>;
+  /** The peer's HELLO. */
+  peer: Record<string, unknown>;
+  /** `[since, skip ranges]` of the initial nodes still to send, or null when none are left. */
+  plan: [number, [number, number][]] | null;
+  /** Flags: sentSynced, gotSynced, gotAck, synced. */
+  flags: [boolean, boolean, boolean, boolean];
+  /** The live cursor, acked change, bytes sent, credited, sent at SYNCED, and credit owed. */
+  counts: [number, number, number, number, number, number];
+  /** Live sends not yet credited. */
+  unacked: [number, number][];
+  /** Ranges of nodes from the peer. */
+  fromPeer: [number, number][];
+  /** The stats so far. */
+  stats: ReplicationStats;
+}
+
+export function helloJson(hello: Hello): Record<string, unknown> {
+  return { ...hello, xor: toHex(hello.xor) };
+}
+
+export function helloOf(json: Record<string, unknown>): Hello {
+  return { ...(json as unknown as Hello), xor: fromHex(json.xor as string) };
+}
+
+/** What the sending side works through: the nodes the peer lacks, in change order. */
+export type Plan =
+  | { kind: "none" }
+  | { kind: "range"; since: number; skip: Ranges; filter?: Set<string> }
+  | { kind: "keys"; keys: string[] };
