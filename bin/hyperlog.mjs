@@ -16,11 +16,31 @@ const pinned = join(here, "..", "node_modules", "node", "bin", "node");
 const runsTypeScript = typeof globalThis.Deno !== "undefined" || typeof globalThis.Bun !== "undefined" ||
   Boolean(process.features?.typescript);
 
+/**
+ * Resolves once what was written to `stream` has left the process (or the stream has failed or closed): writes to
+ * a pipe are asynchronous on Node and Bun, and exiting before they are done cuts the output short.
+ */
+function drained(stream) {
+  return new Promise((resolve) => {
+    if (stream.destroyed || stream.writableFinished) return resolve();
+    const events = stream.writableEnded ? ["finish"] : [];
+    const done = () => {
+      for (const event of [...events, "error", "close"]) stream.off(event, done);
+      resolve();
+    };
+    for (const event of [...events, "error", "close"]) stream.on(event, done);
+    // A write's callback runs once it and every write before it are done.
+    if (events.length === 0) stream.write("", done);
+  });
+}
+
 async function run(file) {
   const { main } = await import(pathToFileURL(file).href);
-  // Exit explicitly: an open stdin (sync, dupsh) would otherwise keep some runtimes alive. Output to pipes and
-  // files is written synchronously, and sync waits for its output to drain before main returns.
-  process.exit(await main(process.argv.slice(2)));
+  const code = await main(process.argv.slice(2));
+  process.exitCode = code;
+  await Promise.all([drained(process.stdout), drained(process.stderr)]);
+  // Exit explicitly once the output is out: an open stdin (sync, dupsh) would otherwise keep some runtimes alive.
+  process.exit(code);
 }
 
 if (existsSync(source) && runsTypeScript) {
