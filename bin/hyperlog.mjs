@@ -5,6 +5,7 @@
 // (dist/src/cli.js), which any Node >= 22.5, Deno or Bun loads.
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
+import module from "node:module";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -22,7 +23,8 @@ const runsTypeScript = typeof globalThis.Deno !== "undefined" || typeof globalTh
  */
 function drained(stream) {
   return new Promise((resolve) => {
-    if (stream.destroyed || stream.writableFinished) return resolve();
+    // A stream that has failed (EPIPE, ENOSPC) has nothing more to deliver, and on Deno it never calls back.
+    if (failed.has(stream) || stream.destroyed || stream.writableFinished) return resolve();
     const events = stream.writableEnded ? ["finish"] : [];
     const done = () => {
       for (const event of [...events, "error", "close"]) stream.off(event, done);
@@ -30,11 +32,24 @@ function drained(stream) {
     };
     for (const event of [...events, "error", "close"]) stream.on(event, done);
     // A write's callback runs once it and every write before it are done.
-    if (events.length === 0) stream.write("", done);
+    if (events.length === 0) {
+      try {
+        stream.write("", done);
+      } catch {
+        done();
+      }
+    }
   });
 }
 
+/** The output streams that have failed. */
+const failed = new Set();
+
 async function run(file) {
+  // Node keeps the compiled (and type-stripped) modules in its cache directory, which halves the start-up of a short
+  // command such as get; Deno and Bun have their own caches.
+  if (typeof globalThis.Deno === "undefined" && typeof globalThis.Bun === "undefined") module.enableCompileCache?.();
+  for (const stream of [process.stdout, process.stderr]) stream.on("error", () => failed.add(stream));
   const { main } = await import(pathToFileURL(file).href);
   const code = await main(process.argv.slice(2));
   process.exitCode = code;

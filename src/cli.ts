@@ -511,12 +511,12 @@ async function serve(io: CliIO, parsed: Parsed, argv: readonly string[]): Promis
     const name = eq === -1 ? arg : arg.slice(0, eq);
     if (!(name in SERVE_OPTIONS)) throw new UsageError(`Unknown option ${arg} for serve`);
     const value = eq === -1 ? parsed.args[++i] : arg.slice(eq + 1);
-    if (value === undefined) throw new UsageError(`The option ${name} needs a value`);
+    if (value === undefined) throw new UsageError(`${name} needs a value`);
     values[name] = value;
   }
   const port = Number(values["--port"] ?? "8787");
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new UsageError(`The port ${values["--port"]} is not a port number: give an integer from 0 to 65535`);
+    throw new UsageError(`--port ${values["--port"]} is not a port: give an integer from 0 to 65535`);
   }
   const settings: Record<string, string | undefined> = {};
   for (const [option, variable] of Object.entries(SERVE_OPTIONS)) {
@@ -577,8 +577,8 @@ function dupsh(a: string, b: string): Promise<number> {
 
 /**
  * A write to a process stream that waits while the stream's buffer is full (its 'drain' event), so output to a slow
- * pipe is held back rather than piled up in memory. Once the stream has failed (EPIPE: the reader has gone), every
- * write throws that error, which ends the command; the stream's error is handled here, so it is no crash.
+ * pipe is held back rather than piled up in memory. Once the stream has failed (EPIPE: the reader has gone; ENOSPC),
+ * every write throws that error, which ends the command; the stream's error is handled here, so it is no crash.
  */
 function streamWriter(stream: NodeJS.WriteStream): (text: string) => void | Promise<void> {
   let failed: Error | undefined;
@@ -587,7 +587,15 @@ function streamWriter(stream: NodeJS.WriteStream): (text: string) => void | Prom
   });
   return (text) => {
     if (failed !== undefined) throw failed;
-    if (stream.write(text)) return;
+    try {
+      if (stream.write(text)) return;
+    } catch (error) {
+      // Deno throws some write errors (ENOSPC) instead of emitting them, and the stream then never drains: mark
+      // it destroyed, so nothing waits for it.
+      failed ??= error as Error;
+      stream.destroy(failed);
+      throw failed;
+    }
     return new Promise<void>((resolve, reject) => {
       const settle = () => {
         stream.off("drain", settle);

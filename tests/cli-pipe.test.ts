@@ -37,10 +37,11 @@ interface Piped {
  * Runs the CLI in `sh -c '{ CLI ARGS; echo "hyperlog exited $?" >&2; } | READER'`, so its stdout is a real pipe
  * whose other end is READER. With `slow`, READER is `cat` into this process, which reads a chunk, then stops
  * reading until the next turn of the timers: the pipe fills up and the CLI has output waiting when it finishes.
+ * With `into`, the CLI's stdout goes to that file instead.
  */
-function piped(args: readonly string[], reader: string, slow = false): Promise<Piped> {
+function piped(args: readonly string[], reader: string, slow = false, into?: string): Promise<Piped> {
   return new Promise((resolve, reject) => {
-    const script = `{ "$@"; echo "hyperlog exited $?" >&2; } | ${reader}`;
+    const script = `{ "$@"${into === undefined ? "" : ` > ${into}`}; echo "hyperlog exited $?" >&2; } | ${reader}`;
     const child = spawn("/bin/sh", ["-c", script, "sh", ...RUNTIME, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     const out: Buffer[] = [];
     let stderr = "";
@@ -150,6 +151,13 @@ describe("hyperlog output through pipes, on a 20 000-node store", () => {
         assert.equal(result.stderr, "hyperlog exited 0\n", `hyperlog ${args.join(" ")} | head -1`);
         assert.equal(result.stdout.split("\n").length - 1, 1);
       }
+    }
+  });
+
+  it("output that cannot be written (ENOSPC, into /dev/full) ends the command with status 1 and one line on stderr", async () => {
+    for (const args of [["ls"], ["kv", "ls"], ["heads"], ["get", keys[0]!]]) {
+      const result = await piped(["-d", dir, ...args], "cat", false, "/dev/full");
+      assert.match(result.stderr, /^hyperlog: [^\n]+\nhyperlog exited 1\n$/, `hyperlog ${args.join(" ")} > /dev/full`);
     }
   });
 });
