@@ -124,7 +124,10 @@ describe("hyperlog output through pipes, on a 20 000-node store", () => {
     const expected = await reference(args, (lines) => {
       const listed = lines.map((line) => JSON.parse(line));
       assert.equal(listed.length, ROOTS);
-      assert.deepEqual(listed.map((entry) => entry.key).sort(), Array.from({ length: ROOTS }, (_, i) => `k${i}`).sort());
+      assert.deepEqual(
+        listed.map((entry) => entry.key).sort(),
+        Array.from({ length: ROOTS }, (_, i) => `k${i}`).sort(),
+      );
     });
     await everyLine(args, expected);
   });
