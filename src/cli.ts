@@ -14,24 +14,59 @@ import { Hyperlog } from "./log.ts";
 import type { ReplicationMode, ReplicationStats } from "./replicate.ts";
 import type { Storage } from "../storage/storage.ts";
 
-/** Where a command reads and writes: its streams and how it opens a store. */
+/**
+ * Where a command reads and writes: its streams and how it opens a store. A write may return a promise: the command
+ * waits for it before writing more (backpressure from a slow reader), and a write that fails with an `EPIPE` error
+ * (the reader has gone, as in `hyperlog ls | head -1`) ends the command quietly with status 0.
+ */
 export interface CliIO {
   /** Standard output. */
-  stdout: (text: string) => void;
+  stdout: (text: string) => void | Promise<void>;
   /** Standard error. */
-  stderr: (text: string) => void;
+  stderr: (text: string) => void | Promise<void>;
   /** Opens the store in a directory. */
   openStorage: (dir: string) => Promise<Storage>;
   /** Stops a long-running command (`serve`) when aborted; without it, SIGINT or SIGTERM does. */
   signal?: AbortSignal;
 }
 
-/** An error that should print usage and exit with status 2. */
+/** An error that should print the usage (of `command` when known) and exit with status 2. */
 class UsageError extends Error {
-  constructor(message: string) {
+  /** The command whose usage to print; without it, the whole usage. */
+  command: string | undefined;
+  constructor(message: string, command?: string) {
     super(message);
     this.name = "UsageError";
+    this.command = command;
   }
+}
+
+/** True for the error of a write to a pipe whose reader has gone (`hyperlog ls | head -1`). */
+function isBrokenPipe(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === "EPIPE";
+}
+
+/** How much output goes out in one write: lines are gathered up to this many characters. */
+const CHUNK_CHARS = 64 * 1024;
+
+/**
+ * Writes one line per item on stdout, gathered into chunks of about 64 KiB, waiting for each write (so a slow
+ * reader holds the command back instead of the output piling up in memory).
+ */
+async function writeLines<T>(
+  io: CliIO,
+  items: Iterable<T> | AsyncIterable<T>,
+  line: (item: T) => string,
+): Promise<void> {
+  let chunk = "";
+  for await (const item of items) {
+    chunk += line(item) + "\n";
+    if (chunk.length >= CHUNK_CHARS) {
+      await io.stdout(chunk);
+      chunk = "";
+    }
+  }
+  if (chunk !== "") await io.stdout(chunk);
 }
 
 const USAGE = `Usage: hyperlog [-d DIR] <command> [arguments]
@@ -163,7 +198,7 @@ function parse(argv: readonly string[]): Parsed {
     const arg = argv[i]!;
     if (arg === "-d" || arg === "--dir") {
       const dir = argv[++i];
-      if (dir === undefined || dir === "") throw new UsageError(`${arg} needs a directory`);
+      if (dir === undefined || dir === "") throw new UsageError(`The option ${arg} needs a directory`, parsed.command);
       parsed.dir = dir;
     } else if (arg.startsWith("--dir=")) {
       parsed.dir = arg.slice("--dir=".length);
@@ -183,7 +218,9 @@ function parse(argv: readonly string[]): Parsed {
     if (known === undefined) throw new UsageError(`Unknown command ${JSON.stringify(parsed.command)}`);
     for (const flag of parsed.flags) {
       if ((parsed.command === "sync" || parsed.command === "kv") && flag.startsWith("--token=")) continue;
-      if (!known.includes(flag)) throw new UsageError(`Unknown option ${flag} for ${parsed.command}`);
+      if (!known.includes(flag)) {
+        throw new UsageError(`Unknown option ${flag} for the ${parsed.command} command`, parsed.command);
+      }
     }
   }
   return parsed;
@@ -191,7 +228,7 @@ function parse(argv: readonly string[]): Parsed {
 
 function expectArgs(parsed: Parsed, min: number, max: number, what: string): void {
   if (parsed.args.length < min || parsed.args.length > max) {
-    throw new UsageError(`${parsed.command} takes ${what}`);
+    throw new UsageError(`The ${parsed.command} command takes ${what}`);
   }
 }
 
@@ -217,20 +254,22 @@ function nodeJson(node: object): string {
  */
 export async function main(argv: readonly string[], io: CliIO = defaultIO()): Promise<number> {
   let parsed: Parsed;
+  let command: string | undefined;
   try {
     parsed = parse(argv);
+    command = parsed.command;
     if (parsed.help || parsed.command === undefined) {
       const text = parsed.command !== undefined ? HELP[parsed.command] ?? USAGE : USAGE;
       if (parsed.help) {
-        io.stdout(text);
+        await io.stdout(text);
         return 0;
       }
-      io.stderr(text);
+      await io.stderr(text);
       return 2;
     }
     switch (parsed.command) {
       case "add": {
-        if (parsed.args.length < 1) throw new UsageError("add takes a VALUE and optional PREV keys");
+        if (parsed.args.length < 1) throw new UsageError("The add command takes a VALUE and optional PREV keys");
         const [text, ...links] = parsed.args as [string, ...string[]];
         const value = valueOf(text, parsed.flags);
         for (const link of links) {
@@ -241,7 +280,7 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO()): Pr
         const log = await openLog(io, parsed.dir);
         try {
           const node = await log.add(links, value);
-          io.stdout(`${node.key}\n`);
+          await io.stdout(`${node.key}\n`);
         } finally {
           await log.close();
         }
@@ -251,7 +290,7 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO()): Pr
         expectArgs(parsed, 0, 0, "no arguments");
         const log = await openLog(io, parsed.dir);
         try {
-          for await (const node of log.createReadStream()) io.stdout(nodeJson(node) + "\n");
+          await writeLines(io, log.createReadStream(), nodeJson);
         } finally {
           await log.close();
         }
@@ -261,7 +300,7 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO()): Pr
         expectArgs(parsed, 0, 0, "no arguments");
         const log = await openLog(io, parsed.dir);
         try {
-          for (const node of await log.heads()) io.stdout(`${node.key}\n`);
+          await writeLines(io, await log.heads(), (node) => node.key);
         } finally {
           await log.close();
         }
@@ -275,7 +314,7 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO()): Pr
         }
         const log = await openLog(io, parsed.dir);
         try {
-          io.stdout(nodeJson(await log.get(key)) + "\n");
+          await io.stdout(nodeJson(await log.get(key)) + "\n");
         } finally {
           await log.close();
         }
@@ -298,19 +337,25 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO()): Pr
         throw new UsageError(`Unknown command ${JSON.stringify(parsed.command)}`);
     }
   } catch (err) {
-    if (err instanceof UsageError) {
-      const command = argv.find((arg) => arg in HELP);
-      io.stderr(`hyperlog: ${err.message}\n\n${command === "kv" ? HELP.kv : USAGE}`);
-      return 2;
+    if (isBrokenPipe(err)) return 0;
+    try {
+      if (err instanceof UsageError) {
+        // The usage of the command at fault only (its --help text); the whole usage without a known command.
+        const usage = HELP[err.command ?? command ?? ""] ?? USAGE;
+        await io.stderr(`hyperlog: ${err.message}\n\n${usage}`);
+        return 2;
+      }
+      await io.stderr(`hyperlog: ${(err as Error).message}\n`);
+    } catch (error) {
+      if (!isBrokenPipe(error)) throw error;
     }
-    io.stderr(`hyperlog: ${(err as Error).message}\n`);
     return 1;
   }
 }
 
 function syncMode(flags: ReadonlySet<string>): ReplicationMode {
   if (flags.has("--push") && flags.has("--pull")) {
-    throw new UsageError("--push and --pull cannot be used together; leave both out to sync both ways");
+    throw new UsageError("The options --push and --pull cannot be used together; leave both out to sync both ways");
   }
   return flags.has("--push") ? "push" : flags.has("--pull") ? "pull" : "sync";
 }
@@ -359,19 +404,19 @@ async function kv(io: CliIO, parsed: Parsed): Promise<number> {
     const key = args[0]!;
     switch (sub) {
       case "put":
-        io.stdout(`${(await store.put(key, value)).key}\n`);
+        await io.stdout(`${(await store.put(key, value)).key}\n`);
         break;
       case "del":
-        io.stdout(`${(await store.del(key)).key}\n`);
+        await io.stdout(`${(await store.del(key)).key}\n`);
         break;
       case "get":
-        io.stdout(JSON.stringify(await store.get(key)) + "\n");
+        await io.stdout(JSON.stringify(await store.get(key)) + "\n");
         break;
       case "history":
-        for (const node of await store.history(key)) io.stdout(nodeJson(node) + "\n");
+        await writeLines(io, await store.history(key), nodeJson);
         break;
       case "ls":
-        for await (const entry of store.createReadStream()) io.stdout(JSON.stringify(entry) + "\n");
+        await writeLines(io, store.createReadStream(), (entry) => JSON.stringify(entry));
         break;
     }
   } finally {
@@ -397,7 +442,7 @@ async function sync(io: CliIO, dir: string, mode: ReplicationMode, live: boolean
     const stats = await session.done;
     await piped;
     if (progress !== undefined) process.stderr.write("\n");
-    io.stderr(syncSummary(stats));
+    await io.stderr(syncSummary(stats));
     return 0;
   } finally {
     if (progress !== undefined) clearInterval(progress);
@@ -421,10 +466,10 @@ async function syncRelay(io: CliIO, parsed: Parsed): Promise<number> {
   try {
     url = new URL(parsed.args[0]!);
   } catch {
-    throw new UsageError(`${JSON.stringify(parsed.args[0])} is not a URL; use ws://HOST/logs/NAME`);
+    throw new UsageError(`The address ${JSON.stringify(parsed.args[0])} is not a URL; use ws://HOST/logs/NAME`);
   }
   if (!/^\/logs\/[^/]+(\/ws)?\/?$/.test(url.pathname)) {
-    throw new UsageError(`${url.href} is not a relay log URL; use ws://HOST/logs/NAME`);
+    throw new UsageError(`The URL ${url.href} is not a relay log URL; use ws://HOST/logs/NAME`);
   }
   if (!url.pathname.endsWith("/ws")) url.pathname = url.pathname.replace(/\/?$/, "/ws");
   const { replicateWebSocket } = await import("./websocket.ts");
@@ -436,10 +481,10 @@ async function syncRelay(io: CliIO, parsed: Parsed): Promise<number> {
     const session = replicateWebSocket(log, socket, { mode, live });
     if (live) {
       await session.synced;
-      io.stderr(`sync: synced with ${url.origin}${url.pathname}; staying live (Ctrl-C to stop)\n`);
+      await io.stderr(`sync: synced with ${url.origin}${url.pathname}; staying live (Ctrl-C to stop)\n`);
     }
     const stats = await session.done;
-    io.stderr(syncSummary(stats));
+    await io.stderr(syncSummary(stats));
     return 0;
   } finally {
     await log.close();
@@ -487,7 +532,7 @@ async function serve(io: CliIO, parsed: Parsed, argv: readonly string[]): Promis
     if (error instanceof RangeError || error instanceof TypeError) throw new UsageError(error.message);
     throw error;
   }
-  io.stdout(
+  await io.stdout(
     `hyperlog relay on ${running.url} (logs in ${resolve(dir)}); sync with ${
       running.url.replace(/^http/, "ws")
     }/logs/NAME\n`,
@@ -500,7 +545,7 @@ async function serve(io: CliIO, parsed: Parsed, argv: readonly string[]): Promis
     }
   });
   await running.close();
-  io.stderr("hyperlog relay stopped\n");
+  await io.stderr("hyperlog relay stopped\n");
   return 0;
 }
 
@@ -530,11 +575,47 @@ function dupsh(a: string, b: string): Promise<number> {
   });
 }
 
+/**
+ * A write to a process stream that waits while the stream's buffer is full (its 'drain' event), so output to a slow
+ * pipe is held back rather than piled up in memory. Once the stream has failed (EPIPE: the reader has gone; ENOSPC),
+ * every write throws that error, which ends the command; the stream's error is handled here, so it is no crash.
+ */
+function streamWriter(stream: NodeJS.WriteStream): (text: string) => void | Promise<void> {
+  let failed: Error | undefined;
+  stream.on("error", (error: Error) => {
+    failed ??= error;
+  });
+  return (text) => {
+    if (failed !== undefined) throw failed;
+    try {
+      if (stream.write(text)) return;
+    } catch (error) {
+      // Deno throws some write errors (ENOSPC) instead of emitting them, and the stream then never drains: mark
+      // it destroyed, so nothing waits for it.
+      failed ??= error as Error;
+      stream.destroy(failed);
+      throw failed;
+    }
+    return new Promise<void>((resolve, reject) => {
+      const settle = () => {
+        stream.off("drain", settle);
+        stream.off("error", settle);
+        stream.off("close", settle);
+        if (failed !== undefined) reject(failed);
+        else resolve();
+      };
+      stream.on("drain", settle);
+      stream.on("error", settle);
+      stream.on("close", settle);
+    });
+  };
+}
+
 /** The real process's IO, with SQLite storage in the directory. */
 function defaultIO(): CliIO {
   return {
-    stdout: (text) => void process.stdout.write(text),
-    stderr: (text) => void process.stderr.write(text),
+    stdout: streamWriter(process.stdout),
+    stderr: streamWriter(process.stderr),
     openStorage: async (dir) => {
       mkdirSync(resolve(dir), { recursive: true });
       const { openSqlite } = await import("../storage/sqlite-open.ts");
