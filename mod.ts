@@ -40,10 +40,10 @@ export {
   MissingLinksError,
   NotFoundError,
   ProtocolError,
-  TimeoutError,
   SignatureError,
   StorageConflictError,
   StorageError,
+  TimeoutError,
 } from "./src/errors.ts";
 export { MemoryStorage } from "./storage/memory.ts";
 export { INDEXEDDB_SCHEMA_VERSION, IndexedDBStorage } from "./storage/indexeddb.ts";
