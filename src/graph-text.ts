@@ -65,7 +65,7 @@ export function previewValue(value: unknown, max = 60): string {
  *   { key: "r", links: [] },
  * ]);
  * const text = graphLines(layout, (row) => row.node.key).join("\n");
- * console.assert(text === ["*   m", "|\\", "| * b", "* | a", "|/", "*   r"].join("\n"), text);
+ * console.assert(text === ["*   m", "|\\", "| * b", "* | a", "|/", "* r"].join("\n"), text);
  * ```
  */
 export function graphLines<N extends DagNode>(

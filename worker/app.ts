@@ -32,6 +32,17 @@ function tokenOf(request: Request, url: URL): string | undefined {
   return undefined;
 }
 
+/** A browser asking for a page: its Accept header names text/html. */
+function wantsHtml(request: Request): boolean {
+  return /\btext\/html\b/i.test(request.headers.get("accept") ?? "");
+}
+
+/** The `limit` query of a view route, passed on to the log's Object (which checks it). */
+function limitQuery(href: string): string {
+  const limit = new URL(href).searchParams.get("limit");
+  return limit === null ? "" : `?limit=${encodeURIComponent(limit)}`;
+}
+
 function offeredProtocols(request: Request): string[] {
   const header = request.headers.get("sec-websocket-protocol");
   return header === null ? [] : header.split(",").map((p) => p.trim()).filter(Boolean);
@@ -87,7 +98,12 @@ export function createApp(): Hono<{ Bindings: RelayEnv; Variables: { role: Role;
     return stub.fetch(new Request(`https://relay${path}`, { ...init, headers }));
   };
 
-  app.get("/logs/:name", (c) => forward(c.env, c.get("name"), "/info"));
+  // A browser (Accept: text/html) gets the log's page (log-page.ts); API clients get the JSON summary.
+  app.get(
+    "/logs/:name",
+    (c) => forward(c.env, c.get("name"), wantsHtml(c.req.raw) ? `/page${limitQuery(c.req.url)}` : "/info"),
+  );
+  app.get("/logs/:name/graph", (c) => forward(c.env, c.get("name"), `/graph${limitQuery(c.req.url)}`));
 
   app.get("/logs/:name/ws", (c) => {
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
