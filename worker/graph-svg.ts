@@ -47,6 +47,8 @@ export interface GraphSvgOptions {
   href?: (key: string) => string;
   /** A title shown above the graph. */
   title?: string;
+  /** The width of the node boxes, in pixels (default 640: a 60-character preview fits). */
+  boxWidth?: number;
 }
 
 const ROW = 26;
@@ -54,6 +56,7 @@ const LANE = 16;
 const PAD = 12;
 const TOP = 8;
 const BOX_WIDTH = 640;
+const MAX_BOX_WIDTH = 4096;
 const TITLE = 26;
 const textDecoder = new TextDecoder();
 /** Characters XML 1.0 cannot carry: C0 controls but tab, newline and return; U+FFFE, U+FFFF; lone surrogates. */
@@ -125,7 +128,8 @@ export function graphSvg(nodes: readonly GraphNode[], options: GraphSvgOptions =
   const layout = layoutDag(nodes);
   const top = TOP + (options.title === undefined ? 0 : TITLE);
   const boxX = PAD + Math.max(1, layout.width) * LANE + PAD;
-  const width = boxX + BOX_WIDTH + PAD;
+  const boxWidth = Math.min(MAX_BOX_WIDTH, Math.max(100, Math.floor(options.boxWidth ?? BOX_WIDTH)));
+  const width = boxX + boxWidth + PAD;
   const height = top + layout.rows.length * ROW + TOP;
   const x = (lane: number) => PAD + lane * LANE + LANE / 2;
   const y = (row: number) => top + row * ROW + ROW / 2;
@@ -166,7 +170,7 @@ export function graphSvg(nodes: readonly GraphNode[], options: GraphSvgOptions =
     }
     parts.push(`<tspan class="value"> ${escapeXml(node.preview)}</tspan>`);
     const body = `<circle cx="${x(row.column)}" cy="${cy}" r="4.5"/>` +
-      `<rect x="${boxX}" y="${cy - ROW / 2 + 3}" width="${BOX_WIDTH}" height="${ROW - 6}" rx="4"/>` +
+      `<rect x="${boxX}" y="${cy - ROW / 2 + 3}" width="${boxWidth}" height="${ROW - 6}" rx="4"/>` +
       `<text x="${boxX + 8}" y="${cy + 4}">${parts.join("")}</text>` +
       `<title>${escapeXml(`#${node.change} ${node.key}`)}</title>`;
     const linked = options.href === undefined ? body : `<a href="${escapeXml(options.href(node.key))}">${body}</a>`;
