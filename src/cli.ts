@@ -123,6 +123,7 @@ Each log is kept in DIR/NAME.db (default DIR: ./.hyperlog-relay). Stops on Ctrl-
   --max-frame-bytes N      the largest message (default 1048576)               [env MAX_FRAME_BYTES]
   --max-node-bytes N       the largest node (default 262144)                   [env MAX_NODE_BYTES]
   --max-nodes-per-second N live nodes per second per socket (default 1000)     [env MAX_NODES_PER_SECOND]
+  --admin-token TOKEN      turns on the dashboard at /admin, behind this token [env ADMIN_TOKEN]
 Options take "--name VALUE" or "--name=VALUE"; an option wins over its environment variable.
 `,
   log: LOG_HELP,
@@ -473,6 +474,7 @@ const SERVE_OPTIONS: Record<string, string> = {
   "--max-frame-bytes": "MAX_FRAME_BYTES",
   "--max-node-bytes": "MAX_NODE_BYTES",
   "--max-nodes-per-second": "MAX_NODES_PER_SECOND",
+  "--admin-token": "ADMIN_TOKEN",
 };
 
 /** `hyperlog serve`: the relay on this machine, until SIGINT or SIGTERM (or `io.signal`, for tests). */

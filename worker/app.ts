@@ -7,7 +7,9 @@
  * @module
  */
 import { Hono } from "hono";
+import { type AdminEnv, adminResponse } from "./admin.ts";
 import { DEMO_HTML } from "./demo/html.ts";
+import type { LogSummary } from "./log-page.ts";
 import { type Role, roleOf } from "./limits.ts";
 import type { RelayEnv } from "./relay.ts";
 
@@ -138,6 +140,18 @@ export function createApp(): Hono<{ Bindings: RelayEnv; Variables: { role: Role;
     }
     return forward(c.env, c.get("name"), `/changes?since=${Number(since)}`);
   });
+
+  // The operator's dashboard (admin.ts), behind ADMIN_TOKEN or METRICS_TOKEN.
+  app.get("/admin", (c) =>
+    adminResponse(
+      c.req.raw,
+      c.env as RelayEnv & AdminEnv,
+      async (name) => {
+        const response = await forward(c.env, name, "/summary");
+        if (!response.ok) throw new Error(`The log answered ${response.status}`);
+        return await response.json() as LogSummary;
+      },
+    ));
 
   app.post(
     "/logs/:name/debug/forget",
