@@ -24,6 +24,8 @@ export { replicateWebSocket, webSocketStream } from "./src/websocket.ts";
 export { connect, socketUrl, Sync } from "./src/connect.ts";
 export type { ConnectOptions, SyncState, SyncStateDetail, WebSocketConstructor } from "./src/connect.ts";
 export type { WebSocketLike } from "./src/websocket.ts";
+export { layoutDag } from "./src/layout-dag.ts";
+export type { DagEdge, DagLayout, DagNode, DagRow } from "./src/layout-dag.ts";
 export { View } from "./src/view.ts";
 export type { ViewBatchDetail, ViewOptions, ViewRangeOptions, ViewStore } from "./src/view.ts";
 export { HyperKV } from "./src/kv.ts";
@@ -38,10 +40,10 @@ export {
   MissingLinksError,
   NotFoundError,
   ProtocolError,
-  TimeoutError,
   SignatureError,
   StorageConflictError,
   StorageError,
+  TimeoutError,
 } from "./src/errors.ts";
 export { MemoryStorage } from "./storage/memory.ts";
 export { INDEXEDDB_SCHEMA_VERSION, IndexedDBStorage } from "./storage/indexeddb.ts";

@@ -9,6 +9,7 @@ import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { Readable, Writable } from "node:stream";
+import { LOG_HELP, logCommand, parseLogArgs } from "./cli-log.ts";
 import { HyperKV } from "./kv.ts";
 import { Hyperlog } from "./log.ts";
 import type { ReplicationMode, ReplicationStats } from "./replicate.ts";
@@ -78,6 +79,8 @@ Commands:
   ls                       print every node as a JSON line, in change order
   heads                    print the keys of the nodes nothing links to
   get KEY                  print one node as JSON
+  log [URL] [--graph] [--limit N] [--since CHANGE] [--dot]
+                           the DAG newest first, like git log --graph --oneline (or Graphviz DOT)
   sync [--live] [--push|--pull]
                            replicate over stdin/stdout with another 'hyperlog sync'
   kv put KEY VALUE | kv get KEY | kv del KEY | kv ls | kv history KEY | kv sync [same as sync]
@@ -155,8 +158,10 @@ Each log is kept in DIR/NAME.db (default DIR: ./.hyperlog-relay). Stops on Ctrl-
   --max-frame-bytes N      the largest message (default 1048576)               [env MAX_FRAME_BYTES]
   --max-node-bytes N       the largest node (default 262144)                   [env MAX_NODE_BYTES]
   --max-nodes-per-second N live nodes per second per socket (default 1000)     [env MAX_NODES_PER_SECOND]
+  --admin-token TOKEN      turns on the dashboard at /admin, behind this token [env ADMIN_TOKEN]
 Options take "--name VALUE" or "--name=VALUE"; an option wins over its environment variable.
 `,
+  log: LOG_HELP,
   dupsh: `Usage: hyperlog dupsh 'CMD A' 'CMD B'
 
 Runs both commands in a shell, pipes A's stdout into B's stdin and B's stdout into A's stdin, forwards their stderr,
@@ -180,6 +185,7 @@ const KNOWN_FLAGS: Record<string, readonly string[]> = {
   sync: ["--live", "--push", "--pull"],
   kv: ["--json", "--live", "--push", "--pull"],
   serve: [],
+  log: [],
   dupsh: [],
 };
 
@@ -207,7 +213,9 @@ function parse(argv: readonly string[]): Parsed {
     } else if (parsed.command === undefined) {
       if (arg.startsWith("-")) throw new UsageError(`Unknown option ${arg}`);
       parsed.command = arg;
-    } else if (arg.startsWith("--") && parsed.command !== "dupsh" && parsed.command !== "serve") {
+    } else if (
+      arg.startsWith("--") && parsed.command !== "dupsh" && parsed.command !== "serve" && parsed.command !== "log"
+    ) {
       parsed.flags.add(arg);
     } else {
       parsed.args.push(arg);
@@ -329,6 +337,17 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO()): Pr
         return await kv(io, parsed);
       case "serve":
         return await serve(io, parsed, argv);
+      case "log": {
+        let options;
+        try {
+          options = parseLogArgs(parsed.args);
+        } catch (error) {
+          throw new UsageError((error as Error).message);
+        }
+        const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
+        const token = process.env.HYPERLOG_TOKEN || undefined;
+        return await logCommand(options, { stdout: io.stdout, openLog: () => openLog(io, parsed.dir), color, token });
+      }
       case "dupsh": {
         expectArgs(parsed, 2, 2, "two commands, each one quoted argument");
         return await dupsh(parsed.args[0]!, parsed.args[1]!);
@@ -500,6 +519,7 @@ const SERVE_OPTIONS: Record<string, string> = {
   "--max-frame-bytes": "MAX_FRAME_BYTES",
   "--max-node-bytes": "MAX_NODE_BYTES",
   "--max-nodes-per-second": "MAX_NODES_PER_SECOND",
+  "--admin-token": "ADMIN_TOKEN",
 };
 
 /** `hyperlog serve`: the relay on this machine, until SIGINT or SIGTERM (or `io.signal`, for tests). */

@@ -7,7 +7,9 @@
  * @module
  */
 import { Hono } from "hono";
+import { type AdminEnv, adminResponse } from "./admin.ts";
 import { DEMO_HTML } from "./demo/html.ts";
+import type { LogSummary } from "./log-page.ts";
 import { type Role, roleOf } from "./limits.ts";
 import type { RelayEnv } from "./relay.ts";
 
@@ -30,6 +32,17 @@ function tokenOf(request: Request, url: URL): string | undefined {
     if (offered.startsWith(BEARER_PROTOCOL)) return offered.slice(BEARER_PROTOCOL.length);
   }
   return undefined;
+}
+
+/** A browser asking for a page: its Accept header names text/html. */
+function wantsHtml(request: Request): boolean {
+  return /\btext\/html\b/i.test(request.headers.get("accept") ?? "");
+}
+
+/** The `limit` query of a view route, passed on to the log's Object (which checks it). */
+function limitQuery(href: string): string {
+  const limit = new URL(href).searchParams.get("limit");
+  return limit === null ? "" : `?limit=${encodeURIComponent(limit)}`;
 }
 
 function offeredProtocols(request: Request): string[] {
@@ -87,7 +100,12 @@ export function createApp(): Hono<{ Bindings: RelayEnv; Variables: { role: Role;
     return stub.fetch(new Request(`https://relay${path}`, { ...init, headers }));
   };
 
-  app.get("/logs/:name", (c) => forward(c.env, c.get("name"), "/info"));
+  // A browser (Accept: text/html) gets the log's page (log-page.ts); API clients get the JSON summary.
+  app.get(
+    "/logs/:name",
+    (c) => forward(c.env, c.get("name"), wantsHtml(c.req.raw) ? `/page${limitQuery(c.req.url)}` : "/info"),
+  );
+  app.get("/logs/:name/graph", (c) => forward(c.env, c.get("name"), `/graph${limitQuery(c.req.url)}`));
 
   app.get("/logs/:name/ws", (c) => {
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
@@ -122,6 +140,18 @@ export function createApp(): Hono<{ Bindings: RelayEnv; Variables: { role: Role;
     }
     return forward(c.env, c.get("name"), `/changes?since=${Number(since)}`);
   });
+
+  // The operator's dashboard (admin.ts), behind ADMIN_TOKEN or METRICS_TOKEN.
+  app.get("/admin", (c) =>
+    adminResponse(
+      c.req.raw,
+      c.env as RelayEnv & AdminEnv,
+      async (name) => {
+        const response = await forward(c.env, name, "/summary");
+        if (!response.ok) throw new Error(`The log answered ${response.status}`);
+        return await response.json() as LogSummary;
+      },
+    ));
 
   app.post(
     "/logs/:name/debug/forget",

@@ -50,6 +50,7 @@ import {
 } from "../src/wire.ts";
 import type { Storage } from "../storage/storage.ts";
 import { CLOSE, type RelayLimits, type Role } from "./limits.ts";
+import { LOG_VIEW_PATHS, logView, noteWrites } from "./log-page.ts";
 
 /** Nodes stored in one commit in the live phase, at most. */
 const LIVE_BATCH = 512;
@@ -304,6 +305,7 @@ export class RelayCore {
       ...(options.writers === undefined ? {} : { writers: options.writers }),
     });
     this.#log.addEventListener("add", (event) => this.#added((event as CustomEvent<StoredNode>).detail));
+    noteWrites(this.#log);
   }
 
   /** The log's name. */
@@ -360,6 +362,8 @@ export class RelayCore {
     const log = this.#log;
     await log.ready();
     const path = url.pathname;
+    // The log's views (log-page.ts): /graph, /summary, /page.
+    if (LOG_VIEW_PATHS.has(path)) return await logView(log, this.#name, url, () => [...this.#host.sockets()].length);
     if (path === "/info") {
       return Response.json({ heads: await log.storage.heads(), length: log.length });
     }

@@ -11,6 +11,8 @@
 import { join } from "node:path";
 import { mkdirSync } from "node:fs";
 import { openSqlite } from "../storage/sqlite-open.ts";
+import type { AdminEnv } from "./admin.ts";
+import { directoryRegistry } from "./admin-serve.ts";
 import { createApp } from "./app.ts";
 import { readLimits, type RelayLimits, type Role, writersOf } from "./limits.ts";
 import type { RelayEnv } from "./relay.ts";
@@ -42,6 +44,8 @@ export interface ServeSettings {
   MAX_NODE_BYTES?: string | undefined;
   /** Live nodes per second one socket may send (default 1 000). */
   MAX_NODES_PER_SECOND?: string | undefined;
+  /** The admin dashboard (`/admin`) needs this token; it is off without one. */
+  ADMIN_TOKEN?: string | undefined;
 }
 
 /**
@@ -261,8 +265,9 @@ export class RelayServer {
    */
   async fetch(request: Request, upgrade?: Upgrade): Promise<Response> {
     if (this.#closed) return Response.json({ error: "The relay is shutting down" }, { status: 503 });
-    const env: RelayEnv = {
+    const env: RelayEnv & AdminEnv = {
       ...(this.#settings as Omit<RelayEnv, "RELAY">),
+      LOG_REGISTRY: directoryRegistry(this.#dir),
       RELAY: {
         idFromName: (name: string) => name,
         get: (id: unknown) => ({ fetch: (forwarded: Request) => this.#forwarded(id as string, forwarded, upgrade) }),
