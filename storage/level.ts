@@ -20,6 +20,8 @@ import type { StoredNode } from "../src/node.ts";
 import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "./storage.ts";
 import { checkViewCommit } from "./view-keys.ts";
 
+export type { ReadRange, Storage, StoredNode, ViewRange, ViewState, ViewWrite };
+
 /**
  * The parts of an abstract-level or levelup database that {@link LevelStorage} uses. Values are strings or bytes.
  *
@@ -31,8 +33,10 @@ import { checkViewCommit } from "./view-keys.ts";
  * ```
  */
 export interface LevelDatabase {
+  /** Reads a value (a promise on abstract-level, a callback on levelup). */
   // deno-lint-ignore no-explicit-any
   get(key: string, ...rest: any[]): any;
+  /** Applies operations atomically (a promise on abstract-level, a callback on levelup). */
   // deno-lint-ignore no-explicit-any
   batch(...args: any[]): any;
   /** abstract-level: async iterators over ranges. */
@@ -41,8 +45,10 @@ export interface LevelDatabase {
   /** levelup: Node streams over ranges. */
   // deno-lint-ignore no-explicit-any
   createReadStream?(options?: any): any;
+  /** Opens the database. */
   // deno-lint-ignore no-explicit-any
   open?(...args: any[]): any;
+  /** Closes the database. */
   // deno-lint-ignore no-explicit-any
   close?(...args: any[]): any;
 }
@@ -204,9 +210,7 @@ export class LevelStorage implements Storage {
   async #batch(ops: Op[]): Promise<void> {
     if (ops.length === 0) return;
     const withEncoding = ops.map((op) =>
-      op.type === "put"
-        ? { ...op, valueEncoding: op.value instanceof Uint8Array ? "binary" : "utf8" }
-        : op
+      op.type === "put" ? { ...op, valueEncoding: op.value instanceof Uint8Array ? "binary" : "utf8" } : op
     );
     if (this.#abstract) {
       await this.db.batch(withEncoding);
@@ -228,7 +232,9 @@ export class LevelStorage implements Storage {
       reverse: range.reverse,
       limit: Number.isFinite(range.limit) ? range.limit : -1,
     };
-    for (const bound of ["gt", "gte", "lt", "lte"] as const) if (range[bound] !== undefined) options[bound] = range[bound];
+    for (const bound of ["gt", "gte", "lt", "lte"] as const) {
+      if (range[bound] !== undefined) options[bound] = range[bound];
+    }
     if (range.limit === 0) return [];
     const out: Array<[string, unknown]> = [];
     if (this.#abstract) {
@@ -250,7 +256,10 @@ export class LevelStorage implements Storage {
     this.#opened ??= (async () => {
       const db = this.db as { status?: string; open?: (...args: unknown[]) => unknown; isOpen?: () => boolean };
       if (this.#abstract && db.status !== "open" && typeof db.open === "function") await db.open();
-      const last = await this.#range({ gte: `${this.#prefix}c!`, lt: `${this.#prefix}c"`, limit: 1, reverse: true }, true);
+      const last = await this.#range(
+        { gte: `${this.#prefix}c!`, lt: `${this.#prefix}c"`, limit: 1, reverse: true },
+        true,
+      );
       this.#length = last.length === 0 ? 0 : parseInt(last[0]![0].slice(this.#prefix.length + 2), 16);
     })();
     return this.#opened;
@@ -288,13 +297,20 @@ export class LevelStorage implements Storage {
   /** Whether each key is stored. */
   async has(keys: readonly string[]): Promise<boolean[]> {
     this.#check();
-    return await Promise.all(keys.map(async (key) => (await this.#rawGet(`${this.#prefix}k!${key}`, false)) !== undefined));
+    return await Promise.all(
+      keys.map(async (key) => (await this.#rawGet(`${this.#prefix}k!${key}`, false)) !== undefined),
+    );
   }
 
   /** The current heads. */
   async heads(): Promise<string[]> {
     this.#check();
-    const rows = await this.#range({ gte: `${this.#prefix}h!`, lt: `${this.#prefix}h"`, limit: Infinity, reverse: false }, false);
+    const rows = await this.#range({
+      gte: `${this.#prefix}h!`,
+      lt: `${this.#prefix}h"`,
+      limit: Infinity,
+      reverse: false,
+    }, false);
     return rows.map(([key]) => key.slice(this.#prefix.length + 2));
   }
 

@@ -100,7 +100,7 @@ describe("HyperKV on a hyperkv 2 log", () => {
     const noValue = await kv.get("no-value");
     assert.equal(Object.keys(noValue).length, 1, "a put without a value is a value (undefined), as in hyperkv 2");
     assert.equal(Object.values(noValue)[0], undefined);
-    assert.equal(Object.keys(await kv.get("5")).length, 1, "5 and \"5\" are one key; the second put superseded");
+    assert.equal(Object.keys(await kv.get("5")).length, 1, '5 and "5" are one key; the second put superseded');
 
     // Our read stream lists the keys that have values, as the original's does (its deleted keys show no values).
     const ourKeys: string[] = [];
