@@ -239,6 +239,16 @@ export class CompatHyperlog extends EventEmitter {
               }),
           }),
           reject: (node: H4Node) => this.emit("reject", this.#toNode(node, "binary")),
+          preadd: (draft: H4Draft) => this.emit("preadd", { ...draft, value: Buffer.from(draft.value) }),
+          add: (node: H4Node) => {
+            let out: CompatNode;
+            try {
+              out = this.#toNode(node, this.valueEncoding);
+            } catch {
+              out = this.#toNode(node, "binary"); // a value the log's encoding cannot decode: listeners get bytes
+            }
+            this.emit("add", out);
+          },
         },
       });
       await h4.ready();

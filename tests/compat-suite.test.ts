@@ -1,12 +1,15 @@
 /**
- * hyperlog 4.12.1's own test suite (node_modules/hyperlog4/test/*.js, tape, from the devDependency) against the
- * compat entry: each file runs in a child process of the runtime running this test (Node, Deno or Bun), with its
- * `require('../')` redirected to compat/mod.ts (tests/fixtures/hyperlog4-require.cjs); nothing of the original is
- * copied. Each file is also run, on Node, against the original hyperlog 4, and the compat run must pass every
- * assertion the original makes, with none failing.
+ * The original suites on the compat entry: hyperlog 4.12.1's own tests (node_modules/hyperlog4/test/*.js), and
+ * those of hyperlog-index 5.2.2 and hyperkv 2.1.1 (their test/*.js, tape), from the devDependencies. Each file runs
+ * in a child process of the runtime running this test (Node, Deno or Bun), with its `require` of hyperlog 4
+ * (`require('../')` in hyperlog's tests, `require('hyperlog')` in the others') redirected to compat/mod.ts
+ * (tests/fixtures/hyperlog4-require.cjs); nothing of the originals is copied. Each file is also run, on Node, on
+ * the original hyperlog 4, and the compat run must pass every assertion the original makes, with none failing.
  *
- * Left out: test/hash.js (17 assertions), which tests the `hash` and `asyncHash` options, not carried (see the
- * README, "Coming from hyperlog 4"); tests/compat.test.ts checks that they fail with a clear error.
+ * Left out: hyperlog's test/hash.js (17 assertions), which tests the `hash` and `asyncHash` options, not carried
+ * (see the README, "Coming from hyperlog 4"); tests/compat.test.ts checks that they fail with a clear error.
+ * hyperlog-index's *_db tests take their databases from level-test 2, whose leveldown no longer builds: the fixture
+ * gives them memdb databases (the same levelup 1 generation), for the original and the compat runs alike.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -16,10 +19,16 @@ import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const suite = join(root, "node_modules", "hyperlog4", "test");
 const runner = join(root, "tests", "fixtures", "hyperlog4-run.cjs");
-const NOT_CARRIED = new Set(["hash.js"]);
-const files = readdirSync(suite).filter((f) => f.endsWith(".js") && !NOT_CARRIED.has(f)).sort();
+const NOT_CARRIED = new Set(["hyperlog4/test/hash.js"]);
+const suites = ["hyperlog4", "hyperlog-index", "hyperkv"];
+const files = suites.flatMap((name) =>
+  readdirSync(join(root, "node_modules", name, "test"))
+    .filter((f) => f.endsWith(".js"))
+    .sort()
+    .map((f) => `${name}/test/${f}`)
+    .filter((f) => !NOT_CARRIED.has(f))
+);
 
 interface Tap {
   tests: number;
@@ -29,12 +38,12 @@ interface Tap {
   output: string;
 }
 
-function run(command: string, args: string[]): Promise<Tap> {
+function run(command: string, args: string[], env: Record<string, string> = {}): Promise<Tap> {
   return new Promise((done, reject) => {
     const child = spawn(command, args, {
       cwd: root,
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, NO_COLOR: "1" },
+      env: { ...process.env, NO_COLOR: "1", ...env },
     });
     let output = "";
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
@@ -60,24 +69,18 @@ function runtimeCommand(file: string): [string, string[]] {
 /** The node binary of the project (the original runs on Node whatever runtime runs this file). */
 const nodeBin = join(root, "node_modules", ".bin", "node");
 
-describe("hyperlog 4.12.1's own test suite on the compat entry", () => {
-  it("finds the suite", () => {
-    assert.deepEqual(files, [
-      "basic.js",
-      "batch.js",
-      "changes.js",
-      "encoding.js",
-      "events.js",
-      "replicate.js",
-      "signatures.js",
-    ]);
+describe("hyperlog 4.12.1's, hyperlog-index's and hyperkv's own test suites on the compat entry", () => {
+  it("finds the suites", () => {
+    assert.equal(files.filter((f) => f.startsWith("hyperlog4/")).length, 7);
+    assert.equal(files.filter((f) => f.startsWith("hyperlog-index/")).length, 5);
+    assert.equal(files.filter((f) => f.startsWith("hyperkv/")).length, 13);
   });
 
   for (const file of files) {
-    it(`test/${file}: every assertion the original passes`, async () => {
-      const path = join(suite, file);
+    it(`${file}: every assertion the original passes`, async () => {
+      const path = join(root, "node_modules", file);
       const [original, compat] = await Promise.all([
-        run(nodeBin, [path]),
+        run(nodeBin, [runner, path], { HYPERLOG4_ORIGINAL: "1" }),
         run(...runtimeCommand(path)),
       ]);
       assert.equal(original.fail, 0, `the original passes its own ${file}:\n${original.output}`);

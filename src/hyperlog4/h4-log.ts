@@ -55,6 +55,8 @@ export interface H4WriteOptions {
   hash?: string | undefined;
   /** Fail the call on the first bad node (what hyperlog 4 does for a single node) rather than skip it. */
   bubble?: boolean | undefined;
+  /** Call the `preadd` hook for each draft now and the `add` hook for each node written (remote writes). */
+  events?: boolean | undefined;
 }
 
 /**
@@ -74,6 +76,10 @@ export interface H4Hooks {
   verify?(node: H4Node): Promise<boolean>;
   /** A node that was not stored. */
   reject?(node: H4Node): void;
+  /** A draft about to be written (for writes with `events`), before its key is known. */
+  preadd?(draft: H4Draft): void;
+  /** A node written (for writes with `events`). */
+  add?(node: H4Node): void;
 }
 
 /** A pre-node as hyperlog 4's `preadd` shows it: no key yet. */
@@ -239,6 +245,7 @@ export class H4Log {
    * bad draft's error when `bubble` is set, storing none of the call.
    */
   async write(drafts: readonly H4Draft[], options: H4WriteOptions): Promise<H4Node[]> {
+    if (options.events) { for (const draft of drafts) this.hooks.preadd?.(draft); }
     await this.ready();
     return await this.#mutex.run(async () => {
       await this.#catchUp();
@@ -285,7 +292,10 @@ export class H4Log {
         if (options.seq !== undefined && node.seq !== options.seq) {
           // An entry already at that place for this node is a repeat (a live peer echoing it): nothing to do.
           const there = await index.entry(logId, options.seq);
-          if (there !== undefined && there.node === key) continue;
+          if (there !== undefined && there.node === key) {
+            if (options.events) this.hooks.reject?.(node);
+            continue;
+          }
           reject(node, new H4NotFoundError(`Invalid log sequence: ${logId} is at ${seq}, got ${options.seq}`));
           continue;
         }
@@ -327,6 +337,7 @@ export class H4Log {
       const length = await this.log.storage.length();
       await index.record(records, length);
       this.#setChanges(length);
+      if (options.events) { for (const node of good) this.hooks.add?.(node); }
       return good;
     });
   }

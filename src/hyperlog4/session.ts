@@ -345,7 +345,7 @@ export class H4Session {
         links: node.links,
         identity: node.identity ?? null,
         signature: node.signature ?? null,
-      }], { hash: node.key, log: node.log, seq: node.seq, bubble: true });
+      }], { hash: node.key, log: node.log, seq: node.seq, bubble: true, events: true });
     } catch (err) {
       if ((err as { notFound?: boolean }).notFound === true) return false;
       throw err;
