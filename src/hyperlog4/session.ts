@@ -152,6 +152,13 @@ export class H4Session {
   onError: (err: Error) => void = () => {};
   /** Nodes sent and received. */
   readonly stats = { nodesSent: 0, nodesReceived: 0 };
+  /** Called once when the initial exchange is complete (each side has what the other had). */
+  onSynced: () => void = () => {};
+
+  /** True once the initial exchange is complete. */
+  get synced(): boolean {
+    return this.#done;
+  }
 
   /** A session over `dag`. Call `start()` to send the handshake. */
   constructor(dag: H4Log, options: H4SessionOptions, io: H4SessionIO) {
@@ -379,6 +386,7 @@ export class H4Session {
       this.#done || !this.#localSentWants || !this.#localSentHeads || !this.#remoteSentWants || !this.#remoteSentHeads
     ) return;
     this.#done = true;
+    this.onSynced();
     if (!this.#live) return await this.#finish();
     this.#io.event("live");
     this.#guard(() => this.#sendChanges());
@@ -393,6 +401,12 @@ export class H4Session {
   /** The peer's input ended: hyperlog 4 then ends its output too. */
   remoteEnded(): void {
     this.#guard(() => this.#finish());
+  }
+
+  /** Ends the output now (closing a live session from this side). */
+  close(): Promise<void> {
+    this.stop();
+    return this.#finish();
   }
 
   async #sendChanges(): Promise<void> {
