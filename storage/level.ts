@@ -134,6 +134,98 @@ function isNotFound(err: unknown): boolean {
 }
 
 /**
+ * Bounds of a range read with {@link levelRange}.
+ *
+ * @example
+ * ```ts
+ * import type { LevelRange } from "./level.ts";
+ * const range: LevelRange = { gte: "a", lt: "b", limit: 10, reverse: false };
+ * console.assert(range.limit === 10);
+ * ```
+ */
+export interface LevelRange {
+  /** Keys greater than this. */
+  gt?: string;
+  /** Keys greater than or equal to this. */
+  gte?: string;
+  /** Keys less than this. */
+  lt?: string;
+  /** Keys less than or equal to this. */
+  lte?: string;
+  /** The most pairs (Infinity for all). */
+  limit: number;
+  /** Highest keys first. */
+  reverse: boolean;
+}
+
+/**
+ * Reads one value of an abstract-level or levelup database: bytes (`binary`) or text; `undefined` when absent.
+ *
+ * @example
+ * ```ts ignore
+ * import { levelGet } from "./level.ts";
+ * const id = await levelGet(db, "!!id", false);
+ * ```
+ */
+export async function levelGet(db: LevelDatabase, key: string, binary: boolean): Promise<unknown> {
+  const options = { valueEncoding: binary ? "binary" : "utf8" };
+  if (isAbstractLevel(db)) {
+    try {
+      const value = await db.get(key, options);
+      return value === null ? undefined : value;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+  return await new Promise((resolve, reject) => {
+    db.get(key, options, (err: unknown, value: unknown) => {
+      if (err) return isNotFound(err) ? resolve(undefined) : reject(err);
+      resolve(value);
+    });
+  });
+}
+
+/**
+ * Reads the pairs of a key range of an abstract-level or levelup database, in key order (or reversed); values as
+ * bytes (`binary`) or text.
+ *
+ * @example
+ * ```ts ignore
+ * import { levelRange } from "./level.ts";
+ * const changes = await levelRange(db, { gt: "!changes!", lt: "!changes!~", limit: Infinity, reverse: false }, false);
+ * ```
+ */
+export async function levelRange(
+  db: LevelDatabase,
+  range: LevelRange,
+  binary: boolean,
+): Promise<Array<[string, unknown]>> {
+  const options: Record<string, unknown> = {
+    keyEncoding: "utf8",
+    valueEncoding: binary ? "binary" : "utf8",
+    reverse: range.reverse,
+    limit: Number.isFinite(range.limit) ? range.limit : -1,
+  };
+  for (const bound of ["gt", "gte", "lt", "lte"] as const) {
+    if (range[bound] !== undefined) options[bound] = range[bound];
+  }
+  if (range.limit === 0) return [];
+  const out: Array<[string, unknown]> = [];
+  if (isAbstractLevel(db)) {
+    for await (const [key, value] of db.iterator!(options)) out.push([toText(key), value]);
+    return out;
+  }
+  await new Promise<void>((resolve, reject) => {
+    const stream = db.createReadStream!(options);
+    stream.on("data", (row: { key: unknown; value: unknown }) => out.push([toText(row.key), row.value]));
+    stream.on("error", reject);
+    stream.on("end", () => resolve());
+  });
+  return out;
+}
+
+/**
  * Keeps a log in a LevelDB-style database (see the module doc).
  *
  * @example A log in memory-level (an abstract-level database)
@@ -188,23 +280,8 @@ export class LevelStorage implements Storage {
     return run;
   }
 
-  async #rawGet(key: string, binary: boolean): Promise<unknown> {
-    const options = { valueEncoding: binary ? "binary" : "utf8" };
-    if (this.#abstract) {
-      try {
-        const value = await this.db.get(key, options);
-        return value === null ? undefined : value;
-      } catch (err) {
-        if (isNotFound(err)) return undefined;
-        throw err;
-      }
-    }
-    return await new Promise((resolve, reject) => {
-      this.db.get(key, options, (err: unknown, value: unknown) => {
-        if (err) return isNotFound(err) ? resolve(undefined) : reject(err);
-        resolve(value);
-      });
-    });
+  #rawGet(key: string, binary: boolean): Promise<unknown> {
+    return levelGet(this.db, key, binary);
   }
 
   async #batch(ops: Op[]): Promise<void> {
@@ -221,33 +298,8 @@ export class LevelStorage implements Storage {
     });
   }
 
-  /** Pairs in a key range, in key order (or reversed). */
-  async #range(
-    range: { gt?: string; gte?: string; lt?: string; lte?: string; limit: number; reverse: boolean },
-    binary: boolean,
-  ): Promise<Array<[string, unknown]>> {
-    const options: Record<string, unknown> = {
-      keyEncoding: "utf8",
-      valueEncoding: binary ? "binary" : "utf8",
-      reverse: range.reverse,
-      limit: Number.isFinite(range.limit) ? range.limit : -1,
-    };
-    for (const bound of ["gt", "gte", "lt", "lte"] as const) {
-      if (range[bound] !== undefined) options[bound] = range[bound];
-    }
-    if (range.limit === 0) return [];
-    const out: Array<[string, unknown]> = [];
-    if (this.#abstract) {
-      for await (const [key, value] of this.db.iterator!(options)) out.push([toText(key), value]);
-      return out;
-    }
-    await new Promise<void>((resolve, reject) => {
-      const stream = this.db.createReadStream!(options);
-      stream.on("data", (row: { key: unknown; value: unknown }) => out.push([toText(row.key), row.value]));
-      stream.on("error", reject);
-      stream.on("end", () => resolve());
-    });
-    return out;
+  #range(range: LevelRange, binary: boolean): Promise<Array<[string, unknown]>> {
+    return levelRange(this.db, range, binary);
   }
 
   /** Opens the database (if it is not already) and reads the log's length. */
