@@ -68,6 +68,7 @@ import { WIRE_NODES } from "./internal.ts";
 /** The protocol version this implementation speaks. */
 export const PROTOCOL_VERSION = 1;
 
+
 /** Past this many ranges a checkpoint is not worth keeping; the next session reconciles instead. */
 const MAX_CHECKPOINT_RANGES = 256;
 const NODES_PER_INGEST = 512;
