@@ -12,7 +12,7 @@ import type { Hyperlog } from "../log.ts";
 import type { Replication, ReplicationStats } from "../replicate.ts";
 import { H4Log } from "./h4-log.ts";
 import { frameH4, H4Deframer } from "./messages.ts";
-import { H4Session, type H4SessionOptions } from "./session.ts";
+import { H4Session } from "./session.ts";
 
 /**
  * Options of a hyperlog 4 replication (hyperlog 4's own: `mode`, `live`, `metadata`), plus the biggest message
@@ -25,7 +25,15 @@ import { H4Session, type H4SessionOptions } from "./session.ts";
  * console.assert(options.mode === "pull");
  * ```
  */
-export interface Hyperlog4ReplicateOptions extends H4SessionOptions {
+export interface Hyperlog4ReplicateOptions {
+  /** "sync" (both ways, the default), "push" or "pull". */
+  mode?: "sync" | "push" | "pull" | undefined;
+  /** Stay open after the sync and send new nodes both ways (either side may ask). */
+  live?: boolean | undefined;
+  /** Opaque bytes for the peer (its `metadata` event). */
+  metadata?: Uint8Array | undefined;
+  /** The most received nodes that may wait for earlier nodes of their log (default 100 000). */
+  maxPending?: number | undefined;
   /** The biggest message accepted, in bytes (default 64 MiB). */
   maxMessage?: number | undefined;
 }
