@@ -164,7 +164,12 @@ export function replicateHyperlog4(log: Hyperlog<any>, options: Hyperlog4Replica
   const writable = new WritableStream<Uint8Array>({
     write: async (chunk) => {
       stats.bytesReceived += chunk.length;
-      for (const message of deframer.push(chunk)) await session.receive(message);
+      try {
+        for (const message of deframer.push(chunk)) await session.receive(message);
+      } catch (err) {
+        fail(err as Error);
+        throw err;
+      }
     },
     close: () => {
       inputEnded = true;
