@@ -88,6 +88,16 @@ export interface H4Record {
   signature?: Uint8Array | undefined;
 }
 
+/**
+ * What the index of a storage knows without reading it: the checkpoint and each log's head seq, shared by every
+ * index object over the same storage object (all writes go through `record`, which keeps it current).
+ */
+interface Cache {
+  indexed: number | undefined;
+  heads: Map<string, number>;
+}
+const CACHES = new WeakMap<Storage, Cache>();
+
 function escapeLog(log: string): string {
   return encodeURIComponent(log).replace(/!/g, "%21");
 }
@@ -114,16 +124,21 @@ export class H4LogIndex {
   readonly storage: Storage;
   /** The local log id: nodes indexed by catch-up go into this log. */
   readonly id: string;
+  readonly #cache: Cache;
 
   /** An index of `storage`'s log, whose local writer is `id`. */
   constructor(storage: Storage, id: string) {
     this.storage = storage;
     this.id = id;
+    let cache = CACHES.get(storage);
+    if (cache === undefined) CACHES.set(storage, cache = { indexed: undefined, heads: new Map() });
+    this.#cache = cache;
   }
 
   /** The change number up to which the log is indexed. */
   async indexed(): Promise<number> {
-    return (await this.storage.viewState(H4_VIEW))?.change ?? 0;
+    this.#cache.indexed ??= (await this.storage.viewState(H4_VIEW))?.change ?? 0;
+    return this.#cache.indexed;
   }
 
   /** A node's first place, or `undefined` when it is not indexed. */
@@ -139,6 +154,8 @@ export class H4LogIndex {
 
   /** The highest seq of a log (0 when the log has no entry). */
   async head(log: string): Promise<number> {
+    const cached = this.#cache.heads.get(log);
+    if (cached !== undefined) return cached;
     const prefix = `e${escapeLog(log)}!`;
     const last = await this.storage.viewRange(H4_VIEW, {
       gte: prefix,
@@ -146,7 +163,9 @@ export class H4LogIndex {
       limit: 1,
       reverse: true,
     });
-    return last.length === 0 ? 0 : Number(last[0]![0].slice(prefix.length));
+    const head = last.length === 0 ? 0 : Number(last[0]![0].slice(prefix.length));
+    this.#cache.heads.set(log, head);
+    return head;
   }
 
   /** The entry at `seq` of `log`, or `undefined`. */
@@ -179,7 +198,19 @@ export class H4LogIndex {
       }
       writes.push({ key: entryKey(r.log, r.seq), value: JSON.stringify({ c: r.change, n: r.key, l: r.links }) });
     }
-    await this.storage.viewCommit(H4_VIEW, writes, { version: 1, change: Math.max(indexed, await this.indexed()) });
+    const change = Math.max(indexed, await this.indexed());
+    try {
+      await this.storage.viewCommit(H4_VIEW, writes, { version: 1, change });
+    } catch (err) {
+      this.#cache.indexed = undefined;
+      this.#cache.heads.clear();
+      throw err;
+    }
+    this.#cache.indexed = change;
+    for (const r of records) {
+      const head = this.#cache.heads.get(r.log);
+      if (head !== undefined && r.seq > head) this.#cache.heads.set(r.log, r.seq);
+    }
   }
 
   /** Indexes every node of the log that is not yet, as a node of the local log (see the module doc). */
