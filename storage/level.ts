@@ -245,6 +245,7 @@ export class LevelStorage implements Storage {
   readonly #closeDatabase: boolean;
   readonly #abstract: boolean;
   #length = 0;
+  #heads: Set<string> | undefined;
   #opened: Promise<void> | undefined;
   #closed = false;
   #tail: Promise<unknown> = Promise.resolve();
@@ -354,16 +355,21 @@ export class LevelStorage implements Storage {
     );
   }
 
-  /** The current heads. */
+  /** The current heads (read once, then kept current by `commit`). */
   async heads(): Promise<string[]> {
     this.#check();
-    const rows = await this.#range({
-      gte: `${this.#prefix}h!`,
-      lt: `${this.#prefix}h"`,
-      limit: Infinity,
-      reverse: false,
-    }, false);
-    return rows.map(([key]) => key.slice(this.#prefix.length + 2));
+    if (this.#heads === undefined) {
+      // Loaded between commits (they run one at a time), so no commit is missed.
+      await this.#serial(async () => {
+        if (this.#heads !== undefined) return;
+        const rows = await this.#range(
+          { gte: `${this.#prefix}h!`, lt: `${this.#prefix}h"`, limit: Infinity, reverse: false },
+          false,
+        );
+        this.#heads = new Set(rows.map(([key]) => key.slice(this.#prefix.length + 2)));
+      });
+    }
+    return [...this.#heads!];
   }
 
   /** One page of nodes in change order. */
@@ -413,6 +419,12 @@ export class LevelStorage implements Storage {
       );
       await this.#batch(final);
       this.#length = base + nodes.length;
+      if (this.#heads !== undefined) {
+        for (const node of nodes) {
+          for (const link of node.links) this.#heads.delete(link);
+          this.#heads.add(node.key);
+        }
+      }
     });
   }
 
