@@ -31,6 +31,8 @@ export interface H4StreamOptions {
   metadata?: Uint8Array | undefined;
   /** The most received nodes that may wait for earlier nodes of their log (default 100 000). */
   maxPending?: number | undefined;
+  /** Milliseconds the initial exchange may go without a message from the peer (default 120 000; 0 for none). */
+  idleTimeout?: number | undefined;
   /** Received nodes go through this object-mode stream before they are stored. */
   process?: Transform | undefined;
   /** The biggest message accepted, in bytes (default 64 MiB). */
@@ -132,6 +134,7 @@ export function h4ReplicationStream(dag: H4Log | Promise<H4Log>, options: H4Stre
     session.start();
     return session;
   };
+  stream.on("close", () => session?.stop());
   ready = Promise.resolve(dag).then(start);
   ready.then((s) => (session = s), (err) => stream.destroy(err as Error));
   return stream;

@@ -150,3 +150,23 @@ describe("hyperlog 4 protocol: bad input and live sessions", () => {
     oldStream.destroy();
   });
 });
+
+describe("hyperlog 4 protocol: deadlines", () => {
+  it("a peer that claims nodes and never sends them is given up on, with a clear error", async () => {
+    const log = new Hyperlog();
+    const session = log.replicate({ protocol: "hyperlog4", idleTimeout: 200 });
+    session.readable.pipeTo(new WritableStream()).catch(() => {});
+    const writer = session.writable.getWriter();
+    await writer.write(frameH4(encodeH4Handshake({ version: 1, mode: "sync" })));
+    await writer.write(frameH4(encodeH4Log(1, { log: "peer", seq: 1_000_000 }))); // then silence
+    await writer.write(frameH4(new Uint8Array([4])));
+    // The session's deadline timer does not keep the event loop alive by itself (unref): this test does.
+    const keepAlive = setInterval(() => {}, 1000);
+    try {
+      await assert.rejects(session.done, /sent nothing for 200 ms before the sync finished/);
+    } finally {
+      clearInterval(keepAlive);
+    }
+    assert.equal(log.length, 0);
+  });
+});

@@ -34,6 +34,8 @@ export interface Hyperlog4ReplicateOptions {
   metadata?: Uint8Array | undefined;
   /** The most received nodes that may wait for earlier nodes of their log (default 100 000). */
   maxPending?: number | undefined;
+  /** Milliseconds the initial exchange may go without a message from the peer (default 120 000; 0 for none). */
+  idleTimeout?: number | undefined;
   /** The biggest message accepted, in bytes (default 64 MiB). */
   maxMessage?: number | undefined;
 }
@@ -123,6 +125,7 @@ export function replicateHyperlog4(log: Hyperlog<any>, options: Hyperlog4Replica
       return fail(new ProtocolError("The hyperlog 4 peer ended the stream before the sync finished"));
     }
     settled = true;
+    session.stop();
     resolveDone(snapshot());
   };
   const session: H4Session = new H4Session(dag, options, {

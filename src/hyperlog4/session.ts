@@ -45,6 +45,11 @@ export interface H4SessionOptions {
   metadata?: Uint8Array | undefined;
   /** The most received nodes that may wait for earlier nodes of their log (default 100 000). */
   maxPending?: number | undefined;
+  /**
+   * Milliseconds the initial exchange may go without a message from the peer before the session fails (default
+   * 120 000; 0 for none). A live session has no deadline once synced.
+   */
+  idleTimeout?: number | undefined;
 }
 
 /**
@@ -146,6 +151,8 @@ export class H4Session {
   #received = new Set<string>();
   #stopped = false;
   #liveAbort = new AbortController();
+  readonly #idleTimeout: number;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
   /** The first error of the session (the driver destroys the stream with it). */
   error: Error | undefined;
   /** Called once with the first error. */
@@ -172,10 +179,29 @@ export class H4Session {
     this.#live = options.live === true;
     this.#metadata = options.metadata;
     this.#maxPending = options.maxPending ?? 100_000;
+    this.#idleTimeout = options.idleTimeout ?? 120_000;
+  }
+
+  /** (Re)arms the deadline of the initial exchange. */
+  #arm(): void {
+    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+    if (this.#idleTimeout <= 0 || this.#done || this.#stopped) return;
+    this.#idleTimer = setTimeout(() => {
+      this.#fail(
+        new ProtocolError(
+          `The hyperlog 4 peer sent nothing for ${this.#idleTimeout} ms before the sync finished; giving up`,
+        ),
+      );
+    }, this.#idleTimeout);
+    // The deadline alone does not keep a process alive (where timers have unref): a program with nothing else
+    // to do exits as it would have with hyperlog 4.
+    (this.#idleTimer as { unref?: () => void }).unref?.();
   }
 
   /** Sends the handshake and starts the loop that sends nodes. */
   start(): void {
+    this.#arm();
     this.#guard(async () => {
       await this.#dag.ready();
       await this.#io.send(
@@ -189,6 +215,8 @@ export class H4Session {
   stop(): void {
     this.#stopped = true;
     this.#liveAbort.abort();
+    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
   }
 
   #fail(err: Error): void {
@@ -234,6 +262,7 @@ export class H4Session {
   /** Handles one received message; resolves when the next may be handed in. */
   async receive(message: Uint8Array): Promise<void> {
     if (this.#stopped) return;
+    if (!this.#done) this.#arm();
     try {
       await this.#receive(message);
     } catch (err) {
@@ -386,6 +415,7 @@ export class H4Session {
       this.#done || !this.#localSentWants || !this.#localSentHeads || !this.#remoteSentWants || !this.#remoteSentHeads
     ) return;
     this.#done = true;
+    this.#arm(); // clears the deadline
     this.onSynced();
     if (!this.#live) return await this.#finish();
     this.#io.event("live");
