@@ -38,7 +38,8 @@ import { type Duplex, Readable } from "node:stream";
 import { Hyperlog } from "../src/log.ts";
 import { type H4Draft, H4Log, H4NotFoundError } from "../src/hyperlog4/h4-log.ts";
 import type { H4Node } from "../src/hyperlog4/messages.ts";
-import { type LevelDatabase, LevelStorage } from "../storage/level.ts";
+import { type LevelDatabase, levelRange, LevelStorage } from "../storage/level.ts";
+import { importHyperlog4 } from "../src/hyperlog4/import.ts";
 import type { Storage } from "../storage/storage.ts";
 import { HyperlogError } from "../src/errors.ts";
 import { h4ReplicationStream, type H4StreamOptions } from "./replicate-stream.ts";
@@ -179,6 +180,24 @@ function openStorage(db: unknown): Storage | Promise<Storage> {
   );
 }
 
+/**
+ * A level database that hyperlog 4 wrote to (the seed's `hyperlog(level('/tmp/log.db'))`, now with the compat
+ * entry): its nodes are imported into the new log on open (only those written since the last open), and its log id
+ * is kept as this log's id, so the writer's log carries on where it was. Resolves with that id, if any.
+ */
+// deno-lint-ignore no-explicit-any
+async function adoptHyperlog4(core: Hyperlog<any>, db: LevelDatabase): Promise<string | undefined> {
+  const first = await levelRange(db, { gt: "!changes!", lt: "!changes!~", limit: 1, reverse: false }, false);
+  if (first.length === 0) return undefined;
+  await core.ready();
+  const after = await core.storage.getMeta("hyperlog4-import");
+  const result = await importHyperlog4(core, db, { after });
+  if (result.cursor !== undefined && result.cursor !== after) {
+    await core.storage.setMeta("hyperlog4-import", result.cursor);
+  }
+  return result.id;
+}
+
 function notFound(key: unknown): H4NotFoundError {
   return new H4NotFoundError(`Key not found in database [${String(key)}]`);
 }
@@ -218,12 +237,15 @@ export class CompatHyperlog extends EventEmitter {
     this.identity = opts.identity === undefined ? null : Buffer.from(opts.identity);
     const sign = opts.sign;
     const verify = opts.verify;
-    this.core = Promise.resolve(openStorage(db)).then((storage) =>
-      new Hyperlog<Uint8Array>(storage, { valueEncoding: "binary" })
-    );
+    let oldId: string | undefined;
+    this.core = Promise.resolve(openStorage(db)).then(async (storage) => {
+      const core = new Hyperlog<Uint8Array>(storage, { valueEncoding: "binary" });
+      if (storage instanceof LevelStorage) oldId = await adoptHyperlog4(core, storage.db);
+      return core;
+    });
     this.#ready = this.core.then(async (core) => {
       const h4 = new H4Log(core, {
-        id: opts.id,
+        id: opts.id ?? oldId,
         hooks: {
           ...(sign === undefined ? {} : {
             sign: (node: H4Node) =>

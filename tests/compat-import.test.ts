@@ -86,6 +86,8 @@ async function writeOld(path: string): Promise<Any[]> {
   await call((cb) => log.batch([{ links: [a.key], value: { n: 2 } }, { links: [a.key, o.key], value: { n: 3 } }], cb));
   await call((cb) => log.append("last", cb));
   const nodes = await collect(log.createReadStream());
+  // What hyperlog 4 stores when it makes its own id (it does not when given one, as here): its log id.
+  await call((cb) => db.put("!!id", `old-writer-${path.slice(-1)}`, cb));
   await call((cb) => db.close(cb));
   return nodes;
 }
@@ -98,7 +100,7 @@ describe("hyperlog 4 databases and peers", () => {
     const log = new Hyperlog({ valueEncoding: "json" });
     const db = new ClassicLevel(path, { createIfMissing: false });
     const result = await importHyperlog4(log, db as Any);
-    assert.deepEqual(result, { nodes: 6, imported: 6, signed: 4, id: undefined });
+    assert.deepEqual(result, { nodes: 6, imported: 6, signed: 4, id: "old-writer-1", cursor: "!changes!06" });
     const nodes = [];
     for await (const node of log.createReadStream()) nodes.push(node);
     assert.deepEqual(
@@ -114,6 +116,29 @@ describe("hyperlog 4 databases and peers", () => {
     const signed = viewed.find((n: Any) => n.signature !== null);
     assert.equal(new TextDecoder().decode(signed.signature), "old-signature");
     assert.equal(new TextDecoder().decode(signed.identity), "old-public-key");
+  });
+
+  it("the compat entry opened on a hyperlog 4 database takes its nodes along, and its writer log carries on", async () => {
+    const path = join(dir, "old-0");
+    const old = await writeOld(path);
+    const db = level(path);
+    const log = hyperlog(db, { valueEncoding: "json" });
+    const nodes = await collect(log.createReadStream());
+    assert.deepEqual(
+      nodes.map((n: Any) => [n.change, n.key, n.links, n.log, n.seq, n.value]),
+      old.map((n) => [n.change, n.key, n.links, n.log, n.seq, n.value]),
+    );
+    const mine = old.filter((n) => n.log === "old-writer-0");
+    const next = await call<Any>((cb) => log.append({ after: "upgrade" }, cb));
+    assert.equal(next.seq, mine.length + 1, "the old writer's log goes on");
+    assert.equal(log.id, "old-writer-0");
+    await call((cb) => log.close(cb));
+    await call((cb) => db.close(cb));
+    const again = level(path);
+    const reopened = hyperlog(again, { valueEncoding: "json" });
+    assert.equal((await collect(reopened.createReadStream())).length, old.length + 1, "nothing imported twice");
+    await call((cb) => reopened.close(cb));
+    await call((cb) => again.close(cb));
   });
 
   it("hyperlog import --from-hyperlog4 DIR, then the log lists the same nodes", async () => {

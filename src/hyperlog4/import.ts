@@ -39,6 +39,8 @@ export interface Hyperlog4ImportResult {
   signed: number;
   /** The hyperlog 4 database's own log id (`!!id`), if it had one. */
   id: string | undefined;
+  /** Where the import stopped (the last change key read): pass it as `after` to import only what came since. */
+  cursor?: string | undefined;
 }
 
 const encoder = new TextEncoder();
@@ -68,7 +70,7 @@ export async function importHyperlog4(
   // deno-lint-ignore no-explicit-any
   log: Hyperlog<any>,
   db: LevelDatabase,
-  options: { page?: number } = {},
+  options: { page?: number; after?: string | undefined } = {},
 ): Promise<Hyperlog4ImportResult> {
   const page = options.page ?? 1000;
   const dag = hyperlog4View(log);
@@ -81,7 +83,7 @@ export async function importHyperlog4(
     signed: 0,
     id: id === undefined ? undefined : typeof id === "string" ? id : decoder.decode(bytes(id)),
   };
-  let cursor = "!changes!";
+  let cursor = options.after ?? "!changes!";
   for (;;) {
     const rows = await levelRange(db, { gt: cursor, lt: "!changes!~", limit: page, reverse: false }, false);
     if (rows.length === 0) break;
@@ -131,5 +133,6 @@ export async function importHyperlog4(
     });
     await dag.sync();
   }
+  result.cursor = cursor;
   return result;
 }
