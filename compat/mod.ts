@@ -198,6 +198,9 @@ async function adoptHyperlog4(core: Hyperlog<any>, db: LevelDatabase): Promise<s
   return result.id;
 }
 
+/** Marks an internal write as an append (its links are the heads under the lock). */
+const HEADS: unique symbol = Symbol("append");
+
 function notFound(key: unknown): H4NotFoundError {
   return new H4NotFoundError(`Key not found in database [${String(key)}]`);
 }
@@ -320,11 +323,11 @@ export class CompatHyperlog extends EventEmitter {
   /** Adds a node linking to every current head. */
   append(value: unknown, opts?: AnyOptions | Callback<CompatNode>, cb?: Callback<CompatNode>): void {
     if (typeof opts === "function") [cb, opts] = [opts, {}];
-    const options = opts ?? {};
-    this.#ready.then(async (h4) => {
-      const heads = (await h4.log.storage.heads()).sort();
-      this.add(heads, value, options, cb);
-    }, (err) => cb?.(err));
+    // The heads are read under the write lock, so appends made at once form a chain (as hyperlog 4's lock does).
+    this.#write([{ value }], { ...(opts ?? {}), [HEADS]: true }, (err, nodes) => {
+      if (err) cb?.(err);
+      else cb?.(null, nodes![0]);
+    });
   }
 
   /** Adds documents `{ links, value, identity }`; as hyperlog 4, a bad document of several is dropped. */
@@ -334,7 +337,14 @@ export class CompatHyperlog extends EventEmitter {
     cb?: Callback<CompatNode[]>,
   ): void {
     if (typeof opts === "function") [cb, opts] = [opts, {}];
-    const options = (opts ?? {}) as AnyOptions;
+    this.#write(docs, (opts ?? {}) as AnyOptions, cb);
+  }
+
+  #write(
+    docs: Array<{ links?: unknown; value: unknown; identity?: Uint8Array }>,
+    options: AnyOptions & { [HEADS]?: boolean },
+    cb: Callback<CompatNode[]> | undefined,
+  ): void {
     const done = cb ?? (() => {});
     if (docs.length === 0) {
       queueMicrotask(() => done(null, []));
@@ -370,7 +380,7 @@ export class CompatHyperlog extends EventEmitter {
         draft.value = new Uint8Array(draft.value);
         if (draft.identity !== null) draft.identity = new Uint8Array(draft.identity);
       }
-      return await h4.write(drafts, { bubble: drafts.length === 1 });
+      return await h4.write(drafts, { bubble: drafts.length === 1, heads: options[HEADS] === true });
     }).then((written) => {
       const nodes = written.map((node) => this.#toNode(node, enc));
       for (const node of nodes) this.emit("add", node);

@@ -164,6 +164,16 @@ describe("compat entry and hyperlog 4 peers", () => {
     assert.deepEqual(await values(neu, { valueEncoding: "binary" }), ["a", "b", "c", "d", "e"]);
   });
 
+  it("appends made at once form a chain, as with hyperlog 4's lock", async () => {
+    for (const log of [original(memdb(), { valueEncoding: "utf-8" }), hyperlog(memdb(), { valueEncoding: "utf-8" })]) {
+      const nodes = await Promise.all(["a", "b", "c"].map((v) => call<Any>((cb) => log.append(v, cb))));
+      assert.deepEqual(nodes.map((n) => n.links.length), [0, 1, 1]);
+      assert.deepEqual([nodes[1].links[0], nodes[2].links[0]], [nodes[0].key, nodes[1].key]);
+      const heads = await call<Any[]>((cb) => log.heads(cb));
+      assert.deepEqual(heads.map((n) => n.key), [nodes[2].key]);
+    }
+  });
+
   it("keeps the log in the level database it was given, readable by the new API", async () => {
     const level = require("level") as (path: string) => Any;
     const path = join(dir, "log.db");

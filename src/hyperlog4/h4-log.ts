@@ -57,6 +57,8 @@ export interface H4WriteOptions {
   bubble?: boolean | undefined;
   /** Call the `preadd` hook for each draft now and the `add` hook for each node written (remote writes). */
   events?: boolean | undefined;
+  /** Link the (single) draft to the log's current heads, read under the write lock (hyperlog 4's `append`). */
+  heads?: boolean | undefined;
 }
 
 /**
@@ -249,6 +251,7 @@ export class H4Log {
     await this.ready();
     return await this.#mutex.run(async () => {
       await this.#catchUp();
+      if (options.heads) { for (const draft of drafts) draft.links = (await this.log.storage.heads()).sort(); }
       const index = this.index;
       const logId = options.log ?? this.id;
       let seq = await index.head(logId);
