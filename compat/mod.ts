@@ -38,27 +38,14 @@ import { type Duplex, Readable } from "node:stream";
 import { Hyperlog } from "../src/log.ts";
 import { type H4Draft, H4Log, H4NotFoundError } from "../src/hyperlog4/h4-log.ts";
 import type { H4Node } from "../src/hyperlog4/messages.ts";
-import { type LevelDatabase, levelRange, LevelStorage } from "../storage/level.ts";
-import { importHyperlog4 } from "../src/hyperlog4/import.ts";
-import type { Storage } from "../storage/storage.ts";
-import { HyperlogError } from "../src/errors.ts";
+import { type LevelDatabase, LevelStorage } from "../storage/level.ts";
+import { adoptHyperlog4, type CompatEncoding, decode, encode, openStorage } from "./open.ts";
 import { h4ReplicationStream, type H4StreamOptions } from "./replicate-stream.ts";
 
 export { H4NotFoundError };
+export type { CompatEncoding };
 export { LevelStorage };
 export type { H4StreamOptions, LevelDatabase };
-
-/**
- * A value encoding as hyperlog 4 takes it: "binary" (the default), "json", "utf-8"/"utf8", or a codec.
- *
- * @example
- * ```ts
- * import type { CompatEncoding } from "./mod.ts";
- * const json: CompatEncoding = "json";
- * console.assert(json === "json");
- * ```
- */
-export type CompatEncoding = string | { encode(value: unknown): Uint8Array | string; decode(bytes: Buffer): unknown };
 
 /**
  * A node as hyperlog 4 returns it.
@@ -141,62 +128,6 @@ export type Callback<R> = (err: Error | null, result?: R) => void;
  * ```
  */
 export type AnyOptions = Record<string, unknown>;
-
-function encode(value: unknown, enc: CompatEncoding): Uint8Array {
-  let out: unknown = value;
-  if (typeof enc === "object" && enc !== null && typeof enc.encode === "function") out = enc.encode(value);
-  else if (enc === "json") out = JSON.stringify(value);
-  if (typeof out === "string") return new Uint8Array(Buffer.from(out));
-  if (out instanceof Uint8Array) return new Uint8Array(out);
-  if (out === undefined || out === null) return new Uint8Array();
-  throw new TypeError(
-    `Value cannot be stored with the binary encoding (got ${typeof out}); pass a Buffer or a string, or open the ` +
-      "log with valueEncoding json",
-  );
-}
-
-function decode(bytes: Uint8Array, enc: CompatEncoding): unknown {
-  const buf = Buffer.from(bytes);
-  if (typeof enc === "object" && enc !== null && typeof enc.decode === "function") return enc.decode(buf);
-  if (enc === "json") return JSON.parse(buf.toString());
-  if (enc === "utf-8" || enc === "utf8") return buf.toString();
-  return buf;
-}
-
-function isStorage(db: unknown): db is Storage {
-  return typeof db === "object" && db !== null && typeof (db as Storage).commit === "function" &&
-    typeof (db as Storage).viewCommit === "function";
-}
-
-function openStorage(db: unknown): Storage | Promise<Storage> {
-  if (db === undefined || db === null) return new Hyperlog().storage;
-  if (isStorage(db)) return db;
-  if (typeof db === "string") return import("../storage/sqlite-open.ts").then((m) => m.openSqlite(db));
-  if (typeof db === "object" && typeof (db as LevelDatabase).get === "function") {
-    return new LevelStorage(db as LevelDatabase, { closeDatabase: false });
-  }
-  throw new TypeError(
-    "hyperlog(db) takes a LevelDB database (level, classic-level, memdb...), a path, a Storage, or nothing",
-  );
-}
-
-/**
- * A level database that hyperlog 4 wrote to (the seed's `hyperlog(level('/tmp/log.db'))`, now with the compat
- * entry): its nodes are imported into the new log on open (only those written since the last open), and its log id
- * is kept as this log's id, so the writer's log carries on where it was. Resolves with that id, if any.
- */
-// deno-lint-ignore no-explicit-any
-async function adoptHyperlog4(core: Hyperlog<any>, db: LevelDatabase): Promise<string | undefined> {
-  const first = await levelRange(db, { gt: "!changes!", lt: "!changes!~", limit: 1, reverse: false }, false);
-  if (first.length === 0) return undefined;
-  await core.ready();
-  const after = await core.storage.getMeta("hyperlog4-import");
-  const result = await importHyperlog4(core, db, { after });
-  if (result.cursor !== undefined && result.cursor !== after) {
-    await core.storage.setMeta("hyperlog4-import", result.cursor);
-  }
-  return result.id;
-}
 
 /** Marks an internal write as an append (its links are the heads under the lock). */
 const HEADS: unique symbol = Symbol("append");
@@ -434,7 +365,7 @@ export class CompatHyperlog extends EventEmitter {
    */
   createReadStream(opts: AnyOptions = {}): Readable {
     const enc = (opts.valueEncoding as CompatEncoding | undefined) ?? this.valueEncoding;
-    let since = Number(opts.tail ? this.changes : (opts.since ?? 0)) || 0;
+    const since = Math.max(0, Number(opts.tail ? this.changes : (opts.since ?? 0)) || 0);
     const until = Number(opts.until ?? 0) || Infinity;
     let limit = opts.limit === undefined || opts.limit === null || Number(opts.limit) < 0
       ? Infinity
@@ -445,7 +376,8 @@ export class CompatHyperlog extends EventEmitter {
     const abort = new AbortController();
     let busy = false;
     let again = false;
-    const self = this;
+    const ready = this.#ready;
+    const toNode = (node: H4Node): CompatNode => this.#toNode(node, enc);
     const stream = new Readable({
       objectMode: true,
       highWaterMark: 16,
@@ -456,7 +388,7 @@ export class CompatHyperlog extends EventEmitter {
         }
         busy = true;
         again = false;
-        self.#ready.then(async (h4) => {
+        ready.then(async (h4) => {
           for (;;) {
             if (limit <= 0 || abort.signal.aborted) return stream.push(null);
             const page = reverse
@@ -466,7 +398,7 @@ export class CompatHyperlog extends EventEmitter {
               cursor = reverse ? page[page.length - 1]!.change : page[page.length - 1]!.change;
               limit -= page.length;
               let more = true;
-              for (const node of page) more = stream.push(self.#toNode(node, enc));
+              for (const node of page) more = stream.push(toNode(node));
               if (!more) return;
               continue;
             }
@@ -483,7 +415,6 @@ export class CompatHyperlog extends EventEmitter {
         callback(err);
       },
     });
-    since = Math.max(0, since);
     return stream;
   }
 

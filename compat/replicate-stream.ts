@@ -54,7 +54,8 @@ export function h4ReplicationStream(dag: H4Log | Promise<H4Log>, options: H4Stre
   let full = false;
   let ended = false;
   let session: H4Session | undefined;
-  // Made once the log is open; bytes that come before wait for it.
+  // Made once the log is open; bytes that come before wait for it (assigned below, after the stream exists).
+  // deno-lint-ignore prefer-const
   let ready: Promise<H4Session> | undefined;
   const stream = new Duplex({
     read() {
