@@ -31,7 +31,7 @@ export interface H4StreamOptions {
   metadata?: Uint8Array | undefined;
   /** The most received nodes that may wait for earlier nodes of their log (default 100 000). */
   maxPending?: number | undefined;
-  /** Milliseconds the initial exchange may go without a message from the peer (default 120 000; 0 for none). */
+  /** Milliseconds the initial exchange may go without a message from the peer (default 0: none, as hyperlog 4). */
   idleTimeout?: number | undefined;
   /** Received nodes go through this object-mode stream before they are stored. */
   process?: Transform | undefined;
@@ -97,7 +97,9 @@ export function h4ReplicationStream(dag: H4Log | Promise<H4Log>, options: H4Stre
     if (!stream.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))) full = true;
   };
   const start = (h4: H4Log): H4Session => {
-    const session = new H4Session(h4, options, {
+    // No deadline unless asked: hyperlog 4 streams have none, and an error event where hyperlog 4 emitted none
+    // would crash programs that do not listen for one.
+    const session = new H4Session(h4, { ...options, idleTimeout: options.idleTimeout ?? 0 }, {
       send: (message) => {
         push(frameH4(message));
         return Promise.resolve();

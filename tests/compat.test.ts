@@ -174,6 +174,19 @@ describe("compat entry and hyperlog 4 peers", () => {
     }
   });
 
+  it("a compat stream waits for a silent peer as hyperlog 4 did, unless given an idleTimeout", async () => {
+    const log = hyperlog(memdb());
+    const stream = log.replicate({ idleTimeout: 200 });
+    stream.resume(); // the peer reads what we send, and says nothing
+    const keepAlive = setInterval(() => {}, 1000); // the deadline does not keep the event loop alive by itself
+    try {
+      const err = await new Promise<Error>((resolve) => stream.on("error", resolve));
+      assert.match(err.message, /sent nothing for 200 ms before the sync finished/);
+    } finally {
+      clearInterval(keepAlive);
+    }
+  });
+
   it("keeps the log in the level database it was given, readable by the new API", async () => {
     const level = require("level") as (path: string) => Any;
     const path = join(dir, "log.db");
