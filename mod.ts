@@ -14,7 +14,15 @@
  * @module
  */
 export { Hyperlog } from "./src/log.ts";
-export type { BatchDoc, HyperlogOptions, RawNode, ReadStreamOptions, RejectDetail } from "./src/log.ts";
+export type {
+  BatchDoc,
+  Hyperlog4Replicate,
+  HyperlogOptions,
+  RawNode,
+  ReadStreamOptions,
+  RejectDetail,
+} from "./src/log.ts";
+export type { Hyperlog4ReplicateOptions } from "./src/hyperlog4/replicate.ts";
 export type { Node, StoredNode } from "./src/node.ts";
 export { computeKey, keyPreimage } from "./src/node.ts";
 export { Identity, verifySignature } from "./src/identity.ts";

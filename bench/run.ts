@@ -11,6 +11,7 @@
 import { availableParallelism, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { benchmark as bundle } from "./bundle.ts";
+import { benchmark as compat } from "./compat.ts";
 import { benchmark as core } from "./core.ts";
 import { benchmark as graph } from "./graph.ts";
 import { benchmark as hash } from "./hash.ts";
@@ -22,7 +23,7 @@ import { benchmark as views } from "./views.ts";
 import { type BenchModule, type Figure, formatNumber, formatRatio, jsonLine, secondsSince, table } from "./_util.ts";
 
 /** The benchmark modules, in the order they run. */
-const MODULES: readonly BenchModule[] = [core, hash, sqlite, replicate, views, relay, indexeddb, bundle, graph];
+const MODULES: readonly BenchModule[] = [core, hash, sqlite, replicate, views, relay, indexeddb, bundle, graph, compat];
 
 /** Stops with a usage error. */
 function usage(message: string): never {

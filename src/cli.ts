@@ -14,6 +14,8 @@ import { HyperKV } from "./kv.ts";
 import { Hyperlog } from "./log.ts";
 import type { ReplicationMode, ReplicationStats } from "./replicate.ts";
 import type { Storage } from "../storage/storage.ts";
+import type { LevelDatabase } from "../storage/level.ts";
+import { importHyperlog4 } from "./hyperlog4/import.ts";
 
 /**
  * Where a command reads and writes: its streams and how it opens a store. A write may return a promise: the command
@@ -90,6 +92,10 @@ Commands:
   serve [--port 8787] [--host 127.0.0.1]
                            run a relay (the relay worker's app) with one SQLite file per log in DIR
   dupsh 'CMD A' 'CMD B'    run two commands with A's stdout piped into B's stdin and B's stdout into A's stdin
+  sync --hyperlog4 [--live] [--push|--pull]
+                           replicate over stdin/stdout with a peer running hyperlog 4.12.1 (its protocol)
+  import --from-hyperlog4 DIR
+                           copy every node of a LevelDB written by hyperlog 4.12.1 into the log (needs classic-level)
 
 Options:
   -d, --dir DIR            where the log is stored (default ./.hyperlog)
@@ -124,6 +130,7 @@ Speaks the replication protocol over stdin and stdout and exits 0 when the logs 
   --live    stay connected and forward new nodes both ways until the other side hangs up
   --push    only send nodes
   --pull    only receive nodes
+  --hyperlog4  speak hyperlog 4.12.1's protocol, with a peer that still runs hyperlog 4 (unsigned nodes only)
 Connect two with dupsh, netcat or ssh:
   hyperlog dupsh 'hyperlog sync -d /tmp/a' 'hyperlog sync -d /tmp/b'
 
@@ -182,11 +189,12 @@ const KNOWN_FLAGS: Record<string, readonly string[]> = {
   ls: [],
   heads: [],
   get: [],
-  sync: ["--live", "--push", "--pull"],
-  kv: ["--json", "--live", "--push", "--pull"],
+  sync: ["--live", "--push", "--pull", "--hyperlog4"],
+  kv: ["--json", "--live", "--push", "--pull", "--hyperlog4"],
   serve: [],
   log: [],
   dupsh: [],
+  import: ["--from-hyperlog4"],
 };
 
 const KV_FLAGS: Record<string, readonly string[]> = {
@@ -195,7 +203,7 @@ const KV_FLAGS: Record<string, readonly string[]> = {
   del: [],
   ls: [],
   history: [],
-  sync: ["--live", "--push", "--pull"],
+  sync: ["--live", "--push", "--pull", "--hyperlog4"],
 };
 
 function parse(argv: readonly string[]): Parsed {
@@ -331,8 +339,16 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO()): Pr
       case "sync": {
         if (parsed.args.length === 1 && /^wss?:\/\//.test(parsed.args[0]!)) return await syncRelay(io, parsed);
         expectArgs(parsed, 0, 0, "no arguments (or a ws:// URL), only --live, --push or --pull");
-        return await sync(io, parsed.dir, syncMode(parsed.flags), parsed.flags.has("--live"));
+        return await sync(
+          io,
+          parsed.dir,
+          syncMode(parsed.flags),
+          parsed.flags.has("--live"),
+          parsed.flags.has("--hyperlog4"),
+        );
       }
+      case "import":
+        return await importCommand(io, parsed);
       case "kv":
         return await kv(io, parsed);
       case "serve":
@@ -405,7 +421,13 @@ async function kv(io: CliIO, parsed: Parsed): Promise<number> {
     // The same as hyperlog sync, over stdin/stdout or with a relay.
     if (args.length === 1 && /^wss?:\/\//.test(args[0]!)) return await syncRelay(io, { ...parsed, args });
     if (args.length !== 0) throw usage("no arguments (or a ws:// URL), only --live, --push, --pull or --token");
-    return await sync(io, parsed.dir, syncMode(parsed.flags), parsed.flags.has("--live"));
+    return await sync(
+      io,
+      parsed.dir,
+      syncMode(parsed.flags),
+      parsed.flags.has("--live"),
+      parsed.flags.has("--hyperlog4"),
+    );
   }
   const arity: Record<string, [number, string]> = {
     put: [2, "a KEY and a VALUE"],
@@ -444,9 +466,9 @@ async function kv(io: CliIO, parsed: Parsed): Promise<number> {
   return 0;
 }
 
-async function sync(io: CliIO, dir: string, mode: ReplicationMode, live: boolean): Promise<number> {
+async function sync(io: CliIO, dir: string, mode: ReplicationMode, live: boolean, hyperlog4 = false): Promise<number> {
   const log = await openLog(io, dir);
-  const session = log.replicate({ mode, live });
+  const session = hyperlog4 ? log.replicate({ protocol: "hyperlog4", mode, live }) : log.replicate({ mode, live });
   const input = Readable.toWeb(process.stdin) as unknown as ReadableStream<Uint8Array>;
   const output = Writable.toWeb(process.stdout) as WritableStream<Uint8Array>;
   input.pipeTo(session.writable).catch(() => {});
@@ -466,6 +488,35 @@ async function sync(io: CliIO, dir: string, mode: ReplicationMode, live: boolean
   } finally {
     if (progress !== undefined) clearInterval(progress);
     await log.close();
+  }
+}
+
+/** `import --from-hyperlog4 DIR`: copies a hyperlog 4.12.1 LevelDB into the log (see src/hyperlog4/import.ts). */
+async function importCommand(io: CliIO, parsed: Parsed): Promise<number> {
+  if (!parsed.flags.has("--from-hyperlog4") || parsed.args.length !== 1) {
+    throw new UsageError("import takes --from-hyperlog4 DIR (a LevelDB directory written by hyperlog 4)");
+  }
+  const from = parsed.args[0]!;
+  let ClassicLevel: new (path: string, options?: object) => LevelDatabase;
+  try {
+    ({ ClassicLevel } = await import("classic-level" as string) as { ClassicLevel: typeof ClassicLevel });
+  } catch {
+    io.stderr("hyperlog import: reading a LevelDB needs the classic-level package; npm install classic-level\n");
+    return 1;
+  }
+  const db = new ClassicLevel(resolve(from), { createIfMissing: false });
+  const log = await openLog(io, parsed.dir);
+  try {
+    const result = await importHyperlog4(log, db);
+    io.stderr(
+      `import: ${result.imported} of ${result.nodes} nodes imported from hyperlog 4 database ${from}` +
+        (result.signed > 0 ? ` (${result.signed} with hyperlog 4 signatures, kept beside them, not Ed25519)` : "") +
+        "\n",
+    );
+    return 0;
+  } finally {
+    await log.close();
+    await (db as { close(): Promise<void> }).close();
   }
 }
 

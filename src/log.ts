@@ -19,6 +19,7 @@ import { LOG_CODEC, READ_NODES, WIRE_NODES } from "./internal.ts";
 import { Mutex } from "./mutex.ts";
 import { encodeNode, type Node, type StoredNode } from "./node.ts";
 import { replicate, type ReplicateOptions, type Replication } from "./replicate.ts";
+import { type Hyperlog4ReplicateOptions, replicateHyperlog4 } from "./hyperlog4/replicate.ts";
 import { View, type ViewOptions } from "./view.ts";
 import { MemoryStorage } from "../storage/memory.ts";
 import type { Storage } from "../storage/storage.ts";
@@ -42,6 +43,22 @@ export interface HyperlogOptions<T = unknown> {
   requireSignatures?: boolean;
   /** Accept only nodes signed by these public keys (hex); implies `requireSignatures`. */
   writers?: Iterable<string>;
+}
+
+/**
+ * Options of `log.replicate({ protocol: "hyperlog4" })`: a session in hyperlog 4.12.1's protocol, with a peer that
+ * still runs hyperlog 4 (see `src/hyperlog4/replicate.ts`).
+ *
+ * @example
+ * ```ts
+ * import type { Hyperlog4Replicate } from "./log.ts";
+ * const options: Hyperlog4Replicate = { protocol: "hyperlog4", live: true };
+ * console.assert(options.protocol === "hyperlog4");
+ * ```
+ */
+export interface Hyperlog4Replicate extends Hyperlog4ReplicateOptions {
+  /** Speak hyperlog 4.12.1's replication protocol. */
+  protocol: "hyperlog4";
 }
 
 /**
@@ -389,8 +406,10 @@ export class Hyperlog<T = unknown> extends EventTarget {
    * console.assert(sa.nodesSent === 1 && sb.nodesReceived === 1);
    * ```
    */
-  replicate(options: ReplicateOptions = {}): Replication {
-    return replicate(this, options);
+  replicate(options: ReplicateOptions | Hyperlog4Replicate = {}): Replication {
+    // hyperlog 4.12.1's protocol, for peers that still run it (see src/hyperlog4/replicate.ts).
+    if ((options as Hyperlog4Replicate).protocol === "hyperlog4") return replicateHyperlog4(this, options);
+    return replicate(this, options as ReplicateOptions);
   }
 
   /**
