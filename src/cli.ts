@@ -5,7 +5,7 @@
  * @module
  */
 import { spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { Readable, Writable } from "node:stream";
@@ -114,13 +114,28 @@ Runs a relay, the same app as the relay worker, on this machine: clients sync wi
 Each log is kept in DIR/NAME.db (default DIR: ./.hyperlog-relay). Stops on Ctrl-C (SIGINT) or SIGTERM.
   --port N                 the port (default 8787; 0 for any free one)
   --host ADDRESS           the address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
-  --read-token TOKEN       reading needs this token (or the write token)       [env READ_TOKEN]
-  --write-token TOKEN      writing needs this token                            [env WRITE_TOKEN]
-  --writers JSON           { "LOG" or "*": ["HEX PUBLIC KEY", ...] }           [env WRITERS]
-  --max-frame-bytes N      the largest message (default 1048576)               [env MAX_FRAME_BYTES]
-  --max-node-bytes N       the largest node (default 262144)                   [env MAX_NODE_BYTES]
-  --max-nodes-per-second N live nodes per second per socket (default 1000)     [env MAX_NODES_PER_SECOND]
-Options take "--name VALUE" or "--name=VALUE"; an option wins over its environment variable.
+  --read-token-file FILE   reading needs the token in FILE (or the write token) [env READ_TOKEN]
+  --write-token-file FILE  writing needs the token in FILE                      [env WRITE_TOKEN]
+  --read-token TOKEN       the same, on the command line (every user can read it: a warning)
+  --write-token TOKEN      the same, on the command line (a warning)
+  --writers JSON           { "LOG" or "*": ["HEX PUBLIC KEY", ...] }            [env WRITERS]
+  --max-frame-bytes N      the largest message (default 1048576)                [env MAX_FRAME_BYTES]
+  --max-node-bytes N       the largest node (default 262144)                    [env MAX_NODE_BYTES]
+  --max-nodes-per-second N nodes per second per socket, every phase (1000)      [env MAX_NODES_PER_SECOND]
+  --max-nodes-burst N      nodes a socket may send at once (default 10000)      [env MAX_NODES_BURST]
+  --max-bytes-per-second N bytes of nodes per second per socket (8388608)       [env MAX_BYTES_PER_SECOND]
+  --max-bytes-burst N      bytes of nodes a socket may send at once (67108864)  [env MAX_BYTES_BURST]
+  --max-sockets N          WebSockets on the relay (default 10000; 0: no cap)   [env MAX_SOCKETS]
+  --max-sockets-per-log N  WebSockets on one log (default 1000; 0: no cap)      [env MAX_SOCKETS_PER_LOG]
+  --max-open-logs N        logs kept open at once (default 256)                 [env MAX_OPEN_LOGS]
+  --idle-log-ms N          an unused log is closed after N ms (default 30000)   [env IDLE_LOG_MS]
+  --max-logs N             logs on the relay (default: no cap)                  [env MAX_LOGS]
+  --max-log-bytes N        bytes of one log (default: no cap)                   [env MAX_LOG_BYTES]
+  --hello-timeout-ms N     a socket must send its HELLO within N ms (10000)     [env HELLO_TIMEOUT_MS]
+  --metrics-token-file F   /metrics answers with the token in F                 [env METRICS_TOKEN]
+  --token-secret-file F    the secret of signed tokens ('hyperlog token')       [env TOKEN_SECRET]
+Options take "--name VALUE" or "--name=VALUE"; an option wins over its environment variable. A bad setting stops
+the relay with exit code 2 and the reason.
 `,
   dupsh: `Usage: hyperlog dupsh 'CMD A' 'CMD B'
 
@@ -451,10 +466,24 @@ const SERVE_OPTIONS: Record<string, string> = {
   "--host": "",
   "--read-token": "READ_TOKEN",
   "--write-token": "WRITE_TOKEN",
+  "--read-token-file": "READ_TOKEN",
+  "--write-token-file": "WRITE_TOKEN",
+  "--metrics-token-file": "METRICS_TOKEN",
+  "--token-secret-file": "TOKEN_SECRET",
   "--writers": "WRITERS",
   "--max-frame-bytes": "MAX_FRAME_BYTES",
   "--max-node-bytes": "MAX_NODE_BYTES",
   "--max-nodes-per-second": "MAX_NODES_PER_SECOND",
+  "--max-nodes-burst": "MAX_NODES_BURST",
+  "--max-bytes-per-second": "MAX_BYTES_PER_SECOND",
+  "--max-bytes-burst": "MAX_BYTES_BURST",
+  "--max-sockets": "MAX_SOCKETS",
+  "--max-sockets-per-log": "MAX_SOCKETS_PER_LOG",
+  "--max-open-logs": "MAX_OPEN_LOGS",
+  "--idle-log-ms": "IDLE_LOG_MS",
+  "--max-logs": "MAX_LOGS",
+  "--max-log-bytes": "MAX_LOG_BYTES",
+  "--hello-timeout-ms": "HELLO_TIMEOUT_MS",
 };
 
 /** `hyperlog serve`: the relay on this machine, until SIGINT or SIGTERM (or `io.signal`, for tests). */
@@ -474,8 +503,29 @@ async function serve(io: CliIO, parsed: Parsed, argv: readonly string[]): Promis
     throw new UsageError(`--port ${values["--port"]} is not a port: give an integer from 0 to 65535`);
   }
   const settings: Record<string, string | undefined> = {};
-  for (const [option, variable] of Object.entries(SERVE_OPTIONS)) {
-    if (variable !== "") settings[variable] = values[option] ?? process.env[variable];
+  for (const variable of new Set(Object.values(SERVE_OPTIONS))) {
+    if (variable !== "") settings[variable] = process.env[variable];
+  }
+  for (const [option, value] of Object.entries(values)) {
+    const variable = SERVE_OPTIONS[option]!;
+    if (variable === "") continue;
+    if (option.endsWith("-file")) {
+      // A secret from a file: not in the process list, not in the shell's history.
+      try {
+        settings[variable] = readFileSync(value, "utf8").trim();
+      } catch {
+        throw new UsageError(`${option} ${value}: the file cannot be read`);
+      }
+      if (settings[variable] === "") throw new UsageError(`${option} ${value}: the file is empty`);
+    } else {
+      if (option.endsWith("-token")) {
+        io.stderr(
+          `Warning: ${option} on the command line is visible to every user of this machine (ps); ` +
+            `use ${option}-file FILE or the ${variable} environment variable\n`,
+        );
+      }
+      settings[variable] = value;
+    }
   }
   const dirGiven = argv.some((arg) => arg === "-d" || arg === "--dir" || arg.startsWith("--dir="));
   const dir = dirGiven ? parsed.dir : ".hyperlog-relay";

@@ -62,7 +62,9 @@ export async function listen(
     async fetch(request, server) {
       let upgraded = false;
       const response = await relay.fetch(request, (protocol, hosted) => {
-        const headers: Record<string, string> = protocol === undefined ? {} : { "sec-websocket-protocol": protocol };
+        // Without a protocol header Bun answers with the first one offered (a `bearer.TOKEN` would come back): an
+        // empty one makes it answer none.
+        const headers: Record<string, string> = { "sec-websocket-protocol": protocol ?? "" };
         upgraded = server.upgrade(request, { data: hosted, headers });
         if (upgraded) return new Response(null, { status: 204 });
         hosted.close(1002, "The WebSocket handshake failed");
