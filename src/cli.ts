@@ -51,6 +51,8 @@ Commands:
                            replicate with a relay over a WebSocket (ws:// or wss://)
   serve [--port 8787] [--host 127.0.0.1]
                            run a relay (the relay worker's app) with one SQLite file per log in DIR
+  token create --log NAME|'PREFIX*' --role read|write --ttl 1h
+                           print a signed token for a relay (its TOKEN_SECRET from the environment)
   dupsh 'CMD A' 'CMD B'    run two commands with A's stdout piped into B's stdin and B's stdout into A's stdin
 
 Options:
@@ -137,6 +139,13 @@ Each log is kept in DIR/NAME.db (default DIR: ./.hyperlog-relay). Stops on Ctrl-
 Options take "--name VALUE" or "--name=VALUE"; an option wins over its environment variable. A bad setting stops
 the relay with exit code 2 and the reason.
 `,
+  token: `Usage: hyperlog token create --log NAME [--log 'PREFIX*' ...] --role read|write --ttl DURATION
+
+Prints a capability token for a relay that has the same TOKEN_SECRET (taken from the environment: TOKEN_SECRET, at
+least 32 characters): it opens the logs named (exact names, or prefixes ending in '*'), with the role, until it
+expires (--ttl: a number and s, m, h or d). Clients send it as they send any token (--token=TOKEN).
+  TOKEN_SECRET=... hyperlog token create --log 'chat-*' --role write --ttl 1h
+`,
   dupsh: `Usage: hyperlog dupsh 'CMD A' 'CMD B'
 
 Runs both commands in a shell, pipes A's stdout into B's stdin and B's stdout into A's stdin, forwards their stderr,
@@ -160,6 +169,7 @@ const KNOWN_FLAGS: Record<string, readonly string[]> = {
   sync: ["--live", "--push", "--pull"],
   kv: ["--json", "--live", "--push", "--pull"],
   serve: [],
+  token: [],
   dupsh: [],
 };
 
@@ -187,7 +197,9 @@ function parse(argv: readonly string[]): Parsed {
     } else if (parsed.command === undefined) {
       if (arg.startsWith("-")) throw new UsageError(`Unknown option ${arg}`);
       parsed.command = arg;
-    } else if (arg.startsWith("--") && parsed.command !== "dupsh" && parsed.command !== "serve") {
+    } else if (
+      arg.startsWith("--") && parsed.command !== "dupsh" && parsed.command !== "serve" && parsed.command !== "token"
+    ) {
       parsed.flags.add(arg);
     } else {
       parsed.args.push(arg);
@@ -305,6 +317,8 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO()): Pr
         return await kv(io, parsed);
       case "serve":
         return await serve(io, parsed, argv);
+      case "token":
+        return await token(io, parsed);
       case "dupsh": {
         expectArgs(parsed, 2, 2, "two commands, each one quoted argument");
         return await dupsh(parsed.args[0]!, parsed.args[1]!);
@@ -551,6 +565,40 @@ async function serve(io: CliIO, parsed: Parsed, argv: readonly string[]): Promis
   });
   await running.close();
   io.stderr("hyperlog relay stopped\n");
+  return 0;
+}
+
+/** `hyperlog token create`: a signed capability token from TOKEN_SECRET in the environment. */
+async function token(io: CliIO, parsed: Parsed): Promise<number> {
+  const [sub, ...rest] = parsed.args;
+  if (sub !== "create") throw new UsageError("token takes one subcommand: create");
+  const logs: string[] = [];
+  let role: string | undefined;
+  let ttl: string | undefined;
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i]!;
+    const eq = arg.indexOf("=");
+    const name = eq === -1 ? arg : arg.slice(0, eq);
+    const value = eq === -1 ? rest[++i] : arg.slice(eq + 1);
+    if (value === undefined) throw new UsageError(`${name} needs a value`);
+    if (name === "--log") logs.push(value);
+    else if (name === "--role") role = value;
+    else if (name === "--ttl") ttl = value;
+    else throw new UsageError(`Unknown option ${arg} for token create`);
+  }
+  const secret = process.env.TOKEN_SECRET;
+  if (secret === undefined || secret === "") {
+    throw new UsageError("token create needs the relay's secret in the environment: TOKEN_SECRET=...");
+  }
+  if (role === undefined || ttl === undefined) throw new UsageError("token create needs --log, --role and --ttl");
+  const { createToken, parseTtl } = await import("../worker/tokens.ts");
+  try {
+    const expires = Date.now() + parseTtl(ttl);
+    io.stdout(await createToken(secret, { logs, role: role as "read" | "write", expires }) + "\n");
+  } catch (error) {
+    if (error instanceof TypeError || error instanceof RangeError) throw new UsageError(error.message);
+    throw error;
+  }
   return 0;
 }
 

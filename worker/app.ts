@@ -13,6 +13,7 @@ import { type Role, roleOf, sameText } from "./limits.ts";
 import { RelayMetrics } from "./metrics.ts";
 import type { RelayEnv } from "./relay.ts";
 import { ConfigError, LOG_NAME as NAME, readSettings } from "./settings.ts";
+import { checkToken, looksSigned } from "./tokens.ts";
 
 /** What a 500 says: never a path, a stack or an error's own message (the operator's log has those). */
 export const INTERNAL_ERROR = "The relay failed (an internal error, logged for its operator): retry later";
@@ -120,15 +121,31 @@ export function createApp(): Hono<{ Bindings: RelayEnv; Variables: { role: Role;
     });
   });
 
-  app.use("/logs/:name/*", async (c, next) => {
-    const name = c.req.param("name");
+  /** The role of the request on log `name`, or the refusal to answer. */
+  const authorize = async (env: RelayEnv | undefined, request: Request, name: string): Promise<Role | Response> => {
     if (!NAME.test(name)) {
       return bad(`Log name ${JSON.stringify(name)} is not valid: use 1 to 128 letters, digits, '.', '_' or '-'`);
     }
-    const role = roleOf(c.env, tokenOf(c.req.raw, new URL(c.req.url)));
+    const token = tokenOf(request, new URL(request.url));
+    const secret = env?.TOKEN_SECRET || undefined;
+    if (secret !== undefined && token !== undefined && looksSigned(token)) {
+      // Checked here, before the log's Durable Object wakes.
+      const granted = await checkToken(secret, token, name);
+      if (granted === "invalid") return bad("The token is not valid or has expired: ask for a new one", 401);
+      if (granted === "other-log") return bad(`The token does not open log ${JSON.stringify(name)}`, 403);
+      return granted;
+    }
+    const role = secret !== undefined && !env?.READ_TOKEN && !env?.WRITE_TOKEN ? undefined : roleOf(env ?? {}, token);
     if (role === undefined) {
       return bad("This relay needs a token: send Authorization: Bearer TOKEN (or ?token=TOKEN)", 401);
     }
+    return role;
+  };
+
+  app.use("/logs/:name/*", async (c, next) => {
+    const name = c.req.param("name");
+    const role = await authorize(c.env, c.req.raw, name);
+    if (role instanceof Response) return role;
     c.set("role", role);
     c.set("name", name);
     await next();
@@ -136,12 +153,9 @@ export function createApp(): Hono<{ Bindings: RelayEnv; Variables: { role: Role;
   // `/logs/:name/*` does not match `/logs/:name` itself.
   app.use("/logs/:name", async (c, next) => {
     const name = c.req.param("name");
-    if (!NAME.test(name)) {
-      return bad(`Log name ${JSON.stringify(name)} is not valid: use 1 to 128 letters, digits, '.', '_' or '-'`);
-    }
-    if (roleOf(c.env, tokenOf(c.req.raw, new URL(c.req.url))) === undefined) {
-      return bad("This relay needs a token: send Authorization: Bearer TOKEN (or ?token=TOKEN)", 401);
-    }
+    const role = await authorize(c.env, c.req.raw, name);
+    if (role instanceof Response) return role;
+    c.set("role", role);
     c.set("name", name);
     await next();
   });

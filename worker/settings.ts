@@ -216,6 +216,10 @@ export function readSettings(env: object): RelaySettings {
   if (e.WRITERS !== undefined && typeof e.WRITERS !== "string") {
     throw new ConfigError("WRITERS must be a JSON string");
   }
+  const secret = Object.hasOwn(e, "TOKEN_SECRET") ? e.TOKEN_SECRET : undefined;
+  if (secret !== undefined && secret !== "" && (typeof secret !== "string" || secret.length < 32)) {
+    throw new ConfigError("TOKEN_SECRET must be at least 32 characters (a random string: openssl rand -hex 32)");
+  }
   if (settings.limits.maxNode > settings.limits.maxFrame) {
     throw new ConfigError(
       `MAX_NODE_BYTES (${settings.limits.maxNode}) must not be over MAX_FRAME_BYTES (${settings.limits.maxFrame})`,
