@@ -18,7 +18,11 @@ import { fuzz } from "../tests/_http-fuzz.ts";
 import { setEventSink } from "../worker/events.ts";
 
 const { values } = parseArgs({
-  options: { count: { type: "string", default: "10000" }, seed: { type: "string", default: "13" }, worker: { type: "boolean" } },
+  options: {
+    count: { type: "string", default: "10000" },
+    seed: { type: "string", default: "13" },
+    worker: { type: "boolean" },
+  },
 });
 const count = Number(values.count);
 const seed = Number(values.seed);

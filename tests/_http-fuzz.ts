@@ -88,7 +88,15 @@ const BAD_HEADERS = [
   ": empty-name",
   "expect: 100-continue",
 ];
-const UPGRADE_KEYS = ["", "short", "!!!!", "dGhlIHNhbXBsZSBub25jZQ", "x".repeat(200), "=====", "dGhlIHNhbXBsZSBub25jZQ=="];
+const UPGRADE_KEYS = [
+  "",
+  "short",
+  "!!!!",
+  "dGhlIHNhbXBsZSBub25jZQ",
+  "x".repeat(200),
+  "=====",
+  "dGhlIHNhbXBsZSBub25jZQ==",
+];
 const UPGRADE_VERSIONS = ["13", "8", "", "99", "abc"];
 
 /** One malformed request, as the bytes sent (latin1). */
@@ -138,7 +146,9 @@ export function fuzzRequest(rand: () => number): FuzzRequest {
       // Never a valid key: the handshake must fail (a valid key is 16 bytes in base64).
       `Sec-WebSocket-Key: ${pick(rand, UPGRADE_KEYS.slice(0, -1))}`,
     ];
-    if (rand() < 0.3) lines.push(`Sec-WebSocket-Protocol: ${pick(rand, ["bearer.x", "hyperlog, bearer.", ",", "a b"])}`);
+    if (rand() < 0.3) {
+      lines.push(`Sec-WebSocket-Protocol: ${pick(rand, ["bearer.x", "hyperlog, bearer.", ",", "a b"])}`);
+    }
     if (rand() < 0.3) lines.push(pick(rand, BAD_HEADERS));
     return { text: lines.join("\r\n") + "\r\n\r\n", kind: "upgrade" };
   }
@@ -204,7 +214,9 @@ export function sendRaw(port: number, text: string, quietMs = 3000): Promise<str
 function statusOf(text: string): string | undefined {
   for (;;) {
     const end = text.indexOf("\r\n\r\n");
-    if (end === -1) return text.length > 65536 || (text.length > 16 && !text.startsWith("HTTP/")) ? "garbage" : undefined;
+    if (end === -1) {
+      return text.length > 65536 || (text.length > 16 && !text.startsWith("HTTP/")) ? "garbage" : undefined;
+    }
     const head = text.slice(0, end);
     const match = /^HTTP\/\d\.\d (\d{3})/.exec(head);
     if (match === null) return "garbage";

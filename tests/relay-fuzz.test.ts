@@ -10,7 +10,7 @@ import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { serve, type RunningServer } from "../worker/serve.ts";
+import { type RunningServer, serve } from "../worker/serve.ts";
 import { setEventSink } from "../worker/events.ts";
 import { allowed, fuzz, sendRaw } from "./_http-fuzz.ts";
 

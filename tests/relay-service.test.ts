@@ -217,7 +217,7 @@ describe("hyperlog serve: the log size cap and the write budget", () => {
       const log = new Hyperlog();
       await log.batch(Array.from({ length: 3000 }, (_, i) => ({ value: i, links: [] })));
       const client = connect(server.url, "push", { log, live: false });
-        await assert.rejects(client.session.done, /More than 200 nodes per second/);
+      await assert.rejects(client.session.done, /More than 200 nodes per second/);
       const info = await fetch(`${server.url}/logs/push`);
       const length = info.status === 404 ? 0 : (await json(info)).length as number;
       assert.ok(length <= 1000, `stored ${length} of 3 000`);
@@ -240,7 +240,10 @@ describe("hyperlog serve: settings checked at start", () => {
           [{ MAX_OPEN_LOGS: "0" }, /MAX_OPEN_LOGS must be a positive integer/],
         ] as const
       ) {
-        await assert.rejects(serve({ dir, port: 0, settings }), (e) => e instanceof ConfigError && pattern.test(e.message));
+        await assert.rejects(
+          serve({ dir, port: 0, settings }),
+          (e) => e instanceof ConfigError && pattern.test(e.message),
+        );
       }
       let err = "";
       const io = { stdout: () => {}, stderr: (t: string) => void (err += t), openStorage: openSqlite };
@@ -277,7 +280,9 @@ describe("hyperlog serve: names, deep values, secrets, metrics", () => {
     const names = ["chat", "Chat", "CHAT", "cHaT", "a", "A", "con", "Con", "nul.x", "com1", "a.b-c_d", "Z9"];
     for (let i = 0; i < 2000; i++) {
       const length = 1 + (i % 12);
-      names.push(Array.from({ length }, (_, j) => "aAbBzZ09._-"[(i * 7 + j * 13) % 11]).join("").replace(/^[._-]/, "x"));
+      names.push(
+        Array.from({ length }, (_, j) => "aAbBzZ09._-"[(i * 7 + j * 13) % 11]).join("").replace(/^[._-]/, "x"),
+      );
     }
     // A case-folding file system sees a file name in one case: the folded names must stay distinct.
     const folded = new Map<string, string>();
@@ -315,7 +320,11 @@ describe("hyperlog serve: names, deep values, secrets, metrics", () => {
     const deep = new TextEncoder().encode("[".repeat(100_000) + "]".repeat(100_000));
     const node = await log.append(deep);
     const after = await log.append(new TextEncoder().encode('{"after": true}'));
-    const client = connect(server.url, "deep", { log: log as unknown as Hyperlog<unknown>, live: false, token: "w-secret" });
+    const client = connect(server.url, "deep", {
+      log: log as unknown as Hyperlog<unknown>,
+      live: false,
+      token: "w-secret",
+    });
     await client.session.done;
     const one = await fetch(`${server.url}/logs/deep/nodes/${node.key}`, auth);
     assert.equal(one.status, 200);

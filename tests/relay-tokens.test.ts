@@ -25,7 +25,11 @@ const SECRET = "0123456789abcdef".repeat(4);
 async function mint(args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = "";
   let err = "";
-  const io = { stdout: (t: string) => void (out += t), stderr: (t: string) => void (err += t), openStorage: openSqlite };
+  const io = {
+    stdout: (t: string) => void (out += t),
+    stderr: (t: string) => void (err += t),
+    openStorage: openSqlite,
+  };
   const previous = process.env.TOKEN_SECRET;
   process.env.TOKEN_SECRET = SECRET;
   try {

@@ -83,7 +83,9 @@ if (runtime !== "node") {
       }
       // workerd makes an empty database file for each Object it starts, written or not: what counts is that none of
       // them holds a table (an Object that stores a node holds hyperlog's).
-      const databases = [...files(persist).keys()].filter((p) => p.endsWith(".sqlite") && !p.endsWith("metadata.sqlite"));
+      const databases = [...files(persist).keys()].filter((p) =>
+        p.endsWith(".sqlite") && !p.endsWith("metadata.sqlite")
+      );
       assert.ok(databases.length >= 300, `one per Object started (${databases.length})`);
       assert.deepEqual(databases.filter((p) => tablesOf(p).length > 0), [], "no Durable Object wrote a table");
       const log = new Hyperlog();

@@ -24,6 +24,8 @@ import { LOG_NAME, readSettings, type RelaySettings, writersFor } from "./settin
 
 export type { RelayEnv, RelayLimits, RelaySocket };
 export type { KvNamespaceLike } from "./relay.ts";
+export { RelayMetrics } from "./metrics.ts";
+export type { RelayCaps, RelaySettings } from "./settings.ts";
 
 /**
  * The settings of a self-hosted relay: the same names as the Worker's environment (see README "Relay worker").

@@ -135,10 +135,14 @@ export function parseWriters(text: string | undefined): Map<string, readonly str
   try {
     parsed = JSON.parse(text);
   } catch {
-    throw new ConfigError('WRITERS must be JSON: an object of log name to a list of hex public keys, {"chat": ["..."]}');
+    throw new ConfigError(
+      'WRITERS must be JSON: an object of log name to a list of hex public keys, {"chat": ["..."]}',
+    );
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    throw new ConfigError('WRITERS must be a JSON object of log name (or "*") to a list of hex public keys, not a list');
+    throw new ConfigError(
+      'WRITERS must be a JSON object of log name (or "*") to a list of hex public keys, not a list',
+    );
   }
   for (const [name, keys] of Object.entries(parsed)) {
     if (name !== "*" && !LOG_NAME.test(name)) {

@@ -71,13 +71,17 @@ export async function createToken(secret: string, capability: Capability): Promi
   if (capability.role !== "read" && capability.role !== "write") {
     throw new TypeError(`The role must be read or write, not ${JSON.stringify(capability.role)}`);
   }
-  return await sign({
-    aud: TOKEN_AUDIENCE,
-    logs: capability.logs,
-    role: capability.role,
-    iat: Math.floor(Date.now() / 1000),
-    exp: Math.floor(capability.expires / 1000),
-  }, secret, "HS256");
+  return await sign(
+    {
+      aud: TOKEN_AUDIENCE,
+      logs: capability.logs,
+      role: capability.role,
+      iat: Math.floor(Date.now() / 1000),
+      exp: Math.floor(capability.expires / 1000),
+    },
+    secret,
+    "HS256",
+  );
 }
 
 /**
