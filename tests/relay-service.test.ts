@@ -254,6 +254,44 @@ describe("hyperlog serve: settings checked at start", () => {
     }
   });
 
+  it("tokens from a file; a token on the command line works with a warning", async () => {
+    const dir = tempDir();
+    try {
+      writeFileSync(join(dir, "write-token"), "from-a-file\n");
+      for (
+        const [flag, warned] of [[`--write-token-file=${join(dir, "write-token")}`, false], [
+          "--write-token=from-a-file",
+          true,
+        ]] as const
+      ) {
+        let out = "";
+        let err = "";
+        const stop = new AbortController();
+        const io = {
+          stdout: (t: string) => void (out += t),
+          stderr: (t: string) => void (err += t),
+          openStorage: openSqlite,
+          signal: stop.signal,
+        };
+        const exited = main(["-d", join(dir, "data"), "serve", "--port=0", flag, "--max-open-logs", "5"], io);
+        await waitFor(() => /http:\/\/\S+:\d+/.test(out), 30_000, "the URL");
+        const url = out.match(/(http:\/\/[^\s(]+:\d+)/)![1]!;
+        await write(url, "filed", 1, { token: "from-a-file" });
+        assert.equal((await json(await fetch(`${url}/logs/filed`))).length, 1);
+        stop.abort();
+        assert.equal(await exited, 0, err);
+        assert.equal(/Warning: --write-token on the command line/.test(err), warned, err);
+        assert.ok(!err.includes("from-a-file"), "the token is not printed");
+      }
+      let err = "";
+      const io = { stdout: () => {}, stderr: (t: string) => void (err += t), openStorage: openSqlite };
+      assert.equal(await main(["-d", dir, "serve", "--port=0", "--write-token-file", join(dir, "none")], io), 2);
+      assert.match(err, /cannot be read/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("with WRITERS set, /logs/constructor and /logs/toString are logs like any other (404, not 500)", async () => {
     const { server } = await start({ WRITERS: JSON.stringify({ chat: [KEY_A] }) });
     try {

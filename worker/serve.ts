@@ -701,7 +701,8 @@ export const INTERNAL: string = JSON.stringify({ error: INTERNAL_ERROR });
 /**
  * Deadlines of the runtime's HTTP server against slow clients (slowloris): the request head within `headersMs`, the
  * whole request within `requestMs`, an idle keep-alive connection closed after `keepAliveMs`. Node applies all three;
- * Bun closes connections idle for `idleMs`; Deno's server has its own (see README "Operating a relay").
+ * Bun closes connections idle for `idleS` seconds; `Deno.serve` has no deadline on a request head (README "Operating
+ * a relay": put a proxy in front).
  *
  * @example
  * ```ts
