@@ -145,10 +145,22 @@ describe("hyperlog serve: idle logs, caps and deadlines", () => {
   });
   after(() => relay.server.close());
 
-  it("a log with no socket and no request is closed after IDLE_LOG_MS", async () => {
-    await write(relay.server.url, "idle");
-    await waitFor(() => relay.server.relay.openLogs === 0, 10_000, "the idle log to close");
-    assert.equal((await json(await fetch(`${relay.server.url}/logs/idle`))).length, 1);
+  it("a log with no socket and no request is closed after IDLE_LOG_MS, also after a read dropped mid-body", async () => {
+    const { server } = relay;
+    const log = new Hyperlog();
+    await log.batch(Array.from({ length: 3000 }, (_, i) => ({ value: `${i} ${"v".repeat(200)}`, links: [] })));
+    const client = connect(server.url, "idle", { log, live: false });
+    await client.session.done;
+    await client.closed;
+    await waitFor(() => server.relay.openLogs === 0, 10_000, "the idle log to close");
+    // Close to a megabyte of NDJSON, dropped after its first chunk.
+    const changes = await fetch(`${server.url}/logs/idle/changes`);
+    const reader = changes.body!.getReader();
+    await reader.read();
+    assert.equal(server.relay.openLogs, 1);
+    await reader.cancel();
+    await waitFor(() => server.relay.openLogs === 0, 10_000, "the log to close after the dropped read");
+    assert.equal((await json(await fetch(`${server.url}/logs/idle`))).length, 3000);
   });
 
   it("MAX_LOGS: the write that would create one log too many is refused with 4508, and no file", async () => {

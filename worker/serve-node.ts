@@ -59,8 +59,19 @@ async function writeResponse(res: ServerResponse, response: Response): Promise<v
   response.headers.forEach((value, name) => (headers[name] = value));
   res.writeHead(response.status, headers);
   if (response.body === null) return void res.end();
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-    if (!res.write(chunk)) await new Promise((resolve) => res.once("drain", resolve));
+  const reader = response.body.getReader();
+  // A client that goes away mid-body cancels the body (which lets its log close), rather than waiting for a drain.
+  const gone = new Promise<void>((resolve) => res.once("close", resolve));
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (!res.write(value)) await Promise.race([new Promise((resolve) => res.once("drain", resolve)), gone]);
+      if (res.destroyed) return void await reader.cancel().catch(() => {});
+    }
+  } catch (error) {
+    await reader.cancel().catch(() => {});
+    throw error;
   }
   res.end();
 }

@@ -351,7 +351,10 @@ export class RelayServer {
     return join(this.#dir, `${fileNameOf(name)}.db`);
   }
 
-  /** The relay of log `name`, opened on first use (the file is created by its first write only). */
+  /**
+   * The relay of log `name`, opened on first use (the file is created by its first write only), counted as busy
+   * (so that no eviction closes it before the caller is done: the caller decrements `busy`).
+   */
   async #open(name: string): Promise<Served> {
     const open = this.#served.get(name);
     if (open !== undefined) {
@@ -359,14 +362,17 @@ export class RelayServer {
       this.#served.delete(name);
       this.#served.set(name, open);
       open.used = Date.now();
+      open.busy++;
       return open;
     }
-    let opening = this.#opening.get(name);
-    if (opening === undefined) {
-      opening = this.#make(name).finally(() => this.#opening.delete(name));
-      this.#opening.set(name, opening);
+    const opening = this.#opening.get(name);
+    if (opening !== undefined) {
+      // The maker holds the first count; every other waiter takes its own as soon as the log is open.
+      return await opening.then((served) => (served.busy++, served));
     }
-    return await opening;
+    const made = this.#make(name).finally(() => this.#opening.delete(name));
+    this.#opening.set(name, made);
+    return await made;
   }
 
   async #make(name: string): Promise<Served> {
@@ -418,7 +424,7 @@ export class RelayServer {
       await core.close().catch(() => {});
       throw error;
     }
-    const served: Served = { core, storage, sockets, states, busy: 0, used: Date.now() };
+    const served: Served = { core, storage, sockets, states, busy: 1, used: Date.now() };
     this.#served.set(name, served);
     this.#evict();
     return served;
@@ -533,8 +539,10 @@ export class RelayServer {
         return noSuchLog(name);
       }
       const served = await this.#open(name);
-      if (!served.storage.created) return noSuchLog(name);
-      served.busy++;
+      if (!served.storage.created) {
+        served.busy--;
+        return noSuchLog(name);
+      }
       let response: Response;
       try {
         response = await served.core.read(url);
@@ -552,6 +560,17 @@ export class RelayServer {
       return this.#refuseSocket(name, request, upgrade, CLOSE.TOO_MANY_SOCKETS, "The relay is full; retry later");
     }
     const served = await this.#open(name);
+    try {
+      return await this.#accept(name, served, request, upgrade);
+    } finally {
+      served.busy--;
+      served.used = Date.now();
+    }
+  }
+
+  /** Accepts a WebSocket on an open log (counted busy by the caller). */
+  async #accept(name: string, served: Served, request: Request, upgrade: Upgrade): Promise<Response> {
+    const caps = this.#config.caps;
     if (caps.socketsPerLog !== undefined && served.sockets.size >= caps.socketsPerLog) {
       return this.#refuseSocket(name, request, upgrade, CLOSE.TOO_MANY_SOCKETS, "This log is full; retry later");
     }
