@@ -63,6 +63,7 @@ if (runtime !== "node") {
           MAX_SOCKETS_PER_LOG: "2",
           HELLO_TIMEOUT_MS: "300",
           MAX_NODE_BYTES: "1048576",
+          METRICS_TOKEN: "m-secret",
         },
       });
     });
@@ -141,6 +142,26 @@ if (runtime !== "node") {
       const silent = new WebSocket(`${relay.url.replace(/^http/, "ws")}/logs/silent/ws`, ["hyperlog"]);
       const closed = await new Promise<CloseEvent>((resolve) => silent.addEventListener("close", resolve));
       assert.equal(closed.code, CLOSE.HELLO_TIMEOUT);
+    });
+  });
+
+  describe("relay worker: /metrics (workerd through Miniflare)", () => {
+    let relay: RunningRelay;
+    before(async () => {
+      relay = await startRelay({ kv: false, vars: { METRICS_TOKEN: "m-secret" } });
+    });
+    after(async () => {
+      await relay?.stop();
+    });
+
+    it("behind METRICS_TOKEN: the isolate's answers by status", async () => {
+      assert.equal((await fetch(`${relay.url}/logs/nothing-here`)).status, 404);
+      assert.equal((await fetch(`${relay.url}/metrics`)).status, 401);
+      const response = await fetch(`${relay.url}/metrics`, { headers: { authorization: "Bearer m-secret" } });
+      assert.equal(response.status, 200);
+      const text = await response.text();
+      assert.match(text, /^hyperlog_http_responses_total\{status="404"\} [1-9]/m);
+      assert.match(text, /^hyperlog_http_responses_total\{status="401"\} [1-9]/m);
     });
   });
 

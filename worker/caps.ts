@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { ERROR } from "../src/wire.ts";
 import { CLOSE } from "./limits.ts";
 
 /**
@@ -214,4 +215,40 @@ export function budgetOf(
     burstNodes: Math.max(caps.burstNodes, limits.nodesPerSecond),
     burstBytes: Math.max(caps.burstBytes, caps.bytesPerSecond),
   };
+}
+
+/**
+ * Tells the client why (an ERROR message, as every refusal sends, so that its session rejects with the reason and
+ * closes its side at once), then closes `ws` with the refusal's code. Never throws.
+ *
+ * @example
+ * ```ts
+ * import { refuseSocket } from "./caps.ts";
+ * const sent: Uint8Array[] = [];
+ * let closed = 0;
+ * refuseSocket({ send: (d: Uint8Array) => void sent.push(d), close: (code: number) => void (closed = code) }, {
+ *   code: 4503,
+ *   reason: "Full",
+ * });
+ * console.assert(sent[0]![0] === 7 && closed === 4503);
+ * ```
+ */
+export function refuseSocket(
+  ws: { send(data: Uint8Array): void; close(code: number, reason: string): void },
+  refusal: Refusal,
+): void {
+  const text = new TextEncoder().encode(JSON.stringify({ name: "ProtocolError", message: refusal.reason }));
+  const body = new Uint8Array(1 + text.length);
+  body[0] = ERROR;
+  body.set(text, 1);
+  try {
+    ws.send(body);
+  } catch {
+    // Closing anyway.
+  }
+  try {
+    ws.close(refusal.code, refusal.reason);
+  } catch {
+    // Already closed.
+  }
 }

@@ -19,7 +19,7 @@
  * @module
  */
 import { durableObjectSqlite, type DurableObjectSqlStorage } from "../storage/sqlite-do.ts";
-import { budgetOf, LogGuard } from "./caps.ts";
+import { budgetOf, LogGuard, refuseSocket } from "./caps.ts";
 import { logEvent } from "./events.ts";
 import { LazyStorage } from "./lazy-storage.ts";
 import { CLOSE, type Role } from "./limits.ts";
@@ -272,7 +272,7 @@ export class RelayObject {
     const server = pair[1];
     this.#ctx.acceptWebSocket(server);
     if (refusal !== undefined) {
-      server.close(CLOSE.TOO_MANY_SOCKETS, refusal);
+      refuseSocket(server, { code: CLOSE.TOO_MANY_SOCKETS, reason: refusal });
       logEvent("refused", { log: core.name, code: CLOSE.TOO_MANY_SOCKETS, reason: refusal });
     } else {
       await core.accept(server as unknown as RelaySocket, role);
@@ -294,11 +294,7 @@ export class RelayObject {
     setTimeout(() => {
       if (!this.#silent.delete(ws) || ws.readyState !== 1) return;
       const reason = `No HELLO within ${ms} ms`;
-      try {
-        ws.close(CLOSE.HELLO_TIMEOUT, reason);
-      } catch {
-        // Already closed.
-      }
+      refuseSocket(ws, { code: CLOSE.HELLO_TIMEOUT, reason });
       core.closed(ws as unknown as RelaySocket, CLOSE.HELLO_TIMEOUT);
       logEvent("refused", { log: core.name, code: CLOSE.HELLO_TIMEOUT, reason });
     }, ms);

@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from "node:f
 import { NODE } from "../src/wire.ts";
 import { openSqlite } from "../storage/sqlite-open.ts";
 import { createApp, INTERNAL_ERROR } from "./app.ts";
-import { budgetOf, fileNameOf, LogGuard, nameOfFile } from "./caps.ts";
+import { budgetOf, fileNameOf, LogGuard, nameOfFile, refuseSocket } from "./caps.ts";
 import { describeError, logEvent } from "./events.ts";
 import { LazyStorage } from "./lazy-storage.ts";
 import { CLOSE, type RelayLimits, type Role } from "./limits.ts";
@@ -526,7 +526,7 @@ export class RelayServer {
   #refuseSocket(log: string, request: Request, upgrade: Upgrade, code: number, reason: string): Response {
     const socket = new HostedSocket({ message() {}, closed() {} });
     const response = upgrade(request.headers.get("x-hyperlog-protocol") ?? undefined, socket);
-    socket.close(code, reason);
+    refuseSocket(socket, { code, reason });
     this.#refusal(log, code, reason);
     return response;
   }
@@ -585,7 +585,7 @@ export class RelayServer {
     const deadline = setTimeout(() => {
       if (socket.heard || socket.readyState !== 1) return;
       const reason = `No HELLO within ${caps.helloMs} ms`;
-      socket.close(CLOSE.HELLO_TIMEOUT, reason);
+      refuseSocket(socket, { code: CLOSE.HELLO_TIMEOUT, reason });
       core.closed(socket, CLOSE.HELLO_TIMEOUT);
       this.#refusal(name, CLOSE.HELLO_TIMEOUT, reason);
     }, caps.helloMs);
