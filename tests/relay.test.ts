@@ -381,7 +381,9 @@ if (runtime !== "node") {
       const closed = await flood.closed;
       assert.equal(closed.code, CLOSE.RATE_LIMITED);
       assert.match(closed.reason, /More than 200 nodes per second/);
-      const stored = (await json(await fetch(`${relay.url}/logs/flood`, auth))).length as number;
+      // The log exists only if some flood node was stored before the refusal (a 404 otherwise).
+      const info = await fetch(`${relay.url}/logs/flood`, auth);
+      const stored = info.status === 404 ? 0 : (await json(info)).length as number;
       assert.ok(stored < 2000, `${stored} flood nodes stored, not all 2 000`);
       await stillSyncing(others);
     });
