@@ -92,7 +92,7 @@ export function createApp(): Hono<{ Bindings: RelayEnv; Variables: { role: Role;
   app.use("*", async (c, next) => {
     // A runtime may hand over a request whose URL does not parse (Deno takes `GET http://[/health` as it is).
     if (!hostIsValid(c.req.header("host") ?? null) || !URL.canParse(c.req.url)) {
-      return bad("The Host header is not valid: send a host name or address, with an optional port");
+      return bad("The Host header or the request target is not valid: send a host name (or address) and a path");
     }
     try {
       readSettings(c.env ?? {});
