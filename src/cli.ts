@@ -5,7 +5,7 @@
  * @module
  */
 import { spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { Readable, Writable } from "node:stream";
@@ -91,6 +91,8 @@ Commands:
                            replicate with a relay over a WebSocket (ws:// or wss://)
   serve [--port 8787] [--host 127.0.0.1]
                            run a relay (the relay worker's app) with one SQLite file per log in DIR
+  token create --log NAME|'PREFIX*' --role read|write --ttl 1h
+                           print a signed token for a relay (its TOKEN_SECRET from the environment)
   dupsh 'CMD A' 'CMD B'    run two commands with A's stdout piped into B's stdin and B's stdout into A's stdin
   sync --hyperlog4 [--live] [--push|--pull]
                            replicate over stdin/stdout with a peer running hyperlog 4.12.1 (its protocol)
@@ -159,14 +161,36 @@ Runs a relay, the same app as the relay worker, on this machine: clients sync wi
 Each log is kept in DIR/NAME.db (default DIR: ./.hyperlog-relay). Stops on Ctrl-C (SIGINT) or SIGTERM.
   --port N                 the port (default 8787; 0 for any free one)
   --host ADDRESS           the address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
-  --read-token TOKEN       reading needs this token (or the write token)       [env READ_TOKEN]
-  --write-token TOKEN      writing needs this token                            [env WRITE_TOKEN]
-  --writers JSON           { "LOG" or "*": ["HEX PUBLIC KEY", ...] }           [env WRITERS]
-  --max-frame-bytes N      the largest message (default 1048576)               [env MAX_FRAME_BYTES]
-  --max-node-bytes N       the largest node (default 262144)                   [env MAX_NODE_BYTES]
-  --max-nodes-per-second N live nodes per second per socket (default 1000)     [env MAX_NODES_PER_SECOND]
-  --admin-token TOKEN      turns on the dashboard at /admin, behind this token [env ADMIN_TOKEN]
-Options take "--name VALUE" or "--name=VALUE"; an option wins over its environment variable.
+  --read-token-file FILE   reading needs the token in FILE (or the write token) [env READ_TOKEN]
+  --write-token-file FILE  writing needs the token in FILE                      [env WRITE_TOKEN]
+  --read-token TOKEN       the same, on the command line (every user can read it: a warning)
+  --write-token TOKEN      the same, on the command line (a warning)
+  --writers JSON           { "LOG" or "*": ["HEX PUBLIC KEY", ...] }            [env WRITERS]
+  --max-frame-bytes N      the largest message (default 1048576)                [env MAX_FRAME_BYTES]
+  --max-node-bytes N       the largest node (default 262144)                    [env MAX_NODE_BYTES]
+  --max-nodes-per-second N nodes per second per socket, every phase (1000)      [env MAX_NODES_PER_SECOND]
+  --max-nodes-burst N      nodes a socket may send at once (default 10000)      [env MAX_NODES_BURST]
+  --max-bytes-per-second N bytes of nodes per second per socket (8388608)       [env MAX_BYTES_PER_SECOND]
+  --max-bytes-burst N      bytes of nodes a socket may send at once (67108864)  [env MAX_BYTES_BURST]
+  --max-sockets N          WebSockets on the relay (default 10000; 0: no cap)   [env MAX_SOCKETS]
+  --max-sockets-per-log N  WebSockets on one log (default 1000; 0: no cap)      [env MAX_SOCKETS_PER_LOG]
+  --max-open-logs N        logs kept open at once (default 256)                 [env MAX_OPEN_LOGS]
+  --idle-log-ms N          an unused log is closed after N ms (default 30000)   [env IDLE_LOG_MS]
+  --max-logs N             logs on the relay (default: no cap)                  [env MAX_LOGS]
+  --max-log-bytes N        bytes of one log (default: no cap)                   [env MAX_LOG_BYTES]
+  --hello-timeout-ms N     a socket must send its HELLO within N ms (10000)     [env HELLO_TIMEOUT_MS]
+  --metrics-token-file F   /metrics answers with the token in F                 [env METRICS_TOKEN]
+  --token-secret-file F    the secret of signed tokens ('hyperlog token')       [env TOKEN_SECRET]
+  --admin-token-file F     the dashboard at /admin, behind the token in F       [env ADMIN_TOKEN]
+Options take "--name VALUE" or "--name=VALUE"; an option wins over its environment variable. A bad setting stops
+the relay with exit code 2 and the reason.
+`,
+  token: `Usage: hyperlog token create --log NAME [--log 'PREFIX*' ...] --role read|write --ttl DURATION
+
+Prints a capability token for a relay that has the same TOKEN_SECRET (taken from the environment: TOKEN_SECRET, at
+least 32 characters): it opens the logs named (exact names, or prefixes ending in '*'), with the role, until it
+expires (--ttl: a number and s, m, h or d). Clients send it as they send any token (--token=TOKEN).
+  TOKEN_SECRET=... hyperlog token create --log 'chat-*' --role write --ttl 1h
 `,
   log: LOG_HELP,
   dupsh: `Usage: hyperlog dupsh 'CMD A' 'CMD B'
@@ -193,6 +217,7 @@ const KNOWN_FLAGS: Record<string, readonly string[]> = {
   kv: ["--json", "--live", "--push", "--pull", "--hyperlog4"],
   serve: [],
   log: [],
+  token: [],
   dupsh: [],
   import: ["--from-hyperlog4"],
 };
@@ -222,7 +247,8 @@ function parse(argv: readonly string[]): Parsed {
       if (arg.startsWith("-")) throw new UsageError(`Unknown option ${arg}`);
       parsed.command = arg;
     } else if (
-      arg.startsWith("--") && parsed.command !== "dupsh" && parsed.command !== "serve" && parsed.command !== "log"
+      arg.startsWith("--") && parsed.command !== "dupsh" && parsed.command !== "serve" && parsed.command !== "token" &&
+      parsed.command !== "log"
     ) {
       parsed.flags.add(arg);
     } else {
@@ -364,6 +390,8 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO()): Pr
         const token = process.env.HYPERLOG_TOKEN || undefined;
         return await logCommand(options, { stdout: io.stdout, openLog: () => openLog(io, parsed.dir), color, token });
       }
+      case "token":
+        return await token(io, parsed);
       case "dupsh": {
         expectArgs(parsed, 2, 2, "two commands, each one quoted argument");
         return await dupsh(parsed.args[0]!, parsed.args[1]!);
@@ -566,11 +594,26 @@ const SERVE_OPTIONS: Record<string, string> = {
   "--host": "",
   "--read-token": "READ_TOKEN",
   "--write-token": "WRITE_TOKEN",
+  "--read-token-file": "READ_TOKEN",
+  "--write-token-file": "WRITE_TOKEN",
+  "--metrics-token-file": "METRICS_TOKEN",
+  "--token-secret-file": "TOKEN_SECRET",
+  "--admin-token": "ADMIN_TOKEN",
+  "--admin-token-file": "ADMIN_TOKEN",
   "--writers": "WRITERS",
   "--max-frame-bytes": "MAX_FRAME_BYTES",
   "--max-node-bytes": "MAX_NODE_BYTES",
   "--max-nodes-per-second": "MAX_NODES_PER_SECOND",
-  "--admin-token": "ADMIN_TOKEN",
+  "--max-nodes-burst": "MAX_NODES_BURST",
+  "--max-bytes-per-second": "MAX_BYTES_PER_SECOND",
+  "--max-bytes-burst": "MAX_BYTES_BURST",
+  "--max-sockets": "MAX_SOCKETS",
+  "--max-sockets-per-log": "MAX_SOCKETS_PER_LOG",
+  "--max-open-logs": "MAX_OPEN_LOGS",
+  "--idle-log-ms": "IDLE_LOG_MS",
+  "--max-logs": "MAX_LOGS",
+  "--max-log-bytes": "MAX_LOG_BYTES",
+  "--hello-timeout-ms": "HELLO_TIMEOUT_MS",
 };
 
 /** `hyperlog serve`: the relay on this machine, until SIGINT or SIGTERM (or `io.signal`, for tests). */
@@ -590,8 +633,29 @@ async function serve(io: CliIO, parsed: Parsed, argv: readonly string[]): Promis
     throw new UsageError(`--port ${values["--port"]} is not a port: give an integer from 0 to 65535`);
   }
   const settings: Record<string, string | undefined> = {};
-  for (const [option, variable] of Object.entries(SERVE_OPTIONS)) {
-    if (variable !== "") settings[variable] = values[option] ?? process.env[variable];
+  for (const variable of new Set(Object.values(SERVE_OPTIONS))) {
+    if (variable !== "") settings[variable] = process.env[variable];
+  }
+  for (const [option, value] of Object.entries(values)) {
+    const variable = SERVE_OPTIONS[option]!;
+    if (variable === "") continue;
+    if (option.endsWith("-file")) {
+      // A secret from a file: not in the process list, not in the shell's history.
+      try {
+        settings[variable] = readFileSync(value, "utf8").trim();
+      } catch {
+        throw new UsageError(`${option} ${value}: the file cannot be read`);
+      }
+      if (settings[variable] === "") throw new UsageError(`${option} ${value}: the file is empty`);
+    } else {
+      if (option.endsWith("-token")) {
+        io.stderr(
+          `Warning: ${option} on the command line is visible to every user of this machine (ps); ` +
+            `use ${option}-file FILE or the ${variable} environment variable\n`,
+        );
+      }
+      settings[variable] = value;
+    }
   }
   const dirGiven = argv.some((arg) => arg === "-d" || arg === "--dir" || arg.startsWith("--dir="));
   const dir = dirGiven ? parsed.dir : ".hyperlog-relay";
@@ -617,6 +681,40 @@ async function serve(io: CliIO, parsed: Parsed, argv: readonly string[]): Promis
   });
   await running.close();
   await io.stderr("hyperlog relay stopped\n");
+  return 0;
+}
+
+/** `hyperlog token create`: a signed capability token from TOKEN_SECRET in the environment. */
+async function token(io: CliIO, parsed: Parsed): Promise<number> {
+  const [sub, ...rest] = parsed.args;
+  if (sub !== "create") throw new UsageError("token takes one subcommand: create");
+  const logs: string[] = [];
+  let role: string | undefined;
+  let ttl: string | undefined;
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i]!;
+    const eq = arg.indexOf("=");
+    const name = eq === -1 ? arg : arg.slice(0, eq);
+    const value = eq === -1 ? rest[++i] : arg.slice(eq + 1);
+    if (value === undefined) throw new UsageError(`${name} needs a value`);
+    if (name === "--log") logs.push(value);
+    else if (name === "--role") role = value;
+    else if (name === "--ttl") ttl = value;
+    else throw new UsageError(`Unknown option ${arg} for token create`);
+  }
+  const secret = process.env.TOKEN_SECRET;
+  if (secret === undefined || secret === "") {
+    throw new UsageError("token create needs the relay's secret in the environment: TOKEN_SECRET=...");
+  }
+  if (role === undefined || ttl === undefined) throw new UsageError("token create needs --log, --role and --ttl");
+  const { createToken, parseTtl } = await import("../worker/tokens.ts");
+  try {
+    const expires = Date.now() + parseTtl(ttl);
+    io.stdout(await createToken(secret, { logs, role: role as "read" | "write", expires }) + "\n");
+  } catch (error) {
+    if (error instanceof TypeError || error instanceof RangeError) throw new UsageError(error.message);
+    throw error;
+  }
   return 0;
 }
 

@@ -7,11 +7,11 @@
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { LogRegistry, RegisteredLog } from "./admin.ts";
-
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+import { nameOfFile } from "./caps.ts";
+import { LOG_NAME } from "./settings.ts";
 
 /**
- * A {@link LogRegistry} over a directory of `NAME.db` files.
+ * A {@link LogRegistry} over a directory of `NAME.db` files (file names as `fileNameOf` in caps.ts makes them).
  *
  * @example
  * ```ts
@@ -37,8 +37,9 @@ export function directoryRegistry(dir: string): LogRegistry {
       }
       for (const file of files) {
         if (!file.endsWith(".db")) continue;
-        const name = file.slice(0, -3);
-        if (!NAME.test(name)) continue;
+        // The log's name from its file name (`+chat.db` is the log `Chat`; see caps.ts).
+        const name = nameOfFile(file.slice(0, -3));
+        if (name === undefined || !LOG_NAME.test(name)) continue;
         let bytes = 0;
         let modified = 0;
         for (const part of [file, `${file}-wal`]) {

@@ -49,8 +49,12 @@ import {
   SYNCED,
 } from "../src/wire.ts";
 import type { Storage } from "../storage/storage.ts";
+import type { Refusal } from "./caps.ts";
 import { CLOSE, type RelayLimits, type Role } from "./limits.ts";
 import { LOG_VIEW_PATHS, logView, noteWrites } from "./log-page.ts";
+import { nodeJson, nodeText } from "./node-json.ts";
+
+export { nodeJson };
 
 /** Nodes stored in one commit in the live phase, at most. */
 const LIVE_BATCH = 512;
@@ -158,6 +162,13 @@ export interface RelayCoreOptions {
    * a cache, and readers fall back to the log.
    */
   mirror?: ((nodes: readonly StoredNode[]) => Promise<void>) | undefined;
+  /**
+   * Called for every node a socket sends, in every phase, once its role and size are checked (the write budget, the
+   * log's size cap): a {@link Refusal} closes the socket with its code.
+   */
+  admit?: ((ws: RelaySocket, bytes: number) => Refusal | undefined) | undefined;
+  /** Called when the relay closes a socket for a reason of its own (a refusal), with the code and reason. */
+  refused?: ((ws: RelaySocket, code: number, reason: string) => void) | undefined;
 }
 
 /** What each socket has in memory while the core lives. */
@@ -185,44 +196,7 @@ interface Conn {
   /** Live nodes waiting to be stored together. */
   pending: Uint8Array[];
   flushing: boolean;
-  tokens: number;
-  refilled: number;
   closed: boolean;
-}
-
-/**
- * A node as the HTTP routes show it: the value parsed when it is JSON, else in base64.
- *
- * @example
- * ```ts
- * import { nodeJson } from "./relay-core.ts";
- * const value = new TextEncoder().encode('"hi"');
- * console.assert(nodeJson({ key: "k", links: [], value, change: 1 }).value === "hi");
- * ```
- */
-export function nodeJson(node: StoredNode): Record<string, unknown> {
-  const out: Record<string, unknown> = { key: node.key, links: node.links, change: node.change };
-  let parsed: unknown;
-  let isJson = false;
-  try {
-    parsed = JSON.parse(textDecoder.decode(node.value));
-    isJson = true;
-  } catch {
-    // Not JSON: base64 below.
-  }
-  if (isJson) out.value = parsed;
-  else out.valueBase64 = toBase64(node.value);
-  if (node.identity !== undefined) {
-    out.identity = node.identity;
-    out.signature = node.signature;
-  }
-  return out;
-}
-
-function toBase64(bytes: Uint8Array): string {
-  let text = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(text);
 }
 
 function errorFrame(name: string, message: string): Uint8Array {
@@ -289,6 +263,8 @@ export class RelayCore {
   readonly #conns = new Map<RelaySocket, Conn>();
   readonly #log: Hyperlog<Uint8Array>;
   readonly #mirror: ((nodes: readonly StoredNode[]) => Promise<void>) | undefined;
+  readonly #admit: RelayCoreOptions["admit"];
+  readonly #refused: RelayCoreOptions["refused"];
   #mirrorQueue: StoredNode[] = [];
   #mirroring = false;
   #fanning = false;
@@ -300,6 +276,8 @@ export class RelayCore {
     this.#limits = options.limits;
     this.#name = options.name;
     this.#mirror = options.mirror;
+    this.#admit = options.admit;
+    this.#refused = options.refused;
     this.#log = new Hyperlog<Uint8Array>(options.storage, {
       valueEncoding: "binary",
       ...(options.writers === undefined ? {} : { writers: options.writers }),
@@ -371,7 +349,7 @@ export class RelayCore {
       const key = path.slice("/nodes/".length);
       const node = isKey(key) ? await log.storage.get(key) : undefined;
       if (node === undefined) return Response.json({ error: `No node ${key} in log ${this.#name}` }, { status: 404 });
-      return Response.json(nodeJson(node));
+      return new Response(nodeText(node), { headers: { "content-type": "application/json" } });
     }
     if (path === "/changes") {
       const since = Number(url.searchParams.get("since") ?? "0");
@@ -384,7 +362,7 @@ export class RelayCore {
             : [];
           if (page.length === 0) return controller.close();
           cursor = page[page.length - 1]!.change;
-          controller.enqueue(textEncoder.encode(page.map((n) => JSON.stringify(nodeJson(n)) + "\n").join("")));
+          controller.enqueue(textEncoder.encode(page.map((n) => nodeText(n) + "\n").join("")));
         },
       });
       return new Response(body, { headers: { "content-type": "application/x-ndjson" } });
@@ -417,8 +395,6 @@ export class RelayCore {
       drained: Promise.resolve(),
       pending: [],
       flushing: false,
-      tokens: this.#limits.nodesPerSecond,
-      refilled: Date.now(),
       closed: false,
     };
     this.#conns.set(ws, conn);
@@ -537,6 +513,11 @@ export class RelayCore {
       );
       return false;
     }
+    const refusal = this.#admit?.(conn.ws, body.length);
+    if (refusal !== undefined) {
+      this.#refuse(conn, refusal.code, "ProtocolError", refusal.reason);
+      return false;
+    }
     // Also in the initial exchange: those nodes are stored past the socket's live cursor, and must not echo.
     if (body.length >= 33) conn.heard.add(toHex(body.subarray(1, 33)));
     return true;
@@ -616,19 +597,7 @@ export class RelayCore {
         }
         return;
       case NODE: {
-        const now = Date.now();
-        const rate = this.#limits.nodesPerSecond;
-        conn.tokens = Math.min(rate, conn.tokens + ((now - conn.refilled) / 1000) * rate);
-        conn.refilled = now;
-        if (conn.tokens < 1) {
-          return this.#refuse(
-            conn,
-            CLOSE.RATE_LIMITED,
-            "ProtocolError",
-            `More than ${rate} nodes per second from one socket; slow down and reconnect`,
-          );
-        }
-        conn.tokens--;
+        // Counted against the socket's write budget when it arrived (`admit`), in every phase.
         conn.pending.push(body);
         if (conn.pending.length >= LIVE_BATCH) void this.#flush(conn);
         else if (!conn.flushing) {
@@ -729,6 +698,7 @@ export class RelayCore {
   #close(conn: Conn, code: number, reason: string): void {
     if (conn.closed) return;
     conn.closed = true;
+    if (code >= 4000) this.#refused?.(conn.ws, code, reason);
     this.#conns.delete(conn.ws);
     conn.writer?.abort(new ProtocolError("The socket closed")).catch(() => {});
     try {
