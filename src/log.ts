@@ -244,19 +244,32 @@ const NO_LINKS: readonly string[] = Object.freeze([]);
 /** The last open in progress per storage object (see `Hyperlog.#open`). */
 const OPENING = new WeakMap<Storage, Promise<void>>();
 
-function checkLinks(links: unknown, where: string): readonly string[] {
-  if (links === null || links === undefined) return [];
-  if (!Array.isArray(links)) throw new TypeError(`${where}: links must be an array of node keys or null`);
-  const seen = new Set<string>();
+/** What an error message calls the thing being checked: `where`, or `where index` for a document of a batch. */
+function label(where: string, index: number | undefined): string {
+  return index === undefined ? where : `${where} ${index}`;
+}
+
+function checkLinks(links: unknown, where: string, index?: number): readonly string[] {
+  if (links === null || links === undefined) return NO_LINKS;
+  if (!Array.isArray(links)) {
+    throw new TypeError(`${label(where, index)}: links must be an array of node keys or null`);
+  }
   for (let i = 0; i < links.length; i++) {
     const link: unknown = links[i];
     if (!isKey(link)) {
       throw new TypeError(
-        `${where}: link ${i} is not a node key (expected 64 lower-case hex characters, got ${JSON.stringify(link)})`,
+        `${label(where, index)}: link ${i} is not a node key (expected 64 lower-case hex characters, got ${
+          JSON.stringify(link)
+        })`,
       );
     }
-    if (seen.has(link)) throw new TypeError(`${where}: link ${link} is given twice`);
-    seen.add(link);
+  }
+  if (links.length > 1) {
+    const seen = new Set<string>();
+    for (const link of links as string[]) {
+      if (seen.has(link)) throw new TypeError(`${label(where, index)}: link ${link} is given twice`);
+      seen.add(link);
+    }
   }
   return links as string[];
 }
@@ -551,17 +564,16 @@ export class Hyperlog<T = unknown> extends EventTarget {
       } else {
         links = raw as readonly string[];
       }
-      const where = `batch document ${i}`;
-      drafts.push(this.#draft(checkLinks(links, where), this.#encode(doc.value, where)));
+      drafts.push(this.#draft(checkLinks(links, "batch document", i), this.#encode(doc.value, "batch document", i)));
     }
     return await this.#addDrafts(drafts);
   }
 
-  #encode(value: T, where: string): Uint8Array | string {
+  #encode(value: T, where: string, index?: number): Uint8Array | string {
     try {
       return this.#text !== undefined ? this.#text(value) : this.#codec.encode(value);
     } catch (err) {
-      if (err instanceof HyperlogError) err.message = `${where}: ${err.message}`;
+      if (err instanceof HyperlogError) err.message = `${label(where, index)}: ${err.message}`;
       throw err;
     }
   }
@@ -646,23 +658,24 @@ export class Hyperlog<T = unknown> extends EventTarget {
   ): Promise<{ results: StoredNode[]; fresh: StoredNode[] }> {
     this.#assertOpen();
     const count = drafts.length;
-    // The first draft of each key (a key may come twice in a call); with one draft, that draft.
+    let linked = false;
+    for (let i = 0; i < count && !linked; i++) linked = drafts[i]!.links.length > 0;
+    const hopeful = known === TRY_FRESH && !partial && !this.#hasListeners("preadd");
+    // The first draft of each key (a key may come twice in a call). Without links to check, a hopeful call takes
+    // its keys as distinct: the storage refuses a commit that holds a key twice, and the call is then done again.
+    const firstAt = count === 1 || (hopeful && !linked) ? undefined : new Map<string, number>();
     const only = count === 1 ? drafts[0]!.key : undefined;
-    const firstAt = only === undefined ? new Map<string, number>() : undefined;
     const firstOf = (key: string): number | undefined =>
       firstAt === undefined ? (key === only ? 0 : undefined) : firstAt.get(key);
-    let linked = false;
+    const firstIndex = (i: number): number => firstAt === undefined ? i : firstAt.get(drafts[i]!.key)!;
     if (firstAt !== undefined) {
       for (let i = 0; i < count; i++) {
-        const draft = drafts[i]!;
-        if (!firstAt.has(draft.key)) firstAt.set(draft.key, i);
-        if (draft.links.length > 0) linked = true;
+        const key = drafts[i]!.key;
+        if (!firstAt.has(key)) firstAt.set(key, i);
       }
-    } else {
-      linked = drafts[0]!.links.length > 0;
     }
     let unchecked = known === LINKS_STORED;
-    if (known === TRY_FRESH && !partial && !this.#hasListeners("preadd")) {
+    if (hopeful) {
       unchecked = true;
       for (let i = 0; i < count && unchecked && linked; i++) {
         for (const link of drafts[i]!.links) {
@@ -744,7 +757,7 @@ export class Hyperlog<T = unknown> extends EventTarget {
         freshOf[i] = -1;
         continue;
       }
-      const first = firstOf(draft.key)!;
+      const first = firstIndex(i);
       if (first < i) {
         freshOf[i] = freshOf[first]!;
         continue;
@@ -767,7 +780,7 @@ export class Hyperlog<T = unknown> extends EventTarget {
     }
     if (this.#hasListeners("preadd")) {
       for (let i = 0; i < end; i++) {
-        if (freshOf[i]! >= 0 && firstOf(drafts[i]!.key) === i) {
+        if (freshOf[i]! >= 0 && firstIndex(i) === i) {
           this.dispatchEvent(new CustomEvent("preadd", { detail: this.#decodeDraft(drafts[i]!, fresh[freshOf[i]!]!) }));
         }
       }
@@ -787,7 +800,7 @@ export class Hyperlog<T = unknown> extends EventTarget {
     }
     if (this.#hasListeners("add")) {
       for (let i = 0; i < end; i++) {
-        if (freshOf[i]! >= 0 && firstOf(drafts[i]!.key) === i) {
+        if (freshOf[i]! >= 0 && firstIndex(i) === i) {
           this.dispatchEvent(new CustomEvent("add", { detail: this.#decodeDraft(drafts[i]!, fresh[freshOf[i]!]!) }));
         }
       }
