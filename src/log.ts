@@ -134,7 +134,7 @@ interface Draft {
   identity?: string;
   signature?: string;
   /** For a local node of a text encoding: the text the value bytes encode, to decode from without utf-8 work. */
-  text?: string;
+  text?: string | undefined;
 }
 
 const JSON_CODEC = resolveEncoding("json");
@@ -209,14 +209,24 @@ const INSPECT_SYMBOL = Symbol.for("nodejs.util.inspect.custom");
 
 /** Freezes a decoded json value all the way down, so a node shared between calls cannot be changed. */
 function deepFreeze<T>(value: T): T {
-  if (typeof value !== "object" || value === null || Object.isFrozen(value)) return value;
+  if (typeof value === "object" && value !== null) freezeObject(value);
+  return value;
+}
+
+/** Freezes a fresh object of decoded json (no cycles, nothing frozen yet) and every object in it. */
+function freezeObject(value: object): void {
   Object.freeze(value);
   if (Array.isArray(value)) {
-    for (const item of value) deepFreeze(item);
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (typeof item === "object" && item !== null) freezeObject(item);
+    }
   } else {
-    for (const key in value) deepFreeze((value as Record<string, unknown>)[key]);
+    for (const key in value) {
+      const item: unknown = (value as Record<string, unknown>)[key];
+      if (typeof item === "object" && item !== null) freezeObject(item);
+    }
   }
-  return value;
 }
 
 const PAGE = 1024;
@@ -581,9 +591,14 @@ export class Hyperlog<T = unknown> extends EventTarget {
   #draft(links: readonly string[], value: Uint8Array | string): Draft {
     const identity = this.identity?.publicKey;
     const encoded = encodeNode(links, value, identity);
-    const draft: Draft = { key: encoded.key, links, value: encoded.value };
+    // One shape for every local draft: all its fields at once.
+    const draft: Draft = {
+      key: encoded.key,
+      links,
+      value: encoded.value,
+      text: typeof value === "string" ? value : undefined,
+    };
     if (identity !== undefined) draft.identity = identity;
-    if (typeof value === "string") draft.text = value;
     return draft;
   }
 
