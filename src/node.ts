@@ -77,7 +77,9 @@ let scratch = new Uint8Array(64 * 1024);
  * The encoded values of text nodes live side by side in shared slabs of this size, as `Uint8Array` views: one
  * `ArrayBuffer` per value cost as much as hashing the node (an allocation outside the heap, and work for the
  * garbage collector), and ~100 bytes of memory per stored node. A value is thus a view into a larger buffer (its
- * `byteOffset` may be non-zero); storage that structured-clones values copies them first (see IndexedDB's).
+ * `byteOffset` may be non-zero); storage that structured-clones values copies them first (see IndexedDB's). A slab
+ * stays in memory while any value in it does: at most 64 KiB per value still referenced, and the log's own nodes
+ * hold no reference to their value's bytes (a lazily decoded json node keeps its text).
  */
 const SLAB_BYTES = 64 * 1024;
 /** Values that may take more than this many bytes get a buffer of their own. */
@@ -134,6 +136,7 @@ function writeFrames(buf: Uint8Array, at: number, links: readonly string[], iden
   }
   return at;
 }
+
 /**
  * The bytes that are hashed into a node's key (see the module doc for the layout).
  *
