@@ -14,7 +14,15 @@
  * @module
  */
 export { Hyperlog } from "./src/log.ts";
-export type { BatchDoc, HyperlogOptions, RawNode, ReadStreamOptions, RejectDetail } from "./src/log.ts";
+export type {
+  BatchDoc,
+  Hyperlog4Replicate,
+  HyperlogOptions,
+  RawNode,
+  ReadStreamOptions,
+  RejectDetail,
+} from "./src/log.ts";
+export type { Hyperlog4ReplicateOptions } from "./src/hyperlog4/replicate.ts";
 export type { Node, StoredNode } from "./src/node.ts";
 export { computeKey, keyPreimage } from "./src/node.ts";
 export { Identity, verifySignature } from "./src/identity.ts";
@@ -30,6 +38,8 @@ export type { MessageChannelLike } from "./src/channel.ts";
 export { connect, socketUrl, Sync } from "./src/connect.ts";
 export type { ConnectOptions, SyncState, SyncStateDetail, WebSocketConstructor } from "./src/connect.ts";
 export type { WebSocketLike } from "./src/websocket.ts";
+export { layoutDag } from "./src/layout-dag.ts";
+export type { DagEdge, DagLayout, DagNode, DagRow } from "./src/layout-dag.ts";
 export { View } from "./src/view.ts";
 export type { ViewBatchDetail, ViewOptions, ViewRangeOptions, ViewStore } from "./src/view.ts";
 export { HyperKV } from "./src/kv.ts";
@@ -44,10 +54,10 @@ export {
   MissingLinksError,
   NotFoundError,
   ProtocolError,
-  TimeoutError,
   SignatureError,
   StorageConflictError,
   StorageError,
+  TimeoutError,
 } from "./src/errors.ts";
 export { MemoryStorage } from "./storage/memory.ts";
 export { INDEXEDDB_SCHEMA_VERSION, IndexedDBStorage } from "./storage/indexeddb.ts";

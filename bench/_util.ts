@@ -33,10 +33,15 @@ export interface Figure {
   note?: string;
 }
 
+/** A runtime the children that run this library may run on. */
+export type Runtime = "node" | "deno" | "bun";
+
 /** What the driver hands to every benchmark module. */
 export interface BenchContext {
   /** Repetitions per figure (the figure is their median). */
   reps: number;
+  /** The runtime of the children that run this library (`--runtime`; hyperlog 4.12.1 always runs on Node). */
+  runtime?: Runtime;
   /** Prints a progress line (to stderr, so stdout stays clean for `--json`). */
   progress(message: string): void;
 }
@@ -199,8 +204,8 @@ export function peakRssMb(): number {
 }
 
 /**
- * Runs `file` in a fresh Node process (this runtime's own executable) with `args`, and resolves with the JSON
- * value of the last line the child prints to stdout. The child's stderr is passed through. Rejects if the child
+ * Runs `file` in a fresh process with `args` (Node, this runtime's own executable, unless `runtime` says Deno or
+ * Bun, taken from `node_modules/.bin`), and resolves with the JSON value of the last line the child prints to stdout. The child's stderr is passed through. Rejects if the child
  * fails or prints no JSON.
  *
  * @example
@@ -210,11 +215,17 @@ export function peakRssMb(): number {
  * console.log(result);
  * ```
  */
-export function runChild(file: URL, args: readonly string[]): Promise<unknown> {
+export function runChild(file: URL, args: readonly string[], runtime: Runtime = "node"): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    // hyperlog 4 calls the deprecated `Buffer()`; keep its warning out of the report.
     const path = fileURLToPath(file);
-    const child = spawn(process.execPath, ["--no-deprecation", path, ...args], {
+    const bin = (name: string) => fileURLToPath(new URL(`../node_modules/.bin/${name}`, import.meta.url));
+    // hyperlog 4 calls the deprecated `Buffer()`; keep its warning out of the report.
+    const [command, ...flags] = runtime === "deno"
+      ? [bin("deno"), "run", "-A"]
+      : runtime === "bun"
+      ? [bin("bun")]
+      : [process.execPath, "--no-deprecation"];
+    const child = spawn(command!, [...flags, path, ...args], {
       stdio: ["ignore", "pipe", "inherit"],
     });
     let out = "";

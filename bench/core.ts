@@ -140,7 +140,8 @@ async function run(context: BenchContext): Promise<Figure[]> {
   const file = new URL(import.meta.url);
   for (const [index, job] of jobs.entries()) {
     const start = performance.now();
-    const result = await runChild(file, ["--child", job.kind, "--impl", job.impl, "--n", String(job.n)]);
+    const runtime = job.impl === "ours" ? context.runtime : "node";
+    const result = await runChild(file, ["--child", job.kind, "--impl", job.impl, "--n", String(job.n)], runtime);
     for (const [name, value] of Object.entries(result as Record<string, number>)) record(name, job.impl, job.n, value);
     const what = job.kind === "append" ? "sequential append" : "batch + get + read + rss";
     context.progress(

@@ -2,7 +2,10 @@
  * Benchmark driver: runs the benchmark modules in sequence and prints their figures as tables, or with `--json`
  * as JSON lines (one figure per line, nothing else on stdout; progress goes to stderr).
  *
- * Usage: node bench/run.ts [--only NAME[,NAME]] [--reps N] [--json]
+ * Usage: node bench/run.ts [--only NAME[,NAME]] [--reps N] [--json] [--runtime node|deno|bun]
+ *
+ * `--runtime deno` (or `bun`) runs this library's children of the core and SQLite benchmarks on that runtime
+ * (hyperlog 4.12.1 stays on Node); the other benchmarks run on Node whatever it says.
  *
  * Figures are not tests: an unmet target is reported, and the exit code stays 0.
  *
@@ -11,7 +14,9 @@
 import { availableParallelism, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { benchmark as bundle } from "./bundle.ts";
+import { benchmark as compat } from "./compat.ts";
 import { benchmark as core } from "./core.ts";
+import { benchmark as graph } from "./graph.ts";
 import { benchmark as hash } from "./hash.ts";
 import { benchmark as relay } from "./relay.ts";
 import { benchmark as indexeddb } from "./indexeddb.ts";
@@ -19,15 +24,38 @@ import { benchmark as replicate } from "./replicate.ts";
 import { benchmark as bounds } from "./bounds.ts";
 import { benchmark as sqlite } from "./sqlite.ts";
 import { benchmark as views } from "./views.ts";
-import { type BenchModule, type Figure, formatNumber, formatRatio, jsonLine, secondsSince, table } from "./_util.ts";
+import {
+  type BenchModule,
+  type Figure,
+  formatNumber,
+  formatRatio,
+  jsonLine,
+  type Runtime,
+  secondsSince,
+  table,
+} from "./_util.ts";
 
 /** The benchmark modules, in the order they run. */
-const MODULES: readonly BenchModule[] = [core, hash, sqlite, replicate, bounds, views, relay, indexeddb, bundle];
+const MODULES: readonly BenchModule[] = [
+  core,
+  hash,
+  sqlite,
+  replicate,
+  bounds,
+  views,
+  relay,
+  indexeddb,
+  bundle,
+  graph,
+  compat,
+];
 
 /** Stops with a usage error. */
 function usage(message: string): never {
   console.error(
-    `${message}\nUsage: node bench/run.ts [--only ${MODULES.map((m) => m.name).join(",")}] [--reps N] [--json]`,
+    `${message}\nUsage: node bench/run.ts [--only ${
+      MODULES.map((m) => m.name).join(",")
+    }] [--reps N] [--json] [--runtime node|deno|bun]`,
   );
   process.exit(2);
 }
@@ -59,7 +87,14 @@ function render(module: BenchModule, figures: readonly Figure[]): string {
 
 const { values } = (() => {
   try {
-    return parseArgs({ options: { only: { type: "string" }, reps: { type: "string" }, json: { type: "boolean" } } });
+    return parseArgs({
+      options: {
+        only: { type: "string" },
+        reps: { type: "string" },
+        json: { type: "boolean" },
+        runtime: { type: "string" },
+      },
+    });
   } catch (err) {
     return usage((err as Error).message);
   }
@@ -69,10 +104,12 @@ for (const name of names ?? []) if (!MODULES.some((m) => m.name === name)) usage
 const reps = Number(values.reps ?? 3);
 if (!Number.isInteger(reps) || reps < 1) usage(`--reps must be a positive integer, got ${values.reps}`);
 const json = values.json === true;
+const runtime = (values.runtime ?? "node") as Runtime;
+if (!["node", "deno", "bun"].includes(runtime)) usage(`--runtime must be node, deno or bun, got ${values.runtime}`);
 
 const start = performance.now();
 const load = loadavg()[0]!.toFixed(2);
-const context = { reps, progress: (message: string) => process.stderr.write(`${message}\n`) };
+const context = { reps, runtime, progress: (message: string) => process.stderr.write(`${message}\n`) };
 for (const module of MODULES) {
   if (names !== undefined && !names.includes(module.name)) continue;
   const figures = await module.run(context);
@@ -80,9 +117,9 @@ for (const module of MODULES) {
   else console.log(`\n${render(module, figures)}`);
 }
 const total =
-  `Total wall time: ${
-    secondsSince(start).toFixed(1)
-  } s (${reps} repetitions per figure, Node ${process.version}, ${process.platform}-${process.arch}, ` +
+  `Total wall time: ${secondsSince(start).toFixed(1)} s (${reps} repetitions per figure, Node ${process.version}${
+    runtime === "node" ? "" : `, this library's core and SQLite children on ${runtime}`
+  }, ${process.platform}-${process.arch}, ` +
   `${availableParallelism()} CPUs, load average ${load} at start)`;
 if (json) console.error(total);
 else console.log(total);

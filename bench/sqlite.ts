@@ -121,7 +121,7 @@ async function run(context: BenchContext): Promise<Figure[]> {
   const self = new URL(import.meta.url);
   const child = async (label: string, args: string[]): Promise<void> => {
     const start = performance.now();
-    record(await runChild(self, args) as Record<string, number>);
+    record(await runChild(self, args, context.runtime) as Record<string, number>);
     context.progress(`sqlite ${label} (${secondsSince(start).toFixed(1)} s)`);
   };
   try {

@@ -5,6 +5,7 @@
 // (dist/src/cli.js), which any Node >= 22.5, Deno or Bun loads.
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
+import module from "node:module";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -16,11 +17,45 @@ const pinned = join(here, "..", "node_modules", "node", "bin", "node");
 const runsTypeScript = typeof globalThis.Deno !== "undefined" || typeof globalThis.Bun !== "undefined" ||
   Boolean(process.features?.typescript);
 
+/**
+ * Resolves once what was written to `stream` has left the process (or the stream has failed or closed): writes to
+ * a pipe are asynchronous on Node and Bun, and exiting before they are done cuts the output short.
+ */
+function drained(stream) {
+  return new Promise((resolve) => {
+    // A stream that has failed (EPIPE, ENOSPC) has nothing more to deliver, and on Deno it never calls back.
+    if (failed.has(stream) || stream.destroyed || stream.writableFinished) return resolve();
+    const events = stream.writableEnded ? ["finish"] : [];
+    const done = () => {
+      for (const event of [...events, "error", "close"]) stream.off(event, done);
+      resolve();
+    };
+    for (const event of [...events, "error", "close"]) stream.on(event, done);
+    // A write's callback runs once it and every write before it are done.
+    if (events.length === 0) {
+      try {
+        stream.write("", done);
+      } catch {
+        done();
+      }
+    }
+  });
+}
+
+/** The output streams that have failed. */
+const failed = new Set();
+
 async function run(file) {
+  // Node keeps the compiled (and type-stripped) modules in its cache directory, which halves the start-up of a short
+  // command such as get; Deno and Bun have their own caches.
+  if (typeof globalThis.Deno === "undefined" && typeof globalThis.Bun === "undefined") module.enableCompileCache?.();
+  for (const stream of [process.stdout, process.stderr]) stream.on("error", () => failed.add(stream));
   const { main } = await import(pathToFileURL(file).href);
-  // Exit explicitly: an open stdin (sync, dupsh) would otherwise keep some runtimes alive. Output to pipes and
-  // files is written synchronously, and sync waits for its output to drain before main returns.
-  process.exit(await main(process.argv.slice(2)));
+  const code = await main(process.argv.slice(2));
+  process.exitCode = code;
+  await Promise.all([drained(process.stdout), drained(process.stderr)]);
+  // Exit explicitly once the output is out: an open stdin (sync, dupsh) would otherwise keep some runtimes alive.
+  process.exit(code);
 }
 
 if (existsSync(source) && runsTypeScript) {

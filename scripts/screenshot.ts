@@ -1,7 +1,10 @@
 /**
  * Regenerates `docs/screenshot.png`: two pages of the demo in sync. Starts the relay in Miniflare (as the e2e tests
  * do), opens the demo room in two Chromium contexts (two peers, each with its own IndexedDB), exchanges a few
- * messages and sets a key in both at once, then puts the two pages side by side in one image.
+ * messages, sets a key in both at once and resolves it, sets another in both at once, then puts the two pages side
+ * by side in one image. Then `docs/history.png`, the History tab of one page (the DAG: the resolved conflict as a
+ * fork and its merge, the open one as two heads), and `docs/relay-graph.png`, the relay's page of the log
+ * (`/logs/demo` in a browser: its summary and graph).
  *
  * Run: `npm run screenshot` (Node; needs /usr/bin/chromium).
  *
@@ -14,6 +17,8 @@ import { CHROMIUM, CHROMIUM_ARGS } from "../tests/_browser.ts";
 import { startRelay } from "../tests/fixtures/relay-miniflare.ts";
 
 const OUT = fileURLToPath(new URL("../docs/screenshot.png", import.meta.url));
+const HISTORY_OUT = fileURLToPath(new URL("../docs/history.png", import.meta.url));
+const RELAY_OUT = fileURLToPath(new URL("../docs/relay-graph.png", import.meta.url));
 const WIDTH = 640;
 const HEIGHT = 640;
 
@@ -54,20 +59,27 @@ try {
   };
   await say(alice, "hi bob! this goes through the relay", 1);
   await say(bob, "hello alice, it works offline too", 2);
-  await set(alice, "color", "teal");
-  // Both set "lunch" at once (each offline for a moment): both values stay until someone picks one.
-  await alice.click("#toggle");
-  await bob.click("#toggle");
-  await set(alice, "lunch", "pizza");
-  await set(bob, "lunch", "sushi");
-  await alice.click("#toggle");
-  await bob.click("#toggle");
+  // Both set a key at once (each offline for a moment): both values stay until someone picks one.
+  const atOnce = async (key: string, a: string, b: string) => {
+    await alice.click("#toggle");
+    await bob.click("#toggle");
+    await set(alice, key, a);
+    await set(bob, key, b);
+    await alice.click("#toggle");
+    await bob.click("#toggle");
+    for (const p of [alice, bob]) {
+      await until("both values show", async () => (await p.$$(`#kv tr[data-key="${key}"] .value`)).length === 2);
+      await until("the page is live", async () => (await p.getAttribute("#state", "data-state")) === "live");
+    }
+  };
+  await atOnce("color", "blue", "green");
+  // Bob resolves it: his write links to both.
+  await set(bob, "color", "teal");
   for (const p of [alice, bob]) {
-    await until("both values show", async () => (await p.$$('#kv tr[data-key="lunch"] .value')).length === 2);
-    await until("the page is live", async () => (await p.getAttribute("#state", "data-state")) === "live");
+    await until("color is resolved", async () => (await p.$$('#kv tr[data-key="color"] .value')).length === 1);
   }
+  await atOnce("lunch", "pizza", "sushi");
   await say(alice, "we both set lunch at once: pick one?", 3);
-  await until("color shows", async () => (await bob.$$('#kv tr[data-key="color"]')).length === 1);
 
   const shots = await Promise.all([alice, bob].map(async (p) => (await p.screenshot()).toString("base64")));
   const sheet = await (await browser.newContext({ viewport: { width: WIDTH * 2 + 12, height: HEIGHT } })).newPage();
@@ -80,6 +92,22 @@ try {
   mkdirSync(new URL("../docs", import.meta.url), { recursive: true });
   await sheet.screenshot({ path: OUT });
   console.log(`wrote ${OUT}`);
+
+  // The History tab: the DAG of the room, live.
+  await alice.setViewportSize({ width: WIDTH, height: 560 });
+  await alice.click("#tab-history");
+  const nodes = await alice.evaluate(() => document.querySelector("#counts")?.textContent ?? "");
+  const count = Number(/(\d+) nodes/.exec(nodes)?.[1] ?? 0);
+  await until("the history shows every node", async () => (await alice.$$("#history g.node")).length === count);
+  await alice.screenshot({ path: HISTORY_OUT });
+  console.log(`wrote ${HISTORY_OUT}`);
+
+  // The relay's page of the log, as a browser gets it (Accept: text/html).
+  const relayPage = await (await browser.newContext({ viewport: { width: 860, height: 620 } })).newPage();
+  await relayPage.goto(`${relay.url}/logs/demo`);
+  await relayPage.waitForSelector(".graph svg");
+  await relayPage.screenshot({ path: RELAY_OUT });
+  console.log(`wrote ${RELAY_OUT}`);
 } finally {
   await browser.close();
   await relay.stop();

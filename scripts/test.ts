@@ -36,6 +36,8 @@ const ENTRIES = [
   "src/cli.ts",
   "worker/index.ts",
   "worker/serve.ts",
+  "compat/mod.ts",
+  "storage/level.ts",
 ];
 
 /** Pass/fail counts of one runtime */

@@ -5,33 +5,71 @@
  * @module
  */
 import { spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { Readable, Writable } from "node:stream";
+import { LOG_HELP, logCommand, parseLogArgs } from "./cli-log.ts";
 import { HyperKV } from "./kv.ts";
 import { Hyperlog } from "./log.ts";
 import type { ReplicationMode, ReplicationStats } from "./replicate.ts";
 import type { Storage } from "../storage/storage.ts";
+import type { LevelDatabase } from "../storage/level.ts";
+import { importHyperlog4 } from "./hyperlog4/import.ts";
 
-/** Where a command reads and writes: its streams and how it opens a store. */
+/**
+ * Where a command reads and writes: its streams and how it opens a store. A write may return a promise: the command
+ * waits for it before writing more (backpressure from a slow reader), and a write that fails with an `EPIPE` error
+ * (the reader has gone, as in `hyperlog ls | head -1`) ends the command quietly with status 0.
+ */
 export interface CliIO {
   /** Standard output. */
-  stdout: (text: string) => void;
+  stdout: (text: string) => void | Promise<void>;
   /** Standard error. */
-  stderr: (text: string) => void;
+  stderr: (text: string) => void | Promise<void>;
   /** Opens the store in a directory. */
   openStorage: (dir: string) => Promise<Storage>;
   /** Stops a long-running command (`serve`) when aborted; without it, SIGINT or SIGTERM does. */
   signal?: AbortSignal;
 }
 
-/** An error that should print usage and exit with status 2. */
+/** An error that should print the usage (of `command` when known) and exit with status 2. */
 class UsageError extends Error {
-  constructor(message: string) {
+  /** The command whose usage to print; without it, the whole usage. */
+  command: string | undefined;
+  constructor(message: string, command?: string) {
     super(message);
     this.name = "UsageError";
+    this.command = command;
   }
+}
+
+/** True for the error of a write to a pipe whose reader has gone (`hyperlog ls | head -1`). */
+function isBrokenPipe(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === "EPIPE";
+}
+
+/** How much output goes out in one write: lines are gathered up to this many characters. */
+const CHUNK_CHARS = 64 * 1024;
+
+/**
+ * Writes one line per item on stdout, gathered into chunks of about 64 KiB, waiting for each write (so a slow
+ * reader holds the command back instead of the output piling up in memory).
+ */
+async function writeLines<T>(
+  io: CliIO,
+  items: Iterable<T> | AsyncIterable<T>,
+  line: (item: T) => string,
+): Promise<void> {
+  let chunk = "";
+  for await (const item of items) {
+    chunk += line(item) + "\n";
+    if (chunk.length >= CHUNK_CHARS) {
+      await io.stdout(chunk);
+      chunk = "";
+    }
+  }
+  if (chunk !== "") await io.stdout(chunk);
 }
 
 const USAGE = `Usage: hyperlog [-d DIR] <command> [arguments]
@@ -43,6 +81,8 @@ Commands:
   ls                       print every node as a JSON line, in change order
   heads                    print the keys of the nodes nothing links to
   get KEY                  print one node as JSON
+  log [URL] [--graph] [--limit N] [--since CHANGE] [--dot]
+                           the DAG newest first, like git log --graph --oneline (or Graphviz DOT)
   sync [--live] [--push|--pull]
                            replicate over stdin/stdout with another 'hyperlog sync'
   kv put KEY VALUE | kv get KEY | kv del KEY | kv ls | kv history KEY | kv sync [same as sync]
@@ -51,7 +91,13 @@ Commands:
                            replicate with a relay over a WebSocket (ws:// or wss://)
   serve [--port 8787] [--host 127.0.0.1]
                            run a relay (the relay worker's app) with one SQLite file per log in DIR
+  token create --log NAME|'PREFIX*' --role read|write --ttl 1h
+                           print a signed token for a relay (its TOKEN_SECRET from the environment)
   dupsh 'CMD A' 'CMD B'    run two commands with A's stdout piped into B's stdin and B's stdout into A's stdin
+  sync --hyperlog4 [--live] [--push|--pull]
+                           replicate over stdin/stdout with a peer running hyperlog 4.12.1 (its protocol)
+  import --from-hyperlog4 DIR
+                           copy every node of a LevelDB written by hyperlog 4.12.1 into the log (needs classic-level)
 
 Options:
   -d, --dir DIR            where the log is stored (default ./.hyperlog)
@@ -86,6 +132,7 @@ Speaks the replication protocol over stdin and stdout and exits 0 when the logs 
   --live    stay connected and forward new nodes both ways until the other side hangs up
   --push    only send nodes
   --pull    only receive nodes
+  --hyperlog4  speak hyperlog 4.12.1's protocol, with a peer that still runs hyperlog 4 (unsigned nodes only)
 Connect two with dupsh, netcat or ssh:
   hyperlog dupsh 'hyperlog sync -d /tmp/a' 'hyperlog sync -d /tmp/b'
 
@@ -114,14 +161,38 @@ Runs a relay, the same app as the relay worker, on this machine: clients sync wi
 Each log is kept in DIR/NAME.db (default DIR: ./.hyperlog-relay). Stops on Ctrl-C (SIGINT) or SIGTERM.
   --port N                 the port (default 8787; 0 for any free one)
   --host ADDRESS           the address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
-  --read-token TOKEN       reading needs this token (or the write token)       [env READ_TOKEN]
-  --write-token TOKEN      writing needs this token                            [env WRITE_TOKEN]
-  --writers JSON           { "LOG" or "*": ["HEX PUBLIC KEY", ...] }           [env WRITERS]
-  --max-frame-bytes N      the largest message (default 1048576)               [env MAX_FRAME_BYTES]
-  --max-node-bytes N       the largest node (default 262144)                   [env MAX_NODE_BYTES]
-  --max-nodes-per-second N live nodes per second per socket (default 1000)     [env MAX_NODES_PER_SECOND]
-Options take "--name VALUE" or "--name=VALUE"; an option wins over its environment variable.
+  --read-token-file FILE   reading needs the token in FILE (or the write token) [env READ_TOKEN]
+  --write-token-file FILE  writing needs the token in FILE                      [env WRITE_TOKEN]
+  --read-token TOKEN       the same, on the command line (every user can read it: a warning)
+  --write-token TOKEN      the same, on the command line (a warning)
+  --writers JSON           { "LOG" or "*": ["HEX PUBLIC KEY", ...] }            [env WRITERS]
+  --max-frame-bytes N      the largest message (default 1048576)                [env MAX_FRAME_BYTES]
+  --max-node-bytes N       the largest node (default 262144)                    [env MAX_NODE_BYTES]
+  --max-nodes-per-second N nodes per second per socket, every phase (1000)      [env MAX_NODES_PER_SECOND]
+  --max-nodes-burst N      nodes a socket may send at once (default 10000)      [env MAX_NODES_BURST]
+  --max-bytes-per-second N bytes of nodes per second per socket (8388608)       [env MAX_BYTES_PER_SECOND]
+  --max-bytes-burst N      bytes of nodes a socket may send at once (67108864)  [env MAX_BYTES_BURST]
+  --max-sockets N          WebSockets on the relay (default 10000; 0: no cap)   [env MAX_SOCKETS]
+  --max-sockets-per-log N  WebSockets on one log (default 1000; 0: no cap)      [env MAX_SOCKETS_PER_LOG]
+  --max-open-logs N        logs kept open at once (default 256)                 [env MAX_OPEN_LOGS]
+  --idle-log-ms N          an unused log is closed after N ms (default 30000)   [env IDLE_LOG_MS]
+  --max-logs N             logs on the relay (default: no cap)                  [env MAX_LOGS]
+  --max-log-bytes N        bytes of one log (default: no cap)                   [env MAX_LOG_BYTES]
+  --hello-timeout-ms N     a socket must send its HELLO within N ms (10000)     [env HELLO_TIMEOUT_MS]
+  --metrics-token-file F   /metrics answers with the token in F                 [env METRICS_TOKEN]
+  --token-secret-file F    the secret of signed tokens ('hyperlog token')       [env TOKEN_SECRET]
+  --admin-token-file F     the dashboard at /admin, behind the token in F       [env ADMIN_TOKEN]
+Options take "--name VALUE" or "--name=VALUE"; an option wins over its environment variable. A bad setting stops
+the relay with exit code 2 and the reason.
 `,
+  token: `Usage: hyperlog token create --log NAME [--log 'PREFIX*' ...] --role read|write --ttl DURATION
+
+Prints a capability token for a relay that has the same TOKEN_SECRET (taken from the environment: TOKEN_SECRET, at
+least 32 characters): it opens the logs named (exact names, or prefixes ending in '*'), with the role, until it
+expires (--ttl: a number and s, m, h or d). Clients send it as they send any token (--token=TOKEN).
+  TOKEN_SECRET=... hyperlog token create --log 'chat-*' --role write --ttl 1h
+`,
+  log: LOG_HELP,
   dupsh: `Usage: hyperlog dupsh 'CMD A' 'CMD B'
 
 Runs both commands in a shell, pipes A's stdout into B's stdin and B's stdout into A's stdin, forwards their stderr,
@@ -142,10 +213,13 @@ const KNOWN_FLAGS: Record<string, readonly string[]> = {
   ls: [],
   heads: [],
   get: [],
-  sync: ["--live", "--push", "--pull"],
-  kv: ["--json", "--live", "--push", "--pull"],
+  sync: ["--live", "--push", "--pull", "--hyperlog4"],
+  kv: ["--json", "--live", "--push", "--pull", "--hyperlog4"],
   serve: [],
+  log: [],
+  token: [],
   dupsh: [],
+  import: ["--from-hyperlog4"],
 };
 
 const KV_FLAGS: Record<string, readonly string[]> = {
@@ -154,7 +228,7 @@ const KV_FLAGS: Record<string, readonly string[]> = {
   del: [],
   ls: [],
   history: [],
-  sync: ["--live", "--push", "--pull"],
+  sync: ["--live", "--push", "--pull", "--hyperlog4"],
 };
 
 function parse(argv: readonly string[]): Parsed {
@@ -163,7 +237,7 @@ function parse(argv: readonly string[]): Parsed {
     const arg = argv[i]!;
     if (arg === "-d" || arg === "--dir") {
       const dir = argv[++i];
-      if (dir === undefined || dir === "") throw new UsageError(`${arg} needs a directory`);
+      if (dir === undefined || dir === "") throw new UsageError(`The option ${arg} needs a directory`, parsed.command);
       parsed.dir = dir;
     } else if (arg.startsWith("--dir=")) {
       parsed.dir = arg.slice("--dir=".length);
@@ -172,7 +246,10 @@ function parse(argv: readonly string[]): Parsed {
     } else if (parsed.command === undefined) {
       if (arg.startsWith("-")) throw new UsageError(`Unknown option ${arg}`);
       parsed.command = arg;
-    } else if (arg.startsWith("--") && parsed.command !== "dupsh" && parsed.command !== "serve") {
+    } else if (
+      arg.startsWith("--") && parsed.command !== "dupsh" && parsed.command !== "serve" && parsed.command !== "token" &&
+      parsed.command !== "log"
+    ) {
       parsed.flags.add(arg);
     } else {
       parsed.args.push(arg);
@@ -183,7 +260,9 @@ function parse(argv: readonly string[]): Parsed {
     if (known === undefined) throw new UsageError(`Unknown command ${JSON.stringify(parsed.command)}`);
     for (const flag of parsed.flags) {
       if ((parsed.command === "sync" || parsed.command === "kv") && flag.startsWith("--token=")) continue;
-      if (!known.includes(flag)) throw new UsageError(`Unknown option ${flag} for ${parsed.command}`);
+      if (!known.includes(flag)) {
+        throw new UsageError(`Unknown option ${flag} for the ${parsed.command} command`, parsed.command);
+      }
     }
   }
   return parsed;
@@ -191,7 +270,7 @@ function parse(argv: readonly string[]): Parsed {
 
 function expectArgs(parsed: Parsed, min: number, max: number, what: string): void {
   if (parsed.args.length < min || parsed.args.length > max) {
-    throw new UsageError(`${parsed.command} takes ${what}`);
+    throw new UsageError(`The ${parsed.command} command takes ${what}`);
   }
 }
 
@@ -217,20 +296,22 @@ function nodeJson(node: object): string {
  */
 export async function main(argv: readonly string[], io: CliIO = defaultIO()): Promise<number> {
   let parsed: Parsed;
+  let command: string | undefined;
   try {
     parsed = parse(argv);
+    command = parsed.command;
     if (parsed.help || parsed.command === undefined) {
       const text = parsed.command !== undefined ? HELP[parsed.command] ?? USAGE : USAGE;
       if (parsed.help) {
-        io.stdout(text);
+        await io.stdout(text);
         return 0;
       }
-      io.stderr(text);
+      await io.stderr(text);
       return 2;
     }
     switch (parsed.command) {
       case "add": {
-        if (parsed.args.length < 1) throw new UsageError("add takes a VALUE and optional PREV keys");
+        if (parsed.args.length < 1) throw new UsageError("The add command takes a VALUE and optional PREV keys");
         const [text, ...links] = parsed.args as [string, ...string[]];
         const value = valueOf(text, parsed.flags);
         for (const link of links) {
@@ -241,7 +322,7 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO()): Pr
         const log = await openLog(io, parsed.dir);
         try {
           const node = await log.add(links, value);
-          io.stdout(`${node.key}\n`);
+          await io.stdout(`${node.key}\n`);
         } finally {
           await log.close();
         }
@@ -251,7 +332,7 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO()): Pr
         expectArgs(parsed, 0, 0, "no arguments");
         const log = await openLog(io, parsed.dir);
         try {
-          for await (const node of log.createReadStream()) io.stdout(nodeJson(node) + "\n");
+          await writeLines(io, log.createReadStream(), nodeJson);
         } finally {
           await log.close();
         }
@@ -261,7 +342,7 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO()): Pr
         expectArgs(parsed, 0, 0, "no arguments");
         const log = await openLog(io, parsed.dir);
         try {
-          for (const node of await log.heads()) io.stdout(`${node.key}\n`);
+          await writeLines(io, await log.heads(), (node) => node.key);
         } finally {
           await log.close();
         }
@@ -275,7 +356,7 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO()): Pr
         }
         const log = await openLog(io, parsed.dir);
         try {
-          io.stdout(nodeJson(await log.get(key)) + "\n");
+          await io.stdout(nodeJson(await log.get(key)) + "\n");
         } finally {
           await log.close();
         }
@@ -284,12 +365,33 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO()): Pr
       case "sync": {
         if (parsed.args.length === 1 && /^wss?:\/\//.test(parsed.args[0]!)) return await syncRelay(io, parsed);
         expectArgs(parsed, 0, 0, "no arguments (or a ws:// URL), only --live, --push or --pull");
-        return await sync(io, parsed.dir, syncMode(parsed.flags), parsed.flags.has("--live"));
+        return await sync(
+          io,
+          parsed.dir,
+          syncMode(parsed.flags),
+          parsed.flags.has("--live"),
+          parsed.flags.has("--hyperlog4"),
+        );
       }
+      case "import":
+        return await importCommand(io, parsed);
       case "kv":
         return await kv(io, parsed);
       case "serve":
         return await serve(io, parsed, argv);
+      case "log": {
+        let options;
+        try {
+          options = parseLogArgs(parsed.args);
+        } catch (error) {
+          throw new UsageError((error as Error).message);
+        }
+        const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
+        const token = process.env.HYPERLOG_TOKEN || undefined;
+        return await logCommand(options, { stdout: io.stdout, openLog: () => openLog(io, parsed.dir), color, token });
+      }
+      case "token":
+        return await token(io, parsed);
       case "dupsh": {
         expectArgs(parsed, 2, 2, "two commands, each one quoted argument");
         return await dupsh(parsed.args[0]!, parsed.args[1]!);
@@ -298,19 +400,25 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO()): Pr
         throw new UsageError(`Unknown command ${JSON.stringify(parsed.command)}`);
     }
   } catch (err) {
-    if (err instanceof UsageError) {
-      const command = argv.find((arg) => arg in HELP);
-      io.stderr(`hyperlog: ${err.message}\n\n${command === "kv" ? HELP.kv : USAGE}`);
-      return 2;
+    if (isBrokenPipe(err)) return 0;
+    try {
+      if (err instanceof UsageError) {
+        // The usage of the command at fault only (its --help text); the whole usage without a known command.
+        const usage = HELP[err.command ?? command ?? ""] ?? USAGE;
+        await io.stderr(`hyperlog: ${err.message}\n\n${usage}`);
+        return 2;
+      }
+      await io.stderr(`hyperlog: ${(err as Error).message}\n`);
+    } catch (error) {
+      if (!isBrokenPipe(error)) throw error;
     }
-    io.stderr(`hyperlog: ${(err as Error).message}\n`);
     return 1;
   }
 }
 
 function syncMode(flags: ReadonlySet<string>): ReplicationMode {
   if (flags.has("--push") && flags.has("--pull")) {
-    throw new UsageError("--push and --pull cannot be used together; leave both out to sync both ways");
+    throw new UsageError("The options --push and --pull cannot be used together; leave both out to sync both ways");
   }
   return flags.has("--push") ? "push" : flags.has("--pull") ? "pull" : "sync";
 }
@@ -341,7 +449,13 @@ async function kv(io: CliIO, parsed: Parsed): Promise<number> {
     // The same as hyperlog sync, over stdin/stdout or with a relay.
     if (args.length === 1 && /^wss?:\/\//.test(args[0]!)) return await syncRelay(io, { ...parsed, args });
     if (args.length !== 0) throw usage("no arguments (or a ws:// URL), only --live, --push, --pull or --token");
-    return await sync(io, parsed.dir, syncMode(parsed.flags), parsed.flags.has("--live"));
+    return await sync(
+      io,
+      parsed.dir,
+      syncMode(parsed.flags),
+      parsed.flags.has("--live"),
+      parsed.flags.has("--hyperlog4"),
+    );
   }
   const arity: Record<string, [number, string]> = {
     put: [2, "a KEY and a VALUE"],
@@ -359,19 +473,19 @@ async function kv(io: CliIO, parsed: Parsed): Promise<number> {
     const key = args[0]!;
     switch (sub) {
       case "put":
-        io.stdout(`${(await store.put(key, value)).key}\n`);
+        await io.stdout(`${(await store.put(key, value)).key}\n`);
         break;
       case "del":
-        io.stdout(`${(await store.del(key)).key}\n`);
+        await io.stdout(`${(await store.del(key)).key}\n`);
         break;
       case "get":
-        io.stdout(JSON.stringify(await store.get(key)) + "\n");
+        await io.stdout(JSON.stringify(await store.get(key)) + "\n");
         break;
       case "history":
-        for (const node of await store.history(key)) io.stdout(nodeJson(node) + "\n");
+        await writeLines(io, await store.history(key), nodeJson);
         break;
       case "ls":
-        for await (const entry of store.createReadStream()) io.stdout(JSON.stringify(entry) + "\n");
+        await writeLines(io, store.createReadStream(), (entry) => JSON.stringify(entry));
         break;
     }
   } finally {
@@ -380,9 +494,9 @@ async function kv(io: CliIO, parsed: Parsed): Promise<number> {
   return 0;
 }
 
-async function sync(io: CliIO, dir: string, mode: ReplicationMode, live: boolean): Promise<number> {
+async function sync(io: CliIO, dir: string, mode: ReplicationMode, live: boolean, hyperlog4 = false): Promise<number> {
   const log = await openLog(io, dir);
-  const session = log.replicate({ mode, live });
+  const session = hyperlog4 ? log.replicate({ protocol: "hyperlog4", mode, live }) : log.replicate({ mode, live });
   const input = Readable.toWeb(process.stdin) as unknown as ReadableStream<Uint8Array>;
   const output = Writable.toWeb(process.stdout) as WritableStream<Uint8Array>;
   input.pipeTo(session.writable).catch(() => {});
@@ -397,11 +511,40 @@ async function sync(io: CliIO, dir: string, mode: ReplicationMode, live: boolean
     const stats = await session.done;
     await piped;
     if (progress !== undefined) process.stderr.write("\n");
-    io.stderr(syncSummary(stats));
+    await io.stderr(syncSummary(stats));
     return 0;
   } finally {
     if (progress !== undefined) clearInterval(progress);
     await log.close();
+  }
+}
+
+/** `import --from-hyperlog4 DIR`: copies a hyperlog 4.12.1 LevelDB into the log (see src/hyperlog4/import.ts). */
+async function importCommand(io: CliIO, parsed: Parsed): Promise<number> {
+  if (!parsed.flags.has("--from-hyperlog4") || parsed.args.length !== 1) {
+    throw new UsageError("import takes --from-hyperlog4 DIR (a LevelDB directory written by hyperlog 4)");
+  }
+  const from = parsed.args[0]!;
+  let ClassicLevel: new (path: string, options?: object) => LevelDatabase;
+  try {
+    ({ ClassicLevel } = await import("classic-level" as string) as { ClassicLevel: typeof ClassicLevel });
+  } catch {
+    io.stderr("hyperlog import: reading a LevelDB needs the classic-level package; npm install classic-level\n");
+    return 1;
+  }
+  const db = new ClassicLevel(resolve(from), { createIfMissing: false });
+  const log = await openLog(io, parsed.dir);
+  try {
+    const result = await importHyperlog4(log, db);
+    io.stderr(
+      `import: ${result.imported} of ${result.nodes} nodes imported from hyperlog 4 database ${from}` +
+        (result.signed > 0 ? ` (${result.signed} with hyperlog 4 signatures, kept beside them, not Ed25519)` : "") +
+        "\n",
+    );
+    return 0;
+  } finally {
+    await log.close();
+    await (db as { close(): Promise<void> }).close();
   }
 }
 
@@ -421,10 +564,10 @@ async function syncRelay(io: CliIO, parsed: Parsed): Promise<number> {
   try {
     url = new URL(parsed.args[0]!);
   } catch {
-    throw new UsageError(`${JSON.stringify(parsed.args[0])} is not a URL; use ws://HOST/logs/NAME`);
+    throw new UsageError(`The address ${JSON.stringify(parsed.args[0])} is not a URL; use ws://HOST/logs/NAME`);
   }
   if (!/^\/logs\/[^/]+(\/ws)?\/?$/.test(url.pathname)) {
-    throw new UsageError(`${url.href} is not a relay log URL; use ws://HOST/logs/NAME`);
+    throw new UsageError(`The URL ${url.href} is not a relay log URL; use ws://HOST/logs/NAME`);
   }
   if (!url.pathname.endsWith("/ws")) url.pathname = url.pathname.replace(/\/?$/, "/ws");
   const { replicateWebSocket } = await import("./websocket.ts");
@@ -436,10 +579,10 @@ async function syncRelay(io: CliIO, parsed: Parsed): Promise<number> {
     const session = replicateWebSocket(log, socket, { mode, live });
     if (live) {
       await session.synced;
-      io.stderr(`sync: synced with ${url.origin}${url.pathname}; staying live (Ctrl-C to stop)\n`);
+      await io.stderr(`sync: synced with ${url.origin}${url.pathname}; staying live (Ctrl-C to stop)\n`);
     }
     const stats = await session.done;
-    io.stderr(syncSummary(stats));
+    await io.stderr(syncSummary(stats));
     return 0;
   } finally {
     await log.close();
@@ -451,10 +594,26 @@ const SERVE_OPTIONS: Record<string, string> = {
   "--host": "",
   "--read-token": "READ_TOKEN",
   "--write-token": "WRITE_TOKEN",
+  "--read-token-file": "READ_TOKEN",
+  "--write-token-file": "WRITE_TOKEN",
+  "--metrics-token-file": "METRICS_TOKEN",
+  "--token-secret-file": "TOKEN_SECRET",
+  "--admin-token": "ADMIN_TOKEN",
+  "--admin-token-file": "ADMIN_TOKEN",
   "--writers": "WRITERS",
   "--max-frame-bytes": "MAX_FRAME_BYTES",
   "--max-node-bytes": "MAX_NODE_BYTES",
   "--max-nodes-per-second": "MAX_NODES_PER_SECOND",
+  "--max-nodes-burst": "MAX_NODES_BURST",
+  "--max-bytes-per-second": "MAX_BYTES_PER_SECOND",
+  "--max-bytes-burst": "MAX_BYTES_BURST",
+  "--max-sockets": "MAX_SOCKETS",
+  "--max-sockets-per-log": "MAX_SOCKETS_PER_LOG",
+  "--max-open-logs": "MAX_OPEN_LOGS",
+  "--idle-log-ms": "IDLE_LOG_MS",
+  "--max-logs": "MAX_LOGS",
+  "--max-log-bytes": "MAX_LOG_BYTES",
+  "--hello-timeout-ms": "HELLO_TIMEOUT_MS",
 };
 
 /** `hyperlog serve`: the relay on this machine, until SIGINT or SIGTERM (or `io.signal`, for tests). */
@@ -474,8 +633,29 @@ async function serve(io: CliIO, parsed: Parsed, argv: readonly string[]): Promis
     throw new UsageError(`--port ${values["--port"]} is not a port: give an integer from 0 to 65535`);
   }
   const settings: Record<string, string | undefined> = {};
-  for (const [option, variable] of Object.entries(SERVE_OPTIONS)) {
-    if (variable !== "") settings[variable] = values[option] ?? process.env[variable];
+  for (const variable of new Set(Object.values(SERVE_OPTIONS))) {
+    if (variable !== "") settings[variable] = process.env[variable];
+  }
+  for (const [option, value] of Object.entries(values)) {
+    const variable = SERVE_OPTIONS[option]!;
+    if (variable === "") continue;
+    if (option.endsWith("-file")) {
+      // A secret from a file: not in the process list, not in the shell's history.
+      try {
+        settings[variable] = readFileSync(value, "utf8").trim();
+      } catch {
+        throw new UsageError(`${option} ${value}: the file cannot be read`);
+      }
+      if (settings[variable] === "") throw new UsageError(`${option} ${value}: the file is empty`);
+    } else {
+      if (option.endsWith("-token")) {
+        io.stderr(
+          `Warning: ${option} on the command line is visible to every user of this machine (ps); ` +
+            `use ${option}-file FILE or the ${variable} environment variable\n`,
+        );
+      }
+      settings[variable] = value;
+    }
   }
   const dirGiven = argv.some((arg) => arg === "-d" || arg === "--dir" || arg.startsWith("--dir="));
   const dir = dirGiven ? parsed.dir : ".hyperlog-relay";
@@ -487,7 +667,7 @@ async function serve(io: CliIO, parsed: Parsed, argv: readonly string[]): Promis
     if (error instanceof RangeError || error instanceof TypeError) throw new UsageError(error.message);
     throw error;
   }
-  io.stdout(
+  await io.stdout(
     `hyperlog relay on ${running.url} (logs in ${resolve(dir)}); sync with ${
       running.url.replace(/^http/, "ws")
     }/logs/NAME\n`,
@@ -500,7 +680,41 @@ async function serve(io: CliIO, parsed: Parsed, argv: readonly string[]): Promis
     }
   });
   await running.close();
-  io.stderr("hyperlog relay stopped\n");
+  await io.stderr("hyperlog relay stopped\n");
+  return 0;
+}
+
+/** `hyperlog token create`: a signed capability token from TOKEN_SECRET in the environment. */
+async function token(io: CliIO, parsed: Parsed): Promise<number> {
+  const [sub, ...rest] = parsed.args;
+  if (sub !== "create") throw new UsageError("token takes one subcommand: create");
+  const logs: string[] = [];
+  let role: string | undefined;
+  let ttl: string | undefined;
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i]!;
+    const eq = arg.indexOf("=");
+    const name = eq === -1 ? arg : arg.slice(0, eq);
+    const value = eq === -1 ? rest[++i] : arg.slice(eq + 1);
+    if (value === undefined) throw new UsageError(`${name} needs a value`);
+    if (name === "--log") logs.push(value);
+    else if (name === "--role") role = value;
+    else if (name === "--ttl") ttl = value;
+    else throw new UsageError(`Unknown option ${arg} for token create`);
+  }
+  const secret = process.env.TOKEN_SECRET;
+  if (secret === undefined || secret === "") {
+    throw new UsageError("token create needs the relay's secret in the environment: TOKEN_SECRET=...");
+  }
+  if (role === undefined || ttl === undefined) throw new UsageError("token create needs --log, --role and --ttl");
+  const { createToken, parseTtl } = await import("../worker/tokens.ts");
+  try {
+    const expires = Date.now() + parseTtl(ttl);
+    io.stdout(await createToken(secret, { logs, role: role as "read" | "write", expires }) + "\n");
+  } catch (error) {
+    if (error instanceof TypeError || error instanceof RangeError) throw new UsageError(error.message);
+    throw error;
+  }
   return 0;
 }
 
@@ -530,11 +744,47 @@ function dupsh(a: string, b: string): Promise<number> {
   });
 }
 
+/**
+ * A write to a process stream that waits while the stream's buffer is full (its 'drain' event), so output to a slow
+ * pipe is held back rather than piled up in memory. Once the stream has failed (EPIPE: the reader has gone; ENOSPC),
+ * every write throws that error, which ends the command; the stream's error is handled here, so it is no crash.
+ */
+function streamWriter(stream: NodeJS.WriteStream): (text: string) => void | Promise<void> {
+  let failed: Error | undefined;
+  stream.on("error", (error: Error) => {
+    failed ??= error;
+  });
+  return (text) => {
+    if (failed !== undefined) throw failed;
+    try {
+      if (stream.write(text)) return;
+    } catch (error) {
+      // Deno throws some write errors (ENOSPC) instead of emitting them, and the stream then never drains: mark
+      // it destroyed, so nothing waits for it.
+      failed ??= error as Error;
+      stream.destroy(failed);
+      throw failed;
+    }
+    return new Promise<void>((resolve, reject) => {
+      const settle = () => {
+        stream.off("drain", settle);
+        stream.off("error", settle);
+        stream.off("close", settle);
+        if (failed !== undefined) reject(failed);
+        else resolve();
+      };
+      stream.on("drain", settle);
+      stream.on("error", settle);
+      stream.on("close", settle);
+    });
+  };
+}
+
 /** The real process's IO, with SQLite storage in the directory. */
 function defaultIO(): CliIO {
   return {
-    stdout: (text) => void process.stdout.write(text),
-    stderr: (text) => void process.stderr.write(text),
+    stdout: streamWriter(process.stdout),
+    stderr: streamWriter(process.stderr),
     openStorage: async (dir) => {
       mkdirSync(resolve(dir), { recursive: true });
       const { openSqlite } = await import("../storage/sqlite-open.ts");

@@ -128,14 +128,34 @@ interface HeadsRecord {
 
 const HEADS = "h";
 
-/** A node's value as a kv write: its key, and its value (absent for a delete); `undefined` if not a kv write. */
+/**
+ * The key a kv write is indexed under, as hyperkv 2 stored it in LevelDB: a string as it is, any other value as
+ * `String(value)` (`5` is "5", `[1, 2]` is "1,2"); `undefined` for `null` (LevelDB refused it, so hyperkv 2 never
+ * indexed the write).
+ */
+function kvKey(key: unknown): string | undefined {
+  if (key === undefined || key === null) return undefined;
+  return typeof key === "string" ? key : String(key);
+}
+
+/**
+ * A node's value as a kv write: its key, and its value (absent for a delete); `undefined` if not a kv write. Reads
+ * what hyperkv 2 reads: any object with a `k` is a put (of `v`, `undefined` when the writer stored none), else any
+ * with a `d` is a delete; keys that are not strings are indexed by their string form (see `kvKey`).
+ */
 function kvValue(
   value: unknown,
 ): { key: string; deleted: false; value: unknown } | { key: string; deleted: true } | undefined {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
+  if (typeof value !== "object" || value === null) return undefined;
   const record = value as Record<string, unknown>;
-  if (typeof record.k === "string" && "v" in record) return { key: record.k, deleted: false, value: record.v };
-  if (typeof record.d === "string") return { key: record.d, deleted: true };
+  if (record.k !== undefined) {
+    const key = kvKey(record.k);
+    return key === undefined ? undefined : { key, deleted: false, value: record.v };
+  }
+  if (record.d !== undefined) {
+    const key = kvKey(record.d);
+    return key === undefined ? undefined : { key, deleted: true };
+  }
   return undefined;
 }
 

@@ -21,6 +21,7 @@ import { Mutex } from "./mutex.ts";
 import { encodeNode, type Node, type StoredNode } from "./node.ts";
 import { replicate } from "./replicate.ts";
 import type { ReplicateOptions, Replication } from "./replicate-types.ts";
+import { type Hyperlog4ReplicateOptions, replicateHyperlog4 } from "./hyperlog4/replicate.ts";
 import { View, type ViewOptions } from "./view.ts";
 import { MemoryStorage } from "../storage/memory.ts";
 import type { Storage } from "../storage/storage.ts";
@@ -44,6 +45,22 @@ export interface HyperlogOptions<T = unknown> {
   requireSignatures?: boolean;
   /** Accept only nodes signed by these public keys (hex); implies `requireSignatures`. */
   writers?: Iterable<string>;
+}
+
+/**
+ * Options of `log.replicate({ protocol: "hyperlog4" })`: a session in hyperlog 4.12.1's protocol, with a peer that
+ * still runs hyperlog 4 (see `src/hyperlog4/replicate.ts`).
+ *
+ * @example
+ * ```ts
+ * import type { Hyperlog4Replicate } from "./log.ts";
+ * const options: Hyperlog4Replicate = { protocol: "hyperlog4", live: true };
+ * console.assert(options.protocol === "hyperlog4");
+ * ```
+ */
+export interface Hyperlog4Replicate extends Hyperlog4ReplicateOptions {
+  /** Speak hyperlog 4.12.1's replication protocol. */
+  protocol: "hyperlog4";
 }
 
 /**
@@ -136,7 +153,7 @@ interface Draft {
   identity?: string;
   signature?: string;
   /** For a local node of a text encoding: the text the value bytes encode, to decode from without utf-8 work. */
-  text?: string;
+  text?: string | undefined;
 }
 
 const JSON_CODEC = resolveEncoding("json");
@@ -155,46 +172,133 @@ function withValue<T>(stored: StoredNode, value: T): Node<T> {
   });
 }
 
+/**
+ * The value of a node this log added with the json encoding, decoded on first read. Its text is what
+ * `JSON.stringify` gave for the caller's value, so decoding it cannot fail and gives what decoding the stored bytes
+ * would: a node costs no decoding until its value is read (a `batch` whose caller only keeps the keys decodes
+ * nothing), and then once, however many times it is read.
+ */
+class LazyValue {
+  text: string | undefined;
+  value: unknown = undefined;
+  constructor(text: string) {
+    this.text = text;
+  }
+}
+
+const LAZY: unique symbol = Symbol("hyperlog.lazyValue");
+
+/** `value` of a lazily decoded node: an enumerable getter, so spreading, `JSON.stringify` and `Object.keys` see it. */
+const LAZY_VALUE: PropertyDescriptor = {
+  get(this: { [LAZY]: LazyValue }): unknown {
+    const lazy = this[LAZY];
+    const text = lazy.text;
+    if (text !== undefined) {
+      lazy.value = deepFreeze(JSON.parse(text));
+      lazy.text = undefined;
+    }
+    return lazy.value;
+  },
+  enumerable: true,
+};
+
+/** Shows a lazily decoded node as a plain one in `console.log` (Node, Deno and Bun), not as `value: [Getter]`. */
+const INSPECT: PropertyDescriptor = {
+  value(this: Node): object {
+    const { key, links, value, change, identity, signature } = this;
+    return identity === undefined ? { key, links, value, change } : { key, links, value, change, identity, signature };
+  },
+};
+
+/** A frozen node whose json value is decoded from `text` when first read (see {@link LazyValue}). */
+function lazyNode<T>(stored: StoredNode, text: string): Node<T> {
+  const node = { key: stored.key, links: stored.links } as { -readonly [K in keyof Node<T>]: Node<T>[K] };
+  Object.defineProperty(node, "value", LAZY_VALUE);
+  node.change = stored.change;
+  if (stored.identity !== undefined) {
+    node.identity = stored.identity;
+    node.signature = stored.signature!;
+  }
+  Object.defineProperty(node, LAZY, { value: new LazyValue(text) });
+  Object.defineProperty(node, INSPECT_SYMBOL, INSPECT);
+  return Object.freeze(node);
+}
+
+const INSPECT_SYMBOL = Symbol.for("nodejs.util.inspect.custom");
+
 /** Freezes a decoded json value all the way down, so a node shared between calls cannot be changed. */
 function deepFreeze<T>(value: T): T {
-  if (typeof value !== "object" || value === null || Object.isFrozen(value)) return value;
+  if (typeof value === "object" && value !== null) freezeObject(value);
+  return value;
+}
+
+/** Freezes a fresh object of decoded json (no cycles, nothing frozen yet) and every object in it. */
+function freezeObject(value: object): void {
   Object.freeze(value);
   if (Array.isArray(value)) {
-    for (const item of value) deepFreeze(item);
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (typeof item === "object" && item !== null) freezeObject(item);
+    }
   } else {
-    for (const key in value) deepFreeze((value as Record<string, unknown>)[key]);
+    for (const key in value) {
+      const item: unknown = (value as Record<string, unknown>)[key];
+      if (typeof item === "object" && item !== null) freezeObject(item);
+    }
   }
-  return value;
 }
 
 const PAGE = 1024;
 
 /**
- * A slot on the stored-node objects the log creates, holding the API node decoded from it (and which log decoded
- * it, since logs with different encodings may share a storage). A backend that keeps the objects it was given
- * (memory) thus serves every later read without decoding; one that makes new objects (SQLite) simply misses. A
- * slot in the object itself costs far less than a WeakMap entry per node.
+ * Slots on the stored-node objects the log creates, holding the API node decoded from it and which log decoded it
+ * (logs with different encodings may share a storage). A backend that keeps the objects it was given (memory) thus
+ * serves every later read without decoding; one that makes new objects (SQLite) simply misses. Two fields in the
+ * object itself cost far less than a WeakMap entry, or a holder object, per node.
  */
 const DECODED: unique symbol = Symbol("hyperlog.decoded");
+const DECODED_BY: unique symbol = Symbol("hyperlog.decodedBy");
 
-type Cacheable = StoredNode & { [DECODED]?: { log: object; node: unknown } | undefined };
+type Cacheable = StoredNode & { [DECODED]?: unknown; [DECODED_BY]?: object | undefined };
+
+/** What the caller of `Hyperlog.#store` knows about its drafts (see there). */
+type Known = typeof CHECK | typeof LINKS_STORED | typeof TRY_FRESH;
+const CHECK = 0;
+const LINKS_STORED = 1;
+const TRY_FRESH = 2;
+
+/** The links of every node that has none: one frozen array shared by all of them. */
+const NO_LINKS: readonly string[] = Object.freeze([]);
 
 /** The last open in progress per storage object (see `Hyperlog.#open`). */
 const OPENING = new WeakMap<Storage, Promise<void>>();
 
-function checkLinks(links: unknown, where: string): readonly string[] {
-  if (links === null || links === undefined) return [];
-  if (!Array.isArray(links)) throw new TypeError(`${where}: links must be an array of node keys or null`);
-  const seen = new Set<string>();
+/** What an error message calls the thing being checked: `where`, or `where index` for a document of a batch. */
+function label(where: string, index: number | undefined): string {
+  return index === undefined ? where : `${where} ${index}`;
+}
+
+function checkLinks(links: unknown, where: string, index?: number): readonly string[] {
+  if (links === null || links === undefined) return NO_LINKS;
+  if (!Array.isArray(links)) {
+    throw new TypeError(`${label(where, index)}: links must be an array of node keys or null`);
+  }
   for (let i = 0; i < links.length; i++) {
     const link: unknown = links[i];
     if (!isKey(link)) {
       throw new TypeError(
-        `${where}: link ${i} is not a node key (expected 64 lower-case hex characters, got ${JSON.stringify(link)})`,
+        `${label(where, index)}: link ${i} is not a node key (expected 64 lower-case hex characters, got ${
+          JSON.stringify(link)
+        })`,
       );
     }
-    if (seen.has(link)) throw new TypeError(`${where}: link ${link} is given twice`);
-    seen.add(link);
+  }
+  if (links.length > 1) {
+    const seen = new Set<string>();
+    for (const link of links as string[]) {
+      if (seen.has(link)) throw new TypeError(`${label(where, index)}: link ${link} is given twice`);
+      seen.add(link);
+    }
   }
   return links as string[];
 }
@@ -393,8 +497,10 @@ export class Hyperlog<T = unknown> extends EventTarget {
    * console.assert(sa.nodesSent === 1 && sb.nodesReceived === 1);
    * ```
    */
-  replicate(options: ReplicateOptions = {}): Replication {
-    return replicate(this, options);
+  replicate(options: ReplicateOptions | Hyperlog4Replicate = {}): Replication {
+    // hyperlog 4.12.1's protocol, for peers that still run it (see src/hyperlog4/replicate.ts).
+    if ((options as Hyperlog4Replicate).protocol === "hyperlog4") return replicateHyperlog4(this, options);
+    return replicate(this, options as ReplicateOptions);
   }
 
   /**
@@ -436,12 +542,14 @@ export class Hyperlog<T = unknown> extends EventTarget {
   async #append(value: T): Promise<Node<T>> {
     const encoded = this.#encode(value, "append");
     try {
-      await this.#checkCanWrite();
+      if (!this.#canWriteNow()) await this.#checkCanWrite();
       return await this.#mutex.run(async () => {
         this.#assertOpen();
         const draft = this.#draft((await this.storage.heads()).sort(), encoded);
-        await this.#sign([draft]);
-        return (await this.#storeLocal([draft]))[0]!;
+        if (this.identity !== undefined) await this.#sign([draft]);
+        // The links are the heads just read under the mutex, so they are stored; and the node cannot be, since a
+        // stored node that links to every head would have made them stop being heads.
+        return (await this.#storeLocal([draft], LINKS_STORED))[0]!;
       });
     } catch (err) {
       this.#reject(err as Error, undefined);
@@ -489,17 +597,16 @@ export class Hyperlog<T = unknown> extends EventTarget {
       } else {
         links = raw as readonly string[];
       }
-      const where = `batch document ${i}`;
-      drafts.push(this.#draft(checkLinks(links, where), this.#encode(doc.value, where)));
+      drafts.push(this.#draft(checkLinks(links, "batch document", i), this.#encode(doc.value, "batch document", i)));
     }
     return await this.#addDrafts(drafts);
   }
 
-  #encode(value: T, where: string): Uint8Array | string {
+  #encode(value: T, where: string, index?: number): Uint8Array | string {
     try {
       return this.#text !== undefined ? this.#text(value) : this.#codec.encode(value);
     } catch (err) {
-      if (err instanceof HyperlogError) err.message = `${where}: ${err.message}`;
+      if (err instanceof HyperlogError) err.message = `${label(where, index)}: ${err.message}`;
       throw err;
     }
   }
@@ -507,9 +614,14 @@ export class Hyperlog<T = unknown> extends EventTarget {
   #draft(links: readonly string[], value: Uint8Array | string): Draft {
     const identity = this.identity?.publicKey;
     const encoded = encodeNode(links, value, identity);
-    const draft: Draft = { key: encoded.key, links, value: encoded.value };
+    // One shape for every local draft: all its fields at once.
+    const draft: Draft = {
+      key: encoded.key,
+      links,
+      value: encoded.value,
+      text: typeof value === "string" ? value : undefined,
+    };
     if (identity !== undefined) draft.identity = identity;
-    if (typeof value === "string") draft.text = value;
     return draft;
   }
 
@@ -519,6 +631,11 @@ export class Hyperlog<T = unknown> extends EventTarget {
     await Promise.all(drafts.map(async (draft) => {
       draft.signature = toHex(await identity.sign(fromHex(draft.key)));
     }));
+  }
+
+  /** Whether a local write may go ahead without waiting: the log is open and needs no signature checks. */
+  #canWriteNow(): boolean {
+    return this.#id !== undefined && !this.#closed && !this.#requireSignatures;
   }
 
   async #checkCanWrite(): Promise<void> {
@@ -537,9 +654,9 @@ export class Hyperlog<T = unknown> extends EventTarget {
   /** Signs and stores drafts whose links are fixed; emits `reject` and rethrows on failure. */
   async #addDrafts(drafts: Draft[]): Promise<Node<T>[]> {
     try {
-      await this.#checkCanWrite();
-      await this.#sign(drafts);
-      return await this.#mutex.run(() => this.#storeLocal(drafts));
+      if (!this.#canWriteNow()) await this.#checkCanWrite();
+      if (this.identity !== undefined) await this.#sign(drafts);
+      return await this.#mutex.run(() => this.#storeLocal(drafts, TRY_FRESH));
     } catch (err) {
       this.#reject(err as Error, undefined);
       throw err;
@@ -565,51 +682,95 @@ export class Hyperlog<T = unknown> extends EventTarget {
    * belong to an earlier draft. When `partial` is false a draft with a missing link fails the whole call; when true
    * the drafts before it are stored and then the call fails (what a receiving peer does). Returns, for each draft
    * that was considered, its stored node, and the nodes this call stored.
+   *
+   * `known` says what the caller knows. {@link LINKS_STORED}: every link is stored and no key is (an append of the
+   * heads just read), so nothing is looked up. {@link TRY_FRESH}: when every link of the call points to an earlier
+   * draft of it (a batch of new documents), the drafts are committed without looking their keys up first; the
+   * storage refuses a commit that holds a stored key, and then (the length being unchanged, so no other writer
+   * came in between) the call is done again with the lookup.
    */
-  async #store(drafts: readonly Draft[], partial: boolean): Promise<{ results: StoredNode[]; fresh: StoredNode[] }> {
+  async #store(
+    drafts: readonly Draft[],
+    partial: boolean,
+    known: Known = CHECK,
+  ): Promise<{ results: StoredNode[]; fresh: StoredNode[] }> {
     this.#assertOpen();
-    const firstAt = new Map<string, number>();
-    const probe: string[] = [];
-    for (let i = 0; i < drafts.length; i++) {
-      const key = drafts[i]!.key;
-      if (!firstAt.has(key)) {
-        firstAt.set(key, i);
-        probe.push(key);
+    const count = drafts.length;
+    let linked = false;
+    for (let i = 0; i < count && !linked; i++) linked = drafts[i]!.links.length > 0;
+    const hopeful = known === TRY_FRESH && !partial && !this.#hasListeners("preadd");
+    // The first draft of each key (a key may come twice in a call). Without links to check, a hopeful call takes
+    // its keys as distinct: the storage refuses a commit that holds a key twice, and the call is then done again.
+    const firstAt = count === 1 || (hopeful && !linked) ? undefined : new Map<string, number>();
+    const only = count === 1 ? drafts[0]!.key : undefined;
+    const firstOf = (key: string): number | undefined =>
+      firstAt === undefined ? (key === only ? 0 : undefined) : firstAt.get(key);
+    const firstIndex = (i: number): number => firstAt === undefined ? i : firstAt.get(drafts[i]!.key)!;
+    if (firstAt !== undefined) {
+      for (let i = 0; i < count; i++) {
+        const key = drafts[i]!.key;
+        if (!firstAt.has(key)) firstAt.set(key, i);
       }
     }
-    const linkSeen = new Set<string>();
-    for (const draft of drafts) {
-      for (const link of draft.links) {
-        if (!firstAt.has(link) && !linkSeen.has(link)) {
-          linkSeen.add(link);
-          probe.push(link);
+    let unchecked = known === LINKS_STORED;
+    if (hopeful) {
+      unchecked = true;
+      for (let i = 0; i < count && unchecked && linked; i++) {
+        for (const link of drafts[i]!.links) {
+          if (!((firstOf(link) ?? Infinity) < i)) {
+            unchecked = false;
+            break;
+          }
         }
       }
     }
-    // Links to later drafts of the call were left out of the probe; they are only satisfied if already stored.
-    for (let i = 0; i < drafts.length; i++) {
-      for (const link of drafts[i]!.links) {
-        const at = firstAt.get(link);
-        if (at !== undefined && at >= i && !linkSeen.has(link)) {
-          linkSeen.add(link);
-          probe.push(link);
+    let stored: Set<string> | undefined;
+    if (!unchecked) {
+      const probe: string[] = [];
+      if (firstAt === undefined) {
+        probe.push(only!);
+        for (const link of drafts[0]!.links) probe.push(link);
+      } else {
+        for (let i = 0; i < count; i++) if (firstAt.get(drafts[i]!.key) === i) probe.push(drafts[i]!.key);
+        if (linked) {
+          const linkSeen = new Set<string>();
+          for (let i = 0; i < count; i++) {
+            for (const link of drafts[i]!.links) {
+              if (!firstAt.has(link) && !linkSeen.has(link)) {
+                linkSeen.add(link);
+                probe.push(link);
+              }
+            }
+          }
+          // Links to later drafts of the call were left out of the probe; they are only satisfied if already stored.
+          for (let i = 0; i < count; i++) {
+            for (const link of drafts[i]!.links) {
+              const at = firstAt.get(link);
+              if (at !== undefined && at >= i && !linkSeen.has(link)) {
+                linkSeen.add(link);
+                probe.push(link);
+              }
+            }
+          }
         }
       }
+      const present = await this.storage.has(probe);
+      for (let i = 0; i < probe.length; i++) {
+        if (present[i]) (stored ??= new Set()).add(probe[i]!);
+      }
     }
-    const present = await this.storage.has(probe);
-    const stored = new Set<string>();
-    for (let i = 0; i < probe.length; i++) if (present[i]) stored.add(probe[i]!);
     const missingOf = (i: number): string[] => {
       const out: string[] = [];
+      if (unchecked) return out;
       for (const link of drafts[i]!.links) {
-        if (!stored.has(link) && !((firstAt.get(link) ?? Infinity) < i)) out.push(link);
+        if (!stored?.has(link) && !((firstOf(link) ?? Infinity) < i)) out.push(link);
       }
       return out;
     };
 
-    let end = drafts.length;
+    let end = count;
     let missing: string[] = [];
-    for (let i = 0; i < drafts.length; i++) {
+    for (let i = 0; i < count; i++) {
       if (drafts[i]!.links.length === 0) continue;
       missing = missingOf(i);
       if (missing.length > 0) {
@@ -620,24 +781,28 @@ export class Hyperlog<T = unknown> extends EventTarget {
     if (missing.length > 0 && !partial) {
       // Name every missing link of the call, not just the first draft's.
       const all = new Set<string>();
-      for (let i = end; i < drafts.length; i++) for (const link of missingOf(i)) all.add(link);
+      for (let i = end; i < count; i++) for (const link of missingOf(i)) all.add(link);
       throw new MissingLinksError([...all]);
     }
 
+    // For each draft: the index of its node in `fresh`, or -1 when it was stored before this call.
     const fresh: StoredNode[] = [];
-    const freshOf = new Int32Array(end).fill(-1);
+    const freshOf: number[] = new Array(end);
     let change = this.#length;
     for (let i = 0; i < end; i++) {
       const draft = drafts[i]!;
-      if (stored.has(draft.key)) continue;
-      const first = firstAt.get(draft.key)!;
+      if (stored?.has(draft.key)) {
+        freshOf[i] = -1;
+        continue;
+      }
+      const first = firstIndex(i);
       if (first < i) {
         freshOf[i] = freshOf[first]!;
         continue;
       }
-      const links = Object.freeze(draft.links.slice());
+      const links = draft.links.length === 0 ? NO_LINKS : Object.freeze(draft.links.slice());
       const node: Cacheable = draft.identity === undefined
-        ? { key: draft.key, links, value: draft.value, change: ++change, [DECODED]: undefined }
+        ? { key: draft.key, links, value: draft.value, change: ++change, [DECODED]: undefined, [DECODED_BY]: undefined }
         : {
           key: draft.key,
           links,
@@ -646,44 +811,60 @@ export class Hyperlog<T = unknown> extends EventTarget {
           identity: draft.identity,
           signature: draft.signature!,
           [DECODED]: undefined,
+          [DECODED_BY]: undefined,
         };
       freshOf[i] = fresh.length;
       fresh.push(node);
     }
     if (this.#hasListeners("preadd")) {
       for (let i = 0; i < end; i++) {
-        if (freshOf[i]! >= 0 && firstAt.get(drafts[i]!.key) === i) {
+        if (freshOf[i]! >= 0 && firstIndex(i) === i) {
           this.dispatchEvent(new CustomEvent("preadd", { detail: this.#decodeDraft(drafts[i]!, fresh[freshOf[i]!]!) }));
         }
       }
     }
-    await this.#commit(fresh);
+    const length = this.#length;
+    try {
+      await this.#commit(fresh);
+    } catch (err) {
+      if (unchecked && known === TRY_FRESH && err instanceof StorageConflictError && this.#length === length) {
+        return await this.#store(drafts, partial, CHECK);
+      }
+      throw err;
+    }
     const results: StoredNode[] = new Array(end);
     for (let i = 0; i < end; i++) {
       results[i] = freshOf[i]! >= 0 ? fresh[freshOf[i]!]! : (await this.storage.get(drafts[i]!.key))!;
     }
     if (this.#hasListeners("add")) {
-      for (const node of fresh) this.dispatchEvent(new CustomEvent("add", { detail: this.#toNode(node) }));
+      for (let i = 0; i < end; i++) {
+        if (freshOf[i]! >= 0 && firstIndex(i) === i) {
+          this.dispatchEvent(new CustomEvent("add", { detail: this.#decodeDraft(drafts[i]!, fresh[freshOf[i]!]!) }));
+        }
+      }
     }
     if (missing.length > 0) throw new MissingLinksError(missing);
     return { results, fresh };
   }
 
-  /** A stored node as the API returns it, decoding from the draft's text when the log still has it. */
+  /**
+   * A stored node as the API returns it, from the draft's text when the log still has it: a json value is decoded
+   * from it when first read (see {@link LazyValue}), a utf-8 value is the text itself.
+   */
   #decodeDraft(draft: Draft, stored: StoredNode): Node<T> {
     if (draft.text === undefined || !this.#immutable) return this.#toNode(stored);
-    let node = this.#cached(stored);
-    if (node === undefined) {
-      const value = (this.#codec === JSON_CODEC ? deepFreeze(JSON.parse(draft.text)) : draft.text) as T;
-      node = this.#cache(stored, withValue(stored, value));
-    }
-    return node;
+    return this.#cached(stored) ?? this.#cache(
+      stored,
+      this.#codec === JSON_CODEC ? lazyNode(stored, draft.text) : withValue(stored, draft.text as T),
+    );
   }
 
   /** Under the mutex: stores local drafts atomically and returns their nodes. */
-  async #storeLocal(drafts: readonly Draft[]): Promise<Node<T>[]> {
-    const { results } = await this.#store(drafts, false);
-    return results.map((stored, i) => this.#decodeDraft(drafts[i]!, stored));
+  async #storeLocal(drafts: readonly Draft[], known: Known): Promise<Node<T>[]> {
+    const { results } = await this.#store(drafts, false, known);
+    const nodes: Node<T>[] = new Array(results.length);
+    for (let i = 0; i < results.length; i++) nodes[i] = this.#decodeDraft(drafts[i]!, results[i]!);
+    return nodes;
   }
 
   async #commit(nodes: readonly StoredNode[]): Promise<void> {
@@ -725,12 +906,12 @@ export class Hyperlog<T = unknown> extends EventTarget {
 
   /** The node decoded from this stored object by this log, if any (see {@link DECODED}). */
   #cached(stored: StoredNode): Node<T> | undefined {
-    const slot = (stored as Cacheable)[DECODED];
-    return slot !== undefined && slot.log === this ? slot.node as Node<T> : undefined;
+    return (stored as Cacheable)[DECODED_BY] === this ? (stored as Cacheable)[DECODED] as Node<T> : undefined;
   }
 
   #cache(stored: StoredNode, node: Node<T>): Node<T> {
-    (stored as Cacheable)[DECODED] = { log: this, node };
+    (stored as Cacheable)[DECODED_BY] = this;
+    (stored as Cacheable)[DECODED] = node;
     return node;
   }
 

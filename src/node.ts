@@ -73,6 +73,20 @@ const IDENTITY_PREFIX = "ed25519:";
 const textEncoder = new TextEncoder();
 let scratch = new Uint8Array(64 * 1024);
 
+/**
+ * The encoded values of text nodes live side by side in shared slabs of this size, as `Uint8Array` views: one
+ * `ArrayBuffer` per value cost as much as hashing the node (an allocation outside the heap, and work for the
+ * garbage collector), and ~100 bytes of memory per stored node. A value is thus a view into a larger buffer (its
+ * `byteOffset` may be non-zero); storage that structured-clones values copies them first (see IndexedDB's). A slab
+ * stays in memory while any value in it does: at most 64 KiB per value still referenced, and the log's own nodes
+ * hold no reference to their value's bytes (a lazily decoded json node keeps its text).
+ */
+const SLAB_BYTES = 64 * 1024;
+/** Values that may take more than this many bytes get a buffer of their own. */
+const SLAB_VALUE_MAX = 4 * 1024;
+let slab = new Uint8Array(SLAB_BYTES);
+let slabUsed = 0;
+
 function digits(n: number): number {
   return n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 10000 ? 4 : String(n).length;
 }
@@ -82,13 +96,25 @@ function writeAscii(buf: Uint8Array, at: number, text: string): number {
   return at;
 }
 
+/** Writes `n` in decimal ending at `end` (exclusive) and returns where it starts. */
+function writeDecimalBefore(buf: Uint8Array, end: number, n: number): number {
+  do {
+    buf[--end] = 48 + (n % 10);
+    n = Math.floor(n / 10);
+  } while (n > 0);
+  return end;
+}
+
 function framesSize(links: readonly string[], identity: string | undefined): number {
   let size = 0;
   if (identity !== undefined) {
     const n = IDENTITY_PREFIX.length + identity.length;
     size += digits(n) + 1 + n;
   }
-  for (const link of links) size += digits(link.length) + 1 + link.length;
+  for (let i = 0; i < links.length; i++) {
+    const n = links[i]!.length;
+    size += digits(n) + 1 + n;
+  }
   return size;
 }
 
@@ -97,8 +123,15 @@ function writeFrames(buf: Uint8Array, at: number, links: readonly string[], iden
     at = writeAscii(buf, at, `${IDENTITY_PREFIX.length + identity.length}\n${IDENTITY_PREFIX}`);
     at = writeAscii(buf, at, identity);
   }
-  for (const link of links) {
-    at = writeAscii(buf, at, `${link.length}\n`);
+  for (let i = 0; i < links.length; i++) {
+    const link = links[i]!;
+    if (link.length === 64) {
+      buf[at++] = 54; // "6"
+      buf[at++] = 52; // "4"
+      buf[at++] = 10; // "\n"
+    } else {
+      at = writeAscii(buf, at, `${link.length}\n`);
+    }
     at = writeAscii(buf, at, link);
   }
   return at;
@@ -150,8 +183,9 @@ export function computeKey(links: readonly string[], value: Uint8Array, identity
 }
 
 /**
- * Computes a node's key and its encoded value in one pass over a reused buffer. A string value is written as utf-8
- * straight into the buffer, so a node costs one allocation (its value bytes) besides the key string.
+ * Computes a node's key and its encoded value in one pass. A string value is written as utf-8 once, straight after
+ * the frames of its links, hashed where it lies, then moved down over the frames: its bytes end up in a shared
+ * slab shared by many values, so a node costs no buffer of its own besides the key string.
  *
  * @example
  * ```ts
@@ -166,6 +200,27 @@ export function encodeNode(
   identity?: string,
 ): { key: string; value: Uint8Array } {
   const prefix = framesSize(links, identity);
+  if (typeof value === "string") {
+    const maxValue = value.length * 3;
+    const reserve = prefix + digits(maxValue) + 1 + maxValue;
+    if (reserve <= SLAB_VALUE_MAX) {
+      if (slabUsed + reserve > slab.length) {
+        slab = new Uint8Array(SLAB_BYTES);
+        slabUsed = 0;
+      }
+      const buf = slab;
+      const base = slabUsed;
+      const offset = base + reserve - maxValue;
+      const n = textEncoder.encodeInto(value, buf.subarray(offset, offset + maxValue)).written;
+      buf[offset - 1] = 10;
+      const start = writeDecimalBefore(buf, offset - 1, n) - prefix;
+      writeFrames(buf, start, links, identity);
+      const key = sha256Hex(buf.subarray(start, offset + n));
+      buf.copyWithin(base, offset, offset + n);
+      slabUsed = base + n;
+      return { key, value: buf.subarray(base, base + n) };
+    }
+  }
   const maxValue = typeof value === "string" ? value.length * 3 : value.length;
   const offset = prefix + digits(maxValue) + 1;
   if (scratch.length < offset + maxValue) scratch = new Uint8Array(Math.max(scratch.length * 2, offset + maxValue));
@@ -176,9 +231,9 @@ export function encodeNode(
     scratch.set(value, offset);
     n = value.length;
   }
-  const header = `${n}\n`;
-  const start = offset - header.length - prefix;
-  writeAscii(scratch, writeFrames(scratch, start, links, identity), header);
+  scratch[offset - 1] = 10;
+  const start = writeDecimalBefore(scratch, offset - 1, n) - prefix;
+  writeFrames(scratch, start, links, identity);
   const key = sha256Hex(scratch.subarray(start, offset + n));
   return { key, value: typeof value === "string" ? scratch.slice(offset, offset + n) : value };
 }

@@ -22,7 +22,13 @@ import { checkViewCommit, SortedKeys } from "./view-keys.ts";
 export class MemoryStorage implements Storage {
   #nodes = new Map<string, StoredNode>();
   #order: StoredNode[] = [];
-  #heads = new Set<string>();
+  /** 1 at index `change - 1` while the node of that change is a head (no node links to it). */
+  #isHead = new Uint8Array(1024);
+  /**
+   * The change numbers of the heads, and of nodes that stopped being heads since `heads()` last dropped them: a
+   * commit only flips flags, whatever the number of heads.
+   */
+  #headList: number[] = [];
   #meta = new Map<string, string>();
   #views = new Map<string, { state: ViewState; data: Map<string, string>; keys: SortedKeys }>();
   #closed = false;
@@ -70,7 +76,20 @@ export class MemoryStorage implements Storage {
   /** The current heads. */
   heads(): Promise<string[]> {
     this.#check();
-    return Promise.resolve([...this.#heads]);
+    const list = this.#headList;
+    const isHead = this.#isHead;
+    const order = this.#order;
+    const keys: string[] = [];
+    let kept = 0;
+    for (let i = 0; i < list.length; i++) {
+      const change = list[i]!;
+      if (isHead[change - 1] === 1) {
+        list[kept++] = change;
+        keys.push(order[change - 1]!.key);
+      }
+    }
+    list.length = kept;
+    return Promise.resolve(keys);
   }
 
   /** One page of nodes in change order. */
@@ -92,7 +111,14 @@ export class MemoryStorage implements Storage {
   commit(nodes: readonly StoredNode[]): Promise<void> {
     this.#check();
     const base = this.#order.length;
-    const unheaded: string[] = [];
+    const listed = this.#headList.length;
+    if (this.#isHead.length < base + nodes.length) {
+      const grown = new Uint8Array(Math.max(this.#isHead.length * 2, base + nodes.length));
+      grown.set(this.#isHead);
+      this.#isHead = grown;
+    }
+    const isHead = this.#isHead;
+    const unheaded: number[] = [];
     for (let i = 0; i < nodes.length; i++) {
       const node = nodes[i]!;
       let problem: string | undefined;
@@ -104,23 +130,32 @@ export class MemoryStorage implements Storage {
         problem = `Commit holds node ${node.key}, which is already stored`;
       }
       if (problem !== undefined) {
-        this.#undo(base, unheaded);
+        this.#undo(base, listed, unheaded);
         return Promise.reject(new StorageConflictError(problem));
       }
       this.#nodes.set(node.key, node);
       this.#order.push(node);
-      for (const link of node.links) if (this.#heads.delete(link)) unheaded.push(link);
-      this.#heads.add(node.key);
+      const links = node.links;
+      for (let j = 0; j < links.length; j++) {
+        const change = this.#nodes.get(links[j]!)?.change;
+        if (change !== undefined && isHead[change - 1] === 1) {
+          isHead[change - 1] = 0;
+          unheaded.push(change);
+        }
+      }
+      isHead[base + i] = 1;
+      this.#headList.push(base + i + 1);
     }
     return Promise.resolve();
   }
 
-  #undo(base: number, unheaded: readonly string[]): void {
+  #undo(base: number, listed: number, unheaded: readonly number[]): void {
     for (const node of this.#order.splice(base)) {
       this.#nodes.delete(node.key);
-      this.#heads.delete(node.key);
+      this.#isHead[node.change - 1] = 0;
     }
-    for (const key of unheaded) if (this.#nodes.has(key)) this.#heads.add(key);
+    this.#headList.length = listed;
+    for (const change of unheaded) if (change <= base) this.#isHead[change - 1] = 1;
   }
 
   /** The checkpoint of a view, or `undefined`. */

@@ -79,32 +79,49 @@ function lines(text: string): string[] {
 }
 
 describe("the hyperlog CLI", () => {
-  it("prints help with --help and exits 0; bad arguments print usage and exit 2", () => {
+  it("prints help with --help and exits 0; a bad argument prints one line and that command's usage, and exits 2", () => {
     const help = run(["--help"]);
     assert.equal(help.status, 0);
-    assert.match(help.stdout, /Usage: hyperlog/);
-    for (const command of ["add", "ls", "heads", "get", "sync", "dupsh"]) {
+    assert.match(help.stdout, /^Usage: hyperlog \[-d DIR\] <command>/);
+    const helps: Record<string, string> = {};
+    for (const command of ["add", "ls", "heads", "get", "sync", "kv", "serve", "dupsh"]) {
       const sub = run([command, "--help"]);
       assert.equal(sub.status, 0, `${command} --help`);
-      assert.match(sub.stdout, new RegExp(`hyperlog.*${command}`));
+      assert.match(sub.stdout, new RegExp(`^Usage: hyperlog (\\[-d DIR\\] )?${command}\\b`));
+      assert.doesNotMatch(sub.stdout, /Commands:/, `${command} --help is that command's help only`);
+      helps[command] = sub.stdout;
     }
+    // Without a command, the whole usage: the list of commands.
+    for (const bad of [[], ["frobnicate"], ["-d"], ["--bogus"]]) {
+      const result = run(bad);
+      assert.equal(result.status, 2, `hyperlog ${bad.join(" ")} exits 2`);
+      assert.equal(result.stdout, "");
+      const error = bad.length === 0 ? "" : "hyperlog: [A-Z][^\\n]*[^.]\\n\\n";
+      assert.match(result.stderr, new RegExp(`^${error}Usage: hyperlog \\[-d DIR\\] <command>[^]*Commands:`));
+    }
+    // With one, the error on one line, then that command's usage (its --help) and nothing else.
     for (
-      const bad of [
-        [],
-        ["frobnicate"],
-        ["add"],
-        ["get"],
-        ["get", "nope"],
-        ["ls", "extra"],
-        ["sync", "--push", "--pull"],
-        ["ls", "--bogus"],
-        ["-d"],
-        ["dupsh", "one"],
-      ]
+      const [command, ...bad] of [
+        ["add", "add"],
+        ["get", "get"],
+        ["get", "get", "nope"],
+        ["ls", "ls", "extra"],
+        ["ls", "ls", "--bogus"],
+        ["ls", "ls", "-d"],
+        ["heads", "heads", "--json"],
+        ["sync", "sync", "--push", "--pull"],
+        ["sync", "sync", "ftp://example.com/logs/a"],
+        ["kv", "kv", "put", "k"],
+        ["serve", "serve", "--bogus"],
+        ["dupsh", "dupsh", "one"],
+      ] as [string, ...string[]][]
     ) {
       const result = run(bad);
       assert.equal(result.status, 2, `hyperlog ${bad.join(" ")} exits 2`);
-      assert.match(result.stderr, /Usage: hyperlog/);
+      assert.equal(result.stdout, "");
+      const [error, ...usage] = result.stderr.split("\n");
+      assert.match(error!, /^hyperlog: [A-Z].*[^.]$/, `hyperlog ${bad.join(" ")}: ${error}`);
+      assert.equal(usage.join("\n"), `\n${helps[command]}`, `hyperlog ${bad.join(" ")}: the ${command} usage only`);
     }
   });
 

@@ -53,6 +53,35 @@ function table(page: Page): Promise<string[]> {
   );
 }
 
+/** The history tab's graph: each node's label by key, the heads, and the edges as `from>to` keys. */
+async function history(
+  page: Page,
+  open = true,
+): Promise<{ labels: Record<string, string>; heads: string[]; edges: string[] }> {
+  if (open) await page.click("#tab-history");
+  await page.waitForSelector("#history svg", { timeout: WAIT });
+  return await page.$eval("#history svg", (svg) => {
+    const labels: Record<string, string> = {};
+    const heads: string[] = [];
+    for (const g of svg.querySelectorAll("g.node")) {
+      const key = g.getAttribute("data-key")!;
+      labels[key] = g.querySelector(".value")?.textContent?.trim() ?? "";
+      if (g.classList.contains("head")) heads.push(key);
+    }
+    const edges = [...svg.querySelectorAll("path.edge")].map((p) =>
+      `${p.getAttribute("data-from")}>${p.getAttribute("data-to")}`
+    );
+    return { labels, heads, edges };
+  });
+}
+
+/** The key of the node labelled `label` in a history. */
+function keyOf(graph: { labels: Record<string, string> }, label: string): string {
+  const found = Object.entries(graph.labels).find(([, text]) => text === label);
+  if (found === undefined) throw new Error(`No node labelled ${label} in ${JSON.stringify(graph.labels)}`);
+  return found[0];
+}
+
 function state(page: Page): Promise<string | null> {
   return page.getAttribute("#state", "data-state");
 }
@@ -169,11 +198,35 @@ nodeOnly("the demo page", "it starts the relay in Miniflare and drives Chromium 
         await until("both values show side by side", async () => (await values(page, "color")).join() === "blue,green");
         assert.equal(await page.getAttribute('#kv tr[data-key="color"]', "class"), "conflict");
       }
+      // The history tab shows the conflict as a fork: both writes are heads.
+      await until("alice's history shows both writes", async () => {
+        const labels = Object.values((await history(a)).labels);
+        return labels.includes("color = blue") && labels.includes("color = green");
+      });
+      const fork = await history(a);
+      const blue = keyOf(fork, "color = blue");
+      const green = keyOf(fork, "color = green");
+      assert.ok(fork.heads.includes(blue) && fork.heads.includes(green), "the two concurrent writes are heads");
+      // Alice keeps the tab open while bob resolves the conflict.
       await set(b, "color", "teal");
       for (const page of [a, b]) {
         await until("the conflict is resolved", async () => (await values(page, "color")).join() === "teal");
         assert.equal(await page.getAttribute('#kv tr[data-key="color"]', "class"), null);
       }
+      // ... and the resolving write as the merge: a head linking to both, drawn live in the open tab.
+      await until(
+        "alice's history shows the merge",
+        async () => Object.values((await history(a, false)).labels).includes("color = teal"),
+      );
+      const merged = await history(a, false);
+      const teal = keyOf(merged, "color = teal");
+      assert.ok(merged.heads.includes(teal) && !merged.heads.includes(blue) && !merged.heads.includes(green));
+      assert.ok(
+        merged.edges.includes(`${teal}>${blue}`) && merged.edges.includes(`${teal}>${green}`),
+        "teal merges both",
+      );
+      assert.equal(merged.labels[teal], "color = teal");
+      await a.click("#tab-room");
     });
 
     it("keeps working while the relay is down, and converges without a reload once it is back", async () => {

@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type Codec, Hyperlog, MemoryStorage, type Node, type Storage } from "../mod.ts";
+import { inspect } from "node:util";
+import { type Codec, computeKey, Hyperlog, Identity, MemoryStorage, type Node, type Storage } from "../mod.ts";
 
 const HELLO = "8c7efb22472592f561a7a7647f8c5ee93134880b4ca0c92889a61848cd5c4602";
 const WORLD = "5f5e63be98841981a12b6041e4200677851714ec4305d13a3ee30197439ff193";
@@ -441,5 +442,46 @@ describe("immutable nodes", () => {
     const first = (await log.get(node.key)).value as Uint8Array;
     first[0] = 99;
     assert.equal(((await log.get(node.key)).value as Uint8Array)[0], 1);
+  });
+
+  it("decodes a json value added locally when it is first read, and the node still looks and compares as plain", async () => {
+    const log = new Hyperlog();
+    const value = { list: [1, { deep: true }], name: "x" };
+    const [node] = await log.batch([{ value }, { value: "second" }]);
+    const plain = { key: node!.key, links: [], value, change: 1 };
+    assert.ok(Object.isFrozen(node));
+    assert.deepEqual(Object.keys(node!), ["key", "links", "value", "change"]);
+    assert.deepEqual(node, plain);
+    assert.deepEqual({ ...node }, plain);
+    assert.deepEqual(JSON.parse(JSON.stringify(node)), plain);
+    assert.deepEqual(structuredClone(node), plain);
+    assert.doesNotMatch(inspect(node, { depth: 5 }), /Getter/);
+    assert.match(inspect(node, { depth: 5 }), /deep: true/);
+    const got = node!.value as typeof value;
+    assert.notEqual(got, value, "the caller's object is not handed back");
+    assert.ok(Object.isFrozen(got) && Object.isFrozen(got.list) && Object.isFrozen(got.list[1]));
+    assert.equal(node!.value, got, "decoded once");
+    assert.equal((await log.get(node!.key)).value, got);
+    value.name = "changed later by the caller";
+    assert.equal(got.name, "x");
+    const signed = await new Hyperlog({ identity: await Identity.generate() }).add(null, { a: 1 });
+    assert.deepEqual(Object.keys(signed), ["key", "links", "value", "change", "identity", "signature"]);
+    assert.deepEqual(signed.value, { a: 1 });
+  });
+
+  it("keeps every value intact while many later values are written", async () => {
+    const log = new Hyperlog<string>({ valueEncoding: "utf-8" });
+    const texts = Array.from({ length: 3000 }, (_, i) => `${i}:` + "é€x".repeat((i * 37) % 1500));
+    const added = await log.batch(texts.slice(0, 2000).map((value) => ({ value })));
+    for (const value of texts.slice(2000)) added.push(await log.append(value));
+    const stored = await log.storage.read({ since: 0, until: Infinity, limit: Infinity, reverse: false });
+    assert.equal(stored.length, 3000);
+    const encoder = new TextEncoder();
+    for (let i = 0; i < 3000; i++) {
+      const node = stored[i]!;
+      assert.deepEqual(node.value, encoder.encode(texts[i]!), `value ${i}`);
+      assert.equal(node.key, computeKey(node.links, encoder.encode(texts[i]!)));
+      assert.equal(added[i]!.key, node.key);
+    }
   });
 });

@@ -98,5 +98,15 @@ nodeOnly("the npm package", "the package test drives npm and the three runtimes 
     assert.match(added.stdout, /^[0-9a-f]{64}\n$/);
     const listed = spawnSync(hyperlog, ["-d", store, "ls"], { cwd: project, env, encoding: "utf8" });
     assert.equal(JSON.parse(listed.stdout).value, "hello");
+    // hyperlog 4 code (CommonJS) on the compat entry: require() returns the hyperlog function itself.
+    writeFileSync(
+      join(project, "compat.cjs"),
+      "var hyperlog = require('@hyperlog/hyperlog/compat')\n" +
+        "hyperlog(null, { valueEncoding: 'utf-8' }).add(null, 'hello', function (err, node) {\n" +
+        "  if (err) throw err\n  console.log(node.key, node.seq, node.value)\n})\n",
+    );
+    const compat = spawnSync(process.execPath, ["compat.cjs"], { cwd: project, env, encoding: "utf8" });
+    assert.equal(compat.status, 0, compat.stderr);
+    assert.equal(compat.stdout, "8c7efb22472592f561a7a7647f8c5ee93134880b4ca0c92889a61848cd5c4602 1 hello\n");
   });
 });

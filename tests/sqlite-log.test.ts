@@ -73,6 +73,21 @@ describe(`Hyperlog on SQLite (${runtime})`, () => {
     await again.close();
   });
 
+  it("stores a batch that repeats a stored node or a key once each, and an add of a stored node changes nothing", async () => {
+    const log = new Hyperlog<{ n: number }>(await openSqlite(join(dir, "repeat.db")), { valueEncoding: "json" });
+    const first = await log.batch([{ value: { n: 1 } }, { value: { n: 2 } }]);
+    const nodes = await log.batch([{ value: { n: 3 } }, { value: { n: 1 } }, { value: { n: 3 } }, { value: { n: 4 } }]);
+    assert.deepEqual(nodes.map((node) => node.change), [3, 1, 3, 4]);
+    assert.equal(nodes[1]!.key, first[0]!.key);
+    assert.deepEqual(nodes.map((node) => node.value.n), [3, 1, 3, 4]);
+    const again = await log.add(null, { n: 2 });
+    assert.equal(again.change, 2);
+    assert.equal(log.length, 4);
+    assert.deepEqual((await readAll(log)).map((node) => node.value.n), [1, 2, 3, 4]);
+    assert.equal((await log.heads()).length, 4);
+    await log.close();
+  });
+
   it("works in memory too", async () => {
     const log = new Hyperlog<string>(await openSqlite(":memory:"), { valueEncoding: "utf-8" });
     const hello = await log.add(null, "hello");

@@ -7,14 +7,48 @@
  * @module
  */
 import { Hono } from "hono";
+import { type AdminEnv, adminResponse } from "./admin.ts";
 import { DEMO_HTML } from "./demo/html.ts";
-import { type Role, roleOf } from "./limits.ts";
+import { describeError, logEvent } from "./events.ts";
+import { type Role, roleOf, sameText } from "./limits.ts";
+import type { LogSummary } from "./log-page.ts";
+import { RelayMetrics } from "./metrics.ts";
 import type { RelayEnv } from "./relay.ts";
+import { ConfigError, LOG_NAME as NAME, readSettings } from "./settings.ts";
+import { checkToken, looksSigned } from "./tokens.ts";
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** What a 500 says: never a path, a stack or an error's own message (the operator's log has those). */
+export const INTERNAL_ERROR = "The relay failed (an internal error, logged for its operator): retry later";
+
+/**
+ * A Host header the relay takes: a DNS name or IPv4 address, or an IPv6 address in brackets, with an optional port.
+ * A request without one (HTTP/1.0) is taken too.
+ */
+const HOST = /^(?:[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\])(?::(\d{1,5}))?$/;
+
+function hostIsValid(host: string | null): boolean {
+  if (host === null) return true;
+  const match = HOST.exec(host);
+  return match !== null && (match[1] === undefined || Number(match[1]) <= 65535);
+}
+
 const KEY = /^[0-9a-f]{64}$/;
+/** A Sec-WebSocket-Key: 16 bytes in base64. */
+const WS_KEY = /^[A-Za-z0-9+/]{21}[AQgw]==$/;
 /** The subprotocol a browser offers to carry a token: `bearer.TOKEN` (browsers cannot set headers). */
 const BEARER_PROTOCOL = "bearer.";
+
+/** The counters of this isolate, on a Worker (`hyperlog serve` passes its own in `env.METRICS`). */
+const isolateMetrics = new RelayMetrics();
+
+/** The path of a URL, without its query (which may hold a token). */
+function safePath(url: string): string {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return "";
+  }
+}
 
 function bad(message: string, status = 400): Response {
   return Response.json({ error: message }, { status });
@@ -30,6 +64,17 @@ function tokenOf(request: Request, url: URL): string | undefined {
     if (offered.startsWith(BEARER_PROTOCOL)) return offered.slice(BEARER_PROTOCOL.length);
   }
   return undefined;
+}
+
+/** A browser asking for a page: its Accept header names text/html. */
+function wantsHtml(request: Request): boolean {
+  return /\btext\/html\b/i.test(request.headers.get("accept") ?? "");
+}
+
+/** The `limit` query of a view route, passed on to the log's Object (which checks it). */
+function limitQuery(href: string): string {
+  const limit = new URL(href).searchParams.get("limit");
+  return limit === null ? "" : `?limit=${encodeURIComponent(limit)}`;
 }
 
 function offeredProtocols(request: Request): string[] {
@@ -49,19 +94,71 @@ function offeredProtocols(request: Request): string[] {
 export function createApp(): Hono<{ Bindings: RelayEnv; Variables: { role: Role; name: string } }> {
   const app = new Hono<{ Bindings: RelayEnv; Variables: { role: Role; name: string } }>();
 
+  app.use("*", async (c, next) => {
+    await next();
+    // One count per answer, and one log line per refusal (the path only: a query may hold a token).
+    const status = c.res.status === 204 && c.req.header("upgrade") !== undefined ? 101 : c.res.status;
+    (c.env?.METRICS ?? isolateMetrics).answered(status);
+    if (status >= 400) logEvent("refused", { status, method: c.req.method, path: safePath(c.req.url) });
+  });
+
+  app.use("*", async (c, next) => {
+    // A runtime may hand over a request whose URL does not parse (Deno takes `GET http://[/health` as it is).
+    if (!hostIsValid(c.req.header("host") ?? null) || !URL.canParse(c.req.url)) {
+      return bad("The Host header or the request target is not valid: send a host name (or address) and a path");
+    }
+    try {
+      readSettings(c.env ?? {});
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      logEvent("config-error", { message: error.message });
+      return bad(`The relay is misconfigured: ${error.message}`, 500);
+    }
+    await next();
+  });
+
   // The demo page; its script, /demo.js, is a static asset (wrangler.jsonc "assets", scripts/build-demo.ts).
   app.get("/", (c) => c.html(DEMO_HTML));
   app.get("/health", (c) => c.json({ ok: true }));
 
-  app.use("/logs/:name/*", async (c, next) => {
-    const name = c.req.param("name");
+  // Prometheus text, behind METRICS_TOKEN (a 404 while it is unset).
+  app.get("/metrics", (c) => {
+    const secret = c.env?.METRICS_TOKEN;
+    if (secret === undefined || secret === "") return bad("No such route: see / for the routes", 404);
+    const auth = c.req.header("authorization") ?? "";
+    if (!/^Bearer /i.test(auth) || !sameText(auth.slice(7).trim(), secret)) {
+      return bad("/metrics needs its token: send Authorization: Bearer METRICS_TOKEN", 401);
+    }
+    return new Response((c.env.METRICS ?? isolateMetrics).render(), {
+      headers: { "content-type": "text/plain; version=0.0.4" },
+    });
+  });
+
+  /** The role of the request on log `name`, or the refusal to answer. */
+  const authorize = async (env: RelayEnv | undefined, request: Request, name: string): Promise<Role | Response> => {
     if (!NAME.test(name)) {
       return bad(`Log name ${JSON.stringify(name)} is not valid: use 1 to 128 letters, digits, '.', '_' or '-'`);
     }
-    const role = roleOf(c.env, tokenOf(c.req.raw, new URL(c.req.url)));
+    const token = tokenOf(request, new URL(request.url));
+    const secret = env?.TOKEN_SECRET || undefined;
+    if (secret !== undefined && token !== undefined && looksSigned(token)) {
+      // Checked here, before the log's Durable Object wakes.
+      const granted = await checkToken(secret, token, name);
+      if (granted === "invalid") return bad("The token is not valid or has expired: ask for a new one", 401);
+      if (granted === "other-log") return bad(`The token does not open log ${JSON.stringify(name)}`, 403);
+      return granted;
+    }
+    const role = secret !== undefined && !env?.READ_TOKEN && !env?.WRITE_TOKEN ? undefined : roleOf(env ?? {}, token);
     if (role === undefined) {
       return bad("This relay needs a token: send Authorization: Bearer TOKEN (or ?token=TOKEN)", 401);
     }
+    return role;
+  };
+
+  app.use("/logs/:name/*", async (c, next) => {
+    const name = c.req.param("name");
+    const role = await authorize(c.env, c.req.raw, name);
+    if (role instanceof Response) return role;
     c.set("role", role);
     c.set("name", name);
     await next();
@@ -69,12 +166,9 @@ export function createApp(): Hono<{ Bindings: RelayEnv; Variables: { role: Role;
   // `/logs/:name/*` does not match `/logs/:name` itself.
   app.use("/logs/:name", async (c, next) => {
     const name = c.req.param("name");
-    if (!NAME.test(name)) {
-      return bad(`Log name ${JSON.stringify(name)} is not valid: use 1 to 128 letters, digits, '.', '_' or '-'`);
-    }
-    if (roleOf(c.env, tokenOf(c.req.raw, new URL(c.req.url))) === undefined) {
-      return bad("This relay needs a token: send Authorization: Bearer TOKEN (or ?token=TOKEN)", 401);
-    }
+    const role = await authorize(c.env, c.req.raw, name);
+    if (role instanceof Response) return role;
+    c.set("role", role);
     c.set("name", name);
     await next();
   });
@@ -87,20 +181,27 @@ export function createApp(): Hono<{ Bindings: RelayEnv; Variables: { role: Role;
     return stub.fetch(new Request(`https://relay${path}`, { ...init, headers }));
   };
 
-  app.get("/logs/:name", (c) => forward(c.env, c.get("name"), "/info"));
+  // A browser (Accept: text/html) gets the log's page (log-page.ts); API clients get the JSON summary.
+  app.get(
+    "/logs/:name",
+    (c) => forward(c.env, c.get("name"), wantsHtml(c.req.raw) ? `/page${limitQuery(c.req.url)}` : "/info"),
+  );
+  app.get("/logs/:name/graph", (c) => forward(c.env, c.get("name"), `/graph${limitQuery(c.req.url)}`));
 
   app.get("/logs/:name/ws", (c) => {
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
       return bad("This route is a WebSocket: connect with a WebSocket client (Upgrade: websocket)", 426);
     }
+    // Checked here, whatever the runtime's server lets through (Deno's accepts a missing key).
+    if (!WS_KEY.test(c.req.header("sec-websocket-key") ?? "") || c.req.header("sec-websocket-version") !== "13") {
+      return bad("The WebSocket handshake is not valid: send Sec-WebSocket-Version: 13 and a 16-byte base64 key");
+    }
     const headers = new Headers(c.req.raw.headers);
     headers.set("x-hyperlog-role", c.get("role"));
     headers.delete("x-hyperlog-protocol");
-    const offered = offeredProtocols(c.req.raw);
-    if (offered.length > 0) {
-      // A browser fails the connection unless the server picks one of the offered subprotocols.
-      headers.set("x-hyperlog-protocol", offered.includes("hyperlog") ? "hyperlog" : offered[0]!);
-    }
+    // The answer names `hyperlog` when offered, else no subprotocol: never an offered `bearer.TOKEN` (the token
+    // would come back in a response header, where proxies log it).
+    if (offeredProtocols(c.req.raw).includes("hyperlog")) headers.set("x-hyperlog-protocol", "hyperlog");
     return forward(c.env, c.get("name"), "/ws", { headers });
   });
 
@@ -123,6 +224,18 @@ export function createApp(): Hono<{ Bindings: RelayEnv; Variables: { role: Role;
     return forward(c.env, c.get("name"), `/changes?since=${Number(since)}`);
   });
 
+  // The operator's dashboard (admin.ts), behind ADMIN_TOKEN or METRICS_TOKEN.
+  app.get("/admin", (c) =>
+    adminResponse(
+      c.req.raw,
+      c.env as RelayEnv & AdminEnv,
+      async (name) => {
+        const response = await forward(c.env, name, "/summary");
+        if (!response.ok) throw new Error(`The log answered ${response.status}`);
+        return await response.json() as LogSummary;
+      },
+    ));
+
   app.post(
     "/logs/:name/debug/forget",
     (c) =>
@@ -132,6 +245,9 @@ export function createApp(): Hono<{ Bindings: RelayEnv; Variables: { role: Role;
   );
 
   app.notFound(() => bad("No such route: see / for the routes", 404));
-  app.onError((error) => bad(`The relay failed: ${error.message}`, 500));
+  app.onError((error, c) => {
+    logEvent("error", { path: c.req.path, error: describeError(error) });
+    return bad(INTERNAL_ERROR, 500);
+  });
   return app;
 }

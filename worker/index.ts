@@ -7,6 +7,7 @@ import { createApp } from "./app.ts";
 import type { RelayEnv } from "./relay.ts";
 
 export { RelayObject } from "./relay.ts";
+export { RelayMetrics } from "./metrics.ts";
 export type { HibernatableWebSocket, KvNamespaceLike, RelayEnv } from "./relay.ts";
 
 const app = createApp();

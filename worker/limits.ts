@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { parseWriters, readSettings, writersFor } from "./settings.ts";
 
 /**
  * WebSocket close codes the relay uses (4000-4999 is the range for applications). The reason string says more.
@@ -22,6 +23,10 @@ export const CLOSE: {
   readonly INTERNAL: 4011;
   readonly NODE_TOO_LARGE: 4013;
   readonly RATE_LIMITED: 4029;
+  readonly HELLO_TIMEOUT: 4408;
+  readonly TOO_MANY_SOCKETS: 4503;
+  readonly LOG_FULL: 4507;
+  readonly TOO_MANY_LOGS: 4508;
 } = {
   /** A malformed frame or a message out of turn. */
   PROTOCOL: 4000,
@@ -37,8 +42,16 @@ export const CLOSE: {
   INTERNAL: 4011,
   /** A node over the node size limit. */
   NODE_TOO_LARGE: 4013,
-  /** More nodes per second than allowed on one socket. */
+  /** More nodes (or bytes of nodes) per second than allowed on one socket, in any phase. */
   RATE_LIMITED: 4029,
+  /** The socket sent no HELLO within the deadline (`HELLO_TIMEOUT_MS`). */
+  HELLO_TIMEOUT: 4408,
+  /** The relay, or this log, has as many sockets as allowed (`MAX_SOCKETS`, `MAX_SOCKETS_PER_LOG`): retry later. */
+  TOO_MANY_SOCKETS: 4503,
+  /** The log is at its size limit (`MAX_LOG_BYTES`): the write is refused, reading goes on. */
+  LOG_FULL: 4507,
+  /** The relay holds as many logs as allowed (`MAX_LOGS`): a write that would create one more is refused. */
+  TOO_MANY_LOGS: 4508,
 };
 
 /**
@@ -63,16 +76,9 @@ export interface RelayLimits {
 /** The defaults: 1 MiB frames, 256 KiB nodes, 1 000 live nodes per second per socket. */
 export const DEFAULT_LIMITS: RelayLimits = { maxFrame: 1 << 20, maxNode: 1 << 18, nodesPerSecond: 1000 };
 
-function positive(text: string | undefined, fallback: number, name: string): number {
-  if (text === undefined || text === "") return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n <= 0) throw new RangeError(`${name} must be a positive integer, not ${text}`);
-  return n;
-}
-
 /**
  * Reads the limits from environment variables `MAX_FRAME_BYTES`, `MAX_NODE_BYTES` and `MAX_NODES_PER_SECOND`;
- * missing ones take the defaults.
+ * missing ones take the defaults. A value that does not parse throws a `ConfigError` (see `settings.ts`).
  *
  * @example
  * ```ts
@@ -81,12 +87,7 @@ function positive(text: string | undefined, fallback: number, name: string): num
  * ```
  */
 export function readLimits(env: Record<string, unknown>): RelayLimits {
-  const text = (name: string) => (typeof env[name] === "string" ? env[name] as string : undefined);
-  return {
-    maxFrame: positive(text("MAX_FRAME_BYTES"), DEFAULT_LIMITS.maxFrame, "MAX_FRAME_BYTES"),
-    maxNode: positive(text("MAX_NODE_BYTES"), DEFAULT_LIMITS.maxNode, "MAX_NODE_BYTES"),
-    nodesPerSecond: positive(text("MAX_NODES_PER_SECOND"), DEFAULT_LIMITS.nodesPerSecond, "MAX_NODES_PER_SECOND"),
-  };
+  return readSettings(env).limits;
 }
 
 /**
@@ -101,7 +102,16 @@ export function readLimits(env: Record<string, unknown>): RelayLimits {
  */
 export type Role = "read" | "write";
 
-function sameText(a: string, b: string): boolean {
+/**
+ * Compares two texts in a time that does not depend on where they first differ (for tokens).
+ *
+ * @example
+ * ```ts
+ * import { sameText } from "./limits.ts";
+ * console.assert(sameText("abc", "abc") && !sameText("abc", "abd"));
+ * ```
+ */
+export function sameText(a: string, b: string): boolean {
   // Compare every byte whatever the first difference, so the time taken does not tell how much of a guess was right.
   const x = new TextEncoder().encode(a);
   const y = new TextEncoder().encode(b);
@@ -138,7 +148,9 @@ export function roleOf(
 
 /**
  * The writer allowlist of a log from `WRITERS`, a JSON object of log name (or `*` for every log) to a list of
- * Ed25519 public keys in hex. `undefined` when the log has none: any writer (signed or not) is accepted.
+ * Ed25519 public keys in hex. `undefined` when the log has none: any writer (signed or not) is accepted. Only the
+ * object's own entries count (`constructor` is a log name like any other); a `WRITERS` that does not parse throws
+ * a `ConfigError`.
  *
  * @example
  * ```ts
@@ -148,18 +160,5 @@ export function roleOf(
  * ```
  */
 export function writersOf(env: { WRITERS?: string }, name: string): string[] | undefined {
-  if (env.WRITERS === undefined || env.WRITERS === "") return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(env.WRITERS);
-  } catch {
-    throw new TypeError("WRITERS must be JSON: an object of log name to a list of hex public keys");
-  }
-  if (typeof parsed !== "object" || parsed === null) throw new TypeError("WRITERS must be a JSON object");
-  const list = (parsed as Record<string, unknown>)[name] ?? (parsed as Record<string, unknown>)["*"];
-  if (list === undefined) return undefined;
-  if (!Array.isArray(list) || !list.every((k) => typeof k === "string" && /^[0-9a-f]{64}$/.test(k))) {
-    throw new TypeError(`WRITERS[${JSON.stringify(name)}] must be a list of 64-character hex public keys`);
-  }
-  return list as string[];
+  return writersFor(parseWriters(env.WRITERS), name);
 }

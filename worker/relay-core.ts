@@ -31,7 +31,12 @@ import {
   type StoredNode,
 } from "../mod.ts";
 import type { Storage } from "../storage/storage.ts";
+import type { Refusal } from "./caps.ts";
 import { CLOSE, type RelayLimits, type Role } from "./limits.ts";
+import { LOG_VIEW_PATHS, logView, noteWrites } from "./log-page.ts";
+import { nodeJson, nodeText } from "./node-json.ts";
+
+export { nodeJson };
 
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
@@ -141,6 +146,13 @@ export interface RelayCoreOptions {
    * a cache, and readers fall back to the log.
    */
   mirror?: ((nodes: readonly StoredNode[]) => Promise<void>) | undefined;
+  /**
+   * Called for every node a socket sends, in every phase, once its role and size are checked (the write budget, the
+   * log's size cap): a {@link Refusal} closes the socket with its code.
+   */
+  admit?: ((ws: RelaySocket, bytes: number) => Refusal | undefined) | undefined;
+  /** Called when the relay closes a socket for a reason of its own (a refusal), with the code and reason. */
+  refused?: ((ws: RelaySocket, code: number, reason: string) => void) | undefined;
 }
 
 /** What each socket has in memory while the core lives. */
@@ -150,8 +162,6 @@ interface Conn {
   driver: Driver;
   /** The close code and reason for the relay's own refusals. */
   closing?: [number, string] | undefined;
-  tokens: number;
-  refilled: number;
   closed: boolean;
   /** When the state was last saved, and the timer of the next save. */
   saved: number;
@@ -168,41 +178,6 @@ class Refused extends Error {
     this.name = name;
     this.closeCode = closeCode;
   }
-}
-
-/**
- * A node as the HTTP routes show it: the value parsed when it is JSON, else in base64.
- *
- * @example
- * ```ts
- * import { nodeJson } from "./relay-core.ts";
- * const value = new TextEncoder().encode('"hi"');
- * console.assert(nodeJson({ key: "k", links: [], value, change: 1 }).value === "hi");
- * ```
- */
-export function nodeJson(node: StoredNode): Record<string, unknown> {
-  const out: Record<string, unknown> = { key: node.key, links: node.links, change: node.change };
-  let parsed: unknown;
-  let isJson = false;
-  try {
-    parsed = JSON.parse(textDecoder.decode(node.value));
-    isJson = true;
-  } catch {
-    // Not JSON: base64 below.
-  }
-  if (isJson) out.value = parsed;
-  else out.valueBase64 = toBase64(node.value);
-  if (node.identity !== undefined) {
-    out.identity = node.identity;
-    out.signature = node.signature;
-  }
-  return out;
-}
-
-function toBase64(bytes: Uint8Array): string {
-  let text = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(text);
 }
 
 /** The close code for an error that ended a session. */
@@ -260,6 +235,8 @@ export class RelayCore {
   readonly #conns = new Map<RelaySocket, Conn>();
   readonly #log: Hyperlog<Uint8Array>;
   readonly #mirror: ((nodes: readonly StoredNode[]) => Promise<void>) | undefined;
+  readonly #admit: RelayCoreOptions["admit"];
+  readonly #refused: RelayCoreOptions["refused"];
   #mirrorQueue: StoredNode[] = [];
   #mirroring = false;
   /** The latest stored nodes, consecutive in change order. */
@@ -272,11 +249,14 @@ export class RelayCore {
     this.#limits = options.limits;
     this.#name = options.name;
     this.#mirror = options.mirror;
+    this.#admit = options.admit;
+    this.#refused = options.refused;
     this.#log = new Hyperlog<Uint8Array>(options.storage, {
       valueEncoding: "binary",
       ...(options.writers === undefined ? {} : { writers: options.writers }),
     });
     this.#log.addEventListener("add", (event) => this.#added((event as CustomEvent<StoredNode>).detail));
+    noteWrites(this.#log);
   }
 
   /** The log's name. */
@@ -346,6 +326,8 @@ export class RelayCore {
     const log = this.#log;
     await log.ready();
     const path = url.pathname;
+    // The log's views (log-page.ts): /graph, /summary, /page.
+    if (LOG_VIEW_PATHS.has(path)) return await logView(log, this.#name, url, () => [...this.#host.sockets()].length);
     if (path === "/info") {
       return Response.json({ heads: await log.storage.heads(), length: log.length });
     }
@@ -353,7 +335,7 @@ export class RelayCore {
       const key = path.slice("/nodes/".length);
       const node = isKey(key) ? await log.storage.get(key) : undefined;
       if (node === undefined) return Response.json({ error: `No node ${key} in log ${this.#name}` }, { status: 404 });
-      return Response.json(nodeJson(node));
+      return new Response(nodeText(node), { headers: { "content-type": "application/json" } });
     }
     if (path === "/changes") {
       const since = Number(url.searchParams.get("since") ?? "0");
@@ -366,7 +348,7 @@ export class RelayCore {
             : [];
           if (page.length === 0) return controller.close();
           cursor = page[page.length - 1]!.change;
-          controller.enqueue(textEncoder.encode(page.map((n) => JSON.stringify(nodeJson(n)) + "\n").join("")));
+          controller.enqueue(textEncoder.encode(page.map((n) => nodeText(n) + "\n").join("")));
         },
       });
       return new Response(body, { headers: { "content-type": "application/x-ndjson" } });
@@ -393,7 +375,7 @@ export class RelayCore {
       live: true,
       maxFrame: limits.maxFrame,
       read: (since, until, limit) => this.#readNodes(since, until, limit),
-      admit: (sizes, live) => {
+      admit: (sizes) => {
         if (role !== "write") {
           throw new Refused("ProtocolError", "This client may only read; its nodes are refused", CLOSE.READ_ONLY);
         }
@@ -406,7 +388,11 @@ export class RelayCore {
             );
           }
         }
-        if (live) this.#rate(conn(), sizes.length);
+        // The host's own checks (the write budget, the log's size cap), node by node, in every phase.
+        for (const size of sizes) {
+          const refusal = this.#admit?.(conn().ws, size);
+          if (refusal !== undefined) throw new Refused("ProtocolError", refusal.reason, refusal.code);
+        }
       },
     };
   }
@@ -423,30 +409,12 @@ export class RelayCore {
     return this.#log.storage.read({ since, until, limit, reverse: false });
   }
 
-  /** Counts live nodes against the socket's rate (a bucket that holds one second's worth). */
-  #rate(conn: Conn, nodes: number): void {
-    const now = Date.now();
-    const rate = this.#limits.nodesPerSecond;
-    conn.tokens = Math.min(rate, conn.tokens + ((now - conn.refilled) / 1000) * rate);
-    conn.refilled = now;
-    if (conn.tokens < nodes) {
-      throw new Refused(
-        "ProtocolError",
-        `More than ${rate} nodes per second from one socket; slow down and reconnect`,
-        CLOSE.RATE_LIMITED,
-      );
-    }
-    conn.tokens -= nodes;
-  }
-
   /** Runs a socket's session: a new one, or one resumed from its saved state. */
   #start(ws: RelaySocket, att: RelaySocketState, state: SessionState | undefined): Conn {
     const conn: Conn = {
       ws,
       att,
       driver: undefined as unknown as Driver,
-      tokens: this.#limits.nodesPerSecond,
-      refilled: Date.now(),
       closed: false,
       saved: 0,
     };
@@ -562,6 +530,7 @@ export class RelayCore {
   #close(conn: Conn, code: number, reason: string): void {
     if (conn.closed) return;
     conn.closed = true;
+    if (code >= 4000) this.#refused?.(conn.ws, code, reason);
     clearTimeout(conn.saveTimer);
     this.#conns.delete(conn.ws);
     try {

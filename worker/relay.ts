@@ -12,7 +12,12 @@
  * @module
  */
 import { durableObjectSqlite, type DurableObjectSqlStorage } from "../storage/sqlite-do.ts";
-import { readLimits, type RelayLimits, type Role, writersOf } from "./limits.ts";
+import { budgetOf, LogGuard, refuseSocket } from "./caps.ts";
+import { logEvent } from "./events.ts";
+import { LazyStorage } from "./lazy-storage.ts";
+import { CLOSE, type Role } from "./limits.ts";
+import { readSettings, type RelaySettings, writersFor } from "./settings.ts";
+import type { RelayMetrics } from "./metrics.ts";
 import { nodeJson, RelayCore, type RelaySocket, type RelaySocketState } from "./relay-core.ts";
 
 export { nodeJson };
@@ -98,8 +103,26 @@ export interface RelayEnv {
   MAX_FRAME_BYTES?: string;
   /** The largest encoded node, in bytes (default 256 KiB). */
   MAX_NODE_BYTES?: string;
-  /** Live nodes per second one socket may send (default 1 000). */
+  /** Nodes per second one socket may send, in every phase (default 1 000). */
   MAX_NODES_PER_SECOND?: string;
+  /** Bytes of nodes per second one socket may send (default 8 MiB). */
+  MAX_BYTES_PER_SECOND?: string;
+  /** Nodes one socket may send at once before the rate holds it back (default 10 000). */
+  MAX_NODES_BURST?: string;
+  /** Bytes of nodes one socket may send at once (default 64 MiB). */
+  MAX_BYTES_BURST?: string;
+  /** Open WebSockets on one log (default 1 000; 0 for no cap). */
+  MAX_SOCKETS_PER_LOG?: string;
+  /** Bytes of a log's storage past which writes are refused with 4507 (default none). */
+  MAX_LOG_BYTES?: string;
+  /** Milliseconds a socket may stay open without sending its HELLO (default 10 000). */
+  HELLO_TIMEOUT_MS?: string;
+  /** `/metrics` answers with this token (Authorization: Bearer); unset, `/metrics` is a 404. */
+  METRICS_TOKEN?: string;
+  /** The secret of signed capability tokens (HS256 JWTs: `hyperlog token create`); unset, none is accepted. */
+  TOKEN_SECRET?: string;
+  /** The counters `/metrics` shows (`hyperlog serve` passes its own; a Worker isolate keeps one). */
+  METRICS?: RelayMetrics;
   /**
    * Tests only: "1" enables `POST /debug/forget` on the Object, which drops everything it holds in memory (sessions,
    * sockets' state, the open log) as hibernation does, so that tests can check that it carries on after a wake-up.
@@ -123,14 +146,31 @@ const MIRROR_CONCURRENCY = 8;
 export class RelayObject {
   readonly #ctx: RelayState;
   readonly #env: RelayEnv;
-  readonly #limits: RelayLimits;
+  #settings: RelaySettings | undefined;
   #core: RelayCore | undefined;
+  #storage: LazyStorage | undefined;
+  /** Sockets that have sent nothing yet (for the HELLO deadline). */
+  readonly #silent = new Set<HibernatableWebSocket>();
 
   /** Keeps `ctx` and `env`; the log opens on the first request or message. */
   constructor(ctx: RelayState, env: RelayEnv) {
     this.#ctx = ctx;
     this.#env = env;
-    this.#limits = readLimits(env as unknown as Record<string, unknown>);
+  }
+
+  /** The settings (checked by the app before any request gets here). */
+  get #config(): RelaySettings {
+    return this.#settings ??= readSettings(this.#env);
+  }
+
+  /** Whether this Object has ever stored a node: a read checks without writing anything. */
+  #written(): boolean {
+    for (
+      const _ of this.#ctx.storage.sql.exec(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'hyperlog_nodes'",
+      ).raw()
+    ) return true;
+    return false;
   }
 
   /** The relay, made once the Object knows its log's name (from a request, or a socket's attachment). */
@@ -140,6 +180,19 @@ export class RelayObject {
       created = true;
       const ctx = this.#ctx;
       const kv = this.#env.NODES;
+      const config = this.#config;
+      const storage = new LazyStorage({
+        exists: () => this.#written(),
+        create: () => durableObjectSqlite(ctx.storage),
+      });
+      const size = (ctx.storage.sql as { databaseSize?: unknown }).databaseSize;
+      const guard = new LogGuard(budgetOf(config), {
+        logBytes: config.caps.logBytes,
+        startBytes: typeof size === "number" ? size : 0,
+        created: () => storage.created,
+        canCreate: () => true,
+      });
+      this.#storage = storage;
       this.#core = new RelayCore({
         sockets: () => ctx.getWebSockets() as unknown as RelaySocket[],
         save: (ws, state) => (ws as unknown as HibernatableWebSocket).serializeAttachment(state),
@@ -147,9 +200,11 @@ export class RelayObject {
         waitUntil: (promise) => ctx.waitUntil(promise),
       }, {
         name,
-        storage: durableObjectSqlite(ctx.storage),
-        limits: this.#limits,
-        writers: writersOf(this.#env, name),
+        storage,
+        limits: config.limits,
+        writers: writersFor(config.writers, name),
+        admit: (ws, bytes) => guard.admit(ws, bytes),
+        refused: (_ws, code, reason) => logEvent("refused", { log: name, code, reason }),
         mirror: kv === undefined ? undefined : async (nodes) => {
           // A few writes at a time, in the background (the core hands this to waitUntil): ingest does not wait.
           let next = 0;
@@ -174,12 +229,26 @@ export class RelayObject {
     const url = new URL(request.url);
     const name = request.headers.get("x-hyperlog-log");
     if (name === null) return new Response("Missing x-hyperlog-log header", { status: 400 });
+    if (url.pathname !== "/ws" && this.#core === undefined && !this.#written()) {
+      // Nothing is opened for a read of a log never written: the Object writes nothing.
+      return Response.json(
+        { error: `No log ${JSON.stringify(name)} on this relay: a log comes into being with its first write` },
+        { status: 404 },
+      );
+    }
     const core = await this.#open(name);
     if (url.pathname === "/ws") return this.#accept(request, core);
     if (url.pathname === "/debug/forget" && this.#env.RELAY_DEBUG === "1" && request.method === "POST") {
       // What eviction after hibernation leaves: the sockets (with their attachments) and the database.
       this.#core = undefined;
+      this.#storage = undefined;
       return Response.json({ forgot: true });
+    }
+    if (this.#storage?.created === false) {
+      return Response.json(
+        { error: `No log ${JSON.stringify(name)} on this relay: a log comes into being with its first write` },
+        { status: 404 },
+      );
     }
     return await core.read(url);
   }
@@ -189,17 +258,43 @@ export class RelayObject {
       return new Response("Expected a WebSocket upgrade", { status: 426 });
     }
     const role: Role = request.headers.get("x-hyperlog-role") === "write" ? "write" : "read";
+    const perLog = this.#config.caps.socketsPerLog;
+    const refusal = perLog !== undefined && this.#ctx.getWebSockets().length >= perLog
+      ? "This log is full; retry later"
+      : undefined;
     const Pair = (globalThis as unknown as { WebSocketPair: new () => Record<0 | 1, HibernatableWebSocket> })
       .WebSocketPair;
     const pair = new Pair();
     const client = pair[0];
     const server = pair[1];
     this.#ctx.acceptWebSocket(server);
-    await core.accept(server as unknown as RelaySocket, role);
+    if (refusal !== undefined) {
+      refuseSocket(server, { code: CLOSE.TOO_MANY_SOCKETS, reason: refusal });
+      logEvent("refused", { log: core.name, code: CLOSE.TOO_MANY_SOCKETS, reason: refusal });
+    } else {
+      await core.accept(server as unknown as RelaySocket, role);
+      this.#helloDeadline(server, core);
+    }
     const headers = new Headers();
     const protocol = request.headers.get("x-hyperlog-protocol");
     if (protocol !== null) headers.set("sec-websocket-protocol", protocol);
     return new Response(null, { status: 101, webSocket: client, headers } as ResponseInit);
+  }
+
+  /**
+   * Closes `ws` with 4408 unless it sends a message within `HELLO_TIMEOUT_MS`. The timer lives in memory: a socket
+   * silent across hibernation is not closed by it (the Object sleeps, costing nothing).
+   */
+  #helloDeadline(ws: HibernatableWebSocket, core: RelayCore): void {
+    const ms = this.#config.caps.helloMs;
+    this.#silent.add(ws);
+    setTimeout(() => {
+      if (!this.#silent.delete(ws) || ws.readyState !== 1) return;
+      const reason = `No HELLO within ${ms} ms`;
+      refuseSocket(ws, { code: CLOSE.HELLO_TIMEOUT, reason });
+      core.closed(ws as unknown as RelaySocket, CLOSE.HELLO_TIMEOUT);
+      logEvent("refused", { log: core.name, code: CLOSE.HELLO_TIMEOUT, reason });
+    }, ms);
   }
 
   /** The relay for a socket's message or close: the one in memory, or a new one after a wake-up. */
@@ -212,6 +307,7 @@ export class RelayObject {
 
   /** A message from a hibernatable socket. */
   async webSocketMessage(ws: HibernatableWebSocket, message: ArrayBuffer | string): Promise<void> {
+    this.#silent.delete(ws);
     const core = await this.#coreOf(ws);
     if (core === undefined) {
       ws.close(1011, "The relay lost this socket's state; reconnect");
@@ -222,6 +318,7 @@ export class RelayObject {
 
   /** The client closed its socket. */
   webSocketClose(ws: HibernatableWebSocket, code: number, _reason: string, _wasClean: boolean): Promise<void> {
+    this.#silent.delete(ws);
     const core = this.#core;
     if (core !== undefined) core.closed(ws as unknown as RelaySocket, code);
     else {

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { type HostedSocket, type RelayServer, socketReadLimit } from "./serve.ts";
+import { type HostedSocket, INTERNAL, type RelayServer, SERVER_TIMEOUTS, socketReadLimit } from "./serve.ts";
 
 /** The part of Bun's server WebSocket the adapter uses. */
 interface BunSocket {
@@ -23,6 +23,8 @@ interface BunLike {
   serve(options: {
     port: number;
     hostname: string;
+    idleTimeout: number;
+    error(error: unknown): Response;
     fetch(request: Request, server: BunServer): Promise<Response | undefined>;
     websocket: {
       maxPayloadLength: number;
@@ -52,10 +54,17 @@ export async function listen(
   const server = bun.serve({
     port,
     hostname,
+    idleTimeout: SERVER_TIMEOUTS.idleS,
+    error(error) {
+      relay.failed(error);
+      return new Response(INTERNAL, { status: 500, headers: { "content-type": "application/json" } });
+    },
     async fetch(request, server) {
       let upgraded = false;
       const response = await relay.fetch(request, (protocol, hosted) => {
-        const headers: Record<string, string> = protocol === undefined ? {} : { "sec-websocket-protocol": protocol };
+        // Without a protocol header Bun answers with the first one offered (a `bearer.TOKEN` would come back): an
+        // empty one makes it answer none.
+        const headers: Record<string, string> = { "sec-websocket-protocol": protocol ?? "" };
         upgraded = server.upgrade(request, { data: hosted, headers });
         if (upgraded) return new Response(null, { status: 204 });
         hosted.close(1002, "The WebSocket handshake failed");

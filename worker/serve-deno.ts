@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { RelayServer } from "./serve.ts";
+import { INTERNAL, type RelayServer } from "./serve.ts";
 
 /** The part of Deno's WebSocket the adapter uses. */
 interface DenoSocket {
@@ -20,7 +20,12 @@ interface DenoSocket {
 /** The part of the `Deno` namespace the adapter uses (structural: the project type-checks with Node's types). */
 interface DenoLike {
   serve(
-    options: { port: number; hostname: string; onListen(address: { port: number }): void },
+    options: {
+      port: number;
+      hostname: string;
+      onListen(address: { port: number }): void;
+      onError(error: unknown): Response;
+    },
     handler: (request: Request) => Promise<Response>,
   ): { shutdown(): Promise<void> };
   upgradeWebSocket(request: Request, options: { protocol?: string }): { socket: DenoSocket; response: Response };
@@ -42,8 +47,12 @@ export async function listen(
   const deno = (globalThis as unknown as { Deno: DenoLike }).Deno;
   let bound!: (port: number) => void;
   const listening = new Promise<number>((resolve) => (bound = resolve));
+  const internal = (error: unknown) => {
+    relay.failed(error);
+    return new Response(INTERNAL, { status: 500, headers: { "content-type": "application/json" } });
+  };
   const server = deno.serve(
-    { port, hostname, onListen: (address) => bound(address.port) },
+    { port, hostname, onListen: (address) => bound(address.port), onError: internal },
     (request) =>
       relay.fetch(request, (protocol, hosted) => {
         const { socket, response } = deno.upgradeWebSocket(request, protocol === undefined ? {} : { protocol });
@@ -53,7 +62,7 @@ export async function listen(
         socket.onclose = (event) => hosted.ended(event.code);
         socket.onerror = () => hosted.ended(1006);
         return response;
-      }),
+      }).catch(internal),
   );
   return { port: await listening, close: () => server.shutdown() };
 }

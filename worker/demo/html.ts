@@ -6,7 +6,10 @@
  * @module
  */
 
-/** The demo page: a shared chat and a shared key/value table in a room (`/?room=NAME`), with its sync state. */
+/**
+ * The demo page: a shared chat and a shared key/value table in a room (`/?room=NAME`), with its sync state, and a
+ * History tab with the room's DAG (`/?room=NAME#history` opens it).
+ */
 export const DEMO_HTML: string = `<!doctype html>
 <html lang="en">
 <head>
@@ -36,6 +39,10 @@ export const DEMO_HTML: string = `<!doctype html>
   tr.conflict td:first-child::after { content: " (conflict)"; color: #a55; font-size: 0.8rem; }
   td button { font-size: 0.75rem; padding: 0 0.3rem; margin-right: 0.6rem; }
   footer { margin-top: 1.5rem; color: #666; font-size: 0.8rem; }
+  [role=tablist] { display: flex; gap: 0.3rem; margin-top: 0.8rem; border-bottom: 1px solid #ccc; }
+  [role=tab] { border: 1px solid #ccc; border-bottom: none; background: #eee; border-radius: 4px 4px 0 0; }
+  [role=tab][aria-selected=true] { background: #fff; font-weight: 600; }
+  #history { overflow: auto; max-height: 34rem; background: #fff; border: 1px solid #ccc; border-radius: 4px; }
 </style>
 </head>
 <body>
@@ -48,7 +55,12 @@ export const DEMO_HTML: string = `<!doctype html>
     <span id="counts"></span>
   </div>
 </header>
+<nav role="tablist" aria-label="Views of the room">
+  <button type="button" role="tab" id="tab-room" aria-selected="true" aria-controls="panel-room">Room</button>
+  <button type="button" role="tab" id="tab-history" aria-selected="false" aria-controls="panel-history">History</button>
+</nav>
 <main>
+ <div id="panel-room" role="tabpanel" aria-labelledby="tab-room">
   <section aria-labelledby="chat-title">
     <h2 id="chat-title">Chat</h2>
     <ol id="messages" aria-live="polite" aria-label="Messages, in causal order"></ol>
@@ -71,6 +83,13 @@ export const DEMO_HTML: string = `<!doctype html>
       <button type="submit" id="kv-set">Set</button>
     </form>
   </section>
+ </div>
+ <section id="panel-history" role="tabpanel" aria-labelledby="tab-history" hidden>
+  <h2>History</h2>
+  <p>The room's DAG, newest first, heads on top (green): each node links to the nodes its writer had seen. Values
+  set at once on two peers are two heads, a fork; the write that resolves them links to both, a merge.</p>
+  <div id="history" aria-label="The latest nodes of the room's log, as a graph"></div>
+ </section>
 </main>
 <footer>
   A hyperlog relay. Everything is kept in this browser (IndexedDB) and syncs through

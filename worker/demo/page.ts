@@ -7,6 +7,7 @@
  *   more than the deepest node it links to), then by time and key, so every peer shows the same order once synced.
  * - Shared table: a HyperKV in the same log. Values set concurrently on two peers are shown side by side until
  *   someone sets the key again; that write links to all of them and resolves the conflict.
+ * - History (a tab; `#history` opens it): the room's DAG, newest first, redrawn live (`history.ts`).
  * - The sync state is `connect()`'s (`connecting`, `syncing`, `live`, `offline`); "Go offline" closes the session
  *   (writes keep going to IndexedDB) and "Go online" opens a new one, which resyncs the difference.
  *
@@ -20,6 +21,7 @@ import { HyperKV, type KVEntry } from "../../src/kv.ts";
 import { Hyperlog } from "../../src/log.ts";
 import type { Node } from "../../src/node.ts";
 import { IndexedDBStorage } from "../../storage/indexeddb.ts";
+import { History } from "./history.ts";
 
 /** A chat message, as stored in the log. */
 interface ChatMessage {
@@ -135,6 +137,7 @@ async function followLog(): Promise<void> {
     let depth = 0;
     for (const link of node.links) depth = Math.max(depth, (depths.get(link) ?? 0) + 1);
     depths.set(node.key, depth);
+    history.add(node);
     if (isChat(node.value)) showMessage(node, node.value, depth);
     showCounts();
   }
@@ -197,6 +200,22 @@ async function followTable(): Promise<void> {
 function showCounts(): void {
   countsEl.textContent = `${shown.length} messages · ${rows.size} keys · ${log.length} nodes`;
 }
+
+// --- tabs: the room (chat and table) and its history (the DAG, history.ts) ------------------------------------------
+
+const history = new History(byId<HTMLDivElement>("history"));
+const tabs = { room: byId<HTMLButtonElement>("tab-room"), history: byId<HTMLButtonElement>("tab-history") };
+
+function selectTab(name: "room" | "history"): void {
+  for (const [tab, button] of Object.entries(tabs)) {
+    button.setAttribute("aria-selected", String(tab === name));
+    byId(`panel-${tab}`).hidden = tab !== name;
+  }
+  history.show(name === "history");
+}
+tabs.room.addEventListener("click", () => selectTab("room"));
+tabs.history.addEventListener("click", () => selectTab("history"));
+if (location.hash === "#history") selectTab("history");
 
 // --- sync --------------------------------------------------------------------------------------------------------
 

@@ -1,0 +1,497 @@
+/**
+ * A storage backend over a LevelDB-style database: an abstract-level database (classic-level on Node, browser-level
+ * in browsers, memory-level anywhere) or a levelup one (what `level()` returned up to level 7, memdb, leveldown
+ * behind levelup), which is what hyperlog 4 programs hold. The log keeps its data in that database, so it is there
+ * on the next run. The database is only reached through `get`, `batch` and ordered range reads; everything a commit
+ * writes (nodes, change order, heads, the length) is one `batch`, which LevelDB applies atomically.
+ *
+ * Keys (all under `prefix`, default `hl!`, so a database can hold other data beside the log):
+ * `m!<name>` metadata, `c!<change, 12 hex>` the node record in change order, `k!<key>` a node key's change,
+ * `h!<key>` heads, `v!<view>!<key>` view pairs and `s!<view>` view checkpoints. A node record is binary:
+ * a 4-byte length, a JSON header (key, links, identity, signature), then the value bytes.
+ *
+ * View keys range in UTF-8 byte order on LevelDB, which is JavaScript's order except for characters above U+FFFF
+ * against U+E000–U+FFFF (as for SQLite).
+ *
+ * @module
+ */
+import { ClosedError, StorageConflictError, StorageError } from "../src/errors.ts";
+import type { StoredNode } from "../src/node.ts";
+import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "./storage.ts";
+import { checkViewCommit } from "./view-keys.ts";
+
+export type { ReadRange, Storage, StoredNode, ViewRange, ViewState, ViewWrite };
+
+/**
+ * The parts of an abstract-level or levelup database that {@link LevelStorage} uses. Values are strings or bytes.
+ *
+ * @example
+ * ```ts
+ * import type { LevelDatabase } from "./level.ts";
+ * const looksLikeLevel = (db: Partial<LevelDatabase>) => typeof db.batch === "function";
+ * console.assert(!looksLikeLevel({}));
+ * ```
+ */
+export interface LevelDatabase {
+  /** Reads a value (a promise on abstract-level, a callback on levelup). */
+  // deno-lint-ignore no-explicit-any
+  get(key: string, ...rest: any[]): any;
+  /** Applies operations atomically (a promise on abstract-level, a callback on levelup). */
+  // deno-lint-ignore no-explicit-any
+  batch(...args: any[]): any;
+  /** abstract-level: async iterators over ranges. */
+  // deno-lint-ignore no-explicit-any
+  iterator?(options?: any): any;
+  /** levelup: Node streams over ranges. */
+  // deno-lint-ignore no-explicit-any
+  createReadStream?(options?: any): any;
+  /** Opens the database. */
+  // deno-lint-ignore no-explicit-any
+  open?(...args: any[]): any;
+  /** Closes the database. */
+  // deno-lint-ignore no-explicit-any
+  close?(...args: any[]): any;
+}
+
+/**
+ * Options for {@link LevelStorage}.
+ *
+ * @example
+ * ```ts
+ * import type { LevelStorageOptions } from "./level.ts";
+ * const options: LevelStorageOptions = { prefix: "mylog!", closeDatabase: false };
+ * console.assert(options.prefix === "mylog!");
+ * ```
+ */
+export interface LevelStorageOptions {
+  /** Prefix of every key the log writes (default `hl!`). */
+  prefix?: string;
+  /** Close the database when the storage closes (default true). */
+  closeDatabase?: boolean;
+}
+
+type Op = { type: "put"; key: string; value: string | Uint8Array } | { type: "del"; key: string };
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function changeKey(change: number): string {
+  return change.toString(16).padStart(12, "0");
+}
+
+function escapeName(name: string): string {
+  return encodeURIComponent(name).replace(/!/g, "%21");
+}
+
+function encodeRecord(node: StoredNode): Uint8Array {
+  const header: { k: string; l: readonly string[]; i?: string; s?: string } = { k: node.key, l: node.links };
+  if (node.identity !== undefined) header.i = node.identity;
+  if (node.signature !== undefined) header.s = node.signature;
+  const head = encoder.encode(JSON.stringify(header));
+  const out = new Uint8Array(4 + head.length + node.value.length);
+  new DataView(out.buffer).setUint32(0, head.length);
+  out.set(head, 4);
+  out.set(node.value, 4 + head.length);
+  return out;
+}
+
+function decodeRecord(bytes: Uint8Array, change: number): StoredNode {
+  const length = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0);
+  const header = JSON.parse(decoder.decode(bytes.subarray(4, 4 + length))) as {
+    k: string;
+    l: string[];
+    i?: string;
+    s?: string;
+  };
+  const value = bytes.slice(4 + length);
+  const node: StoredNode = header.i === undefined
+    ? { key: header.k, links: header.l, value, change }
+    : { key: header.k, links: header.l, value, change, identity: header.i, signature: header.s! };
+  return node;
+}
+
+function isAbstractLevel(db: LevelDatabase): boolean {
+  // abstract-level has no createReadStream (it lives in level-read-stream) and promise-only methods from v2.
+  return typeof db.createReadStream !== "function" && typeof db.iterator === "function";
+}
+
+function toBytes(value: unknown): Uint8Array {
+  if (value instanceof Uint8Array) return value;
+  if (typeof value === "string") return encoder.encode(value);
+  throw new StorageError(`The level database returned a value of type ${typeof value} where bytes belong`);
+}
+
+function toText(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (value instanceof Uint8Array) return decoder.decode(value);
+  throw new StorageError(`The level database returned a value of type ${typeof value} where text belongs`);
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { notFound?: boolean; code?: string; name?: string } | null;
+  return e !== null && typeof e === "object" &&
+    (e.notFound === true || e.code === "LEVEL_NOT_FOUND" || e.name === "NotFoundError");
+}
+
+/**
+ * Bounds of a range read with {@link levelRange}.
+ *
+ * @example
+ * ```ts
+ * import type { LevelRange } from "./level.ts";
+ * const range: LevelRange = { gte: "a", lt: "b", limit: 10, reverse: false };
+ * console.assert(range.limit === 10);
+ * ```
+ */
+export interface LevelRange {
+  /** Keys greater than this. */
+  gt?: string;
+  /** Keys greater than or equal to this. */
+  gte?: string;
+  /** Keys less than this. */
+  lt?: string;
+  /** Keys less than or equal to this. */
+  lte?: string;
+  /** The most pairs (Infinity for all). */
+  limit: number;
+  /** Highest keys first. */
+  reverse: boolean;
+}
+
+/**
+ * Reads one value of an abstract-level or levelup database: bytes (`binary`) or text; `undefined` when absent.
+ *
+ * @example
+ * ```ts ignore
+ * import { levelGet } from "./level.ts";
+ * const id = await levelGet(db, "!!id", false);
+ * ```
+ */
+export async function levelGet(db: LevelDatabase, key: string, binary: boolean): Promise<unknown> {
+  const options = { valueEncoding: binary ? "binary" : "utf8" };
+  if (isAbstractLevel(db)) {
+    try {
+      const value = await db.get(key, options);
+      return value === null ? undefined : value;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+  return await new Promise((resolve, reject) => {
+    db.get(key, options, (err: unknown, value: unknown) => {
+      if (err) return isNotFound(err) ? resolve(undefined) : reject(err);
+      resolve(value);
+    });
+  });
+}
+
+/**
+ * Reads the pairs of a key range of an abstract-level or levelup database, in key order (or reversed); values as
+ * bytes (`binary`) or text.
+ *
+ * @example
+ * ```ts ignore
+ * import { levelRange } from "./level.ts";
+ * const changes = await levelRange(db, { gt: "!changes!", lt: "!changes!~", limit: Infinity, reverse: false }, false);
+ * ```
+ */
+export async function levelRange(
+  db: LevelDatabase,
+  range: LevelRange,
+  binary: boolean,
+): Promise<Array<[string, unknown]>> {
+  const options: Record<string, unknown> = {
+    keyEncoding: "utf8",
+    valueEncoding: binary ? "binary" : "utf8",
+    reverse: range.reverse,
+    limit: Number.isFinite(range.limit) ? range.limit : -1,
+  };
+  for (const bound of ["gt", "gte", "lt", "lte"] as const) {
+    if (range[bound] !== undefined) options[bound] = range[bound];
+  }
+  if (range.limit === 0) return [];
+  const out: Array<[string, unknown]> = [];
+  if (isAbstractLevel(db)) {
+    for await (const [key, value] of db.iterator!(options)) out.push([toText(key), value]);
+    return out;
+  }
+  await new Promise<void>((resolve, reject) => {
+    const stream = db.createReadStream!(options);
+    stream.on("data", (row: { key: unknown; value: unknown }) => out.push([toText(row.key), row.value]));
+    stream.on("error", reject);
+    stream.on("end", () => resolve());
+  });
+  return out;
+}
+
+/**
+ * Keeps a log in a LevelDB-style database (see the module doc).
+ *
+ * @example A log in memory-level (an abstract-level database)
+ * ```ts ignore
+ * import { MemoryLevel } from "memory-level";
+ * import { Hyperlog } from "../mod.ts";
+ * import { LevelStorage } from "./level.ts";
+ * const log = new Hyperlog(new LevelStorage(new MemoryLevel()), { valueEncoding: "json" });
+ * const node = await log.add(null, { hello: "world" });
+ * console.assert(node.change === 1);
+ * ```
+ */
+export class LevelStorage implements Storage {
+  /** The database the log lives in. */
+  readonly db: LevelDatabase;
+  readonly #prefix: string;
+  readonly #closeDatabase: boolean;
+  readonly #abstract: boolean;
+  #length = 0;
+  #heads: Set<string> | undefined;
+  #opened: Promise<void> | undefined;
+  #closed = false;
+  #tail: Promise<unknown> = Promise.resolve();
+
+  /**
+   * A storage over `db`, which may be open or opening.
+   *
+   * @example
+   * ```ts ignore
+   * import { ClassicLevel } from "classic-level";
+   * import { LevelStorage } from "./level.ts";
+   * const storage = new LevelStorage(new ClassicLevel("/tmp/log.db"), { prefix: "hl!" });
+   * ```
+   */
+  constructor(db: LevelDatabase, options: LevelStorageOptions = {}) {
+    if (typeof db !== "object" || db === null || typeof db.get !== "function" || typeof db.batch !== "function") {
+      throw new TypeError("LevelStorage takes an abstract-level or levelup database (with get and batch)");
+    }
+    this.db = db;
+    this.#prefix = options.prefix ?? "hl!";
+    this.#closeDatabase = options.closeDatabase ?? true;
+    this.#abstract = isAbstractLevel(db);
+  }
+
+  #check(): void {
+    if (this.#closed) throw new ClosedError("The storage is closed");
+  }
+
+  /** Runs writes one at a time, so a commit's length check and its batch are not interleaved. */
+  #serial<R>(fn: () => Promise<R>): Promise<R> {
+    const run = this.#tail.then(fn, fn);
+    this.#tail = run.catch(() => {});
+    return run;
+  }
+
+  #rawGet(key: string, binary: boolean): Promise<unknown> {
+    return levelGet(this.db, key, binary);
+  }
+
+  async #batch(ops: Op[]): Promise<void> {
+    if (ops.length === 0) return;
+    const withEncoding = ops.map((op) =>
+      op.type === "put" ? { ...op, valueEncoding: op.value instanceof Uint8Array ? "binary" : "utf8" } : op
+    );
+    if (this.#abstract) {
+      await this.db.batch(withEncoding);
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      this.db.batch(withEncoding, (err: unknown) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  #range(range: LevelRange, binary: boolean): Promise<Array<[string, unknown]>> {
+    return levelRange(this.db, range, binary);
+  }
+
+  /** Opens the database (if it is not already) and reads the log's length. */
+  open(): Promise<void> {
+    if (this.#closed) return Promise.reject(new ClosedError("The storage is closed"));
+    this.#opened ??= (async () => {
+      const db = this.db as { status?: string; open?: (...args: unknown[]) => unknown; isOpen?: () => boolean };
+      if (this.#abstract && db.status !== "open" && typeof db.open === "function") await db.open();
+      const last = await this.#range(
+        { gte: `${this.#prefix}c!`, lt: `${this.#prefix}c"`, limit: 1, reverse: true },
+        true,
+      );
+      this.#length = last.length === 0 ? 0 : parseInt(last[0]![0].slice(this.#prefix.length + 2), 16);
+    })();
+    return this.#opened;
+  }
+
+  /** Reads a metadata value. */
+  async getMeta(name: string): Promise<string | undefined> {
+    this.#check();
+    const value = await this.#rawGet(`${this.#prefix}m!${name}`, false);
+    return value === undefined ? undefined : toText(value);
+  }
+
+  /** Writes a metadata value. */
+  async setMeta(name: string, value: string): Promise<void> {
+    this.#check();
+    await this.#batch([{ type: "put", key: `${this.#prefix}m!${name}`, value }]);
+  }
+
+  /** The number of nodes. */
+  length(): Promise<number> {
+    this.#check();
+    return Promise.resolve(this.#length);
+  }
+
+  /** The node with this key, or `undefined`. */
+  async get(key: string): Promise<StoredNode | undefined> {
+    this.#check();
+    const change = await this.#rawGet(`${this.#prefix}k!${key}`, false);
+    if (change === undefined) return undefined;
+    const n = parseInt(toText(change), 16);
+    const record = await this.#rawGet(`${this.#prefix}c!${changeKey(n)}`, true);
+    return record === undefined ? undefined : decodeRecord(toBytes(record), n);
+  }
+
+  /** Whether each key is stored. */
+  async has(keys: readonly string[]): Promise<boolean[]> {
+    this.#check();
+    return await Promise.all(
+      keys.map(async (key) => (await this.#rawGet(`${this.#prefix}k!${key}`, false)) !== undefined),
+    );
+  }
+
+  /** The current heads (read once, then kept current by `commit`). */
+  async heads(): Promise<string[]> {
+    this.#check();
+    if (this.#heads === undefined) {
+      // Loaded between commits (they run one at a time), so no commit is missed.
+      await this.#serial(async () => {
+        if (this.#heads !== undefined) return;
+        const rows = await this.#range(
+          { gte: `${this.#prefix}h!`, lt: `${this.#prefix}h"`, limit: Infinity, reverse: false },
+          false,
+        );
+        this.#heads = new Set(rows.map(([key]) => key.slice(this.#prefix.length + 2)));
+      });
+    }
+    return [...this.#heads!];
+  }
+
+  /** One page of nodes in change order. */
+  async read(range: ReadRange): Promise<StoredNode[]> {
+    this.#check();
+    const p = `${this.#prefix}c!`;
+    const bounds: { gt: string; lte?: string; lt?: string } = { gt: p + changeKey(Math.max(range.since, 0)) };
+    if (Number.isFinite(range.until)) bounds.lte = p + changeKey(range.until);
+    else bounds.lt = `${this.#prefix}c"`;
+    const rows = await this.#range({ ...bounds, limit: range.limit, reverse: range.reverse }, true);
+    return rows.map(([key, value]) => decodeRecord(toBytes(value), parseInt(key.slice(p.length), 16)));
+  }
+
+  /** Stores nodes, their change order, heads and length in one batch, after checking the rules. */
+  commit(nodes: readonly StoredNode[]): Promise<void> {
+    this.#check();
+    return this.#serial(async () => {
+      this.#check();
+      const base = this.#length;
+      const keys = new Set<string>();
+      for (let i = 0; i < nodes.length; i++) {
+        const node = nodes[i]!;
+        if (node.change !== base + i + 1) {
+          throw new StorageConflictError(
+            `Commit expected change ${base + i + 1} for node ${node.key} but got ${node.change}; ` +
+              "another writer may share this store",
+          );
+        }
+        if (keys.has(node.key)) throw new StorageConflictError(`Commit holds node ${node.key} twice`);
+        keys.add(node.key);
+      }
+      const stored = await this.has([...keys]);
+      const dup = stored.indexOf(true);
+      if (dup >= 0) throw new StorageConflictError(`Commit holds node ${[...keys][dup]}, which is already stored`);
+      const ops: Op[] = [];
+      for (const node of nodes) {
+        ops.push({ type: "put", key: `${this.#prefix}c!${changeKey(node.change)}`, value: encodeRecord(node) });
+        ops.push({ type: "put", key: `${this.#prefix}k!${node.key}`, value: changeKey(node.change) });
+        for (const link of node.links) ops.push({ type: "del", key: `${this.#prefix}h!${link}` });
+        ops.push({ type: "put", key: `${this.#prefix}h!${node.key}`, value: "" });
+      }
+      // A node linked to by a later node of the same commit is not a head: drop its put (LevelDB applies in order).
+      const linked = new Set(nodes.flatMap((node) => node.links));
+      const final = ops.filter((op) =>
+        !(op.type === "put" && op.key.startsWith(`${this.#prefix}h!`) &&
+          linked.has(op.key.slice(this.#prefix.length + 2)))
+      );
+      await this.#batch(final);
+      this.#length = base + nodes.length;
+      if (this.#heads !== undefined) {
+        for (const node of nodes) {
+          for (const link of node.links) this.#heads.delete(link);
+          this.#heads.add(node.key);
+        }
+      }
+    });
+  }
+
+  /** The checkpoint of a view, or `undefined`. */
+  async viewState(name: string): Promise<ViewState | undefined> {
+    this.#check();
+    const raw = await this.#rawGet(`${this.#prefix}s!${escapeName(name)}`, false);
+    return raw === undefined ? undefined : JSON.parse(toText(raw)) as ViewState;
+  }
+
+  /** The value of a key in a view, or `undefined`. */
+  async viewGet(name: string, key: string): Promise<string | undefined> {
+    this.#check();
+    const raw = await this.#rawGet(`${this.#prefix}v!${escapeName(name)}!${key}`, false);
+    return raw === undefined ? undefined : toText(raw);
+  }
+
+  /** Pairs of a view in key order. */
+  async viewRange(name: string, range: ViewRange): Promise<Array<[string, string]>> {
+    this.#check();
+    const p = `${this.#prefix}v!${escapeName(name)}!`;
+    const bounds: { gt?: string; gte?: string; lt?: string; lte?: string } = {};
+    if (range.gt !== undefined) bounds.gt = p + range.gt;
+    if (range.gte !== undefined) bounds.gte = p + range.gte;
+    if (bounds.gt === undefined && bounds.gte === undefined) bounds.gte = p;
+    if (range.lt !== undefined) bounds.lt = p + range.lt;
+    if (range.lte !== undefined) bounds.lte = p + range.lte;
+    if (bounds.lt === undefined && bounds.lte === undefined) bounds.lt = `${this.#prefix}v!${escapeName(name)}"`;
+    const rows = await this.#range({ ...bounds, limit: range.limit, reverse: range.reverse }, false);
+    return rows.map(([key, value]) => [key.slice(p.length), toText(value)]);
+  }
+
+  /** Applies writes and sets the checkpoint of a view in one batch. */
+  async viewCommit(name: string, writes: readonly ViewWrite[], state: ViewState): Promise<void> {
+    this.#check();
+    checkViewCommit(name, writes, state);
+    const p = `${this.#prefix}v!${escapeName(name)}!`;
+    const ops: Op[] = writes.map(({ key, value }) =>
+      value === undefined ? { type: "del", key: p + key } : { type: "put", key: p + key, value }
+    );
+    ops.push({
+      type: "put",
+      key: `${this.#prefix}s!${escapeName(name)}`,
+      value: JSON.stringify({ version: state.version, change: state.change }),
+    });
+    await this.#serial(() => this.#batch(ops));
+  }
+
+  /** Removes a view's pairs and checkpoint in one batch. */
+  async viewDrop(name: string): Promise<void> {
+    this.#check();
+    await this.#serial(async () => {
+      const rows = await this.viewRange(name, { limit: Infinity, reverse: false });
+      const p = `${this.#prefix}v!${escapeName(name)}!`;
+      const ops: Op[] = rows.map(([key]) => ({ type: "del", key: p + key }));
+      ops.push({ type: "del", key: `${this.#prefix}s!${escapeName(name)}` });
+      await this.#batch(ops);
+    });
+  }
+
+  /** Closes the storage, and the database unless `closeDatabase` was false. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#tail;
+    if (!this.#closeDatabase || typeof this.db.close !== "function") return;
+    if (this.#abstract) await this.db.close();
+    else await new Promise<void>((resolve) => this.db.close!(() => resolve()));
+  }
+}

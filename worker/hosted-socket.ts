@@ -1,0 +1,160 @@
+/**
+ * The relay's side of one WebSocket on `hyperlog serve` ({@link HostedSocket}), and the types the runtime adapters
+ * (`serve-node.ts`, `serve-deno.ts`, `serve-bun.ts`) fill in to hand their sockets over.
+ *
+ * @module
+ */
+import { NODE } from "../src/wire.ts";
+import type { RelayMetrics } from "./metrics.ts";
+import type { RelaySocket } from "./relay-core.ts";
+
+/**
+ * The runtime's own socket once the upgrade is done: what {@link HostedSocket} forwards to.
+ *
+ * @example
+ * ```ts
+ * import type { RuntimeSocket } from "./serve.ts";
+ * const sent: Uint8Array[] = [];
+ * const socket: RuntimeSocket = { send: (data) => void sent.push(data), close() {} };
+ * socket.send(new Uint8Array([1]));
+ * console.assert(sent.length === 1);
+ * ```
+ */
+export interface RuntimeSocket {
+  /** Sends one binary message. */
+  send(data: Uint8Array): void;
+  /** Closes with a code and reason. */
+  close(code: number, reason: string): void;
+}
+
+/**
+ * Upgrades the request being served to a WebSocket answering with `protocol` (when the client offered one), and
+ * ties the runtime's socket to `socket` (see {@link HostedSocket.attach}). Returns the response to give the runtime.
+ *
+ * @example
+ * ```ts ignore
+ * const upgrade: Upgrade = (protocol, socket) => {
+ *   const { socket: ws, response } = Deno.upgradeWebSocket(request, protocol ? { protocol } : {});
+ *   ws.onopen = () => socket.attach(ws);
+ *   return response;
+ * };
+ * ```
+ */
+export type Upgrade = (protocol: string | undefined, socket: HostedSocket) => Response;
+
+/**
+ * Where a {@link HostedSocket} delivers what the client sends: a {@link RelayCore}.
+ *
+ * @example
+ * ```ts
+ * import type { SocketSink } from "./serve.ts";
+ * const sink: SocketSink = { message() {}, closed() {} };
+ * console.assert(typeof sink.closed === "function");
+ * ```
+ */
+export interface SocketSink {
+  /** A message from the client. */
+  message(ws: RelaySocket, data: ArrayBuffer | Uint8Array | string): unknown;
+  /** The client closed the socket with `code`. */
+  closed(ws: RelaySocket, code: number): void;
+}
+
+/**
+ * The relay's side of one WebSocket, for {@link RelayCore}: it forwards to the runtime's socket once the handshake
+ * is done (and keeps what the relay sends before that), and passes the runtime's events to the relay.
+ *
+ * @example
+ * ```ts
+ * import { HostedSocket } from "./serve.ts";
+ * const seen: unknown[] = [];
+ * const socket = new HostedSocket({ message: (_ws, data) => void seen.push(data), closed: () => {} });
+ * socket.send(new Uint8Array([1]));
+ * const sent: Uint8Array[] = [];
+ * socket.attach({ send: (data) => void sent.push(data), close() {} });
+ * console.assert(sent.length === 1);
+ * ```
+ */
+export class HostedSocket implements RelaySocket {
+  #real: RuntimeSocket | undefined;
+  #queue: Uint8Array[] = [];
+  #closing: [number, string] | undefined;
+  #state = 1;
+  readonly #relay: SocketSink;
+  /** Called once when the socket is gone, whichever side closed it. */
+  onGone: (() => void) | undefined;
+  /** Counts bytes and nodes in and out, when set. */
+  metrics: RelayMetrics | undefined;
+  /** The client has sent a message (its HELLO comes first). */
+  heard = false;
+
+  /** `relay` receives the socket's messages and its close. */
+  constructor(relay: SocketSink) {
+    this.#relay = relay;
+  }
+
+  /** 1 until either side closes, then 3. */
+  get readyState(): number {
+    return this.#state;
+  }
+
+  /** Sends one message (kept until the handshake is done). */
+  send(data: Uint8Array): void {
+    if (this.#state !== 1) return;
+    if (this.metrics !== undefined) {
+      this.metrics.add("bytes_out_total", data.byteLength);
+      if (data[0] === NODE) this.metrics.add("nodes_out_total");
+    }
+    if (this.#real !== undefined) this.#real.send(data);
+    else this.#queue.push(data);
+  }
+
+  /** Closes the socket (once the handshake is done, if it is not yet). */
+  close(code = 1000, reason = ""): void {
+    if (this.#state !== 1) return;
+    this.#state = 3;
+    if (this.#real !== undefined) {
+      try {
+        this.#real.close(code, reason);
+      } catch {
+        // Already closed.
+      }
+    } else this.#closing = [code, reason];
+    this.#gone();
+  }
+
+  /** The runtime's socket is open: sends what was kept. */
+  attach(real: RuntimeSocket): void {
+    this.#real = real;
+    for (const data of this.#queue) real.send(data);
+    this.#queue = [];
+    if (this.#closing !== undefined) {
+      try {
+        real.close(...this.#closing);
+      } catch {
+        // Already closed.
+      }
+    }
+  }
+
+  /** A message from the client. */
+  received(data: ArrayBuffer | Uint8Array | string): void {
+    if (this.#state !== 1) return;
+    this.heard = true;
+    this.metrics?.add("bytes_in_total", typeof data === "string" ? data.length : data.byteLength);
+    void this.#relay.message(this, data);
+  }
+
+  /** The client closed the socket, or it failed (1006). */
+  ended(code: number): void {
+    if (this.#state !== 1) return;
+    this.#state = 3;
+    this.#relay.closed(this, code);
+    this.#gone();
+  }
+
+  #gone(): void {
+    const gone = this.onGone;
+    this.onGone = undefined;
+    gone?.();
+  }
+}
