@@ -576,13 +576,23 @@ export class Session {
    * `signal` resolves it too.
    */
   changed(signal: AbortSignal): Promise<void> {
-    const waits: Promise<void>[] = [new Promise<void>((resolve) => (this.#wake = resolve))];
-    if (this.#live && this.#synced && this.#sends && this.#out.buffer.length === 0) {
-      waits.push(this.#log.waitForLength(this.#out.liveCursor, signal));
-    }
     if (signal.aborted) return Promise.resolve();
-    waits.push(new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true })));
-    return Promise.race(waits);
+    return new Promise<void>((resolve) => {
+      // One listener at a time, removed when done: a listener left on the signal per call would make each call
+      // slower than the last.
+      const done = () => {
+        signal.removeEventListener("abort", done);
+        if (this.#wake === done) this.#wake = undefined;
+        resolve();
+      };
+      // A wait asked for before this one is over: end it (and its listener).
+      this.#wake?.();
+      this.#wake = done;
+      signal.addEventListener("abort", done);
+      if (this.#live && this.#synced && this.#sends && this.#out.buffer.length === 0) {
+        void this.#log.waitForLength(this.#out.liveCursor).then(done);
+      }
+    });
   }
 
   /** Bytes of the peer's node messages stored and not yet credited back. */
