@@ -82,7 +82,7 @@ const RUNTIMES: Record<string, Runtime> = {
     },
   },
   deno: {
-    command: () => [bin("deno"), "test", "-A"],
+    command: () => [bin("deno"), "test", "-A", "--unstable-kv"],
     takesFiles: true,
     // `ok | 24 passed (10 steps) | 0 failed | 8 ignored (1 step) (57ms)`; steps are subtests
     parse: (out) => {

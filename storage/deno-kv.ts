@@ -1,0 +1,791 @@
+/**
+ * Deno KV storage: keeps a log in a Deno KV database (`Deno.openKv()`: a SQLite file or memory locally, the
+ * replicated store on Deno Deploy). Several logs share one database, each under its own key prefix: give each log
+ * a prefix that is not the start of another log's (`["logs", name]` for every name is fine).
+ *
+ * Deno KV commits an atomic operation of at most 1 000 mutations and ~800 KiB, with values of at most 64 KiB and
+ * keys of at most 2 KiB. The layout, under the prefix `P` (`["hyperlog"]` by default):
+ *
+ * - `[...P, "tip"]`: the length (the last change), the number of pieces of the heads, and the id of the journal
+ *   being applied ("" for none). Every commit changes it, so an atomic `check` of its versionstamp is how a commit
+ *   knows that nothing was committed since it read the store: a commit that loses the race is refused with a
+ *   `StorageConflictError`, and stores nothing.
+ * - `[...P, "h", i]`: the heads, 32 bytes each, 2 000 per piece.
+ * - `[...P, "c", last, seq]`: the nodes, a run of consecutive changes per chunk (at most 1 000 nodes or ~60 KB),
+ *   keyed by the change of its last node; a chunk over 64 KiB (a big value) is split into pieces `seq` 0, 1, ...
+ * - `[...P, "k", key]`: for each node key (its 32 bytes), its change and the last change of its chunk.
+ * - `[...P, "m", name]`: the `getMeta`/`setMeta` values.
+ * - `[...P, "vs", name]`: the checkpoint of view `name`, and the generation of its pairs; `[...P, "vd", name, gen,
+ *   key]`: the pairs (`[...P, "vx", name, gen, key, i]`: the rest of a value over 64 KiB). Dropping a view deletes
+ *   its checkpoint, which hides the generation at once; its pairs are then deleted in the background of the call
+ *   (and by the next `open` if the process dies meanwhile: `[...P, "vt", gen]` remembers them).
+ *
+ * A commit that fits Deno KV's limits is one atomic operation. A larger one (1 000 nodes and up, or big values)
+ * writes its mutations first as a journal, `[...P, "j", id, seq]`, which nothing reads yet; then one atomic step
+ * (checked against the tip, or the view's checkpoint) sets the new tip with the journal's id: from then the commit
+ * is done, all of it. The journal's writes are then put in place, in as many atomic operations as needed, and the
+ * id is cleared. Whoever reads a tip (or checkpoint) with a journal id, in this process or another, puts the
+ * journal in place first, so a process killed at any point leaves either nothing visible (its journal is garbage,
+ * deleted by an `open` ten minutes later) or the whole commit.
+ *
+ * Every value is stored as bytes, which any Deno KV client reads (Node with the npm `@deno/kv` client too).
+ * Chunks never change once committed, so a storage keeps recent ones in memory (up to 20 000 nodes or 16 MB).
+ *
+ * @module
+ */
+import { ClosedError, HyperlogError, StorageConflictError, StorageError } from "../src/errors.ts";
+import { hexInto, isKey, toHex } from "../src/hex.ts";
+import type { StoredNode } from "../src/node.ts";
+import {
+  cutChunks,
+  decodeChunk,
+  decodeIndex,
+  decodeJournal,
+  decodeTip,
+  decodeViewState,
+  decodeViewValue,
+  type DenoKvKey,
+  type DenoKvKeyPart,
+  encodeChunk,
+  encodeIndex,
+  encodeJournal,
+  encodeTip,
+  encodeViewState,
+  encodeViewValue,
+  join,
+  keyBytes,
+  MAX_KEY_BYTES,
+  pieces,
+  splitWrites,
+  type StoredViewState,
+  type Tip,
+  utf8,
+} from "./deno-kv-codec.ts";
+import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "./storage.ts";
+import { checkViewCommit } from "./view-keys.ts";
+
+export type { DenoKvKey, DenoKvKeyPart };
+
+/**
+ * The part of a `Deno.Kv` entry the storage reads.
+ *
+ * @example
+ * ```ts
+ * import type { DenoKvEntryLike } from "./deno-kv.ts";
+ * const entry: DenoKvEntryLike = { key: ["a"], value: null, versionstamp: null };
+ * console.assert(entry.versionstamp === null);
+ * ```
+ */
+export interface DenoKvEntryLike {
+  /** The key. */
+  readonly key: DenoKvKey;
+  /** The value (`null` when absent). */
+  readonly value: unknown;
+  /** The versionstamp (`null` when absent). */
+  readonly versionstamp: string | null;
+}
+
+/**
+ * The part of `Deno.AtomicOperation` the storage uses.
+ *
+ * @example
+ * ```ts ignore
+ * const op: DenoKvAtomicLike = kv.atomic();
+ * ```
+ */
+export interface DenoKvAtomicLike {
+  /** Adds a check. */
+  check(...checks: { key: DenoKvKey; versionstamp: string | null }[]): this;
+  /** Adds a set. */
+  set(key: DenoKvKey, value: unknown): this;
+  /** Adds a deletion. */
+  delete(key: DenoKvKey): this;
+  /** Commits; `ok` is false when a check failed, else `versionstamp` is the commit's. */
+  commit(): Promise<{ ok: boolean; versionstamp?: string }>;
+}
+
+/**
+ * The part of `Deno.Kv` the storage uses: `Deno.openKv()` returns one, and so does `openKv()` of the npm client
+ * `@deno/kv` (for Node).
+ *
+ * @example
+ * ```ts ignore
+ * const kv: DenoKvLike = await Deno.openKv();
+ * ```
+ */
+export interface DenoKvLike {
+  /** Reads one key. */
+  get(key: DenoKvKey): Promise<DenoKvEntryLike>;
+  /** Reads up to 10 keys at once, consistently. */
+  getMany(keys: DenoKvKey[]): Promise<DenoKvEntryLike[]>;
+  /** Lists keys in order. */
+  list(
+    selector: { prefix: DenoKvKey; start?: DenoKvKey; end?: DenoKvKey } | { start: DenoKvKey; end: DenoKvKey },
+    options?: { limit?: number; reverse?: boolean; batchSize?: number },
+  ): AsyncIterable<DenoKvEntryLike>;
+  /** Starts an atomic operation. */
+  atomic(): DenoKvAtomicLike;
+  /** Closes the database. */
+  close(): void;
+}
+
+/**
+ * Options of {@link DenoKvStorage}.
+ *
+ * @example
+ * ```ts
+ * import type { DenoKvStorageOptions } from "./deno-kv.ts";
+ * const options: DenoKvStorageOptions = { prefix: ["logs", "chat"] };
+ * console.assert(options.prefix!.length === 2);
+ * ```
+ */
+export interface DenoKvStorageOptions {
+  /** The key prefix of this log in the database (`["hyperlog"]` by default); give each log its own. */
+  prefix?: DenoKvKey;
+  /** Close the database when the storage closes (true when {@link DenoKvStorage.open} opened it). */
+  closeKv?: boolean;
+  /** Where the database is, for error messages (set by {@link DenoKvStorage.open}). */
+  path?: string | undefined;
+}
+
+/** A journal nobody committed (its writer died) is deleted by an `open` this long after it was started. */
+const ORPHAN_JOURNAL_MS = 10 * 60 * 1000;
+/** The shape of a journal or generation id (see `newId`). */
+const JOURNAL_ID = /^[0-9a-z]{1,12}-[0-9a-f]{16}$/;
+/** Heads per piece of `[...P, "h", i]`. */
+const HEADS_PER_PIECE = 2000;
+/** Nodes of recent chunks kept in memory: at most this many... */
+const CACHE_NODES = 20_000;
+/** ...and this many bytes of values. */
+const CACHE_BYTES = 16 * 1024 * 1024;
+const ABSENT_TIP: Tip = { length: 0, headPieces: 0, journal: "" };
+
+function bytesOf(entry: DenoKvEntryLike, what: string): Uint8Array | undefined {
+  if (entry.versionstamp === null) return undefined;
+  if (!(entry.value instanceof Uint8Array)) {
+    throw new StorageError(`${what} in Deno KV is not bytes: the key holds data of another program`);
+  }
+  return entry.value;
+}
+
+function keyBytesOf(key: string): Uint8Array {
+  const out = new Uint8Array(32);
+  hexInto(key, out, 0);
+  return out;
+}
+
+/** Adds writes to an atomic operation. */
+function add(
+  op: DenoKvAtomicLike,
+  writes: readonly { key: DenoKvKey; value: Uint8Array | undefined }[],
+): DenoKvAtomicLike {
+  for (const write of writes) {
+    if (write.value === undefined) op.delete(write.key);
+    else op.set(write.key, write.value);
+  }
+  return op;
+}
+
+/** A new journal or generation id: the time (so orphans can be aged) and 64 random bits. */
+function newId(): string {
+  const random = crypto.getRandomValues(new Uint8Array(8));
+  return `${Date.now().toString(36)}-${toHex(random)}`;
+}
+
+/**
+ * Keeps a log in a Deno KV database, under a key prefix. Open one with {@link DenoKvStorage.open} (a path, or
+ * none for Deno's default database), or give it a database you opened.
+ *
+ * @example
+ * ```ts ignore
+ * import { Hyperlog } from "@hyperlog/hyperlog";
+ * import { DenoKvStorage } from "@hyperlog/hyperlog/deno-kv";
+ * const kv = await Deno.openKv();   // deno run --unstable-kv
+ * const log = new Hyperlog(new DenoKvStorage(kv, { prefix: ["logs", "chat"] }), { valueEncoding: "json" });
+ * await log.append({ text: "hello" });
+ * ```
+ */
+export class DenoKvStorage implements Storage {
+  /** The database. */
+  readonly kv: DenoKvLike;
+  /** This log's key prefix. */
+  readonly prefix: DenoKvKey;
+  /** The database's path, when known (see {@link DenoKvStorageOptions.path}). */
+  readonly path: string | undefined;
+  readonly #closeKv: boolean;
+  #opening: Promise<void> | undefined;
+  #closed = false;
+  /** Decoded nodes of recent chunks, by the chunk's last change, oldest first. */
+  #chunks = new Map<number, StoredNode[]>();
+  #known = new Map<string, StoredNode>();
+  #knownBytes = 0;
+  /** The generation of each view's pairs, as last read. */
+  #gens = new Map<string, string>();
+
+  /**
+   * A storage over `kv`, under `options.prefix`.
+   *
+   * @example
+   * ```ts ignore
+   * const storage = new DenoKvStorage(await Deno.openKv(":memory:"), { prefix: ["a"], closeKv: true });
+   * ```
+   */
+  constructor(kv: DenoKvLike, options: DenoKvStorageOptions = {}) {
+    if (kv === null || typeof kv !== "object" || typeof kv.atomic !== "function") {
+      throw new TypeError("DenoKvStorage needs a Deno KV database: the result of Deno.openKv()");
+    }
+    const prefix = options.prefix ?? ["hyperlog"];
+    if (!Array.isArray(prefix) || prefix.length === 0 || keyBytes(prefix) > 512) {
+      throw new TypeError("The prefix must be a non-empty array of key parts of at most 512 bytes");
+    }
+    this.kv = kv;
+    this.prefix = [...prefix];
+    this.#closeKv = options.closeKv ?? false;
+    this.path = options.path;
+  }
+
+  /**
+   * Opens the Deno KV database at `path` (a file, `:memory:`, or Deno's default database when omitted) with
+   * `Deno.openKv`, which Deno 2 still gates behind `--unstable-kv`, and a storage over it that closes it.
+   *
+   * @example
+   * ```ts ignore
+   * import { DenoKvStorage } from "@hyperlog/hyperlog/deno-kv";
+   * const storage = await DenoKvStorage.open("./chat.kv", { prefix: ["chat"] });
+   * ```
+   */
+  static async open(
+    path?: string,
+    options: Omit<DenoKvStorageOptions, "closeKv" | "path"> = {},
+  ): Promise<DenoKvStorage> {
+    const deno = (globalThis as unknown as { Deno?: { openKv?: (path?: string) => Promise<DenoKvLike> } }).Deno;
+    if (typeof deno?.openKv !== "function") {
+      throw new StorageError(
+        deno === undefined
+          ? "Deno KV needs Deno (elsewhere, open a database with the npm client @deno/kv and pass it)"
+          : "Deno.openKv is not available: run Deno with --unstable-kv",
+      );
+    }
+    let kv: DenoKvLike;
+    try {
+      kv = await deno.openKv(path);
+    } catch (err) {
+      throw new StorageError(`Cannot open the Deno KV database ${path ?? "(default)"}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    const storage = new DenoKvStorage(kv, { ...options, closeKv: true, path });
+    await storage.open();
+    return storage;
+  }
+
+  #key(...parts: DenoKvKeyPart[]): DenoKvKey {
+    return [...this.prefix, ...parts];
+  }
+
+  /** Runs `fn`, turning Deno KV's own failures into a `StorageError` (typed errors pass through). */
+  async #guard<R>(fn: () => Promise<R>): Promise<R> {
+    if (this.#closed) throw new ClosedError("The storage is closed");
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof HyperlogError || err instanceof TypeError) throw err;
+      if (this.#closed) throw new ClosedError("The storage is closed");
+      throw new StorageError(`Deno KV failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    }
+  }
+
+  /** Opens the store: finishes an interrupted commit or drop, deletes old orphan journals. */
+  open(): Promise<void> {
+    if (this.#closed) return Promise.reject(new ClosedError("The storage is closed"));
+    this.#opening ??= this.#guard(() => this.#open());
+    return this.#opening;
+  }
+
+  async #open(): Promise<void> {
+    const tip = await this.#tip();
+    const live = new Set<string>([tip.value.journal]);
+    const depth = this.prefix.length + 2;
+    for await (const entry of this.kv.list({ prefix: this.#key("vs") })) {
+      if (entry.key.length !== depth) continue;
+      const state = decodeViewState(bytesOf(entry, "A view state")!);
+      if (state.journal !== "") await this.#viewState(entry.key[entry.key.length - 1] as string);
+    }
+    for await (const entry of this.kv.list({ prefix: this.#key("vt") })) {
+      if (entry.key.length !== depth) continue;
+      await this.#cleanView(utf8.decode(bytesOf(entry, "A dropped view")!), entry.key[entry.key.length - 1] as string);
+    }
+    const orphans = new Set<string>();
+    for await (const entry of this.kv.list({ prefix: this.#key("j") })) {
+      const id = entry.key[this.prefix.length + 1];
+      // Only keys shaped like a journal piece: never another log's, whatever its prefix.
+      if (entry.key.length !== this.prefix.length + 3 || typeof id !== "string" || !JOURNAL_ID.test(id)) continue;
+      const started = parseInt(id.split("-")[0]!, 36);
+      if (!live.has(id) && Date.now() - started > ORPHAN_JOURNAL_MS) orphans.add(id);
+    }
+    for (const id of orphans) await this.#deletePrefix(this.#key("j", id));
+  }
+
+  /** Deletes every key under `prefix`, in as many operations as needed (not atomic: for garbage only). */
+  async #deletePrefix(prefix: DenoKvKey): Promise<void> {
+    const keys: DenoKvKey[] = [];
+    for await (const entry of this.kv.list({ prefix }, { batchSize: 500 })) keys.push(entry.key);
+    for (const group of splitWrites(keys.map((key) => ({ key, value: undefined })))) {
+      const op = this.kv.atomic();
+      for (const write of group) op.delete(write.key);
+      await op.commit();
+    }
+  }
+
+  /** Writes `writes` under the guard `check`, in one operation, or through a journal; false if the check failed. */
+  async #commitWrites(
+    check: DenoKvEntryLike,
+    writes: readonly { key: DenoKvKey; value: Uint8Array | undefined }[],
+    guard: (journal: string) => Uint8Array,
+  ): Promise<boolean> {
+    const guardWrite = { key: check.key, value: guard("") };
+    const groups = splitWrites([...writes, guardWrite]);
+    if (groups.length === 1) {
+      const op = this.kv.atomic().check({ key: check.key, versionstamp: check.versionstamp });
+      return (await add(op, groups[0]!).commit()).ok;
+    }
+    const id = newId();
+    const parts = pieces(encodeJournal(writes));
+    const pieceWrites = parts.map((value, i) => ({ key: this.#key("j", id, i), value }));
+    for (const group of splitWrites(pieceWrites)) {
+      const op = this.kv.atomic();
+      for (const write of group) op.set(write.key, write.value);
+      if (!(await op.commit()).ok) throw new StorageError("Deno KV refused to store a journal");
+    }
+    const marked = guard(id);
+    const result = await this.kv.atomic().check({ key: check.key, versionstamp: check.versionstamp })
+      .set(check.key, marked).commit();
+    if (!result.ok) {
+      await this.#deletePrefix(this.#key("j", id));
+      return false;
+    }
+    // From here the commit is done; putting it in place may also be finished by any reader.
+    await this.#apply({ key: check.key, value: marked, versionstamp: result.versionstamp ?? null }, id, guard(""));
+    return true;
+  }
+
+  /** Puts the writes of journal `id` in place while `entry` (the guard naming it) is current, then clears it. */
+  async #apply(entry: DenoKvEntryLike, id: string, cleared: Uint8Array): Promise<void> {
+    const parts: Uint8Array[] = [];
+    for await (const piece of this.kv.list({ prefix: this.#key("j", id) }, { batchSize: 10 })) {
+      parts.push(bytesOf(piece, "A journal piece")!);
+    }
+    const check = { key: entry.key, versionstamp: entry.versionstamp };
+    if (parts.length === 0) return; // Put in place and deleted by another process meanwhile.
+    for (const group of splitWrites(decodeJournal(join(parts)))) {
+      if (!(await add(this.kv.atomic().check(check), group).commit()).ok) return; // Another process finished it.
+    }
+    if ((await this.kv.atomic().check(check).set(entry.key, cleared).commit()).ok) {
+      await this.#deletePrefix(this.#key("j", id));
+    }
+  }
+
+  /** The tip and its entry, after putting an interrupted commit in place. */
+  async #tip(entries?: DenoKvEntryLike[]): Promise<{ value: Tip; entry: DenoKvEntryLike }> {
+    for (;;) {
+      const entry = entries?.[0] ?? await this.kv.get(this.#key("tip"));
+      entries = undefined;
+      const bytes = bytesOf(entry, "The tip of the log");
+      const value = bytes === undefined ? ABSENT_TIP : decodeTip(bytes);
+      if (value.journal === "") return { value, entry };
+      await this.#apply(entry, value.journal, encodeTip({ ...value, journal: "" }));
+    }
+  }
+
+  /** Reads keys with the tip in the same snapshot (at most 9 per call, each call with the tip). */
+  async #withTip(keys: DenoKvKey[]): Promise<{ tip: Tip; tipEntry: DenoKvEntryLike; entries: DenoKvEntryLike[] }> {
+    for (;;) {
+      const calls: Promise<DenoKvEntryLike[]>[] = [];
+      for (let i = 0; i < keys.length || calls.length === 0; i += 9) {
+        calls.push(this.kv.getMany([this.#key("tip"), ...keys.slice(i, i + 9)]));
+      }
+      const results = await Promise.all(calls);
+      const stamp = results[0]![0]!.versionstamp;
+      if (results.some((result) => result[0]!.versionstamp !== stamp)) continue; // A commit came between.
+      const { value, entry } = await this.#tip([results[0]![0]!]);
+      if (entry.versionstamp !== stamp) continue; // An interrupted commit was put in place: read again.
+      return { tip: value, tipEntry: entry, entries: results.flatMap((result) => result.slice(1)) };
+    }
+  }
+
+  /** Reads a metadata value. */
+  getMeta(name: string): Promise<string | undefined> {
+    return this.#guard(async () => {
+      const bytes = bytesOf(await this.kv.get(this.#key("m", name)), `Metadata ${name}`);
+      return bytes === undefined ? undefined : utf8.decode(bytes);
+    });
+  }
+
+  /** Writes a metadata value (at most 64 KiB). */
+  setMeta(name: string, value: string): Promise<void> {
+    return this.#guard(async () => {
+      const bytes = utf8.encode(value);
+      if (bytes.length > 65_000) throw new StorageError(`Metadata ${name} is too large for Deno KV (over 64 KiB)`);
+      await this.kv.atomic().set(this.#key("m", name), bytes).commit();
+    });
+  }
+
+  /** The number of nodes. */
+  length(): Promise<number> {
+    return this.#guard(async () => (await this.#tip()).value.length);
+  }
+
+  #remember(nodes: StoredNode[]): void {
+    const last = nodes[nodes.length - 1]!.change;
+    if (this.#chunks.has(last)) return;
+    this.#chunks.set(last, nodes);
+    for (const node of nodes) {
+      this.#known.set(node.key, node);
+      this.#knownBytes += node.value.byteLength;
+    }
+    for (const [oldest, dropped] of this.#chunks) {
+      if (this.#known.size <= CACHE_NODES && this.#knownBytes <= CACHE_BYTES) break;
+      this.#chunks.delete(oldest);
+      for (const node of dropped) {
+        this.#known.delete(node.key);
+        this.#knownBytes -= node.value.byteLength;
+      }
+    }
+  }
+
+  /** The bytes of the chunk whose last change is `last`. */
+  async #chunk(last: number): Promise<Uint8Array> {
+    const parts: Uint8Array[] = [];
+    for await (const entry of this.kv.list({ prefix: this.#key("c", last) }, { batchSize: 20 })) {
+      parts.push(bytesOf(entry, "A chunk")!);
+    }
+    if (parts.length === 0) throw new StorageError(`The chunk of changes up to ${last} is missing from Deno KV`);
+    return join(parts);
+  }
+
+  /** The node with this key, or `undefined`. */
+  get(key: string): Promise<StoredNode | undefined> {
+    return this.#guard(async () => {
+      const known = this.#known.get(key);
+      if (known !== undefined) return known;
+      if (!isKey(key)) return undefined;
+      const { tip, entries } = await this.#withTip([this.#key("k", keyBytesOf(key))]);
+      const index = bytesOf(entries[0]!, `The index entry of ${key}`);
+      if (index === undefined) return undefined;
+      const [change, last] = decodeIndex(index);
+      if (change > tip.length) return undefined;
+      const nodes = decodeChunk(await this.#chunk(last), last);
+      this.#remember(nodes);
+      return nodes.find((node) => node.key === key);
+    });
+  }
+
+  /** Whether each key is stored. */
+  has(keys: readonly string[]): Promise<boolean[]> {
+    return this.#guard(() => this.#has(keys));
+  }
+
+  async #has(keys: readonly string[]): Promise<boolean[]> {
+    const found = keys.map((key) => this.#known.has(key));
+    const ask: number[] = [];
+    keys.forEach((key, i) => void (!found[i] && isKey(key) && ask.push(i)));
+    if (ask.length === 0) return found;
+    const { tip, entries } = await this.#withTip(ask.map((i) => this.#key("k", keyBytesOf(keys[i]!))));
+    ask.forEach((i, j) => {
+      const index = bytesOf(entries[j]!, `The index entry of ${keys[i]}`);
+      found[i] = index !== undefined && decodeIndex(index)[0] <= tip.length;
+    });
+    return found;
+  }
+
+  /** The current heads. */
+  heads(): Promise<string[]> {
+    return this.#guard(async () => (await this.#heads()).heads);
+  }
+
+  async #heads(): Promise<{ tip: Tip; tipEntry: DenoKvEntryLike; heads: string[] }> {
+    for (;;) {
+      const { tip, tipEntry, entries } = await this.#withTip(
+        Array.from({ length: 9 }, (_, i) => this.#key("h", i)),
+      );
+      let parts = entries.slice(0, tip.headPieces);
+      if (tip.headPieces > 9) {
+        const more = await this.#withTip(
+          Array.from({ length: tip.headPieces - 9 }, (_, i) => this.#key("h", 9 + i)),
+        );
+        if (more.tipEntry.versionstamp !== tipEntry.versionstamp) continue;
+        parts = [...parts, ...more.entries];
+      }
+      const heads: string[] = [];
+      for (const piece of parts) {
+        const bytes = bytesOf(piece, "A piece of the heads") ?? new Uint8Array(0);
+        for (let at = 0; at < bytes.length; at += 32) heads.push(toHex(bytes.subarray(at, at + 32)));
+      }
+      return { tip, tipEntry, heads };
+    }
+  }
+
+  /** One page of nodes in change order. */
+  read(range: ReadRange): Promise<StoredNode[]> {
+    return this.#guard(async () => {
+      const { since, limit, reverse } = range;
+      if (!(limit > 0) || !(range.until > since)) return [];
+      const { value: tip } = await this.#tip();
+      const high = Math.min(Math.floor(range.until), tip.length);
+      let low = Math.max(Math.floor(since), 0) + 1;
+      let top = high;
+      if (reverse) low = limit === Infinity ? low : Math.max(low, high - Math.floor(limit) + 1);
+      else top = limit === Infinity ? high : Math.min(high, low + Math.floor(limit) - 1);
+      if (top < low) return [];
+      const out: StoredNode[] = [];
+      let parts: Uint8Array[] = [];
+      let current = -1;
+      const flush = () => {
+        if (parts.length === 0) return;
+        const nodes = decodeChunk(join(parts), current);
+        for (const node of nodes) if (node.change >= low && node.change <= top) out.push(node);
+        parts = [];
+      };
+      const batchSize = Math.min(500, 4 + Math.ceil((top - low + 1) / 200));
+      const selector = { start: this.#key("c", low), end: this.#key("c", tip.length + 1) };
+      for await (const entry of this.kv.list(selector, { batchSize })) {
+        const last = entry.key[this.prefix.length + 1] as number;
+        if (last !== current) {
+          flush();
+          if (current >= top) break;
+          current = last;
+        }
+        parts.push(bytesOf(entry, "A chunk")!);
+      }
+      flush();
+      return reverse ? out.reverse() : out;
+    });
+  }
+
+  /** Stores nodes atomically (see the module doc). */
+  commit(nodes: readonly StoredNode[]): Promise<void> {
+    return this.#guard(() => this.#commit(nodes));
+  }
+
+  async #commit(nodes: readonly StoredNode[]): Promise<void> {
+    if (nodes.length === 0) return;
+    const first = nodes[0]!.change;
+    const inCommit = new Set<string>();
+    for (let i = 0; i < nodes.length; i++) {
+      const node = nodes[i]!;
+      if (node.change !== first + i) {
+        throw new StorageConflictError(
+          `Commit expected change ${first + i} for node ${node.key} but got ${node.change}; ` +
+            "change numbers within a commit must be consecutive",
+        );
+      }
+      if (!isKey(node.key) || !node.links.every(isKey)) {
+        throw new TypeError(`Node ${node.key} has a key or a link that is not 64 lower-case hex characters`);
+      }
+      if (node.identity !== undefined && !(isKey(node.identity) && /^[0-9a-f]{128}$/.test(node.signature ?? ""))) {
+        throw new TypeError(`Node ${node.key} has a malformed identity or signature`);
+      }
+      if (inCommit.has(node.key)) throw new StorageConflictError(`Commit holds node ${node.key} twice`);
+      inCommit.add(node.key);
+    }
+    const { tip, tipEntry, heads } = await this.#heads();
+    if (first !== tip.length + 1) {
+      throw new StorageConflictError(
+        `Commit expected change ${tip.length + 1} for node ${nodes[0]!.key} but got ${first}; ` +
+          "another writer may share this store",
+      );
+    }
+    const present = await this.#has(nodes.map((node) => node.key));
+    const dup = present.indexOf(true);
+    if (dup !== -1) throw new StorageConflictError(`Commit holds node ${nodes[dup]!.key}, which is already stored`);
+
+    const headSet = new Set(heads);
+    for (const node of nodes) {
+      for (const link of node.links) headSet.delete(link);
+      headSet.add(node.key);
+    }
+    const headKeys = [...headSet];
+    const writes: { key: DenoKvKey; value: Uint8Array | undefined }[] = [];
+    const chunks = cutChunks(nodes);
+    for (const [last, chunk] of chunks) {
+      pieces(encodeChunk(chunk)).forEach((value, seq) => writes.push({ key: this.#key("c", last, seq), value }));
+      for (const node of chunk) {
+        writes.push({ key: this.#key("k", keyBytesOf(node.key)), value: encodeIndex(node.change, last) });
+      }
+    }
+    const headPieces = Math.ceil(headKeys.length / HEADS_PER_PIECE);
+    for (let i = 0; i < Math.max(headPieces, tip.headPieces); i++) {
+      if (i >= headPieces) {
+        writes.push({ key: this.#key("h", i), value: undefined });
+        continue;
+      }
+      const slice = headKeys.slice(i * HEADS_PER_PIECE, (i + 1) * HEADS_PER_PIECE);
+      const value = new Uint8Array(slice.length * 32);
+      slice.forEach((key, j) => hexInto(key, value, j * 32));
+      writes.push({ key: this.#key("h", i), value });
+    }
+    const length = nodes[nodes.length - 1]!.change;
+    const ok = await this.#commitWrites(tipEntry, writes, (journal) => encodeTip({ length, headPieces, journal }));
+    if (!ok) {
+      throw new StorageConflictError(
+        `Commit of changes ${first} to ${length} lost the race: another writer committed to this log first`,
+      );
+    }
+    for (const [, chunk] of chunks) this.#remember(chunk);
+  }
+
+  /** The stored state of a view (after putting an interrupted commit in place), and its entry. */
+  async #viewState(name: string): Promise<{ state: StoredViewState | undefined; entry: DenoKvEntryLike }> {
+    for (;;) {
+      const entry = await this.kv.get(this.#key("vs", name));
+      const bytes = bytesOf(entry, `The state of view ${name}`);
+      const state = bytes === undefined ? undefined : decodeViewState(bytes);
+      if (state !== undefined) this.#gens.set(name, state.gen);
+      else this.#gens.delete(name);
+      if (state === undefined || state.journal === "") return { state, entry };
+      await this.#apply(entry, state.journal, encodeViewState({ ...state, journal: "" }));
+    }
+  }
+
+  /** The checkpoint of a view, or `undefined`. */
+  viewState(name: string): Promise<ViewState | undefined> {
+    return this.#guard(async () => {
+      const { state } = await this.#viewState(name);
+      return state === undefined ? undefined : { version: state.version, change: state.change };
+    });
+  }
+
+  /** The rest of a value over 64 KiB. */
+  async #viewValue(name: string, gen: string, key: string, first: Uint8Array): Promise<string> {
+    const extra: Uint8Array[] = [];
+    for (let i = 1; i <= first[0]!; i++) {
+      const entry = await this.kv.get(this.#key("vx", name, gen, key, i));
+      const bytes = bytesOf(entry, `A piece of ${key} in view ${name}`);
+      if (bytes === undefined) throw new StorageError(`A piece of ${key} in view ${name} is missing from Deno KV`);
+      extra.push(bytes);
+    }
+    return decodeViewValue(first, extra);
+  }
+
+  /** The value of a key in a view, or `undefined`. */
+  viewGet(name: string, key: string): Promise<string | undefined> {
+    return this.#guard(async () => {
+      for (;;) {
+        const gen = this.#gens.get(name) ?? "";
+        const [stateEntry, valueEntry] = await this.kv.getMany([
+          this.#key("vs", name),
+          this.#key("vd", name, gen, key),
+        ]);
+        const bytes = bytesOf(stateEntry!, `The state of view ${name}`);
+        const state = bytes === undefined ? undefined : decodeViewState(bytes);
+        if (state === undefined) return undefined;
+        if (state.journal !== "" || state.gen !== gen) {
+          await this.#viewState(name);
+          continue;
+        }
+        const first = bytesOf(valueEntry!, `The value of ${key} in view ${name}`);
+        return first === undefined ? undefined : await this.#viewValue(name, gen, key, first);
+      }
+    });
+  }
+
+  /** Pairs of a view in key order (Deno KV orders keys by UTF-8 bytes; see the README). */
+  viewRange(name: string, range: ViewRange): Promise<Array<[string, string]>> {
+    return this.#guard(async () => {
+      const { state } = await this.#viewState(name);
+      if (state === undefined || !(range.limit > 0)) return [];
+      const base = this.#key("vd", name, state.gen);
+      const low = range.gt !== undefined && (range.gte === undefined || range.gt >= range.gte) ? range.gt : range.gte;
+      const high = range.lt !== undefined && (range.lte === undefined || range.lt <= range.lte) ? range.lt : range.lte;
+      if (low !== undefined && high !== undefined && low > high) return [];
+      const start = low === undefined ? undefined : [...base, low];
+      const end = high === undefined ? undefined : high === range.lt ? [...base, high] : [...base, high, 0];
+      const selector = start !== undefined && end !== undefined
+        ? { start, end }
+        : { prefix: base, ...(start === undefined ? {} : { start }), ...(end === undefined ? {} : { end }) };
+      const limit = range.limit === Infinity ? undefined : range.limit + 1;
+      const out: Array<[string, string]> = [];
+      const options = { reverse: range.reverse, batchSize: 500, ...(limit === undefined ? {} : { limit }) };
+      for await (const entry of this.kv.list(selector, options)) {
+        const key = entry.key[entry.key.length - 1] as string;
+        if (range.gt !== undefined && key === range.gt) continue;
+        const first = bytesOf(entry, `The value of ${key} in view ${name}`)!;
+        out.push([key, await this.#viewValue(name, state.gen, key, first)]);
+        if (out.length >= range.limit) break;
+      }
+      return out;
+    });
+  }
+
+  /** Applies writes and sets the checkpoint of a view, in one atomic step (see the module doc). */
+  viewCommit(name: string, writes: readonly ViewWrite[], state: ViewState): Promise<void> {
+    return this.#guard(async () => {
+      checkViewCommit(name, writes, state);
+      const { state: stored, entry } = await this.#viewState(name);
+      const gen = stored?.gen ?? newId();
+      const last = new Map<string, string | undefined>();
+      for (const { key, value } of writes) last.set(key, value);
+      const kvWrites: { key: DenoKvKey; value: Uint8Array | undefined }[] = [];
+      for (const [key, value] of last) {
+        const dataKey = this.#key("vd", name, gen, key, 0);
+        if (keyBytes(dataKey) > MAX_KEY_BYTES) {
+          throw new StorageError(
+            `View ${name}: the key ${JSON.stringify(key.slice(0, 40))}... is too long for Deno KV (keys of at most ` +
+              `${MAX_KEY_BYTES} bytes with the prefix); use shorter keys`,
+          );
+        }
+        if (value === undefined) {
+          kvWrites.push({ key: this.#key("vd", name, gen, key), value: undefined });
+          continue;
+        }
+        const [first, ...extra] = encodeViewValue(value);
+        if (extra.length > 255) throw new StorageError(`View ${name}: the value of ${key} is over 16 MB`);
+        kvWrites.push({ key: this.#key("vd", name, gen, key), value: first! });
+        extra.forEach((piece, i) => kvWrites.push({ key: this.#key("vx", name, gen, key, i + 1), value: piece }));
+      }
+      const ok = await this.#commitWrites(
+        entry,
+        kvWrites,
+        (journal) => encodeViewState({ version: state.version, change: state.change, gen, journal }),
+      );
+      if (!ok) throw new StorageConflictError(`View ${name} was committed by another writer meanwhile`);
+      this.#gens.set(name, gen);
+    });
+  }
+
+  /** Removes a view's pairs and checkpoint: one atomic step hides them, then they are deleted. */
+  viewDrop(name: string): Promise<void> {
+    return this.#guard(async () => {
+      const { state, entry } = await this.#viewState(name);
+      if (state === undefined) return;
+      const ok = (await this.kv.atomic().check({ key: entry.key, versionstamp: entry.versionstamp })
+        .delete(entry.key).set(this.#key("vt", state.gen), utf8.encode(name)).commit()).ok;
+      if (!ok) throw new StorageConflictError(`View ${name} was committed by another writer meanwhile`);
+      this.#gens.delete(name);
+      await this.#cleanView(name, state.gen);
+    });
+  }
+
+  /** Deletes the pairs of a dropped generation of a view, then its trash record. */
+  async #cleanView(name: string, gen: string): Promise<void> {
+    await this.#deletePrefix(this.#key("vd", name, gen));
+    await this.#deletePrefix(this.#key("vx", name, gen));
+    await this.kv.atomic().delete(this.#key("vt", gen)).commit();
+  }
+
+  /** Closes the storage (and the database, if the storage opened it). */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    this.#chunks.clear();
+    this.#known.clear();
+    if (this.#closeKv) {
+      try {
+        this.kv.close();
+      } catch {
+        // Already closed.
+      }
+    }
+    return Promise.resolve();
+  }
+}
