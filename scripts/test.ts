@@ -31,11 +31,13 @@ const ENTRIES = [
   "mod.ts",
   "storage/sqlite-open.ts",
   "storage/sqlite-do.ts",
+  "storage/deno-kv.ts",
   "storage/conformance.ts",
   "storage/conformance-node-test.ts",
   "src/cli.ts",
   "worker/index.ts",
   "worker/serve.ts",
+  "worker/deno-deploy.ts",
 ];
 
 /** Pass/fail counts of one runtime */

@@ -120,6 +120,8 @@ Each log is kept in DIR/NAME.db (default DIR: ./.hyperlog-relay). Stops on Ctrl-
   --max-frame-bytes N      the largest message (default 1048576)               [env MAX_FRAME_BYTES]
   --max-node-bytes N       the largest node (default 262144)                   [env MAX_NODE_BYTES]
   --max-nodes-per-second N live nodes per second per socket (default 1000)     [env MAX_NODES_PER_SECOND]
+  --storage sqlite|kv[:PATH] sqlite: DIR/NAME.db per log (default); kv: every log in one Deno KV database,
+                           DIR/logs.kv or PATH (Deno only: deno run -A --unstable-kv bin/hyperlog.mjs serve ...)
 Options take "--name VALUE" or "--name=VALUE"; an option wins over its environment variable.
 `,
   dupsh: `Usage: hyperlog dupsh 'CMD A' 'CMD B'
@@ -455,6 +457,7 @@ const SERVE_OPTIONS: Record<string, string> = {
   "--max-frame-bytes": "MAX_FRAME_BYTES",
   "--max-node-bytes": "MAX_NODE_BYTES",
   "--max-nodes-per-second": "MAX_NODES_PER_SECOND",
+  "--storage": "",
 };
 
 /** `hyperlog serve`: the relay on this machine, until SIGINT or SIGTERM (or `io.signal`, for tests). */
@@ -480,15 +483,20 @@ async function serve(io: CliIO, parsed: Parsed, argv: readonly string[]): Promis
   const dirGiven = argv.some((arg) => arg === "-d" || arg === "--dir" || arg.startsWith("--dir="));
   const dir = dirGiven ? parsed.dir : ".hyperlog-relay";
   const { serve: start } = await import("../worker/serve.ts");
+  const { relayStorage } = await import("../worker/serve-kv.ts");
   let running;
+  let storage;
   try {
-    running = await start({ dir, port, hostname: values["--host"] ?? "127.0.0.1", settings });
+    storage = await relayStorage(values["--storage"] ?? "sqlite", dir);
+    const openLog = storage.openLog === undefined ? {} : { openLog: storage.openLog };
+    running = await start({ dir, port, hostname: values["--host"] ?? "127.0.0.1", settings, ...openLog });
   } catch (error) {
+    storage?.close();
     if (error instanceof RangeError || error instanceof TypeError) throw new UsageError(error.message);
     throw error;
   }
   io.stdout(
-    `hyperlog relay on ${running.url} (logs in ${resolve(dir)}); sync with ${
+    `hyperlog relay on ${running.url} (logs in ${storage.where}); sync with ${
       running.url.replace(/^http/, "ws")
     }/logs/NAME\n`,
   );
@@ -500,6 +508,7 @@ async function serve(io: CliIO, parsed: Parsed, argv: readonly string[]): Promis
     }
   });
   await running.close();
+  storage.close();
   io.stderr("hyperlog relay stopped\n");
   return 0;
 }

@@ -15,6 +15,7 @@ import { createApp } from "./app.ts";
 import { readLimits, type RelayLimits, type Role, writersOf } from "./limits.ts";
 import type { RelayEnv } from "./relay.ts";
 import { RelayCore, type RelaySocket } from "./relay-core.ts";
+import type { Storage } from "../storage/storage.ts";
 
 export type { RelayEnv, RelayLimits, RelaySocket };
 export type { KvNamespaceLike } from "./relay.ts";
@@ -209,18 +210,23 @@ export class RelayServer {
   readonly #limits: RelayLimits;
   readonly #logs = new Map<string, Promise<Served>>();
   readonly #app = createApp();
+  readonly #openLog: ((name: string) => Promise<Storage>) | undefined;
   #closed = false;
 
-  /** Keeps the logs in `dir` (created if needed); checks the settings (a bad limit or `WRITERS` throws here). */
-  constructor(dir: string, settings: ServeSettings = {}) {
+  /**
+   * Keeps the logs in `dir` (created if needed), or where `openLog` says (`serve-kv.ts`: Deno KV); checks the
+   * settings (a bad limit or `WRITERS` throws here).
+   */
+  constructor(dir: string, settings: ServeSettings = {}, openLog?: (name: string) => Promise<Storage>) {
     this.#dir = dir;
+    this.#openLog = openLog;
     // Unset and empty settings are left out, as an unset Worker variable is.
     this.#settings = Object.fromEntries(
       Object.entries(settings).filter(([, value]) => typeof value === "string" && value !== ""),
     );
     this.#limits = readLimits(this.#settings as Record<string, unknown>);
     writersOf(this.#settings, "*");
-    mkdirSync(dir, { recursive: true });
+    if (openLog === undefined) mkdirSync(dir, { recursive: true });
   }
 
   /** The limits in force. */
@@ -242,7 +248,7 @@ export class RelayServer {
           waitUntil: (promise) => void promise.catch(() => {}),
         }, {
           name,
-          storage: await openSqlite(join(this.#dir, `${name}.db`)),
+          storage: await (this.#openLog?.(name) ?? openSqlite(join(this.#dir, `${name}.db`))),
           limits: this.#limits,
           writers: writersOf(this.#settings, name),
         });
@@ -347,6 +353,8 @@ export interface ServeOptions {
   hostname?: string;
   /** Tokens, writers and limits. */
   settings?: ServeSettings;
+  /** Opens the storage of log `name` instead of `dir/NAME.db` (see `serve-kv.ts` for Deno KV). */
+  openLog?: (name: string) => Promise<Storage>;
 }
 
 /** How a runtime listens: the adapters in `serve-node.ts`, `serve-deno.ts` and `serve-bun.ts`. */
@@ -367,7 +375,7 @@ export type Listen = (
  * ```
  */
 export async function serve(options: ServeOptions): Promise<RunningServer> {
-  const relay = new RelayServer(options.dir, options.settings ?? {});
+  const relay = new RelayServer(options.dir, options.settings ?? {}, options.openLog);
   const hostname = options.hostname ?? "127.0.0.1";
   const g = globalThis as { Deno?: unknown; Bun?: unknown };
   const { listen } = g.Bun !== undefined
