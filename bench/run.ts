@@ -12,6 +12,7 @@ import { availableParallelism, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { benchmark as bundle } from "./bundle.ts";
 import { benchmark as core } from "./core.ts";
+import { benchmark as denokv } from "./denokv.ts";
 import { benchmark as hash } from "./hash.ts";
 import { benchmark as relay } from "./relay.ts";
 import { benchmark as indexeddb } from "./indexeddb.ts";
@@ -21,7 +22,7 @@ import { benchmark as views } from "./views.ts";
 import { type BenchModule, type Figure, formatNumber, formatRatio, jsonLine, secondsSince, table } from "./_util.ts";
 
 /** The benchmark modules, in the order they run. */
-const MODULES: readonly BenchModule[] = [core, hash, sqlite, replicate, views, relay, indexeddb, bundle];
+const MODULES: readonly BenchModule[] = [core, hash, sqlite, denokv, replicate, views, relay, indexeddb, bundle];
 
 /** Stops with a usage error. */
 function usage(message: string): never {

@@ -114,8 +114,8 @@ export function keyBytes(key: DenoKvKey): number {
 }
 
 /**
- * Cuts writes, in order, into groups that each fit one atomic operation of Deno KV (with room for one check and
- * one more set of a small guard record).
+ * Cuts writes, in order, into groups that each fit one atomic operation of Deno KV (with room for one check and a
+ * few more writes), the first group leaving room for `reserveBytes` more bytes and `reserveCount` more writes.
  *
  * @example
  * ```ts
@@ -124,19 +124,20 @@ export function keyBytes(key: DenoKvKey): number {
  * console.assert(splitWrites(writes).length === 3);
  * ```
  */
-export function splitWrites(writes: readonly KvWrite[], reserve = 0): KvWrite[][] {
+export function splitWrites(writes: readonly KvWrite[], reserveBytes = 0, reserveCount = 0): KvWrite[][] {
   const groups: KvWrite[][] = [];
   let group: KvWrite[] = [];
-  let bytes = reserve;
-  let keys = reserve;
+  let bytes = reserveBytes;
+  let keys = reserveBytes;
+  const most = OP_MUTATIONS - reserveCount;
   for (const write of writes) {
     const k = keyBytes(write.key);
     const size = k + (write.value?.length ?? 0);
-    if (group.length > 0 && (group.length >= OP_MUTATIONS || bytes + size > OP_BYTES || keys + k > OP_KEY_BYTES)) {
+    if (group.length > 0 && (group.length >= most || bytes + size > OP_BYTES || keys + k > OP_KEY_BYTES)) {
       groups.push(group);
       group = [];
-      bytes = reserve;
-      keys = reserve;
+      bytes = reserveBytes;
+      keys = reserveBytes;
     }
     group.push(write);
     bytes += size;
@@ -381,40 +382,6 @@ export function join(parts: readonly Uint8Array[]): Uint8Array {
     at += part.length;
   }
   return out;
-}
-
-/**
- * The index entry of a node key: its change and the last change of its chunk, 6 bytes each, big-endian.
- *
- * @example
- * ```ts
- * import { decodeIndex, encodeIndex } from "./deno-kv-codec.ts";
- * console.assert(decodeIndex(encodeIndex(7, 400))[1] === 400);
- * ```
- */
-export function encodeIndex(change: number, last: number): Uint8Array {
-  const out = new Uint8Array(12);
-  const view = new DataView(out.buffer);
-  view.setUint16(0, Math.floor(change / 2 ** 32));
-  view.setUint32(2, change >>> 0);
-  view.setUint16(6, Math.floor(last / 2 ** 32));
-  view.setUint32(8, last >>> 0);
-  return out;
-}
-
-/**
- * Decodes an index entry: `[change, last change of its chunk]`.
- *
- * @example
- * ```ts
- * import { decodeIndex, encodeIndex } from "./deno-kv-codec.ts";
- * console.assert(decodeIndex(encodeIndex(2 ** 40, 2 ** 40))[0] === 2 ** 40);
- * ```
- */
-export function decodeIndex(bytes: Uint8Array): [number, number] {
-  if (bytes.length !== 12) throw new RangeError("A key index entry has the wrong size: the stored data is damaged");
-  const view = new DataView(bytes.buffer, bytes.byteOffset, 12);
-  return [view.getUint16(0) * 2 ** 32 + view.getUint32(2), view.getUint16(6) * 2 ** 32 + view.getUint32(8)];
 }
 
 /**

@@ -86,42 +86,42 @@ denoOnly("DenoKvStorage", "Deno KV (Deno.openKv) exists in Deno only", () => {
     kv.close();
   });
 
-  it("commits past Deno KV's limits (5 000 nodes, signed, and a 3 MB value) in one atomic step", async () => {
+  it("commits past Deno KV's limits (20 000 nodes, signed, and a 3 MB value) in one atomic step", async () => {
     const storage = await DenoKvStorage.open(newFile("large"));
-    const nodes = chain(5000).map((
+    const nodes = chain(20000).map((
       node,
       i,
     ) => (i % 7 === 0 ? { ...node, identity: "ab".repeat(32), signature: "cd".repeat(64) } : node));
     await storage.commit(nodes);
     const big = new Uint8Array(3 * 1024 * 1024).map((_, i) => (i * 13) & 255);
-    const bigNode = makeStoredNode([nodes[4999]!.key], big, 5001);
+    const bigNode = makeStoredNode([nodes[19999]!.key], big, 20001);
     await storage.commit([bigNode]);
-    assert.equal(await storage.length(), 5001);
+    assert.equal(await storage.length(), 20001);
     const all = await storage.read({ since: 0, until: Infinity, limit: Infinity, reverse: false });
-    assert.equal(all.length, 5001);
+    assert.equal(all.length, 20001);
     assert.equal(all[7]!.identity, "ab".repeat(32));
-    assert.deepEqual(all[5000]!.value, big);
+    assert.deepEqual(all[20000]!.value, big);
     // No journal is left behind once a commit is in place.
     const journals = [];
     for await (const entry of storage.kv.list({ prefix: [...storage.prefix, "j"] })) journals.push(entry.key);
     assert.deepEqual(journals, []);
     // A refused large commit (a duplicate at the end) stores none of it.
-    const more = chain(3000, 5002, bigNode.key);
-    await assert.rejects(storage.commit([...more, { ...nodes[3]!, change: 8002 }]), { name: "StorageConflictError" });
-    assert.equal(await storage.length(), 5001);
+    const more = chain(3000, 20002, bigNode.key);
+    await assert.rejects(storage.commit([...more, { ...nodes[3]!, change: 23002 }]), { name: "StorageConflictError" });
+    assert.equal(await storage.length(), 20001);
     assert.deepEqual(await storage.has([more[0]!.key, more[2999]!.key]), [false, false]);
     await storage.close();
   });
 
   it("finishes a commit whose writer died after the atomic step, on the next read by anyone", async () => {
     const path = newFile("interrupted");
-    await child(path, "interrupt", "2500");
+    await child(path, "interrupt", "20000");
     const storage = await DenoKvStorage.open(path);
-    assert.equal(await storage.length(), 2500);
+    assert.equal(await storage.length(), 20000);
     const all = await storage.read({ since: 0, until: Infinity, limit: Infinity, reverse: false });
-    assert.equal(all.length, 2500);
-    assert.deepEqual(await storage.has([all[1234]!.key]), [true]);
-    assert.deepEqual(await storage.heads(), [all[2499]!.key]);
+    assert.equal(all.length, 20000);
+    assert.deepEqual(await storage.has([all[12345]!.key, all[19999]!.key]), [true, true]);
+    assert.deepEqual(await storage.heads(), [all[19999]!.key]);
     await storage.close();
   });
 

@@ -13,7 +13,9 @@
  * - `[...P, "h", i]`: the heads, 32 bytes each, 2 000 per piece.
  * - `[...P, "c", last, seq]`: the nodes, a run of consecutive changes per chunk (at most 1 000 nodes or ~60 KB),
  *   keyed by the change of its last node; a chunk over 64 KiB (a big value) is split into pieces `seq` 0, 1, ...
- * - `[...P, "k", key]`: for each node key (its 32 bytes), its change and the last change of its chunk.
+ * - `[...P, "x", last]`: the keys of the nodes of chunk `last`, 32 bytes each, in change order. A node takes no
+ *   mutation of its own: a commit of 1 000 small nodes writes about six keys (Deno KV spends 20 to 50 us per
+ *   mutation here, so a key per node would cost more than everything else of the commit).
  * - `[...P, "m", name]`: the `getMeta`/`setMeta` values.
  * - `[...P, "vs", name]`: the checkpoint of view `name`, and the generation of its pairs; `[...P, "vd", name, gen,
  *   key]`: the pairs (`[...P, "vx", name, gen, key, i]`: the rest of a value over 64 KiB). Dropping a view deletes
@@ -29,7 +31,13 @@
  * deleted by an `open` ten minutes later) or the whole commit.
  *
  * Every value is stored as bytes, which any Deno KV client reads (Node with the npm `@deno/kv` client too).
- * Chunks never change once committed, so a storage keeps recent ones in memory (up to 20 000 nodes or 16 MB).
+ *
+ * Stored nodes never change, so a storage keeps some in memory and trusts them without asking the database:
+ * - the nodes of its recent chunks (the ones it committed or read, up to 20 000 nodes or 16 MB of values);
+ * - once `has` or `get` meets a key it does not hold, every stored key, to its chunk (about 130 bytes of memory per
+ *   node: 13 MB for a log of 100 000): the first time it lists the key lists (32 bytes a node: a log of 100 000
+ *   reads 3.2 MB), then each call reads the tip and the key lists committed since, by any process.
+ * `length`, `heads` and `read` ask the database each time, so every call sees what other processes committed.
  *
  * @module
  */
@@ -39,7 +47,6 @@ import type { StoredNode } from "../src/node.ts";
 import {
   cutChunks,
   decodeChunk,
-  decodeIndex,
   decodeJournal,
   decodeTip,
   decodeViewState,
@@ -47,13 +54,13 @@ import {
   type DenoKvKey,
   type DenoKvKeyPart,
   encodeChunk,
-  encodeIndex,
   encodeJournal,
   encodeTip,
   encodeViewState,
   encodeViewValue,
   join,
   keyBytes,
+  type KvWrite,
   MAX_KEY_BYTES,
   pieces,
   splitWrites,
@@ -168,12 +175,6 @@ function bytesOf(entry: DenoKvEntryLike, what: string): Uint8Array | undefined {
   return entry.value;
 }
 
-function keyBytesOf(key: string): Uint8Array {
-  const out = new Uint8Array(32);
-  hexInto(key, out, 0);
-  return out;
-}
-
 /** Adds writes to an atomic operation. */
 function add(
   op: DenoKvAtomicLike,
@@ -221,6 +222,9 @@ export class DenoKvStorage implements Storage {
   #knownBytes = 0;
   /** The generation of each view's pairs, as last read. */
   #gens = new Map<string, string>();
+  /** Every stored key, to the last change of its chunk, up to change `#keysUpTo` (see the module doc). */
+  #keys: Map<string, number> | undefined;
+  #keysUpTo = 0;
 
   /**
    * A storage over `kv`, under `options.prefix`.
@@ -330,59 +334,91 @@ export class DenoKvStorage implements Storage {
   async #deletePrefix(prefix: DenoKvKey): Promise<void> {
     const keys: DenoKvKey[] = [];
     for await (const entry of this.kv.list({ prefix }, { batchSize: 500 })) keys.push(entry.key);
-    for (const group of splitWrites(keys.map((key) => ({ key, value: undefined })))) {
+    for (const group of splitWrites(keys.map((key) => ({ key, value: undefined })))) await this.#run(group);
+  }
+
+  /**
+   * Commits one atomic operation of `writes`, checked against `check` when given. SQLite under Deno KV answers
+   * "database is locked" when another connection (or process) writes at the same moment: the operation did
+   * nothing, so it is tried again (backing off up to ~10 s in all). Deno KV's other refusals become a StorageError.
+   */
+  async #run(
+    writes: readonly KvWrite[],
+    check?: { key: DenoKvKey; versionstamp: string | null },
+  ): Promise<{ ok: boolean; versionstamp?: string }> {
+    for (let attempt = 1;; attempt++) {
       const op = this.kv.atomic();
-      for (const write of group) op.delete(write.key);
-      await op.commit();
+      if (check !== undefined) op.check(check);
+      try {
+        return await add(op, writes).commit();
+      } catch (err) {
+        const message = (err as Error)?.message ?? String(err);
+        if (this.#closed) throw new ClosedError("The storage is closed");
+        if (!/database is locked|busy/i.test(message) || attempt >= 100) {
+          throw new StorageError(`Deno KV refused a write: ${message}`, { cause: err });
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(200, 2 ** attempt) * (0.5 + Math.random())));
+      }
     }
   }
 
-  /** Writes `writes` under the guard `check`, in one operation, or through a journal; false if the check failed. */
+  /**
+   * Writes `writes` under the guard `check` (its versionstamp unchanged), with `guard("")` as its new value; false
+   * if the check failed. Writes that fit one atomic operation go in one. Otherwise the operation that sets the
+   * guard, now naming a journal, carries as many writes as fit and the journal holds the rest (written before, or
+   * in the same operation when it is small); then the journal is put in place (see the module doc).
+   */
   async #commitWrites(
     check: DenoKvEntryLike,
-    writes: readonly { key: DenoKvKey; value: Uint8Array | undefined }[],
+    writes: readonly KvWrite[],
     guard: (journal: string) => Uint8Array,
   ): Promise<boolean> {
-    const guardWrite = { key: check.key, value: guard("") };
-    const groups = splitWrites([...writes, guardWrite]);
-    if (groups.length === 1) {
-      const op = this.kv.atomic().check({ key: check.key, versionstamp: check.versionstamp });
-      return (await add(op, groups[0]!).commit()).ok;
+    const stamp = { key: check.key, versionstamp: check.versionstamp };
+    const [direct = [], ...others] = splitWrites(writes, 2048, 8);
+    const rest = others.flat();
+    if (rest.length === 0) {
+      return (await this.#run([...direct, { key: check.key, value: guard("") }], stamp)).ok;
     }
     const id = newId();
-    const parts = pieces(encodeJournal(writes));
-    const pieceWrites = parts.map((value, i) => ({ key: this.#key("j", id, i), value }));
-    for (const group of splitWrites(pieceWrites)) {
-      const op = this.kv.atomic();
-      for (const write of group) op.set(write.key, write.value);
-      if (!(await op.commit()).ok) throw new StorageError("Deno KV refused to store a journal");
+    const journal = pieces(encodeJournal(rest)).map((value, i) => ({ key: this.#key("j", id, i), value }));
+    const marked = { key: check.key, value: guard(id) };
+    const together = splitWrites([marked, ...direct, ...journal]).length === 1;
+    if (!together) {
+      for (const group of splitWrites(journal)) {
+        if (!(await this.#run(group)).ok) throw new StorageError("Deno KV refused a journal");
+      }
     }
-    const marked = guard(id);
-    const result = await this.kv.atomic().check({ key: check.key, versionstamp: check.versionstamp })
-      .set(check.key, marked).commit();
+    const result = await this.#run([marked, ...direct, ...(together ? journal : [])], stamp);
     if (!result.ok) {
-      await this.#deletePrefix(this.#key("j", id));
+      if (!together) await this.#deletePrefix(this.#key("j", id));
       return false;
     }
     // From here the commit is done; putting it in place may also be finished by any reader.
-    await this.#apply({ key: check.key, value: marked, versionstamp: result.versionstamp ?? null }, id, guard(""));
+    await this.#apply(
+      { key: check.key, value: marked.value, versionstamp: result.versionstamp ?? null },
+      id,
+      guard(""),
+    );
     return true;
   }
 
   /** Puts the writes of journal `id` in place while `entry` (the guard naming it) is current, then clears it. */
   async #apply(entry: DenoKvEntryLike, id: string, cleared: Uint8Array): Promise<void> {
     const parts: Uint8Array[] = [];
+    const done: KvWrite[] = [{ key: entry.key, value: cleared }];
     for await (const piece of this.kv.list({ prefix: this.#key("j", id) }, { batchSize: 10 })) {
       parts.push(bytesOf(piece, "A journal piece")!);
+      done.push({ key: piece.key, value: undefined });
     }
     const check = { key: entry.key, versionstamp: entry.versionstamp };
     if (parts.length === 0) return; // Put in place and deleted by another process meanwhile.
     for (const group of splitWrites(decodeJournal(join(parts)))) {
-      if (!(await add(this.kv.atomic().check(check), group).commit()).ok) return; // Another process finished it.
+      if (!(await this.#run(group, check)).ok) return; // Another process finished it.
     }
-    if ((await this.kv.atomic().check(check).set(entry.key, cleared).commit()).ok) {
-      await this.#deletePrefix(this.#key("j", id));
-    }
+    // Clearing the guard deletes the journal in the same step when it fits (else right after).
+    const [first, ...more] = splitWrites(done);
+    if (!(await this.#run(first!, check)).ok) return;
+    for (const group of more) await this.#run(group);
   }
 
   /** The tip and its entry, after putting an interrupted commit in place. */
@@ -426,7 +462,7 @@ export class DenoKvStorage implements Storage {
     return this.#guard(async () => {
       const bytes = utf8.encode(value);
       if (bytes.length > 65_000) throw new StorageError(`Metadata ${name} is too large for Deno KV (over 64 KiB)`);
-      await this.kv.atomic().set(this.#key("m", name), bytes).commit();
+      await this.#run([{ key: this.#key("m", name), value: bytes }]);
     });
   }
 
@@ -469,11 +505,8 @@ export class DenoKvStorage implements Storage {
       const known = this.#known.get(key);
       if (known !== undefined) return known;
       if (!isKey(key)) return undefined;
-      const { tip, entries } = await this.#withTip([this.#key("k", keyBytesOf(key))]);
-      const index = bytesOf(entries[0]!, `The index entry of ${key}`);
-      if (index === undefined) return undefined;
-      const [change, last] = decodeIndex(index);
-      if (change > tip.length) return undefined;
+      const last = (await this.#keyMap((await this.#tip()).value)).get(key);
+      if (last === undefined) return undefined;
       const nodes = decodeChunk(await this.#chunk(last), last);
       this.#remember(nodes);
       return nodes.find((node) => node.key === key);
@@ -487,15 +520,27 @@ export class DenoKvStorage implements Storage {
 
   async #has(keys: readonly string[]): Promise<boolean[]> {
     const found = keys.map((key) => this.#known.has(key));
-    const ask: number[] = [];
-    keys.forEach((key, i) => void (!found[i] && isKey(key) && ask.push(i)));
-    if (ask.length === 0) return found;
-    const { tip, entries } = await this.#withTip(ask.map((i) => this.#key("k", keyBytesOf(keys[i]!))));
-    ask.forEach((i, j) => {
-      const index = bytesOf(entries[j]!, `The index entry of ${keys[i]}`);
-      found[i] = index !== undefined && decodeIndex(index)[0] <= tip.length;
-    });
-    return found;
+    if (found.every(Boolean)) return found;
+    const map = await this.#keyMap((await this.#tip()).value);
+    return keys.map((key, i) => found[i]! || map.has(key));
+  }
+
+  /**
+   * Every key stored up to `tip`, to the last change of its chunk: loaded from the key lists the first time, then
+   * from the key lists committed since (by any process).
+   */
+  async #keyMap(tip: Tip): Promise<Map<string, number>> {
+    const map = this.#keys ??= new Map();
+    if (tip.length <= this.#keysUpTo) return map;
+    const selector = { start: this.#key("x", this.#keysUpTo + 1), end: this.#key("x", tip.length + 1) };
+    const at = this.prefix.length + 1;
+    for await (const entry of this.kv.list(selector, { batchSize: 100 })) {
+      const last = entry.key[at] as number;
+      const bytes = bytesOf(entry, "A key list")!;
+      for (let i = 0; i < bytes.length; i += 32) map.set(toHex(bytes.subarray(i, i + 32)), last);
+    }
+    this.#keysUpTo = tip.length;
+    return map;
   }
 
   /** The current heads. */
@@ -595,9 +640,9 @@ export class DenoKvStorage implements Storage {
           "another writer may share this store",
       );
     }
-    const present = await this.#has(nodes.map((node) => node.key));
-    const dup = present.indexOf(true);
-    if (dup !== -1) throw new StorageConflictError(`Commit holds node ${nodes[dup]!.key}, which is already stored`);
+    const map = await this.#keyMap(tip);
+    const dup = nodes.find((node) => map.has(node.key) || this.#known.has(node.key));
+    if (dup !== undefined) throw new StorageConflictError(`Commit holds node ${dup.key}, which is already stored`);
 
     const headSet = new Set(heads);
     for (const node of nodes) {
@@ -609,9 +654,9 @@ export class DenoKvStorage implements Storage {
     const chunks = cutChunks(nodes);
     for (const [last, chunk] of chunks) {
       pieces(encodeChunk(chunk)).forEach((value, seq) => writes.push({ key: this.#key("c", last, seq), value }));
-      for (const node of chunk) {
-        writes.push({ key: this.#key("k", keyBytesOf(node.key)), value: encodeIndex(node.change, last) });
-      }
+      const list = new Uint8Array(chunk.length * 32);
+      chunk.forEach((node, i) => hexInto(node.key, list, i * 32));
+      writes.push({ key: this.#key("x", last), value: list });
     }
     const headPieces = Math.ceil(headKeys.length / HEADS_PER_PIECE);
     for (let i = 0; i < Math.max(headPieces, tip.headPieces); i++) {
@@ -632,6 +677,10 @@ export class DenoKvStorage implements Storage {
       );
     }
     for (const [, chunk] of chunks) this.#remember(chunk);
+    if (this.#keys !== undefined && this.#keysUpTo === first - 1) {
+      for (const [last, chunk] of chunks) for (const node of chunk) this.#keys.set(node.key, last);
+      this.#keysUpTo = length;
+    }
   }
 
   /** The stored state of a view (after putting an interrupted commit in place), and its entry. */
@@ -758,8 +807,10 @@ export class DenoKvStorage implements Storage {
     return this.#guard(async () => {
       const { state, entry } = await this.#viewState(name);
       if (state === undefined) return;
-      const ok = (await this.kv.atomic().check({ key: entry.key, versionstamp: entry.versionstamp })
-        .delete(entry.key).set(this.#key("vt", state.gen), utf8.encode(name)).commit()).ok;
+      const ok = (await this.#run([
+        { key: entry.key, value: undefined },
+        { key: this.#key("vt", state.gen), value: utf8.encode(name) },
+      ], { key: entry.key, versionstamp: entry.versionstamp })).ok;
       if (!ok) throw new StorageConflictError(`View ${name} was committed by another writer meanwhile`);
       this.#gens.delete(name);
       await this.#cleanView(name, state.gen);
@@ -770,7 +821,7 @@ export class DenoKvStorage implements Storage {
   async #cleanView(name: string, gen: string): Promise<void> {
     await this.#deletePrefix(this.#key("vd", name, gen));
     await this.#deletePrefix(this.#key("vx", name, gen));
-    await this.kv.atomic().delete(this.#key("vt", gen)).commit();
+    await this.#run([{ key: this.#key("vt", gen), value: undefined }]);
   }
 
   /** Closes the storage (and the database, if the storage opened it). */
@@ -779,6 +830,7 @@ export class DenoKvStorage implements Storage {
     this.#closed = true;
     this.#chunks.clear();
     this.#known.clear();
+    this.#keys = undefined;
     if (this.#closeKv) {
       try {
         this.kv.close();

@@ -1,6 +1,6 @@
 /**
  * Crash safety of DenoKvStorage, as a test: a child Deno process adds nodes to a Deno KV file in batches (some
- * small enough for one atomic operation, some of 1 000 to 2 500 nodes that go through a journal); the test kills
+ * small enough for one atomic operation, some of 2 000 to 4 000 nodes that go through a journal); the test kills
  * it with SIGKILL at random moments (while it opens the database, in the middle of commits, between them), at
  * least 20 times, and after each kill reopens the database and checks that every batch is wholly there or wholly
  * absent, that the heads are exactly the nodes nothing links to, that change numbers are dense, and that every
@@ -130,7 +130,7 @@ denoOnly("DenoKvStorage survives SIGKILL", "Deno KV (Deno.openKv) exists in Deno
       if (run > 20 && performance.now() - start > BUDGET_S * 1000) break;
       // One run in five is killed while it may still be opening (or creating) the database.
       const early = run % 5 === 1;
-      const delay = early ? random(600) : 5 + random(400);
+      const delay = early ? random(600) : 5 + random(700);
       await runAndKill(path, run, delay, early);
       const left = await leftovers(path);
       if (left.pending) pending++;
