@@ -187,6 +187,14 @@ function add(
   return op;
 }
 
+/** The heads of a log, as stored: pieces of at most 2 000, and the piece of each head. */
+interface HeadPieces {
+  /** The versionstamp of the tip they belong to. */
+  stamp: string | null;
+  pieces: Set<string>[];
+  where: Map<string, number>;
+}
+
 /** A new journal or generation id: the time (so orphans can be aged) and 64 random bits. */
 function newId(): string {
   const random = crypto.getRandomValues(new Uint8Array(8));
@@ -222,9 +230,16 @@ export class DenoKvStorage implements Storage {
   #knownBytes = 0;
   /** The generation of each view's pairs, as last read. */
   #gens = new Map<string, string>();
-  /** Every stored key, to the last change of its chunk, up to change `#keysUpTo` (see the module doc). */
+  /** The heads, by piece, as of the tip with versionstamp `stamp`. */
+  #headCache: HeadPieces | undefined;
+  /** Every stored key, to its change, up to change `#keysUpTo` (see the module doc). */
   #keys: Map<string, number> | undefined;
   #keysUpTo = 0;
+  /** The last change of every chunk up to `#keysUpTo`, ascending. */
+  #lasts: number[] = [];
+  /** The bytes of chunks read by `get`, by their last change, oldest first. */
+  #raw = new Map<number, Uint8Array>();
+  #rawBytes = 0;
 
   /**
    * A storage over `kv`, under `options.prefix`.
@@ -372,12 +387,13 @@ export class DenoKvStorage implements Storage {
     check: DenoKvEntryLike,
     writes: readonly KvWrite[],
     guard: (journal: string) => Uint8Array,
-  ): Promise<boolean> {
+  ): Promise<{ ok: boolean; stamp: string | null }> {
     const stamp = { key: check.key, versionstamp: check.versionstamp };
     const [direct = [], ...others] = splitWrites(writes, 2048, 8);
     const rest = others.flat();
     if (rest.length === 0) {
-      return (await this.#run([...direct, { key: check.key, value: guard("") }], stamp)).ok;
+      const result = await this.#run([...direct, { key: check.key, value: guard("") }], stamp);
+      return { ok: result.ok, stamp: result.versionstamp ?? null };
     }
     const id = newId();
     const journal = pieces(encodeJournal(rest)).map((value, i) => ({ key: this.#key("j", id, i), value }));
@@ -391,19 +407,18 @@ export class DenoKvStorage implements Storage {
     const result = await this.#run([marked, ...direct, ...(together ? journal : [])], stamp);
     if (!result.ok) {
       if (!together) await this.#deletePrefix(this.#key("j", id));
-      return false;
+      return { ok: false, stamp: null };
     }
     // From here the commit is done; putting it in place may also be finished by any reader.
-    await this.#apply(
-      { key: check.key, value: marked.value, versionstamp: result.versionstamp ?? null },
-      id,
-      guard(""),
-    );
-    return true;
+    const entry = { key: check.key, value: marked.value, versionstamp: result.versionstamp ?? null };
+    return { ok: true, stamp: await this.#apply(entry, id, guard("")) };
   }
 
-  /** Puts the writes of journal `id` in place while `entry` (the guard naming it) is current, then clears it. */
-  async #apply(entry: DenoKvEntryLike, id: string, cleared: Uint8Array): Promise<void> {
+  /**
+   * Puts the writes of journal `id` in place while `entry` (the guard naming it) is current, then clears it.
+   * Returns the versionstamp of the cleared guard, or null when another process finished it.
+   */
+  async #apply(entry: DenoKvEntryLike, id: string, cleared: Uint8Array): Promise<string | null> {
     const parts: Uint8Array[] = [];
     const done: KvWrite[] = [{ key: entry.key, value: cleared }];
     for await (const piece of this.kv.list({ prefix: this.#key("j", id) }, { batchSize: 10 })) {
@@ -411,14 +426,16 @@ export class DenoKvStorage implements Storage {
       done.push({ key: piece.key, value: undefined });
     }
     const check = { key: entry.key, versionstamp: entry.versionstamp };
-    if (parts.length === 0) return; // Put in place and deleted by another process meanwhile.
+    if (parts.length === 0) return null; // Put in place and deleted by another process meanwhile.
     for (const group of splitWrites(decodeJournal(join(parts)))) {
-      if (!(await this.#run(group, check)).ok) return; // Another process finished it.
+      if (!(await this.#run(group, check)).ok) return null; // Another process finished it.
     }
     // Clearing the guard deletes the journal in the same step when it fits (else right after).
     const [first, ...more] = splitWrites(done);
-    if (!(await this.#run(first!, check)).ok) return;
+    const result = await this.#run(first!, check);
+    if (!result.ok) return null;
     for (const group of more) await this.#run(group);
+    return result.versionstamp ?? null;
   }
 
   /** The tip and its entry, after putting an interrupted commit in place. */
@@ -505,11 +522,30 @@ export class DenoKvStorage implements Storage {
       const known = this.#known.get(key);
       if (known !== undefined) return known;
       if (!isKey(key)) return undefined;
-      const last = (await this.#keyMap((await this.#tip()).value)).get(key);
-      if (last === undefined) return undefined;
-      const nodes = decodeChunk(await this.#chunk(last), last);
-      this.#remember(nodes);
-      return nodes.find((node) => node.key === key);
+      const change = (await this.#keyMap((await this.#tip()).value)).get(key);
+      if (change === undefined) return undefined;
+      // The chunk that holds `change`: the first whose last change is not below it.
+      const lasts = this.#lasts;
+      let lo = 0;
+      let hi = lasts.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (lasts[mid]! < change) lo = mid + 1;
+        else hi = mid;
+      }
+      const last = lasts[lo]!;
+      let raw = this.#raw.get(last);
+      if (raw === undefined) {
+        raw = await this.#chunk(last);
+        this.#raw.set(last, raw);
+        this.#rawBytes += raw.length;
+        for (const [oldest, bytes] of this.#raw) {
+          if (this.#rawBytes <= CACHE_BYTES * 2) break;
+          this.#raw.delete(oldest);
+          this.#rawBytes -= bytes.length;
+        }
+      }
+      return decodeChunk(raw, last, change)[0];
     });
   }
 
@@ -537,7 +573,9 @@ export class DenoKvStorage implements Storage {
     for await (const entry of this.kv.list(selector, { batchSize: 100 })) {
       const last = entry.key[at] as number;
       const bytes = bytesOf(entry, "A key list")!;
-      for (let i = 0; i < bytes.length; i += 32) map.set(toHex(bytes.subarray(i, i + 32)), last);
+      const first = last - bytes.length / 32 + 1;
+      for (let i = 0; i < bytes.length; i += 32) map.set(toHex(bytes.subarray(i, i + 32)), first + i / 32);
+      this.#lasts.push(last);
     }
     this.#keysUpTo = tip.length;
     return map;
@@ -545,10 +583,17 @@ export class DenoKvStorage implements Storage {
 
   /** The current heads. */
   heads(): Promise<string[]> {
-    return this.#guard(async () => (await this.#heads()).heads);
+    return this.#guard(async () => (await this.#heads()).heads.pieces.flatMap((piece) => [...piece]));
   }
 
-  async #heads(): Promise<{ tip: Tip; tipEntry: DenoKvEntryLike; heads: string[] }> {
+  /**
+   * The tip and the heads, by piece. The heads are kept in memory for the tip's versionstamp: while the tip has
+   * not changed (no commit, by anyone), they cost one read of the tip.
+   */
+  async #heads(): Promise<{ tip: Tip; tipEntry: DenoKvEntryLike; heads: HeadPieces }> {
+    const { value: tip, entry } = await this.#tip();
+    const cached = this.#headCache;
+    if (cached !== undefined && cached.stamp === entry.versionstamp) return { tip, tipEntry: entry, heads: cached };
     for (;;) {
       const { tip, tipEntry, entries } = await this.#withTip(
         Array.from({ length: 9 }, (_, i) => this.#key("h", i)),
@@ -561,11 +606,18 @@ export class DenoKvStorage implements Storage {
         if (more.tipEntry.versionstamp !== tipEntry.versionstamp) continue;
         parts = [...parts, ...more.entries];
       }
-      const heads: string[] = [];
+      const heads: HeadPieces = { stamp: tipEntry.versionstamp, pieces: [], where: new Map() };
       for (const piece of parts) {
         const bytes = bytesOf(piece, "A piece of the heads") ?? new Uint8Array(0);
-        for (let at = 0; at < bytes.length; at += 32) heads.push(toHex(bytes.subarray(at, at + 32)));
+        const set = new Set<string>();
+        for (let at = 0; at < bytes.length; at += 32) {
+          const key = toHex(bytes.subarray(at, at + 32));
+          set.add(key);
+          heads.where.set(key, heads.pieces.length);
+        }
+        heads.pieces.push(set);
       }
+      this.#headCache = heads;
       return { tip, tipEntry, heads };
     }
   }
@@ -644,13 +696,24 @@ export class DenoKvStorage implements Storage {
     const dup = nodes.find((node) => map.has(node.key) || this.#known.has(node.key));
     if (dup !== undefined) throw new StorageConflictError(`Commit holds node ${dup.key}, which is already stored`);
 
-    const headSet = new Set(heads);
+    // The heads change in place (the cache is dropped meanwhile): only the pieces that change are written.
+    this.#headCache = undefined;
+    const changed = new Set<number>();
     for (const node of nodes) {
-      for (const link of node.links) headSet.delete(link);
-      headSet.add(node.key);
+      for (const link of node.links) {
+        const at = heads.where.get(link);
+        if (at === undefined) continue;
+        heads.pieces[at]!.delete(link);
+        heads.where.delete(link);
+        changed.add(at);
+      }
+      let last = heads.pieces.length - 1;
+      if (last < 0 || heads.pieces[last]!.size >= HEADS_PER_PIECE) heads.pieces.push(new Set()), last++;
+      heads.pieces[last]!.add(node.key);
+      heads.where.set(node.key, last);
+      changed.add(last);
     }
-    const headKeys = [...headSet];
-    const writes: { key: DenoKvKey; value: Uint8Array | undefined }[] = [];
+    const writes: KvWrite[] = [];
     const chunks = cutChunks(nodes);
     for (const [last, chunk] of chunks) {
       pieces(encodeChunk(chunk)).forEach((value, seq) => writes.push({ key: this.#key("c", last, seq), value }));
@@ -658,19 +721,20 @@ export class DenoKvStorage implements Storage {
       chunk.forEach((node, i) => hexInto(node.key, list, i * 32));
       writes.push({ key: this.#key("x", last), value: list });
     }
-    const headPieces = Math.ceil(headKeys.length / HEADS_PER_PIECE);
-    for (let i = 0; i < Math.max(headPieces, tip.headPieces); i++) {
-      if (i >= headPieces) {
-        writes.push({ key: this.#key("h", i), value: undefined });
-        continue;
-      }
-      const slice = headKeys.slice(i * HEADS_PER_PIECE, (i + 1) * HEADS_PER_PIECE);
-      const value = new Uint8Array(slice.length * 32);
-      slice.forEach((key, j) => hexInto(key, value, j * 32));
+    const headPieces = heads.pieces.length;
+    for (const i of [...changed].sort((a, b) => a - b)) {
+      const value = new Uint8Array(heads.pieces[i]!.size * 32);
+      let at = 0;
+      for (const key of heads.pieces[i]!) hexInto(key, value, (at++) * 32);
       writes.push({ key: this.#key("h", i), value });
     }
     const length = nodes[nodes.length - 1]!.change;
-    const ok = await this.#commitWrites(tipEntry, writes, (journal) => encodeTip({ length, headPieces, journal }));
+    const { ok, stamp } = await this.#commitWrites(
+      tipEntry,
+      writes,
+      (journal) => encodeTip({ length, headPieces, journal }),
+    );
+    if (ok && stamp !== null) this.#headCache = { ...heads, stamp };
     if (!ok) {
       throw new StorageConflictError(
         `Commit of changes ${first} to ${length} lost the race: another writer committed to this log first`,
@@ -678,7 +742,10 @@ export class DenoKvStorage implements Storage {
     }
     for (const [, chunk] of chunks) this.#remember(chunk);
     if (this.#keys !== undefined && this.#keysUpTo === first - 1) {
-      for (const [last, chunk] of chunks) for (const node of chunk) this.#keys.set(node.key, last);
+      for (const [last, chunk] of chunks) {
+        for (const node of chunk) this.#keys.set(node.key, node.change);
+        this.#lasts.push(last);
+      }
       this.#keysUpTo = length;
     }
   }
@@ -792,7 +859,7 @@ export class DenoKvStorage implements Storage {
         kvWrites.push({ key: this.#key("vd", name, gen, key), value: first! });
         extra.forEach((piece, i) => kvWrites.push({ key: this.#key("vx", name, gen, key, i + 1), value: piece }));
       }
-      const ok = await this.#commitWrites(
+      const { ok } = await this.#commitWrites(
         entry,
         kvWrites,
         (journal) => encodeViewState({ version: state.version, change: state.change, gen, journal }),
@@ -831,6 +898,8 @@ export class DenoKvStorage implements Storage {
     this.#chunks.clear();
     this.#known.clear();
     this.#keys = undefined;
+    this.#lasts = [];
+    this.#raw.clear();
     if (this.#closeKv) {
       try {
         this.kv.close();
