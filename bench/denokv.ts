@@ -198,7 +198,7 @@ export const benchmark: BenchModule = {
   name: "denokv",
   title: "Deno KV: this library on DenoKvStorage in a Deno KV file, beside SqliteStorage in a file, both on Deno",
   notes: [
-    `batch: ${N} nodes via batch() in chunks of ${CHUNK} documents of { value } (no links), on a new file; the same documents as the core benchmark. A batch of 1000 nodes is past one atomic operation of Deno KV (1000 mutations), so each goes through a journal.`,
+    `batch: ${N} nodes via batch() in chunks of ${CHUNK} documents of { value } (no links), on a new file; the same documents as the core benchmark. A batch of 1000 such nodes is one atomic operation of Deno KV (about six keys: chunks, their key lists, heads, tip); past ~780 KiB a commit goes through a journal.`,
     `append: ${APPENDS} sequential append() calls, each awaited, on a new file (one atomic operation each on Deno KV).`,
     `get: ${GETS} get(key) calls on keys drawn at random, on the log reopened (nothing in memory). read: the whole log through createReadStream().`,
     "reopen: a new Deno process opens the closed log (open() and ready(), which reads the id and the length).",

@@ -522,7 +522,8 @@ export class DenoKvStorage implements Storage {
       const known = this.#known.get(key);
       if (known !== undefined) return known;
       if (!isKey(key)) return undefined;
-      const change = (await this.#keyMap((await this.#tip()).value)).get(key);
+      // A key in memory is stored (nodes never leave); only an unknown key needs the tip, to catch up.
+      const change = this.#keys?.get(key) ?? (await this.#keyMap((await this.#tip()).value)).get(key);
       if (change === undefined) return undefined;
       // The chunk that holds `change`: the first whose last change is not below it.
       const lasts = this.#lasts;
@@ -555,7 +556,7 @@ export class DenoKvStorage implements Storage {
   }
 
   async #has(keys: readonly string[]): Promise<boolean[]> {
-    const found = keys.map((key) => this.#known.has(key));
+    const found = keys.map((key) => this.#known.has(key) || this.#keys?.has(key) === true);
     if (found.every(Boolean)) return found;
     const map = await this.#keyMap((await this.#tip()).value);
     return keys.map((key, i) => found[i]! || map.has(key));
