@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, it } from "node:test";
 import { Hyperlog } from "../mod.ts";
+import { main } from "../src/cli.ts";
 import { type DenoKvLike, DenoKvStorage } from "../storage/deno-kv.ts";
 import { nodeOnly } from "./_helpers.ts";
 
@@ -55,5 +56,12 @@ nodeOnly("Deno KV from Node (@deno/kv)", "it opens the file with the npm client'
     await log.close();
     // Deno sees Node's node, and adds two after it.
     assert.equal(await deno(path, "append", "2"), "2 1503");
+  });
+
+  it("hyperlog serve --storage kv outside Deno is a usage error that says to run it on Deno", async () => {
+    let err = "";
+    const io = { stdout: () => {}, stderr: (t: string) => void (err += t), openStorage: () => Promise.reject() };
+    assert.equal(await main(["-d", dir, "serve", "--port", "0", "--storage", "kv"], io), 2);
+    assert.match(err, /--storage kv needs Deno: deno run -A --unstable-kv/);
   });
 });
