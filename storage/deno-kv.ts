@@ -47,14 +47,12 @@ import type { StoredNode } from "../src/node.ts";
 import {
   cutChunks,
   decodeChunk,
-  decodeJournal,
   decodeTip,
   decodeViewState,
   decodeViewValue,
   type DenoKvKey,
   type DenoKvKeyPart,
   encodeChunk,
-  encodeJournal,
   encodeTip,
   encodeViewState,
   encodeViewValue,
@@ -63,78 +61,23 @@ import {
   type KvWrite,
   MAX_KEY_BYTES,
   pieces,
-  splitWrites,
   type StoredViewState,
   type Tip,
   utf8,
 } from "./deno-kv-codec.ts";
+import {
+  bytesOf,
+  type DenoKvAtomicLike,
+  type DenoKvEntryLike,
+  type DenoKvLike,
+  JOURNAL_ID,
+  KvWriter,
+  newId,
+} from "./deno-kv-journal.ts";
 import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "./storage.ts";
 import { checkViewCommit } from "./view-keys.ts";
 
-export type { DenoKvKey, DenoKvKeyPart };
-
-/**
- * The part of a `Deno.Kv` entry the storage reads.
- *
- * @example
- * ```ts
- * import type { DenoKvEntryLike } from "./deno-kv.ts";
- * const entry: DenoKvEntryLike = { key: ["a"], value: null, versionstamp: null };
- * console.assert(entry.versionstamp === null);
- * ```
- */
-export interface DenoKvEntryLike {
-  /** The key. */
-  readonly key: DenoKvKey;
-  /** The value (`null` when absent). */
-  readonly value: unknown;
-  /** The versionstamp (`null` when absent). */
-  readonly versionstamp: string | null;
-}
-
-/**
- * The part of `Deno.AtomicOperation` the storage uses.
- *
- * @example
- * ```ts ignore
- * const op: DenoKvAtomicLike = kv.atomic();
- * ```
- */
-export interface DenoKvAtomicLike {
-  /** Adds a check. */
-  check(...checks: { key: DenoKvKey; versionstamp: string | null }[]): this;
-  /** Adds a set. */
-  set(key: DenoKvKey, value: unknown): this;
-  /** Adds a deletion. */
-  delete(key: DenoKvKey): this;
-  /** Commits; `ok` is false when a check failed, else `versionstamp` is the commit's. */
-  commit(): Promise<{ ok: boolean; versionstamp?: string }>;
-}
-
-/**
- * The part of `Deno.Kv` the storage uses: `Deno.openKv()` returns one, and so does `openKv()` of the npm client
- * `@deno/kv` (for Node).
- *
- * @example
- * ```ts ignore
- * const kv: DenoKvLike = await Deno.openKv();
- * ```
- */
-export interface DenoKvLike {
-  /** Reads one key. */
-  get(key: DenoKvKey): Promise<DenoKvEntryLike>;
-  /** Reads up to 10 keys at once, consistently. */
-  getMany(keys: DenoKvKey[]): Promise<DenoKvEntryLike[]>;
-  /** Lists keys in order. */
-  list(
-    selector: { prefix: DenoKvKey; start?: DenoKvKey; end?: DenoKvKey } | { start: DenoKvKey; end: DenoKvKey },
-    options?: { limit?: number; reverse?: boolean; batchSize?: number },
-  ): AsyncIterable<DenoKvEntryLike>;
-  /** Starts an atomic operation. */
-  atomic(): DenoKvAtomicLike;
-  /** Closes the database. */
-  close(): void;
-}
+export type { DenoKvAtomicLike, DenoKvEntryLike, DenoKvKey, DenoKvKeyPart, DenoKvLike };
 
 /**
  * Options of {@link DenoKvStorage}.
@@ -157,8 +100,6 @@ export interface DenoKvStorageOptions {
 
 /** A journal nobody committed (its writer died) is deleted by an `open` this long after it was started. */
 const ORPHAN_JOURNAL_MS = 10 * 60 * 1000;
-/** The shape of a journal or generation id (see `newId`). */
-const JOURNAL_ID = /^[0-9a-z]{1,12}-[0-9a-f]{16}$/;
 /** Heads per piece of `[...P, "h", i]`. */
 const HEADS_PER_PIECE = 2000;
 /** Nodes of recent chunks kept in memory: at most this many... */
@@ -167,38 +108,12 @@ const CACHE_NODES = 20_000;
 const CACHE_BYTES = 16 * 1024 * 1024;
 const ABSENT_TIP: Tip = { length: 0, headPieces: 0, journal: "" };
 
-function bytesOf(entry: DenoKvEntryLike, what: string): Uint8Array | undefined {
-  if (entry.versionstamp === null) return undefined;
-  if (!(entry.value instanceof Uint8Array)) {
-    throw new StorageError(`${what} in Deno KV is not bytes: the key holds data of another program`);
-  }
-  return entry.value;
-}
-
-/** Adds writes to an atomic operation. */
-function add(
-  op: DenoKvAtomicLike,
-  writes: readonly { key: DenoKvKey; value: Uint8Array | undefined }[],
-): DenoKvAtomicLike {
-  for (const write of writes) {
-    if (write.value === undefined) op.delete(write.key);
-    else op.set(write.key, write.value);
-  }
-  return op;
-}
-
 /** The heads of a log, as stored: pieces of at most 2 000, and the piece of each head. */
 interface HeadPieces {
   /** The versionstamp of the tip they belong to. */
   stamp: string | null;
   pieces: Set<string>[];
   where: Map<string, number>;
-}
-
-/** A new journal or generation id: the time (so orphans can be aged) and 64 random bits. */
-function newId(): string {
-  const random = crypto.getRandomValues(new Uint8Array(8));
-  return `${Date.now().toString(36)}-${toHex(random)}`;
 }
 
 /**
@@ -224,6 +139,7 @@ export class DenoKvStorage implements Storage {
   readonly #closeKv: boolean;
   #opening: Promise<void> | undefined;
   #closed = false;
+  readonly #writer: KvWriter;
   /** Decoded nodes of recent chunks, by the chunk's last change, oldest first. */
   #chunks = new Map<number, StoredNode[]>();
   #known = new Map<string, StoredNode>();
@@ -261,6 +177,7 @@ export class DenoKvStorage implements Storage {
     this.prefix = [...prefix];
     this.#closeKv = options.closeKv ?? false;
     this.path = options.path;
+    this.#writer = new KvWriter(kv, (...parts) => this.#key(...parts), () => this.#closed);
   }
 
   /**
@@ -342,100 +259,7 @@ export class DenoKvStorage implements Storage {
       const started = parseInt(id.split("-")[0]!, 36);
       if (!live.has(id) && Date.now() - started > ORPHAN_JOURNAL_MS) orphans.add(id);
     }
-    for (const id of orphans) await this.#deletePrefix(this.#key("j", id));
-  }
-
-  /** Deletes every key under `prefix`, in as many operations as needed (not atomic: for garbage only). */
-  async #deletePrefix(prefix: DenoKvKey): Promise<void> {
-    const keys: DenoKvKey[] = [];
-    for await (const entry of this.kv.list({ prefix }, { batchSize: 500 })) keys.push(entry.key);
-    for (const group of splitWrites(keys.map((key) => ({ key, value: undefined })))) await this.#run(group);
-  }
-
-  /**
-   * Commits one atomic operation of `writes`, checked against `check` when given. SQLite under Deno KV answers
-   * "database is locked" when another connection (or process) writes at the same moment: the operation did
-   * nothing, so it is tried again (backing off up to ~10 s in all). Deno KV's other refusals become a StorageError.
-   */
-  async #run(
-    writes: readonly KvWrite[],
-    check?: { key: DenoKvKey; versionstamp: string | null },
-  ): Promise<{ ok: boolean; versionstamp?: string }> {
-    for (let attempt = 1;; attempt++) {
-      const op = this.kv.atomic();
-      if (check !== undefined) op.check(check);
-      try {
-        return await add(op, writes).commit();
-      } catch (err) {
-        const message = (err as Error)?.message ?? String(err);
-        if (this.#closed) throw new ClosedError("The storage is closed");
-        if (!/database is locked|busy/i.test(message) || attempt >= 100) {
-          throw new StorageError(`Deno KV refused a write: ${message}`, { cause: err });
-        }
-        await new Promise((resolve) => setTimeout(resolve, Math.min(200, 2 ** attempt) * (0.5 + Math.random())));
-      }
-    }
-  }
-
-  /**
-   * Writes `writes` under the guard `check` (its versionstamp unchanged), with `guard("")` as its new value; false
-   * if the check failed. Writes that fit one atomic operation go in one. Otherwise the operation that sets the
-   * guard, now naming a journal, carries as many writes as fit and the journal holds the rest (written before, or
-   * in the same operation when it is small); then the journal is put in place (see the module doc).
-   */
-  async #commitWrites(
-    check: DenoKvEntryLike,
-    writes: readonly KvWrite[],
-    guard: (journal: string) => Uint8Array,
-  ): Promise<{ ok: boolean; stamp: string | null }> {
-    const stamp = { key: check.key, versionstamp: check.versionstamp };
-    const [direct = [], ...others] = splitWrites(writes, 2048, 8);
-    const rest = others.flat();
-    if (rest.length === 0) {
-      const result = await this.#run([...direct, { key: check.key, value: guard("") }], stamp);
-      return { ok: result.ok, stamp: result.versionstamp ?? null };
-    }
-    const id = newId();
-    const journal = pieces(encodeJournal(rest)).map((value, i) => ({ key: this.#key("j", id, i), value }));
-    const marked = { key: check.key, value: guard(id) };
-    const together = splitWrites([marked, ...direct, ...journal]).length === 1;
-    if (!together) {
-      for (const group of splitWrites(journal)) {
-        if (!(await this.#run(group)).ok) throw new StorageError("Deno KV refused a journal");
-      }
-    }
-    const result = await this.#run([marked, ...direct, ...(together ? journal : [])], stamp);
-    if (!result.ok) {
-      if (!together) await this.#deletePrefix(this.#key("j", id));
-      return { ok: false, stamp: null };
-    }
-    // From here the commit is done; putting it in place may also be finished by any reader.
-    const entry = { key: check.key, value: marked.value, versionstamp: result.versionstamp ?? null };
-    return { ok: true, stamp: await this.#apply(entry, id, guard("")) };
-  }
-
-  /**
-   * Puts the writes of journal `id` in place while `entry` (the guard naming it) is current, then clears it.
-   * Returns the versionstamp of the cleared guard, or null when another process finished it.
-   */
-  async #apply(entry: DenoKvEntryLike, id: string, cleared: Uint8Array): Promise<string | null> {
-    const parts: Uint8Array[] = [];
-    const done: KvWrite[] = [{ key: entry.key, value: cleared }];
-    for await (const piece of this.kv.list({ prefix: this.#key("j", id) }, { batchSize: 10 })) {
-      parts.push(bytesOf(piece, "A journal piece")!);
-      done.push({ key: piece.key, value: undefined });
-    }
-    const check = { key: entry.key, versionstamp: entry.versionstamp };
-    if (parts.length === 0) return null; // Put in place and deleted by another process meanwhile.
-    for (const group of splitWrites(decodeJournal(join(parts)))) {
-      if (!(await this.#run(group, check)).ok) return null; // Another process finished it.
-    }
-    // Clearing the guard deletes the journal in the same step when it fits (else right after).
-    const [first, ...more] = splitWrites(done);
-    const result = await this.#run(first!, check);
-    if (!result.ok) return null;
-    for (const group of more) await this.#run(group);
-    return result.versionstamp ?? null;
+    for (const id of orphans) await this.#writer.deletePrefix(this.#key("j", id));
   }
 
   /** The tip and its entry, after putting an interrupted commit in place. */
@@ -446,7 +270,7 @@ export class DenoKvStorage implements Storage {
       const bytes = bytesOf(entry, "The tip of the log");
       const value = bytes === undefined ? ABSENT_TIP : decodeTip(bytes);
       if (value.journal === "") return { value, entry };
-      await this.#apply(entry, value.journal, encodeTip({ ...value, journal: "" }));
+      await this.#writer.apply(entry, value.journal, encodeTip({ ...value, journal: "" }));
     }
   }
 
@@ -479,7 +303,7 @@ export class DenoKvStorage implements Storage {
     return this.#guard(async () => {
       const bytes = utf8.encode(value);
       if (bytes.length > 65_000) throw new StorageError(`Metadata ${name} is too large for Deno KV (over 64 KiB)`);
-      await this.#run([{ key: this.#key("m", name), value: bytes }]);
+      await this.#writer.run([{ key: this.#key("m", name), value: bytes }]);
     });
   }
 
@@ -730,7 +554,7 @@ export class DenoKvStorage implements Storage {
       writes.push({ key: this.#key("h", i), value });
     }
     const length = nodes[nodes.length - 1]!.change;
-    const { ok, stamp } = await this.#commitWrites(
+    const { ok, stamp } = await this.#writer.commit(
       tipEntry,
       writes,
       (journal) => encodeTip({ length, headPieces, journal }),
@@ -760,7 +584,7 @@ export class DenoKvStorage implements Storage {
       if (state !== undefined) this.#gens.set(name, state.gen);
       else this.#gens.delete(name);
       if (state === undefined || state.journal === "") return { state, entry };
-      await this.#apply(entry, state.journal, encodeViewState({ ...state, journal: "" }));
+      await this.#writer.apply(entry, state.journal, encodeViewState({ ...state, journal: "" }));
     }
   }
 
@@ -860,7 +684,7 @@ export class DenoKvStorage implements Storage {
         kvWrites.push({ key: this.#key("vd", name, gen, key), value: first! });
         extra.forEach((piece, i) => kvWrites.push({ key: this.#key("vx", name, gen, key, i + 1), value: piece }));
       }
-      const { ok } = await this.#commitWrites(
+      const { ok } = await this.#writer.commit(
         entry,
         kvWrites,
         (journal) => encodeViewState({ version: state.version, change: state.change, gen, journal }),
@@ -875,7 +699,7 @@ export class DenoKvStorage implements Storage {
     return this.#guard(async () => {
       const { state, entry } = await this.#viewState(name);
       if (state === undefined) return;
-      const ok = (await this.#run([
+      const ok = (await this.#writer.run([
         { key: entry.key, value: undefined },
         { key: this.#key("vt", state.gen), value: utf8.encode(name) },
       ], { key: entry.key, versionstamp: entry.versionstamp })).ok;
@@ -887,9 +711,9 @@ export class DenoKvStorage implements Storage {
 
   /** Deletes the pairs of a dropped generation of a view, then its trash record. */
   async #cleanView(name: string, gen: string): Promise<void> {
-    await this.#deletePrefix(this.#key("vd", name, gen));
-    await this.#deletePrefix(this.#key("vx", name, gen));
-    await this.#run([{ key: this.#key("vt", gen), value: undefined }]);
+    await this.#writer.deletePrefix(this.#key("vd", name, gen));
+    await this.#writer.deletePrefix(this.#key("vx", name, gen));
+    await this.#writer.run([{ key: this.#key("vt", gen), value: undefined }]);
   }
 
   /** Closes the storage (and the database, if the storage opened it). */
