@@ -49,19 +49,14 @@ import {
   decodeChunk,
   decodeTip,
   decodeViewState,
-  decodeViewValue,
   type DenoKvKey,
   type DenoKvKeyPart,
   encodeChunk,
   encodeTip,
-  encodeViewState,
-  encodeViewValue,
   join,
   keyBytes,
   type KvWrite,
-  MAX_KEY_BYTES,
   pieces,
-  type StoredViewState,
   type Tip,
   utf8,
 } from "./deno-kv-codec.ts";
@@ -72,10 +67,9 @@ import {
   type DenoKvLike,
   JOURNAL_ID,
   KvWriter,
-  newId,
 } from "./deno-kv-journal.ts";
+import { KvViews } from "./deno-kv-views.ts";
 import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "./storage.ts";
-import { checkViewCommit } from "./view-keys.ts";
 
 export type { DenoKvAtomicLike, DenoKvEntryLike, DenoKvKey, DenoKvKeyPart, DenoKvLike };
 
@@ -140,6 +134,7 @@ export class DenoKvStorage implements Storage {
   #opening: Promise<void> | undefined;
   #closed = false;
   readonly #writer: KvWriter;
+  readonly #views: KvViews;
   /** Decoded nodes of recent chunks, by the chunk's last change, oldest first. */
   #chunks = new Map<number, StoredNode[]>();
   #known = new Map<string, StoredNode>();
@@ -178,6 +173,7 @@ export class DenoKvStorage implements Storage {
     this.#closeKv = options.closeKv ?? false;
     this.path = options.path;
     this.#writer = new KvWriter(kv, (...parts) => this.#key(...parts), () => this.#closed);
+    this.#views = new KvViews(kv, (...parts) => this.#key(...parts), this.#writer);
   }
 
   /**
@@ -245,11 +241,14 @@ export class DenoKvStorage implements Storage {
     for await (const entry of this.kv.list({ prefix: this.#key("vs") })) {
       if (entry.key.length !== depth) continue;
       const state = decodeViewState(bytesOf(entry, "A view state")!);
-      if (state.journal !== "") await this.#viewState(entry.key[entry.key.length - 1] as string);
+      if (state.journal !== "") await this.#views.stored(entry.key[entry.key.length - 1] as string);
     }
     for await (const entry of this.kv.list({ prefix: this.#key("vt") })) {
       if (entry.key.length !== depth) continue;
-      await this.#cleanView(utf8.decode(bytesOf(entry, "A dropped view")!), entry.key[entry.key.length - 1] as string);
+      await this.#views.clean(
+        utf8.decode(bytesOf(entry, "A dropped view")!),
+        entry.key[entry.key.length - 1] as string,
+      );
     }
     const orphans = new Set<string>();
     for await (const entry of this.kv.list({ prefix: this.#key("j") })) {
@@ -575,145 +574,29 @@ export class DenoKvStorage implements Storage {
     }
   }
 
-  /** The stored state of a view (after putting an interrupted commit in place), and its entry. */
-  async #viewState(name: string): Promise<{ state: StoredViewState | undefined; entry: DenoKvEntryLike }> {
-    for (;;) {
-      const entry = await this.kv.get(this.#key("vs", name));
-      const bytes = bytesOf(entry, `The state of view ${name}`);
-      const state = bytes === undefined ? undefined : decodeViewState(bytes);
-      if (state !== undefined) this.#gens.set(name, state.gen);
-      else this.#gens.delete(name);
-      if (state === undefined || state.journal === "") return { state, entry };
-      await this.#writer.apply(entry, state.journal, encodeViewState({ ...state, journal: "" }));
-    }
-  }
-
   /** The checkpoint of a view, or `undefined`. */
   viewState(name: string): Promise<ViewState | undefined> {
-    return this.#guard(async () => {
-      const { state } = await this.#viewState(name);
-      return state === undefined ? undefined : { version: state.version, change: state.change };
-    });
-  }
-
-  /** The rest of a value over 64 KiB. */
-  async #viewValue(name: string, gen: string, key: string, first: Uint8Array): Promise<string> {
-    const extra: Uint8Array[] = [];
-    for (let i = 1; i <= first[0]!; i++) {
-      const entry = await this.kv.get(this.#key("vx", name, gen, key, i));
-      const bytes = bytesOf(entry, `A piece of ${key} in view ${name}`);
-      if (bytes === undefined) throw new StorageError(`A piece of ${key} in view ${name} is missing from Deno KV`);
-      extra.push(bytes);
-    }
-    return decodeViewValue(first, extra);
+    return this.#guard(() => this.#views.state(name));
   }
 
   /** The value of a key in a view, or `undefined`. */
   viewGet(name: string, key: string): Promise<string | undefined> {
-    return this.#guard(async () => {
-      for (;;) {
-        const gen = this.#gens.get(name) ?? "";
-        const [stateEntry, valueEntry] = await this.kv.getMany([
-          this.#key("vs", name),
-          this.#key("vd", name, gen, key),
-        ]);
-        const bytes = bytesOf(stateEntry!, `The state of view ${name}`);
-        const state = bytes === undefined ? undefined : decodeViewState(bytes);
-        if (state === undefined) return undefined;
-        if (state.journal !== "" || state.gen !== gen) {
-          await this.#viewState(name);
-          continue;
-        }
-        const first = bytesOf(valueEntry!, `The value of ${key} in view ${name}`);
-        return first === undefined ? undefined : await this.#viewValue(name, gen, key, first);
-      }
-    });
+    return this.#guard(() => this.#views.get(name, key));
   }
 
   /** Pairs of a view in key order (Deno KV orders keys by UTF-8 bytes; see the README). */
   viewRange(name: string, range: ViewRange): Promise<Array<[string, string]>> {
-    return this.#guard(async () => {
-      const { state } = await this.#viewState(name);
-      if (state === undefined || !(range.limit > 0)) return [];
-      const base = this.#key("vd", name, state.gen);
-      const low = range.gt !== undefined && (range.gte === undefined || range.gt >= range.gte) ? range.gt : range.gte;
-      const high = range.lt !== undefined && (range.lte === undefined || range.lt <= range.lte) ? range.lt : range.lte;
-      if (low !== undefined && high !== undefined && low > high) return [];
-      const start = low === undefined ? undefined : [...base, low];
-      const end = high === undefined ? undefined : high === range.lt ? [...base, high] : [...base, high, 0];
-      const selector = start !== undefined && end !== undefined
-        ? { start, end }
-        : { prefix: base, ...(start === undefined ? {} : { start }), ...(end === undefined ? {} : { end }) };
-      const limit = range.limit === Infinity ? undefined : range.limit + 1;
-      const out: Array<[string, string]> = [];
-      const options = { reverse: range.reverse, batchSize: 500, ...(limit === undefined ? {} : { limit }) };
-      for await (const entry of this.kv.list(selector, options)) {
-        const key = entry.key[entry.key.length - 1] as string;
-        if (range.gt !== undefined && key === range.gt) continue;
-        const first = bytesOf(entry, `The value of ${key} in view ${name}`)!;
-        out.push([key, await this.#viewValue(name, state.gen, key, first)]);
-        if (out.length >= range.limit) break;
-      }
-      return out;
-    });
+    return this.#guard(() => this.#views.range(name, range));
   }
 
   /** Applies writes and sets the checkpoint of a view, in one atomic step (see the module doc). */
   viewCommit(name: string, writes: readonly ViewWrite[], state: ViewState): Promise<void> {
-    return this.#guard(async () => {
-      checkViewCommit(name, writes, state);
-      const { state: stored, entry } = await this.#viewState(name);
-      const gen = stored?.gen ?? newId();
-      const last = new Map<string, string | undefined>();
-      for (const { key, value } of writes) last.set(key, value);
-      const kvWrites: { key: DenoKvKey; value: Uint8Array | undefined }[] = [];
-      for (const [key, value] of last) {
-        const dataKey = this.#key("vd", name, gen, key, 0);
-        if (keyBytes(dataKey) > MAX_KEY_BYTES) {
-          throw new StorageError(
-            `View ${name}: the key ${JSON.stringify(key.slice(0, 40))}... is too long for Deno KV (keys of at most ` +
-              `${MAX_KEY_BYTES} bytes with the prefix); use shorter keys`,
-          );
-        }
-        if (value === undefined) {
-          kvWrites.push({ key: this.#key("vd", name, gen, key), value: undefined });
-          continue;
-        }
-        const [first, ...extra] = encodeViewValue(value);
-        if (extra.length > 255) throw new StorageError(`View ${name}: the value of ${key} is over 16 MB`);
-        kvWrites.push({ key: this.#key("vd", name, gen, key), value: first! });
-        extra.forEach((piece, i) => kvWrites.push({ key: this.#key("vx", name, gen, key, i + 1), value: piece }));
-      }
-      const { ok } = await this.#writer.commit(
-        entry,
-        kvWrites,
-        (journal) => encodeViewState({ version: state.version, change: state.change, gen, journal }),
-      );
-      if (!ok) throw new StorageConflictError(`View ${name} was committed by another writer meanwhile`);
-      this.#gens.set(name, gen);
-    });
+    return this.#guard(() => this.#views.commit(name, writes, state));
   }
 
   /** Removes a view's pairs and checkpoint: one atomic step hides them, then they are deleted. */
   viewDrop(name: string): Promise<void> {
-    return this.#guard(async () => {
-      const { state, entry } = await this.#viewState(name);
-      if (state === undefined) return;
-      const ok = (await this.#writer.run([
-        { key: entry.key, value: undefined },
-        { key: this.#key("vt", state.gen), value: utf8.encode(name) },
-      ], { key: entry.key, versionstamp: entry.versionstamp })).ok;
-      if (!ok) throw new StorageConflictError(`View ${name} was committed by another writer meanwhile`);
-      this.#gens.delete(name);
-      await this.#cleanView(name, state.gen);
-    });
-  }
-
-  /** Deletes the pairs of a dropped generation of a view, then its trash record. */
-  async #cleanView(name: string, gen: string): Promise<void> {
-    await this.#writer.deletePrefix(this.#key("vd", name, gen));
-    await this.#writer.deletePrefix(this.#key("vx", name, gen));
-    await this.#writer.run([{ key: this.#key("vt", gen), value: undefined }]);
+    return this.#guard(() => this.#views.drop(name));
   }
 
   /** Closes the storage (and the database, if the storage opened it). */
