@@ -182,6 +182,24 @@ denoOnly("DenoKvStorage", "Deno KV (Deno.openKv) exists in Deno only", () => {
     await storage.close();
   });
 
+  it("turns Deno KV's own failures into a StorageError, and refuses malformed nodes with a TypeError", async () => {
+    const kv = await deno!.openKv(":memory:");
+    const failing: DenoKvLike = {
+      ...kv,
+      get: () => Promise.reject(new TypeError("Simulated failure of Deno KV")),
+      getMany: (keys) => kv.getMany(keys),
+      list: (selector, options) => kv.list(selector, options),
+      atomic: () => kv.atomic(),
+      close: () => kv.close(),
+    };
+    const storage = new DenoKvStorage(failing);
+    await assert.rejects(storage.length(), { name: "StorageError", message: /Deno KV failed: Simulated failure/ });
+    const good = new DenoKvStorage(kv);
+    await assert.rejects(good.commit([{ ...makeStoredNode([], "x", 1), links: ["nope"] }]), TypeError);
+    assert.equal(await good.length(), 0);
+    kv.close();
+  });
+
   it("tells a missing --unstable-kv or runtime apart from a bad path", async () => {
     await assert.rejects(DenoKvStorage.open(join(dir, "missing", "dir", "x.kv")), { name: "StorageError" });
   });

@@ -94,6 +94,12 @@ export interface DenoKvStorageOptions {
 
 /** A journal nobody committed (its writer died) is deleted by an `open` this long after it was started. */
 const ORPHAN_JOURNAL_MS = 10 * 60 * 1000;
+/** The `TypeError`s this file throws for bad input; Deno KV's own failures (also `TypeError`s) become `StorageError`s. */
+const OWN_ERRORS = new WeakSet<object>();
+function own(err: TypeError): TypeError {
+  OWN_ERRORS.add(err);
+  return err;
+}
 /** Heads per piece of `[...P, "h", i]`. */
 const HEADS_PER_PIECE = 2000;
 /** Nodes of recent chunks kept in memory: at most this many... */
@@ -221,7 +227,7 @@ export class DenoKvStorage implements Storage {
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof HyperlogError || err instanceof TypeError) throw err;
+      if (err instanceof HyperlogError || OWN_ERRORS.has(err as object)) throw err;
       if (this.#closed) throw new ClosedError("The storage is closed");
       throw new StorageError(`Deno KV failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
     }
@@ -501,10 +507,10 @@ export class DenoKvStorage implements Storage {
         );
       }
       if (!isKey(node.key) || !node.links.every(isKey)) {
-        throw new TypeError(`Node ${node.key} has a key or a link that is not 64 lower-case hex characters`);
+        throw own(new TypeError(`Node ${node.key} has a key or a link that is not 64 lower-case hex characters`));
       }
       if (node.identity !== undefined && !(isKey(node.identity) && /^[0-9a-f]{128}$/.test(node.signature ?? ""))) {
-        throw new TypeError(`Node ${node.key} has a malformed identity or signature`);
+        throw own(new TypeError(`Node ${node.key} has a malformed identity or signature`));
       }
       if (inCommit.has(node.key)) throw new StorageConflictError(`Commit holds node ${node.key} twice`);
       inCommit.add(node.key);
