@@ -77,6 +77,8 @@ export interface DenoKvLike {
   ): AsyncIterable<DenoKvEntryLike>;
   /** Starts an atomic operation. */
   atomic(): DenoKvAtomicLike;
+  /** Streams the entries of `keys` now and after each change (optional: the storage then cannot watch). */
+  watch?(keys: DenoKvKey[]): ReadableStream<DenoKvEntryLike[]>;
   /** Closes the database. */
   close(): void;
 }
@@ -200,7 +202,7 @@ export class KvWriter {
     check: DenoKvEntryLike,
     writes: readonly KvWrite[],
     guard: (journal: string) => Uint8Array,
-  ): Promise<{ ok: boolean; stamp: string | null }> {
+  ): Promise<{ ok: boolean; stamp: string | null; marked?: string }> {
     const stamp = { key: check.key, versionstamp: check.versionstamp };
     const [direct = [], ...others] = splitWrites(writes, 2048, 8);
     const rest = others.flat();
@@ -224,7 +226,12 @@ export class KvWriter {
     }
     // From here the commit is done; putting it in place may also be finished by any reader.
     const entry = { key: check.key, value: marked.value, versionstamp: result.versionstamp ?? null };
-    return { ok: true, stamp: await this.apply(entry, id, guard("")) };
+    const cleared = await this.apply(entry, id, guard(""));
+    return result.versionstamp === undefined ? { ok: true, stamp: cleared } : {
+      ok: true,
+      stamp: cleared,
+      marked: result.versionstamp,
+    };
   }
 
   /**

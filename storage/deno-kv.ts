@@ -147,6 +147,8 @@ export class DenoKvStorage implements Storage {
   #knownBytes = 0;
   /** The generation of each view's pairs, as last read. */
   #gens = new Map<string, string>();
+  /** The versionstamps of this storage's latest commits, which `watch` does not report. */
+  #ownStamps = new Set<string>();
   /** The heads, by piece, as of the tip with versionstamp `stamp`. */
   #headCache: HeadPieces | undefined;
   /** Every stored key, to its change, up to change `#keysUpTo` (see the module doc). */
@@ -559,12 +561,13 @@ export class DenoKvStorage implements Storage {
       writes.push({ key: this.#key("h", i), value });
     }
     const length = nodes[nodes.length - 1]!.change;
-    const { ok, stamp } = await this.#writer.commit(
+    const { ok, stamp, marked } = await this.#writer.commit(
       tipEntry,
       writes,
       (journal) => encodeTip({ length, headPieces, journal }),
     );
     if (ok && stamp !== null) this.#headCache = { ...heads, stamp };
+    for (const own of [stamp, marked]) if (ok && typeof own === "string") this.#own(own);
     if (!ok) {
       throw new StorageConflictError(
         `Commit of changes ${first} to ${length} lost the race: another writer committed to this log first`,
@@ -603,6 +606,34 @@ export class DenoKvStorage implements Storage {
   /** Removes a view's pairs and checkpoint: one atomic step hides them, then they are deleted. */
   viewDrop(name: string): Promise<void> {
     return this.#guard(() => this.#views.drop(name));
+  }
+
+  #own(stamp: string): void {
+    if (this.#ownStamps.size >= 64) this.#ownStamps.clear();
+    this.#ownStamps.add(stamp);
+  }
+
+  /**
+   * Calls `onChange` when the tip changes by a commit that is not this storage's own, through Deno KV's `watch`:
+   * within one process (storages on one database), and across isolates on Deno Deploy; a local file does not tell
+   * other processes. Returns a function that stops watching. The log calls it, then `refresh()` on each change.
+   */
+  watch(onChange: () => void): () => void {
+    if (typeof this.kv.watch !== "function" || this.#closed) return () => {};
+    const reader = this.kv.watch([this.#key("tip")]).getReader();
+    let stopped = false;
+    void (async () => {
+      for (;;) {
+        const next = await reader.read().catch(() => undefined);
+        if (next === undefined || next.done || stopped || this.#closed) return;
+        const stamp = next.value[0]?.versionstamp ?? null;
+        if (stamp === null || !this.#ownStamps.has(stamp)) onChange();
+      }
+    })();
+    return () => {
+      stopped = true;
+      reader.cancel().catch(() => {});
+    };
   }
 
   /** Closes the storage (and the database, if the storage opened it). */

@@ -67,6 +67,31 @@ denoOnly("Hyperlog on Deno KV", "Deno KV (Deno.openKv) exists in Deno only", () 
     kv.close();
   });
 
+  it("two logs on one database (two isolates on Deploy) see each other's commits as they happen", async () => {
+    const kv = await (globalThis as unknown as { Deno: { openKv(p: string): Promise<DenoKvStorage["kv"]> } }).Deno
+      .openKv(":memory:");
+    const a = new Hyperlog<string>(new DenoKvStorage(kv, { prefix: ["logs", "shared"] }), { valueEncoding: "utf-8" });
+    const b = new Hyperlog<string>(new DenoKvStorage(kv, { prefix: ["logs", "shared"] }), { valueEncoding: "utf-8" });
+    await a.ready();
+    await b.ready();
+    const heard: string[] = [];
+    b.addEventListener("add", (event) => void heard.push((event as CustomEvent<{ value: string }>).detail.value));
+    const grown = b.waitForLength(0);
+    const first = await a.append("from a");
+    await grown;
+    assert.equal(b.length, 1);
+    assert.deepEqual(heard, ["from a"], "b fires add for a's node");
+    // b writes on top without a conflict: it already knows a's node.
+    const second = await b.append("from b");
+    assert.deepEqual(second.links, [first.key]);
+    await a.waitForLength(1);
+    assert.equal(a.length, 2);
+    assert.deepEqual((await a.heads()).map((node) => node.value), ["from b"]);
+    await a.close();
+    await b.close();
+    kv.close();
+  });
+
   it("HyperKV: concurrent puts survive a sync, a later put resolves them, the index is in Deno KV", async () => {
     const path = join(dir, "kv.kv");
     let log = new Hyperlog(await DenoKvStorage.open(path));

@@ -1,6 +1,6 @@
 /**
  * The relay with Deno KV: `hyperlog serve --storage kv:PATH` (every log in one Deno KV database, kept across a
- * restart) and the Deno Deploy entry `worker/deno-deploy.ts` under `deno serve` (tokens from the environment, the
+ * restart), two relays sharing one database (as Deploy's isolates do), and the Deno Deploy entry `worker/deno-deploy.ts` under `deno serve` (tokens from the environment, the
  * same layout in the database). Deno only (Deno KV).
  */
 import assert from "node:assert/strict";
@@ -11,7 +11,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, it } from "node:test";
 import { main } from "../src/cli.ts";
-import { DenoKvStorage } from "../storage/deno-kv.ts";
+import { type DenoKvLike, DenoKvStorage } from "../storage/deno-kv.ts";
+import { serve } from "../worker/serve.ts";
+import { kvLogs } from "../worker/serve-kv.ts";
 import { openSqlite } from "../storage/sqlite-open.ts";
 import { denoOnly } from "./_helpers.ts";
 import { connect, json, waitFor } from "./_relay-clients.ts";
@@ -105,6 +107,29 @@ denoOnly("The relay on Deno KV", "Deno KV (Deno.openKv) exists in Deno only", ()
     const io = { stdout: () => {}, stderr: (t: string) => void (err += t), openStorage: () => openSqlite(":memory:") };
     assert.equal(await main(["-d", dir, "serve", "--port", "0", "--storage", "leveldb"], io), 2);
     assert.match(err, /--storage leveldb is not a storage: give sqlite, kv or kv:PATH/);
+  });
+
+  it("two relays on one database (two isolates on Deploy): a node sent to one reaches the other's live clients", async () => {
+    const kv = await (globalThis as unknown as { Deno: { openKv(p: string): Promise<DenoKvLike> } }).Deno
+      .openKv(":memory:");
+    const one = await serve({ dir: "", port: 0, openLog: kvLogs(kv) });
+    const two = await serve({ dir: "", port: 0, openLog: kvLogs(kv) });
+    try {
+      const first = connect(one.url, "shared");
+      const second = connect(two.url, "shared");
+      await Promise.all([first.session.synced, second.session.synced]);
+      await first.log.append("through one");
+      await waitFor(() => second.log.length === 1, 30_000, "the node through the other relay");
+      await second.log.append("through two");
+      await waitFor(() => first.log.length === 2, 30_000, "the reply through the first relay");
+      for (const url of [one.url, two.url]) assert.equal((await json(await fetch(`${url}/logs/shared`))).length, 2);
+      for (const client of [first, second]) client.socket.close();
+      await Promise.all([first.closed, second.closed]);
+    } finally {
+      await one.close();
+      await two.close();
+      kv.close();
+    }
   });
 
   it("worker/deno-deploy.ts under deno serve: tokens from the environment, logs in the database", async () => {

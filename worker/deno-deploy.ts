@@ -32,6 +32,8 @@ interface DenoLike {
   openKv(path?: string): Promise<DenoKvLike>;
   env: { get(name: string): string | undefined };
   upgradeWebSocket(request: Request, options: { protocol?: string }): { socket: DenoSocket; response: Response };
+  addSignalListener(signal: "SIGINT" | "SIGTERM", handler: () => void): void;
+  exit(code: number): never;
 }
 
 const SETTINGS = [
@@ -47,6 +49,22 @@ const deno = (globalThis as unknown as { Deno: DenoLike }).Deno;
 const kv = await deno.openKv(deno.env.get("HYPERLOG_KV_PATH") || undefined);
 const settings: ServeSettings = Object.fromEntries(SETTINGS.map((name) => [name, deno.env.get(name)]));
 const relay = new RelayServer("", settings, kvLogs(kv));
+
+// Each open log watches the database for other isolates' commits, which keeps the process alive: on Ctrl-C or
+// SIGTERM (under `deno serve` on a machine; Deploy manages isolates itself), close every log and the database, then
+// exit.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  try {
+    deno.addSignalListener(signal, () => {
+      void relay.close().finally(() => {
+        kv.close();
+        deno.exit(0);
+      });
+    });
+  } catch {
+    // No signals here (Deno Deploy).
+  }
+}
 
 /**
  * Answers one request: the app's routes, and WebSocket upgrades through `Deno.upgradeWebSocket`.
