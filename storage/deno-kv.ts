@@ -90,6 +90,11 @@ export interface DenoKvStorageOptions {
   closeKv?: boolean;
   /** Where the database is, for error messages (set by {@link DenoKvStorage.open}). */
   path?: string | undefined;
+  /**
+   * Follow other writers' commits with Deno KV's `watch` (see {@link DenoKvStorage.watch}): true by default on
+   * Deno, false elsewhere (the npm client's watch keeps Node's process alive after it is cancelled).
+   */
+  watch?: boolean;
 }
 
 /** A journal nobody committed (its writer died) is deleted by an `open` this long after it was started. */
@@ -137,6 +142,7 @@ export class DenoKvStorage implements Storage {
   /** The database's path, when known (see {@link DenoKvStorageOptions.path}). */
   readonly path: string | undefined;
   readonly #closeKv: boolean;
+  readonly #watch: boolean;
   #opening: Promise<void> | undefined;
   #closed = false;
   readonly #writer: KvWriter;
@@ -179,6 +185,7 @@ export class DenoKvStorage implements Storage {
     this.kv = kv;
     this.prefix = [...prefix];
     this.#closeKv = options.closeKv ?? false;
+    this.#watch = options.watch ?? "Deno" in globalThis;
     this.path = options.path;
     this.#writer = new KvWriter(kv, (...parts) => this.#key(...parts), () => this.#closed);
     this.#views = new KvViews(kv, (...parts) => this.#key(...parts), this.#writer);
@@ -619,7 +626,7 @@ export class DenoKvStorage implements Storage {
    * other processes. Returns a function that stops watching. The log calls it, then `refresh()` on each change.
    */
   watch(onChange: () => void): () => void {
-    if (typeof this.kv.watch !== "function" || this.#closed) return () => {};
+    if (!this.#watch || typeof this.kv.watch !== "function" || this.#closed) return () => {};
     const reader = this.kv.watch([this.#key("tip")]).getReader();
     let stopped = false;
     void (async () => {
