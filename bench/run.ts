@@ -17,6 +17,7 @@ import { benchmark as bundle } from "./bundle.ts";
 import { benchmark as compat } from "./compat.ts";
 import { benchmark as core } from "./core.ts";
 import { benchmark as graph } from "./graph.ts";
+import { benchmark as denokv } from "./denokv.ts";
 import { benchmark as hash } from "./hash.ts";
 import { benchmark as relay } from "./relay.ts";
 import { benchmark as indexeddb } from "./indexeddb.ts";
@@ -35,7 +36,19 @@ import {
 } from "./_util.ts";
 
 /** The benchmark modules, in the order they run. */
-const MODULES: readonly BenchModule[] = [core, hash, sqlite, replicate, views, relay, indexeddb, bundle, graph, compat];
+const MODULES: readonly BenchModule[] = [
+  core,
+  hash,
+  sqlite,
+  denokv,
+  replicate,
+  views,
+  relay,
+  indexeddb,
+  bundle,
+  graph,
+  compat,
+];
 
 /** Stops with a usage error. */
 function usage(message: string): never {
