@@ -17,6 +17,7 @@ import { benchmark as bundle } from "./bundle.ts";
 import { benchmark as compat } from "./compat.ts";
 import { benchmark as core } from "./core.ts";
 import { benchmark as graph } from "./graph.ts";
+import { benchmark as denokv } from "./denokv.ts";
 import { benchmark as hash } from "./hash.ts";
 import { benchmark as relay } from "./relay.ts";
 import { benchmark as indexeddb } from "./indexeddb.ts";
@@ -40,6 +41,7 @@ const MODULES: readonly BenchModule[] = [
   core,
   hash,
   sqlite,
+  denokv,
   replicate,
   bounds,
   views,

@@ -31,6 +31,7 @@ const ENTRIES = [
   "mod.ts",
   "storage/sqlite-open.ts",
   "storage/sqlite-do.ts",
+  "storage/deno-kv.ts",
   "storage/conformance.ts",
   "storage/conformance-node-test.ts",
   "src/cli.ts",
@@ -38,6 +39,7 @@ const ENTRIES = [
   "worker/serve.ts",
   "compat/mod.ts",
   "storage/level.ts",
+  "worker/deno-deploy.ts",
 ];
 
 /** Pass/fail counts of one runtime */
@@ -84,7 +86,7 @@ const RUNTIMES: Record<string, Runtime> = {
     },
   },
   deno: {
-    command: () => [bin("deno"), "test", "-A"],
+    command: () => [bin("deno"), "test", "-A", "--unstable-kv"],
     takesFiles: true,
     // `ok | 24 passed (10 steps) | 0 failed | 8 ignored (1 step) (57ms)`; steps are subtests
     parse: (out) => {

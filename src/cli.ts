@@ -182,6 +182,8 @@ Each log is kept in DIR/NAME.db (default DIR: ./.hyperlog-relay). Stops on Ctrl-
   --metrics-token-file F   /metrics answers with the token in F                 [env METRICS_TOKEN]
   --token-secret-file F    the secret of signed tokens ('hyperlog token')       [env TOKEN_SECRET]
   --admin-token-file F     the dashboard at /admin, behind the token in F       [env ADMIN_TOKEN]
+  --storage sqlite|kv[:PATH] sqlite: DIR/NAME.db per log (default); kv: every log in one Deno KV database,
+                           DIR/logs.kv or PATH (Deno only: deno run -A --unstable-kv bin/hyperlog.mjs serve ...)
 Options take "--name VALUE" or "--name=VALUE"; an option wins over its environment variable. A bad setting stops
 the relay with exit code 2 and the reason.
 `,
@@ -614,6 +616,7 @@ const SERVE_OPTIONS: Record<string, string> = {
   "--max-logs": "MAX_LOGS",
   "--max-log-bytes": "MAX_LOG_BYTES",
   "--hello-timeout-ms": "HELLO_TIMEOUT_MS",
+  "--storage": "",
 };
 
 /** `hyperlog serve`: the relay on this machine, until SIGINT or SIGTERM (or `io.signal`, for tests). */
@@ -660,15 +663,20 @@ async function serve(io: CliIO, parsed: Parsed, argv: readonly string[]): Promis
   const dirGiven = argv.some((arg) => arg === "-d" || arg === "--dir" || arg.startsWith("--dir="));
   const dir = dirGiven ? parsed.dir : ".hyperlog-relay";
   const { serve: start } = await import("../worker/serve.ts");
+  const { relayStorage } = await import("../worker/serve-kv.ts");
   let running;
+  let storage;
   try {
-    running = await start({ dir, port, hostname: values["--host"] ?? "127.0.0.1", settings });
+    storage = await relayStorage(values["--storage"] ?? "sqlite", dir);
+    const openLog = storage.openLog === undefined ? {} : { openLog: storage.openLog };
+    running = await start({ dir, port, hostname: values["--host"] ?? "127.0.0.1", settings, ...openLog });
   } catch (error) {
+    storage?.close();
     if (error instanceof RangeError || error instanceof TypeError) throw new UsageError(error.message);
     throw error;
   }
   await io.stdout(
-    `hyperlog relay on ${running.url} (logs in ${resolve(dir)}); sync with ${
+    `hyperlog relay on ${running.url} (logs in ${storage.where}); sync with ${
       running.url.replace(/^http/, "ws")
     }/logs/NAME\n`,
   );
@@ -680,6 +688,7 @@ async function serve(io: CliIO, parsed: Parsed, argv: readonly string[]): Promis
     }
   });
   await running.close();
+  storage.close();
   await io.stderr("hyperlog relay stopped\n");
   return 0;
 }

@@ -354,6 +354,7 @@ export class Hyperlog<T = unknown> extends EventTarget {
   #keyIndex: KeyIndex | undefined;
   #keyIndexBuilt: Promise<KeyIndex> | undefined;
   #closed = false;
+  #unwatch: (() => void) | undefined;
   #closing: Promise<void> | undefined;
   readonly #pending = new Set<Promise<unknown>>();
   readonly #views = new Set<View<T>>();
@@ -410,6 +411,8 @@ export class Hyperlog<T = unknown> extends EventTarget {
       }
       this.#id = id;
       this.#length = await this.storage.length();
+      // A store that other writers share (Deno KV) says when they commit: their nodes then reach this log.
+      this.#unwatch = this.storage.watch?.(() => void this.refresh().catch(() => {}));
     });
     OPENING.set(this.storage, opened);
     return opened;
@@ -461,6 +464,46 @@ export class Hyperlog<T = unknown> extends EventTarget {
    */
   get length(): number {
     return this.#length;
+  }
+
+  /**
+   * Reads the length again from storage, for a store that other writers share (another process on the same file,
+   * another isolate on the same Deno KV database): the nodes they committed since become part of this log, for
+   * reads, live streams and replication, and each fires an `add` event. The log calls it itself when its storage
+   * can tell (`Storage.watch`: Deno KV). Resolves with the length; runs between this log's own writes.
+   *
+   * @example
+   * ```ts
+   * import { Hyperlog, MemoryStorage } from "../mod.ts";
+   * const storage = new MemoryStorage();
+   * const log = new Hyperlog(storage);
+   * console.assert((await log.refresh()) === 0);
+   * ```
+   */
+  async refresh(): Promise<number> {
+    await this.ready();
+    return await this.#mutex.run(async () => {
+      const length = await this.storage.length();
+      if (length <= this.#length) return this.#length;
+      const fresh: StoredNode[] = [];
+      if (this.#hasListeners("add")) {
+        for (let since = this.#length; since < length;) {
+          const page = await this.storage.read({ since, until: length, limit: 1000, reverse: false });
+          if (page.length === 0) break;
+          fresh.push(...page);
+          since = page[page.length - 1]!.change;
+        }
+      }
+      this.#length = length;
+      // Commits made elsewhere: the key index is rebuilt when next needed.
+      this.#keyIndex = undefined;
+      this.#keyIndexBuilt = undefined;
+      const waiters = this.#waiters;
+      this.#waiters = new Set();
+      for (const wake of waiters) wake();
+      for (const node of fresh) this.dispatchEvent(new CustomEvent("add", { detail: this.#toNode(node) }));
+      return length;
+    });
   }
 
   /**
@@ -1355,6 +1398,7 @@ export class Hyperlog<T = unknown> extends EventTarget {
       await this.#opening.catch(() => {});
       await Promise.allSettled([...this.#views].map((view) => view.close()));
       await Promise.allSettled([...this.#pending]);
+      this.#unwatch?.();
       await this.#mutex.idle();
       this.#closed = true;
       const waiters = this.#waiters;

@@ -148,4 +148,10 @@ export interface Storage {
   viewDrop(name: string): Promise<void>;
   /** Releases the store. Calls after `close` reject with a `ClosedError`. */
   close(): Promise<void>;
+  /**
+   * Optional, for stores that other writers share and that can tell when they commit (Deno KV): calls `onChange`
+   * after a commit that may not be this storage's own; returns a function that stops watching. The log then calls
+   * `refresh()`.
+   */
+  watch?(onChange: () => void): () => void;
 }

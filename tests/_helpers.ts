@@ -63,6 +63,30 @@ export function nodeOnly(title: string, why: string, suite: () => void): void {
 }
 
 /**
+ * Registers a suite that only Deno can host (Deno KV: `Deno.openKv`, with `--unstable-kv`). On Node and Bun it
+ * registers one skipped test that says why, and prints the reason, so a skip is never silent.
+ *
+ * @example
+ * ```ts ignore
+ * import { denoOnly } from "./_helpers.ts";
+ * denoOnly("DenoKvStorage", "it needs Deno.openKv", () => {
+ *   it("opens", () => {});
+ * });
+ * ```
+ */
+export function denoOnly(title: string, why: string, suite: () => void): void {
+  if (runtime === "deno") {
+    describe(title, suite);
+    return;
+  }
+  const reason = `${why}; it runs under Deno only (skipped on ${runtime})`;
+  console.log(`Skipping: ${reason}`);
+  describe(title, () => {
+    it("runs under Deno only", { skip: reason }, () => {});
+  });
+}
+
+/**
  * Starts a Deno server fixture (it prints `PORT <n>` once listening), whichever runtime runs the test; resolves with
  * its port and process. Deno serves the WebSocket fixtures because it has a standard server-side WebSocket.
  *

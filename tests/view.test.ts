@@ -1,5 +1,5 @@
 /**
- * Materialized views through the public API, on memory and on SQLite files: catching up, following live and
+ * Materialized views through the public API, on memory, on SQLite files and (on Deno) Deno KV files: catching up, following live and
  * replicated nodes, atomic checkpoints, versions, resets, failing maps, and reopening.
  */
 import assert from "node:assert/strict";
@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { Hyperlog, MemoryStorage, type Node, type Storage, type ViewStore } from "../mod.ts";
 import { openSqlite } from "../storage/sqlite-open.ts";
+import { DenoKvStorage } from "../storage/deno-kv.ts";
 
 const runtime = "Bun" in globalThis ? "bun" : "Deno" in globalThis ? "deno" : "node";
 const dir = mkdtempSync(join(tmpdir(), "hyperlog-view-"));
@@ -46,6 +47,13 @@ const backends: Array<[string, () => Promise<{ storage: Storage; reopen: () => P
     return { storage: await openSqlite(path), reopen: () => openSqlite(path) };
   }],
 ];
+// Deno KV exists in Deno only (Deno.openKv); its own tests are storage/deno-kv.test.ts.
+if (runtime === "deno") {
+  backends.push(["Deno KV", async () => {
+    const path = join(dir, `view-${files++}.kv`);
+    return { storage: await DenoKvStorage.open(path), reopen: () => DenoKvStorage.open(path) };
+  }]);
+}
 
 for (const [backend, make] of backends) {
   describe(`views on ${backend}`, () => {
@@ -156,8 +164,17 @@ for (const [backend, make] of backends) {
       // The seed's "rm -rf db/index": the view's tables dropped by hand; it rebuilds on the next open.
       const raw = await reopen();
       await raw.open();
-      const db = (raw as unknown as { driver: { exec(sql: string): void } }).driver;
-      db.exec("DROP TABLE hyperlog_view_data");
+      if (raw instanceof DenoKvStorage) {
+        // In Deno KV: the keys of the views' checkpoints and pairs deleted.
+        for (const space of ["vs", "vd"]) {
+          for await (const entry of raw.kv.list({ prefix: [...raw.prefix, space] })) {
+            await raw.kv.atomic().delete(entry.key).commit();
+          }
+        }
+      } else {
+        const db = (raw as unknown as { driver: { exec(sql: string): void } }).driver;
+        db.exec("DROP TABLE hyperlog_view_data");
+      }
       await raw.close();
       log = new Hyperlog<Doc>(await reopen());
       seen.length = 0;

@@ -108,6 +108,14 @@ export class LazyStorage implements Storage {
     return this.#real;
   }
 
+  /**
+   * Watches the real store for commits made elsewhere (`Storage.watch`: Deno KV shared by several relays), when it
+   * exists and can; otherwise watches nothing. A store that can be watched exists from the open on (`openLog`).
+   */
+  watch(onChange: () => void): () => void {
+    return this.#real?.watch?.(onChange) ?? (() => {});
+  }
+
   /** Reads a metadata value. */
   async getMeta(name: string): Promise<string | undefined> {
     const real = await this.#read();

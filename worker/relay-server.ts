@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from "node:fs";
 import { openSqlite } from "../storage/sqlite-open.ts";
+import type { Storage } from "../storage/storage.ts";
 import type { AdminEnv } from "./admin.ts";
 import { directoryRegistry } from "./admin-serve.ts";
 import { createApp } from "./app.ts";
@@ -117,6 +118,8 @@ function unref(timer: unknown): void {
  */
 export class RelayServer {
   readonly #dir: string;
+  /** Opens a log's storage where the relay does not keep SQLite files (`serve-kv.ts`: Deno KV). */
+  readonly #openLog: ((name: string) => Promise<Storage>) | undefined;
   readonly #settings: { [K in keyof ServeSettings]?: string };
   readonly #config: RelaySettings;
   /** Open logs, least recently used first. */
@@ -132,18 +135,20 @@ export class RelayServer {
   readonly metrics: RelayMetrics = new RelayMetrics();
 
   /**
-   * Keeps the logs in `dir` (created if needed); checks the settings (a bad one throws a `ConfigError` here). Files
-   * of an earlier version named after a log with upper-case letters are renamed (see `fileNameOf`).
+   * Keeps the logs in `dir` (created if needed), or where `openLog` says (`serve-kv.ts`: Deno KV); checks the settings
+   * (a bad one throws a `ConfigError` here). Files of an earlier version named after a log with upper-case letters
+   * are renamed (see `fileNameOf`).
    */
-  constructor(dir: string, settings: ServeSettings = {}) {
+  constructor(dir: string, settings: ServeSettings = {}, openLog?: (name: string) => Promise<Storage>) {
     this.#dir = dir;
+    this.#openLog = openLog;
     // Unset and empty settings are left out, as an unset Worker variable is.
     this.#settings = Object.fromEntries(
       Object.entries(settings).filter(([, value]) => typeof value === "string" && value !== ""),
     );
     this.#config = readSettings(this.#settings);
     mkdirSync(dir, { recursive: true });
-    this.#logCount = this.#scan();
+    this.#logCount = openLog === undefined ? this.#scan() : 0;
     this.metrics.gauge("open_logs", "Logs open now", () => this.#served.size);
     this.metrics.gauge("logs", "Logs on this relay", () => this.#logCount);
     this.metrics.gauge("sockets", "WebSockets open now", () => this.#sockets);
@@ -224,9 +229,11 @@ export class RelayServer {
     const file = this.fileOf(name);
     const caps = this.#config.caps;
     const canCreate = () => caps.logs === undefined || this.#logCount < caps.logs;
+    const openLog = this.#openLog;
+    // With openLog (Deno KV) the relay cannot tell a log that exists without opening it: it opens it.
     const storage = new LazyStorage({
-      exists: () => existsSync(file),
-      create: () => openSqlite(file),
+      exists: () => openLog !== undefined || existsSync(file),
+      create: () => openLog?.(name) ?? openSqlite(file),
       beforeCreate: () => {
         if (!canCreate()) throw new RangeError("This relay holds as many logs as it may (MAX_LOGS)");
         this.#logCount++;
@@ -380,7 +387,10 @@ export class RelayServer {
   async #forwarded(name: string, request: Request, upgrade: Upgrade | undefined): Promise<Response> {
     const url = new URL(request.url);
     if (url.pathname !== "/ws") {
-      if (!this.#served.has(name) && !this.#opening.has(name) && !existsSync(this.fileOf(name))) {
+      if (
+        this.#openLog === undefined && !this.#served.has(name) && !this.#opening.has(name) &&
+        !existsSync(this.fileOf(name))
+      ) {
         return noSuchLog(name);
       }
       const served = await this.#open(name);

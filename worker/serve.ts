@@ -11,6 +11,7 @@
 import { INTERNAL_ERROR } from "./app.ts";
 import type { RelayLimits } from "./limits.ts";
 import type { RelayEnv } from "./relay.ts";
+import type { Storage } from "../storage/storage.ts";
 import type { RelaySocket } from "./relay-core.ts";
 import { RelayServer, type ServeSettings } from "./relay-server.ts";
 
@@ -61,6 +62,8 @@ export interface ServeOptions {
   hostname?: string;
   /** Tokens, writers and limits. */
   settings?: ServeSettings;
+  /** Opens the storage of log `name` instead of `dir/NAME.db` (see `serve-kv.ts` for Deno KV). */
+  openLog?: (name: string) => Promise<Storage>;
 }
 
 /** How a runtime listens: the adapters in `serve-node.ts`, `serve-deno.ts` and `serve-bun.ts`. */
@@ -81,7 +84,7 @@ export type Listen = (
  * ```
  */
 export async function serve(options: ServeOptions): Promise<RunningServer> {
-  const relay = new RelayServer(options.dir, options.settings ?? {});
+  const relay = new RelayServer(options.dir, options.settings ?? {}, options.openLog);
   const hostname = options.hostname ?? "127.0.0.1";
   const g = globalThis as { Deno?: unknown; Bun?: unknown };
   const { listen } = g.Bun !== undefined

@@ -1,0 +1,664 @@
+/**
+ * Deno KV storage: keeps a log in a Deno KV database (`Deno.openKv()`: a SQLite file or memory locally, the
+ * replicated store on Deno Deploy). Several logs share one database, each under its own key prefix: give each log
+ * a prefix that is not the start of another log's (`["logs", name]` for every name is fine).
+ *
+ * Deno KV commits an atomic operation of at most 1 000 mutations and ~800 KiB, with values of at most 64 KiB and
+ * keys of at most 2 KiB. The layout, under the prefix `P` (`["hyperlog"]` by default):
+ *
+ * - `[...P, "tip"]`: the length (the last change), the number of pieces of the heads, and the id of the journal
+ *   being applied ("" for none). Every commit changes it, so an atomic `check` of its versionstamp is how a commit
+ *   knows that nothing was committed since it read the store: a commit that loses the race is refused with a
+ *   `StorageConflictError`, and stores nothing.
+ * - `[...P, "h", i]`: the heads, 32 bytes each, 2 000 per piece.
+ * - `[...P, "c", last, seq]`: the nodes, a run of consecutive changes per chunk (at most 1 000 nodes or ~60 KB),
+ *   keyed by the change of its last node; a chunk over 64 KiB (a big value) is split into pieces `seq` 0, 1, ...
+ * - `[...P, "x", last]`: the keys of the nodes of chunk `last`, 32 bytes each, in change order. A node takes no
+ *   mutation of its own: a commit of 1 000 small nodes writes about six keys (Deno KV spends 20 to 50 us per
+ *   mutation here, so a key per node would cost more than everything else of the commit).
+ * - `[...P, "m", name]`: the `getMeta`/`setMeta` values.
+ * - `[...P, "vs", name]`: the checkpoint of view `name`, and the generation of its pairs; `[...P, "vd", name, gen,
+ *   key]`: the pairs (`[...P, "vx", name, gen, key, i]`: the rest of a value over 64 KiB). Dropping a view deletes
+ *   its checkpoint, which hides the generation at once; its pairs are then deleted in the background of the call
+ *   (and by the next `open` if the process dies meanwhile: `[...P, "vt", gen]` remembers them).
+ *
+ * A commit that fits Deno KV's limits is one atomic operation. A larger one (1 000 nodes and up, or big values)
+ * writes its mutations first as a journal, `[...P, "j", id, seq]`, which nothing reads yet; then one atomic step
+ * (checked against the tip, or the view's checkpoint) sets the new tip with the journal's id: from then the commit
+ * is done, all of it. The journal's writes are then put in place, in as many atomic operations as needed, and the
+ * id is cleared. Whoever reads a tip (or checkpoint) with a journal id, in this process or another, puts the
+ * journal in place first, so a process killed at any point leaves either nothing visible (its journal is garbage,
+ * deleted by an `open` ten minutes later) or the whole commit.
+ *
+ * Every value is stored as bytes, which any Deno KV client reads (Node with the npm `@deno/kv` client too).
+ *
+ * Stored nodes never change, so a storage keeps some in memory and trusts them without asking the database:
+ * - the nodes of its recent chunks (the ones it committed or read, up to 20 000 nodes or 16 MB of values);
+ * - once `has` or `get` meets a key it does not hold, every stored key, to its chunk (about 130 bytes of memory per
+ *   node: 13 MB for a log of 100 000): the first time it lists the key lists (32 bytes a node: a log of 100 000
+ *   reads 3.2 MB), then each call reads the tip and the key lists committed since, by any process.
+ * `length`, `heads` and `read` ask the database each time, so every call sees what other processes committed.
+ *
+ * @module
+ */
+import { ClosedError, HyperlogError, StorageConflictError, StorageError } from "../src/errors.ts";
+import { hexInto, isKey, toHex } from "../src/hex.ts";
+import type { StoredNode } from "../src/node.ts";
+import {
+  cutChunks,
+  decodeChunk,
+  decodeTip,
+  decodeViewState,
+  type DenoKvKey,
+  type DenoKvKeyPart,
+  encodeChunk,
+  encodeTip,
+  join,
+  keyBytes,
+  type KvWrite,
+  pieces,
+  type Tip,
+  utf8,
+} from "./deno-kv-codec.ts";
+import {
+  bytesOf,
+  type DenoKvAtomicLike,
+  type DenoKvEntryLike,
+  type DenoKvLike,
+  JOURNAL_ID,
+  KvWriter,
+} from "./deno-kv-journal.ts";
+import { KvViews } from "./deno-kv-views.ts";
+import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "./storage.ts";
+
+export type { DenoKvAtomicLike, DenoKvEntryLike, DenoKvKey, DenoKvKeyPart, DenoKvLike };
+
+/**
+ * Options of {@link DenoKvStorage}.
+ *
+ * @example
+ * ```ts
+ * import type { DenoKvStorageOptions } from "./deno-kv.ts";
+ * const options: DenoKvStorageOptions = { prefix: ["logs", "chat"] };
+ * console.assert(options.prefix!.length === 2);
+ * ```
+ */
+export interface DenoKvStorageOptions {
+  /** The key prefix of this log in the database (`["hyperlog"]` by default); give each log its own. */
+  prefix?: DenoKvKey;
+  /** Close the database when the storage closes (true when {@link DenoKvStorage.open} opened it). */
+  closeKv?: boolean;
+  /** Where the database is, for error messages (set by {@link DenoKvStorage.open}). */
+  path?: string | undefined;
+  /**
+   * Follow other writers' commits with Deno KV's `watch` (see {@link DenoKvStorage.watch}): true by default on
+   * Deno, false elsewhere (the npm client's watch keeps Node's process alive after it is cancelled).
+   */
+  watch?: boolean;
+}
+
+/** A journal nobody committed (its writer died) is deleted by an `open` this long after it was started. */
+const ORPHAN_JOURNAL_MS = 10 * 60 * 1000;
+/** The `TypeError`s this file throws for bad input; Deno KV's own failures (also `TypeError`s) become `StorageError`s. */
+const OWN_ERRORS = new WeakSet<object>();
+function own(err: TypeError): TypeError {
+  OWN_ERRORS.add(err);
+  return err;
+}
+/** Heads per piece of `[...P, "h", i]`. */
+const HEADS_PER_PIECE = 2000;
+/** Nodes of recent chunks kept in memory: at most this many... */
+const CACHE_NODES = 20_000;
+/** ...and this many bytes of values. */
+const CACHE_BYTES = 16 * 1024 * 1024;
+const ABSENT_TIP: Tip = { length: 0, headPieces: 0, journal: "" };
+
+/** The heads of a log, as stored: pieces of at most 2 000, and the piece of each head. */
+interface HeadPieces {
+  /** The versionstamp of the tip they belong to. */
+  stamp: string | null;
+  pieces: Set<string>[];
+  where: Map<string, number>;
+}
+
+/**
+ * Keeps a log in a Deno KV database, under a key prefix. Open one with {@link DenoKvStorage.open} (a path, or
+ * none for Deno's default database), or give it a database you opened.
+ *
+ * @example
+ * ```ts ignore
+ * import { Hyperlog } from "@hyperlog/hyperlog";
+ * import { DenoKvStorage } from "@hyperlog/hyperlog/deno-kv";
+ * const kv = await Deno.openKv();   // deno run --unstable-kv
+ * const log = new Hyperlog(new DenoKvStorage(kv, { prefix: ["logs", "chat"] }), { valueEncoding: "json" });
+ * await log.append({ text: "hello" });
+ * ```
+ */
+export class DenoKvStorage implements Storage {
+  /** The database. */
+  readonly kv: DenoKvLike;
+  /** This log's key prefix. */
+  readonly prefix: DenoKvKey;
+  /** The database's path, when known (see {@link DenoKvStorageOptions.path}). */
+  readonly path: string | undefined;
+  readonly #closeKv: boolean;
+  readonly #watch: boolean;
+  #opening: Promise<void> | undefined;
+  #closed = false;
+  readonly #writer: KvWriter;
+  readonly #views: KvViews;
+  /** Decoded nodes of recent chunks, by the chunk's last change, oldest first. */
+  #chunks = new Map<number, StoredNode[]>();
+  #known = new Map<string, StoredNode>();
+  #knownBytes = 0;
+  /** The generation of each view's pairs, as last read. */
+  #gens = new Map<string, string>();
+  /** The versionstamps of this storage's latest commits, which `watch` does not report. */
+  #ownStamps = new Set<string>();
+  /** The heads, by piece, as of the tip with versionstamp `stamp`. */
+  #headCache: HeadPieces | undefined;
+  /** Every stored key, to its change, up to change `#keysUpTo` (see the module doc). */
+  #keys: Map<string, number> | undefined;
+  #keysUpTo = 0;
+  /** The last change of every chunk up to `#keysUpTo`, ascending. */
+  #lasts: number[] = [];
+  /** The bytes of chunks read by `get`, by their last change, oldest first. */
+  #raw = new Map<number, Uint8Array>();
+  #rawBytes = 0;
+
+  /**
+   * A storage over `kv`, under `options.prefix`.
+   *
+   * @example
+   * ```ts ignore
+   * const storage = new DenoKvStorage(await Deno.openKv(":memory:"), { prefix: ["a"], closeKv: true });
+   * ```
+   */
+  constructor(kv: DenoKvLike, options: DenoKvStorageOptions = {}) {
+    if (kv === null || typeof kv !== "object" || typeof kv.atomic !== "function") {
+      throw new TypeError("DenoKvStorage needs a Deno KV database: the result of Deno.openKv()");
+    }
+    const prefix = options.prefix ?? ["hyperlog"];
+    if (!Array.isArray(prefix) || prefix.length === 0 || keyBytes(prefix) > 512) {
+      throw new TypeError("The prefix must be a non-empty array of key parts of at most 512 bytes");
+    }
+    this.kv = kv;
+    this.prefix = [...prefix];
+    this.#closeKv = options.closeKv ?? false;
+    this.#watch = options.watch ?? "Deno" in globalThis;
+    this.path = options.path;
+    this.#writer = new KvWriter(kv, (...parts) => this.#key(...parts), () => this.#closed);
+    this.#views = new KvViews(kv, (...parts) => this.#key(...parts), this.#writer);
+  }
+
+  /**
+   * Opens the Deno KV database at `path` (a file, `:memory:`, or Deno's default database when omitted) with
+   * `Deno.openKv`, which Deno 2 still gates behind `--unstable-kv`, and a storage over it that closes it.
+   *
+   * @example
+   * ```ts ignore
+   * import { DenoKvStorage } from "@hyperlog/hyperlog/deno-kv";
+   * const storage = await DenoKvStorage.open("./chat.kv", { prefix: ["chat"] });
+   * ```
+   */
+  static async open(
+    path?: string,
+    options: Omit<DenoKvStorageOptions, "closeKv" | "path"> = {},
+  ): Promise<DenoKvStorage> {
+    const deno = (globalThis as unknown as { Deno?: { openKv?: (path?: string) => Promise<DenoKvLike> } }).Deno;
+    if (typeof deno?.openKv !== "function") {
+      throw new StorageError(
+        deno === undefined
+          ? "Deno KV needs Deno (elsewhere, open a database with the npm client @deno/kv and pass it)"
+          : "Deno.openKv is not available: run Deno with --unstable-kv",
+      );
+    }
+    let kv: DenoKvLike;
+    try {
+      kv = await deno.openKv(path);
+    } catch (err) {
+      throw new StorageError(`Cannot open the Deno KV database ${path ?? "(default)"}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    const storage = new DenoKvStorage(kv, { ...options, closeKv: true, path });
+    await storage.open();
+    return storage;
+  }
+
+  #key(...parts: DenoKvKeyPart[]): DenoKvKey {
+    return [...this.prefix, ...parts];
+  }
+
+  /** Runs `fn`, turning Deno KV's own failures into a `StorageError` (typed errors pass through). */
+  async #guard<R>(fn: () => Promise<R>): Promise<R> {
+    if (this.#closed) throw new ClosedError("The storage is closed");
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof HyperlogError || OWN_ERRORS.has(err as object)) throw err;
+      if (this.#closed) throw new ClosedError("The storage is closed");
+      throw new StorageError(`Deno KV failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    }
+  }
+
+  /** Opens the store: finishes an interrupted commit or drop, deletes old orphan journals. */
+  open(): Promise<void> {
+    if (this.#closed) return Promise.reject(new ClosedError("The storage is closed"));
+    this.#opening ??= this.#guard(() => this.#open());
+    return this.#opening;
+  }
+
+  async #open(): Promise<void> {
+    const tip = await this.#tip();
+    const live = new Set<string>([tip.value.journal]);
+    const depth = this.prefix.length + 2;
+    for await (const entry of this.kv.list({ prefix: this.#key("vs") })) {
+      if (entry.key.length !== depth) continue;
+      const state = decodeViewState(bytesOf(entry, "A view state")!);
+      if (state.journal !== "") await this.#views.stored(entry.key[entry.key.length - 1] as string);
+    }
+    for await (const entry of this.kv.list({ prefix: this.#key("vt") })) {
+      if (entry.key.length !== depth) continue;
+      await this.#views.clean(
+        utf8.decode(bytesOf(entry, "A dropped view")!),
+        entry.key[entry.key.length - 1] as string,
+      );
+    }
+    const orphans = new Set<string>();
+    for await (const entry of this.kv.list({ prefix: this.#key("j") })) {
+      const id = entry.key[this.prefix.length + 1];
+      // Only keys shaped like a journal piece: never another log's, whatever its prefix.
+      if (entry.key.length !== this.prefix.length + 3 || typeof id !== "string" || !JOURNAL_ID.test(id)) continue;
+      const started = parseInt(id.split("-")[0]!, 36);
+      if (!live.has(id) && Date.now() - started > ORPHAN_JOURNAL_MS) orphans.add(id);
+    }
+    for (const id of orphans) await this.#writer.deletePrefix(this.#key("j", id));
+  }
+
+  /** The tip and its entry, after putting an interrupted commit in place. */
+  async #tip(entries?: DenoKvEntryLike[]): Promise<{ value: Tip; entry: DenoKvEntryLike }> {
+    for (;;) {
+      const entry = entries?.[0] ?? await this.kv.get(this.#key("tip"));
+      entries = undefined;
+      const bytes = bytesOf(entry, "The tip of the log");
+      const value = bytes === undefined ? ABSENT_TIP : decodeTip(bytes);
+      if (value.journal === "") return { value, entry };
+      await this.#writer.apply(entry, value.journal, encodeTip({ ...value, journal: "" }));
+    }
+  }
+
+  /** Reads keys with the tip in the same snapshot (at most 9 per call, each call with the tip). */
+  async #withTip(keys: DenoKvKey[]): Promise<{ tip: Tip; tipEntry: DenoKvEntryLike; entries: DenoKvEntryLike[] }> {
+    for (;;) {
+      const calls: Promise<DenoKvEntryLike[]>[] = [];
+      for (let i = 0; i < keys.length || calls.length === 0; i += 9) {
+        calls.push(this.kv.getMany([this.#key("tip"), ...keys.slice(i, i + 9)]));
+      }
+      const results = await Promise.all(calls);
+      const stamp = results[0]![0]!.versionstamp;
+      if (results.some((result) => result[0]!.versionstamp !== stamp)) continue; // A commit came between.
+      const { value, entry } = await this.#tip([results[0]![0]!]);
+      if (entry.versionstamp !== stamp) continue; // An interrupted commit was put in place: read again.
+      return { tip: value, tipEntry: entry, entries: results.flatMap((result) => result.slice(1)) };
+    }
+  }
+
+  /** Reads a metadata value. */
+  getMeta(name: string): Promise<string | undefined> {
+    return this.#guard(async () => {
+      const bytes = bytesOf(await this.kv.get(this.#key("m", name)), `Metadata ${name}`);
+      return bytes === undefined ? undefined : utf8.decode(bytes);
+    });
+  }
+
+  /** Writes a metadata value (at most 64 KiB). */
+  setMeta(name: string, value: string): Promise<void> {
+    return this.#guard(async () => {
+      const bytes = utf8.encode(value);
+      if (bytes.length > 65_000) throw new StorageError(`Metadata ${name} is too large for Deno KV (over 64 KiB)`);
+      await this.#writer.run([{ key: this.#key("m", name), value: bytes }]);
+    });
+  }
+
+  /** The number of nodes. */
+  length(): Promise<number> {
+    return this.#guard(async () => (await this.#tip()).value.length);
+  }
+
+  #remember(nodes: StoredNode[]): void {
+    const last = nodes[nodes.length - 1]!.change;
+    if (this.#chunks.has(last)) return;
+    this.#chunks.set(last, nodes);
+    for (const node of nodes) {
+      this.#known.set(node.key, node);
+      this.#knownBytes += node.value.byteLength;
+    }
+    for (const [oldest, dropped] of this.#chunks) {
+      if (this.#known.size <= CACHE_NODES && this.#knownBytes <= CACHE_BYTES) break;
+      this.#chunks.delete(oldest);
+      for (const node of dropped) {
+        this.#known.delete(node.key);
+        this.#knownBytes -= node.value.byteLength;
+      }
+    }
+  }
+
+  /** The bytes of the chunk whose last change is `last`. */
+  async #chunk(last: number): Promise<Uint8Array> {
+    const parts: Uint8Array[] = [];
+    for await (const entry of this.kv.list({ prefix: this.#key("c", last) }, { batchSize: 20 })) {
+      parts.push(bytesOf(entry, "A chunk")!);
+    }
+    if (parts.length === 0) throw new StorageError(`The chunk of changes up to ${last} is missing from Deno KV`);
+    return join(parts);
+  }
+
+  /** The node with this key, or `undefined`. */
+  get(key: string): Promise<StoredNode | undefined> {
+    return this.#guard(async () => {
+      const known = this.#known.get(key);
+      if (known !== undefined) return known;
+      if (!isKey(key)) return undefined;
+      // A key in memory is stored (nodes never leave); only an unknown key needs the tip, to catch up.
+      const change = this.#keys?.get(key) ?? (await this.#keyMap((await this.#tip()).value)).get(key);
+      if (change === undefined) return undefined;
+      // The chunk that holds `change`: the first whose last change is not below it.
+      const lasts = this.#lasts;
+      let lo = 0;
+      let hi = lasts.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (lasts[mid]! < change) lo = mid + 1;
+        else hi = mid;
+      }
+      const last = lasts[lo]!;
+      let raw = this.#raw.get(last);
+      if (raw === undefined) {
+        raw = await this.#chunk(last);
+        this.#raw.set(last, raw);
+        this.#rawBytes += raw.length;
+        for (const [oldest, bytes] of this.#raw) {
+          if (this.#rawBytes <= CACHE_BYTES * 2) break;
+          this.#raw.delete(oldest);
+          this.#rawBytes -= bytes.length;
+        }
+      }
+      return decodeChunk(raw, last, change)[0];
+    });
+  }
+
+  /** Whether each key is stored. */
+  has(keys: readonly string[]): Promise<boolean[]> {
+    return this.#guard(() => this.#has(keys));
+  }
+
+  async #has(keys: readonly string[]): Promise<boolean[]> {
+    const found = keys.map((key) => this.#known.has(key) || this.#keys?.has(key) === true);
+    if (found.every(Boolean)) return found;
+    const map = await this.#keyMap((await this.#tip()).value);
+    return keys.map((key, i) => found[i]! || map.has(key));
+  }
+
+  /**
+   * Every key stored up to `tip`, to the last change of its chunk: loaded from the key lists the first time, then
+   * from the key lists committed since (by any process).
+   */
+  async #keyMap(tip: Tip): Promise<Map<string, number>> {
+    const map = this.#keys ??= new Map();
+    if (tip.length <= this.#keysUpTo) return map;
+    const selector = { start: this.#key("x", this.#keysUpTo + 1), end: this.#key("x", tip.length + 1) };
+    const at = this.prefix.length + 1;
+    for await (const entry of this.kv.list(selector, { batchSize: 100 })) {
+      const last = entry.key[at] as number;
+      const bytes = bytesOf(entry, "A key list")!;
+      const first = last - bytes.length / 32 + 1;
+      for (let i = 0; i < bytes.length; i += 32) map.set(toHex(bytes.subarray(i, i + 32)), first + i / 32);
+      this.#lasts.push(last);
+    }
+    this.#keysUpTo = tip.length;
+    return map;
+  }
+
+  /** The current heads. */
+  heads(): Promise<string[]> {
+    return this.#guard(async () => (await this.#heads()).heads.pieces.flatMap((piece) => [...piece]));
+  }
+
+  /**
+   * The tip and the heads, by piece. The heads are kept in memory for the tip's versionstamp: while the tip has
+   * not changed (no commit, by anyone), they cost one read of the tip.
+   */
+  async #heads(): Promise<{ tip: Tip; tipEntry: DenoKvEntryLike; heads: HeadPieces }> {
+    const { value: tip, entry } = await this.#tip();
+    const cached = this.#headCache;
+    if (cached !== undefined && cached.stamp === entry.versionstamp) return { tip, tipEntry: entry, heads: cached };
+    for (;;) {
+      const { tip, tipEntry, entries } = await this.#withTip(
+        Array.from({ length: 9 }, (_, i) => this.#key("h", i)),
+      );
+      let parts = entries.slice(0, tip.headPieces);
+      if (tip.headPieces > 9) {
+        const more = await this.#withTip(
+          Array.from({ length: tip.headPieces - 9 }, (_, i) => this.#key("h", 9 + i)),
+        );
+        if (more.tipEntry.versionstamp !== tipEntry.versionstamp) continue;
+        parts = [...parts, ...more.entries];
+      }
+      const heads: HeadPieces = { stamp: tipEntry.versionstamp, pieces: [], where: new Map() };
+      for (const piece of parts) {
+        const bytes = bytesOf(piece, "A piece of the heads") ?? new Uint8Array(0);
+        const set = new Set<string>();
+        for (let at = 0; at < bytes.length; at += 32) {
+          const key = toHex(bytes.subarray(at, at + 32));
+          set.add(key);
+          heads.where.set(key, heads.pieces.length);
+        }
+        heads.pieces.push(set);
+      }
+      this.#headCache = heads;
+      return { tip, tipEntry, heads };
+    }
+  }
+
+  /** One page of nodes in change order. */
+  read(range: ReadRange): Promise<StoredNode[]> {
+    return this.#guard(async () => {
+      const { since, limit, reverse } = range;
+      if (!(limit > 0) || !(range.until > since)) return [];
+      const { value: tip } = await this.#tip();
+      const high = Math.min(Math.floor(range.until), tip.length);
+      let low = Math.max(Math.floor(since), 0) + 1;
+      let top = high;
+      if (reverse) low = limit === Infinity ? low : Math.max(low, high - Math.floor(limit) + 1);
+      else top = limit === Infinity ? high : Math.min(high, low + Math.floor(limit) - 1);
+      if (top < low) return [];
+      const out: StoredNode[] = [];
+      let parts: Uint8Array[] = [];
+      let current = -1;
+      const flush = () => {
+        if (parts.length === 0) return;
+        const nodes = decodeChunk(join(parts), current);
+        for (const node of nodes) if (node.change >= low && node.change <= top) out.push(node);
+        parts = [];
+      };
+      const batchSize = Math.min(500, 4 + Math.ceil((top - low + 1) / 200));
+      const selector = { start: this.#key("c", low), end: this.#key("c", tip.length + 1) };
+      for await (const entry of this.kv.list(selector, { batchSize })) {
+        const last = entry.key[this.prefix.length + 1] as number;
+        if (last !== current) {
+          flush();
+          if (current >= top) break;
+          current = last;
+        }
+        parts.push(bytesOf(entry, "A chunk")!);
+      }
+      flush();
+      return reverse ? out.reverse() : out;
+    });
+  }
+
+  /** Stores nodes atomically (see the module doc). */
+  commit(nodes: readonly StoredNode[]): Promise<void> {
+    return this.#guard(() => this.#commit(nodes));
+  }
+
+  async #commit(nodes: readonly StoredNode[]): Promise<void> {
+    if (nodes.length === 0) return;
+    const first = nodes[0]!.change;
+    const inCommit = new Set<string>();
+    for (let i = 0; i < nodes.length; i++) {
+      const node = nodes[i]!;
+      if (node.change !== first + i) {
+        throw new StorageConflictError(
+          `Commit expected change ${first + i} for node ${node.key} but got ${node.change}; ` +
+            "change numbers within a commit must be consecutive",
+        );
+      }
+      if (!isKey(node.key) || !node.links.every(isKey)) {
+        throw own(new TypeError(`Node ${node.key} has a key or a link that is not 64 lower-case hex characters`));
+      }
+      if (node.identity !== undefined && !(isKey(node.identity) && /^[0-9a-f]{128}$/.test(node.signature ?? ""))) {
+        throw own(new TypeError(`Node ${node.key} has a malformed identity or signature`));
+      }
+      if (inCommit.has(node.key)) throw new StorageConflictError(`Commit holds node ${node.key} twice`);
+      inCommit.add(node.key);
+    }
+    const { tip, tipEntry, heads } = await this.#heads();
+    if (first !== tip.length + 1) {
+      throw new StorageConflictError(
+        `Commit expected change ${tip.length + 1} for node ${nodes[0]!.key} but got ${first}; ` +
+          "another writer may share this store",
+      );
+    }
+    const map = await this.#keyMap(tip);
+    const dup = nodes.find((node) => map.has(node.key) || this.#known.has(node.key));
+    if (dup !== undefined) throw new StorageConflictError(`Commit holds node ${dup.key}, which is already stored`);
+
+    // The heads change in place (the cache is dropped meanwhile): only the pieces that change are written.
+    this.#headCache = undefined;
+    const changed = new Set<number>();
+    for (const node of nodes) {
+      for (const link of node.links) {
+        const at = heads.where.get(link);
+        if (at === undefined) continue;
+        heads.pieces[at]!.delete(link);
+        heads.where.delete(link);
+        changed.add(at);
+      }
+      let last = heads.pieces.length - 1;
+      if (last < 0 || heads.pieces[last]!.size >= HEADS_PER_PIECE) heads.pieces.push(new Set()), last++;
+      heads.pieces[last]!.add(node.key);
+      heads.where.set(node.key, last);
+      changed.add(last);
+    }
+    const writes: KvWrite[] = [];
+    const chunks = cutChunks(nodes);
+    for (const [last, chunk] of chunks) {
+      pieces(encodeChunk(chunk)).forEach((value, seq) => writes.push({ key: this.#key("c", last, seq), value }));
+      const list = new Uint8Array(chunk.length * 32);
+      chunk.forEach((node, i) => hexInto(node.key, list, i * 32));
+      writes.push({ key: this.#key("x", last), value: list });
+    }
+    const headPieces = heads.pieces.length;
+    for (const i of [...changed].sort((a, b) => a - b)) {
+      const value = new Uint8Array(heads.pieces[i]!.size * 32);
+      let at = 0;
+      for (const key of heads.pieces[i]!) hexInto(key, value, (at++) * 32);
+      writes.push({ key: this.#key("h", i), value });
+    }
+    const length = nodes[nodes.length - 1]!.change;
+    const { ok, stamp, marked } = await this.#writer.commit(
+      tipEntry,
+      writes,
+      (journal) => encodeTip({ length, headPieces, journal }),
+    );
+    if (ok && stamp !== null) this.#headCache = { ...heads, stamp };
+    for (const own of [stamp, marked]) if (ok && typeof own === "string") this.#own(own);
+    if (!ok) {
+      throw new StorageConflictError(
+        `Commit of changes ${first} to ${length} lost the race: another writer committed to this log first`,
+      );
+    }
+    for (const [, chunk] of chunks) this.#remember(chunk);
+    if (this.#keys !== undefined && this.#keysUpTo === first - 1) {
+      for (const [last, chunk] of chunks) {
+        for (const node of chunk) this.#keys.set(node.key, node.change);
+        this.#lasts.push(last);
+      }
+      this.#keysUpTo = length;
+    }
+  }
+
+  /** The checkpoint of a view, or `undefined`. */
+  viewState(name: string): Promise<ViewState | undefined> {
+    return this.#guard(() => this.#views.state(name));
+  }
+
+  /** The value of a key in a view, or `undefined`. */
+  viewGet(name: string, key: string): Promise<string | undefined> {
+    return this.#guard(() => this.#views.get(name, key));
+  }
+
+  /** Pairs of a view in key order (Deno KV orders keys by UTF-8 bytes; see the README). */
+  viewRange(name: string, range: ViewRange): Promise<Array<[string, string]>> {
+    return this.#guard(() => this.#views.range(name, range));
+  }
+
+  /** Applies writes and sets the checkpoint of a view, in one atomic step (see the module doc). */
+  viewCommit(name: string, writes: readonly ViewWrite[], state: ViewState): Promise<void> {
+    return this.#guard(() => this.#views.commit(name, writes, state));
+  }
+
+  /** Removes a view's pairs and checkpoint: one atomic step hides them, then they are deleted. */
+  viewDrop(name: string): Promise<void> {
+    return this.#guard(() => this.#views.drop(name));
+  }
+
+  #own(stamp: string): void {
+    if (this.#ownStamps.size >= 64) this.#ownStamps.clear();
+    this.#ownStamps.add(stamp);
+  }
+
+  /**
+   * Calls `onChange` when the tip changes by a commit that is not this storage's own, through Deno KV's `watch`:
+   * within one process (storages on one database), and across isolates on Deno Deploy; a local file does not tell
+   * other processes. Returns a function that stops watching. The log calls it, then `refresh()` on each change.
+   */
+  watch(onChange: () => void): () => void {
+    if (!this.#watch || typeof this.kv.watch !== "function" || this.#closed) return () => {};
+    const reader = this.kv.watch([this.#key("tip")]).getReader();
+    let stopped = false;
+    void (async () => {
+      for (;;) {
+        const next = await reader.read().catch(() => undefined);
+        if (next === undefined || next.done || stopped || this.#closed) return;
+        const stamp = next.value[0]?.versionstamp ?? null;
+        if (stamp === null || !this.#ownStamps.has(stamp)) onChange();
+      }
+    })();
+    return () => {
+      stopped = true;
+      reader.cancel().catch(() => {});
+    };
+  }
+
+  /** Closes the storage (and the database, if the storage opened it). */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    this.#chunks.clear();
+    this.#known.clear();
+    this.#keys = undefined;
+    this.#lasts = [];
+    this.#raw.clear();
+    if (this.#closeKv) {
+      try {
+        this.kv.close();
+      } catch {
+        // Already closed.
+      }
+    }
+    return Promise.resolve();
+  }
+}
