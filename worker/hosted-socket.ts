@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { NODE } from "../src/wire.ts";
+import { NODE, NODES, readVarint } from "../src/wire.ts";
 import type { RelayMetrics } from "./metrics.ts";
 import type { RelaySocket } from "./relay-core.ts";
 
@@ -103,6 +103,7 @@ export class HostedSocket implements RelaySocket {
     if (this.metrics !== undefined) {
       this.metrics.add("bytes_out_total", data.byteLength);
       if (data[0] === NODE) this.metrics.add("nodes_out_total");
+      else if (data[0] === NODES) this.metrics.add("nodes_out_total", nodesIn(data));
     }
     if (this.#real !== undefined) this.#real.send(data);
     else this.#queue.push(data);
@@ -157,4 +158,15 @@ export class HostedSocket implements RelaySocket {
     this.onGone = undefined;
     gone?.();
   }
+}
+
+/** How many nodes a NODES message holds (its varint-framed bodies, counted without decoding them). */
+function nodesIn(message: Uint8Array): number {
+  let count = 0;
+  for (let at = 1; at < message.length; count++) {
+    const header = readVarint(message, at);
+    if (header === undefined) break;
+    at = header[1] + header[0];
+  }
+  return count;
 }
