@@ -1,7 +1,8 @@
 /**
  * The operator's dashboard, `GET /admin`: off without a token, refused without the right one; in `hyperlog serve`
  * it lists every log of the directory (opened or not) with its size, nodes, heads, last write and live sockets,
- * linking each to its page and graph; the Worker (Miniflare, Node only) says it has no list of its logs.
+ * linking each to its page and graph, and the sockets refused in the last hour; the Worker (Miniflare, Node only)
+ * does the same through its registry Object.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -95,7 +96,20 @@ describe("the admin dashboard in hyperlog serve", () => {
     }
     assert.match(html, /<tr data-log="chat"><td>.*<\/td><td class="n">5<\/td>.*<td class="n">1<\/td>/);
     assert.ok(!html.includes("<script"));
-    assert.match(html, /No counters yet/);
+  });
+
+  it("counts the sockets it refused in the last hour, by close code", async () => {
+    const before = await json(await admin(server!.url, ADMIN)) as { metrics?: Record<string, number> };
+    const row = "refused 4000 (protocol error), last hour";
+    const was = before.metrics?.[row] ?? 0;
+    const socket = new WebSocket(`${server!.url.replace(/^http/, "ws")}/logs/chat/ws?token=w`);
+    const closed = new Promise<number>((resolve) => socket.addEventListener("close", (e) => resolve(e.code)));
+    socket.addEventListener("open", () => socket.send(new Uint8Array([0xff, 0xff, 0xff])));
+    assert.equal(await closed, 4000);
+    const after = await json(await admin(server!.url, ADMIN)) as { metrics?: Record<string, number> };
+    assert.equal(after.metrics?.[row], was + 1);
+    const html = await (await admin(server!.url, ADMIN, "text/html")).text();
+    assert.ok(html.includes(`<tr><td>${row}</td><td class="n">${was + 1}</td></tr>`));
   });
 });
 
@@ -128,12 +142,54 @@ if (runtime === "node") {
       await relay?.stop();
     });
 
-    it("takes the metrics token and says that it has no list of its logs", async () => {
+    it("takes the metrics token, lists the logs written and counts refusals through the registry Object", async () => {
       assert.equal((await admin(relay!.url, "nope")).status, 401);
-      const body = await json(await admin(relay!.url, "metrics"));
-      assert.deepEqual(body, { registry: false, logs: [], total: 0 });
-      const html = await (await admin(relay!.url, "metrics", "text/html")).text();
-      assert.match(html, /This relay keeps no list of its logs/);
+      const empty = await json(await admin(relay!.url, "metrics"));
+      assert.deepEqual(empty, { registry: true, logs: [], total: 0, metrics: {} });
+      // A log read but never written is not listed; one written is, with its size, nodes and live socket.
+      assert.equal((await fetch(`${relay!.url}/logs/unwritten`)).status, 404);
+      const client = connect(relay!.url, "board");
+      try {
+        for (let i = 0; i < 3; i++) await client.log.append(`note ${i}`);
+        await waitFor(
+          async () => (await json(await fetch(`${relay!.url}/logs/board`))).length === 3,
+          20_000,
+          "3 nodes on the relay",
+        );
+        type Body = {
+          logs: { name: string; length: number; bytes: number; sockets: number }[];
+          metrics: Record<string, number>;
+        };
+        await waitFor(
+          async () => (await json(await admin(relay!.url, "metrics")) as Body).logs.length === 1,
+          20_000,
+          "the log in the registry",
+        );
+        // A client cannot reach the registry by sending its header: the app strips it.
+        const posing = await fetch(`${relay!.url}/logs/board`, { headers: { "x-hyperlog-registry": "1" } });
+        assert.equal((await json(posing)).length, 3);
+        const listed = await json(await admin(relay!.url, "metrics")) as Body;
+        assert.equal(listed.logs[0]!.name, "board");
+        assert.equal(listed.logs[0]!.length, 3);
+        assert.equal(listed.logs[0]!.sockets, 1);
+        assert.ok(listed.logs[0]!.bytes > 0);
+        // A socket sending garbage is refused with 4000; the registry hears of it within its report interval.
+        const socket = new WebSocket(`${relay!.url.replace(/^http/, "ws")}/logs/board/ws`);
+        const closed = new Promise<number>((resolve) => socket.addEventListener("close", (e) => resolve(e.code)));
+        socket.addEventListener("open", () => socket.send(new Uint8Array([0xff, 0xff, 0xff])));
+        assert.equal(await closed, 4000);
+        const row = "refused 4000 (protocol error), last hour";
+        await waitFor(
+          async () => (await json(await admin(relay!.url, "metrics")) as Body).metrics[row] === 1,
+          20_000,
+          "the refusal in the registry",
+        );
+        const html = await (await admin(relay!.url, "metrics", "text/html")).text();
+        assert.ok(html.includes(`<a href="/logs/board/graph">graph</a>`));
+        assert.ok(html.includes(`<tr><td>${row}</td><td class="n">1</td></tr>`));
+      } finally {
+        client.socket.close();
+      }
     });
   });
 }

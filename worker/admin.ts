@@ -138,6 +138,8 @@ function page(logs: readonly AdminLog[], metrics: Record<string, number> | undef
   const counters = metrics === undefined
     ? "<p>No counters yet: the relay's metrics (refusals by close code in the last hour) plug in through " +
       "<code>LOG_REGISTRY.metrics</code>.</p>"
+    : Object.keys(metrics).length === 0
+    ? "<p>No socket refused in the last hour.</p>"
     : `<table id="metrics"><tr><th>counter</th><th>count</th></tr>${
       Object.entries(metrics).map(([name, count]) => `<tr><td>${escapeXml(name)}</td><td class="n">${count}</td></tr>`)
         .join("")

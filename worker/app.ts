@@ -13,6 +13,7 @@ import { describeError, logEvent } from "./events.ts";
 import { type Role, roleOf, sameText } from "./limits.ts";
 import type { LogSummary } from "./log-page.ts";
 import { RelayMetrics } from "./metrics.ts";
+import { objectRegistry, REGISTRY_HEADER } from "./registry.ts";
 import type { RelayEnv } from "./relay.ts";
 import { ConfigError, LOG_NAME as NAME, readSettings } from "./settings.ts";
 import { checkToken, looksSigned } from "./tokens.ts";
@@ -178,6 +179,7 @@ export function createApp(): Hono<{ Bindings: RelayEnv; Variables: { role: Role;
     const stub = env.RELAY.get(env.RELAY.idFromName(name));
     const headers = new Headers(init.headers);
     headers.set("x-hyperlog-log", name);
+    headers.delete(REGISTRY_HEADER);
     return stub.fetch(new Request(`https://relay${path}`, { ...init, headers }));
   };
 
@@ -228,7 +230,8 @@ export function createApp(): Hono<{ Bindings: RelayEnv; Variables: { role: Role;
   app.get("/admin", (c) =>
     adminResponse(
       c.req.raw,
-      c.env as RelayEnv & AdminEnv,
+      // The Worker lists its logs through the registry Object; `hyperlog serve` passes its own registry.
+      { ...c.env, LOG_REGISTRY: (c.env as AdminEnv).LOG_REGISTRY ?? objectRegistry(c.env.RELAY) } as RelayEnv & AdminEnv,
       async (name) => {
         const response = await forward(c.env, name, "/summary");
         if (!response.ok) throw new Error(`The log answered ${response.status}`);

@@ -324,7 +324,7 @@ export class RelayServer {
     if (this.#closed) return Response.json({ error: "The relay is shutting down" }, { status: 503 });
     const env: RelayEnv & AdminEnv = {
       ...(this.#settings as Omit<RelayEnv, "RELAY">),
-      LOG_REGISTRY: directoryRegistry(this.#dir),
+      LOG_REGISTRY: { ...directoryRegistry(this.#dir), metrics: () => this.metrics.refusalsLastHour() },
       RELAY: {
         idFromName: (name: string) => name,
         get: (id: unknown) => ({ fetch: (forwarded: Request) => this.#forwarded(id as string, forwarded, upgrade) }),

@@ -19,6 +19,7 @@ import { CLOSE, type Role } from "./limits.ts";
 import { readSettings, type RelaySettings, writersFor } from "./settings.ts";
 import type { RelayMetrics } from "./metrics.ts";
 import { nodeJson, RelayCore, type RelaySocket, type RelaySocketState } from "./relay-core.ts";
+import { REGISTRY_HEADER, registryResponse, RegistryReporter, sendReport } from "./registry.ts";
 
 export { nodeJson };
 
@@ -151,6 +152,8 @@ export class RelayObject {
   #storage: LazyStorage | undefined;
   /** Sockets that have sent nothing yet (for the HELLO deadline). */
   readonly #silent = new Set<HibernatableWebSocket>();
+  /** Tells the registry Object (registry.ts) of this log's size, last write and refusals, for `/admin`. */
+  #reporter: RegistryReporter | undefined;
 
   /** Keeps `ctx` and `env`; the log opens on the first request or message. */
   constructor(ctx: RelayState, env: RelayEnv) {
@@ -185,10 +188,15 @@ export class RelayObject {
         exists: () => this.#written(),
         create: () => durableObjectSqlite(ctx.storage),
       });
-      const size = (ctx.storage.sql as { databaseSize?: unknown }).databaseSize;
+      const databaseSize = () => {
+        const size = (ctx.storage.sql as { databaseSize?: unknown }).databaseSize;
+        return typeof size === "number" ? size : 0;
+      };
+      const size = databaseSize();
+      const reporter = this.#reporter = new RegistryReporter(name, (report) => sendReport(this.#env.RELAY, report));
       const guard = new LogGuard(budgetOf(config), {
         logBytes: config.caps.logBytes,
-        startBytes: typeof size === "number" ? size : 0,
+        startBytes: size,
         created: () => storage.created,
         canCreate: () => true,
       });
@@ -204,8 +212,10 @@ export class RelayObject {
         limits: config.limits,
         writers: writersFor(config.writers, name),
         admit: (ws, bytes) => guard.admit(ws, bytes),
-        refused: (_ws, code, reason) => logEvent("refused", { log: name, code, reason }),
-        mirror: kv === undefined ? undefined : async (nodes) => {
+        refused: (_ws, code, reason) => this.#refused(name, code, reason),
+        mirror: async (nodes) => {
+          reporter.changed(databaseSize());
+          if (kv === undefined) return;
           // A few writes at a time, in the background (the core hands this to waitUntil): ingest does not wait.
           let next = 0;
           const worker = async () => {
@@ -228,6 +238,10 @@ export class RelayObject {
   async fetch(request: Request): Promise<Response> {
     const url = new URL(request.url);
     const name = request.headers.get("x-hyperlog-log");
+    // The registry Object (registry.ts) is asked without a log's name; the app strips the header from clients.
+    if (name === null && request.headers.get(REGISTRY_HEADER) === "1") {
+      return await registryResponse(this.#ctx.storage.sql, request);
+    }
     if (name === null) return new Response("Missing x-hyperlog-log header", { status: 400 });
     if (url.pathname !== "/ws" && this.#core === undefined && !this.#written()) {
       // Nothing is opened for a read of a log never written: the Object writes nothing.
@@ -270,7 +284,7 @@ export class RelayObject {
     this.#ctx.acceptWebSocket(server);
     if (refusal !== undefined) {
       refuseSocket(server, { code: CLOSE.TOO_MANY_SOCKETS, reason: refusal });
-      logEvent("refused", { log: core.name, code: CLOSE.TOO_MANY_SOCKETS, reason: refusal });
+      this.#refused(core.name, CLOSE.TOO_MANY_SOCKETS, refusal);
     } else {
       await core.accept(server as unknown as RelaySocket, role);
       this.#helloDeadline(server, core);
@@ -293,8 +307,14 @@ export class RelayObject {
       const reason = `No HELLO within ${ms} ms`;
       refuseSocket(ws, { code: CLOSE.HELLO_TIMEOUT, reason });
       core.closed(ws as unknown as RelaySocket, CLOSE.HELLO_TIMEOUT);
-      logEvent("refused", { log: core.name, code: CLOSE.HELLO_TIMEOUT, reason });
+      this.#refused(core.name, CLOSE.HELLO_TIMEOUT, reason);
     }, ms);
+  }
+
+  /** A socket refused with `code`: logged, and counted for the admin dashboard. */
+  #refused(name: string, code: number, reason: string): void {
+    logEvent("refused", { log: name, code, reason });
+    this.#reporter?.refused(code);
   }
 
   /** The relay for a socket's message or close: the one in memory, or a new one after a wake-up. */
