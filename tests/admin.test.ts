@@ -91,9 +91,17 @@ describe("the admin dashboard in hyperlog serve", () => {
     assert.match(response.headers.get("content-security-policy") ?? "", /default-src 'none'/);
     const html = await response.text();
     for (const name of ["archive", "chat"]) {
-      assert.ok(html.includes(`<a href="/logs/${name}">${name}</a>`), name);
-      assert.ok(html.includes(`<a href="/logs/${name}/graph">graph</a>`), name);
+      // Opened with ?token=, the links carry it, and the admin token reads the log (READ_TOKEN is set here).
+      assert.ok(html.includes(`<a href="/logs/${name}?token=${ADMIN}">${name}</a>`), name);
+      assert.ok(html.includes(`<a href="/logs/${name}/graph?token=${ADMIN}">graph</a>`), name);
+      const page = await fetch(`${server!.url}/logs/${name}?token=${ADMIN}`, { headers: { accept: "text/html" } });
+      assert.equal(page.status, 200, name);
+      assert.match(await page.text(), /<svg/);
+      assert.equal((await fetch(`${server!.url}/logs/${name}/graph?token=${ADMIN}`)).status, 200, name);
     }
+    // Through the header, the page's links carry no token.
+    const viaHeader = await (await admin(server!.url, ADMIN, "text/html")).text();
+    assert.ok(viaHeader.includes(`<a href="/logs/chat">chat</a>`));
     assert.match(html, /<tr data-log="chat"><td>.*<\/td><td class="n">5<\/td>.*<td class="n">1<\/td>/);
     assert.ok(!html.includes("<script"));
   });

@@ -123,17 +123,22 @@ function size(bytes: number | null): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-function page(logs: readonly AdminLog[], metrics: Record<string, number> | undefined, registry: boolean): string {
+function page(
+  logs: readonly AdminLog[],
+  metrics: Record<string, number> | undefined,
+  registry: boolean,
+  query: string,
+): string {
   const rows = logs.map((log) => {
     const base = `/logs/${encodeURIComponent(log.name)}`;
     const heads = log.heads.slice(0, 3).map((key) => `<code>${escapeXml(key.slice(0, 8))}</code>`).join(" ") +
       (log.heads.length > 3 ? " …" : "");
-    return `<tr data-log="${escapeXml(log.name)}"><td><a href="${base}">${escapeXml(log.name)}</a></td>` +
+    return `<tr data-log="${escapeXml(log.name)}"><td><a href="${base}${query}">${escapeXml(log.name)}</a></td>` +
       `<td class="n">${log.length}</td><td class="n">${size(log.bytes)}</td>` +
       `<td>${log.error === undefined ? `${log.heads.length} ${heads}` : `error: ${escapeXml(log.error)}`}</td><td>${
         log.lastWrite ?? "-"
       }</td><td class="n">${log.sockets}</td>` +
-      `<td><a href="${base}/graph">graph</a></td></tr>`;
+      `<td><a href="${base}/graph${query}">graph</a></td></tr>`;
   }).join("\n");
   const counters = metrics === undefined
     ? "<p>No counters yet: the relay's metrics (refusals by close code in the last hour) plug in through " +
@@ -233,7 +238,10 @@ export async function adminResponse(
   }
   const metrics = await registry?.metrics?.();
   if (/\btext\/html\b/i.test(request.headers.get("accept") ?? "")) {
-    return new Response(page(logs, metrics, registry !== undefined), {
+    // Opened with ?token=, the links carry it (the admin token reads every log): a browser sends no header on a click.
+    const linked = new URL(request.url).searchParams.get("token");
+    const query = linked === null ? "" : escapeXml(`?token=${encodeURIComponent(linked)}`);
+    return new Response(page(logs, metrics, registry !== undefined, query), {
       headers: { ...SAFE_HEADERS, "content-type": "text/html; charset=utf-8" },
     });
   }
