@@ -374,9 +374,12 @@ if (runtime !== "node") {
       await flood.session.synced;
       const scratch = new Hyperlog();
       const nodes = await scratch.batch(Array.from({ length: 2000 }, (_, i) => ({ value: i, links: [] })));
-      for (const node of nodes) {
+      // Encoded first, then sent in one go: a burst however slow the machine is (sent one by one between awaits, a
+      // loaded machine could send them slower than the rate allows).
+      const messages = await Promise.all(nodes.map((node) => nodeMessage(scratch, node.key)));
+      for (const message of messages) {
         if (flood.socket.readyState !== 1) break;
-        flood.socket.send(await nodeMessage(scratch, node.key));
+        flood.socket.send(message);
       }
       const closed = await flood.closed;
       assert.equal(closed.code, CLOSE.RATE_LIMITED);
