@@ -43,6 +43,7 @@
  */
 import { ClosedError, HyperlogError, StorageConflictError, StorageError } from "../src/errors.ts";
 import { hexInto, isKey, toHex } from "../src/hex.ts";
+import { ChunkCache } from "./chunk-cache.ts";
 import type { StoredNode } from "../src/node.ts";
 import {
   cutChunks,
@@ -147,10 +148,8 @@ export class DenoKvStorage implements Storage {
   #closed = false;
   readonly #writer: KvWriter;
   readonly #views: KvViews;
-  /** Decoded nodes of recent chunks, by the chunk's last change, oldest first. */
-  #chunks = new Map<number, StoredNode[]>();
-  #known = new Map<string, StoredNode>();
-  #knownBytes = 0;
+  /** The nodes of recent chunks (see the module doc). */
+  readonly #cache: ChunkCache = new ChunkCache(CACHE_NODES, CACHE_BYTES);
   /** The generation of each view's pairs, as last read. */
   #gens = new Map<string, string>();
   /** The versionstamps of this storage's latest commits, which `watch` does not report. */
@@ -326,23 +325,7 @@ export class DenoKvStorage implements Storage {
     return this.#guard(async () => (await this.#tip()).value.length);
   }
 
-  #remember(nodes: StoredNode[]): void {
-    const last = nodes[nodes.length - 1]!.change;
-    if (this.#chunks.has(last)) return;
-    this.#chunks.set(last, nodes);
-    for (const node of nodes) {
-      this.#known.set(node.key, node);
-      this.#knownBytes += node.value.byteLength;
-    }
-    for (const [oldest, dropped] of this.#chunks) {
-      if (this.#known.size <= CACHE_NODES && this.#knownBytes <= CACHE_BYTES) break;
-      this.#chunks.delete(oldest);
-      for (const node of dropped) {
-        this.#known.delete(node.key);
-        this.#knownBytes -= node.value.byteLength;
-      }
-    }
-  }
+
 
   /** The bytes of the chunk whose last change is `last`. */
   async #chunk(last: number): Promise<Uint8Array> {
@@ -357,7 +340,7 @@ export class DenoKvStorage implements Storage {
   /** The node with this key, or `undefined`. */
   get(key: string): Promise<StoredNode | undefined> {
     return this.#guard(async () => {
-      const known = this.#known.get(key);
+      const known = this.#cache.get(key);
       if (known !== undefined) return known;
       if (!isKey(key)) return undefined;
       // A key in memory is stored (nodes never leave); only an unknown key needs the tip, to catch up.
@@ -394,7 +377,7 @@ export class DenoKvStorage implements Storage {
   }
 
   async #has(keys: readonly string[]): Promise<boolean[]> {
-    const found = keys.map((key) => this.#known.has(key) || this.#keys?.has(key) === true);
+    const found = keys.map((key) => this.#cache.has(key) || this.#keys?.has(key) === true);
     if (found.every(Boolean)) return found;
     const map = await this.#keyMap((await this.#tip()).value);
     return keys.map((key, i) => found[i]! || map.has(key));
@@ -532,7 +515,7 @@ export class DenoKvStorage implements Storage {
       );
     }
     const map = await this.#keyMap(tip);
-    const dup = nodes.find((node) => map.has(node.key) || this.#known.has(node.key));
+    const dup = nodes.find((node) => map.has(node.key) || this.#cache.has(node.key));
     if (dup !== undefined) throw new StorageConflictError(`Commit holds node ${dup.key}, which is already stored`);
 
     // The heads change in place (the cache is dropped meanwhile): only the pieces that change are written.
@@ -580,7 +563,7 @@ export class DenoKvStorage implements Storage {
         `Commit of changes ${first} to ${length} lost the race: another writer committed to this log first`,
       );
     }
-    for (const [, chunk] of chunks) this.#remember(chunk);
+    for (const [, chunk] of chunks) this.#cache.remember(chunk);
     if (this.#keys !== undefined && this.#keysUpTo === first - 1) {
       for (const [last, chunk] of chunks) {
         for (const node of chunk) this.#keys.set(node.key, node.change);
@@ -647,8 +630,7 @@ export class DenoKvStorage implements Storage {
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
-    this.#chunks.clear();
-    this.#known.clear();
+    this.#cache.clear();
     this.#keys = undefined;
     this.#lasts = [];
     this.#raw.clear();

@@ -48,6 +48,7 @@
  * @module
  */
 import { ClosedError, StorageConflictError, StorageError } from "../src/errors.ts";
+import { ChunkCache } from "./chunk-cache.ts";
 import type { StoredNode } from "../src/node.ts";
 import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "./storage.ts";
 import { checkViewCommit } from "./view-keys.ts";
@@ -209,11 +210,8 @@ export class IndexedDBStorage implements Storage {
   #opening: Promise<void> | undefined;
   #closed = false;
   #lost: string | undefined;
-  /** The nodes of recent chunks, by the chunk's last change, oldest first (see the module doc). */
-  #chunks = new Map<number, StoredNode[]>();
-  /** The nodes of `#chunks` by key. */
-  #known = new Map<string, StoredNode>();
-  #knownBytes = 0;
+  /** The nodes of recent chunks (see the module doc). */
+  readonly #cache: ChunkCache = new ChunkCache(CACHE_NODES, CACHE_BYTES);
   /** Every key of the chunks up to change `#keysUpTo`, once `has` has loaded them (see the module doc). */
   #keys: Set<string> | undefined;
   #keysUpTo = 0;
@@ -486,27 +484,11 @@ export class IndexedDBStorage implements Storage {
   }
 
   /** Keeps the nodes of a committed chunk in memory, dropping the oldest chunks beyond the limits. */
-  #remember(nodes: StoredNode[]): void {
-    const last = nodes[nodes.length - 1]!.change;
-    if (this.#chunks.has(last)) return;
-    this.#chunks.set(last, nodes);
-    for (const node of nodes) {
-      this.#known.set(node.key, node);
-      this.#knownBytes += node.value.byteLength;
-    }
-    for (const [oldest, dropped] of this.#chunks) {
-      if (this.#known.size <= CACHE_NODES && this.#knownBytes <= CACHE_BYTES) break;
-      this.#chunks.delete(oldest);
-      for (const node of dropped) {
-        this.#known.delete(node.key);
-        this.#knownBytes -= node.value.byteLength;
-      }
-    }
-  }
+
 
   /** The node with this key, or `undefined`. */
   get(key: string): Promise<StoredNode | undefined> {
-    const node = this.#known.get(key);
+    const node = this.#cache.get(key);
     if (node !== undefined) {
       return this.#answer(node);
     }
@@ -517,7 +499,7 @@ export class IndexedDBStorage implements Storage {
         const request = tx.objectStore(CHUNKS).get(where.result);
         request.onsuccess = () => {
           const nodes = fromChunk(request.result as ChunkRecord, []);
-          this.#remember(nodes);
+          this.#cache.remember(nodes);
           done(nodes.find((n) => n.key === key), true);
         };
       };
@@ -526,7 +508,7 @@ export class IndexedDBStorage implements Storage {
 
   /** Whether each key is stored. */
   has(keys: readonly string[]): Promise<boolean[]> {
-    const found = keys.map((key) => this.#known.has(key) || this.#keys?.has(key) === true);
+    const found = keys.map((key) => this.#cache.has(key) || this.#keys?.has(key) === true);
     const unknown = found.filter((known) => !known).length;
     if (unknown === 0) {
       return this.#answer(found);
@@ -683,7 +665,7 @@ export class IndexedDBStorage implements Storage {
       if (this.#keys !== undefined) this.#learn(chunks);
       let at = 0;
       for (const chunk of chunks) {
-        this.#remember(nodes.slice(at, at += chunk.keys.length));
+        this.#cache.remember(nodes.slice(at, at += chunk.keys.length));
       }
     });
   }
@@ -766,8 +748,7 @@ export class IndexedDBStorage implements Storage {
   /** Closes the connection; pending transactions finish first. */
   close(): Promise<void> {
     this.#closed = true;
-    this.#chunks.clear();
-    this.#known.clear();
+    this.#cache.clear();
     this.#keys = undefined;
     this.#db?.close();
     this.#db = undefined;

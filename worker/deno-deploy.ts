@@ -15,17 +15,7 @@
 import { RelayServer, type ServeSettings } from "./serve.ts";
 import { kvLogs } from "./serve-kv.ts";
 import type { DenoKvLike } from "../storage/deno-kv.ts";
-
-/** The part of Deno's WebSocket the entry uses. */
-interface DenoSocket {
-  binaryType: string;
-  send(data: Uint8Array): void;
-  close(code?: number, reason?: string): void;
-  onopen: (() => void) | null;
-  onmessage: ((event: { data: ArrayBuffer | string }) => void) | null;
-  onclose: ((event: { code: number }) => void) | null;
-  onerror: (() => void) | null;
-}
+import { denoHandler, type DenoSocket } from "./serve-deno.ts";
 
 /** The part of the `Deno` namespace the entry uses (structural: the project type-checks with Node's types). */
 interface DenoLike {
@@ -36,6 +26,7 @@ interface DenoLike {
   exit(code: number): never;
 }
 
+/** Every setting of `hyperlog serve`, read from the environment (the compiler checks that none is missing). */
 const SETTINGS = [
   "READ_TOKEN",
   "WRITE_TOKEN",
@@ -43,7 +34,23 @@ const SETTINGS = [
   "MAX_FRAME_BYTES",
   "MAX_NODE_BYTES",
   "MAX_NODES_PER_SECOND",
-] as const;
+  "MAX_BYTES_PER_SECOND",
+  "MAX_NODES_BURST",
+  "MAX_BYTES_BURST",
+  "MAX_SOCKETS",
+  "MAX_SOCKETS_PER_LOG",
+  "MAX_LOG_BYTES",
+  "MAX_LOGS",
+  "MAX_OPEN_LOGS",
+  "IDLE_LOG_MS",
+  "HELLO_TIMEOUT_MS",
+  "METRICS_TOKEN",
+  "TOKEN_SECRET",
+  "ADMIN_TOKEN",
+] as const satisfies readonly (keyof ServeSettings)[];
+/** Fails to compile when ServeSettings gains a setting this entry does not read. */
+const EVERY_SETTING: [Exclude<keyof ServeSettings, typeof SETTINGS[number]>] extends [never] ? true : never = true;
+void EVERY_SETTING;
 
 const deno = (globalThis as unknown as { Deno: DenoLike }).Deno;
 const kv = await deno.openKv(deno.env.get("HYPERLOG_KV_PATH") || undefined);
@@ -76,16 +83,9 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
  * const response = await entry.fetch(new Request("http://localhost/logs/chat"));
  * ```
  */
+const handler = denoHandler(relay, (request, options) => deno.upgradeWebSocket(request, options));
 function fetch(request: Request): Promise<Response> {
-  return relay.fetch(request, (protocol, hosted) => {
-    const { socket, response } = deno.upgradeWebSocket(request, protocol === undefined ? {} : { protocol });
-    socket.binaryType = "arraybuffer";
-    socket.onopen = () => hosted.attach({ send: (data) => socket.send(data), close: (c, r) => socket.close(c, r) });
-    socket.onmessage = (event) => hosted.received(event.data);
-    socket.onclose = (event) => hosted.ended(event.code);
-    socket.onerror = () => hosted.ended(1006);
-    return response;
-  });
+  return handler(request);
 }
 
 /**

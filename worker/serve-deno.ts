@@ -7,7 +7,7 @@
 import { INTERNAL, type RelayServer } from "./serve.ts";
 
 /** The part of Deno's WebSocket the adapter uses. */
-interface DenoSocket {
+export interface DenoSocket {
   binaryType: string;
   send(data: Uint8Array): void;
   close(code?: number, reason?: string): void;
@@ -51,18 +51,36 @@ export async function listen(
     relay.failed(error);
     return new Response(INTERNAL, { status: 500, headers: { "content-type": "application/json" } });
   };
+  const handler = denoHandler(relay, (request, options) => deno.upgradeWebSocket(request, options));
   const server = deno.serve(
     { port, hostname, onListen: (address) => bound(address.port), onError: internal },
-    (request) =>
-      relay.fetch(request, (protocol, hosted) => {
-        const { socket, response } = deno.upgradeWebSocket(request, protocol === undefined ? {} : { protocol });
-        socket.binaryType = "arraybuffer";
-        socket.onopen = () => hosted.attach({ send: (data) => socket.send(data), close: (c, r) => socket.close(c, r) });
-        socket.onmessage = (event) => hosted.received(event.data);
-        socket.onclose = (event) => hosted.ended(event.code);
-        socket.onerror = () => hosted.ended(1006);
-        return response;
-      }).catch(internal),
+    (request) => handler(request).catch(internal),
   );
   return { port: await listening, close: () => server.shutdown() };
+}
+
+/**
+ * A request handler for `relay` on Deno: the app's routes, and WebSocket upgrades through `upgradeWebSocket`
+ * (`Deno.upgradeWebSocket`). Used by `listen` and by the Deno Deploy entry.
+ *
+ * @example
+ * ```ts ignore
+ * const handler = denoHandler(relay, (request, options) => Deno.upgradeWebSocket(request, options));
+ * Deno.serve(handler);
+ * ```
+ */
+export function denoHandler(
+  relay: RelayServer,
+  upgradeWebSocket: (request: Request, options: { protocol?: string }) => { socket: DenoSocket; response: Response },
+): (request: Request) => Promise<Response> {
+  return (request) =>
+    relay.fetch(request, (protocol, hosted) => {
+      const { socket, response } = upgradeWebSocket(request, protocol === undefined ? {} : { protocol });
+      socket.binaryType = "arraybuffer";
+      socket.onopen = () => hosted.attach({ send: (data) => socket.send(data), close: (c, r) => socket.close(c, r) });
+      socket.onmessage = (event) => hosted.received(event.data);
+      socket.onclose = (event) => hosted.ended(event.code);
+      socket.onerror = () => hosted.ended(1006);
+      return response;
+    });
 }
