@@ -39,6 +39,8 @@ export type { DriverOptions, MessageTransport } from "./src/driver.ts";
 export type { MessageChannelLike } from "./src/channel.ts";
 export { connect, socketUrl, Sync } from "./src/connect.ts";
 export type { ConnectOptions, SyncState, SyncStateDetail, WebSocketConstructor } from "./src/connect.ts";
+export { attachPresence, Presence } from "./src/presence.ts";
+export type { PresenceErrorDetail, PresenceEvent, PresenceOptions, PresencePeer } from "./src/presence.ts";
 export type { WebSocketLike } from "./src/websocket.ts";
 export { layoutDag } from "./src/layout-dag.ts";
 export type { DagEdge, DagLayout, DagNode, DagRow } from "./src/layout-dag.ts";

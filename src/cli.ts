@@ -179,6 +179,11 @@ Each log is kept in DIR/NAME.db (default DIR: ./.hyperlog-relay). Stops on Ctrl-
   --max-logs N             logs on the relay (default: no cap)                  [env MAX_LOGS]
   --max-log-bytes N        bytes of one log (default: no cap)                   [env MAX_LOG_BYTES]
   --hello-timeout-ms N     a socket must send its HELLO within N ms (10000)     [env HELLO_TIMEOUT_MS]
+  --presence-max-bytes N   the largest presence state (default 4096)            [env PRESENCE_MAX_BYTES]
+  --presence-per-second N  presence messages per second per socket (20)         [env PRESENCE_PER_SECOND]
+  --presence-peers N       peers with a presence state on one log (100)         [env PRESENCE_PEERS]
+  --presence-timeout-ms N  a peer silent for N ms leaves (default 30000)        [env PRESENCE_TIMEOUT_MS]
+  --presence-readers 1|0   readers may publish presence (default 0)             [env PRESENCE_READERS]
   --metrics-token-file F   /metrics answers with the token in F                 [env METRICS_TOKEN]
   --token-secret-file F    the secret of signed tokens ('hyperlog token')       [env TOKEN_SECRET]
   --admin-token-file F     the dashboard at /admin, behind the token in F       [env ADMIN_TOKEN]
@@ -616,6 +621,11 @@ const SERVE_OPTIONS: Record<string, string> = {
   "--max-logs": "MAX_LOGS",
   "--max-log-bytes": "MAX_LOG_BYTES",
   "--hello-timeout-ms": "HELLO_TIMEOUT_MS",
+  "--presence-max-bytes": "PRESENCE_MAX_BYTES",
+  "--presence-per-second": "PRESENCE_PER_SECOND",
+  "--presence-peers": "PRESENCE_PEERS",
+  "--presence-timeout-ms": "PRESENCE_TIMEOUT_MS",
+  "--presence-readers": "PRESENCE_READERS",
   "--storage": "",
 };
 

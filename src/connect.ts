@@ -13,6 +13,7 @@ import { HyperlogError } from "./errors.ts";
 import type { Hyperlog } from "./log.ts";
 import type { Replication, ReplicationStats } from "./replicate-types.ts";
 import { closeSocket, replicateWebSocket, type WebSocketLike } from "./websocket.ts";
+import { Presence, type PresenceOptions } from "./presence.ts";
 
 /**
  * Where a {@link Sync} stands:
@@ -103,6 +104,11 @@ export interface ConnectOptions {
   random?: () => number;
   /** The largest frame accepted from the peer, in bytes (default 16 MiB). */
   maxFrame?: number;
+  /**
+   * Presence from the first connection (`{ state }` publishes a state; `{}` only watches the others). Without it,
+   * presence starts when `sync.presence` is first used.
+   */
+  presence?: PresenceOptions;
 }
 
 function positive(name: string, value: number | undefined, fallback: number): number {
@@ -177,6 +183,7 @@ export class Sync extends EventTarget {
   #session: Replication | undefined;
   #wake: (() => void) | undefined;
   #closed = false;
+  #presence: Presence | undefined;
   readonly #running: Promise<void>;
   readonly #online = () => this.#wake?.();
 
@@ -199,9 +206,22 @@ export class Sync extends EventTarget {
     this.#jitter = jitter;
     this.#random = options.random ?? Math.random;
     this.#maxFrame = options.maxFrame;
+    if (options.presence !== undefined) this.#presence = new Presence(options.presence);
     const target = globalThis as { addEventListener?: (type: string, listener: () => void) => void };
     if (typeof target.addEventListener === "function") target.addEventListener("online", this.#online);
     this.#running = this.#run();
+  }
+
+  /**
+   * Presence on this log (see {@link Presence}): `sync.presence.set(state)`, `sync.presence.peers`, `presence`
+   * events. Made on first use; it carries on across reconnects.
+   */
+  get presence(): Presence {
+    if (this.#presence === undefined) {
+      this.#presence = new Presence();
+      if (this.#socket !== undefined && this.#socket.readyState <= 1) this.#presence.attach(this.#socket);
+    }
+    return this.#presence;
   }
 
   /** The current state. */
@@ -260,6 +280,7 @@ export class Sync extends EventTarget {
       const target = globalThis as { removeEventListener?: (type: string, listener: () => void) => void };
       if (typeof target.removeEventListener === "function") target.removeEventListener("online", this.#online);
       this.#wake?.();
+      this.#presence?.close();
       this.#session?.close().catch(() => {});
       if (this.#socket !== undefined && this.#socket.readyState < 2) this.#socket.close(1000, "Closed");
     }
@@ -310,6 +331,7 @@ export class Sync extends EventTarget {
   async #connectOnce(): Promise<Error | undefined> {
     const socket = new this.#WebSocket(this.url);
     this.#socket = socket;
+    this.#presence?.attach(socket);
     // The session listens for messages from the start: the peer may send its HELLO as soon as the socket opens
     // (some runtimes deliver it before the code awaiting "open" resumes). Its own messages wait for the open.
     const session = replicateWebSocket(

@@ -19,7 +19,7 @@ import type { DenoKvLike } from "../storage/deno-kv.ts";
 /** The part of Deno's WebSocket the entry uses. */
 interface DenoSocket {
   binaryType: string;
-  send(data: Uint8Array): void;
+  send(data: Uint8Array | string): void;
   close(code?: number, reason?: string): void;
   onopen: (() => void) | null;
   onmessage: ((event: { data: ArrayBuffer | string }) => void) | null;
