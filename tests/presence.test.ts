@@ -240,6 +240,40 @@ function scenarios(base: () => string, host: "serve" | "worker"): void {
     await other.close();
   });
 
+  it("hyperlog sync ws://... --live --presence JSON publishes its state and prints the others' on stderr", async () => {
+    const { main } = await import("../src/cli.ts");
+    const { openSqlite } = await import("../storage/sqlite-open.ts");
+    const dir = mkdtempSync(join(tmpdir(), "hyperlog-presence-cli-"));
+    let err = "";
+    let printed: () => void = () => {};
+    const stop = new AbortController();
+    const io = {
+      stdout: () => {},
+      stderr: (text: string) => {
+        err += text;
+        printed();
+      },
+      openStorage: (d: string) => openSqlite(join(d, "log.db")),
+      signal: stop.signal,
+    };
+    const url = `${base().replace(/^http/, "ws")}/logs/${host}-cli`;
+    const running = main(["-d", dir, "sync", url, "--token=w", "--live", "--presence", '{"name":"cli"}'], io);
+    try {
+      const web = client(`${host}-cli`, { name: "web" });
+      await peerWith(web, named("cli"));
+      const printedLine = (pattern: RegExp) => (async () => {
+        while (!pattern.test(err)) await new Promise<void>((resolve) => (printed = resolve));
+      })();
+      await printedLine(/presence: join [0-9a-f]{16} \{"name":"web"\}/);
+      await web.close();
+      await printedLine(/presence: leave [0-9a-f]{16}\n/);
+    } finally {
+      stop.abort();
+      await running;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("text that is not a presence message closes the socket with 4000", async () => {
     const bad = raw(`${host}-bad`);
     await bad.send("not json");
