@@ -41,6 +41,8 @@ export { connect, socketUrl, Sync } from "./src/connect.ts";
 export type { ConnectOptions, SyncState, SyncStateDetail, WebSocketConstructor } from "./src/connect.ts";
 export { attachPresence, Presence } from "./src/presence.ts";
 export type { PresenceErrorDetail, PresenceEvent, PresenceOptions, PresencePeer } from "./src/presence.ts";
+export { DirectPeers, directPeers } from "./src/webrtc.ts";
+export type { DirectOptions, IceServer, PeerConnectionConstructor, PeerEvent, PeerState } from "./src/webrtc.ts";
 export type { WebSocketLike } from "./src/websocket.ts";
 export { layoutDag } from "./src/layout-dag.ts";
 export type { DagEdge, DagLayout, DagNode, DagRow } from "./src/layout-dag.ts";

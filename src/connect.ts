@@ -14,6 +14,7 @@ import type { Hyperlog } from "./log.ts";
 import type { Replication, ReplicationStats } from "./replicate-types.ts";
 import { closeSocket, replicateWebSocket, type WebSocketLike } from "./websocket.ts";
 import { Presence, type PresenceOptions } from "./presence.ts";
+import { DirectPeers, type IceServer, type PeerConnectionConstructor } from "./webrtc.ts";
 
 /**
  * Where a {@link Sync} stands:
@@ -109,6 +110,15 @@ export interface ConnectOptions {
    * presence starts when `sync.presence` is first used.
    */
   presence?: PresenceOptions;
+  /**
+   * Also replicate browser to browser over WebRTC with the other peers of the log that do (see `DirectPeers`): the
+   * relay's presence carries the signaling; `peer` events say how each direct connection stands.
+   */
+  direct?: boolean;
+  /** STUN and TURN servers for `direct` (default none: enough on one machine or one network). */
+  iceServers?: IceServer[];
+  /** The `RTCPeerConnection` class for `direct` (default: the global one). */
+  RTCPeerConnection?: PeerConnectionConstructor;
 }
 
 function positive(name: string, value: number | undefined, fallback: number): number {
@@ -184,6 +194,7 @@ export class Sync extends EventTarget {
   #wake: (() => void) | undefined;
   #closed = false;
   #presence: Presence | undefined;
+  #direct: DirectPeers | undefined;
   readonly #running: Promise<void>;
   readonly #online = () => this.#wake?.();
 
@@ -206,7 +217,16 @@ export class Sync extends EventTarget {
     this.#jitter = jitter;
     this.#random = options.random ?? Math.random;
     this.#maxFrame = options.maxFrame;
-    if (options.presence !== undefined) this.#presence = new Presence(options.presence);
+    if (options.presence !== undefined || options.direct === true) this.#presence = new Presence(options.presence);
+    if (options.direct === true) {
+      this.#direct = new DirectPeers(log, this.#presence!, {
+        ...(options.iceServers === undefined ? {} : { iceServers: options.iceServers }),
+        ...(options.RTCPeerConnection === undefined ? {} : { RTCPeerConnection: options.RTCPeerConnection }),
+      });
+      this.#direct.addEventListener("peer", (event) => {
+        this.dispatchEvent(new CustomEvent("peer", { detail: (event as CustomEvent).detail }));
+      });
+    }
     const target = globalThis as { addEventListener?: (type: string, listener: () => void) => void };
     if (typeof target.addEventListener === "function") target.addEventListener("online", this.#online);
     this.#running = this.#run();
@@ -222,6 +242,11 @@ export class Sync extends EventTarget {
       if (this.#socket !== undefined && this.#socket.readyState <= 1) this.#presence.attach(this.#socket);
     }
     return this.#presence;
+  }
+
+  /** The direct (WebRTC) connections, with `direct: true`; `undefined` without. */
+  get direct(): DirectPeers | undefined {
+    return this.#direct;
   }
 
   /** The current state. */
@@ -280,6 +305,7 @@ export class Sync extends EventTarget {
       const target = globalThis as { removeEventListener?: (type: string, listener: () => void) => void };
       if (typeof target.removeEventListener === "function") target.removeEventListener("online", this.#online);
       this.#wake?.();
+      this.#direct?.close();
       this.#presence?.close();
       this.#session?.close().catch(() => {});
       if (this.#socket !== undefined && this.#socket.readyState < 2) this.#socket.close(1000, "Closed");

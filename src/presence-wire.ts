@@ -24,25 +24,25 @@
  */
 export type PresenceMessage =
   | { t: "watch" }
-  | { t: "set"; state: unknown; direct?: boolean }
+  | { t: "set"; state: unknown; direct?: string }
   | { t: "clear" }
   | { t: "ping" }
   | { t: "signal"; to: string; data: unknown }
   | { t: "welcome"; peer: string; peers: PresencePeer[]; maxBytes: number; timeout: number }
-  | { t: "join" | "update"; peer: string; state: unknown; direct?: boolean }
+  | { t: "join" | "update"; peer: string; state: unknown; direct?: string | false }
   | { t: "leave"; peer: string }
   | { t: "signal"; from: string; data: unknown }
   | { t: "error"; code: number; message: string };
 
 /**
- * A peer as the relay lists it: its id (given by the relay for the life of its socket), its state, and whether it
- * takes direct (WebRTC) connections.
+ * A peer as the relay lists it: its id (given by the relay for the life of its socket), its state, and, when it
+ * takes direct (WebRTC) connections, the id it chose for them (the same across its reconnects).
  *
  * @example
  * ```ts
  * import type { PresencePeer } from "./presence-wire.ts";
- * const peer: PresencePeer = { peer: "a1b2c3d4e5f60718", state: { name: "ada" }, direct: false };
- * console.assert(peer.direct === false);
+ * const peer: PresencePeer = { peer: "a1b2c3d4e5f60718", state: { name: "ada" }, direct: "0f1e2d3c4b5a6978" };
+ * console.assert(peer.direct !== false);
  * ```
  */
 export interface PresencePeer {
@@ -50,8 +50,8 @@ export interface PresencePeer {
   peer: string;
   /** Its latest state. */
   state: unknown;
-  /** Whether it takes direct connections. */
-  direct?: boolean;
+  /** The id it takes direct connections under, or false. */
+  direct?: string | false;
 }
 
 /** Sockets whose text messages belong to presence (the WebSocket replication driver leaves them alone). */

@@ -65,12 +65,19 @@ export interface PresenceOptions {
   state?: unknown;
   /** Milliseconds between heartbeats (default: a third of the relay's timeout). */
   heartbeat?: number;
-  /** Announce that this peer takes direct (WebRTC) connections. */
-  direct?: boolean;
+  /** Announce that this peer takes direct (WebRTC) connections under this id (1 to 64 letters, digits, - or _). */
+  direct?: string;
 }
 
 /** Bytes of a state before the relay has said its limit. */
 const DEFAULT_MAX_BYTES = 4096;
+
+function directId(id: string): string {
+  if (typeof id !== "string" || !/^[A-Za-z0-9_-]{1,64}$/.test(id)) {
+    throw new TypeError(`A direct id must be 1 to 64 letters, digits, - or _, got ${JSON.stringify(id)}`);
+  }
+  return id;
+}
 
 function encodeState(state: unknown): string {
   let text: string | undefined;
@@ -102,10 +109,10 @@ function encodeState(state: unknown): string {
  */
 export class Presence extends EventTarget {
   readonly #peers = new Map<string, unknown>();
-  readonly #direct = new Set<string>();
+  readonly #direct = new Map<string, string>();
   #state: string | undefined;
   #stateValue: unknown;
-  #wantDirect: boolean;
+  #wantDirect: string | undefined;
   #socket: WebSocketLike | undefined;
   #self: string | undefined;
   #maxBytes = DEFAULT_MAX_BYTES;
@@ -121,7 +128,7 @@ export class Presence extends EventTarget {
       throw new TypeError(`Option heartbeat must be a number of milliseconds > 0, got ${String(options.heartbeat)}`);
     }
     this.#heartbeat = options.heartbeat;
-    this.#wantDirect = options.direct === true;
+    this.#wantDirect = options.direct === undefined ? undefined : directId(options.direct);
     if (options.state !== undefined) {
       this.#state = encodeState(options.state);
       this.#stateValue = JSON.parse(this.#state);
@@ -138,8 +145,8 @@ export class Presence extends EventTarget {
     return this.#peers;
   }
 
-  /** The peers that take direct connections. */
-  get directPeers(): ReadonlySet<string> {
+  /** The peers that take direct connections: the relay's peer id to the id they take them under. */
+  get directPeers(): ReadonlyMap<string, string> {
     return this.#direct;
   }
 
@@ -177,10 +184,13 @@ export class Presence extends EventTarget {
     this.#send('{"t":"clear"}');
   }
 
-  /** Announces (or stops announcing) that this peer takes direct connections; publishes `{}` if it had no state. */
-  setDirect(direct: boolean): void {
-    this.#wantDirect = direct;
-    if (direct && this.#state === undefined) this.#state = "{}", this.#stateValue = {};
+  /**
+   * Announces that this peer takes direct connections under `id` (or stops, with `undefined`); publishes `{}` if it
+   * had no state.
+   */
+  setDirect(id: string | undefined): void {
+    this.#wantDirect = id === undefined ? undefined : directId(id);
+    if (id !== undefined && this.#state === undefined) this.#state = "{}", this.#stateValue = {};
     this.#sendState();
   }
 
@@ -243,7 +253,7 @@ export class Presence extends EventTarget {
 
   #sendState(): void {
     if (this.#state === undefined) return;
-    this.#send(`{"t":"set","state":${this.#state}${this.#wantDirect ? ',"direct":true' : ""}}`);
+    this.#send(`{"t":"set","state":${this.#state}${this.#wantDirect ? `,"direct":"${this.#wantDirect}"` : ""}}`);
   }
 
   #emit(type: string, detail: unknown): void {
@@ -260,7 +270,7 @@ export class Presence extends EventTarget {
     if (typeof entry?.peer !== "string" || entry.peer === this.#self) return;
     const type = this.#peers.has(entry.peer) ? "update" : "join";
     this.#peers.set(entry.peer, entry.state);
-    if (entry.direct === true) this.#direct.add(entry.peer);
+    if (typeof entry.direct === "string") this.#direct.set(entry.peer, entry.direct);
     else this.#direct.delete(entry.peer);
     this.#emit("presence", { type, peer: entry.peer, state: entry.state } satisfies PresenceEvent);
   }

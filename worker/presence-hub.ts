@@ -22,7 +22,7 @@ const MAX_SIGNAL = 16_384;
  * @example
  * ```ts
  * import type { StoredPresence } from "./presence-hub.ts";
- * const row: StoredPresence = { peer: "a1b2c3d4e5f60718", state: '{"name":"ada"}', direct: false };
+ * const row: StoredPresence = { peer: "a1b2c3d4e5f60718", state: '{"name":"ada"}', direct: null };
  * console.assert(JSON.parse(row.state!).name === "ada");
  * ```
  */
@@ -31,8 +31,8 @@ export interface StoredPresence {
   peer: string;
   /** Its state as JSON text, or null while it only watches. */
   state: string | null;
-  /** Whether it takes direct connections. */
-  direct: boolean;
+  /** The id it takes direct connections under, or null. */
+  direct: string | null;
 }
 
 /**
@@ -47,7 +47,7 @@ export interface StoredPresence {
  *   put: (row) => void rows.set(row.peer, row),
  *   delete: (peer) => void rows.delete(peer),
  * };
- * store.put({ peer: "p", state: null, direct: false });
+ * store.put({ peer: "p", state: null, direct: null });
  * console.assert([...store.load()].length === 1);
  * ```
  */
@@ -73,7 +73,7 @@ export function sqlPresenceStore(sql: { exec(query: string, ...bindings: unknown
   const table = () => {
     if (!made) {
       sql.exec(
-        "CREATE TABLE IF NOT EXISTS hyperlog_presence (peer TEXT PRIMARY KEY, state TEXT, direct INTEGER NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS hyperlog_presence (peer TEXT PRIMARY KEY, state TEXT, direct TEXT)",
       );
       made = true;
     }
@@ -84,7 +84,7 @@ export function sqlPresenceStore(sql: { exec(query: string, ...bindings: unknown
       return [...sql.exec("SELECT peer, state, direct FROM hyperlog_presence").raw()].map(([peer, state, direct]) => ({
         peer: String(peer),
         state: state === null ? null : String(state),
-        direct: direct === 1,
+        direct: typeof direct === "string" ? direct : null,
       }));
     },
     put: (row) => {
@@ -93,7 +93,7 @@ export function sqlPresenceStore(sql: { exec(query: string, ...bindings: unknown
         "INSERT OR REPLACE INTO hyperlog_presence (peer, state, direct) VALUES (?, ?, ?)",
         row.peer,
         row.state,
-        row.direct ? 1 : 0,
+        row.direct,
       );
     },
     delete: (peer) => {
@@ -151,7 +151,7 @@ interface Member {
   ws: RelaySocket;
   peer: string;
   state: string | null;
-  direct: boolean;
+  direct: string | null;
   seen: number;
   tokens: number;
   filled: number;
@@ -217,12 +217,12 @@ export class PresenceHub {
   }
 
   /** The peers with a state, as the relay lists them (for a status page or a test). */
-  list(): { peer: string; state: unknown; direct: boolean }[] {
+  list(): { peer: string; state: unknown; direct: string | false }[] {
     this.#load();
     return [...this.#byPeer.values()].filter((m) => m.state !== null).map((m) => ({
       peer: m.peer,
       state: JSON.parse(m.state!),
-      direct: m.direct,
+      direct: m.direct ?? false,
     }));
   }
 
@@ -350,7 +350,7 @@ export class PresenceHub {
     let member = this.#bySocket.get(ws);
     if (member === undefined) {
       const peer = this.#host.peerOf(ws) ?? newPeerId();
-      member = { ws, peer, state: null, direct: false, seen: now, tokens: settings.perSecond * 2, filled: now };
+      member = { ws, peer, state: null, direct: null, seen: now, tokens: settings.perSecond * 2, filled: now };
       this.#add(member);
       this.#put(member);
       this.#send(
@@ -381,7 +381,7 @@ export class PresenceHub {
       case "ping":
         return;
       case "set":
-        return this.#set(member, message.state, message.direct === true);
+        return this.#set(member, message.state, message.direct);
       case "clear":
         if (member.state !== null) {
           member.state = null;
@@ -407,8 +407,11 @@ export class PresenceHub {
     return false;
   }
 
-  #set(member: Member, state: unknown, direct: boolean): void {
+  #set(member: Member, state: unknown, direct: unknown): void {
     if (!this.#mayPublish(member)) return;
+    if (direct !== undefined && (typeof direct !== "string" || !/^[A-Za-z0-9_-]{1,64}$/.test(direct))) {
+      return this.#error(member, CLOSE.PROTOCOL, "A direct id is 1 to 64 letters, digits, - or _");
+    }
     if (state === undefined || state === null) {
       return this.#error(member, CLOSE.PROTOCOL, "A presence state must be a JSON value, not null");
     }
@@ -431,11 +434,13 @@ export class PresenceHub {
     }
     if (joining) this.#joined++;
     member.state = text;
-    member.direct = direct;
+    member.direct = direct ?? null;
     this.#put(member);
     this.#broadcast(
       member,
-      `{"t":"${joining ? "join" : "update"}","peer":"${member.peer}","state":${text},"direct":${direct}}`,
+      `{"t":"${joining ? "join" : "update"}","peer":"${member.peer}","state":${text},"direct":${
+        direct === undefined ? "false" : `"${direct}"`
+      }}`,
     );
   }
 
