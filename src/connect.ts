@@ -106,10 +106,11 @@ export interface ConnectOptions {
   /** The largest frame accepted from the peer, in bytes (default 16 MiB). */
   maxFrame?: number;
   /**
-   * Presence from the first connection (`{ state }` publishes a state; `{}` only watches the others). Without it,
+   * Presence from the first connection (`{ state }` publishes a state; `{}` only watches the others), or a
+   * {@link Presence} of your own to carry on (it outlives this sync: `close()` only lets go of it). Without it,
    * presence starts when `sync.presence` is first used.
    */
-  presence?: PresenceOptions;
+  presence?: PresenceOptions | Presence;
   /**
    * Also replicate browser to browser over WebRTC with the other peers of the log that do (see `DirectPeers`): the
    * relay's presence carries the signaling; `peer` events say how each direct connection stands.
@@ -194,6 +195,7 @@ export class Sync extends EventTarget {
   #wake: (() => void) | undefined;
   #closed = false;
   #presence: Presence | undefined;
+  #ownPresence = true;
   #direct: DirectPeers | undefined;
   readonly #running: Promise<void>;
   readonly #online = () => this.#wake?.();
@@ -217,7 +219,12 @@ export class Sync extends EventTarget {
     this.#jitter = jitter;
     this.#random = options.random ?? Math.random;
     this.#maxFrame = options.maxFrame;
-    if (options.presence !== undefined || options.direct === true) this.#presence = new Presence(options.presence);
+    if (options.presence instanceof Presence) {
+      this.#presence = options.presence;
+      this.#ownPresence = false;
+    } else if (options.presence !== undefined || options.direct === true) {
+      this.#presence = new Presence(options.presence);
+    }
     if (options.direct === true) {
       this.#direct = new DirectPeers(log, this.#presence!, {
         ...(options.iceServers === undefined ? {} : { iceServers: options.iceServers }),
@@ -306,7 +313,8 @@ export class Sync extends EventTarget {
       if (typeof target.removeEventListener === "function") target.removeEventListener("online", this.#online);
       this.#wake?.();
       this.#direct?.close();
-      this.#presence?.close();
+      if (this.#ownPresence) this.#presence?.close();
+      else this.#presence?.detach();
       this.#session?.close().catch(() => {});
       if (this.#socket !== undefined && this.#socket.readyState < 2) this.#socket.close(1000, "Closed");
     }

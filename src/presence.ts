@@ -226,6 +226,11 @@ export class Presence extends EventTarget {
     });
   }
 
+  /** Lets go of the current socket (every peer leaves) until the next {@link Presence.attach}. */
+  detach(): void {
+    this.#detach();
+  }
+
   /** Stops: no more heartbeats; every peer leaves. The socket stays open. */
   close(): void {
     this.#closed = true;

@@ -13,6 +13,7 @@ import type { BrowserContext, Page } from "playwright-core";
 import { type BrowserHarness, bundleForBrowser, CHROMIUM_ARGS, describeInBrowser, startBrowser } from "./_browser.ts";
 import { nodeOnly } from "./_helpers.ts";
 import { type RunningServer, serve } from "../worker/serve.ts";
+import { CHROMIUM } from "./_browser.ts";
 
 const WAIT = 60_000;
 
@@ -105,6 +106,49 @@ nodeOnly("WebRTC between two pages", "it drives Chromium from Node", () => {
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
       assert.deepEqual((await run<string[]>(a, "t.texts()")).sort(), (await run<string[]>(b, "t.texts()")).sort());
+    });
+  });
+});
+
+nodeOnly("the demo page with ?direct=1", "it starts the relay in Miniflare and drives Chromium from Node", () => {
+  describeInBrowser("the demo page: who is here, direct peers, and the chat with the relay stopped", () => {
+    let relay: { url: string; stop(): Promise<void> } | undefined;
+    let browser: import("playwright-core").Browser | undefined;
+
+    before(async () => {
+      const { startRelay } = await import("./fixtures/relay-miniflare.ts");
+      relay = await startRelay({ demo: true, kv: false });
+      const { chromium } = await import("playwright-core");
+      browser = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS, ...WEBRTC_ARGS] });
+    });
+
+    after(async () => {
+      await browser?.close();
+      await relay?.stop();
+    });
+
+    it("lists the other page by name as a direct peer; with the relay stopped, a message still arrives", async () => {
+      const room = `direct-${Date.now().toString(36)}`;
+      const open = async (name: string) => {
+        const page = await (await browser!.newContext()).newPage();
+        page.on("pageerror", (err) => console.error(`[page error] ${err.message}`));
+        await page.goto(`${relay!.url}/?room=${room}&direct=1`);
+        await page.waitForSelector("html[data-ready=true]", { timeout: WAIT });
+        await page.fill("#author", name);
+        return page;
+      };
+      const a = await open("alice");
+      const b = await open("bob");
+      await a.waitForSelector('#people li[data-direct="direct"]:has-text("bob")', { timeout: WAIT });
+      await b.waitForSelector('#people li[data-direct="direct"]:has-text("alice")', { timeout: WAIT });
+      assert.equal(await a.textContent("#toggle"), "Stop relay");
+      await a.click("#toggle");
+      await b.click("#toggle");
+      assert.equal(await a.getAttribute("#state", "data-state"), "offline");
+      await a.fill("#message", "peer to peer");
+      await a.click("#send");
+      await b.waitForSelector('#messages li:has-text("peer to peer")', { timeout: WAIT });
+      assert.equal(await b.getAttribute("#state", "data-state"), "offline", "b never went back to the relay");
     });
   });
 });
