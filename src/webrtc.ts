@@ -116,6 +116,9 @@ interface Link {
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
+/** Milliseconds a connection may stay "disconnected" before it is given up. */
+const LOST_AFTER = 3000;
+
 function randomId(): string {
   return Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
@@ -240,8 +243,13 @@ export class DirectPeers extends EventTarget {
     pc.onicecandidate = (event) => {
       if (event.candidate !== null) this.#send(link, { kind: "candidate", candidate: event.candidate.toJSON() });
     };
+    let lost: ReturnType<typeof setTimeout> | undefined;
     pc.onconnectionstatechange = () => {
-      if (pc.connectionState === "failed" || pc.connectionState === "closed") this.#end(link);
+      clearTimeout(lost);
+      const state = pc.connectionState;
+      if (state === "failed" || state === "closed") this.#end(link);
+      // "disconnected" may pass (a network change); still so after a while, the peer is gone.
+      else if (state === "disconnected") lost = setTimeout(() => this.#end(link, new Error("The peer went away")), LOST_AFTER);
     };
     channel.onopen = () => {
       if (this.#links.get(id) !== link || this.#closed) return;

@@ -106,6 +106,12 @@ nodeOnly("WebRTC between two pages", "it drives Chromium from Node", () => {
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
       assert.deepEqual((await run<string[]>(a, "t.texts()")).sort(), (await run<string[]>(b, "t.texts()")).sort());
+
+      // One page goes away: the other's peer event says the direct connection closed.
+      await b.close();
+      await a.waitForFunction("Object.values(globalThis.hyperlogTest.peers()).includes('closed')", undefined, {
+        timeout: WAIT,
+      });
     });
   });
 });
