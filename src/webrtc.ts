@@ -179,7 +179,9 @@ export class DirectPeers extends EventTarget {
   /** The replication sessions over open data channels, by peer (their stats say what went direct). */
   get sessions(): ReadonlyMap<string, Replication> {
     const open = new Map<string, Replication>();
-    for (const [id, link] of this.#links) if (link.session !== undefined && link.state === "direct") open.set(id, link.session);
+    for (const [id, link] of this.#links) {
+      if (link.session !== undefined && link.state === "direct") open.set(id, link.session);
+    }
     return open;
   }
 
@@ -238,7 +240,9 @@ export class DirectPeers extends EventTarget {
     this.#links.set(id, link);
     this.#emit(link, "connecting");
     link.timer = setTimeout(() => {
-      if (link.state === "connecting") this.#end(link, new Error(`No direct connection to ${id} within ${this.#timeout} ms`));
+      if (link.state === "connecting") {
+        this.#end(link, new Error(`No direct connection to ${id} within ${this.#timeout} ms`));
+      }
     }, this.#timeout);
     pc.onicecandidate = (event) => {
       if (event.candidate !== null) this.#send(link, { kind: "candidate", candidate: event.candidate.toJSON() });
@@ -249,7 +253,9 @@ export class DirectPeers extends EventTarget {
       const state = pc.connectionState;
       if (state === "failed" || state === "closed") this.#end(link);
       // "disconnected" may pass (a network change); still so after a while, the peer is gone.
-      else if (state === "disconnected") lost = setTimeout(() => this.#end(link, new Error("The peer went away")), LOST_AFTER);
+      else if (state === "disconnected") {
+        lost = setTimeout(() => this.#end(link, new Error("The peer went away")), LOST_AFTER);
+      }
     };
     channel.onopen = () => {
       if (this.#links.get(id) !== link || this.#closed) return;
@@ -272,7 +278,11 @@ export class DirectPeers extends EventTarget {
     } catch {
       // Already closed.
     }
-    this.#emit(link, "closed", error === undefined ? undefined : error instanceof Error ? error : new Error(String(error)));
+    this.#emit(
+      link,
+      "closed",
+      error === undefined ? undefined : error instanceof Error ? error : new Error(String(error)),
+    );
   }
 
   #failSignal(signal: Signal, error: unknown): void {

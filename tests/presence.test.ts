@@ -261,9 +261,10 @@ function scenarios(base: () => string, host: "serve" | "worker"): void {
     try {
       const web = client(`${host}-cli`, { name: "web" });
       await peerWith(web, named("cli"));
-      const printedLine = (pattern: RegExp) => (async () => {
-        while (!pattern.test(err)) await new Promise<void>((resolve) => (printed = resolve));
-      })();
+      const printedLine = (pattern: RegExp) =>
+        (async () => {
+          while (!pattern.test(err)) await new Promise<void>((resolve) => (printed = resolve));
+        })();
       await printedLine(/presence: join [0-9a-f]{16} \{"name":"web"\}/);
       await web.close();
       await printedLine(/presence: leave [0-9a-f]{16}\n/);

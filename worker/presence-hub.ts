@@ -68,7 +68,9 @@ export interface PresenceStore {
  * const store = sqlPresenceStore(ctx.storage.sql);
  * ```
  */
-export function sqlPresenceStore(sql: { exec(query: string, ...bindings: unknown[]): { raw(): Iterable<unknown[]> } }): PresenceStore {
+export function sqlPresenceStore(
+  sql: { exec(query: string, ...bindings: unknown[]): { raw(): Iterable<unknown[]> } },
+): PresenceStore {
   let made = false;
   const table = () => {
     if (!made) {
@@ -245,7 +247,15 @@ export class PresenceHub {
         if (row.state !== null) left.push(row.peer);
         continue;
       }
-      const member: Member = { ws, peer: row.peer, state: row.state, direct: row.direct, seen: now, tokens: 0, filled: now };
+      const member: Member = {
+        ws,
+        peer: row.peer,
+        state: row.state,
+        direct: row.direct,
+        seen: now,
+        tokens: 0,
+        filled: now,
+      };
       member.tokens = this.#settings.perSecond * 2;
       this.#add(member);
     }
@@ -366,7 +376,10 @@ export class PresenceHub {
     }
     member.seen = now;
     // The rate: a bucket of twice a second's worth, refilled continuously.
-    member.tokens = Math.min(settings.perSecond * 2, member.tokens + ((now - member.filled) / 1000) * settings.perSecond);
+    member.tokens = Math.min(
+      settings.perSecond * 2,
+      member.tokens + ((now - member.filled) / 1000) * settings.perSecond,
+    );
     member.filled = now;
     if (member.tokens < 1) {
       return this.#refuse(

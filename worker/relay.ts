@@ -218,7 +218,10 @@ export class RelayObject {
         admit: (ws, bytes) => guard.admit(ws, bytes),
         refused: (_ws, code, reason) => logEvent("refused", { log: name, code, reason }),
         // Presence is kept in the Object's database too, so that a wake-up knows who is there.
-        presence: { settings: readPresence(this.#env as unknown as Record<string, unknown>), store: sqlPresenceStore(ctx.storage.sql) },
+        presence: {
+          settings: readPresence(this.#env as unknown as Record<string, unknown>),
+          store: sqlPresenceStore(ctx.storage.sql),
+        },
         mirror: kv === undefined ? undefined : async (nodes) => {
           // A few writes at a time, in the background (the core hands this to waitUntil): ingest does not wait.
           let next = 0;
