@@ -10,7 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { connect, Hyperlog, type PresenceEvent, type Sync } from "../mod.ts";
-import { PRESENCE_CODE } from "../worker/presence-settings.ts";
+import { DEFAULT_PRESENCE, PRESENCE_CODE, readPresence } from "../worker/presence-settings.ts";
+import { ConfigError } from "../worker/settings.ts";
 import { CLOSE } from "../worker/limits.ts";
 import { type RunningServer, serve } from "../worker/serve.ts";
 import { nodeOnly } from "./_helpers.ts";
@@ -303,6 +304,26 @@ function scenarios(base: () => string, host: "serve" | "worker"): void {
     });
   }
 }
+
+describe("presence settings", () => {
+  it("a setting that does not parse is a ConfigError naming it, at start", async () => {
+    for (
+      const [name, value] of [["PRESENCE_PEERS", "many"], ["PRESENCE_TIMEOUT_MS", "5"], ["PRESENCE_READERS", "yes"]]
+    ) {
+      assert.throws(
+        () => readPresence({ [name!]: value }),
+        (e: Error) => e instanceof ConfigError && e.message.includes(name!),
+      );
+    }
+    const dir = mkdtempSync(join(tmpdir(), "hyperlog-presence-bad-"));
+    try {
+      await assert.rejects(serve({ dir, port: 0, settings: { PRESENCE_MAX_BYTES: "-1" } }), ConfigError);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    assert.deepEqual(readPresence({}), DEFAULT_PRESENCE);
+  });
+});
 
 describe("presence through hyperlog serve", () => {
   let dir: string;

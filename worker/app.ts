@@ -15,6 +15,7 @@ import type { LogSummary } from "./log-page.ts";
 import { RelayMetrics } from "./metrics.ts";
 import type { RelayEnv } from "./relay.ts";
 import { ConfigError, LOG_NAME as NAME, readSettings } from "./settings.ts";
+import { readPresence } from "./presence-settings.ts";
 import { checkToken, looksSigned } from "./tokens.ts";
 
 /** What a 500 says: never a path, a stack or an error's own message (the operator's log has those). */
@@ -109,6 +110,7 @@ export function createApp(): Hono<{ Bindings: RelayEnv; Variables: { role: Role;
     }
     try {
       readSettings(c.env ?? {});
+      readPresence((c.env ?? {}) as unknown as Record<string, unknown>);
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       logEvent("config-error", { message: error.message });
