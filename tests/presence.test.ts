@@ -12,6 +12,7 @@ import { after, before, describe, it } from "node:test";
 import { connect, Hyperlog, type PresenceEvent, type Sync } from "../mod.ts";
 import { DEFAULT_PRESENCE, PRESENCE_CODE, readPresence } from "../worker/presence-settings.ts";
 import { ConfigError } from "../worker/settings.ts";
+import { PresenceHub, type PresenceStore, type StoredPresence } from "../worker/presence-hub.ts";
 import { CLOSE } from "../worker/limits.ts";
 import { type RunningServer, serve } from "../worker/serve.ts";
 import { nodeOnly } from "./_helpers.ts";
@@ -322,6 +323,66 @@ describe("presence settings", () => {
       rmSync(dir, { recursive: true, force: true });
     }
     assert.deepEqual(readPresence({}), DEFAULT_PRESENCE);
+  });
+});
+
+describe("the presence hub in process", () => {
+  /** A fake socket that keeps what the hub sends it. */
+  const socket = () => {
+    const sent: Record<string, unknown>[] = [];
+    return {
+      sent,
+      readyState: 1,
+      send(data: Uint8Array | string) {
+        sent.push(JSON.parse(String(data)));
+      },
+      close() {
+        this.readyState = 3;
+      },
+    };
+  };
+
+  it("lets readers publish when PRESENCE_READERS=1", () => {
+    const [writer, reader] = [socket(), socket()];
+    const hub = new PresenceHub({
+      sockets: () => [writer, reader],
+      peerOf: (ws) => (ws === writer ? "w" : "r"),
+      roleOf: (ws) => (ws === writer ? "write" : "read"),
+      close() {},
+    }, { settings: readPresence({ PRESENCE_READERS: "1" }) });
+    hub.message(writer, '{"t":"watch"}');
+    hub.message(reader, '{"t":"set","state":{"name":"reader"}}');
+    assert.deepEqual(writer.sent.at(-1), { t: "join", peer: "r", state: { name: "reader" }, direct: false });
+    assert.equal(reader.sent.some((m) => m.t === "error"), false);
+    hub.close();
+  });
+
+  it("a hub made again from its store keeps the peers whose socket is open and tells them who left meanwhile", () => {
+    const rows = new Map<string, StoredPresence>();
+    const store: PresenceStore = {
+      load: () => [...rows.values()],
+      put: (row) => void rows.set(row.peer, row),
+      delete: (peer) => void rows.delete(peer),
+    };
+    const [a, b] = [socket(), socket()];
+    const host = (open: typeof a[]) => ({
+      sockets: () => open,
+      peerOf: (ws: unknown) => (ws === a ? "a" : "b"),
+      roleOf: () => "write" as const,
+      close() {},
+    });
+    const first = new PresenceHub(host([a, b]), { settings: DEFAULT_PRESENCE, store });
+    first.message(a, '{"t":"set","state":{"name":"a"}}');
+    first.message(b, '{"t":"set","state":{"name":"b"},"direct":"idb"}');
+    assert.equal(rows.size, 2);
+    // The host forgets everything (hibernation); b's socket closed while it slept.
+    b.readyState = 3;
+    const second = new PresenceHub(host([a]), { settings: DEFAULT_PRESENCE, store });
+    assert.deepEqual(second.list(), [{ peer: "a", state: { name: "a" }, direct: false }]);
+    assert.deepEqual(a.sent.at(-1), { t: "leave", peer: "b" });
+    assert.deepEqual([...rows.keys()], ["a"]);
+    first.close();
+    second.close();
   });
 });
 
