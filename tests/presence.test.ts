@@ -150,6 +150,19 @@ function scenarios(base: () => string, host: "serve" | "worker"): void {
     assert.equal(a.state === "closed", false);
   });
 
+  it("presence started on a live sync (sync.presence first used then) rides on its open socket", async () => {
+    const hyperlog = new Hyperlog();
+    logs.push(hyperlog);
+    const plain = connect(hyperlog, `${base().replace(/^http/, "ws")}/logs/${host}-lazy/ws`, { token: "w" });
+    open.push(plain);
+    await plain.when("live");
+    const watcher = client(`${host}-lazy`, { name: "watcher" });
+    plain.presence.set({ name: "late" });
+    await peerWith(watcher, named("late"));
+    await hyperlog.append("still replicating");
+    assert.equal(plain.state, "live");
+  });
+
   it("a peer that stops sending (no heartbeat) leaves after the timeout, and its socket is closed", async () => {
     const watcher = client(`${host}-timeout`, { name: "watcher" });
     const silent = raw(`${host}-timeout`);
