@@ -14,6 +14,7 @@
 import { availableParallelism, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { benchmark as bundle } from "./bundle.ts";
+import { benchmark as presence } from "./presence.ts";
 import { benchmark as compat } from "./compat.ts";
 import { benchmark as core } from "./core.ts";
 import { benchmark as graph } from "./graph.ts";
@@ -48,6 +49,7 @@ const MODULES: readonly BenchModule[] = [
   relay,
   indexeddb,
   bundle,
+  presence,
   graph,
   compat,
 ];

@@ -29,7 +29,7 @@ export interface CliIO {
   stderr: (text: string) => void | Promise<void>;
   /** Opens the store in a directory. */
   openStorage: (dir: string) => Promise<Storage>;
-  /** Stops a long-running command (`serve`) when aborted; without it, SIGINT or SIGTERM does. */
+  /** Stops a long-running command (`serve`, `sync --live`) when aborted; without it, SIGINT or SIGTERM does. */
   signal?: AbortSignal;
 }
 
@@ -137,8 +137,9 @@ Connect two with dupsh, netcat or ssh:
   hyperlog dupsh 'hyperlog sync -d /tmp/a' 'hyperlog sync -d /tmp/b'
 
 With a URL, syncs with a relay over a WebSocket instead (see the README, "Relay worker"):
-  hyperlog sync ws://127.0.0.1:8787/logs/NAME [--token=TOKEN]
+  hyperlog sync ws://127.0.0.1:8787/logs/NAME [--token=TOKEN] [--live --presence JSON]
   --token   the relay's read or write token (also from HYPERLOG_TOKEN), sent as a 'bearer.TOKEN' subprotocol
+  --presence JSON  publish this presence state (such as '{"name":"cli"}') and print the others' presence on stderr
 `,
   kv: `Usage: hyperlog [-d DIR] kv <put|get|del|ls|history|sync> [arguments]
 
@@ -179,6 +180,11 @@ Each log is kept in DIR/NAME.db (default DIR: ./.hyperlog-relay). Stops on Ctrl-
   --max-logs N             logs on the relay (default: no cap)                  [env MAX_LOGS]
   --max-log-bytes N        bytes of one log (default: no cap)                   [env MAX_LOG_BYTES]
   --hello-timeout-ms N     a socket must send its HELLO within N ms (10000)     [env HELLO_TIMEOUT_MS]
+  --presence-max-bytes N   the largest presence state (default 4096)            [env PRESENCE_MAX_BYTES]
+  --presence-per-second N  presence messages per second per socket (20)         [env PRESENCE_PER_SECOND]
+  --presence-peers N       peers with a presence state on one log (100)         [env PRESENCE_PEERS]
+  --presence-timeout-ms N  a peer silent for N ms leaves (default 30000)        [env PRESENCE_TIMEOUT_MS]
+  --presence-readers 1|0   readers may publish presence (default 0)             [env PRESENCE_READERS]
   --metrics-token-file F   /metrics answers with the token in F                 [env METRICS_TOKEN]
   --token-secret-file F    the secret of signed tokens ('hyperlog token')       [env TOKEN_SECRET]
   --admin-token-file F     the dashboard at /admin, behind the token in F       [env ADMIN_TOKEN]
@@ -215,7 +221,7 @@ const KNOWN_FLAGS: Record<string, readonly string[]> = {
   ls: [],
   heads: [],
   get: [],
-  sync: ["--live", "--push", "--pull", "--hyperlog4"],
+  sync: ["--live", "--push", "--pull", "--hyperlog4", "--presence"],
   kv: ["--json", "--live", "--push", "--pull", "--hyperlog4"],
   serve: [],
   log: [],
@@ -262,6 +268,7 @@ function parse(argv: readonly string[]): Parsed {
     if (known === undefined) throw new UsageError(`Unknown command ${JSON.stringify(parsed.command)}`);
     for (const flag of parsed.flags) {
       if ((parsed.command === "sync" || parsed.command === "kv") && flag.startsWith("--token=")) continue;
+      if (parsed.command === "sync" && flag.startsWith("--presence=")) continue;
       if (!known.includes(flag)) {
         throw new UsageError(`Unknown option ${flag} for the ${parsed.command} command`, parsed.command);
       }
@@ -365,7 +372,14 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO()): Pr
         return 0;
       }
       case "sync": {
-        if (parsed.args.length === 1 && /^wss?:\/\//.test(parsed.args[0]!)) return await syncRelay(io, parsed);
+        if (parsed.args.length >= 1 && /^wss?:\/\//.test(parsed.args[0]!)) {
+          // --presence JSON: the JSON is the argument after the URL.
+          if (parsed.flags.has("--presence") && parsed.args.length === 2) {
+            parsed.flags.delete("--presence");
+            parsed.flags.add(`--presence=${parsed.args.pop()}`);
+          }
+          if (parsed.args.length === 1) return await syncRelay(io, parsed);
+        }
         expectArgs(parsed, 0, 0, "no arguments (or a ws:// URL), only --live, --push or --pull");
         return await sync(
           io,
@@ -578,7 +592,30 @@ async function syncRelay(io: CliIO, parsed: Parsed): Promise<number> {
     // A token rides in a subprotocol: every runtime's WebSocket can send one, and it stays out of URLs and logs.
     const socket = new WebSocket(url, token === undefined ? [] : ["hyperlog", `bearer.${token}`]);
     const live = flags.has("--live");
+    let presence: string | undefined;
+    for (const flag of flags) if (flag.startsWith("--presence=")) presence = flag.slice("--presence=".length);
+    if (presence !== undefined) {
+      let state: unknown;
+      try {
+        state = JSON.parse(presence);
+      } catch {
+        throw new UsageError(`--presence ${presence} is not JSON; give a state such as '{"name":"cli"}'`);
+      }
+      if (state === null) throw new UsageError("--presence needs a JSON value other than null");
+      const { attachPresence } = await import("./presence.ts");
+      const watcher = attachPresence(socket, { state });
+      watcher.addEventListener("presence", (event) => {
+        const { type, peer, state } = (event as CustomEvent<{ type: string; peer: string; state: unknown }>).detail;
+        void io.stderr(`presence: ${type} ${peer}${type === "leave" ? "" : ` ${JSON.stringify(state)}`}\n`);
+      });
+      watcher.addEventListener("presenceerror", (event) => {
+        const { code, message } = (event as CustomEvent<{ code: number; message: string }>).detail;
+        void io.stderr(`presence: refused (${code}): ${message}\n`);
+      });
+    }
     const session = replicateWebSocket(log, socket, { mode, live });
+    // Tests stop a live sync as they stop serve.
+    io.signal?.addEventListener("abort", () => void session.close().catch(() => {}), { once: true });
     if (live) {
       await session.synced;
       await io.stderr(`sync: synced with ${url.origin}${url.pathname}; staying live (Ctrl-C to stop)\n`);
@@ -616,6 +653,11 @@ const SERVE_OPTIONS: Record<string, string> = {
   "--max-logs": "MAX_LOGS",
   "--max-log-bytes": "MAX_LOG_BYTES",
   "--hello-timeout-ms": "HELLO_TIMEOUT_MS",
+  "--presence-max-bytes": "PRESENCE_MAX_BYTES",
+  "--presence-per-second": "PRESENCE_PER_SECOND",
+  "--presence-peers": "PRESENCE_PEERS",
+  "--presence-timeout-ms": "PRESENCE_TIMEOUT_MS",
+  "--presence-readers": "PRESENCE_READERS",
   "--storage": "",
 };
 

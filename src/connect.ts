@@ -13,6 +13,8 @@ import { HyperlogError } from "./errors.ts";
 import type { Hyperlog } from "./log.ts";
 import type { Replication, ReplicationStats } from "./replicate-types.ts";
 import { closeSocket, replicateWebSocket, type WebSocketLike } from "./websocket.ts";
+import { Presence, type PresenceOptions } from "./presence.ts";
+import { DirectPeers, type IceServer, type PeerConnectionConstructor } from "./webrtc.ts";
 
 /**
  * Where a {@link Sync} stands:
@@ -103,6 +105,21 @@ export interface ConnectOptions {
   random?: () => number;
   /** The largest frame accepted from the peer, in bytes (default 16 MiB). */
   maxFrame?: number;
+  /**
+   * Presence from the first connection (`{ state }` publishes a state; `{}` only watches the others), or a
+   * {@link Presence} of your own to carry on (it outlives this sync: `close()` only lets go of it). Without it,
+   * presence starts when `sync.presence` is first used.
+   */
+  presence?: PresenceOptions | Presence;
+  /**
+   * Also replicate browser to browser over WebRTC with the other peers of the log that do (see `DirectPeers`): the
+   * relay's presence carries the signaling; `peer` events say how each direct connection stands.
+   */
+  direct?: boolean;
+  /** STUN and TURN servers for `direct` (default none: enough on one machine or one network). */
+  iceServers?: IceServer[];
+  /** The `RTCPeerConnection` class for `direct` (default: the global one). */
+  RTCPeerConnection?: PeerConnectionConstructor;
 }
 
 function positive(name: string, value: number | undefined, fallback: number): number {
@@ -177,6 +194,9 @@ export class Sync extends EventTarget {
   #session: Replication | undefined;
   #wake: (() => void) | undefined;
   #closed = false;
+  #presence: Presence | undefined;
+  #ownPresence = true;
+  #direct: DirectPeers | undefined;
   readonly #running: Promise<void>;
   readonly #online = () => this.#wake?.();
 
@@ -199,9 +219,41 @@ export class Sync extends EventTarget {
     this.#jitter = jitter;
     this.#random = options.random ?? Math.random;
     this.#maxFrame = options.maxFrame;
+    if (options.presence instanceof Presence) {
+      this.#presence = options.presence;
+      this.#ownPresence = false;
+    } else if (options.presence !== undefined || options.direct === true) {
+      this.#presence = new Presence(options.presence);
+    }
+    if (options.direct === true) {
+      this.#direct = new DirectPeers(log, this.#presence!, {
+        ...(options.iceServers === undefined ? {} : { iceServers: options.iceServers }),
+        ...(options.RTCPeerConnection === undefined ? {} : { RTCPeerConnection: options.RTCPeerConnection }),
+      });
+      this.#direct.addEventListener("peer", (event) => {
+        this.dispatchEvent(new CustomEvent("peer", { detail: (event as CustomEvent).detail }));
+      });
+    }
     const target = globalThis as { addEventListener?: (type: string, listener: () => void) => void };
     if (typeof target.addEventListener === "function") target.addEventListener("online", this.#online);
     this.#running = this.#run();
+  }
+
+  /**
+   * Presence on this log (see {@link Presence}): `sync.presence.set(state)`, `sync.presence.peers`, `presence`
+   * events. Made on first use; it carries on across reconnects.
+   */
+  get presence(): Presence {
+    if (this.#presence === undefined) {
+      this.#presence = new Presence();
+      if (this.#socket !== undefined && this.#socket.readyState <= 1) this.#presence.attach(this.#socket);
+    }
+    return this.#presence;
+  }
+
+  /** The direct (WebRTC) connections, with `direct: true`; `undefined` without. */
+  get direct(): DirectPeers | undefined {
+    return this.#direct;
   }
 
   /** The current state. */
@@ -260,6 +312,9 @@ export class Sync extends EventTarget {
       const target = globalThis as { removeEventListener?: (type: string, listener: () => void) => void };
       if (typeof target.removeEventListener === "function") target.removeEventListener("online", this.#online);
       this.#wake?.();
+      this.#direct?.close();
+      if (this.#ownPresence) this.#presence?.close();
+      else this.#presence?.detach();
       this.#session?.close().catch(() => {});
       if (this.#socket !== undefined && this.#socket.readyState < 2) this.#socket.close(1000, "Closed");
     }
@@ -310,6 +365,7 @@ export class Sync extends EventTarget {
   async #connectOnce(): Promise<Error | undefined> {
     const socket = new this.#WebSocket(this.url);
     this.#socket = socket;
+    this.#presence?.attach(socket);
     // The session listens for messages from the start: the peer may send its HELLO as soon as the socket opens
     // (some runtimes deliver it before the code awaiting "open" resumes). Its own messages wait for the open.
     const session = replicateWebSocket(

@@ -10,6 +10,7 @@ import type { Hyperlog } from "./log.ts";
 import { driveChannel } from "./channel.ts";
 import type { ReplicateOptions, Replication } from "./replicate-types.ts";
 import { DEFAULT_MAX_FRAME, frame, FrameDecoder } from "./frame.ts";
+import { ownsText } from "./presence-wire.ts";
 
 /**
  * The part of the standard WebSocket API the adapter uses (a Workers `WebSocket` from a `WebSocketPair` fits too).
@@ -182,6 +183,8 @@ export function replicateWebSocket<T>(
   });
   socket.addEventListener("message", (event) => {
     const data = (event as MessageEvent).data as unknown;
+    // Text messages on a socket that carries presence are presence's (presence.ts).
+    if (typeof data === "string" && ownsText(socket)) return;
     if (!(data instanceof ArrayBuffer)) {
       [code, reason] = [1003, "Binary messages only"];
       driver.fail(new ProtocolError("The peer sent a text message; the hyperlog protocol uses binary messages"));

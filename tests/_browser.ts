@@ -123,9 +123,12 @@ export interface BrowserHarness {
 /**
  * Starts Chromium and a local server for `files` (path to JavaScript source). `/` serves a page that imports
  * `/main.js`; a page is ready once its module set `globalThis.hyperlogReady = true`. Errors thrown in a page are
- * printed to stderr.
+ * printed to stderr. `args` are Chromium's flags (default {@link CHROMIUM_ARGS}).
  */
-export async function startBrowser(files: Record<string, string>): Promise<BrowserHarness> {
+export async function startBrowser(
+  files: Record<string, string>,
+  args: readonly string[] = CHROMIUM_ARGS,
+): Promise<BrowserHarness> {
   const { chromium } = await import("playwright-core");
   const server: Server = createServer((request, response) => {
     const path = new URL(request.url ?? "/", "http://localhost").pathname;
@@ -148,7 +151,7 @@ export async function startBrowser(files: Record<string, string>): Promise<Brows
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   let browser: Browser;
   try {
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS], timeout: 60_000 });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: [...args], timeout: 60_000 });
   } catch (err) {
     server.close();
     throw err;

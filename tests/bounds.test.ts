@@ -225,7 +225,7 @@ describe("a relay resumes a socket in the middle of its initial exchange (hibern
     // The socket: what the relay sends goes to the client's driver, what the client sends goes to the current core.
     const ws: RelaySocket = {
       readyState: 1,
-      send: (data) => driver.deliver(new Uint8Array(data)),
+      send: (data) => driver.deliver(new Uint8Array(data as Uint8Array)),
       close: (code) => void (closed = code),
     };
     const driver = driveChannel(client, { live: true }, {

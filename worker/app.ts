@@ -16,6 +16,7 @@ import { RelayMetrics } from "./metrics.ts";
 import { objectRegistry, REGISTRY_HEADER } from "./registry.ts";
 import type { RelayEnv } from "./relay.ts";
 import { ConfigError, LOG_NAME as NAME, readSettings } from "./settings.ts";
+import { readPresence } from "./presence-settings.ts";
 import { checkToken, looksSigned } from "./tokens.ts";
 
 /** What a 500 says: never a path, a stack or an error's own message (the operator's log has those). */
@@ -110,6 +111,7 @@ export function createApp(): Hono<{ Bindings: RelayEnv; Variables: { role: Role;
     }
     try {
       readSettings(c.env ?? {});
+      readPresence((c.env ?? {}) as unknown as Record<string, unknown>);
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       logEvent("config-error", { message: error.message });

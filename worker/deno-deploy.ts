@@ -47,6 +47,11 @@ const SETTINGS = [
   "METRICS_TOKEN",
   "TOKEN_SECRET",
   "ADMIN_TOKEN",
+  "PRESENCE_MAX_BYTES",
+  "PRESENCE_PER_SECOND",
+  "PRESENCE_PEERS",
+  "PRESENCE_TIMEOUT_MS",
+  "PRESENCE_READERS",
 ] as const satisfies readonly (keyof ServeSettings)[];
 /** Fails to compile when ServeSettings gains a setting this entry does not read. */
 const EVERY_SETTING: [Exclude<keyof ServeSettings, typeof SETTINGS[number]>] extends [never] ? true : never = true;

@@ -21,8 +21,8 @@ import type { RelaySocket } from "./relay-core.ts";
  * ```
  */
 export interface RuntimeSocket {
-  /** Sends one binary message. */
-  send(data: Uint8Array): void;
+  /** Sends one message (text for presence). */
+  send(data: Uint8Array | string): void;
   /** Closes with a code and reason. */
   close(code: number, reason: string): void;
 }
@@ -76,7 +76,7 @@ export interface SocketSink {
  */
 export class HostedSocket implements RelaySocket {
   #real: RuntimeSocket | undefined;
-  #queue: Uint8Array[] = [];
+  #queue: (Uint8Array | string)[] = [];
   #closing: [number, string] | undefined;
   #state = 1;
   readonly #relay: SocketSink;
@@ -98,9 +98,10 @@ export class HostedSocket implements RelaySocket {
   }
 
   /** Sends one message (kept until the handshake is done). */
-  send(data: Uint8Array): void {
+  send(data: Uint8Array | string): void {
     if (this.#state !== 1) return;
-    if (this.metrics !== undefined) {
+    if (typeof data === "string") this.metrics?.add("bytes_out_total", data.length);
+    else if (this.metrics !== undefined) {
       this.metrics.add("bytes_out_total", data.byteLength);
       if (data[0] === NODE) this.metrics.add("nodes_out_total");
       else if (data[0] === NODES) this.metrics.add("nodes_out_total", nodesIn(data));

@@ -35,6 +35,8 @@ import type { Refusal } from "./caps.ts";
 import { CLOSE, type RelayLimits, type Role } from "./limits.ts";
 import { LOG_VIEW_PATHS, logView, noteWrites } from "./log-page.ts";
 import { nodeJson, nodeText } from "./node-json.ts";
+import { newPeerId, PresenceHub, type PresenceHubOptions } from "./presence-hub.ts";
+import { DEFAULT_PRESENCE } from "./presence-settings.ts";
 
 export { nodeJson };
 
@@ -63,8 +65,8 @@ const SAVE_EVERY = 250;
 export interface RelaySocket {
   /** 1 while open. */
   readonly readyState: number;
-  /** Sends one binary message. */
-  send(data: Uint8Array): void;
+  /** Sends one message: binary (replication) or text (presence). */
+  send(data: Uint8Array | string): void;
   /** Closes the socket. */
   close(code?: number, reason?: string): void;
 }
@@ -89,6 +91,8 @@ export interface RelaySocketState {
   phase: "handshake" | "live";
   /** The session's state to resume from, or null when its phase cannot resume. */
   session: SessionState | null;
+  /** The socket's presence peer id (`presence-hub.ts`). */
+  peer?: string;
 }
 
 /**
@@ -153,6 +157,8 @@ export interface RelayCoreOptions {
   admit?: ((ws: RelaySocket, bytes: number) => Refusal | undefined) | undefined;
   /** Called when the relay closes a socket for a reason of its own (a refusal), with the code and reason. */
   refused?: ((ws: RelaySocket, code: number, reason: string) => void) | undefined;
+  /** Presence: its bounds, and where a host that loses its memory keeps the peers (default: the defaults, in memory). */
+  presence?: PresenceHubOptions | undefined;
 }
 
 /** What each socket has in memory while the core lives. */
@@ -242,6 +248,7 @@ export class RelayCore {
   /** The latest stored nodes, consecutive in change order. */
   #recent: StoredNode[] = [];
   #kicking = false;
+  readonly #presence: PresenceHub;
 
   /** Opens the log in `options.storage` (lazily: {@link RelayCore.ready} or any call waits for it). */
   constructor(host: RelayHost, options: RelayCoreOptions) {
@@ -257,6 +264,27 @@ export class RelayCore {
     });
     this.#log.addEventListener("add", (event) => this.#added((event as CustomEvent<StoredNode>).detail));
     noteWrites(this.#log);
+    this.#presence = new PresenceHub({
+      sockets: () => host.sockets(),
+      peerOf: (ws) => this.#stateOf(ws)?.peer,
+      roleOf: (ws) => this.#stateOf(ws)?.role,
+      close: (ws, code, reason) => {
+        const conn = this.#conns.get(ws);
+        if (conn !== undefined) this.#refuse(conn, code, "ProtocolError", reason);
+        else this.#close({ ws, closed: false } as Conn, code, reason);
+      },
+    }, options.presence ?? { settings: DEFAULT_PRESENCE });
+  }
+
+  /** A socket's saved state, from memory or from the host. */
+  #stateOf(ws: RelaySocket): RelaySocketState | undefined {
+    const att = this.#conns.get(ws)?.att ?? this.#host.load(ws);
+    return typeof att === "object" && att !== null ? att as RelaySocketState : undefined;
+  }
+
+  /** Presence on this log: who is there. */
+  get presence(): PresenceHub {
+    return this.#presence;
   }
 
   /** The log's name. */
@@ -362,7 +390,7 @@ export class RelayCore {
    */
   async accept(ws: RelaySocket, role: Role): Promise<void> {
     await this.#log.ready();
-    const att: RelaySocketState = { name: this.#name, role, phase: "handshake", session: null };
+    const att: RelaySocketState = { name: this.#name, role, phase: "handshake", session: null, peer: newPeerId() };
     this.#host.save(ws, att);
     this.#start(ws, att, undefined);
   }
@@ -504,9 +532,9 @@ export class RelayCore {
     await this.#log.ready();
     const conn = this.#connOf(ws);
     if (conn === undefined || conn.closed) return;
-    if (typeof message === "string") {
-      return this.#refuse(conn, CLOSE.PROTOCOL, "ProtocolError", "The relay takes binary messages only");
-    }
+    // Text messages are presence (presence-hub.ts); any message counts as a heartbeat.
+    if (typeof message === "string") return this.#presence.message(ws, message);
+    this.#presence.seen(ws);
     if (message.byteLength > this.#limits.maxFrame) {
       return this.#refuse(
         conn,
@@ -530,6 +558,7 @@ export class RelayCore {
   #close(conn: Conn, code: number, reason: string): void {
     if (conn.closed) return;
     conn.closed = true;
+    this.#presence.gone(conn.ws);
     if (code >= 4000) this.#refused?.(conn.ws, code, reason);
     clearTimeout(conn.saveTimer);
     this.#conns.delete(conn.ws);
@@ -542,6 +571,7 @@ export class RelayCore {
 
   /** The client closed its socket (or it failed: pass 1011). */
   closed(ws: RelaySocket, code: number): void {
+    this.#presence.gone(ws);
     const conn = this.#conns.get(ws);
     if (conn !== undefined) {
       // What the client sent before closing is handled first (its last ACK completes the initial exchange).
@@ -560,6 +590,7 @@ export class RelayCore {
    * for up to a second), closes every socket with `code` and `reason`, and closes the log.
    */
   async close(code = 1001, reason = "The relay is shutting down"): Promise<void> {
+    this.#presence.close();
     const conns = [...this.#conns.values()];
     await Promise.all(conns.map((conn) => conn.driver.handled));
     let timer: ReturnType<typeof setTimeout> | undefined;

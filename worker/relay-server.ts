@@ -20,6 +20,7 @@ import { RelayMetrics } from "./metrics.ts";
 import type { RelayEnv } from "./relay.ts";
 import { RelayCore, type RelaySocket } from "./relay-core.ts";
 import { LOG_NAME, readSettings, type RelaySettings, writersFor } from "./settings.ts";
+import { type PresenceSettings, readPresence } from "./presence-settings.ts";
 
 /**
  * The settings of a self-hosted relay: the same names as the Worker's environment (see README "Relay worker").
@@ -70,6 +71,16 @@ export interface ServeSettings {
   TOKEN_SECRET?: string | undefined;
   /** The admin dashboard (`/admin`) needs this token (or METRICS_TOKEN); it is off without either. */
   ADMIN_TOKEN?: string | undefined;
+  /** The largest presence state, in bytes of JSON (default 4096). */
+  PRESENCE_MAX_BYTES?: string | undefined;
+  /** Presence messages per second per socket, heartbeats included (default 20). */
+  PRESENCE_PER_SECOND?: string | undefined;
+  /** Peers with a presence state on one log (default 100). */
+  PRESENCE_PEERS?: string | undefined;
+  /** Milliseconds without a message after which a peer leaves (default 30 000). */
+  PRESENCE_TIMEOUT_MS?: string | undefined;
+  /** "1": clients that may only read may publish presence too (default: they only watch). */
+  PRESENCE_READERS?: string | undefined;
 }
 
 /** One open log: its relay, its storage, its sockets. */
@@ -118,6 +129,7 @@ function unref(timer: unknown): void {
  */
 export class RelayServer {
   readonly #dir: string;
+  readonly #presence: PresenceSettings;
   /** Opens a log's storage where the relay does not keep SQLite files (`serve-kv.ts`: Deno KV). */
   readonly #openLog: ((name: string) => Promise<Storage>) | undefined;
   readonly #settings: { [K in keyof ServeSettings]?: string };
@@ -147,6 +159,7 @@ export class RelayServer {
       Object.entries(settings).filter(([, value]) => typeof value === "string" && value !== ""),
     );
     this.#config = readSettings(this.#settings);
+    this.#presence = readPresence(this.#settings);
     mkdirSync(dir, { recursive: true });
     this.#logCount = openLog === undefined ? this.#scan() : 0;
     this.metrics.gauge("open_logs", "Logs open now", () => this.#served.size);
@@ -268,6 +281,7 @@ export class RelayServer {
       writers: writersFor(this.#config.writers, name),
       admit: (ws, bytes) => guard.admit(ws, bytes),
       refused: (_ws, code, reason) => this.#refusal(name, code, reason),
+      presence: { settings: this.#presence, timers: true },
     });
     try {
       await core.ready();

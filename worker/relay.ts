@@ -20,6 +20,8 @@ import { readSettings, type RelaySettings, writersFor } from "./settings.ts";
 import type { RelayMetrics } from "./metrics.ts";
 import { nodeJson, RelayCore, type RelaySocket, type RelaySocketState } from "./relay-core.ts";
 import { REGISTRY_HEADER, registryResponse, RegistryReporter, sendReport } from "./registry.ts";
+import { sqlPresenceStore } from "./presence-hub.ts";
+import { readPresence } from "./presence-settings.ts";
 
 export { nodeJson };
 
@@ -122,6 +124,16 @@ export interface RelayEnv {
   METRICS_TOKEN?: string;
   /** The secret of signed capability tokens (HS256 JWTs: `hyperlog token create`); unset, none is accepted. */
   TOKEN_SECRET?: string;
+  /** The largest presence state, in bytes of JSON (default 4096). */
+  PRESENCE_MAX_BYTES?: string;
+  /** Presence messages per second per socket, heartbeats included (default 20). */
+  PRESENCE_PER_SECOND?: string;
+  /** Peers with a presence state on one log (default 100). */
+  PRESENCE_PEERS?: string;
+  /** Milliseconds without a message after which a peer leaves (default 30 000). */
+  PRESENCE_TIMEOUT_MS?: string;
+  /** "1": clients that may only read may publish presence too (default: they only watch). */
+  PRESENCE_READERS?: string;
   /** The counters `/metrics` shows (`hyperlog serve` passes its own; a Worker isolate keeps one). */
   METRICS?: RelayMetrics;
   /**
@@ -213,6 +225,11 @@ export class RelayObject {
         writers: writersFor(config.writers, name),
         admit: (ws, bytes) => guard.admit(ws, bytes),
         refused: (_ws, code, reason) => this.#refused(name, code, reason),
+        // Presence is kept in the Object's database too, so that a wake-up knows who is there.
+        presence: {
+          settings: readPresence(this.#env as unknown as Record<string, unknown>),
+          store: sqlPresenceStore(ctx.storage.sql),
+        },
         mirror: async (nodes) => {
           reporter.changed(databaseSize());
           if (kv === undefined) return;
@@ -337,9 +354,10 @@ export class RelayObject {
   }
 
   /** The client closed its socket. */
-  webSocketClose(ws: HibernatableWebSocket, code: number, _reason: string, _wasClean: boolean): Promise<void> {
+  async webSocketClose(ws: HibernatableWebSocket, code: number, _reason: string, _wasClean: boolean): Promise<void> {
     this.#silent.delete(ws);
-    const core = this.#core;
+    // After a wake-up, the relay is made again so that the peer's presence leaves (the others are told).
+    const core = this.#core ?? await this.#coreOf(ws).catch(() => undefined);
     if (core !== undefined) core.closed(ws as unknown as RelaySocket, code);
     else {
       try {
@@ -348,7 +366,6 @@ export class RelayObject {
         // Already closed.
       }
     }
-    return Promise.resolve();
   }
 
   /** The socket failed. */

@@ -8,7 +8,7 @@ import { type HostedSocket, INTERNAL, type RelayServer, SERVER_TIMEOUTS, socketR
 /** The part of Bun's server WebSocket the adapter uses. */
 interface BunSocket {
   data: HostedSocket;
-  send(data: Uint8Array): void;
+  send(data: Uint8Array | string): void;
   close(code?: number, reason?: string): void;
 }
 

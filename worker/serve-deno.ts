@@ -9,7 +9,7 @@ import { INTERNAL, type RelayServer } from "./serve.ts";
 /** The part of Deno's WebSocket the adapter uses. */
 export interface DenoSocket {
   binaryType: string;
-  send(data: Uint8Array): void;
+  send(data: Uint8Array | string): void;
   close(code?: number, reason?: string): void;
   onopen: (() => void) | null;
   onmessage: ((event: { data: ArrayBuffer | string }) => void) | null;

@@ -42,6 +42,9 @@ export const DEMO_HTML: string = `<!doctype html>
   [role=tablist] { display: flex; gap: 0.3rem; margin-top: 0.8rem; border-bottom: 1px solid #ccc; }
   [role=tab] { border: 1px solid #ccc; border-bottom: none; background: #eee; border-radius: 4px 4px 0 0; }
   [role=tab][aria-selected=true] { background: #fff; font-weight: 600; }
+  #here { font-size: 0.9rem; margin-top: 0.3rem; } #people { display: inline; padding: 0; }
+  #people li { display: inline-block; margin-right: 0.6rem; }
+  .badge { background: #c8e0f8; border-radius: 1rem; padding: 0 0.4rem; font-size: 0.75rem; }
   #history { overflow: auto; max-height: 34rem; background: #fff; border: 1px solid #ccc; border-radius: 4px; }
 </style>
 </head>
@@ -54,6 +57,7 @@ export const DEMO_HTML: string = `<!doctype html>
     <button type="button" id="toggle">Go offline</button>
     <span id="counts"></span>
   </div>
+  <div id="here">Here: <ul id="people" aria-live="polite" aria-label="Who else is in the room"></ul></div>
 </header>
 <nav role="tablist" aria-label="Views of the room">
   <button type="button" role="tab" id="tab-room" aria-selected="true" aria-controls="panel-room">Room</button>
@@ -93,7 +97,8 @@ export const DEMO_HTML: string = `<!doctype html>
 </main>
 <footer>
   A hyperlog relay. Everything is kept in this browser (IndexedDB) and syncs through
-  <code>/logs/ROOM/ws</code> when online. Other rooms: <code>/?room=NAME</code>. Reads: <code>/logs/NAME</code>,
+  <code>/logs/ROOM/ws</code> when online. Other rooms: <code>/?room=NAME</code>; browser to browser over WebRTC as well:
+  <code>/?room=NAME&amp;direct=1</code>. Reads: <code>/logs/NAME</code>,
   <code>/logs/NAME/nodes/KEY</code>, <code>/logs/NAME/changes?since=N</code>.
 </footer>
 <script type="module" src="/demo.js"></script>

@@ -11,6 +11,10 @@
  * - The sync state is `connect()`'s (`connecting`, `syncing`, `live`, `offline`); "Go offline" closes the session
  *   (writes keep going to IndexedDB) and "Go online" opens a new one, which resyncs the difference.
  *
+ * - Who is here: the relay's presence (each page publishes `{ name }`). With `?direct=1`, pages also connect to each
+ *   other over WebRTC (`DirectPeers`), shown as "direct" beside a name; "Stop relay" then closes the relay
+ *   connection while the data channels carry the chat on, peer to peer.
+ *
  * A service worker (`worker/demo/sw.ts`) keeps a copy of the page, so a reload works while the relay is down. Plain
  * DOM, no framework; the HTML is `worker/demo/html.ts`.
  *
@@ -21,6 +25,8 @@ import { HyperKV, type KVEntry } from "../../src/kv.ts";
 import { Hyperlog } from "../../src/log.ts";
 import type { Node } from "../../src/node.ts";
 import { IndexedDBStorage } from "../../storage/indexeddb.ts";
+import { Presence } from "../../src/presence.ts";
+import { DirectPeers } from "../../src/webrtc.ts";
 import { History } from "./history.ts";
 
 /** A chat message, as stored in the log. */
@@ -69,6 +75,7 @@ const params = new URL(location.href).searchParams;
 const requested = params.get("room") ?? "demo";
 const room = ROOM_NAME.test(requested) ? requested : "demo";
 const token = params.get("token") ?? undefined;
+const directMode = params.get("direct") === "1";
 
 const stateEl = byId<HTMLOutputElement>("state");
 const detailEl = byId<HTMLSpanElement>("detail");
@@ -98,6 +105,36 @@ authorInput.value = localStorage.getItem(AUTHOR_KEY) ??
 authorInput.addEventListener("change", () => localStorage.setItem(AUTHOR_KEY, authorInput.value.trim()));
 
 const log = new Hyperlog<unknown>(new IndexedDBStorage(`hyperlog-room-${room}`), { valueEncoding: "json" });
+
+// --- who is here (presence) and direct peers (WebRTC, with ?direct=1) --------------------------------------------
+
+const peopleEl = byId<HTMLUListElement>("people");
+const presence = new Presence({ state: { name: authorInput.value } });
+const direct = directMode ? new DirectPeers(log, presence) : undefined;
+
+function showPeople(): void {
+  const items: HTMLLIElement[] = [];
+  for (const [peer, state] of presence.peers) {
+    const name = typeof (state as { name?: unknown })?.name === "string" ? (state as { name: string }).name : peer;
+    const id = presence.directPeers.get(peer);
+    const link = id === undefined ? undefined : direct?.peers.get(id);
+    const li = element("li", name);
+    li.dataset.peer = peer;
+    if (link !== undefined) {
+      li.dataset.direct = link;
+      li.append(" ", element("span", link === "direct" ? "direct" : link, "badge"));
+    }
+    items.push(li);
+  }
+  peopleEl.replaceChildren(...items);
+}
+presence.addEventListener("presence", showPeople);
+direct?.addEventListener("peer", showPeople);
+let naming: ReturnType<typeof setTimeout> | undefined;
+authorInput.addEventListener("input", () => {
+  clearTimeout(naming);
+  naming = setTimeout(() => presence.set({ name: authorInput.value.trim() || "anonymous" }), 200);
+});
 const kv = new HyperKV<unknown>(log);
 await log.ready();
 
@@ -229,9 +266,9 @@ function showState(state: string, detail: string): void {
 }
 
 function start(): void {
-  const current = connect(log, socketUrl, { ...(token === undefined ? {} : { token }), maxDelay: 5_000 });
+  const current = connect(log, socketUrl, { ...(token === undefined ? {} : { token }), maxDelay: 5_000, presence });
   sync = current;
-  toggle.textContent = "Go offline";
+  toggle.textContent = directMode ? "Stop relay" : "Go offline";
   current.addEventListener("statechange", (event) => {
     if (sync !== current) return;
     const { state, retryIn, error, stats } = (event as CustomEvent<SyncStateDetail>).detail;
@@ -248,8 +285,13 @@ toggle.addEventListener("click", () => {
   if (sync === undefined) return start();
   const closing = sync;
   sync = undefined;
-  toggle.textContent = "Go online";
-  showState("offline", "paused: writes stay here until you go online");
+  toggle.textContent = directMode ? "Use relay" : "Go online";
+  showState(
+    "offline",
+    directMode
+      ? "relay stopped: direct peers still sync; the relay catches up when you use it again"
+      : "paused: writes stay here until you go online",
+  );
   closing.close().catch(report);
 });
 

@@ -1,0 +1,419 @@
+/**
+ * The relay's side of presence (the messages are in `src/presence-wire.ts`): it keeps each watching socket's peer
+ * id and state, fans every change out to the other watching sockets of the log, forwards signals to one peer, and
+ * keeps the bounds (state size, rate, peers per log, readers, heartbeat timeout). Nothing goes into the log.
+ *
+ * A host that drops its memory (a hibernated Durable Object) gives a `PresenceStore` (`presence-store.ts`): the
+ * states are written through to it and read back by the next hub, which drops the peers whose socket is gone
+ * (telling the others).
+ *
+ * @module
+ */
+import { utf8Length } from "../src/presence-wire.ts";
+import { CLOSE, type Role } from "./limits.ts";
+import { PRESENCE_CODE, type PresenceSettings } from "./presence-settings.ts";
+import type { RelaySocket } from "./relay-core.ts";
+import type { PresenceStore } from "./presence-store.ts";
+
+export { type PresenceStore, sqlPresenceStore, type StoredPresence } from "./presence-store.ts";
+
+/** The largest signal payload (an SDP offer with its candidates), whatever `maxBytes` says. */
+const MAX_SIGNAL = 16_384;
+
+/**
+ * What a {@link PresenceHub} needs of the relay.
+ *
+ * @example
+ * ```ts
+ * import type { PresenceHost } from "./presence-hub.ts";
+ * const host: PresenceHost = { sockets: () => [], peerOf: () => undefined, roleOf: () => "write", close() {} };
+ * console.assert([...host.sockets()].length === 0);
+ * ```
+ */
+export interface PresenceHost {
+  /** The log's open sockets. */
+  sockets(): Iterable<RelaySocket>;
+  /** The peer id the relay gave a socket. */
+  peerOf(ws: RelaySocket): string | undefined;
+  /** What a socket may do. */
+  roleOf(ws: RelaySocket): Role | undefined;
+  /** Closes a socket for a refusal (the relay tells the client why, then closes). */
+  close(ws: RelaySocket, code: number, reason: string): void;
+}
+
+/**
+ * Options of a {@link PresenceHub}.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_PRESENCE } from "./presence-settings.ts";
+ * import type { PresenceHubOptions } from "./presence-hub.ts";
+ * const options: PresenceHubOptions = { settings: DEFAULT_PRESENCE, timers: true };
+ * console.assert(options.timers);
+ * ```
+ */
+export interface PresenceHubOptions {
+  /** The bounds. */
+  settings: PresenceSettings;
+  /** Where peers are kept across a loss of memory (a Durable Object's database). */
+  store?: PresenceStore | undefined;
+  /**
+   * Whether a timer checks the heartbeats (`hyperlog serve`). Without it (a Durable Object, whose timers would keep
+   * it from hibernating) they are checked whenever a socket of the log sends something.
+   */
+  timers?: boolean | undefined;
+}
+
+interface Member {
+  ws: RelaySocket;
+  peer: string;
+  state: string | null;
+  direct: string | null;
+  seen: number;
+  tokens: number;
+  filled: number;
+}
+
+/**
+ * A new peer id: 16 hex characters.
+ *
+ * @example
+ * ```ts
+ * import { newPeerId } from "./presence-hub.ts";
+ * console.assert(/^[0-9a-f]{16}$/.test(newPeerId()));
+ * ```
+ */
+export function newPeerId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Presence for one log's sockets. The relay hands it every text message ({@link PresenceHub.message}), notes every
+ * binary one ({@link PresenceHub.seen}: any message counts as a heartbeat) and every close ({@link PresenceHub.gone}).
+ *
+ * @example
+ * ```ts
+ * import { PresenceHub } from "./presence-hub.ts";
+ * import { DEFAULT_PRESENCE } from "./presence-settings.ts";
+ * const sent: string[] = [];
+ * const ws = { readyState: 1, send: (data: Uint8Array | string) => void sent.push(String(data)), close() {} };
+ * const hub = new PresenceHub(
+ *   { sockets: () => [ws], peerOf: () => "p1", roleOf: () => "write", close() {} },
+ *   { settings: DEFAULT_PRESENCE },
+ * );
+ * hub.message(ws, '{"t":"set","state":{"name":"ada"}}');
+ * console.assert(JSON.parse(sent[0]!).t === "welcome" && hub.size === 1);
+ * hub.close();
+ * ```
+ */
+export class PresenceHub {
+  readonly #host: PresenceHost;
+  readonly #settings: PresenceSettings;
+  readonly #store: PresenceStore | undefined;
+  readonly #timers: boolean;
+  readonly #bySocket = new Map<RelaySocket, Member>();
+  readonly #byPeer = new Map<string, Member>();
+  #joined = 0;
+  #loaded = false;
+  #lastSweep = 0;
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  /** A hub with no peers yet (or, given a store, the ones kept there, read on first use). */
+  constructor(host: PresenceHost, options: PresenceHubOptions) {
+    this.#host = host;
+    this.#settings = options.settings;
+    this.#store = options.store;
+    this.#timers = options.timers === true;
+  }
+
+  /** Peers with a state. */
+  get size(): number {
+    this.#load();
+    return this.#joined;
+  }
+
+  /** The peers with a state, as the relay lists them (for a status page or a test). */
+  list(): { peer: string; state: unknown; direct: string | false }[] {
+    this.#load();
+    return [...this.#byPeer.values()].filter((m) => m.state !== null).map((m) => ({
+      peer: m.peer,
+      state: JSON.parse(m.state!),
+      direct: m.direct ?? false,
+    }));
+  }
+
+  /** After a wake-up: takes back the kept peers whose socket is still open, and lets the others leave. */
+  #load(): void {
+    if (this.#loaded) return;
+    this.#loaded = true;
+    if (this.#store === undefined) return;
+    const open = new Map<string, RelaySocket>();
+    for (const ws of this.#host.sockets()) {
+      const peer = ws.readyState === 1 ? this.#host.peerOf(ws) : undefined;
+      if (peer !== undefined) open.set(peer, ws);
+    }
+    const left: string[] = [];
+    const now = Date.now();
+    for (const row of this.#store.load()) {
+      const ws = open.get(row.peer);
+      if (ws === undefined || this.#bySocket.has(ws)) {
+        this.#write(() => this.#store!.delete(row.peer));
+        if (row.state !== null) left.push(row.peer);
+        continue;
+      }
+      const member: Member = {
+        ws,
+        peer: row.peer,
+        state: row.state,
+        direct: row.direct,
+        seen: now,
+        tokens: 0,
+        filled: now,
+      };
+      member.tokens = this.#settings.perSecond * 2;
+      this.#add(member);
+    }
+    for (const peer of left) this.#broadcast(undefined, JSON.stringify({ t: "leave", peer }));
+  }
+
+  #add(member: Member): void {
+    this.#bySocket.set(member.ws, member);
+    this.#byPeer.set(member.peer, member);
+    if (member.state !== null) this.#joined++;
+    if (this.#timers && this.#timer === undefined) {
+      const every = Math.max(25, Math.floor(this.#settings.timeout / 4));
+      this.#timer = setInterval(() => this.#sweep(Date.now()), every);
+      unref(this.#timer);
+    }
+  }
+
+  #write(fn: () => void): void {
+    try {
+      fn();
+    } catch {
+      // The store failed: presence goes on in memory (a wake-up may then forget these peers).
+    }
+  }
+
+  #put(member: Member): void {
+    if (this.#store !== undefined) {
+      this.#write(() => this.#store!.put({ peer: member.peer, state: member.state, direct: member.direct }));
+    }
+  }
+
+  #send(ws: RelaySocket, text: string): void {
+    if (ws.readyState !== 1) return;
+    try {
+      ws.send(text);
+    } catch {
+      // Closing: its close reaches gone().
+    }
+  }
+
+  #broadcast(from: Member | undefined, text: string): void {
+    for (const member of this.#bySocket.values()) if (member !== from) this.#send(member.ws, text);
+  }
+
+  #refuse(ws: RelaySocket, code: number, reason: string): void {
+    this.gone(ws);
+    this.#host.close(ws, code, reason);
+  }
+
+  #error(member: Member, code: number, message: string): void {
+    this.#send(member.ws, JSON.stringify({ t: "error", code, message }));
+  }
+
+  /** Lets the peers that sent nothing for the timeout leave, and closes their sockets. */
+  #sweep(now: number): void {
+    this.#lastSweep = now;
+    const limit = this.#settings.timeout;
+    for (const member of [...this.#bySocket.values()]) {
+      if (now - member.seen > limit) {
+        this.#refuse(member.ws, PRESENCE_CODE.TIMEOUT, `No heartbeat for ${limit} ms`);
+      }
+    }
+  }
+
+  #maybeSweep(now: number): void {
+    if (now - this.#lastSweep >= this.#settings.timeout / 4) this.#sweep(now);
+  }
+
+  /** A binary message from `ws`: it counts as a heartbeat. */
+  seen(ws: RelaySocket): void {
+    this.#load();
+    const now = Date.now();
+    const member = this.#bySocket.get(ws);
+    if (member !== undefined) member.seen = now;
+    if (this.#bySocket.size > 0) this.#maybeSweep(now);
+  }
+
+  /** A text message from `ws`. A bad one closes the socket with its code; none throws. */
+  message(ws: RelaySocket, text: string): void {
+    this.#load();
+    const now = Date.now();
+    this.#maybeSweep(now);
+    if (ws.readyState !== 1) return;
+    const settings = this.#settings;
+    const bytes = utf8Length(text);
+    if (bytes > MAX_SIGNAL + 256 + settings.maxBytes) {
+      return this.#refuse(
+        ws,
+        PRESENCE_CODE.TOO_LARGE,
+        `A presence message of ${bytes} bytes is over the limit of ${settings.maxBytes} bytes`,
+      );
+    }
+    let message: { t?: unknown; state?: unknown; direct?: unknown; to?: unknown; data?: unknown };
+    try {
+      message = JSON.parse(text);
+    } catch {
+      return this.#refuse(ws, CLOSE.PROTOCOL, "A text message must be a presence message (JSON)");
+    }
+    if (typeof message !== "object" || message === null || typeof message.t !== "string") {
+      return this.#refuse(ws, CLOSE.PROTOCOL, 'A presence message is a JSON object with a "t" field');
+    }
+    let member = this.#bySocket.get(ws);
+    if (member === undefined) {
+      const peer = this.#host.peerOf(ws) ?? newPeerId();
+      member = { ws, peer, state: null, direct: null, seen: now, tokens: settings.perSecond * 2, filled: now };
+      this.#add(member);
+      this.#put(member);
+      this.#send(
+        ws,
+        JSON.stringify({
+          t: "welcome",
+          peer,
+          peers: this.list().filter((p) => p.peer !== peer),
+          maxBytes: settings.maxBytes,
+          timeout: settings.timeout,
+        }),
+      );
+    }
+    member.seen = now;
+    // The rate: a bucket of twice a second's worth, refilled continuously.
+    member.tokens = Math.min(
+      settings.perSecond * 2,
+      member.tokens + ((now - member.filled) / 1000) * settings.perSecond,
+    );
+    member.filled = now;
+    if (member.tokens < 1) {
+      return this.#refuse(
+        ws,
+        PRESENCE_CODE.RATE_LIMITED,
+        `More than ${settings.perSecond} presence messages per second; send fewer`,
+      );
+    }
+    member.tokens--;
+    switch (message.t) {
+      case "watch":
+      case "ping":
+        return;
+      case "set":
+        return this.#set(member, message.state, message.direct);
+      case "clear":
+        if (member.state !== null) {
+          member.state = null;
+          this.#joined--;
+          this.#put(member);
+          this.#broadcast(member, JSON.stringify({ t: "leave", peer: member.peer }));
+        }
+        return;
+      case "signal":
+        return this.#signal(member, message.to, message.data);
+      default:
+        return this.#refuse(ws, CLOSE.PROTOCOL, `Unknown presence message ${JSON.stringify(message.t).slice(0, 40)}`);
+    }
+  }
+
+  #mayPublish(member: Member): boolean {
+    if (this.#settings.readers || this.#host.roleOf(member.ws) !== "read") return true;
+    this.#error(
+      member,
+      PRESENCE_CODE.READ_ONLY,
+      "This client may only read: the relay does not let readers publish presence (PRESENCE_READERS)",
+    );
+    return false;
+  }
+
+  #set(member: Member, state: unknown, direct: unknown): void {
+    if (!this.#mayPublish(member)) return;
+    if (direct !== undefined && (typeof direct !== "string" || !/^[A-Za-z0-9_-]{1,64}$/.test(direct))) {
+      return this.#error(member, CLOSE.PROTOCOL, "A direct id is 1 to 64 letters, digits, - or _");
+    }
+    if (state === undefined || state === null) {
+      return this.#error(member, CLOSE.PROTOCOL, "A presence state must be a JSON value, not null");
+    }
+    const text = JSON.stringify(state);
+    const bytes = utf8Length(text);
+    if (bytes > this.#settings.maxBytes) {
+      return this.#refuse(
+        member.ws,
+        PRESENCE_CODE.TOO_LARGE,
+        `A presence state of ${bytes} bytes is over the limit of ${this.#settings.maxBytes} bytes`,
+      );
+    }
+    const joining = member.state === null;
+    if (joining && this.#joined >= this.#settings.peers) {
+      return this.#error(
+        member,
+        PRESENCE_CODE.TOO_MANY_PEERS,
+        `This log has ${this.#joined} peers, as many as allowed (PRESENCE_PEERS); watch, or retry later`,
+      );
+    }
+    if (joining) this.#joined++;
+    member.state = text;
+    member.direct = direct ?? null;
+    this.#put(member);
+    this.#broadcast(
+      member,
+      `{"t":"${joining ? "join" : "update"}","peer":"${member.peer}","state":${text},"direct":${
+        direct === undefined ? "false" : `"${direct}"`
+      }}`,
+    );
+  }
+
+  #signal(member: Member, to: unknown, data: unknown): void {
+    if (!this.#mayPublish(member)) return;
+    const text = JSON.stringify(data ?? null);
+    if (utf8Length(text) > Math.max(MAX_SIGNAL, this.#settings.maxBytes)) {
+      return this.#refuse(member.ws, PRESENCE_CODE.TOO_LARGE, `A signal is over the limit of ${MAX_SIGNAL} bytes`);
+    }
+    const target = typeof to === "string" ? this.#byPeer.get(to) : undefined;
+    if (target === undefined) {
+      return this.#error(member, PRESENCE_CODE.NO_SUCH_PEER, `No peer ${JSON.stringify(to)} on this log`);
+    }
+    this.#send(target.ws, `{"t":"signal","from":"${member.peer}","data":${text}}`);
+  }
+
+  /** `ws` closed: its peer leaves. */
+  gone(ws: RelaySocket): void {
+    this.#load();
+    const member = this.#bySocket.get(ws);
+    if (member === undefined) return;
+    this.#bySocket.delete(ws);
+    this.#byPeer.delete(member.peer);
+    if (this.#store !== undefined) this.#write(() => this.#store!.delete(member.peer));
+    if (member.state !== null) {
+      this.#joined--;
+      this.#broadcast(member, JSON.stringify({ t: "leave", peer: member.peer }));
+    }
+    if (this.#bySocket.size === 0) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  /** Stops the heartbeat timer. */
+  close(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+/** Stops a timer from keeping the process alive (Node and Bun have `unref`; Deno has `Deno.unrefTimer`). */
+function unref(timer: unknown): void {
+  if (typeof timer === "object" && timer !== null && "unref" in timer) (timer as { unref(): void }).unref();
+  else if (typeof timer === "number") {
+    (globalThis as { Deno?: { unrefTimer?(id: number): void } }).Deno?.unrefTimer?.(timer);
+  }
+}
