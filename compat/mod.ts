@@ -41,6 +41,8 @@ import type { H4Node } from "../src/hyperlog4/messages.ts";
 import { type LevelDatabase, LevelStorage } from "../storage/level.ts";
 import { adoptHyperlog4, type CompatEncoding, decode, encode, openStorage } from "./open.ts";
 import { h4ReplicationStream, type H4StreamOptions } from "./replicate-stream.ts";
+// Registers hyperlog 4's protocol for log.replicate({ protocol: "hyperlog4" }) on any log (see src/log.ts).
+import "../src/hyperlog4/replicate.ts";
 
 export { H4NotFoundError };
 export type { CompatEncoding };

@@ -16,6 +16,8 @@ import type { ReplicationMode, ReplicationStats } from "./replicate.ts";
 import type { Storage } from "../storage/storage.ts";
 import type { LevelDatabase } from "../storage/level.ts";
 import { importHyperlog4 } from "./hyperlog4/import.ts";
+// `sync --hyperlog4` replicates with log.replicate({ protocol: "hyperlog4" }), which this module registers.
+import "./hyperlog4/replicate.ts";
 
 /**
  * Where a command reads and writes: its streams and how it opens a store. A write may return a promise: the command

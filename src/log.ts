@@ -21,7 +21,7 @@ import { Mutex } from "./mutex.ts";
 import { encodeNode, type Node, type StoredNode } from "./node.ts";
 import { replicate } from "./replicate.ts";
 import type { ReplicateOptions, Replication } from "./replicate-types.ts";
-import { type Hyperlog4ReplicateOptions, replicateHyperlog4 } from "./hyperlog4/replicate.ts";
+import type { Hyperlog4ReplicateOptions } from "./hyperlog4/replicate.ts";
 import { View, type ViewOptions } from "./view.ts";
 import { MemoryStorage } from "../storage/memory.ts";
 import type { Storage } from "../storage/storage.ts";
@@ -45,6 +45,30 @@ export interface HyperlogOptions<T = unknown> {
   requireSignatures?: boolean;
   /** Accept only nodes signed by these public keys (hex); implies `requireSignatures`. */
   writers?: Iterable<string>;
+}
+
+/** Replication protocols other than hyperlog's own, by name, as {@link registerProtocol} adds them. */
+const OTHER_PROTOCOLS = new Map<string, (log: Hyperlog<any>, options: object) => Replication>();
+
+/**
+ * Makes `log.replicate({ protocol: name })` run `session`: how hyperlog 4's protocol (src/hyperlog4/replicate.ts)
+ * plugs in when it is loaded, so that the core does not carry it in every bundle. Not part of the public entry.
+ *
+ * @example
+ * ```ts
+ * import { Hyperlog, registerProtocol } from "./log.ts";
+ * const log = new Hyperlog();
+ * registerProtocol("echo", (_log, _options) => log.replicate());
+ * const session = log.replicate({ protocol: "echo" } as never);
+ * console.assert(session.readable instanceof ReadableStream);
+ * await session.readable.cancel();
+ * ```
+ */
+export function registerProtocol(
+  name: string,
+  session: (log: Hyperlog<any>, options: object) => Replication,
+): void {
+  OTHER_PROTOCOLS.set(name, session);
 }
 
 /**
@@ -541,8 +565,22 @@ export class Hyperlog<T = unknown> extends EventTarget {
    * ```
    */
   replicate(options: ReplicateOptions | Hyperlog4Replicate = {}): Replication {
-    // hyperlog 4.12.1's protocol, for peers that still run it (see src/hyperlog4/replicate.ts).
-    if ((options as Hyperlog4Replicate).protocol === "hyperlog4") return replicateHyperlog4(this, options);
+    const protocol = (options as { protocol?: unknown }).protocol;
+    if (protocol !== undefined) {
+      // hyperlog 4.12.1's protocol, for peers that still run it: src/hyperlog4/replicate.ts registers it when
+      // loaded (the compat entry and the CLI load it), so that a browser bundle does not carry it.
+      const other = typeof protocol === "string" ? OTHER_PROTOCOLS.get(protocol) : undefined;
+      if (other === undefined) {
+        throw new TypeError(
+          protocol === "hyperlog4"
+            ? 'The hyperlog 4 protocol is not loaded: import "@hyperlog/hyperlog/compat" once before ' +
+              'log.replicate({ protocol: "hyperlog4" })'
+            : `Unknown replication protocol ${JSON.stringify(protocol)}: leave it out for hyperlog's own, or ` +
+              'give "hyperlog4"',
+        );
+      }
+      return other(this, options);
+    }
     return replicate(this, options as ReplicateOptions);
   }
 

@@ -10,6 +10,8 @@ import { createRequire } from "node:module";
 import { Duplex } from "node:stream";
 import { describe, it } from "node:test";
 import { Hyperlog } from "../mod.ts";
+// The compat entry registers hyperlog 4's protocol for log.replicate({ protocol: "hyperlog4" }).
+import "../compat/mod.ts";
 import { computeKey } from "../src/node.ts";
 import { encodeH4Handshake, encodeH4Log, encodeH4Node, frameH4 } from "../src/hyperlog4/messages.ts";
 
@@ -35,6 +37,16 @@ async function feed(log: Hyperlog<unknown>, chunks: Uint8Array[], options: objec
 }
 
 const text = new TextEncoder();
+
+describe("log.replicate({ protocol })", () => {
+  it("refuses a protocol it does not know, naming the ones it does", () => {
+    const log = new Hyperlog();
+    assert.throws(() => log.replicate({ protocol: "hyperlog3" } as never), {
+      name: "TypeError",
+      message: 'Unknown replication protocol "hyperlog3": leave it out for hyperlog\'s own, or give "hyperlog4"',
+    });
+  });
+});
 
 describe("hyperlog 4 protocol: bad input and live sessions", () => {
   it("a malformed message ends the session with a ProtocolError", async () => {

@@ -8,7 +8,7 @@
  * @module
  */
 import { ProtocolError } from "../errors.ts";
-import type { Hyperlog } from "../log.ts";
+import { type Hyperlog, registerProtocol } from "../log.ts";
 import type { Replication, ReplicationStats } from "../replicate.ts";
 import { H4Log } from "./h4-log.ts";
 import { frameH4, H4Deframer } from "./messages.ts";
@@ -200,3 +200,6 @@ export function replicateHyperlog4(log: Hyperlog<any>, options: Hyperlog4Replica
     },
   };
 }
+
+// `log.replicate({ protocol: "hyperlog4" })` runs this session once this module is loaded.
+registerProtocol("hyperlog4", replicateHyperlog4);
