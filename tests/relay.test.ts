@@ -77,12 +77,18 @@ if (runtime !== "node") {
       const before = three.map((c) => c.session.stats.nodesReceived);
       const live = await three[1]!.log.append("live from client 1");
       await waitFor(() => three.every((c) => c.log.length === 16), 30_000, "the live node everywhere");
-      // Give an echo time to arrive, then check that none did.
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // A sentinel from client 0, sent after the relay had the live node: an echo to client 1 would come before it.
+      const sentinel = await three[0]!.log.append("sentinel from client 0");
+      await waitFor(() => three.every((c) => c.log.length === 17), 30_000, "the sentinel everywhere");
       const afterStats = three.map((c) => c.session.stats.nodesReceived);
-      assert.deepEqual(afterStats, [before[0]! + 1, before[1]!, before[2]! + 1], "the sender received nothing back");
+      assert.deepEqual(
+        afterStats,
+        [before[0]! + 1, before[1]! + 1, before[2]! + 2],
+        "the live node and the sentinel reached the others once each; the senders received nothing back",
+      );
       const info = await json(await fetch(`${relay.url}/logs/three`));
-      assert.deepEqual(info, { heads: [live.key], length: 16 });
+      assert.deepEqual(info, { heads: [sentinel.key], length: 17 });
+      assert.deepEqual((await three[0]!.log.get(sentinel.key)).links, [live.key]);
     });
 
     it("serves nodes by key from the KV mirror, and changes as NDJSON", async () => {
@@ -146,10 +152,14 @@ if (runtime !== "node") {
       await waitFor(() => two[0]!.log.length === 2, 30_000, "a node sent after the wake-up");
       await two[0]!.log.append("after the wake-up, from 0");
       await waitFor(() => two[1]!.log.length === 3, 30_000, "a node received after the wake-up");
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      assert.equal(two[0]!.session.stats.nodesReceived, 1, "no echo after the wake-up");
-      assert.equal(two[1]!.session.stats.nodesReceived, 2, "no echo after the wake-up");
-      assert.equal((await json(await fetch(`${relay.url}/logs/wake`))).length, 3);
+      // A sentinel each way: an echo of an earlier node would reach its sender before the other's sentinel.
+      await two[1]!.log.append("sentinel from 1");
+      await waitFor(() => two[0]!.log.length === 4, 30_000, "the sentinel from 1");
+      await two[0]!.log.append("sentinel from 0");
+      await waitFor(() => two[1]!.log.length === 5, 30_000, "the sentinel from 0");
+      assert.equal(two[0]!.session.stats.nodesReceived, 2, "no echo after the wake-up");
+      assert.equal(two[1]!.session.stats.nodesReceived, 3, "no echo after the wake-up");
+      assert.equal((await json(await fetch(`${relay.url}/logs/wake`))).length, 5);
     });
   });
 

@@ -63,13 +63,15 @@ describe("hyperlog serve: sync, live fan-out, the CLI, a restart", () => {
     const before = three.map((c) => c.session.stats.nodesReceived);
     const live = await three[1]!.log.append("live from client 1");
     await waitFor(() => three.every((c) => c.log.length === 16), 30_000, "the live node everywhere");
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // A sentinel from client 0, sent after the relay had the live node: an echo to client 1 would come before it.
+    const sentinel = await three[0]!.log.append("sentinel from client 0");
+    await waitFor(() => three.every((c) => c.log.length === 17), 30_000, "the sentinel everywhere");
     assert.deepEqual(
       three.map((c) => c.session.stats.nodesReceived),
-      [before[0]! + 1, before[1]!, before[2]! + 1],
-      "the sender received nothing back",
+      [before[0]! + 1, before[1]! + 1, before[2]! + 2],
+      "the live node and the sentinel reached the others once each; the senders received nothing back",
     );
-    assert.deepEqual(await json(await fetch(`${server!.url}/logs/three`)), { heads: [live.key], length: 16 });
+    assert.deepEqual(await json(await fetch(`${server!.url}/logs/three`)), { heads: [sentinel.key], length: 17 });
     const lines = (await (await fetch(`${server!.url}/logs/three/changes?since=15`)).text()).trim().split("\n");
     assert.deepEqual(JSON.parse(lines[0]!).key, live.key);
     assert.deepEqual(
