@@ -24,9 +24,13 @@ import { sha256, sha256Hex } from "./sha256.ts";
  *
  * @example
  * ```ts
+ * import { Hyperlog } from "../mod.ts";
  * import type { Node } from "./node.ts";
- * const node: Node<string> = { key: "ab".repeat(32), links: [], value: "hi", change: 1 };
- * console.assert(node.change === 1);
+ * const log = new Hyperlog<string>();
+ * const root: Node<string> = await log.append("hi");
+ * const next: Node<string> = await log.append("there");
+ * console.assert(root.change === 1 && root.links.length === 0 && /^[0-9a-f]{64}$/.test(root.key));
+ * console.assert(next.change === 2 && next.links[0] === root.key);
  * ```
  */
 export interface Node<T = unknown> {
@@ -49,9 +53,13 @@ export interface Node<T = unknown> {
  *
  * @example
  * ```ts
+ * import { Hyperlog, MemoryStorage } from "../mod.ts";
  * import type { StoredNode } from "./node.ts";
- * const node: StoredNode = { key: "ab".repeat(32), links: [], value: new Uint8Array([1]), change: 1 };
- * console.assert(node.value.length === 1);
+ * const storage = new MemoryStorage();
+ * const added = await new Hyperlog<string>(storage).append("hi");
+ * const stored: StoredNode | undefined = await storage.get(added.key);
+ * console.assert(stored!.change === 1 && stored!.value instanceof Uint8Array);
+ * console.assert(new TextDecoder().decode(stored!.value) === JSON.stringify("hi"));
  * ```
  */
 export interface StoredNode {
