@@ -16,6 +16,7 @@ import type { ReplicationMode, ReplicationStats } from "./replicate.ts";
 import type { Storage } from "../storage/storage.ts";
 import type { LevelDatabase } from "../storage/level.ts";
 import { importHyperlog4 } from "./hyperlog4/import.ts";
+import { isKey } from "./keys.ts";
 
 /**
  * Where a command reads and writes: its streams and how it opens a store. A write may return a promise: the command
@@ -317,7 +318,7 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO()): Pr
         const [text, ...links] = parsed.args as [string, ...string[]];
         const value = valueOf(text, parsed.flags);
         for (const link of links) {
-          if (!/^[0-9a-f]{64}$/.test(link)) {
+          if (!isKey(link)) {
             throw new UsageError(`PREV ${JSON.stringify(link)} is not a node key (64 lower-case hex characters)`);
           }
         }
@@ -353,7 +354,7 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO()): Pr
       case "get": {
         expectArgs(parsed, 1, 1, "one KEY");
         const key = parsed.args[0]!;
-        if (!/^[0-9a-f]{64}$/.test(key)) {
+        if (!isKey(key)) {
           throw new UsageError(`KEY ${JSON.stringify(key)} is not a node key (64 lower-case hex characters)`);
         }
         const log = await openLog(io, parsed.dir);

@@ -9,7 +9,7 @@
 import { resolveEncoding } from "./encoding.ts";
 import { HyperlogError, NotFoundError } from "./errors.ts";
 import { LOG_CODEC } from "./internal.ts";
-import { isKey } from "./hex.ts";
+import { isKey } from "./keys.ts";
 import type { BatchDoc, Hyperlog } from "./log.ts";
 import { Mutex } from "./mutex.ts";
 import type { Node } from "./node.ts";

@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { sha256, sha256Hex } from "./sha256.ts";
+import { sha256Hex } from "./sha256.ts";
 
 /**
  * A node of the log, as the API returns it.
@@ -161,19 +161,6 @@ export function keyPreimage(links: readonly string[], value: Uint8Array, identit
   const at = writeAscii(buf, writeFrames(buf, 0, links, identity), `${value.length}\n`);
   buf.set(value, at);
   return buf;
-}
-
-/**
- * Computes a node's key bytes (the raw 32-byte digest), which is what a signature signs.
- *
- * @example
- * ```ts
- * import { keyBytes } from "./node.ts";
- * console.assert(keyBytes([], new Uint8Array()).length === 32);
- * ```
- */
-export function keyBytes(links: readonly string[], value: Uint8Array, identity?: string): Uint8Array {
-  return sha256(keyPreimage(links, value, identity));
 }
 
 /**

@@ -29,7 +29,6 @@ import { readVarint, varintLength, writeVarint } from "./frame.ts";
 
 export { concatBytes, DEFAULT_MAX_FRAME, frame, FrameDecoder, readVarint, varintLength, writeVarint } from "./frame.ts";
 export {
-  decodeNode,
   decodeNodes,
   encodeNodeBody,
   encodeNodeFrames,
