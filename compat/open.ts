@@ -6,9 +6,9 @@
  */
 import { Buffer } from "node:buffer";
 import { Hyperlog } from "../src/log.ts";
-import { importHyperlog4 } from "../src/hyperlog4/import.ts";
+import { importHyperlog4 } from "./import.ts";
 import { type LevelDatabase, levelRange, LevelStorage } from "../storage/level.ts";
-import type { Storage } from "../storage/storage.ts";
+import type { Storage } from "../src/storage.ts";
 
 /**
  * A value encoding as hyperlog 4 takes it: "binary" (the default), "json", "utf-8"/"utf8", or a codec.

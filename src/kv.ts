@@ -14,7 +14,7 @@ import type { BatchDoc, Hyperlog } from "./log.ts";
 import { Mutex } from "./mutex.ts";
 import type { Node } from "./node.ts";
 import type { View, ViewBatchDetail } from "./view.ts";
-import type { Storage } from "../storage/storage.ts";
+import type { Storage } from "./storage.ts";
 
 /**
  * The value of a kv node in the log, as hyperkv 2 writes it: a put of `v` to the key `k`, or a delete of the key `d`.

@@ -23,8 +23,8 @@ import { replicate } from "./replicate.ts";
 import type { ReplicateOptions, Replication } from "./replicate-types.ts";
 import { type Hyperlog4ReplicateOptions, replicateHyperlog4 } from "./hyperlog4/replicate.ts";
 import { View, type ViewOptions } from "./view.ts";
-import { MemoryStorage } from "../storage/memory.ts";
-import type { Storage } from "../storage/storage.ts";
+import { MemoryStorage } from "./memory-storage.ts";
+import type { Storage } from "./storage.ts";
 
 /**
  * Options for {@link Hyperlog}.

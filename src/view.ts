@@ -10,8 +10,8 @@ import { ClosedError, HyperlogError } from "./errors.ts";
 import { READ_NODES } from "./internal.ts";
 import type { Hyperlog } from "./log.ts";
 import type { Node } from "./node.ts";
-import type { Storage, ViewRange, ViewWrite } from "../storage/storage.ts";
-import { inViewRange } from "../storage/view-keys.ts";
+import type { Storage, ViewRange, ViewWrite } from "./storage.ts";
+import { inViewRange } from "./view-keys.ts";
 
 /**
  * Bounds for {@link ViewStore.range} and {@link View.range}: keys within all the given bounds (and starting with

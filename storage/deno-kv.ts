@@ -70,7 +70,7 @@ import {
   KvWriter,
 } from "./deno-kv-journal.ts";
 import { KvViews } from "./deno-kv-views.ts";
-import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "./storage.ts";
+import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "../src/storage.ts";
 
 export type { DenoKvAtomicLike, DenoKvEntryLike, DenoKvKey, DenoKvKeyPart, DenoKvLike };
 

@@ -1,6 +1,6 @@
 /**
  * Runs the examples in the doc comments of the public modules, so they never rot: every ```ts block inside a
- * `/** ... *\/` comment of mod.ts, src/, storage/, worker/ and compat/ (except blocks marked `ts ignore`) is written to a temporary
+ * `/** ... *\/` comment of mod.ts, src/, cli/, storage/, worker/ and compat/ (except blocks marked `ts ignore`) is written to a temporary
  * module, with its relative imports pointed at the source tree, and imported. `console.assert` throws while they run
  * (on every runtime), so an example's assertions are checked. One test per example, on Node, Deno and Bun.
  */
@@ -17,7 +17,7 @@ const runtime = "Bun" in globalThis ? "bun" : "Deno" in globalThis ? "deno" : "n
 /** The files whose doc examples run: the public modules (tests, fixtures and the CLI entry aside). */
 function sources(): string[] {
   const files = ["mod.ts"];
-  for (const dir of ["src", "src/hyperlog4", "storage", "worker", "compat"]) {
+  for (const dir of ["src", "src/hyperlog4", "cli", "storage", "worker", "compat"]) {
     for (const name of readdirSync(new URL(dir, ROOT)).sort()) {
       if (!name.endsWith(".ts") || name.endsWith(".test.ts") || name === "cli.ts") continue;
       files.push(`${dir}/${name}`);

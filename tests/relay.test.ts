@@ -109,7 +109,7 @@ if (runtime !== "node") {
     });
 
     it("hyperlog sync ws://HOST/logs/NAME syncs a CLI store with the relay", async () => {
-      const { main } = await import("../src/cli.ts");
+      const { main } = await import("../cli/cli.ts");
       const dirs = [mkdtempSync(join(tmpdir(), "hyperlog-cli-a-")), mkdtempSync(join(tmpdir(), "hyperlog-cli-b-"))];
       try {
         let err = "";

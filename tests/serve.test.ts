@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Hyperlog } from "../mod.ts";
-import { main } from "../src/cli.ts";
+import { main } from "../cli/cli.ts";
 import { encodeNodeBody } from "../src/wire.ts";
 import { openSqlite } from "../storage/sqlite-open.ts";
 import { CLOSE } from "../worker/limits.ts";

@@ -14,7 +14,7 @@
  */
 import { fromHex, toHex } from "../hex.ts";
 import type { StoredNode } from "../node.ts";
-import type { Storage, ViewWrite } from "../../storage/storage.ts";
+import type { Storage, ViewWrite } from "../storage.ts";
 
 /** The view namespace of the index. */
 export const H4_VIEW = "hyperlog4";
@@ -112,7 +112,7 @@ function entryKey(log: string, seq: number): string {
  * @example
  * ```ts
  * import { H4LogIndex } from "./log-index.ts";
- * import { MemoryStorage } from "../../storage/memory.ts";
+ * import { MemoryStorage } from "../memory-storage.ts";
  * const storage = new MemoryStorage();
  * const index = new H4LogIndex(storage, "me");
  * await index.catchUp();

@@ -5,9 +5,9 @@
  *
  * @module
  */
-import { graphLines, previewValue } from "./graph-text.ts";
-import { type DagRow, layoutDag } from "./layout-dag.ts";
-import type { Hyperlog } from "./log.ts";
+import { graphLines, previewValue } from "../src/graph-text.ts";
+import { type DagRow, layoutDag } from "../src/layout-dag.ts";
+import type { Hyperlog } from "../src/log.ts";
 
 /**
  * The help of `hyperlog log`.

@@ -19,7 +19,7 @@
  *
  * @module
  */
-import type { StoredNode } from "../src/node.ts";
+import type { StoredNode } from "./node.ts";
 
 export type { StoredNode };
 
@@ -129,7 +129,7 @@ export interface ViewRange {
  *
  * @example Open the in-memory backend and read its length
  * ```ts
- * import { MemoryStorage } from "./memory.ts";
+ * import { MemoryStorage } from "./memory-storage.ts";
  * import type { Storage } from "./storage.ts";
  * const storage: Storage = new MemoryStorage();
  * await storage.open();

@@ -10,13 +10,13 @@ import { join, resolve } from "node:path";
 import process from "node:process";
 import { Readable, Writable } from "node:stream";
 import { LOG_HELP, logCommand, parseLogArgs } from "./cli-log.ts";
-import { HyperKV } from "./kv.ts";
-import { Hyperlog } from "./log.ts";
-import type { ReplicationMode, ReplicationStats } from "./replicate.ts";
-import type { Storage } from "../storage/storage.ts";
+import { HyperKV } from "../src/kv.ts";
+import { Hyperlog } from "../src/log.ts";
+import type { ReplicationMode, ReplicationStats } from "../src/replicate.ts";
+import type { Storage } from "../src/storage.ts";
 import type { LevelDatabase } from "../storage/level.ts";
-import { importHyperlog4 } from "./hyperlog4/import.ts";
-import { isKey } from "./keys.ts";
+import { importHyperlog4 } from "../compat/import.ts";
+import { isKey } from "../src/keys.ts";
 
 /**
  * Where a command reads and writes: its streams and how it opens a store. A write may return a promise: the command
@@ -522,7 +522,7 @@ async function sync(io: CliIO, dir: string, mode: ReplicationMode, live: boolean
   }
 }
 
-/** `import --from-hyperlog4 DIR`: copies a hyperlog 4.12.1 LevelDB into the log (see src/hyperlog4/import.ts). */
+/** `import --from-hyperlog4 DIR`: copies a hyperlog 4.12.1 LevelDB into the log (see compat/import.ts). */
 async function importCommand(io: CliIO, parsed: Parsed): Promise<number> {
   if (!parsed.flags.has("--from-hyperlog4") || parsed.args.length !== 1) {
     throw new UsageError("import takes --from-hyperlog4 DIR (a LevelDB directory written by hyperlog 4)");
@@ -573,7 +573,7 @@ async function syncRelay(io: CliIO, parsed: Parsed): Promise<number> {
     throw new UsageError(`The URL ${url.href} is not a relay log URL; use ws://HOST/logs/NAME`);
   }
   if (!url.pathname.endsWith("/ws")) url.pathname = url.pathname.replace(/\/?$/, "/ws");
-  const { replicateWebSocket } = await import("./websocket.ts");
+  const { replicateWebSocket } = await import("../src/websocket.ts");
   const log = await openLog(io, parsed.dir);
   try {
     // A token rides in a subprotocol: every runtime's WebSocket can send one, and it stays out of URLs and logs.

@@ -1,0 +1,144 @@
+/**
+ * The layer rule, checked on the source text: every import points down.
+ *
+ *   cli/      the hyperlog command          may import worker/, compat/, storage/, src/ and runtime modules
+ *   worker/   the relay and its hosts       may import storage/, src/ (and hono, ws, runtime modules)
+ *   compat/   hyperlog 4's API              may import storage/, src/
+ *   storage/  the backends                  may import src/ (and runtime modules)
+ *   src/      the runtime-agnostic core     imports only src/ and @noble/hashes: no node:, bun:, cloudflare:,
+ *                                           no Deno or Bun global
+ *
+ * (mod.ts, the public entry, sits above storage/: compat/, worker/ and cli/ may import it), and no cycle of value imports between the files of src/ (a type-only import has no run-time effect: `Hyperlog`
+ * is the type the engine's files name, and they import it from log.ts as a type).
+ */
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, normalize, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, it } from "node:test";
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+
+/** The layers, lowest first; a file may import its own layer and the ones before it. */
+const LAYERS = ["src", "storage", "compat", "worker", "cli"] as const;
+/** What each layer may import besides relative paths into the layers allowed to it. */
+const PACKAGES: Record<(typeof LAYERS)[number], RegExp> = {
+  src: /^@noble\/hashes\//,
+  storage: /^(node:|bun:|cloudflare:|@noble\/hashes\/)/,
+  compat: /^(node:|events$|@noble\/hashes\/)/,
+  worker: /^(node:|bun:|cloudflare:|hono(\/|$)|ws$|@noble\/hashes\/)/,
+  cli: /^(node:|bun:|hono(\/|$)|ws$|@noble\/hashes\/)/,
+};
+/** Layers that `from` may import. */
+const ALLOWED: Record<(typeof LAYERS)[number], readonly string[]> = {
+  src: ["src"],
+  storage: ["src", "storage"],
+  compat: ["src", "storage", "compat"],
+  worker: ["src", "storage", "worker"],
+  cli: ["src", "storage", "worker", "cli", "compat"],
+};
+
+interface Import {
+  specifier: string;
+  typeOnly: boolean;
+}
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(join(ROOT, dir)).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(join(ROOT, path)).isDirectory()) return name === "public" ? [] : sourceFiles(path);
+    return name.endsWith(".ts") && !name.endsWith(".test.ts") ? [path] : [];
+  });
+}
+
+/** The code of a file without its comments (doc examples import from anywhere). */
+function code(file: string): string {
+  return readFileSync(join(ROOT, file), "utf8").replace(/\/\*[\s\S]*?\*\//g, "").replace(/^\s*\/\/.*$/gm, "");
+}
+
+/** The imports and re-exports of `file`, static and dynamic. */
+function importsOf(file: string): Import[] {
+  const text = code(file);
+  const found: Import[] = [];
+  for (const m of text.matchAll(/^\s*(import|export)\s+(type\s+)?([^;]*?)\s*from\s*["']([^"']+)["']/gm)) {
+    const names = m[3]!;
+    const braces = /^\{([\s\S]*)\}$/.exec(names.trim());
+    const allTypes = braces !== null &&
+      braces[1]!.split(",").map((s) => s.trim()).filter(Boolean).every((s) => s.startsWith("type "));
+    found.push({ specifier: m[4]!, typeOnly: m[2] !== undefined || allTypes });
+  }
+  for (const m of text.matchAll(/^\s*import\s+["']([^"']+)["']/gm)) found.push({ specifier: m[1]!, typeOnly: false });
+  for (const m of text.matchAll(/\bimport\(\s*["']([^"']+)["']\s*\)/g)) {
+    found.push({ specifier: m[1]!, typeOnly: false });
+  }
+  return found;
+}
+
+function layerOf(path: string): (typeof LAYERS)[number] | undefined {
+  const top = path.split("/")[0]!;
+  return (LAYERS as readonly string[]).includes(top) ? top as (typeof LAYERS)[number] : undefined;
+}
+
+describe("layers", () => {
+  const files = LAYERS.flatMap((layer) => sourceFiles(layer));
+
+  it("every import points down (or within its layer)", () => {
+    const wrong: string[] = [];
+    for (const file of files) {
+      const layer = layerOf(file)!;
+      for (const { specifier } of importsOf(file)) {
+        if (specifier.startsWith(".")) {
+          const target = normalize(join(dirname(file), specifier));
+          const to = layerOf(target);
+          const entry = target === "mod.ts" && layer !== "src" && layer !== "storage";
+          if (!entry && (to === undefined || !ALLOWED[layer].includes(to))) {
+            wrong.push(`${file} imports ${specifier} (${to ?? target}), above or beside ${layer}/`);
+          }
+        } else if (!PACKAGES[layer].test(specifier)) {
+          wrong.push(`${file} imports ${specifier}, which ${layer}/ may not use`);
+        }
+      }
+    }
+    assert.deepEqual(wrong, []);
+  });
+
+  it("src/ uses no runtime global (Deno, Bun, process)", () => {
+    const wrong = sourceFiles("src").filter((file) =>
+      /(?<![.\w"'])(Deno|Bun|process)\s*\.|globalThis\.(Deno|Bun|process)\b/.test(code(file))
+    );
+    assert.deepEqual(wrong, []);
+  });
+
+  it("the files of src/ have no cycle of value imports", () => {
+    const graph = new Map<string, string[]>();
+    for (const file of sourceFiles("src")) {
+      graph.set(
+        file,
+        importsOf(file).filter((i) => !i.typeOnly && i.specifier.startsWith("."))
+          .map((i) => normalize(join(dirname(file), i.specifier))),
+      );
+    }
+    const cycles: string[] = [];
+    const state = new Map<string, "open" | "done">();
+    const walk = (file: string, path: string[]): void => {
+      if (state.get(file) === "done") return;
+      if (state.get(file) === "open") {
+        cycles.push([...path.slice(path.indexOf(file)), file].join(" -> "));
+        return;
+      }
+      state.set(file, "open");
+      for (const next of graph.get(file) ?? []) walk(next, [...path, file]);
+      state.set(file, "done");
+    };
+    for (const file of graph.keys()) walk(file, []);
+    assert.deepEqual(cycles, []);
+  });
+
+  it("finds the imports it checks (the parser is not blind)", () => {
+    const log = importsOf("src/log.ts");
+    assert.ok(log.some((i) => i.specifier === "./memory-storage.ts" && !i.typeOnly), "log.ts imports MemoryStorage");
+    assert.ok(log.some((i) => i.specifier === "./storage.ts" && i.typeOnly), "log.ts imports the Storage type");
+    assert.ok(importsOf("cli/cli.ts").some((i) => i.specifier.startsWith("node:")), "the CLI uses node: modules");
+    assert.equal(relative(ROOT, join(ROOT, "src")), "src");
+  });
+});
