@@ -1,7 +1,8 @@
 /**
  * The layer rule, checked on the source text: every import points down.
  *
- *   cli/      the hyperlog command          may import worker/, compat/, storage/, src/ and runtime modules
+ *   cli/      the hyperlog command          may import worker/, compat/, storage/, src/; runtime modules only in
+ *                                           process-io.ts, the process's side of its I/O seam (io.ts)
  *   worker/   the relay and its hosts       may import storage/, src/ (and hono, ws, runtime modules)
  *   compat/   hyperlog 4's API              may import storage/, src/
  *   storage/  the backends                  may import src/ (and runtime modules)
@@ -102,6 +103,14 @@ describe("layers", () => {
     assert.deepEqual(wrong, []);
   });
 
+  it("cli/ reaches the process only through its seam: process-io.ts is its one runtime-bound file", () => {
+    const bound = sourceFiles("cli").filter((file) =>
+      importsOf(file).some((i) => /^(node:|bun:)/.test(i.specifier)) ||
+      /(?<![.\w"'])(Deno|Bun|process)\s*\./.test(code(file))
+    );
+    assert.deepEqual(bound, ["cli/process-io.ts"]);
+  });
+
   it("src/ uses no runtime global (Deno, Bun, process)", () => {
     const wrong = sourceFiles("src").filter((file) =>
       /(?<![.\w"'])(Deno|Bun|process)\s*\.|globalThis\.(Deno|Bun|process)\b/.test(code(file))
@@ -138,7 +147,7 @@ describe("layers", () => {
     const log = importsOf("src/log.ts");
     assert.ok(log.some((i) => i.specifier === "./memory-storage.ts" && !i.typeOnly), "log.ts imports MemoryStorage");
     assert.ok(log.some((i) => i.specifier === "./storage.ts" && i.typeOnly), "log.ts imports the Storage type");
-    assert.ok(importsOf("cli/cli.ts").some((i) => i.specifier.startsWith("node:")), "the CLI uses node: modules");
+    assert.ok(importsOf("cli/process-io.ts").some((i) => i.specifier.startsWith("node:")), "process-io uses node:");
     assert.equal(relative(ROOT, join(ROOT, "src")), "src");
   });
 });
