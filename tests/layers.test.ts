@@ -39,6 +39,13 @@ const ALLOWED: Record<(typeof LAYERS)[number], readonly string[]> = {
   cli: ["src", "storage", "worker", "cli", "compat"],
 };
 
+/**
+ * Files of src/ on a cycle once type imports count: the engine's files name the `Hyperlog` type (log.ts), which
+ * imports the engine. No run-time effect, but a knot to untie (a narrow log interface in its own file); the number
+ * may only go down.
+ */
+const TYPE_CYCLE_FILES_AT_MOST = 15;
+
 interface Import {
   specifier: string;
   typeOnly: boolean;
@@ -118,29 +125,41 @@ describe("layers", () => {
     assert.deepEqual(wrong, []);
   });
 
-  it("the files of src/ have no cycle of value imports", () => {
-    const graph = new Map<string, string[]>();
-    for (const file of sourceFiles("src")) {
-      graph.set(
+  /** The files of src/ and what each imports (all imports, or value imports only). */
+  const srcGraph = (values: boolean): Map<string, string[]> =>
+    new Map(
+      sourceFiles("src").map((file) => [
         file,
-        importsOf(file).filter((i) => !i.typeOnly && i.specifier.startsWith("."))
+        importsOf(file).filter((i) => !(values && i.typeOnly) && i.specifier.startsWith("."))
           .map((i) => normalize(join(dirname(file), i.specifier))),
-      );
-    }
-    const cycles: string[] = [];
-    const state = new Map<string, "open" | "done">();
-    const walk = (file: string, path: string[]): void => {
-      if (state.get(file) === "done") return;
-      if (state.get(file) === "open") {
-        cycles.push([...path.slice(path.indexOf(file)), file].join(" -> "));
-        return;
+      ]),
+    );
+
+  /** The files of `graph` that lie on a cycle (each file that can reach itself). */
+  const onCycles = (graph: Map<string, string[]>): string[] =>
+    [...graph.keys()].filter((start) => {
+      const seen = new Set<string>();
+      const stack = [...graph.get(start)!];
+      while (stack.length > 0) {
+        const file = stack.pop()!;
+        if (file === start) return true;
+        if (seen.has(file)) continue;
+        seen.add(file);
+        stack.push(...graph.get(file) ?? []);
       }
-      state.set(file, "open");
-      for (const next of graph.get(file) ?? []) walk(next, [...path, file]);
-      state.set(file, "done");
-    };
-    for (const file of graph.keys()) walk(file, []);
-    assert.deepEqual(cycles, []);
+      return false;
+    }).sort();
+
+  it("the files of src/ have no cycle of value imports", () => {
+    assert.deepEqual(onCycles(srcGraph(true)), []);
+  });
+
+  it(`at most ${TYPE_CYCLE_FILES_AT_MOST} files of src/ lie on a cycle of type imports (a ratchet: lower it)`, () => {
+    const cycled = onCycles(srcGraph(false));
+    assert.ok(
+      cycled.length <= TYPE_CYCLE_FILES_AT_MOST,
+      `${cycled.length} files on type cycles:\n${cycled.join("\n")}`,
+    );
   });
 
   it("finds the imports it checks (the parser is not blind)", () => {
