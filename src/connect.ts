@@ -24,11 +24,13 @@ import { closeSocket, replicateWebSocket, type WebSocketLike } from "./websocket
  *
  * @example
  * ```ts
+ * import { connect, Hyperlog } from "../mod.ts";
  * import type { SyncState } from "./connect.ts";
- * const shown: Record<SyncState, string> = {
- *   connecting: "…", syncing: "syncing", live: "live", offline: "offline", closed: "closed",
- * };
- * console.assert(shown.live === "live");
+ * const sync = connect(new Hyperlog(), "ws://127.0.0.1:9/logs/demo");
+ * const seen: SyncState[] = [sync.state];
+ * sync.addEventListener("statechange", (e) => seen.push((e as CustomEvent<{ state: SyncState }>).detail.state));
+ * await sync.close();
+ * console.assert(seen[0] === "connecting" && seen.at(-1) === "closed", seen.join());
  * ```
  */
 export type SyncState = "connecting" | "syncing" | "live" | "offline" | "closed";
@@ -75,9 +77,13 @@ export type WebSocketConstructor = new (url: string) => WebSocketLike;
  *
  * @example
  * ```ts
+ * import { connect, Hyperlog } from "../mod.ts";
  * import type { ConnectOptions } from "./connect.ts";
  * const options: ConnectOptions = { token: "secret", minDelay: 250, maxDelay: 10_000 };
- * console.assert(options.maxDelay === 10_000);
+ * const sync = connect(new Hyperlog(), "ws://127.0.0.1:9/logs/demo", options);
+ * console.assert(sync.state === "connecting");
+ * await sync.close();
+ * console.assert(sync.state === "closed");
  * ```
  */
 export interface ConnectOptions {
