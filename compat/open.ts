@@ -15,9 +15,10 @@ import type { Storage } from "../src/storage.ts";
  *
  * @example
  * ```ts
- * import type { CompatEncoding } from "./open.ts";
+ * import { type CompatEncoding, decode, encode } from "./open.ts";
  * const json: CompatEncoding = "json";
- * console.assert(json === "json");
+ * console.assert(new TextDecoder().decode(encode({ a: 1 }, json)) === '{"a":1}');
+ * console.assert((decode(encode({ a: 1 }, json), json) as { a: number }).a === 1);
  * ```
  */
 export type CompatEncoding = string | { encode(value: unknown): Uint8Array | string; decode(bytes: Buffer): unknown };

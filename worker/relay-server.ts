@@ -26,9 +26,18 @@ import { LOG_NAME, readSettings, type RelaySettings, writersFor } from "./settin
  *
  * @example
  * ```ts
- * import type { ServeSettings } from "./serve.ts";
- * const settings: ServeSettings = { WRITE_TOKEN: "secret", MAX_NODES_PER_SECOND: "500" };
- * console.assert(settings.WRITE_TOKEN === "secret");
+ * import { mkdtempSync, rmSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * import { serve, type ServeSettings } from "./serve.ts";
+ * const settings: ServeSettings = { READ_TOKEN: "r", WRITE_TOKEN: "w" };
+ * const dir = mkdtempSync(join(tmpdir(), "relay-"));
+ * const server = await serve({ dir, port: 0, settings });
+ * console.assert((await fetch(`${server.url}/logs/chat`)).status === 401);
+ * const read = await fetch(`${server.url}/logs/chat`, { headers: { authorization: "Bearer r" } });
+ * console.assert(read.status === 404, "a reader gets through, to a log not written yet");
+ * await server.close();
+ * rmSync(dir, { recursive: true, force: true });
  * ```
  */
 export interface ServeSettings {
