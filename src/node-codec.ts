@@ -9,7 +9,7 @@
  */
 import { InvalidNodeError, ProtocolError } from "./errors.ts";
 import { HEX_PAIRS, hexInto } from "./hex.ts";
-import type { RawNode } from "./log.ts";
+import type { RawNode } from "./node.ts";
 import { FrameDecoder, readVarint, varintLength, writeVarint } from "./frame.ts";
 
 /** NODE: the message type of one node. */

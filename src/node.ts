@@ -82,6 +82,33 @@ const textEncoder = new TextEncoder();
 let scratch = new Uint8Array(64 * 1024);
 
 /**
+ * A node as it travels between peers: the value is encoded, and the key may be left out (it is computed, and
+ * checked when given).
+ *
+ * @example
+ * ```ts
+ * import { Hyperlog } from "../mod.ts";
+ * import type { RawNode } from "./node.ts";
+ * const raw: RawNode = { links: [], value: new TextEncoder().encode('"hello"') };
+ * const log = new Hyperlog<string>();
+ * const [stored] = await log.ingest([raw]);
+ * console.assert((await log.get(stored!.key)).value === "hello");
+ * ```
+ */
+export interface RawNode {
+  /** The key the sender claims; checked against the content when present. */
+  readonly key?: string;
+  /** The keys it links to. */
+  readonly links: readonly string[];
+  /** The encoded value. */
+  readonly value: Uint8Array;
+  /** The signer's public key in hex, for a signed node. */
+  readonly identity?: string;
+  /** The signature in hex, for a signed node. */
+  readonly signature?: string;
+}
+
+/**
  * The encoded values of text nodes live side by side in shared slabs of this size, as `Uint8Array` views: one
  * `ArrayBuffer` per value cost as much as hashing the node (an allocation outside the heap, and work for the
  * garbage collector), and ~100 bytes of memory per stored node. A value is thus a view into a larger buffer (its

@@ -44,7 +44,7 @@ const ALLOWED: Record<(typeof LAYERS)[number], readonly string[]> = {
  * imports the engine. No run-time effect, but a knot to untie (a narrow log interface in its own file); the number
  * may only go down.
  */
-const TYPE_CYCLE_FILES_AT_MOST = 15;
+const TYPE_CYCLE_FILES_AT_MOST = 11; // 15 before RawNode moved to node.ts
 
 interface Import {
   specifier: string;
