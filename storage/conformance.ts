@@ -91,9 +91,12 @@ function sameNode(actual: StoredNode | undefined, expected: StoredNode): void {
  *
  * @example
  * ```ts
- * import type { ConformanceCase } from "./conformance.ts";
- * const noop: ConformanceCase = { name: "does nothing", run: async () => {} };
- * console.assert(noop.name === "does nothing");
+ * import { type ConformanceCase, storageConformanceCases } from "./conformance.ts";
+ * import { MemoryStorage } from "../src/memory-storage.ts";
+ * const cases: ConformanceCase[] = storageConformanceCases({ create: () => new MemoryStorage() });
+ * const names = new Set(cases.map((c) => c.name));
+ * console.assert(cases.length > 10 && names.size === cases.length, "many cases, each named once");
+ * await cases[0]!.run();
  * ```
  */
 export interface ConformanceCase {
