@@ -65,7 +65,7 @@ export {
   StorageError,
   TimeoutError,
 } from "./src/errors.ts";
-export { MemoryStorage } from "./storage/memory.ts";
+export { MemoryStorage } from "./src/memory-storage.ts";
 export { INDEXEDDB_SCHEMA_VERSION, IndexedDBStorage } from "./storage/indexeddb.ts";
 export type { IndexedDBStorageOptions } from "./storage/indexeddb.ts";
 export { SQLITE_SCHEMA_VERSION, SqliteStorage } from "./storage/sqlite.ts";
@@ -77,4 +77,4 @@ export type {
   SqliteSync,
   SqliteValue,
 } from "./storage/sqlite.ts";
-export type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "./storage/storage.ts";
+export type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "./src/storage.ts";

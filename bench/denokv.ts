@@ -19,7 +19,7 @@ import { parseArgs } from "node:util";
 import { Hyperlog } from "../mod.ts";
 import { DenoKvStorage } from "../storage/deno-kv.ts";
 import { openSqlite } from "../storage/sqlite-open.ts";
-import type { Storage } from "../storage/storage.ts";
+import type { Storage } from "../src/storage.ts";
 import { type BenchValue, benchValue } from "./_impls.ts";
 import { type BenchContext, type BenchModule, type Figure, median, randomInts, secondsSince } from "./_util.ts";
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// The `hyperlog` command. In this repository the CLI is TypeScript (src/cli.ts), which runtimes that run TypeScript
+// The `hyperlog` command. In this repository the CLI is TypeScript (cli/cli.ts), which runtimes that run TypeScript
 // directly (Node >= 22.18 or 23.6, Deno, Bun) load in-process; an older Node hands over to the Node the repository
 // pins for development (the `node` devDependency). An installed package ships the CLI built to JavaScript
-// (dist/src/cli.js), which any Node >= 22.5, Deno or Bun loads.
+// (dist/cli/cli.js), which any Node >= 22.5, Deno or Bun loads.
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import module from "node:module";
@@ -11,8 +11,8 @@ import process from "node:process";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const source = join(here, "..", "src", "cli.ts");
-const built = join(here, "..", "dist", "src", "cli.js");
+const source = join(here, "..", "cli", "cli.ts");
+const built = join(here, "..", "dist", "cli", "cli.js");
 const pinned = join(here, "..", "node_modules", "node", "bin", "node");
 const runsTypeScript = typeof globalThis.Deno !== "undefined" || typeof globalThis.Bun !== "undefined" ||
   Boolean(process.features?.typescript);

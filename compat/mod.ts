@@ -54,9 +54,12 @@ export type { H4StreamOptions, LevelDatabase };
  *
  * @example
  * ```ts
- * import type { CompatNode } from "./mod.ts";
- * const seq = (node: CompatNode) => node.seq;
- * console.assert(typeof seq === "function");
+ * import { type CompatNode, hyperlog } from "./mod.ts";
+ * const log = hyperlog(null, { valueEncoding: "utf-8" });
+ * const node = await new Promise<CompatNode>((resolve, reject) =>
+ *   log.add(null, "hello", (err, node) => err ? reject(err) : resolve(node!))
+ * );
+ * console.assert(node.seq === 1 && node.change === 1 && node.log.length > 0 && node.identity === null);
  * ```
  */
 export interface CompatNode {
@@ -83,9 +86,13 @@ export interface CompatNode {
  *
  * @example
  * ```ts
- * import type { CompatOptions } from "./mod.ts";
+ * import { type CompatNode, type CompatOptions, hyperlog } from "./mod.ts";
  * const options: CompatOptions = { valueEncoding: "json" };
- * console.assert(options.valueEncoding === "json");
+ * const log = hyperlog(null, options);
+ * const node = await new Promise<CompatNode>((resolve, reject) =>
+ *   log.add(null, { n: 1 }, (err, node) => err ? reject(err) : resolve(node!))
+ * );
+ * console.assert((node.value as { n: number }).n === 1);
  * ```
  */
 export interface CompatOptions {
@@ -112,9 +119,12 @@ export interface CompatOptions {
  *
  * @example
  * ```ts
- * import type { Callback } from "./mod.ts";
- * const cb: Callback<number> = (err, n) => console.assert(!err && n === 1);
- * cb(null, 1);
+ * import { type Callback, type CompatNode, hyperlog } from "./mod.ts";
+ * const log = hyperlog();
+ * const seen: number[] = [];
+ * const cb: Callback<CompatNode> = (err, node) => void (err ? seen.push(-1) : seen.push(node!.seq));
+ * await new Promise<void>((resolve) => log.add(null, "a", (err, node) => (cb(err, node), resolve())));
+ * console.assert(seen.join() === "1");
  * ```
  */
 export type Callback<R> = (err: Error | null, result?: R) => void;
@@ -124,9 +134,13 @@ export type Callback<R> = (err: Error | null, result?: R) => void;
  *
  * @example
  * ```ts
- * import type { AnyOptions } from "./mod.ts";
- * const options: AnyOptions = { valueEncoding: "json" };
- * console.assert(options.valueEncoding === "json");
+ * import { type AnyOptions, type CompatNode, hyperlog } from "./mod.ts";
+ * const log = hyperlog();
+ * const options: AnyOptions = { valueEncoding: "json" }; // per add, as hyperlog 4 took them
+ * const node = await new Promise<CompatNode>((resolve, reject) =>
+ *   log.add(null, [1, 2], options, (err, node) => err ? reject(err) : resolve(node!))
+ * );
+ * console.assert(node.key.length === 64);
  * ```
  */
 export type AnyOptions = Record<string, unknown>;

@@ -6,18 +6,19 @@
  */
 import { Buffer } from "node:buffer";
 import { Hyperlog } from "../src/log.ts";
-import { importHyperlog4 } from "../src/hyperlog4/import.ts";
+import { importHyperlog4 } from "./import.ts";
 import { type LevelDatabase, levelRange, LevelStorage } from "../storage/level.ts";
-import type { Storage } from "../storage/storage.ts";
+import type { Storage } from "../src/storage.ts";
 
 /**
  * A value encoding as hyperlog 4 takes it: "binary" (the default), "json", "utf-8"/"utf8", or a codec.
  *
  * @example
  * ```ts
- * import type { CompatEncoding } from "./open.ts";
+ * import { type CompatEncoding, decode, encode } from "./open.ts";
  * const json: CompatEncoding = "json";
- * console.assert(json === "json");
+ * console.assert(new TextDecoder().decode(encode({ a: 1 }, json)) === '{"a":1}');
+ * console.assert((decode(encode({ a: 1 }, json), json) as { a: number }).a === 1);
  * ```
  */
 export type CompatEncoding = string | { encode(value: unknown): Uint8Array | string; decode(bytes: Buffer): unknown };

@@ -34,7 +34,7 @@ const ENTRIES = [
   "storage/deno-kv.ts",
   "storage/conformance.ts",
   "storage/conformance-node-test.ts",
-  "src/cli.ts",
+  "cli/cli.ts",
   "worker/index.ts",
   "worker/serve.ts",
   "compat/mod.ts",

@@ -16,11 +16,19 @@ import { Session } from "./session.ts";
  *
  * @example
  * ```ts
+ * import { Hyperlog, replicateChannel } from "../mod.ts";
  * import type { MessageChannelLike } from "./channel.ts";
- * const { port1 } = new MessageChannel();
- * const channel: MessageChannelLike = port1;
- * console.assert(typeof channel.postMessage === "function");
- * port1.close();
+ * const a = new Hyperlog(), b = new Hyperlog();
+ * await a.append("x");
+ * // Two ends of a channel made by hand: postMessage on one calls onmessage on the other.
+ * let posted = 0;
+ * const deliver = (to: MessageChannelLike) => (data: Uint8Array<ArrayBuffer>) =>
+ *   void queueMicrotask(() => to.onmessage?.(new MessageEvent("message", { data })));
+ * const left: MessageChannelLike = { onmessage: null };
+ * const right: MessageChannelLike = { onmessage: null, postMessage: deliver(left) };
+ * left.postMessage = (data) => (posted++, deliver(right)(data));
+ * await Promise.all([replicateChannel(a, left).done, replicateChannel(b, right).done]);
+ * console.assert(b.length === 1 && posted > 0);
  * ```
  */
 export interface MessageChannelLike {

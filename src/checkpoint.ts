@@ -18,9 +18,13 @@ export const MAX_CHECKPOINT_RANGES = 256;
  *
  * @example
  * ```ts
- * import type { Checkpoint } from "./checkpoint.ts";
+ * import { Hyperlog } from "../mod.ts";
+ * import { type Checkpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+ * const log = new Hyperlog();
  * const checkpoint: Checkpoint = { sid: "a".repeat(32), snapshot: 10, ranges: [[12, 14]] };
- * console.assert(checkpoint.snapshot === 10);
+ * await saveCheckpoint(log, "f".repeat(32), checkpoint);
+ * const back = await loadCheckpoint(log, "f".repeat(32));
+ * console.assert(back!.snapshot === 10 && back!.ranges[0]![1] === 14);
  * ```
  */
 export interface Checkpoint {

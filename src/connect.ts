@@ -26,11 +26,13 @@ import { DirectPeers, type IceServer, type PeerConnectionConstructor } from "./w
  *
  * @example
  * ```ts
+ * import { connect, Hyperlog } from "../mod.ts";
  * import type { SyncState } from "./connect.ts";
- * const shown: Record<SyncState, string> = {
- *   connecting: "…", syncing: "syncing", live: "live", offline: "offline", closed: "closed",
- * };
- * console.assert(shown.live === "live");
+ * const sync = connect(new Hyperlog(), "ws://127.0.0.1:9/logs/demo");
+ * const seen: SyncState[] = [sync.state];
+ * sync.addEventListener("statechange", (e) => seen.push((e as CustomEvent<{ state: SyncState }>).detail.state));
+ * await sync.close();
+ * console.assert(seen[0] === "connecting" && seen.at(-1) === "closed", seen.join());
  * ```
  */
 export type SyncState = "connecting" | "syncing" | "live" | "offline" | "closed";
@@ -40,9 +42,15 @@ export type SyncState = "connecting" | "syncing" | "live" | "offline" | "closed"
  *
  * @example
  * ```ts
+ * import { connect, Hyperlog } from "../mod.ts";
  * import type { SyncStateDetail } from "./connect.ts";
- * const detail: SyncStateDetail = { state: "offline", previous: "live", attempt: 1, retryIn: 500 };
- * console.assert(detail.retryIn === 500);
+ * const sync = connect(new Hyperlog(), "ws://127.0.0.1:9/logs/demo", { minDelay: 50, maxDelay: 50 });
+ * const detail = await new Promise<SyncStateDetail>((resolve) =>
+ *   sync.addEventListener("offline", (e) => resolve((e as CustomEvent<SyncStateDetail>).detail))
+ * );
+ * await sync.close();
+ * console.assert(detail.state === "offline" && detail.previous === "connecting" && detail.attempt === 1);
+ * console.assert(detail.retryIn! > 0 && detail.retryIn! <= 50);
  * ```
  */
 export interface SyncStateDetail {
@@ -65,9 +73,29 @@ export interface SyncStateDetail {
  *
  * @example
  * ```ts
+ * import { connect, Hyperlog } from "../mod.ts";
  * import type { WebSocketConstructor } from "./connect.ts";
- * const ctor: WebSocketConstructor = WebSocket;
- * console.assert(typeof ctor === "function");
+ * let opened!: (url: string) => void;
+ * const url = new Promise<string>((resolve) => (opened = resolve));
+ * const Recording: WebSocketConstructor = class {
+ *   readyState = 0;
+ *   binaryType = "blob";
+ *   #closed: Array<(event: Event) => void> = [];
+ *   constructor(url: string) {
+ *     opened(url);
+ *   }
+ *   send() {}
+ *   close() {
+ *     this.readyState = 3;
+ *     for (const listener of this.#closed) listener(new Event("close"));
+ *   }
+ *   addEventListener(type: string, listener: (event: Event) => void) {
+ *     if (type === "close") this.#closed.push(listener);
+ *   }
+ * };
+ * const sync = connect(new Hyperlog(), "ws://relay.example/logs/demo", { WebSocket: Recording });
+ * console.assert((await url).startsWith("ws://relay.example/logs/demo"));
+ * await sync.close();
  * ```
  */
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
@@ -77,9 +105,13 @@ export type WebSocketConstructor = new (url: string) => WebSocketLike;
  *
  * @example
  * ```ts
+ * import { connect, Hyperlog } from "../mod.ts";
  * import type { ConnectOptions } from "./connect.ts";
  * const options: ConnectOptions = { token: "secret", minDelay: 250, maxDelay: 10_000 };
- * console.assert(options.maxDelay === 10_000);
+ * const sync = connect(new Hyperlog(), "ws://127.0.0.1:9/logs/demo", options);
+ * console.assert(sync.state === "connecting");
+ * await sync.close();
+ * console.assert(sync.state === "closed");
  * ```
  */
 export interface ConnectOptions {

@@ -10,12 +10,16 @@ import { EncodingError } from "./errors.ts";
  *
  * @example A codec for numbers stored as decimal text
  * ```ts
+ * import { Hyperlog } from "../mod.ts";
  * import type { Codec } from "./encoding.ts";
  * const decimal: Codec<number> = {
  *   encode: (n) => new TextEncoder().encode(String(n)),
  *   decode: (b) => Number(new TextDecoder().decode(b)),
  * };
- * console.assert(decimal.decode(decimal.encode(42)) === 42);
+ * const log = new Hyperlog<number>({ valueEncoding: decimal });
+ * const node = await log.append(42);
+ * console.assert((await log.get(node.key)).value === 42);
+ * console.assert(new TextDecoder().decode((await log.storage.get(node.key))!.value) === "42");
  * ```
  */
 export interface Codec<T = unknown> {

@@ -12,9 +12,13 @@ import type { DagLayout, DagNode, DagRow } from "./layout-dag.ts";
  *
  * @example
  * ```ts
- * import type { GraphTextOptions } from "./graph-text.ts";
- * const options: GraphTextOptions = { graph: true, color: false };
- * console.assert(options.graph);
+ * import { layoutDag } from "./layout-dag.ts";
+ * import { graphLines, type GraphTextOptions } from "./graph-text.ts";
+ * const layout = layoutDag([{ key: "b", links: ["a"] }, { key: "a", links: [] }]);
+ * const plain: GraphTextOptions = { graph: false };
+ * console.assert(graphLines(layout, (row) => row.node.key, plain).join() === "b,a");
+ * const drawn: GraphTextOptions = { graph: true, color: false };
+ * console.assert(graphLines(layout, (row) => row.node.key, drawn).join("\n") === "* b\n* a");
  * ```
  */
 export interface GraphTextOptions {

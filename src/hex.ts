@@ -8,6 +8,20 @@ const HEX: string[] = [];
 for (let i = 0; i < 256; i++) HEX.push(i.toString(16).padStart(2, "0"));
 
 /**
+ * The two lower-case hex characters of each byte value, packed as `first | second << 8` (for decoders that write
+ * many keys into one string at a time).
+ *
+ * @example
+ * ```ts
+ * import { HEX_PAIRS } from "./hex.ts";
+ * const pair = HEX_PAIRS[0xa5]!;
+ * console.assert(String.fromCharCode(pair & 0xff, pair >> 8) === "a5");
+ * ```
+ */
+export const HEX_PAIRS: Uint16Array = new Uint16Array(256);
+for (let i = 0; i < 256; i++) HEX_PAIRS[i] = HEX[i]!.charCodeAt(0) | (HEX[i]!.charCodeAt(1) << 8);
+
+/**
  * Encodes bytes as lower-case hex.
  *
  * @example
@@ -61,17 +75,5 @@ export function fromHex(hex: string, what = "Value"): Uint8Array {
   return out;
 }
 
-const KEY_RE = /^[0-9a-f]{64}$/;
-
-/**
- * Tells whether `value` is a node key: 64 lower-case hex characters.
- *
- * @example
- * ```ts
- * import { isKey } from "./hex.ts";
- * console.assert(isKey("ab".repeat(32)) && !isKey("AB".repeat(32)));
- * ```
- */
-export function isKey(value: unknown): value is string {
-  return typeof value === "string" && value.length === 64 && KEY_RE.test(value);
-}
+/** Node keys are checked in keys.ts; re-exported here for the modules that import it from hex.ts. */
+export { isKey } from "./keys.ts";

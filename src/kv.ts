@@ -9,22 +9,27 @@
 import { resolveEncoding } from "./encoding.ts";
 import { HyperlogError, NotFoundError } from "./errors.ts";
 import { LOG_CODEC } from "./internal.ts";
-import { isKey } from "./hex.ts";
+import { isKey } from "./keys.ts";
 import type { BatchDoc, Hyperlog } from "./log.ts";
 import { Mutex } from "./mutex.ts";
 import type { Node } from "./node.ts";
 import type { View, ViewBatchDetail } from "./view.ts";
-import type { Storage } from "../storage/storage.ts";
+import type { Storage } from "./storage.ts";
 
 /**
  * The value of a kv node in the log, as hyperkv 2 writes it: a put of `v` to the key `k`, or a delete of the key `d`.
  *
  * @example
  * ```ts
+ * import { HyperKV, Hyperlog } from "../mod.ts";
  * import type { KVNodeValue } from "./kv.ts";
- * const put: KVNodeValue = { k: "color", v: "blue" };
- * const del: KVNodeValue = { d: "color" };
- * console.assert("k" in put && "d" in del);
+ * const log = new Hyperlog<KVNodeValue<string>>();
+ * const kv = new HyperKV<string>(log);
+ * await kv.put("color", "blue");
+ * await kv.del("color");
+ * const [put, del] = await kv.history("color");
+ * console.assert(JSON.stringify(put!.value) === '{"k":"color","v":"blue"}', JSON.stringify(put?.value));
+ * console.assert(JSON.stringify(del!.value) === '{"d":"color"}');
  * ```
  */
 export type KVNodeValue<V = unknown> = { k: string; v: V } | { d: string };
@@ -34,9 +39,15 @@ export type KVNodeValue<V = unknown> = { k: string; v: V } | { d: string };
  *
  * @example
  * ```ts
+ * import { HyperKV, Hyperlog } from "../mod.ts";
  * import type { HyperKVOptions } from "./kv.ts";
+ * const log = new Hyperlog();
  * const options: HyperKVOptions = { name: "settings" };
- * console.assert(options.name === "settings");
+ * const settings = new HyperKV<string>(log, options);
+ * const other = new HyperKV<string>(log, { name: "other" });
+ * await settings.put("theme", "dark");
+ * console.assert(Object.values(await settings.get("theme"))[0] === "dark");
+ * console.assert(Object.values(await other.get("theme")).length === 1, "one log, any index reads every kv node");
  * ```
  */
 export interface HyperKVOptions {
@@ -52,9 +63,13 @@ export interface HyperKVOptions {
  *
  * @example
  * ```ts
+ * import { HyperKV, Hyperlog } from "../mod.ts";
  * import type { KVWriteOptions } from "./kv.ts";
+ * const kv = new HyperKV<string>(new Hyperlog());
+ * await kv.put("color", "blue");
  * const options: KVWriteOptions = { links: [] }; // supersede nothing: a concurrent value
- * console.assert(options.links!.length === 0);
+ * await kv.put("color", "green", options);
+ * console.assert(Object.values(await kv.get("color")).sort().join() === "blue,green");
  * ```
  */
 export interface KVWriteOptions {
@@ -67,9 +82,14 @@ export interface KVWriteOptions {
  *
  * @example
  * ```ts
+ * import { HyperKV, Hyperlog } from "../mod.ts";
  * import type { KVBatchOp } from "./kv.ts";
+ * const kv = new HyperKV<number>(new Hyperlog());
+ * await kv.put("b", 0);
  * const ops: KVBatchOp<number>[] = [{ type: "put", key: "a", value: 1 }, { type: "del", key: "b" }];
- * console.assert(ops.length === 2);
+ * const nodes = await kv.batch(ops);
+ * console.assert(nodes.length === 2 && Object.values(await kv.get("a"))[0] === 1);
+ * console.assert(Object.keys(await kv.get("b")).length === 0);
  * ```
  */
 export type KVBatchOp<V = unknown> =
@@ -82,9 +102,13 @@ export type KVBatchOp<V = unknown> =
  *
  * @example
  * ```ts
+ * import { HyperKV, Hyperlog } from "../mod.ts";
  * import type { KVEntry } from "./kv.ts";
- * const entry: KVEntry<string> = { key: "color", values: { ["ab".repeat(32)]: "blue" } };
- * console.assert(Object.keys(entry.values).length === 1);
+ * const kv = new HyperKV<string>(new Hyperlog());
+ * const node = await kv.put("color", "blue");
+ * const entries: KVEntry<string>[] = [];
+ * for await (const entry of kv.createReadStream()) entries.push(entry);
+ * console.assert(entries.length === 1 && entries[0]!.key === "color" && entries[0]!.values[node.key] === "blue");
  * ```
  */
 export interface KVEntry<V = unknown> {
@@ -100,9 +124,14 @@ export interface KVEntry<V = unknown> {
  *
  * @example
  * ```ts
+ * import { HyperKV, Hyperlog } from "../mod.ts";
  * import type { KVReadStreamOptions } from "./kv.ts";
- * const options: KVReadStreamOptions = { prefix: "user:", live: true };
- * console.assert(options.live);
+ * const kv = new HyperKV<number>(new Hyperlog());
+ * await kv.batch([{ type: "put", key: "user:ann", value: 1 }, { type: "put", key: "team:x", value: 2 }]);
+ * const options: KVReadStreamOptions = { prefix: "user:" };
+ * const keys: string[] = [];
+ * for await (const entry of kv.createReadStream(options)) keys.push(entry.key);
+ * console.assert(keys.join() === "user:ann");
  * ```
  */
 export interface KVReadStreamOptions {

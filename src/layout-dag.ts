@@ -16,9 +16,10 @@
  *
  * @example
  * ```ts
- * import type { DagNode } from "./layout-dag.ts";
- * const node: DagNode = { key: "b", links: ["a"] };
- * console.assert(node.links.length === 1);
+ * import { type DagNode, layoutDag } from "./layout-dag.ts";
+ * const nodes: DagNode[] = [{ key: "b", links: ["a"] }, { key: "a", links: [] }];
+ * const layout = layoutDag(nodes);
+ * console.assert(layout.rows[0]!.node.key === "b" && layout.rows[0]!.head && layout.edges.length === 1);
  * ```
  */
 export interface DagNode {

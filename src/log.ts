@@ -18,13 +18,13 @@ import { type Identity, verifySignature } from "./identity.ts";
 import { KEY_INDEX, LOG_CODEC, READ_NODES, WIRE_NODES } from "./internal.ts";
 import { KeyIndex } from "./key-index.ts";
 import { Mutex } from "./mutex.ts";
-import { encodeNode, type Node, type StoredNode } from "./node.ts";
+import { encodeNode, type Node, type RawNode, type StoredNode } from "./node.ts";
 import { replicate } from "./replicate.ts";
 import type { ReplicateOptions, Replication } from "./replicate-types.ts";
 import type { Hyperlog4ReplicateOptions } from "./hyperlog4/replicate.ts";
 import { View, type ViewOptions } from "./view.ts";
-import { MemoryStorage } from "../storage/memory.ts";
-import type { Storage } from "../storage/storage.ts";
+import { MemoryStorage } from "./memory-storage.ts";
+import type { Storage } from "./storage.ts";
 
 /**
  * Options for {@link Hyperlog}.
@@ -145,29 +145,7 @@ export interface RejectDetail {
   key?: string;
 }
 
-/**
- * A node as it travels between peers: the value is encoded, and the key may be left out (it is computed, and
- * checked when given).
- *
- * @example
- * ```ts
- * import type { RawNode } from "./log.ts";
- * const raw: RawNode = { links: [], value: new TextEncoder().encode("hello") };
- * console.assert(raw.links.length === 0);
- * ```
- */
-export interface RawNode {
-  /** The key the sender claims; checked against the content when present. */
-  readonly key?: string;
-  /** The keys it links to. */
-  readonly links: readonly string[];
-  /** The encoded value. */
-  readonly value: Uint8Array;
-  /** The signer's public key in hex, for a signed node. */
-  readonly identity?: string;
-  /** The signature in hex, for a signed node. */
-  readonly signature?: string;
-}
+export type { RawNode } from "./node.ts";
 
 /** A checked node, ready to store: the value is already encoded. */
 interface Draft {

@@ -8,8 +8,8 @@
  * @module
  */
 import { InvalidNodeError, ProtocolError } from "./errors.ts";
-import { hexInto } from "./hex.ts";
-import type { RawNode } from "./log.ts";
+import { HEX_PAIRS, hexInto } from "./hex.ts";
+import type { RawNode } from "./node.ts";
 import { FrameDecoder, readVarint, varintLength, writeVarint } from "./frame.ts";
 
 /** NODE: the message type of one node. */
@@ -123,11 +123,6 @@ export function decodeNode(body: Uint8Array, at: number): RawNode & { key: strin
   return decodeNodes([body], at)[0]!;
 }
 
-const HEX_PAIRS = new Uint16Array(256);
-for (let i = 0; i < 256; i++) {
-  const pair = i.toString(16).padStart(2, "0");
-  HEX_PAIRS[i] = pair.charCodeAt(0) | (pair.charCodeAt(1) << 8);
-}
 const asciiDecoder = new TextDecoder("utf-8");
 
 /**

@@ -17,16 +17,20 @@
  *
  * @module
  */
-import { sha256, sha256Hex } from "./sha256.ts";
+import { sha256Hex } from "./sha256.ts";
 
 /**
  * A node of the log, as the API returns it.
  *
  * @example
  * ```ts
+ * import { Hyperlog } from "../mod.ts";
  * import type { Node } from "./node.ts";
- * const node: Node<string> = { key: "ab".repeat(32), links: [], value: "hi", change: 1 };
- * console.assert(node.change === 1);
+ * const log = new Hyperlog<string>();
+ * const root: Node<string> = await log.append("hi");
+ * const next: Node<string> = await log.append("there");
+ * console.assert(root.change === 1 && root.links.length === 0 && /^[0-9a-f]{64}$/.test(root.key));
+ * console.assert(next.change === 2 && next.links[0] === root.key);
  * ```
  */
 export interface Node<T = unknown> {
@@ -49,9 +53,13 @@ export interface Node<T = unknown> {
  *
  * @example
  * ```ts
+ * import { Hyperlog, MemoryStorage } from "../mod.ts";
  * import type { StoredNode } from "./node.ts";
- * const node: StoredNode = { key: "ab".repeat(32), links: [], value: new Uint8Array([1]), change: 1 };
- * console.assert(node.value.length === 1);
+ * const storage = new MemoryStorage();
+ * const added = await new Hyperlog<string>(storage).append("hi");
+ * const stored: StoredNode | undefined = await storage.get(added.key);
+ * console.assert(stored!.change === 1 && stored!.value instanceof Uint8Array);
+ * console.assert(new TextDecoder().decode(stored!.value) === JSON.stringify("hi"));
  * ```
  */
 export interface StoredNode {
@@ -72,6 +80,33 @@ export interface StoredNode {
 const IDENTITY_PREFIX = "ed25519:";
 const textEncoder = new TextEncoder();
 let scratch = new Uint8Array(64 * 1024);
+
+/**
+ * A node as it travels between peers: the value is encoded, and the key may be left out (it is computed, and
+ * checked when given).
+ *
+ * @example
+ * ```ts
+ * import { Hyperlog } from "../mod.ts";
+ * import type { RawNode } from "./node.ts";
+ * const raw: RawNode = { links: [], value: new TextEncoder().encode('"hello"') };
+ * const log = new Hyperlog<string>();
+ * const [stored] = await log.ingest([raw]);
+ * console.assert((await log.get(stored!.key)).value === "hello");
+ * ```
+ */
+export interface RawNode {
+  /** The key the sender claims; checked against the content when present. */
+  readonly key?: string;
+  /** The keys it links to. */
+  readonly links: readonly string[];
+  /** The encoded value. */
+  readonly value: Uint8Array;
+  /** The signer's public key in hex, for a signed node. */
+  readonly identity?: string;
+  /** The signature in hex, for a signed node. */
+  readonly signature?: string;
+}
 
 /**
  * The encoded values of text nodes live side by side in shared slabs of this size, as `Uint8Array` views: one
@@ -153,19 +188,6 @@ export function keyPreimage(links: readonly string[], value: Uint8Array, identit
   const at = writeAscii(buf, writeFrames(buf, 0, links, identity), `${value.length}\n`);
   buf.set(value, at);
   return buf;
-}
-
-/**
- * Computes a node's key bytes (the raw 32-byte digest), which is what a signature signs.
- *
- * @example
- * ```ts
- * import { keyBytes } from "./node.ts";
- * console.assert(keyBytes([], new Uint8Array()).length === 32);
- * ```
- */
-export function keyBytes(links: readonly string[], value: Uint8Array, identity?: string): Uint8Array {
-  return sha256(keyPreimage(links, value, identity));
 }
 
 /**

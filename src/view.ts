@@ -10,8 +10,8 @@ import { ClosedError, HyperlogError } from "./errors.ts";
 import { READ_NODES } from "./internal.ts";
 import type { Hyperlog } from "./log.ts";
 import type { Node } from "./node.ts";
-import type { Storage, ViewRange, ViewWrite } from "../storage/storage.ts";
-import { inViewRange } from "../storage/view-keys.ts";
+import type { Storage, ViewRange, ViewWrite } from "./storage.ts";
+import { inViewRange } from "./view-keys.ts";
 
 /**
  * Bounds for {@link ViewStore.range} and {@link View.range}: keys within all the given bounds (and starting with
@@ -19,9 +19,15 @@ import { inViewRange } from "../storage/view-keys.ts";
  *
  * @example
  * ```ts
+ * import { Hyperlog } from "../mod.ts";
  * import type { ViewRangeOptions } from "./view.ts";
- * const options: ViewRangeOptions = { prefix: "user:", limit: 10 };
- * console.assert(options.limit === 10);
+ * const log = new Hyperlog<string>();
+ * const view = log.view({ name: "names", map: (nodes, store) => nodes.forEach((n) => store.put(n.value, n.change)) });
+ * await log.batch([{ value: "user:ann" }, { value: "user:bob" }, { value: "user:cy" }, { value: "team:x" }]);
+ * await view.ready();
+ * const options: ViewRangeOptions = { prefix: "user:", limit: 2 };
+ * const page = await view.range(options);
+ * console.assert(page.map(([key]) => key).join() === "user:ann,user:bob");
  * ```
  */
 export interface ViewRangeOptions {
@@ -81,13 +87,18 @@ export interface ViewStore {
  *
  * @example
  * ```ts
+ * import { Hyperlog } from "../mod.ts";
  * import type { ViewOptions } from "./view.ts";
+ * const log = new Hyperlog<string>();
  * const options: ViewOptions<string> = {
  *   name: "lengths",
  *   version: 2,
  *   map: (nodes, store) => { for (const node of nodes) store.put(node.key, node.value.length); },
  * };
- * console.assert(options.version === 2);
+ * const view = log.view(options);
+ * const node = await log.append("four");
+ * await view.ready();
+ * console.assert((await view.get(node.key)) === 4);
  * ```
  */
 export interface ViewOptions<T = unknown> {
@@ -108,9 +119,15 @@ export interface ViewOptions<T = unknown> {
  *
  * @example
  * ```ts
+ * import { Hyperlog } from "../mod.ts";
  * import type { ViewBatchDetail } from "./view.ts";
- * const detail: ViewBatchDetail<string> = { nodes: [], change: 0 };
- * console.assert(detail.change === 0);
+ * const log = new Hyperlog<string>();
+ * const view = log.view({ name: "all", map: (nodes, store) => nodes.forEach((n) => store.put(n.key, n.value)) });
+ * const seen: number[] = [];
+ * view.addEventListener("batch", (e) => seen.push((e as CustomEvent<ViewBatchDetail<string>>).detail.change));
+ * await log.append("x");
+ * await view.ready();
+ * console.assert(seen.at(-1) === 1);
  * ```
  */
 export interface ViewBatchDetail<T = unknown> {

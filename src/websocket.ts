@@ -17,9 +17,20 @@ import { ownsText } from "./presence-wire.ts";
  *
  * @example
  * ```ts
- * import type { WebSocketLike } from "./websocket.ts";
- * const accepts = (socket: WebSocketLike) => socket.readyState;
- * console.assert(typeof accepts === "function");
+ * import { closeSocket, type WebSocketLike } from "./websocket.ts";
+ * const calls: Array<[number, string]> = [];
+ * const socket: WebSocketLike = {
+ *   readyState: 1,
+ *   binaryType: "blob",
+ *   send: () => {},
+ *   close(code = 1000, reason = "") {
+ *     if (code !== 1000 && (code < 3000 || code > 4999)) throw new RangeError("Not a client close code");
+ *     calls.push([code, reason]);
+ *   },
+ *   addEventListener: () => {},
+ * };
+ * closeSocket(socket, 1011, "Replication failed");
+ * console.assert(calls[0]![0] === 1000 && calls[0]![1] === "Replication failed");
  * ```
  */
 export interface WebSocketLike {

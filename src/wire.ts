@@ -29,7 +29,6 @@ import { readVarint, varintLength, writeVarint } from "./frame.ts";
 
 export { concatBytes, DEFAULT_MAX_FRAME, frame, FrameDecoder, readVarint, varintLength, writeVarint } from "./frame.ts";
 export {
-  decodeNode,
   decodeNodes,
   encodeNodeBody,
   encodeNodeFrames,
@@ -65,9 +64,19 @@ export const CREDIT = 9;
  *
  * @example
  * ```ts
+ * import { Hyperlog } from "../mod.ts";
  * import type { ReplicationMode } from "./wire.ts";
- * const mode: ReplicationMode = "pull";
- * console.assert(mode === "pull");
+ * const a = new Hyperlog<string>();
+ * const b = new Hyperlog<string>();
+ * await a.append("from a");
+ * await b.append("from b");
+ * const mode: ReplicationMode = "push";
+ * const ra = a.replicate({ mode });
+ * const rb = b.replicate({ mode: "pull" });
+ * ra.readable.pipeTo(rb.writable);
+ * rb.readable.pipeTo(ra.writable);
+ * await Promise.all([ra.done, rb.done]);
+ * console.assert(b.length === 2 && a.length === 1, "push sends, and receives nothing");
  * ```
  */
 export type ReplicationMode = "sync" | "push" | "pull";
@@ -77,12 +86,13 @@ export type ReplicationMode = "sync" | "push" | "pull";
  *
  * @example
  * ```ts
- * import type { Hello } from "./wire.ts";
+ * import { decodeMessage, encodeMessage, type Hello } from "./wire.ts";
  * const hello: Hello = {
  *   mode: "sync", live: false, id: "a".repeat(32), nonce: "b".repeat(32), length: 0, count: 0,
  *   xor: new Uint8Array(16), maxFrame: 1 << 20, window: 1 << 19,
  * };
- * console.assert(hello.count === 0);
+ * const back = decodeMessage(encodeMessage({ type: "hello", hello }));
+ * console.assert(back.type === "hello" && back.hello.mode === "sync" && back.hello.window === 1 << 19);
  * ```
  */
 export interface Hello {
@@ -111,9 +121,10 @@ export interface Hello {
  *
  * @example
  * ```ts
- * import type { ReconEntry } from "./wire.ts";
- * const entry: ReconEntry = { kind: "all", prefix: "a" };
- * console.assert(entry.kind === "all");
+ * import { decodeMessage, encodeMessage, type ReconEntry } from "./wire.ts";
+ * const entries: ReconEntry[] = [{ kind: "all", prefix: "a" }, { kind: "keys", prefix: "b", keys: ["b".repeat(64)] }];
+ * const back = decodeMessage(encodeMessage({ type: "recon", entries }));
+ * console.assert(back.type === "recon" && back.entries.length === 2 && back.entries[0]!.kind === "all");
  * ```
  */
 export type ReconEntry =
@@ -127,9 +138,11 @@ export type ReconEntry =
  *
  * @example
  * ```ts
- * import type { Message } from "./wire.ts";
+ * import { decodeMessage, encodeMessage, type Message } from "./wire.ts";
  * const message: Message = { type: "credit", bytes: 100 };
- * console.assert(message.type === "credit");
+ * if (message.type === "nodes") throw new Error("NODES messages are made by encodeNodesBodies");
+ * const back = decodeMessage(encodeMessage(message));
+ * console.assert(back.type === "credit" && back.bytes === 100);
  * ```
  */
 export type Message =

@@ -14,7 +14,7 @@ export type { ConformanceTarget };
  * @example
  * ```ts ignore
  * import { runStorageConformance } from "./conformance-node-test.ts";
- * import { MemoryStorage } from "./memory.ts";
+ * import { MemoryStorage } from "../src/memory-storage.ts";
  * runStorageConformance("MemoryStorage", { create: () => new MemoryStorage() });
  * ```
  */

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { encodeNode, type StoredNode } from "../src/node.ts";
-import type { Storage, ViewRange, ViewState, ViewWrite } from "./storage.ts";
+import type { Storage, ViewRange, ViewState, ViewWrite } from "../src/storage.ts";
 
 /**
  * How to make (and, for persistent backends, reopen) the storage under test.
@@ -15,7 +15,7 @@ import type { Storage, ViewRange, ViewState, ViewWrite } from "./storage.ts";
  * @example
  * ```ts
  * import type { ConformanceTarget } from "./conformance.ts";
- * import { MemoryStorage } from "./memory.ts";
+ * import { MemoryStorage } from "../src/memory-storage.ts";
  * const target: ConformanceTarget = { create: () => new MemoryStorage() };
  * console.assert(typeof target.create === "function");
  * ```
@@ -91,9 +91,12 @@ function sameNode(actual: StoredNode | undefined, expected: StoredNode): void {
  *
  * @example
  * ```ts
- * import type { ConformanceCase } from "./conformance.ts";
- * const noop: ConformanceCase = { name: "does nothing", run: async () => {} };
- * console.assert(noop.name === "does nothing");
+ * import { type ConformanceCase, storageConformanceCases } from "./conformance.ts";
+ * import { MemoryStorage } from "../src/memory-storage.ts";
+ * const cases: ConformanceCase[] = storageConformanceCases({ create: () => new MemoryStorage() });
+ * const names = new Set(cases.map((c) => c.name));
+ * console.assert(cases.length > 10 && names.size === cases.length, "many cases, each named once");
+ * await cases[0]!.run();
  * ```
  */
 export interface ConformanceCase {
@@ -109,7 +112,7 @@ export interface ConformanceCase {
  * @example
  * ```ts
  * import { storageConformanceCases } from "./conformance.ts";
- * import { MemoryStorage } from "./memory.ts";
+ * import { MemoryStorage } from "../src/memory-storage.ts";
  * for (const c of storageConformanceCases({ create: () => new MemoryStorage() })) await c.run();
  * ```
  */

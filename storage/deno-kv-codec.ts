@@ -15,9 +15,9 @@ import type { StoredNode } from "../src/node.ts";
  *
  * @example
  * ```ts
- * import type { DenoKvKeyPart } from "./deno-kv-codec.ts";
- * const part: DenoKvKeyPart = "chat";
- * console.assert(part === "chat");
+ * import { keyBytes, type DenoKvKeyPart } from "./deno-kv-codec.ts";
+ * const parts: DenoKvKeyPart[] = ["chat", 1, true, new Uint8Array([0, 1])];
+ * console.assert(keyBytes(parts) > keyBytes(parts.slice(0, 1)) && keyBytes(["chat"]) === 2 + 4);
  * ```
  */
 export type DenoKvKeyPart = Uint8Array | string | number | bigint | boolean;
@@ -27,9 +27,9 @@ export type DenoKvKeyPart = Uint8Array | string | number | bigint | boolean;
  *
  * @example
  * ```ts
- * import type { DenoKvKey } from "./deno-kv-codec.ts";
+ * import { type DenoKvKey, keyBytes, MAX_KEY_BYTES } from "./deno-kv-codec.ts";
  * const key: DenoKvKey = ["hyperlog", "chat"];
- * console.assert(key.length === 2);
+ * console.assert(keyBytes(key) === 2 + 8 + 2 + 4 && keyBytes(key) < MAX_KEY_BYTES);
  * ```
  */
 export type DenoKvKey = readonly DenoKvKeyPart[];
@@ -39,9 +39,10 @@ export type DenoKvKey = readonly DenoKvKeyPart[];
  *
  * @example
  * ```ts
- * import type { KvWrite } from "./deno-kv-codec.ts";
- * const write: KvWrite = { key: ["a"], value: new Uint8Array([1]) };
- * console.assert(write.value!.length === 1);
+ * import { decodeJournal, encodeJournal, type KvWrite } from "./deno-kv-codec.ts";
+ * const writes: KvWrite[] = [{ key: ["a"], value: new Uint8Array([1]) }, { key: ["b"] }];
+ * const back = decodeJournal(encodeJournal(writes));
+ * console.assert(back[0]!.value![0] === 1 && back[1]!.value === undefined && back[1]!.key[0] === "b");
  * ```
  */
 export interface KvWrite {
@@ -389,9 +390,10 @@ export function join(parts: readonly Uint8Array[]): Uint8Array {
  *
  * @example
  * ```ts
- * import type { Tip } from "./deno-kv-codec.ts";
- * const tip: Tip = { length: 0, headPieces: 0, journal: "" };
- * console.assert(tip.length === 0);
+ * import { decodeTip, encodeTip, type Tip } from "./deno-kv-codec.ts";
+ * const tip: Tip = { length: 12, headPieces: 2, journal: "j1" };
+ * const back = decodeTip(encodeTip(tip));
+ * console.assert(back.length === 12 && back.headPieces === 2 && back.journal === "j1");
  * ```
  */
 export interface Tip {
@@ -442,9 +444,10 @@ export function decodeTip(bytes: Uint8Array): Tip {
  *
  * @example
  * ```ts
- * import type { StoredViewState } from "./deno-kv-codec.ts";
- * const state: StoredViewState = { version: 1, change: 0, gen: "g", journal: "" };
- * console.assert(state.gen === "g");
+ * import { decodeViewState, encodeViewState, type StoredViewState } from "./deno-kv-codec.ts";
+ * const state: StoredViewState = { version: 1, change: 7, gen: "g", journal: "" };
+ * const back = decodeViewState(encodeViewState(state));
+ * console.assert(back.version === 1 && back.change === 7 && back.gen === "g");
  * ```
  */
 export interface StoredViewState {

@@ -22,8 +22,8 @@ import {
   utf8,
 } from "./deno-kv-codec.ts";
 import { bytesOf, type DenoKvEntryLike, type DenoKvLike, type KvWriter, newId } from "./deno-kv-journal.ts";
-import type { ViewRange, ViewState, ViewWrite } from "./storage.ts";
-import { checkViewCommit } from "./view-keys.ts";
+import type { ViewRange, ViewState, ViewWrite } from "../src/storage.ts";
+import { checkViewCommit } from "../src/view-keys.ts";
 
 /**
  * The views of one log in a Deno KV database (see the module doc); {@link DenoKvStorage} calls it.

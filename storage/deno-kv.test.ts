@@ -14,7 +14,7 @@ import { denoOnly } from "../tests/_helpers.ts";
 import { chain, makeStoredNode } from "./conformance.ts";
 import { runStorageConformance } from "./conformance-node-test.ts";
 import { type DenoKvLike, DenoKvStorage } from "./deno-kv.ts";
-import type { Storage } from "./storage.ts";
+import type { Storage } from "../src/storage.ts";
 
 type DenoKvNamespace = { openKv(path?: string): Promise<DenoKvLike> };
 const deno = (globalThis as unknown as { Deno?: DenoKvNamespace }).Deno;

@@ -42,7 +42,8 @@
  * @module
  */
 import { ClosedError, HyperlogError, StorageConflictError, StorageError } from "../src/errors.ts";
-import { hexInto, isKey, toHex } from "../src/hex.ts";
+import { hexInto, toHex } from "../src/hex.ts";
+import { isKey, isSignature } from "../src/keys.ts";
 import { ChunkCache } from "./chunk-cache.ts";
 import type { StoredNode } from "../src/node.ts";
 import {
@@ -70,7 +71,7 @@ import {
   KvWriter,
 } from "./deno-kv-journal.ts";
 import { KvViews } from "./deno-kv-views.ts";
-import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "./storage.ts";
+import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "../src/storage.ts";
 
 export type { DenoKvAtomicLike, DenoKvEntryLike, DenoKvKey, DenoKvKeyPart, DenoKvLike };
 
@@ -501,7 +502,7 @@ export class DenoKvStorage implements Storage {
       if (!isKey(node.key) || !node.links.every(isKey)) {
         throw own(new TypeError(`Node ${node.key} has a key or a link that is not 64 lower-case hex characters`));
       }
-      if (node.identity !== undefined && !(isKey(node.identity) && /^[0-9a-f]{128}$/.test(node.signature ?? ""))) {
+      if (node.identity !== undefined && !(isKey(node.identity) && isSignature(node.signature))) {
         throw own(new TypeError(`Node ${node.key} has a malformed identity or signature`));
       }
       if (inCommit.has(node.key)) throw new StorageConflictError(`Commit holds node ${node.key} twice`);

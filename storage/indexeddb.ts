@@ -50,8 +50,8 @@
 import { ClosedError, StorageConflictError, StorageError } from "../src/errors.ts";
 import { ChunkCache } from "./chunk-cache.ts";
 import type { StoredNode } from "../src/node.ts";
-import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "./storage.ts";
-import { checkViewCommit } from "./view-keys.ts";
+import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "../src/storage.ts";
+import { checkViewCommit } from "../src/view-keys.ts";
 
 /** The version of the database layout described in the module doc. */
 export const INDEXEDDB_SCHEMA_VERSION = 2;

@@ -17,8 +17,8 @@
  */
 import { ClosedError, StorageConflictError, StorageError } from "../src/errors.ts";
 import type { StoredNode } from "../src/node.ts";
-import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "./storage.ts";
-import { checkViewCommit } from "./view-keys.ts";
+import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "../src/storage.ts";
+import { checkViewCommit } from "../src/view-keys.ts";
 
 export type { ReadRange, Storage, StoredNode, ViewRange, ViewState, ViewWrite };
 

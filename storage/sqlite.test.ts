@@ -11,7 +11,7 @@ import { runStorageConformance } from "./conformance-node-test.ts";
 import { chain, makeStoredNode } from "./conformance.ts";
 import { openSqlite, openSqliteDriver } from "./sqlite-open.ts";
 import { migrateSqliteSchema, SQLITE_SCHEMA_VERSION, type SqliteDriver, SqliteStorage } from "./sqlite.ts";
-import type { Storage } from "./storage.ts";
+import type { Storage } from "../src/storage.ts";
 
 const runtime = "Bun" in globalThis ? "bun" : "Deno" in globalThis ? "deno" : "node";
 const dir = mkdtempSync(join(tmpdir(), "hyperlog-sqlite-test-"));

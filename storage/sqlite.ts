@@ -31,8 +31,8 @@
 import { ClosedError, HyperlogError, StorageConflictError, StorageError } from "../src/errors.ts";
 import type { StoredNode } from "../src/node.ts";
 import { concatBytes } from "../src/wire.ts";
-import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "./storage.ts";
-import { checkViewCommit } from "./view-keys.ts";
+import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "../src/storage.ts";
+import { checkViewCommit } from "../src/view-keys.ts";
 
 /**
  * A value bound to, or read from, a statement. Drivers return blobs as `Uint8Array`.

@@ -7,21 +7,7 @@
 import { Hyperlog, replicateWebSocket, type Replication } from "../mod.ts";
 import { encodeNodeBody } from "../src/wire.ts";
 
-/**
- * Polls `condition` until it holds; fails after `ms`.
- *
- * @example
- * ```ts ignore
- * await waitFor(() => log.length === 3, 10_000, "three nodes");
- * ```
- */
-export async function waitFor(condition: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > end) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+export { waitFor } from "./_wait.ts";
 
 /** A client: a log in memory, connected (live by default) to a relay. */
 export interface Client {

@@ -14,6 +14,7 @@ import { after, before, it } from "node:test";
 import type { BrowserContext, Page } from "playwright-core";
 import { browserBundleSize } from "../bench/bundle.ts";
 import { type BrowserHarness, describeInBrowser, startBrowser } from "./_browser.ts";
+import { waitFor } from "./_wait.ts";
 
 const DENO = fileURLToPath(new URL("../node_modules/.bin/deno", import.meta.url));
 const PEER = fileURLToPath(new URL("./fixtures/ws-peer.ts", import.meta.url));
@@ -78,14 +79,6 @@ describeInBrowser("the browser client bundle in Chromium", () => {
     return ((await (await fetch(`http://127.0.0.1:${port}/keys`)).json()) as { keys: string[] }).keys;
   }
 
-  async function until(what: string, check: () => Promise<boolean>): Promise<void> {
-    const deadline = Date.now() + 60_000;
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error(`Timed out waiting until ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-
   before(async () => {
     const { code } = await browserBundleSize();
     harness = await startBrowser({ "/client.js": code, "/main.js": MAIN });
@@ -106,22 +99,22 @@ describeInBrowser("the browser client bundle in Chromium", () => {
     page = await harness!.open("/", context);
     await page.evaluate(`page.append({ text: "before connecting" })`);
     await page.evaluate(`page.start("ws://127.0.0.1:${port}/ws?live=1")`);
-    await until("the page is live", async () => (await page.evaluate("page.state()")) === "live");
+    await waitFor(async () => (await page.evaluate("page.state()")) === "live", 60_000, "the page is live");
     assert.deepEqual(await page.evaluate("page.states"), ["connecting", "syncing", "live"]);
     assert.deepEqual(await remoteKeys(), await page.evaluate("page.keys()"));
 
     await fetch(`http://127.0.0.1:${port}/add`, { method: "POST", body: JSON.stringify({ text: "from the peer" }) });
-    await until("the peer's node reaches the page", async () => (await page.evaluate("page.length()")) === 2);
+    await waitFor(async () => (await page.evaluate("page.length()")) === 2, 60_000, "the peer's node reaches the page");
 
     await stopPeer();
-    await until("the page is offline", async () => (await page.evaluate("page.state()")) === "offline");
+    await waitFor(async () => (await page.evaluate("page.state()")) === "offline", 60_000, "the page is offline");
     await page.evaluate(`page.append({ text: "written offline" })`);
     await page.evaluate(`page.append({ text: "also offline" })`);
     assert.equal((await remoteKeys().catch(() => [])).length, 0, "the peer is down");
 
     await startPeer();
-    await until("the page is live again", async () => (await page.evaluate("page.state()")) === "live");
-    await until("the offline writes reach the peer", async () => (await remoteKeys()).length === 4);
+    await waitFor(async () => (await page.evaluate("page.state()")) === "live", 60_000, "the page is live again");
+    await waitFor(async () => (await remoteKeys()).length === 4, 60_000, "the offline writes reach the peer");
     assert.deepEqual(await remoteKeys(), await page.evaluate("page.keys()"));
     const keys = await page.evaluate("page.keys()");
     await page.evaluate("page.close()");

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Hyperlog, Identity } from "../mod.ts";
-import { main } from "../src/cli.ts";
+import { main } from "../cli/cli.ts";
 import { openSqlite } from "../storage/sqlite-open.ts";
 import { type RunningServer, serve } from "../worker/serve.ts";
 

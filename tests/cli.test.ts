@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { waitFor } from "./_wait.ts";
 
 const BIN = fileURLToPath(new URL("../bin/hyperlog.mjs", import.meta.url));
 const globals = globalThis as { Deno?: unknown; Bun?: unknown };
@@ -61,13 +62,14 @@ function runAsync(args: string[], timeout = 60_000): Promise<Result> {
  */
 async function listening(port: number, timeout = 15_000): Promise<void> {
   const hex = port.toString(16).toUpperCase().padStart(4, "0");
-  const deadline = Date.now() + timeout;
-  while (Date.now() < deadline) {
-    const table = readFileSync("/proc/net/tcp", "utf-8");
-    if (table.split("\n").some((line) => line.includes(`:${hex} `) && line.split(/\s+/)[4] === "0A")) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`Nothing listened on port ${port} within ${timeout} ms`);
+  await waitFor(
+    () =>
+      readFileSync("/proc/net/tcp", "utf-8").split("\n").some((line) =>
+        line.includes(`:${hex} `) && line.split(/\s+/)[4] === "0A"
+      ),
+    timeout,
+    `something to listen on port ${port}`,
+  );
 }
 
 function tempDir(): string {

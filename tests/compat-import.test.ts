@@ -18,7 +18,7 @@ import { after, describe, it } from "node:test";
 import { ClassicLevel } from "classic-level";
 import { Hyperlog } from "../mod.ts";
 import { hyperlog } from "../compat/mod.ts";
-import { importHyperlog4 } from "../src/hyperlog4/import.ts";
+import { importHyperlog4 } from "../compat/import.ts";
 import { openSqlite } from "../storage/sqlite-open.ts";
 
 const require = createRequire(import.meta.url);

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { connect, Hyperlog, socketUrl, type SyncStateDetail } from "../mod.ts";
+import { waitFor } from "./_wait.ts";
 
 const DENO = fileURLToPath(new URL("../node_modules/.bin/deno", import.meta.url));
 const PEER = fileURLToPath(new URL("./fixtures/ws-peer.ts", import.meta.url));
@@ -62,13 +63,16 @@ async function localKeys(log: Hyperlog): Promise<string[]> {
   return keys.sort();
 }
 
-/** Polls `check` until it returns true (generous: the machine is shared). */
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/**
+ * The sentinel for "no event after close": a sibling connection with the same 10 ms delays, offline three times.
+ * Its timers and the closed connection's would have fired in the same event loop, so the closed one had time to
+ * retry and did not (an event, rather than a sleep, says the time has passed).
+ */
+async function siblingRetries(log: Hyperlog): Promise<void> {
+  const sibling = connect(log, `ws://127.0.0.1:${await deadPort()}/ws`, { minDelay: 10, maxDelay: 10 });
+  const states = record(sibling);
+  await waitFor(() => states.filter((s) => s.state === "offline").length >= 3, 30_000, "a sibling's three retries");
+  await sibling.close();
 }
 
 /** A port on which nothing listens. */
@@ -101,7 +105,7 @@ describe("connect: a live session that survives the peer going away", () => {
     assert.deepEqual(await remoteKeys(peer), await localKeys(log));
 
     await log.append("while live");
-    await until("the live write reaches the peer", async () => (await remoteKeys(peer)).length === 21);
+    await waitFor(async () => (await remoteKeys(peer)).length === 21, 30_000, "the live write reaches the peer");
 
     await peer.stop();
     await sync.when("offline");
@@ -114,7 +118,7 @@ describe("connect: a live session that survives the peer going away", () => {
 
     const before = states.length;
     peer = await startPeer(["--db", db, "--port", String(peer.port)]);
-    await until("the client is live again", () => states.slice(before).some((s) => s.state === "live"), 60_000);
+    await waitFor(() => states.slice(before).some((s) => s.state === "live"), 60_000, "the client is live again");
     const resync = states.slice(before).find((s) => s.state === "live")!;
     assert.equal(resync.stats?.nodesSent, 3, "only the offline writes are sent");
     assert.equal(resync.stats?.nodesReceived, 0);
@@ -139,7 +143,7 @@ describe("connect: a live session that survives the peer going away", () => {
     const url = `ws://127.0.0.1:${await deadPort()}/ws`;
     const exact = connect(log, url, { minDelay: 20, maxDelay: 100, factor: 2, jitter: 0.5, random: () => 0 });
     const states = record(exact);
-    await until("five retries", () => states.filter((s) => s.state === "offline").length >= 5);
+    await waitFor(() => states.filter((s) => s.state === "offline").length >= 5, 30_000, "five retries");
     await exact.close();
     const delays = states.filter((s) => s.state === "offline").slice(0, 5).map((s) => s.retryIn);
     assert.deepEqual(delays, [20, 40, 80, 100, 100]);
@@ -149,7 +153,7 @@ describe("connect: a live session that survives the peer going away", () => {
 
     const jittered = connect(log, url, { minDelay: 20, maxDelay: 100, jitter: 0.5, random: () => 0.999 });
     const more = record(jittered);
-    await until("four retries", () => more.filter((s) => s.state === "offline").length >= 4);
+    await waitFor(() => more.filter((s) => s.state === "offline").length >= 4, 30_000, "four retries");
     await jittered.close();
     const low = more.filter((s) => s.state === "offline").slice(0, 4).map((s) => s.retryIn);
     assert.deepEqual(low, [10, 20, 40, 50], "jitter takes up to half of each delay");
@@ -162,7 +166,7 @@ describe("connect: a live session that survives the peer going away", () => {
     await sync.when("offline");
     await sync.close();
     const count = states.length;
-    await new Promise((r) => setTimeout(r, 200));
+    await siblingRetries(log);
     assert.equal(states.length, count, "no event after close");
     assert.equal(sync.state, "closed");
     await sync.close(); // harmless
@@ -172,7 +176,7 @@ describe("connect: a live session that survives the peer going away", () => {
     const liveStates = record(live);
     await live.when("live");
     await live.close();
-    await new Promise((r) => setTimeout(r, 200));
+    await siblingRetries(log);
     assert.deepEqual(liveStates.map((s) => s.state), ["connecting", "syncing", "live", "closed"]);
     await assert.rejects(live.when("live"), /closed before it was live/);
     await peer.stop();

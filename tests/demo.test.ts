@@ -13,16 +13,9 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { CHROMIUM, CHROMIUM_ARGS, describeInBrowser } from "./_browser.ts";
 import { nodeOnly } from "./_helpers.ts";
 import { type RunningRelay, startRelay } from "./fixtures/relay-miniflare.ts";
+import { waitFor } from "./_wait.ts";
 
 const WAIT = 60_000;
-
-async function until(what: string, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + WAIT;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** The messages a page shows, in its order, as `author: text`. */
 function messages(page: Page): Promise<string[]> {
@@ -153,13 +146,21 @@ nodeOnly("the demo page", "it starts the relay in Miniflare and drives Chromium 
     it("a message typed in one page appears in the other, in the same order in both", async () => {
       a = await open(contextA);
       b = await open(contextB);
-      await until("both pages are live", async () => (await state(a)) === "live" && (await state(b)) === "live");
+      await waitFor(
+        async () => (await state(a)) === "live" && (await state(b)) === "live",
+        WAIT,
+        "both pages are live",
+      );
       await a.fill("#author", "alice");
       await b.fill("#author", "bob");
       await send(a, "hello from alice");
-      await until("bob sees alice's message", async () => (await messages(b)).includes("alice: hello from alice"));
+      await waitFor(
+        async () => (await messages(b)).includes("alice: hello from alice"),
+        WAIT,
+        "bob sees alice's message",
+      );
       await send(b, "hi alice");
-      await until("alice sees bob's answer", async () => (await messages(a)).includes("bob: hi alice"));
+      await waitFor(async () => (await messages(a)).includes("bob: hi alice"), WAIT, "alice sees bob's answer");
       assert.deepEqual(await messages(a), ["alice: hello from alice", "bob: hi alice"]);
       assert.deepEqual(await messages(b), await messages(a));
     });
@@ -169,11 +170,12 @@ nodeOnly("the demo page", "it starts the relay in Miniflare and drives Chromium 
       for (let round = 1; round <= 2; round++) {
         await b.reload();
         await b.waitForSelector("html[data-ready=true]", { timeout: WAIT });
-        await until(`the reloaded page is live (round ${round})`, async () => (await state(b)) === "live");
+        await waitFor(async () => (await state(b)) === "live", WAIT, `the reloaded page is live (round ${round})`);
         await send(a, `after reload ${round}`);
-        await until(
-          `the reloaded page shows the next message (round ${round})`,
+        await waitFor(
           async () => (await messages(b)).includes(`alice: after reload ${round}`),
+          WAIT,
+          `the reloaded page shows the next message (round ${round})`,
         );
       }
       await b.fill("#author", "bob");
@@ -188,21 +190,30 @@ nodeOnly("the demo page", "it starts the relay in Miniflare and drives Chromium 
       assert.equal(await a.textContent("#toggle"), "Go online");
       await set(a, "color", "blue");
       await set(b, "color", "green");
-      await until(
-        "each page shows its own value",
+      await waitFor(
         async () => (await values(a, "color")).join() === "blue" && (await values(b, "color")).join() === "green",
+        WAIT,
+        "each page shows its own value",
       );
       await a.click("#toggle");
       await b.click("#toggle");
       for (const page of [a, b]) {
-        await until("both values show side by side", async () => (await values(page, "color")).join() === "blue,green");
+        await waitFor(
+          async () => (await values(page, "color")).join() === "blue,green",
+          WAIT,
+          "both values show side by side",
+        );
         assert.equal(await page.getAttribute('#kv tr[data-key="color"]', "class"), "conflict");
       }
       // The history tab shows the conflict as a fork: both writes are heads.
-      await until("alice's history shows both writes", async () => {
-        const labels = Object.values((await history(a)).labels);
-        return labels.includes("color = blue") && labels.includes("color = green");
-      });
+      await waitFor(
+        async () => {
+          const labels = Object.values((await history(a)).labels);
+          return labels.includes("color = blue") && labels.includes("color = green");
+        },
+        WAIT,
+        "alice's history shows both writes",
+      );
       const fork = await history(a);
       const blue = keyOf(fork, "color = blue");
       const green = keyOf(fork, "color = green");
@@ -210,13 +221,14 @@ nodeOnly("the demo page", "it starts the relay in Miniflare and drives Chromium 
       // Alice keeps the tab open while bob resolves the conflict.
       await set(b, "color", "teal");
       for (const page of [a, b]) {
-        await until("the conflict is resolved", async () => (await values(page, "color")).join() === "teal");
+        await waitFor(async () => (await values(page, "color")).join() === "teal", WAIT, "the conflict is resolved");
         assert.equal(await page.getAttribute('#kv tr[data-key="color"]', "class"), null);
       }
       // ... and the resolving write as the merge: a head linking to both, drawn live in the open tab.
-      await until(
-        "alice's history shows the merge",
+      await waitFor(
         async () => Object.values((await history(a, false)).labels).includes("color = teal"),
+        WAIT,
+        "alice's history shows the merge",
       );
       const merged = await history(a, false);
       const teal = keyOf(merged, "color = teal");
@@ -231,26 +243,28 @@ nodeOnly("the demo page", "it starts the relay in Miniflare and drives Chromium 
 
     it("keeps working while the relay is down, and converges without a reload once it is back", async () => {
       await stopTheRelay();
-      await until(
-        "both pages are offline",
+      await waitFor(
         async () => (await state(a)) === "offline" && (await state(b)) === "offline",
+        WAIT,
+        "both pages are offline",
       );
       await send(a, "alice, offline");
       await send(b, "bob, offline");
       await set(a, "size", "large");
       await set(b, "shape", "round");
-      await until(
-        "each page shows its own writes",
+      await waitFor(
         async () =>
           (await messages(a)).includes("alice: alice, offline") && (await messages(b)).includes("bob: bob, offline"),
+        WAIT,
+        "each page shows its own writes",
       );
       assert.ok(!(await messages(a)).includes("bob: bob, offline"), "alice cannot see bob's offline message yet");
 
       await startTheRelay();
       for (const page of [a, b]) {
-        await until("the page is live again", async () => (await state(page)) === "live");
-        await until("the page has both offline messages", async () => (await messages(page)).length === 6);
-        await until("the page has both offline values", async () => (await table(page)).length === 3);
+        await waitFor(async () => (await state(page)) === "live", WAIT, "the page is live again");
+        await waitFor(async () => (await messages(page)).length === 6, WAIT, "the page has both offline messages");
+        await waitFor(async () => (await table(page)).length === 3, WAIT, "the page has both offline values");
       }
       assert.deepEqual(await messages(b), await messages(a), "both pages show the same causal order");
       assert.deepEqual(await table(a), ["color = teal", "shape = round", "size = large"]);
@@ -264,11 +278,11 @@ nodeOnly("the demo page", "it starts the relay in Miniflare and drives Chromium 
         await navigator.serviceWorker.ready;
       });
       await stopTheRelay();
-      await until("the page is offline", async () => (await state(a)) === "offline");
+      await waitFor(async () => (await state(a)) === "offline", WAIT, "the page is offline");
       await a.reload();
       await a.waitForSelector("html[data-ready=true]", { timeout: WAIT });
-      await until("the reloaded page shows every message", async () => (await messages(a)).length === 6);
-      await until("the reloaded page shows the table", async () => (await table(a)).length === 3);
+      await waitFor(async () => (await messages(a)).length === 6, WAIT, "the reloaded page shows every message");
+      await waitFor(async () => (await table(a)).length === 3, WAIT, "the reloaded page shows the table");
       assert.deepEqual(await messages(a), had.messages);
       assert.deepEqual(await table(a), had.table);
       assert.notEqual(await state(a), "live");

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, it } from "node:test";
 import { Hyperlog } from "../mod.ts";
-import { main } from "../src/cli.ts";
+import { main } from "../cli/cli.ts";
 import { type DenoKvLike, DenoKvStorage } from "../storage/deno-kv.ts";
 import { nodeOnly } from "./_helpers.ts";
 

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, it } from "node:test";
-import { main } from "../src/cli.ts";
+import { main } from "../cli/cli.ts";
 import { type DenoKvLike, DenoKvStorage } from "../storage/deno-kv.ts";
 import { serve } from "../worker/serve.ts";
 import { kvLogs } from "../worker/serve-kv.ts";

@@ -256,7 +256,7 @@ function scenarios(base: () => string, host: "serve" | "worker"): void {
   });
 
   it("hyperlog sync ws://... --live --presence JSON publishes its state and prints the others' on stderr", async () => {
-    const { main } = await import("../src/cli.ts");
+    const { main } = await import("../cli/cli.ts");
     const { openSqlite } = await import("../storage/sqlite-open.ts");
     const dir = mkdtempSync(join(tmpdir(), "hyperlog-presence-cli-"));
     let err = "";

@@ -19,6 +19,7 @@ import { openSqlite } from "../storage/sqlite-open.ts";
 import { type RunningServer, serve } from "../worker/serve.ts";
 import { json } from "./_relay-clients.ts";
 import { nodeOnly } from "./_helpers.ts";
+import { within } from "./_wait.ts";
 
 /** Which side holds a checkpoint for the other before the reconnect. */
 type Held = "neither" | "client" | "peer" | "both" | "stale";
@@ -33,19 +34,6 @@ const UP_TO_DATE_BYTES = 2048;
 const DEADLINE_MS = 20_000;
 /** A short idle deadline, so that a hang inside the protocol surfaces as the session's own TimeoutError. */
 const IDLE_MS = 8_000;
-
-/** Rejects if `promise` has not settled within `ms`; the timer never outlives the race. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not finished within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** The checkpoint `log` keeps for `peerId` (the protocol's metadata entry), or undefined. */
 async function checkpointFor(log: Hyperlog<unknown>, peerId: string): Promise<string | undefined> {
@@ -186,8 +174,10 @@ describe("reconnect matrix over a pipe: live x checkpoint x new nodes", () => {
     const rb = b.replicate({ live: true, idleTimeout: 50 });
     pipe(ra, rb);
     await Promise.all([ra.synced, rb.synced]);
-    // Several deadlines' worth of quiet, measured by the sessions' own timers: a node added after that still flows.
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Several deadlines' worth of quiet, measured by a session's own timer: a sentinel session whose peer never
+    // answers gives up after 200 ms (four of the quiet pair's deadlines); a node added after that still flows.
+    const sentinel = new Hyperlog().replicate({ handshakeTimeout: 200, idleTimeout: 200 });
+    await assert.rejects(within(sentinel.done, DEADLINE_MS, "the sentinel's deadline"), { name: "TimeoutError" });
     const arrived = new Promise<void>((resolve) =>
       a.addEventListener("add", (e) => (e as CustomEvent<{ value: unknown }>).detail.value === "after" && resolve())
     );

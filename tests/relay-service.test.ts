@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Hyperlog } from "../mod.ts";
-import { main } from "../src/cli.ts";
+import { main } from "../cli/cli.ts";
 import { openSqlite } from "../storage/sqlite-open.ts";
 import { fileNameOf, nameOfFile } from "../worker/caps.ts";
 import { setEventSink } from "../worker/events.ts";

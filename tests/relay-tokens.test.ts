@@ -10,7 +10,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { after, before, describe, it } from "node:test";
 import { Hyperlog } from "../mod.ts";
-import { main } from "../src/cli.ts";
+import { main } from "../cli/cli.ts";
 import { openSqlite } from "../storage/sqlite-open.ts";
 import { setEventSink } from "../worker/events.ts";
 import { CLOSE } from "../worker/limits.ts";

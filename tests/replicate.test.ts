@@ -13,6 +13,7 @@ import { encodeNodeBody, frame, FrameDecoder } from "../src/wire.ts";
 import { connect as tcpConnect, createServer } from "node:net";
 import { Readable, Writable } from "node:stream";
 import { seeded, startDenoFixture } from "./_helpers.ts";
+import { waitFor, within } from "./_wait.ts";
 
 /** The WebSocket bridge (tests/fixtures/ws-bridge.ts, served by Deno): joins two client sockets of one pair id. */
 let bridge: ChildProcess | undefined;
@@ -133,9 +134,6 @@ function emptyHello(mode = "sync", version = 2): Uint8Array {
   return frame(Uint8Array.of(1, ...new TextEncoder().encode(JSON.stringify(fields))));
 }
 
-const timeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
-  Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`Timed out: ${what}`)), ms))]);
-
 describe("replicate", () => {
   it("converges two logs both ways and reports what it did", async () => {
     const a = new Hyperlog();
@@ -170,8 +168,7 @@ describe("replicate", () => {
     ).catch(() => {});
     const writer = session.writable.getWriter();
     await writer.write(emptyHello("pull"));
-    for (let i = 0; i < 200 && !types.includes(5); i++) await new Promise((resolve) => setTimeout(resolve, 10));
-    assert.ok(types.includes(5), "the session sent SYNCED");
+    await waitFor(() => types.includes(5), 30_000, "the session to send SYNCED");
     assert.deepEqual(types.filter((t) => t === 4 || t === 8), [8], "one NODES message holds the five nodes");
     await writer.abort().catch(() => {});
     await session.done.catch(() => {});
@@ -282,11 +279,11 @@ describe("live replication", () => {
     const rb = b.replicate({ live: true });
     connect(ra, rb);
     const arrived = (log: Log, length: number) =>
-      timeout(
+      within(
         log.waitForLength(length - 1).then(async () => {
           while (log.length < length) await log.waitForLength(log.length);
         }),
-        2000,
+        30_000,
         `log reaches ${length} nodes`,
       );
     await arrived(b, 1);
@@ -297,14 +294,18 @@ describe("live replication", () => {
     await Promise.all([a.append("a again"), b.append("b again")]);
     await arrived(a, 5);
     await arrived(b, 5);
-    await new Promise((r) => setTimeout(r, 20));
+    // A sentinel each way: each session sends in order, so an echo of an earlier node would cross before it.
+    await a.append("sentinel from a");
+    await arrived(b, 6);
+    await b.append("sentinel from b");
+    await arrived(a, 7);
     const [sa, sb] = await Promise.all([ra.close(), rb.done]);
     assert.deepEqual(await state(a), await state(b));
-    // Every node crossed once: a wrote 3, b wrote 2; an echo would show up as extra sends.
-    assert.equal(sa.nodesSent, 3);
-    assert.equal(sb.nodesSent, 2);
-    assert.equal(sa.nodesReceived, 2);
-    assert.equal(sb.nodesReceived, 3);
+    // Every node crossed once: a wrote 4, b wrote 3; an echo would show up as extra sends.
+    assert.equal(sa.nodesSent, 4);
+    assert.equal(sb.nodesSent, 3);
+    assert.equal(sa.nodesReceived, 3);
+    assert.equal(sb.nodesReceived, 4);
   });
 
   it("relays through a middle peer live: a -> hub -> c", async () => {
@@ -314,9 +315,9 @@ describe("live replication", () => {
     connect(...s1);
     connect(...s2);
     await a.append("hi from a");
-    await timeout(c.waitForLength(0), 2000, "node reaches c");
+    await within(c.waitForLength(0), 30_000, "node reaches c");
     await c.append("hi from c");
-    await timeout(a.waitForLength(1), 2000, "node reaches a");
+    await within(a.waitForLength(1), 30_000, "node reaches a");
     assert.deepEqual(await state(a), await state(c));
     const stats = await Promise.all([s1[0].close(), s1[1].done, s2[0].close(), s2[1].done]);
     assert.equal(stats[0].nodesSent, 1);
@@ -330,10 +331,10 @@ describe("live replication", () => {
     const rb = b.replicate({ live: true });
     connect(ra, rb);
     await a.append("x");
-    await timeout(b.waitForLength(0), 2000, "node reaches b");
+    await within(b.waitForLength(0), 30_000, "node reaches b");
     await a.close();
-    await timeout(ra.done, 2000, "a's session ends");
-    await timeout(rb.done, 2000, "b's session ends");
+    await within(ra.done, 30_000, "a's session ends");
+    await within(rb.done, 30_000, "b's session ends");
   });
 });
 
@@ -382,8 +383,8 @@ for (const transport of ["pipe", "tcp", "websocket"] as const) {
       }
       if (rest.length > 0) attacker.send(rest as Uint8Array<ArrayBuffer>);
       if (hangUp) attacker.close(1000, "Hanging up");
-      const error = await timeout(outcome, 2000, "session ends");
-      await timeout(ended, 2000, "the victim closes the WebSocket");
+      const error = await within(outcome, 30_000, "session ends");
+      await within(ended, 30_000, "the victim closes the WebSocket");
       return { error, reply: new TextDecoder().decode(concat(reply)) };
     }
 
@@ -394,8 +395,8 @@ for (const transport of ["pipe", "tcp", "websocket"] as const) {
       const writer = session.writable.getWriter();
       for (const chunk of chunks) await writer.write(chunk).catch(() => {});
       await writer.close().catch(() => {});
-      const outcome = await timeout(session.done.then(() => undefined, (e: Error) => e), 1000, "session ends");
-      await timeout(reading, 1000, "reply ends");
+      const outcome = await within(session.done.then(() => undefined, (e: Error) => e), 30_000, "session ends");
+      await within(reading, 1000, "reply ends");
       const text = new TextDecoder().decode(concat(reply));
       return { error: outcome, reply: text };
     }
@@ -423,8 +424,8 @@ for (const transport of ["pipe", "tcp", "websocket"] as const) {
       await new Promise<void>((resolve) => client.once("connect", () => resolve()));
       for (const chunk of chunks) client.write(chunk);
       client.end();
-      const error = await timeout(outcome, 1000, "session ends");
-      await timeout(ended, 1000, "the victim closes the connection");
+      const error = await within(outcome, 1000, "session ends");
+      await within(ended, 1000, "the victim closes the connection");
       server.close();
       return { error, reply: new TextDecoder().decode(concat(reply)) };
     }

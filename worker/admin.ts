@@ -22,9 +22,13 @@ export const ADMIN_MAX_LOGS = 500;
  *
  * @example
  * ```ts
- * import type { RegisteredLog } from "./admin.ts";
- * const log: RegisteredLog = { name: "chat", bytes: 4096, modified: 0 };
- * console.assert(log.bytes === 4096);
+ * import { adminResponse, type RegisteredLog } from "./admin.ts";
+ * const log: RegisteredLog = { name: "chat", bytes: 4096, modified: Date.UTC(2026, 0, 1) };
+ * const summary = (name: string) => Promise.resolve({ name, length: 2, heads: [], sockets: 0, lastWrite: null });
+ * const asAdmin = new Request("https://relay/admin", { headers: { authorization: "Bearer secret" } });
+ * const env = { ADMIN_TOKEN: "secret", LOG_REGISTRY: { logs: () => Promise.resolve([log]) } };
+ * const row = (await (await adminResponse(asAdmin, env, summary)).json()).logs[0];
+ * console.assert(row.bytes === 4096 && row.lastWrite === "2026-01-01T00:00:00.000Z");
  * ```
  */
 export interface RegisteredLog {
@@ -42,12 +46,12 @@ export interface RegisteredLog {
  *
  * @example
  * ```ts
- * import type { LogRegistry } from "./admin.ts";
- * const registry: LogRegistry = {
- *   logs: () => Promise.resolve([{ name: "chat" }]),
- *   metrics: () => ({ "refused 4008 (too fast), last hour": 2 }),
- * };
- * console.assert((await registry.logs()).length === 1);
+ * import { adminResponse, type LogRegistry } from "./admin.ts";
+ * const registry: LogRegistry = { logs: () => Promise.resolve([{ name: "b" }, { name: "a" }]) };
+ * const summary = (name: string) => Promise.resolve({ name, length: 2, heads: [], sockets: 0, lastWrite: null });
+ * const asAdmin = new Request("https://relay/admin", { headers: { authorization: "Bearer secret" } });
+ * const body = await (await adminResponse(asAdmin, { ADMIN_TOKEN: "secret", LOG_REGISTRY: registry }, summary)).json();
+ * console.assert(body.logs.map((l: { name: string }) => l.name).join() === "a,b");
  * ```
  */
 export interface LogRegistry {
@@ -62,9 +66,13 @@ export interface LogRegistry {
  *
  * @example
  * ```ts
- * import type { AdminEnv } from "./admin.ts";
- * const env: AdminEnv = { ADMIN_TOKEN: "secret" };
- * console.assert(env.ADMIN_TOKEN === "secret");
+ * import { type AdminEnv, adminResponse } from "./admin.ts";
+ * const summary = (name: string) => Promise.resolve({ name, length: 2, heads: [], sockets: 0, lastWrite: null });
+ * const asAdmin = new Request("https://relay/admin", { headers: { authorization: "Bearer secret" } });
+ * const off: AdminEnv = {};
+ * console.assert((await adminResponse(asAdmin, off, summary)).status === 404);
+ * const on: AdminEnv = { ADMIN_TOKEN: "secret" };
+ * console.assert((await adminResponse(asAdmin, on, summary)).status === 200);
  * ```
  */
 export interface AdminEnv {
@@ -81,9 +89,12 @@ export interface AdminEnv {
  *
  * @example
  * ```ts
- * import type { AdminLog } from "./admin.ts";
- * const row: AdminLog = { name: "a", length: 1, heads: [], sockets: 0, lastWrite: null, bytes: 10 };
- * console.assert(row.bytes === 10);
+ * import { type AdminLog, adminResponse } from "./admin.ts";
+ * const summary = (name: string) => Promise.resolve({ name, length: 2, heads: [], sockets: 0, lastWrite: null });
+ * const asAdmin = new Request("https://relay/admin", { headers: { authorization: "Bearer secret" } });
+ * const env = { ADMIN_TOKEN: "secret", LOG_REGISTRY: { logs: () => Promise.resolve([{ name: "a" }]) } };
+ * const [row]: AdminLog[] = (await (await adminResponse(asAdmin, env, summary)).json()).logs;
+ * console.assert(row!.name === "a" && row!.length === 2 && row!.bytes === null);
  * ```
  */
 export interface AdminLog extends LogSummary {

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { type AdminEnv, adminResponse } from "./admin.ts";
 import { DEMO_HTML } from "./demo/html.ts";
 import { describeError, logEvent } from "./events.ts";
@@ -18,6 +18,7 @@ import type { RelayEnv } from "./relay.ts";
 import { ConfigError, LOG_NAME as NAME, readSettings } from "./settings.ts";
 import { readPresence } from "./presence-settings.ts";
 import { checkToken, looksSigned } from "./tokens.ts";
+import { isKey } from "../src/keys.ts";
 
 /** What a 500 says: never a path, a stack or an error's own message (the operator's log has those). */
 export const INTERNAL_ERROR = "The relay failed (an internal error, logged for its operator): retry later";
@@ -34,7 +35,6 @@ function hostIsValid(host: string | null): boolean {
   return match !== null && (match[1] === undefined || Number(match[1]) <= 65535);
 }
 
-const KEY = /^[0-9a-f]{64}$/;
 /** A Sec-WebSocket-Key: 16 bytes in base64. */
 const WS_KEY = /^[A-Za-z0-9+/]{21}[AQgw]==$/;
 /** The subprotocol a browser offers to carry a token: `bearer.TOKEN` (browsers cannot set headers). */
@@ -161,23 +161,21 @@ export function createApp(): Hono<{ Bindings: RelayEnv; Variables: { role: Role;
     return role;
   };
 
-  app.use("/logs/:name/*", async (c, next) => {
-    const name = c.req.param("name");
+  /** Checks the log name and the token of every log route, and hands the name and role to the route. */
+  const logAccess: MiddlewareHandler<{ Bindings: RelayEnv; Variables: { role: Role; name: string } }> = async (
+    c,
+    next,
+  ) => {
+    const name = c.req.param("name") ?? "";
     const role = await authorize(c.env, c.req.raw, name);
     if (role instanceof Response) return role;
     c.set("role", role);
     c.set("name", name);
     await next();
-  });
-  // `/logs/:name/*` does not match `/logs/:name` itself.
-  app.use("/logs/:name", async (c, next) => {
-    const name = c.req.param("name");
-    const role = await authorize(c.env, c.req.raw, name);
-    if (role instanceof Response) return role;
-    c.set("role", role);
-    c.set("name", name);
-    await next();
-  });
+  };
+  // `/logs/:name/*` does not match `/logs/:name` itself: the one middleware goes on both.
+  app.use("/logs/:name", logAccess);
+  app.use("/logs/:name/*", logAccess);
 
   /** Forwards to the log's Durable Object, at `path`. */
   const forward = (env: RelayEnv, name: string, path: string, init: RequestInit = {}): Promise<Response> => {
@@ -214,7 +212,7 @@ export function createApp(): Hono<{ Bindings: RelayEnv; Variables: { role: Role;
 
   app.get("/logs/:name/nodes/:key", async (c) => {
     const key = c.req.param("key");
-    if (!KEY.test(key)) return bad(`Key ${JSON.stringify(key)} is not a node key: 64 lower-case hex characters`);
+    if (!isKey(key)) return bad(`Key ${JSON.stringify(key)} is not a node key: 64 lower-case hex characters`);
     const name = c.get("name");
     const mirrored = await c.env.NODES?.get(`${name}/${key}`);
     if (mirrored !== undefined && mirrored !== null) {

@@ -14,9 +14,11 @@ import { layoutDag } from "../src/layout-dag.ts";
  *
  * @example
  * ```ts
+ * import { graphSvg } from "./graph-svg.ts";
  * import type { GraphNode } from "./graph-svg.ts";
  * const node: GraphNode = { key: "a".repeat(64), links: [], change: 1, preview: '"hi"' };
- * console.assert(node.change === 1);
+ * const svg = graphSvg([node]);
+ * console.assert(svg.includes('data-key="' + "a".repeat(64)) && svg.includes("&quot;hi&quot;"));
  * ```
  */
 export interface GraphNode {
@@ -37,9 +39,11 @@ export interface GraphNode {
  *
  * @example
  * ```ts
+ * import { graphSvg } from "./graph-svg.ts";
  * import type { GraphSvgOptions } from "./graph-svg.ts";
  * const options: GraphSvgOptions = { href: (key) => `/logs/chat/nodes/${key}` };
- * console.assert(options.href!("k") === "/logs/chat/nodes/k");
+ * const svg = graphSvg([{ key: "a".repeat(64), links: [], change: 1, preview: "1" }], options);
+ * console.assert(svg.includes(`href="/logs/chat/nodes/${"a".repeat(64)}"`));
  * ```
  */
 export interface GraphSvgOptions {

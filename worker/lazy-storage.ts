@@ -7,7 +7,7 @@
  * @module
  */
 import { ClosedError } from "../src/errors.ts";
-import type { ReadRange, Storage, StoredNode, ViewRange, ViewState, ViewWrite } from "../storage/storage.ts";
+import type { ReadRange, Storage, StoredNode, ViewRange, ViewState, ViewWrite } from "../src/storage.ts";
 
 /**
  * How a {@link LazyStorage} finds and makes the real store.

@@ -59,9 +59,10 @@ export const CLOSE: {
  *
  * @example
  * ```ts
+ * import { DEFAULT_LIMITS, readLimits } from "./limits.ts";
  * import type { RelayLimits } from "./limits.ts";
- * const limits: RelayLimits = { maxFrame: 1 << 20, maxNode: 1 << 18, nodesPerSecond: 1000 };
- * console.assert(limits.maxFrame > limits.maxNode);
+ * const limits: RelayLimits = readLimits({ MAX_FRAME_BYTES: String(1 << 21) });
+ * console.assert(limits.maxFrame === 1 << 21 && limits.maxNode === DEFAULT_LIMITS.maxNode);
  * ```
  */
 export interface RelayLimits {
@@ -95,8 +96,9 @@ export function readLimits(env: Record<string, unknown>): RelayLimits {
  *
  * @example
  * ```ts
+ * import { roleOf } from "./limits.ts";
  * import type { Role } from "./limits.ts";
- * const role: Role = "read";
+ * const role: Role | undefined = roleOf({ READ_TOKEN: "r", WRITE_TOKEN: "w" }, "r");
  * console.assert(role === "read");
  * ```
  */

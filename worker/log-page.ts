@@ -45,9 +45,13 @@ export function noteWrites(log: Hyperlog<Uint8Array>): void {
  *
  * @example
  * ```ts
+ * import { Hyperlog } from "../mod.ts";
+ * import { logSummary } from "./log-page.ts";
  * import type { LogSummary } from "./log-page.ts";
- * const summary: LogSummary = { name: "chat", length: 0, heads: [], sockets: 0, lastWrite: null };
- * console.assert(summary.sockets === 0);
+ * const log = new Hyperlog<Uint8Array>({ valueEncoding: "binary" });
+ * const node = await log.append(new Uint8Array([1]));
+ * const summary: LogSummary = await logSummary(log, "chat", 0);
+ * console.assert(summary.length === 1 && summary.heads[0] === node.key && summary.name === "chat");
  * ```
  */
 export interface LogSummary {

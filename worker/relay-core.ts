@@ -30,7 +30,7 @@ import {
   SignatureError,
   type StoredNode,
 } from "../mod.ts";
-import type { Storage } from "../storage/storage.ts";
+import type { Storage } from "../src/storage.ts";
 import type { Refusal } from "./caps.ts";
 import { CLOSE, type RelayLimits, type Role } from "./limits.ts";
 import { LOG_VIEW_PATHS, logView, noteWrites } from "./log-page.ts";

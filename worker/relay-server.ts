@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from "node:fs";
 import { openSqlite } from "../storage/sqlite-open.ts";
-import type { Storage } from "../storage/storage.ts";
+import type { Storage } from "../src/storage.ts";
 import type { AdminEnv } from "./admin.ts";
 import { directoryRegistry } from "./admin-serve.ts";
 import { createApp } from "./app.ts";
@@ -27,9 +27,18 @@ import { type PresenceSettings, readPresence } from "./presence-settings.ts";
  *
  * @example
  * ```ts
- * import type { ServeSettings } from "./serve.ts";
- * const settings: ServeSettings = { WRITE_TOKEN: "secret", MAX_NODES_PER_SECOND: "500" };
- * console.assert(settings.WRITE_TOKEN === "secret");
+ * import { mkdtempSync, rmSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * import { serve, type ServeSettings } from "./serve.ts";
+ * const settings: ServeSettings = { READ_TOKEN: "r", WRITE_TOKEN: "w" };
+ * const dir = mkdtempSync(join(tmpdir(), "relay-"));
+ * const server = await serve({ dir, port: 0, settings });
+ * console.assert((await fetch(`${server.url}/logs/chat`)).status === 401);
+ * const read = await fetch(`${server.url}/logs/chat`, { headers: { authorization: "Bearer r" } });
+ * console.assert(read.status === 404, "a reader gets through, to a log not written yet");
+ * await server.close();
+ * rmSync(dir, { recursive: true, force: true });
  * ```
  */
 export interface ServeSettings {

@@ -86,9 +86,12 @@ export interface KvNamespaceLike {
  *
  * @example
  * ```ts
+ * import { createApp } from "./app.ts";
  * import type { RelayEnv } from "./relay.ts";
- * const env: Partial<RelayEnv> = { WRITE_TOKEN: "secret" };
- * console.assert(env.WRITE_TOKEN === "secret");
+ * const env = { READ_TOKEN: "r" } as Partial<RelayEnv> as RelayEnv;
+ * const app = createApp();
+ * console.assert((await app.fetch(new Request("http://relay.example/health"), env)).status === 200);
+ * console.assert((await app.fetch(new Request("http://relay.example/logs/chat"), env)).status === 401);
  * ```
  */
 export interface RelayEnv {

@@ -11,7 +11,7 @@
 import { INTERNAL_ERROR } from "./app.ts";
 import type { RelayLimits } from "./limits.ts";
 import type { RelayEnv } from "./relay.ts";
-import type { Storage } from "../storage/storage.ts";
+import type { Storage } from "../src/storage.ts";
 import type { RelaySocket } from "./relay-core.ts";
 import { RelayServer, type ServeSettings } from "./relay-server.ts";
 
@@ -48,9 +48,16 @@ export interface RunningServer {
  *
  * @example
  * ```ts
- * import type { ServeOptions } from "./serve.ts";
- * const options: ServeOptions = { dir: "./relay-data", port: 8787, hostname: "127.0.0.1" };
- * console.assert(options.port === 8787);
+ * import { mkdtempSync, rmSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * import { serve, type ServeOptions } from "./serve.ts";
+ * const options: ServeOptions = { dir: mkdtempSync(join(tmpdir(), "relay-")), port: 0, hostname: "127.0.0.1" };
+ * const server = await serve(options);
+ * console.assert(new URL(server.url).hostname === "127.0.0.1");
+ * console.assert((await (await fetch(`${server.url}/health`)).json()).ok === true);
+ * await server.close();
+ * rmSync(options.dir, { recursive: true, force: true });
  * ```
  */
 export interface ServeOptions {

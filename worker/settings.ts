@@ -6,10 +6,10 @@
  * @module
  */
 import { DEFAULT_LIMITS, type RelayLimits } from "./limits.ts";
+import { isKey } from "../src/keys.ts";
 
 /** A log name: 1 to 128 letters, digits, '.', '_' or '-', not starting with '.', '_' or '-'. */
 export const LOG_NAME: RegExp = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-const HEX_KEY = /^[0-9a-f]{64}$/;
 
 /**
  * A setting that does not parse: the relay refuses to start (`hyperlog serve` exits 2; the Worker answers 500 with
@@ -152,7 +152,7 @@ export function parseWriters(text: string | undefined): Map<string, readonly str
       throw new ConfigError(`WRITERS[${JSON.stringify(name)}] must be a non-empty list of hex public keys`);
     }
     for (const key of keys) {
-      if (typeof key !== "string" || !HEX_KEY.test(key)) {
+      if (!isKey(key)) {
         throw new ConfigError(
           `WRITERS[${JSON.stringify(name)}] holds ${JSON.stringify(key)}, not a 64-character lower-case hex public key`,
         );

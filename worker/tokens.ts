@@ -18,9 +18,13 @@ export const TOKEN_AUDIENCE = "hyperlog-relay";
  *
  * @example
  * ```ts
+ * import { checkToken, createToken } from "./tokens.ts";
  * import type { Capability } from "./tokens.ts";
+ * const secret = "s".repeat(32);
  * const capability: Capability = { logs: ["chat-*"], role: "write", expires: Date.now() + 3600_000 };
- * console.assert(capability.role === "write");
+ * const token = await createToken(secret, capability);
+ * console.assert((await checkToken(secret, token, "chat-1")) === "write");
+ * console.assert((await checkToken(secret, token, "notes")) === "other-log");
  * ```
  */
 export interface Capability {

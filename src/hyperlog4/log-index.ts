@@ -14,7 +14,7 @@
  */
 import { fromHex, toHex } from "../hex.ts";
 import type { StoredNode } from "../node.ts";
-import type { Storage, ViewWrite } from "../../storage/storage.ts";
+import type { Storage, ViewWrite } from "../storage.ts";
 
 /** The view namespace of the index. */
 export const H4_VIEW = "hyperlog4";
@@ -24,9 +24,13 @@ export const H4_VIEW = "hyperlog4";
  *
  * @example
  * ```ts
- * import type { H4Place } from "./log-index.ts";
- * const place: H4Place = { log: "cjld2cjxh0000qzrmn831i7rn", seq: 1 };
- * console.assert(place.seq === 1);
+ * import { H4LogIndex, type H4Place } from "./log-index.ts";
+ * import { MemoryStorage } from "../memory-storage.ts";
+ * const index = new H4LogIndex(new MemoryStorage(), "me");
+ * const key = "ab".repeat(32);
+ * await index.record([{ key, change: 1, log: "peer", seq: 4, links: [], first: true }], 1);
+ * const place: H4Place | undefined = await index.place(key);
+ * console.assert(place!.log === "peer" && place!.seq === 4);
  * ```
  */
 export interface H4Place {
@@ -45,9 +49,13 @@ export interface H4Place {
  *
  * @example
  * ```ts
- * import type { H4LogEntry } from "./log-index.ts";
- * const entry: H4LogEntry = { change: 3, node: "ab".repeat(32), links: [] };
- * console.assert(entry.change === 3);
+ * import { H4LogIndex, type H4LogEntry } from "./log-index.ts";
+ * import { MemoryStorage } from "../memory-storage.ts";
+ * const index = new H4LogIndex(new MemoryStorage(), "me");
+ * await index.record([{ key: "cd".repeat(32), change: 3, log: "peer", seq: 1, links: [], first: true }], 3);
+ * const entry: H4LogEntry | undefined = await index.entry("peer", 1);
+ * console.assert(entry!.change === 3 && entry!.node === "cd".repeat(32));
+ * console.assert((await index.entry("peer", 2)) === undefined);
  * ```
  */
 export interface H4LogEntry {
@@ -64,9 +72,15 @@ export interface H4LogEntry {
  *
  * @example
  * ```ts
- * import type { H4Record } from "./log-index.ts";
- * const record: H4Record = { key: "ab".repeat(32), change: 1, log: "me", seq: 1, links: [], first: true };
- * console.assert(record.first);
+ * import { H4LogIndex, type H4Record } from "./log-index.ts";
+ * import { MemoryStorage } from "../memory-storage.ts";
+ * const index = new H4LogIndex(new MemoryStorage(), "me");
+ * const records: H4Record[] = [
+ *   { key: "ab".repeat(32), change: 1, log: "me", seq: 1, links: [], first: true },
+ *   { key: "cd".repeat(32), change: 2, log: "me", seq: 2, links: ["ab".repeat(32)], first: true },
+ * ];
+ * await index.record(records, 2);
+ * console.assert((await index.indexed()) === 2 && (await index.head("me")) === 2);
  * ```
  */
 export interface H4Record {
@@ -112,7 +126,7 @@ function entryKey(log: string, seq: number): string {
  * @example
  * ```ts
  * import { H4LogIndex } from "./log-index.ts";
- * import { MemoryStorage } from "../../storage/memory.ts";
+ * import { MemoryStorage } from "../memory-storage.ts";
  * const storage = new MemoryStorage();
  * const index = new H4LogIndex(storage, "me");
  * await index.catchUp();

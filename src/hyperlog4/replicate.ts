@@ -20,9 +20,19 @@ import { H4Session } from "./session.ts";
  *
  * @example
  * ```ts
- * import type { Hyperlog4ReplicateOptions } from "./replicate.ts";
- * const options: Hyperlog4ReplicateOptions = { mode: "pull", maxMessage: 1 << 20 };
- * console.assert(options.mode === "pull");
+ * import { Hyperlog } from "../../mod.ts";
+ * import { type Hyperlog4ReplicateOptions, replicateHyperlog4 } from "./replicate.ts";
+ * const a = new Hyperlog({ valueEncoding: "utf-8" });
+ * const b = new Hyperlog({ valueEncoding: "utf-8" });
+ * await a.append("from a");
+ * await b.append("from b");
+ * const pull: Hyperlog4ReplicateOptions = { mode: "pull", maxMessage: 1 << 20 };
+ * const ra = replicateHyperlog4(a, pull);
+ * const rb = replicateHyperlog4(b, { mode: "push" });
+ * ra.readable.pipeTo(rb.writable);
+ * rb.readable.pipeTo(ra.writable);
+ * await Promise.all([ra.done, rb.done]);
+ * console.assert(a.length === 2 && b.length === 1, "a pulled, b only pushed");
  * ```
  */
 export interface Hyperlog4ReplicateOptions {

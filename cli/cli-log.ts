@@ -5,9 +5,9 @@
  *
  * @module
  */
-import { graphLines, previewValue } from "./graph-text.ts";
-import { type DagRow, layoutDag } from "./layout-dag.ts";
-import type { Hyperlog } from "./log.ts";
+import { graphLines, previewValue } from "../src/graph-text.ts";
+import { type DagRow, layoutDag } from "../src/layout-dag.ts";
+import type { Hyperlog } from "../src/log.ts";
 
 /**
  * The help of `hyperlog log`.
@@ -247,9 +247,14 @@ export function dotGraph(nodes: readonly { key: string; links: readonly string[]
  *
  * @example
  * ```ts
- * import type { LogIO } from "./cli-log.ts";
- * const io: Pick<LogIO, "stdout"> = { stdout: () => {} };
- * console.assert(typeof io.stdout === "function");
+ * import { Hyperlog } from "../mod.ts";
+ * import { type LogIO, logCommand, parseLogArgs } from "./cli-log.ts";
+ * const log = new Hyperlog({ valueEncoding: "json" });
+ * await log.append("only");
+ * let out = "";
+ * const io: LogIO = { stdout: (text) => void (out += text), openLog: () => Promise.resolve(log), color: false, token: undefined };
+ * console.assert((await logCommand(parseLogArgs([]), io)) === 0 && out.includes('"only"'), out);
+ * console.assert(log.closed, "the command closes the log it opened");
  * ```
  */
 export interface LogIO {

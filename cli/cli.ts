@@ -1,39 +1,23 @@
 /**
- * The `hyperlog` command line: the seed's slides, made real. This is the CLI entry, so unlike the rest of `src/` it
- * uses runtime modules (`node:` ones, which Node, Deno and Bun all provide).
+ * The `hyperlog` command line: the seed's slides, made real. Its commands reach the outside world only through a
+ * {@link CliIO} (io.ts); the real process's side of that seam is process-io.ts, the one runtime-bound file here.
  *
  * @module
  */
-import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
-import process from "node:process";
-import { Readable, Writable } from "node:stream";
 import { LOG_HELP, logCommand, parseLogArgs } from "./cli-log.ts";
-import { HyperKV } from "./kv.ts";
-import { Hyperlog } from "./log.ts";
-import type { ReplicationMode, ReplicationStats } from "./replicate.ts";
-import type { Storage } from "../storage/storage.ts";
+import { HyperKV } from "../src/kv.ts";
+import { Hyperlog } from "../src/log.ts";
+import type { ReplicationMode, ReplicationStats } from "../src/replicate.ts";
+import type { Storage } from "../src/storage.ts";
 import type { LevelDatabase } from "../storage/level.ts";
-import { importHyperlog4 } from "./hyperlog4/import.ts";
+import { importHyperlog4 } from "../compat/import.ts";
 // `sync --hyperlog4` replicates with log.replicate({ protocol: "hyperlog4" }), which this module registers.
-import "./hyperlog4/replicate.ts";
+import "../src/hyperlog4/replicate.ts";
+import { isKey } from "../src/keys.ts";
+import type { CliIO, FullCliIO } from "./io.ts";
+import { processIO, withProcessIO } from "./process-io.ts";
 
-/**
- * Where a command reads and writes: its streams and how it opens a store. A write may return a promise: the command
- * waits for it before writing more (backpressure from a slow reader), and a write that fails with an `EPIPE` error
- * (the reader has gone, as in `hyperlog ls | head -1`) ends the command quietly with status 0.
- */
-export interface CliIO {
-  /** Standard output. */
-  stdout: (text: string) => void | Promise<void>;
-  /** Standard error. */
-  stderr: (text: string) => void | Promise<void>;
-  /** Opens the store in a directory. */
-  openStorage: (dir: string) => Promise<Storage>;
-  /** Stops a long-running command (`serve`, `sync --live`) when aborted; without it, SIGINT or SIGTERM does. */
-  signal?: AbortSignal;
-}
+export type { CliIO } from "./io.ts";
 
 /** An error that should print the usage (of `command` when known) and exit with status 2. */
 class UsageError extends Error {
@@ -59,7 +43,7 @@ const CHUNK_CHARS = 64 * 1024;
  * reader holds the command back instead of the output piling up in memory).
  */
 async function writeLines<T>(
-  io: CliIO,
+  io: FullCliIO,
   items: Iterable<T> | AsyncIterable<T>,
   line: (item: T) => string,
 ): Promise<void> {
@@ -285,7 +269,7 @@ function expectArgs(parsed: Parsed, min: number, max: number, what: string): voi
   }
 }
 
-async function openLog(io: CliIO, dir: string): Promise<Hyperlog<unknown>> {
+async function openLog(io: FullCliIO, dir: string): Promise<Hyperlog<unknown>> {
   const log = new Hyperlog(await io.openStorage(dir), { valueEncoding: "json" });
   await log.ready();
   return log;
@@ -305,7 +289,8 @@ function nodeJson(node: object): string {
  * process.exitCode = await main(["-d", "/tmp/demo", "add", "hello"]);
  * ```
  */
-export async function main(argv: readonly string[], io: CliIO = defaultIO()): Promise<number> {
+export async function main(argv: readonly string[], given: CliIO = processIO()): Promise<number> {
+  const io = withProcessIO(given);
   let parsed: Parsed;
   let command: string | undefined;
   try {
@@ -326,7 +311,7 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO()): Pr
         const [text, ...links] = parsed.args as [string, ...string[]];
         const value = valueOf(text, parsed.flags);
         for (const link of links) {
-          if (!/^[0-9a-f]{64}$/.test(link)) {
+          if (!isKey(link)) {
             throw new UsageError(`PREV ${JSON.stringify(link)} is not a node key (64 lower-case hex characters)`);
           }
         }
@@ -362,7 +347,7 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO()): Pr
       case "get": {
         expectArgs(parsed, 1, 1, "one KEY");
         const key = parsed.args[0]!;
-        if (!/^[0-9a-f]{64}$/.test(key)) {
+        if (!isKey(key)) {
           throw new UsageError(`KEY ${JSON.stringify(key)} is not a node key (64 lower-case hex characters)`);
         }
         const log = await openLog(io, parsed.dir);
@@ -404,15 +389,15 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO()): Pr
         } catch (error) {
           throw new UsageError((error as Error).message);
         }
-        const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
-        const token = process.env.HYPERLOG_TOKEN || undefined;
+        const color = io.tty.stdout && !io.env.NO_COLOR;
+        const token = io.env.HYPERLOG_TOKEN || undefined;
         return await logCommand(options, { stdout: io.stdout, openLog: () => openLog(io, parsed.dir), color, token });
       }
       case "token":
         return await token(io, parsed);
       case "dupsh": {
         expectArgs(parsed, 2, 2, "two commands, each one quoted argument");
-        return await dupsh(parsed.args[0]!, parsed.args[1]!);
+        return await io.dupsh(parsed.args[0]!, parsed.args[1]!);
       }
       default:
         throw new UsageError(`Unknown command ${JSON.stringify(parsed.command)}`);
@@ -451,7 +436,7 @@ function valueOf(text: string, flags: ReadonlySet<string>): unknown {
 }
 
 /** `hyperlog kv ...`: the key/value store in the same log. */
-async function kv(io: CliIO, parsed: Parsed): Promise<number> {
+async function kv(io: FullCliIO, parsed: Parsed): Promise<number> {
   const [sub, ...args] = parsed.args;
   const usage = (what: string) => new UsageError(`The kv ${sub} command takes ${what}`);
   if (sub === undefined) throw new UsageError("The kv command needs a subcommand: put, get, del, ls, history or sync");
@@ -512,23 +497,28 @@ async function kv(io: CliIO, parsed: Parsed): Promise<number> {
   return 0;
 }
 
-async function sync(io: CliIO, dir: string, mode: ReplicationMode, live: boolean, hyperlog4 = false): Promise<number> {
+async function sync(
+  io: FullCliIO,
+  dir: string,
+  mode: ReplicationMode,
+  live: boolean,
+  hyperlog4 = false,
+): Promise<number> {
   const log = await openLog(io, dir);
   const session = hyperlog4 ? log.replicate({ protocol: "hyperlog4", mode, live }) : log.replicate({ mode, live });
-  const input = Readable.toWeb(process.stdin) as unknown as ReadableStream<Uint8Array>;
-  const output = Writable.toWeb(process.stdout) as WritableStream<Uint8Array>;
+  const { input, output } = io.byteStreams();
   input.pipeTo(session.writable).catch(() => {});
   const piped = session.readable.pipeTo(output).catch(() => {});
-  const progress = process.stderr.isTTY
+  const progress = io.tty.stderr
     ? setInterval(() => {
       const s = session.stats;
-      process.stderr.write(`\rsync: sent ${s.nodesSent} nodes, received ${s.nodesReceived} nodes`);
+      void io.stderr(`\rsync: sent ${s.nodesSent} nodes, received ${s.nodesReceived} nodes`);
     }, 250)
     : undefined;
   try {
     const stats = await session.done;
     await piped;
-    if (progress !== undefined) process.stderr.write("\n");
+    if (progress !== undefined) await io.stderr("\n");
     await io.stderr(syncSummary(stats));
     return 0;
   } finally {
@@ -537,8 +527,8 @@ async function sync(io: CliIO, dir: string, mode: ReplicationMode, live: boolean
   }
 }
 
-/** `import --from-hyperlog4 DIR`: copies a hyperlog 4.12.1 LevelDB into the log (see src/hyperlog4/import.ts). */
-async function importCommand(io: CliIO, parsed: Parsed): Promise<number> {
+/** `import --from-hyperlog4 DIR`: copies a hyperlog 4.12.1 LevelDB into the log (see compat/import.ts). */
+async function importCommand(io: FullCliIO, parsed: Parsed): Promise<number> {
   if (!parsed.flags.has("--from-hyperlog4") || parsed.args.length !== 1) {
     throw new UsageError("import takes --from-hyperlog4 DIR (a LevelDB directory written by hyperlog 4)");
   }
@@ -550,7 +540,7 @@ async function importCommand(io: CliIO, parsed: Parsed): Promise<number> {
     io.stderr("hyperlog import: reading a LevelDB needs the classic-level package; npm install classic-level\n");
     return 1;
   }
-  const db = new ClassicLevel(resolve(from), { createIfMissing: false });
+  const db = new ClassicLevel(from, { createIfMissing: false });
   const log = await openLog(io, parsed.dir);
   try {
     const result = await importHyperlog4(log, db);
@@ -573,10 +563,10 @@ function syncSummary(stats: ReplicationStats): string {
 }
 
 /** `sync ws://HOST/logs/NAME`: replicates with a relay over the runtime's global WebSocket. */
-async function syncRelay(io: CliIO, parsed: Parsed): Promise<number> {
+async function syncRelay(io: FullCliIO, parsed: Parsed): Promise<number> {
   const flags = parsed.flags;
   const mode = syncMode(flags);
-  let token = process.env.HYPERLOG_TOKEN || undefined;
+  let token = io.env.HYPERLOG_TOKEN || undefined;
   for (const flag of flags) if (flag.startsWith("--token=")) token = flag.slice("--token=".length);
   let url: URL;
   try {
@@ -588,7 +578,7 @@ async function syncRelay(io: CliIO, parsed: Parsed): Promise<number> {
     throw new UsageError(`The URL ${url.href} is not a relay log URL; use ws://HOST/logs/NAME`);
   }
   if (!url.pathname.endsWith("/ws")) url.pathname = url.pathname.replace(/\/?$/, "/ws");
-  const { replicateWebSocket } = await import("./websocket.ts");
+  const { replicateWebSocket } = await import("../src/websocket.ts");
   const log = await openLog(io, parsed.dir);
   try {
     // A token rides in a subprotocol: every runtime's WebSocket can send one, and it stays out of URLs and logs.
@@ -604,7 +594,7 @@ async function syncRelay(io: CliIO, parsed: Parsed): Promise<number> {
         throw new UsageError(`--presence ${presence} is not JSON; give a state such as '{"name":"cli"}'`);
       }
       if (state === null) throw new UsageError("--presence needs a JSON value other than null");
-      const { attachPresence } = await import("./presence.ts");
+      const { attachPresence } = await import("../src/presence.ts");
       const watcher = attachPresence(socket, { state });
       watcher.addEventListener("presence", (event) => {
         const { type, peer, state } = (event as CustomEvent<{ type: string; peer: string; state: unknown }>).detail;
@@ -664,7 +654,7 @@ const SERVE_OPTIONS: Record<string, string> = {
 };
 
 /** `hyperlog serve`: the relay on this machine, until SIGINT or SIGTERM (or `io.signal`, for tests). */
-async function serve(io: CliIO, parsed: Parsed, argv: readonly string[]): Promise<number> {
+async function serve(io: FullCliIO, parsed: Parsed, argv: readonly string[]): Promise<number> {
   const values: Record<string, string> = {};
   for (let i = 0; i < parsed.args.length; i++) {
     const arg = parsed.args[i]!;
@@ -681,7 +671,7 @@ async function serve(io: CliIO, parsed: Parsed, argv: readonly string[]): Promis
   }
   const settings: Record<string, string | undefined> = {};
   for (const variable of new Set(Object.values(SERVE_OPTIONS))) {
-    if (variable !== "") settings[variable] = process.env[variable];
+    if (variable !== "") settings[variable] = io.env[variable];
   }
   for (const [option, value] of Object.entries(values)) {
     const variable = SERVE_OPTIONS[option]!;
@@ -689,7 +679,7 @@ async function serve(io: CliIO, parsed: Parsed, argv: readonly string[]): Promis
     if (option.endsWith("-file")) {
       // A secret from a file: not in the process list, not in the shell's history.
       try {
-        settings[variable] = readFileSync(value, "utf8").trim();
+        settings[variable] = (await io.readTextFile(value)).trim();
       } catch {
         throw new UsageError(`${option} ${value}: the file cannot be read`);
       }
@@ -726,10 +716,7 @@ async function serve(io: CliIO, parsed: Parsed, argv: readonly string[]): Promis
   );
   await new Promise<void>((stop) => {
     io.signal?.addEventListener("abort", () => stop(), { once: true });
-    if (io.signal === undefined) {
-      process.once("SIGINT", () => stop());
-      process.once("SIGTERM", () => stop());
-    }
+    if (io.signal === undefined) io.onInterrupt(stop);
   });
   await running.close();
   storage.close();
@@ -738,7 +725,7 @@ async function serve(io: CliIO, parsed: Parsed, argv: readonly string[]): Promis
 }
 
 /** `hyperlog token create`: a signed capability token from TOKEN_SECRET in the environment. */
-async function token(io: CliIO, parsed: Parsed): Promise<number> {
+async function token(io: FullCliIO, parsed: Parsed): Promise<number> {
   const [sub, ...rest] = parsed.args;
   if (sub !== "create") throw new UsageError("token takes one subcommand: create");
   const logs: string[] = [];
@@ -755,7 +742,7 @@ async function token(io: CliIO, parsed: Parsed): Promise<number> {
     else if (name === "--ttl") ttl = value;
     else throw new UsageError(`Unknown option ${arg} for token create`);
   }
-  const secret = process.env.TOKEN_SECRET;
+  const secret = io.env.TOKEN_SECRET;
   if (secret === undefined || secret === "") {
     throw new UsageError("token create needs the relay's secret in the environment: TOKEN_SECRET=...");
   }
@@ -769,79 +756,4 @@ async function token(io: CliIO, parsed: Parsed): Promise<number> {
     throw error;
   }
   return 0;
-}
-
-function dupsh(a: string, b: string): Promise<number> {
-  return new Promise((done) => {
-    // `sh -c` rather than `shell: true`: Deno's shell option mangles quoted words.
-    const opts = { stdio: ["pipe", "pipe", "inherit"] as ["pipe", "pipe", "inherit"] };
-    const first = spawn("/bin/sh", ["-c", a], opts);
-    const second = spawn("/bin/sh", ["-c", b], opts);
-    // A peer that exits early closes its end; writing to it then must not crash dupsh.
-    for (const child of [first, second]) child.stdin.on("error", () => {});
-    first.stdout.pipe(second.stdin);
-    second.stdout.pipe(first.stdin);
-    const codes: (number | undefined)[] = [undefined, undefined];
-    let exited = 0;
-    const onExit = (i: number) => (code: number | null, signal: NodeJS.Signals | null) => {
-      codes[i] = code ?? (signal !== null ? 128 + 1 : 1);
-      if (++exited === 2) done(codes.find((c) => c !== 0) ?? 0);
-    };
-    first.on("exit", onExit(0));
-    second.on("exit", onExit(1));
-    for (const child of [first, second]) {
-      child.on("error", (err) => {
-        process.stderr.write(`hyperlog dupsh: ${err.message}\n`);
-      });
-    }
-  });
-}
-
-/**
- * A write to a process stream that waits while the stream's buffer is full (its 'drain' event), so output to a slow
- * pipe is held back rather than piled up in memory. Once the stream has failed (EPIPE: the reader has gone; ENOSPC),
- * every write throws that error, which ends the command; the stream's error is handled here, so it is no crash.
- */
-function streamWriter(stream: NodeJS.WriteStream): (text: string) => void | Promise<void> {
-  let failed: Error | undefined;
-  stream.on("error", (error: Error) => {
-    failed ??= error;
-  });
-  return (text) => {
-    if (failed !== undefined) throw failed;
-    try {
-      if (stream.write(text)) return;
-    } catch (error) {
-      // Deno throws some write errors (ENOSPC) instead of emitting them, and the stream then never drains: mark
-      // it destroyed, so nothing waits for it.
-      failed ??= error as Error;
-      stream.destroy(failed);
-      throw failed;
-    }
-    return new Promise<void>((resolve, reject) => {
-      const settle = () => {
-        stream.off("drain", settle);
-        stream.off("error", settle);
-        stream.off("close", settle);
-        if (failed !== undefined) reject(failed);
-        else resolve();
-      };
-      stream.on("drain", settle);
-      stream.on("error", settle);
-      stream.on("close", settle);
-    });
-  };
-}
-
-/** The real process's IO, with SQLite storage in the directory. */
-function defaultIO(): CliIO {
-  return {
-    stdout: streamWriter(process.stdout),
-    stderr: streamWriter(process.stderr),
-    openStorage: async (dir) => {
-      mkdirSync(resolve(dir), { recursive: true });
-      const { openSqlite } = await import("../storage/sqlite-open.ts");
-      return await openSqlite(join(dir, "log.db"));
-    },
-  };
 }

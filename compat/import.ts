@@ -13,12 +13,12 @@
  *
  * @module
  */
-import { InvalidNodeError } from "../errors.ts";
-import type { Hyperlog } from "../log.ts";
-import { type LevelDatabase, levelGet, levelRange } from "../../storage/level.ts";
-import type { H4Record } from "./log-index.ts";
-import { decodeH4Node, type H4Node } from "./messages.ts";
-import { hyperlog4View } from "./replicate.ts";
+import { InvalidNodeError } from "../src/errors.ts";
+import type { Hyperlog } from "../src/log.ts";
+import { type LevelDatabase, levelGet, levelRange } from "../storage/level.ts";
+import type { H4Record } from "../src/hyperlog4/log-index.ts";
+import { decodeH4Node, type H4Node } from "../src/hyperlog4/messages.ts";
+import { hyperlog4View } from "../src/hyperlog4/replicate.ts";
 
 /**
  * What {@link importHyperlog4} did.
@@ -59,7 +59,7 @@ function bytes(value: unknown): Uint8Array {
  * @example
  * ```ts ignore
  * import { ClassicLevel } from "classic-level";
- * import { Hyperlog } from "../../mod.ts";
+ * import { Hyperlog } from "../mod.ts";
  * import { importHyperlog4 } from "./import.ts";
  * const log = new Hyperlog();
  * const result = await importHyperlog4(log, new ClassicLevel("/tmp/old-hyperlog.db"));

@@ -3,8 +3,8 @@
  *
  * @module
  */
-import { ClosedError, StorageConflictError } from "../src/errors.ts";
-import type { StoredNode } from "../src/node.ts";
+import { ClosedError, StorageConflictError } from "./errors.ts";
+import type { StoredNode } from "./node.ts";
 import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "./storage.ts";
 import { checkViewCommit, SortedKeys } from "./view-keys.ts";
 

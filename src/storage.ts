@@ -19,7 +19,7 @@
  *
  * @module
  */
-import type { StoredNode } from "../src/node.ts";
+import type { StoredNode } from "./node.ts";
 
 export type { StoredNode };
 
@@ -29,9 +29,12 @@ export type { StoredNode };
  *
  * @example
  * ```ts
+ * import { Hyperlog, MemoryStorage } from "../mod.ts";
  * import type { ReadRange } from "./storage.ts";
- * const firstPage: ReadRange = { since: 0, until: Infinity, limit: 100, reverse: false };
- * console.assert(firstPage.limit === 100);
+ * const storage = new MemoryStorage();
+ * await new Hyperlog<string>(storage).batch([{ value: "a" }, { value: "b" }, { value: "c" }]);
+ * const newest: ReadRange = { since: 0, until: Infinity, limit: 2, reverse: true };
+ * console.assert((await storage.read(newest)).map((n) => n.change).join() === "3,2");
  * ```
  */
 export interface ReadRange {
@@ -50,9 +53,15 @@ export interface ReadRange {
  *
  * @example
  * ```ts
+ * import { Hyperlog, MemoryStorage } from "../mod.ts";
  * import type { ViewState } from "./storage.ts";
- * const state: ViewState = { version: 1, change: 0 };
- * console.assert(state.change === 0);
+ * const storage = new MemoryStorage();
+ * const log = new Hyperlog<string>(storage);
+ * const view = log.view({ name: "all", version: 3, map: (nodes, store) => nodes.forEach((n) => store.put(n.key, 1)) });
+ * await log.append("x");
+ * await view.ready();
+ * const state: ViewState | undefined = await storage.viewState("all");
+ * console.assert(state!.version === 3 && state!.change === 1);
  * ```
  */
 export interface ViewState {
@@ -67,9 +76,14 @@ export interface ViewState {
  *
  * @example
  * ```ts
+ * import { MemoryStorage } from "../mod.ts";
  * import type { ViewWrite } from "./storage.ts";
- * const writes: ViewWrite[] = [{ key: "a", value: "1" }, { key: "b", value: undefined }];
- * console.assert(writes.length === 2);
+ * const storage = new MemoryStorage();
+ * await storage.open();
+ * await storage.viewCommit("v", [{ key: "a", value: "1" }, { key: "b", value: "2" }], { version: 1, change: 1 });
+ * const writes: ViewWrite[] = [{ key: "a", value: "3" }, { key: "b", value: undefined }];
+ * await storage.viewCommit("v", writes, { version: 1, change: 2 });
+ * console.assert((await storage.viewGet("v", "a")) === "3" && (await storage.viewGet("v", "b")) === undefined);
  * ```
  */
 export interface ViewWrite {
@@ -85,9 +99,14 @@ export interface ViewWrite {
  *
  * @example
  * ```ts
+ * import { MemoryStorage } from "../mod.ts";
  * import type { ViewRange } from "./storage.ts";
- * const prefixA: ViewRange = { gte: "a", lt: "b", limit: Infinity, reverse: false };
- * console.assert(prefixA.gte === "a");
+ * const storage = new MemoryStorage();
+ * await storage.open();
+ * const writes = ["a1", "a2", "b1"].map((key) => ({ key, value: "1" }));
+ * await storage.viewCommit("v", writes, { version: 1, change: 1 });
+ * const prefixA: ViewRange = { gte: "a", lt: "b", limit: Infinity, reverse: true };
+ * console.assert((await storage.viewRange("v", prefixA)).map(([k]) => k).join() === "a2,a1");
  * ```
  */
 export interface ViewRange {
@@ -110,7 +129,7 @@ export interface ViewRange {
  *
  * @example Open the in-memory backend and read its length
  * ```ts
- * import { MemoryStorage } from "./memory.ts";
+ * import { MemoryStorage } from "./memory-storage.ts";
  * import type { Storage } from "./storage.ts";
  * const storage: Storage = new MemoryStorage();
  * await storage.open();

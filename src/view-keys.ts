@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { HyperlogError } from "../src/errors.ts";
+import { HyperlogError } from "./errors.ts";
 import type { ViewRange, ViewState, ViewWrite } from "./storage.ts";
 
 /**

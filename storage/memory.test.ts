@@ -1,4 +1,0 @@
-import { runStorageConformance } from "./conformance-node-test.ts";
-import { MemoryStorage } from "./memory.ts";
-
-runStorageConformance("MemoryStorage", { create: () => new MemoryStorage() });
