@@ -104,6 +104,8 @@ export interface Hello {
   maxFrame: number;
   /** The most bytes of node messages the sender takes before it grants more with CREDIT. */
   window: number;
+  /** Whether the sender takes links as references (`NODES_REFS`, see `link-refs.ts`); absent means no. */
+  refs?: boolean;
 }
 
 /**
@@ -284,6 +286,7 @@ export function encodeMessage(message: Exclude<Message, { type: "nodes" }>): Uin
         xor: toHex(h.xor),
         maxFrame: h.maxFrame,
         window: h.window,
+        ...(h.refs === true ? { refs: true } : {}),
       });
     }
     case "check": {
@@ -351,6 +354,7 @@ function decodeHello(body: Uint8Array): Hello {
     xor,
     maxFrame: count(parsed.maxFrame, "maxFrame", 1024),
     window: count(parsed.window, "window", 1024),
+    ...(parsed.refs === true ? { refs: true } : {}),
   };
 }
 

@@ -153,6 +153,11 @@ export interface RelayCoreOptions {
   admit?: ((ws: RelaySocket, bytes: number) => Refusal | undefined) | undefined;
   /** Called when the relay closes a socket for a reason of its own (a refusal), with the code and reason. */
   refused?: ((ws: RelaySocket, code: number, reason: string) => void) | undefined;
+  /**
+   * Whether sessions take links as references from clients (default true; see `SessionOptions.linkRefs`). A host
+   * that may resume sessions from their saved state (a hibernating Durable Object) passes false.
+   */
+  linkRefs?: boolean | undefined;
 }
 
 /** What each socket has in memory while the core lives. */
@@ -235,6 +240,7 @@ export class RelayCore {
   readonly #conns = new Map<RelaySocket, Conn>();
   readonly #log: Hyperlog<Uint8Array>;
   readonly #mirror: ((nodes: readonly StoredNode[]) => Promise<void>) | undefined;
+  readonly #linkRefs: boolean;
   readonly #admit: RelayCoreOptions["admit"];
   readonly #refused: RelayCoreOptions["refused"];
   #mirrorQueue: StoredNode[] = [];
@@ -250,6 +256,7 @@ export class RelayCore {
     this.#name = options.name;
     this.#mirror = options.mirror;
     this.#admit = options.admit;
+    this.#linkRefs = options.linkRefs !== false;
     this.#refused = options.refused;
     this.#log = new Hyperlog<Uint8Array>(options.storage, {
       valueEncoding: "binary",
@@ -374,6 +381,7 @@ export class RelayCore {
       mode: role === "write" ? "sync" : "push",
       live: true,
       maxFrame: limits.maxFrame,
+      linkRefs: this.#linkRefs,
       read: (since, until, limit) => this.#readNodes(since, until, limit),
       admit: (sizes) => {
         if (role !== "write") {

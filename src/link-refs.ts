@@ -1,0 +1,267 @@
+/**
+ * Links that cost what they say on the wire (issue 21): inside a session, a link to a node already sent or received
+ * in that session travels as a short reference instead of its 32-byte key. Keys, hashes and signatures do not
+ * change: the receiver resolves every reference to the key before it checks and stores the node.
+ *
+ * Both sides say in their HELLO whether they take references (`refs: true`, a capability of protocol version 2: a
+ * peer without it gets plain NODES messages). A side whose peer takes them sends `NODES_REFS` messages (type 10):
+ * the layout of NODES (type 8), each node framed, but with each link written as a varint tag:
+ *
+ * - `0`: the 32-byte key follows;
+ * - odd `2d - 1`: the `d`-th latest node the sender sent in this session before this one (`d >= 1`; the sender
+ *   refers only to its last {@link REF_RING} nodes, which the receiver keeps in the same order);
+ * - even `2(i + 1)`: the `i`-th node (from 0) that the receiver sent in this session. The receiver keeps its last
+ *   {@link REF_RING} keys and, for older ones, the change numbers it sent (a few numbers per run of consecutive
+ *   changes), so it reads such a key back from its log.
+ *
+ * A reference to no such node is a `ProtocolError`. Each side records every node it sends or receives, in wire
+ * order (messages arrive in order, so both sides agree on both lists).
+ *
+ * @module
+ */
+import { InvalidNodeError, ProtocolError } from "./errors.ts";
+import { readVarint, varintLength, writeVarint } from "./frame.ts";
+import { hexInto } from "./hex.ts";
+import type { StoredNode } from "./node.ts";
+import { encodeNodesBodies, NODE, splitNodes, type WireNode } from "./node-codec.ts";
+
+/** NODES_REFS: the message type of several nodes whose links may be references. */
+export const NODES_REFS = 10;
+/** How many of the latest keys each side keeps per direction (sent, received) to resolve references. */
+export const REF_RING = 1024;
+
+const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
+function hexOf(bytes: Uint8Array, from: number, length: number): string {
+  let s = "";
+  for (let i = from; i < from + length; i++) s += HEX[bytes[i]!]!;
+  return s;
+}
+
+/** One direction's list of nodes: the latest keys in a ring, a key's place, and (for sent nodes) every change. */
+class NodeList {
+  count = 0;
+  readonly ring: string[] = new Array(REF_RING);
+  readonly place = new Map<string, number>();
+  /** Runs of consecutive changes: first change, and the list index of that first node. */
+  readonly runStart: number[] = [];
+  readonly runIndex: number[] = [];
+  #lastChange = -2;
+
+  add(key: string, change?: number): void {
+    const i = this.count++;
+    const slot = i % REF_RING;
+    if (i >= REF_RING) {
+      const old = this.ring[slot]!;
+      if (this.place.get(old) === i - REF_RING) this.place.delete(old);
+    }
+    this.ring[slot] = key;
+    this.place.set(key, i);
+    if (change === undefined) return;
+    if (change !== this.#lastChange + 1) {
+      this.runStart.push(change);
+      this.runIndex.push(i);
+    }
+    this.#lastChange = change;
+  }
+
+  /** The key at list index `i` if still in the ring. */
+  recent(i: number): string | undefined {
+    return i >= 0 && i < this.count && i >= this.count - REF_RING ? this.ring[i % REF_RING] : undefined;
+  }
+
+  /** The change of the node at list index `i` (sent nodes only). */
+  changeAt(i: number): number {
+    let lo = 0;
+    let hi = this.runIndex.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.runIndex[mid]! <= i) lo = mid;
+      else hi = mid - 1;
+    }
+    return this.runStart[lo]! + (i - this.runIndex[lo]!);
+  }
+}
+
+/** A link of a decoded node still to be read back from the log: node, link slot, change. */
+interface Pending {
+  links: string[];
+  slot: number;
+  change: number;
+}
+
+/**
+ * A session's link references: the nodes it sent and received, in wire order, and the codec of `NODES_REFS`.
+ *
+ * @example
+ * ```ts
+ * import { LinkRefs } from "./link-refs.ts";
+ * const a = new LinkRefs(), b = new LinkRefs();
+ * const first = { key: "aa".repeat(32), links: [], value: new Uint8Array([1]), change: 1 };
+ * const second = { key: "bb".repeat(32), links: [first.key], value: new Uint8Array([2]), change: 2 };
+ * const [message] = a.encode([first, second] as never, 1 << 16);
+ * console.assert(message!.length < 2 * 32 + 20, "the link costs a byte, not 32");
+ * const nodes = await b.decode(message!, () => Promise.reject(new Error("not needed")));
+ * console.assert(nodes[1]!.links[0] === first.key);
+ * ```
+ */
+export class LinkRefs {
+  readonly #sent = new NodeList();
+  readonly #received = new NodeList();
+  /** Whether the peer takes references (else `encode` makes plain NODES messages and only notes the nodes). */
+  readonly peerTakesRefs: boolean;
+
+  /** A session's references; `peerTakesRefs` from the peer's HELLO. */
+  constructor(peerTakesRefs = true) {
+    this.peerTakesRefs = peerTakesRefs;
+  }
+
+  /** Notes nodes sent in a plain NODES message. */
+  sent(nodes: readonly StoredNode[]): void {
+    for (const node of nodes) this.#sent.add(node.key, node.change);
+  }
+
+  /** Notes nodes received in a plain NODES or NODE message. */
+  received(nodes: readonly WireNode[]): void {
+    for (const node of nodes) this.#received.add(node.key);
+  }
+
+  #tag(link: string): number {
+    const s = this.#sent.place.get(link);
+    if (s !== undefined) return 2 * (this.#sent.count - s) - 1;
+    const r = this.#received.place.get(link);
+    if (r !== undefined) return 2 * (r + 1);
+    return 0;
+  }
+
+  /**
+   * Encodes nodes (in the order they go to the peer) into `NODES_REFS` messages of at most about `maxBytes` each,
+   * noting them as sent.
+   */
+  encode(nodes: readonly StoredNode[], maxBytes: number): Uint8Array[] {
+    if (!this.peerTakesRefs) {
+      this.sent(nodes);
+      return encodeNodesBodies(nodes, maxBytes);
+    }
+    const out: Uint8Array[] = [];
+    let parts: Uint8Array[] = [];
+    let size = 1;
+    const flush = () => {
+      const message = new Uint8Array(size);
+      message[0] = NODES_REFS;
+      let at = 1;
+      for (const part of parts) {
+        message.set(part, at);
+        at += part.length;
+      }
+      out.push(message);
+      parts = [];
+      size = 1;
+    };
+    for (const node of nodes) {
+      const tags = node.links.map((link) => this.#tag(link));
+      let body = 1 + 32 + varintLength(tags.length) + 1 + (node.identity !== undefined ? 96 : 0) +
+        varintLength(node.value.length) + node.value.length;
+      for (const tag of tags) body += tag === 0 ? 1 + 32 : varintLength(tag);
+      const framed = new Uint8Array(varintLength(body) + body);
+      let at = writeVarint(framed, 0, body);
+      framed[at++] = NODE;
+      hexInto(node.key, framed, at);
+      at = writeVarint(framed, at + 32, tags.length);
+      for (let i = 0; i < tags.length; i++) {
+        at = writeVarint(framed, at, tags[i]!);
+        if (tags[i] === 0) {
+          hexInto(node.links[i]!, framed, at);
+          at += 32;
+        }
+      }
+      const signed = node.identity !== undefined;
+      framed[at++] = signed ? 1 : 0;
+      if (signed) {
+        hexInto(node.identity!, framed, at);
+        hexInto(node.signature!, framed, at + 32);
+        at += 96;
+      }
+      at = writeVarint(framed, at, node.value.length);
+      framed.set(node.value, at);
+      if (parts.length > 0 && size + framed.length > maxBytes) flush();
+      parts.push(framed);
+      size += framed.length;
+      this.#sent.add(node.key, node.change);
+    }
+    if (parts.length > 0) flush();
+    return out;
+  }
+
+  /**
+   * Decodes a `NODES_REFS` message, resolving every reference (the oldest of this side's own nodes through
+   * `readChange`, which reads the node stored at a change), and notes the nodes as received. Throws a
+   * `ProtocolError` for a reference to no node, an `InvalidNodeError` for a malformed node.
+   */
+  async decode(message: Uint8Array, readChange: (change: number) => Promise<string>): Promise<WireNode[]> {
+    const nodes: WireNode[] = [];
+    const pending: Pending[] = [];
+    for (const body of splitNodes(message)) {
+      let at = 1;
+      if (at + 32 > body.length) throw new InvalidNodeError("Malformed node: truncated key");
+      const key = hexOf(body, at, 32);
+      at += 32;
+      const count = readVarint(body, at);
+      if (count === undefined) throw new InvalidNodeError("Malformed node: truncated link count");
+      at = count[1];
+      if (count[0] > body.length - at) throw new InvalidNodeError("Malformed node: truncated links");
+      const links: string[] = new Array(count[0]);
+      for (let i = 0; i < count[0]; i++) {
+        const tagged = readVarint(body, at);
+        if (tagged === undefined) throw new InvalidNodeError("Malformed node: truncated links");
+        const tag = tagged[0];
+        at = tagged[1];
+        if (tag === 0) {
+          if (at + 32 > body.length) throw new InvalidNodeError("Malformed node: truncated links");
+          links[i] = hexOf(body, at, 32);
+          at += 32;
+        } else if (tag % 2 === 1) {
+          const d = (tag + 1) / 2;
+          const link = this.#received.recent(this.#received.count - d);
+          if (link === undefined) {
+            throw new ProtocolError(
+              `Link reference to the peer's node ${d} back, of ${this.#received.count} it sent (at most ${REF_RING} back)`,
+            );
+          }
+          links[i] = link;
+        } else {
+          const index = tag / 2 - 1;
+          if (index >= this.#sent.count) {
+            throw new ProtocolError(
+              `Link reference to node ${index} this side sent, but it sent ${this.#sent.count} in this session`,
+            );
+          }
+          const link = this.#sent.recent(index);
+          if (link !== undefined) links[i] = link;
+          else pending.push({ links, slot: i, change: this.#sent.changeAt(index) });
+        }
+      }
+      if (at >= body.length) throw new InvalidNodeError("Malformed node: truncated flags");
+      const flags = body[at++]!;
+      if (flags > 1) throw new InvalidNodeError(`Malformed node: unknown flags ${flags}`);
+      let signer: { identity: string; signature: string } | undefined;
+      if (flags === 1) {
+        if (at + 96 > body.length) throw new InvalidNodeError("Malformed node: truncated signature");
+        signer = { identity: hexOf(body, at, 32), signature: hexOf(body, at + 32, 64) };
+        at += 96;
+      }
+      const len = readVarint(body, at);
+      if (len === undefined) throw new InvalidNodeError("Malformed node: truncated value length");
+      if (len[1] + len[0] !== body.length) {
+        throw new InvalidNodeError(
+          `Malformed node: the value is ${len[0]} bytes but the frame holds ${body.length - len[1]}`,
+        );
+      }
+      const value = body.slice(len[1]);
+      nodes.push(signer === undefined ? { key, links, value } : { key, links, value, ...signer });
+      this.#received.add(key);
+    }
+    for (const { links, slot, change } of pending) links[slot] = await readChange(change);
+    return nodes;
+  }
+}
