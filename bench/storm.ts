@@ -41,6 +41,8 @@ interface Client {
   leave(): Promise<void>;
   rejoin(): void;
   close(): Promise<void>;
+  /** The mean number of links per entry it holds (hyperlog only; Yjs sends no graph). */
+  meanLinks(): Promise<number>;
 }
 
 function hyperlogClient(url: string): Client {
@@ -53,6 +55,16 @@ function hyperlogClient(url: string): Client {
     leave: () => sync.close(),
     rejoin: () => void (sync = connect(log, `${url}/logs/${ROOM}/ws`, { minDelay: 50 })),
     close: () => sync.close(),
+    meanLinks: async () => {
+      let links = 0;
+      let since = 0;
+      for (;;) {
+        const page = await log.storage.read({ since, until: log.length, limit: 1000, reverse: false });
+        if (page.length === 0) return links / log.length;
+        for (const node of page) links += node.links.length;
+        since = page[page.length - 1]!.change;
+      }
+    },
   };
 }
 
@@ -85,6 +97,7 @@ function yjsClient(url: string): Client {
       doc.destroy();
       return Promise.resolve();
     },
+    meanLinks: () => Promise.resolve(0),
   };
 }
 
@@ -109,6 +122,7 @@ interface Run {
   lateBytes: number;
   resyncBytes: number;
   restartMs: number;
+  links: number;
 }
 
 /** C clients, each appending `per` entries; seconds until all hold C x per. Leaves them connected. */
@@ -160,6 +174,7 @@ async function once(kind: Kind, small: number, large: number, per: number, progr
     const lateMs = performance.now() - start;
     await late.ready();
     const lateBytes = mark().down;
+    const links = await late.meanLinks();
 
     // One entry written offline, then the resync.
     await late.leave();
@@ -192,6 +207,7 @@ async function once(kind: Kind, small: number, large: number, per: number, progr
       lateBytes,
       resyncBytes: resync.down + resync.up,
       restartMs,
+      links,
     } satisfies Run;
   } finally {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
@@ -251,6 +267,15 @@ async function run(context: BenchContext): Promise<Figure[]> {
       text: "<= 2x Yjs",
       met: (a, b) => a <= 2 * b,
     }),
+    {
+      bench: "storm",
+      case: `C=${large}: links per entry (mean)`,
+      n: all,
+      unit: "links",
+      ours: m("hyperlog", (r) => r.links),
+      hyperlog: null,
+      ratio: null,
+    },
     figure(`after a restart, a new client loads all ${all + 1}`, all + 1, "ms", (r) => r.restartMs),
     figure("resync after 1 entry written offline", 1, "KB", (r) => r.resyncBytes / 1000, {
       text: "< 8 KB",

@@ -12,6 +12,7 @@ import type { StoredNode } from "../src/node.ts";
 import { Session } from "../src/session.ts";
 import type { SessionOptions } from "../src/session-types.ts";
 import { NODES } from "../src/wire.ts";
+import { seeded } from "./_helpers.ts";
 
 const key = (i: number) => i.toString(16).padStart(64, "0");
 function node(i: number, links: string[]): StoredNode {
@@ -98,6 +99,25 @@ async function pair(a: Hyperlog, b: Hyperlog, oa: SessionOptions = {}, ob: Sessi
   return { bytes, stats };
 }
 
+/** Two live sessions back to back in memory; `stop` closes both. */
+function livePair(a: Hyperlog, b: Hyperlog) {
+  const bytes = new Map<number, number>();
+  let da!: Driver;
+  let db!: Driver;
+  const to = (peer: () => Driver): MessageTransport => ({
+    send: (body) => {
+      bytes.set(body[0]!, (bytes.get(body[0]!) ?? 0) + body.length);
+      queueMicrotask(() => peer().deliver(body));
+    },
+    room: () => 1 << 20,
+    drained: () => Promise.resolve(),
+    close: () => queueMicrotask(() => peer().ended()),
+  });
+  da = new Driver(new Session(a, { live: true }), to(() => db));
+  db = new Driver(new Session(b, { live: true }), to(() => da));
+  return { bytes, synced: Promise.all([da.synced, db.synced]), stop: () => Promise.all([da.close(), db.close()]) };
+}
+
 /** A log whose nodes each link to up to `width` nodes before them (a write storm's shape). */
 async function storm(n: number, width: number): Promise<Hyperlog> {
   const log = new Hyperlog();
@@ -143,6 +163,24 @@ describe("sessions with link references", () => {
     assert.deepEqual((await a.heads()).map((h) => h.key), (await b.heads()).map((h) => h.key));
   });
 
+  it("live, each side links the node it just received: a reference to the receiver's own node, both ways", async () => {
+    const a = new Hyperlog();
+    const b = new Hyperlog();
+    const live = livePair(a, b);
+    await live.synced;
+    for (let i = 0; i < 100; i++) {
+      const [writer, reader] = i % 2 === 0 ? [a, b] : [b, a];
+      const node = await writer.append({ i });
+      assert.equal(node.links.length, i === 0 ? 0 : 1);
+      await reader.waitForLength(i + 1);
+    }
+    await live.stop();
+    assert.equal(live.bytes.get(NODES) ?? 0, 0);
+    // 100 nodes of a 7-byte value: 32 key + 1 count + 1 flags + 1 length + 7 + type + frame, 1-byte link, in its message.
+    assert.ok(live.bytes.get(NODES_REFS)! <= 100 * (1 + 44 + 2 + 1), `${live.bytes.get(NODES_REFS)} bytes`);
+    assert.deepEqual((await nodesOf(a)).map((n) => n.key), (await nodesOf(b)).map((n) => n.key));
+  });
+
   it("a NODES_REFS message to a side that did not offer references ends the session with a ProtocolError", async () => {
     const a = new Hyperlog();
     await a.append("x");
@@ -157,4 +195,55 @@ describe("sessions with link references", () => {
     await assert.rejects(session.receive([forged]), /did not offer/);
     assert.equal(b.length, 0);
   });
+});
+
+/** Every node of a log, in change order. */
+async function nodesOf(log: Hyperlog): Promise<StoredNode[]> {
+  const out: StoredNode[] = [];
+  for (;;) {
+    const since = out.length === 0 ? 0 : out[out.length - 1]!.change;
+    const page = await log.storage.read({ since, until: log.length, limit: 500, reverse: false });
+    if (page.length === 0) return out;
+    out.push(...page);
+  }
+}
+
+describe("property: concurrent writers and syncs with link references", () => {
+  for (const seed of [1, 2, 3, 4, 5]) {
+    it(`seed ${seed}: every append links exactly the writer's heads, and all peers converge`, async () => {
+      const random = seeded(seed);
+      const peers = Array.from({ length: 4 }, () => new Hyperlog());
+      for (let step = 0; step < 80; step++) {
+        const a = Math.floor(random() * peers.length);
+        if (random() < 0.7) {
+          const log = peers[a]!;
+          const heads = (await log.heads()).map((h) => h.key).sort();
+          const added = await log.append({ step, a });
+          assert.deepEqual([...added.links].sort(), heads, "append links every current head");
+        } else {
+          const b = (a + 1 + Math.floor(random() * (peers.length - 1))) % peers.length;
+          // Sometimes one side does not take references: the other still reads what it sends.
+          const off = random() < 0.3 ? { linkRefs: false } : {};
+          await pair(peers[a]!, peers[b]!, off, {});
+        }
+      }
+      for (let round = 0; round < 2; round++) for (const log of peers.slice(1)) await pair(peers[0]!, log);
+      const all = await nodesOf(peers[0]!);
+      for (const log of peers) {
+        const nodes = await nodesOf(log);
+        assert.deepEqual(nodes.map((n) => n.key).sort(), all.map((n) => n.key).sort(), "the same nodes");
+        assert.deepEqual(
+          (await log.heads()).map((h) => h.key).sort(),
+          (await peers[0]!.heads()).map((h) => h.key).sort(),
+          "the same heads",
+        );
+        // Causality: every node came after the nodes it links to, with the links as written.
+        const seen = new Set<string>();
+        for (const node of nodes) {
+          for (const link of node.links) assert.ok(seen.has(link), `${node.key} arrived after its link ${link}`);
+          seen.add(node.key);
+        }
+      }
+    });
+  }
 });
