@@ -5,7 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Hyperlog, ProtocolError } from "../mod.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect, Hyperlog, ProtocolError } from "../mod.ts";
+import { serve } from "../worker/serve.ts";
 import { Driver, type MessageTransport } from "../src/driver.ts";
 import { LinkRefs, NODES_REFS, REF_RING } from "../src/link-refs.ts";
 import type { StoredNode } from "../src/node.ts";
@@ -246,4 +250,29 @@ describe("property: concurrent writers and syncs with link references", () => {
       }
     });
   }
+});
+
+describe("hyperlog serve with link references", () => {
+  it("a reader gets linked nodes from the relay, and /metrics counts the nodes inside NODES_REFS", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hyperlog-refs-"));
+    const server = await serve({ dir, port: 0, settings: { METRICS_TOKEN: "m" } });
+    const writer = new Hyperlog();
+    const reader = new Hyperlog();
+    const url = `${server.url.replace(/^http/, "ws")}/logs/refs/ws`;
+    const a = connect(writer, url);
+    try {
+      for (let i = 0; i < 20; i++) await writer.append({ i });
+      await a.when("live");
+      const b = connect(reader, url);
+      await reader.waitForLength(20);
+      await b.close();
+      assert.deepEqual((await nodesOf(reader)).map((n) => n.key), (await nodesOf(writer)).map((n) => n.key));
+      const text = await (await fetch(`${server.url}/metrics`, { headers: { authorization: "Bearer m" } })).text();
+      assert.match(text, /^hyperlog_nodes_out_total 20$/m);
+    } finally {
+      await a.close();
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
