@@ -14,102 +14,14 @@
  *
  * @module
  */
+import { fork } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { WebsocketProvider } from "y-websocket";
-import * as Y from "yjs";
-import { connect, Hyperlog, type Sync } from "../mod.ts";
+import { fileURLToPath } from "node:url";
+import { type Client, client, entry, until } from "./_storm-clients.ts";
 import { type Kind, type ServerProcess, startServer } from "./_storm-servers.ts";
 import { type BenchContext, type BenchModule, type Figure, median, ratio } from "./_util.ts";
-
-const ROOM = "storm";
-const TIMEOUT = 600_000;
-
-/** One entry as both stacks write it. */
-function entry(c: number, i: number): { c: number; i: number; text: string } {
-  return { c, i, text: `entry ${i} from client ${c}: a short message` };
-}
-
-/** A client of either stack: how many entries it holds, how it appends, how it leaves. */
-interface Client {
-  held(): number;
-  append(c: number, i: number): Promise<void>;
-  /** Resolves once the initial exchange is over. */
-  ready(): Promise<void>;
-  /** Leaves (and comes back with `rejoin`). */
-  leave(): Promise<void>;
-  rejoin(): void;
-  close(): Promise<void>;
-  /** The mean number of links per entry it holds (hyperlog only; Yjs sends no graph). */
-  meanLinks(): Promise<number>;
-}
-
-function hyperlogClient(url: string): Client {
-  const log = new Hyperlog();
-  let sync: Sync = connect(log, `${url}/logs/${ROOM}/ws`, { minDelay: 50 });
-  return {
-    held: () => log.length,
-    append: async (c, i) => void await log.append(entry(c, i)),
-    ready: () => sync.when("live"),
-    leave: () => sync.close(),
-    rejoin: () => void (sync = connect(log, `${url}/logs/${ROOM}/ws`, { minDelay: 50 })),
-    close: () => sync.close(),
-    meanLinks: async () => {
-      let links = 0;
-      let since = 0;
-      for (;;) {
-        const page = await log.storage.read({ since, until: log.length, limit: 1000, reverse: false });
-        if (page.length === 0) return links / log.length;
-        for (const node of page) links += node.links.length;
-        since = page[page.length - 1]!.change;
-      }
-    },
-  };
-}
-
-function yjsClient(url: string): Client {
-  const doc = new Y.Doc();
-  const array = doc.getArray<unknown>("entries");
-  // Not BroadcastChannel: the clients share this process, and everything must go through the server.
-  const provider = new WebsocketProvider(url, ROOM, doc, { disableBc: true });
-  const synced = () =>
-    new Promise<void>((resolve) => {
-      if (provider.synced) return resolve();
-      const on = (state: boolean) => {
-        if (!state) return;
-        provider.off("sync", on);
-        resolve();
-      };
-      provider.on("sync", on);
-    });
-  return {
-    held: () => array.length,
-    append: async (c, i) => {
-      doc.transact(() => array.push([entry(c, i)]));
-      await null;
-    },
-    ready: synced,
-    leave: () => Promise.resolve(provider.disconnect()),
-    rejoin: () => provider.connect(),
-    close: () => {
-      provider.destroy();
-      doc.destroy();
-      return Promise.resolve();
-    },
-    meanLinks: () => Promise.resolve(0),
-  };
-}
-
-const client = (kind: Kind, url: string): Client => kind === "hyperlog" ? hyperlogClient(url) : yjsClient(url);
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const end = Date.now() + TIMEOUT;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 /** What one repetition of one stack measured. */
 interface Run {
@@ -140,6 +52,34 @@ async function storm(kind: Kind, server: ServerProcess, count: number, per: numb
   return { seconds: (performance.now() - start) / 1000, clients };
 }
 
+/** A late joiner in a child process (bench/_storm-joiner.ts), driven by messages. */
+function joiner(kind: Kind, url: string, total: number, writer: number) {
+  const child = fork(fileURLToPath(new URL("./_storm-joiner.ts", import.meta.url)), [
+    kind,
+    url,
+    String(total),
+    String(writer),
+  ]);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  return {
+    ask: (message: string, answer: string) =>
+      new Promise<Record<string, unknown>>((resolve, reject) => {
+        const on = (reply: Record<string, unknown>) => {
+          if (reply.type !== answer) return;
+          child.off("message", on);
+          resolve(reply);
+        };
+        child.on("message", on);
+        child.once("exit", (code) => reject(new Error(`The ${kind} joiner exited (${code})`)));
+        child.send(message);
+      }),
+    close: async () => {
+      child.send("close");
+      await exited;
+    },
+  };
+}
+
 async function once(kind: Kind, small: number, large: number, per: number, progress: (m: string) => void) {
   const dirs: string[] = [];
   const fresh = () => {
@@ -163,25 +103,20 @@ async function once(kind: Kind, small: number, large: number, per: number, progr
     const perDelivered = (server.meter.total() - bytes0) / (large * (large - 1) * per);
     progress(`  storm ${kind}: C=${small} ${first.seconds.toFixed(2)} s, C=${large} ${big.seconds.toFixed(2)} s`);
 
-    // The late joiner, beside one writer that stays (the others leave).
+    // The late joiner (a process of its own), beside one writer that stays (the others leave).
     const [observer, ...rest] = big.clients;
     await Promise.all(rest.map((c) => c.close()));
+    rest.length = 0;
     const total = large * per;
     let mark = server.meter.mark();
-    let start = performance.now();
-    const late = client(kind, server.url);
-    await until(() => late.held() === total, "the late joiner");
-    const lateMs = performance.now() - start;
-    await late.ready();
+    const late = joiner(kind, server.url, total, large);
+    const joined = await late.ask("join", "joined");
     const lateBytes = mark().down;
-    const links = await late.meanLinks();
 
     // One entry written offline, then the resync.
-    await late.leave();
-    await late.append(large, 0);
+    await late.ask("offline", "left");
     mark = server.meter.mark();
-    late.rejoin();
-    await late.ready();
+    await late.ask("rejoin", "rejoined");
     await until(() => observer!.held() === total + 1, "the offline entry at the other client");
     const resync = mark();
     await Promise.all([late.close(), observer!.close()]);
@@ -189,14 +124,15 @@ async function once(kind: Kind, small: number, large: number, per: number, progr
     await new Promise((resolve) => setTimeout(resolve, 500));
     await server.stop();
 
-    // A restart, and a new client loads everything.
+    // A restart, and a new client (a process of its own) loads everything.
     server = await startServer(kind, dir);
-    start = performance.now();
-    const loader = client(kind, server.url);
-    await until(() => loader.held() === total + 1, "the client after the restart");
-    const restartMs = performance.now() - start;
+    const loader = joiner(kind, server.url, total + 1, large);
+    const loaded = await loader.ask("join", "joined");
     await loader.close();
     await server.stop();
+    const lateMs = joined.ms as number;
+    const restartMs = loaded.ms as number;
+    const links = joined.links as number;
     return {
       small: first.seconds,
       large: big.seconds,
