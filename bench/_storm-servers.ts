@@ -144,11 +144,13 @@ function waitForLine(child: ChildProcess, pattern: RegExp, what: string): Promis
  */
 export async function startServer(kind: Kind, dir: string): Promise<ServerProcess> {
   const port = await freePort();
+  // STORM_CPU_PROF=DIR: each server writes a CPU profile there when it stops (node --cpu-prof).
+  const prof = process.env.STORM_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.STORM_CPU_PROF}`] : [];
   const child = kind === "hyperlog"
-    ? spawn(NODE, [`${ROOT}bin/hyperlog.mjs`, "-d", dir, "serve", "--port", String(port)], {
+    ? spawn(NODE, [...prof, `${ROOT}bin/hyperlog.mjs`, "-d", dir, "serve", "--port", String(port)], {
       stdio: ["ignore", "pipe", "inherit"],
     })
-    : spawn(NODE, [`${ROOT}node_modules/@y/websocket-server/src/server.js`], {
+    : spawn(NODE, [...prof, `${ROOT}node_modules/@y/websocket-server/src/server.js`], {
       stdio: ["ignore", "pipe", "inherit"],
       env: { ...process.env, HOST: "127.0.0.1", PORT: String(port), YPERSISTENCE: dir },
     });

@@ -268,6 +268,8 @@ export class RelayServer {
       writers: writersFor(this.#config.writers, name),
       admit: (ws, bytes) => guard.admit(ws, bytes),
       refused: (_ws, code, reason) => this.#refusal(name, code, reason),
+      // Sessions live as long as the process: no state to keep for a resume, and links may travel as references.
+      resumes: false,
     });
     try {
       await core.ready();

@@ -202,8 +202,6 @@ export class RelayObject {
         name,
         storage,
         limits: config.limits,
-        // Sessions resume from their state after hibernation: references kept in memory would be lost.
-        linkRefs: false,
         writers: writersFor(config.writers, name),
         admit: (ws, bytes) => guard.admit(ws, bytes),
         refused: (_ws, code, reason) => logEvent("refused", { log: name, code, reason }),
