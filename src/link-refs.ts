@@ -5,7 +5,9 @@
  *
  * Both sides say in their HELLO whether they take references (`refs: true`, a capability of protocol version 2: a
  * peer without it gets plain NODES messages). A side whose peer takes them sends `NODES_REFS` messages (type 10):
- * the layout of NODES (type 8), each node framed, but with each link written as a varint tag:
+ * the layout of NODES (type 8), each node framed, but without the node's key (the receiver computes it from the
+ * content, as it would to check it: the key is the SHA-256 of the links, value and identity, so sending it only
+ * repeated it) and with each link written as a varint tag:
  *
  * - `0`: the 32-byte key follows;
  * - odd `2d - 1`: the `d`-th latest node the sender sent in this session before this one (`d >= 1`; the sender
@@ -22,13 +24,13 @@
 import { InvalidNodeError, ProtocolError } from "./errors.ts";
 import { readVarint, varintLength, writeVarint } from "./frame.ts";
 import { hexInto } from "./hex.ts";
-import type { StoredNode } from "./node.ts";
+import { computeKey, type StoredNode } from "./node.ts";
 import { encodeNodesBodies, NODE, splitNodes, type WireNode } from "./node-codec.ts";
 
 /** NODES_REFS: the message type of several nodes whose links may be references. */
 export const NODES_REFS = 10;
 /** How many of the latest keys each side keeps per direction (sent, received) to resolve references. */
-export const REF_RING = 1024;
+export const REF_RING = 4096;
 
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
@@ -160,14 +162,13 @@ export class LinkRefs {
     };
     for (const node of nodes) {
       const tags = node.links.map((link) => this.#tag(link));
-      let body = 1 + 32 + varintLength(tags.length) + 1 + (node.identity !== undefined ? 96 : 0) +
+      let body = 1 + varintLength(tags.length) + 1 + (node.identity !== undefined ? 96 : 0) +
         varintLength(node.value.length) + node.value.length;
       for (const tag of tags) body += tag === 0 ? 1 + 32 : varintLength(tag);
       const framed = new Uint8Array(varintLength(body) + body);
       let at = writeVarint(framed, 0, body);
       framed[at++] = NODE;
-      hexInto(node.key, framed, at);
-      at = writeVarint(framed, at + 32, tags.length);
+      at = writeVarint(framed, at, tags.length);
       for (let i = 0; i < tags.length; i++) {
         at = writeVarint(framed, at, tags[i]!);
         if (tags[i] === 0) {
@@ -200,12 +201,9 @@ export class LinkRefs {
    */
   async decode(message: Uint8Array, readChange: (change: number) => Promise<string>): Promise<WireNode[]> {
     const nodes: WireNode[] = [];
-    const pending: Pending[] = [];
     for (const body of splitNodes(message)) {
       let at = 1;
-      if (at + 32 > body.length) throw new InvalidNodeError("Malformed node: truncated key");
-      const key = hexOf(body, at, 32);
-      at += 32;
+      const pending: Pending[] = [];
       const count = readVarint(body, at);
       if (count === undefined) throw new InvalidNodeError("Malformed node: truncated link count");
       at = count[1];
@@ -258,10 +256,12 @@ export class LinkRefs {
         );
       }
       const value = body.slice(len[1]);
+      // The rare reference to an own node older than the ring, read back before the key is computed.
+      for (const { links, slot, change } of pending) links[slot] = await readChange(change);
+      const key = computeKey(links, value, signer?.identity);
       nodes.push(signer === undefined ? { key, links, value } : { key, links, value, ...signer });
       this.#received.add(key);
     }
-    for (const { links, slot, change } of pending) links[slot] = await readChange(change);
     return nodes;
   }
 }

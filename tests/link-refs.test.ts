@@ -12,27 +12,35 @@ import { connect, Hyperlog, ProtocolError } from "../mod.ts";
 import { serve } from "../worker/serve.ts";
 import { Driver, type MessageTransport } from "../src/driver.ts";
 import { LinkRefs, NODES_REFS, REF_RING } from "../src/link-refs.ts";
-import type { StoredNode } from "../src/node.ts";
+import { computeKey, type StoredNode } from "../src/node.ts";
 import { Session } from "../src/session.ts";
 import type { SessionOptions } from "../src/session-types.ts";
 import { NODES } from "../src/wire.ts";
 import { seeded } from "./_helpers.ts";
 
-const key = (i: number) => i.toString(16).padStart(64, "0");
-function node(i: number, links: string[]): StoredNode {
-  return { key: key(i), links, value: new Uint8Array([i & 255]), change: i };
+/** Node `i`'s key once made by `node(i, ...)` (a made-up one before: a link to a node the receiver lacks). */
+const keys = new Map<number, string>();
+const key = (i: number) => keys.get(i) ?? i.toString(16).padStart(64, "0");
+/** Node `i` linking to nodes `links`, its key computed from its content, stored at change `i`. */
+function node(i: number, links: number[]): StoredNode {
+  const value = new Uint8Array([i & 255, i >> 8]);
+  const linked = links.map(key);
+  const made = { key: computeKey(linked, value), links: linked, value, change: i };
+  keys.set(i, made.key);
+  return made;
 }
 const noRead = () => Promise.reject(new Error("Not expected to read the log"));
 
 describe("LinkRefs codec", () => {
-  it("a link to a node sent before costs a byte, and decodes to the same key", async () => {
+  it("a link to a node sent before costs a byte, no key travels, and the keys come out the same", async () => {
     const a = new LinkRefs();
     const b = new LinkRefs();
-    const nodes = [node(1, []), node(2, [key(1)]), node(3, [key(1), key(2), key(99)])];
+    const nodes = [node(1, []), node(2, [1]), node(3, [1, 2, 99])];
     const [message] = a.encode(nodes, 1 << 16);
     assert.equal(message![0], NODES_REFS);
-    // 3 nodes: type + key + count + flags + value length + value = 37 each, framed (+1); links 1 + 1 + 1 + 33.
-    assert.equal(message!.length, 1 + 3 * 37 + 3 + 1 + 2 + 33);
+    // 3 nodes: frame length + type + link count + flags + value length + 2-byte value = 7 each; then the links:
+    // 1 byte, and 1 + 1 + (1 + 32) for the node the receiver has not seen.
+    assert.equal(message!.length, 1 + 3 * 7 + 1 + 2 + 33);
     const decoded = await b.decode(message!, noRead);
     assert.deepEqual(
       decoded.map((n) => [n.key, n.links, [...n.value]]),
@@ -43,12 +51,14 @@ describe("LinkRefs codec", () => {
   it("a link to a node the receiver sent travels as its index, both ways", async () => {
     const a = new LinkRefs();
     const b = new LinkRefs();
-    const fromB = b.encode([node(10, []), node(11, [key(10)])], 1 << 16);
+    const fromB = b.encode([node(10, []), node(11, [10])], 1 << 16);
     for (const m of fromB) await a.decode(m, noRead);
-    const [m] = a.encode([node(20, [key(11), key(10)])], 1 << 16);
-    assert.equal(m!.length, 1 + 1 + 37 + 2, "two one-byte references");
+    const twenty = node(20, [11, 10]);
+    const [m] = a.encode([twenty], 1 << 16);
+    assert.equal(m!.length, 1 + 7 + 2, "two one-byte references");
     const [back] = await b.decode(m!, noRead);
     assert.deepEqual(back!.links, [key(11), key(10)]);
+    assert.equal(back!.key, twenty.key);
   });
 
   it("a reference to a node of its own older than the ring is read back from the log by its change", async () => {
@@ -58,7 +68,7 @@ describe("LinkRefs codec", () => {
       await a.decode(m, noRead);
     }
     // a links to b's first and last nodes, while b sends a ring's worth more that a has not seen yet.
-    const [m] = a.encode([node(5000, [key(1), key(100)])], 1 << 16);
+    const [m] = a.encode([node(50_000, [1, 100])], 1 << 16);
     b.encode(Array.from({ length: REF_RING }, (_, i) => node(101 + i, [])), 1 << 16);
     const reads: number[] = [];
     const [back] = await b.decode(m!, (change) => {
@@ -66,18 +76,19 @@ describe("LinkRefs codec", () => {
       return Promise.resolve(key(change));
     });
     assert.deepEqual(back!.links, [key(1), key(100)]);
+    assert.equal(back!.key, key(50_000));
     assert.deepEqual(reads, [1, 100], "both out of b's ring: read back by their changes");
   });
 
   it("a reference to no node is a ProtocolError, a cut node an InvalidNodeError", async () => {
     const a = new LinkRefs();
-    const forge = (tag: number) => Uint8Array.of(NODES_REFS, 38, 4, ...new Uint8Array(32), 1, tag, 0, 1, 7);
+    const forge = (tag: number) => Uint8Array.of(NODES_REFS, 6, 4, 1, tag, 0, 1, 7);
     await assert.rejects(new LinkRefs().decode(forge(1), noRead), ProtocolError, "the sender's latest node: none");
     await assert.rejects(new LinkRefs().decode(forge(2), noRead), ProtocolError, "the receiver's node 0: none");
     for (const m of a.encode([node(1, [])], 1 << 16)) await new LinkRefs().decode(m, noRead);
     await assert.rejects(a.decode(forge(4), noRead), /node 1 this side sent, but it sent 1 in this session/);
     await assert.rejects(
-      new LinkRefs().decode(Uint8Array.of(NODES_REFS, 4, 4, 1, 2, 3), noRead),
+      new LinkRefs().decode(Uint8Array.of(NODES_REFS, 4, 4, 1, 0, 3), noRead),
       (err: Error) => err.name === "InvalidNodeError",
     );
   });
@@ -180,8 +191,9 @@ describe("sessions with link references", () => {
     }
     await live.stop();
     assert.equal(live.bytes.get(NODES) ?? 0, 0);
-    // 100 nodes of a 7-byte value: 32 key + 1 count + 1 flags + 1 length + 7 + type + frame, 1-byte link, in its message.
-    assert.ok(live.bytes.get(NODES_REFS)! <= 100 * (1 + 44 + 2 + 1), `${live.bytes.get(NODES_REFS)} bytes`);
+    // 100 nodes of a value of at most 8 bytes ({"i":99}), each in a message of its own: message type, frame length,
+    // node type, link count, a one-byte reference, flags, value length, value. No key, no 32-byte link.
+    assert.ok(live.bytes.get(NODES_REFS)! <= 100 * (7 + 8), `${live.bytes.get(NODES_REFS)} bytes`);
     assert.deepEqual((await nodesOf(a)).map((n) => n.key), (await nodesOf(b)).map((n) => n.key));
   });
 
@@ -195,7 +207,7 @@ describe("sessions with link references", () => {
     const [helloA] = await peer.start();
     await peer.receive([helloB!]);
     await session.receive([helloA!]);
-    const forged = Uint8Array.of(NODES_REFS, 38, 4, ...new Uint8Array(32), 1, 1, 0, 1, 7);
+    const forged = Uint8Array.of(NODES_REFS, 6, 4, 1, 1, 0, 1, 7);
     await assert.rejects(session.receive([forged]), /did not offer/);
     assert.equal(b.length, 0);
   });
