@@ -98,13 +98,15 @@ interface Pending {
  * @example
  * ```ts
  * import { LinkRefs } from "./link-refs.ts";
+ * import { computeKey } from "./node.ts";
  * const a = new LinkRefs(), b = new LinkRefs();
- * const first = { key: "aa".repeat(32), links: [], value: new Uint8Array([1]), change: 1 };
- * const second = { key: "bb".repeat(32), links: [first.key], value: new Uint8Array([2]), change: 2 };
- * const [message] = a.encode([first, second] as never, 1 << 16);
- * console.assert(message!.length < 2 * 32 + 20, "the link costs a byte, not 32");
+ * const value = new Uint8Array([1]);
+ * const first = { key: computeKey([], value), links: [], value, change: 1 };
+ * const second = { key: computeKey([first.key], value), links: [first.key], value, change: 2 };
+ * const [message] = a.encode([first, second], 1 << 16);
+ * console.assert(message!.length === 1 + 6 + 7, "no key, and the link costs a byte, not 32");
  * const nodes = await b.decode(message!, () => Promise.reject(new Error("not needed")));
- * console.assert(nodes[1]!.links[0] === first.key);
+ * console.assert(nodes[1]!.links[0] === first.key && nodes[1]!.key === second.key);
  * ```
  */
 export class LinkRefs {
