@@ -97,8 +97,7 @@ describe("LinkRefs codec", () => {
 /** Two sessions back to back in memory, counting the bytes of each message type. */
 async function pair(a: Hyperlog, b: Hyperlog, oa: SessionOptions = {}, ob: SessionOptions = {}) {
   const bytes = new Map<number, number>();
-  let da!: Driver;
-  let db!: Driver;
+  const drivers: Driver[] = [];
   const to = (peer: () => Driver): MessageTransport => ({
     send: (body) => {
       bytes.set(body[0]!, (bytes.get(body[0]!) ?? 0) + body.length);
@@ -108,8 +107,9 @@ async function pair(a: Hyperlog, b: Hyperlog, oa: SessionOptions = {}, ob: Sessi
     drained: () => Promise.resolve(),
     close: () => queueMicrotask(() => peer().ended()),
   });
-  da = new Driver(new Session(a, oa), to(() => db));
-  db = new Driver(new Session(b, ob), to(() => da));
+  drivers.push(new Driver(new Session(a, oa), to(() => drivers[1]!)));
+  drivers.push(new Driver(new Session(b, ob), to(() => drivers[0]!)));
+  const [da, db] = drivers as [Driver, Driver];
   const stats = await Promise.all([da.done, db.done]);
   return { bytes, stats };
 }
@@ -117,8 +117,7 @@ async function pair(a: Hyperlog, b: Hyperlog, oa: SessionOptions = {}, ob: Sessi
 /** Two live sessions back to back in memory; `stop` closes both. */
 function livePair(a: Hyperlog, b: Hyperlog) {
   const bytes = new Map<number, number>();
-  let da!: Driver;
-  let db!: Driver;
+  const drivers: Driver[] = [];
   const to = (peer: () => Driver): MessageTransport => ({
     send: (body) => {
       bytes.set(body[0]!, (bytes.get(body[0]!) ?? 0) + body.length);
@@ -128,8 +127,9 @@ function livePair(a: Hyperlog, b: Hyperlog) {
     drained: () => Promise.resolve(),
     close: () => queueMicrotask(() => peer().ended()),
   });
-  da = new Driver(new Session(a, { live: true }), to(() => db));
-  db = new Driver(new Session(b, { live: true }), to(() => da));
+  drivers.push(new Driver(new Session(a, { live: true }), to(() => drivers[1]!)));
+  drivers.push(new Driver(new Session(b, { live: true }), to(() => drivers[0]!)));
+  const [da, db] = drivers as [Driver, Driver];
   return { bytes, synced: Promise.all([da.synced, db.synced]), stop: () => Promise.all([da.close(), db.close()]) };
 }
 
