@@ -25,7 +25,7 @@ import { InvalidNodeError, ProtocolError } from "./errors.ts";
 import { readVarint, varintLength, writeVarint } from "./frame.ts";
 import { hexInto } from "./hex.ts";
 import { computeKey, type StoredNode } from "./node.ts";
-import { encodeNodesBodies, NODE, splitNodes, type WireNode } from "./node-codec.ts";
+import { encodeNodesBodies, NODE, nodeWireSize, splitNodes, type WireNode } from "./node-codec.ts";
 
 /** NODES_REFS: the message type of several nodes whose links may be references. */
 export const NODES_REFS = 10;
@@ -139,8 +139,9 @@ export class LinkRefs {
   }
 
   /**
-   * Encodes nodes (in the order they go to the peer) into `NODES_REFS` messages of at most about `maxBytes` each,
-   * noting them as sent.
+   * Encodes nodes (in the order they go to the peer) into `NODES_REFS` messages, each of at most about `maxBytes`
+   * once its nodes are expanded to plain `NODES` (so that the receiver can bound what a message expands to), noting
+   * them as sent.
    */
   encode(nodes: readonly StoredNode[], maxBytes: number): Uint8Array[] {
     if (!this.peerTakesRefs) {
@@ -150,6 +151,7 @@ export class LinkRefs {
     const out: Uint8Array[] = [];
     let parts: Uint8Array[] = [];
     let size = 1;
+    let expanded = 1;
     const flush = () => {
       const message = new Uint8Array(size);
       message[0] = NODES_REFS;
@@ -161,6 +163,7 @@ export class LinkRefs {
       out.push(message);
       parts = [];
       size = 1;
+      expanded = 1;
     };
     for (const node of nodes) {
       const tags = node.links.map((link) => this.#tag(link));
@@ -187,9 +190,11 @@ export class LinkRefs {
       }
       at = writeVarint(framed, at, node.value.length);
       framed.set(node.value, at);
-      if (parts.length > 0 && size + framed.length > maxBytes) flush();
+      const plain = nodeWireSize(node);
+      if (parts.length > 0 && expanded + plain > maxBytes) flush();
       parts.push(framed);
       size += framed.length;
+      expanded += plain;
       this.#sent.add(node.key, node.change);
     }
     if (parts.length > 0) flush();
@@ -199,10 +204,17 @@ export class LinkRefs {
   /**
    * Decodes a `NODES_REFS` message, resolving every reference (the oldest of this side's own nodes through
    * `readChange`, which reads the node stored at a change), and notes the nodes as received. Throws a
-   * `ProtocolError` for a reference to no node, an `InvalidNodeError` for a malformed node.
+   * `ProtocolError` for a reference to no node or a message that expands (as plain `NODES`: 32 bytes a link and a
+   * key) past `maxFrame`, so that a message costs no more memory and hashing than a plain one of the same limit,
+   * and an `InvalidNodeError` for a malformed node.
    */
-  async decode(message: Uint8Array, readChange: (change: number) => Promise<string>): Promise<WireNode[]> {
+  async decode(
+    message: Uint8Array,
+    readChange: (change: number) => Promise<string>,
+    maxFrame: number = 2 ** 31,
+  ): Promise<WireNode[]> {
     const nodes: WireNode[] = [];
+    let expanded = 1;
     for (const body of splitNodes(message)) {
       let at = 1;
       const pending: Pending[] = [];
@@ -210,14 +222,18 @@ export class LinkRefs {
       if (count === undefined) throw new InvalidNodeError("Malformed node: truncated link count");
       at = count[1];
       if (count[0] > body.length - at) throw new InvalidNodeError("Malformed node: truncated links");
+      // What the node weighs as plain NODES: its body here, the key, and each link's 32 bytes for what it took here.
+      let plain = body.length + 32;
       const links: string[] = new Array(count[0]);
       for (let i = 0; i < count[0]; i++) {
         const tagged = readVarint(body, at);
         if (tagged === undefined) throw new InvalidNodeError("Malformed node: truncated links");
         const tag = tagged[0];
+        plain += 32 - (tagged[1] - at);
         at = tagged[1];
         if (tag === 0) {
           if (at + 32 > body.length) throw new InvalidNodeError("Malformed node: truncated links");
+          plain -= 32;
           links[i] = hexOf(body, at, 32);
           at += 32;
         } else if (tag % 2 === 1) {
@@ -240,6 +256,12 @@ export class LinkRefs {
           if (link !== undefined) links[i] = link;
           else pending.push({ links, slot: i, change: this.#sent.changeAt(index) });
         }
+      }
+      expanded += varintLength(plain) + plain;
+      if (expanded > maxFrame) {
+        throw new ProtocolError(
+          `Malformed NODES_REFS message: as plain NODES it would be over ${maxFrame} bytes, the largest message this side takes`,
+        );
       }
       if (at >= body.length) throw new InvalidNodeError("Malformed node: truncated flags");
       const flags = body[at++]!;

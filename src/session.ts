@@ -385,7 +385,7 @@ export class Session {
       const [node] = await this.#log.storage.read({ since: change - 1, until: change, limit: 1, reverse: false });
       if (node?.change !== change) throw new ProtocolError(`Link reference to change ${change}, which is gone`);
       return node.key;
-    });
+    }, this.#maxFrame);
     return { type: "nodes", nodes, bytes: body.length };
   }
 

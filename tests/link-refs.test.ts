@@ -80,6 +80,19 @@ describe("LinkRefs codec", () => {
     assert.deepEqual(reads, [1, 100], "both out of b's ring: read back by their changes");
   });
 
+  it("a message that would be over the receiver's largest message as plain NODES is refused before any hashing", async () => {
+    const a = new LinkRefs();
+    const b = new LinkRefs();
+    for (const m of a.encode([node(1, [])], 1 << 16)) await b.decode(m, noRead);
+    // One node with 5 000 one-byte references to a's latest node: 5 KB here, 160 KB as plain NODES.
+    const body = [4, 0x88, 0x27, ...new Array(5000).fill(1), 0, 1, 7];
+    assert.equal(body.length, 5006);
+    const message = Uint8Array.of(NODES_REFS, 0x8e, 0x27, ...body);
+    await assert.rejects(b.decode(message, noRead, 1 << 16), /over 65536 bytes, the largest message this side takes/);
+    const [decoded] = await b.decode(message, noRead, 1 << 20);
+    assert.equal(decoded!.links.length, 5000);
+  });
+
   it("a reference to no node is a ProtocolError, a cut node an InvalidNodeError", async () => {
     const a = new LinkRefs();
     const forge = (tag: number) => Uint8Array.of(NODES_REFS, 6, 4, 1, tag, 0, 1, 7);
@@ -161,6 +174,14 @@ describe("sessions with link references", () => {
       assert.equal(log.length, 300);
       assert.deepEqual((await log.heads()).map((h) => h.key), (await a.heads()).map((h) => h.key));
     }
+  });
+
+  it("with a small largest message on the receiver, the sender cuts its messages as plain NODES would be cut", async () => {
+    const a = await storm(200, 30);
+    const b = new Hyperlog();
+    const { bytes } = await pair(a, b, {}, { maxFrame: 4096 });
+    assert.ok((bytes.get(NODES_REFS) ?? 0) > 0);
+    assert.equal(b.length, 200);
   });
 
   it("both sides write concurrently, each linking the other's nodes: they converge with the same keys", async () => {
