@@ -42,6 +42,8 @@ export interface BenchContext {
   reps: number;
   /** The runtime of the children that run this library (`--runtime`; hyperlog 4.12.1 always runs on Node). */
   runtime?: Runtime;
+  /** A smaller size, as a smoke test (`--quick`; only the modules that say so honour it). */
+  quick?: boolean;
   /** Prints a progress line (to stderr, so stdout stays clean for `--json`). */
   progress(message: string): void;
 }
@@ -54,6 +56,8 @@ export interface BenchModule {
   title: string;
   /** Lines printed under the table: what exactly was measured. */
   notes: readonly string[];
+  /** What the figures are compared with, for the table's header (default: hyperlog 4.12.1). */
+  against?: string;
   /** Runs the benchmark and resolves with its figures. */
   run(context: BenchContext): Promise<Figure[]>;
 }

@@ -2,7 +2,7 @@
  * Benchmark driver: runs the benchmark modules in sequence and prints their figures as tables, or with `--json`
  * as JSON lines (one figure per line, nothing else on stdout; progress goes to stderr).
  *
- * Usage: node bench/run.ts [--only NAME[,NAME]] [--reps N] [--json] [--runtime node|deno|bun]
+ * Usage: node bench/run.ts [--only NAME[,NAME]] [--reps N] [--json] [--runtime node|deno|bun] [--quick]
  *
  * `--runtime deno` (or `bun`) runs this library's children of the core and SQLite benchmarks on that runtime
  * (hyperlog 4.12.1 stays on Node); the other benchmarks run on Node whatever it says.
@@ -25,6 +25,7 @@ import { benchmark as indexeddb } from "./indexeddb.ts";
 import { benchmark as replicate } from "./replicate.ts";
 import { benchmark as bounds } from "./bounds.ts";
 import { benchmark as sqlite } from "./sqlite.ts";
+import { benchmark as storm } from "./storm.ts";
 import { benchmark as views } from "./views.ts";
 import {
   type BenchModule,
@@ -52,6 +53,7 @@ const MODULES: readonly BenchModule[] = [
   presence,
   graph,
   compat,
+  storm,
 ];
 
 /** Stops with a usage error. */
@@ -59,7 +61,7 @@ function usage(message: string): never {
   console.error(
     `${message}\nUsage: node bench/run.ts [--only ${
       MODULES.map((m) => m.name).join(",")
-    }] [--reps N] [--json] [--runtime node|deno|bun]`,
+    }] [--reps N] [--json] [--runtime node|deno|bun] [--quick]`,
   );
   process.exit(2);
 }
@@ -77,7 +79,7 @@ function render(module: BenchModule, figures: readonly Figure[]): string {
     const target = f.target === undefined ? "" : `${f.target}: ${f.met === true ? "met" : "NOT met"}`;
     return [f.case ?? f.bench, formatNumber(f.n), formatNumber(f.ours), theirs, formatRatio(f.ratio), f.unit, target];
   });
-  const header = ["operation", "n", "ours", "hyperlog 4.12.1", "ratio", "unit", "target"];
+  const header = ["operation", "n", "ours", module.against ?? "hyperlog 4.12.1", "ratio", "unit", "target"];
   return [
     `== ${module.title}`,
     "",
@@ -97,6 +99,7 @@ const { values } = (() => {
         reps: { type: "string" },
         json: { type: "boolean" },
         runtime: { type: "string" },
+        quick: { type: "boolean" },
       },
     });
   } catch (err) {
@@ -113,7 +116,12 @@ if (!["node", "deno", "bun"].includes(runtime)) usage(`--runtime must be node, d
 
 const start = performance.now();
 const load = loadavg()[0]!.toFixed(2);
-const context = { reps, runtime, progress: (message: string) => process.stderr.write(`${message}\n`) };
+const context = {
+  reps,
+  runtime,
+  quick: values.quick === true,
+  progress: (message: string) => process.stderr.write(`${message}\n`),
+};
 for (const module of MODULES) {
   if (names !== undefined && !names.includes(module.name)) continue;
   const figures = await module.run(context);

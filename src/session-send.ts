@@ -11,6 +11,7 @@ import type { StoredNode } from "./node.ts";
 import type { ReplicationStats } from "./replicate-types.ts";
 import type { Plan } from "./session-types.ts";
 import { encodeNodesBodies, nodeWireSize } from "./wire.ts";
+import type { LinkRefs } from "./link-refs.ts";
 
 /** The most bytes of nodes packed into one NODES message. */
 const NODES_MESSAGE_BYTES = 64 * 1024;
@@ -47,6 +48,8 @@ export class Outbox {
   unacked: [number, number][] = [];
   /** The peer holds every node of this side up to this change. */
   acked = 0;
+  /** The session's link references, once both HELLOs say to keep them. */
+  refs: LinkRefs | undefined;
   readonly #log: Hyperlog<unknown>;
   readonly #read: (since: number, until: number, limit: number) => Promise<StoredNode[]>;
 
@@ -58,7 +61,8 @@ export class Outbox {
 
   /** Encodes nodes into NODES messages for the peer, counting them. */
   encode(nodes: StoredNode[], live: boolean, peerMaxFrame: number, stats: ReplicationStats): Uint8Array[] {
-    const bodies = encodeNodesBodies(nodes, Math.min(NODES_MESSAGE_BYTES, Math.floor(peerMaxFrame / 2)));
+    const max = Math.min(NODES_MESSAGE_BYTES, Math.floor(peerMaxFrame / 2));
+    const bodies = this.refs?.encode(nodes, max) ?? encodeNodesBodies(nodes, max);
     for (const body of bodies) this.sentBytes += body.length;
     stats.nodesSent += nodes.length;
     if (live) this.unacked.push([this.sentBytes, nodes[nodes.length - 1]!.change]);

@@ -61,6 +61,12 @@ export interface SessionOptions extends ReplicateOptions {
    * passes a read that serves recent nodes from memory, so that a node stored once is read once for all of them.
    */
   read?: ((since: number, until: number, limit: number) => Promise<StoredNode[]>) | undefined;
+  /**
+   * Whether this side takes links as references from the peer (the HELLO capability `refs`, default true). A host
+   * that may resume sessions from their state (a hibernating Durable Object) passes false: its references are in
+   * memory only.
+   */
+  linkRefs?: boolean | undefined;
 }
 
 /**

@@ -38,6 +38,7 @@ import {
 } from "./wire.ts";
 import type { ReplicationStats } from "./replicate-types.ts";
 import { Outbox } from "./session-send.ts";
+import { LinkRefs, NODES_REFS } from "./link-refs.ts";
 import {
   DEFAULT_WINDOW,
   helloJson,
@@ -81,6 +82,7 @@ export class Session {
   readonly #maxFrame: number;
   readonly #window: number;
   readonly #admit: ((sizes: readonly number[], live: boolean) => void) | undefined;
+  readonly #linkRefs: boolean;
   readonly #freshNonce = toHex(crypto.getRandomValues(new Uint8Array(16)));
   #nonceOverride: string | undefined;
   #hello: Hello | undefined;
@@ -124,6 +126,7 @@ export class Session {
     this.#maxFrame = maxFrame;
     this.#window = window;
     this.#admit = options.admit;
+    this.#linkRefs = options.linkRefs !== false;
     this.#out = new Outbox(
       log,
       options.read ?? ((since, until, limit) => log.storage.read({ since, until, limit, reverse: false })),
@@ -318,6 +321,7 @@ export class Session {
         xor: fp.xor,
         maxFrame: this.#maxFrame,
         window: this.#window,
+        ...(this.#linkRefs ? { refs: true } : {}),
       };
       return [encodeMessage({ type: "hello", hello: this.#hello })];
     });
@@ -346,8 +350,9 @@ export class Session {
           if (this.#peer === undefined && body[0] !== HELLO && body[0] !== ERROR && body.length > 0) {
             throw new ProtocolError(`The peer sent message type ${body[0]} before its HELLO`);
           }
-          const message = decodeMessage(body);
+          const message = body[0] === NODES_REFS ? await this.#decodeRefs(body) : decodeMessage(body);
           if (message.type === "nodes") {
+            if (body[0] !== NODES_REFS) this.#out.refs?.received(message.nodes);
             this.#checkNodes(message);
             for (const node of message.nodes) nodes.push(node);
             nodeBytes += message.bytes;
@@ -368,6 +373,20 @@ export class Session {
       }
       return out;
     });
+  }
+
+  /** A NODES_REFS message, its references resolved (see link-refs.ts). */
+  async #decodeRefs(body: Uint8Array): Promise<Message> {
+    const refs = this.#out.refs;
+    if (this.#peer === undefined || refs === undefined || this.#hello?.refs !== true) {
+      throw new ProtocolError("The peer sent link references (message type 10), which this side did not offer");
+    }
+    const nodes = await refs.decode(body, async (change) => {
+      const [node] = await this.#log.storage.read({ since: change - 1, until: change, limit: 1, reverse: false });
+      if (node?.change !== change) throw new ProtocolError(`Link reference to change ${change}, which is gone`);
+      return node.key;
+    }, this.#maxFrame);
+    return { type: "nodes", nodes, bytes: body.length };
   }
 
   #checkNodes(message: Extract<Message, { type: "nodes" }>): void {
@@ -449,6 +468,10 @@ export class Session {
       throw new ProtocolError(`Both sides are the same log (id ${log.id}); a log cannot replicate with itself`);
     }
     this.#peer = peer;
+    // Link references (link-refs.ts): kept when either side takes them; not in a resumed session (memory only).
+    if (!this.resumed && (this.#hello!.refs === true || peer.refs === true)) {
+      this.#out.refs = new LinkRefs(peer.refs === true);
+    }
     if (!this.#sends && !this.#receives) {
       throw new ProtocolError(
         `Incompatible replication modes: ${this.#mode} on this side with ${peer.mode} on the other, so no node can flow`,

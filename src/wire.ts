@@ -5,7 +5,7 @@
  *
  * | type | name | body after the type byte |
  * |---|---|---|
- * | 1 | HELLO | utf-8 JSON `{ protocol: "hyperlog", version: 2, mode, live, id, nonce, length, count, xor, maxFrame, window }` |
+ * | 1 | HELLO | utf-8 JSON `{ protocol: "hyperlog", version: 2, mode, live, id, nonce, length, count, xor, maxFrame, window }`, and `refs: true` when the sender takes type 10 |
  * | 2 | CHECK | nothing, or the 16-byte session id of the checkpoint the sender keeps for the receiver |
  * | 3 | RECON | `u8 flags` (bit 0: the last message of the sender's turn), then reconciliation entries |
  * | 4 | NODE | one node (see `node-codec.ts`) |
@@ -14,6 +14,7 @@
  * | 7 | ERROR | utf-8 JSON `{ name, message }`: the sender stops the session for this reason |
  * | 8 | NODES | several NODE bodies, each varint-framed |
  * | 9 | CREDIT | `varint bytes`: the sender stored this many more bytes of node messages; the peer may send that much more |
+ * | 10 | NODES_REFS | as NODES, each link a varint reference or a key (see `link-refs.ts`); only to a peer whose HELLO says `refs` |
  *
  * A reconciliation entry is `u8 kind`, `u8 prefixNibbles`, the prefix packed two nibbles per byte (high first),
  * then by kind: `FP` (1) `varint count` and `16` bytes of XOR; `KEYS` (2) and `NEED` (3) `varint count` and
@@ -114,6 +115,8 @@ export interface Hello {
   maxFrame: number;
   /** The most bytes of node messages the sender takes before it grants more with CREDIT. */
   window: number;
+  /** Whether the sender takes links as references (`NODES_REFS`, see `link-refs.ts`); absent means no. */
+  refs?: boolean;
 }
 
 /**
@@ -297,6 +300,7 @@ export function encodeMessage(message: Exclude<Message, { type: "nodes" }>): Uin
         xor: toHex(h.xor),
         maxFrame: h.maxFrame,
         window: h.window,
+        ...(h.refs === true ? { refs: true } : {}),
       });
     }
     case "check": {
@@ -364,6 +368,7 @@ function decodeHello(body: Uint8Array): Hello {
     xor,
     maxFrame: count(parsed.maxFrame, "maxFrame", 1024),
     window: count(parsed.window, "window", 1024),
+    ...(parsed.refs === true ? { refs: true } : {}),
   };
 }
 

@@ -5,6 +5,7 @@
  * @module
  */
 import { NODE, NODES, readVarint } from "../src/wire.ts";
+import { NODES_REFS } from "../src/link-refs.ts";
 import type { RelayMetrics } from "./metrics.ts";
 import type { RelaySocket } from "./relay-core.ts";
 
@@ -104,7 +105,7 @@ export class HostedSocket implements RelaySocket {
     else if (this.metrics !== undefined) {
       this.metrics.add("bytes_out_total", data.byteLength);
       if (data[0] === NODE) this.metrics.add("nodes_out_total");
-      else if (data[0] === NODES) this.metrics.add("nodes_out_total", nodesIn(data));
+      else if (data[0] === NODES || data[0] === NODES_REFS) this.metrics.add("nodes_out_total", nodesIn(data));
     }
     if (this.#real !== undefined) this.#real.send(data);
     else this.#queue.push(data);

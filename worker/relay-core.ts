@@ -159,6 +159,13 @@ export interface RelayCoreOptions {
   refused?: ((ws: RelaySocket, code: number, reason: string) => void) | undefined;
   /** Presence: its bounds, and where a host that loses its memory keeps the peers (default: the defaults, in memory). */
   presence?: PresenceHubOptions | undefined;
+  /**
+   * Whether the host may resume sessions from the state saved with their sockets (default true: a hibernating
+   * Durable Object). A host that never does (`hyperlog serve`) passes false: the core then saves no session state
+   * (computing it on every message cost a quarter of the relay's CPU in a write storm), and sessions take links as
+   * references from clients (`SessionOptions.linkRefs`: references live in memory, which a resumed session lost).
+   */
+  resumes?: boolean | undefined;
 }
 
 /** What each socket has in memory while the core lives. */
@@ -241,6 +248,7 @@ export class RelayCore {
   readonly #conns = new Map<RelaySocket, Conn>();
   readonly #log: Hyperlog<Uint8Array>;
   readonly #mirror: ((nodes: readonly StoredNode[]) => Promise<void>) | undefined;
+  readonly #resumes: boolean;
   readonly #admit: RelayCoreOptions["admit"];
   readonly #refused: RelayCoreOptions["refused"];
   #mirrorQueue: StoredNode[] = [];
@@ -257,6 +265,7 @@ export class RelayCore {
     this.#name = options.name;
     this.#mirror = options.mirror;
     this.#admit = options.admit;
+    this.#resumes = options.resumes !== false;
     this.#refused = options.refused;
     this.#log = new Hyperlog<Uint8Array>(options.storage, {
       valueEncoding: "binary",
@@ -402,6 +411,7 @@ export class RelayCore {
       mode: role === "write" ? "sync" : "push",
       live: true,
       maxFrame: limits.maxFrame,
+      linkRefs: !this.#resumes,
       read: (since, until, limit) => this.#readNodes(since, until, limit),
       admit: (sizes) => {
         if (role !== "write") {
@@ -475,7 +485,7 @@ export class RelayCore {
    * {@link SAVE_EVERY} ms (a state a little behind only makes a resumed session send a few nodes again).
    */
   #save(conn: Conn): void {
-    if (conn.closed) return;
+    if (conn.closed || !this.#resumes) return;
     const session = conn.driver.session;
     const state = session.state;
     // What a resumed session must not get wrong is saved at once: its phase and flags.

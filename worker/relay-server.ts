@@ -291,6 +291,8 @@ export class RelayServer {
       admit: (ws, bytes) => guard.admit(ws, bytes),
       refused: (_ws, code, reason) => this.#refusal(name, code, reason),
       presence: { settings: this.#presence, timers: true },
+      // Sessions live as long as the process: no state to keep for a resume, and links may travel as references.
+      resumes: false,
     });
     try {
       await core.ready();
