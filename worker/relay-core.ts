@@ -20,104 +20,52 @@
 import {
   Driver,
   Hyperlog,
-  InvalidNodeError,
   type MessageTransport,
-  MissingLinksError,
-  ProtocolError,
   Session,
   type SessionOptions,
   type SessionState,
-  SignatureError,
   type StoredNode,
 } from "../mod.ts";
 import type { Storage } from "../storage/storage.ts";
 import type { Refusal } from "./caps.ts";
 import { CLOSE, type RelayLimits, type Role } from "./limits.ts";
-import { LOG_VIEW_PATHS, logView, noteWrites } from "./log-page.ts";
-import { nodeJson, nodeText } from "./node-json.ts";
+import { noteWrites } from "./log-page.ts";
+import { nodeJson } from "./node-json.ts";
+import { readLog } from "./relay-reads.ts";
+import {
+  codeOf,
+  exact,
+  reasonOf,
+  Refused,
+  type RelayHost,
+  type RelaySocket,
+  type RelaySocketState,
+} from "./relay-socket.ts";
 
+export type { RelayHost, RelaySocket, RelaySocketState } from "./relay-socket.ts";
 export { nodeJson };
 
-const textEncoder = new TextEncoder();
-const textDecoder = new TextDecoder();
-/** Bytes buffered on a socket before its session waits (where the socket tells: `bufferedAmount`). */
-const HIGH_WATER = 1 << 20;
+/**
+ * Bytes buffered on a socket before its session waits (where the socket tells: `bufferedAmount`). A session sends at
+ * most the room left, so a client that stops reading holds at most about this much of the relay's memory.
+ */
+const HIGH_WATER = 512 * 1024;
 /** A session state bigger than this is not kept (a Durable Object attachment holds 2 KiB). */
 const MAX_STATE = 1800;
 /** Recent nodes kept in memory for the sessions' live reads (up to twice this many). */
 const RECENT = 2048;
+/** What `ws` buffers (0 where the socket does not tell). */
+function bufferedOf(ws: RelaySocket): number {
+  return (ws as { bufferedAmount?: number }).bufferedAmount ?? 0;
+}
+
+/** How many more bytes the relay sends on `ws` before it waits. */
+function roomOf(ws: RelaySocket): number {
+  return HIGH_WATER - bufferedOf(ws);
+}
+
 /** Milliseconds between two saves of a socket's session state in the same phase, at least. */
 const SAVE_EVERY = 250;
-
-/**
- * A server-side WebSocket as the relay uses it (a Workers socket accepted with the hibernation API fits, and so
- * does the wrapper `serve.ts` puts around a Node, Deno or Bun socket).
- *
- * @example
- * ```ts
- * import type { RelaySocket } from "./relay-core.ts";
- * const sink: RelaySocket = { readyState: 1, send() {}, close() {} };
- * console.assert(sink.readyState === 1);
- * ```
- */
-export interface RelaySocket {
-  /** 1 while open. */
-  readonly readyState: number;
-  /** Sends one binary message. */
-  send(data: Uint8Array): void;
-  /** Closes the socket. */
-  close(code?: number, reason?: string): void;
-}
-
-/**
- * What the relay keeps with each socket, through {@link RelayHost.save}: small and structured-cloneable, so that a
- * Durable Object can keep it in the socket's attachment across hibernation.
- *
- * @example
- * ```ts
- * import type { RelaySocketState } from "./relay-core.ts";
- * const state: RelaySocketState = { name: "chat", role: "write", phase: "live", session: null };
- * console.assert(state.phase === "live");
- * ```
- */
-export interface RelaySocketState {
-  /** The log's name (a Durable Object learns it from requests; a woken one learns it here). */
-  name: string;
-  /** What the client may do. */
-  role: Role;
-  /** `handshake` during the initial exchange, then `live`. */
-  phase: "handshake" | "live";
-  /** The session's state to resume from, or null when its phase cannot resume. */
-  session: SessionState | null;
-}
-
-/**
- * The seam between the relay and what hosts it: the Durable Object fills it with its hibernation API
- * (`ctx.getWebSockets()`, `ws.serializeAttachment`), `hyperlog serve` with a set and a map.
- *
- * @example
- * ```ts
- * import type { RelayHost, RelaySocket, RelaySocketState } from "./relay-core.ts";
- * const states = new Map<RelaySocket, RelaySocketState>();
- * const host: RelayHost = {
- *   sockets: () => states.keys(),
- *   save: (ws, state) => void states.set(ws, state),
- *   load: (ws) => states.get(ws),
- *   waitUntil: () => {},
- * };
- * console.assert([...host.sockets()].length === 0);
- * ```
- */
-export interface RelayHost {
-  /** Every socket of this log accepted and still open (after a wake-up too). */
-  sockets(): Iterable<RelaySocket>;
-  /** Keeps `state` with the socket. */
-  save(ws: RelaySocket, state: RelaySocketState): void;
-  /** The state last saved with the socket (`undefined` or `null` if none). */
-  load(ws: RelaySocket): unknown;
-  /** Keeps the host alive until `promise` settles (background work such as the KV mirror). */
-  waitUntil(promise: Promise<unknown>): void;
-}
 
 /**
  * Options of a {@link RelayCore}.
@@ -168,44 +116,9 @@ interface Conn {
   /** The phase and flags of the state last saved. */
   mark?: string | undefined;
   saveTimer?: ReturnType<typeof setTimeout> | undefined;
-}
-
-/** A refusal of the relay's own (a limit or a role), with its close code. */
-class Refused extends Error {
-  readonly closeCode: number;
-  constructor(name: string, message: string, closeCode: number) {
-    super(message);
-    this.name = name;
-    this.closeCode = closeCode;
-  }
-}
-
-/** The close code for an error that ended a session. */
-function codeOf(error: Error | undefined): [number, string] {
-  if (error === undefined) return [1000, "Done"];
-  if ((error as { fromPeer?: boolean }).fromPeer === true) return [1000, "Peer stopped the session"];
-  if (error instanceof Refused) return [error.closeCode, error.message];
-  if (error instanceof InvalidNodeError || error instanceof SignatureError || error instanceof MissingLinksError) {
-    return [CLOSE.INVALID_NODE, error.message];
-  }
-  if (error.name === "MissingLinksError") return [CLOSE.INVALID_NODE, error.message];
-  if (error instanceof ProtocolError) return [CLOSE.PROTOCOL, error.message];
-  return [CLOSE.INTERNAL, error.message];
-}
-
-/** A close reason is at most 123 bytes. */
-function reasonOf(message: string): string {
-  const bytes = textEncoder.encode(message);
-  return bytes.length <= 123 ? message : textDecoder.decode(bytes.subarray(0, 120)).replace(/\uFFFD$/, "") + "...";
-}
-
-/** Raw bytes with the exact length (a view of part of a buffer would send the whole buffer). */
-function exact(body: Uint8Array): Uint8Array {
-  return body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : body.slice();
-}
-
-function isKey(value: string): boolean {
-  return /^[0-9a-f]{64}$/.test(value);
+  /** The session waits for the socket to have room (the client reads slower than the relay sends). */
+  waiting: boolean;
+  drainTimer?: ReturnType<typeof setTimeout> | undefined;
 }
 
 /**
@@ -269,6 +182,20 @@ export class RelayCore {
     return this.#log;
   }
 
+  /** How many of this log's sockets wait for their client to read before the relay sends them more. */
+  get waiting(): number {
+    let n = 0;
+    for (const conn of this.#conns.values()) if (conn.waiting) n++;
+    return n;
+  }
+
+  /** Bytes sent on this log's sockets and not yet handed to the network (where the sockets tell). */
+  get buffered(): number {
+    let n = 0;
+    for (const conn of this.#conns.values()) n += bufferedOf(conn.ws);
+    return n;
+  }
+
   /** Resolves when the log is open. */
   async ready(): Promise<void> {
     await this.#log.ready();
@@ -320,40 +247,11 @@ export class RelayCore {
 
   /**
    * Answers the log's reads: `/info` (`{ heads, length }`), `/nodes/KEY` (one node as JSON), `/changes?since=N`
-   * (NDJSON); anything else is a 404.
+   * (NDJSON), the log's views; anything else is a 404.
    */
   async read(url: URL): Promise<Response> {
-    const log = this.#log;
-    await log.ready();
-    const path = url.pathname;
-    // The log's views (log-page.ts): /graph, /summary, /page.
-    if (LOG_VIEW_PATHS.has(path)) return await logView(log, this.#name, url, () => [...this.#host.sockets()].length);
-    if (path === "/info") {
-      return Response.json({ heads: await log.storage.heads(), length: log.length });
-    }
-    if (path.startsWith("/nodes/")) {
-      const key = path.slice("/nodes/".length);
-      const node = isKey(key) ? await log.storage.get(key) : undefined;
-      if (node === undefined) return Response.json({ error: `No node ${key} in log ${this.#name}` }, { status: 404 });
-      return new Response(nodeText(node), { headers: { "content-type": "application/json" } });
-    }
-    if (path === "/changes") {
-      const since = Number(url.searchParams.get("since") ?? "0");
-      let cursor = since;
-      const until = log.length;
-      const body = new ReadableStream<Uint8Array>({
-        async pull(controller) {
-          const page = cursor < until
-            ? await log.storage.read({ since: cursor, until, limit: 512, reverse: false })
-            : [];
-          if (page.length === 0) return controller.close();
-          cursor = page[page.length - 1]!.change;
-          controller.enqueue(textEncoder.encode(page.map((n) => nodeText(n) + "\n").join("")));
-        },
-      });
-      return new Response(body, { headers: { "content-type": "application/x-ndjson" } });
-    }
-    return new Response("Not found", { status: 404 });
+    await this.#log.ready();
+    return await readLog(this.#log, this.#name, url, () => [...this.#host.sockets()].length);
   }
 
   /**
@@ -417,6 +315,7 @@ export class RelayCore {
       driver: undefined as unknown as Driver,
       closed: false,
       saved: 0,
+      waiting: false,
     };
     const options = this.#options(() => conn, att.role);
     const log = this.#log as unknown as Hyperlog<unknown>;
@@ -425,8 +324,20 @@ export class RelayCore {
       send: (body) => {
         if (!conn.closed && ws.readyState === 1) ws.send(exact(body));
       },
-      room: () => HIGH_WATER - ((ws as { bufferedAmount?: number }).bufferedAmount ?? 0),
-      drained: () => new Promise<void>((resolve) => setTimeout(resolve, 5)),
+      room: () => roomOf(ws),
+      // Sockets tell no event when their buffer drains: look again every few milliseconds.
+      drained: () =>
+        new Promise<void>((resolve) => {
+          conn.waiting = true;
+          const look = () => {
+            if (conn.closed || roomOf(ws) > 0) {
+              conn.waiting = false;
+              conn.drainTimer = undefined;
+              resolve();
+            } else conn.drainTimer = setTimeout(look, 5);
+          };
+          conn.drainTimer = setTimeout(look, 5);
+        }),
       close: (error) => {
         const [code, reason] = conn.closing ?? codeOf(error);
         this.#close(conn, code, reason);
@@ -532,6 +443,8 @@ export class RelayCore {
     conn.closed = true;
     if (code >= 4000) this.#refused?.(conn.ws, code, reason);
     clearTimeout(conn.saveTimer);
+    clearTimeout(conn.drainTimer);
+    conn.waiting = false;
     this.#conns.delete(conn.ws);
     try {
       conn.ws.close(code, reasonOf(reason));

@@ -5,6 +5,7 @@
  * @module
  */
 import { join } from "node:path";
+import process from "node:process";
 import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from "node:fs";
 import { openSqlite } from "../storage/sqlite-open.ts";
 import type { Storage } from "../storage/storage.ts";
@@ -152,6 +153,17 @@ export class RelayServer {
     this.metrics.gauge("open_logs", "Logs open now", () => this.#served.size);
     this.metrics.gauge("logs", "Logs on this relay", () => this.#logCount);
     this.metrics.gauge("sockets", "WebSockets open now", () => this.#sockets);
+    this.metrics.gauge("sockets_waiting", "WebSockets whose client reads slower than the relay sends", () => {
+      let n = 0;
+      for (const served of this.#served.values()) n += served.core.waiting;
+      return n;
+    });
+    this.metrics.gauge("buffered_bytes", "Bytes sent on WebSockets and not yet handed to the network", () => {
+      let n = 0;
+      for (const served of this.#served.values()) n += served.core.buffered;
+      return n;
+    });
+    this.metrics.gauge("resident_memory_bytes", "The relay process's resident set size", () => process.memoryUsage.rss());
     this.#sweeper = setInterval(() => this.#sweep(), Math.min(this.#config.caps.idleLogMs, 5000));
     unref(this.#sweeper);
   }

@@ -1,0 +1,153 @@
+/**
+ * The seam between {@link RelayCore} and its sockets: the socket as the relay uses it, what the relay keeps with each
+ * (small enough for a Durable Object's attachment), the host that lists and keeps them, and how an error that ends
+ * a socket's session becomes its close code and reason.
+ *
+ * @module
+ */
+import { InvalidNodeError, MissingLinksError, ProtocolError, type SessionState, SignatureError } from "../mod.ts";
+import { CLOSE, type Role } from "./limits.ts";
+
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder();
+
+/**
+ * A server-side WebSocket as the relay uses it (a Workers socket accepted with the hibernation API fits, and so
+ * does the wrapper `serve.ts` puts around a Node, Deno or Bun socket).
+ *
+ * @example
+ * ```ts
+ * import type { RelaySocket } from "./relay-socket.ts";
+ * const sink: RelaySocket = { readyState: 1, send() {}, close() {} };
+ * console.assert(sink.readyState === 1);
+ * ```
+ */
+export interface RelaySocket {
+  /** 1 while open. */
+  readonly readyState: number;
+  /** Sends one binary message. */
+  send(data: Uint8Array): void;
+  /** Closes the socket. */
+  close(code?: number, reason?: string): void;
+}
+
+/**
+ * What the relay keeps with each socket, through {@link RelayHost.save}: small and structured-cloneable, so that a
+ * Durable Object can keep it in the socket's attachment across hibernation.
+ *
+ * @example
+ * ```ts
+ * import type { RelaySocketState } from "./relay-socket.ts";
+ * const state: RelaySocketState = { name: "chat", role: "write", phase: "live", session: null };
+ * console.assert(state.phase === "live");
+ * ```
+ */
+export interface RelaySocketState {
+  /** The log's name (a Durable Object learns it from requests; a woken one learns it here). */
+  name: string;
+  /** What the client may do. */
+  role: Role;
+  /** `handshake` during the initial exchange, then `live`. */
+  phase: "handshake" | "live";
+  /** The session's state to resume from, or null when its phase cannot resume. */
+  session: SessionState | null;
+}
+
+/**
+ * The seam between the relay and what hosts it: the Durable Object fills it with its hibernation API
+ * (`ctx.getWebSockets()`, `ws.serializeAttachment`), `hyperlog serve` with a set and a map.
+ *
+ * @example
+ * ```ts
+ * import type { RelayHost, RelaySocket, RelaySocketState } from "./relay-socket.ts";
+ * const states = new Map<RelaySocket, RelaySocketState>();
+ * const host: RelayHost = {
+ *   sockets: () => states.keys(),
+ *   save: (ws, state) => void states.set(ws, state),
+ *   load: (ws) => states.get(ws),
+ *   waitUntil: () => {},
+ * };
+ * console.assert([...host.sockets()].length === 0);
+ * ```
+ */
+export interface RelayHost {
+  /** Every socket of this log accepted and still open (after a wake-up too). */
+  sockets(): Iterable<RelaySocket>;
+  /** Keeps `state` with the socket. */
+  save(ws: RelaySocket, state: RelaySocketState): void;
+  /** The state last saved with the socket (`undefined` or `null` if none). */
+  load(ws: RelaySocket): unknown;
+  /** Keeps the host alive until `promise` settles (background work such as the KV mirror). */
+  waitUntil(promise: Promise<unknown>): void;
+}
+
+/**
+ * A refusal of the relay's own (a limit or a role), with its close code.
+ *
+ * @example
+ * ```ts
+ * import { codeOf, Refused } from "./relay-socket.ts";
+ * const refused = new Refused("ProtocolError", "This client may only read", 4003);
+ * console.assert(codeOf(refused)[0] === 4003 && refused.name === "ProtocolError");
+ * ```
+ */
+export class Refused extends Error {
+  /** The WebSocket close code. */
+  readonly closeCode: number;
+  /** An error named `name` (the class the client's session rejects with), closing the socket with `closeCode`. */
+  constructor(name: string, message: string, closeCode: number) {
+    super(message);
+    this.name = name;
+    this.closeCode = closeCode;
+  }
+}
+
+/**
+ * The close code and reason for an error that ended a session (`undefined`: it ended well).
+ *
+ * @example
+ * ```ts
+ * import { ProtocolError } from "../mod.ts";
+ * import { codeOf } from "./relay-socket.ts";
+ * console.assert(codeOf(undefined)[0] === 1000 && codeOf(new ProtocolError("Bad frame"))[0] === 4000);
+ * ```
+ */
+export function codeOf(error: Error | undefined): [number, string] {
+  if (error === undefined) return [1000, "Done"];
+  if ((error as { fromPeer?: boolean }).fromPeer === true) return [1000, "Peer stopped the session"];
+  if (error instanceof Refused) return [error.closeCode, error.message];
+  if (error instanceof InvalidNodeError || error instanceof SignatureError || error instanceof MissingLinksError) {
+    return [CLOSE.INVALID_NODE, error.message];
+  }
+  if (error.name === "MissingLinksError") return [CLOSE.INVALID_NODE, error.message];
+  if (error instanceof ProtocolError) return [CLOSE.PROTOCOL, error.message];
+  return [CLOSE.INTERNAL, error.message];
+}
+
+/**
+ * A close reason cut to at most 123 bytes (what a WebSocket close frame holds), on a character boundary.
+ *
+ * @example
+ * ```ts
+ * import { reasonOf } from "./relay-socket.ts";
+ * console.assert(new TextEncoder().encode(reasonOf("é".repeat(100))).length <= 123);
+ * ```
+ */
+export function reasonOf(message: string): string {
+  const bytes = textEncoder.encode(message);
+  return bytes.length <= 123 ? message : textDecoder.decode(bytes.subarray(0, 120)).replace(/\uFFFD$/, "") + "...";
+}
+
+/**
+ * Raw bytes with the exact length (a view of part of a buffer would send the whole buffer).
+ *
+ * @example
+ * ```ts
+ * import { exact } from "./relay-socket.ts";
+ * const part = new Uint8Array(8).subarray(2, 4);
+ * console.assert(exact(part).buffer.byteLength === 2);
+ * ```
+ */
+export function exact(body: Uint8Array): Uint8Array {
+  return body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : body.slice();
+}
