@@ -179,6 +179,7 @@ Each log is kept in DIR/NAME.db (default DIR: ./.hyperlog-relay). Stops on Ctrl-
   --max-logs N             logs on the relay (default: no cap)                  [env MAX_LOGS]
   --max-log-bytes N        bytes of one log (default: no cap)                   [env MAX_LOG_BYTES]
   --hello-timeout-ms N     a socket must send its HELLO within N ms (10000)     [env HELLO_TIMEOUT_MS]
+  --exchange-idle-ms N     an initial exchange may wait N ms for a reply (30000) [env EXCHANGE_IDLE_MS]
   --metrics-token-file F   /metrics answers with the token in F                 [env METRICS_TOKEN]
   --token-secret-file F    the secret of signed tokens ('hyperlog token')       [env TOKEN_SECRET]
   --admin-token-file F     the dashboard at /admin, behind the token in F       [env ADMIN_TOKEN]
@@ -616,6 +617,7 @@ const SERVE_OPTIONS: Record<string, string> = {
   "--max-logs": "MAX_LOGS",
   "--max-log-bytes": "MAX_LOG_BYTES",
   "--hello-timeout-ms": "HELLO_TIMEOUT_MS",
+  "--exchange-idle-ms": "EXCHANGE_IDLE_MS",
   "--storage": "",
 };
 

@@ -61,6 +61,12 @@ export interface SessionOptions extends ReplicateOptions {
    * passes a read that serves recent nodes from memory, so that a node stored once is read once for all of them.
    */
   read?: ((since: number, until: number, limit: number) => Promise<StoredNode[]>) | undefined;
+  /**
+   * The most bytes of nodes this side sends ahead of the peer's CREDIT, whatever window the peer's HELLO names
+   * (default: the peer's). A relay sets it, so that a client that asks for a huge window and stops reading costs it
+   * at most this much on a transport that does not tell how much it buffers.
+   */
+  peerWindow?: number | undefined;
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
  * The relay of one log, whatever hosts it: the Durable Object on Cloudflare (`relay.ts`) or `hyperlog serve` on
- * Node, Deno or Bun (`serve.ts`). It needs a {@link Storage} for the log and a small {@link RelayHost}: how to list
+ * Node, Deno or Bun (`serve.ts`). It needs a `Storage` for the log and a small {@link RelayHost}: how to list
  * the open sockets and keep a few fields with each. The host accepts sockets and passes their messages and closes
  * to {@link RelayCore.message} and {@link RelayCore.closed}.
  *
@@ -26,8 +26,6 @@ import {
   type SessionState,
   type StoredNode,
 } from "../mod.ts";
-import type { Storage } from "../storage/storage.ts";
-import type { Refusal } from "./caps.ts";
 import { CLOSE, type RelayLimits, type Role } from "./limits.ts";
 import { noteWrites } from "./log-page.ts";
 import { nodeJson } from "./node-json.ts";
@@ -37,12 +35,13 @@ import {
   exact,
   reasonOf,
   Refused,
+  type RelayCoreOptions,
   type RelayHost,
   type RelaySocket,
   type RelaySocketState,
 } from "./relay-socket.ts";
 
-export type { RelayHost, RelaySocket, RelaySocketState } from "./relay-socket.ts";
+export type { RelayCoreOptions, RelayHost, RelaySocket, RelaySocketState } from "./relay-socket.ts";
 export { nodeJson };
 
 /**
@@ -66,42 +65,6 @@ function roomOf(ws: RelaySocket): number {
 
 /** Milliseconds between two saves of a socket's session state in the same phase, at least. */
 const SAVE_EVERY = 250;
-
-/**
- * Options of a {@link RelayCore}.
- *
- * @example
- * ```ts
- * import { MemoryStorage } from "../mod.ts";
- * import { DEFAULT_LIMITS } from "./limits.ts";
- * import type { RelayCoreOptions } from "./relay-core.ts";
- * const options: RelayCoreOptions = { name: "chat", storage: new MemoryStorage(), limits: DEFAULT_LIMITS };
- * console.assert(options.name === "chat");
- * ```
- */
-export interface RelayCoreOptions {
-  /** The log's name. */
-  name: string;
-  /** Where the log is kept. */
-  storage: Storage;
-  /** Size and rate limits. */
-  limits: RelayLimits;
-  /** The writer allowlist (hex public keys); nodes must be signed by one of them. */
-  writers?: string[] | undefined;
-  /**
-   * Copies stored nodes elsewhere (the KV mirror). Called with batches in change order, one call at a time, in the
-   * background (through {@link RelayHost.waitUntil}): ingest never waits for it. A failure is dropped: the copy is
-   * a cache, and readers fall back to the log.
-   */
-  mirror?: ((nodes: readonly StoredNode[]) => Promise<void>) | undefined;
-  /**
-   * Called for every node a socket sends, in every phase, once its role and size are checked (the write budget, the
-   * log's size cap): a {@link Refusal} closes the socket with its code.
-   */
-  admit?: ((ws: RelaySocket, bytes: number) => Refusal | undefined) | undefined;
-  /** Called when the relay closes a socket for a reason of its own (a refusal), with the code and reason. */
-  refused?: ((ws: RelaySocket, code: number, reason: string) => void) | undefined;
-}
 
 /** What each socket has in memory while the core lives. */
 interface Conn {
@@ -145,6 +108,7 @@ export class RelayCore {
   readonly #host: RelayHost;
   readonly #limits: RelayLimits;
   readonly #name: string;
+  readonly #idleMs: number;
   readonly #conns = new Map<RelaySocket, Conn>();
   readonly #log: Hyperlog<Uint8Array>;
   readonly #mirror: ((nodes: readonly StoredNode[]) => Promise<void>) | undefined;
@@ -161,6 +125,7 @@ export class RelayCore {
     this.#host = host;
     this.#limits = options.limits;
     this.#name = options.name;
+    this.#idleMs = options.idleMs ?? 30_000;
     this.#mirror = options.mirror;
     this.#admit = options.admit;
     this.#refused = options.refused;
@@ -182,10 +147,15 @@ export class RelayCore {
     return this.#log;
   }
 
-  /** How many of this log's sockets wait for their client to read before the relay sends them more. */
+  /**
+   * How many of this log's sockets wait for their client before the relay sends them more nodes: for room in the
+   * socket's buffer, or for the client's CREDIT (a client that stops reading ends up in one or the other).
+   */
   get waiting(): number {
     let n = 0;
-    for (const conn of this.#conns.values()) if (conn.waiting) n++;
+    for (const conn of this.#conns.values()) {
+      if (conn.waiting || conn.driver.session.waitingFor?.startsWith("CREDIT") === true) n++;
+    }
     return n;
   }
 
@@ -272,6 +242,9 @@ export class RelayCore {
       mode: role === "write" ? "sync" : "push",
       live: true,
       maxFrame: limits.maxFrame,
+      // Whatever window a client asks for, no more than this goes out ahead of its CREDIT (where the socket does not
+      // tell how much it buffers, this is what bounds the memory a client that stops reading costs).
+      peerWindow: HIGH_WATER,
       read: (since, until, limit) => this.#readNodes(since, until, limit),
       admit: (sizes) => {
         if (role !== "write") {
@@ -347,6 +320,9 @@ export class RelayCore {
     conn.driver = new Driver(session, transport, {
       kicked: true,
       coalesce: true,
+      // The host closes a socket with no HELLO (4408) with its own timer.
+      handshakeTimeout: 0,
+      idleTimeout: this.#idleMs,
       onChange: () => this.#save(conn),
     });
     conn.driver.done.catch(() => {});
@@ -403,6 +379,26 @@ export class RelayCore {
       return undefined;
     }
     return this.#start(ws, att, att.session);
+  }
+
+  /**
+   * Stops every session without closing its socket, once the messages already received are handled, and keeps each
+   * one's state with its socket: what eviction after hibernation leaves (the sockets and the storage). A new core on
+   * the same host resumes them. Tests use it to stand for an eviction, which never comes in the middle of work.
+   */
+  async suspend(): Promise<void> {
+    const conns = [...this.#conns.values()];
+    await Promise.all(conns.map((conn) => conn.driver.handled.catch(() => {})));
+    for (const conn of conns) {
+      conn.mark = undefined;
+      this.#save(conn);
+      // Closed for this core only: the driver stops, sends nothing, and leaves the socket open.
+      conn.closed = true;
+      clearTimeout(conn.saveTimer);
+      clearTimeout(conn.drainTimer);
+      conn.driver.fail(new Error("Suspended"));
+      this.#conns.delete(conn.ws);
+    }
   }
 
   /** Wakes the sessions of every socket the host lists (after a wake-up, live sockets send again at once). */

@@ -277,6 +277,7 @@ export class RelayServer {
       name,
       storage,
       limits: this.#config.limits,
+      idleMs: this.#config.caps.idleMs,
       writers: writersFor(this.#config.writers, name),
       admit: (ws, bytes) => guard.admit(ws, bytes),
       refused: (_ws, code, reason) => this.#refusal(name, code, reason),

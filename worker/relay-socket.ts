@@ -1,12 +1,22 @@
 /**
- * The seam between {@link RelayCore} and its sockets: the socket as the relay uses it, what the relay keeps with each
- * (small enough for a Durable Object's attachment), the host that lists and keeps them, and how an error that ends
- * a socket's session becomes its close code and reason.
+ * The seam between `RelayCore` and what hosts it: the socket as the relay uses it, what the relay keeps with each
+ * (small enough for a Durable Object's attachment), the host that lists and keeps them, the core's options (storage,
+ * limits, the host's hooks), and how an error that ends a socket's session becomes its close code and reason.
  *
  * @module
  */
-import { InvalidNodeError, MissingLinksError, ProtocolError, type SessionState, SignatureError } from "../mod.ts";
-import { CLOSE, type Role } from "./limits.ts";
+import {
+  InvalidNodeError,
+  MissingLinksError,
+  ProtocolError,
+  type SessionState,
+  SignatureError,
+  type StoredNode,
+  TimeoutError,
+} from "../mod.ts";
+import type { Storage } from "../storage/storage.ts";
+import type { Refusal } from "./caps.ts";
+import { CLOSE, type RelayLimits, type Role } from "./limits.ts";
 
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
@@ -82,6 +92,47 @@ export interface RelayHost {
 }
 
 /**
+ * Options of a {@link RelayCore}.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStorage } from "../mod.ts";
+ * import { DEFAULT_LIMITS } from "./limits.ts";
+ * import type { RelayCoreOptions } from "./relay-socket.ts";
+ * const options: RelayCoreOptions = { name: "chat", storage: new MemoryStorage(), limits: DEFAULT_LIMITS };
+ * console.assert(options.name === "chat");
+ * ```
+ */
+export interface RelayCoreOptions {
+  /** The log's name. */
+  name: string;
+  /** Where the log is kept. */
+  storage: Storage;
+  /** Size and rate limits. */
+  limits: RelayLimits;
+  /**
+   * Milliseconds an initial exchange may wait for a reply it needs before the socket is closed with 4408 (default
+   * 30 000). The host keeps the HELLO deadline itself.
+   */
+  idleMs?: number | undefined;
+  /** The writer allowlist (hex public keys); nodes must be signed by one of them. */
+  writers?: string[] | undefined;
+  /**
+   * Copies stored nodes elsewhere (the KV mirror). Called with batches in change order, one call at a time, in the
+   * background (through {@link RelayHost.waitUntil}): ingest never waits for it. A failure is dropped: the copy is
+   * a cache, and readers fall back to the log.
+   */
+  mirror?: ((nodes: readonly StoredNode[]) => Promise<void>) | undefined;
+  /**
+   * Called for every node a socket sends, in every phase, once its role and size are checked (the write budget, the
+   * log's size cap): a {@link Refusal} closes the socket with its code.
+   */
+  admit?: ((ws: RelaySocket, bytes: number) => Refusal | undefined) | undefined;
+  /** Called when the relay closes a socket for a reason of its own (a refusal), with the code and reason. */
+  refused?: ((ws: RelaySocket, code: number, reason: string) => void) | undefined;
+}
+
+/**
  * A refusal of the relay's own (a limit or a role), with its close code.
  *
  * @example
@@ -120,6 +171,7 @@ export function codeOf(error: Error | undefined): [number, string] {
     return [CLOSE.INVALID_NODE, error.message];
   }
   if (error.name === "MissingLinksError") return [CLOSE.INVALID_NODE, error.message];
+  if (error instanceof TimeoutError) return [CLOSE.HELLO_TIMEOUT, error.message];
   if (error instanceof ProtocolError) return [CLOSE.PROTOCOL, error.message];
   return [CLOSE.INTERNAL, error.message];
 }

@@ -202,6 +202,7 @@ export class RelayObject {
         name,
         storage,
         limits: config.limits,
+        idleMs: config.caps.idleMs,
         writers: writersFor(config.writers, name),
         admit: (ws, bytes) => guard.admit(ws, bytes),
         refused: (_ws, code, reason) => logEvent("refused", { log: name, code, reason }),
@@ -239,7 +240,9 @@ export class RelayObject {
     const core = await this.#open(name);
     if (url.pathname === "/ws") return this.#accept(request, core);
     if (url.pathname === "/debug/forget" && this.#env.RELAY_DEBUG === "1" && request.method === "POST") {
-      // What eviction after hibernation leaves: the sockets (with their attachments) and the database.
+      // What eviction after hibernation leaves: the sockets (with their attachments) and the database. An Object is
+      // evicted only when idle: the work under way is finished first.
+      await core.suspend();
       this.#core = undefined;
       this.#storage = undefined;
       return Response.json({ forgot: true });
