@@ -23,6 +23,7 @@ import { benchmark as relay } from "./relay.ts";
 import { benchmark as indexeddb } from "./indexeddb.ts";
 import { benchmark as replicate } from "./replicate.ts";
 import { benchmark as bounds } from "./bounds.ts";
+import { benchmark as hostile } from "./hostile.ts";
 import { benchmark as sqlite } from "./sqlite.ts";
 import { benchmark as views } from "./views.ts";
 import {
@@ -44,6 +45,7 @@ const MODULES: readonly BenchModule[] = [
   denokv,
   replicate,
   bounds,
+  hostile,
   views,
   relay,
   indexeddb,

@@ -177,8 +177,14 @@ export async function rawSocket(url: string): Promise<RawSocket> {
     send: (body) =>
       new Promise<void>((resolve) => {
         if (gone || socket.destroyed) return resolve();
-        if (socket.write(frame(body))) resolve();
-        else socket.once("drain", resolve), socket.once("close", resolve);
+        if (socket.write(frame(body))) return resolve();
+        const done = () => {
+          socket.off("drain", done);
+          socket.off("close", done);
+          resolve();
+        };
+        socket.once("drain", done);
+        socket.once("close", done);
       }),
     next: () =>
       new Promise<Uint8Array>((resolve, reject) => {
