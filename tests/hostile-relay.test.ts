@@ -11,8 +11,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { decodeMessage, encodeMessage, Hyperlog, type ReconEntry, replicateWebSocket, type ReplicationStats } from "../mod.ts";
+import { decodeMessage, driveChannel, encodeMessage, Hyperlog, MemoryStorage, type ReconEntry, replicateWebSocket, type ReplicationStats } from "../mod.ts";
 import { encodeNodesBodies } from "../src/wire.ts";
+import { DEFAULT_LIMITS } from "../worker/limits.ts";
+import { RelayCore, type RelaySocket } from "../worker/relay-core.ts";
 import { type RunningServer, serve } from "../worker/serve.ts";
 import { flood, HIGH_ID, hostileHello, type RawSocket, rawSocket } from "./_hostile.ts";
 import { nodeOnly } from "./_helpers.ts";
@@ -260,6 +262,34 @@ function hostileCases(host: () => Host, prefix: string): void {
     for (const r of readers) r.destroy();
   });
 
+  it("a paused live reader: nodes written while it does not read wait for its CREDIT, not in the relay", async () => {
+    const h = host();
+    const name = fresh();
+    await relayLog(h, name, 1);
+    const ws = await rawSocket(`${h.url()}/logs/${name}/ws`);
+    // An empty live client that asks for a huge window: it finishes the initial exchange, then stops reading.
+    await ws.send(hostileHello({ count: 0, length: 0, xor: new Uint8Array(16), id: HIGH_ID, window: 1 << 30, live: true }));
+    await ws.send(encodeMessage({ type: "synced" }));
+    for (let message = await ws.nextMessage(); message.type !== "synced"; message = await ws.nextMessage());
+    await ws.send(encodeMessage({ type: "ack" }));
+    ws.pause();
+    const start = ws.received;
+    const outBefore = h.metric?.("bytes_out_total") ?? 0;
+    // A writer adds 3 MB while it is live.
+    await syncWith(h, name, await filled(1500, 2048, `${name}-live`));
+    if (h.metric !== undefined) {
+      await waitFor(() => h.metric!("sockets_waiting") >= 1, 20_000, "the paused reader's session waiting");
+      const out = h.metric("bytes_out_total") - outBefore;
+      assert.ok(out <= RELAY_WINDOW + 2 * FRAME, `${out} bytes sent while the live reader did not read`);
+    }
+    ws.resume();
+    await ws.send(new Uint8Array(0));
+    await ws.closed;
+    const got = ws.received - start;
+    assert.ok(got > 0, "the live reader got nodes");
+    assert.ok(got <= RELAY_WINDOW + FRAME, `${got} bytes reached a live reader that sent no CREDIT`);
+  });
+
   for (const order of ["many first", "one first"] as const) {
     it(`20 000 nodes against a 1-node relay with 256 KiB frames (${order} in id order)`, async () => {
       const h = host();
@@ -319,6 +349,69 @@ function hostileCases(host: () => Host, prefix: string): void {
     assert.match(reason, /Waited 1500 ms for the peer's reconciliation reply/);
   });
 }
+
+describe("the relay waits for a socket's buffer (bufferedAmount)", () => {
+  it("sends stop while the socket buffers more than 512 KiB and go on when it drains", async () => {
+    const storage = new MemoryStorage();
+    const states = new Map<RelaySocket, unknown>();
+    const core = new RelayCore({
+      sockets: () => states.keys(),
+      save: (ws, state) => void states.set(ws, state),
+      load: (ws) => states.get(ws),
+      waitUntil: () => {},
+    }, { name: "buffered", storage, limits: DEFAULT_LIMITS });
+    const source = await filled(1500, 2048, "buffered");
+    // The relay's log: pushed in process.
+    const relayLog = core.log as unknown as Hyperlog<unknown>;
+    const a = source.replicate({ mode: "push" });
+    const b = relayLog.replicate({ mode: "pull" });
+    a.readable.pipeTo(b.writable).catch(() => {});
+    b.readable.pipeTo(a.writable).catch(() => {});
+    await Promise.all([a.done, b.done]);
+    assert.equal(relayLog.length, 1500);
+    // A socket whose buffer fills with the first nodes sent, until the test drains it.
+    let buffered = 0;
+    let full = true;
+    let sent = 0;
+    let looks = 0;
+    const client = new Hyperlog();
+    const ws: RelaySocket & { bufferedAmount: number } = {
+      readyState: 1,
+      get bufferedAmount() {
+        if (buffered > 0) looks++;
+        return buffered;
+      },
+      send: (data) => {
+        sent += data.length;
+        if (full && data[0] === 8) buffered = 600 * 1024;
+        driver.deliver(new Uint8Array(data));
+      },
+      close: () => {},
+    };
+    const driver = driveChannel(client, { window: 1 << 22 }, {
+      send: (body) => void core.message(ws, body.slice()),
+      buffered: () => 0,
+      close: () => {},
+    });
+    driver.done.catch(() => {});
+    states.set(ws, undefined);
+    await core.accept(ws, "read");
+    // The relay looks at the buffer again and again while it waits (the client's CREDIT comes meanwhile); the
+    // nodes of one step go out together, within the room there was (512 KiB).
+    await waitFor(() => looks >= 20, 10_000, "the relay looking at the socket's buffer");
+    const atFill = sent;
+    await waitFor(() => looks >= 40, 10_000, "the relay looking at the socket's buffer again");
+    assert.equal(core.waiting, 1);
+    assert.equal(sent, atFill, "nothing sent while the buffer was full");
+    assert.ok(sent < 512 * 1024 + 2 * FRAME, `${sent} bytes sent before the buffer was full`);
+    assert.ok(client.length < 1500, "the client has part of the log");
+    full = false;
+    buffered = 0;
+    await driver.done;
+    assert.equal(client.length, 1500, "the rest came once the socket drained");
+    await core.close();
+  });
+});
 
 describe("hostile peers against hyperlog serve (this runtime)", () => {
   const dir = mkdtempSync(join(tmpdir(), "hyperlog-hostile-"));
