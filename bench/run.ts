@@ -24,6 +24,7 @@ import { benchmark as relay } from "./relay.ts";
 import { benchmark as indexeddb } from "./indexeddb.ts";
 import { benchmark as replicate } from "./replicate.ts";
 import { benchmark as bounds } from "./bounds.ts";
+import { benchmark as hostile } from "./hostile.ts";
 import { benchmark as sqlite } from "./sqlite.ts";
 import { benchmark as storm } from "./storm.ts";
 import { benchmark as views } from "./views.ts";
@@ -46,6 +47,7 @@ const MODULES: readonly BenchModule[] = [
   denokv,
   replicate,
   bounds,
+  hostile,
   views,
   relay,
   indexeddb,

@@ -67,6 +67,12 @@ export interface SessionOptions extends ReplicateOptions {
    * memory only.
    */
   linkRefs?: boolean | undefined;
+  /**
+   * The most bytes of nodes this side sends ahead of the peer's CREDIT, whatever window the peer's HELLO names
+   * (default: the peer's). A relay sets it, so that a client that asks for a huge window and stops reading costs it
+   * at most this much on a transport that does not tell how much it buffers.
+   */
+  peerWindow?: number | undefined;
 }
 
 /**

@@ -81,6 +81,8 @@ export class Session {
   readonly #live: boolean;
   readonly #maxFrame: number;
   readonly #window: number;
+  /** The most this side sends ahead of the peer's CREDIT (the peer's window, capped by `options.peerWindow`). */
+  readonly #peerWindow: number;
   readonly #admit: ((sizes: readonly number[], live: boolean) => void) | undefined;
   readonly #linkRefs: boolean;
   readonly #freshNonce = toHex(crypto.getRandomValues(new Uint8Array(16)));
@@ -125,6 +127,7 @@ export class Session {
     this.#live = options.live === true;
     this.#maxFrame = maxFrame;
     this.#window = window;
+    this.#peerWindow = options.peerWindow ?? Infinity;
     this.#admit = options.admit;
     this.#linkRefs = options.linkRefs !== false;
     this.#out = new Outbox(
@@ -275,7 +278,7 @@ export class Session {
 
   #restore(state: SessionState): void {
     this.#hello = helloOf(state.hello);
-    this.#peer = helloOf(state.peer);
+    this.#peer = this.#capped(helloOf(state.peer));
     this.#nonceOverride = this.#hello.nonce;
     this.#out.plan = state.plan === null
       ? { kind: "none" }
@@ -461,13 +464,18 @@ export class Session {
     }
   }
 
+  /** The peer's HELLO with its window capped by `options.peerWindow`. */
+  #capped(peer: Hello): Hello {
+    return peer.window > this.#peerWindow ? { ...peer, window: this.#peerWindow } : peer;
+  }
+
   /** Both HELLOs are known: both sides take the same path from them. */
   async #decide(peer: Hello, out: Uint8Array[]): Promise<void> {
     const log = this.#log;
     if (peer.id === log.id) {
       throw new ProtocolError(`Both sides are the same log (id ${log.id}); a log cannot replicate with itself`);
     }
-    this.#peer = peer;
+    this.#peer = this.#capped(peer);
     // Link references (link-refs.ts): kept when either side takes them; not in a resumed session (memory only).
     if (!this.resumed && (this.#hello!.refs === true || peer.refs === true)) {
       this.#out.refs = new LinkRefs(peer.refs === true);

@@ -426,3 +426,27 @@ export function decodeMessage(body: Uint8Array): Message {
       throw new ProtocolError(`The peer sent an unknown message type ${type}`);
   }
 }
+
+/**
+ * How many nodes a message body carries, counted without decoding them: 1 for NODE, the number of varint-framed
+ * bodies for NODES, 0 for every other message. What a relay counts for its metrics as it sends.
+ *
+ * @example
+ * ```ts
+ * import { encodeMessage, nodesInMessage } from "./wire.ts";
+ * console.assert(nodesInMessage(encodeMessage({ type: "credit", bytes: 300 })) === 0);
+ * console.assert(nodesInMessage(new Uint8Array([8, 2, 0, 0, 1, 0])) === 2);
+ * ```
+ */
+export function nodesInMessage(body: Uint8Array): number {
+  if (body[0] === NODE) return 1;
+  // NODES_REFS (type 10, link-refs.ts) frames its nodes as NODES does.
+  if (body[0] !== NODES && body[0] !== 10) return 0;
+  let count = 0;
+  for (let at = 1; at < body.length; count++) {
+    const header = readVarint(body, at);
+    if (header === undefined) break;
+    at = header[1] + header[0];
+  }
+  return count;
+}

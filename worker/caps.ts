@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { ERROR } from "../src/wire.ts";
+import { encodeMessage } from "../mod.ts";
 import { CLOSE } from "./limits.ts";
 
 /**
@@ -237,10 +237,7 @@ export function refuseSocket(
   ws: { send(data: Uint8Array): void; close(code: number, reason: string): void },
   refusal: Refusal,
 ): void {
-  const text = new TextEncoder().encode(JSON.stringify({ name: "ProtocolError", message: refusal.reason }));
-  const body = new Uint8Array(1 + text.length);
-  body[0] = ERROR;
-  body.set(text, 1);
+  const body = encodeMessage({ type: "error", name: "ProtocolError", message: refusal.reason });
   try {
     ws.send(body);
   } catch {

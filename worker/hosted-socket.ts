@@ -4,8 +4,7 @@
  *
  * @module
  */
-import { NODE, NODES, readVarint } from "../src/wire.ts";
-import { NODES_REFS } from "../src/link-refs.ts";
+import { nodesInMessage } from "../mod.ts";
 import type { RelayMetrics } from "./metrics.ts";
 import type { RelaySocket } from "./relay-core.ts";
 
@@ -26,6 +25,8 @@ export interface RuntimeSocket {
   send(data: Uint8Array | string): void;
   /** Closes with a code and reason. */
   close(code: number, reason: string): void;
+  /** Bytes sent and not yet handed to the network (the runtime's `bufferedAmount`), where the runtime tells. */
+  buffered?: (() => number) | undefined;
 }
 
 /**
@@ -78,6 +79,7 @@ export interface SocketSink {
 export class HostedSocket implements RelaySocket {
   #real: RuntimeSocket | undefined;
   #queue: (Uint8Array | string)[] = [];
+  #queued = 0;
   #closing: [number, string] | undefined;
   #state = 1;
   readonly #relay: SocketSink;
@@ -104,11 +106,24 @@ export class HostedSocket implements RelaySocket {
     if (typeof data === "string") this.metrics?.add("bytes_out_total", data.length);
     else if (this.metrics !== undefined) {
       this.metrics.add("bytes_out_total", data.byteLength);
-      if (data[0] === NODE) this.metrics.add("nodes_out_total");
-      else if (data[0] === NODES || data[0] === NODES_REFS) this.metrics.add("nodes_out_total", nodesIn(data));
+      const nodes = nodesInMessage(data);
+      if (nodes > 0) this.metrics.add("nodes_out_total", nodes);
     }
     if (this.#real !== undefined) this.#real.send(data);
-    else this.#queue.push(data);
+    else {
+      this.#queue.push(data);
+      this.#queued += typeof data === "string" ? data.length : data.byteLength;
+    }
+  }
+
+  /**
+   * Bytes sent and not yet handed to the network: what the runtime's socket buffers (or, before the handshake is
+   * done, what is kept for it). The relay's sessions wait while it is high, so a client that stops reading costs
+   * the relay at most about that much memory.
+   */
+  get bufferedAmount(): number {
+    if (this.#real === undefined) return this.#queued;
+    return this.#real.buffered?.() ?? 0;
   }
 
   /** Closes the socket (once the handshake is done, if it is not yet). */
@@ -130,6 +145,7 @@ export class HostedSocket implements RelaySocket {
     this.#real = real;
     for (const data of this.#queue) real.send(data);
     this.#queue = [];
+    this.#queued = 0;
     if (this.#closing !== undefined) {
       try {
         real.close(...this.#closing);
@@ -160,15 +176,4 @@ export class HostedSocket implements RelaySocket {
     this.onGone = undefined;
     gone?.();
   }
-}
-
-/** How many nodes a NODES message holds (its varint-framed bodies, counted without decoding them). */
-function nodesIn(message: Uint8Array): number {
-  let count = 0;
-  for (let at = 1; at < message.length; count++) {
-    const header = readVarint(message, at);
-    if (header === undefined) break;
-    at = header[1] + header[0];
-  }
-  return count;
 }

@@ -44,7 +44,10 @@ export const CLOSE: {
   NODE_TOO_LARGE: 4013,
   /** More nodes (or bytes of nodes) per second than allowed on one socket, in any phase. */
   RATE_LIMITED: 4029,
-  /** The socket sent no HELLO within the deadline (`HELLO_TIMEOUT_MS`). */
+  /**
+   * The socket sent no HELLO within the deadline (`HELLO_TIMEOUT_MS`), or its initial exchange waited longer than
+   * `EXCHANGE_IDLE_MS` for a reply it needed.
+   */
   HELLO_TIMEOUT: 4408,
   /** The relay, or this log, has as many sockets as allowed (`MAX_SOCKETS`, `MAX_SOCKETS_PER_LOG`): retry later. */
   TOO_MANY_SOCKETS: 4503,

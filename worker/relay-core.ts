@@ -1,6 +1,6 @@
 /**
  * The relay of one log, whatever hosts it: the Durable Object on Cloudflare (`relay.ts`) or `hyperlog serve` on
- * Node, Deno or Bun (`serve.ts`). It needs a {@link Storage} for the log and a small {@link RelayHost}: how to list
+ * Node, Deno or Bun (`serve.ts`). It needs a `Storage` for the log and a small {@link RelayHost}: how to list
  * the open sockets and keep a few fields with each. The host accepts sockets and passes their messages and closes
  * to {@link RelayCore.message} and {@link RelayCore.closed}.
  *
@@ -20,153 +20,54 @@
 import {
   Driver,
   Hyperlog,
-  InvalidNodeError,
   type MessageTransport,
-  MissingLinksError,
-  ProtocolError,
   Session,
   type SessionOptions,
   type SessionState,
-  SignatureError,
   type StoredNode,
 } from "../mod.ts";
-import type { Storage } from "../src/storage.ts";
-import type { Refusal } from "./caps.ts";
 import { CLOSE, type RelayLimits, type Role } from "./limits.ts";
-import { LOG_VIEW_PATHS, logView, noteWrites } from "./log-page.ts";
-import { nodeJson, nodeText } from "./node-json.ts";
-import { newPeerId, PresenceHub, type PresenceHubOptions } from "./presence-hub.ts";
+import { noteWrites } from "./log-page.ts";
+import { nodeJson } from "./node-json.ts";
+import { readLog } from "./relay-reads.ts";
+import {
+  codeOf,
+  exact,
+  reasonOf,
+  Refused,
+  type RelayCoreOptions,
+  type RelayHost,
+  type RelaySocket,
+  type RelaySocketState,
+} from "./relay-socket.ts";
+import { newPeerId, PresenceHub } from "./presence-hub.ts";
 import { DEFAULT_PRESENCE } from "./presence-settings.ts";
 
+
+export type { RelayCoreOptions, RelayHost, RelaySocket, RelaySocketState } from "./relay-socket.ts";
 export { nodeJson };
 
-const textEncoder = new TextEncoder();
-const textDecoder = new TextDecoder();
-/** Bytes buffered on a socket before its session waits (where the socket tells: `bufferedAmount`). */
-const HIGH_WATER = 1 << 20;
+/**
+ * Bytes buffered on a socket before its session waits (where the socket tells: `bufferedAmount`). A session sends at
+ * most the room left, so a client that stops reading holds at most about this much of the relay's memory.
+ */
+const HIGH_WATER = 512 * 1024;
 /** A session state bigger than this is not kept (a Durable Object attachment holds 2 KiB). */
 const MAX_STATE = 1800;
 /** Recent nodes kept in memory for the sessions' live reads (up to twice this many). */
 const RECENT = 2048;
+/** What `ws` buffers (0 where the socket does not tell). */
+function bufferedOf(ws: RelaySocket): number {
+  return (ws as { bufferedAmount?: number }).bufferedAmount ?? 0;
+}
+
+/** How many more bytes the relay sends on `ws` before it waits. */
+function roomOf(ws: RelaySocket): number {
+  return HIGH_WATER - bufferedOf(ws);
+}
+
 /** Milliseconds between two saves of a socket's session state in the same phase, at least. */
 const SAVE_EVERY = 250;
-
-/**
- * A server-side WebSocket as the relay uses it (a Workers socket accepted with the hibernation API fits, and so
- * does the wrapper `serve.ts` puts around a Node, Deno or Bun socket).
- *
- * @example
- * ```ts
- * import type { RelaySocket } from "./relay-core.ts";
- * const sink: RelaySocket = { readyState: 1, send() {}, close() {} };
- * console.assert(sink.readyState === 1);
- * ```
- */
-export interface RelaySocket {
-  /** 1 while open. */
-  readonly readyState: number;
-  /** Sends one message: binary (replication) or text (presence). */
-  send(data: Uint8Array | string): void;
-  /** Closes the socket. */
-  close(code?: number, reason?: string): void;
-}
-
-/**
- * What the relay keeps with each socket, through {@link RelayHost.save}: small and structured-cloneable, so that a
- * Durable Object can keep it in the socket's attachment across hibernation.
- *
- * @example
- * ```ts
- * import type { RelaySocketState } from "./relay-core.ts";
- * const state: RelaySocketState = { name: "chat", role: "write", phase: "live", session: null };
- * console.assert(state.phase === "live");
- * ```
- */
-export interface RelaySocketState {
-  /** The log's name (a Durable Object learns it from requests; a woken one learns it here). */
-  name: string;
-  /** What the client may do. */
-  role: Role;
-  /** `handshake` during the initial exchange, then `live`. */
-  phase: "handshake" | "live";
-  /** The session's state to resume from, or null when its phase cannot resume. */
-  session: SessionState | null;
-  /** The socket's presence peer id (`presence-hub.ts`). */
-  peer?: string;
-}
-
-/**
- * The seam between the relay and what hosts it: the Durable Object fills it with its hibernation API
- * (`ctx.getWebSockets()`, `ws.serializeAttachment`), `hyperlog serve` with a set and a map.
- *
- * @example
- * ```ts
- * import type { RelayHost, RelaySocket, RelaySocketState } from "./relay-core.ts";
- * const states = new Map<RelaySocket, RelaySocketState>();
- * const host: RelayHost = {
- *   sockets: () => states.keys(),
- *   save: (ws, state) => void states.set(ws, state),
- *   load: (ws) => states.get(ws),
- *   waitUntil: () => {},
- * };
- * console.assert([...host.sockets()].length === 0);
- * ```
- */
-export interface RelayHost {
-  /** Every socket of this log accepted and still open (after a wake-up too). */
-  sockets(): Iterable<RelaySocket>;
-  /** Keeps `state` with the socket. */
-  save(ws: RelaySocket, state: RelaySocketState): void;
-  /** The state last saved with the socket (`undefined` or `null` if none). */
-  load(ws: RelaySocket): unknown;
-  /** Keeps the host alive until `promise` settles (background work such as the KV mirror). */
-  waitUntil(promise: Promise<unknown>): void;
-}
-
-/**
- * Options of a {@link RelayCore}.
- *
- * @example
- * ```ts
- * import { MemoryStorage } from "../mod.ts";
- * import { DEFAULT_LIMITS } from "./limits.ts";
- * import type { RelayCoreOptions } from "./relay-core.ts";
- * const options: RelayCoreOptions = { name: "chat", storage: new MemoryStorage(), limits: DEFAULT_LIMITS };
- * console.assert(options.name === "chat");
- * ```
- */
-export interface RelayCoreOptions {
-  /** The log's name. */
-  name: string;
-  /** Where the log is kept. */
-  storage: Storage;
-  /** Size and rate limits. */
-  limits: RelayLimits;
-  /** The writer allowlist (hex public keys); nodes must be signed by one of them. */
-  writers?: string[] | undefined;
-  /**
-   * Copies stored nodes elsewhere (the KV mirror). Called with batches in change order, one call at a time, in the
-   * background (through {@link RelayHost.waitUntil}): ingest never waits for it. A failure is dropped: the copy is
-   * a cache, and readers fall back to the log.
-   */
-  mirror?: ((nodes: readonly StoredNode[]) => Promise<void>) | undefined;
-  /**
-   * Called for every node a socket sends, in every phase, once its role and size are checked (the write budget, the
-   * log's size cap): a {@link Refusal} closes the socket with its code.
-   */
-  admit?: ((ws: RelaySocket, bytes: number) => Refusal | undefined) | undefined;
-  /** Called when the relay closes a socket for a reason of its own (a refusal), with the code and reason. */
-  refused?: ((ws: RelaySocket, code: number, reason: string) => void) | undefined;
-  /** Presence: its bounds, and where a host that loses its memory keeps the peers (default: the defaults, in memory). */
-  presence?: PresenceHubOptions | undefined;
-  /**
-   * Whether the host may resume sessions from the state saved with their sockets (default true: a hibernating
-   * Durable Object). A host that never does (`hyperlog serve`) passes false: the core then saves no session state
-   * (computing it on every message cost a quarter of the relay's CPU in a write storm), and sessions take links as
-   * references from clients (`SessionOptions.linkRefs`: references live in memory, which a resumed session lost).
-   */
-  resumes?: boolean | undefined;
-}
 
 /** What each socket has in memory while the core lives. */
 interface Conn {
@@ -181,44 +82,9 @@ interface Conn {
   /** The phase and flags of the state last saved. */
   mark?: string | undefined;
   saveTimer?: ReturnType<typeof setTimeout> | undefined;
-}
-
-/** A refusal of the relay's own (a limit or a role), with its close code. */
-class Refused extends Error {
-  readonly closeCode: number;
-  constructor(name: string, message: string, closeCode: number) {
-    super(message);
-    this.name = name;
-    this.closeCode = closeCode;
-  }
-}
-
-/** The close code for an error that ended a session. */
-function codeOf(error: Error | undefined): [number, string] {
-  if (error === undefined) return [1000, "Done"];
-  if ((error as { fromPeer?: boolean }).fromPeer === true) return [1000, "Peer stopped the session"];
-  if (error instanceof Refused) return [error.closeCode, error.message];
-  if (error instanceof InvalidNodeError || error instanceof SignatureError || error instanceof MissingLinksError) {
-    return [CLOSE.INVALID_NODE, error.message];
-  }
-  if (error.name === "MissingLinksError") return [CLOSE.INVALID_NODE, error.message];
-  if (error instanceof ProtocolError) return [CLOSE.PROTOCOL, error.message];
-  return [CLOSE.INTERNAL, error.message];
-}
-
-/** A close reason is at most 123 bytes. */
-function reasonOf(message: string): string {
-  const bytes = textEncoder.encode(message);
-  return bytes.length <= 123 ? message : textDecoder.decode(bytes.subarray(0, 120)).replace(/\uFFFD$/, "") + "...";
-}
-
-/** Raw bytes with the exact length (a view of part of a buffer would send the whole buffer). */
-function exact(body: Uint8Array): Uint8Array {
-  return body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : body.slice();
-}
-
-function isKey(value: string): boolean {
-  return /^[0-9a-f]{64}$/.test(value);
+  /** The session waits for the socket to have room (the client reads slower than the relay sends). */
+  waiting: boolean;
+  drainTimer?: ReturnType<typeof setTimeout> | undefined;
 }
 
 /**
@@ -245,6 +111,7 @@ export class RelayCore {
   readonly #host: RelayHost;
   readonly #limits: RelayLimits;
   readonly #name: string;
+  readonly #idleMs: number;
   readonly #conns = new Map<RelaySocket, Conn>();
   readonly #log: Hyperlog<Uint8Array>;
   readonly #mirror: ((nodes: readonly StoredNode[]) => Promise<void>) | undefined;
@@ -263,6 +130,7 @@ export class RelayCore {
     this.#host = host;
     this.#limits = options.limits;
     this.#name = options.name;
+    this.#idleMs = options.idleMs ?? 30_000;
     this.#mirror = options.mirror;
     this.#admit = options.admit;
     this.#resumes = options.resumes !== false;
@@ -304,6 +172,25 @@ export class RelayCore {
   /** The log this relay keeps. */
   get log(): Hyperlog<Uint8Array> {
     return this.#log;
+  }
+
+  /**
+   * How many of this log's sockets wait for their client before the relay sends them more nodes: for room in the
+   * socket's buffer, or for the client's CREDIT (a client that stops reading ends up in one or the other).
+   */
+  get waiting(): number {
+    let n = 0;
+    for (const conn of this.#conns.values()) {
+      if (conn.waiting || conn.driver.session.waitingFor?.startsWith("CREDIT") === true) n++;
+    }
+    return n;
+  }
+
+  /** Bytes sent on this log's sockets and not yet handed to the network (where the sockets tell). */
+  get buffered(): number {
+    let n = 0;
+    for (const conn of this.#conns.values()) n += bufferedOf(conn.ws);
+    return n;
   }
 
   /** Resolves when the log is open. */
@@ -357,40 +244,11 @@ export class RelayCore {
 
   /**
    * Answers the log's reads: `/info` (`{ heads, length }`), `/nodes/KEY` (one node as JSON), `/changes?since=N`
-   * (NDJSON); anything else is a 404.
+   * (NDJSON), the log's views; anything else is a 404.
    */
   async read(url: URL): Promise<Response> {
-    const log = this.#log;
-    await log.ready();
-    const path = url.pathname;
-    // The log's views (log-page.ts): /graph, /summary, /page.
-    if (LOG_VIEW_PATHS.has(path)) return await logView(log, this.#name, url, () => [...this.#host.sockets()].length);
-    if (path === "/info") {
-      return Response.json({ heads: await log.storage.heads(), length: log.length });
-    }
-    if (path.startsWith("/nodes/")) {
-      const key = path.slice("/nodes/".length);
-      const node = isKey(key) ? await log.storage.get(key) : undefined;
-      if (node === undefined) return Response.json({ error: `No node ${key} in log ${this.#name}` }, { status: 404 });
-      return new Response(nodeText(node), { headers: { "content-type": "application/json" } });
-    }
-    if (path === "/changes") {
-      const since = Number(url.searchParams.get("since") ?? "0");
-      let cursor = since;
-      const until = log.length;
-      const body = new ReadableStream<Uint8Array>({
-        async pull(controller) {
-          const page = cursor < until
-            ? await log.storage.read({ since: cursor, until, limit: 512, reverse: false })
-            : [];
-          if (page.length === 0) return controller.close();
-          cursor = page[page.length - 1]!.change;
-          controller.enqueue(textEncoder.encode(page.map((n) => nodeText(n) + "\n").join("")));
-        },
-      });
-      return new Response(body, { headers: { "content-type": "application/x-ndjson" } });
-    }
-    return new Response("Not found", { status: 404 });
+    await this.#log.ready();
+    return await readLog(this.#log, this.#name, url, () => [...this.#host.sockets()].length);
   }
 
   /**
@@ -412,6 +270,9 @@ export class RelayCore {
       live: true,
       maxFrame: limits.maxFrame,
       linkRefs: !this.#resumes,
+      // Whatever window a client asks for, no more than this goes out ahead of its CREDIT (where the socket does not
+      // tell how much it buffers, this is what bounds the memory a client that stops reading costs).
+      peerWindow: HIGH_WATER,
       read: (since, until, limit) => this.#readNodes(since, until, limit),
       admit: (sizes) => {
         if (role !== "write") {
@@ -455,6 +316,7 @@ export class RelayCore {
       driver: undefined as unknown as Driver,
       closed: false,
       saved: 0,
+      waiting: false,
     };
     const options = this.#options(() => conn, att.role);
     const log = this.#log as unknown as Hyperlog<unknown>;
@@ -463,8 +325,20 @@ export class RelayCore {
       send: (body) => {
         if (!conn.closed && ws.readyState === 1) ws.send(exact(body));
       },
-      room: () => HIGH_WATER - ((ws as { bufferedAmount?: number }).bufferedAmount ?? 0),
-      drained: () => new Promise<void>((resolve) => setTimeout(resolve, 5)),
+      room: () => roomOf(ws),
+      // Sockets tell no event when their buffer drains: look again every few milliseconds.
+      drained: () =>
+        new Promise<void>((resolve) => {
+          conn.waiting = true;
+          const look = () => {
+            if (conn.closed || roomOf(ws) > 0) {
+              conn.waiting = false;
+              conn.drainTimer = undefined;
+              resolve();
+            } else conn.drainTimer = setTimeout(look, 5);
+          };
+          conn.drainTimer = setTimeout(look, 5);
+        }),
       close: (error) => {
         const [code, reason] = conn.closing ?? codeOf(error);
         this.#close(conn, code, reason);
@@ -474,6 +348,9 @@ export class RelayCore {
     conn.driver = new Driver(session, transport, {
       kicked: true,
       coalesce: true,
+      // The host closes a socket with no HELLO (4408) with its own timer.
+      handshakeTimeout: 0,
+      idleTimeout: this.#idleMs,
       onChange: () => this.#save(conn),
     });
     conn.driver.done.catch(() => {});
@@ -532,6 +409,26 @@ export class RelayCore {
     return this.#start(ws, att, att.session);
   }
 
+  /**
+   * Stops every session without closing its socket, once the messages already received are handled, and keeps each
+   * one's state with its socket: what eviction after hibernation leaves (the sockets and the storage). A new core on
+   * the same host resumes them. Tests use it to stand for an eviction, which never comes in the middle of work.
+   */
+  async suspend(): Promise<void> {
+    const conns = [...this.#conns.values()];
+    await Promise.all(conns.map((conn) => conn.driver.handled.catch(() => {})));
+    for (const conn of conns) {
+      conn.mark = undefined;
+      this.#save(conn);
+      // Closed for this core only: the driver stops, sends nothing, and leaves the socket open.
+      conn.closed = true;
+      clearTimeout(conn.saveTimer);
+      clearTimeout(conn.drainTimer);
+      conn.driver.fail(new Error("Suspended"));
+      this.#conns.delete(conn.ws);
+    }
+  }
+
   /** Wakes the sessions of every socket the host lists (after a wake-up, live sockets send again at once). */
   resumeAll(): void {
     for (const ws of this.#host.sockets()) this.#connOf(ws);
@@ -571,6 +468,8 @@ export class RelayCore {
     this.#presence.gone(conn.ws);
     if (code >= 4000) this.#refused?.(conn.ws, code, reason);
     clearTimeout(conn.saveTimer);
+    clearTimeout(conn.drainTimer);
+    conn.waiting = false;
     this.#conns.delete(conn.ws);
     try {
       conn.ws.close(code, reasonOf(reason));

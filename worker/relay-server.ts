@@ -5,6 +5,7 @@
  * @module
  */
 import { join } from "node:path";
+import process from "node:process";
 import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from "node:fs";
 import { openSqlite } from "../storage/sqlite-open.ts";
 import type { Storage } from "../src/storage.ts";
@@ -74,6 +75,8 @@ export interface ServeSettings {
   IDLE_LOG_MS?: string | undefined;
   /** Milliseconds a socket may stay open without sending its HELLO (default 10 000). */
   HELLO_TIMEOUT_MS?: string | undefined;
+  /** Milliseconds an initial exchange may wait for a reply it needs before 4408 (default 30 000). */
+  EXCHANGE_IDLE_MS?: string | undefined;
   /** `/metrics` answers with this token; unset, it is a 404. */
   METRICS_TOKEN?: string | undefined;
   /** The secret of signed capability tokens (`hyperlog token create`). */
@@ -174,6 +177,17 @@ export class RelayServer {
     this.metrics.gauge("open_logs", "Logs open now", () => this.#served.size);
     this.metrics.gauge("logs", "Logs on this relay", () => this.#logCount);
     this.metrics.gauge("sockets", "WebSockets open now", () => this.#sockets);
+    this.metrics.gauge("sockets_waiting", "WebSockets whose client reads slower than the relay sends", () => {
+      let n = 0;
+      for (const served of this.#served.values()) n += served.core.waiting;
+      return n;
+    });
+    this.metrics.gauge("buffered_bytes", "Bytes sent on WebSockets and not yet handed to the network", () => {
+      let n = 0;
+      for (const served of this.#served.values()) n += served.core.buffered;
+      return n;
+    });
+    this.metrics.gauge("resident_memory_bytes", "The relay process's resident set size", () => process.memoryUsage.rss());
     this.#sweeper = setInterval(() => this.#sweep(), Math.min(this.#config.caps.idleLogMs, 5000));
     unref(this.#sweeper);
   }
@@ -287,6 +301,7 @@ export class RelayServer {
       name,
       storage,
       limits: this.#config.limits,
+      idleMs: this.#config.caps.idleMs,
       writers: writersFor(this.#config.writers, name),
       admit: (ws, bytes) => guard.admit(ws, bytes),
       refused: (_ws, code, reason) => this.#refusal(name, code, reason),

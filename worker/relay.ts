@@ -123,6 +123,8 @@ export interface RelayEnv {
   MAX_LOG_BYTES?: string;
   /** Milliseconds a socket may stay open without sending its HELLO (default 10 000). */
   HELLO_TIMEOUT_MS?: string;
+  /** Milliseconds an initial exchange may wait for a reply it needs before 4408 (default 30 000). */
+  EXCHANGE_IDLE_MS?: string;
   /** `/metrics` answers with this token (Authorization: Bearer); unset, `/metrics` is a 404. */
   METRICS_TOKEN?: string;
   /** The secret of signed capability tokens (HS256 JWTs: `hyperlog token create`); unset, none is accepted. */
@@ -225,6 +227,7 @@ export class RelayObject {
         name,
         storage,
         limits: config.limits,
+        idleMs: config.caps.idleMs,
         writers: writersFor(config.writers, name),
         admit: (ws, bytes) => guard.admit(ws, bytes),
         refused: (_ws, code, reason) => this.#refused(name, code, reason),
@@ -273,7 +276,9 @@ export class RelayObject {
     const core = await this.#open(name);
     if (url.pathname === "/ws") return this.#accept(request, core);
     if (url.pathname === "/debug/forget" && this.#env.RELAY_DEBUG === "1" && request.method === "POST") {
-      // What eviction after hibernation leaves: the sockets (with their attachments) and the database.
+      // What eviction after hibernation leaves: the sockets (with their attachments) and the database. An Object is
+      // evicted only when idle: the work under way is finished first.
+      await core.suspend();
       this.#core = undefined;
       this.#storage = undefined;
       return Response.json({ forgot: true });

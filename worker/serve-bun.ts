@@ -8,7 +8,9 @@ import { type HostedSocket, INTERNAL, type RelayServer, SERVER_TIMEOUTS, socketR
 /** The part of Bun's server WebSocket the adapter uses. */
 interface BunSocket {
   data: HostedSocket;
-  send(data: Uint8Array | string): void;
+  send(data: Uint8Array | string): number;
+  /** Bytes queued by `send` and not yet handed to the network. */
+  getBufferedAmount(): number;
   close(code?: number, reason?: string): void;
 }
 
@@ -78,7 +80,12 @@ export async function listen(
     websocket: {
       maxPayloadLength: socketReadLimit(relay.limits),
       perMessageDeflate: false,
-      open: (ws) => ws.data.attach({ send: (data) => ws.send(data), close: (code, reason) => ws.close(code, reason) }),
+      open: (ws) =>
+        ws.data.attach({
+          send: (data) => void ws.send(data),
+          close: (code, reason) => ws.close(code, reason),
+          buffered: () => ws.getBufferedAmount(),
+        }),
       message: (ws, message) => ws.data.received(typeof message === "string" ? message : new Uint8Array(message)),
       close: (ws, code) => ws.data.ended(code),
     },

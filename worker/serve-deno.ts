@@ -9,6 +9,8 @@ import { INTERNAL, type RelayServer } from "./serve.ts";
 /** The part of Deno's WebSocket the adapter uses. */
 export interface DenoSocket {
   binaryType: string;
+  /** Bytes queued by `send` and not yet handed to the network. */
+  readonly bufferedAmount: number;
   send(data: Uint8Array | string): void;
   close(code?: number, reason?: string): void;
   onopen: (() => void) | null;
@@ -77,7 +79,12 @@ export function denoHandler(
     relay.fetch(request, (protocol, hosted) => {
       const { socket, response } = upgradeWebSocket(request, protocol === undefined ? {} : { protocol });
       socket.binaryType = "arraybuffer";
-      socket.onopen = () => hosted.attach({ send: (data) => socket.send(data), close: (c, r) => socket.close(c, r) });
+      socket.onopen = () =>
+        hosted.attach({
+          send: (data) => socket.send(data),
+          close: (c, r) => socket.close(c, r),
+          buffered: () => socket.bufferedAmount,
+        });
       socket.onmessage = (event) => hosted.received(event.data);
       socket.onclose = (event) => hosted.ended(event.code);
       socket.onerror = () => hosted.ended(1006);

@@ -154,7 +154,11 @@ export async function listen(
         });
         ws.on("close", (code: number) => hosted.ended(code));
         ws.on("error", () => hosted.ended(1006));
-        hosted.attach({ send: (data) => ws.send(data), close: (code, reason) => ws.close(code, reason) });
+        hosted.attach({
+          send: (data) => ws.send(data),
+          close: (code, reason) => ws.close(code, reason),
+          buffered: () => ws.bufferedAmount,
+        });
       });
       // Not sent: `ws` answers the handshake itself.
       return new Response(null, { status: 204 });

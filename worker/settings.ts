@@ -56,6 +56,11 @@ export interface RelayCaps {
   openLogs: number;
   /** Milliseconds a socket may stay open without sending its HELLO; then it is closed with 4408. */
   helloMs: number;
+  /**
+   * Milliseconds an initial exchange may wait for a reply it needs before the socket is closed with 4408 (a client
+   * that stops answering in the middle of it). Live sockets may stay quiet for ever.
+   */
+  idleMs: number;
   /** Milliseconds a log of `hyperlog serve` with no socket and no request stays open. */
   idleLogMs: number;
   /** Bytes per second of nodes one socket may send, in every phase. */
@@ -77,6 +82,7 @@ export const DEFAULT_CAPS: RelayCaps = {
   logs: undefined,
   openLogs: 256,
   helloMs: 10_000,
+  idleMs: 30_000,
   idleLogMs: 30_000,
   bytesPerSecond: 8 << 20,
   burstNodes: 10_000,
@@ -210,6 +216,7 @@ export function readSettings(env: object): RelaySettings {
       logs: cap(e, "MAX_LOGS", DEFAULT_CAPS.logs),
       openLogs: integer(e, "MAX_OPEN_LOGS", DEFAULT_CAPS.openLogs),
       helloMs: integer(e, "HELLO_TIMEOUT_MS", DEFAULT_CAPS.helloMs),
+      idleMs: integer(e, "EXCHANGE_IDLE_MS", DEFAULT_CAPS.idleMs),
       idleLogMs: integer(e, "IDLE_LOG_MS", DEFAULT_CAPS.idleLogMs),
       bytesPerSecond: integer(e, "MAX_BYTES_PER_SECOND", DEFAULT_CAPS.bytesPerSecond),
       burstNodes: integer(e, "MAX_NODES_BURST", DEFAULT_CAPS.burstNodes),
