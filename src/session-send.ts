@@ -76,6 +76,13 @@ export class Outbox {
     return this.buffer.splice(0, n);
   }
 
+  /** Whether every initial node up to `snapshot` was sent (nothing buffered, nothing left in the plan). */
+  initialDone(snapshot: number): boolean {
+    const plan = this.plan;
+    if (plan === undefined || this.buffer.length > 0) return false;
+    return plan.kind === "none" || (plan.kind === "range" && plan.since >= snapshot);
+  }
+
   /** The next initial nodes (up to `budget` bytes, at least one) the plan holds, up to `snapshot`. */
   async initialNodes(budget: number, snapshot: number): Promise<StoredNode[]> {
     const plan = this.plan!;

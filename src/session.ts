@@ -52,6 +52,8 @@ export { DEFAULT_WINDOW, type SessionOptions, type SessionState };
 
 /** The largest RECON message this side sends. */
 const RECON_MESSAGE_BYTES = 64 * 1024;
+/** Bytes of the peer's window that must be free before more nodes go (at most a quarter of the window). */
+const SEND_AT_LEAST = 64 * 1024;
 
 /**
  * One side of a replication session, with no I/O but the log's (see the module doc).
@@ -188,12 +190,21 @@ export class Session {
     if (this.#peer === undefined) return "its HELLO";
     if (this.#checking) return "its CHECK";
     if (this.#reconTurn === "theirs") return "its reconciliation reply";
-    if (this.#out.plan !== undefined && this.#sends && this.#out.sentBytes - this.#out.credited >= this.#peer.window) {
+    if (this.#out.plan !== undefined && this.#sends && this.#windowShut) {
       return "CREDIT for the nodes sent";
     }
     if (this.#sentSynced && !this.#gotAck) return "its ACK";
     if (this.#receives && !this.#gotSynced && this.#out.plan !== undefined) return "its nodes and SYNCED";
     return undefined;
+  }
+
+  /**
+   * Whether nodes wait for CREDIT: they go only when a good part of the peer's window is free, since sending into
+   * every few bytes credited back would make a message (and a CREDIT back) per node.
+   */
+  get #windowShut(): boolean {
+    const window = this.#peer!.window;
+    return window - (this.#out.sentBytes - this.#out.credited) < Math.min(SEND_AT_LEAST, window / 4);
   }
 
   /** Runs `work` after the session's earlier work (receive and produce never interleave). */
@@ -554,9 +565,9 @@ export class Session {
   produce(maxBytes: number): Promise<Uint8Array[]> {
     return this.#serial(async () => {
       if (this.finished || this.#out.plan === undefined || !this.#sends) return [];
-      const peer = this.#peer!;
-      if (this.#out.sentBytes - this.#out.credited >= peer.window) return [];
-      const budget = Math.max(1, Math.min(maxBytes, peer.window - (this.#out.sentBytes - this.#out.credited)));
+      // SYNCED needs no window.
+      if (this.#windowShut && (this.#sentSynced || !this.#out.initialDone(this.#hello!.length))) return [];
+      const budget = Math.max(1, Math.min(maxBytes, this.#peer!.window - (this.#out.sentBytes - this.#out.credited)));
       if (!this.#sentSynced) {
         const nodes = await this.#out.initialNodes(budget, this.#hello!.length);
         if (nodes.length > 0) return this.#out.encode(nodes, false, this.peerMaxFrame, this.stats);
