@@ -55,6 +55,11 @@ const RECON_MESSAGE_BYTES = 64 * 1024;
 /** Bytes of the peer's window that must be free before more nodes go (at most a quarter of the window). */
 const SEND_AT_LEAST = 64 * 1024;
 
+/** Whether a reconciliation entry is answered with nodes only, never with entries. */
+function finalEntry(entry: ReconEntry): boolean {
+  return entry.kind === "all" || entry.kind === "need";
+}
+
 /**
  * One side of a replication session, with no I/O but the log's (see the module doc).
  *
@@ -92,6 +97,8 @@ export class Session {
   #recon: Reconciler | undefined;
   #reconTurn: "mine" | "theirs" | "over" = "over";
   #turnEntries = 0;
+  /** Whether the peer's turn so far holds only entries answered with nodes (ALL, NEED). */
+  #turnFinal = true;
   #sentSynced = false;
   #gotSynced = false;
   #gotAck = false;
@@ -414,12 +421,19 @@ export class Session {
       case "recon":
         if (this.#reconTurn !== "theirs") throw new ProtocolError("The peer sent a reconciliation message out of turn");
         this.#turnEntries += message.entries.length;
+        for (const entry of message.entries) if (!finalEntry(entry)) this.#turnFinal = false;
         this.#recon!.take(message.entries);
         if (message.end) {
           this.stats.roundTrips++;
           if (this.#turnEntries === 0) this.#reconOver();
-          else this.#sendTurn(this.#recon!.endTurn(), out);
+          else {
+            const reply = this.#recon!.endTurn();
+            // A final turn (see #sendTurn) gets no reply: both sides know the reconciliation is over.
+            if (reply.length === 0 && this.#turnFinal) this.#reconOver();
+            else this.#sendTurn(reply, out);
+          }
           this.#turnEntries = 0;
+          this.#turnFinal = true;
         }
         return;
       case "synced":
@@ -475,12 +489,23 @@ export class Session {
     this.#checkpoint = await loadCheckpoint(log, peer.id);
     this.#checking = true;
     out.push(encodeMessage({ type: "check", checkpoint: this.#checkpoint?.sid ?? null }));
+    // Without a checkpoint for the peer, the two names cannot match: the side that leads the reconciliation starts
+    // it now, a round trip early (the peer handles our CHECK first).
+    if (this.#checkpoint === undefined && log.id < peer.id) this.#startRecon(out);
+  }
+
+  /** This side leads the reconciliation: its first turn answers the peer's fingerprint from its HELLO. */
+  #startRecon(out: Uint8Array[]): void {
+    const peer = this.#peer!;
+    this.#reconTurn = "mine";
+    this.#sendTurn(this.#recon!.first({ count: peer.count, xor: peer.xor }), out);
   }
 
   /** Both CHECKs are known: the same checkpoint on both sides, or reconciliation. */
   #check(theirs: string | null, out: Uint8Array[]): void {
     this.#checking = false;
     this.stats.roundTrips++;
+    if (this.#reconTurn !== "over" || this.#out.plan !== undefined) return; // Started with our CHECK (see #decide).
     const stored = this.#checkpoint;
     const mine = this.#hello!;
     const peer = this.#peer!;
@@ -491,12 +516,9 @@ export class Session {
         skip: new Ranges(stored.ranges),
       });
     }
-    const recon = this.#recon!;
-    if (this.#log.id < peer.id) {
-      this.#reconTurn = "mine";
-      this.#sendTurn(recon.first({ count: peer.count, xor: peer.xor }), out);
-    } else {
-      recon.opened({ count: mine.count, xor: mine.xor });
+    if (this.#log.id < peer.id) this.#startRecon(out);
+    else {
+      this.#recon!.opened({ count: mine.count, xor: mine.xor }, peer.count);
       this.#reconTurn = "theirs";
     }
   }
@@ -515,7 +537,8 @@ export class Session {
       out.push(encodeMessage({ type: "recon", end: end === entries.length, entries: entries.slice(start, end) }));
       start = end;
     } while (start < entries.length);
-    if (entries.length === 0) this.#reconOver();
+    // A turn of only ALL and NEED entries is final: the peer answers those with nodes, never with entries.
+    if (entries.length === 0 || entries.every(finalEntry)) this.#reconOver();
     else this.#reconTurn = "theirs";
   }
 

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { answerFingerprint, KeyIndex, LIST_THRESHOLD, Reconciler } from "../src/reconcile.ts";
+import { answerFingerprint, DEEP_FIRST_SPLIT, KeyIndex, LIST_THRESHOLD, Reconciler } from "../src/reconcile.ts";
 import { decodeMessage, encodeMessage, type ReconEntry } from "../src/wire.ts";
 import { sha256Hex } from "../src/sha256.ts";
 import { Hyperlog, MemoryStorage } from "../mod.ts";
@@ -12,7 +12,7 @@ const recon = (entries: ReconEntry[]) => encodeMessage({ type: "recon", end: tru
 function reconcile(a: string[], b: string[]) {
   const ra = new Reconciler(new KeyIndex(a));
   const rb = new Reconciler(new KeyIndex(b));
-  rb.opened(rb.index.fingerprint(""));
+  rb.opened(rb.index.fingerprint(""), ra.index.size);
   let turn = ra.first(rb.index.fingerprint(""));
   let bytes = recon(turn).length;
   let messages = 1;
@@ -45,7 +45,7 @@ describe("set reconciliation", () => {
     for (const [a, b] of [[many, [key(-1)]], [[key(-1)], many]] as const) {
       const ra = new Reconciler(new KeyIndex(a));
       const rb = new Reconciler(new KeyIndex(b));
-      rb.opened(rb.index.fingerprint(""));
+      rb.opened(rb.index.fingerprint(""), ra.index.size);
       let turn = ra.first(rb.index.fingerprint(""));
       for (let i = 0; turn.length > 0; i++) {
         assert.ok(turn.every((entry) => entry.kind !== "keys" || entry.keys.length <= LIST_THRESHOLD));
@@ -124,6 +124,18 @@ describe("set reconciliation", () => {
     assert.throws(() => fresh().take([{ kind: "all", prefix: "" }, fp("0")]), /answers nothing/);
     const keys = Array.from({ length: LIST_THRESHOLD + 1 }, (_, i) => key(5000 + i));
     assert.throws(() => fresh().take([{ kind: "keys", prefix: "", keys }]), /at most 32/);
+    // A first turn two digits deep only when both sides hold many keys, and then all of it.
+    const big = new KeyIndex(Array.from({ length: DEEP_FIRST_SPLIT }, (_, i) => key(i)));
+    const deep = (peerCount: number) => {
+      const r = new Reconciler(big);
+      r.opened(big.fingerprint(""), peerCount);
+      return r;
+    };
+    assert.throws(() => deep(DEEP_FIRST_SPLIT - 1).take([fp("01")]), /answers nothing/);
+    assert.doesNotThrow(() => deep(DEEP_FIRST_SPLIT).take([fp("01"), fp("02")]));
+    assert.throws(() => deep(DEEP_FIRST_SPLIT).take([fp("01"), fp("0")]), /answers nothing/);
+    assert.throws(() => deep(DEEP_FIRST_SPLIT).take([fp("0"), fp("01")]), /answers nothing/);
+    assert.throws(() => deep(DEEP_FIRST_SPLIT).take([fp("01"), fp("01")]), /repeated/);
     // The next turn may only go one level deeper.
     const r = fresh();
     r.take([fp("0")]);
