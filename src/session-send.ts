@@ -56,6 +56,12 @@ export class Outbox {
     this.#read = read;
   }
 
+  /** The peer credited `bytes` (beyond what was sent, it would only let this side send more than it can take). */
+  credit(bytes: number): void {
+    this.credited = Math.min(this.sentBytes, this.credited + bytes);
+    while (this.unacked.length > 0 && this.unacked[0]![0] <= this.credited) this.acked = this.unacked.shift()![1];
+  }
+
   /** Encodes nodes into NODES messages for the peer, counting them. */
   encode(nodes: StoredNode[], live: boolean, peerMaxFrame: number, stats: ReplicationStats): Uint8Array[] {
     const bodies = encodeNodesBodies(nodes, Math.min(NODES_MESSAGE_BYTES, Math.floor(peerMaxFrame / 2)));

@@ -19,9 +19,9 @@
 import { ClosedError, ProtocolError } from "./errors.ts";
 import { type Checkpoint, loadCheckpoint, Ranges, saveCheckpoint, sessionId } from "./checkpoint.ts";
 import { toHex } from "./hex.ts";
-import { KEY_INDEX, WIRE_NODES } from "./internal.ts";
+import { KEY_INDEX } from "./internal.ts";
+import { EAGER_KEYS, type KeyIndex } from "./key-index.ts";
 import type { Hyperlog } from "./log.ts";
-import { Reconciler } from "./reconcile.ts";
 import {
   decodeMessage,
   DEFAULT_MAX_FRAME,
@@ -31,33 +31,23 @@ import {
   type Hello,
   type Message,
   nodeBodySize,
-  type ReconEntry,
-  reconSize,
   type ReplicationMode,
-  type WireNode,
 } from "./wire.ts";
 import type { ReplicationStats } from "./replicate-types.ts";
+import { ReconTurns } from "./session-recon.ts";
+import { Intake } from "./session-receive.ts";
 import { Outbox } from "./session-send.ts";
-import {
-  DEFAULT_WINDOW,
-  helloJson,
-  helloOf,
-  type Plan,
-  remoteError,
-  type SessionOptions,
-  type SessionState,
-} from "./session-types.ts";
+import { captureState, restoreState } from "./session-state.ts";
+import { DEFAULT_WINDOW, type Plan, remoteError, type SessionOptions, type SessionState } from "./session-types.ts";
 
 export { DEFAULT_WINDOW, type SessionOptions, type SessionState };
 
-/** The largest RECON message this side sends. */
-const RECON_MESSAGE_BYTES = 64 * 1024;
 /** Bytes of the peer's window that must be free before more nodes go (at most a quarter of the window). */
 const SEND_AT_LEAST = 64 * 1024;
 
-/** Whether a reconciliation entry is answered with nodes only, never with entries. */
-function finalEntry(entry: ReconEntry): boolean {
-  return entry.kind === "all" || entry.kind === "need";
+/** The log's key index; with `build` false, only if it is built already. */
+function keyIndexOf(log: Hyperlog<unknown>, build: boolean): Promise<KeyIndex | undefined> {
+  return (log as unknown as { [KEY_INDEX](build: boolean): Promise<KeyIndex | undefined> })[KEY_INDEX](build);
 }
 
 /**
@@ -94,21 +84,17 @@ export class Session {
   #peer: Hello | undefined;
   #checkpoint: Checkpoint | undefined;
   #checking = false;
-  #recon: Reconciler | undefined;
-  #reconTurn: "mine" | "theirs" | "over" = "over";
-  #turnEntries = 0;
-  /** Whether the peer's turn so far holds only entries answered with nodes (ALL, NEED). */
-  #turnFinal = true;
+  #recon: ReconTurns | undefined;
   #sentSynced = false;
   #gotSynced = false;
   #gotAck = false;
   #synced = false;
   #finished = false;
   #failed: Error | undefined;
-  #fromPeer = new Ranges();
   /** What this side sends: the plan, the cursors, the bytes sent and credited. */
   readonly #out: Outbox;
-  #owedCredit = 0;
+  /** What this side receives: the peer's nodes stored, the credit owed for them. */
+  readonly #in: Intake;
   #busy: Promise<unknown> = Promise.resolve();
   #wake: (() => void) | undefined;
 
@@ -133,6 +119,7 @@ export class Session {
     this.#maxFrame = maxFrame;
     this.#window = window;
     this.#admit = options.admit;
+    this.#in = new Intake(log, this.stats);
     this.#out = new Outbox(
       log,
       options.read ?? ((since, until, limit) => log.storage.read({ since, until, limit, reverse: false })),
@@ -196,7 +183,7 @@ export class Session {
     if (this.finished) return undefined;
     if (this.#peer === undefined) return "its HELLO";
     if (this.#checking) return "its CHECK";
-    if (this.#reconTurn === "theirs") return "its reconciliation reply";
+    if (this.#recon?.waiting === true) return "its reconciliation reply";
     if (this.#out.plan !== undefined && this.#sends && this.#windowShut) {
       return "CREDIT for the nodes sent";
     }
@@ -233,35 +220,14 @@ export class Session {
    */
   get state(): SessionState | undefined {
     if (this.finished || this.#hello === undefined || this.#peer === undefined || this.#checking) return undefined;
-    const plan = this.#out.plan;
-    if (plan === undefined || plan.kind === "keys" || (plan.kind === "range" && plan.filter !== undefined)) {
-      return undefined;
-    }
-    const first = this.#out.buffer[0]?.change;
-    let since = plan.kind === "range" ? plan.since : 0;
-    let liveCursor = this.#out.liveCursor;
-    if (first !== undefined) {
-      if (this.#sentSynced) liveCursor = first - 1;
-      else since = first - 1;
-    }
-    return {
-      v: 1,
-      hello: helloJson(this.#hello),
-      peer: helloJson(this.#peer),
-      plan: plan.kind === "range" && !this.#sentSynced ? [since, plan.skip.list()] : null,
+    return captureState({
+      hello: this.#hello,
+      peer: this.#peer,
       flags: [this.#sentSynced, this.#gotSynced, this.#gotAck, this.#synced],
-      counts: [
-        liveCursor,
-        this.#out.acked,
-        this.#out.sentBytes,
-        this.#out.credited,
-        this.#out.syncedAt,
-        this.#owedCredit,
-      ],
-      unacked: this.#out.unacked.map(([a, b]) => [a, b]),
-      fromPeer: this.#fromPeer.list(),
-      stats: { ...this.stats },
-    };
+      owedCredit: this.#in.owedCredit,
+      fromPeer: this.#in.fromPeer,
+      stats: this.stats,
+    }, this.#out);
   }
 
   /**
@@ -289,24 +255,14 @@ export class Session {
   }
 
   #restore(state: SessionState): void {
-    this.#hello = helloOf(state.hello);
-    this.#peer = helloOf(state.peer);
+    const parts = restoreState(state, this.#out);
+    this.#hello = parts.hello;
+    this.#peer = parts.peer;
     this.#nonceOverride = this.#hello.nonce;
-    this.#out.plan = state.plan === null
-      ? { kind: "none" }
-      : { kind: "range", since: state.plan[0], skip: new Ranges(state.plan[1]) };
-    [this.#sentSynced, this.#gotSynced, this.#gotAck, this.#synced] = state.flags;
-    [
-      this.#out.liveCursor,
-      this.#out.acked,
-      this.#out.sentBytes,
-      this.#out.credited,
-      this.#out.syncedAt,
-      this.#owedCredit,
-    ] = state.counts;
-    this.#out.unacked = state.unacked.map(([a, b]) => [a, b]);
-    this.#fromPeer = new Ranges(state.fromPeer);
-    Object.assign(this.stats, state.stats);
+    [this.#sentSynced, this.#gotSynced, this.#gotAck, this.#synced] = parts.flags;
+    this.#in.owedCredit = parts.owedCredit;
+    this.#in.fromPeer = parts.fromPeer;
+    Object.assign(this.stats, parts.stats);
   }
 
   /** Whether this session was resumed from a state (its HELLO is already sent). */
@@ -319,12 +275,12 @@ export class Session {
     return this.#serial(async () => {
       const log = this.#log;
       await log.ready();
-      const index = await (log as unknown as { [KEY_INDEX](): Promise<import("./key-index.ts").KeyIndex> })
-        [KEY_INDEX]();
+      // The index of a large log is built only if a reconciliation needs it: its HELLO then names no fingerprint
+      // (an XOR of zeros), which differs from every other.
+      const index = await keyIndexOf(log, log.length <= EAGER_KEYS);
       // The snapshot and the fingerprint in one synchronous step: the index moves with the length.
       const length = log.length;
-      const fp = index.fingerprint("");
-      this.#recon = new Reconciler(index);
+      const fp = index?.fingerprint("") ?? { count: length, xor: new Uint8Array(16) };
       this.#out.liveCursor = length;
       this.#hello = {
         mode: this.#mode,
@@ -348,16 +304,6 @@ export class Session {
   receive(bodies: readonly Uint8Array[]): Promise<Uint8Array[]> {
     return this.#serial(async () => {
       const out: Uint8Array[] = [];
-      let nodes: WireNode[] = [];
-      let nodeBytes = 0;
-      const flush = async () => {
-        if (nodes.length === 0) return;
-        const batch = nodes;
-        nodes = [];
-        const bytes = nodeBytes;
-        nodeBytes = 0;
-        await this.#ingest(batch, bytes);
-      };
       try {
         for (const body of bodies) {
           if (this.finished) break;
@@ -367,21 +313,16 @@ export class Session {
           const message = decodeMessage(body);
           if (message.type === "nodes") {
             this.#checkNodes(message);
-            for (const node of message.nodes) nodes.push(node);
-            nodeBytes += message.bytes;
-            if (nodes.length >= 512) await flush();
+            await this.#in.add(message.nodes, message.bytes);
             continue;
           }
-          await flush();
+          await this.#in.flush();
           await this.#handle(message, out);
         }
-        await flush();
+        await this.#in.flush();
       } finally {
         // Credit goes back in quarters of the window (and with ACK): one small message per many nodes.
-        if (this.#owedCredit >= this.#window / 4 && !this.finished) {
-          out.push(encodeMessage({ type: "credit", bytes: this.#owedCredit }));
-          this.#owedCredit = 0;
-        }
+        if (!this.finished) out.push(...this.#in.credit(this.#window / 4));
         this.#poke();
       }
       return out;
@@ -396,14 +337,6 @@ export class Session {
     if (this.#out.plan === undefined) throw new ProtocolError("The peer sent nodes before the reconciliation was over");
   }
 
-  async #ingest(nodes: WireNode[], bytes: number): Promise<void> {
-    const fresh = await this.#log.ingest(nodes, WIRE_NODES);
-    this.#owedCredit += bytes;
-    if (fresh.length === 0) return;
-    this.stats.nodesReceived += fresh.length;
-    this.#fromPeer.add(fresh[0]!.change, fresh[fresh.length - 1]!.change);
-  }
-
   async #handle(message: Exclude<Message, { type: "nodes" }>, out: Uint8Array[]): Promise<void> {
     if (this.#peer === undefined && message.type !== "hello" && message.type !== "error") {
       throw new ProtocolError(`The peer sent message type ${message.type.toUpperCase()} before its HELLO`);
@@ -416,26 +349,17 @@ export class Session {
         return;
       case "check":
         if (!this.#checking) throw new ProtocolError("The peer sent CHECK out of turn");
-        this.#check(message.checkpoint, out);
+        await this.#check(message.checkpoint, out);
         return;
-      case "recon":
-        if (this.#reconTurn !== "theirs") throw new ProtocolError("The peer sent a reconciliation message out of turn");
-        this.#turnEntries += message.entries.length;
-        for (const entry of message.entries) if (!finalEntry(entry)) this.#turnFinal = false;
-        this.#recon!.take(message.entries);
-        if (message.end) {
-          this.stats.roundTrips++;
-          if (this.#turnEntries === 0) this.#reconOver();
-          else {
-            const reply = this.#recon!.endTurn();
-            // A final turn (see #sendTurn) gets no reply: both sides know the reconciliation is over.
-            if (reply.length === 0 && this.#turnFinal) this.#reconOver();
-            else this.#sendTurn(reply, out);
-          }
-          this.#turnEntries = 0;
-          this.#turnFinal = true;
-        }
+      case "recon": {
+        const recon = this.#recon;
+        if (recon === undefined) throw new ProtocolError("The peer sent a reconciliation message out of turn");
+        const turns = recon.turns;
+        const keys = recon.take(message, this.peerMaxFrame, out);
+        this.stats.roundTrips += recon.turns - turns;
+        if (keys !== undefined) this.#reconOver(keys);
         return;
+      }
       case "synced":
         if (!this.#receives || this.#out.plan === undefined) {
           throw new ProtocolError("The peer sent SYNCED out of turn");
@@ -443,7 +367,7 @@ export class Session {
         if (this.#gotSynced) throw new ProtocolError("The peer sent SYNCED twice");
         this.#gotSynced = true;
         // ACK grants the credit of every node before it.
-        this.#owedCredit = 0;
+        this.#in.owedCredit = 0;
         out.push(encodeMessage({ type: "ack" }));
         await this.#maybeSynced();
         return;
@@ -456,11 +380,7 @@ export class Session {
         await this.#maybeSynced();
         return;
       case "credit":
-        // Credit beyond what was sent only lets this side send more than the peer can take: its own loss.
-        this.#out.credited = Math.min(this.#out.sentBytes, this.#out.credited + message.bytes);
-        while (this.#out.unacked.length > 0 && this.#out.unacked[0]![0] <= this.#out.credited) {
-          this.#out.acked = this.#out.unacked.shift()![1];
-        }
+        this.#out.credit(message.bytes);
         return;
       case "error":
         throw remoteError(message.name, message.message);
@@ -482,7 +402,7 @@ export class Session {
     this.stats.roundTrips = 1;
     const mine = this.#hello!;
     if (mine.count === 0 || peer.count === 0) return this.#setPlan({ kind: "range", since: 0, skip: new Ranges() });
-    if (mine.count === peer.count && mine.xor.every((b, i) => b === peer.xor[i])) {
+    if (mine.count === peer.count && mine.xor.every((b, i) => b === peer.xor[i]) && mine.xor.some((b) => b !== 0)) {
       return this.#setPlan({ kind: "none" });
     }
     // The sets differ: each side names the checkpoint it keeps for the other, and both decide on the two names.
@@ -491,21 +411,28 @@ export class Session {
     out.push(encodeMessage({ type: "check", checkpoint: this.#checkpoint?.sid ?? null }));
     // Without a checkpoint for the peer, the two names cannot match: the side that leads the reconciliation starts
     // it now, a round trip early (the peer handles our CHECK first).
-    if (this.#checkpoint === undefined && log.id < peer.id) this.#startRecon(out);
+    if (this.#checkpoint === undefined && log.id < peer.id) await this.#startRecon(out);
+  }
+
+  /** The reconciliation's turns, on the log's key index (built now if it was not). */
+  async #reconTurns(): Promise<ReconTurns> {
+    const index = (await keyIndexOf(this.#log, true))!;
+    index.keep = true;
+    return this.#recon = new ReconTurns(index);
   }
 
   /** This side leads the reconciliation: its first turn answers the peer's fingerprint from its HELLO. */
-  #startRecon(out: Uint8Array[]): void {
+  async #startRecon(out: Uint8Array[]): Promise<void> {
     const peer = this.#peer!;
-    this.#reconTurn = "mine";
-    this.#sendTurn(this.#recon!.first({ count: peer.count, xor: peer.xor }), out);
+    const keys = (await this.#reconTurns()).lead({ count: peer.count, xor: peer.xor }, this.peerMaxFrame, out);
+    if (keys !== undefined) this.#reconOver(keys);
   }
 
   /** Both CHECKs are known: the same checkpoint on both sides, or reconciliation. */
-  #check(theirs: string | null, out: Uint8Array[]): void {
+  async #check(theirs: string | null, out: Uint8Array[]): Promise<void> {
     this.#checking = false;
     this.stats.roundTrips++;
-    if (this.#reconTurn !== "over" || this.#out.plan !== undefined) return; // Started with our CHECK (see #decide).
+    if (this.#recon !== undefined || this.#out.plan !== undefined) return; // Started with our CHECK (see #decide).
     const stored = this.#checkpoint;
     const mine = this.#hello!;
     const peer = this.#peer!;
@@ -516,42 +443,17 @@ export class Session {
         skip: new Ranges(stored.ranges),
       });
     }
-    if (this.#log.id < peer.id) this.#startRecon(out);
-    else {
-      this.#recon!.opened({ count: mine.count, xor: mine.xor }, peer.count);
-      this.#reconTurn = "theirs";
-    }
+    if (this.#log.id < peer.id) await this.#startRecon(out);
+    else (await this.#reconTurns()).follow({ count: mine.count, xor: mine.xor }, peer.count);
   }
 
-  /** Sends this side's turn, in messages that fit the peer's frame limit; an empty turn ends the reconciliation. */
-  #sendTurn(entries: ReconEntry[], out: Uint8Array[]): void {
-    const limit = Math.min(RECON_MESSAGE_BYTES, Math.floor(this.peerMaxFrame / 2)) - 2;
-    let start = 0;
-    do {
-      let size = 0;
-      let end = start;
-      while (end < entries.length && (end === start || size + reconSize(entries[end]!) <= limit)) {
-        size += reconSize(entries[end]!);
-        end++;
-      }
-      out.push(encodeMessage({ type: "recon", end: end === entries.length, entries: entries.slice(start, end) }));
-      start = end;
-    } while (start < entries.length);
-    // A turn of only ALL and NEED entries is final: the peer answers those with nodes, never with entries.
-    if (entries.length === 0 || entries.every(finalEntry)) this.#reconOver();
-    else this.#reconTurn = "theirs";
-  }
-
-  #reconOver(): void {
-    this.#reconTurn = "over";
-    const keys = this.#recon!.toSend;
+  #reconOver(keys: Set<string>): void {
     this.#setPlan(keys.size === 0 ? { kind: "none" } : { kind: "keys", keys: [...keys] });
   }
 
   #setPlan(plan: Plan): void {
     this.#out.plan = this.#sends ? plan : { kind: "none" };
     this.#recon = undefined;
-    this.#reconTurn = "over";
     this.#poke();
   }
 
@@ -569,12 +471,12 @@ export class Session {
 
   async #saveCheckpoint(): Promise<void> {
     if (!this.#synced || this.#mode !== "sync" || this.#peer?.mode !== "sync") return;
-    this.#fromPeer.dropBelow(this.#out.acked);
+    this.#in.fromPeer.dropBelow(this.#out.acked);
     try {
       await saveCheckpoint(this.#log, this.#peer.id, {
         sid: sessionId(this.#nonce, this.#peer.nonce),
         snapshot: this.#out.acked,
-        ranges: this.#fromPeer.list(),
+        ranges: this.#in.fromPeer.list(),
       });
     } catch {
       // The log closed meanwhile: the next session reconciles instead.
@@ -600,7 +502,7 @@ export class Session {
         return [encodeMessage({ type: "synced" })];
       }
       if (!this.#live || !this.#synced) return [];
-      const nodes = await this.#out.liveNodes(budget, this.#fromPeer);
+      const nodes = await this.#out.liveNodes(budget, this.#in.fromPeer);
       return nodes.length === 0 ? [] : this.#out.encode(nodes, true, this.peerMaxFrame, this.stats);
     });
   }
@@ -631,7 +533,7 @@ export class Session {
 
   /** Bytes of the peer's node messages stored and not yet credited back. */
   get owedCredit(): number {
-    return this.finished ? 0 : this.#owedCredit;
+    return this.finished ? 0 : this.#in.owedCredit;
   }
 
   /**
@@ -639,10 +541,7 @@ export class Session {
    * peer's checkpoint keeps up with what this side holds), or nothing.
    */
   flushCredit(): Uint8Array[] {
-    if (this.finished || this.#owedCredit === 0) return [];
-    const bytes = this.#owedCredit;
-    this.#owedCredit = 0;
-    return [encodeMessage({ type: "credit", bytes })];
+    return this.finished ? [] : this.#in.credit();
   }
 
   /** Whether the log closed under a live session (which then ends cleanly). */

@@ -4,6 +4,7 @@ import { answerFingerprint, DEEP_FIRST_SPLIT, KeyIndex, LIST_THRESHOLD, Reconcil
 import { decodeMessage, encodeMessage, type ReconEntry } from "../src/wire.ts";
 import { sha256Hex } from "../src/sha256.ts";
 import { Hyperlog, MemoryStorage } from "../mod.ts";
+import { Session } from "../src/session.ts";
 
 const key = (n: number) => sha256Hex(new TextEncoder().encode(`key ${n}`));
 const recon = (entries: ReconEntry[]) => encodeMessage({ type: "recon", end: true, entries });
@@ -158,6 +159,31 @@ async function sync(a: Hyperlog, b: Hyperlog) {
   return await Promise.all([ra.done, rb.done]);
 }
 
+/**
+ * Runs two sessions in lock step, every message of one flight delivered at once (each side sends all it can
+ * between flights), optionally changing each message on the way; counts the one-way flights delivered until both are done.
+ */
+async function lockstep(a: Hyperlog, b: Hyperlog, tamper = (body: Uint8Array) => body) {
+  const sa = new Session(a as Hyperlog<unknown>);
+  const sb = new Session(b as Hyperlog<unknown>);
+  const drain = async (session: Session, out: Uint8Array[]) => {
+    for (let more = await session.produce(1 << 20); more.length > 0; more = await session.produce(1 << 20)) {
+      out.push(...more);
+    }
+    return out.map(tamper);
+  };
+  let [toB, toA] = [(await sa.start()).map(tamper), (await sb.start()).map(tamper)];
+  let flights = 0;
+  while (!(sa.finished && sb.finished)) {
+    assert.ok(flights < 50, "the sessions never finished");
+    const [fromB, fromA] = [await sa.receive(toA), await sb.receive(toB)];
+    flights++;
+    [toB, toA] = [await drain(sa, fromB), await drain(sb, fromA)];
+  }
+  assert.equal(sa.error ?? sb.error, undefined);
+  return { flights, sa, sb };
+}
+
 async function keys(log: Hyperlog): Promise<string[]> {
   const out: string[] = [];
   for await (const node of log.createReadStream()) out.push(node.key);
@@ -196,6 +222,38 @@ describe("the cost of a sync follows the difference", () => {
     assert.equal(sb.nodesSent, 2);
     assert.ok(sa.bytesSent + sb.bytesSent < 20_000, `${sa.bytesSent + sb.bytesSent} bytes, not 5000 keys (160 KB)`);
     assert.ok(sa.roundTrips <= 8, `${sa.roundTrips} round trips`);
+    assert.deepEqual(await keys(a), await keys(b));
+  });
+
+  it("first contact of two 5000-node logs: done in 6 one-way flights, the reconciliation started with CHECK", async () => {
+    const source = new Hyperlog({ valueEncoding: "utf-8" });
+    await fill(source, 5000, "shared");
+    const a = new Hyperlog({ valueEncoding: "utf-8" });
+    const b = new Hyperlog({ valueEncoding: "utf-8" });
+    await sync(source, a);
+    await sync(source, b);
+    await fill(a, 3, "a only");
+    await fill(b, 2, "b only");
+    const { flights, sa, sb } = await lockstep(a, b);
+    assert.equal(sa.stats.nodesSent + sb.stats.nodesSent, 5);
+    // HELLO; CHECK and the first turn (256 fingerprints); KEYS; NEED, nodes, SYNCED; nodes, SYNCED, ACK; ACK.
+    assert.ok(flights <= 6, `${flights} flights`);
+    assert.deepEqual(await keys(a), await keys(b));
+  });
+
+  it("a HELLO that names no fingerprint (a large log's) is never taken for an equal set", async () => {
+    const a = new Hyperlog({ valueEncoding: "utf-8" });
+    const b = new Hyperlog({ valueEncoding: "utf-8" });
+    await fill(a, 50, "a");
+    await fill(b, 50, "b");
+    // Both HELLOs with an XOR of zeros, the same count: only a reconciliation finds what differs.
+    const { sa, sb } = await lockstep(a, b, (body) => {
+      const message = decodeMessage(body);
+      if (message.type !== "hello") return body;
+      return encodeMessage({ type: "hello", hello: { ...message.hello, xor: new Uint8Array(16) } });
+    });
+    assert.equal(sa.stats.nodesSent, 50);
+    assert.equal(sb.stats.nodesSent, 50);
     assert.deepEqual(await keys(a), await keys(b));
   });
 
