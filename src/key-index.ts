@@ -18,10 +18,10 @@ const BUCKET_DIGITS = 3;
  * @example
  * ```ts
  * import { EAGER_KEYS } from "./key-index.ts";
- * console.assert(EAGER_KEYS === 262_144);
+ * console.assert(EAGER_KEYS === 131_072);
  * ```
  */
-export const EAGER_KEYS = 1 << 18;
+export const EAGER_KEYS = 1 << 17;
 const BUCKETS = 16 ** BUCKET_DIGITS;
 
 /**

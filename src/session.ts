@@ -17,14 +17,11 @@
  * @module
  */
 import { ClosedError, ProtocolError } from "./errors.ts";
-import { type Checkpoint, loadCheckpoint, Ranges, saveCheckpoint, sessionId } from "./checkpoint.ts";
 import { toHex } from "./hex.ts";
-import { KEY_INDEX } from "./internal.ts";
-import { EAGER_KEYS, type KeyIndex } from "./key-index.ts";
+import { EAGER_KEYS } from "./key-index.ts";
 import type { Hyperlog } from "./log.ts";
 import {
   decodeMessage,
-  DEFAULT_MAX_FRAME,
   encodeMessage,
   ERROR,
   HELLO,
@@ -34,7 +31,7 @@ import {
   type ReplicationMode,
 } from "./wire.ts";
 import type { ReplicationStats } from "./replicate-types.ts";
-import { ReconTurns } from "./session-recon.ts";
+import { keyIndexOf, Planner, sessionSettings, storeCheckpoint } from "./session-plan.ts";
 import { Intake } from "./session-receive.ts";
 import { Outbox } from "./session-send.ts";
 import { captureState, restoreState } from "./session-state.ts";
@@ -44,11 +41,6 @@ export { DEFAULT_WINDOW, type SessionOptions, type SessionState };
 
 /** Bytes of the peer's window that must be free before more nodes go (at most a quarter of the window). */
 const SEND_AT_LEAST = 64 * 1024;
-
-/** The log's key index; with `build` false, only if it is built already. */
-function keyIndexOf(log: Hyperlog<unknown>, build: boolean): Promise<KeyIndex | undefined> {
-  return (log as unknown as { [KEY_INDEX](build: boolean): Promise<KeyIndex | undefined> })[KEY_INDEX](build);
-}
 
 /**
  * One side of a replication session, with no I/O but the log's (see the module doc).
@@ -82,9 +74,8 @@ export class Session {
   #nonceOverride: string | undefined;
   #hello: Hello | undefined;
   #peer: Hello | undefined;
-  #checkpoint: Checkpoint | undefined;
-  #checking = false;
-  #recon: ReconTurns | undefined;
+  /** What decides the plan: the HELLOs, the CHECKs, or the reconciliation. */
+  readonly #planner: Planner;
   #sentSynced = false;
   #gotSynced = false;
   #gotAck = false;
@@ -103,23 +94,15 @@ export class Session {
     log: Hyperlog<unknown>,
     options: SessionOptions = {},
   ) {
-    const mode = options.mode ?? "sync";
-    if (mode !== "sync" && mode !== "push" && mode !== "pull") {
-      throw new TypeError(`Unknown replication mode ${JSON.stringify(mode)}: use "sync", "push" or "pull"`);
-    }
-    const maxFrame = options.maxFrame ?? DEFAULT_MAX_FRAME;
-    if (!Number.isInteger(maxFrame) || maxFrame < 1024) {
-      throw new RangeError("maxFrame must be an integer of at least 1024 bytes");
-    }
-    const window = options.window ?? DEFAULT_WINDOW;
-    if (!Number.isInteger(window) || window < 1024) throw new RangeError("window must be an integer of at least 1024");
+    const settings = sessionSettings(options);
     this.#log = log;
-    this.#mode = mode;
-    this.#live = options.live === true;
-    this.#maxFrame = maxFrame;
-    this.#window = window;
+    this.#mode = settings.mode;
+    this.#live = settings.live;
+    this.#maxFrame = settings.maxFrame;
+    this.#window = settings.window;
     this.#admit = options.admit;
     this.#in = new Intake(log, this.stats);
+    this.#planner = new Planner(log, this.stats);
     this.#out = new Outbox(
       log,
       options.read ?? ((since, until, limit) => log.storage.read({ since, until, limit, reverse: false })),
@@ -182,8 +165,8 @@ export class Session {
   get waitingFor(): string | undefined {
     if (this.finished) return undefined;
     if (this.#peer === undefined) return "its HELLO";
-    if (this.#checking) return "its CHECK";
-    if (this.#recon?.waiting === true) return "its reconciliation reply";
+    if (this.#planner.checking) return "its CHECK";
+    if (this.#planner.reconciling) return "its reconciliation reply";
     if (this.#out.plan !== undefined && this.#sends && this.#windowShut) {
       return "CREDIT for the nodes sent";
     }
@@ -219,7 +202,9 @@ export class Session {
    * resume (before the HELLOs, during reconciliation, sending a reconciled set, or over).
    */
   get state(): SessionState | undefined {
-    if (this.finished || this.#hello === undefined || this.#peer === undefined || this.#checking) return undefined;
+    if (this.finished || this.#hello === undefined || this.#peer === undefined || this.#planner.checking) {
+      return undefined;
+    }
     return captureState({
       hello: this.#hello,
       peer: this.#peer,
@@ -348,18 +333,9 @@ export class Session {
         await this.#decide(message.hello, out);
         return;
       case "check":
-        if (!this.#checking) throw new ProtocolError("The peer sent CHECK out of turn");
-        await this.#check(message.checkpoint, out);
-        return;
-      case "recon": {
-        const recon = this.#recon;
-        if (recon === undefined) throw new ProtocolError("The peer sent a reconciliation message out of turn");
-        const turns = recon.turns;
-        const keys = recon.take(message, this.peerMaxFrame, out);
-        this.stats.roundTrips += recon.turns - turns;
-        if (keys !== undefined) this.#reconOver(keys);
-        return;
-      }
+        return this.#setPlan(await this.#planner.check(message.checkpoint, out));
+      case "recon":
+        return this.#setPlan(this.#planner.recon(message, out));
       case "synced":
         if (!this.#receives || this.#out.plan === undefined) {
           throw new ProtocolError("The peer sent SYNCED out of turn");
@@ -399,61 +375,12 @@ export class Session {
         `Incompatible replication modes: ${this.#mode} on this side with ${peer.mode} on the other, so no node can flow`,
       );
     }
-    this.stats.roundTrips = 1;
-    const mine = this.#hello!;
-    if (mine.count === 0 || peer.count === 0) return this.#setPlan({ kind: "range", since: 0, skip: new Ranges() });
-    if (mine.count === peer.count && mine.xor.every((b, i) => b === peer.xor[i]) && mine.xor.some((b) => b !== 0)) {
-      return this.#setPlan({ kind: "none" });
-    }
-    // The sets differ: each side names the checkpoint it keeps for the other, and both decide on the two names.
-    this.#checkpoint = await loadCheckpoint(log, peer.id);
-    this.#checking = true;
-    out.push(encodeMessage({ type: "check", checkpoint: this.#checkpoint?.sid ?? null }));
-    // Without a checkpoint for the peer, the two names cannot match: the side that leads the reconciliation starts
-    // it now, a round trip early (the peer handles our CHECK first).
-    if (this.#checkpoint === undefined && log.id < peer.id) await this.#startRecon(out);
+    this.#setPlan(await this.#planner.hello(this.#hello!, peer, out));
   }
 
-  /** The reconciliation's turns, on the log's key index (built now if it was not). */
-  async #reconTurns(): Promise<ReconTurns> {
-    const index = (await keyIndexOf(this.#log, true))!;
-    index.keep = true;
-    return this.#recon = new ReconTurns(index);
-  }
-
-  /** This side leads the reconciliation: its first turn answers the peer's fingerprint from its HELLO. */
-  async #startRecon(out: Uint8Array[]): Promise<void> {
-    const peer = this.#peer!;
-    const keys = (await this.#reconTurns()).lead({ count: peer.count, xor: peer.xor }, this.peerMaxFrame, out);
-    if (keys !== undefined) this.#reconOver(keys);
-  }
-
-  /** Both CHECKs are known: the same checkpoint on both sides, or reconciliation. */
-  async #check(theirs: string | null, out: Uint8Array[]): Promise<void> {
-    this.#checking = false;
-    this.stats.roundTrips++;
-    if (this.#recon !== undefined || this.#out.plan !== undefined) return; // Started with our CHECK (see #decide).
-    const stored = this.#checkpoint;
-    const mine = this.#hello!;
-    const peer = this.#peer!;
-    if (stored !== undefined && theirs === stored.sid) {
-      return this.#setPlan({
-        kind: "range",
-        since: Math.min(stored.snapshot, mine.length),
-        skip: new Ranges(stored.ranges),
-      });
-    }
-    if (this.#log.id < peer.id) await this.#startRecon(out);
-    else (await this.#reconTurns()).follow({ count: mine.count, xor: mine.xor }, peer.count);
-  }
-
-  #reconOver(keys: Set<string>): void {
-    this.#setPlan(keys.size === 0 ? { kind: "none" } : { kind: "keys", keys: [...keys] });
-  }
-
-  #setPlan(plan: Plan): void {
+  #setPlan(plan: Plan | undefined): void {
+    if (plan === undefined) return;
     this.#out.plan = this.#sends ? plan : { kind: "none" };
-    this.#recon = undefined;
     this.#poke();
   }
 
@@ -471,16 +398,7 @@ export class Session {
 
   async #saveCheckpoint(): Promise<void> {
     if (!this.#synced || this.#mode !== "sync" || this.#peer?.mode !== "sync") return;
-    this.#in.fromPeer.dropBelow(this.#out.acked);
-    try {
-      await saveCheckpoint(this.#log, this.#peer.id, {
-        sid: sessionId(this.#nonce, this.#peer.nonce),
-        snapshot: this.#out.acked,
-        ranges: this.#in.fromPeer.list(),
-      });
-    } catch {
-      // The log closed meanwhile: the next session reconciles instead.
-    }
+    await storeCheckpoint(this.#log, this.#peer, this.#nonce, this.#out.acked, this.#in.fromPeer);
   }
 
   /**
