@@ -4,13 +4,14 @@
  * streams, `channel.ts` for WebSockets and message channels, the relay) move the messages and ask it for nodes when
  * the transport has room. See `wire.ts` for the messages.
  *
- * 1. Both sides send HELLO at once, with their length (the snapshot), their fingerprint of every key, and the
- *    checkpoint they keep for the peer. Each side decides from the two HELLOs, so both take the same path: an empty
+ * 1. Both sides send HELLO at once, with their length (the snapshot) and their fingerprint of every key. Each side
+ *    decides from the two HELLOs, then the two CHECKs, so both take the same path (`session-plan.ts`): an empty
  *    side gets everything; equal fingerprints mean nothing to send; the same checkpoint named on both sides means
- *    each sends what it added since; otherwise the sides reconcile (`reconcile.ts`, the smaller id leads).
+ *    each sends what it added since; otherwise the sides reconcile (`session-recon.ts`, the smaller id leads).
  * 2. A side that sends (modes `sync` and `push`) sends the nodes the peer lacks in its own change order (ancestors
- *    first), in NODES messages, never more than the peer's window ahead of the peer's CREDIT, then SYNCED; the
- *    receiver stores them, grants CREDIT, and answers SYNCED with ACK.
+ *    first), in NODES messages, never more than the peer's window ahead of the peer's CREDIT, then SYNCED
+ *    (`session-send.ts`); the receiver stores them, grants CREDIT, and answers SYNCED with ACK
+ *    (`session-receive.ts`).
  * 3. Each side then stores a checkpoint for the other (two-way sessions). A non-live session ends; a live one
  *    forwards every node added to either log, never back to the peer it came from, under the same window.
  *
