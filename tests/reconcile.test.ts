@@ -5,6 +5,8 @@ import { decodeMessage, encodeMessage, type ReconEntry } from "../src/wire.ts";
 import { sha256Hex } from "../src/sha256.ts";
 import { Hyperlog, MemoryStorage } from "../mod.ts";
 import { Session } from "../src/session.ts";
+import { keyIndexOf } from "../src/session-plan.ts";
+import { EAGER_KEYS } from "../src/key-index.ts";
 
 const key = (n: number) => sha256Hex(new TextEncoder().encode(`key ${n}`));
 const recon = (entries: ReconEntry[]) => encodeMessage({ type: "recon", end: true, entries });
@@ -255,6 +257,24 @@ describe("the cost of a sync follows the difference", () => {
     assert.equal(sa.stats.nodesSent, 50);
     assert.equal(sb.stats.nodesSent, 50);
     assert.deepEqual(await keys(a), await keys(b));
+  });
+
+  it("a log drops an unused key index that grows past EAGER_KEYS, and keeps one a reconciliation used", async () => {
+    const grow = async (keep: boolean) => {
+      const log = new Hyperlog({ valueEncoding: "utf-8" });
+      await log.append("first");
+      const index = (await keyIndexOf(log as Hyperlog<unknown>, true))!;
+      index.keep = keep;
+      for (let i = 0; i <= EAGER_KEYS; i += 4096) {
+        await log.batch(Array.from({ length: 4096 }, (_, j) => ({ value: String(i + j) })));
+      }
+      return { log, index: await keyIndexOf(log as Hyperlog<unknown>, false) };
+    };
+    const dropped = await grow(false);
+    assert.equal(dropped.index, undefined);
+    const kept = await grow(true);
+    assert.equal(kept.index?.size, kept.log.length);
+    assert.ok(kept.log.length > EAGER_KEYS);
   });
 
   it("falls back to reconciliation when one side lost its checkpoint", async () => {
