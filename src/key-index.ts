@@ -76,6 +76,11 @@ export class KeyIndex {
   #size = 0;
   /** Whether a reconciliation used this index: its log keeps it up to date whatever its size. */
   keep = false;
+  /**
+   * Keys a replication session into an empty log expects to add: an index that would outgrow {@link EAGER_KEYS}
+   * with them is dropped at the next commit, before it holds them (a fresh sync of a million nodes keeps none).
+   */
+  coming = 0;
 
   /** Builds the index from `keys`, in any order; a key given twice counts once. */
   constructor(keys: Iterable<string> = []) {

@@ -19,7 +19,7 @@
  */
 import { ClosedError, ProtocolError } from "./errors.ts";
 import { toHex } from "./hex.ts";
-import { EAGER_KEYS } from "./key-index.ts";
+import { EAGER_KEYS, type KeyIndex } from "./key-index.ts";
 import type { Hyperlog } from "./log.ts";
 import {
   decodeMessage,
@@ -75,6 +75,8 @@ export class Session {
   #nonceOverride: string | undefined;
   #hello: Hello | undefined;
   #peer: Hello | undefined;
+  /** The key index the HELLO's fingerprint came from, if any. */
+  #index: KeyIndex | undefined;
   /** What decides the plan: the HELLOs, the CHECKs, or the reconciliation. */
   readonly #planner: Planner;
   #sentSynced = false;
@@ -264,6 +266,7 @@ export class Session {
       // The index of a large log is built only if a reconciliation needs it: its HELLO then names no fingerprint
       // (an XOR of zeros), which differs from every other.
       const index = await keyIndexOf(log, log.length <= EAGER_KEYS);
+      this.#index = index;
       // The snapshot and the fingerprint in one synchronous step: the index moves with the length.
       const length = log.length;
       const fp = index?.fingerprint("") ?? { count: length, xor: new Uint8Array(16) };
@@ -376,6 +379,8 @@ export class Session {
         `Incompatible replication modes: ${this.#mode} on this side with ${peer.mode} on the other, so no node can flow`,
       );
     }
+    // An empty side about to take everything: its index is kept only if it stays small (see KeyIndex.coming).
+    if (this.#index !== undefined && this.#hello!.count === 0 && this.#receives) this.#index.coming = peer.length;
     this.#setPlan(await this.#planner.hello(this.#hello!, peer, out));
   }
 

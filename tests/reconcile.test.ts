@@ -277,6 +277,23 @@ describe("the cost of a sync follows the difference", () => {
     assert.ok(kept.log.length > EAGER_KEYS);
   });
 
+  it("an empty log that a peer's HELLO says will outgrow EAGER_KEYS drops its key index at its first commit", async () => {
+    const fresh = async (claim: number | undefined) => {
+      const a = new Hyperlog({ valueEncoding: "utf-8" });
+      const b = new Hyperlog({ valueEncoding: "utf-8" });
+      await fill(a, 3, "a");
+      await lockstep(a, b, (body) => {
+        const message = decodeMessage(body);
+        if (message.type !== "hello" || message.hello.id !== a.id || claim === undefined) return body;
+        return encodeMessage({ type: "hello", hello: { ...message.hello, length: claim } });
+      });
+      assert.equal(b.length, 3);
+      return await keyIndexOf(b as Hyperlog<unknown>, false);
+    };
+    assert.equal((await fresh(undefined))?.size, 3);
+    assert.equal(await fresh(EAGER_KEYS + 1), undefined);
+  });
+
   it("falls back to reconciliation when one side lost its checkpoint", async () => {
     const storage = new MemoryStorage();
     const a = new Hyperlog(storage, { valueEncoding: "utf-8" });
