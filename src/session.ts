@@ -381,6 +381,7 @@ export class Session {
     }
     // An empty side about to take everything: its index is kept only if it stays small (see KeyIndex.coming).
     if (this.#index !== undefined && this.#hello!.count === 0 && this.#receives) this.#index.coming = peer.length;
+    this.#index = undefined; // The log keeps it (or drops it); a session never holds it longer than this.
     this.#setPlan(await this.#planner.hello(this.#hello!, peer, out));
   }
 
