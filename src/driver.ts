@@ -72,6 +72,9 @@ export interface DriverOptions {
  */
 const CREDIT_EVERY = 0;
 
+/** Bytes of room the transport must have before the driver asks for nodes (at most a quarter of its capacity). */
+const MIN_ROOM = 32 * 1024;
+
 function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: unknown) => void } {
   let resolve!: (value: T) => void;
   let reject!: (error: unknown) => void;
@@ -120,6 +123,8 @@ export class Driver {
   readonly #kicked: boolean;
   readonly #coalesce: boolean;
   #pumping = true;
+  /** The most room the transport ever had (about its buffer's size). */
+  #capacity = 0;
   #again = false;
   #inbox: Uint8Array[] = [];
   #inboxBytes = 0;
@@ -218,7 +223,9 @@ export class Driver {
     const session = this.#session;
     while (!this.#over) {
       const room = this.#transport.room();
-      if (room <= 0) {
+      this.#capacity = Math.max(this.#capacity, room);
+      // Wait for a good part of the transport's room: filling every few bytes it frees makes a message per node.
+      if (room <= 0 || room < Math.min(MIN_ROOM, this.#capacity / 4)) {
         await Promise.race([this.#transport.drained(), this.#donePromise()]);
         continue;
       }

@@ -40,8 +40,9 @@ export const READ_NODES: unique symbol = Symbol("hyperlog.readNodes");
 export const LOG_CODEC: unique symbol = Symbol("hyperlog.logCodec");
 
 /**
- * A method of `Hyperlog` for replication: the log's key index (`key-index.ts`), built on first use and kept up to
- * date on every commit, so that a session's first contact does not read the log.
+ * A method of `Hyperlog` for replication: the log's key index (`key-index.ts`), built on first use (or, given
+ * `false`, only if built already) and kept up to date on every commit, so that a session's first contact does not
+ * read the log; dropped when it grows past `EAGER_KEYS` unless a reconciliation used it.
  *
  * @example
  * ```ts

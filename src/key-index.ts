@@ -9,6 +9,19 @@
 import { HEX_VALUE } from "./hex.ts";
 
 const BUCKET_DIGITS = 3;
+
+/**
+ * Keys a log keeps indexed without being asked: a replication session builds the index before its HELLO for a log
+ * of at most this many nodes, and a log drops an index that grows past it unless a reconciliation used it
+ * ({@link KeyIndex.keep}); a larger log builds it when a reconciliation first needs it, then keeps it.
+ *
+ * @example
+ * ```ts
+ * import { EAGER_KEYS } from "./key-index.ts";
+ * console.assert(EAGER_KEYS === 131_072);
+ * ```
+ */
+export const EAGER_KEYS = 1 << 17;
 const BUCKETS = 16 ** BUCKET_DIGITS;
 
 /**
@@ -28,9 +41,9 @@ export interface Fingerprint {
   xor: Uint8Array;
 }
 
-function xorKeyInto(xor: Uint8Array, key: string): void {
+function xorKeyInto(xor: Uint8Array, key: string, at = 0): void {
   for (let j = 0; j < 16; j++) {
-    xor[j]! ^= (HEX_VALUE[key.charCodeAt(2 * j)]! << 4) | HEX_VALUE[key.charCodeAt(2 * j + 1)]!;
+    xor[at + j]! ^= (HEX_VALUE[key.charCodeAt(2 * j)]! << 4) | HEX_VALUE[key.charCodeAt(2 * j + 1)]!;
   }
 }
 
@@ -61,6 +74,13 @@ export class KeyIndex {
   /** `#xors[16 * b ..]`: XOR of the keys of bucket `b`. */
   readonly #xors = new Uint8Array(BUCKETS * 16);
   #size = 0;
+  /** Whether a reconciliation used this index: its log keeps it up to date whatever its size. */
+  keep = false;
+  /**
+   * Keys a replication session into an empty log expects to add: an index that would outgrow {@link EAGER_KEYS}
+   * with them is dropped at the next commit, before it holds them (a fresh sync of a million nodes keeps none).
+   */
+  coming = 0;
 
   /** Builds the index from `keys`, in any order; a key given twice counts once. */
   constructor(keys: Iterable<string> = []) {
@@ -84,7 +104,7 @@ export class KeyIndex {
     if (bucket[at] === key) return false;
     if (at === bucket.length) bucket.push(key);
     else bucket.splice(at, 0, key);
-    xorKeyInto(this.#xors.subarray(b * 16, b * 16 + 16), key);
+    xorKeyInto(this.#xors, key, b * 16);
     this.#size++;
     return true;
   }

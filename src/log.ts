@@ -16,7 +16,7 @@ import {
 import { fromHex, isKey, toHex } from "./hex.ts";
 import { type Identity, verifySignature } from "./identity.ts";
 import { KEY_INDEX, LOG_CODEC, READ_NODES, WIRE_NODES } from "./internal.ts";
-import { KeyIndex } from "./key-index.ts";
+import { EAGER_KEYS, KeyIndex } from "./key-index.ts";
 import { Mutex } from "./mutex.ts";
 import { encodeNode, type Node, type RawNode, type StoredNode } from "./node.ts";
 import { replicate } from "./replicate.ts";
@@ -941,7 +941,15 @@ export class Hyperlog<T = unknown> extends EventTarget {
     }
     this.#length += nodes.length;
     // The key index moves with the length, in the same step: a session reads both at once.
-    if (this.#keyIndex !== undefined) for (const node of nodes) this.#keyIndex.add(node.key);
+    const index = this.#keyIndex;
+    if (index !== undefined) {
+      for (const node of nodes) index.add(node.key);
+      // Grown past what is kept for the asking, and no reconciliation needed it: built again when one does.
+      if (!index.keep && Math.max(index.size, index.coming) > EAGER_KEYS) {
+        this.#keyIndex = undefined;
+        this.#keyIndexBuilt = undefined;
+      }
+    }
     const waiters = this.#waiters;
     this.#waiters = new Set();
     for (const wake of waiters) wake();
@@ -1358,8 +1366,12 @@ export class Hyperlog<T = unknown> extends EventTarget {
     return view;
   }
 
-  /** The index of every key of the log (see {@link KEY_INDEX}): built once, then kept up to date on commit. */
-  [KEY_INDEX](): Promise<KeyIndex> {
+  /**
+   * The index of every key of the log (see {@link KEY_INDEX}): built once, then kept up to date on commit; with
+   * `build` false, only if it is built already.
+   */
+  [KEY_INDEX](build = true): Promise<KeyIndex | undefined> {
+    if (!build && this.#keyIndexBuilt === undefined) return Promise.resolve(undefined);
     this.#keyIndexBuilt ??= (async () => {
       await this.ready();
       const index = new KeyIndex();

@@ -16,8 +16,9 @@
  *
  * Bounded against any peer: an entry must answer one that this side sent in its last turn (an `FP` about a child
  * of one of our `FP`s, `KEYS` or `ALL` about one of our `FP`s, `NEED` about one of our `KEYS`), each at most once,
- * so no range is answered twice and each turn goes one level deeper; a key list holds at most
- * {@link LIST_THRESHOLD} keys. A reply is never more than 16 entries per entry received, and the whole
+ * so no range is answered twice and each turn goes one level deeper (the first turn of a large reconciliation
+ * two levels, once); a key list holds at most {@link LIST_THRESHOLD} keys. A reply is never more than 16 entries
+ * per entry received (256 for the first turn, which answers the HELLO), and the whole
  * reconciliation never lists a key of ours twice.
  *
  * @module
@@ -33,6 +34,8 @@ export type { ReconEntry };
 export const LIST_THRESHOLD = 32;
 
 const HEX_DIGITS = "0123456789abcdef";
+/** Both sides hold at least this many keys: the first turn splits two digits deep (see `Reconciler.first`). */
+export const DEEP_FIRST_SPLIT = 4096;
 
 function sameFingerprint(a: Fingerprint, b: Fingerprint): boolean {
   if (a.count !== b.count) return false;
@@ -106,20 +109,41 @@ export class Reconciler {
   /** Our reply to the peer's current turn, so far. */
   #reply: ReconEntry[] = [];
   #entriesTaken = 0;
+  /** How deep the peer's answers to our fingerprint of everything split it (0: not yet). */
+  #rootDepth = 0;
+  /** Whether the peer may answer our fingerprint of everything two digits deep. */
+  #deepRoot = false;
 
   /** Works on `index` (the log's key index, or any other). */
   constructor(index: KeyIndex) {
     this.index = index;
   }
 
-  /** This side sent its fingerprint of everything (in its HELLO): the peer answers it in its first turn. */
-  opened(fp: Fingerprint): void {
+  /**
+   * This side sent its fingerprint of everything (in its HELLO): the peer, holding `peerCount` keys, answers it in
+   * its first turn (two digits deep when both sides hold {@link DEEP_FIRST_SPLIT} keys or more).
+   */
+  opened(fp: Fingerprint, peerCount = 0): void {
     this.#fps.set("", fp.count === 0 ? "done" : "open");
+    this.#deepRoot = fp.count >= DEEP_FIRST_SPLIT && peerCount >= DEEP_FIRST_SPLIT;
   }
 
-  /** This side leads: its first turn answers the peer's fingerprint of everything (from the peer's HELLO). */
+  /**
+   * This side leads: its first turn answers the peer's fingerprint of everything (from the peer's HELLO). When both
+   * sides hold many keys, it splits the key space two digits deep at once (256 fingerprints): nearly every one of
+   * the 16 first-digit ranges would differ anyway, and it saves a round trip.
+   */
   first(theirs: Fingerprint): ReconEntry[] {
-    this.#reply = answerFingerprint(this.index, "", theirs, this.toSend);
+    const reply = answerFingerprint(this.index, "", theirs, this.toSend);
+    if (theirs.count >= DEEP_FIRST_SPLIT && this.index.size >= DEEP_FIRST_SPLIT && reply.length === 16) {
+      this.#reply = [];
+      for (const entry of reply) {
+        for (const digit of HEX_DIGITS) {
+          const prefix = entry.prefix + digit;
+          this.#reply.push({ kind: "fp", prefix, fp: this.index.fingerprint(prefix) });
+        }
+      }
+    } else this.#reply = reply;
     return this.endTurn();
   }
 
@@ -135,7 +159,16 @@ export class Reconciler {
       const { prefix } = entry;
       switch (entry.kind) {
         case "fp": {
-          const parent = prefix.slice(0, -1);
+          let parent = prefix.slice(0, -1);
+          if (prefix.length === 2 && this.#deepRoot && this.#fps.has("")) {
+            // An answer to our fingerprint of everything two digits deep (see `first`): all of them, or none.
+            if (this.#rootDepth === 1) this.#outOfTurn(entry);
+            this.#rootDepth = 2;
+            parent = "";
+          } else if (prefix.length === 1) {
+            if (this.#rootDepth === 2) this.#outOfTurn(entry);
+            this.#rootDepth = 1;
+          }
           const state = prefix.length === 0 ? undefined : this.#fps.get(parent);
           if (state !== "open" && state !== "split") this.#outOfTurn(entry);
           if (this.#children.has(prefix)) this.#twice(entry);
@@ -197,6 +230,7 @@ export class Reconciler {
     const reply = this.#reply;
     this.#reply = [];
     this.#children.clear();
+    this.#rootDepth = 0;
     this.#fps.clear();
     this.#lists.clear();
     for (const entry of reply) {

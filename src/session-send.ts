@@ -59,6 +59,12 @@ export class Outbox {
     this.#read = read;
   }
 
+  /** The peer credited `bytes` (beyond what was sent, it would only let this side send more than it can take). */
+  credit(bytes: number): void {
+    this.credited = Math.min(this.sentBytes, this.credited + bytes);
+    while (this.unacked.length > 0 && this.unacked[0]![0] <= this.credited) this.acked = this.unacked.shift()![1];
+  }
+
   /** Encodes nodes into NODES messages for the peer, counting them. */
   encode(nodes: StoredNode[], live: boolean, peerMaxFrame: number, stats: ReplicationStats): Uint8Array[] {
     const max = Math.min(NODES_MESSAGE_BYTES, Math.floor(peerMaxFrame / 2));
@@ -78,6 +84,13 @@ export class Outbox {
       n++;
     }
     return this.buffer.splice(0, n);
+  }
+
+  /** Whether every initial node up to `snapshot` was sent (nothing buffered, nothing left in the plan). */
+  initialDone(snapshot: number): boolean {
+    const plan = this.plan;
+    if (plan === undefined || this.buffer.length > 0) return false;
+    return plan.kind === "none" || (plan.kind === "range" && plan.since >= snapshot);
   }
 
   /** The next initial nodes (up to `budget` bytes, at least one) the plan holds, up to `snapshot`. */

@@ -14,10 +14,8 @@ import {
   TimeoutError,
 } from "./errors.ts";
 import type { Ranges } from "./checkpoint.ts";
-import { fromHex, toHex } from "./hex.ts";
 import type { StoredNode } from "./node.ts";
 import type { ReplicateOptions, ReplicationStats } from "./replicate-types.ts";
-import type { Hello } from "./wire.ts";
 
 /** Bytes of node messages a side takes before it grants more (default of `window`). */
 export const DEFAULT_WINDOW = 512 * 1024;
@@ -105,14 +103,6 @@ export interface SessionState {
   fromPeer: [number, number][];
   /** The stats so far. */
   stats: ReplicationStats;
-}
-
-export function helloJson(hello: Hello): Record<string, unknown> {
-  return { ...hello, xor: toHex(hello.xor) };
-}
-
-export function helloOf(json: Record<string, unknown>): Hello {
-  return { ...(json as unknown as Hello), xor: fromHex(json.xor as string) };
 }
 
 /** What the sending side works through: the nodes the peer lacks, in change order. */

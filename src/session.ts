@@ -4,55 +4,45 @@
  * streams, `channel.ts` for WebSockets and message channels, the relay) move the messages and ask it for nodes when
  * the transport has room. See `wire.ts` for the messages.
  *
- * 1. Both sides send HELLO at once, with their length (the snapshot), their fingerprint of every key, and the
- *    checkpoint they keep for the peer. Each side decides from the two HELLOs, so both take the same path: an empty
+ * 1. Both sides send HELLO at once, with their length (the snapshot) and their fingerprint of every key. Each side
+ *    decides from the two HELLOs, then the two CHECKs, so both take the same path (`session-plan.ts`): an empty
  *    side gets everything; equal fingerprints mean nothing to send; the same checkpoint named on both sides means
- *    each sends what it added since; otherwise the sides reconcile (`reconcile.ts`, the smaller id leads).
+ *    each sends what it added since; otherwise the sides reconcile (`session-recon.ts`, the smaller id leads).
  * 2. A side that sends (modes `sync` and `push`) sends the nodes the peer lacks in its own change order (ancestors
- *    first), in NODES messages, never more than the peer's window ahead of the peer's CREDIT, then SYNCED; the
- *    receiver stores them, grants CREDIT, and answers SYNCED with ACK.
+ *    first), in NODES messages, never more than the peer's window ahead of the peer's CREDIT, then SYNCED
+ *    (`session-send.ts`); the receiver stores them, grants CREDIT, and answers SYNCED with ACK
+ *    (`session-receive.ts`).
  * 3. Each side then stores a checkpoint for the other (two-way sessions). A non-live session ends; a live one
  *    forwards every node added to either log, never back to the peer it came from, under the same window.
  *
  * @module
  */
 import { ClosedError, ProtocolError } from "./errors.ts";
-import { type Checkpoint, loadCheckpoint, Ranges, saveCheckpoint, sessionId } from "./checkpoint.ts";
 import { toHex } from "./hex.ts";
-import { KEY_INDEX, WIRE_NODES } from "./internal.ts";
+import { EAGER_KEYS, type KeyIndex } from "./key-index.ts";
 import type { Hyperlog } from "./log.ts";
-import { Reconciler } from "./reconcile.ts";
 import {
   decodeMessage,
-  DEFAULT_MAX_FRAME,
   encodeMessage,
   ERROR,
   HELLO,
   type Hello,
   type Message,
   nodeBodySize,
-  type ReconEntry,
-  reconSize,
   type ReplicationMode,
-  type WireNode,
 } from "./wire.ts";
 import type { ReplicationStats } from "./replicate-types.ts";
+import { keyIndexOf, Planner, sessionSettings, storeCheckpoint } from "./session-plan.ts";
+import { Intake } from "./session-receive.ts";
 import { Outbox } from "./session-send.ts";
 import { LinkRefs, NODES_REFS } from "./link-refs.ts";
-import {
-  DEFAULT_WINDOW,
-  helloJson,
-  helloOf,
-  type Plan,
-  remoteError,
-  type SessionOptions,
-  type SessionState,
-} from "./session-types.ts";
+import { captureState, restoreState } from "./session-state.ts";
+import { DEFAULT_WINDOW, type Plan, remoteError, type SessionOptions, type SessionState } from "./session-types.ts";
 
 export { DEFAULT_WINDOW, type SessionOptions, type SessionState };
 
-/** The largest RECON message this side sends. */
-const RECON_MESSAGE_BYTES = 64 * 1024;
+/** Bytes of the peer's window that must be free before more nodes go (at most a quarter of the window). */
+const SEND_AT_LEAST = 64 * 1024;
 
 /**
  * One side of a replication session, with no I/O but the log's (see the module doc).
@@ -89,21 +79,20 @@ export class Session {
   #nonceOverride: string | undefined;
   #hello: Hello | undefined;
   #peer: Hello | undefined;
-  #checkpoint: Checkpoint | undefined;
-  #checking = false;
-  #recon: Reconciler | undefined;
-  #reconTurn: "mine" | "theirs" | "over" = "over";
-  #turnEntries = 0;
+  /** The key index the HELLO's fingerprint came from, if any. */
+  #index: KeyIndex | undefined;
+  /** What decides the plan: the HELLOs, the CHECKs, or the reconciliation. */
+  readonly #planner: Planner;
   #sentSynced = false;
   #gotSynced = false;
   #gotAck = false;
   #synced = false;
   #finished = false;
   #failed: Error | undefined;
-  #fromPeer = new Ranges();
   /** What this side sends: the plan, the cursors, the bytes sent and credited. */
   readonly #out: Outbox;
-  #owedCredit = 0;
+  /** What this side receives: the peer's nodes stored, the credit owed for them. */
+  readonly #in: Intake;
   #busy: Promise<unknown> = Promise.resolve();
   #wake: (() => void) | undefined;
 
@@ -112,23 +101,16 @@ export class Session {
     log: Hyperlog<unknown>,
     options: SessionOptions = {},
   ) {
-    const mode = options.mode ?? "sync";
-    if (mode !== "sync" && mode !== "push" && mode !== "pull") {
-      throw new TypeError(`Unknown replication mode ${JSON.stringify(mode)}: use "sync", "push" or "pull"`);
-    }
-    const maxFrame = options.maxFrame ?? DEFAULT_MAX_FRAME;
-    if (!Number.isInteger(maxFrame) || maxFrame < 1024) {
-      throw new RangeError("maxFrame must be an integer of at least 1024 bytes");
-    }
-    const window = options.window ?? DEFAULT_WINDOW;
-    if (!Number.isInteger(window) || window < 1024) throw new RangeError("window must be an integer of at least 1024");
+    const settings = sessionSettings(options);
     this.#log = log;
-    this.#mode = mode;
-    this.#live = options.live === true;
-    this.#maxFrame = maxFrame;
-    this.#window = window;
-    this.#peerWindow = options.peerWindow ?? Infinity;
+    this.#mode = settings.mode;
+    this.#live = settings.live;
+    this.#maxFrame = settings.maxFrame;
+    this.#window = settings.window;
     this.#admit = options.admit;
+    this.#in = new Intake(log, this.stats);
+    this.#planner = new Planner(log, this.stats);
+    this.#peerWindow = options.peerWindow ?? Infinity;
     this.#linkRefs = options.linkRefs !== false;
     this.#out = new Outbox(
       log,
@@ -192,14 +174,23 @@ export class Session {
   get waitingFor(): string | undefined {
     if (this.finished) return undefined;
     if (this.#peer === undefined) return "its HELLO";
-    if (this.#checking) return "its CHECK";
-    if (this.#reconTurn === "theirs") return "its reconciliation reply";
-    if (this.#out.plan !== undefined && this.#sends && this.#out.sentBytes - this.#out.credited >= this.#peer.window) {
+    if (this.#planner.checking) return "its CHECK";
+    if (this.#planner.reconciling) return "its reconciliation reply";
+    if (this.#out.plan !== undefined && this.#sends && this.#windowShut) {
       return "CREDIT for the nodes sent";
     }
     if (this.#sentSynced && !this.#gotAck) return "its ACK";
     if (this.#receives && !this.#gotSynced && this.#out.plan !== undefined) return "its nodes and SYNCED";
     return undefined;
+  }
+
+  /**
+   * Whether nodes wait for CREDIT: they go only when a good part of the peer's window is free, since sending into
+   * every few bytes credited back would make a message (and a CREDIT back) per node.
+   */
+  get #windowShut(): boolean {
+    const window = this.#peer!.window;
+    return window - (this.#out.sentBytes - this.#out.credited) < Math.min(SEND_AT_LEAST, window / 4);
   }
 
   /** Runs `work` after the session's earlier work (receive and produce never interleave). */
@@ -220,36 +211,17 @@ export class Session {
    * resume (before the HELLOs, during reconciliation, sending a reconciled set, or over).
    */
   get state(): SessionState | undefined {
-    if (this.finished || this.#hello === undefined || this.#peer === undefined || this.#checking) return undefined;
-    const plan = this.#out.plan;
-    if (plan === undefined || plan.kind === "keys" || (plan.kind === "range" && plan.filter !== undefined)) {
+    if (this.finished || this.#hello === undefined || this.#peer === undefined || this.#planner.checking) {
       return undefined;
     }
-    const first = this.#out.buffer[0]?.change;
-    let since = plan.kind === "range" ? plan.since : 0;
-    let liveCursor = this.#out.liveCursor;
-    if (first !== undefined) {
-      if (this.#sentSynced) liveCursor = first - 1;
-      else since = first - 1;
-    }
-    return {
-      v: 1,
-      hello: helloJson(this.#hello),
-      peer: helloJson(this.#peer),
-      plan: plan.kind === "range" && !this.#sentSynced ? [since, plan.skip.list()] : null,
+    return captureState({
+      hello: this.#hello,
+      peer: this.#peer,
       flags: [this.#sentSynced, this.#gotSynced, this.#gotAck, this.#synced],
-      counts: [
-        liveCursor,
-        this.#out.acked,
-        this.#out.sentBytes,
-        this.#out.credited,
-        this.#out.syncedAt,
-        this.#owedCredit,
-      ],
-      unacked: this.#out.unacked.map(([a, b]) => [a, b]),
-      fromPeer: this.#fromPeer.list(),
-      stats: { ...this.stats },
-    };
+      owedCredit: this.#in.owedCredit,
+      fromPeer: this.#in.fromPeer,
+      stats: this.stats,
+    }, this.#out);
   }
 
   /**
@@ -277,24 +249,14 @@ export class Session {
   }
 
   #restore(state: SessionState): void {
-    this.#hello = helloOf(state.hello);
-    this.#peer = this.#capped(helloOf(state.peer));
+    const parts = restoreState(state, this.#out);
+    this.#hello = parts.hello;
+    this.#peer = this.#capped(parts.peer);
     this.#nonceOverride = this.#hello.nonce;
-    this.#out.plan = state.plan === null
-      ? { kind: "none" }
-      : { kind: "range", since: state.plan[0], skip: new Ranges(state.plan[1]) };
-    [this.#sentSynced, this.#gotSynced, this.#gotAck, this.#synced] = state.flags;
-    [
-      this.#out.liveCursor,
-      this.#out.acked,
-      this.#out.sentBytes,
-      this.#out.credited,
-      this.#out.syncedAt,
-      this.#owedCredit,
-    ] = state.counts;
-    this.#out.unacked = state.unacked.map(([a, b]) => [a, b]);
-    this.#fromPeer = new Ranges(state.fromPeer);
-    Object.assign(this.stats, state.stats);
+    [this.#sentSynced, this.#gotSynced, this.#gotAck, this.#synced] = parts.flags;
+    this.#in.owedCredit = parts.owedCredit;
+    this.#in.fromPeer = parts.fromPeer;
+    Object.assign(this.stats, parts.stats);
   }
 
   /** Whether this session was resumed from a state (its HELLO is already sent). */
@@ -307,12 +269,13 @@ export class Session {
     return this.#serial(async () => {
       const log = this.#log;
       await log.ready();
-      const index = await (log as unknown as { [KEY_INDEX](): Promise<import("./key-index.ts").KeyIndex> })
-        [KEY_INDEX]();
+      // The index of a large log is built only if a reconciliation needs it: its HELLO then names no fingerprint
+      // (an XOR of zeros), which differs from every other.
+      const index = await keyIndexOf(log, log.length <= EAGER_KEYS);
+      this.#index = index;
       // The snapshot and the fingerprint in one synchronous step: the index moves with the length.
       const length = log.length;
-      const fp = index.fingerprint("");
-      this.#recon = new Reconciler(index);
+      const fp = index?.fingerprint("") ?? { count: length, xor: new Uint8Array(16) };
       this.#out.liveCursor = length;
       this.#hello = {
         mode: this.#mode,
@@ -337,16 +300,6 @@ export class Session {
   receive(bodies: readonly Uint8Array[]): Promise<Uint8Array[]> {
     return this.#serial(async () => {
       const out: Uint8Array[] = [];
-      let nodes: WireNode[] = [];
-      let nodeBytes = 0;
-      const flush = async () => {
-        if (nodes.length === 0) return;
-        const batch = nodes;
-        nodes = [];
-        const bytes = nodeBytes;
-        nodeBytes = 0;
-        await this.#ingest(batch, bytes);
-      };
       try {
         for (const body of bodies) {
           if (this.finished) break;
@@ -357,21 +310,16 @@ export class Session {
           if (message.type === "nodes") {
             if (body[0] !== NODES_REFS) this.#out.refs?.received(message.nodes);
             this.#checkNodes(message);
-            for (const node of message.nodes) nodes.push(node);
-            nodeBytes += message.bytes;
-            if (nodes.length >= 512) await flush();
+            await this.#in.add(message.nodes, message.bytes);
             continue;
           }
-          await flush();
+          await this.#in.flush();
           await this.#handle(message, out);
         }
-        await flush();
+        await this.#in.flush();
       } finally {
         // Credit goes back in quarters of the window (and with ACK): one small message per many nodes.
-        if (this.#owedCredit >= this.#window / 4 && !this.finished) {
-          out.push(encodeMessage({ type: "credit", bytes: this.#owedCredit }));
-          this.#owedCredit = 0;
-        }
+        if (!this.finished) out.push(...this.#in.credit(this.#window / 4));
         this.#poke();
       }
       return out;
@@ -400,14 +348,6 @@ export class Session {
     if (this.#out.plan === undefined) throw new ProtocolError("The peer sent nodes before the reconciliation was over");
   }
 
-  async #ingest(nodes: WireNode[], bytes: number): Promise<void> {
-    const fresh = await this.#log.ingest(nodes, WIRE_NODES);
-    this.#owedCredit += bytes;
-    if (fresh.length === 0) return;
-    this.stats.nodesReceived += fresh.length;
-    this.#fromPeer.add(fresh[0]!.change, fresh[fresh.length - 1]!.change);
-  }
-
   async #handle(message: Exclude<Message, { type: "nodes" }>, out: Uint8Array[]): Promise<void> {
     if (this.#peer === undefined && message.type !== "hello" && message.type !== "error") {
       throw new ProtocolError(`The peer sent message type ${message.type.toUpperCase()} before its HELLO`);
@@ -419,20 +359,9 @@ export class Session {
         await this.#decide(message.hello, out);
         return;
       case "check":
-        if (!this.#checking) throw new ProtocolError("The peer sent CHECK out of turn");
-        this.#check(message.checkpoint, out);
-        return;
+        return this.#setPlan(await this.#planner.check(message.checkpoint, out));
       case "recon":
-        if (this.#reconTurn !== "theirs") throw new ProtocolError("The peer sent a reconciliation message out of turn");
-        this.#turnEntries += message.entries.length;
-        this.#recon!.take(message.entries);
-        if (message.end) {
-          this.stats.roundTrips++;
-          if (this.#turnEntries === 0) this.#reconOver();
-          else this.#sendTurn(this.#recon!.endTurn(), out);
-          this.#turnEntries = 0;
-        }
-        return;
+        return this.#setPlan(this.#planner.recon(message, out));
       case "synced":
         if (!this.#receives || this.#out.plan === undefined) {
           throw new ProtocolError("The peer sent SYNCED out of turn");
@@ -440,7 +369,7 @@ export class Session {
         if (this.#gotSynced) throw new ProtocolError("The peer sent SYNCED twice");
         this.#gotSynced = true;
         // ACK grants the credit of every node before it.
-        this.#owedCredit = 0;
+        this.#in.owedCredit = 0;
         out.push(encodeMessage({ type: "ack" }));
         await this.#maybeSynced();
         return;
@@ -453,11 +382,7 @@ export class Session {
         await this.#maybeSynced();
         return;
       case "credit":
-        // Credit beyond what was sent only lets this side send more than the peer can take: its own loss.
-        this.#out.credited = Math.min(this.#out.sentBytes, this.#out.credited + message.bytes);
-        while (this.#out.unacked.length > 0 && this.#out.unacked[0]![0] <= this.#out.credited) {
-          this.#out.acked = this.#out.unacked.shift()![1];
-        }
+        this.#out.credit(message.bytes);
         return;
       case "error":
         throw remoteError(message.name, message.message);
@@ -485,70 +410,15 @@ export class Session {
         `Incompatible replication modes: ${this.#mode} on this side with ${peer.mode} on the other, so no node can flow`,
       );
     }
-    this.stats.roundTrips = 1;
-    const mine = this.#hello!;
-    if (mine.count === 0 || peer.count === 0) return this.#setPlan({ kind: "range", since: 0, skip: new Ranges() });
-    if (mine.count === peer.count && mine.xor.every((b, i) => b === peer.xor[i])) {
-      return this.#setPlan({ kind: "none" });
-    }
-    // The sets differ: each side names the checkpoint it keeps for the other, and both decide on the two names.
-    this.#checkpoint = await loadCheckpoint(log, peer.id);
-    this.#checking = true;
-    out.push(encodeMessage({ type: "check", checkpoint: this.#checkpoint?.sid ?? null }));
+    // An empty side about to take everything: its index is kept only if it stays small (see KeyIndex.coming).
+    if (this.#index !== undefined && this.#hello!.count === 0 && this.#receives) this.#index.coming = peer.length;
+    this.#index = undefined; // The log keeps it (or drops it); a session never holds it longer than this.
+    this.#setPlan(await this.#planner.hello(this.#hello!, peer, out));
   }
 
-  /** Both CHECKs are known: the same checkpoint on both sides, or reconciliation. */
-  #check(theirs: string | null, out: Uint8Array[]): void {
-    this.#checking = false;
-    this.stats.roundTrips++;
-    const stored = this.#checkpoint;
-    const mine = this.#hello!;
-    const peer = this.#peer!;
-    if (stored !== undefined && theirs === stored.sid) {
-      return this.#setPlan({
-        kind: "range",
-        since: Math.min(stored.snapshot, mine.length),
-        skip: new Ranges(stored.ranges),
-      });
-    }
-    const recon = this.#recon!;
-    if (this.#log.id < peer.id) {
-      this.#reconTurn = "mine";
-      this.#sendTurn(recon.first({ count: peer.count, xor: peer.xor }), out);
-    } else {
-      recon.opened({ count: mine.count, xor: mine.xor });
-      this.#reconTurn = "theirs";
-    }
-  }
-
-  /** Sends this side's turn, in messages that fit the peer's frame limit; an empty turn ends the reconciliation. */
-  #sendTurn(entries: ReconEntry[], out: Uint8Array[]): void {
-    const limit = Math.min(RECON_MESSAGE_BYTES, Math.floor(this.peerMaxFrame / 2)) - 2;
-    let start = 0;
-    do {
-      let size = 0;
-      let end = start;
-      while (end < entries.length && (end === start || size + reconSize(entries[end]!) <= limit)) {
-        size += reconSize(entries[end]!);
-        end++;
-      }
-      out.push(encodeMessage({ type: "recon", end: end === entries.length, entries: entries.slice(start, end) }));
-      start = end;
-    } while (start < entries.length);
-    if (entries.length === 0) this.#reconOver();
-    else this.#reconTurn = "theirs";
-  }
-
-  #reconOver(): void {
-    this.#reconTurn = "over";
-    const keys = this.#recon!.toSend;
-    this.#setPlan(keys.size === 0 ? { kind: "none" } : { kind: "keys", keys: [...keys] });
-  }
-
-  #setPlan(plan: Plan): void {
+  #setPlan(plan: Plan | undefined): void {
+    if (plan === undefined) return;
     this.#out.plan = this.#sends ? plan : { kind: "none" };
-    this.#recon = undefined;
-    this.#reconTurn = "over";
     this.#poke();
   }
 
@@ -566,16 +436,7 @@ export class Session {
 
   async #saveCheckpoint(): Promise<void> {
     if (!this.#synced || this.#mode !== "sync" || this.#peer?.mode !== "sync") return;
-    this.#fromPeer.dropBelow(this.#out.acked);
-    try {
-      await saveCheckpoint(this.#log, this.#peer.id, {
-        sid: sessionId(this.#nonce, this.#peer.nonce),
-        snapshot: this.#out.acked,
-        ranges: this.#fromPeer.list(),
-      });
-    } catch {
-      // The log closed meanwhile: the next session reconciles instead.
-    }
+    await storeCheckpoint(this.#log, this.#peer, this.#nonce, this.#out.acked, this.#in.fromPeer);
   }
 
   /**
@@ -585,9 +446,9 @@ export class Session {
   produce(maxBytes: number): Promise<Uint8Array[]> {
     return this.#serial(async () => {
       if (this.finished || this.#out.plan === undefined || !this.#sends) return [];
-      const peer = this.#peer!;
-      if (this.#out.sentBytes - this.#out.credited >= peer.window) return [];
-      const budget = Math.max(1, Math.min(maxBytes, peer.window - (this.#out.sentBytes - this.#out.credited)));
+      // SYNCED needs no window.
+      if (this.#windowShut && (this.#sentSynced || !this.#out.initialDone(this.#hello!.length))) return [];
+      const budget = Math.max(1, Math.min(maxBytes, this.#peer!.window - (this.#out.sentBytes - this.#out.credited)));
       if (!this.#sentSynced) {
         const nodes = await this.#out.initialNodes(budget, this.#hello!.length);
         if (nodes.length > 0) return this.#out.encode(nodes, false, this.peerMaxFrame, this.stats);
@@ -597,7 +458,7 @@ export class Session {
         return [encodeMessage({ type: "synced" })];
       }
       if (!this.#live || !this.#synced) return [];
-      const nodes = await this.#out.liveNodes(budget, this.#fromPeer);
+      const nodes = await this.#out.liveNodes(budget, this.#in.fromPeer);
       return nodes.length === 0 ? [] : this.#out.encode(nodes, true, this.peerMaxFrame, this.stats);
     });
   }
@@ -628,7 +489,7 @@ export class Session {
 
   /** Bytes of the peer's node messages stored and not yet credited back. */
   get owedCredit(): number {
-    return this.finished ? 0 : this.#owedCredit;
+    return this.finished ? 0 : this.#in.owedCredit;
   }
 
   /**
@@ -636,10 +497,7 @@ export class Session {
    * peer's checkpoint keeps up with what this side holds), or nothing.
    */
   flushCredit(): Uint8Array[] {
-    if (this.finished || this.#owedCredit === 0) return [];
-    const bytes = this.#owedCredit;
-    this.#owedCredit = 0;
-    return [encodeMessage({ type: "credit", bytes })];
+    return this.finished ? [] : this.#in.credit();
   }
 
   /** Whether the log closed under a live session (which then ends cleanly). */

@@ -1,9 +1,12 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { answerFingerprint, KeyIndex, LIST_THRESHOLD, Reconciler } from "../src/reconcile.ts";
+import { answerFingerprint, DEEP_FIRST_SPLIT, KeyIndex, LIST_THRESHOLD, Reconciler } from "../src/reconcile.ts";
 import { decodeMessage, encodeMessage, type ReconEntry } from "../src/wire.ts";
 import { sha256Hex } from "../src/sha256.ts";
 import { Hyperlog, MemoryStorage } from "../mod.ts";
+import { Session } from "../src/session.ts";
+import { keyIndexOf } from "../src/session-plan.ts";
+import { EAGER_KEYS } from "../src/key-index.ts";
 
 const key = (n: number) => sha256Hex(new TextEncoder().encode(`key ${n}`));
 const recon = (entries: ReconEntry[]) => encodeMessage({ type: "recon", end: true, entries });
@@ -12,7 +15,7 @@ const recon = (entries: ReconEntry[]) => encodeMessage({ type: "recon", end: tru
 function reconcile(a: string[], b: string[]) {
   const ra = new Reconciler(new KeyIndex(a));
   const rb = new Reconciler(new KeyIndex(b));
-  rb.opened(rb.index.fingerprint(""));
+  rb.opened(rb.index.fingerprint(""), ra.index.size);
   let turn = ra.first(rb.index.fingerprint(""));
   let bytes = recon(turn).length;
   let messages = 1;
@@ -45,7 +48,7 @@ describe("set reconciliation", () => {
     for (const [a, b] of [[many, [key(-1)]], [[key(-1)], many]] as const) {
       const ra = new Reconciler(new KeyIndex(a));
       const rb = new Reconciler(new KeyIndex(b));
-      rb.opened(rb.index.fingerprint(""));
+      rb.opened(rb.index.fingerprint(""), ra.index.size);
       let turn = ra.first(rb.index.fingerprint(""));
       for (let i = 0; turn.length > 0; i++) {
         assert.ok(turn.every((entry) => entry.kind !== "keys" || entry.keys.length <= LIST_THRESHOLD));
@@ -124,6 +127,18 @@ describe("set reconciliation", () => {
     assert.throws(() => fresh().take([{ kind: "all", prefix: "" }, fp("0")]), /answers nothing/);
     const keys = Array.from({ length: LIST_THRESHOLD + 1 }, (_, i) => key(5000 + i));
     assert.throws(() => fresh().take([{ kind: "keys", prefix: "", keys }]), /at most 32/);
+    // A first turn two digits deep only when both sides hold many keys, and then all of it.
+    const big = new KeyIndex(Array.from({ length: DEEP_FIRST_SPLIT }, (_, i) => key(i)));
+    const deep = (peerCount: number) => {
+      const r = new Reconciler(big);
+      r.opened(big.fingerprint(""), peerCount);
+      return r;
+    };
+    assert.throws(() => deep(DEEP_FIRST_SPLIT - 1).take([fp("01")]), /answers nothing/);
+    assert.doesNotThrow(() => deep(DEEP_FIRST_SPLIT).take([fp("01"), fp("02")]));
+    assert.throws(() => deep(DEEP_FIRST_SPLIT).take([fp("01"), fp("0")]), /answers nothing/);
+    assert.throws(() => deep(DEEP_FIRST_SPLIT).take([fp("0"), fp("01")]), /answers nothing/);
+    assert.throws(() => deep(DEEP_FIRST_SPLIT).take([fp("01"), fp("01")]), /repeated/);
     // The next turn may only go one level deeper.
     const r = fresh();
     r.take([fp("0")]);
@@ -144,6 +159,31 @@ async function sync(a: Hyperlog, b: Hyperlog) {
   ra.readable.pipeTo(rb.writable).catch(() => {});
   rb.readable.pipeTo(ra.writable).catch(() => {});
   return await Promise.all([ra.done, rb.done]);
+}
+
+/**
+ * Runs two sessions in lock step, every message of one flight delivered at once (each side sends all it can
+ * between flights), optionally changing each message on the way; counts the one-way flights delivered until both are done.
+ */
+async function lockstep(a: Hyperlog, b: Hyperlog, tamper = (body: Uint8Array) => body) {
+  const sa = new Session(a as Hyperlog<unknown>);
+  const sb = new Session(b as Hyperlog<unknown>);
+  const drain = async (session: Session, out: Uint8Array[]) => {
+    for (let more = await session.produce(1 << 20); more.length > 0; more = await session.produce(1 << 20)) {
+      out.push(...more);
+    }
+    return out.map(tamper);
+  };
+  let [toB, toA] = [(await sa.start()).map(tamper), (await sb.start()).map(tamper)];
+  let flights = 0;
+  while (!(sa.finished && sb.finished)) {
+    assert.ok(flights < 50, "the sessions never finished");
+    const [fromB, fromA] = [await sa.receive(toA), await sb.receive(toB)];
+    flights++;
+    [toB, toA] = [await drain(sa, fromB), await drain(sb, fromA)];
+  }
+  assert.equal(sa.error ?? sb.error, undefined);
+  return { flights, sa, sb };
 }
 
 async function keys(log: Hyperlog): Promise<string[]> {
@@ -185,6 +225,73 @@ describe("the cost of a sync follows the difference", () => {
     assert.ok(sa.bytesSent + sb.bytesSent < 20_000, `${sa.bytesSent + sb.bytesSent} bytes, not 5000 keys (160 KB)`);
     assert.ok(sa.roundTrips <= 8, `${sa.roundTrips} round trips`);
     assert.deepEqual(await keys(a), await keys(b));
+  });
+
+  it("first contact of two 5000-node logs: done in 6 one-way flights, the reconciliation started with CHECK", async () => {
+    const source = new Hyperlog({ valueEncoding: "utf-8" });
+    await fill(source, 5000, "shared");
+    const a = new Hyperlog({ valueEncoding: "utf-8" });
+    const b = new Hyperlog({ valueEncoding: "utf-8" });
+    await sync(source, a);
+    await sync(source, b);
+    await fill(a, 3, "a only");
+    await fill(b, 2, "b only");
+    const { flights, sa, sb } = await lockstep(a, b);
+    assert.equal(sa.stats.nodesSent + sb.stats.nodesSent, 5);
+    // HELLO; CHECK and the first turn (256 fingerprints); KEYS; NEED, nodes, SYNCED; nodes, SYNCED, ACK; ACK.
+    assert.ok(flights <= 6, `${flights} flights`);
+    assert.deepEqual(await keys(a), await keys(b));
+  });
+
+  it("a HELLO that names no fingerprint (a large log's) is never taken for an equal set", async () => {
+    const a = new Hyperlog({ valueEncoding: "utf-8" });
+    const b = new Hyperlog({ valueEncoding: "utf-8" });
+    await fill(a, 50, "a");
+    await fill(b, 50, "b");
+    // Both HELLOs with an XOR of zeros, the same count: only a reconciliation finds what differs.
+    const { sa, sb } = await lockstep(a, b, (body) => {
+      const message = decodeMessage(body);
+      if (message.type !== "hello") return body;
+      return encodeMessage({ type: "hello", hello: { ...message.hello, xor: new Uint8Array(16) } });
+    });
+    assert.equal(sa.stats.nodesSent, 50);
+    assert.equal(sb.stats.nodesSent, 50);
+    assert.deepEqual(await keys(a), await keys(b));
+  });
+
+  it("a log drops an unused key index that grows past EAGER_KEYS, and keeps one a reconciliation used", async () => {
+    const grow = async (keep: boolean) => {
+      const log = new Hyperlog({ valueEncoding: "utf-8" });
+      await log.append("first");
+      const index = (await keyIndexOf(log as Hyperlog<unknown>, true))!;
+      index.keep = keep;
+      for (let i = 0; i <= EAGER_KEYS; i += 4096) {
+        await log.batch(Array.from({ length: 4096 }, (_, j) => ({ value: String(i + j) })));
+      }
+      return { log, index: await keyIndexOf(log as Hyperlog<unknown>, false) };
+    };
+    const dropped = await grow(false);
+    assert.equal(dropped.index, undefined);
+    const kept = await grow(true);
+    assert.equal(kept.index?.size, kept.log.length);
+    assert.ok(kept.log.length > EAGER_KEYS);
+  });
+
+  it("an empty log that a peer's HELLO says will outgrow EAGER_KEYS drops its key index at its first commit", async () => {
+    const fresh = async (claim: number | undefined) => {
+      const a = new Hyperlog({ valueEncoding: "utf-8" });
+      const b = new Hyperlog({ valueEncoding: "utf-8" });
+      await fill(a, 3, "a");
+      await lockstep(a, b, (body) => {
+        const message = decodeMessage(body);
+        if (message.type !== "hello" || message.hello.id !== a.id || claim === undefined) return body;
+        return encodeMessage({ type: "hello", hello: { ...message.hello, length: claim } });
+      });
+      assert.equal(b.length, 3);
+      return await keyIndexOf(b as Hyperlog<unknown>, false);
+    };
+    assert.equal((await fresh(undefined))?.size, 3);
+    assert.equal(await fresh(EAGER_KEYS + 1), undefined);
   });
 
   it("falls back to reconciliation when one side lost its checkpoint", async () => {

@@ -1,0 +1,78 @@
+/**
+ * The receiving half of a replication session (see `session.ts`): the peer's nodes stored in batches, the credit
+ * owed for them, and which changes of this log came from the peer (never sent back to it, and kept in the
+ * checkpoint).
+ *
+ * @module
+ */
+import { Ranges } from "./checkpoint.ts";
+import { WIRE_NODES } from "./internal.ts";
+import type { Hyperlog } from "./log.ts";
+import type { ReplicationStats } from "./replicate-types.ts";
+import { encodeMessage, type WireNode } from "./wire.ts";
+
+/** Nodes of the peer stored in one commit, at most (more when one message holds more). */
+const INGEST_BATCH = 512;
+
+/**
+ * The receiving half of a session: {@link Intake.add} the nodes of each NODES message, {@link Intake.flush} before
+ * anything else is handled; the credit owed grows as they are stored.
+ *
+ * @example
+ * ```ts
+ * import { Hyperlog } from "../mod.ts";
+ * import { Intake } from "./session-receive.ts";
+ * const a = new Hyperlog(), b = new Hyperlog();
+ * await a.append("x");
+ * const page = await a.storage.read({ since: 0, until: 1, limit: 1, reverse: false });
+ * const intake = new Intake(b, { nodesSent: 0, nodesReceived: 0, bytesSent: 0, bytesReceived: 0, roundTrips: 0 });
+ * await intake.add(page, 40);
+ * await intake.flush();
+ * console.assert(b.length === 1 && intake.owedCredit === 40 && intake.fromPeer.has(1));
+ * ```
+ */
+export class Intake {
+  /** Bytes of the peer's node messages stored and not yet credited back. */
+  owedCredit = 0;
+  /** Changes of this log that came from the peer. */
+  fromPeer: Ranges = new Ranges();
+  readonly #log: Hyperlog<unknown>;
+  readonly #stats: ReplicationStats;
+  #nodes: WireNode[] = [];
+  #bytes = 0;
+
+  /** Stores into `log`, counting in `stats`. */
+  constructor(log: Hyperlog<unknown>, stats: ReplicationStats) {
+    this.#log = log;
+    this.#stats = stats;
+  }
+
+  /** Takes the nodes of one NODES message of `bytes` bytes; stores what waits once enough do. */
+  async add(nodes: readonly WireNode[], bytes: number): Promise<void> {
+    for (const node of nodes) this.#nodes.push(node);
+    this.#bytes += bytes;
+    if (this.#nodes.length >= INGEST_BATCH) await this.flush();
+  }
+
+  /** Stores the nodes taken so far. */
+  async flush(): Promise<void> {
+    if (this.#nodes.length === 0) return;
+    const nodes = this.#nodes;
+    const bytes = this.#bytes;
+    this.#nodes = [];
+    this.#bytes = 0;
+    const fresh = await this.#log.ingest(nodes, WIRE_NODES);
+    this.owedCredit += bytes;
+    if (fresh.length === 0) return;
+    this.#stats.nodesReceived += fresh.length;
+    this.fromPeer.add(fresh[0]!.change, fresh[fresh.length - 1]!.change);
+  }
+
+  /** The CREDIT for what was stored (when it is at least `least` bytes), or nothing. */
+  credit(least = 1): Uint8Array[] {
+    if (this.owedCredit < least || this.owedCredit === 0) return [];
+    const bytes = this.owedCredit;
+    this.owedCredit = 0;
+    return [encodeMessage({ type: "credit", bytes })];
+  }
+}
