@@ -173,31 +173,23 @@ function withValue<T>(stored: StoredNode, value: T): Node<T> {
 }
 
 /**
- * The value of a node this log added with the json encoding, decoded on first read. Its text is what
- * `JSON.stringify` gave for the caller's value, so decoding it cannot fail and gives what decoding the stored bytes
- * would: a node costs no decoding until its value is read (a `batch` whose caller only keeps the keys decodes
- * nothing), and then once, however many times it is read.
+ * The value of a node this log added with the json encoding, decoded on first read from the stored bytes, which
+ * hold what `JSON.stringify` gave for the caller's value: decoding them cannot fail and gives what decoding the
+ * stored node would. A node costs no decoding until its value is read (a `batch` whose caller only keeps the keys
+ * decodes nothing), and then once, however many times it is read. The lazy node points at the stored-node object
+ * the log made (its bytes, and a slot for the decoded value): no text and no holder object stay in memory per node.
  */
-class LazyValue {
-  text: string | undefined;
-  value: unknown = undefined;
-  constructor(text: string) {
-    this.text = text;
-  }
-}
-
 const LAZY: unique symbol = Symbol("hyperlog.lazyValue");
+
+const utf8Decoder = new TextDecoder();
 
 /** `value` of a lazily decoded node: an enumerable getter, so spreading, `JSON.stringify` and `Object.keys` see it. */
 const LAZY_VALUE: PropertyDescriptor = {
-  get(this: { [LAZY]: LazyValue }): unknown {
-    const lazy = this[LAZY];
-    const text = lazy.text;
-    if (text !== undefined) {
-      lazy.value = deepFreeze(JSON.parse(text));
-      lazy.text = undefined;
-    }
-    return lazy.value;
+  get(this: { [LAZY]: Cacheable }): unknown {
+    const stored = this[LAZY];
+    let value = stored[VALUE];
+    if (value === undefined) stored[VALUE] = value = deepFreeze(JSON.parse(utf8Decoder.decode(stored.value)));
+    return value;
   },
   enumerable: true,
 };
@@ -210,8 +202,8 @@ const INSPECT: PropertyDescriptor = {
   },
 };
 
-/** A frozen node whose json value is decoded from `text` when first read (see {@link LazyValue}). */
-function lazyNode<T>(stored: StoredNode, text: string): Node<T> {
+/** A frozen node whose json value is decoded from the stored bytes when first read (see {@link LAZY}). */
+function lazyNode<T>(stored: Cacheable): Node<T> {
   const node = { key: stored.key, links: stored.links } as { -readonly [K in keyof Node<T>]: Node<T>[K] };
   Object.defineProperty(node, "value", LAZY_VALUE);
   node.change = stored.change;
@@ -219,7 +211,7 @@ function lazyNode<T>(stored: StoredNode, text: string): Node<T> {
     node.identity = stored.identity;
     node.signature = stored.signature!;
   }
-  Object.defineProperty(node, LAZY, { value: new LazyValue(text) });
+  Object.defineProperty(node, LAZY, { value: stored });
   Object.defineProperty(node, INSPECT_SYMBOL, INSPECT);
   return Object.freeze(node);
 }
@@ -258,8 +250,10 @@ const PAGE = 1024;
  */
 const DECODED: unique symbol = Symbol("hyperlog.decoded");
 const DECODED_BY: unique symbol = Symbol("hyperlog.decodedBy");
+/** The json value decoded from the bytes of a stored-node object this log made, by a lazy node (see {@link LAZY}). */
+const VALUE: unique symbol = Symbol("hyperlog.value");
 
-type Cacheable = StoredNode & { [DECODED]?: unknown; [DECODED_BY]?: object | undefined };
+type Cacheable = StoredNode & { [DECODED]?: unknown; [DECODED_BY]?: object | undefined; [VALUE]?: unknown };
 
 /** What the caller of `Hyperlog.#store` knows about its drafts (see there). */
 type Known = typeof CHECK | typeof LINKS_STORED | typeof TRY_FRESH;
@@ -845,7 +839,15 @@ export class Hyperlog<T = unknown> extends EventTarget {
       }
       const links = draft.links.length === 0 ? NO_LINKS : Object.freeze(draft.links.slice());
       const node: Cacheable = draft.identity === undefined
-        ? { key: draft.key, links, value: draft.value, change: ++change, [DECODED]: undefined, [DECODED_BY]: undefined }
+        ? {
+          key: draft.key,
+          links,
+          value: draft.value,
+          change: ++change,
+          [DECODED]: undefined,
+          [DECODED_BY]: undefined,
+          [VALUE]: undefined,
+        }
         : {
           key: draft.key,
           links,
@@ -855,6 +857,7 @@ export class Hyperlog<T = unknown> extends EventTarget {
           signature: draft.signature!,
           [DECODED]: undefined,
           [DECODED_BY]: undefined,
+          [VALUE]: undefined,
         };
       freshOf[i] = fresh.length;
       fresh.push(node);
@@ -892,13 +895,17 @@ export class Hyperlog<T = unknown> extends EventTarget {
 
   /**
    * A stored node as the API returns it, from the draft's text when the log still has it: a json value is decoded
-   * from it when first read (see {@link LazyValue}), a utf-8 value is the text itself.
+   * from its bytes when first read (see {@link LAZY}), a utf-8 value is the text itself.
    */
   #decodeDraft(draft: Draft, stored: StoredNode): Node<T> {
-    if (draft.text === undefined || !this.#immutable) return this.#toNode(stored);
+    // A json node is decoded lazily from an object this log made (it has the slot for the value), not from one a
+    // storage made when it read a node stored before.
+    if (draft.text === undefined || !this.#immutable || (this.#codec === JSON_CODEC && !(VALUE in stored))) {
+      return this.#toNode(stored);
+    }
     return this.#cached(stored) ?? this.#cache(
       stored,
-      this.#codec === JSON_CODEC ? lazyNode(stored, draft.text) : withValue(stored, draft.text as T),
+      this.#codec === JSON_CODEC ? lazyNode(stored as Cacheable) : withValue(stored, draft.text as T),
     );
   }
 

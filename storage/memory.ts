@@ -126,14 +126,17 @@ export class MemoryStorage implements Storage {
         problem = `Commit expected change ${
           base + i + 1
         } for node ${node.key} but got ${node.change}; another writer may share this store`;
-      } else if (this.#nodes.has(node.key)) {
-        problem = `Commit holds node ${node.key}, which is already stored`;
+      } else {
+        // One lookup per node: set, and see whether the map grew. A key already stored was overwritten; the
+        // undo puts its node back (rare: a batch retried with the lookup, or a conflicting writer).
+        const size = this.#nodes.size;
+        this.#nodes.set(node.key, node);
+        if (this.#nodes.size === size) problem = `Commit holds node ${node.key}, which is already stored`;
       }
       if (problem !== undefined) {
-        this.#undo(base, listed, unheaded);
+        this.#undo(base, listed, unheaded, node.key);
         return Promise.reject(new StorageConflictError(problem));
       }
-      this.#nodes.set(node.key, node);
       this.#order.push(node);
       const links = node.links;
       for (let j = 0; j < links.length; j++) {
@@ -149,10 +152,20 @@ export class MemoryStorage implements Storage {
     return Promise.resolve();
   }
 
-  #undo(base: number, listed: number, unheaded: readonly number[]): void {
+  #undo(base: number, listed: number, unheaded: readonly number[], overwritten?: string): void {
     for (const node of this.#order.splice(base)) {
       this.#nodes.delete(node.key);
       this.#isHead[node.change - 1] = 0;
+    }
+    if (overwritten !== undefined) {
+      // The commit overwrote this key's entry: put back the node stored before it, if any (not one of this commit).
+      this.#nodes.delete(overwritten);
+      for (let i = 0; i < base; i++) {
+        if (this.#order[i]!.key === overwritten) {
+          this.#nodes.set(overwritten, this.#order[i]!);
+          break;
+        }
+      }
     }
     this.#headList.length = listed;
     for (const change of unheaded) if (change <= base) this.#isHead[change - 1] = 1;
