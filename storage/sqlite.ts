@@ -278,10 +278,10 @@ const MIGRATIONS: readonly Migration[] = [(db) => db.exec(SCHEMA_V1)];
  * console.assert(SQLITE_SCHEMA_VERSION >= 1);
  * ```
  */
-export const SQLITE_SCHEMA_VERSION: number = MIGRATIONS.length;
+export const SQLITE_SCHEMA_VERSION: number = /* @__PURE__ */ (() => MIGRATIONS.length)();
 
 const INFO_TABLE = "hyperlog_info";
-const INFO_DDL = `CREATE TABLE IF NOT EXISTS ${INFO_TABLE} (name TEXT PRIMARY KEY, value) WITHOUT ROWID`;
+const INFO_DDL = "CREATE TABLE IF NOT EXISTS hyperlog_info (name TEXT PRIMARY KEY, value) WITHOUT ROWID";
 /** Columns of a node as hyperlog reads them: SQLite turns the byte columns into hex, cheaper than JS would. */
 const COLUMNS = "change, lower(hex(key)), lower(hex(links)), value, " +
   "CASE WHEN identity IS NULL THEN NULL ELSE lower(hex(identity || signature)) END";
@@ -305,7 +305,8 @@ const VIEW_DDL = "CREATE TABLE IF NOT EXISTS hyperlog_views " +
 /** The most characters of JSON given to one statement of a view commit (Durable Objects cap a value at 2 MB). */
 const VIEW_JSON_CHARS = 256 * 1024;
 
-const SQL = {
+// Built in a function marked pure, so that a bundle that does not use SQLite (a browser's) leaves it out.
+const SQL = /* @__PURE__ */ (() => ({
   viewState: "SELECT version, change FROM hyperlog_views WHERE name = ?",
   // Text is read back as bytes: Deno's node:sqlite cuts text at the first NUL character.
   viewGet: "SELECT CAST(value AS BLOB) FROM hyperlog_view_data WHERE view = ? AND key = ?",
@@ -343,7 +344,7 @@ const SQL = {
   version: `SELECT value FROM ${INFO_TABLE} WHERE name = 'schema'`,
   setVersion: `INSERT INTO ${INFO_TABLE} (name, value) VALUES ('schema', ?) ` +
     "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-} as const;
+}) as const)();
 
 function insertSql(verb: string, rows: number): string {
   return verb + " INTO hyperlog_nodes (change, key, links, value, identity, signature) VALUES " +
@@ -1043,7 +1044,7 @@ export class SqliteStorage implements Storage {
   }
 }
 
-const UTF8 = new TextDecoder();
+const UTF8 = /* @__PURE__ */ new TextDecoder();
 
 /** A text column read as bytes (see `SQL.viewGet`), as a string. */
 function text(value: SqliteValue | undefined): string {
