@@ -350,7 +350,15 @@ export class Hyperlog<T = unknown> extends EventTarget {
   #closed = false;
   #unwatch: (() => void) | undefined;
   #closing: Promise<void> | undefined;
-  readonly #pending = new Set<Promise<unknown>>();
+  /** Writes called before `close()` that have not settled yet, and what wakes `close()` when none is left. */
+  #writing = 0;
+  #drained: (() => void) | undefined;
+  readonly #settled = (): void => {
+    if (--this.#writing === 0 && this.#drained !== undefined) {
+      this.#drained();
+      this.#drained = undefined;
+    }
+  };
   readonly #views = new Set<View<T>>();
 
   /**
@@ -586,7 +594,12 @@ export class Hyperlog<T = unknown> extends EventTarget {
         if (this.identity !== undefined) await this.#sign([draft]);
         // The links are the heads just read under the mutex, so they are stored; and the node cannot be, since a
         // stored node that links to every head would have made them stop being heads.
-        return (await this.#storeLocal([draft], LINKS_STORED))[0]!;
+        if (this.#hasListeners("preadd")) return (await this.#storeLocal([draft], LINKS_STORED))[0]!;
+        const stored = this.#freshNode(draft, this.#length + 1);
+        await this.#commit([stored]);
+        const node = this.#decodeDraft(draft, stored);
+        if (this.#hasListeners("add")) this.dispatchEvent(new CustomEvent("add", { detail: node }));
+        return node;
       });
     } catch (err) {
       this.#reject(err as Error, undefined);
@@ -708,9 +721,8 @@ export class Hyperlog<T = unknown> extends EventTarget {
   #track<R>(write: () => Promise<R>): Promise<R> {
     if (this.#closing !== undefined) return Promise.reject(new ClosedError());
     const promise = write();
-    this.#pending.add(promise);
-    const done = () => this.#pending.delete(promise);
-    promise.then(done, done);
+    this.#writing++;
+    promise.then(this.#settled, this.#settled);
     return promise;
   }
 
@@ -837,28 +849,7 @@ export class Hyperlog<T = unknown> extends EventTarget {
         freshOf[i] = freshOf[first]!;
         continue;
       }
-      const links = draft.links.length === 0 ? NO_LINKS : Object.freeze(draft.links.slice());
-      const node: Cacheable = draft.identity === undefined
-        ? {
-          key: draft.key,
-          links,
-          value: draft.value,
-          change: ++change,
-          [DECODED]: undefined,
-          [DECODED_BY]: undefined,
-          [VALUE]: undefined,
-        }
-        : {
-          key: draft.key,
-          links,
-          value: draft.value,
-          change: ++change,
-          identity: draft.identity,
-          signature: draft.signature!,
-          [DECODED]: undefined,
-          [DECODED_BY]: undefined,
-          [VALUE]: undefined,
-        };
+      const node = this.#freshNode(draft, ++change);
       freshOf[i] = fresh.length;
       fresh.push(node);
     }
@@ -891,6 +882,32 @@ export class Hyperlog<T = unknown> extends EventTarget {
     }
     if (missing.length > 0) throw new MissingLinksError(missing);
     return { results, fresh };
+  }
+
+  /** The stored node of a draft, with its change number: its own frozen copy of the links, and the cache slots. */
+  #freshNode(draft: Draft, change: number): Cacheable {
+    const links = draft.links.length === 0 ? NO_LINKS : Object.freeze(draft.links.slice());
+    return draft.identity === undefined
+      ? {
+        key: draft.key,
+        links,
+        value: draft.value,
+        change,
+        [DECODED]: undefined,
+        [DECODED_BY]: undefined,
+        [VALUE]: undefined,
+      }
+      : {
+        key: draft.key,
+        links,
+        value: draft.value,
+        change,
+        identity: draft.identity,
+        signature: draft.signature!,
+        [DECODED]: undefined,
+        [DECODED_BY]: undefined,
+        [VALUE]: undefined,
+      };
   }
 
   /**
@@ -933,6 +950,7 @@ export class Hyperlog<T = unknown> extends EventTarget {
     this.#length += nodes.length;
     // The key index moves with the length, in the same step: a session reads both at once.
     if (this.#keyIndex !== undefined) for (const node of nodes) this.#keyIndex.add(node.key);
+    if (this.#waiters.size === 0) return;
     const waiters = this.#waiters;
     this.#waiters = new Set();
     for (const wake of waiters) wake();
@@ -1404,7 +1422,7 @@ export class Hyperlog<T = unknown> extends EventTarget {
     this.#closing ??= (async () => {
       await this.#opening.catch(() => {});
       await Promise.allSettled([...this.#views].map((view) => view.close()));
-      await Promise.allSettled([...this.#pending]);
+      if (this.#writing > 0) await new Promise<void>((resolve) => this.#drained = resolve);
       this.#unwatch?.();
       await this.#mutex.idle();
       this.#closed = true;
