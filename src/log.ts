@@ -23,6 +23,8 @@ import { replicate } from "./replicate.ts";
 import type { ReplicateOptions, Replication } from "./replicate-types.ts";
 import { type Hyperlog4ReplicateOptions, replicateHyperlog4 } from "./hyperlog4/replicate.ts";
 import { View, type ViewOptions } from "./view.ts";
+import { checkCount, checkLinks, checkRaw, checkWire, type Draft, label, NO_LINKS } from "./log-checks.ts";
+import { type Cacheable, DECODED, DECODED_BY, deepFreeze, lazyNode, VALUE, withValue } from "./log-values.ts";
 import { MemoryStorage } from "../storage/memory.ts";
 import type { Storage } from "../storage/storage.ts";
 
@@ -145,115 +147,9 @@ export interface RawNode {
   readonly signature?: string;
 }
 
-/** A checked node, ready to store: the value is already encoded. */
-interface Draft {
-  key: string;
-  links: readonly string[];
-  value: Uint8Array;
-  identity?: string;
-  signature?: string;
-  /** For a local node of a text encoding: the text the value bytes encode, to decode from without utf-8 work. */
-  text?: string | undefined;
-}
-
 const JSON_CODEC = resolveEncoding("json");
 
-function withValue<T>(stored: StoredNode, value: T): Node<T> {
-  if (stored.identity === undefined) {
-    return Object.freeze({ key: stored.key, links: stored.links, value, change: stored.change });
-  }
-  return Object.freeze({
-    key: stored.key,
-    links: stored.links,
-    value,
-    change: stored.change,
-    identity: stored.identity,
-    signature: stored.signature!,
-  });
-}
-
-/**
- * The value of a node this log added with the json encoding, decoded on first read from the stored bytes, which
- * hold what `JSON.stringify` gave for the caller's value: decoding them cannot fail and gives what decoding the
- * stored node would. A node costs no decoding until its value is read (a `batch` whose caller only keeps the keys
- * decodes nothing), and then once, however many times it is read. The lazy node points at the stored-node object
- * the log made (its bytes, and a slot for the decoded value): no text and no holder object stay in memory per node.
- */
-const LAZY: unique symbol = Symbol("hyperlog.lazyValue");
-
-const utf8Decoder = new TextDecoder();
-
-/** `value` of a lazily decoded node: an enumerable getter, so spreading, `JSON.stringify` and `Object.keys` see it. */
-const LAZY_VALUE: PropertyDescriptor = {
-  get(this: { [LAZY]: Cacheable }): unknown {
-    const stored = this[LAZY];
-    let value = stored[VALUE];
-    if (value === undefined) stored[VALUE] = value = deepFreeze(JSON.parse(utf8Decoder.decode(stored.value)));
-    return value;
-  },
-  enumerable: true,
-};
-
-/** Shows a lazily decoded node as a plain one in `console.log` (Node, Deno and Bun), not as `value: [Getter]`. */
-const INSPECT: PropertyDescriptor = {
-  value(this: Node): object {
-    const { key, links, value, change, identity, signature } = this;
-    return identity === undefined ? { key, links, value, change } : { key, links, value, change, identity, signature };
-  },
-};
-
-/** A frozen node whose json value is decoded from the stored bytes when first read (see {@link LAZY}). */
-function lazyNode<T>(stored: Cacheable): Node<T> {
-  const node = { key: stored.key, links: stored.links } as { -readonly [K in keyof Node<T>]: Node<T>[K] };
-  Object.defineProperty(node, "value", LAZY_VALUE);
-  node.change = stored.change;
-  if (stored.identity !== undefined) {
-    node.identity = stored.identity;
-    node.signature = stored.signature!;
-  }
-  Object.defineProperty(node, LAZY, { value: stored });
-  Object.defineProperty(node, INSPECT_SYMBOL, INSPECT);
-  return Object.freeze(node);
-}
-
-const INSPECT_SYMBOL = Symbol.for("nodejs.util.inspect.custom");
-
-/** Freezes a decoded json value all the way down, so a node shared between calls cannot be changed. */
-function deepFreeze<T>(value: T): T {
-  if (typeof value === "object" && value !== null) freezeObject(value);
-  return value;
-}
-
-/** Freezes a fresh object of decoded json (no cycles, nothing frozen yet) and every object in it. */
-function freezeObject(value: object): void {
-  Object.freeze(value);
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const item: unknown = value[i];
-      if (typeof item === "object" && item !== null) freezeObject(item);
-    }
-  } else {
-    for (const key in value) {
-      const item: unknown = (value as Record<string, unknown>)[key];
-      if (typeof item === "object" && item !== null) freezeObject(item);
-    }
-  }
-}
-
 const PAGE = 1024;
-
-/**
- * Slots on the stored-node objects the log creates, holding the API node decoded from it and which log decoded it
- * (logs with different encodings may share a storage). A backend that keeps the objects it was given (memory) thus
- * serves every later read without decoding; one that makes new objects (SQLite) simply misses. Two fields in the
- * object itself cost far less than a WeakMap entry, or a holder object, per node.
- */
-const DECODED: unique symbol = Symbol("hyperlog.decoded");
-const DECODED_BY: unique symbol = Symbol("hyperlog.decodedBy");
-/** The json value decoded from the bytes of a stored-node object this log made, by a lazy node (see {@link LAZY}). */
-const VALUE: unique symbol = Symbol("hyperlog.value");
-
-type Cacheable = StoredNode & { [DECODED]?: unknown; [DECODED_BY]?: object | undefined; [VALUE]?: unknown };
 
 /** What the caller of `Hyperlog.#store` knows about its drafts (see there). */
 type Known = typeof CHECK | typeof LINKS_STORED | typeof TRY_FRESH;
@@ -261,52 +157,8 @@ const CHECK = 0;
 const LINKS_STORED = 1;
 const TRY_FRESH = 2;
 
-/** The links of every node that has none: one frozen array shared by all of them. */
-const NO_LINKS: readonly string[] = Object.freeze([]);
-
 /** The last open in progress per storage object (see `Hyperlog.#open`). */
 const OPENING = new WeakMap<Storage, Promise<void>>();
-
-/** What an error message calls the thing being checked: `where`, or `where index` for a document of a batch. */
-function label(where: string, index: number | undefined): string {
-  return index === undefined ? where : `${where} ${index}`;
-}
-
-function checkLinks(links: unknown, where: string, index?: number): readonly string[] {
-  if (links === null || links === undefined) return NO_LINKS;
-  if (!Array.isArray(links)) {
-    throw new TypeError(`${label(where, index)}: links must be an array of node keys or null`);
-  }
-  for (let i = 0; i < links.length; i++) {
-    const link: unknown = links[i];
-    if (!isKey(link)) {
-      throw new TypeError(
-        `${label(where, index)}: link ${i} is not a node key (expected 64 lower-case hex characters, got ${
-          JSON.stringify(link)
-        })`,
-      );
-    }
-  }
-  if (links.length > 1) {
-    const seen = new Set<string>();
-    for (const link of links as string[]) {
-      if (seen.has(link)) throw new TypeError(`${label(where, index)}: link ${link} is given twice`);
-      seen.add(link);
-    }
-  }
-  return links as string[];
-}
-
-function checkCount(value: unknown, name: string, allowInfinity: boolean): number | undefined {
-  if (value === undefined) return undefined;
-  if (
-    typeof value !== "number" || Number.isNaN(value) || value < 0 ||
-    (!Number.isInteger(value) && !(allowInfinity && value === Infinity))
-  ) {
-    throw new RangeError(`${name} must be a non-negative integer, got ${String(value)}`);
-  }
-  return value;
-}
 
 /**
  * A Merkle-DAG log. Every node has a key (the hash of its links and value), links to earlier nodes, and a local
@@ -912,7 +764,7 @@ export class Hyperlog<T = unknown> extends EventTarget {
 
   /**
    * A stored node as the API returns it, from the draft's text when the log still has it: a json value is decoded
-   * from its bytes when first read (see {@link LAZY}), a utf-8 value is the text itself.
+   * from its bytes when first read (see `lazyNode`), a utf-8 value is the text itself.
    */
   #decodeDraft(draft: Draft, stored: StoredNode): Node<T> {
     // A json node is decoded lazily from an object this log made (it has the slot for the value), not from one a
@@ -1170,71 +1022,7 @@ export class Hyperlog<T = unknown> extends EventTarget {
    * ```
    */
   async verifyDraft(draft: RawNode): Promise<void> {
-    await this.#checkSignature(this.#checkRaw(draft));
-  }
-
-  /** Checks a raw node's shape and computes its key; throws if a given key does not match. */
-  #checkRaw(raw: RawNode): Draft {
-    if (typeof raw !== "object" || raw === null) {
-      throw new InvalidNodeError("A node must be an object with links and value");
-    }
-    const claimed = raw.key;
-    const name = claimed === undefined ? "A received node" : `Node ${String(claimed)}`;
-    if (claimed !== undefined && !isKey(claimed)) {
-      throw new InvalidNodeError(`Node key ${JSON.stringify(claimed)} is not 64 lower-case hex characters`);
-    }
-    let links: readonly string[];
-    try {
-      links = checkLinks(raw.links, name);
-    } catch (err) {
-      throw new InvalidNodeError((err as Error).message);
-    }
-    if (!(raw.value instanceof Uint8Array)) throw new InvalidNodeError(`${name} has a value that is not bytes`);
-    const { identity, signature } = raw;
-    if ((identity === undefined) !== (signature === undefined)) {
-      throw new InvalidNodeError(
-        `${name} has ${identity === undefined ? "a signature but no identity" : "an identity but no signature"}`,
-      );
-    }
-    if (identity !== undefined && !isKey(identity)) {
-      throw new InvalidNodeError(`${name} has an identity that is not 64 lower-case hex characters`);
-    }
-    const key = encodeNode(links, raw.value, identity).key;
-    if (claimed !== undefined && key !== claimed) {
-      throw new InvalidNodeError(
-        `Node ${claimed} does not match its content: its links, value and identity hash to ${key}`,
-      );
-    }
-    const draft: Draft = { key, links, value: raw.value };
-    if (identity !== undefined) {
-      draft.identity = identity;
-      draft.signature = signature!;
-    }
-    return draft;
-  }
-
-  /** Checks a node made by the wire decoder: its fields are well-formed hex already; the content is checked. */
-  #checkWire(raw: RawNode): Draft {
-    const links = raw.links;
-    if (links.length > 1) {
-      const seen = new Set<string>();
-      for (const link of links) {
-        if (seen.has(link)) throw new InvalidNodeError(`Node ${raw.key} links to ${link} twice`);
-        seen.add(link);
-      }
-    }
-    const key = encodeNode(links, raw.value, raw.identity).key;
-    if (key !== raw.key) {
-      throw new InvalidNodeError(
-        `Node ${raw.key} does not match its content: its links, value and identity hash to ${key}`,
-      );
-    }
-    const draft: Draft = { key, links, value: raw.value };
-    if (raw.identity !== undefined) {
-      draft.identity = raw.identity;
-      draft.signature = raw.signature!;
-    }
-    return draft;
+    await this.#checkSignature(checkRaw(draft));
   }
 
   /** Checks a draft's signature against the log's rules. */
@@ -1285,7 +1073,7 @@ export class Hyperlog<T = unknown> extends EventTarget {
       let failure: { error: Error; key?: string } | undefined;
       for (const raw of nodes) {
         try {
-          drafts.push(fromWire ? this.#checkWire(raw) : this.#checkRaw(raw));
+          drafts.push(fromWire ? checkWire(raw) : checkRaw(raw));
         } catch (error) {
           failure = { error: error as Error };
           if (typeof raw?.key === "string") failure.key = raw.key;
