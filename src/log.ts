@@ -850,7 +850,7 @@ export class Hyperlog<T = unknown> extends EventTarget {
     if (!isKey(key)) {
       throw new TypeError(`get takes a node key: 64 lower-case hex characters, got ${JSON.stringify(key)}`);
     }
-    await this.ready();
+    if (this.#id === undefined || this.#closed) await this.ready();
     const stored = await this.storage.get(key);
     if (stored === undefined) throw new NotFoundError(key);
     return this.#toNode(stored);
