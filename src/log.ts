@@ -23,7 +23,8 @@ import { replicate } from "./replicate.ts";
 import type { ReplicateOptions, Replication } from "./replicate-types.ts";
 import { type Hyperlog4ReplicateOptions, replicateHyperlog4 } from "./hyperlog4/replicate.ts";
 import { View, type ViewOptions } from "./view.ts";
-import { checkCount, checkLinks, checkRaw, checkWire, type Draft, label, NO_LINKS } from "./log-checks.ts";
+import { readStream, type StreamSource } from "./log-read-stream.ts";
+import { checkLinks, checkRaw, checkWire, type Draft, label, NO_LINKS } from "./log-checks.ts";
 import { type Cacheable, DECODED, DECODED_BY, deepFreeze, lazyNode, VALUE, withValue } from "./log-values.ts";
 import { MemoryStorage } from "../storage/memory.ts";
 import type { Storage } from "../storage/storage.ts";
@@ -149,8 +150,6 @@ export interface RawNode {
 
 const JSON_CODEC = resolveEncoding("json");
 
-const PAGE = 1024;
-
 /** What the caller of `Hyperlog.#store` knows about its drafts (see there). */
 type Known = typeof CHECK | typeof LINKS_STORED | typeof TRY_FRESH;
 const CHECK = 0;
@@ -194,7 +193,8 @@ export class Hyperlog<T = unknown> extends EventTarget {
   readonly #listeners = new Map<string, Set<unknown>>();
   #waiters = new Set<() => void>();
   /** Live read streams, each with what delivers the nodes it has not read yet when the log closes. */
-  #liveStreams = new Set<() => Promise<void>>();
+  readonly #liveStreams = new Set<() => Promise<void>>();
+  #streamSource: StreamSource<T> | undefined;
   #id: string | undefined;
   #length = 0;
   #keyIndex: KeyIndex | undefined;
@@ -895,90 +895,18 @@ export class Hyperlog<T = unknown> extends EventTarget {
    * ```
    */
   createReadStream(options: ReadStreamOptions = {}): ReadableStream<Node<T>> {
-    const since = checkCount(options.since, "since", false) ?? 0;
-    const until = checkCount(options.until, "until", true) ?? Infinity;
-    let remaining = checkCount(options.limit, "limit", true) ?? Infinity;
-    const reverse = options.reverse === true;
-    const live = options.live === true;
-    if (reverse && live) {
-      throw new RangeError("A read stream cannot be both reverse and live; drop one of the two options");
-    }
-    let cursor = reverse ? until : since;
-    let cancelled = false;
-    let ended = false;
-    let finalizing = false;
-    let wake: (() => void) | undefined;
-    let controller!: ReadableStreamDefaultController<Node<T>>;
-    let pulling: Promise<void> | undefined;
-    const end = () => {
-      ended = true;
-      this.#liveStreams.delete(finalize);
-      controller.close();
-    };
-    /** When the log closes: delivers every node committed before the close that the stream has not read, then ends. */
-    const finalize = async (): Promise<void> => {
-      finalizing = true;
-      this.#liveStreams.delete(finalize);
-      await pulling?.catch(() => {});
-      if (cancelled || ended) return;
-      try {
-        while (remaining > 0 && cursor < until) {
-          const page = await this.storage.read({ since: cursor, until, limit: Math.min(PAGE, remaining), reverse });
-          if (page.length === 0) break;
-          for (const stored of page) controller.enqueue(this.#toNode(stored));
-          remaining -= page.length;
-          cursor = page[page.length - 1]!.change;
-        }
-        end();
-      } catch (error) {
-        ended = true;
-        controller.error(error);
-      }
-    };
-    if (live) this.#liveStreams.add(finalize);
-    const pull = async (): Promise<void> => {
-      await this.#opening;
-      for (;;) {
-        if (cancelled || ended || finalizing) return;
-        if (remaining <= 0 || (reverse ? cursor <= since : cursor >= until)) return end();
-        // A live stream opened after the log closed has nothing to wait for.
-        if (this.#closed) return live ? end() : controller.error(new ClosedError());
-        const page = await this.storage.read(
-          reverse
-            ? { since, until: cursor, limit: Math.min(PAGE, remaining), reverse }
-            : { since: cursor, until, limit: Math.min(PAGE, remaining), reverse },
-        );
-        if (page.length > 0) {
-          for (const stored of page) controller.enqueue(this.#toNode(stored));
-          remaining -= page.length;
-          cursor = reverse ? page[page.length - 1]!.change - 1 : page[page.length - 1]!.change;
-          return;
-        }
-        if (!live) return end();
-        if (cursor < this.#length) continue;
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          this.#waiters.add(resolve);
-        });
-      }
-    };
-    return new ReadableStream<Node<T>>({
-      start: (c) => {
-        controller = c;
+    return readStream(
+      this.#streamSource ??= {
+        opening: this.#opening,
+        storage: this.storage,
+        closed: () => this.#closed,
+        length: () => this.#length,
+        toNode: (stored) => this.#toNode(stored),
+        waiters: () => this.#waiters,
+        live: this.#liveStreams,
       },
-      pull: () => {
-        pulling = pull();
-        return pulling;
-      },
-      cancel: () => {
-        cancelled = true;
-        this.#liveStreams.delete(finalize);
-        if (wake !== undefined) {
-          this.#waiters.delete(wake);
-          wake();
-        }
-      },
-    }, { highWaterMark: 0 });
+      options,
+    );
   }
 
   /**
