@@ -767,15 +767,15 @@ export class Hyperlog<T = unknown> extends EventTarget {
    * from its bytes when first read (see `lazyNode`), a utf-8 value is the text itself.
    */
   #decodeDraft(draft: Draft, stored: StoredNode): Node<T> {
-    // A json node is decoded lazily from an object this log made (it has the slot for the value), not from one a
-    // storage made when it read a node stored before.
-    if (draft.text === undefined || !this.#immutable || (this.#codec === JSON_CODEC && !(VALUE in stored))) {
-      return this.#toNode(stored);
-    }
-    return this.#cached(stored) ?? this.#cache(
-      stored,
-      this.#codec === JSON_CODEC ? lazyNode(stored as Cacheable) : withValue(stored, draft.text as T),
-    );
+    if (draft.text === undefined || !this.#immutable) return this.#toNode(stored);
+    const cached = this.#cached(stored);
+    if (cached !== undefined) return cached;
+    if (this.#codec !== JSON_CODEC) return this.#cache(stored, withValue(stored, draft.text as T));
+    // A json node is decoded lazily only from an object this log made (it has the slot for the value), not from
+    // one a storage made when it read a node stored before.
+    return VALUE in stored && Object.isExtensible(stored)
+      ? this.#cache(stored, lazyNode(stored as Cacheable))
+      : this.#toNode(stored);
   }
 
   /** Under the mutex: stores local drafts atomically and returns their nodes. */
@@ -829,7 +829,9 @@ export class Hyperlog<T = unknown> extends EventTarget {
     return (stored as Cacheable)[DECODED_BY] === this ? (stored as Cacheable)[DECODED] as Node<T> : undefined;
   }
 
+  /** Remembers the node decoded from a stored object in it, unless the storage handed out a frozen object. */
   #cache(stored: StoredNode, node: Node<T>): Node<T> {
+    if (!Object.isExtensible(stored)) return node;
     (stored as Cacheable)[DECODED_BY] = this;
     (stored as Cacheable)[DECODED] = node;
     return node;
