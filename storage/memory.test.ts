@@ -23,6 +23,9 @@ describe("MemoryStorage key index", () => {
     await s.commit(nodes.slice(3000));
     for (const node of nodes) assert.equal((await s.get(node.key))?.change, node.change);
     assert.equal(await s.get("f".repeat(64)), undefined);
+    const bad = { ...makeStoredNode([], "bad", 5001), key: 42 as unknown as string };
+    await assert.rejects(s.commit([makeStoredNode([], "fine", 5001), bad]), { name: "TypeError" });
+    assert.equal(await s.length(), 5000);
     assert.equal((await s.heads()).length, 5000);
   });
 });

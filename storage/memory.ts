@@ -133,6 +133,10 @@ export class MemoryStorage implements Storage {
       const node = nodes[i]!;
       let problem: string | undefined;
       let slot = 0;
+      if (typeof node.key !== "string") {
+        this.#undo(base, listed, unheaded);
+        return Promise.reject(new TypeError(`Commit holds a node whose key is not a string (change ${node.change})`));
+      }
       if (node.change !== base + i + 1) {
         problem = `Commit expected change ${
           base + i + 1
