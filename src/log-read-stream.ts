@@ -24,8 +24,8 @@ export interface StreamSource<T> {
   closed(): boolean;
   /** The log's length. */
   length(): number;
-  /** The API node of a stored node. */
-  toNode(stored: StoredNode): Node<T>;
+  /** Enqueues the API nodes of a page of stored nodes (one call a page: the loop stays in the log). */
+  deliver(page: readonly StoredNode[], controller: ReadableStreamDefaultController<Node<T>>): void;
   /** The log's waiters, woken when it grows or closes. */
   waiters(): Set<() => void>;
   /** The live streams' finalizers, run when the log closes. */
@@ -64,7 +64,7 @@ export function readStream<T>(source: StreamSource<T>, options: ReadStreamOption
       while (remaining > 0 && cursor < until) {
         const page = await source.storage.read({ since: cursor, until, limit: Math.min(PAGE, remaining), reverse });
         if (page.length === 0) break;
-        for (const stored of page) controller.enqueue(source.toNode(stored));
+        source.deliver(page, controller);
         remaining -= page.length;
         cursor = page[page.length - 1]!.change;
       }
@@ -88,7 +88,7 @@ export function readStream<T>(source: StreamSource<T>, options: ReadStreamOption
           : { since: cursor, until, limit: Math.min(PAGE, remaining), reverse },
       );
       if (page.length > 0) {
-        for (const stored of page) controller.enqueue(source.toNode(stored));
+        source.deliver(page, controller);
         remaining -= page.length;
         cursor = reverse ? page[page.length - 1]!.change - 1 : page[page.length - 1]!.change;
         return;

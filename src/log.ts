@@ -903,7 +903,9 @@ export class Hyperlog<T = unknown> extends EventTarget {
         storage: this.storage,
         closed: () => this.#closed,
         length: () => this.#length,
-        toNode: (stored) => this.#toNode(stored),
+        deliver: (page, controller) => {
+          for (const stored of page) controller.enqueue(this.#toNode(stored));
+        },
         waiters: () => this.#waiters,
         live: this.#liveStreams,
       },
