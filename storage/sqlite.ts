@@ -2,7 +2,9 @@
  * SQLite storage: one schema and one {@link SqliteStorage} over a small synchronous driver seam
  * ({@link SqliteDriver}), so that the same code keeps a log in a file under Node, Deno and Bun, and in a Durable
  * Object's SQLite database on Cloudflare. This file imports no runtime module; the drivers live beside it
- * (`sqlite-node.ts`, `sqlite-bun.ts`, `sqlite-do.ts`) and `sqlite-open.ts` picks one by runtime.
+ * (`sqlite-node.ts`, `sqlite-bun.ts`, `sqlite-do.ts`) and `sqlite-open.ts` picks one by runtime. The seam, the file
+ * options and the error messages are in `sqlite-driver.ts`, the schema, its migrations and the statements in
+ * `sqlite-schema.ts`, the row checks and conversions in `sqlite-rows.ts`; this file re-exports what they make public.
  *
  * The schema (version 1):
  *
