@@ -42,26 +42,47 @@ const IMPLS: readonly ImplName[] = ["ours", "hyperlog"];
 interface AppendResult {
   /** Sequential appends per second. */
   append: number;
+  /** Sequential appends per second of CPU time (see {@link cpuSecondsSince}). */
+  appendCpu: number;
 }
 
 /** What a `log` child measures, in this order, on one log. */
 interface LogResult {
   /** Nodes per second added by `batch` in chunks of {@link CHUNK}. */
   batch: number;
+  /** The same per second of CPU time. */
+  batchCpu: number;
   /** Random gets per second. */
   get: number;
+  /** The same per second of CPU time. */
+  getCpu: number;
   /** Nodes per second through the read stream. */
   read: number;
+  /** The same per second of CPU time. */
+  readCpu: number;
   /** The child's peak RSS in MB. */
   rss: number;
+}
+
+/**
+ * The CPU time this process used since `start` (a `process.cpuUsage()`), in seconds: user and system time of all
+ * its threads, the garbage collector's included. On a shared machine it moves far less than the wall clock, since
+ * time spent waiting for a core is not counted; a rate per CPU-second is thus the figure to compare across runs
+ * whose load differs (it is lower than the wall-clock rate on an idle machine, where the collector's threads run
+ * beside the main one).
+ */
+function cpuSecondsSince(start: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / 1e6;
 }
 
 /** Child: `n` sequential appends, each awaited before the next, on a fresh log. */
 async function measureAppend(impl: ImplName, n: number): Promise<AppendResult> {
   const log = await openLog(impl);
   const start = performance.now();
+  const cpu = process.cpuUsage();
   for (let i = 0; i < n; i++) await log.append(benchValue(i));
-  return { append: n / secondsSince(start) };
+  return { append: n / secondsSince(start), appendCpu: n / cpuSecondsSince(cpu) };
 }
 
 /** Child: builds an `n`-node log with batches, gets random keys from it, reads it all, and reports peak RSS. */
@@ -69,27 +90,36 @@ async function measureLog(impl: ImplName, n: number): Promise<LogResult> {
   const log = await openLog(impl);
   const keys: string[] = [];
   let start = performance.now();
+  let cpu = process.cpuUsage();
   for (let i = 0; i < n; i += CHUNK) {
     const values: BenchValue[] = [];
     for (let j = i; j < Math.min(i + CHUNK, n); j++) values.push(benchValue(j));
     for (const key of await log.batch(values)) keys.push(key);
   }
   const batch = n / secondsSince(start);
+  const batchCpu = n / cpuSecondsSince(cpu);
 
   const next = randomInts(SEED);
   const picks = Array.from({ length: GETS }, () => next(n));
   start = performance.now();
+  cpu = process.cpuUsage();
   for (const i of picks) {
     const value = await log.get(keys[i]!);
     if (value.v !== i) throw new Error(`${impl}: get returned value ${value.v} for node ${i}`);
   }
   const get = GETS / secondsSince(start);
+  const getCpu = GETS / cpuSecondsSince(cpu);
 
+  // Node loads its web streams on the first read of the `ReadableStream` global (2-4 ms here, once per process):
+  // loaded before the clock starts, so that the figure is the read stream's, not a one-time load of the runtime's.
+  if (typeof ReadableStream !== "function") throw new Error("This runtime has no ReadableStream");
   start = performance.now();
+  cpu = process.cpuUsage();
   const count = await log.readAll();
   const read = count / secondsSince(start);
+  const readCpu = count / cpuSecondsSince(cpu);
   if (count !== n) throw new Error(`${impl}: the read stream gave ${count} nodes, expected ${n}`);
-  return { batch, get, read, rss: peakRssMb() };
+  return { batch, batchCpu, get, getCpu, read, readCpu, rss: peakRssMb() };
 }
 
 /** One child run to do. */
@@ -154,18 +184,25 @@ async function run(context: BenchContext): Promise<Figure[]> {
   const of = (name: string, impl: ImplName, n: number): number => median(samples.get(`${name}/${impl}/${n}`) ?? []);
   const figures: Figure[] = [];
   for (const n of SIZES) {
-    const rows = [["append", "nodes/s"], ["batch", "nodes/s"], ["get", "gets/s"], ["read", "nodes/s"], [
-      "rss",
-      "MB",
-    ]] as const;
+    const rows = [
+      ["append", "nodes/s"],
+      ["appendCpu", "nodes/CPU-s"],
+      ["batch", "nodes/s"],
+      ["batchCpu", "nodes/CPU-s"],
+      ["get", "gets/s"],
+      ["getCpu", "gets/CPU-s"],
+      ["read", "nodes/s"],
+      ["readCpu", "nodes/CPU-s"],
+      ["rss", "MB"],
+    ] as const;
     for (const [bench, unit] of rows) {
-      const theirN = bench === "append" ? Math.min(n, HYPERLOG_APPEND_MAX) : n;
+      const theirN = bench.startsWith("append") ? Math.min(n, HYPERLOG_APPEND_MAX) : n;
       const ours = of(bench, "ours", n);
       const hyperlog = of(bench, "hyperlog", theirN);
       const r = ratio(ours, hyperlog);
       const figure: Figure = { bench, n, unit, ours, hyperlog, ratio: r, ...target(bench, ours, r) };
-      if (theirN !== n) {
-        figure.hyperlogN = theirN;
+      if (theirN !== n) figure.hyperlogN = theirN;
+      if (theirN !== n && bench === "append") {
         figure.note =
           `hyperlog 4.12.1's sequential append is measured at n=${theirN}, not n=${n}: at its ~3-4k nodes/s, ` +
           `n=${n} would take about ${
@@ -187,7 +224,8 @@ export const benchmark: BenchModule = {
     "append: n sequential append() calls, each awaited before the next, on a fresh log (one head throughout).",
     `batch: n nodes via batch() in chunks of ${CHUNK} documents; each document is { value } with no links (so every node is a head); same docs for both.`,
     `get: ${GETS} get(key) calls, awaited one by one, on keys drawn at random (same seed for both) from the batch-built log.`,
-    "read: the whole batch-built log through createReadStream(): ours with for await over the ReadableStream, hyperlog 4's Node objectMode stream with 'data' events.",
+    "read: the whole batch-built log through createReadStream(): ours with for await over the ReadableStream, hyperlog 4's Node objectMode stream with 'data' events. The ReadableStream global is read before the clock starts: Node loads web streams on its first use (2-4 ms once per process, a third of a 10 000-node read).",
+    "appendCpu, batchCpu, getCpu, readCpu: the same per second of CPU time (user + system, all threads: the garbage collector's count): steadier than the wall clock on a shared machine, since waiting for a core is not counted.",
     "rss: peak RSS (process.resourceUsage().maxRSS) of the child process that ran batch + get + read at n; each implementation runs in its own processes.",
     "values: { k: `key${i}`, v: i, pad: 'x'.repeat(64) } with valueEncoding 'json'. Figures are medians of one child process per repetition.",
     "ratio = ours / hyperlog 4.12.1: above 1 means ours is faster; for rss (MB), below 1 means ours uses less memory.",

@@ -23,6 +23,9 @@ import { replicate } from "./replicate.ts";
 import type { ReplicateOptions, Replication } from "./replicate-types.ts";
 import type { Hyperlog4ReplicateOptions } from "./hyperlog4/replicate.ts";
 import { View, type ViewOptions } from "./view.ts";
+import { readStream, type StreamSource } from "./log-read-stream.ts";
+import { checkLinks, checkRaw, checkWire, type Draft, label, NO_LINKS } from "./log-checks.ts";
+import { type Cacheable, DECODED, DECODED_BY, deepFreeze, lazyNode, VALUE, withValue } from "./log-values.ts";
 import { MemoryStorage } from "./memory-storage.ts";
 import type { Storage } from "./storage.ts";
 
@@ -147,121 +150,7 @@ export interface RejectDetail {
 
 export type { RawNode } from "./node.ts";
 
-/** A checked node, ready to store: the value is already encoded. */
-interface Draft {
-  key: string;
-  links: readonly string[];
-  value: Uint8Array;
-  identity?: string;
-  signature?: string;
-  /** For a local node of a text encoding: the text the value bytes encode, to decode from without utf-8 work. */
-  text?: string | undefined;
-}
-
 const JSON_CODEC = resolveEncoding("json");
-
-function withValue<T>(stored: StoredNode, value: T): Node<T> {
-  if (stored.identity === undefined) {
-    return Object.freeze({ key: stored.key, links: stored.links, value, change: stored.change });
-  }
-  return Object.freeze({
-    key: stored.key,
-    links: stored.links,
-    value,
-    change: stored.change,
-    identity: stored.identity,
-    signature: stored.signature!,
-  });
-}
-
-/**
- * The value of a node this log added with the json encoding, decoded on first read. Its text is what
- * `JSON.stringify` gave for the caller's value, so decoding it cannot fail and gives what decoding the stored bytes
- * would: a node costs no decoding until its value is read (a `batch` whose caller only keeps the keys decodes
- * nothing), and then once, however many times it is read.
- */
-class LazyValue {
-  text: string | undefined;
-  value: unknown = undefined;
-  constructor(text: string) {
-    this.text = text;
-  }
-}
-
-const LAZY: unique symbol = Symbol("hyperlog.lazyValue");
-
-/** `value` of a lazily decoded node: an enumerable getter, so spreading, `JSON.stringify` and `Object.keys` see it. */
-const LAZY_VALUE: PropertyDescriptor = {
-  get(this: { [LAZY]: LazyValue }): unknown {
-    const lazy = this[LAZY];
-    const text = lazy.text;
-    if (text !== undefined) {
-      lazy.value = deepFreeze(JSON.parse(text));
-      lazy.text = undefined;
-    }
-    return lazy.value;
-  },
-  enumerable: true,
-};
-
-/** Shows a lazily decoded node as a plain one in `console.log` (Node, Deno and Bun), not as `value: [Getter]`. */
-const INSPECT: PropertyDescriptor = {
-  value(this: Node): object {
-    const { key, links, value, change, identity, signature } = this;
-    return identity === undefined ? { key, links, value, change } : { key, links, value, change, identity, signature };
-  },
-};
-
-/** A frozen node whose json value is decoded from `text` when first read (see {@link LazyValue}). */
-function lazyNode<T>(stored: StoredNode, text: string): Node<T> {
-  const node = { key: stored.key, links: stored.links } as { -readonly [K in keyof Node<T>]: Node<T>[K] };
-  Object.defineProperty(node, "value", LAZY_VALUE);
-  node.change = stored.change;
-  if (stored.identity !== undefined) {
-    node.identity = stored.identity;
-    node.signature = stored.signature!;
-  }
-  Object.defineProperty(node, LAZY, { value: new LazyValue(text) });
-  Object.defineProperty(node, INSPECT_SYMBOL, INSPECT);
-  return Object.freeze(node);
-}
-
-const INSPECT_SYMBOL = Symbol.for("nodejs.util.inspect.custom");
-
-/** Freezes a decoded json value all the way down, so a node shared between calls cannot be changed. */
-function deepFreeze<T>(value: T): T {
-  if (typeof value === "object" && value !== null) freezeObject(value);
-  return value;
-}
-
-/** Freezes a fresh object of decoded json (no cycles, nothing frozen yet) and every object in it. */
-function freezeObject(value: object): void {
-  Object.freeze(value);
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const item: unknown = value[i];
-      if (typeof item === "object" && item !== null) freezeObject(item);
-    }
-  } else {
-    for (const key in value) {
-      const item: unknown = (value as Record<string, unknown>)[key];
-      if (typeof item === "object" && item !== null) freezeObject(item);
-    }
-  }
-}
-
-const PAGE = 1024;
-
-/**
- * Slots on the stored-node objects the log creates, holding the API node decoded from it and which log decoded it
- * (logs with different encodings may share a storage). A backend that keeps the objects it was given (memory) thus
- * serves every later read without decoding; one that makes new objects (SQLite) simply misses. Two fields in the
- * object itself cost far less than a WeakMap entry, or a holder object, per node.
- */
-const DECODED: unique symbol = Symbol("hyperlog.decoded");
-const DECODED_BY: unique symbol = Symbol("hyperlog.decodedBy");
-
-type Cacheable = StoredNode & { [DECODED]?: unknown; [DECODED_BY]?: object | undefined };
 
 /** What the caller of `Hyperlog.#store` knows about its drafts (see there). */
 type Known = typeof CHECK | typeof LINKS_STORED | typeof TRY_FRESH;
@@ -269,52 +158,8 @@ const CHECK = 0;
 const LINKS_STORED = 1;
 const TRY_FRESH = 2;
 
-/** The links of every node that has none: one frozen array shared by all of them. */
-const NO_LINKS: readonly string[] = Object.freeze([]);
-
 /** The last open in progress per storage object (see `Hyperlog.#open`). */
 const OPENING = new WeakMap<Storage, Promise<void>>();
-
-/** What an error message calls the thing being checked: `where`, or `where index` for a document of a batch. */
-function label(where: string, index: number | undefined): string {
-  return index === undefined ? where : `${where} ${index}`;
-}
-
-function checkLinks(links: unknown, where: string, index?: number): readonly string[] {
-  if (links === null || links === undefined) return NO_LINKS;
-  if (!Array.isArray(links)) {
-    throw new TypeError(`${label(where, index)}: links must be an array of node keys or null`);
-  }
-  for (let i = 0; i < links.length; i++) {
-    const link: unknown = links[i];
-    if (!isKey(link)) {
-      throw new TypeError(
-        `${label(where, index)}: link ${i} is not a node key (expected 64 lower-case hex characters, got ${
-          JSON.stringify(link)
-        })`,
-      );
-    }
-  }
-  if (links.length > 1) {
-    const seen = new Set<string>();
-    for (const link of links as string[]) {
-      if (seen.has(link)) throw new TypeError(`${label(where, index)}: link ${link} is given twice`);
-      seen.add(link);
-    }
-  }
-  return links as string[];
-}
-
-function checkCount(value: unknown, name: string, allowInfinity: boolean): number | undefined {
-  if (value === undefined) return undefined;
-  if (
-    typeof value !== "number" || Number.isNaN(value) || value < 0 ||
-    (!Number.isInteger(value) && !(allowInfinity && value === Infinity))
-  ) {
-    throw new RangeError(`${name} must be a non-negative integer, got ${String(value)}`);
-  }
-  return value;
-}
 
 /**
  * A Merkle-DAG log. Every node has a key (the hash of its links and value), links to earlier nodes, and a local
@@ -350,7 +195,8 @@ export class Hyperlog<T = unknown> extends EventTarget {
   readonly #listeners = new Map<string, Set<unknown>>();
   #waiters = new Set<() => void>();
   /** Live read streams, each with what delivers the nodes it has not read yet when the log closes. */
-  #liveStreams = new Set<() => Promise<void>>();
+  readonly #liveStreams = new Set<() => Promise<void>>();
+  #streamSource: StreamSource<T> | undefined;
   #id: string | undefined;
   #length = 0;
   #keyIndex: KeyIndex | undefined;
@@ -358,7 +204,15 @@ export class Hyperlog<T = unknown> extends EventTarget {
   #closed = false;
   #unwatch: (() => void) | undefined;
   #closing: Promise<void> | undefined;
-  readonly #pending = new Set<Promise<unknown>>();
+  /** Writes called before `close()` that have not settled yet, and what wakes `close()` when none is left. */
+  #writing = 0;
+  #drained: (() => void) | undefined;
+  readonly #settled = (): void => {
+    if (--this.#writing === 0 && this.#drained !== undefined) {
+      this.#drained();
+      this.#drained = undefined;
+    }
+  };
   readonly #views = new Set<View<T>>();
 
   /**
@@ -608,7 +462,12 @@ export class Hyperlog<T = unknown> extends EventTarget {
         if (this.identity !== undefined) await this.#sign([draft]);
         // The links are the heads just read under the mutex, so they are stored; and the node cannot be, since a
         // stored node that links to every head would have made them stop being heads.
-        return (await this.#storeLocal([draft], LINKS_STORED))[0]!;
+        if (this.#hasListeners("preadd")) return (await this.#storeLocal([draft], LINKS_STORED))[0]!;
+        const stored = this.#freshNode(draft, this.#length + 1);
+        await this.#commit([stored]);
+        const node = this.#decodeDraft(draft, stored);
+        if (this.#hasListeners("add")) this.dispatchEvent(new CustomEvent("add", { detail: node }));
+        return node;
       });
     } catch (err) {
       this.#reject(err as Error, undefined);
@@ -730,9 +589,8 @@ export class Hyperlog<T = unknown> extends EventTarget {
   #track<R>(write: () => Promise<R>): Promise<R> {
     if (this.#closing !== undefined) return Promise.reject(new ClosedError());
     const promise = write();
-    this.#pending.add(promise);
-    const done = () => this.#pending.delete(promise);
-    promise.then(done, done);
+    this.#writing++;
+    promise.then(this.#settled, this.#settled);
     return promise;
   }
 
@@ -859,19 +717,7 @@ export class Hyperlog<T = unknown> extends EventTarget {
         freshOf[i] = freshOf[first]!;
         continue;
       }
-      const links = draft.links.length === 0 ? NO_LINKS : Object.freeze(draft.links.slice());
-      const node: Cacheable = draft.identity === undefined
-        ? { key: draft.key, links, value: draft.value, change: ++change, [DECODED]: undefined, [DECODED_BY]: undefined }
-        : {
-          key: draft.key,
-          links,
-          value: draft.value,
-          change: ++change,
-          identity: draft.identity,
-          signature: draft.signature!,
-          [DECODED]: undefined,
-          [DECODED_BY]: undefined,
-        };
+      const node = this.#freshNode(draft, ++change);
       freshOf[i] = fresh.length;
       fresh.push(node);
     }
@@ -906,16 +752,46 @@ export class Hyperlog<T = unknown> extends EventTarget {
     return { results, fresh };
   }
 
+  /** The stored node of a draft, with its change number: its own frozen copy of the links, and the cache slots. */
+  #freshNode(draft: Draft, change: number): Cacheable {
+    const links = draft.links.length === 0 ? NO_LINKS : Object.freeze(draft.links.slice());
+    return draft.identity === undefined
+      ? {
+        key: draft.key,
+        links,
+        value: draft.value,
+        change,
+        [DECODED]: undefined,
+        [DECODED_BY]: undefined,
+        [VALUE]: undefined,
+      }
+      : {
+        key: draft.key,
+        links,
+        value: draft.value,
+        change,
+        identity: draft.identity,
+        signature: draft.signature!,
+        [DECODED]: undefined,
+        [DECODED_BY]: undefined,
+        [VALUE]: undefined,
+      };
+  }
+
   /**
    * A stored node as the API returns it, from the draft's text when the log still has it: a json value is decoded
-   * from it when first read (see {@link LazyValue}), a utf-8 value is the text itself.
+   * from its bytes when first read (see `lazyNode`), a utf-8 value is the text itself.
    */
   #decodeDraft(draft: Draft, stored: StoredNode): Node<T> {
     if (draft.text === undefined || !this.#immutable) return this.#toNode(stored);
-    return this.#cached(stored) ?? this.#cache(
-      stored,
-      this.#codec === JSON_CODEC ? lazyNode(stored, draft.text) : withValue(stored, draft.text as T),
-    );
+    const cached = this.#cached(stored);
+    if (cached !== undefined) return cached;
+    if (this.#codec !== JSON_CODEC) return this.#cache(stored, withValue(stored, draft.text as T));
+    // A json node is decoded lazily only from an object this log made (it has the slot for the value), not from
+    // one a storage made when it read a node stored before.
+    return VALUE in stored && Object.isExtensible(stored)
+      ? this.#cache(stored, lazyNode(stored as Cacheable))
+      : this.#toNode(stored);
   }
 
   /** Under the mutex: stores local drafts atomically and returns their nodes. */
@@ -950,6 +826,7 @@ export class Hyperlog<T = unknown> extends EventTarget {
         this.#keyIndexBuilt = undefined;
       }
     }
+    if (this.#waiters.size === 0) return;
     const waiters = this.#waiters;
     this.#waiters = new Set();
     for (const wake of waiters) wake();
@@ -976,7 +853,9 @@ export class Hyperlog<T = unknown> extends EventTarget {
     return (stored as Cacheable)[DECODED_BY] === this ? (stored as Cacheable)[DECODED] as Node<T> : undefined;
   }
 
+  /** Remembers the node decoded from a stored object in it, unless the storage handed out a frozen object. */
   #cache(stored: StoredNode, node: Node<T>): Node<T> {
+    if (!Object.isExtensible(stored)) return node;
     (stored as Cacheable)[DECODED_BY] = this;
     (stored as Cacheable)[DECODED] = node;
     return node;
@@ -997,7 +876,7 @@ export class Hyperlog<T = unknown> extends EventTarget {
     if (!isKey(key)) {
       throw new TypeError(`get takes a node key: 64 lower-case hex characters, got ${JSON.stringify(key)}`);
     }
-    await this.ready();
+    if (this.#id === undefined || this.#closed) await this.ready();
     const stored = await this.storage.get(key);
     if (stored === undefined) throw new NotFoundError(key);
     return this.#toNode(stored);
@@ -1042,90 +921,20 @@ export class Hyperlog<T = unknown> extends EventTarget {
    * ```
    */
   createReadStream(options: ReadStreamOptions = {}): ReadableStream<Node<T>> {
-    const since = checkCount(options.since, "since", false) ?? 0;
-    const until = checkCount(options.until, "until", true) ?? Infinity;
-    let remaining = checkCount(options.limit, "limit", true) ?? Infinity;
-    const reverse = options.reverse === true;
-    const live = options.live === true;
-    if (reverse && live) {
-      throw new RangeError("A read stream cannot be both reverse and live; drop one of the two options");
-    }
-    let cursor = reverse ? until : since;
-    let cancelled = false;
-    let ended = false;
-    let finalizing = false;
-    let wake: (() => void) | undefined;
-    let controller!: ReadableStreamDefaultController<Node<T>>;
-    let pulling: Promise<void> | undefined;
-    const end = () => {
-      ended = true;
-      this.#liveStreams.delete(finalize);
-      controller.close();
-    };
-    /** When the log closes: delivers every node committed before the close that the stream has not read, then ends. */
-    const finalize = async (): Promise<void> => {
-      finalizing = true;
-      this.#liveStreams.delete(finalize);
-      await pulling?.catch(() => {});
-      if (cancelled || ended) return;
-      try {
-        while (remaining > 0 && cursor < until) {
-          const page = await this.storage.read({ since: cursor, until, limit: Math.min(PAGE, remaining), reverse });
-          if (page.length === 0) break;
+    return readStream(
+      this.#streamSource ??= {
+        opening: this.#opening,
+        storage: this.storage,
+        closed: () => this.#closed,
+        length: () => this.#length,
+        deliver: (page, controller) => {
           for (const stored of page) controller.enqueue(this.#toNode(stored));
-          remaining -= page.length;
-          cursor = page[page.length - 1]!.change;
-        }
-        end();
-      } catch (error) {
-        ended = true;
-        controller.error(error);
-      }
-    };
-    if (live) this.#liveStreams.add(finalize);
-    const pull = async (): Promise<void> => {
-      await this.#opening;
-      for (;;) {
-        if (cancelled || ended || finalizing) return;
-        if (remaining <= 0 || (reverse ? cursor <= since : cursor >= until)) return end();
-        // A live stream opened after the log closed has nothing to wait for.
-        if (this.#closed) return live ? end() : controller.error(new ClosedError());
-        const page = await this.storage.read(
-          reverse
-            ? { since, until: cursor, limit: Math.min(PAGE, remaining), reverse }
-            : { since: cursor, until, limit: Math.min(PAGE, remaining), reverse },
-        );
-        if (page.length > 0) {
-          for (const stored of page) controller.enqueue(this.#toNode(stored));
-          remaining -= page.length;
-          cursor = reverse ? page[page.length - 1]!.change - 1 : page[page.length - 1]!.change;
-          return;
-        }
-        if (!live) return end();
-        if (cursor < this.#length) continue;
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          this.#waiters.add(resolve);
-        });
-      }
-    };
-    return new ReadableStream<Node<T>>({
-      start: (c) => {
-        controller = c;
+        },
+        waiters: () => this.#waiters,
+        live: this.#liveStreams,
       },
-      pull: () => {
-        pulling = pull();
-        return pulling;
-      },
-      cancel: () => {
-        cancelled = true;
-        this.#liveStreams.delete(finalize);
-        if (wake !== undefined) {
-          this.#waiters.delete(wake);
-          wake();
-        }
-      },
-    }, { highWaterMark: 0 });
+      options,
+    );
   }
 
   /**
@@ -1169,71 +978,7 @@ export class Hyperlog<T = unknown> extends EventTarget {
    * ```
    */
   async verifyDraft(draft: RawNode): Promise<void> {
-    await this.#checkSignature(this.#checkRaw(draft));
-  }
-
-  /** Checks a raw node's shape and computes its key; throws if a given key does not match. */
-  #checkRaw(raw: RawNode): Draft {
-    if (typeof raw !== "object" || raw === null) {
-      throw new InvalidNodeError("A node must be an object with links and value");
-    }
-    const claimed = raw.key;
-    const name = claimed === undefined ? "A received node" : `Node ${String(claimed)}`;
-    if (claimed !== undefined && !isKey(claimed)) {
-      throw new InvalidNodeError(`Node key ${JSON.stringify(claimed)} is not 64 lower-case hex characters`);
-    }
-    let links: readonly string[];
-    try {
-      links = checkLinks(raw.links, name);
-    } catch (err) {
-      throw new InvalidNodeError((err as Error).message);
-    }
-    if (!(raw.value instanceof Uint8Array)) throw new InvalidNodeError(`${name} has a value that is not bytes`);
-    const { identity, signature } = raw;
-    if ((identity === undefined) !== (signature === undefined)) {
-      throw new InvalidNodeError(
-        `${name} has ${identity === undefined ? "a signature but no identity" : "an identity but no signature"}`,
-      );
-    }
-    if (identity !== undefined && !isKey(identity)) {
-      throw new InvalidNodeError(`${name} has an identity that is not 64 lower-case hex characters`);
-    }
-    const key = encodeNode(links, raw.value, identity).key;
-    if (claimed !== undefined && key !== claimed) {
-      throw new InvalidNodeError(
-        `Node ${claimed} does not match its content: its links, value and identity hash to ${key}`,
-      );
-    }
-    const draft: Draft = { key, links, value: raw.value };
-    if (identity !== undefined) {
-      draft.identity = identity;
-      draft.signature = signature!;
-    }
-    return draft;
-  }
-
-  /** Checks a node made by the wire decoder: its fields are well-formed hex already; the content is checked. */
-  #checkWire(raw: RawNode): Draft {
-    const links = raw.links;
-    if (links.length > 1) {
-      const seen = new Set<string>();
-      for (const link of links) {
-        if (seen.has(link)) throw new InvalidNodeError(`Node ${raw.key} links to ${link} twice`);
-        seen.add(link);
-      }
-    }
-    const key = encodeNode(links, raw.value, raw.identity).key;
-    if (key !== raw.key) {
-      throw new InvalidNodeError(
-        `Node ${raw.key} does not match its content: its links, value and identity hash to ${key}`,
-      );
-    }
-    const draft: Draft = { key, links, value: raw.value };
-    if (raw.identity !== undefined) {
-      draft.identity = raw.identity;
-      draft.signature = raw.signature!;
-    }
-    return draft;
+    await this.#checkSignature(checkRaw(draft));
   }
 
   /** Checks a draft's signature against the log's rules. */
@@ -1284,7 +1029,7 @@ export class Hyperlog<T = unknown> extends EventTarget {
       let failure: { error: Error; key?: string } | undefined;
       for (const raw of nodes) {
         try {
-          drafts.push(fromWire ? this.#checkWire(raw) : this.#checkRaw(raw));
+          drafts.push(fromWire ? checkWire(raw) : checkRaw(raw));
         } catch (error) {
           failure = { error: error as Error };
           if (typeof raw?.key === "string") failure.key = raw.key;
@@ -1425,7 +1170,7 @@ export class Hyperlog<T = unknown> extends EventTarget {
     this.#closing ??= (async () => {
       await this.#opening.catch(() => {});
       await Promise.allSettled([...this.#views].map((view) => view.close()));
-      await Promise.allSettled([...this.#pending]);
+      if (this.#writing > 0) await new Promise<void>((resolve) => this.#drained = resolve);
       this.#unwatch?.();
       await this.#mutex.idle();
       this.#closed = true;

@@ -20,7 +20,14 @@ import { checkViewCommit, SortedKeys } from "./view-keys.ts";
  * ```
  */
 export class MemoryStorage implements Storage {
-  #nodes = new Map<string, StoredNode>();
+  /**
+   * The key index: an open-addressing hash table (linear probing, at most half full) of change numbers, 0 for an
+   * empty slot; the key of change `c` is `#order[c - 1].key`. Integers rather than a `Map` of strings: ~8 bytes
+   * a node instead of ~50, and no pointer per node for the garbage collector to trace or remember.
+   */
+  #slots = new Int32Array(1024);
+  /** A random seed of the slot hash, so that keys cannot be chosen to pile up in one run of slots. */
+  #seed = (Math.random() * 0x100000000) | 0;
   #order: StoredNode[] = [];
   /** 1 at index `change - 1` while the node of that change is a head (no node links to it). */
   #isHead = new Uint8Array(1024);
@@ -64,13 +71,15 @@ export class MemoryStorage implements Storage {
   /** The node with this key, or `undefined`. */
   get(key: string): Promise<StoredNode | undefined> {
     this.#check();
-    return Promise.resolve(this.#nodes.get(key));
+    if (typeof key !== "string") return Promise.resolve(undefined);
+    const slot = this.#slotOf(key);
+    return Promise.resolve(slot < 0 ? undefined : this.#order[this.#slots[slot]! - 1]);
   }
 
   /** Whether each key is stored. */
   has(keys: readonly string[]): Promise<boolean[]> {
     this.#check();
-    return Promise.resolve(keys.map((key) => this.#nodes.has(key)));
+    return Promise.resolve(keys.map((key) => typeof key === "string" && this.#slotOf(key) >= 0));
   }
 
   /** The current heads. */
@@ -118,27 +127,36 @@ export class MemoryStorage implements Storage {
       this.#isHead = grown;
     }
     const isHead = this.#isHead;
+    this.#reserve(base + nodes.length);
     const unheaded: number[] = [];
     for (let i = 0; i < nodes.length; i++) {
       const node = nodes[i]!;
       let problem: string | undefined;
+      let slot = 0;
+      if (typeof node.key !== "string") {
+        this.#undo(base, listed, unheaded);
+        return Promise.reject(new TypeError(`Commit holds a node whose key is not a string (change ${node.change})`));
+      }
       if (node.change !== base + i + 1) {
         problem = `Commit expected change ${
           base + i + 1
         } for node ${node.key} but got ${node.change}; another writer may share this store`;
-      } else if (this.#nodes.has(node.key)) {
-        problem = `Commit holds node ${node.key}, which is already stored`;
+      } else {
+        slot = this.#slotOf(node.key);
+        if (slot >= 0) problem = `Commit holds node ${node.key}, which is already stored`;
       }
       if (problem !== undefined) {
         this.#undo(base, listed, unheaded);
         return Promise.reject(new StorageConflictError(problem));
       }
-      this.#nodes.set(node.key, node);
+      // The probe ended on the empty slot where the key goes (`-1 - slot`).
+      this.#slots[-1 - slot] = node.change;
       this.#order.push(node);
       const links = node.links;
       for (let j = 0; j < links.length; j++) {
-        const change = this.#nodes.get(links[j]!)?.change;
-        if (change !== undefined && isHead[change - 1] === 1) {
+        const at = this.#slotOf(links[j]!);
+        const change = at < 0 ? 0 : this.#slots[at]!;
+        if (change !== 0 && isHead[change - 1] === 1) {
           isHead[change - 1] = 0;
           unheaded.push(change);
         }
@@ -150,12 +168,65 @@ export class MemoryStorage implements Storage {
   }
 
   #undo(base: number, listed: number, unheaded: readonly number[]): void {
-    for (const node of this.#order.splice(base)) {
-      this.#nodes.delete(node.key);
+    // Each key took the first empty slot on its probe path, and a rebuilt table is the keys put in again in change
+    // order, so emptying the slots of the newest keys first gives back the table as it was before them.
+    const removed = this.#order.splice(base);
+    for (let i = removed.length - 1; i >= 0; i--) {
+      const node = removed[i]!;
+      const slot = this.#slotOfIn(node.key, removed, base);
+      if (slot >= 0) this.#slots[slot] = 0;
       this.#isHead[node.change - 1] = 0;
     }
     this.#headList.length = listed;
     for (const change of unheaded) if (change <= base) this.#isHead[change - 1] = 1;
+  }
+
+  /** The slot hash of a key: its first 16 characters (64 random bits of a hex SHA-256 key), mixed with the seed. */
+  #hash(key: string): number {
+    let h = this.#seed;
+    const n = key.length < 16 ? key.length : 16;
+    for (let i = 0; i < n; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x9e3779b1);
+    return h ^ (h >>> 16);
+  }
+
+  /** The slot that holds `key`, or `-1 - s` where `s` is the empty slot it would go to. */
+  #slotOf(key: string): number {
+    const slots = this.#slots;
+    const mask = slots.length - 1;
+    const order = this.#order;
+    for (let i = this.#hash(key) & mask;; i = (i + 1) & mask) {
+      const change = slots[i]!;
+      if (change === 0) return -1 - i;
+      if (order[change - 1]!.key === key) return i;
+    }
+  }
+
+  /** {@link MemoryStorage.#slotOf} while the nodes from change `base + 1` on are in `removed`, not in the order. */
+  #slotOfIn(key: string, removed: readonly StoredNode[], base: number): number {
+    const slots = this.#slots;
+    const mask = slots.length - 1;
+    for (let i = this.#hash(key) & mask;; i = (i + 1) & mask) {
+      const change = slots[i]!;
+      if (change === 0) return -1 - i;
+      const node = change > base ? removed[change - base - 1] : this.#order[change - 1];
+      if (node?.key === key) return i;
+    }
+  }
+
+  /** Makes room for `count` keys in all: doubles the table until it is at most half full, and puts the keys back. */
+  #reserve(count: number): void {
+    let size = this.#slots.length;
+    if (count * 2 <= size) return;
+    while (count * 2 > size) size *= 2;
+    const slots = new Int32Array(size);
+    const mask = size - 1;
+    const order = this.#order;
+    for (let c = 1; c <= order.length; c++) {
+      let i = this.#hash(order[c - 1]!.key) & mask;
+      while (slots[i] !== 0) i = (i + 1) & mask;
+      slots[i] = c;
+    }
+    this.#slots = slots;
   }
 
   /** The checkpoint of a view, or `undefined`. */

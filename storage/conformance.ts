@@ -201,6 +201,7 @@ export function storageConformanceCases(target: ConformanceTarget): ConformanceC
     await assert.rejects(s.commit([b!, { ...a!, change: 3 }]), { name: "StorageConflictError" });
     assert.equal(await s.length(), 1);
     assert.equal(await s.get(b!.key), undefined, "the good node of a refused commit is not stored");
+    assert.equal((await s.get(a!.key))?.change, 1, "the stored node stays as it was");
     const c = makeStoredNode([], "c", 2);
     await assert.rejects(s.commit([c, { ...c, change: 3 }]), { name: "StorageConflictError" });
     assert.equal(await s.length(), 1);

@@ -2,7 +2,9 @@
  * SQLite storage: one schema and one {@link SqliteStorage} over a small synchronous driver seam
  * ({@link SqliteDriver}), so that the same code keeps a log in a file under Node, Deno and Bun, and in a Durable
  * Object's SQLite database on Cloudflare. This file imports no runtime module; the drivers live beside it
- * (`sqlite-node.ts`, `sqlite-bun.ts`, `sqlite-do.ts`) and `sqlite-open.ts` picks one by runtime.
+ * (`sqlite-node.ts`, `sqlite-bun.ts`, `sqlite-do.ts`) and `sqlite-open.ts` picks one by runtime. The seam, the file
+ * options and the error messages are in `sqlite-driver.ts`, the schema, its migrations and the statements in
+ * `sqlite-schema.ts`, the row checks and conversions in `sqlite-rows.ts`; this file re-exports what they make public.
  *
  * The schema (version 1):
  *
@@ -28,486 +30,45 @@
  *
  * @module
  */
-import { ClosedError, HyperlogError, StorageConflictError, StorageError } from "../src/errors.ts";
+import { ClosedError, StorageConflictError, StorageError } from "../src/errors.ts";
 import type { StoredNode } from "../src/node.ts";
 import { concatBytes } from "../src/wire.ts";
 import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "../src/storage.ts";
 import { checkViewCommit } from "../src/view-keys.ts";
+import {
+  type SqliteDriver,
+  sqliteError,
+  type SqliteRow,
+  type SqliteStorageOptions,
+  type SqliteValue,
+} from "./sqlite-driver.ts";
+import { bytesOf, checkNode, isKey, jsonChunks, prefixOf, pushRow, text, UTF8 } from "./sqlite-rows.ts";
+import {
+  INFO_TABLE,
+  INSERT_COLUMNS,
+  insertSql,
+  MAX_ROWS_PER_INSERT,
+  migrate,
+  MIGRATIONS,
+  MIN_RECENT_KEYS,
+  newerVersionError,
+  SQL,
+  SQLITE_SCHEMA_VERSION,
+  VIEW_DDL,
+} from "./sqlite-schema.ts";
 
-/**
- * A value bound to, or read from, a statement. Drivers return blobs as `Uint8Array`.
- *
- * @example
- * ```ts
- * import type { SqliteValue } from "./sqlite.ts";
- * const params: SqliteValue[] = [1, "name", new Uint8Array([1, 2]), null];
- * console.assert(params.length === 4);
- * ```
- */
-export type SqliteValue = null | number | bigint | string | Uint8Array;
-
-/**
- * One result row: the values of the selected columns, in the order of the `SELECT` (arrays are cheaper to build
- * than objects in every binding).
- *
- * @example
- * ```ts
- * import type { SqliteRow } from "./sqlite.ts";
- * const row: SqliteRow = [1, "8c7efb22"];
- * console.assert(row[0] === 1);
- * ```
- */
-export type SqliteRow = SqliteValue[];
-
-/**
- * The synchronous seam between {@link SqliteStorage} and a SQLite binding. A driver prepares each distinct SQL text
- * once and reuses it. Errors are thrown as the binding throws them; {@link SqliteStorage} turns them into typed
- * errors that name {@link SqliteDriver.file}.
- *
- * @example A driver over `node:sqlite`, in a few lines
- * ```ts ignore
- * import { DatabaseSync, type StatementSync } from "node:sqlite";
- * import type { SqliteDriver, SqliteRow, SqliteValue } from "./sqlite.ts";
- * const db = new DatabaseSync(":memory:");
- * const cache = new Map<string, StatementSync>();
- * const prepare = (sql: string) => {
- *   let statement = cache.get(sql);
- *   if (statement === undefined) cache.set(sql, statement = db.prepare(sql)), statement.setReturnArrays(true);
- *   return statement;
- * };
- * const driver: SqliteDriver = {
- *   file: ":memory:",
- *   maxParams: 999,
- *   maxBlob: Infinity,
- *   exec: (sql) => db.exec(sql),
- *   run: (sql, ...params: SqliteValue[]) => void prepare(sql).run(...params),
- *   all: (sql, ...params: SqliteValue[]) => prepare(sql).all(...params) as unknown as SqliteRow[],
- *   get: (sql, ...params: SqliteValue[]) => prepare(sql).get(...params) as unknown as SqliteRow | undefined,
- *   transaction: (fn) => {
- *     db.exec("BEGIN IMMEDIATE");
- *     try { const result = fn(); db.exec("COMMIT"); return result; } catch (e) { db.exec("ROLLBACK"); throw e; }
- *   },
- *   close: () => db.close(),
- * };
- * ```
- */
-export interface SqliteDriver {
-  /** What error messages call the database: its path, `:memory:`, or a description such as a Durable Object's. */
-  readonly file: string;
-  /** The most parameters one statement may bind (100 in a Durable Object). */
-  readonly maxParams: number;
-  /** The largest blob one column may hold; larger values are split into chunks (2 MB rows in a Durable Object). */
-  readonly maxBlob: number;
-  /** Runs one or more statements that bind nothing. */
-  exec(sql: string): void;
-  /** Runs one statement. */
-  run(sql: string, ...params: SqliteValue[]): void;
-  /** Runs one statement and returns all its rows. */
-  all(sql: string, ...params: SqliteValue[]): SqliteRow[];
-  /** Runs one statement and returns its first row, or `undefined`. */
-  get(sql: string, ...params: SqliteValue[]): SqliteRow | undefined;
-  /** Runs `fn` in a write transaction: commits if it returns, rolls back and rethrows if it throws. */
-  transaction<R>(fn: () => R): R;
-  /**
-   * Whether a statement may roll back the whole transaction when it fails (`INSERT OR ROLLBACK`), which spares
-   * SQLite a statement journal for multi-row inserts. False (the default) where the platform owns transactions,
-   * as in a Durable Object.
-   */
-  readonly rollbackOnError?: boolean;
-  /**
-   * Called once, after the database proved to be empty or hyperlog's and before anything is written: sets the
-   * journal mode and sync level of a file. Absent where the platform manages durability (a Durable Object).
-   */
-  configure?(): void;
-  /** Releases the connection. */
-  close(): void;
-}
-
-/**
- * Options for {@link SqliteStorage}.
- *
- * @example
- * ```ts
- * import type { SqliteStorageOptions } from "./sqlite.ts";
- * const options: SqliteStorageOptions = { allowOtherTables: true };
- * console.assert(options.allowOtherTables);
- * ```
- */
-export interface SqliteStorageOptions {
-  /**
-   * Open a database that also holds tables of other programs, and add hyperlog's tables beside them. By default
-   * such a database is refused (it is most likely the wrong file); a Durable Object's database allows it.
-   */
-  allowOtherTables?: boolean;
-}
-
-/**
- * How a file database makes a resolved write durable. `"normal"` (the default): WAL with `synchronous=NORMAL`, a
- * resolved write survives the process being killed at any moment, and the database stays consistent through a
- * power loss, which may take back the last writes before it. `"full"`: `synchronous=FULL`, a resolved write also
- * survives a power loss, at the cost of an fsync per commit.
- *
- * @example
- * ```ts
- * import type { SqliteSync } from "./sqlite.ts";
- * const sync: SqliteSync = "full";
- * console.assert(sync === "full");
- * ```
- */
-export type SqliteSync = "normal" | "full";
-
-/**
- * Options of the file drivers.
- *
- * @example
- * ```ts
- * import type { SqliteFileOptions } from "./sqlite.ts";
- * const options: SqliteFileOptions = { synchronous: "full", busyTimeout: 10_000 };
- * console.assert(options.busyTimeout === 10_000);
- * ```
- */
-export interface SqliteFileOptions extends SqliteStorageOptions {
-  /** The durability of a resolved write (see {@link SqliteSync}); `"normal"` by default. */
-  synchronous?: SqliteSync;
-  /** How long a write waits for another connection's write to finish, in milliseconds (5000 by default). */
-  busyTimeout?: number;
-  /**
-   * Keep the file locked from the first read until `close()` (SQLite's `locking_mode=EXCLUSIVE`): no other
-   * connection, in this process or another, can read or write it meanwhile, and this one skips the file-lock
-   * system calls of every statement (measured here: gets up to 1.4x faster; batches about the same). Off by
-   * default.
-   */
-  exclusive?: boolean;
-}
-
-/**
- * Runs `fn` in a `BEGIN IMMEDIATE` transaction (the write lock is taken first, so reads in it are current),
- * committing if it returns and rolling back if it throws. Shared by the file drivers.
- *
- * @example
- * ```ts
- * import { immediateTransaction } from "./sqlite.ts";
- * const log: string[] = [];
- * immediateTransaction((sql) => void log.push(sql), () => false, () => 1);
- * console.assert(log.join() === "BEGIN IMMEDIATE,COMMIT");
- * ```
- */
-export function immediateTransaction<R>(exec: (sql: string) => void, inTransaction: () => boolean, fn: () => R): R {
-  exec("BEGIN IMMEDIATE");
-  try {
-    const result = fn();
-    exec("COMMIT");
-    return result;
-  } catch (err) {
-    if (inTransaction()) exec("ROLLBACK");
-    throw err;
-  }
-}
-
-/**
- * The pragmas the file drivers set on a database proved to be empty or hyperlog's. WAL lets readers run beside the
- * writer, and a commit appends its pages to one file; with `synchronous=NORMAL` a commit does not wait for the
- * disk (a checkpoint does), with `FULL` it waits for an fsync of the WAL. `wal_autocheckpoint` of 10 000 pages
- * (40 MB) folds the WAL back into the database less often than SQLite's 1000, so that pages rewritten by many
- * commits are copied back once (on this machine, a third less time in commits); the cache holds up to 64 MB of
- * pages; temporary data (the sorter of an index merge) stays in memory; `exclusive` keeps the file locked.
- *
- * @example
- * ```ts
- * import { filePragmas } from "./sqlite.ts";
- * console.assert(filePragmas("normal").includes("journal_mode = WAL"));
- * ```
- */
-export function filePragmas(synchronous: SqliteSync = "normal", exclusive = false): string {
-  return [
-    `PRAGMA locking_mode = ${exclusive ? "EXCLUSIVE" : "NORMAL"}`,
-    "PRAGMA journal_mode = WAL",
-    `PRAGMA synchronous = ${synchronous === "full" ? "FULL" : "NORMAL"}`,
-    "PRAGMA wal_autocheckpoint = 10000",
-    "PRAGMA journal_size_limit = 67108864",
-    "PRAGMA cache_size = -65536",
-    "PRAGMA temp_store = MEMORY",
-  ].join(";\n");
-}
-
-/** A migration: brings the schema from its index to the next version, inside the caller's transaction. */
-type Migration = (db: SqliteDriver) => void;
-
-const SCHEMA_V1 = `
-CREATE TABLE hyperlog_nodes (
-  change INTEGER PRIMARY KEY,
-  key BLOB NOT NULL,
-  links BLOB NOT NULL,
-  value BLOB,
-  identity BLOB,
-  signature BLOB
-);
-CREATE TABLE hyperlog_keys (
-  prefix INTEGER NOT NULL,
-  change INTEGER NOT NULL,
-  PRIMARY KEY (prefix, change)
-) WITHOUT ROWID;
-CREATE TABLE hyperlog_recent_keys (
-  prefix INTEGER NOT NULL,
-  change INTEGER NOT NULL,
-  PRIMARY KEY (prefix, change)
-) WITHOUT ROWID;
-CREATE TABLE hyperlog_heads (change INTEGER PRIMARY KEY);
-CREATE TABLE hyperlog_chunks (
-  change INTEGER NOT NULL,
-  seq INTEGER NOT NULL,
-  data BLOB NOT NULL,
-  PRIMARY KEY (change, seq)
-) WITHOUT ROWID;
-CREATE TABLE hyperlog_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-`;
-
-/**
- * The schema migrations, in order: entry `i` brings a database from version `i` to `i + 1`. Version 0 is a
- * database without hyperlog's tables (a new file). A migration runs in one transaction with the version bump, so
- * a database is always at one version or the next, never in between.
- */
-const MIGRATIONS: readonly Migration[] = [(db) => db.exec(SCHEMA_V1)];
-
-/**
- * The schema version this code writes, and the newest it can open.
- *
- * @example
- * ```ts
- * import { SQLITE_SCHEMA_VERSION } from "./sqlite.ts";
- * console.assert(SQLITE_SCHEMA_VERSION >= 1);
- * ```
- */
-export const SQLITE_SCHEMA_VERSION: number = MIGRATIONS.length;
-
-const INFO_TABLE = "hyperlog_info";
-const INFO_DDL = `CREATE TABLE IF NOT EXISTS ${INFO_TABLE} (name TEXT PRIMARY KEY, value) WITHOUT ROWID`;
-/** Columns of a node as hyperlog reads them: SQLite turns the byte columns into hex, cheaper than JS would. */
-const COLUMNS = "change, lower(hex(key)), lower(hex(links)), value, " +
-  "CASE WHEN identity IS NULL THEN NULL ELSE lower(hex(identity || signature)) END";
-const INSERT_ROW = "(?, unhex(?), unhex(?), ?, unhex(?), unhex(?))";
-const INSERT_COLUMNS = 6;
-/** Most rows per multi-row INSERT: larger statements stop paying off past a few dozen rows. */
-const MAX_ROWS_PER_INSERT = 32;
-/** The fewest recent keys that are moved into the settled index at once. */
-const MIN_RECENT_KEYS = 16384;
-/** The change numbers whose key prefixes are in the JSON array ?1: candidates, whose keys are compared. */
-const CANDIDATES = "SELECT k.change AS change FROM json_each(?1) AS j JOIN hyperlog_keys AS k ON k.prefix = j.value " +
-  "UNION ALL SELECT r.change FROM json_each(?1) AS j JOIN hyperlog_recent_keys AS r ON r.prefix = j.value";
-/** The same for one prefix, ?1. */
-const CANDIDATES_ONE = "SELECT change AS change FROM hyperlog_keys WHERE prefix = ?1 " +
-  "UNION ALL SELECT change FROM hyperlog_recent_keys WHERE prefix = ?1";
-
-const VIEW_DDL = "CREATE TABLE IF NOT EXISTS hyperlog_views " +
-  "(name TEXT PRIMARY KEY, version INTEGER NOT NULL, change INTEGER NOT NULL) WITHOUT ROWID;\n" +
-  "CREATE TABLE IF NOT EXISTS hyperlog_view_data " +
-  "(view TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (view, key)) WITHOUT ROWID";
-/** The most characters of JSON given to one statement of a view commit (Durable Objects cap a value at 2 MB). */
-const VIEW_JSON_CHARS = 256 * 1024;
-
-const SQL = {
-  viewState: "SELECT version, change FROM hyperlog_views WHERE name = ?",
-  // Text is read back as bytes: Deno's node:sqlite cuts text at the first NUL character.
-  viewGet: "SELECT CAST(value AS BLOB) FROM hyperlog_view_data WHERE view = ? AND key = ?",
-  viewPut: "INSERT INTO hyperlog_view_data (view, key, value) SELECT ?1, key, value FROM json_each(?2) WHERE true " +
-    "ON CONFLICT (view, key) DO UPDATE SET value = excluded.value",
-  viewDel: "DELETE FROM hyperlog_view_data WHERE view = ?1 AND key IN (SELECT value FROM json_each(?2))",
-  viewSetState: "INSERT INTO hyperlog_views (name, version, change) VALUES (?, ?, ?) " +
-    "ON CONFLICT (name) DO UPDATE SET version = excluded.version, change = excluded.change",
-  length: "SELECT max(change) FROM hyperlog_nodes",
-  // The IN form, not a join: bun:sqlite runs the join three times slower, node:sqlite both the same.
-  get: `SELECT ${COLUMNS} FROM hyperlog_nodes WHERE change IN (${CANDIDATES_ONE}) AND key = unhex(?2)`,
-  /** The length (with a NULL key), then the stored nodes among the candidates: one statement, one snapshot. */
-  lookup: "SELECT max(change), NULL FROM hyperlog_nodes UNION ALL " +
-    `SELECT n.change, lower(hex(n.key)) FROM (${CANDIDATES}) AS c JOIN hyperlog_nodes AS n ON n.change = c.change`,
-  heads: "SELECT lower(hex(n.key)) FROM hyperlog_heads AS h JOIN hyperlog_nodes AS n ON n.change = h.change",
-  readUp: `SELECT ${COLUMNS} FROM hyperlog_nodes WHERE change > ? AND change <= ? ORDER BY change LIMIT ?`,
-  readDown: `SELECT ${COLUMNS} FROM hyperlog_nodes WHERE change > ? AND change <= ? ORDER BY change DESC LIMIT ?`,
-  chunks: "SELECT data FROM hyperlog_chunks WHERE change = ? ORDER BY seq",
-  insertChunk: "INSERT INTO hyperlog_chunks (change, seq, data) VALUES (?, ?, ?)",
-  insertRecent: "INSERT INTO hyperlog_recent_keys (prefix, change) SELECT value, ?2 + key FROM json_each(?1)",
-  insertRecentOne: "INSERT INTO hyperlog_recent_keys (prefix, change) VALUES (?, ?)",
-  deleteHeads: "DELETE FROM hyperlog_heads WHERE change IN (SELECT value FROM json_each(?))",
-  deleteHead: "DELETE FROM hyperlog_heads WHERE change = ?",
-  insertHeads: "INSERT INTO hyperlog_heads (change) SELECT value FROM json_each(?)",
-  insertHead: "INSERT INTO hyperlog_heads (change) VALUES (?)",
-  settled: `SELECT value FROM ${INFO_TABLE} WHERE name = 'settled'`,
-  settle: "INSERT INTO hyperlog_keys (prefix, change) SELECT prefix, change FROM hyperlog_recent_keys; " +
-    "DELETE FROM hyperlog_recent_keys",
-  setSettled: `INSERT INTO ${INFO_TABLE} (name, value) VALUES ('settled', ?) ` +
-    "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-  getMeta: "SELECT value FROM hyperlog_meta WHERE name = ?",
-  setMeta:
-    "INSERT INTO hyperlog_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-  tables: "SELECT name FROM sqlite_schema WHERE type = 'table'",
-  version: `SELECT value FROM ${INFO_TABLE} WHERE name = 'schema'`,
-  setVersion: `INSERT INTO ${INFO_TABLE} (name, value) VALUES ('schema', ?) ` +
-    "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-} as const;
-
-function insertSql(verb: string, rows: number): string {
-  return verb + " INTO hyperlog_nodes (change, key, links, value, identity, signature) VALUES " +
-    new Array(rows).fill(INSERT_ROW).join(", ");
-}
-
-const KEY = /^[0-9a-f]{64}$/;
-const SIGNATURE = /^[0-9a-f]{128}$/;
-
-/** Whether `value` is a node key as stored: 64 lower-case hex characters. */
-function isKey(value: unknown): value is string {
-  return typeof value === "string" && value.length === 64 && KEY.test(value);
-}
-
-/** The lookup prefix of a key: its first 48 bits as a signed integer (six bytes in a SQLite record). */
-function prefixOf(key: string): number {
-  return (parseInt(key.slice(0, 4), 16) - 32768) * 4294967296 + parseInt(key.slice(4, 12), 16);
-}
-
-function bytesOf(value: SqliteValue | undefined): Uint8Array {
-  if (value instanceof Uint8Array) return value;
-  if (value === null || value === undefined) return new Uint8Array(0);
-  throw new TypeError(`Expected a blob, got ${typeof value}`);
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Errors
-
-/** SQLite's primary result codes that say something about the file. */
-const CODES: Record<string, number> = {
-  BUSY: 5,
-  LOCKED: 6,
-  READONLY: 8,
-  IOERR: 10,
-  CORRUPT: 11,
-  FULL: 13,
-  CANTOPEN: 14,
-  TOOBIG: 18,
-  NOTADB: 26,
-};
-
-/** The primary SQLite result code of a driver's error, from whatever the binding exposes. */
-function sqliteCode(err: unknown): number | undefined {
-  if (typeof err !== "object" || err === null) return undefined;
-  const e = err as { errcode?: unknown; errno?: unknown; code?: unknown; message?: unknown };
-  if (typeof e.errcode === "number") return e.errcode & 255; // node:sqlite
-  if (typeof e.code === "string" && e.code.startsWith("SQLITE_") && typeof e.errno === "number") {
-    return e.errno & 255; // bun:sqlite
-  }
-  const message = typeof e.message === "string" ? e.message : "";
-  const named = /\bSQLITE_([A-Z]+)\b(?!_)/.exec(message)?.[1]; // workerd: "...: SQLITE_CORRUPT"
-  if (named !== undefined && named in CODES) return CODES[named];
-  // Deno's node:sqlite gives only SQLite's message
-  if (/file is not a database/i.test(message)) return CODES["NOTADB"];
-  if (/malformed|corrupt/i.test(message)) return CODES["CORRUPT"];
-  if (/unable to open database/i.test(message)) return CODES["CANTOPEN"];
-  if (/database or disk is full/i.test(message)) return CODES["FULL"];
-  if (/database is locked/i.test(message)) return CODES["BUSY"];
-  if (/readonly database/i.test(message)) return CODES["READONLY"];
-  if (/disk I\/O error/i.test(message)) return CODES["IOERR"];
-  if (/too big/i.test(message)) return CODES["TOOBIG"];
-  return undefined;
-}
-
-/**
- * Turns an error thrown by a SQLite binding into a {@link StorageError} whose message names the file and says what
- * to do. Errors hyperlog threw on purpose (and programming errors such as a `TypeError`) pass through unchanged.
- * Drivers use it for the errors of opening a file.
- *
- * @example
- * ```ts
- * import { sqliteError } from "./sqlite.ts";
- * const err = sqliteError(new Error("file is not a database"), "/tmp/notes.txt", "opening it");
- * console.assert(err.name === "StorageError" && err.message.includes("/tmp/notes.txt"));
- * ```
- */
-export function sqliteError(err: unknown, file: string, doing: string): Error {
-  if (err instanceof HyperlogError || err instanceof TypeError || err instanceof RangeError) return err;
-  const reason = err instanceof Error ? err.message : String(err);
-  const options = { cause: err };
-  switch (sqliteCode(err)) {
-    case CODES["CANTOPEN"]:
-      return new StorageError(
-        `Cannot open the database file ${file} (${reason}); give the path of a file, not a directory, ` +
-          "in a directory that exists and that this process may write to",
-        options,
-      );
-    case CODES["NOTADB"]:
-      return new StorageError(
-        `The file ${file} is not a SQLite database (${reason}); give the path of a hyperlog database, ` +
-          "or a path that does not exist yet to create one",
-        options,
-      );
-    case CODES["CORRUPT"]:
-      return new StorageError(
-        `The database ${file} is corrupted (${reason}); restore it from a backup, ` +
-          "or replicate the log from a peer into a new file",
-        options,
-      );
-    case CODES["FULL"]:
-      return new StorageError(
-        `Cannot write to the database ${file}: the disk is full; free some space and retry`,
-        options,
-      );
-    case CODES["BUSY"]:
-    case CODES["LOCKED"]:
-      return new StorageError(
-        `The database ${file} is locked by another connection (${reason}); close the other connection or retry later`,
-        options,
-      );
-    case CODES["READONLY"]:
-      return new StorageError(
-        `The database ${file} is read-only (${reason}); open a file this process may write to`,
-        options,
-      );
-    case CODES["TOOBIG"]:
-      return new StorageError(
-        `A value is too big for the database ${file} (${reason}); store smaller values`,
-        options,
-      );
-    default:
-      return new StorageError(`The database ${file} failed while ${doing}: ${reason}`, options);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// The storage
-
-/** Checks that a node can be stored; returns its links as one hex string. */
-function checkNode(node: StoredNode): string {
-  if (!isKey(node.key)) {
-    throw new TypeError(`Cannot store node ${JSON.stringify(node.key)}: a key must be 64 lower-case hex characters`);
-  }
-  const links = node.links;
-  for (let i = 0; i < links.length; i++) {
-    if (!isKey(links[i])) {
-      throw new TypeError(
-        `Cannot store node ${node.key}: link ${i} (${JSON.stringify(links[i])}) is not 64 lower-case hex characters`,
-      );
-    }
-  }
-  if (
-    (node.identity !== undefined || node.signature !== undefined) &&
-    !(isKey(node.identity) && typeof node.signature === "string" && SIGNATURE.test(node.signature))
-  ) {
-    throw new TypeError(
-      `Cannot store node ${node.key}: a signed node needs an identity of 64 and a signature of 128 lower-case hex characters`,
-    );
-  }
-  if (!(node.value instanceof Uint8Array)) throw new TypeError(`Cannot store node ${node.key}: its value is not bytes`);
-  return links.length === 0 ? "" : links.length === 1 ? links[0]! : links.join("");
-}
-
-/** Appends the parameters of one row of `INSERT_ROW`. */
-function pushRow(params: SqliteValue[], node: StoredNode, links: string, maxBlob: number): void {
-  params.push(
-    node.change,
-    node.key,
-    links,
-    node.value.length > maxBlob ? null : node.value,
-    node.identity ?? null,
-    node.signature ?? null,
-  );
-}
+export {
+  filePragmas,
+  immediateTransaction,
+  type SqliteDriver,
+  sqliteError,
+  type SqliteFileOptions,
+  type SqliteRow,
+  type SqliteStorageOptions,
+  type SqliteSync,
+  type SqliteValue,
+} from "./sqlite-driver.ts";
+export { migrateSqliteSchema, SQLITE_SCHEMA_VERSION } from "./sqlite-schema.ts";
 
 /**
  * Keeps a log in a SQLite database, through a {@link SqliteDriver}: a file under Node, Deno or Bun, `:memory:`,
@@ -1041,67 +602,4 @@ export class SqliteStorage implements Storage {
       return Promise.reject(sqliteError(err, this.driver.file, "closing it"));
     }
   }
-}
-
-const UTF8 = new TextDecoder();
-
-/** A text column read as bytes (see `SQL.viewGet`), as a string. */
-function text(value: SqliteValue | undefined): string {
-  return value instanceof Uint8Array ? UTF8.decode(value) : String(value);
-}
-
-/**
- * Splits items into JSON texts of at most about {@link VIEW_JSON_CHARS} characters: arrays of keys, or objects of
- * key/value pairs when `asObject` is true (an object, so that SQLite's json_each yields them as key and value).
- */
-function* jsonChunks<T>(items: readonly T[], size: (item: T) => number, asObject = false): Generator<string> {
-  let start = 0;
-  while (start < items.length) {
-    let end = start;
-    let chars = 0;
-    while (end < items.length && (end === start || chars + size(items[end]!) < VIEW_JSON_CHARS)) {
-      chars += size(items[end]!) + 8;
-      end++;
-    }
-    const part = items.slice(start, end);
-    yield JSON.stringify(asObject ? Object.fromEntries(part as Array<[string, string]>) : part);
-    start = end;
-  }
-}
-
-function newerVersionError(file: string, version: number, newest: number): StorageError {
-  return new StorageError(
-    `The database ${file} was written by a newer version of hyperlog (schema version ${version}; this version ` +
-      `reads up to ${newest}) and was not changed; upgrade hyperlog to open it`,
-  );
-}
-
-/**
- * Brings a database to the last version of `migrations` in one transaction: entry `i` of `migrations` moves
- * version `i` to `i + 1` (version 0 being a database without hyperlog's tables), and the version is stored with
- * the last step, so a database is at its old version or the new one, never in between. A database that another
- * connection migrated meanwhile is left alone; one newer than `migrations` is refused with a `StorageError`.
- * `SqliteStorage` runs this on open with its own list; it is exported so that the mechanism can be tested.
- *
- * @example
- * ```ts ignore
- * import { migrateSqliteSchema } from "./sqlite.ts";
- * migrateSqliteSchema(driver, [(db) => db.exec("CREATE TABLE hyperlog_nodes (change INTEGER PRIMARY KEY)")]);
- * ```
- */
-export function migrateSqliteSchema(db: SqliteDriver, migrations: readonly ((db: SqliteDriver) => void)[]): void {
-  migrate(db, migrations);
-}
-
-function migrate(db: SqliteDriver, migrations: readonly Migration[]): void {
-  const target = migrations.length;
-  db.transaction(() => {
-    db.exec(INFO_DDL);
-    const raw = db.get(SQL.version)?.[0];
-    const current = raw === undefined || raw === null ? 0 : Number(raw);
-    if (current > target) throw newerVersionError(db.file, current, target);
-    if (current === target) return;
-    for (let version = current; version < target; version++) migrations[version]!(db);
-    db.run(SQL.setVersion, target);
-  });
 }

@@ -469,6 +469,27 @@ describe("immutable nodes", () => {
     assert.deepEqual(signed.value, { a: 1 });
   });
 
+  it("decodes a re-added json document from what the storage returns, even a frozen copy", async () => {
+    // A storage that hands out frozen copies of its nodes: the log must not try to keep a decoded node, or a lazily
+    // decoded value, in them.
+    class CopyingStorage extends MemoryStorage {
+      override async get(key: string) {
+        const stored = await super.get(key);
+        if (stored === undefined) return undefined;
+        return Object.freeze({ key: stored.key, links: stored.links, value: stored.value, change: stored.change });
+      }
+    }
+    const log = new Hyperlog(new CopyingStorage());
+    const [first] = await log.batch([{ value: { a: [1, 2] } }]);
+    const [again, other] = await log.batch([{ value: { a: [1, 2] } }, { value: { b: 3 } }]);
+    assert.equal(again!.key, first!.key);
+    assert.equal(again!.change, 1);
+    assert.deepEqual(again!.value, { a: [1, 2] });
+    assert.ok(Object.isFrozen(again!.value));
+    assert.deepEqual(other!.value, { b: 3 });
+    assert.deepEqual((await log.get(first!.key)).value, { a: [1, 2] });
+  });
+
   it("keeps every value intact while many later values are written", async () => {
     const log = new Hyperlog<string>({ valueEncoding: "utf-8" });
     const texts = Array.from({ length: 3000 }, (_, i) => `${i}:` + "é€x".repeat((i * 37) % 1500));

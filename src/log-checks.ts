@@ -1,0 +1,131 @@
+/**
+ * The checks of what a log is given: links, counts, and nodes made elsewhere (their shape, and that their key
+ * matches their content), and the checked node a log stores (a draft).
+ *
+ * @module
+ */
+import { InvalidNodeError } from "./errors.ts";
+import { isKey } from "./hex.ts";
+import type { RawNode } from "./log.ts";
+import { encodeNode } from "./node.ts";
+
+/** A checked node, ready to store: the value is already encoded. */
+export interface Draft {
+  key: string;
+  links: readonly string[];
+  value: Uint8Array;
+  identity?: string;
+  signature?: string;
+  /** For a local node of a text encoding: the text the value bytes encode, to decode from without utf-8 work. */
+  text?: string | undefined;
+}
+
+/** The links of every node that has none: one frozen array shared by all of them. */
+export const NO_LINKS: readonly string[] = Object.freeze([]);
+
+/** What an error message calls the thing being checked: `where`, or `where index` for a document of a batch. */
+export function label(where: string, index: number | undefined): string {
+  return index === undefined ? where : `${where} ${index}`;
+}
+
+/** The links of a node being added: `null` or an array of distinct node keys; throws a `TypeError` saying which is wrong. */
+export function checkLinks(links: unknown, where: string, index?: number): readonly string[] {
+  if (links === null || links === undefined) return NO_LINKS;
+  if (!Array.isArray(links)) {
+    throw new TypeError(`${label(where, index)}: links must be an array of node keys or null`);
+  }
+  for (let i = 0; i < links.length; i++) {
+    const link: unknown = links[i];
+    if (!isKey(link)) {
+      throw new TypeError(
+        `${label(where, index)}: link ${i} is not a node key (expected 64 lower-case hex characters, got ${
+          JSON.stringify(link)
+        })`,
+      );
+    }
+  }
+  if (links.length > 1) {
+    const seen = new Set<string>();
+    for (const link of links as string[]) {
+      if (seen.has(link)) throw new TypeError(`${label(where, index)}: link ${link} is given twice`);
+      seen.add(link);
+    }
+  }
+  return links as string[];
+}
+
+/** A read-stream count option: `undefined`, or a non-negative integer (or `Infinity` where allowed). */
+export function checkCount(value: unknown, name: string, allowInfinity: boolean): number | undefined {
+  if (value === undefined) return undefined;
+  if (
+    typeof value !== "number" || Number.isNaN(value) || value < 0 ||
+    (!Number.isInteger(value) && !(allowInfinity && value === Infinity))
+  ) {
+    throw new RangeError(`${name} must be a non-negative integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Checks a raw node's shape and computes its key; throws if a given key does not match. */
+export function checkRaw(raw: RawNode): Draft {
+  if (typeof raw !== "object" || raw === null) {
+    throw new InvalidNodeError("A node must be an object with links and value");
+  }
+  const claimed = raw.key;
+  const name = claimed === undefined ? "A received node" : `Node ${String(claimed)}`;
+  if (claimed !== undefined && !isKey(claimed)) {
+    throw new InvalidNodeError(`Node key ${JSON.stringify(claimed)} is not 64 lower-case hex characters`);
+  }
+  let links: readonly string[];
+  try {
+    links = checkLinks(raw.links, name);
+  } catch (err) {
+    throw new InvalidNodeError((err as Error).message);
+  }
+  if (!(raw.value instanceof Uint8Array)) throw new InvalidNodeError(`${name} has a value that is not bytes`);
+  const { identity, signature } = raw;
+  if ((identity === undefined) !== (signature === undefined)) {
+    throw new InvalidNodeError(
+      `${name} has ${identity === undefined ? "a signature but no identity" : "an identity but no signature"}`,
+    );
+  }
+  if (identity !== undefined && !isKey(identity)) {
+    throw new InvalidNodeError(`${name} has an identity that is not 64 lower-case hex characters`);
+  }
+  const key = encodeNode(links, raw.value, identity).key;
+  if (claimed !== undefined && key !== claimed) {
+    throw new InvalidNodeError(
+      `Node ${claimed} does not match its content: its links, value and identity hash to ${key}`,
+    );
+  }
+  const draft: Draft = { key, links, value: raw.value };
+  if (identity !== undefined) {
+    draft.identity = identity;
+    draft.signature = signature!;
+  }
+  return draft;
+}
+
+/** Checks a node made by the wire decoder: its fields are well-formed hex already; the content is checked. */
+export function checkWire(raw: RawNode): Draft {
+  const links = raw.links;
+  if (links.length > 1) {
+    const seen = new Set<string>();
+    for (const link of links) {
+      if (seen.has(link)) throw new InvalidNodeError(`Node ${raw.key} links to ${link} twice`);
+      seen.add(link);
+    }
+  }
+  const key = encodeNode(links, raw.value, raw.identity).key;
+  if (key !== raw.key) {
+    throw new InvalidNodeError(
+      `Node ${raw.key} does not match its content: its links, value and identity hash to ${key}`,
+    );
+  }
+  const draft: Draft = { key, links, value: raw.value };
+  if (raw.identity !== undefined) {
+    draft.identity = raw.identity;
+    draft.signature = raw.signature!;
+  }
+  return draft;
+}

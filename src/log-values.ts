@@ -1,0 +1,104 @@
+/**
+ * The nodes a log returns: frozen, their values frozen all the way down, and a json value added locally decoded
+ * from its stored bytes only when first read; and the slots by which a stored-node object remembers the node
+ * decoded from it.
+ *
+ * @module
+ */
+import type { Node, StoredNode } from "./node.ts";
+
+/**
+ * Slots on the stored-node objects the log creates, holding the API node decoded from it and which log decoded it
+ * (logs with different encodings may share a storage). A backend that keeps the objects it was given (memory) thus
+ * serves every later read without decoding; one that makes new objects (SQLite) simply misses. Two fields in the
+ * object itself cost far less than a WeakMap entry, or a holder object, per node.
+ */
+export const DECODED: unique symbol = Symbol("hyperlog.decoded");
+export const DECODED_BY: unique symbol = Symbol("hyperlog.decodedBy");
+/** The json value decoded from the bytes of a stored-node object this log made, by a lazy node (see {@link LAZY}). */
+export const VALUE: unique symbol = Symbol("hyperlog.value");
+
+export type Cacheable = StoredNode & { [DECODED]?: unknown; [DECODED_BY]?: object | undefined; [VALUE]?: unknown };
+
+/** The frozen API node of a stored node, with its decoded value. */
+export function withValue<T>(stored: StoredNode, value: T): Node<T> {
+  if (stored.identity === undefined) {
+    return Object.freeze({ key: stored.key, links: stored.links, value, change: stored.change });
+  }
+  return Object.freeze({
+    key: stored.key,
+    links: stored.links,
+    value,
+    change: stored.change,
+    identity: stored.identity,
+    signature: stored.signature!,
+  });
+}
+
+/**
+ * The value of a node this log added with the json encoding, decoded on first read from the stored bytes, which
+ * hold what `JSON.stringify` gave for the caller's value: decoding them cannot fail and gives what decoding the
+ * stored node would. A node costs no decoding until its value is read (a `batch` whose caller only keeps the keys
+ * decodes nothing), and then once, however many times it is read. The lazy node points at the stored-node object
+ * the log made (its bytes, and a slot for the decoded value): no text and no holder object stay in memory per node.
+ */
+export const LAZY: unique symbol = Symbol("hyperlog.lazyValue");
+
+const utf8Decoder = new TextDecoder();
+
+/** `value` of a lazily decoded node: an enumerable getter, so spreading, `JSON.stringify` and `Object.keys` see it. */
+const LAZY_VALUE: PropertyDescriptor = {
+  get(this: { [LAZY]: Cacheable }): unknown {
+    const stored = this[LAZY];
+    let value = stored[VALUE];
+    if (value === undefined) stored[VALUE] = value = deepFreeze(JSON.parse(utf8Decoder.decode(stored.value)));
+    return value;
+  },
+  enumerable: true,
+};
+
+/** Shows a lazily decoded node as a plain one in `console.log` (Node, Deno and Bun), not as `value: [Getter]`. */
+const INSPECT: PropertyDescriptor = {
+  value(this: Node): object {
+    const { key, links, value, change, identity, signature } = this;
+    return identity === undefined ? { key, links, value, change } : { key, links, value, change, identity, signature };
+  },
+};
+
+/** A frozen node whose json value is decoded from the stored bytes when first read (see {@link LAZY}). */
+export function lazyNode<T>(stored: Cacheable): Node<T> {
+  const node = { key: stored.key, links: stored.links } as { -readonly [K in keyof Node<T>]: Node<T>[K] };
+  Object.defineProperty(node, "value", LAZY_VALUE);
+  node.change = stored.change;
+  if (stored.identity !== undefined) {
+    node.identity = stored.identity;
+    node.signature = stored.signature!;
+  }
+  Object.defineProperty(node, LAZY, { value: stored });
+  Object.defineProperty(node, INSPECT_SYMBOL, INSPECT);
+  return Object.freeze(node);
+}
+
+const INSPECT_SYMBOL = Symbol.for("nodejs.util.inspect.custom");
+
+/** Freezes a decoded json value all the way down, so a node shared between calls cannot be changed. */
+export function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null) freezeObject(value);
+  return value;
+}
+
+/** Freezes a fresh object of decoded json (no cycles, nothing frozen yet) and every object in it. */
+function freezeObject(value: object): void {
+  Object.freeze(value);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (typeof item === "object" && item !== null) freezeObject(item);
+    }
+  } else {
+    for (const key in value) {
+      const item: unknown = (value as Record<string, unknown>)[key];
+      if (typeof item === "object" && item !== null) freezeObject(item);
+    }
+  }
+}

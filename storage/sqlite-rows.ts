@@ -1,0 +1,91 @@
+/**
+ * The row helpers of `SqliteStorage`: checks of the nodes it stores, the parameters of a node's row, key
+ * prefixes, and the conversion of column values.
+ *
+ * @module
+ */
+import type { StoredNode } from "../src/node.ts";
+import type { SqliteValue } from "./sqlite-driver.ts";
+import { VIEW_JSON_CHARS } from "./sqlite-schema.ts";
+
+const KEY = /^[0-9a-f]{64}$/;
+const SIGNATURE = /^[0-9a-f]{128}$/;
+
+/** Whether `value` is a node key as stored: 64 lower-case hex characters. */
+export function isKey(value: unknown): value is string {
+  return typeof value === "string" && value.length === 64 && KEY.test(value);
+}
+
+/** The lookup prefix of a key: its first 48 bits as a signed integer (six bytes in a SQLite record). */
+export function prefixOf(key: string): number {
+  return (parseInt(key.slice(0, 4), 16) - 32768) * 4294967296 + parseInt(key.slice(4, 12), 16);
+}
+
+export function bytesOf(value: SqliteValue | undefined): Uint8Array {
+  if (value instanceof Uint8Array) return value;
+  if (value === null || value === undefined) return new Uint8Array(0);
+  throw new TypeError(`Expected a blob, got ${typeof value}`);
+}
+
+/** Checks that a node can be stored; returns its links as one hex string. */
+export function checkNode(node: StoredNode): string {
+  if (!isKey(node.key)) {
+    throw new TypeError(`Cannot store node ${JSON.stringify(node.key)}: a key must be 64 lower-case hex characters`);
+  }
+  const links = node.links;
+  for (let i = 0; i < links.length; i++) {
+    if (!isKey(links[i])) {
+      throw new TypeError(
+        `Cannot store node ${node.key}: link ${i} (${JSON.stringify(links[i])}) is not 64 lower-case hex characters`,
+      );
+    }
+  }
+  if (
+    (node.identity !== undefined || node.signature !== undefined) &&
+    !(isKey(node.identity) && typeof node.signature === "string" && SIGNATURE.test(node.signature))
+  ) {
+    throw new TypeError(
+      `Cannot store node ${node.key}: a signed node needs an identity of 64 and a signature of 128 lower-case hex characters`,
+    );
+  }
+  if (!(node.value instanceof Uint8Array)) throw new TypeError(`Cannot store node ${node.key}: its value is not bytes`);
+  return links.length === 0 ? "" : links.length === 1 ? links[0]! : links.join("");
+}
+
+/** Appends the parameters of one row of `INSERT_ROW`. */
+export function pushRow(params: SqliteValue[], node: StoredNode, links: string, maxBlob: number): void {
+  params.push(
+    node.change,
+    node.key,
+    links,
+    node.value.length > maxBlob ? null : node.value,
+    node.identity ?? null,
+    node.signature ?? null,
+  );
+}
+
+export const UTF8: TextDecoder = /* @__PURE__ */ new TextDecoder();
+
+/** A text column read as bytes (see `SQL.viewGet`), as a string. */
+export function text(value: SqliteValue | undefined): string {
+  return value instanceof Uint8Array ? UTF8.decode(value) : String(value);
+}
+
+/**
+ * Splits items into JSON texts of at most about {@link VIEW_JSON_CHARS} characters: arrays of keys, or objects of
+ * key/value pairs when `asObject` is true (an object, so that SQLite's json_each yields them as key and value).
+ */
+export function* jsonChunks<T>(items: readonly T[], size: (item: T) => number, asObject = false): Generator<string> {
+  let start = 0;
+  while (start < items.length) {
+    let end = start;
+    let chars = 0;
+    while (end < items.length && (end === start || chars + size(items[end]!) < VIEW_JSON_CHARS)) {
+      chars += size(items[end]!) + 8;
+      end++;
+    }
+    const part = items.slice(start, end);
+    yield JSON.stringify(asObject ? Object.fromEntries(part as Array<[string, string]>) : part);
+    start = end;
+  }
+}

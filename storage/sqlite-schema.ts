@@ -1,0 +1,168 @@
+/**
+ * The SQLite schema (see `sqlite.ts` for what each table holds), its migrations, and the statements
+ * `SqliteStorage` runs. The statements are built inside a function marked pure, so that a bundle that does
+ * not use SQLite (a browser's, through `mod.ts`) leaves them out.
+ *
+ * @module
+ */
+import { StorageError } from "../src/errors.ts";
+import type { SqliteDriver } from "./sqlite-driver.ts";
+
+/** A migration: brings the schema from its index to the next version, inside the caller's transaction. */
+export type Migration = (db: SqliteDriver) => void;
+
+const SCHEMA_V1 = `
+CREATE TABLE hyperlog_nodes (
+  change INTEGER PRIMARY KEY,
+  key BLOB NOT NULL,
+  links BLOB NOT NULL,
+  value BLOB,
+  identity BLOB,
+  signature BLOB
+);
+CREATE TABLE hyperlog_keys (
+  prefix INTEGER NOT NULL,
+  change INTEGER NOT NULL,
+  PRIMARY KEY (prefix, change)
+) WITHOUT ROWID;
+CREATE TABLE hyperlog_recent_keys (
+  prefix INTEGER NOT NULL,
+  change INTEGER NOT NULL,
+  PRIMARY KEY (prefix, change)
+) WITHOUT ROWID;
+CREATE TABLE hyperlog_heads (change INTEGER PRIMARY KEY);
+CREATE TABLE hyperlog_chunks (
+  change INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (change, seq)
+) WITHOUT ROWID;
+CREATE TABLE hyperlog_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+`;
+
+/**
+ * The schema migrations, in order: entry `i` brings a database from version `i` to `i + 1`. Version 0 is a
+ * database without hyperlog's tables (a new file). A migration runs in one transaction with the version bump, so
+ * a database is always at one version or the next, never in between.
+ */
+export const MIGRATIONS: readonly Migration[] = [(db) => db.exec(SCHEMA_V1)];
+
+/**
+ * The schema version this code writes, and the newest it can open.
+ *
+ * @example
+ * ```ts
+ * import { SQLITE_SCHEMA_VERSION } from "./sqlite.ts";
+ * console.assert(SQLITE_SCHEMA_VERSION >= 1);
+ * ```
+ */
+export const SQLITE_SCHEMA_VERSION: number = /* @__PURE__ */ (() => MIGRATIONS.length)();
+
+export const INFO_TABLE = "hyperlog_info";
+const INFO_DDL = "CREATE TABLE IF NOT EXISTS hyperlog_info (name TEXT PRIMARY KEY, value) WITHOUT ROWID";
+/** Columns of a node as hyperlog reads them: SQLite turns the byte columns into hex, cheaper than JS would. */
+const COLUMNS = "change, lower(hex(key)), lower(hex(links)), value, " +
+  "CASE WHEN identity IS NULL THEN NULL ELSE lower(hex(identity || signature)) END";
+const INSERT_ROW = "(?, unhex(?), unhex(?), ?, unhex(?), unhex(?))";
+export const INSERT_COLUMNS = 6;
+/** Most rows per multi-row INSERT: larger statements stop paying off past a few dozen rows. */
+export const MAX_ROWS_PER_INSERT = 32;
+/** The fewest recent keys that are moved into the settled index at once. */
+export const MIN_RECENT_KEYS = 16384;
+/** The change numbers whose key prefixes are in the JSON array ?1: candidates, whose keys are compared. */
+const CANDIDATES = "SELECT k.change AS change FROM json_each(?1) AS j JOIN hyperlog_keys AS k ON k.prefix = j.value " +
+  "UNION ALL SELECT r.change FROM json_each(?1) AS j JOIN hyperlog_recent_keys AS r ON r.prefix = j.value";
+/** The same for one prefix, ?1. */
+const CANDIDATES_ONE = "SELECT change AS change FROM hyperlog_keys WHERE prefix = ?1 " +
+  "UNION ALL SELECT change FROM hyperlog_recent_keys WHERE prefix = ?1";
+
+export const VIEW_DDL = "CREATE TABLE IF NOT EXISTS hyperlog_views " +
+  "(name TEXT PRIMARY KEY, version INTEGER NOT NULL, change INTEGER NOT NULL) WITHOUT ROWID;\n" +
+  "CREATE TABLE IF NOT EXISTS hyperlog_view_data " +
+  "(view TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (view, key)) WITHOUT ROWID";
+/** The most characters of JSON given to one statement of a view commit (Durable Objects cap a value at 2 MB). */
+export const VIEW_JSON_CHARS = 256 * 1024;
+
+// Built in a function marked pure, so that a bundle that does not use SQLite (a browser's) leaves it out.
+export const SQL = /* @__PURE__ */ (() =>
+  ({
+    viewState: "SELECT version, change FROM hyperlog_views WHERE name = ?",
+    // Text is read back as bytes: Deno's node:sqlite cuts text at the first NUL character.
+    viewGet: "SELECT CAST(value AS BLOB) FROM hyperlog_view_data WHERE view = ? AND key = ?",
+    viewPut: "INSERT INTO hyperlog_view_data (view, key, value) SELECT ?1, key, value FROM json_each(?2) WHERE true " +
+      "ON CONFLICT (view, key) DO UPDATE SET value = excluded.value",
+    viewDel: "DELETE FROM hyperlog_view_data WHERE view = ?1 AND key IN (SELECT value FROM json_each(?2))",
+    viewSetState: "INSERT INTO hyperlog_views (name, version, change) VALUES (?, ?, ?) " +
+      "ON CONFLICT (name) DO UPDATE SET version = excluded.version, change = excluded.change",
+    length: "SELECT max(change) FROM hyperlog_nodes",
+    // The IN form, not a join: bun:sqlite runs the join three times slower, node:sqlite both the same.
+    get: `SELECT ${COLUMNS} FROM hyperlog_nodes WHERE change IN (${CANDIDATES_ONE}) AND key = unhex(?2)`,
+    /** The length (with a NULL key), then the stored nodes among the candidates: one statement, one snapshot. */
+    lookup: "SELECT max(change), NULL FROM hyperlog_nodes UNION ALL " +
+      `SELECT n.change, lower(hex(n.key)) FROM (${CANDIDATES}) AS c JOIN hyperlog_nodes AS n ON n.change = c.change`,
+    heads: "SELECT lower(hex(n.key)) FROM hyperlog_heads AS h JOIN hyperlog_nodes AS n ON n.change = h.change",
+    readUp: `SELECT ${COLUMNS} FROM hyperlog_nodes WHERE change > ? AND change <= ? ORDER BY change LIMIT ?`,
+    readDown: `SELECT ${COLUMNS} FROM hyperlog_nodes WHERE change > ? AND change <= ? ORDER BY change DESC LIMIT ?`,
+    chunks: "SELECT data FROM hyperlog_chunks WHERE change = ? ORDER BY seq",
+    insertChunk: "INSERT INTO hyperlog_chunks (change, seq, data) VALUES (?, ?, ?)",
+    insertRecent: "INSERT INTO hyperlog_recent_keys (prefix, change) SELECT value, ?2 + key FROM json_each(?1)",
+    insertRecentOne: "INSERT INTO hyperlog_recent_keys (prefix, change) VALUES (?, ?)",
+    deleteHeads: "DELETE FROM hyperlog_heads WHERE change IN (SELECT value FROM json_each(?))",
+    deleteHead: "DELETE FROM hyperlog_heads WHERE change = ?",
+    insertHeads: "INSERT INTO hyperlog_heads (change) SELECT value FROM json_each(?)",
+    insertHead: "INSERT INTO hyperlog_heads (change) VALUES (?)",
+    settled: `SELECT value FROM ${INFO_TABLE} WHERE name = 'settled'`,
+    settle: "INSERT INTO hyperlog_keys (prefix, change) SELECT prefix, change FROM hyperlog_recent_keys; " +
+      "DELETE FROM hyperlog_recent_keys",
+    setSettled: `INSERT INTO ${INFO_TABLE} (name, value) VALUES ('settled', ?) ` +
+      "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+    getMeta: "SELECT value FROM hyperlog_meta WHERE name = ?",
+    setMeta:
+      "INSERT INTO hyperlog_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+    tables: "SELECT name FROM sqlite_schema WHERE type = 'table'",
+    version: `SELECT value FROM ${INFO_TABLE} WHERE name = 'schema'`,
+    setVersion: `INSERT INTO ${INFO_TABLE} (name, value) VALUES ('schema', ?) ` +
+      "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+  }) as const)();
+
+export function insertSql(verb: string, rows: number): string {
+  return verb + " INTO hyperlog_nodes (change, key, links, value, identity, signature) VALUES " +
+    new Array(rows).fill(INSERT_ROW).join(", ");
+}
+
+export function newerVersionError(file: string, version: number, newest: number): StorageError {
+  return new StorageError(
+    `The database ${file} was written by a newer version of hyperlog (schema version ${version}; this version ` +
+      `reads up to ${newest}) and was not changed; upgrade hyperlog to open it`,
+  );
+}
+
+/**
+ * Brings a database to the last version of `migrations` in one transaction: entry `i` of `migrations` moves
+ * version `i` to `i + 1` (version 0 being a database without hyperlog's tables), and the version is stored with
+ * the last step, so a database is at its old version or the new one, never in between. A database that another
+ * connection migrated meanwhile is left alone; one newer than `migrations` is refused with a `StorageError`.
+ * `SqliteStorage` runs this on open with its own list; it is exported so that the mechanism can be tested.
+ *
+ * @example
+ * ```ts ignore
+ * import { migrateSqliteSchema } from "./sqlite.ts";
+ * migrateSqliteSchema(driver, [(db) => db.exec("CREATE TABLE hyperlog_nodes (change INTEGER PRIMARY KEY)")]);
+ * ```
+ */
+export function migrateSqliteSchema(db: SqliteDriver, migrations: readonly ((db: SqliteDriver) => void)[]): void {
+  migrate(db, migrations);
+}
+
+export function migrate(db: SqliteDriver, migrations: readonly Migration[]): void {
+  const target = migrations.length;
+  db.transaction(() => {
+    db.exec(INFO_DDL);
+    const raw = db.get(SQL.version)?.[0];
+    const current = raw === undefined || raw === null ? 0 : Number(raw);
+    if (current > target) throw newerVersionError(db.file, current, target);
+    if (current === target) return;
+    for (let version = current; version < target; version++) migrations[version]!(db);
+    db.run(SQL.setVersion, target);
+  });
+}
