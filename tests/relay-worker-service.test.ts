@@ -24,7 +24,14 @@ function files(dir: string): Map<string, number> {
     for (const entry of readdirSync(d, { withFileTypes: true })) {
       const path = join(d, entry.name);
       if (entry.isDirectory()) walk(path);
-      else out.set(path, statSync(path).size);
+      else {
+        // workerd may remove a journal between the listing and the stat.
+        try {
+          out.set(path, statSync(path).size);
+        } catch (error) {
+          if ((error as { code?: string }).code !== "ENOENT") throw error;
+        }
+      }
     }
   };
   walk(dir);
