@@ -39,9 +39,14 @@ import { checkViewCommit } from "../src/view-keys.ts";
  *
  * @example
  * ```ts
+ * import { type BunDatabase, BunSqliteDriver } from "./sqlite-bun.ts";
  * import type { SqliteValue } from "./sqlite.ts";
+ * const bound: SqliteValue[][] = [];
+ * const statement = { run: (...params: SqliteValue[]) => void bound.push(params), values: () => [], finalize() {} };
+ * const driver = new BunSqliteDriver({ prepare: () => statement } as unknown as BunDatabase, ":memory:");
  * const params: SqliteValue[] = [1, "name", new Uint8Array([1, 2]), null];
- * console.assert(params.length === 4);
+ * driver.run("INSERT INTO t VALUES (?, ?, ?, ?)", ...params);
+ * console.assert(bound[0]!.length === 4 && bound[0]![2] instanceof Uint8Array); // bound as given
  * ```
  */
 export type SqliteValue = null | number | bigint | string | Uint8Array;
@@ -52,9 +57,13 @@ export type SqliteValue = null | number | bigint | string | Uint8Array;
  *
  * @example
  * ```ts
+ * import { type BunDatabase, BunSqliteDriver } from "./sqlite-bun.ts";
  * import type { SqliteRow } from "./sqlite.ts";
- * const row: SqliteRow = [1, "8c7efb22"];
- * console.assert(row[0] === 1);
+ * const rows: SqliteRow[] = [[1, "8c7efb22"], [2, "0d3f5e11"]];
+ * const statement = { run() {}, values: () => rows, finalize() {} };
+ * const driver = new BunSqliteDriver({ prepare: () => statement } as unknown as BunDatabase, ":memory:");
+ * const first: SqliteRow | undefined = driver.get("SELECT change, key FROM nodes");
+ * console.assert(first?.[1] === "8c7efb22" && driver.all("SELECT change, key FROM nodes").length === 2);
  * ```
  */
 export type SqliteRow = SqliteValue[];
@@ -149,9 +158,10 @@ export interface SqliteStorageOptions {
  *
  * @example
  * ```ts
- * import type { SqliteSync } from "./sqlite.ts";
+ * import { filePragmas, type SqliteSync } from "./sqlite.ts";
  * const sync: SqliteSync = "full";
- * console.assert(sync === "full");
+ * console.assert(filePragmas(sync).includes("PRAGMA synchronous = FULL"));
+ * console.assert(filePragmas().includes("PRAGMA synchronous = NORMAL")); // the default
  * ```
  */
 export type SqliteSync = "normal" | "full";
@@ -161,9 +171,10 @@ export type SqliteSync = "normal" | "full";
  *
  * @example
  * ```ts
- * import type { SqliteFileOptions } from "./sqlite.ts";
- * const options: SqliteFileOptions = { synchronous: "full", busyTimeout: 10_000 };
- * console.assert(options.busyTimeout === 10_000);
+ * import { filePragmas, type SqliteFileOptions } from "./sqlite.ts";
+ * const options: SqliteFileOptions = { synchronous: "full", busyTimeout: 10_000, exclusive: true };
+ * const pragmas = filePragmas(options.synchronous, options.exclusive); // what a file driver runs on open
+ * console.assert(pragmas.includes("synchronous = FULL") && pragmas.includes("locking_mode = EXCLUSIVE"));
  * ```
  */
 export interface SqliteFileOptions extends SqliteStorageOptions {
