@@ -80,9 +80,14 @@ export function registerProtocol(
  *
  * @example
  * ```ts
- * import type { Hyperlog4Replicate } from "./log.ts";
- * const options: Hyperlog4Replicate = { protocol: "hyperlog4", live: true };
- * console.assert(options.protocol === "hyperlog4");
+ * import { Hyperlog, type Hyperlog4Replicate } from "./log.ts";
+ * import "./hyperlog4/replicate.ts"; // registers the protocol (the compat entry and the CLI load it)
+ * const [a, b] = [new Hyperlog(), new Hyperlog()];
+ * await a.append("hello");
+ * const options: Hyperlog4Replicate = { protocol: "hyperlog4" };
+ * const [ra, rb] = [a.replicate(options), b.replicate(options)];
+ * await Promise.all([ra.readable.pipeTo(rb.writable), rb.readable.pipeTo(ra.writable), ra.done, rb.done]);
+ * console.assert(b.length === 1);
  * ```
  */
 export interface Hyperlog4Replicate extends Hyperlog4ReplicateOptions {

@@ -137,9 +137,13 @@ export interface SqliteDriver {
  *
  * @example
  * ```ts
- * import type { SqliteStorageOptions } from "./sqlite.ts";
- * const options: SqliteStorageOptions = { allowOtherTables: true };
- * console.assert(options.allowOtherTables);
+ * import { StorageError } from "../src/errors.ts";
+ * import { type SqliteDriver, SqliteStorage, type SqliteStorageOptions } from "./sqlite.ts";
+ * // A database with another program's table "notes" and no hyperlog tables:
+ * const driver = { file: "notes.db", maxParams: 999, all: () => [["notes"]] } as unknown as SqliteDriver;
+ * const refused = await new SqliteStorage(driver).open().catch((error) => error);
+ * console.assert(refused instanceof StorageError && refused.message.includes("notes")); // and nothing written
+ * const options: SqliteStorageOptions = { allowOtherTables: true }; // adds hyperlog's tables beside them instead
  * ```
  */
 export interface SqliteStorageOptions {
