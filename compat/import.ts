@@ -25,9 +25,12 @@ import { hyperlog4View } from "../src/hyperlog4/replicate.ts";
  *
  * @example
  * ```ts
- * import type { Hyperlog4ImportResult } from "./import.ts";
- * const result: Hyperlog4ImportResult = { nodes: 3, imported: 2, signed: 0, id: "cjld2cjxh0000qzrmn831i7rn" };
- * console.assert(result.nodes >= result.imported);
+ * import { Hyperlog } from "../mod.ts";
+ * import { type Hyperlog4ImportResult, importHyperlog4 } from "./import.ts";
+ * // An abstract-level database with nothing in it: no id, no nodes.
+ * const empty = { get: async () => undefined, batch: async () => {}, iterator: () => [].values() };
+ * const result: Hyperlog4ImportResult = await importHyperlog4(new Hyperlog(), empty);
+ * console.assert(result.nodes === 0 && result.imported === 0 && result.signed === 0 && result.id === undefined);
  * ```
  */
 export interface Hyperlog4ImportResult {

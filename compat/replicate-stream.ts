@@ -17,9 +17,16 @@ import { H4Session } from "../src/hyperlog4/session.ts";
  *
  * @example
  * ```ts
- * import type { H4StreamOptions } from "./replicate-stream.ts";
- * const options: H4StreamOptions = { live: true, maxMessage: 1 << 20 };
- * console.assert(options.live);
+ * import { Hyperlog } from "../mod.ts";
+ * import { H4Log } from "../src/hyperlog4/h4-log.ts";
+ * import { decodeH4Handshake, H4Deframer } from "../src/hyperlog4/messages.ts";
+ * import { h4ReplicationStream, type H4StreamOptions } from "./replicate-stream.ts";
+ * const options: H4StreamOptions = { mode: "pull", live: true, maxMessage: 1 << 20 };
+ * const stream = h4ReplicationStream(new H4Log(new Hyperlog()), options);
+ * const chunk = await new Promise<Uint8Array>((resolve) => stream.once("data", resolve));
+ * stream.destroy();
+ * const handshake = decodeH4Handshake(new H4Deframer(1 << 20).push(chunk)[0]!, 1); // its first message
+ * console.assert(handshake.mode === "pull" && handshake.live === true);
  * ```
  */
 export interface H4StreamOptions {

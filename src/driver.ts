@@ -16,7 +16,10 @@ import type { Session } from "./session.ts";
  *
  * @example
  * ```ts
- * import type { MessageTransport } from "./driver.ts";
+ * import { Hyperlog } from "../mod.ts";
+ * import { Driver, type MessageTransport } from "./driver.ts";
+ * import { Session } from "./session.ts";
+ * import { HELLO } from "./wire.ts";
  * const sent: Uint8Array[] = [];
  * const transport: MessageTransport = {
  *   send: (body) => void sent.push(body),
@@ -24,7 +27,10 @@ import type { Session } from "./session.ts";
  *   drained: () => Promise.resolve(),
  *   close: () => {},
  * };
- * console.assert(transport.room() > 0);
+ * const driver = new Driver(new Session(new Hyperlog()), transport);
+ * await new Promise((resolve) => setTimeout(resolve, 0));
+ * console.assert(sent.length === 1 && sent[0]![0] === HELLO); // the peer never answers it
+ * driver.fail(new Error("no peer")); // ends the session (and the transport)
  * ```
  */
 export interface MessageTransport {
@@ -43,9 +49,14 @@ export interface MessageTransport {
  *
  * @example
  * ```ts
- * import type { DriverOptions } from "./driver.ts";
- * const options: DriverOptions = { handshakeTimeout: 10_000, idleTimeout: 30_000 };
- * console.assert(options.idleTimeout === 30_000);
+ * import { Hyperlog } from "../mod.ts";
+ * import { Driver, type DriverOptions } from "./driver.ts";
+ * import { TimeoutError } from "./errors.ts";
+ * import { Session } from "./session.ts";
+ * const options: DriverOptions = { handshakeTimeout: 20, idleTimeout: 30_000 };
+ * const silent = { send() {}, room: () => 1 << 20, drained: () => Promise.resolve(), close() {} };
+ * const error = await new Driver(new Session(new Hyperlog()), silent, options).done.catch((e) => e);
+ * console.assert(error instanceof TimeoutError); // the peer said no HELLO within 20 ms
  * ```
  */
 export interface DriverOptions {

@@ -29,9 +29,12 @@ const BUCKETS = 16 ** BUCKET_DIGITS;
  *
  * @example
  * ```ts
- * import type { Fingerprint } from "./key-index.ts";
- * const empty: Fingerprint = { count: 0, xor: new Uint8Array(16) };
- * console.assert(empty.count === 0);
+ * import { type Fingerprint, KeyIndex } from "./key-index.ts";
+ * const index = new KeyIndex(["ab".repeat(32), "cd".repeat(32)]);
+ * const both: Fingerprint = index.fingerprint("");
+ * const empty: Fingerprint = index.fingerprint("e");
+ * console.assert(both.count === 2 && both.xor[0] === (0xab ^ 0xcd) && both.xor.length === 16);
+ * console.assert(empty.count === 0 && empty.xor.every((byte) => byte === 0));
  * ```
  */
 export interface Fingerprint {

@@ -34,9 +34,12 @@ import type { Storage } from "./storage.ts";
  *
  * @example
  * ```ts
- * import type { HyperlogOptions } from "./log.ts";
+ * import { Hyperlog, type HyperlogOptions } from "./log.ts";
  * const options: HyperlogOptions<string> = { valueEncoding: "utf-8" };
- * console.assert(options.valueEncoding === "utf-8");
+ * const log = new Hyperlog(options);
+ * const node = await log.append("héllo");
+ * const stored = await log.storage.get(node.key);
+ * console.assert(node.value === "héllo" && stored?.value.length === 6); // kept as UTF-8 bytes, not JSON
  * ```
  */
 export interface HyperlogOptions<T = unknown> {
@@ -80,9 +83,14 @@ export function registerProtocol(
  *
  * @example
  * ```ts
- * import type { Hyperlog4Replicate } from "./log.ts";
- * const options: Hyperlog4Replicate = { protocol: "hyperlog4", live: true };
- * console.assert(options.protocol === "hyperlog4");
+ * import { Hyperlog, type Hyperlog4Replicate } from "./log.ts";
+ * import "./hyperlog4/replicate.ts"; // registers the protocol (the compat entry and the CLI load it)
+ * const [a, b] = [new Hyperlog(), new Hyperlog()];
+ * await a.append("hello");
+ * const options: Hyperlog4Replicate = { protocol: "hyperlog4" };
+ * const [ra, rb] = [a.replicate(options), b.replicate(options)];
+ * await Promise.all([ra.readable.pipeTo(rb.writable), rb.readable.pipeTo(ra.writable), ra.done, rb.done]);
+ * console.assert(b.length === 1);
  * ```
  */
 export interface Hyperlog4Replicate extends Hyperlog4ReplicateOptions {
@@ -96,9 +104,10 @@ export interface Hyperlog4Replicate extends Hyperlog4ReplicateOptions {
  *
  * @example
  * ```ts
- * import type { BatchDoc } from "./log.ts";
- * const docs: BatchDoc<string>[] = [{ value: "a" }, { links: [0], value: "b" }];
- * console.assert(docs.length === 2);
+ * import { type BatchDoc, Hyperlog } from "./log.ts";
+ * const docs: BatchDoc<string>[] = [{ value: "a" }, { links: [0], value: "b" }]; // b links to the first document
+ * const [a, b] = await new Hyperlog<string>().batch(docs);
+ * console.assert(b!.links.length === 1 && b!.links[0] === a!.key);
  * ```
  */
 export interface BatchDoc<T = unknown> {
@@ -113,9 +122,12 @@ export interface BatchDoc<T = unknown> {
  *
  * @example
  * ```ts
- * import type { ReadStreamOptions } from "./log.ts";
+ * import { Hyperlog, type ReadStreamOptions } from "./log.ts";
+ * const log = new Hyperlog<number>();
+ * for (let i = 1; i <= 12; i++) await log.append(i);
  * const lastTen: ReadStreamOptions = { reverse: true, limit: 10 };
- * console.assert(lastTen.limit === 10);
+ * const values = (await Array.fromAsync(log.createReadStream(lastTen))).map((node) => node.value);
+ * console.assert(values.length === 10 && values[0] === 12 && values[9] === 3);
  * ```
  */
 export interface ReadStreamOptions {
@@ -136,9 +148,12 @@ export interface ReadStreamOptions {
  *
  * @example
  * ```ts
- * import type { RejectDetail } from "./log.ts";
- * const detail: RejectDetail = { error: new Error("Bad") };
- * console.assert(detail.error.message === "Bad");
+ * import { Hyperlog, type RejectDetail } from "./log.ts";
+ * const log = new Hyperlog();
+ * let detail: RejectDetail | undefined;
+ * log.addEventListener("reject", (e) => detail = (e as CustomEvent<RejectDetail>).detail);
+ * await log.add(["ff".repeat(32)], "orphan").catch(() => {}); // links to a node the log does not have
+ * console.assert(detail?.error.name === "MissingLinksError");
  * ```
  */
 export interface RejectDetail {

@@ -22,9 +22,10 @@ export const NODES = 8;
  *
  * @example
  * ```ts
- * import type { WireNode } from "./node-codec.ts";
- * const node: WireNode = { key: "ab".repeat(32), links: [], value: new Uint8Array() };
- * console.assert(node.links.length === 0);
+ * import { decodeNode, encodeNodeBody, NODE, type WireNode } from "./node-codec.ts";
+ * const node: WireNode = { key: "ab".repeat(32), links: ["cd".repeat(32)], value: new Uint8Array([7]) };
+ * const back: WireNode = decodeNode(encodeNodeBody(NODE, node), 1);
+ * console.assert(back.key === node.key && back.links[0] === node.links[0] && back.value[0] === 7);
  * ```
  */
 export type WireNode = RawNode & { key: string };

@@ -18,8 +18,12 @@
  * @example
  * ```ts
  * import type { PresenceMessage } from "./presence-wire.ts";
- * const message: PresenceMessage = { t: "set", state: { name: "ada" } };
- * console.assert(JSON.parse(JSON.stringify(message)).t === "set");
+ * import { Presence } from "./presence.ts";
+ * const sent: PresenceMessage[] = [];
+ * const send = (text: unknown) => void sent.push(JSON.parse(String(text)));
+ * const socket = Object.assign(new EventTarget(), { readyState: 1, binaryType: "", send, close() {} });
+ * new Presence({ state: { name: "ada" } }).attach(socket); // an open socket: it publishes at once
+ * console.assert(JSON.stringify(sent) === '[{"t":"set","state":{"name":"ada"}}]');
  * ```
  */
 export type PresenceMessage =
@@ -41,8 +45,15 @@ export type PresenceMessage =
  * @example
  * ```ts
  * import type { PresencePeer } from "./presence-wire.ts";
+ * import { Presence } from "./presence.ts";
+ * const socket = Object.assign(new EventTarget(), { readyState: 1, binaryType: "", send() {}, close() {} });
+ * const presence = new Presence();
+ * presence.attach(socket);
  * const peer: PresencePeer = { peer: "a1b2c3d4e5f60718", state: { name: "ada" }, direct: "0f1e2d3c4b5a6978" };
- * console.assert(peer.direct !== false);
+ * const welcome = { t: "welcome", peer: "ffff000011112222", peers: [peer], maxBytes: 4096, timeout: 30_000 };
+ * socket.dispatchEvent(new MessageEvent("message", { data: JSON.stringify(welcome) }));
+ * console.assert(presence.directPeers.get(peer.peer) === peer.direct && presence.peers.size === 1);
+ * presence.close();
  * ```
  */
 export interface PresencePeer {

@@ -18,9 +18,17 @@ export type { PresencePeer } from "./presence-wire.ts";
  *
  * @example
  * ```ts
- * import type { PresenceEvent } from "./presence.ts";
- * const event: PresenceEvent = { type: "join", peer: "a1b2c3d4e5f60718", state: { name: "ada" } };
- * console.assert(event.type === "join");
+ * import { Presence, type PresenceEvent } from "./presence.ts";
+ * const socket = Object.assign(new EventTarget(), { readyState: 1, binaryType: "", send() {}, close() {} });
+ * const presence = new Presence();
+ * presence.attach(socket);
+ * const events: PresenceEvent[] = [];
+ * presence.addEventListener("presence", (e) => events.push((e as CustomEvent<PresenceEvent>).detail));
+ * const relay = (message: object) =>
+ *   socket.dispatchEvent(new MessageEvent("message", { data: JSON.stringify(message) }));
+ * relay({ t: "join", peer: "a1b2c3d4e5f60718", state: { name: "ada" } });
+ * relay({ t: "leave", peer: "a1b2c3d4e5f60718" });
+ * console.assert(events.map((e) => e.type).join() === "join,leave" && events[1]!.state === undefined);
  * ```
  */
 export interface PresenceEvent {
@@ -38,9 +46,15 @@ export interface PresenceEvent {
  *
  * @example
  * ```ts
- * import type { PresenceErrorDetail } from "./presence.ts";
- * const detail: PresenceErrorDetail = { code: 4504, message: "This log has 100 peers" };
- * console.assert(detail.code === 4504);
+ * import { Presence, type PresenceErrorDetail } from "./presence.ts";
+ * const socket = Object.assign(new EventTarget(), { readyState: 1, binaryType: "", send() {}, close() {} });
+ * const presence = new Presence();
+ * presence.attach(socket);
+ * let detail: PresenceErrorDetail | undefined;
+ * presence.addEventListener("presenceerror", (e) => detail = (e as CustomEvent<PresenceErrorDetail>).detail);
+ * const data = '{"t":"error","code":4504,"message":"This log has 100 peers"}';
+ * socket.dispatchEvent(new MessageEvent("message", { data }));
+ * console.assert(detail?.code === 4504 && detail.message === "This log has 100 peers");
  * ```
  */
 export interface PresenceErrorDetail {
@@ -55,9 +69,16 @@ export interface PresenceErrorDetail {
  *
  * @example
  * ```ts
- * import type { PresenceOptions } from "./presence.ts";
- * const options: PresenceOptions = { state: { name: "ada" }, heartbeat: 5_000 };
- * console.assert(options.heartbeat === 5_000);
+ * import { Presence, type PresenceOptions } from "./presence.ts";
+ * const options: PresenceOptions = { state: { name: "ada" }, heartbeat: 5_000, direct: "ada-laptop" };
+ * console.assert((new Presence(options).state as { name: string }).name === "ada");
+ * let refused: unknown;
+ * try {
+ *   new Presence({ heartbeat: 0 });
+ * } catch (error) {
+ *   refused = error;
+ * }
+ * console.assert(refused instanceof TypeError);
  * ```
  */
 export interface PresenceOptions {

@@ -12,9 +12,15 @@ export type { ReplicationMode };
  *
  * @example
  * ```ts
+ * import { Hyperlog, replicate } from "../mod.ts";
  * import type { ReplicateOptions } from "./replicate-types.ts";
- * const options: ReplicateOptions = { mode: "sync", live: true };
- * console.assert(options.live);
+ * const [a, b] = [new Hyperlog(), new Hyperlog()];
+ * await a.append("from a");
+ * await b.append("from b");
+ * const push: ReplicateOptions = { mode: "push" }; // a only sends
+ * const [ra, rb] = [replicate(a, push), replicate(b, { mode: "pull" })];
+ * await Promise.all([ra.readable.pipeTo(rb.writable), rb.readable.pipeTo(ra.writable), ra.done, rb.done]);
+ * console.assert(a.length === 1 && b.length === 2);
  * ```
  */
 export interface ReplicateOptions {
@@ -40,9 +46,14 @@ export interface ReplicateOptions {
  *
  * @example
  * ```ts
+ * import { Hyperlog, replicate } from "../mod.ts";
  * import type { ReplicationStats } from "./replicate-types.ts";
- * const stats: ReplicationStats = { nodesSent: 0, nodesReceived: 0, bytesSent: 0, bytesReceived: 0, roundTrips: 1 };
- * console.assert(stats.roundTrips === 1);
+ * const [a, b] = [new Hyperlog(), new Hyperlog()];
+ * await a.append("hello");
+ * const [ra, rb] = [replicate(a), replicate(b)];
+ * const pipes = [ra.readable.pipeTo(rb.writable), rb.readable.pipeTo(ra.writable)];
+ * const [sent, got]: ReplicationStats[] = await Promise.all([ra.done, rb.done, ...pipes]) as ReplicationStats[];
+ * console.assert(sent!.nodesSent === 1 && got!.nodesReceived === 1 && got!.bytesReceived === sent!.bytesSent);
  * ```
  */
 export interface ReplicationStats {

@@ -43,9 +43,17 @@ export function remoteError(name: string, message: string): HyperlogError {
  *
  * @example
  * ```ts
- * import type { SessionOptions } from "./session.ts";
+ * import { Hyperlog } from "../mod.ts";
+ * import { Session, type SessionOptions } from "./session.ts";
  * const options: SessionOptions = { mode: "push", admit: (sizes) => void sizes };
- * console.assert(options.mode === "push");
+ * const session = new Session(new Hyperlog(), options);
+ * let refused: unknown;
+ * try {
+ *   new Session(new Hyperlog(), { mode: "both" as SessionOptions["mode"] });
+ * } catch (error) {
+ *   refused = error;
+ * }
+ * console.assert(session.state === undefined && refused instanceof TypeError);
  * ```
  */
 export interface SessionOptions extends ReplicateOptions {
@@ -79,9 +87,16 @@ export interface SessionOptions extends ReplicateOptions {
  *
  * @example
  * ```ts
- * import type { SessionState } from "./session.ts";
- * const keep = (state: SessionState | undefined) => JSON.stringify(state ?? null);
- * console.assert(keep(undefined) === "null");
+ * import { Hyperlog } from "../mod.ts";
+ * import { Session, type SessionState } from "./session.ts";
+ * const a = new Hyperlog();
+ * const sa = new Session(a, { live: true }), sb = new Session(new Hyperlog(), { live: true });
+ * const [ha, hb] = [await sa.start(), await sb.start()];
+ * console.assert(sa.state === undefined); // before the HELLOs: nothing to resume
+ * await sa.receive(hb);
+ * await sb.receive(ha);
+ * const kept: SessionState = structuredClone(sa.state!); // as a relay keeps it in an attachment
+ * console.assert(kept.v === 1 && Session.resume(a, { live: true }, kept).peer !== undefined);
  * ```
  */
 export interface SessionState {

@@ -21,9 +21,23 @@ import type { Replication } from "./replicate-types.ts";
  *
  * @example
  * ```ts
- * import type { PeerState } from "./webrtc.ts";
- * const state: PeerState = "direct";
- * console.assert(state === "direct");
+ * import { Hyperlog } from "./log.ts";
+ * import { Presence } from "./presence.ts";
+ * import { DirectPeers, type PeerState } from "./webrtc.ts";
+ * const socket = Object.assign(new EventTarget(), { readyState: 1, binaryType: "", send() {}, close() {} });
+ * const presence = new Presence();
+ * presence.attach(socket);
+ * class PendingPC { // its offer never comes: the connection stays "connecting"
+ *   createDataChannel = () => ({ close() {}, addEventListener() {} });
+ *   createOffer = () => new Promise(() => {});
+ *   close() {}
+ * }
+ * const direct = new DirectPeers(new Hyperlog(), presence, { id: "a", RTCPeerConnection: PendingPC as never });
+ * const join = '{"t":"join","peer":"r2","state":{},"direct":"b"}'; // a peer with a higher id: this one offers
+ * socket.dispatchEvent(new MessageEvent("message", { data: join }));
+ * const before: PeerState | undefined = direct.peers.get("b");
+ * direct.close();
+ * console.assert(before === "connecting" && direct.peers.get("b") === "closed");
  * ```
  */
 export type PeerState = "connecting" | "direct" | "closed";
@@ -33,9 +47,24 @@ export type PeerState = "connecting" | "direct" | "closed";
  *
  * @example
  * ```ts
- * import type { PeerEvent } from "./webrtc.ts";
- * const detail: PeerEvent = { peer: "0f1e2d3c4b5a6978", state: "direct" };
- * console.assert(detail.state === "direct");
+ * import { Hyperlog } from "./log.ts";
+ * import { Presence } from "./presence.ts";
+ * import { DirectPeers, type PeerEvent } from "./webrtc.ts";
+ * const socket = Object.assign(new EventTarget(), { readyState: 1, binaryType: "", send() {}, close() {} });
+ * const presence = new Presence();
+ * presence.attach(socket);
+ * class FailingPC {
+ *   createDataChannel = () => ({ close() {}, addEventListener() {} });
+ *   createOffer = () => Promise.reject(new Error("no ICE"));
+ *   close() {}
+ * }
+ * const direct = new DirectPeers(new Hyperlog(), presence, { id: "a", RTCPeerConnection: FailingPC as never });
+ * const events: PeerEvent[] = [];
+ * direct.addEventListener("peer", (e) => events.push((e as CustomEvent<PeerEvent>).detail));
+ * socket.dispatchEvent(new MessageEvent("message", { data: '{"t":"join","peer":"r2","state":{},"direct":"b"}' }));
+ * await new Promise((resolve) => setTimeout(resolve, 0));
+ * console.assert(events.map((e) => e.state).join() === "connecting,closed");
+ * console.assert(events[1]!.peer === "b" && events[1]!.error?.message === "no ICE");
  * ```
  */
 export interface PeerEvent {
@@ -52,9 +81,25 @@ export interface PeerEvent {
  *
  * @example
  * ```ts
- * import type { IceServer } from "./webrtc.ts";
+ * import { Hyperlog } from "./log.ts";
+ * import { Presence } from "./presence.ts";
+ * import { DirectPeers, type IceServer } from "./webrtc.ts";
+ * const socket = Object.assign(new EventTarget(), { readyState: 1, binaryType: "", send() {}, close() {} });
+ * const presence = new Presence();
+ * presence.attach(socket);
  * const stun: IceServer = { urls: "stun:stun.example.org:3478" };
- * console.assert(typeof stun.urls === "string");
+ * const configs: unknown[] = [];
+ * class PendingPC {
+ *   constructor(config: unknown) { configs.push(config); }
+ *   createDataChannel = () => ({ close() {}, addEventListener() {} });
+ *   createOffer = () => new Promise(() => {});
+ *   close() {}
+ * }
+ * const options = { id: "a", iceServers: [stun], RTCPeerConnection: PendingPC as never };
+ * const direct = new DirectPeers(new Hyperlog(), presence, options);
+ * socket.dispatchEvent(new MessageEvent("message", { data: '{"t":"join","peer":"r2","state":{},"direct":"b"}' }));
+ * direct.close();
+ * console.assert(JSON.stringify(configs) === JSON.stringify([{ iceServers: [stun] }]));
  * ```
  */
 export interface IceServer {
@@ -81,9 +126,18 @@ export type PeerConnectionConstructor = new (config: { iceServers?: IceServer[] 
  *
  * @example
  * ```ts
- * import type { DirectOptions } from "./webrtc.ts";
- * const options: DirectOptions = { iceServers: [{ urls: "stun:stun.example.org:3478" }], connectTimeout: 10_000 };
- * console.assert(options.iceServers?.length === 1);
+ * import { Hyperlog } from "./log.ts";
+ * import { Presence } from "./presence.ts";
+ * import { DirectPeers, type DirectOptions } from "./webrtc.ts";
+ * const sent: string[] = [];
+ * const send = (text: unknown) => void sent.push(String(text));
+ * const socket = Object.assign(new EventTarget(), { readyState: 1, binaryType: "", send, close() {} });
+ * const presence = new Presence();
+ * presence.attach(socket);
+ * const options: DirectOptions = { id: "ada-laptop", connectTimeout: 10_000, RTCPeerConnection: class {} as never };
+ * const direct = new DirectPeers(new Hyperlog(), presence, options); // announces itself in presence
+ * console.assert(direct.id === "ada-laptop" && sent.at(-1) === '{"t":"set","state":{},"direct":"ada-laptop"}');
+ * direct.close();
  * ```
  */
 export interface DirectOptions {

@@ -23,9 +23,10 @@ import {
  *
  * @example
  * ```ts
- * import type { DenoKvEntryLike } from "./deno-kv-journal.ts";
- * const entry: DenoKvEntryLike = { key: ["a"], value: null, versionstamp: null };
- * console.assert(entry.versionstamp === null);
+ * import { bytesOf, type DenoKvEntryLike } from "./deno-kv-journal.ts";
+ * const absent: DenoKvEntryLike = { key: ["a"], value: null, versionstamp: null };
+ * const present: DenoKvEntryLike = { key: ["a"], value: new Uint8Array([1]), versionstamp: "00000000000000010000" };
+ * console.assert(bytesOf(absent, "A") === undefined && bytesOf(present, "A")?.[0] === 1);
  * ```
  */
 export interface DenoKvEntryLike {

@@ -80,9 +80,17 @@ export type { DenoKvAtomicLike, DenoKvEntryLike, DenoKvKey, DenoKvKeyPart, DenoK
  *
  * @example
  * ```ts
- * import type { DenoKvStorageOptions } from "./deno-kv.ts";
- * const options: DenoKvStorageOptions = { prefix: ["logs", "chat"] };
- * console.assert(options.prefix!.length === 2);
+ * import { type DenoKvLike, DenoKvStorage, type DenoKvStorageOptions } from "./deno-kv.ts";
+ * const kv = { atomic() {} } as unknown as DenoKvLike; // constructing a storage reads nothing yet
+ * const options: DenoKvStorageOptions = { prefix: ["logs", "chat"], watch: false };
+ * console.assert(new DenoKvStorage(kv, options).prefix.join("/") === "logs/chat");
+ * let refused: unknown;
+ * try {
+ *   new DenoKvStorage(kv, { prefix: [] });
+ * } catch (error) {
+ *   refused = error;
+ * }
+ * console.assert(refused instanceof TypeError); // a prefix has at least one part
  * ```
  */
 export interface DenoKvStorageOptions {

@@ -82,9 +82,16 @@ const KEY_SET_AFTER = 16;
  *
  * @example
  * ```ts
- * import type { IndexedDBStorageOptions } from "./indexeddb.ts";
+ * import { IndexedDBStorage, type IndexedDBStorageOptions } from "./indexeddb.ts";
  * const options: IndexedDBStorageOptions = { durability: "strict" };
- * console.assert(options.durability === "strict");
+ * new IndexedDBStorage("notes", options); // describes the store: opens nothing yet
+ * let refused: unknown;
+ * try {
+ *   new IndexedDBStorage("notes", { durability: "lazy" as IndexedDBStorageOptions["durability"] });
+ * } catch (error) {
+ *   refused = error;
+ * }
+ * console.assert(refused instanceof TypeError);
  * ```
  */
 export interface IndexedDBStorageOptions {

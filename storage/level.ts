@@ -27,9 +27,14 @@ export type { ReadRange, Storage, StoredNode, ViewRange, ViewState, ViewWrite };
  *
  * @example
  * ```ts
- * import type { LevelDatabase } from "./level.ts";
- * const looksLikeLevel = (db: Partial<LevelDatabase>) => typeof db.batch === "function";
- * console.assert(!looksLikeLevel({}));
+ * import { type LevelDatabase, LevelStorage } from "./level.ts";
+ * let refused: unknown;
+ * try {
+ *   new LevelStorage({ get: async () => undefined } as unknown as LevelDatabase); // no batch
+ * } catch (error) {
+ *   refused = error;
+ * }
+ * console.assert(refused instanceof TypeError);
  * ```
  */
 export interface LevelDatabase {
@@ -58,9 +63,16 @@ export interface LevelDatabase {
  *
  * @example
  * ```ts
- * import type { LevelStorageOptions } from "./level.ts";
- * const options: LevelStorageOptions = { prefix: "mylog!", closeDatabase: false };
- * console.assert(options.prefix === "mylog!");
+ * import { LevelStorage, type LevelStorageOptions } from "./level.ts";
+ * const keys: string[] = [];
+ * let closed = 0;
+ * const get = async (key: string) => void keys.push(key);
+ * const db = { get, batch: async () => {}, iterator: () => [].values(), close: async () => void closed++ };
+ * const options: LevelStorageOptions = { prefix: "mylog!", closeDatabase: false }; // a database shared with others
+ * const storage = new LevelStorage(db, options);
+ * console.assert((await storage.get("ab".repeat(32))) === undefined);
+ * await storage.close();
+ * console.assert(keys.length > 0 && keys.every((key) => key.startsWith("mylog!")) && closed === 0);
  * ```
  */
 export interface LevelStorageOptions {
@@ -138,9 +150,14 @@ function isNotFound(err: unknown): boolean {
  *
  * @example
  * ```ts
- * import type { LevelRange } from "./level.ts";
+ * import { type LevelRange, levelRange } from "./level.ts";
+ * let asked: Record<string, unknown> = {};
+ * const rows: [string, string][] = [["a1", "x"], ["a2", "y"]];
+ * const iterator = (options: Record<string, unknown>) => (asked = options, rows.values());
+ * const db = { get() {}, batch() {}, iterator };
  * const range: LevelRange = { gte: "a", lt: "b", limit: 10, reverse: false };
- * console.assert(range.limit === 10);
+ * const pairs = await levelRange(db, range, false); // an abstract-level database: read with its iterator
+ * console.assert(pairs.length === 2 && asked.gte === "a" && asked.lt === "b" && asked.limit === 10);
  * ```
  */
 export interface LevelRange {

@@ -19,9 +19,13 @@ import {
  *
  * @example
  * ```ts
- * import type { BunStatement } from "./sqlite-bun.ts";
+ * import { type BunDatabase, BunSqliteDriver, type BunStatement } from "./sqlite-bun.ts";
+ * let prepared = 0;
  * const statement: BunStatement = { run: () => ({}), values: () => [[1]], finalize: () => {} };
- * console.assert(statement.values()[0]?.[0] === 1);
+ * const db = { prepare: () => (prepared++, statement) } as unknown as BunDatabase;
+ * const driver = new BunSqliteDriver(db, ":memory:");
+ * console.assert(driver.get("SELECT 1")?.[0] === 1 && driver.all("SELECT 1").length === 1);
+ * console.assert(prepared === 1); // a statement is prepared once and kept
  * ```
  */
 export interface BunStatement {

@@ -12,9 +12,14 @@ import { HyperlogError, StorageError } from "../src/errors.ts";
  *
  * @example
  * ```ts
+ * import { type BunDatabase, BunSqliteDriver } from "./sqlite-bun.ts";
  * import type { SqliteValue } from "./sqlite.ts";
+ * const bound: SqliteValue[][] = [];
+ * const statement = { run: (...params: SqliteValue[]) => void bound.push(params), values: () => [], finalize() {} };
+ * const driver = new BunSqliteDriver({ prepare: () => statement } as unknown as BunDatabase, ":memory:");
  * const params: SqliteValue[] = [1, "name", new Uint8Array([1, 2]), null];
- * console.assert(params.length === 4);
+ * driver.run("INSERT INTO t VALUES (?, ?, ?, ?)", ...params);
+ * console.assert(bound[0]!.length === 4 && bound[0]![2] instanceof Uint8Array); // bound as given
  * ```
  */
 export type SqliteValue = null | number | bigint | string | Uint8Array;
@@ -25,9 +30,13 @@ export type SqliteValue = null | number | bigint | string | Uint8Array;
  *
  * @example
  * ```ts
+ * import { type BunDatabase, BunSqliteDriver } from "./sqlite-bun.ts";
  * import type { SqliteRow } from "./sqlite.ts";
- * const row: SqliteRow = [1, "8c7efb22"];
- * console.assert(row[0] === 1);
+ * const rows: SqliteRow[] = [[1, "8c7efb22"], [2, "0d3f5e11"]];
+ * const statement = { run() {}, values: () => rows, finalize() {} };
+ * const driver = new BunSqliteDriver({ prepare: () => statement } as unknown as BunDatabase, ":memory:");
+ * const first: SqliteRow | undefined = driver.get("SELECT change, key FROM nodes");
+ * console.assert(first?.[1] === "8c7efb22" && driver.all("SELECT change, key FROM nodes").length === 2);
  * ```
  */
 export type SqliteRow = SqliteValue[];
@@ -97,13 +106,17 @@ export interface SqliteDriver {
 }
 
 /**
- * Options for `SqliteStorage`.
+ * Options for {@link SqliteStorage}.
  *
  * @example
  * ```ts
- * import type { SqliteStorageOptions } from "./sqlite.ts";
- * const options: SqliteStorageOptions = { allowOtherTables: true };
- * console.assert(options.allowOtherTables);
+ * import { StorageError } from "../src/errors.ts";
+ * import { type SqliteDriver, SqliteStorage, type SqliteStorageOptions } from "./sqlite.ts";
+ * // A database with another program's table "notes" and no hyperlog tables:
+ * const driver = { file: "notes.db", maxParams: 999, all: () => [["notes"]] } as unknown as SqliteDriver;
+ * const refused = await new SqliteStorage(driver).open().catch((error) => error);
+ * console.assert(refused instanceof StorageError && refused.message.includes("notes")); // and nothing written
+ * const options: SqliteStorageOptions = { allowOtherTables: true }; // adds hyperlog's tables beside them instead
  * ```
  */
 export interface SqliteStorageOptions {
@@ -122,9 +135,10 @@ export interface SqliteStorageOptions {
  *
  * @example
  * ```ts
- * import type { SqliteSync } from "./sqlite.ts";
+ * import { filePragmas, type SqliteSync } from "./sqlite.ts";
  * const sync: SqliteSync = "full";
- * console.assert(sync === "full");
+ * console.assert(filePragmas(sync).includes("PRAGMA synchronous = FULL"));
+ * console.assert(filePragmas().includes("PRAGMA synchronous = NORMAL")); // the default
  * ```
  */
 export type SqliteSync = "normal" | "full";
@@ -134,9 +148,10 @@ export type SqliteSync = "normal" | "full";
  *
  * @example
  * ```ts
- * import type { SqliteFileOptions } from "./sqlite.ts";
- * const options: SqliteFileOptions = { synchronous: "full", busyTimeout: 10_000 };
- * console.assert(options.busyTimeout === 10_000);
+ * import { filePragmas, type SqliteFileOptions } from "./sqlite.ts";
+ * const options: SqliteFileOptions = { synchronous: "full", busyTimeout: 10_000, exclusive: true };
+ * const pragmas = filePragmas(options.synchronous, options.exclusive); // what a file driver runs on open
+ * console.assert(pragmas.includes("synchronous = FULL") && pragmas.includes("locking_mode = EXCLUSIVE"));
  * ```
  */
 export interface SqliteFileOptions extends SqliteStorageOptions {

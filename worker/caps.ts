@@ -12,9 +12,11 @@ import { CLOSE } from "./limits.ts";
  *
  * @example
  * ```ts
- * import type { Refusal } from "./caps.ts";
- * const refusal: Refusal = { code: 4029, reason: "Slow down" };
- * console.assert(refusal.code === 4029);
+ * import { type Refusal, WriteBudget } from "./caps.ts";
+ * const budget = new WriteBudget({ nodesPerSecond: 1, bytesPerSecond: 1000, burstNodes: 1, burstBytes: 1000 }, 0);
+ * budget.take(10, 0);
+ * const refusal: Refusal | undefined = budget.take(10, 0); // a second node in the same instant: over the burst
+ * console.assert(refusal?.code === 4029 && refusal.reason.length > 0);
  * ```
  */
 export interface Refusal {
@@ -121,9 +123,12 @@ export function nameOfFile(file: string): string | undefined {
  *
  * @example
  * ```ts
- * import type { LogGuardOptions } from "./caps.ts";
- * const options: LogGuardOptions = { logBytes: undefined, canCreate: () => true, created: () => true };
- * console.assert(options.canCreate());
+ * import { LogGuard, type LogGuardOptions } from "./caps.ts";
+ * const rate = { nodesPerSecond: 100, bytesPerSecond: 1e6, burstNodes: 100, burstBytes: 1e6 };
+ * // A new log on a relay that holds as many logs as it may (MAX_LOGS):
+ * const options: LogGuardOptions = { logBytes: undefined, created: () => false, canCreate: () => false };
+ * console.assert(new LogGuard(rate, options).admit({}, 100) !== undefined);
+ * console.assert(new LogGuard(rate, { ...options, canCreate: () => true }).admit({}, 100) === undefined);
  * ```
  */
 export interface LogGuardOptions {

@@ -13,11 +13,15 @@ import type { RelaySocket } from "./relay-core.ts";
  *
  * @example
  * ```ts
- * import type { RuntimeSocket } from "./serve.ts";
- * const sent: Uint8Array[] = [];
- * const socket: RuntimeSocket = { send: (data) => void sent.push(data), close() {} };
- * socket.send(new Uint8Array([1]));
- * console.assert(sent.length === 1);
+ * import { HostedSocket, type RuntimeSocket } from "./serve.ts";
+ * const sent: (Uint8Array | string)[] = [];
+ * const closed: number[] = [];
+ * const real: RuntimeSocket = { send: (data) => void sent.push(data), close: (code) => void closed.push(code) };
+ * const socket = new HostedSocket({ message() {}, closed() {} });
+ * socket.send("hello"); // before the upgrade is done: kept
+ * socket.close(4000, "bye");
+ * socket.attach(real);
+ * console.assert(sent[0] === "hello" && closed[0] === 4000);
  * ```
  */
 export interface RuntimeSocket {
@@ -49,9 +53,14 @@ export type Upgrade = (protocol: string | undefined, socket: HostedSocket) => Re
  *
  * @example
  * ```ts
- * import type { SocketSink } from "./serve.ts";
- * const sink: SocketSink = { message() {}, closed() {} };
- * console.assert(typeof sink.closed === "function");
+ * import { HostedSocket, type SocketSink } from "./serve.ts";
+ * const got: unknown[] = [];
+ * const sink: SocketSink = { message: (_ws, data) => void got.push(data), closed: (_ws, code) => void got.push(code) };
+ * const socket = new HostedSocket(sink);
+ * socket.received("hi");
+ * socket.ended(1001);
+ * socket.received("too late"); // after the close: dropped
+ * console.assert(got.join() === "hi,1001" && socket.readyState === 3);
  * ```
  */
 export interface SocketSink {

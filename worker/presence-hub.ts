@@ -25,9 +25,19 @@ const MAX_SIGNAL = 16_384;
  *
  * @example
  * ```ts
- * import type { PresenceHost } from "./presence-hub.ts";
- * const host: PresenceHost = { sockets: () => [], peerOf: () => undefined, roleOf: () => "write", close() {} };
- * console.assert([...host.sockets()].length === 0);
+ * import { type PresenceHost, PresenceHub } from "./presence-hub.ts";
+ * import { DEFAULT_PRESENCE } from "./presence-settings.ts";
+ * const ws = { readyState: 1, send() {}, close() {} };
+ * const closed: number[] = [];
+ * const host: PresenceHost = {
+ *   sockets: () => [ws],
+ *   peerOf: () => "a1b2c3d4e5f60718",
+ *   roleOf: () => "write",
+ *   close: (_ws, code) => void closed.push(code),
+ * };
+ * const hub = new PresenceHub(host, { settings: DEFAULT_PRESENCE });
+ * hub.message(ws, "not JSON"); // refused: the hub has the host close the socket
+ * console.assert(closed.length === 1 && hub.size === 0);
  * ```
  */
 export interface PresenceHost {

@@ -10,9 +10,16 @@
  *
  * @example
  * ```ts
+ * import { PresenceHub } from "./presence-hub.ts";
+ * import { DEFAULT_PRESENCE } from "./presence-settings.ts";
  * import type { StoredPresence } from "./presence-store.ts";
- * const row: StoredPresence = { peer: "a1b2c3d4e5f60718", state: '{"name":"ada"}', direct: null };
- * console.assert(JSON.parse(row.state!).name === "ada");
+ * const rows: StoredPresence[] = [];
+ * const store = { load: () => [], put: (row: StoredPresence) => void rows.push(row), delete() {} };
+ * const ws = { readyState: 1, send() {}, close() {} };
+ * const host = { sockets: () => [ws], peerOf: () => "a1b2c3d4e5f60718", roleOf: () => "write" as const, close() {} };
+ * new PresenceHub(host, { settings: DEFAULT_PRESENCE, store }).message(ws, '{"t":"set","state":{"name":"ada"}}');
+ * const row = rows.at(-1)!;
+ * console.assert(row.peer === "a1b2c3d4e5f60718" && row.state === '{"name":"ada"}' && row.direct === null);
  * ```
  */
 export interface StoredPresence {
@@ -29,15 +36,20 @@ export interface StoredPresence {
  *
  * @example
  * ```ts
+ * import { PresenceHub } from "./presence-hub.ts";
+ * import { DEFAULT_PRESENCE } from "./presence-settings.ts";
  * import type { PresenceStore, StoredPresence } from "./presence-store.ts";
  * const rows = new Map<string, StoredPresence>();
  * const store: PresenceStore = {
- *   load: () => rows.values(),
+ *   load: () => [...rows.values()],
  *   put: (row) => void rows.set(row.peer, row),
  *   delete: (peer) => void rows.delete(peer),
  * };
- * store.put({ peer: "p", state: null, direct: null });
- * console.assert([...store.load()].length === 1);
+ * const ws = { readyState: 1, send() {}, close() {} };
+ * const host = { sockets: () => [ws], peerOf: () => "a1b2c3d4e5f60718", roleOf: () => "write" as const, close() {} };
+ * new PresenceHub(host, { settings: DEFAULT_PRESENCE, store }).message(ws, '{"t":"set","state":{"name":"ada"}}');
+ * // The host lost its memory (a hibernated Durable Object): a new hub takes the peer back from the store.
+ * console.assert(new PresenceHub(host, { settings: DEFAULT_PRESENCE, store }).list()[0]?.peer === "a1b2c3d4e5f60718");
  * ```
  */
 export interface PresenceStore {

@@ -28,9 +28,19 @@ const textDecoder = new TextDecoder();
  *
  * @example
  * ```ts
- * import type { RelaySocket } from "./relay-socket.ts";
- * const sink: RelaySocket = { readyState: 1, send() {}, close() {} };
- * console.assert(sink.readyState === 1);
+ * import { MemoryStorage } from "../mod.ts";
+ * import { HELLO } from "../src/wire.ts";
+ * import { DEFAULT_LIMITS } from "./limits.ts";
+ * import { RelayCore, type RelaySocket } from "./relay-core.ts";
+ * const sent: (Uint8Array | string)[] = [];
+ * const ws: RelaySocket = { readyState: 1, send: (data) => void sent.push(data), close() {} };
+ * const host = { sockets: () => [ws], save() {}, load: () => undefined, waitUntil() {} };
+ * const core = new RelayCore(host, { name: "chat", storage: new MemoryStorage(), limits: DEFAULT_LIMITS });
+ * await core.accept(ws, "write");
+ * for (let i = 0; i < 200 && sent.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+ * console.assert((sent[0] as Uint8Array)[0] === HELLO); // the relay speaks first
+ * core.closed(ws, 1000);
+ * await core.close();
  * ```
  */
 export interface RelaySocket {
@@ -48,9 +58,18 @@ export interface RelaySocket {
  *
  * @example
  * ```ts
- * import type { RelaySocketState } from "./relay-socket.ts";
- * const state: RelaySocketState = { name: "chat", role: "write", phase: "live", session: null };
- * console.assert(state.phase === "live");
+ * import { MemoryStorage } from "../mod.ts";
+ * import { DEFAULT_LIMITS } from "./limits.ts";
+ * import { RelayCore, type RelaySocketState } from "./relay-core.ts";
+ * let kept: RelaySocketState | undefined;
+ * const ws = { readyState: 1, send() {}, close() {} };
+ * const save = (_ws: unknown, state: RelaySocketState) => void (kept = state);
+ * const host = { sockets: () => [ws], save, load: () => kept, waitUntil() {} };
+ * const core = new RelayCore(host, { name: "chat", storage: new MemoryStorage(), limits: DEFAULT_LIMITS });
+ * await core.accept(ws, "read");
+ * console.assert(kept?.name === "chat" && kept.role === "read" && kept.phase === "handshake");
+ * core.closed(ws, 1000);
+ * await core.close();
  * ```
  */
 export interface RelaySocketState {
@@ -72,7 +91,9 @@ export interface RelaySocketState {
  *
  * @example
  * ```ts
- * import type { RelayHost, RelaySocket, RelaySocketState } from "./relay-socket.ts";
+ * import { MemoryStorage } from "../mod.ts";
+ * import { DEFAULT_LIMITS } from "./limits.ts";
+ * import { type RelayHost, RelayCore, type RelaySocket, type RelaySocketState } from "./relay-core.ts";
  * const states = new Map<RelaySocket, RelaySocketState>();
  * const host: RelayHost = {
  *   sockets: () => states.keys(),
@@ -80,7 +101,12 @@ export interface RelaySocketState {
  *   load: (ws) => states.get(ws),
  *   waitUntil: () => {},
  * };
- * console.assert([...host.sockets()].length === 0);
+ * const core = new RelayCore(host, { name: "chat", storage: new MemoryStorage(), limits: DEFAULT_LIMITS });
+ * const ws = { readyState: 1, send() {}, close() {} };
+ * await core.accept(ws, "write");
+ * console.assert(states.get(ws)?.role === "write"); // kept through the host
+ * core.closed(ws, 1000);
+ * await core.close();
  * ```
  */
 export interface RelayHost {
@@ -101,7 +127,7 @@ export interface RelayHost {
  * ```ts
  * import { MemoryStorage } from "../mod.ts";
  * import { DEFAULT_LIMITS } from "./limits.ts";
- * import type { RelayCoreOptions } from "./relay-socket.ts";
+ * import type { RelayCoreOptions } from "./relay-core.ts";
  * const options: RelayCoreOptions = { name: "chat", storage: new MemoryStorage(), limits: DEFAULT_LIMITS };
  * console.assert(options.name === "chat");
  * ```

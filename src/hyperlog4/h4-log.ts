@@ -41,9 +41,14 @@ export class H4NotFoundError extends HyperlogError {
  *
  * @example
  * ```ts
- * import type { H4WriteOptions } from "./h4-log.ts";
- * const remote: H4WriteOptions = { log: "peer", seq: 1, hash: "ab".repeat(32) };
- * console.assert(remote.seq === 1);
+ * import { Hyperlog } from "../log.ts";
+ * import { H4Log, H4NotFoundError, type H4WriteOptions } from "./h4-log.ts";
+ * const h4 = new H4Log(new Hyperlog());
+ * const draft = () => h4.draft([], new TextEncoder().encode("hi"));
+ * const early: H4WriteOptions = { log: "peer", seq: 2, bubble: true }; // "peer" is at 0: 1 comes next
+ * console.assert((await h4.write([draft()], early).catch((e) => e)) instanceof H4NotFoundError);
+ * const [node] = await h4.write([draft()], { log: "peer", seq: 1 });
+ * console.assert(node!.log === "peer" && node!.seq === 1);
  * ```
  */
 export interface H4WriteOptions {
@@ -66,9 +71,13 @@ export interface H4WriteOptions {
  *
  * @example
  * ```ts
- * import type { H4Hooks } from "./h4-log.ts";
- * const hooks: H4Hooks = { verify: async () => true };
- * console.assert(typeof hooks.verify === "function");
+ * import { Hyperlog } from "../log.ts";
+ * import { H4Log, type H4Hooks } from "./h4-log.ts";
+ * const rejected: string[] = [];
+ * const hooks: H4Hooks = { verify: async () => false, reject: (node) => void rejected.push(node.key) };
+ * const h4 = new H4Log(new Hyperlog(), { hooks });
+ * const written = await h4.write([h4.draft([], new TextEncoder().encode("forged"))], { log: "peer" });
+ * console.assert(written.length === 0 && rejected.length === 1 && h4.log.length === 0);
  * ```
  */
 export interface H4Hooks {

@@ -31,9 +31,19 @@ import {
  *
  * @example
  * ```ts
- * import type { H4SessionOptions } from "./session.ts";
- * const options: H4SessionOptions = { mode: "sync", live: false };
- * console.assert(options.mode === "sync");
+ * import { Hyperlog } from "../log.ts";
+ * import { H4Log } from "./h4-log.ts";
+ * import { decodeH4Handshake } from "./messages.ts";
+ * import { H4Session, type H4SessionOptions } from "./session.ts";
+ * let first!: (message: Uint8Array) => void;
+ * const sent = new Promise<Uint8Array>((resolve) => first = resolve);
+ * const options: H4SessionOptions = { mode: "push", live: true, metadata: new Uint8Array([7]) };
+ * const io = { send: async (m: Uint8Array) => first(m), end: async () => {}, event() {} };
+ * const session = new H4Session(new H4Log(new Hyperlog()), options, io);
+ * session.start();
+ * const { mode, live, metadata } = decodeH4Handshake(await sent, 1); // its handshake says the options
+ * session.stop();
+ * console.assert(mode === "push" && live === true && metadata?.[0] === 7);
  * ```
  */
 export interface H4SessionOptions {
@@ -58,10 +68,17 @@ export interface H4SessionOptions {
  *
  * @example
  * ```ts
- * import type { H4SessionIO } from "./session.ts";
- * const sent: Uint8Array[] = [];
- * const io: H4SessionIO = { send: async (m) => void sent.push(m), end: async () => {}, event: () => {} };
- * console.assert(typeof io.send === "function");
+ * import { Hyperlog } from "../log.ts";
+ * import { H4Log } from "./h4-log.ts";
+ * import { encodeH4Handshake } from "./messages.ts";
+ * import { H4Session, type H4SessionIO } from "./session.ts";
+ * const events: string[] = [];
+ * const io: H4SessionIO = { send: async () => {}, end: async () => {}, event: (name) => void events.push(name) };
+ * const session = new H4Session(new H4Log(new Hyperlog()), {}, io);
+ * session.start();
+ * await session.receive(encodeH4Handshake({ version: 1, mode: "sync", metadata: new Uint8Array([1]) }));
+ * session.stop();
+ * console.assert(events.includes("metadata")); // the peer's metadata, as a hyperlog 4 stream event
  * ```
  */
 export interface H4SessionIO {
