@@ -186,7 +186,10 @@ function hostileCases(host: () => Host, prefix: string): void {
     const reader = new Hyperlog();
     await syncWith(h, name, reader);
     assert.ok(reader.length >= 10);
-    assert.equal((await json(await fetch(`${h.url()}/logs/${name}`))).length, sent < 1 << 20 ? 10 : 210);
+    // Refused part way, the relay may have stored some of the 200 (each stored once); kept up, all of them.
+    const stored = (await json(await fetch(`${h.url()}/logs/${name}`))).length as number;
+    assert.ok(stored >= 10 && stored <= 210, `${stored} nodes stored: the 10, and each flood node at most once`);
+    if (sent === total) assert.equal(stored, 210);
   });
 
   it("nodes whose links never come are refused at once (no held queue)", async () => {
