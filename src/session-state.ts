@@ -17,9 +17,18 @@ import type { Hello } from "./wire.ts";
  *
  * @example
  * ```ts
- * import type { StateParts } from "./session-state.ts";
- * const flags: StateParts["flags"] = [false, false, false, false];
- * console.assert(flags.length === 4);
+ * import { Hyperlog } from "../mod.ts";
+ * import { Session } from "./session.ts";
+ * import { restoreState, type StateParts } from "./session-state.ts";
+ * import { Outbox } from "./session-send.ts";
+ * const a = new Hyperlog(), b = new Hyperlog();
+ * const sa = new Session(a, { live: true }), sb = new Session(b, { live: true });
+ * const [ha, hb] = [await sa.start(), await sb.start()];
+ * await sa.receive(hb);
+ * await sb.receive(ha);
+ * const out = new Outbox(a, (since, until, limit) => a.storage.read({ since, until, limit, reverse: false }));
+ * const parts: StateParts = restoreState(sa.state!, out);
+ * console.assert(parts.hello.id === a.id && parts.peer.id === b.id && parts.flags.length === 4);
  * ```
  */
 export interface StateParts {
