@@ -321,8 +321,8 @@ export class Presence extends EventTarget {
         for (const peer of [...this.#peers.keys()]) if (!listed.has(peer)) this.#leave(peer);
         clearInterval(this.#timer);
         const every = this.#heartbeat ?? Math.max(50, Math.floor((message.timeout > 0 ? message.timeout : 30_000) / 3));
+        // Cleared when the socket closes (#detach): while it is open, the socket keeps a process alive anyway.
         this.#timer = setInterval(() => this.#send('{"t":"ping"}'), every);
-        unref(this.#timer);
         this.#emit("welcome", { peer: this.#self });
         break;
       }
@@ -342,14 +342,6 @@ export class Presence extends EventTarget {
         this.#emit("presenceerror", { code: message.code, message: message.message } satisfies PresenceErrorDetail);
         break;
     }
-  }
-}
-
-/** Stops a timer from keeping a process alive (Node and Bun have `unref`; Deno has `Deno.unrefTimer`). */
-function unref(timer: unknown): void {
-  if (typeof timer === "object" && timer !== null && "unref" in timer) (timer as { unref(): void }).unref();
-  else if (typeof timer === "number") {
-    (globalThis as { Deno?: { unrefTimer?(id: number): void } }).Deno?.unrefTimer?.(timer);
   }
 }
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { makeStoredNode } from "../storage/conformance.ts";
 import { runStorageConformance } from "../storage/conformance-node-test.ts";
-import { MemoryStorage } from "./memory-storage.ts";
+import { MemoryStorage } from "../src/memory-storage.ts";
 
 runStorageConformance("MemoryStorage", { create: () => new MemoryStorage() });
 
