@@ -23,7 +23,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { decodeMessage, encodeMessage, Hyperlog, type ReconEntry, replicateWebSocket } from "../mod.ts";
 import { encodeNodesBodies } from "../src/wire.ts";
-import { flood, HIGH_ID, hostileHello, type RawSocket, rawSocket } from "../tests/_hostile.ts";
+import { flood, HIGH_ID, hostileHello, type RawSocket, rawSocket, splitAll, turnReply } from "../tests/_hostile.ts";
 import type { BenchContext, BenchModule, Figure } from "./_util.ts";
 
 const TOKEN = "bench-metrics-token";
@@ -180,20 +180,6 @@ async function attackerInReconciliation(relay: Relay, name: string, count: numbe
   return ws;
 }
 
-/** The relay's messages up to the end of its reconciliation turn. */
-async function turnReply(ws: RawSocket): Promise<{ bytes: number; entries: ReconEntry[] }> {
-  let bytes = 0;
-  const entries: ReconEntry[] = [];
-  for (;;) {
-    const body = await ws.next();
-    bytes += body.length;
-    const message = decodeMessage(body);
-    if (message.type !== "recon") continue;
-    entries.push(...message.entries);
-    if (message.end) return { bytes, entries };
-  }
-}
-
 /** The deepest reconciliation, cut in messages of <= 2 KB: the largest reply per message and the worst ratio. */
 async function amplification(relay: Relay, name: string, count: number) {
   const ws = await attackerInReconciliation(relay, name, count);
@@ -203,13 +189,7 @@ async function amplification(relay: Relay, name: string, count: number) {
   let sent = 0;
   let back = 0;
   for (let turn = 0; open.length > 0 && turn < 70; turn++) {
-    const entries: ReconEntry[] = open.flatMap((prefix) =>
-      [..."0123456789abcdef"].map((d) => ({
-        kind: "fp" as const,
-        prefix: prefix + d,
-        fp: { count: 1000, xor: new Uint8Array(16).fill(turn + 1) },
-      }))
-    );
+    const entries = splitAll(open, turn);
     open = [];
     let turnSent = 0;
     let messages = 0;
@@ -219,7 +199,7 @@ async function amplification(relay: Relay, name: string, count: number) {
       messages++;
       await ws.send(request);
     }
-    const reply = await turnReply(ws);
+    const reply = await turnReply(() => ws.next());
     for (const e of reply.entries) if (e.kind === "fp") open.push(e.prefix);
     worstRatio = Math.max(worstRatio, reply.bytes / turnSent);
     worstReply = Math.max(worstReply, reply.bytes / messages);
@@ -391,7 +371,7 @@ async function attacks(relay: Relay, context: BenchContext, figures: Figure[], b
           fp: { count: 3000, xor: new Uint8Array(16).fill(i + 1) },
         })),
       }));
-      await turnReply(ws);
+      await turnReply(() => ws.next());
       ws.destroy();
     }));
     const cpu = relay.cpu() - cpuBefore;

@@ -7,7 +7,7 @@
  */
 import { connect as tcpConnect, type Socket } from "node:net";
 import { Buffer } from "node:buffer";
-import { decodeMessage, encodeMessage, type Hello, type Message } from "../mod.ts";
+import { decodeMessage, encodeMessage, type Hello, type Message, type ReconEntry } from "../mod.ts";
 
 /** The id a hostile peer uses to sort first (it leads the reconciliation). */
 export const LOW_ID = "0".repeat(32);
@@ -224,4 +224,45 @@ export async function flood(socket: RawSocket, body: (i: number) => Uint8Array, 
     if (i % 8 === 7) await new Promise((resolve) => setTimeout(resolve, 0));
   }
   return sent;
+}
+
+/**
+ * An attacker's reconciliation turn that splits every range in `open` into its 16 sub-ranges, each with a
+ * fingerprint that matches nothing (a new one each turn), so that the victim must answer as deep as it goes.
+ *
+ * @example
+ * ```ts ignore
+ * const entries = splitAll([""], 0); // 16 entries, prefixes "0" to "f"
+ * ```
+ */
+export function splitAll(open: readonly string[], turn: number): ReconEntry[] {
+  return open.flatMap((prefix) =>
+    [..."0123456789abcdef"].map((d) => ({
+      kind: "fp" as const,
+      prefix: prefix + d,
+      fp: { count: 1000, xor: new Uint8Array(16).fill(turn + 1) },
+    }))
+  );
+}
+
+/**
+ * The victim's reply to one reconciliation turn, read with `next` (its messages up to the one that ends its turn):
+ * the bytes it took and its entries.
+ *
+ * @example
+ * ```ts ignore
+ * const { bytes, entries } = await turnReply(() => ws.next());
+ * ```
+ */
+export async function turnReply(next: () => Promise<Uint8Array>): Promise<{ bytes: number; entries: ReconEntry[] }> {
+  let bytes = 0;
+  const entries: ReconEntry[] = [];
+  for (;;) {
+    const body = await next();
+    bytes += body.length;
+    const message = decodeMessage(body);
+    if (message.type !== "recon") continue;
+    entries.push(...message.entries);
+    if (message.end) return { bytes, entries };
+  }
 }

@@ -9,6 +9,7 @@ import { driveChannel, Hyperlog, MemoryStorage, type ReplicateOptions, Session }
 import { decodeMessage, encodeMessage, type ReconEntry } from "../src/wire.ts";
 import { RelayCore, type RelaySocket } from "../worker/relay-core.ts";
 import { DEFAULT_LIMITS } from "../worker/limits.ts";
+import { splitAll } from "./_hostile.ts";
 import { waitFor } from "./_relay-clients.ts";
 
 const ATTACKER_ID = "0".repeat(32);
@@ -79,13 +80,7 @@ describe("bounded against a hostile peer", () => {
     let keysListed = 0;
     for (let turn = 0; open.length > 0; turn++) {
       assert.ok(turn < 70, "the reconciliation ends");
-      const entries: ReconEntry[] = open.flatMap((prefix) =>
-        [..."0123456789abcdef"].map((d) => ({
-          kind: "fp" as const,
-          prefix: prefix + d,
-          fp: { count: 1000, xor: new Uint8Array(16).fill(turn + 1) },
-        }))
-      );
+      const entries = splitAll(open, turn);
       const request = encodeMessage({ type: "recon", end: true, entries });
       sentTotal += request.length;
       const reply = await session.receive([request]);

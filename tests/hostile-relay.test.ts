@@ -26,7 +26,7 @@ import { encodeNodesBodies } from "../src/wire.ts";
 import { DEFAULT_LIMITS } from "../worker/limits.ts";
 import { RelayCore, type RelaySocket } from "../worker/relay-core.ts";
 import { type RunningServer, serve } from "../worker/serve.ts";
-import { flood, HIGH_ID, hostileHello, type RawSocket, rawSocket } from "./_hostile.ts";
+import { flood, HIGH_ID, hostileHello, type RawSocket, rawSocket, splitAll, turnReply } from "./_hostile.ts";
 import { nodeOnly } from "./_helpers.ts";
 import { json, waitFor } from "./_relay-clients.ts";
 
@@ -94,20 +94,6 @@ async function attackerInReconciliation(host: Host, name: string, count: number)
   return ws;
 }
 
-/** The relay's reply to one RECON turn: its messages up to the one that ends its turn. */
-async function reply(ws: RawSocket): Promise<{ bytes: number; entries: ReconEntry[] }> {
-  let bytes = 0;
-  const entries: ReconEntry[] = [];
-  for (;;) {
-    const body = await ws.next();
-    bytes += body.length;
-    const message = decodeMessage(body);
-    if (message.type !== "recon") continue;
-    entries.push(...message.entries);
-    if (message.end) return { bytes, entries };
-  }
-}
-
 function hostileCases(host: () => Host, prefix: string): void {
   let n = 0;
   const fresh = () => `${prefix}-${n++}`;
@@ -139,13 +125,7 @@ function hostileCases(host: () => Host, prefix: string): void {
     let worst = 0;
     for (let turn = 0; open.length > 0; turn++) {
       assert.ok(turn < 70, "the reconciliation ends");
-      const entries: ReconEntry[] = open.flatMap((prefix) =>
-        [..."0123456789abcdef"].map((d) => ({
-          kind: "fp" as const,
-          prefix: prefix + d,
-          fp: { count: 1000, xor: new Uint8Array(16).fill(turn + 1) },
-        }))
-      );
+      const entries = splitAll(open, turn);
       // Sent in messages of at most 2 KB, as a reader on the relay would.
       open = [];
       for (let i = 0; i < entries.length; i += 60) {
@@ -153,7 +133,7 @@ function hostileCases(host: () => Host, prefix: string): void {
         assert.ok(request.length <= 2048);
         await ws.send(request);
         if (i + 60 < entries.length) continue;
-        const back = await reply(ws);
+        const back = await turnReply(() => ws.next());
         worst = Math.max(worst, back.bytes / (request.length * Math.ceil(entries.length / 60)));
         for (const e of back.entries) {
           if (e.kind === "fp") open.push(e.prefix);

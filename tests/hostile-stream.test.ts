@@ -11,7 +11,7 @@ import { createServer, type Server, type Socket, connect as tcpConnect } from "n
 import { after, before, describe, it } from "node:test";
 import { decodeMessage, encodeMessage, Hyperlog, type Message, type ReconEntry, type Replication } from "../mod.ts";
 import { encodeNodesBodies, frame, FrameDecoder } from "../src/wire.ts";
-import { HIGH_ID, hostileHello } from "./_hostile.ts";
+import { HIGH_ID, hostileHello, splitAll } from "./_hostile.ts";
 
 /** Reply bytes per request byte: a 2 KB message may get 256 KiB back (the issue's target). */
 const AMPLIFICATION = 128;
@@ -230,13 +230,7 @@ function cases(transport: () => Transport): void {
     let worst = 0;
     for (let turn = 0; open.length > 0; turn++) {
       assert.ok(turn < 70, "the reconciliation ends");
-      const entries: ReconEntry[] = open.flatMap((prefix) =>
-        [..."0123456789abcdef"].map((d) => ({
-          kind: "fp" as const,
-          prefix: prefix + d,
-          fp: { count: 1000, xor: new Uint8Array(16).fill(turn + 1) },
-        }))
-      );
+      const entries = splitAll(open, turn);
       open = [];
       let sent = 0;
       for (let i = 0; i < entries.length; i += 60) {
