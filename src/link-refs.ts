@@ -25,10 +25,9 @@ import { InvalidNodeError, ProtocolError } from "./errors.ts";
 import { readVarint, varintLength, writeVarint } from "./frame.ts";
 import { hexInto } from "./hex.ts";
 import { computeKey, type StoredNode } from "./node.ts";
-import { encodeNodesBodies, NODE, nodeWireSize, splitNodes, type WireNode } from "./node-codec.ts";
+import { encodeNodesBodies, NODE, NODES_REFS, nodeWireSize, splitNodes, type WireNode } from "./node-codec.ts";
 
-/** NODES_REFS: the message type of several nodes whose links may be references. */
-export const NODES_REFS = 10;
+export { NODES_REFS };
 /** How many of the latest keys each side keeps per direction (sent, received) to resolve references. */
 export const REF_RING = 4096;
 

@@ -16,6 +16,8 @@ import { FrameDecoder, readVarint, varintLength, writeVarint } from "./frame.ts"
 export const NODE = 4;
 /** NODES: the message type of several nodes, each framed as on a byte stream. */
 export const NODES = 8;
+/** NODES_REFS: several nodes framed as in NODES, their links possibly references (see link-refs.ts). */
+export const NODES_REFS = 10;
 
 /**
  * A node as it travels: key, links, value bytes, and identity and signature when signed.

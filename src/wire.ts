@@ -25,7 +25,7 @@
 import { ProtocolError } from "./errors.ts";
 import { HEX_VALUE, hexInto, toHex } from "./hex.ts";
 import type { Fingerprint } from "./key-index.ts";
-import { decodeNodes, NODE, NODES, splitNodes, type WireNode } from "./node-codec.ts";
+import { decodeNodes, NODE, NODES, NODES_REFS, splitNodes, type WireNode } from "./node-codec.ts";
 import { readVarint, varintLength, writeVarint } from "./frame.ts";
 
 export { concatBytes, DEFAULT_MAX_FRAME, frame, FrameDecoder, readVarint, varintLength, writeVarint } from "./frame.ts";
@@ -440,8 +440,8 @@ export function decodeMessage(body: Uint8Array): Message {
  */
 export function nodesInMessage(body: Uint8Array): number {
   if (body[0] === NODE) return 1;
-  // NODES_REFS (type 10, link-refs.ts) frames its nodes as NODES does.
-  if (body[0] !== NODES && body[0] !== 10) return 0;
+  // NODES_REFS (link-refs.ts) frames its nodes as NODES does.
+  if (body[0] !== NODES && body[0] !== NODES_REFS) return 0;
   let count = 0;
   for (let at = 1; at < body.length; count++) {
     const header = readVarint(body, at);
