@@ -15,6 +15,7 @@ import { KEY_INDEX, LOG_CODEC, READ_NODES, WIRE_NODES } from "./internal.ts";
 import type { KeyIndex } from "./key-index.ts";
 import { checkRaw } from "./log-checks.ts";
 import { LogEvents } from "./log-events.ts";
+import type { LogHandle } from "./log-handle.ts";
 import { otherProtocol } from "./log-protocols.ts";
 import { readStream, type StreamSource } from "./log-read-stream.ts";
 import { SignatureRules } from "./log-signatures.ts";
@@ -52,7 +53,7 @@ export { registerProtocol } from "./log-protocols.ts";
  * await log.close();
  * ```
  */
-export class Hyperlog<T = unknown> extends EventTarget {
+export class Hyperlog<T = unknown> extends EventTarget implements LogHandle {
   /** The storage backend this log lives in. */
   readonly storage: Storage;
   /** The identity that signs local nodes, if any. */

@@ -8,7 +8,7 @@
  */
 import { ClosedError, HyperlogError } from "./errors.ts";
 import { READ_NODES } from "./internal.ts";
-import type { Hyperlog } from "./log.ts";
+import type { LogHandle } from "./log-handle.ts";
 import type { Node } from "./node.ts";
 import type { Storage, ViewRange, ViewWrite } from "./storage.ts";
 import { inViewRange } from "./view-keys.ts";
@@ -138,6 +138,9 @@ export interface ViewBatchDetail<T = unknown> {
 }
 
 const DEFAULT_BATCH = 5000;
+
+/** The log's internal read of decoded nodes (see `READ_NODES`): a `Hyperlog` has it. */
+type ReadsNodes<T> = { [READ_NODES](since: number, limit: number): Promise<Node<T>[]> };
 /** Views open on each storage object, by name: two views of one name on one storage would corrupt each other. */
 const OPEN_VIEWS = new WeakMap<Storage, Set<string>>();
 
@@ -293,7 +296,7 @@ export class View<T = unknown> extends EventTarget {
   readonly version: number;
   /** Where the view's data lives. */
   readonly storage: Storage;
-  readonly #log: Hyperlog<T>;
+  readonly #log: LogHandle;
   readonly #map: ViewOptions<T>["map"];
   readonly #batchSize: number;
   #change = 0;
@@ -319,7 +322,7 @@ export class View<T = unknown> extends EventTarget {
    * await view.close();
    * ```
    */
-  constructor(log: Hyperlog<T>, options: ViewOptions<T>) {
+  constructor(log: LogHandle, options: ViewOptions<T>) {
     super();
     if (typeof options !== "object" || options === null) throw new TypeError("View options must be an object");
     if (typeof options.name !== "string" || options.name === "") {
@@ -388,7 +391,7 @@ export class View<T = unknown> extends EventTarget {
     this.#settle();
     for (;;) {
       if (signal.aborted || log.closed) return;
-      const nodes = await log[READ_NODES](this.#change, this.#batchSize);
+      const nodes = await (log as LogHandle & ReadsNodes<T>)[READ_NODES](this.#change, this.#batchSize);
       if (signal.aborted) return;
       if (nodes.length === 0) {
         await log.waitForLength(this.#change, signal);
