@@ -6,40 +6,30 @@
  */
 import { type Parsed, UsageError } from "./cli-args.ts";
 import type { FullCliIO } from "./io.ts";
+import { SERVE_SETTINGS } from "../worker/serve-settings.ts";
 
-const SERVE_OPTIONS: Record<string, string> = {
-  "--port": "",
-  "--host": "",
-  "--read-token": "READ_TOKEN",
-  "--write-token": "WRITE_TOKEN",
-  "--read-token-file": "READ_TOKEN",
-  "--write-token-file": "WRITE_TOKEN",
-  "--metrics-token-file": "METRICS_TOKEN",
-  "--token-secret-file": "TOKEN_SECRET",
-  "--admin-token": "ADMIN_TOKEN",
-  "--admin-token-file": "ADMIN_TOKEN",
-  "--writers": "WRITERS",
-  "--max-frame-bytes": "MAX_FRAME_BYTES",
-  "--max-node-bytes": "MAX_NODE_BYTES",
-  "--max-nodes-per-second": "MAX_NODES_PER_SECOND",
-  "--max-nodes-burst": "MAX_NODES_BURST",
-  "--max-bytes-per-second": "MAX_BYTES_PER_SECOND",
-  "--max-bytes-burst": "MAX_BYTES_BURST",
-  "--max-sockets": "MAX_SOCKETS",
-  "--max-sockets-per-log": "MAX_SOCKETS_PER_LOG",
-  "--max-open-logs": "MAX_OPEN_LOGS",
-  "--idle-log-ms": "IDLE_LOG_MS",
-  "--max-logs": "MAX_LOGS",
-  "--max-log-bytes": "MAX_LOG_BYTES",
-  "--hello-timeout-ms": "HELLO_TIMEOUT_MS",
-  "--presence-max-bytes": "PRESENCE_MAX_BYTES",
-  "--presence-per-second": "PRESENCE_PER_SECOND",
-  "--presence-peers": "PRESENCE_PEERS",
-  "--presence-timeout-ms": "PRESENCE_TIMEOUT_MS",
-  "--presence-readers": "PRESENCE_READERS",
-  "--exchange-idle-ms": "EXCHANGE_IDLE_MS",
-  "--storage": "",
+/** Secret settings: also read from a file (`--read-token-file FILE`), and some only from a file. */
+const SECRETS: Readonly<Record<string, "file" | "file only">> = {
+  READ_TOKEN: "file",
+  WRITE_TOKEN: "file",
+  ADMIN_TOKEN: "file",
+  METRICS_TOKEN: "file only",
+  TOKEN_SECRET: "file only",
 };
+
+/**
+ * The options of `hyperlog serve`, each with the setting it sets (none for its own): every setting of the relay as
+ * `--kebab-case` (`MAX_FRAME_BYTES` is `--max-frame-bytes`), secrets also as `--...-file`.
+ */
+const SERVE_OPTIONS: Readonly<Record<string, string>> = (() => {
+  const options: Record<string, string> = { "--port": "", "--host": "", "--storage": "" };
+  for (const name of SERVE_SETTINGS) {
+    const option = `--${name.toLowerCase().replaceAll("_", "-")}`;
+    if (SECRETS[name] !== "file only") options[option] = name;
+    if (SECRETS[name] !== undefined) options[`${option}-file`] = name;
+  }
+  return options;
+})();
 
 /** `hyperlog serve`: the relay on this machine, until SIGINT or SIGTERM (or `io.signal`, for tests). */
 export async function serve(io: FullCliIO, parsed: Parsed, argv: readonly string[]): Promise<number> {
