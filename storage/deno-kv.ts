@@ -334,8 +334,6 @@ export class DenoKvStorage implements Storage {
     return this.#guard(async () => (await this.#tip()).value.length);
   }
 
-
-
   /** The bytes of the chunk whose last change is `last`. */
   async #chunk(last: number): Promise<Uint8Array> {
     const parts: Uint8Array[] = [];
@@ -490,17 +488,16 @@ export class DenoKvStorage implements Storage {
     });
   }
 
-  /** Stores nodes atomically (see the module doc). */
-  commit(nodes: readonly StoredNode[]): Promise<void> {
+  /** Stores the new nodes atomically and says which of the given nodes were new (see the module doc). */
+  commit(nodes: readonly StoredNode[]): Promise<boolean[]> {
     return this.#guard(() => this.#commit(nodes));
   }
 
-  async #commit(nodes: readonly StoredNode[]): Promise<void> {
-    if (nodes.length === 0) return;
-    const first = nodes[0]!.change;
-    const inCommit = new Set<string>();
-    for (let i = 0; i < nodes.length; i++) {
-      const node = nodes[i]!;
+  async #commit(given: readonly StoredNode[]): Promise<boolean[]> {
+    if (given.length === 0) return [];
+    const first = given[0]!.change;
+    for (let i = 0; i < given.length; i++) {
+      const node = given[i]!;
       if (node.change !== first + i) {
         throw new StorageConflictError(
           `Commit expected change ${first + i} for node ${node.key} but got ${node.change}; ` +
@@ -513,19 +510,31 @@ export class DenoKvStorage implements Storage {
       if (node.identity !== undefined && !(isKey(node.identity) && isSignature(node.signature))) {
         throw own(new TypeError(`Node ${node.key} has a malformed identity or signature`));
       }
-      if (inCommit.has(node.key)) throw new StorageConflictError(`Commit holds node ${node.key} twice`);
-      inCommit.add(node.key);
     }
     const { tip, tipEntry, heads } = await this.#heads();
     if (first !== tip.length + 1) {
       throw new StorageConflictError(
-        `Commit expected change ${tip.length + 1} for node ${nodes[0]!.key} but got ${first}; ` +
+        `Commit expected change ${tip.length + 1} for node ${given[0]!.key} but got ${first}; ` +
           "another writer may share this store",
       );
     }
+    // The keys stored up to the tip just read: the commit checks that tip's versionstamp, so what is found here is
+    // still true when it lands. A stored key, or one repeated in the commit, is skipped; the new nodes are numbered
+    // on from the tip.
     const map = await this.#keyMap(tip);
-    const dup = nodes.find((node) => map.has(node.key) || this.#cache.has(node.key));
-    if (dup !== undefined) throw new StorageConflictError(`Commit holds node ${dup.key}, which is already stored`);
+    const fresh: boolean[] = new Array(given.length);
+    const inCommit = new Set<string>();
+    const nodes: StoredNode[] = [];
+    for (let i = 0; i < given.length; i++) {
+      let node = given[i]!;
+      fresh[i] = !inCommit.has(node.key) && !map.has(node.key) && !this.#cache.has(node.key);
+      inCommit.add(node.key);
+      if (!fresh[i]) continue;
+      const change = first + nodes.length;
+      if (node.change !== change) node = { ...node, change };
+      nodes.push(node);
+    }
+    if (nodes.length === 0) return fresh;
 
     // The heads change in place (the cache is dropped meanwhile): only the pieces that change are written.
     this.#headCache = undefined;
@@ -580,6 +589,7 @@ export class DenoKvStorage implements Storage {
       }
       this.#keysUpTo = length;
     }
+    return fresh;
   }
 
   /** The checkpoint of a view, or `undefined`. */

@@ -101,8 +101,6 @@ export class SqliteStorage implements Storage {
   #closed = false;
   /** The change up to which the keys are in `hyperlog_keys`, as this connection last saw it. */
   #settled = 0;
-  /** What the last `has` call found, and the length it was valid at (see `#commit`). */
-  #probe: { length: number; found: Map<string, number>; absent: Set<string> } | undefined;
 
   /**
    * Wraps a driver. Nothing is read or written until `open()` (or the first call).
@@ -300,13 +298,7 @@ export class SqliteStorage implements Storage {
    */
   has(keys: readonly string[]): Promise<boolean[]> {
     return this.#call("looking up nodes", () => {
-      // The length is read with the keys: if it is still the same when a commit starts, no node was added
-      // since, and what this call found is still true then (nodes are never removed).
-      const valid = keys.filter(isKey);
-      const { length, found } = this.#lookup(valid);
-      const absent = new Set<string>();
-      for (const key of valid) if (!found.has(key)) absent.add(key);
-      this.#probe = { length, found, absent };
+      const { found } = this.#lookup(keys.filter(isKey));
       return keys.map((key) => found.has(key));
     });
   }
@@ -345,34 +337,30 @@ export class SqliteStorage implements Storage {
   }
 
   /**
-   * Stores nodes, their change order and the new heads in one transaction, or nothing: a commit whose changes do
-   * not continue the store densely, or that holds a stored key or the same key twice, is refused with a
+   * Stores the new nodes, their change order and the new heads in one transaction, or nothing, and says which of
+   * the given nodes were new: a node whose key is stored, or came earlier in the commit, is skipped (the new nodes
+   * take dense change numbers). A commit whose changes do not continue the store densely is refused with a
    * `StorageConflictError`.
    *
    * @example
    * ```ts ignore
    * import { makeStoredNode } from "./conformance.ts";
-   * await storage.commit([makeStoredNode([], "hello", 1)]);
+   * const [fresh] = await storage.commit([makeStoredNode([], "hello", 1)]);
    * ```
    */
-  commit(nodes: readonly StoredNode[]): Promise<void> {
+  commit(nodes: readonly StoredNode[]): Promise<boolean[]> {
     return this.#call("committing nodes", () => {
-      if (nodes.length === 0) return;
+      if (nodes.length === 0) return [];
       const links = nodes.map(checkNode);
-      const keys = new Set<string>();
-      for (const node of nodes) {
-        if (keys.has(node.key)) throw new StorageConflictError(`Commit holds node ${node.key} twice; store it once`);
-        keys.add(node.key);
-      }
-      this.driver.transaction(() => this.#commit(nodes, links, keys));
+      return this.driver.transaction(() => this.#commit(nodes, links));
     });
   }
 
-  #commit(nodes: readonly StoredNode[], links: readonly string[], keys: ReadonlySet<string>): void {
+  #commit(given: readonly StoredNode[], givenLinks: readonly string[]): boolean[] {
     const db = this.driver;
     const base = this.#length();
-    for (let i = 0; i < nodes.length; i++) {
-      const node = nodes[i]!;
+    for (let i = 0; i < given.length; i++) {
+      const node = given[i]!;
       if (node.change !== base + i + 1) {
         throw new StorageConflictError(
           `Commit expected change ${base + i + 1} for node ${node.key} but got ${node.change}; ` +
@@ -380,29 +368,34 @@ export class SqliteStorage implements Storage {
         );
       }
     }
-    // One lookup finds both the keys of the commit that are already stored (a conflict) and the stored nodes the
-    // commit links to (which stop being heads). What the last `has` call found is reused when no node was added
-    // since: the log calls `has` on the same keys just before it commits.
+    // One lookup, inside the transaction, finds both the keys of the commit that are already stored (skipped) and
+    // the stored nodes the commit links to (which stop being heads); nothing looked up before is trusted.
+    const asked = new Set<string>();
+    for (const node of given) {
+      asked.add(node.key);
+      for (const link of node.links) asked.add(link);
+    }
+    const found = this.#lookup(asked).found;
+    const fresh: boolean[] = new Array(given.length);
+    const keys = new Set<string>();
+    const nodes: StoredNode[] = [];
+    const links: string[] = [];
+    for (let i = 0; i < given.length; i++) {
+      let node = given[i]!;
+      if (found.has(node.key) || keys.has(node.key)) {
+        fresh[i] = false;
+        continue;
+      }
+      fresh[i] = true;
+      keys.add(node.key);
+      const change = base + nodes.length + 1;
+      if (node.change !== change) node = { ...node, change };
+      nodes.push(node);
+      links.push(givenLinks[i]!);
+    }
+    if (nodes.length === 0) return fresh;
     const outside = new Set<string>();
     for (const node of nodes) for (const link of node.links) if (!keys.has(link)) outside.add(link);
-    const probe = this.#probe?.length === base ? this.#probe : undefined;
-    this.#probe = undefined;
-    const unknown: string[] = [];
-    for (const key of keys) {
-      if (probe === undefined || !(probe.absent.has(key) || probe.found.has(key))) unknown.push(key);
-    }
-    for (const key of outside) {
-      if (probe === undefined || !(probe.absent.has(key) || probe.found.has(key))) unknown.push(key);
-    }
-    const found = unknown.length > 0 ? this.#lookup(unknown).found : new Map<string, number>();
-    if (probe !== undefined) { for (const [key, change] of probe.found) found.set(key, change); }
-    for (const key of keys) {
-      if (found.has(key)) {
-        throw new StorageConflictError(
-          `Commit holds node ${key}, which is already stored; leave stored nodes out of a commit`,
-        );
-      }
-    }
 
     const maxBlob = db.maxBlob;
     const params: SqliteValue[] = [];
@@ -454,6 +447,7 @@ export class SqliteStorage implements Storage {
       db.run(SQL.setSettled, length);
       this.#settled = length;
     }
+    return fresh;
   }
 
   /**
@@ -594,7 +588,6 @@ export class SqliteStorage implements Storage {
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
-    this.#probe = undefined;
     try {
       this.driver.close();
       return Promise.resolve();
