@@ -6,7 +6,7 @@
  */
 import { InvalidNodeError } from "./errors.ts";
 import { isKey } from "./hex.ts";
-import type { RawNode } from "./log.ts";
+import type { RawNode } from "./node.ts";
 import { encodeNode } from "./node.ts";
 
 /** A checked node, ready to store: the value is already encoded. */
@@ -128,4 +128,35 @@ export function checkWire(raw: RawNode): Draft {
     draft.signature = raw.signature!;
   }
   return draft;
+}
+
+/** A local node ready to sign and store: its links, its encoded value (text for a text encoding), its identity. */
+export function makeDraft(links: readonly string[], value: Uint8Array | string, identity: string | undefined): Draft {
+  const encoded = encodeNode(links, value, identity);
+  // One shape for every local draft: all its fields at once.
+  const draft: Draft = {
+    key: encoded.key,
+    links,
+    value: encoded.value,
+    text: typeof value === "string" ? value : undefined,
+  };
+  if (identity !== undefined) draft.identity = identity;
+  return draft;
+}
+
+/**
+ * The links of batch document `i`: as given, with each number (the index of an earlier document of the batch)
+ * replaced by that document's key; throws a `TypeError` for an index that is not an earlier document.
+ */
+export function batchLinks(raw: unknown, i: number, drafts: readonly Draft[]): unknown {
+  if (!Array.isArray(raw) || !raw.some((link) => typeof link === "number")) return raw;
+  return raw.map((link: unknown, j) => {
+    if (typeof link !== "number") return link;
+    if (!Number.isInteger(link) || link < 0 || link >= i) {
+      throw new TypeError(
+        `batch document ${i}: link ${j} refers to document ${link}, which is not an earlier document of the batch`,
+      );
+    }
+    return drafts[link]!.key;
+  });
 }

@@ -7,7 +7,7 @@
  */
 import { ClosedError } from "./errors.ts";
 import { checkCount } from "./log-checks.ts";
-import type { ReadStreamOptions } from "./log.ts";
+import type { ReadStreamOptions } from "./log-types.ts";
 import type { Node, StoredNode } from "./node.ts";
 import type { Storage } from "./storage.ts";
 

@@ -1,10 +1,13 @@
 /**
  * The nodes a log returns: frozen, their values frozen all the way down, and a json value added locally decoded
- * from its stored bytes only when first read; and the slots by which a stored-node object remembers the node
- * decoded from it.
+ * from its stored bytes only when first read; the slots by which a stored-node object remembers the node decoded
+ * from it; and a log's values (`LogValues`): its codec, and the decode cache built on those slots.
  *
  * @module
  */
+import { type Codec, resolveEncoding, textForm, type ValueEncoding } from "./encoding.ts";
+import { HyperlogError } from "./errors.ts";
+import { type Draft, label } from "./log-checks.ts";
 import type { Node, StoredNode } from "./node.ts";
 
 /**
@@ -100,5 +103,71 @@ function freezeObject(value: object): void {
       const item: unknown = (value as Record<string, unknown>)[key];
       if (typeof item === "object" && item !== null) freezeObject(item);
     }
+  }
+}
+
+const JSON_CODEC = resolveEncoding("json");
+
+/**
+ * A log's values: how they become bytes, and how stored nodes become the nodes the API returns. Nodes of the
+ * built-in text encodings are immutable (frozen, values deeply), so they are decoded once per stored object and
+ * shared: a backend that keeps its objects (memory) reads at the speed of the stream. Binary and custom values are
+ * decoded afresh each time, since they may be mutable.
+ */
+export class LogValues<T> {
+  /** The codec of the log's values. */
+  readonly codec: Codec<T>;
+  readonly #text: ((value: T) => string) | undefined;
+  readonly #immutable: boolean;
+
+  constructor(encoding: ValueEncoding<T> | undefined) {
+    this.codec = resolveEncoding(encoding);
+    this.#text = textForm(this.codec);
+    this.#immutable = this.#text !== undefined;
+  }
+
+  /** A value's encoded form (text for the built-in text encodings); an encoding error names `where`. */
+  encode(value: T, where: string, index?: number): Uint8Array | string {
+    try {
+      return this.#text !== undefined ? this.#text(value) : this.codec.encode(value);
+    } catch (err) {
+      if (err instanceof HyperlogError) err.message = `${label(where, index)}: ${err.message}`;
+      throw err;
+    }
+  }
+
+  /** The API form of a stored node (see the class doc). */
+  toNode(stored: StoredNode): Node<T> {
+    if (!this.#immutable) return withValue(stored, this.codec.decode(stored.value));
+    return this.#cached(stored) ?? this.#cache(stored, withValue(stored, deepFreeze(this.codec.decode(stored.value))));
+  }
+
+  /**
+   * A stored node as the API returns it, from the draft's text when the log still has it: a json value is decoded
+   * from its bytes when first read (see `lazyNode`), a utf-8 value is the text itself.
+   */
+  decodeDraft(draft: Draft, stored: StoredNode): Node<T> {
+    if (draft.text === undefined || !this.#immutable) return this.toNode(stored);
+    const cached = this.#cached(stored);
+    if (cached !== undefined) return cached;
+    if (this.codec !== JSON_CODEC) return this.#cache(stored, withValue(stored, draft.text as T));
+    // A json node is decoded lazily only from an object this log made (it has the slot for the value), not from
+    // one a storage made when it read a node stored before.
+    return VALUE in stored && Object.isExtensible(stored)
+      ? this.#cache(stored, lazyNode(stored as Cacheable))
+      : this.toNode(stored);
+  }
+
+  /** The node decoded from this stored object by this log, if any (see {@link DECODED}). */
+  #cached(stored: StoredNode): Node<T> | undefined {
+    return (stored as Cacheable)[DECODED_BY] === this ? (stored as Cacheable)[DECODED] as Node<T> : undefined;
+  }
+
+  /** Remembers the node decoded from a stored object in it, unless the storage handed out a frozen object. */
+  #cache(stored: StoredNode, node: Node<T>): Node<T> {
+    if (!Object.isExtensible(stored)) return node;
+    (stored as Cacheable)[DECODED_BY] = this;
+    (stored as Cacheable)[DECODED] = node;
+    return node;
   }
 }

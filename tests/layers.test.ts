@@ -45,8 +45,10 @@ const ALLOWED: Record<(typeof LAYERS)[number], readonly string[]> = {
  * may only go down.
  */
 // 15 before RawNode moved to node.ts, 11 after; 16 once the session and log.ts were split into more files (their
-// parts name the Hyperlog type). Untying the knot (a narrow log interface) is left in issue 17.
-const TYPE_CYCLE_FILES_AT_MOST = 16;
+// parts name the Hyperlog type); 14 once log.ts's parts stopped naming it (the shapes in log-types.ts, other
+// protocols registered by a generic, hyperlog 4's options beside the log's). Untying the knot (a narrow log
+// interface) is left in issue 17.
+const TYPE_CYCLE_FILES_AT_MOST = 14;
 
 interface Import {
   specifier: string;

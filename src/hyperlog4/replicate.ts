@@ -9,46 +9,13 @@
  */
 import { ProtocolError } from "../errors.ts";
 import { type Hyperlog, registerProtocol } from "../log.ts";
+import type { Hyperlog4ReplicateOptions } from "../log-types.ts";
 import type { Replication, ReplicationStats } from "../replicate.ts";
 import { H4Log } from "./h4-log.ts";
 import { frameH4, H4Deframer } from "./messages.ts";
 import { H4Session } from "./session.ts";
 
-/**
- * Options of a hyperlog 4 replication (hyperlog 4's own: `mode`, `live`, `metadata`), plus the biggest message
- * accepted.
- *
- * @example
- * ```ts
- * import { Hyperlog } from "../../mod.ts";
- * import { type Hyperlog4ReplicateOptions, replicateHyperlog4 } from "./replicate.ts";
- * const a = new Hyperlog({ valueEncoding: "utf-8" });
- * const b = new Hyperlog({ valueEncoding: "utf-8" });
- * await a.append("from a");
- * await b.append("from b");
- * const pull: Hyperlog4ReplicateOptions = { mode: "pull", maxMessage: 1 << 20 };
- * const ra = replicateHyperlog4(a, pull);
- * const rb = replicateHyperlog4(b, { mode: "push" });
- * ra.readable.pipeTo(rb.writable);
- * rb.readable.pipeTo(ra.writable);
- * await Promise.all([ra.done, rb.done]);
- * console.assert(a.length === 2 && b.length === 1, "a pulled, b only pushed");
- * ```
- */
-export interface Hyperlog4ReplicateOptions {
-  /** "sync" (both ways, the default), "push" or "pull". */
-  mode?: "sync" | "push" | "pull" | undefined;
-  /** Stay open after the sync and send new nodes both ways (either side may ask). */
-  live?: boolean | undefined;
-  /** Opaque bytes for the peer (its `metadata` event). */
-  metadata?: Uint8Array | undefined;
-  /** The most received nodes that may wait for earlier nodes of their log (default 100 000). */
-  maxPending?: number | undefined;
-  /** Milliseconds the initial exchange may go without a message from the peer (default 120 000; 0 for none). */
-  idleTimeout?: number | undefined;
-  /** The biggest message accepted, in bytes (default 64 MiB). */
-  maxMessage?: number | undefined;
-}
+export type { Hyperlog4ReplicateOptions } from "../log-types.ts";
 
 // deno-lint-ignore no-explicit-any
 const VIEWS = new WeakMap<Hyperlog<any>, H4Log>();

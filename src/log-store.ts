@@ -1,0 +1,413 @@
+/**
+ * A log's store engine: the state of what is stored (length, key index) and the write path, under one mutex:
+ * which drafts are new, whether their links are present, change numbers, one atomic commit, `preadd` and `add`
+ * events, and waking whoever waits for the log to grow.
+ *
+ * @module
+ */
+import { ClosedError, MissingLinksError, StorageConflictError } from "./errors.ts";
+import type { Identity } from "./identity.ts";
+import { toHex } from "./hex.ts";
+import { EAGER_KEYS, KeyIndex } from "./key-index.ts";
+import { type Draft, makeDraft, NO_LINKS } from "./log-checks.ts";
+import { type LogEvents, Waiters } from "./log-events.ts";
+import { signDrafts } from "./log-signatures.ts";
+import { type Cacheable, DECODED, DECODED_BY, type LogValues, VALUE } from "./log-values.ts";
+import { Mutex } from "./mutex.ts";
+import type { Node, StoredNode } from "./node.ts";
+import type { Storage } from "./storage.ts";
+
+/** What the caller of `LogStore.#store` knows about its drafts (see there). */
+type Known = typeof CHECK | typeof LINKS_STORED | typeof TRY_FRESH;
+const CHECK = 0;
+const LINKS_STORED = 1;
+const TRY_FRESH = 2;
+
+/** The last open in progress per storage object (see `LogStore.open`). */
+const OPENING = new WeakMap<Storage, Promise<void>>();
+
+/** The store engine of one log (see the module doc); the log holds one and owns the API around it. */
+export class LogStore<T> {
+  /** The storage backend. */
+  readonly storage: Storage;
+  /** Writes (and refreshes) run one at a time under it. */
+  readonly mutex: Mutex = new Mutex();
+  /** The log's stable id, kept in storage; known once open. */
+  id: string | undefined;
+  /** The number of nodes stored (the highest change number). */
+  length = 0;
+  /** Set once the log has closed: writes then throw a `ClosedError`. */
+  closed = false;
+  /** Whoever waits for the log to grow or close. */
+  readonly waiters: Waiters = new Waiters();
+  readonly #events: LogEvents;
+  readonly #values: LogValues<T>;
+  readonly #ready: () => Promise<void>;
+  #keyIndex: KeyIndex | undefined;
+  #keyIndexBuilt: Promise<KeyIndex> | undefined;
+  #unwatch: (() => void) | undefined;
+
+  constructor(storage: Storage, events: LogEvents, values: LogValues<T>, ready: () => Promise<void>) {
+    this.storage = storage;
+    this.#events = events;
+    this.#values = values;
+    this.#ready = ready;
+  }
+
+  /**
+   * Opens the storage, reads (or creates) the id and reads the length. `changed` is called when other writers of a
+   * shared store commit (`Storage.watch`).
+   */
+  open(changed: () => void): Promise<void> {
+    // Logs opened on the same storage object open one after the other, so they agree on the id it keeps.
+    const previous = OPENING.get(this.storage) ?? Promise.resolve();
+    const opened = previous.catch(() => {}).then(async () => {
+      await this.storage.open();
+      let id = await this.storage.getMeta("id");
+      if (id === undefined) {
+        id = toHex(crypto.getRandomValues(new Uint8Array(16)));
+        await this.storage.setMeta("id", id);
+      }
+      this.id = id;
+      this.length = await this.storage.length();
+      // A store that other writers share (Deno KV) says when they commit: their nodes then reach this log.
+      this.#unwatch = this.storage.watch?.(changed);
+    });
+    OPENING.set(this.storage, opened);
+    return opened;
+  }
+
+  /** Throws a `ClosedError` once the log has closed. */
+  assertOpen(): void {
+    if (this.closed) throw new ClosedError();
+  }
+
+  /** Stores a local node that links to every current head, signed by `identity` if given. */
+  append(encoded: Uint8Array | string, identity: Identity | undefined): Promise<Node<T>> {
+    return this.mutex.run(async () => {
+      this.assertOpen();
+      const draft = makeDraft((await this.storage.heads()).sort(), encoded, identity?.publicKey);
+      if (identity !== undefined) await signDrafts([draft], identity);
+      // The links are the heads just read under the mutex, so they are stored; and the node cannot be, since a
+      // stored node that links to every head would have made them stop being heads.
+      if (this.#events.listening("preadd")) return (await this.#storeLocal([draft], LINKS_STORED))[0]!;
+      const stored = this.#freshNode(draft, this.length + 1);
+      await this.#commit([stored]);
+      const node = this.#values.decodeDraft(draft, stored);
+      if (this.#events.listening("add")) this.#events.emit("add", node);
+      return node;
+    });
+  }
+
+  /** Stores local drafts (signed already, links fixed) atomically; resolves with their nodes. */
+  addDrafts(drafts: readonly Draft[]): Promise<Node<T>[]> {
+    return this.mutex.run(() => this.#storeLocal(drafts, TRY_FRESH));
+  }
+
+  /**
+   * Stores checked drafts made elsewhere, in order, up to the first with a missing link (then throws a
+   * `MissingLinksError` having stored the ones before it); resolves with the nodes stored.
+   */
+  async ingest(drafts: readonly Draft[]): Promise<StoredNode[]> {
+    return (await this.mutex.run(() => this.#store(drafts, true))).fresh;
+  }
+
+  /**
+   * Reads the length again from storage, for a store that other writers share: the nodes committed since fire
+   * `add` events and wake the waiters. Resolves with the length.
+   */
+  async refresh(): Promise<number> {
+    return await this.mutex.run(async () => {
+      const length = await this.storage.length();
+      if (length <= this.length) return this.length;
+      const fresh: StoredNode[] = [];
+      if (this.#events.listening("add")) {
+        for (let since = this.length; since < length;) {
+          const page = await this.storage.read({ since, until: length, limit: 1000, reverse: false });
+          if (page.length === 0) break;
+          fresh.push(...page);
+          since = page[page.length - 1]!.change;
+        }
+      }
+      this.length = length;
+      // Commits made elsewhere: the key index is rebuilt when next needed.
+      this.#keyIndex = undefined;
+      this.#keyIndexBuilt = undefined;
+      this.waiters.wake();
+      for (const node of fresh) this.#events.emit("add", this.#values.toNode(node));
+      return length;
+    });
+  }
+
+  /** Reads up to `limit` decoded nodes after change `since`, in change order. */
+  async readNodes(since: number, limit: number): Promise<Node<T>[]> {
+    const page = await this.storage.read({ since, until: Infinity, limit, reverse: false });
+    const nodes: Node<T>[] = new Array(page.length);
+    for (let i = 0; i < page.length; i++) nodes[i] = this.#values.toNode(page[i]!);
+    return nodes;
+  }
+
+  /**
+   * The index of every key of the log (see `KEY_INDEX`): built once, then kept up to date on commit; with `build`
+   * false, only if it is built already.
+   */
+  keyIndex(build: boolean): Promise<KeyIndex | undefined> {
+    if (!build && this.#keyIndexBuilt === undefined) return Promise.resolve(undefined);
+    this.#keyIndexBuilt ??= (async () => {
+      await this.#ready();
+      const index = new KeyIndex();
+      // Commits from now on add to it; the read below covers what was there before.
+      this.#keyIndex = index;
+      const until = this.length;
+      let cursor = 0;
+      while (cursor < until) {
+        const page = await this.storage.read({ since: cursor, until, limit: 1024, reverse: false });
+        if (page.length === 0) break;
+        for (const node of page) index.add(node.key);
+        cursor = page[page.length - 1]!.change;
+      }
+      return index;
+    })();
+    const built = this.#keyIndexBuilt;
+    built.catch(() => {
+      if (this.#keyIndexBuilt === built) {
+        this.#keyIndex = undefined;
+        this.#keyIndexBuilt = undefined;
+      }
+    });
+    return built;
+  }
+
+  /** Resolves once the log holds more than `length` nodes, or has closed, or `signal` aborts. */
+  waitForLength(length: number, signal?: AbortSignal): Promise<void> {
+    if (this.length > length || this.closed || signal?.aborted === true) return Promise.resolve();
+    return this.waiters.wait(signal);
+  }
+
+  /** Stops watching the storage, waits for the writes under the mutex, marks the log closed, wakes every waiter. */
+  async close(): Promise<void> {
+    this.#unwatch?.();
+    await this.mutex.idle();
+    this.closed = true;
+    this.waiters.wake();
+  }
+
+  /**
+   * Under the mutex: stores the drafts that are new, in order, in one commit. A draft's links must be stored or
+   * belong to an earlier draft. When `partial` is false a draft with a missing link fails the whole call; when true
+   * the drafts before it are stored and then the call fails (what a receiving peer does). Returns, for each draft
+   * that was considered, its stored node, and the nodes this call stored.
+   *
+   * `known` says what the caller knows. {@link LINKS_STORED}: every link is stored and no key is (an append of the
+   * heads just read), so nothing is looked up. {@link TRY_FRESH}: when every link of the call points to an earlier
+   * draft of it (a batch of new documents), the drafts are committed without looking their keys up first; the
+   * storage refuses a commit that holds a stored key, and then (the length being unchanged, so no other writer
+   * came in between) the call is done again with the lookup.
+   */
+  async #store(
+    drafts: readonly Draft[],
+    partial: boolean,
+    known: Known = CHECK,
+  ): Promise<{ results: StoredNode[]; fresh: StoredNode[] }> {
+    this.assertOpen();
+    const count = drafts.length;
+    let linked = false;
+    for (let i = 0; i < count && !linked; i++) linked = drafts[i]!.links.length > 0;
+    const hopeful = known === TRY_FRESH && !partial && !this.#events.listening("preadd");
+    // The first draft of each key (a key may come twice in a call). Without links to check, a hopeful call takes
+    // its keys as distinct: the storage refuses a commit that holds a key twice, and the call is then done again.
+    const firstAt = count === 1 || (hopeful && !linked) ? undefined : new Map<string, number>();
+    const only = count === 1 ? drafts[0]!.key : undefined;
+    const firstOf = (key: string): number | undefined =>
+      firstAt === undefined ? (key === only ? 0 : undefined) : firstAt.get(key);
+    const firstIndex = (i: number): number => firstAt === undefined ? i : firstAt.get(drafts[i]!.key)!;
+    if (firstAt !== undefined) {
+      for (let i = 0; i < count; i++) {
+        const key = drafts[i]!.key;
+        if (!firstAt.has(key)) firstAt.set(key, i);
+      }
+    }
+    let unchecked = known === LINKS_STORED;
+    if (hopeful) {
+      unchecked = true;
+      for (let i = 0; i < count && unchecked && linked; i++) {
+        for (const link of drafts[i]!.links) {
+          if (!((firstOf(link) ?? Infinity) < i)) {
+            unchecked = false;
+            break;
+          }
+        }
+      }
+    }
+    let stored: Set<string> | undefined;
+    if (!unchecked) {
+      const probe: string[] = [];
+      if (firstAt === undefined) {
+        probe.push(only!);
+        for (const link of drafts[0]!.links) probe.push(link);
+      } else {
+        for (let i = 0; i < count; i++) if (firstAt.get(drafts[i]!.key) === i) probe.push(drafts[i]!.key);
+        if (linked) {
+          const linkSeen = new Set<string>();
+          for (let i = 0; i < count; i++) {
+            for (const link of drafts[i]!.links) {
+              if (!firstAt.has(link) && !linkSeen.has(link)) {
+                linkSeen.add(link);
+                probe.push(link);
+              }
+            }
+          }
+          // Links to later drafts of the call were left out of the probe; they are only satisfied if already stored.
+          for (let i = 0; i < count; i++) {
+            for (const link of drafts[i]!.links) {
+              const at = firstAt.get(link);
+              if (at !== undefined && at >= i && !linkSeen.has(link)) {
+                linkSeen.add(link);
+                probe.push(link);
+              }
+            }
+          }
+        }
+      }
+      const present = await this.storage.has(probe);
+      for (let i = 0; i < probe.length; i++) {
+        if (present[i]) (stored ??= new Set()).add(probe[i]!);
+      }
+    }
+    const missingOf = (i: number): string[] => {
+      const out: string[] = [];
+      if (unchecked) return out;
+      for (const link of drafts[i]!.links) {
+        if (!stored?.has(link) && !((firstOf(link) ?? Infinity) < i)) out.push(link);
+      }
+      return out;
+    };
+
+    let end = count;
+    let missing: string[] = [];
+    for (let i = 0; i < count; i++) {
+      if (drafts[i]!.links.length === 0) continue;
+      missing = missingOf(i);
+      if (missing.length > 0) {
+        end = i;
+        break;
+      }
+    }
+    if (missing.length > 0 && !partial) {
+      // Name every missing link of the call, not just the first draft's.
+      const all = new Set<string>();
+      for (let i = end; i < count; i++) for (const link of missingOf(i)) all.add(link);
+      throw new MissingLinksError([...all]);
+    }
+
+    // For each draft: the index of its node in `fresh`, or -1 when it was stored before this call.
+    const fresh: StoredNode[] = [];
+    const freshOf: number[] = new Array(end);
+    let change = this.length;
+    for (let i = 0; i < end; i++) {
+      const draft = drafts[i]!;
+      if (stored?.has(draft.key)) {
+        freshOf[i] = -1;
+        continue;
+      }
+      const first = firstIndex(i);
+      if (first < i) {
+        freshOf[i] = freshOf[first]!;
+        continue;
+      }
+      const node = this.#freshNode(draft, ++change);
+      freshOf[i] = fresh.length;
+      fresh.push(node);
+    }
+    if (this.#events.listening("preadd")) {
+      for (let i = 0; i < end; i++) {
+        if (freshOf[i]! >= 0 && firstIndex(i) === i) {
+          this.#events.emit("preadd", this.#values.decodeDraft(drafts[i]!, fresh[freshOf[i]!]!));
+        }
+      }
+    }
+    const length = this.length;
+    try {
+      await this.#commit(fresh);
+    } catch (err) {
+      if (unchecked && known === TRY_FRESH && err instanceof StorageConflictError && this.length === length) {
+        return await this.#store(drafts, partial, CHECK);
+      }
+      throw err;
+    }
+    const results: StoredNode[] = new Array(end);
+    for (let i = 0; i < end; i++) {
+      results[i] = freshOf[i]! >= 0 ? fresh[freshOf[i]!]! : (await this.storage.get(drafts[i]!.key))!;
+    }
+    if (this.#events.listening("add")) {
+      for (let i = 0; i < end; i++) {
+        if (freshOf[i]! >= 0 && firstIndex(i) === i) {
+          this.#events.emit("add", this.#values.decodeDraft(drafts[i]!, fresh[freshOf[i]!]!));
+        }
+      }
+    }
+    if (missing.length > 0) throw new MissingLinksError(missing);
+    return { results, fresh };
+  }
+
+  /** The stored node of a draft, with its change number: its own frozen copy of the links, and the cache slots. */
+  #freshNode(draft: Draft, change: number): Cacheable {
+    const links = draft.links.length === 0 ? NO_LINKS : Object.freeze(draft.links.slice());
+    return draft.identity === undefined
+      ? {
+        key: draft.key,
+        links,
+        value: draft.value,
+        change,
+        [DECODED]: undefined,
+        [DECODED_BY]: undefined,
+        [VALUE]: undefined,
+      }
+      : {
+        key: draft.key,
+        links,
+        value: draft.value,
+        change,
+        identity: draft.identity,
+        signature: draft.signature!,
+        [DECODED]: undefined,
+        [DECODED_BY]: undefined,
+        [VALUE]: undefined,
+      };
+  }
+
+  /** Under the mutex: stores local drafts atomically and returns their nodes. */
+  async #storeLocal(drafts: readonly Draft[], known: Known): Promise<Node<T>[]> {
+    const { results } = await this.#store(drafts, false, known);
+    const nodes: Node<T>[] = new Array(results.length);
+    for (let i = 0; i < results.length; i++) nodes[i] = this.#values.decodeDraft(drafts[i]!, results[i]!);
+    return nodes;
+  }
+
+  async #commit(nodes: readonly StoredNode[]): Promise<void> {
+    if (nodes.length === 0) return;
+    try {
+      await this.storage.commit(nodes);
+    } catch (err) {
+      if (err instanceof StorageConflictError) {
+        this.length = await this.storage.length();
+        // Another writer on the same storage: the key index is rebuilt when next needed.
+        this.#keyIndex = undefined;
+        this.#keyIndexBuilt = undefined;
+      }
+      throw err;
+    }
+    this.length += nodes.length;
+    // The key index moves with the length, in the same step: a session reads both at once.
+    const index = this.#keyIndex;
+    if (index !== undefined) {
+      for (const node of nodes) index.add(node.key);
+      // Grown past what is kept for the asking, and no reconciliation needed it: built again when one does.
+      if (!index.keep && Math.max(index.size, index.coming) > EAGER_KEYS) {
+        this.#keyIndex = undefined;
+        this.#keyIndexBuilt = undefined;
+      }
+    }
+    this.waiters.wake();
+  }
+}
