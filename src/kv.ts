@@ -8,7 +8,7 @@
  */
 import { resolveEncoding } from "./encoding.ts";
 import { HyperlogError, NotFoundError } from "./errors.ts";
-import { LOG_CODEC } from "./internal.ts";
+import { internalsOf } from "./internal.ts";
 import { isKey } from "./keys.ts";
 import type { BatchDoc, Hyperlog } from "./log.ts";
 import { Mutex } from "./mutex.ts";
@@ -240,7 +240,7 @@ export class HyperKV<V = unknown> {
   // deno-lint-ignore no-explicit-any
   constructor(log: Hyperlog<any>, options: HyperKVOptions = {}) {
     if (typeof options !== "object" || options === null) throw new TypeError("HyperKV options must be an object");
-    const codec = (log as Hyperlog<unknown>)[LOG_CODEC];
+    const codec = internalsOf<unknown>(log).codec;
     if (codec === resolveEncoding("utf-8") || codec === resolveEncoding("binary")) {
       throw new TypeError(
         "HyperKV stores objects ({ k, v } and { d }) in the log, whose values are strings or bytes; " +

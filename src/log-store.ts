@@ -148,7 +148,7 @@ export class LogStore<T> {
   }
 
   /**
-   * The index of every key of the log (see `KEY_INDEX`): built once, then kept up to date on commit; with `build`
+   * The index of every key of the log (see `LogInternals.keyIndex` in `internal.ts`): built once, then kept up to date on commit; with `build`
    * false, only if it is built already.
    */
   keyIndex(build: boolean): Promise<KeyIndex | undefined> {

@@ -7,7 +7,7 @@
  * @module
  */
 import { ClosedError, HyperlogError } from "./errors.ts";
-import { READ_NODES } from "./internal.ts";
+import { internalsOf } from "./internal.ts";
 import type { Hyperlog } from "./log.ts";
 import type { Node } from "./node.ts";
 import type { Storage, ViewRange, ViewWrite } from "./storage.ts";
@@ -388,7 +388,7 @@ export class View<T = unknown> extends EventTarget {
     this.#settle();
     for (;;) {
       if (signal.aborted || log.closed) return;
-      const nodes = await log[READ_NODES](this.#change, this.#batchSize);
+      const nodes = await internalsOf<T>(log).readNodes(this.#change, this.#batchSize);
       if (signal.aborted) return;
       if (nodes.length === 0) {
         await log.waitForLength(this.#change, signal);
