@@ -1,7 +1,7 @@
 /**
  * The storage seam: what the log, the views and the key/value store need from a backend, as three small
  * interfaces. {@link NodeStore} keeps the nodes, {@link MetaStore} a few named strings (the log id),
- * {@link ViewStore} the views' pairs and checkpoints; {@link Storage} is the three together, which every backend in
+ * {@link ViewStorage} the views' pairs and checkpoints; {@link Storage} is the three together, which every backend in
  * `storage/` implements (a backend may implement all three on one database, as ours do).
  *
  * The contract, which `storage/conformance.ts` tests for any backend:
@@ -195,20 +195,21 @@ export interface MetaStore {
 }
 
 /**
- * The views' half of a backend: string pairs in a namespace per view, and a checkpoint per view.
+ * The views' half of a backend: string pairs in a namespace per view, and a checkpoint per view. (A view's `map`
+ * writes to a `ViewStore`, whose batch the view commits here.)
  *
  * @example
  * ```ts
  * import { MemoryStorage } from "./memory-storage.ts";
- * import type { ViewStore } from "./storage.ts";
- * const views: ViewStore = new MemoryStorage();
+ * import type { ViewStorage } from "./storage.ts";
+ * const views: ViewStorage = new MemoryStorage();
  * await views.viewCommit("v", [{ key: "a", value: "1" }], { version: 1, change: 5 });
  * console.assert((await views.viewGet("v", "a")) === "1" && (await views.viewState("v"))!.change === 5);
  * await views.viewDrop("v");
  * console.assert((await views.viewState("v")) === undefined);
  * ```
  */
-export interface ViewStore {
+export interface ViewStorage {
   /** The checkpoint of the view `name`, or `undefined` when the view has none (never built, or dropped). */
   viewState(name: string): Promise<ViewState | undefined>;
   /** The value of `key` in the view `name`, or `undefined`. */
@@ -222,7 +223,7 @@ export interface ViewStore {
 }
 
 /**
- * A storage backend for a log: a {@link NodeStore}, a {@link MetaStore} and a {@link ViewStore} in one.
+ * A storage backend for a log: a {@link NodeStore}, a {@link MetaStore} and a {@link ViewStorage} in one.
  *
  * @example Open the in-memory backend and read its length
  * ```ts
@@ -233,4 +234,4 @@ export interface ViewStore {
  * console.assert((await storage.length()) === 0);
  * ```
  */
-export interface Storage extends NodeStore, MetaStore, ViewStore {}
+export interface Storage extends NodeStore, MetaStore, ViewStorage {}
