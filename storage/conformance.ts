@@ -233,6 +233,18 @@ export function storageConformanceCases(target: ConformanceTarget): ConformanceC
     assert.equal(await s.length(), 3);
     assert.deepEqual(await s.has([a!.key, b!.key, c!.key]), [true, true, true]);
     assert.deepEqual(await s.heads(), [c!.key]);
+    // A larger commit (more keys than a backend may look up one by one), stored nodes among the new ones.
+    const many = chain(40, 4, c!.key, "m");
+    const mixed = [a!, ...many.slice(0, 20), b!, ...many.slice(20)].map((n, i) => ({ ...n, change: 4 + i }));
+    const report = await s.commit(mixed);
+    assert.deepEqual(report, mixed.map((_, i) => i !== 0 && i !== 21));
+    assert.equal(await s.length(), 43);
+    assert.equal((await s.get(many[39]!.key))?.change, 43);
+    assert.deepEqual((await s.read({ since: 3, until: 5, limit: 2, reverse: false })).map((n) => n.key), [
+      many[0]!.key,
+      many[1]!.key,
+    ]);
+    assert.deepEqual(await s.heads(), [many[39]!.key]);
     await s.close();
   });
 

@@ -100,6 +100,9 @@ export interface IndexedDBStorageOptions {
   durability?: "relaxed" | "strict";
 }
 
+/** The reason a hopeful commit aborts: a key it wrote is stored already. */
+const STORED_ALREADY = new StorageConflictError("Commit holds a node that is already stored");
+
 /**
  * Keeps a log in an IndexedDB database, in browsers (and anywhere an IndexedDB factory exists). The database is
  * named `name`, as given; delete it with {@link IndexedDBStorage.destroy}.
@@ -395,7 +398,9 @@ export class IndexedDBStorage implements Storage {
   /**
    * Stores the new nodes atomically, in one transaction, and says which of the given nodes were new. The keys not
    * known to be stored (from the chunks in memory or the key set) are looked up inside that transaction, so no
-   * earlier call is trusted for what only the database knows.
+   * earlier call is trusted for what only the database knows: one `getKey` each for a few, one `getAll` of the
+   * keys stored since when the key set is loaded. Many unknown keys without a key set are written at once, and the
+   * unique index refuses a stored one: the transaction then aborts and the commit is done again with the key set.
    */
   commit(nodes: readonly StoredNode[]): Promise<boolean[]> {
     if (nodes.length === 0) {
@@ -403,9 +408,6 @@ export class IndexedDBStorage implements Storage {
     }
     // Checks that need no stored data come first, so a refused commit does not even start a transaction.
     const first = nodes[0]!.change;
-    const fresh: boolean[] = new Array(nodes.length);
-    const inCommit = new Set<string>();
-    const ask: number[] = [];
     for (let i = 0; i < nodes.length; i++) {
       const node = nodes[i]!;
       if (node.change !== first + i) {
@@ -416,9 +418,28 @@ export class IndexedDBStorage implements Storage {
           ),
         );
       }
+    }
+    const hopeful = this.#keys === undefined && nodes.length > KEY_SET_AFTER;
+    return this.#commit(nodes, hopeful).catch((err) => {
+      if (err !== STORED_ALREADY) throw err;
+      return this.#commit(nodes, false, true);
+    });
+  }
+
+  /**
+   * One try at a commit (see `commit`). `hopeful`: writes without looking keys up, and rejects with
+   * {@link STORED_ALREADY} if one is stored; `keySet`: looks them up in the key set (loading it if need be).
+   */
+  #commit(nodes: readonly StoredNode[], hopeful: boolean, keySet = false): Promise<boolean[]> {
+    const first = nodes[0]!.change;
+    const fresh: boolean[] = new Array(nodes.length);
+    const inCommit = new Set<string>();
+    const ask: number[] = [];
+    for (let i = 0; i < nodes.length; i++) {
+      const key = nodes[i]!.key;
       // Stored chunks never change, so a key in memory is stored for good.
-      fresh[i] = !inCommit.has(node.key) && !this.#cache.has(node.key) && this.#keys?.has(node.key) !== true;
-      inCommit.add(node.key);
+      fresh[i] = !inCommit.has(key) && !this.#cache.has(key) && this.#keys?.has(key) !== true;
+      inCommit.add(key);
       if (fresh[i]) ask.push(i);
     }
     const stored: StoredNode[] = [];
@@ -431,6 +452,7 @@ export class IndexedDBStorage implements Storage {
       const heads = tx.objectStore(HEADS).get(HEADS_KEY);
       const last = store.openKeyCursor(null, "prev");
       let length = -1;
+      const lookups = ask.length > 0 && !hopeful;
       last.onsuccess = () => {
         const found = (last.result?.key as number | undefined) ?? 0;
         if (first !== found + 1) {
@@ -441,7 +463,7 @@ export class IndexedDBStorage implements Storage {
             ),
           );
         } else length = found;
-        if (ask.length === 0) write();
+        if (!lookups) write();
       };
       const write = () => {
         if (length < 0) return;
@@ -462,12 +484,19 @@ export class IndexedDBStorage implements Storage {
         chunks = toChunks(stored);
         for (const chunk of chunks) {
           tx.objectStore(CHUNKS).add(chunk);
-          store.add({ last: chunk.last, keys: chunk.keys });
+          const request = store.add({ last: chunk.last, keys: chunk.keys });
+          request.onerror = (event) => {
+            if (request.error?.name !== "ConstraintError") return;
+            // A key of the chunk is stored already (only a hopeful commit gets here): abort, and look up.
+            event.preventDefault();
+            event.stopPropagation();
+            fail(STORED_ALREADY);
+          };
         }
       };
-      if (ask.length === 0) {
+      if (!lookups) {
         // Nothing to look up: the last change's success writes.
-      } else if (this.#keys !== undefined || ask.length > KEY_SET_AFTER) {
+      } else if (this.#keys !== undefined || keySet || ask.length > KEY_SET_AFTER) {
         // Many keys: one request brings the key set up to date (loading it whole the first time).
         const request = store.getAll(IDBKeyRange.lowerBound(this.#keysUpTo, true));
         request.onsuccess = () => {
