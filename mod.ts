@@ -79,4 +79,13 @@ export type {
   SqliteSync,
   SqliteValue,
 } from "./storage/sqlite.ts";
-export type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "./src/storage.ts";
+export type {
+  MetaStore,
+  NodeStore,
+  ReadRange,
+  Storage,
+  ViewRange,
+  ViewState,
+  ViewStorage,
+  ViewWrite,
+} from "./src/storage.ts";

@@ -1,53 +1,89 @@
 /**
- * Tokens shared between the core's modules and not exported from `mod.ts`.
+ * The core's trusted path into a log: what replication, views and the key/value store may do with a `Hyperlog`
+ * beyond its public API, kept off the class. Each log registers its {@link LogInternals} here when it is made, in a
+ * module-private `WeakMap`; {@link internalsOf} hands them out. `mod.ts` does not re-export this module, so a
+ * program holding a log cannot reach them (nor forge them for an object of its own).
  *
  * @module
  */
+import type { Codec } from "./encoding.ts";
+import type { KeyIndex } from "./key-index.ts";
+import type { Node, RawNode, StoredNode } from "./node.ts";
 
 /**
- * Passed to `Hyperlog.ingest` by the wire decoder: the nodes' keys, links, identities and signatures were made by
- * `decodeNodes`, so they are lower-case hex of the right length and need no shape check (their content still is
- * checked: key against content, links present, signatures).
+ * What the core's own modules may do with a log.
  *
  * @example
  * ```ts
- * import { WIRE_NODES } from "./internal.ts";
- * console.assert(typeof WIRE_NODES === "symbol");
+ * import { Hyperlog } from "./log.ts";
+ * import { internalsOf, type LogInternals } from "./internal.ts";
+ * const log = new Hyperlog<string>({ valueEncoding: "utf-8" });
+ * await log.append("a");
+ * const internals: LogInternals<string> = internalsOf(log);
+ * console.assert((await internals.readNodes(0, 10))[0]!.value === "a");
+ * console.assert(internals.codec.decode(internals.codec.encode("b")) === "b");
  * ```
  */
-export const WIRE_NODES: unique symbol = Symbol("hyperlog.wireNodes");
+export interface LogInternals<T> {
+  /**
+   * Replication's ingest: nodes that `decodeNodes` made, so their keys, links, identities and signatures are
+   * lower-case hex of the right length and need no shape check (their content still is checked: key against
+   * content, links present, signatures). Otherwise as `Hyperlog.ingest`.
+   */
+  ingestWire(nodes: readonly RawNode[]): Promise<StoredNode[]>;
+  /** For views: up to `limit` nodes after change `since`, decoded, in change order. */
+  readNodes(since: number, limit: number): Promise<Node<T>[]>;
+  /** For the key/value store: the codec the log encodes values with. */
+  readonly codec: Codec<T>;
+  /**
+   * For replication: the log's key index (`key-index.ts`), built on first use (or, given `false`, only if built
+   * already) and kept up to date on every commit, so that a session's first contact does not read the log;
+   * dropped when it grows past `EAGER_KEYS` unless a reconciliation used it.
+   */
+  keyIndex(build: boolean): Promise<KeyIndex | undefined>;
+}
+
+const REGISTRY = new WeakMap<object, LogInternals<unknown>>();
 
 /**
- * A method of `Hyperlog` for views: reads up to `limit` nodes after change `since`, decoded, in change order.
+ * Registers the internals of `log` (its constructor does, once).
  *
  * @example
  * ```ts
- * import { READ_NODES } from "./internal.ts";
- * console.assert(typeof READ_NODES === "symbol");
+ * import { internalsOf, registerInternals } from "./internal.ts";
+ * import { Hyperlog } from "./log.ts";
+ * const log = new Hyperlog();
+ * let refused = false;
+ * try {
+ *   registerInternals(log, internalsOf(log));
+ * } catch {
+ *   refused = true;
+ * }
+ * console.assert(refused, "a log's internals are registered once");
  * ```
  */
-export const READ_NODES: unique symbol = Symbol("hyperlog.readNodes");
+export function registerInternals<T>(log: object, internals: LogInternals<T>): void {
+  if (REGISTRY.has(log)) throw new TypeError("This log's internals are registered already");
+  REGISTRY.set(log, internals as LogInternals<unknown>);
+}
 
 /**
- * A getter of `Hyperlog` for the key/value store: the codec the log encodes values with.
+ * The internals of `log`; throws a `TypeError` for anything that is not a `Hyperlog`.
  *
  * @example
  * ```ts
- * import { LOG_CODEC } from "./internal.ts";
- * console.assert(typeof LOG_CODEC === "symbol");
+ * import { internalsOf } from "./internal.ts";
+ * let refused: unknown;
+ * try {
+ *   internalsOf({});
+ * } catch (error) {
+ *   refused = error;
+ * }
+ * console.assert(refused instanceof TypeError);
  * ```
  */
-export const LOG_CODEC: unique symbol = Symbol("hyperlog.logCodec");
-
-/**
- * A method of `Hyperlog` for replication: the log's key index (`key-index.ts`), built on first use (or, given
- * `false`, only if built already) and kept up to date on every commit, so that a session's first contact does not
- * read the log; dropped when it grows past `EAGER_KEYS` unless a reconciliation used it.
- *
- * @example
- * ```ts
- * import { KEY_INDEX } from "./internal.ts";
- * console.assert(typeof KEY_INDEX === "symbol");
- * ```
- */
-export const KEY_INDEX: unique symbol = Symbol("hyperlog.keyIndex");
+export function internalsOf<T>(log: object): LogInternals<T> {
+  const internals = REGISTRY.get(log);
+  if (internals === undefined) throw new TypeError("Expected a Hyperlog (made by this copy of the library)");
+  return internals as LogInternals<T>;
+}

@@ -7,7 +7,7 @@
  * @module
  */
 import { resolveEncoding } from "./encoding.ts";
-import { LOG_CODEC } from "./internal.ts";
+import { internalsOf } from "./internal.ts";
 import {
   apply,
   checkKey,
@@ -88,7 +88,7 @@ export class HyperKV<V = unknown> {
   // deno-lint-ignore no-explicit-any
   constructor(log: Hyperlog<any>, options: HyperKVOptions = {}) {
     if (typeof options !== "object" || options === null) throw new TypeError("HyperKV options must be an object");
-    const codec = (log as Hyperlog<unknown>)[LOG_CODEC];
+    const codec = internalsOf<unknown>(log).codec;
     if (codec === resolveEncoding("utf-8") || codec === resolveEncoding("binary")) {
       throw new TypeError(
         "HyperKV stores objects ({ k, v } and { d }) in the log, whose values are strings or bytes; " +

@@ -36,5 +36,5 @@ export interface LogHandle {
   /** Resolves once the log holds more than `length` nodes, or closes, or `signal` aborts. */
   waitForLength(length: number, signal?: AbortSignal): Promise<void>;
   /** Adds nodes made elsewhere, checked (see `Hyperlog.ingest`). */
-  ingest(nodes: readonly RawNode[], token?: symbol): Promise<StoredNode[]>;
+  ingest(nodes: readonly RawNode[]): Promise<StoredNode[]>;
 }

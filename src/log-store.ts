@@ -18,10 +18,9 @@ import type { Node, StoredNode } from "./node.ts";
 import type { Storage } from "./storage.ts";
 
 /** What the caller of `LogStore.#store` knows about its drafts (see there). */
-type Known = typeof CHECK | typeof LINKS_STORED | typeof TRY_FRESH;
+type Known = typeof CHECK | typeof LINKS_STORED;
 const CHECK = 0;
 const LINKS_STORED = 1;
-const TRY_FRESH = 2;
 
 /** The last open in progress per storage object (see `LogStore.open`). */
 const OPENING = new WeakMap<Storage, Promise<void>>();
@@ -91,8 +90,9 @@ export class LogStore<T> {
       // The links are the heads just read under the mutex, so they are stored; and the node cannot be, since a
       // stored node that links to every head would have made them stop being heads.
       if (this.#events.listening("preadd")) return (await this.#storeLocal([draft], LINKS_STORED))[0]!;
-      const stored = this.#freshNode(draft, this.length + 1);
-      await this.#commit([stored]);
+      const [stored] = await this.#commit([this.#freshNode(draft, this.length + 1)]);
+      // Not new only if another writer of a shared store committed the same node meanwhile.
+      if (stored === undefined) return this.#values.decodeDraft(draft, (await this.storage.get(draft.key))!);
       const node = this.#values.decodeDraft(draft, stored);
       if (this.#events.listening("add")) this.#events.emit("add", node);
       return node;
@@ -101,7 +101,7 @@ export class LogStore<T> {
 
   /** Stores local drafts (signed already, links fixed) atomically; resolves with their nodes. */
   addDrafts(drafts: readonly Draft[]): Promise<Node<T>[]> {
-    return this.mutex.run(() => this.#storeLocal(drafts, TRY_FRESH));
+    return this.mutex.run(() => this.#storeLocal(drafts, CHECK));
   }
 
   /**
@@ -148,7 +148,7 @@ export class LogStore<T> {
   }
 
   /**
-   * The index of every key of the log (see `KEY_INDEX`): built once, then kept up to date on commit; with `build`
+   * The index of every key of the log (see `LogInternals.keyIndex` in `internal.ts`): built once, then kept up to date on commit; with `build`
    * false, only if it is built already.
    */
   keyIndex(build: boolean): Promise<KeyIndex | undefined> {
@@ -198,11 +198,11 @@ export class LogStore<T> {
    * the drafts before it are stored and then the call fails (what a receiving peer does). Returns, for each draft
    * that was considered, its stored node, and the nodes this call stored.
    *
-   * `known` says what the caller knows. {@link LINKS_STORED}: every link is stored and no key is (an append of the
-   * heads just read), so nothing is looked up. {@link TRY_FRESH}: when every link of the call points to an earlier
-   * draft of it (a batch of new documents), the drafts are committed without looking their keys up first; the
-   * storage refuses a commit that holds a stored key, and then (the length being unchanged, so no other writer
-   * came in between) the call is done again with the lookup.
+   * Which drafts are new is what the commit answers (`Storage.commit` skips stored keys and repeats, and says so):
+   * keys are looked up before it only when `preadd` listeners must hear of the new nodes first. Links are looked up
+   * only when they do not point to an earlier draft of the call, so a batch of new documents, or a page of nodes
+   * that come ancestors first, commits in one round trip; `known` = {@link LINKS_STORED} (an append of the heads
+   * just read) looks nothing up.
    */
   async #store(
     drafts: readonly Draft[],
@@ -213,10 +213,10 @@ export class LogStore<T> {
     const count = drafts.length;
     let linked = false;
     for (let i = 0; i < count && !linked; i++) linked = drafts[i]!.links.length > 0;
-    const hopeful = known === TRY_FRESH && !partial && !this.#events.listening("preadd");
-    // The first draft of each key (a key may come twice in a call). Without links to check, a hopeful call takes
-    // its keys as distinct: the storage refuses a commit that holds a key twice, and the call is then done again.
-    const firstAt = count === 1 || (hopeful && !linked) ? undefined : new Map<string, number>();
+    const announce = this.#events.listening("preadd");
+    // The first draft of each key (a key may come twice in a call), to check links within the call and to announce
+    // each new node once. Without either, repeats are left to the commit, which reports them as not new.
+    const firstAt = count === 1 || (!linked && !announce) ? undefined : new Map<string, number>();
     const only = count === 1 ? drafts[0]!.key : undefined;
     const firstOf = (key: string): number | undefined =>
       firstAt === undefined ? (key === only ? 0 : undefined) : firstAt.get(key);
@@ -227,48 +227,22 @@ export class LogStore<T> {
         if (!firstAt.has(key)) firstAt.set(key, i);
       }
     }
-    let unchecked = known === LINKS_STORED;
-    if (hopeful) {
-      unchecked = true;
-      for (let i = 0; i < count && unchecked && linked; i++) {
+    const unchecked = known === LINKS_STORED;
+    let stored: Set<string> | undefined;
+    const probe: string[] = [];
+    if (announce) { for (let i = 0; i < count; i++) if (firstIndex(i) === i) probe.push(drafts[i]!.key); }
+    if (!unchecked && linked) {
+      // Links that no earlier draft of the call satisfies (to a later draft, or outside the call).
+      const linkSeen = new Set<string>();
+      for (let i = 0; i < count; i++) {
         for (const link of drafts[i]!.links) {
-          if (!((firstOf(link) ?? Infinity) < i)) {
-            unchecked = false;
-            break;
-          }
+          if ((firstOf(link) ?? Infinity) < i || linkSeen.has(link)) continue;
+          linkSeen.add(link);
+          probe.push(link);
         }
       }
     }
-    let stored: Set<string> | undefined;
-    if (!unchecked) {
-      const probe: string[] = [];
-      if (firstAt === undefined) {
-        probe.push(only!);
-        for (const link of drafts[0]!.links) probe.push(link);
-      } else {
-        for (let i = 0; i < count; i++) if (firstAt.get(drafts[i]!.key) === i) probe.push(drafts[i]!.key);
-        if (linked) {
-          const linkSeen = new Set<string>();
-          for (let i = 0; i < count; i++) {
-            for (const link of drafts[i]!.links) {
-              if (!firstAt.has(link) && !linkSeen.has(link)) {
-                linkSeen.add(link);
-                probe.push(link);
-              }
-            }
-          }
-          // Links to later drafts of the call were left out of the probe; they are only satisfied if already stored.
-          for (let i = 0; i < count; i++) {
-            for (const link of drafts[i]!.links) {
-              const at = firstAt.get(link);
-              if (at !== undefined && at >= i && !linkSeen.has(link)) {
-                linkSeen.add(link);
-                probe.push(link);
-              }
-            }
-          }
-        }
-      }
+    if (probe.length > 0) {
       const present = await this.storage.has(probe);
       for (let i = 0; i < probe.length; i++) {
         if (present[i]) (stored ??= new Set()).add(probe[i]!);
@@ -300,8 +274,8 @@ export class LogStore<T> {
       throw new MissingLinksError([...all]);
     }
 
-    // For each draft: the index of its node in `fresh`, or -1 when it was stored before this call.
-    const fresh: StoredNode[] = [];
+    // For each draft: the index of its node in `proposed`, or -1 when it is known to be stored before this call.
+    const proposed: StoredNode[] = [];
     const freshOf: number[] = new Array(end);
     let change = this.length;
     for (let i = 0; i < end; i++) {
@@ -315,38 +289,32 @@ export class LogStore<T> {
         freshOf[i] = freshOf[first]!;
         continue;
       }
-      const node = this.#freshNode(draft, ++change);
-      freshOf[i] = fresh.length;
-      fresh.push(node);
+      freshOf[i] = proposed.length;
+      proposed.push(this.#freshNode(draft, ++change));
     }
-    if (this.#events.listening("preadd")) {
+    if (announce) {
       for (let i = 0; i < end; i++) {
         if (freshOf[i]! >= 0 && firstIndex(i) === i) {
-          this.#events.emit("preadd", this.#values.decodeDraft(drafts[i]!, fresh[freshOf[i]!]!));
+          this.#events.emit("preadd", this.#values.decodeDraft(drafts[i]!, proposed[freshOf[i]!]!));
         }
       }
     }
-    const length = this.length;
-    try {
-      await this.#commit(fresh);
-    } catch (err) {
-      if (unchecked && known === TRY_FRESH && err instanceof StorageConflictError && this.length === length) {
-        return await this.#store(drafts, partial, CHECK);
-      }
-      throw err;
-    }
+    // The node each proposed one is stored as, or `undefined` when the commit found it stored already.
+    const committed = await this.#commit(proposed);
     const results: StoredNode[] = new Array(end);
     for (let i = 0; i < end; i++) {
-      results[i] = freshOf[i]! >= 0 ? fresh[freshOf[i]!]! : (await this.storage.get(drafts[i]!.key))!;
+      const node = freshOf[i]! >= 0 ? committed[freshOf[i]!] : undefined;
+      results[i] = node ?? (await this.storage.get(drafts[i]!.key))!;
     }
     if (this.#events.listening("add")) {
       for (let i = 0; i < end; i++) {
-        if (freshOf[i]! >= 0 && firstIndex(i) === i) {
-          this.#events.emit("add", this.#values.decodeDraft(drafts[i]!, fresh[freshOf[i]!]!));
-        }
+        const node = freshOf[i]! >= 0 && firstIndex(i) === i ? committed[freshOf[i]!] : undefined;
+        if (node !== undefined) this.#events.emit("add", this.#values.decodeDraft(drafts[i]!, node));
       }
     }
     if (missing.length > 0) throw new MissingLinksError(missing);
+    let fresh = committed as StoredNode[];
+    if (committed.includes(undefined)) fresh = committed.filter((node) => node !== undefined);
     return { results, fresh };
   }
 
@@ -384,10 +352,16 @@ export class LogStore<T> {
     return nodes;
   }
 
-  async #commit(nodes: readonly StoredNode[]): Promise<void> {
-    if (nodes.length === 0) return;
+  /**
+   * Commits nodes numbered on from the length; returns, for each, the node stored, or `undefined` when the storage
+   * had it already (or it repeats an earlier one): the new nodes after a skipped one take lower change numbers, in
+   * copies (their decode cache slots come along).
+   */
+  async #commit(nodes: readonly StoredNode[]): Promise<(StoredNode | undefined)[]> {
+    if (nodes.length === 0) return [];
+    let report: boolean[];
     try {
-      await this.storage.commit(nodes);
+      report = await this.storage.commit(nodes);
     } catch (err) {
       if (err instanceof StorageConflictError) {
         this.length = await this.storage.length();
@@ -397,11 +371,23 @@ export class LogStore<T> {
       }
       throw err;
     }
-    this.length += nodes.length;
+    let committed: (StoredNode | undefined)[] = nodes as StoredNode[];
+    let added = nodes.length;
+    if (report.includes(false)) {
+      committed = new Array(nodes.length);
+      added = 0;
+      for (let i = 0; i < nodes.length; i++) {
+        if (!report[i]) continue;
+        const node = nodes[i]!;
+        const change = this.length + ++added;
+        committed[i] = node.change === change ? node : { ...node, change };
+      }
+    }
+    this.length += added;
     // The key index moves with the length, in the same step: a session reads both at once.
     const index = this.#keyIndex;
     if (index !== undefined) {
-      for (const node of nodes) index.add(node.key);
+      for (const node of committed) if (node !== undefined) index.add(node.key);
       // Grown past what is kept for the asking, and no reconciliation needed it: built again when one does.
       if (!index.keep && Math.max(index.size, index.coming) > EAGER_KEYS) {
         this.#keyIndex = undefined;
@@ -409,5 +395,6 @@ export class LogStore<T> {
       }
     }
     this.waiters.wake();
+    return committed;
   }
 }

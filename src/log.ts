@@ -11,7 +11,7 @@ import type { Codec } from "./encoding.ts";
 import { ClosedError, HyperlogError, InvalidNodeError, NotFoundError } from "./errors.ts";
 import { isKey } from "./hex.ts";
 import type { Identity } from "./identity.ts";
-import { KEY_INDEX, LOG_CODEC, READ_NODES, WIRE_NODES } from "./internal.ts";
+import { registerInternals } from "./internal.ts";
 import type { KeyIndex } from "./key-index.ts";
 import { checkRaw } from "./log-checks.ts";
 import { LogEvents } from "./log-events.ts";
@@ -103,6 +103,14 @@ export class Hyperlog<T = unknown> extends EventTarget implements LogHandle {
     });
     this.#opening = this.#store.open(() => void this.refresh().catch(() => {}));
     this.#opening.catch(() => {});
+    const store = this.#store;
+    const writes = this.#writes;
+    registerInternals<T>(this, {
+      ingestWire: (nodes) => writes.ingest(nodes, true),
+      readNodes: (since, limit) => store.readNodes(since, limit),
+      codec: this.#values.codec,
+      keyIndex: (build) => store.keyIndex(build),
+    });
   }
 
   /**
@@ -391,7 +399,7 @@ export class Hyperlog<T = unknown> extends EventTarget implements LogHandle {
    * does and requiring its links to be in the log or earlier in `nodes`. Nodes the log already has are skipped.
    * Nodes are stored in order up to the first bad one; then the call rejects with that node's error, having stored
    * the good nodes before it and nothing of the bad one. Resolves with the nodes it stored, with their new change
-   * numbers. Replication is built on this (it passes an internal `token`; leave it out).
+   * numbers. Replication is built on this.
    *
    * @example Copy a log into another, values still encoded
    * ```ts
@@ -405,8 +413,8 @@ export class Hyperlog<T = unknown> extends EventTarget implements LogHandle {
    * console.assert(stored.length === 2 && (await b.heads())[0]?.value === "two");
    * ```
    */
-  ingest(nodes: readonly RawNode[], token?: symbol): Promise<StoredNode[]> {
-    return this.#writes.ingest(nodes, token === WIRE_NODES);
+  ingest(nodes: readonly RawNode[]): Promise<StoredNode[]> {
+    return this.#writes.ingest(nodes, false);
   }
 
   /**
@@ -450,24 +458,6 @@ export class Hyperlog<T = unknown> extends EventTarget implements LogHandle {
     const view = new View(this, options);
     this.#views.add(view);
     return view;
-  }
-
-  /**
-   * The index of every key of the log (see {@link KEY_INDEX}): built once, then kept up to date on commit; with
-   * `build` false, only if it is built already.
-   */
-  [KEY_INDEX](build = true): Promise<KeyIndex | undefined> {
-    return this.#store.keyIndex(build);
-  }
-
-  /** The codec of this log's values (see {@link LOG_CODEC}). */
-  get [LOG_CODEC](): Codec<T> {
-    return this.#values.codec;
-  }
-
-  /** Reads decoded nodes for views (see {@link READ_NODES}). */
-  [READ_NODES](since: number, limit: number): Promise<Node<T>[]> {
-    return this.#store.readNodes(since, limit);
   }
 
   /**

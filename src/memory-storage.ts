@@ -116,11 +116,33 @@ export class MemoryStorage implements Storage {
     return Promise.resolve(out);
   }
 
-  /** Stores nodes atomically: applies them in order and undoes everything if one breaks a rule. */
-  commit(nodes: readonly StoredNode[]): Promise<void> {
+  /**
+   * Stores the new nodes atomically: checks every node first (so nothing can fail halfway), then applies them in
+   * order, skipping the keys already stored (or stored earlier in this commit).
+   */
+  commit(nodes: readonly StoredNode[]): Promise<boolean[]> {
     this.#check();
     const base = this.#order.length;
-    const listed = this.#headList.length;
+    for (let i = 0; i < nodes.length; i++) {
+      const node = nodes[i]!;
+      if (typeof node.key !== "string") {
+        return Promise.reject(new TypeError(`Commit holds a node whose key is not a string (change ${node.change})`));
+      }
+      for (const link of node.links) {
+        if (typeof link !== "string") {
+          return Promise.reject(new TypeError(`Commit holds node ${node.key}, whose links are not all strings`));
+        }
+      }
+      if (node.change !== base + i + 1) {
+        return Promise.reject(
+          new StorageConflictError(
+            `Commit expected change ${
+              base + i + 1
+            } for node ${node.key} but got ${node.change}; another writer may share this store`,
+          ),
+        );
+      }
+    }
     if (this.#isHead.length < base + nodes.length) {
       const grown = new Uint8Array(Math.max(this.#isHead.length * 2, base + nodes.length));
       grown.set(this.#isHead);
@@ -128,57 +150,31 @@ export class MemoryStorage implements Storage {
     }
     const isHead = this.#isHead;
     this.#reserve(base + nodes.length);
-    const unheaded: number[] = [];
+    const fresh: boolean[] = new Array(nodes.length);
     for (let i = 0; i < nodes.length; i++) {
-      const node = nodes[i]!;
-      let problem: string | undefined;
-      let slot = 0;
-      if (typeof node.key !== "string") {
-        this.#undo(base, listed, unheaded);
-        return Promise.reject(new TypeError(`Commit holds a node whose key is not a string (change ${node.change})`));
+      let node = nodes[i]!;
+      const slot = this.#slotOf(node.key);
+      if (slot >= 0) {
+        fresh[i] = false;
+        continue;
       }
-      if (node.change !== base + i + 1) {
-        problem = `Commit expected change ${
-          base + i + 1
-        } for node ${node.key} but got ${node.change}; another writer may share this store`;
-      } else {
-        slot = this.#slotOf(node.key);
-        if (slot >= 0) problem = `Commit holds node ${node.key}, which is already stored`;
-      }
-      if (problem !== undefined) {
-        this.#undo(base, listed, unheaded);
-        return Promise.reject(new StorageConflictError(problem));
-      }
+      fresh[i] = true;
+      const change = this.#order.length + 1;
+      // A node after a skipped one takes the next change number, in a copy: the caller's object is left as given.
+      if (node.change !== change) node = { ...node, change };
       // The probe ended on the empty slot where the key goes (`-1 - slot`).
-      this.#slots[-1 - slot] = node.change;
+      this.#slots[-1 - slot] = change;
       this.#order.push(node);
       const links = node.links;
       for (let j = 0; j < links.length; j++) {
         const at = this.#slotOf(links[j]!);
-        const change = at < 0 ? 0 : this.#slots[at]!;
-        if (change !== 0 && isHead[change - 1] === 1) {
-          isHead[change - 1] = 0;
-          unheaded.push(change);
-        }
+        const linked = at < 0 ? 0 : this.#slots[at]!;
+        if (linked !== 0 && isHead[linked - 1] === 1) isHead[linked - 1] = 0;
       }
-      isHead[base + i] = 1;
-      this.#headList.push(base + i + 1);
+      isHead[change - 1] = 1;
+      this.#headList.push(change);
     }
-    return Promise.resolve();
-  }
-
-  #undo(base: number, listed: number, unheaded: readonly number[]): void {
-    // Each key took the first empty slot on its probe path, and a rebuilt table is the keys put in again in change
-    // order, so emptying the slots of the newest keys first gives back the table as it was before them.
-    const removed = this.#order.splice(base);
-    for (let i = removed.length - 1; i >= 0; i--) {
-      const node = removed[i]!;
-      const slot = this.#slotOfIn(node.key, removed, base);
-      if (slot >= 0) this.#slots[slot] = 0;
-      this.#isHead[node.change - 1] = 0;
-    }
-    this.#headList.length = listed;
-    for (const change of unheaded) if (change <= base) this.#isHead[change - 1] = 1;
+    return Promise.resolve(fresh);
   }
 
   /** The slot hash of a key: its first 16 characters (64 random bits of a hex SHA-256 key), mixed with the seed. */
@@ -198,18 +194,6 @@ export class MemoryStorage implements Storage {
       const change = slots[i]!;
       if (change === 0) return -1 - i;
       if (order[change - 1]!.key === key) return i;
-    }
-  }
-
-  /** {@link MemoryStorage.#slotOf} while the nodes from change `base + 1` on are in `removed`, not in the order. */
-  #slotOfIn(key: string, removed: readonly StoredNode[], base: number): number {
-    const slots = this.#slots;
-    const mask = slots.length - 1;
-    for (let i = this.#hash(key) & mask;; i = (i + 1) & mask) {
-      const change = slots[i]!;
-      if (change === 0) return -1 - i;
-      const node = change > base ? removed[change - base - 1] : this.#order[change - 1];
-      if (node?.key === key) return i;
     }
   }
 

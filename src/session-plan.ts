@@ -8,7 +8,7 @@
  */
 import { type Checkpoint, loadCheckpoint, Ranges, saveCheckpoint, sessionId } from "./checkpoint.ts";
 import { ProtocolError } from "./errors.ts";
-import { KEY_INDEX } from "./internal.ts";
+import { internalsOf } from "./internal.ts";
 import type { KeyIndex } from "./key-index.ts";
 import type { LogHandle } from "./log-handle.ts";
 import type { ReplicationStats } from "./replicate-types.ts";
@@ -119,7 +119,7 @@ export async function storeCheckpoint(
  * ```
  */
 export function keyIndexOf(log: LogHandle, build: boolean): Promise<KeyIndex | undefined> {
-  return (log as unknown as { [KEY_INDEX](build: boolean): Promise<KeyIndex | undefined> })[KEY_INDEX](build);
+  return internalsOf(log).keyIndex(build);
 }
 
 /**

@@ -6,7 +6,7 @@
  * @module
  */
 import { Ranges } from "./checkpoint.ts";
-import { WIRE_NODES } from "./internal.ts";
+import { internalsOf } from "./internal.ts";
 import type { LogHandle } from "./log-handle.ts";
 import type { ReplicationStats } from "./replicate-types.ts";
 import { encodeMessage, type WireNode } from "./wire.ts";
@@ -61,7 +61,7 @@ export class Intake {
     const bytes = this.#bytes;
     this.#nodes = [];
     this.#bytes = 0;
-    const fresh = await this.#log.ingest(nodes, WIRE_NODES);
+    const fresh = await internalsOf(this.#log).ingestWire(nodes);
     this.owedCredit += bytes;
     if (fresh.length === 0) return;
     this.#stats.nodesReceived += fresh.length;

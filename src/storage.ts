@@ -1,12 +1,18 @@
 /**
- * The Storage interface: everything the log, and later the views and the key/value store, need from a backend.
+ * The storage seam: what the log, the views and the key/value store need from a backend, as three small
+ * interfaces. {@link NodeStore} keeps the nodes, {@link MetaStore} a few named strings (the log id),
+ * {@link ViewStorage} the views' pairs and checkpoints; {@link Storage} is the three together, which every backend in
+ * `storage/` implements (a backend may implement all three on one database, as ours do).
  *
  * The contract, which `storage/conformance.ts` tests for any backend:
- * - `commit(nodes)` is atomic: all of the nodes, their change order and the heads are stored, or none are.
- * - Change numbers are dense: the first node has change 1, each commit continues from `length()`; a commit whose
- *   first change is not `length() + 1`, or whose numbers have gaps, is refused with a `StorageConflictError`.
- * - A commit that holds a key the store already has, or the same key twice, is refused with a
- *   `StorageConflictError`. The caller (the log) filters out nodes it already has.
+ * - `commit(nodes)` is atomic: all of the new nodes, their change order and the heads are stored, or none are.
+ * - `commit` reports what was new: for each given node, `true` when this commit stored it, `false` when its key was
+ *   already stored or came earlier in the same commit (such a node is skipped, not refused). No call before it is
+ *   needed or assumed: a backend must not rely on `has`, `get` or anything else having been called first.
+ * - Change numbers are dense. The caller numbers the nodes of a commit as if all were new: from `length() + 1`,
+ *   without gaps; a commit that does not is refused with a `StorageConflictError` (another writer moved the store).
+ *   The new nodes are stored with dense numbers in commit order: the k-th new node gets change `length() + k`, which
+ *   is lower than the number it was given when a node before it was skipped.
  * - Nodes within a commit come ancestors first. The caller has checked that every link is present in the store or
  *   earlier in the commit. Heads are kept by the store: a committed node becomes a head, and every key it links to
  *   stops being one.
@@ -125,24 +131,25 @@ export interface ViewRange {
 }
 
 /**
- * A storage backend for a log.
+ * The node half of a backend: nodes by key and in change order, and the heads.
  *
- * @example Open the in-memory backend and read its length
+ * @example Commit two nodes and one again: the report says which were new
  * ```ts
  * import { MemoryStorage } from "./memory-storage.ts";
- * import type { Storage } from "./storage.ts";
- * const storage: Storage = new MemoryStorage();
- * await storage.open();
- * console.assert((await storage.length()) === 0);
+ * import { encodeNode } from "./node.ts";
+ * import type { NodeStore, StoredNode } from "./storage.ts";
+ * const node = (value: string, change: number): StoredNode => ({ ...encodeNode([], value), links: [], change });
+ * const store: NodeStore = new MemoryStorage();
+ * await store.open();
+ * console.assert((await store.commit([node("a", 1), node("b", 2)])).join() === "true,true");
+ * // "a" is stored already: it is skipped, and "c" takes change 3.
+ * console.assert((await store.commit([node("a", 3), node("c", 4)])).join() === "false,true");
+ * console.assert((await store.length()) === 3 && (await store.read({ since: 2, until: 3, limit: 1, reverse: false }))[0]!.change === 3);
  * ```
  */
-export interface Storage {
+export interface NodeStore {
   /** Opens the store (idempotent). Every other method may assume it has resolved. */
   open(): Promise<void>;
-  /** Reads a small metadata value (such as the log id), or `undefined`. */
-  getMeta(name: string): Promise<string | undefined>;
-  /** Writes a small metadata value atomically. */
-  setMeta(name: string, value: string): Promise<void>;
   /** The number of nodes stored, which is also the highest change number. */
   length(): Promise<number>;
   /** The node with this key, or `undefined`. */
@@ -153,8 +160,56 @@ export interface Storage {
   heads(): Promise<string[]>;
   /** One page of nodes in change order (see {@link ReadRange}). */
   read(range: ReadRange): Promise<StoredNode[]>;
-  /** Stores nodes atomically (see the module doc for the rules). */
-  commit(nodes: readonly StoredNode[]): Promise<void>;
+  /**
+   * Stores the nodes that are new atomically and says, for each given node, whether this commit stored it (see the
+   * module doc for the rules: already stored keys and repeats are skipped, new nodes numbered densely).
+   */
+  commit(nodes: readonly StoredNode[]): Promise<boolean[]>;
+  /** Releases the store. Calls after `close` reject with a `ClosedError`. */
+  close(): Promise<void>;
+  /**
+   * Optional, for stores that other writers share and that can tell when they commit (Deno KV): calls `onChange`
+   * after a commit that may not be this storage's own; returns a function that stops watching. The log then calls
+   * `refresh()`.
+   */
+  watch?(onChange: () => void): () => void;
+}
+
+/**
+ * Small named strings beside the nodes (the log keeps its id here).
+ *
+ * @example
+ * ```ts
+ * import { MemoryStorage } from "./memory-storage.ts";
+ * import type { MetaStore } from "./storage.ts";
+ * const meta: MetaStore = new MemoryStorage();
+ * await meta.setMeta("id", "one");
+ * console.assert((await meta.getMeta("id")) === "one" && (await meta.getMeta("other")) === undefined);
+ * ```
+ */
+export interface MetaStore {
+  /** Reads a small metadata value (such as the log id), or `undefined`. */
+  getMeta(name: string): Promise<string | undefined>;
+  /** Writes a small metadata value atomically. */
+  setMeta(name: string, value: string): Promise<void>;
+}
+
+/**
+ * The views' half of a backend: string pairs in a namespace per view, and a checkpoint per view. (A view's `map`
+ * writes to a `ViewStore`, whose batch the view commits here.)
+ *
+ * @example
+ * ```ts
+ * import { MemoryStorage } from "./memory-storage.ts";
+ * import type { ViewStorage } from "./storage.ts";
+ * const views: ViewStorage = new MemoryStorage();
+ * await views.viewCommit("v", [{ key: "a", value: "1" }], { version: 1, change: 5 });
+ * console.assert((await views.viewGet("v", "a")) === "1" && (await views.viewState("v"))!.change === 5);
+ * await views.viewDrop("v");
+ * console.assert((await views.viewState("v")) === undefined);
+ * ```
+ */
+export interface ViewStorage {
   /** The checkpoint of the view `name`, or `undefined` when the view has none (never built, or dropped). */
   viewState(name: string): Promise<ViewState | undefined>;
   /** The value of `key` in the view `name`, or `undefined`. */
@@ -165,12 +220,18 @@ export interface Storage {
   viewCommit(name: string, writes: readonly ViewWrite[], state: ViewState): Promise<void>;
   /** Removes every pair and the checkpoint of the view `name` in one atomic step. */
   viewDrop(name: string): Promise<void>;
-  /** Releases the store. Calls after `close` reject with a `ClosedError`. */
-  close(): Promise<void>;
-  /**
-   * Optional, for stores that other writers share and that can tell when they commit (Deno KV): calls `onChange`
-   * after a commit that may not be this storage's own; returns a function that stops watching. The log then calls
-   * `refresh()`.
-   */
-  watch?(onChange: () => void): () => void;
 }
+
+/**
+ * A storage backend for a log: a {@link NodeStore}, a {@link MetaStore} and a {@link ViewStorage} in one.
+ *
+ * @example Open the in-memory backend and read its length
+ * ```ts
+ * import { MemoryStorage } from "./memory-storage.ts";
+ * import type { Storage } from "./storage.ts";
+ * const storage: Storage = new MemoryStorage();
+ * await storage.open();
+ * console.assert((await storage.length()) === 0);
+ * ```
+ */
+export interface Storage extends NodeStore, MetaStore, ViewStorage {}

@@ -7,7 +7,7 @@
  * @module
  */
 import { ClosedError, HyperlogError } from "./errors.ts";
-import { READ_NODES } from "./internal.ts";
+import { internalsOf } from "./internal.ts";
 import type { LogHandle } from "./log-handle.ts";
 import type { Node } from "./node.ts";
 import type { Storage, ViewRange, ViewWrite } from "./storage.ts";
@@ -139,8 +139,6 @@ export interface ViewBatchDetail<T = unknown> {
 
 const DEFAULT_BATCH = 5000;
 
-/** The log's internal read of decoded nodes (see `READ_NODES`): a `Hyperlog` has it. */
-type ReadsNodes<T> = { [READ_NODES](since: number, limit: number): Promise<Node<T>[]> };
 /** Views open on each storage object, by name: two views of one name on one storage would corrupt each other. */
 const OPEN_VIEWS = new WeakMap<Storage, Set<string>>();
 
@@ -391,7 +389,7 @@ export class View<T = unknown> extends EventTarget {
     this.#settle();
     for (;;) {
       if (signal.aborted || log.closed) return;
-      const nodes = await (log as LogHandle & ReadsNodes<T>)[READ_NODES](this.#change, this.#batchSize);
+      const nodes = await internalsOf<T>(log).readNodes(this.#change, this.#batchSize);
       if (signal.aborted) return;
       if (nodes.length === 0) {
         await log.waitForLength(this.#change, signal);

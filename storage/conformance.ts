@@ -194,20 +194,57 @@ export function storageConformanceCases(target: ConformanceTarget): ConformanceC
     await s.close();
   });
 
-  it("refuses the same node written twice, in one commit or across commits, atomically", async () => {
+  it("commit reports what was new: new, already stored, repeated within the commit", async () => {
     const s = await open();
     const [a, b] = chain(2);
-    await s.commit([a!]);
-    await assert.rejects(s.commit([b!, { ...a!, change: 3 }]), { name: "StorageConflictError" });
-    assert.equal(await s.length(), 1);
-    assert.equal(await s.get(b!.key), undefined, "the good node of a refused commit is not stored");
-    assert.equal((await s.get(a!.key))?.change, 1, "the stored node stays as it was");
-    const c = makeStoredNode([], "c", 2);
-    await assert.rejects(s.commit([c, { ...c, change: 3 }]), { name: "StorageConflictError" });
-    assert.equal(await s.length(), 1);
-    assert.deepEqual(await s.heads(), [a!.key]);
-    await s.commit([b!]);
-    assert.equal(await s.length(), 2);
+    assert.deepEqual(await s.commit([a!, b!]), [true, true]);
+    const c = makeStoredNode([], "c", 4);
+    const d = makeStoredNode([c.key], "d", 6);
+    // Numbered as if all were new (3 to 6); b is stored and the second c repeats the first: both are skipped, and
+    // the new nodes take the next numbers in order.
+    const report = await s.commit([{ ...b!, change: 3 }, c, { ...c, change: 5 }, d]);
+    assert.deepEqual(report, [false, true, false, true]);
+    assert.equal(await s.length(), 4);
+    assert.equal((await s.get(c.key))?.change, 3);
+    assert.equal((await s.get(d.key))?.change, 4);
+    assert.equal((await s.get(b!.key))?.change, 2, "the stored node stays as it was");
+    assert.deepEqual((await readAll(s)).map((n) => n.key), [a!.key, b!.key, c.key, d.key]);
+    assert.deepEqual((await s.heads()).sort(), [b!.key, d.key].sort());
+    assert.deepEqual(await s.commit([{ ...a!, change: 5 }, { ...d, change: 6 }]), [false, false], "nothing new");
+    assert.equal(await s.length(), 4);
+    assert.deepEqual(await s.commit([]), []);
+    const e = makeStoredNode([d.key], "e", 5);
+    assert.deepEqual(await s.commit([e]), [true]);
+    assert.deepEqual((await s.heads()).sort(), [b!.key, e.key].sort());
+    await s.close();
+  });
+
+  it("commit needs no call before it: nodes found stored only inside the commit are skipped", async () => {
+    const s = await open();
+    const [a, b, c] = chain(3);
+    // A `has` that found nothing, then a commit that stored the key since: the next commit must not trust the has.
+    assert.deepEqual(await s.has([a!.key, b!.key]), [false, false]);
+    assert.deepEqual(await s.commit([a!]), [true]);
+    assert.deepEqual(await s.commit([{ ...a!, change: 2 }, { ...b!, change: 3 }]), [false, true]);
+    assert.equal((await s.get(b!.key))?.change, 2);
+    // A `has` of other keys, then a commit of keys never asked about.
+    assert.deepEqual(await s.has(["00".repeat(32)]), [false]);
+    assert.deepEqual(await s.commit([{ ...b!, change: 3 }, { ...c!, change: 4 }]), [false, true]);
+    assert.equal(await s.length(), 3);
+    assert.deepEqual(await s.has([a!.key, b!.key, c!.key]), [true, true, true]);
+    assert.deepEqual(await s.heads(), [c!.key]);
+    // A larger commit (more keys than a backend may look up one by one), stored nodes among the new ones.
+    const many = chain(40, 4, c!.key, "m");
+    const mixed = [a!, ...many.slice(0, 20), b!, ...many.slice(20)].map((n, i) => ({ ...n, change: 4 + i }));
+    const report = await s.commit(mixed);
+    assert.deepEqual(report, mixed.map((_, i) => i !== 0 && i !== 21));
+    assert.equal(await s.length(), 43);
+    assert.equal((await s.get(many[39]!.key))?.change, 43);
+    assert.deepEqual((await s.read({ since: 3, until: 5, limit: 2, reverse: false })).map((n) => n.key), [
+      many[0]!.key,
+      many[1]!.key,
+    ]);
+    assert.deepEqual(await s.heads(), [many[39]!.key]);
     await s.close();
   });
 
@@ -388,6 +425,8 @@ export function storageConformanceCases(target: ConformanceTarget): ConformanceC
       await s.setMeta("id", "kept");
       const again = await reopen(s);
       await again.open();
+      // A new handle has looked nothing up: the commit itself finds what is stored.
+      assert.deepEqual(await again.commit([{ ...nodes[3]!, change: 22 }]), [false]);
       assert.equal(await again.length(), 21);
       assert.equal(await again.getMeta("id"), "kept");
       assert.deepEqual((await again.heads()).sort(), [nodes[19]!.key, other.key].sort());

@@ -1,14 +1,14 @@
 /**
- * The byte layouts of {@link DenoKvStorage} (`deno-kv.ts`): chunks of nodes, the index entry of a key, the tip of a
- * log, the state of a view, and the journal of a commit too large for one atomic operation; and the arithmetic of
- * Deno KV's limits, which cuts a list of writes into atomic operations that each fit. Every value is stored as
- * bytes (`Uint8Array`), which Deno KV keeps as they are, so any Deno KV client (the npm `@deno/kv` under Node
- * too) reads them; other JavaScript values would be V8-serialized, in a format an older V8 cannot read.
+ * The byte layouts of {@link DenoKvStorage} (`deno-kv.ts`), besides its chunks of nodes (`deno-kv-chunk.ts`): the
+ * tip of a log, the state of a view, a view's values, and the journal of a commit too large for one atomic
+ * operation; and the arithmetic of Deno KV's limits, which cuts a list of writes into atomic operations that each
+ * fit. Every value is stored as bytes (`Uint8Array`), which Deno KV keeps as they are, so any Deno KV client (the
+ * npm `@deno/kv` under Node too) reads them; other JavaScript values would be V8-serialized, in a format an older
+ * V8 cannot read.
  *
  * @module
  */
-import { HEX_VALUE, toHex } from "../src/hex.ts";
-import type { StoredNode } from "../src/node.ts";
+import { join, pieces, Reader, utf8, Writer } from "./deno-kv-bytes.ts";
 
 /**
  * One part of a Deno KV key, as `Deno.KvKeyPart` is.
@@ -52,12 +52,6 @@ export interface KvWrite {
   readonly value: Uint8Array | undefined;
 }
 
-/** The largest value Deno KV stores is 64 KiB; pieces of split values stay a little below it. */
-export const PIECE_BYTES = 65_000;
-/** A chunk takes no more node once its encoding reaches this many bytes (so most chunks are one piece). */
-export const CHUNK_BYTES = 60_000;
-/** A chunk holds at most this many nodes. */
-export const CHUNK_NODES = 1000;
 /** Deno KV allows 1000 mutations per atomic operation; we leave room for the guard's check and set. */
 const OP_MUTATIONS = 990;
 /** Deno KV allows 800 KiB of keys and values per atomic operation. */
@@ -66,9 +60,6 @@ const OP_BYTES = 780 * 1024;
 const OP_KEY_BYTES = 76 * 1024;
 /** The longest key Deno KV accepts, in encoded bytes. */
 export const MAX_KEY_BYTES = 2048;
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 function zeros(bytes: Uint8Array): number {
   let n = 0;
@@ -146,243 +137,6 @@ export function splitWrites(writes: readonly KvWrite[], reserveBytes = 0, reserv
   }
   if (group.length > 0) groups.push(group);
   return groups;
-}
-
-/** A growable byte writer. */
-class Writer {
-  buf = new Uint8Array(256);
-  at = 0;
-  room(n: number): void {
-    if (this.at + n <= this.buf.length) return;
-    const next = new Uint8Array(Math.max(this.buf.length * 2, this.at + n));
-    next.set(this.buf.subarray(0, this.at));
-    this.buf = next;
-  }
-  byte(b: number): void {
-    this.room(1);
-    this.buf[this.at++] = b;
-  }
-  varint(n: number): void {
-    this.room(8);
-    while (n >= 0x80) {
-      this.buf[this.at++] = (n % 0x80) | 0x80;
-      n = Math.floor(n / 0x80);
-    }
-    this.buf[this.at++] = n;
-  }
-  bytes(b: Uint8Array): void {
-    this.room(b.length);
-    this.buf.set(b, this.at);
-    this.at += b.length;
-  }
-  hex(hex: string): void {
-    this.room(hex.length / 2);
-    for (let i = 0; i < hex.length; i += 2) {
-      this.buf[this.at++] = (HEX_VALUE[hex.charCodeAt(i)]! << 4) | HEX_VALUE[hex.charCodeAt(i + 1)]!;
-    }
-  }
-  f64(n: number): void {
-    this.room(8);
-    new DataView(this.buf.buffer).setFloat64(this.at, n);
-    this.at += 8;
-  }
-  text(s: string): void {
-    const b = encoder.encode(s);
-    this.varint(b.length);
-    this.bytes(b);
-  }
-  done(): Uint8Array {
-    return this.buf.slice(0, this.at);
-  }
-}
-
-/** A byte reader that throws on data that ends early. */
-class Reader {
-  at = 0;
-  readonly buf: Uint8Array;
-  readonly what: string;
-  constructor(buf: Uint8Array, what: string) {
-    this.buf = buf;
-    this.what = what;
-  }
-  need(n: number): void {
-    if (this.at + n > this.buf.length) throw new RangeError(`${this.what} ends early: the stored data is damaged`);
-  }
-  byte(): number {
-    this.need(1);
-    return this.buf[this.at++]!;
-  }
-  varint(): number {
-    let n = 0;
-    let scale = 1;
-    for (;;) {
-      const b = this.byte();
-      n += (b & 0x7f) * scale;
-      if (b < 0x80) return n;
-      scale *= 0x80;
-    }
-  }
-  bytes(n: number): Uint8Array {
-    this.need(n);
-    const out = this.buf.subarray(this.at, this.at + n);
-    this.at += n;
-    return out;
-  }
-  hex(n: number): string {
-    return toHex(this.bytes(n));
-  }
-  f64(): number {
-    this.need(8);
-    const n = new DataView(this.buf.buffer, this.buf.byteOffset).getFloat64(this.at);
-    this.at += 8;
-    return n;
-  }
-  text(): string {
-    return decoder.decode(this.bytes(this.varint()));
-  }
-}
-
-/** The encoded size of a node within a chunk, near enough to cut chunks. */
-function nodeBytes(node: StoredNode): number {
-  return 32 + 1 + 2 + node.links.length * 32 + (node.identity === undefined ? 0 : 96) + 5 + node.value.length;
-}
-
-/**
- * Cuts nodes of consecutive changes into chunks: at most {@link CHUNK_NODES} nodes, and no more node once the
- * encoding reaches {@link CHUNK_BYTES}. Each chunk is `[last change, nodes]`.
- *
- * @example
- * ```ts
- * import { cutChunks } from "./deno-kv-codec.ts";
- * import { chain } from "./conformance.ts";
- * const chunks = cutChunks(chain(2500));
- * console.assert(chunks.length > 2 && chunks.every(([last, nodes]) => nodes.at(-1)!.change === last));
- * ```
- */
-export function cutChunks(nodes: readonly StoredNode[]): Array<[number, StoredNode[]]> {
-  const out: Array<[number, StoredNode[]]> = [];
-  let chunk: StoredNode[] = [];
-  let bytes = 0;
-  for (const node of nodes) {
-    if (chunk.length > 0 && (chunk.length >= CHUNK_NODES || bytes >= CHUNK_BYTES)) {
-      out.push([chunk[chunk.length - 1]!.change, chunk]);
-      chunk = [];
-      bytes = 0;
-    }
-    chunk.push(node);
-    bytes += nodeBytes(node);
-  }
-  if (chunk.length > 0) out.push([chunk[chunk.length - 1]!.change, chunk]);
-  return out;
-}
-
-/**
- * Encodes nodes of consecutive changes as one chunk: a version byte, the count, then per node its key, a flag byte
- * (1: signed), its links, its identity and signature when signed, and its value, length-prefixed.
- *
- * @example
- * ```ts
- * import { decodeChunk, encodeChunk } from "./deno-kv-codec.ts";
- * import { chain } from "./conformance.ts";
- * const nodes = chain(3);
- * console.assert(decodeChunk(encodeChunk(nodes), 3)[2]!.key === nodes[2]!.key);
- * ```
- */
-export function encodeChunk(nodes: readonly StoredNode[]): Uint8Array {
-  const w = new Writer();
-  w.room(nodes.reduce((n, node) => n + nodeBytes(node), 8));
-  w.byte(1);
-  w.varint(nodes.length);
-  for (const node of nodes) {
-    w.hex(node.key);
-    w.byte(node.identity === undefined ? 0 : 1);
-    w.varint(node.links.length);
-    for (const link of node.links) w.hex(link);
-    if (node.identity !== undefined) {
-      w.hex(node.identity);
-      w.hex(node.signature!);
-    }
-    w.varint(node.value.length);
-    w.bytes(node.value);
-  }
-  return w.done();
-}
-
-/**
- * Decodes a chunk whose last change is `last`: all its nodes, or with `only`, just the node of that change.
- *
- * @example
- * ```ts
- * import { decodeChunk, encodeChunk } from "./deno-kv-codec.ts";
- * import { chain } from "./conformance.ts";
- * const bytes = encodeChunk(chain(5));
- * console.assert(decodeChunk(bytes, 5, 4).length === 1 && decodeChunk(bytes, 5, 4)[0]!.change === 4);
- * ```
- */
-export function decodeChunk(bytes: Uint8Array, last: number, only?: number): StoredNode[] {
-  const r = new Reader(bytes, `The chunk of changes up to ${last}`);
-  if (r.byte() !== 1) throw new RangeError(`The chunk of changes up to ${last} has an unknown format`);
-  const count = r.varint();
-  const first = last - count + 1;
-  const out: StoredNode[] = [];
-  for (let i = 0; i < count; i++) {
-    const change = first + i;
-    if (only !== undefined && change !== only) {
-      r.bytes(32);
-      const signed = r.byte() === 1;
-      r.bytes(r.varint() * 32 + (signed ? 96 : 0));
-      r.bytes(r.varint());
-      continue;
-    }
-    const key = r.hex(32);
-    const signed = r.byte() === 1;
-    const links: string[] = new Array(r.varint());
-    for (let j = 0; j < links.length; j++) links[j] = r.hex(32);
-    if (signed) {
-      const identity = r.hex(32);
-      const signature = r.hex(64);
-      out.push({ key, links, value: r.bytes(r.varint()), change, identity, signature });
-    } else out.push({ key, links, value: r.bytes(r.varint()), change });
-    if (only !== undefined) break;
-  }
-  return out;
-}
-
-/**
- * Splits bytes into pieces of at most {@link PIECE_BYTES} (one empty piece for no bytes).
- *
- * @example
- * ```ts
- * import { pieces } from "./deno-kv-codec.ts";
- * console.assert(pieces(new Uint8Array(140_000)).length === 3);
- * ```
- */
-export function pieces(bytes: Uint8Array): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (let at = 0; at < bytes.length || out.length === 0; at += PIECE_BYTES) {
-    out.push(bytes.subarray(at, at + PIECE_BYTES));
-  }
-  return out;
-}
-
-/**
- * Joins pieces back into one byte array.
- *
- * @example
- * ```ts
- * import { join, pieces } from "./deno-kv-codec.ts";
- * console.assert(join(pieces(new Uint8Array(70_000))).length === 70_000);
- * ```
- */
-export function join(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
 
 /**
@@ -591,7 +345,7 @@ export function decodeJournal(bytes: Uint8Array): KvWrite[] {
  * ```
  */
 export function encodeViewValue(value: string): Uint8Array[] {
-  const bytes = encoder.encode(value);
+  const bytes = utf8.encode(value);
   const parts = pieces(bytes);
   const first = new Uint8Array(1 + parts[0]!.length);
   first[0] = parts.length - 1;
@@ -610,19 +364,5 @@ export function encodeViewValue(value: string): Uint8Array[] {
  * ```
  */
 export function decodeViewValue(first: Uint8Array, extra: readonly Uint8Array[]): string {
-  return decoder.decode(join([first.subarray(1), ...extra]));
+  return utf8.decode(join([first.subarray(1), ...extra]));
 }
-
-/**
- * UTF-8 text as bytes, and back.
- *
- * @example
- * ```ts
- * import { utf8 } from "./deno-kv-codec.ts";
- * console.assert(utf8.decode(utf8.encode("h\u00e9")) === "h\u00e9");
- * ```
- */
-export const utf8: { encode(text: string): Uint8Array; decode(bytes: Uint8Array): string } = {
-  encode: (text) => encoder.encode(text),
-  decode: (bytes) => decoder.decode(bytes),
-};

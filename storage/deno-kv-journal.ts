@@ -12,11 +12,10 @@ import {
   type DenoKvKey,
   type DenoKvKeyPart,
   encodeJournal,
-  join,
   type KvWrite,
-  pieces,
   splitWrites,
 } from "./deno-kv-codec.ts";
+import { join, pieces } from "./deno-kv-bytes.ts";
 
 /**
  * The part of a `Deno.Kv` entry the storage reads.

@@ -19,8 +19,8 @@ import {
   keyBytes,
   MAX_KEY_BYTES,
   type StoredViewState,
-  utf8,
 } from "./deno-kv-codec.ts";
+import { utf8 } from "./deno-kv-bytes.ts";
 import { bytesOf, type DenoKvEntryLike, type DenoKvLike, type KvWriter, newId } from "./deno-kv-journal.ts";
 import type { ViewRange, ViewState, ViewWrite } from "../src/storage.ts";
 import { checkViewCommit } from "../src/view-keys.ts";

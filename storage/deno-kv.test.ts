@@ -105,11 +105,16 @@ denoOnly("DenoKvStorage", "Deno KV (Deno.openKv) exists in Deno only", () => {
     const journals = [];
     for await (const entry of storage.kv.list({ prefix: [...storage.prefix, "j"] })) journals.push(entry.key);
     assert.deepEqual(journals, []);
-    // A refused large commit (a duplicate at the end) stores none of it.
+    // A refused large commit (a wrong change number at the end) stores none of it.
     const more = chain(3000, 20002, bigNode.key);
-    await assert.rejects(storage.commit([...more, { ...nodes[3]!, change: 23002 }]), { name: "StorageConflictError" });
+    await assert.rejects(storage.commit([...more, { ...nodes[3]!, change: 23003 }]), { name: "StorageConflictError" });
     assert.equal(await storage.length(), 20001);
     assert.deepEqual(await storage.has([more[0]!.key, more[2999]!.key]), [false, false]);
+    // A stored node at the end of a large commit is skipped; the rest is stored.
+    const report = await storage.commit([...more, { ...nodes[3]!, change: 23002 }]);
+    assert.equal(report.filter((fresh) => fresh).length, 3000);
+    assert.equal(report[3000], false);
+    assert.equal(await storage.length(), 23001);
     await storage.close();
   });
 

@@ -42,34 +42,25 @@
  * @module
  */
 import { ClosedError, HyperlogError, StorageConflictError, StorageError } from "../src/errors.ts";
-import { hexInto, toHex } from "../src/hex.ts";
+import { hexInto } from "../src/hex.ts";
 import { isKey, isSignature } from "../src/keys.ts";
 import { ChunkCache } from "./chunk-cache.ts";
 import type { StoredNode } from "../src/node.ts";
+import { join, pieces, utf8 } from "./deno-kv-bytes.ts";
+import { cutChunks, decodeChunk, encodeChunk } from "./deno-kv-chunk.ts";
 import {
-  cutChunks,
-  decodeChunk,
   decodeTip,
-  decodeViewState,
   type DenoKvKey,
   type DenoKvKeyPart,
-  encodeChunk,
   encodeTip,
-  join,
   keyBytes,
   type KvWrite,
-  pieces,
   type Tip,
-  utf8,
 } from "./deno-kv-codec.ts";
-import {
-  bytesOf,
-  type DenoKvAtomicLike,
-  type DenoKvEntryLike,
-  type DenoKvLike,
-  JOURNAL_ID,
-  KvWriter,
-} from "./deno-kv-journal.ts";
+import { bytesOf, type DenoKvAtomicLike, type DenoKvEntryLike, type DenoKvLike, KvWriter } from "./deno-kv-journal.ts";
+import { KvKeys } from "./deno-kv-keys.ts";
+import { recover } from "./deno-kv-recover.ts";
+import { commitHeads, type HeadPieces, parseHeads } from "./deno-kv-heads.ts";
 import { KvViews } from "./deno-kv-views.ts";
 import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "../src/storage.ts";
 
@@ -107,29 +98,17 @@ export interface DenoKvStorageOptions {
   watch?: boolean;
 }
 
-/** A journal nobody committed (its writer died) is deleted by an `open` this long after it was started. */
-const ORPHAN_JOURNAL_MS = 10 * 60 * 1000;
 /** The `TypeError`s this file throws for bad input; Deno KV's own failures (also `TypeError`s) become `StorageError`s. */
 const OWN_ERRORS = new WeakSet<object>();
 function own(err: TypeError): TypeError {
   OWN_ERRORS.add(err);
   return err;
 }
-/** Heads per piece of `[...P, "h", i]`. */
-const HEADS_PER_PIECE = 2000;
 /** Nodes of recent chunks kept in memory: at most this many... */
 const CACHE_NODES = 20_000;
 /** ...and this many bytes of values. */
 const CACHE_BYTES = 16 * 1024 * 1024;
 const ABSENT_TIP: Tip = { length: 0, headPieces: 0, journal: "" };
-
-/** The heads of a log, as stored: pieces of at most 2 000, and the piece of each head. */
-interface HeadPieces {
-  /** The versionstamp of the tip they belong to. */
-  stamp: string | null;
-  pieces: Set<string>[];
-  where: Map<string, number>;
-}
 
 /**
  * Keeps a log in a Deno KV database, under a key prefix. Open one with {@link DenoKvStorage.open} (a path, or
@@ -165,11 +144,8 @@ export class DenoKvStorage implements Storage {
   #ownStamps = new Set<string>();
   /** The heads, by piece, as of the tip with versionstamp `stamp`. */
   #headCache: HeadPieces | undefined;
-  /** Every stored key, to its change, up to change `#keysUpTo` (see the module doc). */
-  #keys: Map<string, number> | undefined;
-  #keysUpTo = 0;
-  /** The last change of every chunk up to `#keysUpTo`, ascending. */
-  #lasts: number[] = [];
+  /** Every stored key, to its change (see the module doc). */
+  readonly #keys: KvKeys;
   /** The bytes of chunks read by `get`, by their last change, oldest first. */
   #raw = new Map<number, Uint8Array>();
   #rawBytes = 0;
@@ -197,6 +173,7 @@ export class DenoKvStorage implements Storage {
     this.path = options.path;
     this.#writer = new KvWriter(kv, (...parts) => this.#key(...parts), () => this.#closed);
     this.#views = new KvViews(kv, (...parts) => this.#key(...parts), this.#writer);
+    this.#keys = new KvKeys(kv, (...parts) => this.#key(...parts), this.prefix.length);
   }
 
   /**
@@ -259,29 +236,7 @@ export class DenoKvStorage implements Storage {
 
   async #open(): Promise<void> {
     const tip = await this.#tip();
-    const live = new Set<string>([tip.value.journal]);
-    const depth = this.prefix.length + 2;
-    for await (const entry of this.kv.list({ prefix: this.#key("vs") })) {
-      if (entry.key.length !== depth) continue;
-      const state = decodeViewState(bytesOf(entry, "A view state")!);
-      if (state.journal !== "") await this.#views.stored(entry.key[entry.key.length - 1] as string);
-    }
-    for await (const entry of this.kv.list({ prefix: this.#key("vt") })) {
-      if (entry.key.length !== depth) continue;
-      await this.#views.clean(
-        utf8.decode(bytesOf(entry, "A dropped view")!),
-        entry.key[entry.key.length - 1] as string,
-      );
-    }
-    const orphans = new Set<string>();
-    for await (const entry of this.kv.list({ prefix: this.#key("j") })) {
-      const id = entry.key[this.prefix.length + 1];
-      // Only keys shaped like a journal piece: never another log's, whatever its prefix.
-      if (entry.key.length !== this.prefix.length + 3 || typeof id !== "string" || !JOURNAL_ID.test(id)) continue;
-      const started = parseInt(id.split("-")[0]!, 36);
-      if (!live.has(id) && Date.now() - started > ORPHAN_JOURNAL_MS) orphans.add(id);
-    }
-    for (const id of orphans) await this.#writer.deletePrefix(this.#key("j", id));
+    await recover(this.kv, (...parts) => this.#key(...parts), tip.value.journal, this.#views, this.#writer);
   }
 
   /** The tip and its entry, after putting an interrupted commit in place. */
@@ -334,8 +289,6 @@ export class DenoKvStorage implements Storage {
     return this.#guard(async () => (await this.#tip()).value.length);
   }
 
-
-
   /** The bytes of the chunk whose last change is `last`. */
   async #chunk(last: number): Promise<Uint8Array> {
     const parts: Uint8Array[] = [];
@@ -353,18 +306,9 @@ export class DenoKvStorage implements Storage {
       if (known !== undefined) return known;
       if (!isKey(key)) return undefined;
       // A key in memory is stored (nodes never leave); only an unknown key needs the tip, to catch up.
-      const change = this.#keys?.get(key) ?? (await this.#keyMap((await this.#tip()).value)).get(key);
+      const change = this.#keys.known(key) ?? (await this.#keys.upTo((await this.#tip()).value.length)).get(key);
       if (change === undefined) return undefined;
-      // The chunk that holds `change`: the first whose last change is not below it.
-      const lasts = this.#lasts;
-      let lo = 0;
-      let hi = lasts.length - 1;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (lasts[mid]! < change) lo = mid + 1;
-        else hi = mid;
-      }
-      const last = lasts[lo]!;
+      const last = this.#keys.chunkOf(change);
       let raw = this.#raw.get(last);
       if (raw === undefined) {
         raw = await this.#chunk(last);
@@ -386,30 +330,10 @@ export class DenoKvStorage implements Storage {
   }
 
   async #has(keys: readonly string[]): Promise<boolean[]> {
-    const found = keys.map((key) => this.#cache.has(key) || this.#keys?.has(key) === true);
+    const found = keys.map((key) => this.#cache.has(key) || this.#keys.known(key) !== undefined);
     if (found.every(Boolean)) return found;
-    const map = await this.#keyMap((await this.#tip()).value);
+    const map = await this.#keys.upTo((await this.#tip()).value.length);
     return keys.map((key, i) => found[i]! || map.has(key));
-  }
-
-  /**
-   * Every key stored up to `tip`, to the last change of its chunk: loaded from the key lists the first time, then
-   * from the key lists committed since (by any process).
-   */
-  async #keyMap(tip: Tip): Promise<Map<string, number>> {
-    const map = this.#keys ??= new Map();
-    if (tip.length <= this.#keysUpTo) return map;
-    const selector = { start: this.#key("x", this.#keysUpTo + 1), end: this.#key("x", tip.length + 1) };
-    const at = this.prefix.length + 1;
-    for await (const entry of this.kv.list(selector, { batchSize: 100 })) {
-      const last = entry.key[at] as number;
-      const bytes = bytesOf(entry, "A key list")!;
-      const first = last - bytes.length / 32 + 1;
-      for (let i = 0; i < bytes.length; i += 32) map.set(toHex(bytes.subarray(i, i + 32)), first + i / 32);
-      this.#lasts.push(last);
-    }
-    this.#keysUpTo = tip.length;
-    return map;
   }
 
   /** The current heads. */
@@ -437,17 +361,7 @@ export class DenoKvStorage implements Storage {
         if (more.tipEntry.versionstamp !== tipEntry.versionstamp) continue;
         parts = [...parts, ...more.entries];
       }
-      const heads: HeadPieces = { stamp: tipEntry.versionstamp, pieces: [], where: new Map() };
-      for (const piece of parts) {
-        const bytes = bytesOf(piece, "A piece of the heads") ?? new Uint8Array(0);
-        const set = new Set<string>();
-        for (let at = 0; at < bytes.length; at += 32) {
-          const key = toHex(bytes.subarray(at, at + 32));
-          set.add(key);
-          heads.where.set(key, heads.pieces.length);
-        }
-        heads.pieces.push(set);
-      }
+      const heads = parseHeads(tipEntry.versionstamp, parts);
       this.#headCache = heads;
       return { tip, tipEntry, heads };
     }
@@ -490,17 +404,16 @@ export class DenoKvStorage implements Storage {
     });
   }
 
-  /** Stores nodes atomically (see the module doc). */
-  commit(nodes: readonly StoredNode[]): Promise<void> {
+  /** Stores the new nodes atomically and says which of the given nodes were new (see the module doc). */
+  commit(nodes: readonly StoredNode[]): Promise<boolean[]> {
     return this.#guard(() => this.#commit(nodes));
   }
 
-  async #commit(nodes: readonly StoredNode[]): Promise<void> {
-    if (nodes.length === 0) return;
-    const first = nodes[0]!.change;
-    const inCommit = new Set<string>();
-    for (let i = 0; i < nodes.length; i++) {
-      const node = nodes[i]!;
+  async #commit(given: readonly StoredNode[]): Promise<boolean[]> {
+    if (given.length === 0) return [];
+    const first = given[0]!.change;
+    for (let i = 0; i < given.length; i++) {
+      const node = given[i]!;
       if (node.change !== first + i) {
         throw new StorageConflictError(
           `Commit expected change ${first + i} for node ${node.key} but got ${node.change}; ` +
@@ -513,37 +426,35 @@ export class DenoKvStorage implements Storage {
       if (node.identity !== undefined && !(isKey(node.identity) && isSignature(node.signature))) {
         throw own(new TypeError(`Node ${node.key} has a malformed identity or signature`));
       }
-      if (inCommit.has(node.key)) throw new StorageConflictError(`Commit holds node ${node.key} twice`);
-      inCommit.add(node.key);
     }
     const { tip, tipEntry, heads } = await this.#heads();
     if (first !== tip.length + 1) {
       throw new StorageConflictError(
-        `Commit expected change ${tip.length + 1} for node ${nodes[0]!.key} but got ${first}; ` +
+        `Commit expected change ${tip.length + 1} for node ${given[0]!.key} but got ${first}; ` +
           "another writer may share this store",
       );
     }
-    const map = await this.#keyMap(tip);
-    const dup = nodes.find((node) => map.has(node.key) || this.#cache.has(node.key));
-    if (dup !== undefined) throw new StorageConflictError(`Commit holds node ${dup.key}, which is already stored`);
+    // The keys stored up to the tip just read: the commit checks that tip's versionstamp, so what is found here is
+    // still true when it lands. A stored key, or one repeated in the commit, is skipped; the new nodes are numbered
+    // on from the tip.
+    const map = await this.#keys.upTo(tip.length);
+    const fresh: boolean[] = new Array(given.length);
+    const inCommit = new Set<string>();
+    const nodes: StoredNode[] = [];
+    for (let i = 0; i < given.length; i++) {
+      let node = given[i]!;
+      fresh[i] = !inCommit.has(node.key) && !map.has(node.key) && !this.#cache.has(node.key);
+      inCommit.add(node.key);
+      if (!fresh[i]) continue;
+      const change = first + nodes.length;
+      if (node.change !== change) node = { ...node, change };
+      nodes.push(node);
+    }
+    if (nodes.length === 0) return fresh;
 
     // The heads change in place (the cache is dropped meanwhile): only the pieces that change are written.
     this.#headCache = undefined;
-    const changed = new Set<number>();
-    for (const node of nodes) {
-      for (const link of node.links) {
-        const at = heads.where.get(link);
-        if (at === undefined) continue;
-        heads.pieces[at]!.delete(link);
-        heads.where.delete(link);
-        changed.add(at);
-      }
-      let last = heads.pieces.length - 1;
-      if (last < 0 || heads.pieces[last]!.size >= HEADS_PER_PIECE) heads.pieces.push(new Set()), last++;
-      heads.pieces[last]!.add(node.key);
-      heads.where.set(node.key, last);
-      changed.add(last);
-    }
+    const headWrites = commitHeads(heads, nodes, (...parts) => this.#key(...parts));
     const writes: KvWrite[] = [];
     const chunks = cutChunks(nodes);
     for (const [last, chunk] of chunks) {
@@ -553,12 +464,7 @@ export class DenoKvStorage implements Storage {
       writes.push({ key: this.#key("x", last), value: list });
     }
     const headPieces = heads.pieces.length;
-    for (const i of [...changed].sort((a, b) => a - b)) {
-      const value = new Uint8Array(heads.pieces[i]!.size * 32);
-      let at = 0;
-      for (const key of heads.pieces[i]!) hexInto(key, value, (at++) * 32);
-      writes.push({ key: this.#key("h", i), value });
-    }
+    writes.push(...headWrites);
     const length = nodes[nodes.length - 1]!.change;
     const { ok, stamp, marked } = await this.#writer.commit(
       tipEntry,
@@ -573,13 +479,8 @@ export class DenoKvStorage implements Storage {
       );
     }
     for (const [, chunk] of chunks) this.#cache.remember(chunk);
-    if (this.#keys !== undefined && this.#keysUpTo === first - 1) {
-      for (const [last, chunk] of chunks) {
-        for (const node of chunk) this.#keys.set(node.key, node.change);
-        this.#lasts.push(last);
-      }
-      this.#keysUpTo = length;
-    }
+    this.#keys.committed(chunks, first, length);
+    return fresh;
   }
 
   /** The checkpoint of a view, or `undefined`. */
@@ -640,8 +541,7 @@ export class DenoKvStorage implements Storage {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
     this.#cache.clear();
-    this.#keys = undefined;
-    this.#lasts = [];
+    this.#keys.clear();
     this.#raw.clear();
     if (this.#closeKv) {
       try {

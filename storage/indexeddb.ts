@@ -6,26 +6,17 @@
  * Browsers charge a fixed cost per IndexedDB request (~0.2 ms in Chromium, whatever its size), so the layout keeps
  * the requests per commit few however many nodes it holds. The database (version 2) holds these object stores:
  *
- * - `chunks`: the nodes, a run of consecutive changes per record: `{ last, keys, links, values, identities?,
- *   signatures? }` (one array entry per node, in change order), keyed by `last`, the change of its last node (its
- *   first is `last - keys.length + 1`). A commit is cut into chunks of at most 1000 nodes or 256 KB of values, so
- *   a commit of 1000 small nodes is one record. Reading a change range is one `getAll` over the chunks it covers
- *   (plus one for the chunk that holds its upper end).
- * - `keys`: `{ last, keys }` for each chunk, with a unique `multiEntry` index `key` over `keys`: it maps a node key
- *   to its chunk, and it refuses, inside the commit's transaction, a node stored twice. `length()` reads its last
- *   key.
- * - `heads`: one record, the array of the keys no node links to, so `heads()` is one `get`.
- * - `meta`: the `getMeta`/`setMeta` values, keyed by name.
- * - `views`: the checkpoint `{ version, change }` of each view, keyed by view name; `view_data`: the view pairs,
- *   keyed by `[view name, key]`. IndexedDB orders string keys by UTF-16 code units, as JavaScript compares strings,
- *   so ranges need no sorting.
+ * - `chunks` (the nodes, a run of consecutive changes per record, cut at 1000 nodes or 256 KB of values), `keys`
+ *   (each chunk's keys, under a unique `multiEntry` index from key to chunk), `heads` (one record: the head keys),
+ *   `meta`, `views` and `view_data`; `indexeddb-layout.ts` describes each.
  *
- * Each `commit` is one readwrite transaction: it reads the last change and the heads, adds a record per chunk to
- * `chunks` and to `keys`, and writes the heads record (only that write waits for a read: requests run in order, so
- * the others go out at once). The transaction aborts, leaving nothing of the commit behind, when the last change is not the one the
- * commit continues from or when a key is already stored. Several pages (or several storages in one page) may share
- * a database: transactions serialize, a commit checks the change numbers against what is stored, and a page that
- * loses the race gets a `StorageConflictError` (the log then reloads its length). A log with very many heads (tens
+ * Each `commit` is one readwrite transaction: it reads the last change and the heads and looks up the keys it does
+ * not know to be stored (one `getKey` each, or one `getAll` of the keys stored since when it keeps the key set),
+ * then adds a record per chunk of the new nodes to `chunks` and to `keys`, and writes the heads record. The
+ * transaction aborts, leaving nothing of the commit behind, when the last change is not the one the commit
+ * continues from; keys already stored are skipped and reported. Several pages (or several storages in one page)
+ * may share a database: transactions serialize, a commit checks the change numbers against what is stored, and a
+ * page that loses the race gets a `StorageConflictError` (the log then reloads its length). A log with very many heads (tens
  * of thousands of unlinked nodes) rewrites them all at each commit.
  *
  * Stored chunks never change, so a storage keeps some in memory and trusts them without asking the database:
@@ -38,44 +29,46 @@
  * Everything else (`length`, `heads`, `read`, and `get`/`has` of keys not in memory) asks the database, so every
  * call sees what other pages have committed.
  *
- * A version-1 database (one record per node in a `nodes` store with a unique `key` index, one record per head) is
- * upgraded in place when this version first opens it: the upgrade transaction copies the nodes into chunks of
- * consecutive changes, gathers the heads into one record and deletes the `nodes` store; it is atomic (a failure
- * leaves the version-1 database as it was). A page still running the version-1 code closes the database when
- * asked and must reload; it cannot open the upgraded database (it gets a clear error). A database of another
- * layout is refused and left untouched.
+ * A version-1 database is upgraded in place when this version first opens it (see `indexeddb-open.ts`).
  *
  * @module
  */
 import { ClosedError, StorageConflictError, StorageError } from "../src/errors.ts";
 import { ChunkCache } from "./chunk-cache.ts";
+import {
+  CACHE_BYTES,
+  CACHE_NODES,
+  type ChunkRecord,
+  CHUNKS,
+  explain,
+  fromChunk,
+  HEADS,
+  HEADS_KEY,
+  INDEXEDDB_SCHEMA_VERSION as SCHEMA_VERSION,
+  KEY_SET_AFTER,
+  KEYS,
+  type KeysRecord,
+  META,
+  toChunks,
+  VIEW_DATA,
+  VIEWS,
+} from "./indexeddb-layout.ts";
+import { openDatabase } from "./indexeddb-open.ts";
+import { readViewRange, readViewState, writeView } from "./indexeddb-views.ts";
 import type { StoredNode } from "../src/node.ts";
 import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "../src/storage.ts";
 import { checkViewCommit } from "../src/view-keys.ts";
 
-/** The version of the database layout described in the module doc. */
-export const INDEXEDDB_SCHEMA_VERSION = 2;
-
-const CHUNKS = "chunks";
-const KEYS = "keys";
-const NODES = "nodes"; // Version 1 only.
-const HEADS = "heads";
-/** The key of the one record of `heads`: the array of head keys. */
-const HEADS_KEY = 0;
-const META = "meta";
-const VIEWS = "views";
-const VIEW_DATA = "view_data";
-const STORES = [CHUNKS, KEYS, HEADS, META, VIEWS, VIEW_DATA];
-/** A chunk holds at most this many nodes... */
-const CHUNK_NODES = 1000;
-/** ...and takes no more node after its values reach this many bytes. */
-const CHUNK_BYTES = 256 * 1024;
-/** The nodes of recent chunks kept in memory: at most this many... */
-const CACHE_NODES = 20_000;
-/** ...and this many bytes of values. */
-const CACHE_BYTES = 16 * 1024 * 1024;
-/** `has` loads every stored key into memory once it is asked about more unknown keys than this at once. */
-const KEY_SET_AFTER = 16;
+/**
+ * The version of the database layout described in the module doc.
+ *
+ * @example
+ * ```ts
+ * import { INDEXEDDB_SCHEMA_VERSION } from "./indexeddb.ts";
+ * console.assert(INDEXEDDB_SCHEMA_VERSION === 2);
+ * ```
+ */
+export const INDEXEDDB_SCHEMA_VERSION: number = SCHEMA_VERSION;
 
 /**
  * Options for {@link IndexedDBStorage}.
@@ -107,95 +100,8 @@ export interface IndexedDBStorageOptions {
   durability?: "relaxed" | "strict";
 }
 
-/** A record of the `chunks` store: consecutive nodes, one entry per node in each array, up to change `last`. */
-interface ChunkRecord {
-  last: number;
-  keys: string[];
-  links: (readonly string[])[];
-  values: Uint8Array[];
-  identities?: (string | undefined)[];
-  signatures?: (string | undefined)[];
-}
-
-/** A record of the `keys` store: the keys of the chunk with the same `last`. */
-interface KeysRecord {
-  last: number;
-  keys: string[];
-}
-
-/** A copy of `bytes` that owns its buffer whole: structured clone would otherwise copy the entire buffer. */
-function ownBytes(bytes: Uint8Array): Uint8Array {
-  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
-}
-
-/** Cuts nodes of consecutive changes into chunk records (see the module doc). */
-function toChunks(nodes: readonly StoredNode[]): ChunkRecord[] {
-  const chunks: ChunkRecord[] = [];
-  let chunk: ChunkRecord | undefined;
-  let bytes = 0;
-  for (const node of nodes) {
-    if (chunk === undefined || chunk.keys.length >= CHUNK_NODES || bytes >= CHUNK_BYTES) {
-      chunks.push(chunk = { last: 0, keys: [], links: [], values: [] });
-      bytes = 0;
-    }
-    const i = chunk.keys.length;
-    chunk.keys.push(node.key);
-    chunk.links.push(node.links);
-    chunk.values.push(ownBytes(node.value));
-    if (node.identity !== undefined) {
-      (chunk.identities ??= [])[i] = node.identity;
-      (chunk.signatures ??= [])[i] = node.signature;
-    }
-    chunk.last = node.change;
-    bytes += node.value.byteLength;
-  }
-  return chunks;
-}
-
-/** The nodes of a chunk record with changes from `low` to `high`, appended to `out`. */
-function fromChunk(chunk: ChunkRecord, out: StoredNode[], low = 0, high = Infinity): StoredNode[] {
-  const first = chunk.last - chunk.keys.length + 1;
-  const end = Math.min(chunk.last, high) - first;
-  for (let i = Math.max(low - first, 0); i <= end; i++) {
-    const identity = chunk.identities?.[i];
-    const node = { key: chunk.keys[i]!, links: chunk.links[i]!, value: chunk.values[i]!, change: first + i };
-    // Records come out of IndexedDB in the shape they went in; freezing is the log's business.
-    out.push(identity === undefined ? node : { ...node, identity, signature: chunk.signatures![i]! });
-  }
-  return out;
-}
-
-function explain(err: unknown): string {
-  if (err instanceof Error || (typeof DOMException !== "undefined" && err instanceof DOMException)) {
-    return `${(err as Error).name}: ${(err as Error).message}`;
-  }
-  return String(err);
-}
-
-/** The key range of a view's pairs within `view_data`, from the bounds of `range`. */
-function viewKeyRange(name: string, range: ViewRange): IDBKeyRange | null {
-  let lower: [string, string] | [string] = [name];
-  let lowerOpen = false;
-  // `[name, []]` sorts after every `[name, string]`: arrays sort after strings in IndexedDB.
-  let upper: [string, string] | [string, never[]] = [name, []];
-  let upperOpen = false;
-  if (range.gte !== undefined) lower = [name, range.gte];
-  if (range.gt !== undefined && (range.gte === undefined || range.gt >= range.gte)) {
-    lower = [name, range.gt];
-    lowerOpen = true;
-  }
-  if (range.lte !== undefined) upper = [name, range.lte];
-  if (range.lt !== undefined && (range.lte === undefined || range.lt <= range.lte)) {
-    upper = [name, range.lt];
-    upperOpen = true;
-  }
-  if (lower.length === 2 && upper[1] !== undefined && typeof upper[1] === "string") {
-    const low = lower[1];
-    const high = upper[1];
-    if (low > high || (low === high && (lowerOpen || upperOpen))) return null;
-  }
-  return IDBKeyRange.bound(lower, upper, lowerOpen, upperOpen);
-}
+/** The reason a hopeful commit aborts: a key it wrote is stored already. */
+const STORED_ALREADY = new StorageConflictError("Commit holds a node that is already stored");
 
 /**
  * Keeps a log in an IndexedDB database, in browsers (and anywhere an IndexedDB factory exists). The database is
@@ -281,117 +187,11 @@ export class IndexedDBStorage implements Storage {
         new StorageError(`Cannot open IndexedDB database ${this.name}: this runtime has no IndexedDB`),
       );
     }
-    return new Promise<void>((resolve, reject) => {
-      let request: IDBOpenDBRequest;
-      try {
-        request = factory.open(this.name, INDEXEDDB_SCHEMA_VERSION);
-      } catch (err) {
-        reject(new StorageError(`Cannot open IndexedDB database ${this.name}: ${explain(err)}`, { cause: err }));
-        return;
-      }
-      let refused: string | undefined;
-      request.onupgradeneeded = (event) => {
-        const db = request.result;
-        const tx = request.transaction!;
-        const refuse = (why: string) => {
-          refused ??= why;
-          tx.abort();
-        };
-        if (event.oldVersion === 0) {
-          for (const store of STORES.slice(2)) db.createObjectStore(store);
-        } else {
-          // Version 1: a hyperlog database has exactly these stores; anything else is left untouched.
-          const v1 = [NODES, ...STORES.slice(2)];
-          if (event.oldVersion !== 1 || v1.some((store) => !db.objectStoreNames.contains(store))) {
-            return refuse(
-              `IndexedDB database ${this.name} is not a hyperlog database (version ${event.oldVersion} without ` +
-                `the stores ${v1.join(", ")}); choose another name or delete it`,
-            );
-          }
-        }
-        const chunks = db.createObjectStore(CHUNKS, { keyPath: "last" });
-        const keys = db.createObjectStore(KEYS, { keyPath: "last" });
-        keys.createIndex("key", "keys", { unique: true, multiEntry: true });
-        if (event.oldVersion === 0) return;
-        // Version 1 kept a record per head: they become one record.
-        const heads = tx.objectStore(HEADS);
-        const headKeys = heads.getAllKeys();
-        headKeys.onsuccess = () => {
-          heads.clear();
-          heads.put(headKeys.result, HEADS_KEY);
-        };
-        // Copies the version-1 nodes into chunks, a page of them at a time, then drops the old store.
-        const nodes = tx.objectStore(NODES);
-        let length = 0;
-        const copy = () => {
-          const page = nodes.getAll(IDBKeyRange.lowerBound(length, true), CHUNK_NODES);
-          page.onsuccess = () => {
-            const records = page.result as StoredNode[];
-            if (records.length === 0) return db.deleteObjectStore(NODES);
-            for (const record of records) {
-              if (record.change !== ++length) {
-                return refuse(
-                  `IndexedDB database ${this.name} has a gap at change ${length} in its version-1 nodes, so it ` +
-                    "cannot be upgraded; export its nodes with the version that wrote it, or delete it",
-                );
-              }
-            }
-            for (const chunk of toChunks(records)) {
-              chunks.add(chunk);
-              keys.add({ last: chunk.last, keys: chunk.keys });
-            }
-            copy();
-          };
-        };
-        copy();
-      };
-      request.onsuccess = () => {
-        const db = request.result;
-        const missing = STORES.filter((store) => !db.objectStoreNames.contains(store));
-        if (missing.length > 0) {
-          db.close();
-          reject(
-            new StorageError(
-              `IndexedDB database ${this.name} is not a hyperlog database (it lacks ${missing.join(", ")}); ` +
-                "choose another name or delete it",
-            ),
-          );
-          return;
-        }
-        // Another page wants to delete or upgrade the database: let it, and refuse further calls here.
-        db.onversionchange = () => {
-          this.#lost = `IndexedDB database ${this.name} was deleted or upgraded by another page; reload this one`;
-          db.close();
-        };
-        db.onclose = () => {
-          this.#lost ??= `The browser closed IndexedDB database ${this.name} (storage cleared or unavailable)`;
-        };
-        if (this.#closed) {
-          db.close();
-          reject(new ClosedError("The storage is closed"));
-          return;
-        }
-        this.#db = db;
-        resolve();
-      };
-      request.onerror = () => {
-        const err = request.error;
-        const newer = err?.name === "VersionError";
-        reject(
-          new StorageError(
-            refused ??
-              (newer
-                ? `IndexedDB database ${this.name} was written by a newer version of hyperlog; upgrade this page`
-                : `Cannot open IndexedDB database ${this.name}: ${explain(err)}` +
-                  " (is storage disabled, as in some private windows?)"),
-            { cause: err },
-          ),
-        );
-      };
-      request.onblocked = () => {
-        // A deletion in progress, or a page with the database open at version 1, which closes it when asked: the
-        // open proceeds once they are done.
-      };
+    return openDatabase(factory, this.name, {
+      closed: () => this.#closed,
+      lost: (why) => void (this.#lost ??= why),
+    }).then((db) => {
+      this.#db = db;
     });
   }
 
@@ -491,7 +291,6 @@ export class IndexedDBStorage implements Storage {
   }
 
   /** Keeps the nodes of a committed chunk in memory, dropping the oldest chunks beyond the limits. */
-
 
   /** The node with this key, or `undefined`. */
   get(key: string): Promise<StoredNode | undefined> {
@@ -596,14 +395,19 @@ export class IndexedDBStorage implements Storage {
     });
   }
 
-  /** Stores nodes atomically, in one transaction. */
-  commit(nodes: readonly StoredNode[]): Promise<void> {
+  /**
+   * Stores the new nodes atomically, in one transaction, and says which of the given nodes were new. The keys not
+   * known to be stored (from the chunks in memory or the key set) are looked up inside that transaction, so no
+   * earlier call is trusted for what only the database knows: one `getKey` each for a few, one `getAll` of the
+   * keys stored since when the key set is loaded. Many unknown keys without a key set are written at once, and the
+   * unique index refuses a stored one: the transaction then aborts and the commit is done again with the key set.
+   */
+  commit(nodes: readonly StoredNode[]): Promise<boolean[]> {
     if (nodes.length === 0) {
-      return this.#answer(undefined);
+      return this.#answer([]);
     }
     // Checks that need no stored data come first, so a refused commit does not even start a transaction.
     const first = nodes[0]!.change;
-    const inCommit = new Set<string>();
     for (let i = 0; i < nodes.length; i++) {
       const node = nodes[i]!;
       if (node.change !== first + i) {
@@ -614,78 +418,116 @@ export class IndexedDBStorage implements Storage {
           ),
         );
       }
-      if (inCommit.has(node.key)) {
-        return Promise.reject(new StorageConflictError(`Commit holds node ${node.key} twice`));
-      }
-      inCommit.add(node.key);
     }
-    const chunks = toChunks(nodes);
-    const committed = this.#transaction<void>([CHUNKS, KEYS, HEADS], "readwrite", (tx, _done, fail) => {
+    const hopeful = this.#keys === undefined && nodes.length > KEY_SET_AFTER;
+    return this.#commit(nodes, hopeful).catch((err) => {
+      if (err !== STORED_ALREADY) throw err;
+      return this.#commit(nodes, false, true);
+    });
+  }
+
+  /**
+   * One try at a commit (see `commit`). `hopeful`: writes without looking keys up, and rejects with
+   * {@link STORED_ALREADY} if one is stored; `keySet`: looks them up in the key set (loading it if need be).
+   */
+  #commit(nodes: readonly StoredNode[], hopeful: boolean, keySet = false): Promise<boolean[]> {
+    const first = nodes[0]!.change;
+    const fresh: boolean[] = new Array(nodes.length);
+    const inCommit = new Set<string>();
+    const ask: number[] = [];
+    for (let i = 0; i < nodes.length; i++) {
+      const key = nodes[i]!.key;
+      // Stored chunks never change, so a key in memory is stored for good.
+      fresh[i] = !inCommit.has(key) && !this.#cache.has(key) && this.#keys?.has(key) !== true;
+      inCommit.add(key);
+      if (fresh[i]) ask.push(i);
+    }
+    const stored: StoredNode[] = [];
+    let chunks: ChunkRecord[] = [];
+    const committed = this.#transaction<boolean[]>([CHUNKS, KEYS, HEADS], "readwrite", (tx, done, fail) => {
+      done(fresh);
       const store = tx.objectStore(KEYS);
-      const heads = tx.objectStore(HEADS);
-      const stored = heads.get(HEADS_KEY);
-      stored.onsuccess = () => {
-        const set = new Set(stored.result as string[] | undefined);
-        for (const node of nodes) {
-          for (const link of node.links) set.delete(link);
-          set.add(node.key);
-        }
-        heads.put([...set], HEADS_KEY);
-      };
-      // Every request goes out at once; they run in order, so the last change read is the one before this commit,
-      // and a wrong one aborts the transaction with the writes queued after it.
+      // Every request goes out at once; they complete in order, so when the lookups complete, the heads and the
+      // last change (read before them) are known, and a wrong last change has aborted the transaction.
+      const heads = tx.objectStore(HEADS).get(HEADS_KEY);
       const last = store.openKeyCursor(null, "prev");
+      let length = -1;
+      const lookups = ask.length > 0 && !hopeful;
       last.onsuccess = () => {
-        const length = (last.result?.key as number | undefined) ?? 0;
-        if (first !== length + 1) {
+        const found = (last.result?.key as number | undefined) ?? 0;
+        if (first !== found + 1) {
           fail(
             new StorageConflictError(
-              `Commit expected change ${length + 1} for node ${nodes[0]!.key} but got ${first}; ` +
+              `Commit expected change ${found + 1} for node ${nodes[0]!.key} but got ${first}; ` +
                 "another writer may share this store",
             ),
           );
+        } else length = found;
+        if (!lookups) write();
+      };
+      const write = () => {
+        if (length < 0) return;
+        for (const i of ask) {
+          let node = nodes[i]!;
+          if (!fresh[i]) continue;
+          const change = length + stored.length + 1;
+          if (node.change !== change) node = { ...node, change };
+          stored.push(node);
+        }
+        if (stored.length === 0) return;
+        const set = new Set(heads.result as string[] | undefined);
+        for (const node of stored) {
+          for (const link of node.links) set.delete(link);
+          set.add(node.key);
+        }
+        tx.objectStore(HEADS).put([...set], HEADS_KEY);
+        chunks = toChunks(stored);
+        for (const chunk of chunks) {
+          tx.objectStore(CHUNKS).add(chunk);
+          const request = store.add({ last: chunk.last, keys: chunk.keys });
+          request.onerror = (event) => {
+            if (request.error?.name !== "ConstraintError") return;
+            // A key of the chunk is stored already (only a hopeful commit gets here): abort, and look up.
+            event.preventDefault();
+            event.stopPropagation();
+            fail(STORED_ALREADY);
+          };
         }
       };
-      for (const chunk of chunks) {
-        tx.objectStore(CHUNKS).add(chunk);
-        const request = store.add({ last: chunk.last, keys: chunk.keys });
-        request.onerror = (event) => {
-          if (request.error?.name !== "ConstraintError") return;
-          // A key of the chunk is stored already: name the first one, then abort.
-          event.preventDefault();
-          event.stopPropagation();
-          const index = store.index("key");
-          chunk.keys.forEach((key, i) => {
-            const found = index.getKey(key);
-            found.onsuccess = () => {
-              if (found.result !== undefined) {
-                fail(new StorageConflictError(`Commit holds node ${key}, which is already stored`));
-              } else if (i === chunk.keys.length - 1) {
-                fail(new StorageConflictError("Commit holds a node that is already stored"));
-              }
-            };
-          });
+      if (!lookups) {
+        // Nothing to look up: the last change's success writes.
+      } else if (this.#keys !== undefined || keySet || ask.length > KEY_SET_AFTER) {
+        // Many keys: one request brings the key set up to date (loading it whole the first time).
+        const request = store.getAll(IDBKeyRange.lowerBound(this.#keysUpTo, true));
+        request.onsuccess = () => {
+          this.#learn(request.result as KeysRecord[]);
+          for (const i of ask) if (this.#keys!.has(nodes[i]!.key)) fresh[i] = false;
+          write();
         };
+      } else {
+        const index = store.index("key");
+        ask.forEach((i, n) => {
+          const request = index.getKey(nodes[i]!.key);
+          request.onsuccess = () => {
+            if (request.result !== undefined) fresh[i] = false;
+            if (n === ask.length - 1) write();
+          };
+        });
       }
     });
-    return committed.then(() => {
+    return committed.then((report) => {
       if (this.#keys !== undefined) this.#learn(chunks);
       let at = 0;
       for (const chunk of chunks) {
-        this.#cache.remember(nodes.slice(at, at += chunk.keys.length));
+        this.#cache.remember(stored.slice(at, at += chunk.keys.length));
       }
+      return report;
     });
   }
 
   /** The checkpoint of a view, or `undefined`. */
   viewState(name: string): Promise<ViewState | undefined> {
-    return this.#transaction<ViewState | undefined>([VIEWS], "readonly", (tx, done) => {
-      const request = tx.objectStore(VIEWS).get(name);
-      request.onsuccess = () => {
-        const state = request.result as ViewState | undefined;
-        done(state === undefined ? undefined : { version: state.version, change: state.change }, true);
-      };
-    });
+    return this.#transaction<ViewState | undefined>([VIEWS], "readonly", (tx, done) => readViewState(tx, name, done));
   }
 
   /** The value of a key in a view, or `undefined`. */
@@ -701,28 +543,7 @@ export class IndexedDBStorage implements Storage {
     return this.#transaction<Array<[string, string]>>([VIEW_DATA], "readonly", (tx, done) => {
       const pairs: Array<[string, string]> = [];
       done(pairs);
-      const keys = viewKeyRange(name, range);
-      if (keys === null || !(range.limit > 0)) return;
-      const store = tx.objectStore(VIEW_DATA);
-      if (!range.reverse) {
-        // Two bulk reads over the same range in one transaction see the same pairs.
-        const count = range.limit === Infinity ? undefined : Math.min(range.limit, 2 ** 32 - 1);
-        const keyRequest = store.getAllKeys(keys, count);
-        const valueRequest = store.getAll(keys, count);
-        valueRequest.onsuccess = () => {
-          const found = keyRequest.result as Array<[string, string]>;
-          const values = valueRequest.result as string[];
-          for (let i = 0; i < found.length; i++) pairs.push([found[i]![1], values[i]!]);
-        };
-        return;
-      }
-      const cursor = store.openCursor(keys, "prev");
-      cursor.onsuccess = () => {
-        const at = cursor.result;
-        if (at === null) return;
-        pairs.push([(at.key as [string, string])[1], at.value as string]);
-        if (pairs.length < range.limit) at.continue();
-      };
+      readViewRange(tx, name, range, pairs);
     });
   }
 
@@ -734,14 +555,7 @@ export class IndexedDBStorage implements Storage {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#transaction<void>([VIEWS, VIEW_DATA], "readwrite", (tx) => {
-      const data = tx.objectStore(VIEW_DATA);
-      for (const { key, value } of writes) {
-        if (value === undefined) data.delete([name, key]);
-        else data.put(value, [name, key]);
-      }
-      tx.objectStore(VIEWS).put({ version: state.version, change: state.change }, name);
-    });
+    return this.#transaction<void>([VIEWS, VIEW_DATA], "readwrite", (tx) => writeView(tx, name, writes, state));
   }
 
   /** Removes a view's pairs and checkpoint, in one transaction. */

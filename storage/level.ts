@@ -400,27 +400,39 @@ export class LevelStorage implements Storage {
     return rows.map(([key, value]) => decodeRecord(toBytes(value), parseInt(key.slice(p.length), 16)));
   }
 
-  /** Stores nodes, their change order, heads and length in one batch, after checking the rules. */
-  commit(nodes: readonly StoredNode[]): Promise<void> {
+  /**
+   * Stores the new nodes, their change order, heads and length in one batch, after checking the rules, and says
+   * which of the given nodes were new (commits run one at a time, so the lookup made here still holds when the
+   * batch is written).
+   */
+  commit(given: readonly StoredNode[]): Promise<boolean[]> {
     this.#check();
     return this.#serial(async () => {
       this.#check();
       const base = this.#length;
-      const keys = new Set<string>();
-      for (let i = 0; i < nodes.length; i++) {
-        const node = nodes[i]!;
+      for (let i = 0; i < given.length; i++) {
+        const node = given[i]!;
         if (node.change !== base + i + 1) {
           throw new StorageConflictError(
             `Commit expected change ${base + i + 1} for node ${node.key} but got ${node.change}; ` +
               "another writer may share this store",
           );
         }
-        if (keys.has(node.key)) throw new StorageConflictError(`Commit holds node ${node.key} twice`);
-        keys.add(node.key);
       }
-      const stored = await this.has([...keys]);
-      const dup = stored.indexOf(true);
-      if (dup >= 0) throw new StorageConflictError(`Commit holds node ${[...keys][dup]}, which is already stored`);
+      const stored = await this.has(given.map((node) => node.key));
+      const fresh: boolean[] = new Array(given.length);
+      const keys = new Set<string>();
+      const nodes: StoredNode[] = [];
+      for (let i = 0; i < given.length; i++) {
+        let node = given[i]!;
+        fresh[i] = !stored[i] && !keys.has(node.key);
+        keys.add(node.key);
+        if (!fresh[i]) continue;
+        const change = base + nodes.length + 1;
+        if (node.change !== change) node = { ...node, change };
+        nodes.push(node);
+      }
+      if (nodes.length === 0) return fresh;
       const ops: Op[] = [];
       for (const node of nodes) {
         ops.push({ type: "put", key: `${this.#prefix}c!${changeKey(node.change)}`, value: encodeRecord(node) });
@@ -442,6 +454,7 @@ export class LevelStorage implements Storage {
           this.#heads.add(node.key);
         }
       }
+      return fresh;
     });
   }
 

@@ -30,7 +30,7 @@
  *
  * @module
  */
-import { ClosedError, StorageConflictError, StorageError } from "../src/errors.ts";
+import { ClosedError, StorageError } from "../src/errors.ts";
 import type { StoredNode } from "../src/node.ts";
 import { concatBytes } from "../src/wire.ts";
 import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "../src/storage.ts";
@@ -42,15 +42,12 @@ import {
   type SqliteStorageOptions,
   type SqliteValue,
 } from "./sqlite-driver.ts";
-import { bytesOf, checkNode, isKey, jsonChunks, prefixOf, pushRow, text, UTF8 } from "./sqlite-rows.ts";
+import { commitNodes, type Inserts, inserts, lengthOf, lookup } from "./sqlite-commit.ts";
+import { bytesOf, checkNode, isKey, jsonChunks, prefixOf, text, UTF8 } from "./sqlite-rows.ts";
 import {
   INFO_TABLE,
-  INSERT_COLUMNS,
-  insertSql,
-  MAX_ROWS_PER_INSERT,
   migrate,
   MIGRATIONS,
-  MIN_RECENT_KEYS,
   newerVersionError,
   SQL,
   SQLITE_SCHEMA_VERSION,
@@ -94,15 +91,11 @@ export class SqliteStorage implements Storage {
   /** The driver this storage runs its statements on. */
   readonly driver: SqliteDriver;
   readonly #allowOtherTables: boolean;
-  readonly #rowsPerInsert: number;
-  readonly #insertMany: string;
-  readonly #insertOne: string;
+  readonly #inserts: Inserts;
   #opened = false;
   #closed = false;
   /** The change up to which the keys are in `hyperlog_keys`, as this connection last saw it. */
   #settled = 0;
-  /** What the last `has` call found, and the length it was valid at (see `#commit`). */
-  #probe: { length: number; found: Map<string, number>; absent: Set<string> } | undefined;
 
   /**
    * Wraps a driver. Nothing is read or written until `open()` (or the first call).
@@ -119,10 +112,7 @@ export class SqliteStorage implements Storage {
   constructor(driver: SqliteDriver, options: SqliteStorageOptions = {}) {
     this.driver = driver;
     this.#allowOtherTables = options.allowOtherTables === true;
-    this.#rowsPerInsert = Math.max(1, Math.min(MAX_ROWS_PER_INSERT, Math.floor(driver.maxParams / INSERT_COLUMNS)));
-    const verb = driver.rollbackOnError === true ? "INSERT OR ROLLBACK" : "INSERT";
-    this.#insertMany = insertSql(verb, this.#rowsPerInsert);
-    this.#insertOne = insertSql(verb, 1);
+    this.#inserts = inserts(driver);
   }
 
   /** Runs `fn` on an open store, turning driver errors into typed errors. */
@@ -217,11 +207,6 @@ export class SqliteStorage implements Storage {
     return this.#call("writing metadata", () => this.driver.run(SQL.setMeta, name, value));
   }
 
-  #length(): number {
-    const n = this.driver.get(SQL.length)?.[0];
-    return n === null || n === undefined ? 0 : Number(n);
-  }
-
   /**
    * The number of nodes: the highest change number, read from the end of the table's B-tree (no scan).
    *
@@ -231,7 +216,7 @@ export class SqliteStorage implements Storage {
    * ```
    */
   length(): Promise<number> {
-    return this.#call("reading its length", () => this.#length());
+    return this.#call("reading its length", () => lengthOf(this.driver));
   }
 
   #node(row: SqliteRow): StoredNode {
@@ -270,27 +255,6 @@ export class SqliteStorage implements Storage {
   }
 
   /**
-   * The change numbers of those of `keys` (valid keys only) that are stored, and the length, read in one
-   * statement.
-   */
-  #lookup(keys: Iterable<string>): { length: number; found: Map<string, number> } {
-    const wanted = new Set<string>();
-    const prefixes = new Set<number>();
-    for (const key of keys) {
-      wanted.add(key);
-      prefixes.add(prefixOf(key));
-    }
-    const found = new Map<string, number>();
-    let length = 0;
-    for (const row of this.driver.all(SQL.lookup, JSON.stringify([...prefixes]))) {
-      const key = row[1];
-      if (key === null || key === undefined) length = row[0] === null || row[0] === undefined ? 0 : Number(row[0]);
-      else if (wanted.has(key as string)) found.set(key as string, Number(row[0]));
-    }
-    return { length, found };
-  }
-
-  /**
    * Whether each key is stored. Many keys cost one statement.
    *
    * @example
@@ -300,13 +264,7 @@ export class SqliteStorage implements Storage {
    */
   has(keys: readonly string[]): Promise<boolean[]> {
     return this.#call("looking up nodes", () => {
-      // The length is read with the keys: if it is still the same when a commit starts, no node was added
-      // since, and what this call found is still true then (nodes are never removed).
-      const valid = keys.filter(isKey);
-      const { length, found } = this.#lookup(valid);
-      const absent = new Set<string>();
-      for (const key of valid) if (!found.has(key)) absent.add(key);
-      this.#probe = { length, found, absent };
+      const { found } = lookup(this.driver, keys.filter(isKey));
       return keys.map((key) => found.has(key));
     });
   }
@@ -345,115 +303,27 @@ export class SqliteStorage implements Storage {
   }
 
   /**
-   * Stores nodes, their change order and the new heads in one transaction, or nothing: a commit whose changes do
-   * not continue the store densely, or that holds a stored key or the same key twice, is refused with a
+   * Stores the new nodes, their change order and the new heads in one transaction, or nothing, and says which of
+   * the given nodes were new: a node whose key is stored, or came earlier in the commit, is skipped (the new nodes
+   * take dense change numbers). A commit whose changes do not continue the store densely is refused with a
    * `StorageConflictError`.
    *
    * @example
    * ```ts ignore
    * import { makeStoredNode } from "./conformance.ts";
-   * await storage.commit([makeStoredNode([], "hello", 1)]);
+   * const [fresh] = await storage.commit([makeStoredNode([], "hello", 1)]);
    * ```
    */
-  commit(nodes: readonly StoredNode[]): Promise<void> {
+  commit(nodes: readonly StoredNode[]): Promise<boolean[]> {
     return this.#call("committing nodes", () => {
-      if (nodes.length === 0) return;
+      if (nodes.length === 0) return [];
       const links = nodes.map(checkNode);
-      const keys = new Set<string>();
-      for (const node of nodes) {
-        if (keys.has(node.key)) throw new StorageConflictError(`Commit holds node ${node.key} twice; store it once`);
-        keys.add(node.key);
-      }
-      this.driver.transaction(() => this.#commit(nodes, links, keys));
+      return this.driver.transaction(() => {
+        const { fresh, settled } = commitNodes(this.driver, this.#inserts, this.#settled, nodes, links);
+        this.#settled = settled;
+        return fresh;
+      });
     });
-  }
-
-  #commit(nodes: readonly StoredNode[], links: readonly string[], keys: ReadonlySet<string>): void {
-    const db = this.driver;
-    const base = this.#length();
-    for (let i = 0; i < nodes.length; i++) {
-      const node = nodes[i]!;
-      if (node.change !== base + i + 1) {
-        throw new StorageConflictError(
-          `Commit expected change ${base + i + 1} for node ${node.key} but got ${node.change}; ` +
-            "another writer may share this store",
-        );
-      }
-    }
-    // One lookup finds both the keys of the commit that are already stored (a conflict) and the stored nodes the
-    // commit links to (which stop being heads). What the last `has` call found is reused when no node was added
-    // since: the log calls `has` on the same keys just before it commits.
-    const outside = new Set<string>();
-    for (const node of nodes) for (const link of node.links) if (!keys.has(link)) outside.add(link);
-    const probe = this.#probe?.length === base ? this.#probe : undefined;
-    this.#probe = undefined;
-    const unknown: string[] = [];
-    for (const key of keys) {
-      if (probe === undefined || !(probe.absent.has(key) || probe.found.has(key))) unknown.push(key);
-    }
-    for (const key of outside) {
-      if (probe === undefined || !(probe.absent.has(key) || probe.found.has(key))) unknown.push(key);
-    }
-    const found = unknown.length > 0 ? this.#lookup(unknown).found : new Map<string, number>();
-    if (probe !== undefined) { for (const [key, change] of probe.found) found.set(key, change); }
-    for (const key of keys) {
-      if (found.has(key)) {
-        throw new StorageConflictError(
-          `Commit holds node ${key}, which is already stored; leave stored nodes out of a commit`,
-        );
-      }
-    }
-
-    const maxBlob = db.maxBlob;
-    const params: SqliteValue[] = [];
-    const many = this.#rowsPerInsert;
-    let i = 0;
-    for (; i + many <= nodes.length; i += many) {
-      params.length = 0;
-      for (let j = i; j < i + many; j++) pushRow(params, nodes[j]!, links[j]!, maxBlob);
-      db.run(this.#insertMany, ...params);
-    }
-    for (; i < nodes.length; i++) {
-      params.length = 0;
-      pushRow(params, nodes[i]!, links[i]!, maxBlob);
-      db.run(this.#insertOne, ...params);
-    }
-    for (const node of nodes) {
-      const value = node.value;
-      if (value.length <= maxBlob) continue;
-      for (let at = 0, seq = 0; at < value.length; at += maxBlob, seq++) {
-        db.run(SQL.insertChunk, node.change, seq, value.subarray(at, at + maxBlob));
-      }
-    }
-
-    if (nodes.length === 1) db.run(SQL.insertRecentOne, prefixOf(nodes[0]!.key), base + 1);
-    else db.run(SQL.insertRecent, JSON.stringify(nodes.map((node) => prefixOf(node.key))), base + 1);
-
-    // Heads: a stored node the commit links to stops being a head; a node of the commit becomes one unless a
-    // later node of the commit links to it.
-    const unheaded: number[] = [];
-    for (const link of outside) {
-      const change = found.get(link);
-      if (change !== undefined) unheaded.push(change);
-    }
-    if (unheaded.length === 1) db.run(SQL.deleteHead, unheaded[0]!);
-    else if (unheaded.length > 1) db.run(SQL.deleteHeads, JSON.stringify(unheaded));
-    const linked = new Set<string>();
-    for (const node of nodes) for (const link of node.links) linked.add(link);
-    const heads: number[] = [];
-    for (const node of nodes) if (!linked.has(node.key)) heads.push(node.change);
-    if (heads.length === 1) db.run(SQL.insertHead, heads[0]!);
-    else if (heads.length > 1) db.run(SQL.insertHeads, JSON.stringify(heads));
-
-    // Settle the recent keys into the big index once there are enough of them (see the module doc). Another
-    // connection may have settled meanwhile; a stale count only makes this one settle a little early.
-    const length = base + nodes.length;
-    const settled = this.#settled;
-    if (length - settled >= Math.max(MIN_RECENT_KEYS, Math.sqrt(1000 * settled))) {
-      db.exec(SQL.settle);
-      db.run(SQL.setSettled, length);
-      this.#settled = length;
-    }
   }
 
   /**
@@ -594,7 +464,6 @@ export class SqliteStorage implements Storage {
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
-    this.#probe = undefined;
     try {
       this.driver.close();
       return Promise.resolve();

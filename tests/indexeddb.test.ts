@@ -28,6 +28,7 @@ const scenarioNames = [
 ];
 const layoutNames = [
   "two storages on one database commit alternately: dense changes, no duplicates, each sees the other's nodes",
+  "a large commit holding nodes another storage stored, never looked up here, skips them",
   "a reopen after many small commits and a few large ones keeps everything, and reads cross chunks both ways",
   "a version-1 database is upgraded in place, keeping nodes, heads, metadata and views",
   "a database that is not hyperlog's is refused and left as it was",

@@ -154,10 +154,10 @@ export class LazyStorage implements Storage {
     return (await (await this.#read())?.read(range)) ?? [];
   }
 
-  /** Stores nodes: the first commit creates the store. */
-  async commit(nodes: readonly StoredNode[]): Promise<void> {
-    if (nodes.length === 0) return;
-    await (await this.#write()).commit(nodes);
+  /** Stores the new nodes and says which were new: the first commit creates the store. */
+  async commit(nodes: readonly StoredNode[]): Promise<boolean[]> {
+    if (nodes.length === 0) return [];
+    return await (await this.#write()).commit(nodes);
   }
 
   /** A view's checkpoint. */

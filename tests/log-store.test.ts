@@ -1,0 +1,102 @@
+/**
+ * The log's write path over the storage seam: which drafts are new is what `Storage.commit` answers, so a write
+ * looks up only the links that no earlier node of the call satisfies, and stored or repeated nodes are skipped by
+ * the commit (no `has` before it, no retry).
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { Hyperlog, MemoryStorage, type Node, type Storage } from "../mod.ts";
+
+/** A MemoryStorage that counts the calls of each method. */
+function counting(): { storage: Storage; calls: Map<string, number> } {
+  const calls = new Map<string, number>();
+  const inner = new MemoryStorage();
+  const storage = new Proxy(inner, {
+    get(target, name, receiver) {
+      const value = Reflect.get(target, name, receiver);
+      if (typeof value !== "function" || typeof name !== "string") return value;
+      return (...args: unknown[]) => {
+        calls.set(name, (calls.get(name) ?? 0) + 1);
+        return (value as (...args: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return { storage, calls };
+}
+
+describe("the log's writes use commit's answer", () => {
+  it("a batch of new documents linking among themselves is one commit and no lookup", async () => {
+    const { storage, calls } = counting();
+    const log = new Hyperlog<string>(storage, { valueEncoding: "utf-8" });
+    await log.ready();
+    calls.clear();
+    const nodes = await log.batch([{ value: "a" }, { value: "b", links: [0] }, { value: "c", links: [0, 1] }]);
+    assert.deepEqual(nodes.map((n) => n.change), [1, 2, 3]);
+    assert.equal(calls.get("commit"), 1);
+    assert.equal(calls.get("has"), undefined, "no has round trip before the commit");
+  });
+
+  it("a batch that repeats stored documents skips them: dense changes, one add event per new node", async () => {
+    const { storage, calls } = counting();
+    const log = new Hyperlog<string>(storage, { valueEncoding: "utf-8" });
+    const [a, b] = await log.batch([{ value: "a" }, { value: "b" }]);
+    const added: Node<string>[] = [];
+    log.addEventListener("add", (event) => added.push((event as CustomEvent<Node<string>>).detail));
+    calls.clear();
+    const nodes = await log.batch([{ value: "b" }, { value: "c" }, { value: "a" }, { value: "c" }, { value: "d" }]);
+    assert.equal(calls.get("has"), undefined);
+    assert.equal(calls.get("commit"), 1);
+    assert.deepEqual(nodes.map((n) => [n.value, n.change]), [["b", 2], ["c", 3], ["a", 1], ["c", 3], ["d", 4]]);
+    assert.equal(nodes[0]!.key, b!.key);
+    assert.equal(nodes[2]!.key, a!.key);
+    assert.deepEqual(added.map((n) => [n.value, n.change]), [["c", 3], ["d", 4]]);
+    assert.equal(log.length, 4);
+    assert.deepEqual(
+      (await storage.read({ since: 0, until: Infinity, limit: 10, reverse: false })).map((n) => n.change),
+      [
+        1,
+        2,
+        3,
+        4,
+      ],
+    );
+    // The length and the nodes agree: the next append continues at 5 and links every head.
+    const next = await log.append("e");
+    assert.equal(next.change, 5);
+    assert.equal(next.links.length, 4);
+  });
+
+  it("ingesting a page ancestors first looks up only the links from outside it, and reports only new nodes", async () => {
+    const source = new Hyperlog<string>({ valueEncoding: "utf-8" });
+    const root = await source.append("root");
+    for (const value of ["x", "y", "z"]) await source.append(value);
+    const page = await source.storage.read({ since: 0, until: Infinity, limit: 10, reverse: false });
+    const { storage, calls } = counting();
+    const log = new Hyperlog<string>(storage, { valueEncoding: "utf-8" });
+    await log.ingest(page.slice(0, 2));
+    calls.clear();
+    // The first two are stored; the page links to nothing outside itself, so nothing is looked up.
+    const fresh = await log.ingest(page);
+    assert.equal(calls.get("has"), undefined);
+    assert.equal(calls.get("commit"), 1);
+    assert.deepEqual(fresh.map((n) => n.change), [3, 4]);
+    assert.equal(log.length, 4);
+    // A page that links outside itself looks those links up once.
+    const more = await source.append("w");
+    calls.clear();
+    const [one] = await log.ingest(await source.storage.read({ since: 4, until: 5, limit: 1, reverse: false }));
+    assert.equal(calls.get("has"), 1);
+    assert.equal(one!.key, more.key);
+    assert.equal((await log.get(root.key)).change, 1);
+  });
+
+  it("with preadd listeners, keys are looked up first, so preadd hears of new nodes only", async () => {
+    const log = new Hyperlog<string>({ valueEncoding: "utf-8" });
+    await log.append("a");
+    const heard: string[] = [];
+    log.addEventListener("preadd", (event) => heard.push((event as CustomEvent<Node<string>>).detail.value));
+    await log.batch([{ value: "a" }, { value: "b" }]);
+    assert.deepEqual(heard, ["b"]);
+    assert.equal(log.length, 2);
+  });
+});
