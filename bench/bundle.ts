@@ -1,7 +1,7 @@
 /**
  * Bundle size of the browser client: what a page imports to keep a log in IndexedDB and in live sync with a relay
  * (`Hyperlog`, `IndexedDBStorage`, `connect`), bundled by esbuild from `mod.ts` for browsers, minified, then
- * gzipped (level 9). The SHA-256 in a browser is `@noble/hashes`, which the bundle includes.
+ * gzipped (level 9). The SHA-256 in a browser is our own (`src/sha256-portable.ts`), which the bundle includes.
  *
  * Run it through the driver: `npm run bench -- --only bundle`.
  *
@@ -69,7 +69,7 @@ export const benchmark: BenchModule = {
   notes: [
     `The bundle exports ${
       BROWSER_EXPORTS.join(", ")
-    } from mod.ts, built by esbuild for browsers (ES2022, ESM), so everything they reach is in it: the log, memory and IndexedDB storage, replication, the WebSocket client, and @noble/hashes' SHA-256.`,
+    } from mod.ts, built by esbuild for browsers (ES2022, ESM), so everything they reach is in it: the log, memory and IndexedDB storage, replication, the WebSocket client, and the portable SHA-256.`,
     "The demo page's script is the client plus the page's plain-DOM code, bundled by scripts/build-demo.ts as `npm start` serves it.",
     "The relay worker is bundled by wrangler itself (`wrangler deploy --dry-run --outdir`), as a deploy would upload it.",
     "The size does not vary between runs; it is measured once.",
