@@ -53,6 +53,7 @@ const SETTINGS = [
   "PRESENCE_PEERS",
   "PRESENCE_TIMEOUT_MS",
   "PRESENCE_READERS",
+  "PRESENCE_FANOUT_BYTES",
 ] as const satisfies readonly (keyof ServeSettings)[];
 /** Fails to compile when ServeSettings gains a setting this entry does not read. */
 const EVERY_SETTING: [Exclude<keyof ServeSettings, typeof SETTINGS[number]>] extends [never] ? true : never = true;
