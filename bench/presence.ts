@@ -11,11 +11,9 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { gzipSync } from "node:zlib";
 import { attachPresence, type PresenceEvent } from "../mod.ts";
-import { BROWSER_BUILD } from "../scripts/build-demo.ts";
 import { serve } from "../worker/serve.ts";
-import { BROWSER_EXPORTS } from "./bundle.ts";
+import { BROWSER_EXPORTS, browserBundleSize } from "./bundle.ts";
 import { type Relay, rssGrowth, startRelay } from "./hostile.ts";
 import { type BenchModule, type Figure, median } from "./_util.ts";
 
@@ -206,29 +204,9 @@ async function presenceFlood(
   }
 }
 
-/** The gzipped browser client with presence and WebRTC replaced by empty stand-ins (`stub`), in bytes. */
+/** The gzipped browser client with the modules `stub` replaced by empty stand-ins, in bytes. */
 async function bundleWithout(stub: readonly string[]): Promise<number> {
-  const { build } = await import("esbuild");
-  const root = fileURLToPath(new URL("..", import.meta.url));
-  const pattern = new RegExp(`/src/(${stub.join("|") || "^$"})\\.ts$`);
-  const result = await build({
-    ...BROWSER_BUILD,
-    stdin: { contents: `export { ${BROWSER_EXPORTS.join(", ")} } from "./mod.ts";`, resolveDir: root, loader: "ts" },
-    plugins: [{
-      name: "stub",
-      setup(b) {
-        b.onLoad({ filter: pattern }, (args) => ({
-          loader: "ts",
-          contents: args.path.endsWith("webrtc.ts")
-            ? "export class DirectPeers {}"
-            : args.path.endsWith("presence-wire.ts")
-            ? "export const takeText = () => {}, ownsText = () => false;"
-            : "export class Presence {}",
-        }));
-      },
-    }],
-  });
-  return gzipSync(result.outputFiles[0]!.contents, { level: 9 }).length;
+  return (await browserBundleSize(BROWSER_EXPORTS, stub)).gzipped;
 }
 
 /** The presence and WebRTC benchmark module. */
