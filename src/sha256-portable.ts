@@ -33,6 +33,9 @@ function constants(): Int32Array {
   return k;
 }
 
+/** `x` rotated right by `n` bits. */
+const rotr = (x: number, n: number): number => (x >>> n) | (x << (32 - n));
+
 /** Runs the compression function over the 64-byte block of `src` at `at`, updating `h`. */
 function block(h: Int32Array, src: Uint8Array, at: number, k: Int32Array): void {
   for (let i = 0; i < 16; i++, at += 4) {
@@ -41,15 +44,12 @@ function block(h: Int32Array, src: Uint8Array, at: number, k: Int32Array): void 
   for (let i = 16; i < 64; i++) {
     const x = W[i - 15]!;
     const y = W[i - 2]!;
-    W[i] = (((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3)) +
-      (((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10)) + W[i - 7]! + W[i - 16]!;
+    W[i] = (rotr(x, 7) ^ rotr(x, 18) ^ (x >>> 3)) + (rotr(y, 17) ^ rotr(y, 19) ^ (y >>> 10)) + W[i - 7]! + W[i - 16]!;
   }
   let a = h[0]!, b = h[1]!, c = h[2]!, d = h[3]!, e = h[4]!, f = h[5]!, g = h[6]!, j = h[7]!;
   for (let i = 0; i < 64; i++) {
-    const t = (j + (((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7))) +
-      ((e & f) ^ (~e & g)) + k[i]! + W[i]!) | 0;
-    const u = (((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10))) +
-      ((a & b) ^ (a & c) ^ (b & c));
+    const t = (j + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + k[i]! + W[i]!) | 0;
+    const u = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
     j = g;
     g = f;
     f = e;
