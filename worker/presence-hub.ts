@@ -46,9 +46,18 @@ function bufferedOf(ws: RelaySocket): number {
  *
  * @example
  * ```ts
- * import type { PresenceStats } from "./presence-hub.ts";
- * const stats: PresenceStats = { bytesIn: 0, bytesOut: 0, coalesced: 0, held: 0 };
- * console.assert(stats.bytesOut === 0);
+ * import { PresenceHub, type PresenceStats } from "./presence-hub.ts";
+ * import { DEFAULT_PRESENCE } from "./presence-settings.ts";
+ * const [a, b] = [{ readyState: 1, send() {}, close() {} }, { readyState: 1, send() {}, close() {} }];
+ * const hub = new PresenceHub(
+ *   { sockets: () => [a, b], peerOf: (ws) => (ws === a ? "a" : "b"), roleOf: () => "write", close() {} },
+ *   { settings: DEFAULT_PRESENCE },
+ * );
+ * hub.message(b, '{"t":"watch"}');
+ * hub.message(a, '{"t":"set","state":{"name":"ada"}}');
+ * const stats: PresenceStats = hub.stats; // b's welcome, a's welcome, and a's join to b
+ * console.assert(stats.bytesIn === 47 && stats.bytesOut > 47 && stats.coalesced === 0);
+ * hub.close();
  * ```
  */
 export interface PresenceStats {
