@@ -32,7 +32,7 @@ const MB = 1 << 20;
 const FLOOD = Number(process.env.HOSTILE_FLOOD_MB ?? 256) * MB;
 
 /** A relay in a process of its own: `hyperlog serve`, or workerd under Miniflare. */
-interface Relay {
+export interface Relay {
   /** "serve" or "worker". */
   host: string;
   url: string;
@@ -98,7 +98,8 @@ async function startWorker(): Promise<Relay> {
   };
 }
 
-async function startRelay(dir: string): Promise<Relay> {
+/** `hyperlog serve` in a process of its own (the presence bench uses it too), with `/metrics` behind a token. */
+export async function startRelay(dir: string): Promise<Relay> {
   const bin = fileURLToPath(new URL("../bin/hyperlog.mjs", import.meta.url));
   const child = spawn(process.execPath, [bin, "-d", dir, "serve", "--port", "0"], {
     stdio: ["ignore", "pipe", "ignore"],
@@ -151,7 +152,7 @@ async function push(relay: Relay, name: string, log: Hyperlog<unknown>): Promise
 }
 
 /** The peak of the relay's RSS above `base` while `work` runs (sampled every 50 ms), in MB. */
-async function rssGrowth(relay: Relay, work: () => Promise<unknown>): Promise<number> {
+export async function rssGrowth(relay: Relay, work: () => Promise<unknown>): Promise<number> {
   const base = await relay.rss();
   let peak = base;
   let running = true;
@@ -194,7 +195,11 @@ async function amplification(relay: Relay, name: string, count: number) {
     let turnSent = 0;
     let messages = 0;
     for (let i = 0; i < entries.length; i += 60) {
-      const request = encodeMessage({ type: "recon", end: i + 60 >= entries.length, entries: entries.slice(i, i + 60) });
+      const request = encodeMessage({
+        type: "recon",
+        end: i + 60 >= entries.length,
+        entries: entries.slice(i, i + 60),
+      });
       turnSent += request.length;
       messages++;
       await ws.send(request);
@@ -265,7 +270,10 @@ async function attacks(relay: Relay, context: BenchContext, figures: Figure[], b
     context.progress(`hostile (${relay.host}): node flood (${FLOOD / MB} MB)`);
     await push(relay, "flood", await filled(10, 16, "flood"));
     const other = await filled(200, 1000, "other");
-    const bodies = encodeNodesBodies(await other.storage.read({ since: 0, until: 200, limit: 200, reverse: false }), 1 << 16);
+    const bodies = encodeNodesBodies(
+      await other.storage.read({ since: 0, until: 200, limit: 200, reverse: false }),
+      1 << 16,
+    );
     let floodSent = 0;
     let floodClosed = false;
     const nodeGrowth = await rssGrowth(relay, async () => {
@@ -424,7 +432,8 @@ async function attacks(relay: Relay, context: BenchContext, figures: Figure[], b
 /** The benchmark module for `bench/run.ts`. */
 export const benchmark: BenchModule = {
   name: "hostile",
-  title: "The relay against a hostile peer over WebSockets: hyperlog serve (its own Node process), the Worker (workerd)",
+  title:
+    "The relay against a hostile peer over WebSockets: hyperlog serve (its own Node process), the Worker (workerd)",
   notes: [
     "RSS growth: the peak of hyperlog_resident_memory_bytes (sampled every 50 ms) above its value before the attack",
     "CPU: user + system seconds of the relay process from /proc/PID/stat (Linux); workerd's RSS from /proc/PID/status",

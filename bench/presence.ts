@@ -11,11 +11,10 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { gzipSync } from "node:zlib";
 import { attachPresence, type PresenceEvent } from "../mod.ts";
-import { BROWSER_BUILD } from "../scripts/build-demo.ts";
 import { serve } from "../worker/serve.ts";
-import { BROWSER_EXPORTS } from "./bundle.ts";
+import { BROWSER_EXPORTS, browserBundleSize } from "./bundle.ts";
+import { type Relay, rssGrowth, startRelay } from "./hostile.ts";
 import { type BenchModule, type Figure, median } from "./_util.ts";
 
 const UPDATES = 500;
@@ -117,29 +116,97 @@ async function dataChannelLatency(): Promise<number[] | string> {
   }
 }
 
-/** The gzipped browser client with presence and WebRTC replaced by empty stand-ins (`stub`), in bytes. */
+/** Sockets on the log in the presence flood. */
+const SOCKETS = 50;
+
+/** What a presence flood cost the relay. */
+interface FloodFigures {
+  bytesIn: number;
+  bytesOut: number;
+  seconds: number;
+  rss: number;
+  /** Flooders the relay closed (4030: over the per-socket rate). */
+  closed: number;
+}
+
+/**
+ * {@link SOCKETS} sockets on one log of `hyperlog serve` (its own process, default presence settings), `flooders` of
+ * them sending ~230-byte states, `rate` a second each (`Infinity`: as fast as the socket takes them) for `rounds`
+ * rounds. Bytes in and out are text bytes counted at the clients until every watcher has every (still open)
+ * flooder's last state; the RSS growth is the relay process's.
+ */
+async function presenceFlood(
+  relay: Relay,
+  log: string,
+  flooders: number,
+  rate: number,
+  rounds: number,
+): Promise<FloodFigures> {
+  const sockets: WebSocket[] = [];
+  const url = `${relay.url.replace(/^http/, "ws")}/logs/${log}/ws`;
+  let bytesOut = 0;
+  let welcomed = 0;
+  let closed = 0;
+  const lasts = new Map<WebSocket, Set<string>>();
+  const peers = new Map<WebSocket, string>();
+  let wake = () => {};
+  const encoder = new TextEncoder();
+  for (let i = 0; i < SOCKETS; i++) {
+    const ws = new WebSocket(url);
+    sockets.push(ws);
+    lasts.set(ws, new Set());
+    ws.addEventListener("message", (e) => {
+      if (typeof e.data !== "string") return;
+      bytesOut += encoder.encode(e.data).length;
+      const m = JSON.parse(e.data) as { t: string; peer: string; state?: { seq?: unknown } };
+      if (m.t === "welcome") peers.set(ws, m.peer), welcomed++;
+      if (m.state?.seq === "last") lasts.get(ws)!.add(m.peer);
+      wake();
+    });
+    ws.addEventListener("close", (e) => {
+      if (e.code === 4030) closed++;
+      wake();
+    });
+    ws.addEventListener("open", () => ws.send('{"t":"watch"}'));
+  }
+  const until = async (done: () => boolean) => {
+    while (!done()) await new Promise<void>((resolve) => (wake = resolve));
+  };
+  try {
+    await until(() => welcomed === SOCKETS);
+    bytesOut = 0;
+    const pad = "x".repeat(180);
+    let bytesIn = 0;
+    const started = performance.now();
+    const rss = await rssGrowth(relay, async () => {
+      for (let round = 0; round < rounds; round++) {
+        if (sockets.slice(0, flooders).every((ws) => ws.readyState !== 1)) break;
+        for (let f = 0; f < flooders; f++) {
+          const ws = sockets[f]!;
+          if (ws.readyState !== 1) continue;
+          const text = JSON.stringify({ t: "set", state: { seq: round === rounds - 1 ? "last" : round, pad } });
+          bytesIn += text.length;
+          ws.send(text);
+        }
+        const next = started + ((round + 1) * 1000) / rate;
+        await new Promise((resolve) =>
+          setTimeout(resolve, rate === Infinity ? 0 : Math.max(0, next - performance.now()))
+        );
+      }
+      const open = () => sockets.slice(0, flooders).filter((ws) => ws.readyState === 1).map((ws) => peers.get(ws)!);
+      await until(() =>
+        sockets.every((ws) => ws.readyState !== 1 || open().every((p) => p === peers.get(ws) || lasts.get(ws)!.has(p)))
+      );
+    });
+    return { bytesIn, bytesOut, seconds: (performance.now() - started) / 1000, rss, closed };
+  } finally {
+    for (const ws of sockets) ws.close();
+  }
+}
+
+/** The gzipped browser client with the modules `stub` replaced by empty stand-ins, in bytes. */
 async function bundleWithout(stub: readonly string[]): Promise<number> {
-  const { build } = await import("esbuild");
-  const root = fileURLToPath(new URL("..", import.meta.url));
-  const pattern = new RegExp(`/src/(${stub.join("|") || "^$"})\\.ts$`);
-  const result = await build({
-    ...BROWSER_BUILD,
-    stdin: { contents: `export { ${BROWSER_EXPORTS.join(", ")} } from "./mod.ts";`, resolveDir: root, loader: "ts" },
-    plugins: [{
-      name: "stub",
-      setup(b) {
-        b.onLoad({ filter: pattern }, (args) => ({
-          loader: "ts",
-          contents: args.path.endsWith("webrtc.ts")
-            ? "export class DirectPeers {}"
-            : args.path.endsWith("presence-wire.ts")
-            ? "export const takeText = () => {}, ownsText = () => false;"
-            : "export class Presence {}",
-        }));
-      },
-    }],
-  });
-  return gzipSync(result.outputFiles[0]!.contents, { level: 9 }).length;
+  return (await browserBundleSize(BROWSER_EXPORTS, stub)).gzipped;
 }
 
 /** The presence and WebRTC benchmark module. */
@@ -149,6 +216,7 @@ export const benchmark: BenchModule = {
   notes: [
     `Presence: two Node clients of \`hyperlog serve\` on 127.0.0.1; ${UPDATES} updates one after the other, each timed from set() on one to the update event on the other.`,
     `Data channel: two Chromium contexts (headless, loopback host candidates) with connect(..., { direct: true }); once the data channel is up the relay is stopped; ${NODES} nodes one after the other, each timed from append() in one page to its "add" event in the other (both clocks are performance.timeOrigin + now()).`,
+    `Presence flood: ${SOCKETS} WebSockets (this process) on one log of \`hyperlog serve\` in its own process with the default presence settings; the flooders' states are ~230 bytes; bytes are text bytes counted at the clients until every watcher has every open flooder's last state; RSS is the relay process's peak growth.`,
     "Bundle: the browser client (bench/bundle.ts) gzipped -9, then with WebRTC, then with presence too, replaced by empty stand-ins.",
   ],
   async run(context): Promise<Figure[]> {
@@ -172,6 +240,48 @@ export const benchmark: BenchModule = {
       met: median(p50s) < 5,
       note: `p99 ${median(p99s).toFixed(2)} ms`,
     });
+    const dir = mkdtempSync(join(tmpdir(), "hyperlog-bench-presence-flood-"));
+    const relay = await startRelay(dir);
+    try {
+      const budget = 2 * 1024 * 1024;
+      const cases = [
+        { name: "1 of 50 at the allowed rate (20/s)", flooders: 1, rate: 20, rounds: 60 },
+        { name: "50 of 50 at the allowed rate (20/s)", flooders: 50, rate: 20, rounds: 60 },
+        { name: "1 of 50 above the rate (as fast as it can)", flooders: 1, rate: Infinity, rounds: 2000 },
+      ];
+      for (const [index, c] of cases.entries()) {
+        context.progress(`presence flood: ${c.name}`);
+        const runs: FloodFigures[] = [];
+        for (let rep = 0; rep < context.reps; rep++) {
+          runs.push(await presenceFlood(relay, `flood-${index}-${rep}`, c.flooders, c.rate, c.rounds));
+        }
+        const outRate = median(runs.map((r) => r.bytesOut / r.seconds));
+        figures.push({
+          bench: `presence flood, ${SOCKETS} sockets on one log (serve), ${c.name}: bytes out per second`,
+          n: c.flooders * c.rounds,
+          unit: "MB/s",
+          ours: outRate / 1e6,
+          hyperlog: null,
+          ratio: null,
+          target: "<= 2 MiB/s (PRESENCE_FANOUT_BYTES) + a second's burst",
+          met: runs.every((r) => r.bytesOut <= budget * (r.seconds + 1) + SOCKETS * 4096),
+          note: `${
+            median(runs.map((r) => r.bytesOut / r.bytesIn)).toFixed(1)
+          } bytes out per byte in (each state goes to ${
+            SOCKETS - 1
+          } sockets in a frame ~1.2x the message: ~59 without the budget); ${
+            median(runs.map((r) => r.seconds)).toFixed(2)
+          } s until every watcher had the last states; relay RSS +${median(runs.map((r) => r.rss)).toFixed(1)} MB${
+            c.rate === Infinity
+              ? `; the flooder closed with 4030 in ${runs.filter((r) => r.closed > 0).length} of ${runs.length} runs`
+              : ""
+          }`,
+        });
+      }
+    } finally {
+      await relay.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
     context.progress("data channel latency");
     const direct = await dataChannelLatency();
     if (typeof direct === "string") context.progress(`data channel latency skipped: ${direct}`);

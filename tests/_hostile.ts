@@ -34,9 +34,9 @@ export function hostileHello(fields: Partial<Hello> & { count: number }): Uint8A
 
 /** A raw WebSocket client. */
 export interface RawSocket {
-  /** Sends one binary message (masked, as a client must); resolves when the kernel took it. */
-  send(body: Uint8Array): Promise<void>;
-  /** The next whole message from the relay (binary ones only); rejects if the socket closes first. */
+  /** Sends one binary message (a text one with `text`; masked, as a client must); resolves when the kernel took it. */
+  send(body: Uint8Array, text?: boolean): Promise<void>;
+  /** The next whole message from the relay (binary or text, as bytes); rejects if the socket closes first. */
   next(): Promise<Uint8Array>;
   /** The next message decoded. */
   nextMessage(): Promise<Message>;
@@ -44,7 +44,7 @@ export interface RawSocket {
   pause(): void;
   /** Reads again. */
   resume(): void;
-  /** Payload bytes received so far (binary messages). */
+  /** Payload bytes received so far (binary and text messages). */
   readonly received: number;
   /** Resolves with the close code and reason the relay sent (1006 if the connection ended without one). */
   readonly closed: Promise<{ code: number; reason: string }>;
@@ -155,11 +155,11 @@ export async function rawSocket(url: string): Promise<RawSocket> {
   socket.on("close", end);
   await upgrade;
 
-  const frame = (body: Uint8Array): Buffer => {
+  const frame = (body: Uint8Array, text = false): Buffer => {
     const n = body.length;
     const head = n < 126 ? 2 : n < 65536 ? 4 : 10;
     const out = Buffer.alloc(head + 4 + n);
-    out[0] = 0x82;
+    out[0] = text ? 0x81 : 0x82;
     if (n < 126) out[1] = 0x80 | n;
     else if (n < 65536) {
       out[1] = 0x80 | 126;
@@ -174,10 +174,10 @@ export async function rawSocket(url: string): Promise<RawSocket> {
   };
 
   const raw: RawSocket = {
-    send: (body) =>
+    send: (body, text) =>
       new Promise<void>((resolve) => {
         if (gone || socket.destroyed) return resolve();
-        if (socket.write(frame(body))) return resolve();
+        if (socket.write(frame(body, text))) return resolve();
         const done = () => {
           socket.off("drain", done);
           socket.off("close", done);

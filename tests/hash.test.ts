@@ -12,7 +12,25 @@ describe("SHA-256 implementations agree", () => {
     assert.equal(sha256Hex(new Uint8Array(0)), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   });
 
-  it("gives the same digests with noble, the runtime's native hash and WebCrypto, on random inputs", async () => {
+  it("gives WebCrypto's digests at every length around the block boundaries, and for 1 MiB", async () => {
+    const rand = seeded(11);
+    const lengths = [...Array.from({ length: 140 }, (_, i) => i), 183, 184, 191, 192, 1000, 65_536, 1 << 20];
+    for (const length of lengths) {
+      const data = new Uint8Array(length);
+      for (let i = 0; i < length; i++) data[i] = Math.floor(rand() * 256);
+      const expected = toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", data)));
+      assert.equal(toHex(portableSha256(data)), expected, `length ${length}`);
+    }
+  });
+
+  it("computes the FIPS 180-4 constants: the 448-bit vector and a million a's", () => {
+    const text = new TextEncoder().encode("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq");
+    assert.equal(toHex(portableSha256(text)), "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    const million = new Uint8Array(1_000_000).fill(0x61);
+    assert.equal(toHex(portableSha256(million)), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  });
+
+  it("gives the same digests with the portable hash, the runtime's native hash and WebCrypto, on random inputs", async () => {
     const rand = seeded(42);
     for (let round = 0; round < 200; round++) {
       const data = new Uint8Array(Math.floor(rand() * 300) + (round === 0 ? 0 : 1));

@@ -1,7 +1,17 @@
 /**
  * The relay's side of presence (the messages are in `src/presence-wire.ts`): it keeps each watching socket's peer
  * id and state, fans every change out to the other watching sockets of the log, forwards signals to one peer, and
- * keeps the bounds (state size, rate, peers per log, readers, heartbeat timeout). Nothing goes into the log.
+ * keeps the bounds (state size, rate, peers per log, readers, heartbeat timeout, the log-wide fan-out budget, and
+ * each reader's buffer). Nothing goes into the log.
+ *
+ * The fan-out budget (`fanout`, bytes per second for the whole log): one state sent by one socket goes to every
+ * other socket of the log, so N sockets each at the rate limit make the relay send N^2 times what it takes in. Past
+ * the budget, states are coalesced: a peer's join or update waits in a queue of peers (one place per peer, its
+ * latest state read when it goes out), and the queue is sent in order as the budget refills. Leaves, signals (to
+ * one peer), errors and welcomes are not delayed (each is bounded by what the socket itself sent), but count against
+ * the budget. A socket that does not read (its `bufferedAmount` over {@link PRESENCE_HIGH_WATER}) gets no presence
+ * frame: the peers it missed are noted (ids only) and their latest state, or their leave, is sent once it reads
+ * again, so nothing queues for it but what is already in its buffer.
  *
  * A host that drops its memory (a hibernated Durable Object) gives a `PresenceStore` (`presence-store.ts`): the
  * states are written through to it and read back by the next hub, which drops the peers whose socket is gone
@@ -19,6 +29,47 @@ export { type PresenceStore, sqlPresenceStore, type StoredPresence } from "./pre
 
 /** The largest signal payload (an SDP offer with its candidates), whatever `maxBytes` says. */
 const MAX_SIGNAL = 16_384;
+
+/**
+ * Bytes buffered on a socket past which it gets no more presence frames until it reads (the same mark the relay's
+ * replication stops at): a paused reader holds at most this plus one frame.
+ */
+export const PRESENCE_HIGH_WATER: number = 512 * 1024;
+
+/** What a socket buffers (0 where the runtime does not tell). */
+function bufferedOf(ws: RelaySocket): number {
+  return (ws as { bufferedAmount?: number }).bufferedAmount ?? 0;
+}
+
+/**
+ * What presence cost on one log, in bytes of text messages (for the bench and the tests).
+ *
+ * @example
+ * ```ts
+ * import { PresenceHub, type PresenceStats } from "./presence-hub.ts";
+ * import { DEFAULT_PRESENCE } from "./presence-settings.ts";
+ * const [a, b] = [{ readyState: 1, send() {}, close() {} }, { readyState: 1, send() {}, close() {} }];
+ * const hub = new PresenceHub(
+ *   { sockets: () => [a, b], peerOf: (ws) => (ws === a ? "a" : "b"), roleOf: () => "write", close() {} },
+ *   { settings: DEFAULT_PRESENCE },
+ * );
+ * hub.message(b, '{"t":"watch"}');
+ * hub.message(a, '{"t":"set","state":{"name":"ada"}}');
+ * const stats: PresenceStats = hub.stats; // b's welcome, a's welcome, and a's join to b
+ * console.assert(stats.bytesIn === 47 && stats.bytesOut > 47 && stats.coalesced === 0);
+ * hub.close();
+ * ```
+ */
+export interface PresenceStats {
+  /** Text bytes the log's sockets sent. */
+  bytesIn: number;
+  /** Text bytes the relay sent to them. */
+  bytesOut: number;
+  /** States that were replaced by a later one of the same peer before they went out (over the budget). */
+  coalesced: number;
+  /** Frames not sent to a socket because it was not reading (its peers' latest states follow when it reads). */
+  held: number;
+}
 
 /**
  * What a {@link PresenceHub} needs of the relay.
@@ -82,6 +133,10 @@ interface Member {
   seen: number;
   tokens: number;
   filled: number;
+  /** Whether the other sockets were told of this peer's state (its join went out). */
+  told?: boolean | undefined;
+  /** Peers whose latest state (or leave) this socket missed while it did not read. */
+  behind?: Set<string> | undefined;
 }
 
 /**
@@ -128,6 +183,15 @@ export class PresenceHub {
   #loaded = false;
   #lastSweep = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
+  /** Peers whose latest state waits for the fan-out budget, in the order they will go out. */
+  readonly #pending = new Map<string, Member>();
+  /** Sockets that missed frames while they did not read. */
+  readonly #behind = new Set<Member>();
+  #budget: number;
+  #budgetAt = 0;
+  #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  /** What presence cost on this log so far. */
+  readonly stats: PresenceStats = { bytesIn: 0, bytesOut: 0, coalesced: 0, held: 0 };
 
   /** A hub with no peers yet (or, given a store, the ones kept there, read on first use). */
   constructor(host: PresenceHost, options: PresenceHubOptions) {
@@ -135,6 +199,7 @@ export class PresenceHub {
     this.#settings = options.settings;
     this.#store = options.store;
     this.#timers = options.timers === true;
+    this.#budget = this.#settings.fanout;
   }
 
   /** Peers with a state. */
@@ -180,11 +245,12 @@ export class PresenceHub {
         seen: now,
         tokens: 0,
         filled: now,
+        told: row.state !== null,
       };
       member.tokens = this.#settings.perSecond * 2;
       this.#add(member);
     }
-    for (const peer of left) this.#broadcast(undefined, JSON.stringify({ t: "leave", peer }));
+    for (const peer of left) this.#broadcast(undefined, JSON.stringify({ t: "leave", peer }), peer);
   }
 
   #add(member: Member): void {
@@ -216,13 +282,116 @@ export class PresenceHub {
     if (ws.readyState !== 1) return;
     try {
       ws.send(text);
+      this.stats.bytesOut += utf8Length(text);
     } catch {
       // Closing: its close reaches gone().
     }
   }
 
-  #broadcast(from: Member | undefined, text: string): void {
-    for (const member of this.#bySocket.values()) if (member !== from) this.#send(member.ws, text);
+  /**
+   * Sends `text`, the news about `about` (a join, an update or a leave), to every socket but `from`'s; a socket that
+   * is not reading gets a note instead (see {@link PresenceHub.#catchUp}). The bytes count against the budget.
+   */
+  #broadcast(from: Member | undefined, text: string, about?: string): void {
+    const bytes = utf8Length(text);
+    for (const member of this.#bySocket.values()) {
+      if (member === from || member.ws.readyState !== 1) continue;
+      if (about !== undefined) {
+        if (bufferedOf(member.ws) > PRESENCE_HIGH_WATER) {
+          (member.behind ??= new Set()).add(about);
+          this.#behind.add(member);
+          this.stats.held++;
+          this.#schedule(100);
+          continue;
+        }
+        member.behind?.delete(about);
+        if (member.behind?.size) this.#catchUp(member);
+      }
+      this.#send(member.ws, text);
+      this.#budget -= bytes;
+    }
+  }
+
+  /** The frame that tells the others about `member`'s state. */
+  #news(member: Member, join: boolean): string {
+    return `{"t":"${join ? "join" : "update"}","peer":"${member.peer}","state":${member.state},"direct":${
+      member.direct === null ? "false" : `"${member.direct}"`
+    }}`;
+  }
+
+  /** Sends a socket that reads again the latest state (or the leave) of each peer it missed. */
+  #catchUp(member: Member): void {
+    const missed = member.behind;
+    if (missed === undefined || bufferedOf(member.ws) > PRESENCE_HIGH_WATER) return;
+    member.behind = undefined;
+    this.#behind.delete(member);
+    for (const peer of missed) {
+      const other = this.#byPeer.get(peer);
+      // A peer still in the queue is sent with it; the client takes an update of a peer it does not know as a join.
+      if (other !== undefined && other.state !== null && !other.told) continue;
+      const text = other === undefined || other.state === null
+        ? JSON.stringify({ t: "leave", peer })
+        : this.#news(other, false);
+      this.#send(member.ws, text);
+      this.#budget -= utf8Length(text);
+    }
+  }
+
+  /** Refills the budget: a second's worth at most. */
+  #refill(now: number): void {
+    const rate = this.#settings.fanout;
+    this.#budget = Math.min(rate, this.#budget + ((now - this.#budgetAt) / 1000) * rate);
+    this.#budgetAt = now;
+  }
+
+  /**
+   * Sends the queued states as far as the budget allows (one bigger than a second's budget goes out when the budget
+   * is full), then, if some wait or some sockets are behind, comes back when there should be room.
+   */
+  #flush(): void {
+    this.#flushTimer = undefined;
+    const now = Date.now();
+    this.#refill(now);
+    let wait = 0;
+    for (const [peer, member] of this.#pending) {
+      const text = this.#news(member, !member.told);
+      let readers = 0;
+      for (const other of this.#bySocket.values()) if (other !== member && other.ws.readyState === 1) readers++;
+      const cost = utf8Length(text) * readers;
+      if (cost > this.#budget && this.#budget < this.#settings.fanout) {
+        wait = Math.ceil(((Math.min(cost, this.#settings.fanout) - this.#budget) / this.#settings.fanout) * 1000);
+        break;
+      }
+      this.#pending.delete(peer);
+      member.told = true;
+      this.#broadcast(member, text, peer);
+    }
+    for (const member of [...this.#behind]) this.#catchUp(member);
+    if (this.#pending.size > 0) this.#schedule(Math.max(10, wait));
+    else if (this.#behind.size > 0) this.#schedule(100);
+  }
+
+  #schedule(ms: number): void {
+    if (this.#flushTimer !== undefined) return;
+    this.#flushTimer = setTimeout(() => this.#flush(), ms);
+    unref(this.#flushTimer);
+  }
+
+  /** `member`'s state changed: it goes out now if the budget allows and nothing waits, else with the queue. */
+  #publish(member: Member): void {
+    if (this.#pending.has(member.peer)) {
+      this.stats.coalesced++;
+      return;
+    }
+    this.#pending.set(member.peer, member);
+    if (this.#flushTimer === undefined) this.#flush();
+  }
+
+  /** `member` has no state any more: the others hear of it if they were told of its state. */
+  #left(member: Member): void {
+    this.#pending.delete(member.peer);
+    if (member.told) this.#broadcast(member, JSON.stringify({ t: "leave", peer: member.peer }), member.peer);
+    member.told = false;
   }
 
   #refuse(ws: RelaySocket, code: number, reason: string): void {
@@ -266,6 +435,7 @@ export class PresenceHub {
     if (ws.readyState !== 1) return;
     const settings = this.#settings;
     const bytes = utf8Length(text);
+    this.stats.bytesIn += bytes;
     if (bytes > MAX_SIGNAL + 256 + settings.maxBytes) {
       return this.#refuse(
         ws,
@@ -325,7 +495,7 @@ export class PresenceHub {
           member.state = null;
           this.#joined--;
           this.#put(member);
-          this.#broadcast(member, JSON.stringify({ t: "leave", peer: member.peer }));
+          this.#left(member);
         }
         return;
       case "signal":
@@ -374,12 +544,7 @@ export class PresenceHub {
     member.state = text;
     member.direct = direct ?? null;
     this.#put(member);
-    this.#broadcast(
-      member,
-      `{"t":"${joining ? "join" : "update"}","peer":"${member.peer}","state":${text},"direct":${
-        direct === undefined ? "false" : `"${direct}"`
-      }}`,
-    );
+    this.#publish(member);
   }
 
   #signal(member: Member, to: unknown, data: unknown): void {
@@ -392,7 +557,13 @@ export class PresenceHub {
     if (target === undefined) {
       return this.#error(member, PRESENCE_CODE.NO_SUCH_PEER, `No peer ${JSON.stringify(to)} on this log`);
     }
-    this.#send(target.ws, `{"t":"signal","from":"${member.peer}","data":${text}}`);
+    if (bufferedOf(target.ws) > PRESENCE_HIGH_WATER) {
+      this.stats.held++;
+      return this.#error(member, PRESENCE_CODE.PEER_BUSY, `Peer ${target.peer} is not reading; the signal was dropped`);
+    }
+    const signal = `{"t":"signal","from":"${member.peer}","data":${text}}`;
+    this.#send(target.ws, signal);
+    this.#budget -= utf8Length(signal);
   }
 
   /** `ws` closed: its peer leaves. */
@@ -403,20 +574,25 @@ export class PresenceHub {
     this.#bySocket.delete(ws);
     this.#byPeer.delete(member.peer);
     if (this.#store !== undefined) this.#write(() => this.#store!.delete(member.peer));
+    this.#behind.delete(member);
     if (member.state !== null) {
       this.#joined--;
-      this.#broadcast(member, JSON.stringify({ t: "leave", peer: member.peer }));
+      this.#left(member);
     }
     if (this.#bySocket.size === 0) {
       clearInterval(this.#timer);
       this.#timer = undefined;
+      clearTimeout(this.#flushTimer);
+      this.#flushTimer = undefined;
     }
   }
 
-  /** Stops the heartbeat timer. */
+  /** Stops the heartbeat timer and the fan-out queue's. */
   close(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
   }
 }
 

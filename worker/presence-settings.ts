@@ -1,7 +1,7 @@
 /**
  * The relay's presence settings and close codes (see `presence-hub.ts`), read from the same environment as the
  * other settings: `PRESENCE_MAX_BYTES`, `PRESENCE_PER_SECOND`, `PRESENCE_PEERS`, `PRESENCE_TIMEOUT_MS`,
- * `PRESENCE_READERS`.
+ * `PRESENCE_READERS`, `PRESENCE_FANOUT_BYTES`.
  *
  * @module
  */
@@ -24,6 +24,7 @@ export const PRESENCE_CODE: {
   readonly READ_ONLY: 4003;
   readonly TOO_MANY_PEERS: 4504;
   readonly NO_SUCH_PEER: 4404;
+  readonly PEER_BUSY: 4429;
 } = {
   /** A presence state or signal over `PRESENCE_MAX_BYTES`, or a text message that is not a presence message: closed. */
   TOO_LARGE: 4015,
@@ -37,6 +38,8 @@ export const PRESENCE_CODE: {
   TOO_MANY_PEERS: 4504,
   /** A signal to a peer that is not (or no longer) on the log: refused, the socket stays. */
   NO_SUCH_PEER: 4404,
+  /** A signal to a peer that is not reading (its buffer is full): dropped, the sender is told, the socket stays. */
+  PEER_BUSY: 4429,
 };
 
 /**
@@ -59,15 +62,24 @@ export interface PresenceSettings {
   timeout: number;
   /** Whether clients that may only read may publish presence (they may always watch). */
   readers: boolean;
+  /**
+   * Bytes of presence the relay sends per second on one log, all sockets together (a second's worth at once);
+   * past it, states are coalesced: each peer's latest goes out as the budget refills.
+   */
+  fanout: number;
 }
 
-/** The defaults: 4 KiB states, 20 messages per second, 100 peers per log, 30 s timeout, readers only watch. */
+/**
+ * The defaults: 4 KiB states, 20 messages per second, 100 peers per log, 30 s timeout, readers only watch, 2 MiB
+ * of presence per second per log (20 peers each moving a 100-byte cursor 20 times a second take 0.8 MB/s).
+ */
 export const DEFAULT_PRESENCE: PresenceSettings = {
   maxBytes: 4096,
   perSecond: 20,
   peers: 100,
   timeout: 30_000,
   readers: false,
+  fanout: 2 * 1024 * 1024,
 };
 
 function count(env: Record<string, unknown>, name: string, fallback: number, min: number): number {
@@ -101,5 +113,6 @@ export function readPresence(env: Record<string, unknown>): PresenceSettings {
     peers: count(env, "PRESENCE_PEERS", DEFAULT_PRESENCE.peers, 0),
     timeout: count(env, "PRESENCE_TIMEOUT_MS", DEFAULT_PRESENCE.timeout, 100),
     readers: readers === "1",
+    fanout: count(env, "PRESENCE_FANOUT_BYTES", DEFAULT_PRESENCE.fanout, 1024),
   };
 }

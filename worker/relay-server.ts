@@ -93,6 +93,8 @@ export interface ServeSettings {
   PRESENCE_TIMEOUT_MS?: string | undefined;
   /** "1": clients that may only read may publish presence too (default: they only watch). */
   PRESENCE_READERS?: string | undefined;
+  /** Bytes of presence sent per second on one log, all sockets together; past it, states are coalesced (default 2 MiB). */
+  PRESENCE_FANOUT_BYTES?: string | undefined;
 }
 
 /** One open log: its relay, its storage, its sockets. */

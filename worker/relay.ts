@@ -139,6 +139,8 @@ export interface RelayEnv {
   PRESENCE_TIMEOUT_MS?: string;
   /** "1": clients that may only read may publish presence too (default: they only watch). */
   PRESENCE_READERS?: string;
+  /** Bytes of presence sent per second on one log, all sockets together; past it, states are coalesced (default 2 MiB). */
+  PRESENCE_FANOUT_BYTES?: string;
   /** The counters `/metrics` shows (`hyperlog serve` passes its own; a Worker isolate keeps one). */
   METRICS?: RelayMetrics;
   /**

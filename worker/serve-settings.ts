@@ -34,6 +34,7 @@ const LISTED = [
   "PRESENCE_PEERS",
   "PRESENCE_TIMEOUT_MS",
   "PRESENCE_READERS",
+  "PRESENCE_FANOUT_BYTES",
 ] as const satisfies readonly (keyof ServeSettings)[];
 
 /**
