@@ -625,6 +625,7 @@ export class Hyperlog<T = unknown> extends EventTarget {
     drafts: readonly Draft[],
     partial: boolean,
     known: Known = CHECK,
+    withResults = true,
   ): Promise<{ results: StoredNode[]; fresh: StoredNode[] }> {
     this.#assertOpen();
     const count = drafts.length;
@@ -748,12 +749,13 @@ export class Hyperlog<T = unknown> extends EventTarget {
       await this.#commit(fresh);
     } catch (err) {
       if (unchecked && known === TRY_FRESH && err instanceof StorageConflictError && this.#length === length) {
-        return await this.#store(drafts, partial, CHECK);
+        return await this.#store(drafts, partial, CHECK, withResults);
       }
       throw err;
     }
-    const results: StoredNode[] = new Array(end);
-    for (let i = 0; i < end; i++) {
+    // Without `withResults` (ingest), a draft stored before is not read back: a peer resending nodes costs a lookup.
+    const results: StoredNode[] = new Array(withResults ? end : 0);
+    for (let i = 0; i < results.length; i++) {
       results[i] = freshOf[i]! >= 0 ? fresh[freshOf[i]!]! : (await this.storage.get(drafts[i]!.key))!;
     }
     if (this.#hasListeners("add")) {
@@ -1061,7 +1063,7 @@ export class Hyperlog<T = unknown> extends EventTarget {
       }
       let fresh: StoredNode[];
       try {
-        fresh = (await this.#mutex.run(() => this.#store(drafts, true))).fresh;
+        fresh = (await this.#mutex.run(() => this.#store(drafts, true, CHECK, false))).fresh;
       } catch (error) {
         this.#reject(error as Error, undefined);
         throw error;
