@@ -109,7 +109,7 @@ export class LogStore<T> {
    * `MissingLinksError` having stored the ones before it); resolves with the nodes stored.
    */
   async ingest(drafts: readonly Draft[]): Promise<StoredNode[]> {
-    return (await this.mutex.run(() => this.#store(drafts, true))).fresh;
+    return (await this.mutex.run(() => this.#store(drafts, true, CHECK, false))).fresh;
   }
 
   /**
@@ -208,6 +208,7 @@ export class LogStore<T> {
     drafts: readonly Draft[],
     partial: boolean,
     known: Known = CHECK,
+    withResults = true,
   ): Promise<{ results: StoredNode[]; fresh: StoredNode[] }> {
     this.assertOpen();
     const count = drafts.length;
@@ -301,8 +302,9 @@ export class LogStore<T> {
     }
     // The node each proposed one is stored as, or `undefined` when the commit found it stored already.
     const committed = await this.#commit(proposed);
-    const results: StoredNode[] = new Array(end);
-    for (let i = 0; i < end; i++) {
+    // Without `withResults` (ingest), a draft stored before is not read back: a peer resending nodes costs a lookup.
+    const results: StoredNode[] = new Array(withResults ? end : 0);
+    for (let i = 0; i < results.length; i++) {
       const node = freshOf[i]! >= 0 ? committed[freshOf[i]!] : undefined;
       results[i] = node ?? (await this.storage.get(drafts[i]!.key))!;
     }

@@ -5,7 +5,7 @@
  *
  * | type | name | body after the type byte |
  * |---|---|---|
- * | 1 | HELLO | utf-8 JSON `{ protocol: "hyperlog", version: 2, mode, live, id, nonce, length, count, xor, maxFrame, window }`, and `refs: true` when the sender takes type 10 |
+ * | 1 | HELLO | utf-8 JSON `{"protocol":"hyperlog","version":2,"h":"..."}`, `h` the fields in binary: mode, live, `refs` (the sender takes type 10), id, nonce, length, count, xor, maxFrame, window (see `wire-hello.ts`) |
  * | 2 | CHECK | nothing, or the 16-byte session id of the checkpoint the sender keeps for the receiver |
  * | 3 | RECON | `u8 flags` (bit 0: the last message of the sender's turn), then reconciliation entries |
  * | 4 | NODE | one node (see `node-codec.ts`) |
@@ -27,6 +27,7 @@ import { HEX_VALUE, hexInto, toHex } from "./hex.ts";
 import type { Fingerprint } from "./key-index.ts";
 import { decodeNodes, NODE, NODES, NODES_REFS, splitNodes, type WireNode } from "./node-codec.ts";
 import { readVarint, varintLength, writeVarint } from "./frame.ts";
+import { decodeHello, encodeHello, type Hello } from "./wire-hello.ts";
 
 export { concatBytes, DEFAULT_MAX_FRAME, frame, FrameDecoder, readVarint, varintLength, writeVarint } from "./frame.ts";
 export {
@@ -41,9 +42,7 @@ export {
   splitNodes,
   type WireNode,
 } from "./node-codec.ts";
-
-/** The protocol version this implementation speaks. */
-export const PROTOCOL_VERSION = 2;
+export { type Hello, PROTOCOL_VERSION, type ReplicationMode } from "./wire-hello.ts";
 
 /** HELLO: the first message of each side (see the module doc). */
 export const HELLO = 1;
@@ -59,65 +58,6 @@ export const ACK = 6;
 export const ERROR = 7;
 /** CREDIT: the sender stored more of the peer's nodes. */
 export const CREDIT = 9;
-
-/**
- * Which way nodes flow: `sync` both ways, `push` only to the peer, `pull` only from it.
- *
- * @example
- * ```ts
- * import { Hyperlog } from "../mod.ts";
- * import type { ReplicationMode } from "./wire.ts";
- * const a = new Hyperlog<string>();
- * const b = new Hyperlog<string>();
- * await a.append("from a");
- * await b.append("from b");
- * const mode: ReplicationMode = "push";
- * const ra = a.replicate({ mode });
- * const rb = b.replicate({ mode: "pull" });
- * ra.readable.pipeTo(rb.writable);
- * rb.readable.pipeTo(ra.writable);
- * await Promise.all([ra.done, rb.done]);
- * console.assert(b.length === 2 && a.length === 1, "push sends, and receives nothing");
- * ```
- */
-export type ReplicationMode = "sync" | "push" | "pull";
-
-/**
- * What a HELLO says.
- *
- * @example
- * ```ts
- * import { decodeMessage, encodeMessage, type Hello } from "./wire.ts";
- * const hello: Hello = {
- *   mode: "sync", live: false, id: "a".repeat(32), nonce: "b".repeat(32), length: 0, count: 0,
- *   xor: new Uint8Array(16), maxFrame: 1 << 20, window: 1 << 19,
- * };
- * const back = decodeMessage(encodeMessage({ type: "hello", hello }));
- * console.assert(back.type === "hello" && back.hello.mode === "sync" && back.hello.window === 1 << 19);
- * ```
- */
-export interface Hello {
-  /** The sender's mode. */
-  mode: ReplicationMode;
-  /** Whether the sender stays open after the initial exchange. */
-  live: boolean;
-  /** The sender's log id. */
-  id: string;
-  /** 32 hex digits, fresh per session. */
-  nonce: string;
-  /** The sender's length (its snapshot for this session). */
-  length: number;
-  /** How many keys the sender holds (its fingerprint of the empty prefix)... */
-  count: number;
-  /** ...and their XOR (16 bytes). */
-  xor: Uint8Array;
-  /** The largest message the sender accepts. */
-  maxFrame: number;
-  /** The most bytes of node messages the sender takes before it grants more with CREDIT. */
-  window: number;
-  /** Whether the sender takes links as references (`NODES_REFS`, see `link-refs.ts`); absent means no. */
-  refs?: boolean;
-}
 
 /**
  * One entry of a reconciliation message.
@@ -286,23 +226,8 @@ function decodeRecon(body: Uint8Array): ReconEntry[] {
  */
 export function encodeMessage(message: Exclude<Message, { type: "nodes" }>): Uint8Array {
   switch (message.type) {
-    case "hello": {
-      const h = message.hello;
-      return json(HELLO, {
-        protocol: "hyperlog",
-        version: PROTOCOL_VERSION,
-        mode: h.mode,
-        live: h.live,
-        id: h.id,
-        nonce: h.nonce,
-        length: h.length,
-        count: h.count,
-        xor: toHex(h.xor),
-        maxFrame: h.maxFrame,
-        window: h.window,
-        ...(h.refs === true ? { refs: true } : {}),
-      });
-    }
+    case "hello":
+      return encodeHello(HELLO, message.hello);
     case "check": {
       if (message.checkpoint === null) return Uint8Array.of(CHECK);
       const out = new Uint8Array(17);
@@ -325,51 +250,6 @@ export function encodeMessage(message: Exclude<Message, { type: "nodes" }>): Uin
     case "error":
       return json(ERROR, { name: message.name, message: message.message });
   }
-}
-
-function count(value: unknown, what: string, min = 0): number {
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
-    throw new ProtocolError(`The peer's HELLO has no valid ${what}`);
-  }
-  return value;
-}
-
-function decodeHello(body: Uint8Array): Hello {
-  const parsed = parseJson(body, "HELLO");
-  if (parsed.protocol !== "hyperlog") throw new ProtocolError("The peer is not speaking the hyperlog protocol");
-  if (parsed.version !== PROTOCOL_VERSION) {
-    throw new ProtocolError(
-      `The peer speaks protocol version ${String(parsed.version)}, this peer speaks version ${PROTOCOL_VERSION}; ` +
-        "upgrade the older side",
-    );
-  }
-  const mode = parsed.mode;
-  if (mode !== "sync" && mode !== "push" && mode !== "pull") {
-    throw new ProtocolError(`The peer asked for an unknown mode ${JSON.stringify(mode)}`);
-  }
-  if (typeof parsed.id !== "string" || parsed.id.length === 0 || parsed.id.length > 128) {
-    throw new ProtocolError("The peer's HELLO has no valid log id");
-  }
-  if (typeof parsed.nonce !== "string" || !/^[0-9a-f]{32}$/.test(parsed.nonce)) {
-    throw new ProtocolError("The peer's HELLO has no valid nonce");
-  }
-  if (typeof parsed.xor !== "string" || !/^[0-9a-f]{32}$/.test(parsed.xor)) {
-    throw new ProtocolError("The peer's HELLO has no valid fingerprint");
-  }
-  const xor = new Uint8Array(16);
-  hexInto(parsed.xor, xor, 0);
-  return {
-    mode,
-    live: parsed.live === true,
-    id: parsed.id,
-    nonce: parsed.nonce,
-    length: count(parsed.length, "length"),
-    count: count(parsed.count, "count"),
-    xor,
-    maxFrame: count(parsed.maxFrame, "maxFrame", 1024),
-    window: count(parsed.window, "window", 1024),
-    ...(parsed.refs === true ? { refs: true } : {}),
-  };
 }
 
 /**

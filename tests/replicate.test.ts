@@ -9,7 +9,7 @@ import {
   type Replication,
   type ReplicationStats,
 } from "../mod.ts";
-import { encodeNodeBody, frame, FrameDecoder } from "../src/wire.ts";
+import { encodeMessage, encodeNodeBody, frame, FrameDecoder, type ReplicationMode } from "../src/wire.ts";
 import { connect as tcpConnect, createServer } from "node:net";
 import { Readable, Writable } from "node:stream";
 import { seeded, startDenoFixture } from "./_helpers.ts";
@@ -116,22 +116,22 @@ async function assertConsistent(log: Log): Promise<void> {
   assert.deepEqual((await log.heads()).map((n) => n.key), heads);
 }
 
-/** The HELLO of an empty peer (protocol version 2), framed. */
-function emptyHello(mode = "sync", version = 2): Uint8Array {
+/** The HELLO of an empty peer, framed: protocol version 2's encoding, or the JSON of version 1 for another version. */
+function emptyHello(mode: ReplicationMode = "sync", version = 2): Uint8Array {
   const fields = {
-    protocol: "hyperlog",
-    version,
     mode,
     live: false,
     id: "f".repeat(32),
     nonce: "e".repeat(32),
     length: 0,
     count: 0,
-    xor: "0".repeat(32),
+    xor: new Uint8Array(16),
     maxFrame: 1 << 20,
     window: 1 << 19,
   };
-  return frame(Uint8Array.of(1, ...new TextEncoder().encode(JSON.stringify(fields))));
+  if (version === 2) return frame(encodeMessage({ type: "hello", hello: fields }));
+  const v1 = { protocol: "hyperlog", version, mode, live: false, id: fields.id, nonce: fields.nonce, length: 0 };
+  return frame(Uint8Array.of(1, ...new TextEncoder().encode(JSON.stringify(v1))));
 }
 
 describe("replicate", () => {
@@ -155,6 +155,29 @@ describe("replicate", () => {
     assert.equal(again.nodesSent + again.nodesReceived, 0, "a second sync moves no node");
     assert.equal(again.roundTrips, 2, "a resync with nothing new takes two round trips: HELLO, then SYNCED and ACK");
     assert.ok(again.bytesSent < 300, `a resync with nothing new costs a few hundred bytes, not ${again.bytesSent}`);
+  });
+
+  it("a resync after one entry written offline costs no more than protocol version 1's 558 bytes", async () => {
+    const a = new Hyperlog();
+    const b = new Hyperlog();
+    for (let i = 0; i < 2000; i++) await a.append(`entry ${i}`);
+    await b.append("b");
+    await sync(a, b);
+    await b.append("written offline");
+    const [sa, sb] = await sync(a, b);
+    assert.equal(sa.nodesReceived, 1);
+    assert.equal(sb.nodesSent, 1);
+    const bytes = sa.bytesSent + sb.bytesSent;
+    // Two HELLOs of about 125 bytes each (the JSON of every field was about 210), two CHECKs, the node, SYNCED, ACK.
+    assert.ok(bytes <= 558, `the resync cost ${bytes} bytes; protocol version 1 took 558 and a JSON HELLO 665`);
+    const hello = encodeMessage({
+      type: "hello",
+      hello: {
+        mode: "sync", live: true, id: a.id, nonce: "0".repeat(32), length: 1_000_000, count: 1_000_000,
+        xor: new Uint8Array(16).fill(255), maxFrame: 1 << 20, window: 1 << 19, refs: true,
+      },
+    });
+    assert.ok(hello.length <= 128, `a HELLO of a million-node log takes ${hello.length} bytes`);
   });
 
   it("sends nodes in NODES messages, several nodes each", async () => {
@@ -441,7 +464,7 @@ for (const transport of ["pipe", "tcp", "websocket"] as const) {
     }
 
     // A peer that claims to be empty, so the victim expects nodes at once, without reconciling.
-    const hello = (version = 2, mode = "sync") => emptyHello(mode, version);
+    const hello = (version = 2, mode: ReplicationMode = "sync") => emptyHello(mode, version);
 
     async function victim(): Promise<{ log: Log; before: { keys: string[]; heads: string[] } }> {
       const log = new Hyperlog();
@@ -457,6 +480,15 @@ for (const transport of ["pipe", "tcp", "websocket"] as const) {
       ["an oversized length prefix", () => [Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0x7f)], /over the limit/],
       ["a frame cut short", () => [hello(), Uint8Array.of(50, 4, 1, 2)], /middle of a frame/],
       ["an unknown protocol version", () => [hello(99)], /protocol version 99/],
+      ["a version-1 HELLO", () => [hello(1)], /protocol version 1, this peer speaks version 2; upgrade the older side/],
+      ["a HELLO whose fields are cut short", () => {
+        const json = '{"protocol":"hyperlog","version":2,"h":"EP__"}';
+        return [frame(Uint8Array.of(1, ...new TextEncoder().encode(json)))];
+      }, /HELLO has no valid log id/],
+      ["a HELLO whose fields are not base64url", () => {
+        const json = '{"protocol":"hyperlog","version":2,"h":"E+/="}';
+        return [frame(Uint8Array.of(1, ...new TextEncoder().encode(json)))];
+      }, /HELLO has no valid fields/],
       ["a message before HELLO", () => [frame(Uint8Array.of(3))], /before its HELLO/],
       ["an unknown message type", () => [hello(), frame(Uint8Array.of(42))], /unknown message type 42/],
       ["an empty frame", () => [hello(), frame(new Uint8Array(0))], /empty frame/],

@@ -31,6 +31,10 @@ export interface RuntimeSocket {
   close(code: number, reason: string): void;
   /** Bytes sent and not yet handed to the network (the runtime's `bufferedAmount`), where the runtime tells. */
   buffered?: (() => number) | undefined;
+  /** Stops reading from the connection (the client's sends wait in the kernel), where the runtime can. */
+  pause?: (() => void) | undefined;
+  /** Reads again after {@link RuntimeSocket.pause}. */
+  resume?: (() => void) | undefined;
 }
 
 /**
@@ -68,6 +72,8 @@ export interface SocketSink {
   message(ws: RelaySocket, data: ArrayBuffer | Uint8Array | string): unknown;
   /** The client closed the socket with `code`. */
   closed(ws: RelaySocket, code: number): void;
+  /** Resolves once every message delivered from `ws` so far is handled (absent: once `message` resolves). */
+  handled?(ws: RelaySocket): Promise<void>;
 }
 
 /**
@@ -98,6 +104,15 @@ export class HostedSocket implements RelaySocket {
   metrics: RelayMetrics | undefined;
   /** The client has sent a message (its HELLO comes first). */
   heard = false;
+  /**
+   * Bytes received and not yet handled past which the runtime's socket stops reading until they are (where it can
+   * pause: Node); `Infinity` never pauses.
+   */
+  receiveLimit = Infinity;
+  #receiving = 0;
+  #paused = false;
+  /** How often this socket was paused (for the metrics and the tests). */
+  pauses = 0;
 
   /** `relay` receives the socket's messages and its close. */
   constructor(relay: SocketSink) {
@@ -164,12 +179,42 @@ export class HostedSocket implements RelaySocket {
     }
   }
 
-  /** A message from the client. */
+  /** Bytes received from the client and not yet handled. */
+  get receiving(): number {
+    return this.#receiving;
+  }
+
+  /** Whether the runtime's socket is not read now (see {@link HostedSocket.receiveLimit}). */
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  /**
+   * A message from the client. While more than {@link HostedSocket.receiveLimit} bytes received are not yet handled,
+   * the runtime's socket is paused (TCP backpressure), so a client that sends faster than the relay stores costs it
+   * about that much memory, whatever it sends.
+   */
   received(data: ArrayBuffer | Uint8Array | string): void {
     if (this.#state !== 1) return;
     this.heard = true;
-    this.metrics?.add("bytes_in_total", typeof data === "string" ? data.length : data.byteLength);
-    void this.#relay.message(this, data);
+    const bytes = typeof data === "string" ? data.length : data.byteLength;
+    this.metrics?.add("bytes_in_total", bytes);
+    this.#receiving += bytes;
+    const relay = this.#relay;
+    const handled = Promise.resolve(relay.message(this, data)).then(() => relay.handled?.(this));
+    void handled.catch(() => {}).then(() => {
+      this.#receiving -= bytes;
+      if (this.#paused && this.#receiving <= this.receiveLimit / 2) {
+        this.#paused = false;
+        this.#real?.resume?.();
+      }
+    });
+    if (this.#receiving > this.receiveLimit && !this.#paused && this.#real?.pause !== undefined) {
+      this.#paused = true;
+      this.pauses++;
+      this.metrics?.add("receive_pauses_total");
+      this.#real.pause();
+    }
   }
 
   /** The client closed the socket, or it failed (1006). */

@@ -80,6 +80,7 @@ export class RelayMetrics {
       bytes_in_total: "Bytes received from sockets",
       nodes_out_total: "Nodes sent to sockets",
       bytes_out_total: "Bytes sent to sockets",
+      receive_pauses_total: "Times a socket was not read while what it had sent was not yet handled",
     };
     for (const name of Object.keys(help)) {
       lines.push(`# HELP hyperlog_${name} ${help[name]}`, `# TYPE hyperlog_${name} counter`);

@@ -455,6 +455,11 @@ export class RelayCore {
     conn.driver.deliver(body);
   }
 
+  /** Resolves once every message received from `ws` so far is handled (the host stops reading it meanwhile). */
+  handled(ws: RelaySocket): Promise<void> {
+    return this.#conns.get(ws)?.driver.handled.catch(() => {}) ?? Promise.resolve();
+  }
+
   /** Tells the client why (an ERROR message), then closes its socket with `code`. */
   #refuse(conn: Conn, code: number, name: string, message: string): void {
     if (conn.closed) return;

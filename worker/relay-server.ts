@@ -77,6 +77,8 @@ export interface ServeSettings {
   HELLO_TIMEOUT_MS?: string | undefined;
   /** Milliseconds an initial exchange may wait for a reply it needs before 4408 (default 30 000). */
   EXCHANGE_IDLE_MS?: string | undefined;
+  /** Bytes received from one socket and not yet handled past which Node's serve stops reading it (default 512 KiB). */
+  RECEIVE_BUFFER_BYTES?: string | undefined;
   /** `/metrics` answers with this token; unset, it is a 404. */
   METRICS_TOKEN?: string | undefined;
   /** The secret of signed capability tokens (`hyperlog token create`). */
@@ -187,6 +189,16 @@ export class RelayServer {
     this.metrics.gauge("buffered_bytes", "Bytes sent on WebSockets and not yet handed to the network", () => {
       let n = 0;
       for (const served of this.#served.values()) n += served.core.buffered;
+      return n;
+    });
+    this.metrics.gauge("receiving_bytes", "Bytes received on WebSockets and not yet handled", () => {
+      let n = 0;
+      for (const served of this.#served.values()) for (const socket of served.sockets) n += socket.receiving;
+      return n;
+    });
+    this.metrics.gauge("sockets_paused", "WebSockets not read now: what they sent is not yet handled", () => {
+      let n = 0;
+      for (const served of this.#served.values()) for (const socket of served.sockets) n += socket.paused ? 1 : 0;
       return n;
     });
     this.metrics.gauge("resident_memory_bytes", "The relay process's resident set size", () => process.memoryUsage.rss());
@@ -475,6 +487,7 @@ export class RelayServer {
     const role: Role = request.headers.get("x-hyperlog-role") === "write" ? "write" : "read";
     const socket = new HostedSocket(core);
     socket.metrics = this.metrics;
+    socket.receiveLimit = caps.receiveBytes;
     const response = upgrade(request.headers.get("x-hyperlog-protocol") ?? undefined, socket);
     if (socket.readyState !== 1) return response;
     sockets.add(socket);

@@ -150,7 +150,8 @@ export async function listen(
       wss.handleUpgrade(req, socket, head, (ws) => {
         ws.binaryType = "nodebuffer";
         ws.on("message", (data: Buffer, isBinary: boolean) => {
-          hosted.received(isBinary ? new Uint8Array(data) : data.toString("utf8"));
+          // A view of ws's buffer, not a copy.
+          hosted.received(isBinary ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : data.toString("utf8"));
         });
         ws.on("close", (code: number) => hosted.ended(code));
         ws.on("error", () => hosted.ended(1006));
@@ -158,6 +159,8 @@ export async function listen(
           send: (data) => ws.send(data),
           close: (code, reason) => ws.close(code, reason),
           buffered: () => ws.bufferedAmount,
+          pause: () => ws.pause(),
+          resume: () => ws.resume(),
         });
       });
       // Not sent: `ws` answers the handshake itself.

@@ -35,6 +35,7 @@ const LISTED = [
   "PRESENCE_TIMEOUT_MS",
   "PRESENCE_READERS",
   "PRESENCE_FANOUT_BYTES",
+  "RECEIVE_BUFFER_BYTES",
 ] as const satisfies readonly (keyof ServeSettings)[];
 
 /**

@@ -72,6 +72,11 @@ export interface RelayCaps {
   burstNodes: number;
   /** Bytes of nodes one socket may send at once (at least one second's worth of `bytesPerSecond`). */
   burstBytes: number;
+  /**
+   * Bytes received from one socket and not yet handled past which `hyperlog serve` on Node stops reading that
+   * socket until they are (TCP backpressure: the client's sends wait in the kernel, not in the relay's memory).
+   */
+  receiveBytes: number;
 }
 
 /** The defaults of {@link RelayCaps}. */
@@ -87,6 +92,7 @@ export const DEFAULT_CAPS: RelayCaps = {
   bytesPerSecond: 8 << 20,
   burstNodes: 10_000,
   burstBytes: 64 << 20,
+  receiveBytes: 512 << 10,
 };
 
 /**
@@ -221,6 +227,7 @@ export function readSettings(env: object): RelaySettings {
       bytesPerSecond: integer(e, "MAX_BYTES_PER_SECOND", DEFAULT_CAPS.bytesPerSecond),
       burstNodes: integer(e, "MAX_NODES_BURST", DEFAULT_CAPS.burstNodes),
       burstBytes: integer(e, "MAX_BYTES_BURST", DEFAULT_CAPS.burstBytes),
+      receiveBytes: integer(e, "RECEIVE_BUFFER_BYTES", DEFAULT_CAPS.receiveBytes),
     },
     writers: parseWriters(typeof e.WRITERS === "string" && Object.hasOwn(e, "WRITERS") ? e.WRITERS : undefined),
   };
