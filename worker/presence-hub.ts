@@ -374,8 +374,8 @@ export class PresenceHub {
 
   #schedule(ms: number): void {
     if (this.#flushTimer !== undefined) return;
+    // Not unref'd: it lasts only while states wait or a socket is behind (and `close()` stops it).
     this.#flushTimer = setTimeout(() => this.#flush(), ms);
-    unref(this.#flushTimer);
   }
 
   /** `member`'s state changed: it goes out now if the budget allows and no other state waits, else with the queue. */
