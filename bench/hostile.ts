@@ -74,7 +74,7 @@ const OPEN_BUDGET: Record<string, string> = {
 };
 
 /** The relay worker in Miniflare: its workerd process is measured from `/proc`. */
-async function startWorker(): Promise<Relay> {
+export async function startWorker(): Promise<Relay> {
   const { startRelay } = await import("../tests/fixtures/relay-miniflare.ts");
   const relay = await startRelay({ kv: false, vars: OPEN_BUDGET });
   let pid: number | undefined;

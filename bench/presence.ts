@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import { attachPresence, type PresenceEvent } from "../mod.ts";
 import { serve } from "../worker/serve.ts";
 import { BROWSER_EXPORTS, browserBundleSize } from "./bundle.ts";
-import { type Relay, rssGrowth, startRelay } from "./hostile.ts";
+import { type Relay, rssGrowth, startRelay, startWorker } from "./hostile.ts";
 import { type BenchModule, type Figure, median } from "./_util.ts";
 
 const UPDATES = 500;
@@ -216,7 +216,7 @@ export const benchmark: BenchModule = {
   notes: [
     `Presence: two Node clients of \`hyperlog serve\` on 127.0.0.1; ${UPDATES} updates one after the other, each timed from set() on one to the update event on the other.`,
     `Data channel: two Chromium contexts (headless, loopback host candidates) with connect(..., { direct: true }); once the data channel is up the relay is stopped; ${NODES} nodes one after the other, each timed from append() in one page to its "add" event in the other (both clocks are performance.timeOrigin + now()).`,
-    `Presence flood: ${SOCKETS} WebSockets (this process) on one log of \`hyperlog serve\` in its own process with the default presence settings; the flooders' states are ~230 bytes; bytes are text bytes counted at the clients until every watcher has every open flooder's last state; RSS is the relay process's peak growth.`,
+    `Presence flood: ${SOCKETS} WebSockets (this process) on one log of \`hyperlog serve\` in its own process, then of the Worker (workerd in Miniflare), with the default presence settings; the flooders' states are ~230 bytes; bytes are text bytes counted at the clients until every watcher has every open flooder's last state; RSS is the relay process's peak growth.`,
     "Bundle: the browser client (bench/bundle.ts) gzipped -9, then with WebRTC, then with presence too, replaced by empty stand-ins.",
   ],
   async run(context): Promise<Figure[]> {
@@ -240,47 +240,52 @@ export const benchmark: BenchModule = {
       met: median(p50s) < 5,
       note: `p99 ${median(p99s).toFixed(2)} ms`,
     });
-    const dir = mkdtempSync(join(tmpdir(), "hyperlog-bench-presence-flood-"));
-    const relay = await startRelay(dir);
-    try {
-      const budget = 2 * 1024 * 1024;
-      const cases = [
-        { name: "1 of 50 at the allowed rate (20/s)", flooders: 1, rate: 20, rounds: 60 },
-        { name: "50 of 50 at the allowed rate (20/s)", flooders: 50, rate: 20, rounds: 60 },
-        { name: "1 of 50 above the rate (as fast as it can)", flooders: 1, rate: Infinity, rounds: 2000 },
-      ];
-      for (const [index, c] of cases.entries()) {
-        context.progress(`presence flood: ${c.name}`);
-        const runs: FloodFigures[] = [];
-        for (let rep = 0; rep < context.reps; rep++) {
-          runs.push(await presenceFlood(relay, `flood-${index}-${rep}`, c.flooders, c.rate, c.rounds));
+    for (const host of ["serve", "worker"] as const) {
+      const dir = mkdtempSync(join(tmpdir(), "hyperlog-bench-presence-flood-"));
+      context.progress(`presence flood: starting ${host}`);
+      const relay = host === "serve" ? await startRelay(dir) : await startWorker();
+      try {
+        const budget = 2 * 1024 * 1024;
+        const cases = [
+          { name: "1 of 50 at the allowed rate (20/s)", flooders: 1, rate: 20, rounds: 60 },
+          { name: "50 of 50 at the allowed rate (20/s)", flooders: 50, rate: 20, rounds: 60 },
+          { name: "1 of 50 above the rate (as fast as it can)", flooders: 1, rate: Infinity, rounds: 2000 },
+        ];
+        for (const [index, c] of cases.entries()) {
+          context.progress(`presence flood (${host}): ${c.name}`);
+          const runs: FloodFigures[] = [];
+          for (let rep = 0; rep < context.reps; rep++) {
+            runs.push(await presenceFlood(relay, `flood-${index}-${rep}`, c.flooders, c.rate, c.rounds));
+          }
+          const outRate = median(runs.map((r) => r.bytesOut / r.seconds));
+          figures.push({
+            bench: `presence flood, ${SOCKETS} sockets on one log (${
+              host === "serve" ? "serve" : "Worker in Miniflare"
+            }), ${c.name}: bytes out per second`,
+            n: c.flooders * c.rounds,
+            unit: "MB/s",
+            ours: outRate / 1e6,
+            hyperlog: null,
+            ratio: null,
+            target: "<= 2 MiB/s (PRESENCE_FANOUT_BYTES) + a second's burst",
+            met: runs.every((r) => r.bytesOut <= budget * (r.seconds + 1) + SOCKETS * 4096),
+            note: `${
+              median(runs.map((r) => r.bytesOut / r.bytesIn)).toFixed(1)
+            } bytes out per byte in (each state goes to ${
+              SOCKETS - 1
+            } sockets in a frame ~1.2x the message: ~59 without the budget); ${
+              median(runs.map((r) => r.seconds)).toFixed(2)
+            } s until every watcher had the last states; relay RSS +${median(runs.map((r) => r.rss)).toFixed(1)} MB${
+              c.rate === Infinity
+                ? `; the flooder closed with 4030 in ${runs.filter((r) => r.closed > 0).length} of ${runs.length} runs`
+                : ""
+            }`,
+          });
         }
-        const outRate = median(runs.map((r) => r.bytesOut / r.seconds));
-        figures.push({
-          bench: `presence flood, ${SOCKETS} sockets on one log (serve), ${c.name}: bytes out per second`,
-          n: c.flooders * c.rounds,
-          unit: "MB/s",
-          ours: outRate / 1e6,
-          hyperlog: null,
-          ratio: null,
-          target: "<= 2 MiB/s (PRESENCE_FANOUT_BYTES) + a second's burst",
-          met: runs.every((r) => r.bytesOut <= budget * (r.seconds + 1) + SOCKETS * 4096),
-          note: `${
-            median(runs.map((r) => r.bytesOut / r.bytesIn)).toFixed(1)
-          } bytes out per byte in (each state goes to ${
-            SOCKETS - 1
-          } sockets in a frame ~1.2x the message: ~59 without the budget); ${
-            median(runs.map((r) => r.seconds)).toFixed(2)
-          } s until every watcher had the last states; relay RSS +${median(runs.map((r) => r.rss)).toFixed(1)} MB${
-            c.rate === Infinity
-              ? `; the flooder closed with 4030 in ${runs.filter((r) => r.closed > 0).length} of ${runs.length} runs`
-              : ""
-          }`,
-        });
+      } finally {
+        await relay.stop();
+        rmSync(dir, { recursive: true, force: true });
       }
-    } finally {
-      await relay.stop();
-      rmSync(dir, { recursive: true, force: true });
     }
     context.progress("data channel latency");
     const direct = await dataChannelLatency();

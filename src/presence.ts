@@ -7,7 +7,7 @@
  * @module
  */
 import { HyperlogError } from "./errors.ts";
-import { type PresenceMessage, type PresencePeer, takeText, utf8Length } from "./presence-wire.ts";
+import { type PresenceMessage, type PresencePeer, takeText } from "./presence-wire.ts";
 import type { WebSocketLike } from "./websocket.ts";
 
 export type { PresencePeer } from "./presence-wire.ts";
@@ -187,7 +187,7 @@ export class Presence extends EventTarget {
    */
   set(state: unknown): void {
     const text = encodeState(state);
-    const bytes = utf8Length(text);
+    const bytes = new TextEncoder().encode(text).length;
     if (bytes > this.#maxBytes) {
       throw new RangeError(
         `A presence state of ${bytes} bytes is over the relay's limit of ${this.#maxBytes} bytes; publish less`,

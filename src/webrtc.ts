@@ -11,6 +11,7 @@
  * @module
  */
 import { replicateChannel } from "./channel.ts";
+import { toHex } from "./hex.ts";
 import type { Hyperlog } from "./log.ts";
 import type { Presence, PresenceEvent } from "./presence.ts";
 import type { Replication } from "./replicate-types.ts";
@@ -174,7 +175,7 @@ interface Link {
 const LOST_AFTER = 3000;
 
 function randomId(): string {
-  return Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex(crypto.getRandomValues(new Uint8Array(8)));
 }
 
 /**

@@ -370,6 +370,60 @@ describe("the presence hub in process", () => {
     hub.close();
   });
 
+  it("over the fan-out budget, states are coalesced: each watcher gets the latest, later, not every update", async () => {
+    const [flooder, ...watchers] = [socket(), socket(), socket(), socket()];
+    let wake = () => {};
+    for (const w of watchers) {
+      const send = w.send.bind(w);
+      w.send = (data: Uint8Array | string) => (send(data), wake());
+    }
+    const all = [flooder, ...watchers];
+    const hub = new PresenceHub({
+      sockets: () => all,
+      peerOf: (ws) => `p${all.indexOf(ws as typeof flooder)}`,
+      roleOf: () => "write",
+      close() {},
+    }, { settings: readPresence({ PRESENCE_PER_SECOND: "1000", PRESENCE_FANOUT_BYTES: "4096" }) });
+    for (const w of watchers) hub.message(w, '{"t":"watch"}');
+    const pad = "x".repeat(200);
+    for (let seq = 0; seq < 50; seq++) hub.message(flooder, JSON.stringify({ t: "set", state: { seq, pad } }));
+    const latest = (w: typeof flooder) => w.sent.filter((m) => m.peer === "p0").at(-1)?.state as { seq?: number };
+    // A second's budget is 4096 bytes: about five frames of ~250 bytes to three watchers, then the queue.
+    assert.ok(watchers.every((w) => w.sent.filter((m) => m.peer === "p0").length <= 6));
+    assert.ok(hub.stats.coalesced > 40, `${hub.stats.coalesced} coalesced`);
+    while (!watchers.every((w) => latest(w)?.seq === 49)) await new Promise<void>((resolve) => (wake = resolve));
+    assert.ok(watchers.every((w) => w.sent.filter((m) => m.peer === "p0").length <= 7));
+    assert.deepEqual(watchers[0]!.sent.filter((m) => m.peer === "p0").map((m) => m.t)[0], "join");
+    hub.close();
+  });
+
+  it("a socket that does not read gets no presence frame, then its peers' latest states and leaves", () => {
+    const [a, b, paused] = [socket(), socket(), { ...socket(), bufferedAmount: 1 << 20 }];
+    const all = [a, b, paused];
+    const hub = new PresenceHub({
+      sockets: () => all,
+      peerOf: (ws) => ["a", "b", "paused"][all.indexOf(ws as typeof a)],
+      roleOf: () => "write",
+      close() {},
+    }, { settings: DEFAULT_PRESENCE });
+    hub.message(paused, '{"t":"watch"}');
+    hub.message(b, '{"t":"watch"}');
+    const welcomed = paused.sent.length;
+    for (let seq = 0; seq < 10; seq++) hub.message(a, JSON.stringify({ t: "set", state: { seq } }));
+    hub.message(b, '{"t":"set","state":{"name":"b"}}');
+    hub.message(b, '{"t":"clear"}');
+    assert.equal(paused.sent.length, welcomed, "nothing was sent to the paused socket");
+    assert.ok(hub.stats.held >= 12, JSON.stringify(hub.stats));
+    assert.equal(b.sent.filter((m) => m.peer === "a").length, 10, "a reading socket got every update");
+    // It reads again: the next frame about a replaces what it missed of a; b's leave comes first.
+    paused.bufferedAmount = 0;
+    hub.message(a, '{"t":"set","state":{"seq":10}}');
+    const news = paused.sent.slice(welcomed);
+    assert.deepEqual(news.map((m) => [m.t, m.peer]), [["leave", "b"], ["update", "a"]]);
+    assert.deepEqual(news.at(-1)!.state, { seq: 10 });
+    hub.close();
+  });
+
   it("a hub made again from its store keeps the peers whose socket is open and tells them who left meanwhile", () => {
     const rows = new Map<string, StoredPresence>();
     const store: PresenceStore = {

@@ -349,6 +349,7 @@ export class PresenceHub {
    * is full), then, if some wait or some sockets are behind, comes back when there should be room.
    */
   #flush(): void {
+    clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
     const now = Date.now();
     this.#refill(now);
@@ -373,18 +374,19 @@ export class PresenceHub {
 
   #schedule(ms: number): void {
     if (this.#flushTimer !== undefined) return;
+    // Not unref'd: it lasts only while states wait or a socket is behind (and `close()` stops it).
     this.#flushTimer = setTimeout(() => this.#flush(), ms);
-    unref(this.#flushTimer);
   }
 
-  /** `member`'s state changed: it goes out now if the budget allows and nothing waits, else with the queue. */
+  /** `member`'s state changed: it goes out now if the budget allows and no other state waits, else with the queue. */
   #publish(member: Member): void {
     if (this.#pending.has(member.peer)) {
       this.stats.coalesced++;
       return;
     }
     this.#pending.set(member.peer, member);
-    if (this.#flushTimer === undefined) this.#flush();
+    // Alone in the queue: nothing waits for the budget, so it goes now if the budget allows.
+    if (this.#pending.size === 1) this.#flush();
   }
 
   /** `member` has no state any more: the others hear of it if they were told of its state. */
