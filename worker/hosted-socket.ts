@@ -110,6 +110,7 @@ export class HostedSocket implements RelaySocket {
    */
   receiveLimit = Infinity;
   #receiving = 0;
+  #peak = 0;
   #paused = false;
   /** How often this socket was paused (for the metrics and the tests). */
   pauses = 0;
@@ -184,6 +185,11 @@ export class HostedSocket implements RelaySocket {
     return this.#receiving;
   }
 
+  /** The most bytes received from the client and not yet handled at once, so far. */
+  get receivingPeak(): number {
+    return this.#peak;
+  }
+
   /** Whether the runtime's socket is not read now (see {@link HostedSocket.receiveLimit}). */
   get paused(): boolean {
     return this.#paused;
@@ -200,6 +206,7 @@ export class HostedSocket implements RelaySocket {
     const bytes = typeof data === "string" ? data.length : data.byteLength;
     this.metrics?.add("bytes_in_total", bytes);
     this.#receiving += bytes;
+    if (this.#receiving > this.#peak) this.#peak = this.#receiving;
     const relay = this.#relay;
     const handled = Promise.resolve(relay.message(this, data)).then(() => relay.handled?.(this));
     void handled.catch(() => {}).then(() => {

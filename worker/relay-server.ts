@@ -77,7 +77,7 @@ export interface ServeSettings {
   HELLO_TIMEOUT_MS?: string | undefined;
   /** Milliseconds an initial exchange may wait for a reply it needs before 4408 (default 30 000). */
   EXCHANGE_IDLE_MS?: string | undefined;
-  /** Bytes received from one socket and not yet handled past which Node's serve stops reading it (default 512 KiB). */
+  /** Bytes received from one socket and not yet handled past which Node's serve stops reading it (default 256 KiB). */
   RECEIVE_BUFFER_BYTES?: string | undefined;
   /** `/metrics` answers with this token; unset, it is a 404. */
   METRICS_TOKEN?: string | undefined;
@@ -156,6 +156,8 @@ export class RelayServer {
   readonly #sweeper: ReturnType<typeof setInterval>;
   #logCount = 0;
   #sockets = 0;
+  /** The largest {@link HostedSocket.receivingPeak} of the sockets gone. */
+  #receivingPeak = 0;
   #closed = false;
   /** The relay's counters, served at `/metrics` when `METRICS_TOKEN` is set. */
   readonly metrics: RelayMetrics = new RelayMetrics();
@@ -192,6 +194,11 @@ export class RelayServer {
     this.metrics.gauge("receiving_bytes", "Bytes received on WebSockets and not yet handled", () => {
       let n = 0;
       for (const served of this.#served.values()) for (const socket of served.sockets) n += socket.receiving;
+      return n;
+    });
+    this.metrics.gauge("receiving_bytes_peak", "The most bytes one WebSocket had sent and not yet handled", () => {
+      let n = this.#receivingPeak;
+      for (const served of this.#served.values()) for (const socket of served.sockets) n = Math.max(n, socket.receivingPeak);
       return n;
     });
     this.metrics.gauge("sockets_paused", "WebSockets not read now: what they sent is not yet handled", () => {
@@ -503,6 +510,7 @@ export class RelayServer {
       sockets.delete(socket);
       states.delete(socket);
       this.#sockets--;
+      this.#receivingPeak = Math.max(this.#receivingPeak, socket.receivingPeak);
       served.used = Date.now();
     };
     await core.accept(socket, role);
