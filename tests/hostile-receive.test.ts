@@ -119,15 +119,17 @@ describe(`the node flood against hyperlog serve (${runtime})`, () => {
       // ws.pause() stops the reads; what the runtime had read by then (one message over the bound, the rest of its
       // TCP read) still arrives. Without the pause the relay holds up to its window and two frames, 1 MiB here.
       assert.ok(peak <= RECEIVE + 64 * 1024 + 64 * 1024, `the relay held ${peak} bytes of one socket at once`);
-      assert.equal(sent, total, "the relay kept reading (paused and resumed), it never had to refuse");
+      assert.ok(sent >= total, `the relay kept reading (paused and resumed), it never refused (${sent} bytes sent)`);
       if (peak > RECEIVE) assert.ok(pauses > 0, "past the bound the socket was paused");
     } else {
-      // Deno's and Bun's server sockets cannot pause: past the driver's bound (window + 2 frames) the relay refuses.
-      assert.ok(peak <= (1 << 19) + 2 * FRAME + 64 * 1024, `the relay held ${peak} bytes of one socket at once`);
+      // Deno's and Bun's server sockets cannot pause: past the driver's bound (window + 2 frames) the relay refuses;
+      // the few messages the runtime delivered meanwhile are dropped as they come.
+      const bound = (1 << 19) + 2 * FRAME + 4 * 64 * 1024;
+      assert.ok(peak <= bound, `the relay held ${peak} bytes of one socket at once`);
       assert.equal(pauses, 0);
     }
     const stored = (await json(await fetch(`${url}/logs/flood`))).length as number;
     assert.ok(stored >= 10 && stored <= 210, `${stored} nodes stored: the 10, and each flood node at most once`);
-    if (sent === total) assert.equal(stored, 210);
+    if (sent >= total) assert.equal(stored, 210);
   });
 });
