@@ -191,20 +191,15 @@ export class RelayServer {
       for (const served of this.#served.values()) n += served.core.buffered;
       return n;
     });
+    const sockets = () => [...this.#served.values()].flatMap((served) => [...served.sockets]);
     this.metrics.gauge("receiving_bytes", "Bytes received on WebSockets and not yet handled", () => {
-      let n = 0;
-      for (const served of this.#served.values()) for (const socket of served.sockets) n += socket.receiving;
-      return n;
+      return sockets().reduce((n, socket) => n + socket.receiving, 0);
     });
     this.metrics.gauge("receiving_bytes_peak", "The most bytes one WebSocket had sent and not yet handled", () => {
-      let n = this.#receivingPeak;
-      for (const served of this.#served.values()) for (const socket of served.sockets) n = Math.max(n, socket.receivingPeak);
-      return n;
+      return sockets().reduce((n, socket) => Math.max(n, socket.receivingPeak), this.#receivingPeak);
     });
     this.metrics.gauge("sockets_paused", "WebSockets not read now: what they sent is not yet handled", () => {
-      let n = 0;
-      for (const served of this.#served.values()) for (const socket of served.sockets) n += socket.paused ? 1 : 0;
-      return n;
+      return sockets().filter((socket) => socket.paused).length;
     });
     this.metrics.gauge("resident_memory_bytes", "The relay process's resident set size", () => process.memoryUsage.rss());
     this.#sweeper = setInterval(() => this.#sweep(), Math.min(this.#config.caps.idleLogMs, 5000));
