@@ -108,12 +108,10 @@ export class HostedSocket implements RelaySocket {
    * Bytes received and not yet handled past which the runtime's socket stops reading until they are (where it can
    * pause: Node); `Infinity` never pauses.
    */
-  receiveLimit = Infinity;
+  receiveLimit: number = Infinity;
   #receiving = 0;
   #peak = 0;
   #paused = false;
-  /** How often this socket was paused (for the metrics and the tests). */
-  pauses = 0;
 
   /** `relay` receives the socket's messages and its close. */
   constructor(relay: SocketSink) {
@@ -218,7 +216,6 @@ export class HostedSocket implements RelaySocket {
     });
     if (this.#receiving > this.receiveLimit && !this.#paused && this.#real?.pause !== undefined) {
       this.#paused = true;
-      this.pauses++;
       this.metrics?.add("receive_pauses_total");
       this.#real.pause();
     }
