@@ -9,6 +9,20 @@ import type { RelayMetrics } from "./metrics.ts";
 import type { RelaySocket } from "./relay-core.ts";
 
 /**
+ * What each message received counts toward {@link HostedSocket.receiveLimit} beyond its bytes: holding a message
+ * until it is handled costs the relay more than its payload, so a flood of tiny messages is paused too.
+ *
+ * @example
+ * ```ts
+ * import { HostedSocket, MESSAGE_OVERHEAD } from "./hosted-socket.ts";
+ * const socket = new HostedSocket({ message() {}, closed() {}, handled: () => new Promise(() => {}) });
+ * socket.received(new Uint8Array(10));
+ * console.assert(socket.receiving === 10 + MESSAGE_OVERHEAD);
+ * ```
+ */
+export const MESSAGE_OVERHEAD = 128;
+
+/**
  * The runtime's own socket once the upgrade is done: what {@link HostedSocket} forwards to.
  *
  * @example
@@ -178,7 +192,7 @@ export class HostedSocket implements RelaySocket {
     }
   }
 
-  /** Bytes received from the client and not yet handled. */
+  /** Bytes received from the client and not yet handled (each message counting {@link MESSAGE_OVERHEAD} more). */
   get receiving(): number {
     return this.#receiving;
   }
@@ -201,8 +215,9 @@ export class HostedSocket implements RelaySocket {
   received(data: ArrayBuffer | Uint8Array | string): void {
     if (this.#state !== 1) return;
     this.heard = true;
-    const bytes = typeof data === "string" ? data.length : data.byteLength;
-    this.metrics?.add("bytes_in_total", bytes);
+    const size = typeof data === "string" ? data.length : data.byteLength;
+    this.metrics?.add("bytes_in_total", size);
+    const bytes = size + MESSAGE_OVERHEAD;
     this.#receiving += bytes;
     if (this.#receiving > this.#peak) this.#peak = this.#receiving;
     const relay = this.#relay;
