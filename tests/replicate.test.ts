@@ -186,6 +186,10 @@ describe("replicate", () => {
       },
     });
     assert.ok(hello.length <= 128, `a HELLO of a million-node log takes ${hello.length} bytes`);
+    // What a version-1 peer reads first (it says "upgrade the older side" on seeing version 2).
+    const json = JSON.parse(new TextDecoder().decode(hello.subarray(1)));
+    assert.equal(json.protocol, "hyperlog");
+    assert.equal(json.version, 2);
   });
 
   it("sends nodes in NODES messages, several nodes each", async () => {
