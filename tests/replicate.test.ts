@@ -173,11 +173,23 @@ describe("replicate", () => {
     const hello = encodeMessage({
       type: "hello",
       hello: {
-        mode: "sync", live: true, id: a.id, nonce: "0".repeat(32), length: 1_000_000, count: 1_000_000,
-        xor: new Uint8Array(16).fill(255), maxFrame: 1 << 20, window: 1 << 19, refs: true,
+        mode: "sync",
+        live: true,
+        id: a.id,
+        nonce: "0".repeat(32),
+        length: 1_000_000,
+        count: 1_000_000,
+        xor: new Uint8Array(16).fill(255),
+        maxFrame: 1 << 20,
+        window: 1 << 19,
+        refs: true,
       },
     });
     assert.ok(hello.length <= 128, `a HELLO of a million-node log takes ${hello.length} bytes`);
+    // What a version-1 peer reads first (it says "upgrade the older side" on seeing version 2).
+    const json = JSON.parse(new TextDecoder().decode(hello.subarray(1)));
+    assert.equal(json.protocol, "hyperlog");
+    assert.equal(json.version, 2);
   });
 
   it("sends nodes in NODES messages, several nodes each", async () => {

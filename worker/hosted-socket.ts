@@ -9,6 +9,20 @@ import type { RelayMetrics } from "./metrics.ts";
 import type { RelaySocket } from "./relay-core.ts";
 
 /**
+ * What each message received counts toward {@link HostedSocket.receiveLimit} beyond its bytes: holding a message
+ * until it is handled costs the relay more than its payload, so a flood of tiny messages is paused too.
+ *
+ * @example
+ * ```ts
+ * import { HostedSocket, MESSAGE_OVERHEAD } from "./hosted-socket.ts";
+ * const socket = new HostedSocket({ message() {}, closed() {}, handled: () => new Promise(() => {}) });
+ * socket.received(new Uint8Array(10));
+ * console.assert(socket.receiving === 10 + MESSAGE_OVERHEAD);
+ * ```
+ */
+export const MESSAGE_OVERHEAD = 128;
+
+/**
  * The runtime's own socket once the upgrade is done: what {@link HostedSocket} forwards to.
  *
  * @example
@@ -108,11 +122,10 @@ export class HostedSocket implements RelaySocket {
    * Bytes received and not yet handled past which the runtime's socket stops reading until they are (where it can
    * pause: Node); `Infinity` never pauses.
    */
-  receiveLimit = Infinity;
+  receiveLimit: number = Infinity;
   #receiving = 0;
+  #peak = 0;
   #paused = false;
-  /** How often this socket was paused (for the metrics and the tests). */
-  pauses = 0;
 
   /** `relay` receives the socket's messages and its close. */
   constructor(relay: SocketSink) {
@@ -179,9 +192,14 @@ export class HostedSocket implements RelaySocket {
     }
   }
 
-  /** Bytes received from the client and not yet handled. */
+  /** Bytes received from the client and not yet handled (each message counting {@link MESSAGE_OVERHEAD} more). */
   get receiving(): number {
     return this.#receiving;
+  }
+
+  /** The most bytes received from the client and not yet handled at once, so far. */
+  get receivingPeak(): number {
+    return this.#peak;
   }
 
   /** Whether the runtime's socket is not read now (see {@link HostedSocket.receiveLimit}). */
@@ -197,9 +215,11 @@ export class HostedSocket implements RelaySocket {
   received(data: ArrayBuffer | Uint8Array | string): void {
     if (this.#state !== 1) return;
     this.heard = true;
-    const bytes = typeof data === "string" ? data.length : data.byteLength;
-    this.metrics?.add("bytes_in_total", bytes);
+    const size = typeof data === "string" ? data.length : data.byteLength;
+    this.metrics?.add("bytes_in_total", size);
+    const bytes = size + MESSAGE_OVERHEAD;
     this.#receiving += bytes;
+    if (this.#receiving > this.#peak) this.#peak = this.#receiving;
     const relay = this.#relay;
     const handled = Promise.resolve(relay.message(this, data)).then(() => relay.handled?.(this));
     void handled.catch(() => {}).then(() => {
@@ -211,7 +231,6 @@ export class HostedSocket implements RelaySocket {
     });
     if (this.#receiving > this.receiveLimit && !this.#paused && this.#real?.pause !== undefined) {
       this.#paused = true;
-      this.pauses++;
       this.metrics?.add("receive_pauses_total");
       this.#real.pause();
     }

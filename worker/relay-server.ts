@@ -77,7 +77,7 @@ export interface ServeSettings {
   HELLO_TIMEOUT_MS?: string | undefined;
   /** Milliseconds an initial exchange may wait for a reply it needs before 4408 (default 30 000). */
   EXCHANGE_IDLE_MS?: string | undefined;
-  /** Bytes received from one socket and not yet handled past which Node's serve stops reading it (default 512 KiB). */
+  /** Bytes received from one socket and not yet handled past which Node's serve stops reading it (default 256 KiB). */
   RECEIVE_BUFFER_BYTES?: string | undefined;
   /** `/metrics` answers with this token; unset, it is a 404. */
   METRICS_TOKEN?: string | undefined;
@@ -158,6 +158,8 @@ export class RelayServer {
   readonly #sweeper: ReturnType<typeof setInterval>;
   #logCount = 0;
   #sockets = 0;
+  /** The largest {@link HostedSocket.receivingPeak} of the sockets gone. */
+  #receivingPeak = 0;
   #closed = false;
   /** The relay's counters, served at `/metrics` when `METRICS_TOKEN` is set. */
   readonly metrics: RelayMetrics = new RelayMetrics();
@@ -191,15 +193,15 @@ export class RelayServer {
       for (const served of this.#served.values()) n += served.core.buffered;
       return n;
     });
+    const sockets = () => [...this.#served.values()].flatMap((served) => [...served.sockets]);
     this.metrics.gauge("receiving_bytes", "Bytes received on WebSockets and not yet handled", () => {
-      let n = 0;
-      for (const served of this.#served.values()) for (const socket of served.sockets) n += socket.receiving;
-      return n;
+      return sockets().reduce((n, socket) => n + socket.receiving, 0);
+    });
+    this.metrics.gauge("receiving_bytes_peak", "The most bytes one WebSocket had sent and not yet handled", () => {
+      return sockets().reduce((n, socket) => Math.max(n, socket.receivingPeak), this.#receivingPeak);
     });
     this.metrics.gauge("sockets_paused", "WebSockets not read now: what they sent is not yet handled", () => {
-      let n = 0;
-      for (const served of this.#served.values()) for (const socket of served.sockets) n += socket.paused ? 1 : 0;
-      return n;
+      return sockets().filter((socket) => socket.paused).length;
     });
     this.metrics.gauge("resident_memory_bytes", "The relay process's resident set size", () => process.memoryUsage.rss());
     this.#sweeper = setInterval(() => this.#sweep(), Math.min(this.#config.caps.idleLogMs, 5000));
@@ -505,6 +507,7 @@ export class RelayServer {
       sockets.delete(socket);
       states.delete(socket);
       this.#sockets--;
+      this.#receivingPeak = Math.max(this.#receivingPeak, socket.receivingPeak);
       served.used = Date.now();
     };
     await core.accept(socket, role);

@@ -151,7 +151,9 @@ export async function listen(
         ws.binaryType = "nodebuffer";
         ws.on("message", (data: Buffer, isBinary: boolean) => {
           // A view of ws's buffer, not a copy.
-          hosted.received(isBinary ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : data.toString("utf8"));
+          hosted.received(
+            isBinary ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : data.toString("utf8"),
+          );
         });
         ws.on("close", (code: number) => hosted.ended(code));
         ws.on("error", () => hosted.ended(1006));

@@ -92,7 +92,7 @@ export const DEFAULT_CAPS: RelayCaps = {
   bytesPerSecond: 8 << 20,
   burstNodes: 10_000,
   burstBytes: 64 << 20,
-  receiveBytes: 512 << 10,
+  receiveBytes: 256 << 10,
 };
 
 /**
