@@ -5,7 +5,7 @@
  * @module
  */
 import { HyperKV } from "../src/kv.ts";
-import { KV_FLAGS, type Parsed, syncMode, UsageError, valueOf } from "./cli-args.ts";
+import { KV_FLAGS, type Parsed, UsageError, valueOf } from "./cli-args.ts";
 import { nodeJson, openLog, writeLines } from "./cli-common.ts";
 import { sync, syncRelay } from "./cli-sync.ts";
 import type { FullCliIO } from "./io.ts";
@@ -27,13 +27,7 @@ export async function kv(io: FullCliIO, parsed: Parsed): Promise<number> {
     // The same as hyperlog sync, over stdin/stdout or with a relay.
     if (args.length === 1 && /^wss?:\/\//.test(args[0]!)) return await syncRelay(io, { ...parsed, args });
     if (args.length !== 0) throw usage("no arguments (or a ws:// URL), only --live, --push, --pull or --token");
-    return await sync(
-      io,
-      parsed.dir,
-      syncMode(parsed.flags),
-      parsed.flags.has("--live"),
-      parsed.flags.has("--hyperlog4"),
-    );
+    return await sync(io, parsed);
   }
   const arity: Record<string, [number, string]> = {
     put: [2, "a KEY and a VALUE"],

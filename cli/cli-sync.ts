@@ -4,22 +4,22 @@
  *
  * @module
  */
-import type { ReplicationMode, ReplicationStats } from "../src/replicate.ts";
+import type { ReplicationStats } from "../src/replicate.ts";
 // `sync --hyperlog4` replicates with log.replicate({ protocol: "hyperlog4" }), which this module registers.
 import "../src/hyperlog4/replicate.ts";
 import { type Parsed, syncMode, UsageError } from "./cli-args.ts";
 import { openLog } from "./cli-common.ts";
 import type { FullCliIO } from "./io.ts";
 
-/** `sync` over stdin/stdout: replicates with the peer at the other end of the pipe. */
-export async function sync(
-  io: FullCliIO,
-  dir: string,
-  mode: ReplicationMode,
-  live: boolean,
-  hyperlog4 = false,
-): Promise<number> {
-  const log = await openLog(io, dir);
+/**
+ * `sync` over stdin/stdout: replicates with the peer at the other end of the pipe, in the mode of `--push` or
+ * `--pull`, `--live`, in hyperlog 4's protocol with `--hyperlog4`.
+ */
+export async function sync(io: FullCliIO, parsed: Parsed): Promise<number> {
+  const mode = syncMode(parsed.flags);
+  const live = parsed.flags.has("--live");
+  const log = await openLog(io, parsed.dir);
+  const hyperlog4 = parsed.flags.has("--hyperlog4");
   const session = hyperlog4 ? log.replicate({ protocol: "hyperlog4", mode, live }) : log.replicate({ mode, live });
   const { input, output } = io.byteStreams();
   input.pipeTo(session.writable).catch(() => {});

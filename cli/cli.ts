@@ -10,7 +10,7 @@
 import { importHyperlog4 } from "../compat/import.ts";
 import { isKey } from "../src/keys.ts";
 import type { LevelDatabase } from "../storage/level.ts";
-import { expectArgs, parse, type Parsed, syncMode, UsageError, valueOf } from "./cli-args.ts";
+import { expectArgs, parse, type Parsed, UsageError, valueOf } from "./cli-args.ts";
 import { isBrokenPipe, nodeJson, openLog, withLog, writeLines } from "./cli-common.ts";
 import { HELP, USAGE } from "./cli-help.ts";
 import { kv } from "./cli-kv.ts";
@@ -99,13 +99,7 @@ export async function main(argv: readonly string[], given: CliIO = processIO()):
           if (parsed.args.length === 1) return await syncRelay(io, parsed);
         }
         expectArgs(parsed, 0, 0, "no arguments (or a ws:// URL), only --live, --push or --pull");
-        return await sync(
-          io,
-          parsed.dir,
-          syncMode(parsed.flags),
-          parsed.flags.has("--live"),
-          parsed.flags.has("--hyperlog4"),
-        );
+        return await sync(io, parsed);
       }
       case "import":
         return await importCommand(io, parsed);
