@@ -34,9 +34,11 @@
  *
  * Stored nodes never change, so a storage keeps some in memory and trusts them without asking the database:
  * - the nodes of its recent chunks (the ones it committed or read, up to 20 000 nodes or 16 MB of values);
- * - once `has` or `get` meets a key it does not hold, every stored key, to its chunk (about 130 bytes of memory per
- *   node: 13 MB for a log of 100 000): the first time it lists the key lists (32 bytes a node: a log of 100 000
- *   reads 3.2 MB), then each call reads the tip and the key lists committed since, by any process.
+ * - once `has` or `get` meets a key it does not hold, or a commit needs to know which of its keys are stored (it
+ *   skips those, and reports them as not new), every stored key, to its chunk (`deno-kv-keys.ts`; about 130 bytes
+ *   of memory per node: 13 MB for a log of 100 000): the first time it lists the key lists (32 bytes a node: a log
+ *   of 100 000 reads 3.2 MB), then each call reads the tip and the key lists committed since, by any process. A
+ *   commit checks the versionstamp of the tip it read them with, so what it found still holds when it lands.
  * `length`, `heads` and `read` ask the database each time, so every call sees what other processes committed.
  *
  * @module
