@@ -23,6 +23,7 @@ export type {
   RejectDetail,
 } from "./src/log.ts";
 export type { Hyperlog4ReplicateOptions } from "./src/hyperlog4/replicate.ts";
+export type { LogHandle } from "./src/log-handle.ts";
 export type { Node, StoredNode } from "./src/node.ts";
 export { computeKey, keyPreimage } from "./src/node.ts";
 export { Identity, verifySignature } from "./src/identity.ts";

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { Hyperlog } from "./log.ts";
+import type { LogHandle } from "./log-handle.ts";
 import { sha256Hex } from "./sha256.ts";
 
 /** Past this many ranges a checkpoint is not worth keeping; the next session reconciles instead. */
@@ -63,7 +63,7 @@ export function sessionId(mine: string, theirs: string): string {
  * console.assert(await loadCheckpoint(new Hyperlog(), "f".repeat(32)) === undefined);
  * ```
  */
-export async function loadCheckpoint(log: Hyperlog<unknown>, peerId: string): Promise<Checkpoint | undefined> {
+export async function loadCheckpoint(log: LogHandle, peerId: string): Promise<Checkpoint | undefined> {
   const text = await log.storage.getMeta(keyOf(peerId));
   if (text === undefined) return undefined;
   try {
@@ -90,7 +90,7 @@ export async function loadCheckpoint(log: Hyperlog<unknown>, peerId: string): Pr
  * console.assert((await loadCheckpoint(log, "f".repeat(32)))?.sid === "a".repeat(32));
  * ```
  */
-export async function saveCheckpoint(log: Hyperlog<unknown>, peerId: string, checkpoint: Checkpoint): Promise<void> {
+export async function saveCheckpoint(log: LogHandle, peerId: string, checkpoint: Checkpoint): Promise<void> {
   if (checkpoint.ranges.length > MAX_CHECKPOINT_RANGES) return;
   await log.storage.setMeta(keyOf(peerId), JSON.stringify(checkpoint));
 }

@@ -7,14 +7,13 @@
  *
  * @module
  */
-import type { Codec } from "./encoding.ts";
 import { ClosedError, HyperlogError, InvalidNodeError, NotFoundError } from "./errors.ts";
 import { isKey } from "./hex.ts";
 import type { Identity } from "./identity.ts";
 import { registerInternals } from "./internal.ts";
-import type { KeyIndex } from "./key-index.ts";
 import { checkRaw } from "./log-checks.ts";
 import { LogEvents } from "./log-events.ts";
+import type { LogHandle } from "./log-handle.ts";
 import { otherProtocol } from "./log-protocols.ts";
 import { readStream, type StreamSource } from "./log-read-stream.ts";
 import { SignatureRules } from "./log-signatures.ts";
@@ -52,7 +51,7 @@ export { registerProtocol } from "./log-protocols.ts";
  * await log.close();
  * ```
  */
-export class Hyperlog<T = unknown> extends EventTarget {
+export class Hyperlog<T = unknown> extends EventTarget implements LogHandle {
   /** The storage backend this log lives in. */
   readonly storage: Storage;
   /** The identity that signs local nodes, if any. */

@@ -10,7 +10,7 @@
  */
 import { Driver } from "./driver.ts";
 import { ProtocolError } from "./errors.ts";
-import type { Hyperlog } from "./log.ts";
+import type { LogHandle } from "./log-handle.ts";
 import type { ReplicateOptions, Replication } from "./replicate-types.ts";
 import { Session } from "./session.ts";
 import { frame, FrameDecoder, varintLength } from "./frame.ts";
@@ -37,8 +37,8 @@ const HIGH_WATER = 256 * 1024;
  * console.assert(a.length === 2 && b.length === 2);
  * ```
  */
-export function replicate<T>(log: Hyperlog<T>, options: ReplicateOptions = {}): Replication {
-  const session = new Session(log as Hyperlog<unknown>, options);
+export function replicate(log: LogHandle, options: ReplicateOptions = {}): Replication {
+  const session = new Session(log, options);
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   let wake: (() => void) | undefined;
   let closed = false;

@@ -10,7 +10,7 @@ import { type Checkpoint, loadCheckpoint, Ranges, saveCheckpoint, sessionId } fr
 import { ProtocolError } from "./errors.ts";
 import { internalsOf } from "./internal.ts";
 import type { KeyIndex } from "./key-index.ts";
-import type { Hyperlog } from "./log.ts";
+import type { LogHandle } from "./log-handle.ts";
 import type { ReplicationStats } from "./replicate-types.ts";
 import { ReconTurns } from "./session-recon.ts";
 import { DEFAULT_WINDOW, type Plan, type SessionOptions } from "./session-types.ts";
@@ -92,7 +92,7 @@ export function checkPlan(stored: Checkpoint | undefined, theirs: string | null,
  * ```
  */
 export async function storeCheckpoint(
-  log: Hyperlog<unknown>,
+  log: LogHandle,
   peer: { id: string; nonce: string },
   nonce: string,
   acked: number,
@@ -118,7 +118,7 @@ export async function storeCheckpoint(
  * console.assert((await keyIndexOf(log, true))?.size === 1);
  * ```
  */
-export function keyIndexOf(log: Hyperlog<unknown>, build: boolean): Promise<KeyIndex | undefined> {
+export function keyIndexOf(log: LogHandle, build: boolean): Promise<KeyIndex | undefined> {
   return internalsOf(log).keyIndex(build);
 }
 
@@ -138,7 +138,7 @@ export function keyIndexOf(log: Hyperlog<unknown>, build: boolean): Promise<KeyI
  * ```
  */
 export class Planner {
-  readonly #log: Hyperlog<unknown>;
+  readonly #log: LogHandle;
   readonly #stats: ReplicationStats;
   #checkpoint: Checkpoint | undefined;
   #checking = false;
@@ -149,7 +149,7 @@ export class Planner {
   #peer: Hello | undefined;
 
   /** Decides for `log`, counting round trips in `stats`. */
-  constructor(log: Hyperlog<unknown>, stats: ReplicationStats) {
+  constructor(log: LogHandle, stats: ReplicationStats) {
     this.#log = log;
     this.#stats = stats;
   }

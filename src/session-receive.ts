@@ -7,7 +7,7 @@
  */
 import { Ranges } from "./checkpoint.ts";
 import { internalsOf } from "./internal.ts";
-import type { Hyperlog } from "./log.ts";
+import type { LogHandle } from "./log-handle.ts";
 import type { ReplicationStats } from "./replicate-types.ts";
 import { encodeMessage, type WireNode } from "./wire.ts";
 
@@ -36,13 +36,13 @@ export class Intake {
   owedCredit = 0;
   /** Changes of this log that came from the peer. */
   fromPeer: Ranges = new Ranges();
-  readonly #log: Hyperlog<unknown>;
+  readonly #log: LogHandle;
   readonly #stats: ReplicationStats;
   #nodes: WireNode[] = [];
   #bytes = 0;
 
   /** Stores into `log`, counting in `stats`. */
-  constructor(log: Hyperlog<unknown>, stats: ReplicationStats) {
+  constructor(log: LogHandle, stats: ReplicationStats) {
     this.#log = log;
     this.#stats = stats;
   }

@@ -6,7 +6,7 @@
  */
 import { Ranges } from "./checkpoint.ts";
 import { ProtocolError } from "./errors.ts";
-import type { Hyperlog } from "./log.ts";
+import type { LogHandle } from "./log-handle.ts";
 import type { StoredNode } from "./node.ts";
 import type { ReplicationStats } from "./replicate-types.ts";
 import type { Plan } from "./session-types.ts";
@@ -50,11 +50,11 @@ export class Outbox {
   acked = 0;
   /** The session's link references, once both HELLOs say to keep them. */
   refs: LinkRefs | undefined;
-  readonly #log: Hyperlog<unknown>;
+  readonly #log: LogHandle;
   readonly #read: (since: number, until: number, limit: number) => Promise<StoredNode[]>;
 
   /** Reads `log` through `read`. */
-  constructor(log: Hyperlog<unknown>, read: (since: number, until: number, limit: number) => Promise<StoredNode[]>) {
+  constructor(log: LogHandle, read: (since: number, until: number, limit: number) => Promise<StoredNode[]>) {
     this.#log = log;
     this.#read = read;
   }

@@ -20,7 +20,7 @@
 import { ClosedError, ProtocolError } from "./errors.ts";
 import { toHex } from "./hex.ts";
 import { EAGER_KEYS, type KeyIndex } from "./key-index.ts";
-import type { Hyperlog } from "./log.ts";
+import type { LogHandle } from "./log-handle.ts";
 import {
   decodeMessage,
   encodeMessage,
@@ -66,7 +66,7 @@ const SEND_AT_LEAST = 64 * 1024;
 export class Session {
   /** What the session did so far. */
   readonly stats: ReplicationStats = { nodesSent: 0, nodesReceived: 0, bytesSent: 0, bytesReceived: 0, roundTrips: 0 };
-  readonly #log: Hyperlog<unknown>;
+  readonly #log: LogHandle;
   readonly #mode: ReplicationMode;
   readonly #live: boolean;
   readonly #maxFrame: number;
@@ -98,7 +98,7 @@ export class Session {
 
   /** A session for `log`; `options` as for `Hyperlog.replicate`, plus the relay's `admit` hook. */
   constructor(
-    log: Hyperlog<unknown>,
+    log: LogHandle,
     options: SessionOptions = {},
   ) {
     const settings = sessionSettings(options);
@@ -241,7 +241,7 @@ export class Session {
    * console.assert(again.peer?.id === b.id);
    * ```
    */
-  static resume(log: Hyperlog<unknown>, options: SessionOptions, state: SessionState): Session {
+  static resume(log: LogHandle, options: SessionOptions, state: SessionState): Session {
     if (state?.v !== 1) throw new TypeError("Not a session state this version can resume");
     const session = new Session(log, options);
     session.#restore(state);

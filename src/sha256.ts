@@ -29,26 +29,32 @@ export const portableSha256: Sha256 = (data) => nobleSha256(data);
 
 type HashFn = (algorithm: string, data: Uint8Array, outputEncoding: "buffer" | "hex") => Uint8Array | string;
 
-function findNative(): Sha256 | undefined {
+/**
+ * The runtime's native `crypto.hash` (found through `process.getBuiltinModule`), if it has one and it agrees with
+ * the portable implementation on a known input.
+ */
+function findNativeHash(): HashFn | undefined {
   try {
     const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
     const mod = proc?.getBuiltinModule?.("node:crypto") as { hash?: HashFn } | undefined;
     const hash = mod?.hash;
     if (typeof hash !== "function") return undefined;
-    const native: Sha256 = (data) => hash("sha256", data, "buffer") as Uint8Array;
-    // Trust it only if it agrees with the portable implementation on a known input.
     const probe = new TextEncoder().encode("5\nhello");
-    const a = native(probe);
+    const a = hash("sha256", probe, "buffer") as Uint8Array;
     const b = nobleSha256(probe);
     if (a.length !== 32 || a.some((x, i) => x !== b[i])) return undefined;
-    return native;
+    return hash;
   } catch {
     return undefined;
   }
 }
 
+const nativeHash = findNativeHash();
+
 /** The native SHA-256 of this runtime, if it has one (used by the tests that compare implementations). */
-export const nativeSha256: Sha256 | undefined = findNative();
+export const nativeSha256: Sha256 | undefined = nativeHash === undefined
+  ? undefined
+  : (data) => nativeHash("sha256", data, "buffer") as Uint8Array;
 
 /**
  * The SHA-256 hyperlog uses: native where the runtime has one, else `@noble/hashes`.
@@ -62,13 +68,6 @@ export const nativeSha256: Sha256 | undefined = findNative();
  */
 export const sha256: Sha256 = nativeSha256 ?? portableSha256;
 
-function findNativeHex(): ((data: Uint8Array) => string) | undefined {
-  if (nativeSha256 === undefined) return undefined;
-  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  const hash = (proc?.getBuiltinModule?.("node:crypto") as { hash: HashFn }).hash;
-  return (data) => hash("sha256", data, "hex") as string;
-}
-
 /**
  * SHA-256 as lower-case hex. Where the runtime hashes natively this skips allocating the digest, which matters
  * for bulk work (an ArrayBuffer allocation costs as much as the hash of a small node).
@@ -79,4 +78,6 @@ function findNativeHex(): ((data: Uint8Array) => string) | undefined {
  * console.assert(sha256Hex(new TextEncoder().encode("5\nhello")).startsWith("8c7efb22"));
  * ```
  */
-export const sha256Hex: (data: Uint8Array) => string = findNativeHex() ?? ((data) => toHex(portableSha256(data)));
+export const sha256Hex: (data: Uint8Array) => string = nativeHash === undefined
+  ? (data) => toHex(portableSha256(data))
+  : (data) => nativeHash("sha256", data, "hex") as string;

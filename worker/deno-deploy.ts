@@ -14,6 +14,7 @@
  */
 import { RelayServer, type ServeSettings } from "./serve.ts";
 import { kvLogs } from "./serve-kv.ts";
+import { SERVE_SETTINGS } from "./serve-settings.ts";
 import type { DenoKvLike } from "../storage/deno-kv.ts";
 import { denoHandler, type DenoSocket } from "./serve-deno.ts";
 
@@ -26,41 +27,9 @@ interface DenoLike {
   exit(code: number): never;
 }
 
-/** Every setting of `hyperlog serve`, read from the environment (the compiler checks that none is missing). */
-const SETTINGS = [
-  "READ_TOKEN",
-  "WRITE_TOKEN",
-  "WRITERS",
-  "MAX_FRAME_BYTES",
-  "MAX_NODE_BYTES",
-  "MAX_NODES_PER_SECOND",
-  "MAX_BYTES_PER_SECOND",
-  "MAX_NODES_BURST",
-  "MAX_BYTES_BURST",
-  "MAX_SOCKETS",
-  "MAX_SOCKETS_PER_LOG",
-  "MAX_LOG_BYTES",
-  "MAX_LOGS",
-  "MAX_OPEN_LOGS",
-  "IDLE_LOG_MS",
-  "HELLO_TIMEOUT_MS",
-  "EXCHANGE_IDLE_MS",
-  "METRICS_TOKEN",
-  "TOKEN_SECRET",
-  "ADMIN_TOKEN",
-  "PRESENCE_MAX_BYTES",
-  "PRESENCE_PER_SECOND",
-  "PRESENCE_PEERS",
-  "PRESENCE_TIMEOUT_MS",
-  "PRESENCE_READERS",
-] as const satisfies readonly (keyof ServeSettings)[];
-/** Fails to compile when ServeSettings gains a setting this entry does not read. */
-const EVERY_SETTING: [Exclude<keyof ServeSettings, typeof SETTINGS[number]>] extends [never] ? true : never = true;
-void EVERY_SETTING;
-
 const deno = (globalThis as unknown as { Deno: DenoLike }).Deno;
 const kv = await deno.openKv(deno.env.get("HYPERLOG_KV_PATH") || undefined);
-const settings: ServeSettings = Object.fromEntries(SETTINGS.map((name) => [name, deno.env.get(name)]));
+const settings: ServeSettings = Object.fromEntries(SERVE_SETTINGS.map((name) => [name, deno.env.get(name)]));
 const relay = new RelayServer("", settings, kvLogs(kv));
 
 // Each open log watches the database for other isolates' commits, which keeps the process alive: on Ctrl-C or
