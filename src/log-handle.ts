@@ -9,7 +9,7 @@ import type { Storage } from "./storage.ts";
 
 /**
  * What a replication {@link Session}, its checkpoints and a {@link View} use of a log. `Hyperlog` is the one
- * implementation: they also call internal methods of it (its key index, decoded reads), so pass a `Hyperlog`.
+ * implementation: they also reach its internals (its key index, decoded reads: `internal.ts`), so pass a `Hyperlog`.
  *
  * @example
  * ```ts

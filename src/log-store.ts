@@ -22,6 +22,9 @@ type Known = typeof CHECK | typeof LINKS_STORED;
 const CHECK = 0;
 const LINKS_STORED = 1;
 
+/** At most this many keys of the last commit (its newest) are kept as known stored (see `LogStore.#recent`). */
+const RECENT_KEYS = 8192;
+
 /** The last open in progress per storage object (see `LogStore.open`). */
 const OPENING = new WeakMap<Storage, Promise<void>>();
 
@@ -43,6 +46,11 @@ export class LogStore<T> {
   readonly #values: LogValues<T>;
   readonly #ready: () => Promise<void>;
   #keyIndex: KeyIndex | undefined;
+  /**
+   * The keys of the last commit (its newest {@link RECENT_KEYS}), all stored once it resolved: the next page a peer
+   * sends links to them, and they are known stored without a lookup.
+   */
+  #recent: Set<string> = new Set();
   #keyIndexBuilt: Promise<KeyIndex> | undefined;
   #unwatch: (() => void) | undefined;
 
@@ -196,7 +204,8 @@ export class LogStore<T> {
    * Under the mutex: stores the drafts that are new, in order, in one commit. A draft's links must be stored or
    * belong to an earlier draft. When `partial` is false a draft with a missing link fails the whole call; when true
    * the drafts before it are stored and then the call fails (what a receiving peer does). Returns, for each draft
-   * that was considered, its stored node, and the nodes this call stored.
+   * that was considered, its stored node (unless `withResults` is false: a draft stored before costs a `get`), and
+   * the nodes this call stored.
    *
    * Which drafts are new is what the commit answers (`Storage.commit` skips stored keys and repeats, and says so):
    * keys are looked up before it only when `preadd` listeners must hear of the new nodes first. Links are looked up
@@ -233,13 +242,16 @@ export class LogStore<T> {
     const probe: string[] = [];
     if (announce) { for (let i = 0; i < count; i++) if (firstIndex(i) === i) probe.push(drafts[i]!.key); }
     if (!unchecked && linked) {
-      // Links that no earlier draft of the call satisfies (to a later draft, or outside the call).
+      // Links that no earlier draft of the call satisfies (to a later draft, or outside the call), unless known to
+      // be stored: in the key index, or stored by the last commit (nodes are never removed).
       const linkSeen = new Set<string>();
+      const index = this.#keyIndex;
       for (let i = 0; i < count; i++) {
         for (const link of drafts[i]!.links) {
           if ((firstOf(link) ?? Infinity) < i || linkSeen.has(link)) continue;
           linkSeen.add(link);
-          probe.push(link);
+          if (this.#recent.has(link) || index?.has(link) === true) (stored ??= new Set()).add(link);
+          else probe.push(link);
         }
       }
     }
@@ -386,6 +398,10 @@ export class LogStore<T> {
       }
     }
     this.length += added;
+    const recent = new Set<string>();
+    // Every node of the commit is stored now, new or not.
+    for (let i = nodes.length - 1; i >= 0 && recent.size < RECENT_KEYS; i--) recent.add(nodes[i]!.key);
+    this.#recent = recent;
     // The key index moves with the length, in the same step: a session reads both at once.
     const index = this.#keyIndex;
     if (index !== undefined) {

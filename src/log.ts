@@ -7,12 +7,10 @@
  *
  * @module
  */
-import type { Codec } from "./encoding.ts";
 import { ClosedError, HyperlogError, InvalidNodeError, NotFoundError } from "./errors.ts";
 import { isKey } from "./hex.ts";
 import type { Identity } from "./identity.ts";
 import { registerInternals } from "./internal.ts";
-import type { KeyIndex } from "./key-index.ts";
 import { checkRaw } from "./log-checks.ts";
 import { LogEvents } from "./log-events.ts";
 import type { LogHandle } from "./log-handle.ts";

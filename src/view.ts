@@ -9,7 +9,6 @@
 import { ClosedError, HyperlogError } from "./errors.ts";
 import { internalsOf } from "./internal.ts";
 import type { LogHandle } from "./log-handle.ts";
-import type { Node } from "./node.ts";
 import type { Storage } from "./storage.ts";
 import { BatchStore, checkKey, parse, toRange } from "./view-batch.ts";
 import type { ViewBatchDetail, ViewOptions, ViewRangeOptions } from "./view-types.ts";

@@ -4,7 +4,10 @@
  * @module
  */
 import type { StoredNode } from "../src/node.ts";
-import { Reader, Writer } from "./deno-kv-bytes.ts";
+import { StorageError } from "../src/errors.ts";
+import { join, Reader, Writer } from "./deno-kv-bytes.ts";
+import type { DenoKvKey, DenoKvKeyPart } from "./deno-kv-codec.ts";
+import { bytesOf, type DenoKvLike } from "./deno-kv-journal.ts";
 
 /** A chunk takes no more node once its encoding reaches this many bytes (so most chunks are one piece). */
 export const CHUNK_BYTES = 60_000;
@@ -114,4 +117,46 @@ export function decodeChunk(bytes: Uint8Array, last: number, only?: number): Sto
     if (only !== undefined) break;
   }
   return out;
+}
+
+/** The bytes of the chunks `get` reads, by their last change, the oldest dropped beyond a number of bytes. */
+export class ChunkBytes {
+  readonly #kv: DenoKvLike;
+  readonly #key: (...parts: DenoKvKeyPart[]) => DenoKvKey;
+  readonly #most: number;
+  readonly #raw = new Map<number, Uint8Array>();
+  #bytes = 0;
+
+  /** Chunks of the log whose keys `key` makes, keeping at most `most` bytes of them. */
+  constructor(kv: DenoKvLike, key: (...parts: DenoKvKeyPart[]) => DenoKvKey, most: number) {
+    this.#kv = kv;
+    this.#key = key;
+    this.#most = most;
+  }
+
+  /** The bytes of the chunk whose last change is `last`, read once while kept. */
+  async get(last: number): Promise<Uint8Array> {
+    let raw = this.#raw.get(last);
+    if (raw !== undefined) return raw;
+    const parts: Uint8Array[] = [];
+    for await (const entry of this.#kv.list({ prefix: this.#key("c", last) }, { batchSize: 20 })) {
+      parts.push(bytesOf(entry, "A chunk")!);
+    }
+    if (parts.length === 0) throw new StorageError(`The chunk of changes up to ${last} is missing from Deno KV`);
+    raw = join(parts);
+    this.#raw.set(last, raw);
+    this.#bytes += raw.length;
+    for (const [oldest, bytes] of this.#raw) {
+      if (this.#bytes <= this.#most) break;
+      this.#raw.delete(oldest);
+      this.#bytes -= bytes.length;
+    }
+    return raw;
+  }
+
+  /** Forgets every chunk. */
+  clear(): void {
+    this.#raw.clear();
+    this.#bytes = 0;
+  }
 }

@@ -4,23 +4,12 @@
  * a prefix that is not the start of another log's (`["logs", name]` for every name is fine).
  *
  * Deno KV commits an atomic operation of at most 1 000 mutations and ~800 KiB, with values of at most 64 KiB and
- * keys of at most 2 KiB. The layout, under the prefix `P` (`["hyperlog"]` by default):
- *
- * - `[...P, "tip"]`: the length (the last change), the number of pieces of the heads, and the id of the journal
- *   being applied ("" for none). Every commit changes it, so an atomic `check` of its versionstamp is how a commit
- *   knows that nothing was committed since it read the store: a commit that loses the race is refused with a
- *   `StorageConflictError`, and stores nothing.
- * - `[...P, "h", i]`: the heads, 32 bytes each, 2 000 per piece.
- * - `[...P, "c", last, seq]`: the nodes, a run of consecutive changes per chunk (at most 1 000 nodes or ~60 KB),
- *   keyed by the change of its last node; a chunk over 64 KiB (a big value) is split into pieces `seq` 0, 1, ...
- * - `[...P, "x", last]`: the keys of the nodes of chunk `last`, 32 bytes each, in change order. A node takes no
- *   mutation of its own: a commit of 1 000 small nodes writes about six keys (Deno KV spends 20 to 50 us per
- *   mutation here, so a key per node would cost more than everything else of the commit).
- * - `[...P, "m", name]`: the `getMeta`/`setMeta` values.
- * - `[...P, "vs", name]`: the checkpoint of view `name`, and the generation of its pairs; `[...P, "vd", name, gen,
- *   key]`: the pairs (`[...P, "vx", name, gen, key, i]`: the rest of a value over 64 KiB). Dropping a view deletes
- *   its checkpoint, which hides the generation at once; its pairs are then deleted in the background of the call
- *   (and by the next `open` if the process dies meanwhile: `[...P, "vt", gen]` remembers them).
+ * keys of at most 2 KiB. The layout under the log's prefix `P` (`deno-kv-codec.ts` describes each key) keeps a tip
+ * (the length, the pieces of the heads, the journal being applied), which every commit changes, so an atomic
+ * `check` of its versionstamp is how a commit knows that nothing was committed since it read the store: a commit
+ * that loses the race is refused with a `StorageConflictError`, and stores nothing. Nodes go in chunks of
+ * consecutive changes with a key list each, so a node takes no mutation of its own: a commit of 1 000 small nodes
+ * writes about six keys.
  *
  * A commit that fits Deno KV's limits is one atomic operation. A larger one (1 000 nodes and up, or big values)
  * writes its mutations first as a journal, `[...P, "j", id, seq]`, which nothing reads yet; then one atomic step
@@ -34,9 +23,11 @@
  *
  * Stored nodes never change, so a storage keeps some in memory and trusts them without asking the database:
  * - the nodes of its recent chunks (the ones it committed or read, up to 20 000 nodes or 16 MB of values);
- * - once `has` or `get` meets a key it does not hold, every stored key, to its chunk (about 130 bytes of memory per
- *   node: 13 MB for a log of 100 000): the first time it lists the key lists (32 bytes a node: a log of 100 000
- *   reads 3.2 MB), then each call reads the tip and the key lists committed since, by any process.
+ * - once `has` or `get` meets a key it does not hold, or a commit needs to know which of its keys are stored (it
+ *   skips those, and reports them as not new), every stored key, to its chunk (`deno-kv-keys.ts`; about 130 bytes
+ *   of memory per node: 13 MB for a log of 100 000): the first time it lists the key lists (32 bytes a node: a log
+ *   of 100 000 reads 3.2 MB), then each call reads the tip and the key lists committed since, by any process. A
+ *   commit checks the versionstamp of the tip it read them with, so what it found still holds when it lands.
  * `length`, `heads` and `read` ask the database each time, so every call sees what other processes committed.
  *
  * @module
@@ -47,7 +38,7 @@ import { isKey, isSignature } from "../src/keys.ts";
 import { ChunkCache } from "./chunk-cache.ts";
 import type { StoredNode } from "../src/node.ts";
 import { join, pieces, utf8 } from "./deno-kv-bytes.ts";
-import { cutChunks, decodeChunk, encodeChunk } from "./deno-kv-chunk.ts";
+import { ChunkBytes, cutChunks, decodeChunk, encodeChunk } from "./deno-kv-chunk.ts";
 import {
   decodeTip,
   type DenoKvKey,
@@ -146,9 +137,8 @@ export class DenoKvStorage implements Storage {
   #headCache: HeadPieces | undefined;
   /** Every stored key, to its change (see the module doc). */
   readonly #keys: KvKeys;
-  /** The bytes of chunks read by `get`, by their last change, oldest first. */
-  #raw = new Map<number, Uint8Array>();
-  #rawBytes = 0;
+  /** The bytes of chunks read by `get`. */
+  readonly #raw: ChunkBytes;
 
   /**
    * A storage over `kv`, under `options.prefix`.
@@ -174,6 +164,7 @@ export class DenoKvStorage implements Storage {
     this.#writer = new KvWriter(kv, (...parts) => this.#key(...parts), () => this.#closed);
     this.#views = new KvViews(kv, (...parts) => this.#key(...parts), this.#writer);
     this.#keys = new KvKeys(kv, (...parts) => this.#key(...parts), this.prefix.length);
+    this.#raw = new ChunkBytes(kv, (...parts) => this.#key(...parts), CACHE_BYTES * 2);
   }
 
   /**
@@ -289,16 +280,6 @@ export class DenoKvStorage implements Storage {
     return this.#guard(async () => (await this.#tip()).value.length);
   }
 
-  /** The bytes of the chunk whose last change is `last`. */
-  async #chunk(last: number): Promise<Uint8Array> {
-    const parts: Uint8Array[] = [];
-    for await (const entry of this.kv.list({ prefix: this.#key("c", last) }, { batchSize: 20 })) {
-      parts.push(bytesOf(entry, "A chunk")!);
-    }
-    if (parts.length === 0) throw new StorageError(`The chunk of changes up to ${last} is missing from Deno KV`);
-    return join(parts);
-  }
-
   /** The node with this key, or `undefined`. */
   get(key: string): Promise<StoredNode | undefined> {
     return this.#guard(async () => {
@@ -309,18 +290,7 @@ export class DenoKvStorage implements Storage {
       const change = this.#keys.known(key) ?? (await this.#keys.upTo((await this.#tip()).value.length)).get(key);
       if (change === undefined) return undefined;
       const last = this.#keys.chunkOf(change);
-      let raw = this.#raw.get(last);
-      if (raw === undefined) {
-        raw = await this.#chunk(last);
-        this.#raw.set(last, raw);
-        this.#rawBytes += raw.length;
-        for (const [oldest, bytes] of this.#raw) {
-          if (this.#rawBytes <= CACHE_BYTES * 2) break;
-          this.#raw.delete(oldest);
-          this.#rawBytes -= bytes.length;
-        }
-      }
-      return decodeChunk(raw, last, change)[0];
+      return decodeChunk(await this.#raw.get(last), last, change)[0];
     });
   }
 

@@ -49,10 +49,10 @@ import {
   KEYS,
   type KeysRecord,
   META,
-  toChunks,
   VIEW_DATA,
   VIEWS,
 } from "./indexeddb-layout.ts";
+import { type CommitOutcome, commitRequests, KeySet, STORED_ALREADY } from "./indexeddb-commit.ts";
 import { openDatabase } from "./indexeddb-open.ts";
 import { readViewRange, readViewState, writeView } from "./indexeddb-views.ts";
 import type { StoredNode } from "../src/node.ts";
@@ -100,9 +100,6 @@ export interface IndexedDBStorageOptions {
   durability?: "relaxed" | "strict";
 }
 
-/** The reason a hopeful commit aborts: a key it wrote is stored already. */
-const STORED_ALREADY = new StorageConflictError("Commit holds a node that is already stored");
-
 /**
  * Keeps a log in an IndexedDB database, in browsers (and anywhere an IndexedDB factory exists). The database is
  * named `name`, as given; delete it with {@link IndexedDBStorage.destroy}.
@@ -125,9 +122,8 @@ export class IndexedDBStorage implements Storage {
   #lost: string | undefined;
   /** The nodes of recent chunks (see the module doc). */
   readonly #cache: ChunkCache = new ChunkCache(CACHE_NODES, CACHE_BYTES);
-  /** Every key of the chunks up to change `#keysUpTo`, once `has` has loaded them (see the module doc). */
-  #keys: Set<string> | undefined;
-  #keysUpTo = 0;
+  /** Every stored key, once `has` or `commit` has loaded them (see the module doc). */
+  readonly #keys: KeySet = new KeySet();
 
   /**
    * Describes a store in the database `name`; `open()` (which the log calls) opens or creates it.
@@ -314,14 +310,14 @@ export class IndexedDBStorage implements Storage {
 
   /** Whether each key is stored. */
   has(keys: readonly string[]): Promise<boolean[]> {
-    const found = keys.map((key) => this.#cache.has(key) || this.#keys?.has(key) === true);
+    const found = keys.map((key) => this.#cache.has(key) || this.#keys.has(key));
     const unknown = found.filter((known) => !known).length;
     if (unknown === 0) {
       return this.#answer(found);
     }
     return this.#transaction<boolean[]>([KEYS], "readonly", (tx, done) => {
       const store = tx.objectStore(KEYS);
-      if (this.#keys === undefined && unknown <= KEY_SET_AFTER) {
+      if (!this.#keys.loaded && unknown <= KEY_SET_AFTER) {
         const index = store.index("key");
         done(found);
         keys.forEach((key, i) => {
@@ -332,22 +328,12 @@ export class IndexedDBStorage implements Storage {
         return;
       }
       // Many unknown keys: one request brings the key set up to date (loading it whole the first time).
-      const request = store.getAll(IDBKeyRange.lowerBound(this.#keysUpTo, true));
+      const request = store.getAll(IDBKeyRange.lowerBound(this.#keys.upTo, true));
       request.onsuccess = () => {
-        this.#learn(request.result as KeysRecord[]);
-        done(keys.map((key, i) => found[i]! || this.#keys!.has(key)), true);
+        this.#keys.learn(request.result as KeysRecord[]);
+        done(keys.map((key, i) => found[i]! || this.#keys.has(key)), true);
       };
     });
-  }
-
-  /** Adds the keys of chunks that follow `#keysUpTo` (in change order) to the key set. */
-  #learn(records: readonly KeysRecord[]): void {
-    const set = this.#keys ??= new Set();
-    for (const record of records) {
-      if (record.last - record.keys.length !== this.#keysUpTo) continue;
-      for (const key of record.keys) set.add(key);
-      this.#keysUpTo = record.last;
-    }
   }
 
   /** The current heads. */
@@ -419,107 +405,36 @@ export class IndexedDBStorage implements Storage {
         );
       }
     }
-    const hopeful = this.#keys === undefined && nodes.length > KEY_SET_AFTER;
+    const hopeful = !this.#keys.loaded && nodes.length > KEY_SET_AFTER;
     return this.#commit(nodes, hopeful).catch((err) => {
       if (err !== STORED_ALREADY) throw err;
       return this.#commit(nodes, false, true);
     });
   }
 
-  /**
-   * One try at a commit (see `commit`). `hopeful`: writes without looking keys up, and rejects with
-   * {@link STORED_ALREADY} if one is stored; `keySet`: looks them up in the key set (loading it if need be).
-   */
+  /** One try at a commit (see `commit` and {@link commitRequests}). */
   #commit(nodes: readonly StoredNode[], hopeful: boolean, keySet = false): Promise<boolean[]> {
-    const first = nodes[0]!.change;
     const fresh: boolean[] = new Array(nodes.length);
     const inCommit = new Set<string>();
     const ask: number[] = [];
     for (let i = 0; i < nodes.length; i++) {
       const key = nodes[i]!.key;
       // Stored chunks never change, so a key in memory is stored for good.
-      fresh[i] = !inCommit.has(key) && !this.#cache.has(key) && this.#keys?.has(key) !== true;
+      fresh[i] = !inCommit.has(key) && !this.#cache.has(key) && !this.#keys.has(key);
       inCommit.add(key);
       if (fresh[i]) ask.push(i);
     }
-    const stored: StoredNode[] = [];
-    let chunks: ChunkRecord[] = [];
+    const out: CommitOutcome = { stored: [], chunks: [] };
+    const lookup = hopeful ? "none" : keySet || this.#keys.loaded || ask.length > KEY_SET_AFTER ? "keySet" : "each";
     const committed = this.#transaction<boolean[]>([CHUNKS, KEYS, HEADS], "readwrite", (tx, done, fail) => {
       done(fresh);
-      const store = tx.objectStore(KEYS);
-      // Every request goes out at once; they complete in order, so when the lookups complete, the heads and the
-      // last change (read before them) are known, and a wrong last change has aborted the transaction.
-      const heads = tx.objectStore(HEADS).get(HEADS_KEY);
-      const last = store.openKeyCursor(null, "prev");
-      let length = -1;
-      const lookups = ask.length > 0 && !hopeful;
-      last.onsuccess = () => {
-        const found = (last.result?.key as number | undefined) ?? 0;
-        if (first !== found + 1) {
-          fail(
-            new StorageConflictError(
-              `Commit expected change ${found + 1} for node ${nodes[0]!.key} but got ${first}; ` +
-                "another writer may share this store",
-            ),
-          );
-        } else length = found;
-        if (!lookups) write();
-      };
-      const write = () => {
-        if (length < 0) return;
-        for (const i of ask) {
-          let node = nodes[i]!;
-          if (!fresh[i]) continue;
-          const change = length + stored.length + 1;
-          if (node.change !== change) node = { ...node, change };
-          stored.push(node);
-        }
-        if (stored.length === 0) return;
-        const set = new Set(heads.result as string[] | undefined);
-        for (const node of stored) {
-          for (const link of node.links) set.delete(link);
-          set.add(node.key);
-        }
-        tx.objectStore(HEADS).put([...set], HEADS_KEY);
-        chunks = toChunks(stored);
-        for (const chunk of chunks) {
-          tx.objectStore(CHUNKS).add(chunk);
-          const request = store.add({ last: chunk.last, keys: chunk.keys });
-          request.onerror = (event) => {
-            if (request.error?.name !== "ConstraintError") return;
-            // A key of the chunk is stored already (only a hopeful commit gets here): abort, and look up.
-            event.preventDefault();
-            event.stopPropagation();
-            fail(STORED_ALREADY);
-          };
-        }
-      };
-      if (!lookups) {
-        // Nothing to look up: the last change's success writes.
-      } else if (this.#keys !== undefined || keySet || ask.length > KEY_SET_AFTER) {
-        // Many keys: one request brings the key set up to date (loading it whole the first time).
-        const request = store.getAll(IDBKeyRange.lowerBound(this.#keysUpTo, true));
-        request.onsuccess = () => {
-          this.#learn(request.result as KeysRecord[]);
-          for (const i of ask) if (this.#keys!.has(nodes[i]!.key)) fresh[i] = false;
-          write();
-        };
-      } else {
-        const index = store.index("key");
-        ask.forEach((i, n) => {
-          const request = index.getKey(nodes[i]!.key);
-          request.onsuccess = () => {
-            if (request.result !== undefined) fresh[i] = false;
-            if (n === ask.length - 1) write();
-          };
-        });
-      }
+      commitRequests(tx, nodes, fresh, ask, lookup, this.#keys, fail, out);
     });
     return committed.then((report) => {
-      if (this.#keys !== undefined) this.#learn(chunks);
+      if (this.#keys.loaded) this.#keys.learn(out.chunks);
       let at = 0;
-      for (const chunk of chunks) {
-        this.#cache.remember(stored.slice(at, at += chunk.keys.length));
+      for (const chunk of out.chunks) {
+        this.#cache.remember(out.stored.slice(at, at += chunk.keys.length));
       }
       return report;
     });
@@ -570,7 +485,7 @@ export class IndexedDBStorage implements Storage {
   close(): Promise<void> {
     this.#closed = true;
     this.#cache.clear();
-    this.#keys = undefined;
+    this.#keys.clear();
     this.#db?.close();
     this.#db = undefined;
     return Promise.resolve();

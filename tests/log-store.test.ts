@@ -66,7 +66,7 @@ describe("the log's writes use commit's answer", () => {
     assert.equal(next.links.length, 4);
   });
 
-  it("ingesting a page ancestors first looks up only the links from outside it, and reports only new nodes", async () => {
+  it("ingesting pages ancestors first looks up only links from outside them not stored just before, reports only new nodes", async () => {
     const source = new Hyperlog<string>({ valueEncoding: "utf-8" });
     const root = await source.append("root");
     for (const value of ["x", "y", "z"]) await source.append(value);
@@ -81,12 +81,30 @@ describe("the log's writes use commit's answer", () => {
     assert.equal(calls.get("commit"), 1);
     assert.deepEqual(fresh.map((n) => n.change), [3, 4]);
     assert.equal(log.length, 4);
-    // A page that links outside itself looks those links up once.
+    // The same page again (a resync): one commit that stores nothing, and no read of the stored nodes.
+    calls.clear();
+    assert.deepEqual(await log.ingest(page), []);
+    assert.deepEqual(Object.fromEntries(calls), { commit: 1 });
+    // A page that links to what the last commit stored looks nothing up either (pages of a sync come in order).
     const more = await source.append("w");
     calls.clear();
     const [one] = await log.ingest(await source.storage.read({ since: 4, until: 5, limit: 1, reverse: false }));
-    assert.equal(calls.get("has"), 1);
+    assert.equal(calls.get("has"), undefined);
     assert.equal(one!.key, more.key);
+    // A node that links further back looks its link up, once.
+    const late = await source.add([root.key], "late");
+    calls.clear();
+    const [again] = await log.ingest([(await source.storage.get(late.key))!]);
+    assert.equal(calls.get("has"), 1);
+    assert.equal(again!.key, late.key);
+    // A missing link is refused, having looked it up.
+    const other = new Hyperlog<string>({ valueEncoding: "utf-8" });
+    await other.append("elsewhere");
+    const orphan = await other.append("orphan");
+    calls.clear();
+    await assert.rejects(log.ingest([(await other.storage.get(orphan.key))!]), { name: "MissingLinksError" });
+    assert.equal(calls.get("has"), 1);
+    assert.equal(calls.get("commit"), undefined);
     assert.equal((await log.get(root.key)).change, 1);
   });
 
