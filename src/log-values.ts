@@ -6,9 +6,9 @@
  * @module
  */
 import { type Codec, resolveEncoding, textForm, type ValueEncoding } from "./encoding.ts";
-import { HyperlogError } from "./errors.ts";
+import { HyperlogError, InvalidNodeError } from "./errors.ts";
 import { type Draft, label } from "./log-checks.ts";
-import type { Node, StoredNode } from "./node.ts";
+import type { Node, RawNode, StoredNode } from "./node.ts";
 
 /**
  * Slots on the stored-node objects the log creates, holding the API node decoded from it and which log decoded it
@@ -134,6 +134,23 @@ export class LogValues<T> {
       if (err instanceof HyperlogError) err.message = `${label(where, index)}: ${err.message}`;
       throw err;
     }
+  }
+
+  /** A node of the API with its value encoded again, as a peer would send it; throws for a node that is not an object. */
+  rawNode(node: Pick<Node<T>, "key" | "links" | "value" | "identity" | "signature">): RawNode {
+    if (typeof node !== "object" || node === null) {
+      throw new InvalidNodeError("A node must be an object with key, links and value");
+    }
+    const encoded = this.encode(node.value, `node ${String(node.key)}`);
+    const value = typeof encoded === "string" ? new TextEncoder().encode(encoded) : encoded;
+    const raw: { key: string; links: readonly string[]; value: Uint8Array; identity?: string; signature?: string } = {
+      key: node.key,
+      links: node.links,
+      value,
+    };
+    if (node.identity !== undefined) raw.identity = node.identity;
+    if (node.signature !== undefined) raw.signature = node.signature;
+    return raw;
   }
 
   /** The API form of a stored node (see the class doc). */

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { ClosedError, HyperlogError, InvalidNodeError, NotFoundError } from "./errors.ts";
+import { ClosedError, HyperlogError, NotFoundError } from "./errors.ts";
 import { isKey } from "./hex.ts";
 import type { Identity } from "./identity.ts";
 import { registerInternals } from "./internal.ts";
@@ -215,9 +215,7 @@ export class Hyperlog<T = unknown> extends EventTarget implements LogHandle {
    */
   replicate(options: ReplicateOptions | Hyperlog4Replicate = {}): Replication {
     const protocol = (options as { protocol?: unknown }).protocol;
-    if (protocol !== undefined) {
-      return otherProtocol(protocol)(this, options);
-    }
+    if (protocol !== undefined) return otherProtocol(protocol)(this, options);
     return replicate(this, options as ReplicateOptions);
   }
 
@@ -362,19 +360,7 @@ export class Hyperlog<T = unknown> extends EventTarget implements LogHandle {
    * ```
    */
   async verify(node: Pick<Node<T>, "key" | "links" | "value" | "identity" | "signature">): Promise<void> {
-    if (typeof node !== "object" || node === null) {
-      throw new InvalidNodeError("A node must be an object with key, links and value");
-    }
-    const encoded = this.#values.encode(node.value, `node ${String(node.key)}`);
-    const value = typeof encoded === "string" ? new TextEncoder().encode(encoded) : encoded;
-    const raw: { key: string; links: readonly string[]; value: Uint8Array; identity?: string; signature?: string } = {
-      key: node.key,
-      links: node.links,
-      value,
-    };
-    if (node.identity !== undefined) raw.identity = node.identity;
-    if (node.signature !== undefined) raw.signature = node.signature;
-    await this.verifyDraft(raw);
+    await this.verifyDraft(this.#values.rawNode(node));
   }
 
   /**
