@@ -31,6 +31,28 @@ export { NODES_REFS };
 /** How many of the latest keys each side keeps per direction (sent, received) to resolve references. */
 export const REF_RING = 4096;
 
+/** The nodes {@link LinkRefs.decode} made, whose keys it computed from their content (so hashed once, not twice). */
+const keyedNodes = new WeakSet<WireNode>();
+
+/**
+ * Whether `node` came from {@link LinkRefs.decode}, which computed its key from its links, value and identity:
+ * checking it again would hash the node a second time. Nothing else can add to the set.
+ *
+ * @example
+ * ```ts
+ * import { keyedFromContent, LinkRefs } from "./link-refs.ts";
+ * import { computeKey } from "./node.ts";
+ * const value = new Uint8Array([1]);
+ * const node = { key: computeKey([], value), links: [], value, change: 1 };
+ * const [message] = new LinkRefs().encode([node], 1 << 16);
+ * const [decoded] = await new LinkRefs().decode(message!, () => Promise.reject(new Error("not needed")));
+ * console.assert(keyedFromContent(decoded!) && !keyedFromContent({ ...decoded! }));
+ * ```
+ */
+export function keyedFromContent(node: object): boolean {
+  return keyedNodes.has(node as WireNode);
+}
+
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
 function hexOf(bytes: Uint8Array, from: number, length: number): string {
@@ -282,7 +304,9 @@ export class LinkRefs {
       // The rare reference to an own node older than the ring, read back before the key is computed.
       for (const { links, slot, change } of pending) links[slot] = await readChange(change);
       const key = computeKey(links, value, signer?.identity);
-      nodes.push(signer === undefined ? { key, links, value } : { key, links, value, ...signer });
+      const node: WireNode = signer === undefined ? { key, links, value } : { key, links, value, ...signer };
+      keyedNodes.add(node);
+      nodes.push(node);
       this.#received.add(key);
     }
     return nodes;
