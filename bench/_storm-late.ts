@@ -1,7 +1,7 @@
 /**
  * The storm benchmark's late joiner alone, for profiling (not part of `npm run bench`): builds the C=50 storm log
  * once in DIR (50 writers x 200 entries against `hyperlog serve`, kept for the next runs), then starts the relay on
- * it and runs N late joiners, each in a process of its own as the benchmark runs them, one after the other, and
+ * it, connects one client that stays, and runs N late joiners, each in a process of its own as the benchmark runs them, one after the other, and
  * prints each one's milliseconds and the bytes it received.
  *
  * Usage: node bench/_storm-late.ts DIR [N] [hyperlog|yjs]
@@ -43,6 +43,9 @@ if (!existsSync(`${dir}/.built`)) {
 }
 
 const server = await startServer(kind, dir);
+// One client that stays, as the benchmark's observer does (a relay keeps what it framed while its log has sockets).
+const observer = client(kind, server.url);
+await until(() => observer.held() >= TOTAL, "the observer");
 const joinerPath = fileURLToPath(new URL("./_storm-joiner.ts", import.meta.url));
 const prof = process.env.STORM_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.STORM_CPU_PROF}`] : [];
 for (let n = 0; n < Number(count); n++) {
@@ -65,4 +68,5 @@ for (let n = 0; n < Number(count); n++) {
     } ms warm, ${mark().down} bytes down (both), relay CPU so far ${server.cpu().toFixed(2)} s`,
   );
 }
+await observer.close();
 await server.stop();

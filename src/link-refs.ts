@@ -26,6 +26,7 @@ import { readVarint, varintLength, writeVarint } from "./frame.ts";
 import { hexInto } from "./hex.ts";
 import { computeKey, type StoredNode } from "./node.ts";
 import { encodeNodesBodies, NODE, NODES_REFS, nodeWireSize, splitNodes, type WireNode } from "./node-codec.ts";
+import type { EncodedPages } from "./encoded-pages.ts";
 
 export { NODES_REFS };
 /** How many of the latest keys each side keeps per direction (sent, received) to resolve references. */
@@ -160,6 +161,55 @@ export class LinkRefs {
   }
 
   /**
+   * One node framed as it goes inside a `NODES_REFS` message (its frame length, then its body), noted as sent.
+   * {@link LinkRefs.encode} is these, cut into messages.
+   */
+  frame(node: StoredNode): Uint8Array {
+    const tags = node.links.map((link) => this.#tag(link));
+    let body = 1 + varintLength(tags.length) + 1 + (node.identity !== undefined ? 96 : 0) +
+      varintLength(node.value.length) + node.value.length;
+    for (const tag of tags) body += tag === 0 ? 1 + 32 : varintLength(tag);
+    const framed = new Uint8Array(varintLength(body) + body);
+    let at = writeVarint(framed, 0, body);
+    framed[at++] = NODE;
+    at = writeVarint(framed, at, tags.length);
+    for (let i = 0; i < tags.length; i++) {
+      at = writeVarint(framed, at, tags[i]!);
+      if (tags[i] === 0) {
+        hexInto(node.links[i]!, framed, at);
+        at += 32;
+      }
+    }
+    const signed = node.identity !== undefined;
+    framed[at++] = signed ? 1 : 0;
+    if (signed) {
+      hexInto(node.identity!, framed, at);
+      hexInto(node.signature!, framed, at + 32);
+      at += 96;
+    }
+    at = writeVarint(framed, at, node.value.length);
+    framed.set(node.value, at);
+    this.#sent.add(node.key, node.change);
+    return framed;
+  }
+
+  /**
+   * Whether this side sent exactly the log's changes 1 to `since`, in order, and received nothing, and the peer
+   * takes references: then the nodes after `since` go out framed exactly as a fresh session that sends the log from
+   * its start frames them, which an {@link EncodedPages} cache holds.
+   */
+  pristine(since: number): boolean {
+    const sent = this.#sent;
+    return this.peerTakesRefs && this.#received.count === 0 && sent.count === since &&
+      (since === 0 || (sent.runStart.length === 1 && sent.runStart[0] === 1));
+  }
+
+  /** Notes as sent the nodes of `keys`, of consecutive changes from `first` (framed by an {@link EncodedPages}). */
+  sentRun(keys: readonly string[], first: number): void {
+    for (let i = 0; i < keys.length; i++) this.#sent.add(keys[i]!, first + i);
+  }
+
+  /**
    * Encodes nodes (in the order they go to the peer) into `NODES_REFS` messages, each of at most about `maxBytes`
    * once its nodes are expanded to plain `NODES` (so that the receiver can bound what a message expands to), noting
    * them as sent.
@@ -187,36 +237,12 @@ export class LinkRefs {
       expanded = 1;
     };
     for (const node of nodes) {
-      const tags = node.links.map((link) => this.#tag(link));
-      let body = 1 + varintLength(tags.length) + 1 + (node.identity !== undefined ? 96 : 0) +
-        varintLength(node.value.length) + node.value.length;
-      for (const tag of tags) body += tag === 0 ? 1 + 32 : varintLength(tag);
-      const framed = new Uint8Array(varintLength(body) + body);
-      let at = writeVarint(framed, 0, body);
-      framed[at++] = NODE;
-      at = writeVarint(framed, at, tags.length);
-      for (let i = 0; i < tags.length; i++) {
-        at = writeVarint(framed, at, tags[i]!);
-        if (tags[i] === 0) {
-          hexInto(node.links[i]!, framed, at);
-          at += 32;
-        }
-      }
-      const signed = node.identity !== undefined;
-      framed[at++] = signed ? 1 : 0;
-      if (signed) {
-        hexInto(node.identity!, framed, at);
-        hexInto(node.signature!, framed, at + 32);
-        at += 96;
-      }
-      at = writeVarint(framed, at, node.value.length);
-      framed.set(node.value, at);
+      const framed = this.frame(node);
       const plain = nodeWireSize(node);
       if (parts.length > 0 && expanded + plain > maxBytes) flush();
       parts.push(framed);
       size += framed.length;
       expanded += plain;
-      this.#sent.add(node.key, node.change);
     }
     if (parts.length > 0) flush();
     return out;

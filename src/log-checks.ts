@@ -118,7 +118,7 @@ export function checkWire(raw: RawNode): Draft {
     }
   }
   // A node whose key the link-reference decoder computed from this content is not hashed again.
-  const key = keyedFromContent(raw) ? raw.key : encodeNode(links, raw.value, raw.identity).key;
+  const key = keyedFromContent(raw) ? raw.key as string : encodeNode(links, raw.value, raw.identity).key;
   if (key !== raw.key) {
     throw new InvalidNodeError(
       `Node ${raw.key} does not match its content: its links, value and identity hash to ${key}`,
