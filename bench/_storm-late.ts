@@ -56,7 +56,8 @@ for (let n = 0; n < Number(count); n++) {
     child.on("message", (m: Record<string, unknown>) => m.type === "joined" && resolve(m));
     child.send("join");
   });
-  const warm = await new Promise<Record<string, unknown>>((resolve) => {
+  // STORM_LATE_COLD=1: the cold join only (for a profile of it).
+  const warm = process.env.STORM_LATE_COLD ? { ms: NaN } : await new Promise<Record<string, unknown>>((resolve) => {
     child.on("message", (m: Record<string, unknown>) => m.type === "joined-warm" && resolve(m));
     child.send("join-warm");
   });
