@@ -35,7 +35,10 @@ if (!existsSync(`${dir}/.built`)) {
     }
   }));
   await until(() => clients.every((c) => c.held() === TOTAL), "the writers");
-  console.log(`storm built in ${((performance.now() - start) / 1000).toFixed(1)} s`);
+  console.log(
+    `storm built in ${((performance.now() - start) / 1000).toFixed(1)} s, server CPU ${server.cpu().toFixed(2)} s, ` +
+      `peak RSS ${(server.peakRss() / 1e6).toFixed(0)} MB, ${server.meter.total()} bytes on the wire`,
+  );
   await Promise.all(clients.map((c) => c.close()));
   await new Promise((resolve) => setTimeout(resolve, 500));
   await server.stop();
