@@ -70,9 +70,6 @@ function roomOf(ws: RelaySocket): number {
 /** The most bytes of framed nodes a log's relay keeps for its late joiners (about 170 000 storm nodes). */
 const ENCODED_PAGES_BYTES = 32 * 1024 * 1024;
 
-/** Milliseconds between two fan-outs of new nodes to the live sessions, at least, while nodes keep coming. */
-const FANOUT_MS = 5;
-
 /** Milliseconds between two saves of a socket's session state in the same phase, at least. */
 const SAVE_EVERY = 250;
 
@@ -130,8 +127,6 @@ export class RelayCore {
   /** The latest stored nodes, consecutive in change order. */
   #recent: StoredNode[] = [];
   #kicking = false;
-  /** When the live sessions were last kicked for new nodes. */
-  #lastFanout = 0;
   readonly #presence: PresenceHub;
   /**
    * The log framed once for every late joiner (src/encoded-pages.ts): a fresh session copies its initial messages
@@ -227,17 +222,10 @@ export class RelayCore {
     if (this.#conns.size > 0) this.#pages.follow(node);
     if (!this.#kicking) {
       this.#kicking = true;
-      // The first node after a quiet spell goes out at once; under a storm of writes, the sockets are kicked at
-      // most every FANOUT_MS, so that each gets the nodes of that time in one message (fewer sends, CREDITs back,
-      // and commits on the clients) rather than a message per node.
-      const wait = this.#lastFanout + FANOUT_MS - Date.now();
-      const fanout = () => {
+      queueMicrotask(() => {
         this.#kicking = false;
-        this.#lastFanout = Date.now();
         for (const conn of this.#conns.values()) conn.driver.kick();
-      };
-      if (wait <= 0) queueMicrotask(fanout);
-      else setTimeout(fanout, wait);
+      });
     }
     if (this.#mirror !== undefined) {
       this.#mirrorQueue.push(node);
