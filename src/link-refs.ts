@@ -27,33 +27,11 @@ import { HEX_PAIRS, hexInto } from "./hex.ts";
 import { sha256Hex } from "./sha256.ts";
 import { computeKey, type StoredNode } from "./node.ts";
 import { encodeNodesBodies, NODE, NODES_REFS, nodeWireSize, splitNodes, type WireNode } from "./node-codec.ts";
-import type { EncodedPages } from "./encoded-pages.ts";
+import { markKeyed } from "./keyed-nodes.ts";
 
 export { NODES_REFS };
 /** How many of the latest keys each side keeps per direction (sent, received) to resolve references. */
 export const REF_RING = 4096;
-
-/** The nodes {@link LinkRefs.decode} made, whose keys it computed from their content (so hashed once, not twice). */
-const keyedNodes = new WeakSet<WireNode>();
-
-/**
- * Whether `node` came from {@link LinkRefs.decode}, which computed its key from its links, value and identity:
- * checking it again would hash the node a second time. Nothing else can add to the set.
- *
- * @example
- * ```ts
- * import { keyedFromContent, LinkRefs } from "./link-refs.ts";
- * import { computeKey } from "./node.ts";
- * const value = new Uint8Array([1]);
- * const node = { key: computeKey([], value), links: [], value, change: 1 };
- * const [message] = new LinkRefs().encode([node], 1 << 16);
- * const [decoded] = await new LinkRefs().decode(message!, () => Promise.reject(new Error("not needed")));
- * console.assert(keyedFromContent(decoded!) && !keyedFromContent({ ...decoded! }));
- * ```
- */
-export function keyedFromContent(node: object): boolean {
-  return keyedNodes.has(node as WireNode);
-}
 
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
@@ -203,7 +181,7 @@ export class LinkRefs {
   /**
    * Whether this side sent exactly the log's changes 1 to `since`, in order, and received nothing, and the peer
    * takes references: then the nodes after `since` go out framed exactly as a fresh session that sends the log from
-   * its start frames them, which an {@link EncodedPages} cache holds.
+   * its start frames them, which an `EncodedPages` cache (`encoded-pages.ts`) holds.
    */
   pristine(since: number): boolean {
     const sent = this.#sent;
@@ -211,7 +189,7 @@ export class LinkRefs {
       (since === 0 || (sent.runStart.length === 1 && sent.runStart[0] === 1));
   }
 
-  /** Notes as sent the nodes of `keys`, of consecutive changes from `first` (framed by an {@link EncodedPages}). */
+  /** Notes as sent the nodes of `keys`, of consecutive changes from `first` (framed by an `EncodedPages` cache). */
   sentRun(keys: readonly string[], first: number): void {
     for (let i = 0; i < keys.length; i++) this.#sent.add(keys[i]!, first + i);
   }
@@ -409,7 +387,7 @@ export class LinkRefs {
         ? this.#keyOf(links, body, value)
         : computeKey(links, value, signer?.identity);
       const node: WireNode = signer === undefined ? { key, links, value } : { key, links, value, ...signer };
-      keyedNodes.add(node);
+      markKeyed(node);
       nodes.push(node);
       this.#noteReceived(key);
     }

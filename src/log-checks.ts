@@ -7,7 +7,7 @@
 import { InvalidNodeError } from "./errors.ts";
 import { isKey } from "./hex.ts";
 import type { RawNode } from "./log.ts";
-import { keyedFromContent } from "./link-refs.ts";
+import { keyedFromContent } from "./keyed-nodes.ts";
 import { encodeNode } from "./node.ts";
 
 /** A checked node, ready to store: the value is already encoded. */
