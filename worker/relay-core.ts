@@ -19,6 +19,7 @@
  */
 import {
   Driver,
+  EncodedPages,
   Hyperlog,
   type MessageTransport,
   Session,
@@ -26,7 +27,6 @@ import {
   type SessionState,
   type StoredNode,
 } from "../mod.ts";
-import { EncodedPages } from "../src/encoded-pages.ts";
 import { CLOSE, type RelayLimits, type Role } from "./limits.ts";
 import { noteWrites } from "./log-page.ts";
 import { nodeJson } from "./node-json.ts";
