@@ -23,9 +23,11 @@
  */
 import { InvalidNodeError, ProtocolError } from "./errors.ts";
 import { readVarint, varintLength, writeVarint } from "./frame.ts";
-import { hexInto } from "./hex.ts";
+import { HEX_PAIRS, hexInto } from "./hex.ts";
+import { sha256Hex } from "./sha256.ts";
 import { computeKey, type StoredNode } from "./node.ts";
 import { encodeNodesBodies, NODE, NODES_REFS, nodeWireSize, splitNodes, type WireNode } from "./node-codec.ts";
+import { markKeyed } from "./keyed-nodes.ts";
 
 export { NODES_REFS };
 /** How many of the latest keys each side keeps per direction (sent, received) to resolve references. */
@@ -84,6 +86,10 @@ class NodeList {
   }
 }
 
+/** Scratch of `decode`: where each link's hex comes from, and the key's preimage. */
+let sources = new Float64Array(64);
+let preimage = new Uint8Array(4096);
+
 /** A link of a decoded node still to be read back from the log: node, link slot, change. */
 interface Pending {
   links: string[];
@@ -111,6 +117,8 @@ interface Pending {
 export class LinkRefs {
   readonly #sent = new NodeList();
   readonly #received = new NodeList();
+  /** The ASCII hex of the latest received keys, 64 bytes a slot (grown as they come, up to REF_RING slots). */
+  #ascii: Uint8Array = new Uint8Array(0);
   /** Whether the peer takes references (else `encode` makes plain NODES messages and only notes the nodes). */
   readonly peerTakesRefs: boolean;
 
@@ -126,7 +134,7 @@ export class LinkRefs {
 
   /** Notes nodes received in a plain NODES or NODE message. */
   received(nodes: readonly WireNode[]): void {
-    for (const node of nodes) this.#received.add(node.key);
+    for (const node of nodes) this.#noteReceived(node.key);
   }
 
   #tag(link: string): number {
@@ -135,6 +143,55 @@ export class LinkRefs {
     const r = this.#received.place.get(link);
     if (r !== undefined) return 2 * (r + 1);
     return 0;
+  }
+
+  /**
+   * One node framed as it goes inside a `NODES_REFS` message (its frame length, then its body), noted as sent.
+   * {@link LinkRefs.encode} is these, cut into messages.
+   */
+  frame(node: StoredNode): Uint8Array {
+    const tags = node.links.map((link) => this.#tag(link));
+    let body = 1 + varintLength(tags.length) + 1 + (node.identity !== undefined ? 96 : 0) +
+      varintLength(node.value.length) + node.value.length;
+    for (const tag of tags) body += tag === 0 ? 1 + 32 : varintLength(tag);
+    const framed = new Uint8Array(varintLength(body) + body);
+    let at = writeVarint(framed, 0, body);
+    framed[at++] = NODE;
+    at = writeVarint(framed, at, tags.length);
+    for (let i = 0; i < tags.length; i++) {
+      at = writeVarint(framed, at, tags[i]!);
+      if (tags[i] === 0) {
+        hexInto(node.links[i]!, framed, at);
+        at += 32;
+      }
+    }
+    const signed = node.identity !== undefined;
+    framed[at++] = signed ? 1 : 0;
+    if (signed) {
+      hexInto(node.identity!, framed, at);
+      hexInto(node.signature!, framed, at + 32);
+      at += 96;
+    }
+    at = writeVarint(framed, at, node.value.length);
+    framed.set(node.value, at);
+    this.#sent.add(node.key, node.change);
+    return framed;
+  }
+
+  /**
+   * Whether this side sent exactly the log's changes 1 to `since`, in order, and received nothing, and the peer
+   * takes references: then the nodes after `since` go out framed exactly as a fresh session that sends the log from
+   * its start frames them, which an `EncodedPages` cache (`encoded-pages.ts`) holds.
+   */
+  pristine(since: number): boolean {
+    const sent = this.#sent;
+    return this.peerTakesRefs && this.#received.count === 0 && sent.count === since &&
+      (since === 0 || (sent.runStart.length === 1 && sent.runStart[0] === 1));
+  }
+
+  /** Notes as sent the nodes of `keys`, of consecutive changes from `first` (framed by an `EncodedPages` cache). */
+  sentRun(keys: readonly string[], first: number): void {
+    for (let i = 0; i < keys.length; i++) this.#sent.add(keys[i]!, first + i);
   }
 
   /**
@@ -165,39 +222,67 @@ export class LinkRefs {
       expanded = 1;
     };
     for (const node of nodes) {
-      const tags = node.links.map((link) => this.#tag(link));
-      let body = 1 + varintLength(tags.length) + 1 + (node.identity !== undefined ? 96 : 0) +
-        varintLength(node.value.length) + node.value.length;
-      for (const tag of tags) body += tag === 0 ? 1 + 32 : varintLength(tag);
-      const framed = new Uint8Array(varintLength(body) + body);
-      let at = writeVarint(framed, 0, body);
-      framed[at++] = NODE;
-      at = writeVarint(framed, at, tags.length);
-      for (let i = 0; i < tags.length; i++) {
-        at = writeVarint(framed, at, tags[i]!);
-        if (tags[i] === 0) {
-          hexInto(node.links[i]!, framed, at);
-          at += 32;
-        }
-      }
-      const signed = node.identity !== undefined;
-      framed[at++] = signed ? 1 : 0;
-      if (signed) {
-        hexInto(node.identity!, framed, at);
-        hexInto(node.signature!, framed, at + 32);
-        at += 96;
-      }
-      at = writeVarint(framed, at, node.value.length);
-      framed.set(node.value, at);
+      const framed = this.frame(node);
       const plain = nodeWireSize(node);
       if (parts.length > 0 && expanded + plain > maxBytes) flush();
       parts.push(framed);
       size += framed.length;
       expanded += plain;
-      this.#sent.add(node.key, node.change);
     }
     if (parts.length > 0) flush();
     return out;
+  }
+
+  /** Notes a received key, and its ASCII hex in the ring the next keys' preimages copy it from. */
+  #noteReceived(key: string): void {
+    const slot = this.#received.count % REF_RING;
+    this.#received.add(key);
+    const need = (slot + 1) * 64;
+    if (this.#ascii.length < need) {
+      const grown = new Uint8Array(Math.min(REF_RING * 64, Math.max(need, this.#ascii.length * 2)));
+      grown.set(this.#ascii);
+      this.#ascii = grown;
+    }
+    const ascii = this.#ascii;
+    for (let i = 0, at = slot * 64; i < 64; i++) ascii[at + i] = key.charCodeAt(i);
+  }
+
+  /**
+   * The key of an unsigned node just decoded (what `computeKey` computes: for each link, its length, a newline and
+   * its hex; then the value's), its preimage made from the ASCII ring, the raw keys in `body` and, for this side's
+   * own nodes, the key strings.
+   */
+  #keyOf(links: readonly string[], body: Uint8Array, value: Uint8Array): string {
+    const n = links.length;
+    const size = n * 67 + String(value.length).length + 1 + value.length;
+    if (preimage.length < size) preimage = new Uint8Array(Math.max(size, preimage.length * 2));
+    const out = preimage;
+    const ascii = this.#ascii;
+    let at = 0;
+    for (let i = 0; i < n; i++) {
+      out[at++] = 54; // "6"
+      out[at++] = 52; // "4"
+      out[at++] = 10; // "\n"
+      const source = sources[i]!;
+      if (source >= 0) {
+        for (let j = 0, from = source * 64; j < 64; j++) out[at + j] = ascii[from + j]!;
+      } else if (source < 0) {
+        for (let j = 0, from = -1 - source; j < 32; j++) {
+          const pair = HEX_PAIRS[body[from + j]!]!;
+          out[at + 2 * j] = pair & 0xff;
+          out[at + 2 * j + 1] = pair >> 8;
+        }
+      } else {
+        const link = links[i]!;
+        for (let j = 0; j < 64; j++) out[at + j] = link.charCodeAt(j);
+      }
+      at += 64;
+    }
+    const digits = String(value.length);
+    for (let i = 0; i < digits.length; i++) out[at++] = digits.charCodeAt(i);
+    out[at++] = 10;
+    out.set(value, at);
+    return sha256Hex(out.subarray(0, at + value.length));
   }
 
   /**
@@ -223,27 +308,42 @@ export class LinkRefs {
       if (count[0] > body.length - at) throw new InvalidNodeError("Malformed node: truncated links");
       // What the node weighs as plain NODES: its body here, the key, and each link's 32 bytes for what it took here.
       let plain = body.length + 32;
-      const links: string[] = new Array(count[0]);
-      for (let i = 0; i < count[0]; i++) {
-        const tagged = readVarint(body, at);
-        if (tagged === undefined) throw new InvalidNodeError("Malformed node: truncated links");
-        const tag = tagged[0];
-        plain += 32 - (tagged[1] - at);
-        at = tagged[1];
+      const n = count[0];
+      const links: string[] = new Array(n);
+      // Where each link's hex comes from for the key's preimage: >= 0 a slot of the received keys' ASCII ring,
+      // -1 - offset the raw key in `body`, or NaN its string (in `links`).
+      if (sources.length < n) sources = new Float64Array(Math.max(n, sources.length * 2));
+      for (let i = 0; i < n; i++) {
+        let tag: number;
+        const first = body[at];
+        if (first !== undefined && first < 128) {
+          tag = first;
+          at++;
+          plain += 31;
+        } else {
+          const tagged = readVarint(body, at);
+          if (tagged === undefined) throw new InvalidNodeError("Malformed node: truncated links");
+          tag = tagged[0];
+          plain += 32 - (tagged[1] - at);
+          at = tagged[1];
+        }
         if (tag === 0) {
           if (at + 32 > body.length) throw new InvalidNodeError("Malformed node: truncated links");
           plain -= 32;
           links[i] = hexOf(body, at, 32);
+          sources[i] = -1 - at;
           at += 32;
         } else if (tag % 2 === 1) {
           const d = (tag + 1) / 2;
-          const link = this.#received.recent(this.#received.count - d);
+          const index = this.#received.count - d;
+          const link = this.#received.recent(index);
           if (link === undefined) {
             throw new ProtocolError(
               `Link reference to the peer's node ${d} back, of ${this.#received.count} it sent (at most ${REF_RING} back)`,
             );
           }
           links[i] = link;
+          sources[i] = index % REF_RING;
         } else {
           const index = tag / 2 - 1;
           if (index >= this.#sent.count) {
@@ -254,6 +354,7 @@ export class LinkRefs {
           const link = this.#sent.recent(index);
           if (link !== undefined) links[i] = link;
           else pending.push({ links, slot: i, change: this.#sent.changeAt(index) });
+          sources[i] = NaN;
         }
       }
       expanded += varintLength(plain) + plain;
@@ -281,9 +382,14 @@ export class LinkRefs {
       const value = body.slice(len[1]);
       // The rare reference to an own node older than the ring, read back before the key is computed.
       for (const { links, slot, change } of pending) links[slot] = await readChange(change);
-      const key = computeKey(links, value, signer?.identity);
-      nodes.push(signer === undefined ? { key, links, value } : { key, links, value, ...signer });
-      this.#received.add(key);
+      // (After an await, another session's decode may have used the shared scratch: then the plain way.)
+      const key = signer === undefined && pending.length === 0
+        ? this.#keyOf(links, body, value)
+        : computeKey(links, value, signer?.identity);
+      const node: WireNode = signer === undefined ? { key, links, value } : { key, links, value, ...signer };
+      markKeyed(node);
+      nodes.push(node);
+      this.#noteReceived(key);
     }
     return nodes;
   }

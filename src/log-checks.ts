@@ -6,6 +6,7 @@
  */
 import { InvalidNodeError } from "./errors.ts";
 import { isKey } from "./hex.ts";
+import { keyedFromContent } from "./keyed-nodes.ts";
 import type { RawNode } from "./node.ts";
 import { encodeNode } from "./node.ts";
 
@@ -116,7 +117,8 @@ export function checkWire(raw: RawNode): Draft {
       seen.add(link);
     }
   }
-  const key = encodeNode(links, raw.value, raw.identity).key;
+  // A node whose key the link-reference decoder computed from this content is not hashed again.
+  const key = keyedFromContent(raw) ? raw.key as string : encodeNode(links, raw.value, raw.identity).key;
   if (key !== raw.key) {
     throw new InvalidNodeError(
       `Node ${raw.key} does not match its content: its links, value and identity hash to ${key}`,

@@ -11,7 +11,8 @@ import type { StoredNode } from "./node.ts";
 import type { ReplicationStats } from "./replicate-types.ts";
 import type { Plan } from "./session-types.ts";
 import { encodeNodesBodies, nodeWireSize } from "./wire.ts";
-import type { LinkRefs } from "./link-refs.ts";
+import { type LinkRefs, NODES_REFS } from "./link-refs.ts";
+import type { EncodedPages, EncodedRun } from "./encoded-pages.ts";
 
 /** The most bytes of nodes packed into one NODES message. */
 const NODES_MESSAGE_BYTES = 64 * 1024;
@@ -50,6 +51,8 @@ export class Outbox {
   acked = 0;
   /** The session's link references, once both HELLOs say to keep them. */
   refs: LinkRefs | undefined;
+  /** A relay's cache of its log framed as a fresh session sends it (`encoded-pages.ts`), if it keeps one. */
+  pages: EncodedPages | undefined;
   readonly #log: LogHandle;
   readonly #read: (since: number, until: number, limit: number) => Promise<StoredNode[]>;
 
@@ -73,6 +76,62 @@ export class Outbox {
     stats.nodesSent += nodes.length;
     if (live) this.unacked.push([this.sentBytes, nodes[nodes.length - 1]!.change]);
     return bodies;
+  }
+
+  /**
+   * The next initial NODES_REFS messages copied from {@link Outbox.pages} (up to `budget` bytes of nodes as plain
+   * NODES, at least one node, cut as {@link LinkRefs.encode} cuts them), when this session sends the log from its
+   * start in change order and received nothing: `undefined` when it does not, or the cache does not hold the next
+   * change (then {@link Outbox.initialNodes} and {@link Outbox.encode} go on the ordinary way).
+   */
+  async initialEncoded(
+    budget: number,
+    snapshot: number,
+    peerMaxFrame: number,
+    stats: ReplicationStats,
+  ): Promise<Uint8Array[] | undefined> {
+    const { plan, refs, pages } = this;
+    if (
+      pages === undefined || refs === undefined || plan?.kind !== "range" || plan.filter !== undefined ||
+      plan.skip.count > 0 || this.buffer.length > 0 || plan.since >= snapshot || !refs.pristine(plan.since)
+    ) return undefined;
+    const run = await pages.run(plan.since, snapshot);
+    if (run === undefined || !refs.pristine(plan.since)) return undefined;
+    const max = Math.min(NODES_MESSAGE_BYTES, Math.floor(peerMaxFrame / 2));
+    const from = plan.since + 1 - run.first;
+    const last = Math.min(run.keys.length, snapshot - run.first + 1);
+    const out: Uint8Array[] = [];
+    let taken = 0;
+    let start = from;
+    let expanded = 1;
+    let i = from;
+    for (; i < last; i++) {
+      const plain = run.plain[i]!;
+      if (i > from && taken + plain > budget) break;
+      if (i > start && expanded + plain > max) {
+        out.push(this.#copy(run, start, i));
+        start = i;
+        expanded = 1;
+      }
+      taken += plain;
+      expanded += plain;
+    }
+    out.push(this.#copy(run, start, i));
+    refs.sentRun(run.keys.slice(from, i), run.first + from);
+    plan.since = run.first + i - 1;
+    stats.nodesSent += i - from;
+    return out;
+  }
+
+  /** One NODES_REFS message of nodes `from` to `to` (excluded) of `run`, counted as sent. */
+  #copy(run: EncodedRun, from: number, to: number): Uint8Array {
+    const start = from === 0 ? 0 : run.ends[from - 1]!;
+    const end = run.ends[to - 1]!;
+    const message = new Uint8Array(1 + end - start);
+    message[0] = NODES_REFS;
+    message.set(run.framed.subarray(start, end), 1);
+    this.sentBytes += message.length;
+    return message;
   }
 
   /** Takes nodes from the buffer up to `budget` bytes (at least one). */

@@ -15,6 +15,7 @@ import {
 } from "./errors.ts";
 import type { Ranges } from "./checkpoint.ts";
 import type { StoredNode } from "./node.ts";
+import type { EncodedPages } from "./encoded-pages.ts";
 import type { ReplicateOptions, ReplicationStats } from "./replicate-types.ts";
 
 /** Bytes of node messages a side takes before it grants more (default of `window`). */
@@ -67,6 +68,11 @@ export interface SessionOptions extends ReplicateOptions {
    * passes a read that serves recent nodes from memory, so that a node stored once is read once for all of them.
    */
   read?: ((since: number, until: number, limit: number) => Promise<StoredNode[]>) | undefined;
+  /**
+   * The log framed as a fresh session sends it (`encoded-pages.ts`), shared by the sessions of a relay: a session
+   * that sends the log from its start copies its initial messages from it instead of framing each node again.
+   */
+  pages?: EncodedPages | undefined;
   /**
    * Whether this side takes links as references from the peer (the HELLO capability `refs`, default true). A host
    * that may resume sessions from their state (a hibernating Durable Object) passes false: its references are in

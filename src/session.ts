@@ -116,6 +116,7 @@ export class Session {
       log,
       options.read ?? ((since, until, limit) => log.storage.read({ since, until, limit, reverse: false })),
     );
+    this.#out.pages = options.pages;
   }
 
   get #nonce(): string {
@@ -450,6 +451,9 @@ export class Session {
       if (this.#windowShut && (this.#sentSynced || !this.#out.initialDone(this.#hello!.length))) return [];
       const budget = Math.max(1, Math.min(maxBytes, this.#peer!.window - (this.#out.sentBytes - this.#out.credited)));
       if (!this.#sentSynced) {
+        // A relay's cache of its log as a fresh session sends it (encoded-pages.ts): copies, when this one is fresh.
+        const copied = await this.#out.initialEncoded(budget, this.#hello!.length, this.peerMaxFrame, this.stats);
+        if (copied !== undefined) return copied;
         const nodes = await this.#out.initialNodes(budget, this.#hello!.length);
         if (nodes.length > 0) return this.#out.encode(nodes, false, this.peerMaxFrame, this.stats);
         this.#sentSynced = true;

@@ -12,6 +12,8 @@ import { connect, Hyperlog, ProtocolError } from "../mod.ts";
 import { serve } from "../worker/serve.ts";
 import { Driver, type MessageTransport } from "../src/driver.ts";
 import { LinkRefs, NODES_REFS, REF_RING } from "../src/link-refs.ts";
+import { keyedFromContent } from "../src/keyed-nodes.ts";
+import { internalsOf } from "../src/internal.ts";
 import { computeKey, type StoredNode } from "../src/node.ts";
 import { Session } from "../src/session.ts";
 import type { SessionOptions } from "../src/session-types.ts";
@@ -91,6 +93,25 @@ describe("LinkRefs codec", () => {
     await assert.rejects(b.decode(message, noRead, 1 << 16), /over 65536 bytes, the largest message this side takes/);
     const [decoded] = await b.decode(message, noRead, 1 << 20);
     assert.equal(decoded!.links.length, 5000);
+  });
+
+  it("decoded nodes are hashed once (their keys come from their content), and ingest still checks their links", async () => {
+    const a = new LinkRefs();
+    const b = new LinkRefs();
+    const log = new Hyperlog<Uint8Array>(undefined, { valueEncoding: "binary" });
+    const first = node(1, []);
+    const twice = { ...node(2, [1]), links: [key(1), key(1)] };
+    twice.key = computeKey(twice.links, twice.value);
+    const decoded = (await Promise.all(a.encode([first, twice], 1 << 16).map((m) => b.decode(m, noRead)))).flat();
+    assert.ok(decoded.every((n) => keyedFromContent(n)));
+    assert.ok(!keyedFromContent({ ...decoded[0]! }), "a copy is not taken as checked");
+    const wire = internalsOf(log);
+    await wire.ingestWire(decoded.slice(0, 1));
+    await assert.rejects(wire.ingestWire(decoded.slice(1)), { name: "InvalidNodeError", message: /twice/ });
+    // A copy with a key that is not its content's is refused: only the decoder's own nodes skip the hash.
+    const forged = { ...decoded[0]!, key: "ab".repeat(32) };
+    await assert.rejects(wire.ingestWire([forged]), { name: "InvalidNodeError", message: /does not match/ });
+    assert.equal(log.length, 1);
   });
 
   it("a reference to no node is a ProtocolError, a cut node an InvalidNodeError", async () => {

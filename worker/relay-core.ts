@@ -19,6 +19,7 @@
  */
 import {
   Driver,
+  EncodedPages,
   Hyperlog,
   type MessageTransport,
   Session,
@@ -65,6 +66,9 @@ function bufferedOf(ws: RelaySocket): number {
 function roomOf(ws: RelaySocket): number {
   return HIGH_WATER - bufferedOf(ws);
 }
+
+/** The most bytes of framed nodes a log's relay keeps for its late joiners (about 170 000 storm nodes). */
+const ENCODED_PAGES_BYTES = 32 * 1024 * 1024;
 
 /** Milliseconds between two saves of a socket's session state in the same phase, at least. */
 const SAVE_EVERY = 250;
@@ -124,6 +128,14 @@ export class RelayCore {
   #recent: StoredNode[] = [];
   #kicking = false;
   readonly #presence: PresenceHub;
+  /**
+   * The log framed once for every late joiner (src/encoded-pages.ts): a fresh session copies its initial messages
+   * from it. Dropped when the last socket closes.
+   */
+  readonly #pages: EncodedPages = new EncodedPages(
+    (since, until, limit) => this.#readNodes(since, until, limit),
+    ENCODED_PAGES_BYTES,
+  );
 
   /** Opens the log in `options.storage` (lazily: {@link RelayCore.ready} or any call waits for it). */
   constructor(host: RelayHost, options: RelayCoreOptions) {
@@ -207,6 +219,7 @@ export class RelayCore {
     if (recent.length > 0 && recent[recent.length - 1]!.change + 1 !== node.change) recent.length = 0;
     recent.push(node);
     if (recent.length > RECENT * 2) recent.splice(0, recent.length - RECENT);
+    if (this.#conns.size > 0) this.#pages.follow(node);
     if (!this.#kicking) {
       this.#kicking = true;
       queueMicrotask(() => {
@@ -274,6 +287,8 @@ export class RelayCore {
       // tell how much it buffers, this is what bounds the memory a client that stops reading costs).
       peerWindow: HIGH_WATER,
       read: (since, until, limit) => this.#readNodes(since, until, limit),
+      // Not for sessions that may resume: those do not take references.
+      ...(this.#resumes ? {} : { pages: this.#pages }),
       admit: (sizes) => {
         if (role !== "write") {
           throw new Refused("ProtocolError", "This client may only read; its nodes are refused", CLOSE.READ_ONLY);
@@ -476,6 +491,7 @@ export class RelayCore {
     clearTimeout(conn.drainTimer);
     conn.waiting = false;
     this.#conns.delete(conn.ws);
+    if (this.#conns.size === 0) this.#pages.clear();
     try {
       conn.ws.close(code, reasonOf(reason));
     } catch {

@@ -1,0 +1,202 @@
+/**
+ * The log's change order as a fresh session sends it (issue 21: a late joiner as fast as the transport allows). A
+ * session that sent the log's changes 1 to n in order and received nothing frames node n + 1 the same way whoever
+ * its peer is (`NODES_REFS`, see `link-refs.ts`: a link is a reference counted back from the node, or its key when
+ * more than `REF_RING` back), so a relay frames each node once for every late joiner, and each one's messages are
+ * copies of consecutive framed nodes: no node is read, decoded or encoded again per session. The log is append-only,
+ * so nothing invalidates a framed node; the cache holds a prefix of the change order, up to a byte bound, and a
+ * session goes on past it (or when it is not pristine) the ordinary way.
+ *
+ * @module
+ */
+import { LinkRefs } from "./link-refs.ts";
+import type { StoredNode } from "./node.ts";
+import { nodeWireSize } from "./node-codec.ts";
+
+/** Nodes framed per run (one read of the log). */
+const RUN = 512;
+/** What a run's key costs in memory, about (a 64-character string and its slot). */
+const KEY_BYTES = 96;
+
+/** Consecutive changes from `first`, framed as a pristine session sends them. */
+export interface EncodedRun {
+  /** The change of the first node. */
+  readonly first: number;
+  /** The nodes' keys, in change order. */
+  readonly keys: readonly string[];
+  /** The framed nodes, one after the other. */
+  readonly framed: Uint8Array;
+  /** Where node `i` ends in `framed` (it starts where node `i - 1` ends, or at 0). */
+  readonly ends: Uint32Array;
+  /** Node `i`'s size as plain NODES (what a message's size is cut by). */
+  readonly plain: Uint32Array;
+}
+
+/** Nodes framed and not yet made into a run. */
+interface Tail {
+  first: number;
+  keys: string[];
+  parts: Uint8Array[];
+  size: number;
+  ends: number[];
+  plain: number[];
+}
+
+function emptyTail(): Tail {
+  return { first: 0, keys: [], parts: [], size: 0, ends: [], plain: [] };
+}
+
+/**
+ * A cache of the log's nodes framed as a fresh session sends them, built a run at a time as sessions ask for it,
+ * up to `maxBytes` (then {@link EncodedPages.run} answers `undefined` past what it holds).
+ *
+ * @example
+ * ```ts
+ * import { Hyperlog } from "../mod.ts";
+ * import { EncodedPages } from "./encoded-pages.ts";
+ * import { LinkRefs } from "./link-refs.ts";
+ * const log = new Hyperlog();
+ * await log.append("a");
+ * await log.append("b");
+ * const pages = new EncodedPages((since, until, limit) => log.storage.read({ since, until, limit, reverse: false }));
+ * const run = (await pages.run(0, log.length))!;
+ * const nodes = await log.storage.read({ since: 0, until: 2, limit: 2, reverse: false });
+ * const [message] = new LinkRefs().encode(nodes, 1 << 16);
+ * console.assert(run.first === 1 && run.framed.length === message!.length - 1, "the same bytes as a session's");
+ * ```
+ */
+export class EncodedPages {
+  readonly #read: (since: number, until: number, limit: number) => Promise<StoredNode[]>;
+  readonly #maxBytes: number;
+  readonly #runs: EncodedRun[] = [];
+  /** The encoder that framed every change up to `#frontier`, in order. */
+  #refs = new LinkRefs();
+  #frontier = 0;
+  #bytes = 0;
+  /** Bumped by `clear`, so that a run framed before it is not added after it. */
+  #generation = 0;
+  #busy: Promise<unknown> = Promise.resolve();
+  /** Whether `run` is reading the log (then `follow` leaves the new nodes to it). */
+  #building = false;
+  /** The nodes framed and not yet made into a run. */
+  #tail: Tail = emptyTail();
+
+  /** A cache reading the log through `read`, holding at most about `maxBytes` (default 16 MiB). */
+  constructor(
+    read: (since: number, until: number, limit: number) => Promise<StoredNode[]>,
+    maxBytes: number = 16 * 1024 * 1024,
+  ) {
+    this.#read = read;
+    this.#maxBytes = maxBytes;
+  }
+
+  /** Bytes the cache holds, about. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** The last change framed. */
+  get frontier(): number {
+    return this.#frontier;
+  }
+
+  /**
+   * The run holding change `since + 1`, framing the log up to it if need be (never past `until`, the log's length
+   * the caller knows), or `undefined` when that change is past what the cache may hold or past `until`.
+   */
+  run(since: number, until: number): Promise<EncodedRun | undefined> {
+    if (since < this.#frontier) return Promise.resolve(this.#find(since + 1));
+    const next = this.#busy.then(async () => {
+      const generation = this.#generation;
+      this.#building = true;
+      try {
+        while (this.#frontier <= since) {
+          if (this.#frontier >= until || this.#bytes >= this.#maxBytes) return undefined;
+          const nodes = await this.#read(this.#frontier, until, RUN);
+          if (generation !== this.#generation) return undefined;
+          if (nodes.length === 0 || nodes[0]!.change !== this.#frontier + 1) return undefined;
+          this.#seal();
+          for (const node of nodes) this.#frame(node);
+          this.#seal();
+        }
+      } finally {
+        this.#building = false;
+      }
+      return this.#find(since + 1);
+    });
+    this.#busy = next.catch(() => {});
+    return next;
+  }
+
+  /**
+   * Frames a node just added to the log (as a binary log's "add" event has it), when it is the next change after
+   * what the cache holds (and the cache is not reading the log itself, and has room): a relay calls it for every node
+   * it stores, so that its late joiners find the whole log framed.
+   */
+  follow(node: StoredNode): void {
+    if (this.#building || node.change !== this.#frontier + 1 || this.#bytes >= this.#maxBytes) return;
+    // A node of a log that decodes its values (not "binary") is not what the log stores: left to `run`.
+    if (!(node.value instanceof Uint8Array)) return;
+    this.#frame(node);
+    if (this.#tail.keys.length >= RUN) this.#seal();
+  }
+
+  /** Drops what the cache holds (it frames again from the start when asked). */
+  clear(): void {
+    this.#runs.length = 0;
+    this.#tail = emptyTail();
+    this.#refs = new LinkRefs();
+    this.#frontier = 0;
+    this.#bytes = 0;
+    this.#generation++;
+  }
+
+  /** Frames `node` (the next change) into the run being made. */
+  #frame(node: StoredNode): void {
+    const tail = this.#tail;
+    if (tail.keys.length === 0) tail.first = node.change;
+    const framed = this.#refs.frame(node);
+    tail.parts.push(framed);
+    tail.size += framed.length;
+    tail.ends.push(tail.size);
+    tail.plain.push(nodeWireSize(node));
+    tail.keys.push(node.key);
+    this.#frontier = node.change;
+    this.#bytes += framed.length + 8 + KEY_BYTES;
+  }
+
+  /** Makes a run of the nodes framed since the last one. */
+  #seal(): void {
+    const tail = this.#tail;
+    if (tail.keys.length === 0) return;
+    const framed = new Uint8Array(tail.size);
+    let at = 0;
+    for (const part of tail.parts) {
+      framed.set(part, at);
+      at += part.length;
+    }
+    this.#runs.push({
+      first: tail.first,
+      keys: tail.keys,
+      framed,
+      ends: Uint32Array.from(tail.ends),
+      plain: Uint32Array.from(tail.plain),
+    });
+    this.#tail = emptyTail();
+  }
+
+  /** The run holding `change` (which is framed). */
+  #find(change: number): EncodedRun | undefined {
+    if (change >= this.#tail.first && this.#tail.keys.length > 0) this.#seal();
+    const runs = this.#runs;
+    let lo = 0;
+    let hi = runs.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (runs[mid]!.first <= change) lo = mid;
+      else hi = mid - 1;
+    }
+    const run = runs[lo];
+    return run !== undefined && run.first <= change && change < run.first + run.keys.length ? run : undefined;
+  }
+}
