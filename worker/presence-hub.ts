@@ -24,8 +24,8 @@ import { CLOSE } from "./limits.ts";
 import { PRESENCE_CODE, type PresenceSettings } from "./presence-settings.ts";
 import type { PresenceStore } from "./presence-store.ts";
 import type { RelaySocket } from "./relay-core.ts";
+import { bufferedOf } from "./socket-buffer.ts";
 import {
-  bufferedOf,
   MAX_SIGNAL,
   type Member,
   newPeerId,

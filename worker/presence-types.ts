@@ -8,6 +8,7 @@ import type { Role } from "./limits.ts";
 import type { PresenceSettings } from "./presence-settings.ts";
 import type { PresenceStore } from "./presence-store.ts";
 import type { RelaySocket } from "./relay-core.ts";
+import { SEND_HIGH_WATER } from "./socket-buffer.ts";
 
 /**
  * The largest signal payload (an SDP offer with its candidates), whatever `maxBytes` says.
@@ -23,22 +24,15 @@ export const MAX_SIGNAL: number = 16_384;
 /**
  * Bytes buffered on a socket past which it gets no more presence frames until it reads (the same mark the relay's
  * replication stops at): a paused reader holds at most this plus one frame.
- */
-export const PRESENCE_HIGH_WATER: number = 512 * 1024;
-
-/**
- * What a socket buffers (0 where the runtime does not tell).
  *
  * @example
  * ```ts
- * import { bufferedOf } from "./presence-types.ts";
- * const socket = { readyState: 1, send() {}, close() {} };
- * console.assert(bufferedOf(socket) === 0 && bufferedOf({ ...socket, bufferedAmount: 7 }) === 7);
+ * import { PRESENCE_HIGH_WATER } from "./presence-types.ts";
+ * import { SEND_HIGH_WATER } from "./socket-buffer.ts";
+ * console.assert(PRESENCE_HIGH_WATER === SEND_HIGH_WATER);
  * ```
  */
-export function bufferedOf(ws: RelaySocket): number {
-  return (ws as { bufferedAmount?: number }).bufferedAmount ?? 0;
-}
+export const PRESENCE_HIGH_WATER: number = SEND_HIGH_WATER;
 
 /**
  * What presence cost on one log, in bytes of text messages (for the bench and the tests).
@@ -130,7 +124,8 @@ export interface PresenceHubOptions {
  *
  * @example
  * ```ts
- * import { bufferedOf, type Member } from "./presence-types.ts";
+ * import type { Member } from "./presence-types.ts";
+ * import { bufferedOf } from "./socket-buffer.ts";
  * const ws = { readyState: 1, send() {}, close() {}, bufferedAmount: 3 };
  * const member: Member = { ws, peer: "p1", state: null, direct: null, seen: 0, tokens: 1, filled: 0 };
  * console.assert(bufferedOf(member.ws) === 3 && member.behind === undefined);

@@ -36,6 +36,7 @@ import {
   exact,
   reasonOf,
   Refused,
+  type Conn,
   type RelayCoreOptions,
   type RelayHost,
   type RelaySocket,
@@ -43,53 +44,22 @@ import {
 } from "./relay-socket.ts";
 import { newPeerId, PresenceHub } from "./presence-hub.ts";
 import { DEFAULT_PRESENCE } from "./presence-settings.ts";
+import { bufferedOf, roomOf, SEND_HIGH_WATER } from "./socket-buffer.ts";
 
 
 export type { RelayCoreOptions, RelayHost, RelaySocket, RelaySocketState } from "./relay-socket.ts";
 export { nodeJson };
 
-/**
- * Bytes buffered on a socket before its session waits (where the socket tells: `bufferedAmount`). A session sends at
- * most the room left, so a client that stops reading holds at most about this much of the relay's memory.
- */
-const HIGH_WATER = 512 * 1024;
 /** A session state bigger than this is not kept (a Durable Object attachment holds 2 KiB). */
 const MAX_STATE = 1800;
 /** Recent nodes kept in memory for the sessions' live reads (up to twice this many). */
 const RECENT = 2048;
-/** What `ws` buffers (0 where the socket does not tell). */
-function bufferedOf(ws: RelaySocket): number {
-  return (ws as { bufferedAmount?: number }).bufferedAmount ?? 0;
-}
-
-/** How many more bytes the relay sends on `ws` before it waits. */
-function roomOf(ws: RelaySocket): number {
-  return HIGH_WATER - bufferedOf(ws);
-}
-
 /** The most bytes of framed nodes a log's relay keeps for its late joiners (about 170 000 storm nodes). */
 const ENCODED_PAGES_BYTES = 32 * 1024 * 1024;
 
 /** Milliseconds between two saves of a socket's session state in the same phase, at least. */
 const SAVE_EVERY = 250;
 
-/** What each socket has in memory while the core lives. */
-interface Conn {
-  ws: RelaySocket;
-  att: RelaySocketState;
-  driver: Driver;
-  /** The close code and reason for the relay's own refusals. */
-  closing?: [number, string] | undefined;
-  closed: boolean;
-  /** When the state was last saved, and the timer of the next save. */
-  saved: number;
-  /** The phase and flags of the state last saved. */
-  mark?: string | undefined;
-  saveTimer?: ReturnType<typeof setTimeout> | undefined;
-  /** The session waits for the socket to have room (the client reads slower than the relay sends). */
-  waiting: boolean;
-  drainTimer?: ReturnType<typeof setTimeout> | undefined;
-}
 
 /**
  * The relay of one log: replicates with every socket the host hands it and answers the log's HTTP reads.
@@ -285,7 +255,7 @@ export class RelayCore {
       linkRefs: !this.#resumes,
       // Whatever window a client asks for, no more than this goes out ahead of its CREDIT (where the socket does not
       // tell how much it buffers, this is what bounds the memory a client that stops reading costs).
-      peerWindow: HIGH_WATER,
+      peerWindow: SEND_HIGH_WATER,
       read: (since, until, limit) => this.#readNodes(since, until, limit),
       // Not for sessions that may resume: those do not take references.
       ...(this.#resumes ? {} : { pages: this.#pages }),

@@ -14,7 +14,7 @@ import {
   type StoredNode,
   TimeoutError,
 } from "../mod.ts";
-import type { Storage } from "../mod.ts";
+import type { Driver, Storage } from "../mod.ts";
 import type { Refusal } from "./caps.ts";
 import { CLOSE, type RelayLimits, type Role } from "./limits.ts";
 import type { PresenceHubOptions } from "./presence-hub.ts";
@@ -240,4 +240,34 @@ export function reasonOf(message: string): string {
  */
 export function exact(body: Uint8Array): Uint8Array {
   return body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : body.slice();
+}
+
+/**
+ * What the relay core keeps in memory for each socket while it lives (its session's driver, the save marks and
+ * timers, whether it waits for room); the state that survives the core is {@link RelaySocketState}.
+ *
+ * @example
+ * ```ts
+ * import type { Conn } from "./relay-socket.ts";
+ * import { Refused } from "./relay-socket.ts";
+ * const refused = new Refused("RateLimitError", "Too many writes", 4029);
+ * const closing: Conn["closing"] = [refused.closeCode, refused.message];
+ * console.assert(closing![0] === 4029 && closing![1] === "Too many writes");
+ * ```
+ */
+export interface Conn {
+  ws: RelaySocket;
+  att: RelaySocketState;
+  driver: Driver;
+  /** The close code and reason for the relay's own refusals. */
+  closing?: [number, string] | undefined;
+  closed: boolean;
+  /** When the state was last saved, and the timer of the next save. */
+  saved: number;
+  /** The phase and flags of the state last saved. */
+  mark?: string | undefined;
+  saveTimer?: ReturnType<typeof setTimeout> | undefined;
+  /** The session waits for the socket to have room (the client reads slower than the relay sends). */
+  waiting: boolean;
+  drainTimer?: ReturnType<typeof setTimeout> | undefined;
 }
