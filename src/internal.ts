@@ -18,6 +18,18 @@
 export const WIRE_NODES: unique symbol = Symbol("hyperlog.wireNodes");
 
 /**
+ * Passed to `Hyperlog.ingest` instead of {@link WIRE_NODES} for nodes whose key the wire decoder computed from their
+ * content (a `NODES_REFS` message carries no key): as {@link WIRE_NODES}, and the key is not hashed a second time.
+ *
+ * @example
+ * ```ts
+ * import { KEYED_NODES, WIRE_NODES } from "./internal.ts";
+ * console.assert(typeof KEYED_NODES === "symbol" && KEYED_NODES !== WIRE_NODES);
+ * ```
+ */
+export const KEYED_NODES: unique symbol = Symbol("hyperlog.keyedNodes");
+
+/**
  * A method of `Hyperlog` for views: reads up to `limit` nodes after change `since`, decoded, in change order.
  *
  * @example

@@ -31,13 +31,32 @@ export { NODES_REFS };
 /** How many of the latest keys each side keeps per direction (sent, received) to resolve references. */
 export const REF_RING = 4096;
 
-const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
-
-function hexOf(bytes: Uint8Array, from: number, length: number): string {
-  let s = "";
-  for (let i = from; i < from + length; i++) s += HEX[bytes[i]!]!;
-  return s;
+/** The character codes of each byte's two hex digits, and one key's worth of them to make a string from. */
+const HIGH = new Uint8Array(256);
+const LOW = new Uint8Array(256);
+for (let i = 0; i < 256; i++) {
+  HIGH[i] = "0123456789abcdef".charCodeAt(i >> 4);
+  LOW[i] = "0123456789abcdef".charCodeAt(i & 15);
 }
+const KEY_CODES: number[] = new Array<number>(64).fill(0);
+
+/** The hex of `length` (at most 64) bytes, as one flat string (a key built by `+=` is a rope, slow to look up). */
+function hexOf(bytes: Uint8Array, from: number, length: number): string {
+  const codes = length === 32 ? KEY_CODES : new Array<number>(2 * length).fill(0);
+  for (let i = 0; i < length; i++) {
+    const byte = bytes[from + i]!;
+    codes[2 * i] = HIGH[byte]!;
+    codes[2 * i + 1] = LOW[byte]!;
+  }
+  return String.fromCharCode.apply(null, codes);
+}
+
+/** The buffer `encode` writes a message into (kept while at most {@link SCRATCH_MAX} bytes), its first byte the type. */
+let scratch = new Uint8Array(64 * 1024 + 1024);
+scratch[0] = NODES_REFS;
+const SCRATCH_MAX = 1 << 20;
+/** The tags of one node's links (`encode`), reused. */
+const TAGS: number[] = [];
 
 /** One direction's list of nodes: the latest keys in a ring, a key's place, and (for sent nodes) every change. */
 class NodeList {
@@ -147,56 +166,58 @@ export class LinkRefs {
       this.sent(nodes);
       return encodeNodesBodies(nodes, maxBytes);
     }
+    // Each message is written in place into one scratch buffer, then copied out once.
     const out: Uint8Array[] = [];
-    let parts: Uint8Array[] = [];
-    let size = 1;
+    let buf = scratch;
+    let at = 1;
     let expanded = 1;
-    const flush = () => {
-      const message = new Uint8Array(size);
-      message[0] = NODES_REFS;
-      let at = 1;
-      for (const part of parts) {
-        message.set(part, at);
-        at += part.length;
-      }
-      out.push(message);
-      parts = [];
-      size = 1;
-      expanded = 1;
-    };
+    const tags = TAGS;
     for (const node of nodes) {
-      const tags = node.links.map((link) => this.#tag(link));
-      let body = 1 + varintLength(tags.length) + 1 + (node.identity !== undefined ? 96 : 0) +
-        varintLength(node.value.length) + node.value.length;
-      for (const tag of tags) body += tag === 0 ? 1 + 32 : varintLength(tag);
-      const framed = new Uint8Array(varintLength(body) + body);
-      let at = writeVarint(framed, 0, body);
-      framed[at++] = NODE;
-      at = writeVarint(framed, at, tags.length);
-      for (let i = 0; i < tags.length; i++) {
-        at = writeVarint(framed, at, tags[i]!);
-        if (tags[i] === 0) {
-          hexInto(node.links[i]!, framed, at);
+      const links = node.links;
+      const signed = node.identity !== undefined;
+      let body = 1 + varintLength(links.length) + 1 + (signed ? 96 : 0) + varintLength(node.value.length) +
+        node.value.length;
+      for (let i = 0; i < links.length; i++) {
+        const tag = this.#tag(links[i]!);
+        tags[i] = tag;
+        body += tag === 0 ? 1 + 32 : varintLength(tag);
+      }
+      const plain = nodeWireSize(node);
+      if (at > 1 && expanded + plain > maxBytes) {
+        out.push(buf.slice(0, at));
+        at = 1;
+        expanded = 1;
+      }
+      if (buf.length < at + 8 + body) {
+        const bigger = new Uint8Array(Math.max(2 * buf.length, at + 8 + body));
+        bigger.set(buf.subarray(0, at));
+        buf = bigger;
+        if (bigger.length <= SCRATCH_MAX) scratch = bigger;
+      }
+      at = writeVarint(buf, at, body);
+      buf[at++] = NODE;
+      at = writeVarint(buf, at, links.length);
+      for (let i = 0; i < links.length; i++) {
+        const tag = tags[i]!;
+        at = writeVarint(buf, at, tag);
+        if (tag === 0) {
+          hexInto(links[i]!, buf, at);
           at += 32;
         }
       }
-      const signed = node.identity !== undefined;
-      framed[at++] = signed ? 1 : 0;
+      buf[at++] = signed ? 1 : 0;
       if (signed) {
-        hexInto(node.identity!, framed, at);
-        hexInto(node.signature!, framed, at + 32);
+        hexInto(node.identity!, buf, at);
+        hexInto(node.signature!, buf, at + 32);
         at += 96;
       }
-      at = writeVarint(framed, at, node.value.length);
-      framed.set(node.value, at);
-      const plain = nodeWireSize(node);
-      if (parts.length > 0 && expanded + plain > maxBytes) flush();
-      parts.push(framed);
-      size += framed.length;
+      at = writeVarint(buf, at, node.value.length);
+      buf.set(node.value, at);
+      at += node.value.length;
       expanded += plain;
       this.#sent.add(node.key, node.change);
     }
-    if (parts.length > 0) flush();
+    if (at > 1) out.push(buf.slice(0, at));
     return out;
   }
 

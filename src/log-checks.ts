@@ -106,8 +106,11 @@ export function checkRaw(raw: RawNode): Draft {
   return draft;
 }
 
-/** Checks a node made by the wire decoder: its fields are well-formed hex already; the content is checked. */
-export function checkWire(raw: RawNode): Draft {
+/**
+ * Checks a node made by the wire decoder: its fields are well-formed hex already; the content is checked (its key
+ * hashed again unless `keyed`: the decoder computed it from the content).
+ */
+export function checkWire(raw: RawNode, keyed = false): Draft {
   const links = raw.links;
   if (links.length > 1) {
     const seen = new Set<string>();
@@ -116,7 +119,7 @@ export function checkWire(raw: RawNode): Draft {
       seen.add(link);
     }
   }
-  const key = encodeNode(links, raw.value, raw.identity).key;
+  const key = keyed ? raw.key! : encodeNode(links, raw.value, raw.identity).key;
   if (key !== raw.key) {
     throw new InvalidNodeError(
       `Node ${raw.key} does not match its content: its links, value and identity hash to ${key}`,

@@ -15,7 +15,7 @@ import {
 } from "./errors.ts";
 import { fromHex, isKey, toHex } from "./hex.ts";
 import { type Identity, verifySignature } from "./identity.ts";
-import { KEY_INDEX, LOG_CODEC, READ_NODES, WIRE_NODES } from "./internal.ts";
+import { KEY_INDEX, KEYED_NODES, LOG_CODEC, READ_NODES, WIRE_NODES } from "./internal.ts";
 import { EAGER_KEYS, KeyIndex } from "./key-index.ts";
 import { Mutex } from "./mutex.ts";
 import { encodeNode, type Node, type RawNode, type StoredNode } from "./node.ts";
@@ -1036,7 +1036,8 @@ export class Hyperlog<T = unknown> extends EventTarget {
    * ```
    */
   ingest(nodes: readonly RawNode[], token?: symbol): Promise<StoredNode[]> {
-    const fromWire = token === WIRE_NODES;
+    const keyed = token === KEYED_NODES;
+    const fromWire = keyed || token === WIRE_NODES;
     return this.#track(async () => {
       if (!Array.isArray(nodes)) throw new TypeError("ingest takes an array of nodes");
       await this.ready();
@@ -1044,7 +1045,7 @@ export class Hyperlog<T = unknown> extends EventTarget {
       let failure: { error: Error; key?: string } | undefined;
       for (const raw of nodes) {
         try {
-          drafts.push(fromWire ? checkWire(raw) : checkRaw(raw));
+          drafts.push(fromWire ? checkWire(raw, keyed) : checkRaw(raw));
         } catch (error) {
           failure = { error: error as Error };
           if (typeof raw?.key === "string") failure.key = raw.key;

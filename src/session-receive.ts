@@ -6,7 +6,7 @@
  * @module
  */
 import { Ranges } from "./checkpoint.ts";
-import { WIRE_NODES } from "./internal.ts";
+import { KEYED_NODES, WIRE_NODES } from "./internal.ts";
 import type { Hyperlog } from "./log.ts";
 import type { ReplicationStats } from "./replicate-types.ts";
 import { encodeMessage, type WireNode } from "./wire.ts";
@@ -40,6 +40,8 @@ export class Intake {
   readonly #stats: ReplicationStats;
   #nodes: WireNode[] = [];
   #bytes = 0;
+  /** Whether every node waiting was keyed by the decoder (from its content), so ingest need not hash it again. */
+  #keyed = true;
 
   /** Stores into `log`, counting in `stats`. */
   constructor(log: Hyperlog<unknown>, stats: ReplicationStats) {
@@ -47,8 +49,12 @@ export class Intake {
     this.#stats = stats;
   }
 
-  /** Takes the nodes of one NODES message of `bytes` bytes; stores what waits once enough do. */
-  async add(nodes: readonly WireNode[], bytes: number): Promise<void> {
+  /**
+   * Takes the nodes of one NODES message of `bytes` bytes; stores what waits once enough do. `keyed`: the decoder
+   * computed their keys from their content (a NODES_REFS message), so they are not hashed again.
+   */
+  async add(nodes: readonly WireNode[], bytes: number, keyed = false): Promise<void> {
+    if (!keyed) this.#keyed = false;
     for (const node of nodes) this.#nodes.push(node);
     this.#bytes += bytes;
     if (this.#nodes.length >= INGEST_BATCH) await this.flush();
@@ -59,9 +65,11 @@ export class Intake {
     if (this.#nodes.length === 0) return;
     const nodes = this.#nodes;
     const bytes = this.#bytes;
+    const keyed = this.#keyed;
     this.#nodes = [];
     this.#bytes = 0;
-    const fresh = await this.#log.ingest(nodes, WIRE_NODES);
+    this.#keyed = true;
+    const fresh = await this.#log.ingest(nodes, keyed ? KEYED_NODES : WIRE_NODES);
     this.owedCredit += bytes;
     if (fresh.length === 0) return;
     this.#stats.nodesReceived += fresh.length;

@@ -310,7 +310,7 @@ export class Session {
           if (message.type === "nodes") {
             if (body[0] !== NODES_REFS) this.#out.refs?.received(message.nodes);
             this.#checkNodes(message);
-            await this.#in.add(message.nodes, message.bytes);
+            await this.#in.add(message.nodes, message.bytes, body[0] === NODES_REFS);
             continue;
           }
           await this.#in.flush();
