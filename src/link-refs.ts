@@ -62,7 +62,9 @@ const TAGS: number[] = [];
 class NodeList {
   count = 0;
   readonly ring: string[] = new Array(REF_RING);
-  readonly place = new Map<string, number>();
+  /** List indexes by key, of every node up to {@link NodeList.#placed} (stale ones too, up to a bound). */
+  readonly #place = new Map<string, number>();
+  #placed = 0;
   /** Runs of consecutive changes: first change, and the list index of that first node. */
   readonly runStart: number[] = [];
   readonly runIndex: number[] = [];
@@ -70,19 +72,32 @@ class NodeList {
 
   add(key: string, change?: number): void {
     const i = this.count++;
-    const slot = i % REF_RING;
-    if (i >= REF_RING) {
-      const old = this.ring[slot]!;
-      if (this.place.get(old) === i - REF_RING) this.place.delete(old);
-    }
-    this.ring[slot] = key;
-    this.place.set(key, i);
+    this.ring[i % REF_RING] = key;
     if (change === undefined) return;
     if (change !== this.#lastChange + 1) {
       this.runStart.push(change);
       this.runIndex.push(i);
     }
     this.#lastChange = change;
+  }
+
+  /**
+   * The list index of the latest node with `key`, if it is in the ring. Keys are placed only when asked (a side
+   * that only receives never asks): the ring's nodes added since the last time.
+   */
+  placeOf(key: string): number | undefined {
+    const oldest = this.count - REF_RING;
+    if (this.#placed < this.count) {
+      let from = this.#placed;
+      if (this.#place.size + (this.count - from) > 4 * REF_RING) {
+        this.#place.clear();
+        from = 0;
+      }
+      for (let i = Math.max(from, oldest); i < this.count; i++) this.#place.set(this.ring[i % REF_RING]!, i);
+      this.#placed = this.count;
+    }
+    const i = this.#place.get(key);
+    return i !== undefined && i >= oldest ? i : undefined;
   }
 
   /** The key at list index `i` if still in the ring. */
@@ -149,9 +164,9 @@ export class LinkRefs {
   }
 
   #tag(link: string): number {
-    const s = this.#sent.place.get(link);
+    const s = this.#sent.placeOf(link);
     if (s !== undefined) return 2 * (this.#sent.count - s) - 1;
-    const r = this.#received.place.get(link);
+    const r = this.#received.placeOf(link);
     if (r !== undefined) return 2 * (r + 1);
     return 0;
   }
@@ -235,9 +250,12 @@ export class LinkRefs {
   ): Promise<WireNode[]> {
     const nodes: WireNode[] = [];
     let expanded = 1;
+    // Every value of the message is copied into one buffer (a buffer per value costs more than its bytes).
+    const values = new Uint8Array(message.length);
+    let valuesAt = 0;
+    let pending: Pending[] | undefined;
     for (const body of splitNodes(message)) {
       let at = 1;
-      const pending: Pending[] = [];
       const count = readVarint(body, at);
       if (count === undefined) throw new InvalidNodeError("Malformed node: truncated link count");
       at = count[1];
@@ -274,7 +292,7 @@ export class LinkRefs {
           }
           const link = this.#sent.recent(index);
           if (link !== undefined) links[i] = link;
-          else pending.push({ links, slot: i, change: this.#sent.changeAt(index) });
+          else (pending ??= []).push({ links, slot: i, change: this.#sent.changeAt(index) });
         }
       }
       expanded += varintLength(plain) + plain;
@@ -299,9 +317,13 @@ export class LinkRefs {
           `Malformed node: the value is ${len[0]} bytes but the frame holds ${body.length - len[1]}`,
         );
       }
-      const value = body.slice(len[1]);
+      values.set(body.subarray(len[1]), valuesAt);
+      const value = values.subarray(valuesAt, valuesAt += len[0]);
       // The rare reference to an own node older than the ring, read back before the key is computed.
-      for (const { links, slot, change } of pending) links[slot] = await readChange(change);
+      if (pending !== undefined) {
+        for (const { links, slot, change } of pending) links[slot] = await readChange(change);
+        pending = undefined;
+      }
       const key = computeKey(links, value, signer?.identity);
       nodes.push(signer === undefined ? { key, links, value } : { key, links, value, ...signer });
       this.#received.add(key);
