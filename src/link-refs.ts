@@ -62,9 +62,14 @@ const TAGS: number[] = [];
 class NodeList {
   count = 0;
   readonly ring: string[] = new Array(REF_RING);
-  /** List indexes by key, of every node up to {@link NodeList.#placed} (stale ones too, up to a bound). */
-  readonly #place = new Map<string, number>();
+  /**
+   * List indexes by key (open addressing: index + 1 per slot, 0 empty), of every node up to {@link NodeList.#placed}
+   * that was in the ring then (stale ones too, until the table is rebuilt); hashed with a seed of the session's own.
+   */
+  #slots = new Int32Array(0);
+  #used = 0;
   #placed = 0;
+  readonly #seed = crypto.getRandomValues(new Uint32Array(1))[0]!;
   /** Runs of consecutive changes: first change, and the list index of that first node. */
   readonly runStart: number[] = [];
   readonly runIndex: number[] = [];
@@ -87,17 +92,46 @@ class NodeList {
    */
   placeOf(key: string): number | undefined {
     const oldest = this.count - REF_RING;
-    if (this.#placed < this.count) {
-      let from = this.#placed;
-      if (this.#place.size + (this.count - from) > 4 * REF_RING) {
-        this.#place.clear();
-        from = 0;
-      }
-      for (let i = Math.max(from, oldest); i < this.count; i++) this.#place.set(this.ring[i % REF_RING]!, i);
-      this.#placed = this.count;
+    if (this.#placed < this.count) this.#placeNew(oldest);
+    const slots = this.#slots;
+    if (slots.length === 0) return undefined;
+    const mask = slots.length - 1;
+    let found = -1;
+    // A key sent twice is in the table twice: the latest place counts.
+    for (let s = this.#hash(key) & mask;; s = (s + 1) & mask) {
+      const i = slots[s]! - 1;
+      if (i < 0) return found < 0 ? undefined : found;
+      if (i > found && i >= oldest && this.ring[i % REF_RING] === key) found = i;
     }
-    const i = this.#place.get(key);
-    return i !== undefined && i >= oldest ? i : undefined;
+  }
+
+  #hash(key: string): number {
+    let h = this.#seed;
+    const n = key.length < 16 ? key.length : 16;
+    for (let i = 0; i < n; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x9e3779b1);
+    return h ^ (h >>> 16);
+  }
+
+  /** Puts the ring's nodes added since the last lookup in the table (rebuilt when half its slots are used). */
+  #placeNew(oldest: number): void {
+    let from = Math.max(this.#placed, oldest, 0);
+    if (this.#used + (this.count - from) > this.#slots.length / 2) {
+      const live = Math.min(this.count, REF_RING);
+      let size = 64;
+      while (size < 4 * live) size *= 2;
+      this.#slots = new Int32Array(size);
+      this.#used = 0;
+      from = Math.max(oldest, 0);
+    }
+    const slots = this.#slots;
+    const mask = slots.length - 1;
+    for (let i = from; i < this.count; i++) {
+      let s = this.#hash(this.ring[i % REF_RING]!) & mask;
+      while (slots[s] !== 0) s = (s + 1) & mask;
+      slots[s] = i + 1;
+      this.#used++;
+    }
+    this.#placed = this.count;
   }
 
   /** The key at list index `i` if still in the ring. */
