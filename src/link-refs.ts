@@ -25,7 +25,7 @@ import { InvalidNodeError, ProtocolError } from "./errors.ts";
 import { readVarint, varintLength, writeVarint } from "./frame.ts";
 import { hexInto } from "./hex.ts";
 import { computeKey, type StoredNode } from "./node.ts";
-import { encodeNodesBodies, NODE, NODES_REFS, nodeWireSize, splitNodes, type WireNode } from "./node-codec.ts";
+import { encodeNodesBodies, NODE, NODES_REFS, nodeWireSize, type WireNode } from "./node-codec.ts";
 
 export { NODES_REFS };
 /** How many of the latest keys each side keeps per direction (sent, received) to resolve references. */
@@ -288,25 +288,38 @@ export class LinkRefs {
     const values = new Uint8Array(message.length);
     let valuesAt = 0;
     let pending: Pending[] | undefined;
-    for (const body of splitNodes(message)) {
-      let at = 1;
-      const count = readVarint(body, at);
-      if (count === undefined) throw new InvalidNodeError("Malformed node: truncated link count");
+    // The node frames are read in place (as `splitNodes` would cut them, with its errors).
+    let next = 1;
+    if (message.length <= 1) throw new ProtocolError("Malformed NODES message: it holds no node");
+    while (next < message.length) {
+      const header = readVarint(message, next);
+      if (header === undefined || header[1] + header[0] > message.length) {
+        throw new ProtocolError("Malformed NODES message: a node is cut short");
+      }
+      const body = header[1];
+      const end = body + header[0];
+      next = end;
+      if (header[0] === 0 || message[body] !== NODE) {
+        throw new ProtocolError("Malformed NODES message: it holds something other than a node");
+      }
+      let at = body + 1;
+      const count = readVarint(message, at);
+      if (count === undefined || count[1] > end) throw new InvalidNodeError("Malformed node: truncated link count");
       at = count[1];
-      if (count[0] > body.length - at) throw new InvalidNodeError("Malformed node: truncated links");
+      if (count[0] > end - at) throw new InvalidNodeError("Malformed node: truncated links");
       // What the node weighs as plain NODES: its body here, the key, and each link's 32 bytes for what it took here.
-      let plain = body.length + 32;
+      let plain = end - body + 32;
       const links: string[] = new Array(count[0]);
       for (let i = 0; i < count[0]; i++) {
-        const tagged = readVarint(body, at);
-        if (tagged === undefined) throw new InvalidNodeError("Malformed node: truncated links");
+        const tagged = readVarint(message, at);
+        if (tagged === undefined || tagged[1] > end) throw new InvalidNodeError("Malformed node: truncated links");
         const tag = tagged[0];
         plain += 32 - (tagged[1] - at);
         at = tagged[1];
         if (tag === 0) {
-          if (at + 32 > body.length) throw new InvalidNodeError("Malformed node: truncated links");
+          if (at + 32 > end) throw new InvalidNodeError("Malformed node: truncated links");
           plain -= 32;
-          links[i] = hexOf(body, at, 32);
+          links[i] = hexOf(message, at, 32);
           at += 32;
         } else if (tag % 2 === 1) {
           const d = (tag + 1) / 2;
@@ -335,23 +348,24 @@ export class LinkRefs {
           `Malformed NODES_REFS message: as plain NODES it would be over ${maxFrame} bytes, the largest message this side takes`,
         );
       }
-      if (at >= body.length) throw new InvalidNodeError("Malformed node: truncated flags");
-      const flags = body[at++]!;
+      if (at >= end) throw new InvalidNodeError("Malformed node: truncated flags");
+      const flags = message[at++]!;
       if (flags > 1) throw new InvalidNodeError(`Malformed node: unknown flags ${flags}`);
       let signer: { identity: string; signature: string } | undefined;
       if (flags === 1) {
-        if (at + 96 > body.length) throw new InvalidNodeError("Malformed node: truncated signature");
-        signer = { identity: hexOf(body, at, 32), signature: hexOf(body, at + 32, 64) };
+        if (at + 96 > end) throw new InvalidNodeError("Malformed node: truncated signature");
+        signer = { identity: hexOf(message, at, 32), signature: hexOf(message, at + 32, 64) };
         at += 96;
       }
-      const len = readVarint(body, at);
-      if (len === undefined) throw new InvalidNodeError("Malformed node: truncated value length");
-      if (len[1] + len[0] !== body.length) {
+      const len = readVarint(message, at);
+      if (len === undefined || len[1] > end) throw new InvalidNodeError("Malformed node: truncated value length");
+      if (len[1] + len[0] !== end) {
         throw new InvalidNodeError(
-          `Malformed node: the value is ${len[0]} bytes but the frame holds ${body.length - len[1]}`,
+          `Malformed node: the value is ${len[0]} bytes but the frame holds ${end - len[1]}`,
         );
       }
-      values.set(body.subarray(len[1]), valuesAt);
+      if (len[0] > 256) values.set(message.subarray(len[1], end), valuesAt);
+      else for (let i = len[1], j = valuesAt; i < end; i++, j++) values[j] = message[i]!;
       const value = values.subarray(valuesAt, valuesAt += len[0]);
       // The rare reference to an own node older than the ring, read back before the key is computed.
       if (pending !== undefined) {
