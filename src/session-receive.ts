@@ -6,7 +6,9 @@
  * @module
  */
 import { Ranges } from "./checkpoint.ts";
+import { ProtocolError } from "./errors.ts";
 import { KEYED_NODES, WIRE_NODES } from "./internal.ts";
+import type { LinkRefs } from "./link-refs.ts";
 import type { Hyperlog } from "./log.ts";
 import type { ReplicationStats } from "./replicate-types.ts";
 import { encodeMessage, type WireNode } from "./wire.ts";
@@ -58,6 +60,18 @@ export class Intake {
     for (const node of nodes) this.#nodes.push(node);
     this.#bytes += bytes;
     if (this.#nodes.length >= INGEST_BATCH) await this.flush();
+  }
+
+  /**
+   * The nodes of a NODES_REFS message, decoded by the session's `refs` (a reference to an own node older than its
+   * ring is read back from the log), expanding to at most `maxFrame` bytes.
+   */
+  decodeRefs(refs: LinkRefs, body: Uint8Array, maxFrame: number): Promise<WireNode[]> {
+    return refs.decode(body, async (change) => {
+      const [node] = await this.#log.storage.read({ since: change - 1, until: change, limit: 1, reverse: false });
+      if (node?.change !== change) throw new ProtocolError(`Link reference to change ${change}, which is gone`);
+      return node.key;
+    }, maxFrame);
   }
 
   /** Stores the nodes taken so far. */
