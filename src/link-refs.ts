@@ -69,7 +69,7 @@ class NodeList {
   #slots = new Int32Array(0);
   #used = 0;
   #placed = 0;
-  readonly #seed = crypto.getRandomValues(new Uint32Array(1))[0]!;
+  readonly #seed = crypto.getRandomValues(new Int32Array(1))[0]! | 0;
   /** Runs of consecutive changes: first change, and the list index of that first node. */
   readonly runStart: number[] = [];
   readonly runIndex: number[] = [];
@@ -105,9 +105,10 @@ class NodeList {
     }
   }
 
+  /** The first 8 characters of a key (32 bits of a SHA-256 digest: a prefix shared on purpose costs 2^32 hashes). */
   #hash(key: string): number {
     let h = this.#seed;
-    const n = key.length < 16 ? key.length : 16;
+    const n = key.length < 8 ? key.length : 8;
     for (let i = 0; i < n; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x9e3779b1);
     return h ^ (h >>> 16);
   }
