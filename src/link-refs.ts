@@ -58,6 +58,25 @@ const SCRATCH_MAX = 1 << 20;
 /** The tags of one node's links (`encode`), reused. */
 const TAGS: number[] = [];
 
+/** Where the last {@link varintAt} ended. */
+let varintEnd = 0;
+
+/**
+ * The varint at `at` of `buf`, which must end by `end` (else -1), as `readVarint` reads it but with no pair made
+ * per call: where it ends is left in {@link varintEnd}.
+ */
+function varintAt(buf: Uint8Array, at: number, end: number): number {
+  const first = at < end ? buf[at]! : 128;
+  if (first < 128) {
+    varintEnd = at + 1;
+    return first;
+  }
+  const read = readVarint(buf.subarray(0, end), at);
+  if (read === undefined) return -1;
+  varintEnd = read[1];
+  return read[0];
+}
+
 /** One direction's list of nodes: the latest keys in a ring, a key's place, and (for sent nodes) every change. */
 class NodeList {
   count = 0;
@@ -293,30 +312,28 @@ export class LinkRefs {
     let next = 1;
     if (message.length <= 1) throw new ProtocolError("Malformed NODES message: it holds no node");
     while (next < message.length) {
-      const header = readVarint(message, next);
-      if (header === undefined || header[1] + header[0] > message.length) {
+      const length = varintAt(message, next, message.length);
+      const body = varintEnd;
+      if (length < 0 || body + length > message.length) {
         throw new ProtocolError("Malformed NODES message: a node is cut short");
       }
-      const body = header[1];
-      const end = body + header[0];
+      const end = body + length;
       next = end;
-      if (header[0] === 0 || message[body] !== NODE) {
+      if (length === 0 || message[body] !== NODE) {
         throw new ProtocolError("Malformed NODES message: it holds something other than a node");
       }
-      let at = body + 1;
-      const count = readVarint(message, at);
-      if (count === undefined || count[1] > end) throw new InvalidNodeError("Malformed node: truncated link count");
-      at = count[1];
-      if (count[0] > end - at) throw new InvalidNodeError("Malformed node: truncated links");
+      const count = varintAt(message, body + 1, end);
+      if (count < 0) throw new InvalidNodeError("Malformed node: truncated link count");
+      let at = varintEnd;
+      if (count > end - at) throw new InvalidNodeError("Malformed node: truncated links");
       // What the node weighs as plain NODES: its body here, the key, and each link's 32 bytes for what it took here.
       let plain = end - body + 32;
-      const links: string[] = new Array(count[0]);
-      for (let i = 0; i < count[0]; i++) {
-        const tagged = readVarint(message, at);
-        if (tagged === undefined || tagged[1] > end) throw new InvalidNodeError("Malformed node: truncated links");
-        const tag = tagged[0];
-        plain += 32 - (tagged[1] - at);
-        at = tagged[1];
+      const links: string[] = new Array(count);
+      for (let i = 0; i < count; i++) {
+        const tag = varintAt(message, at, end);
+        if (tag < 0) throw new InvalidNodeError("Malformed node: truncated links");
+        plain += 32 - (varintEnd - at);
+        at = varintEnd;
         if (tag === 0) {
           if (at + 32 > end) throw new InvalidNodeError("Malformed node: truncated links");
           plain -= 32;
@@ -358,16 +375,15 @@ export class LinkRefs {
         signer = { identity: hexOf(message, at, 32), signature: hexOf(message, at + 32, 64) };
         at += 96;
       }
-      const len = readVarint(message, at);
-      if (len === undefined || len[1] > end) throw new InvalidNodeError("Malformed node: truncated value length");
-      if (len[1] + len[0] !== end) {
-        throw new InvalidNodeError(
-          `Malformed node: the value is ${len[0]} bytes but the frame holds ${end - len[1]}`,
-        );
+      const len = varintAt(message, at, end);
+      if (len < 0) throw new InvalidNodeError("Malformed node: truncated value length");
+      const from = varintEnd;
+      if (from + len !== end) {
+        throw new InvalidNodeError(`Malformed node: the value is ${len} bytes but the frame holds ${end - from}`);
       }
-      if (len[0] > 256) values.set(message.subarray(len[1], end), valuesAt);
-      else for (let i = len[1], j = valuesAt; i < end; i++, j++) values[j] = message[i]!;
-      const value = values.subarray(valuesAt, valuesAt += len[0]);
+      if (len > 256) values.set(message.subarray(from, end), valuesAt);
+      else for (let i = from, j = valuesAt; i < end; i++, j++) values[j] = message[i]!;
+      const value = values.subarray(valuesAt, valuesAt += len);
       // The rare reference to an own node older than the ring, read back before the key is computed.
       if (pending !== undefined) {
         for (const { links, slot, change } of pending) links[slot] = await readChange(change);
