@@ -1,9 +1,8 @@
 /**
  * The key index reconciliation works on: every key of a log, grouped by its first three hex digits into 4 096
  * sorted buckets, each with the count and XOR of its keys. A fingerprint of a short prefix XORs bucket totals; a
- * long prefix looks inside one bucket. Adding a key notes it; the next read puts each noted key in its bucket (a
- * binary search and an insert), so the index is kept up to date as nodes are committed (see `Hyperlog`'s key
- * index), never rebuilt per session, and a commit pays no more than a push per key.
+ * long prefix looks inside one bucket. Adding a key costs a binary search and an insert into one bucket, so the
+ * index is kept up to date as nodes are committed (see `Hyperlog`'s key index), never rebuilt per session.
  *
  * @module
  */
@@ -89,9 +88,6 @@ export class KeyIndex {
    */
   coming = 0;
 
-  /** Keys added and not yet in their buckets: put there when the index is next read (a commit only notes them). */
-  #pending: string[] = [];
-
   /** Builds the index from `keys`, in any order; a key given twice counts once. */
   constructor(keys: Iterable<string> = []) {
     for (const key of keys) this.add(key);
@@ -99,7 +95,6 @@ export class KeyIndex {
 
   /** The number of keys. */
   get size(): number {
-    this.#settle();
     return this.#size;
   }
 
@@ -107,42 +102,22 @@ export class KeyIndex {
     return (HEX_VALUE[key.charCodeAt(0)]! << 8) | (HEX_VALUE[key.charCodeAt(1)]! << 4) | HEX_VALUE[key.charCodeAt(2)]!;
   }
 
-  /**
-   * Adds a key (a key added twice counts once). It costs a push: the key goes into its bucket when the index is
-   * next read, so a log that takes a fresh sync and is never asked pays nothing more.
-   */
-  add(key: string): void {
-    this.#pending.push(key);
-  }
-
-  /** The number of keys at most, without a read (a key added twice and not yet placed counts twice). */
-  get atMost(): number {
-    return this.#size + this.#pending.length;
-  }
-
-  /** Puts the keys added since the last read into their buckets. */
-  #settle(): void {
-    const pending = this.#pending;
-    if (pending.length === 0) return;
-    this.#pending = [];
-    for (const key of pending) this.#insert(key);
-  }
-
-  #insert(key: string): void {
+  /** Adds a key; returns false if it was there already. */
+  add(key: string): boolean {
     const b = KeyIndex.#bucketOf(key);
     let bucket = this.#buckets[b]!;
     if (bucket === EMPTY) this.#buckets[b] = bucket = [];
     const at = lowerBound(bucket, key);
-    if (bucket[at] === key) return;
+    if (bucket[at] === key) return false;
     if (at === bucket.length) bucket.push(key);
     else bucket.splice(at, 0, key);
     xorKeyInto(this.#xors, key, b * 16);
     this.#size++;
+    return true;
   }
 
   /** Whether the index holds `key`. */
   has(key: string): boolean {
-    this.#settle();
     const bucket = this.#buckets[KeyIndex.#bucketOf(key)]!;
     return bucket[lowerBound(bucket, key)] === key;
   }
@@ -164,7 +139,6 @@ export class KeyIndex {
 
   /** The fingerprint of the keys under `prefix`. */
   fingerprint(prefix: string): Fingerprint {
-    this.#settle();
     const xor = new Uint8Array(16);
     let count = 0;
     if (prefix.length <= BUCKET_DIGITS) {
@@ -185,7 +159,6 @@ export class KeyIndex {
 
   /** The number of keys under `prefix`. */
   count(prefix: string): number {
-    this.#settle();
     if (prefix.length <= BUCKET_DIGITS) {
       const [first, end] = this.#span(prefix);
       let count = 0;
@@ -198,7 +171,6 @@ export class KeyIndex {
 
   /** The keys under `prefix`, sorted. */
   keys(prefix: string): string[] {
-    this.#settle();
     if (prefix.length <= BUCKET_DIGITS) {
       const [first, end] = this.#span(prefix);
       const out: string[] = [];

@@ -836,7 +836,7 @@ export class Hyperlog<T = unknown> extends EventTarget {
     if (index !== undefined) {
       for (const node of nodes) index.add(node.key);
       // Grown past what is kept for the asking, and no reconciliation needed it: built again when one does.
-      if (!index.keep && Math.max(index.atMost, index.coming) > EAGER_KEYS) {
+      if (!index.keep && Math.max(index.size, index.coming) > EAGER_KEYS) {
         this.#keyIndex = undefined;
         this.#keyIndexBuilt = undefined;
       }
