@@ -71,6 +71,11 @@ function varintAt(buf: Uint8Array, at: number, end: number): number {
     varintEnd = at + 1;
     return first;
   }
+  const second = at + 1 < end ? buf[at + 1]! : 128;
+  if (second < 128) {
+    varintEnd = at + 2;
+    return (first & 127) + second * 128;
+  }
   const read = readVarint(buf.subarray(0, end), at);
   if (read === undefined) return -1;
   varintEnd = read[1];
