@@ -15,6 +15,7 @@ import { Link } from "./_latency.ts";
 import {
   CHAIN,
   chainValue,
+  cpuSecondsSince,
   describeSample,
   type ExchangeSamples,
   FIRST_CONTACT_NEW,
@@ -99,6 +100,7 @@ async function session(a: Hyperlog4, b: Hyperlog4, delayMs: number, own: number)
   const before = a.changes + b.changes;
   const link = new Link(delayMs);
   const start = performance.now();
+  const cpu = process.cpuUsage();
   const ra = a.replicate();
   const rb = b.replicate();
   const ended = (stream: Duplex) =>
@@ -107,8 +109,10 @@ async function session(a: Hyperlog4, b: Hyperlog4, delayMs: number, own: number)
   ra.pipe(link.node(0)).pipe(rb).pipe(link.node(1)).pipe(ra);
   await both;
   const seconds = secondsSince(start);
+  const cpuSeconds = cpuSecondsSince(cpu);
   if (a.changes !== b.changes) throw new Error(`hyperlog 4 did not converge: ${a.changes} and ${b.changes} nodes`);
-  return { seconds, bytes: link.bytes, own, nodes: 2 * a.changes - before, roundTrips: null, flights: link.flights };
+  const nodes = 2 * a.changes - before;
+  return { seconds, cpuSeconds, bytes: link.bytes, own, nodes, roundTrips: null, flights: link.flights };
 }
 
 /** A side of an exchange: a log and the tip of the chain its new nodes extend. */

@@ -13,6 +13,7 @@ import {
   BATCH,
   CHAIN,
   chainValue,
+  cpuSecondsSince,
   describeSample,
   type ExchangeSamples,
   FIRST_CONTACT_NEW,
@@ -66,6 +67,7 @@ async function session(a: Log, b: Log, delayMs: number): Promise<SessionSample> 
   const lengths = [a.length, b.length] as const;
   const link = new Link(delayMs);
   const start = performance.now();
+  const cpu = process.cpuUsage();
   const ra = a.replicate();
   const rb = b.replicate();
   const pipes = Promise.all([
@@ -74,13 +76,14 @@ async function session(a: Log, b: Log, delayMs: number): Promise<SessionSample> 
   ]);
   const [sa, sb] = await Promise.all([ra.done, rb.done]);
   const seconds = secondsSince(start);
+  const cpuSeconds = cpuSecondsSince(cpu);
   await pipes;
   const bytes = sa.bytesSent + sb.bytesSent;
   if (bytes !== link.bytes) throw new Error(`stats.bytesSent (${bytes}) differs from the wire's count (${link.bytes})`);
   if (a.length !== b.length) throw new Error(`The logs did not converge: ${a.length} and ${b.length} nodes`);
   const own = (await ownBytes(a, lengths[0], a.length)) + (await ownBytes(b, lengths[1], b.length));
   const roundTrips = Math.max(sa.roundTrips, sb.roundTrips);
-  return { seconds, bytes, own, nodes: sa.nodesSent + sb.nodesSent, roundTrips, flights: link.flights };
+  return { seconds, cpuSeconds, bytes, own, nodes: sa.nodesSent + sb.nodesSent, roundTrips, flights: link.flights };
 }
 
 /** A side of an exchange: a log and the tip of the chain its new nodes extend. */

@@ -25,6 +25,8 @@ export interface SideResult {
   seconds: number;
   /** `process.resourceUsage().maxRSS` at the end, in MB. */
   rss: number;
+  /** CPU seconds (user + system) of the process from `replicate()` until `done` (wall time depends on the load). */
+  cpu: number;
   nodesSent: number;
   nodesReceived: number;
 }
@@ -61,16 +63,19 @@ export async function syncSide(file: string, result: string): Promise<void> {
   const log = new Hyperlog(await openSqlite(file), { valueEncoding: "json" });
   await log.ready();
   const start = performance.now();
+  const cpu = process.cpuUsage();
   const session = log.replicate();
   const input = Readable.toWeb(process.stdin) as ReadableStream<Uint8Array>;
   const output = Writable.toWeb(process.stdout) as WritableStream<Uint8Array>;
   const pipes = Promise.allSettled([input.pipeTo(session.writable), session.readable.pipeTo(output)]);
   const stats = await session.done;
   const seconds = secondsSince(start);
+  const used = process.cpuUsage(cpu);
   await log.close();
   const side: SideResult = {
     seconds,
     rss: peakRssMb(),
+    cpu: (used.user + used.system) / 1e6,
     nodesSent: stats.nodesSent,
     nodesReceived: stats.nodesReceived,
   };

@@ -79,10 +79,29 @@ export function jsonBytes(value: unknown): number {
   return Buffer.byteLength(JSON.stringify(value));
 }
 
+/**
+ * CPU seconds (user + system) of this process since `start` (a `process.cpuUsage()`).
+ *
+ * @example
+ * ```ts
+ * import { cpuSecondsSince } from "./_replicate-workload.ts";
+ * console.assert(cpuSecondsSince(process.cpuUsage()) >= 0);
+ * ```
+ */
+export function cpuSecondsSince(start: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / 1e6;
+}
+
 /** One measured session. */
 export interface SessionSample {
   /** From the start of the session until both sides were done. */
   seconds: number;
+  /**
+   * CPU seconds (user + system) of the process in that time: both sides run in it, so this is the session's cost
+   * whatever else the machine runs (the wall time waits for the CPU on a shared machine).
+   */
+  cpuSeconds: number;
   /** Bytes on the wire, both directions. */
   bytes: number;
   /** The own encoded size (see {@link ownSize}) of the nodes that crossed, both directions. */
@@ -101,7 +120,7 @@ export interface SessionSample {
  * @example
  * ```ts
  * import { describeSample } from "./_replicate-workload.ts";
- * const line = describeSample({ seconds: 0.2, bytes: 3938, own: 3380, nodes: 20, roundTrips: 3, flights: 4 });
+ * const line = describeSample({ seconds: 0.2, cpuSeconds: 0.1, bytes: 3938, own: 3380, nodes: 20, roundTrips: 3, flights: 4 });
  * console.assert(line === "200 ms, 3938 bytes, 4 flights");
  * ```
  */

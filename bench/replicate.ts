@@ -86,7 +86,9 @@ export const benchmark: BenchModule = {
     "fresh sync: a full log into an empty one, in-process, piped both ways (ours: readable.pipeTo(writable) both ways; " +
     "hyperlog 4: r1.pipe(r2).pipe(r1)); time from the session's start until both sides are done (ours: both done promises; " +
     "hyperlog 4: 'end' on both streams). Wire bytes, both directions: ours stats.bytesSent of both sides (checked against " +
-    "the pipe's count), hyperlog 4 counted in the pipe.",
+    "the pipe's count), hyperlog 4 counted in the pipe. Nodes per CPU second: the same sessions over the process's " +
+    "CPU time (user + system, both sides run in it); the two implementations' children run one after the other, " +
+    "so on a shared machine the wall-time ratio moves with the load between them, this one much less.",
     `resync: the 100,000-node source and the copy its first fresh sync made (so ours holds a per-peer checkpoint); each adds ` +
     `${RESYNC_NEW} nodes extending one chain, then they sync again. Run 2 x reps times (alternately without and with ` +
     `latency), each after ${RESYNC_NEW} more nodes per side, so later runs share up to ~100,100 nodes. Bytes: the median ` +

@@ -23,6 +23,8 @@ const BUCKET_DIGITS = 3;
  */
 export const EAGER_KEYS = 1 << 17;
 const BUCKETS = 16 ** BUCKET_DIGITS;
+/** Every empty bucket (never written: a bucket gets an array of its own with its first key). */
+const EMPTY: string[] = [];
 
 /**
  * A fingerprint: how many keys a range holds and the XOR of their first 16 bytes.
@@ -73,7 +75,8 @@ function lowerBound(keys: readonly string[], text: string): number {
  * ```
  */
 export class KeyIndex {
-  readonly #buckets: string[][] = Array.from({ length: BUCKETS }, () => []);
+  /** The sorted buckets; an empty one is the shared `EMPTY` until a key goes in (a new log makes none). */
+  readonly #buckets: string[][] = new Array<string[]>(BUCKETS).fill(EMPTY);
   /** `#xors[16 * b ..]`: XOR of the keys of bucket `b`. */
   readonly #xors = new Uint8Array(BUCKETS * 16);
   #size = 0;
@@ -102,7 +105,8 @@ export class KeyIndex {
   /** Adds a key; returns false if it was there already. */
   add(key: string): boolean {
     const b = KeyIndex.#bucketOf(key);
-    const bucket = this.#buckets[b]!;
+    let bucket = this.#buckets[b]!;
+    if (bucket === EMPTY) this.#buckets[b] = bucket = [];
     const at = lowerBound(bucket, key);
     if (bucket[at] === key) return false;
     if (at === bucket.length) bucket.push(key);

@@ -23,29 +23,78 @@
  */
 import { InvalidNodeError, ProtocolError } from "./errors.ts";
 import { readVarint, varintLength, writeVarint } from "./frame.ts";
-import { HEX_PAIRS, hexInto } from "./hex.ts";
-import { sha256Hex } from "./sha256.ts";
+import { hexInto } from "./hex.ts";
 import { computeKey, type StoredNode } from "./node.ts";
-import { encodeNodesBodies, NODE, NODES_REFS, nodeWireSize, splitNodes, type WireNode } from "./node-codec.ts";
+import { encodeNodesBodies, NODE, NODES_REFS, nodeWireSize, type WireNode } from "./node-codec.ts";
 import { markKeyed } from "./keyed-nodes.ts";
 
 export { NODES_REFS };
 /** How many of the latest keys each side keeps per direction (sent, received) to resolve references. */
 export const REF_RING = 4096;
 
-const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+/** The character codes of each byte's two hex digits, and one key's worth of them to make a string from. */
+const HIGH = new Uint8Array(256);
+const LOW = new Uint8Array(256);
+for (let i = 0; i < 256; i++) {
+  HIGH[i] = "0123456789abcdef".charCodeAt(i >> 4);
+  LOW[i] = "0123456789abcdef".charCodeAt(i & 15);
+}
+const KEY_CODES: number[] = new Array<number>(64).fill(0);
 
+/** The hex of `length` (at most 64) bytes, as one flat string (a key built by `+=` is a rope, slow to look up). */
 function hexOf(bytes: Uint8Array, from: number, length: number): string {
-  let s = "";
-  for (let i = from; i < from + length; i++) s += HEX[bytes[i]!]!;
-  return s;
+  const codes = length === 32 ? KEY_CODES : new Array<number>(2 * length).fill(0);
+  for (let i = 0; i < length; i++) {
+    const byte = bytes[from + i]!;
+    codes[2 * i] = HIGH[byte]!;
+    codes[2 * i + 1] = LOW[byte]!;
+  }
+  return String.fromCharCode.apply(null, codes);
+}
+
+/** The buffer `encode` writes a message into (kept while at most {@link SCRATCH_MAX} bytes), its first byte the type. */
+let scratch = new Uint8Array(64 * 1024 + 1024);
+scratch[0] = NODES_REFS;
+const SCRATCH_MAX = 1 << 20;
+/** The tags of one node's links (`encode`), reused. */
+const TAGS: number[] = [];
+
+/** Where the last {@link varintAt} ended. */
+let varintEnd = 0;
+
+/**
+ * The varint at `at` of `buf`, which must end by `end` (else -1), as `readVarint` reads it but with no pair made
+ * per call: where it ends is left in {@link varintEnd}.
+ */
+function varintAt(buf: Uint8Array, at: number, end: number): number {
+  const first = at < end ? buf[at]! : 128;
+  if (first < 128) {
+    varintEnd = at + 1;
+    return first;
+  }
+  const second = at + 1 < end ? buf[at + 1]! : 128;
+  if (second < 128) {
+    varintEnd = at + 2;
+    return (first & 127) + second * 128;
+  }
+  const read = readVarint(buf.subarray(0, end), at);
+  if (read === undefined) return -1;
+  varintEnd = read[1];
+  return read[0];
 }
 
 /** One direction's list of nodes: the latest keys in a ring, a key's place, and (for sent nodes) every change. */
 class NodeList {
   count = 0;
   readonly ring: string[] = new Array(REF_RING);
-  readonly place = new Map<string, number>();
+  /**
+   * List indexes by key (open addressing: index + 1 per slot, 0 empty), of every node up to {@link NodeList.#placed}
+   * that was in the ring then (stale ones too, until the table is rebuilt); hashed with a seed of the session's own.
+   */
+  #slots = new Int32Array(0);
+  #used = 0;
+  #placed = 0;
+  readonly #seed = crypto.getRandomValues(new Int32Array(1))[0]! | 0;
   /** Runs of consecutive changes: first change, and the list index of that first node. */
   readonly runStart: number[] = [];
   readonly runIndex: number[] = [];
@@ -53,19 +102,62 @@ class NodeList {
 
   add(key: string, change?: number): void {
     const i = this.count++;
-    const slot = i % REF_RING;
-    if (i >= REF_RING) {
-      const old = this.ring[slot]!;
-      if (this.place.get(old) === i - REF_RING) this.place.delete(old);
-    }
-    this.ring[slot] = key;
-    this.place.set(key, i);
+    this.ring[i % REF_RING] = key;
     if (change === undefined) return;
     if (change !== this.#lastChange + 1) {
       this.runStart.push(change);
       this.runIndex.push(i);
     }
     this.#lastChange = change;
+  }
+
+  /**
+   * The list index of the latest node with `key`, if it is in the ring. Keys are placed only when asked (a side
+   * that only receives never asks): the ring's nodes added since the last time.
+   */
+  placeOf(key: string): number | undefined {
+    const oldest = this.count - REF_RING;
+    if (this.#placed < this.count) this.#placeNew(oldest);
+    const slots = this.#slots;
+    if (slots.length === 0) return undefined;
+    const mask = slots.length - 1;
+    let found = -1;
+    // A key sent twice is in the table twice: the latest place counts.
+    for (let s = this.#hash(key) & mask;; s = (s + 1) & mask) {
+      const i = slots[s]! - 1;
+      if (i < 0) return found < 0 ? undefined : found;
+      if (i > found && i >= oldest && this.ring[i % REF_RING] === key) found = i;
+    }
+  }
+
+  /** The first 8 characters of a key (32 bits of a SHA-256 digest: a prefix shared on purpose costs 2^32 hashes). */
+  #hash(key: string): number {
+    let h = this.#seed;
+    const n = key.length < 8 ? key.length : 8;
+    for (let i = 0; i < n; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x9e3779b1);
+    return h ^ (h >>> 16);
+  }
+
+  /** Puts the ring's nodes added since the last lookup in the table (rebuilt when half its slots are used). */
+  #placeNew(oldest: number): void {
+    let from = Math.max(this.#placed, oldest, 0);
+    if (this.#used + (this.count - from) > this.#slots.length / 2) {
+      const live = Math.min(this.count, REF_RING);
+      let size = 64;
+      while (size < 4 * live) size *= 2;
+      this.#slots = new Int32Array(size);
+      this.#used = 0;
+      from = Math.max(oldest, 0);
+    }
+    const slots = this.#slots;
+    const mask = slots.length - 1;
+    for (let i = from; i < this.count; i++) {
+      let s = this.#hash(this.ring[i % REF_RING]!) & mask;
+      while (slots[s] !== 0) s = (s + 1) & mask;
+      slots[s] = i + 1;
+      this.#used++;
+    }
+    this.#placed = this.count;
   }
 
   /** The key at list index `i` if still in the ring. */
@@ -85,10 +177,6 @@ class NodeList {
     return this.runStart[lo]! + (i - this.runIndex[lo]!);
   }
 }
-
-/** Scratch of `decode`: where each link's hex comes from, and the key's preimage. */
-let sources = new Float64Array(64);
-let preimage = new Uint8Array(4096);
 
 /** A link of a decoded node still to be read back from the log: node, link slot, change. */
 interface Pending {
@@ -117,8 +205,6 @@ interface Pending {
 export class LinkRefs {
   readonly #sent = new NodeList();
   readonly #received = new NodeList();
-  /** The ASCII hex of the latest received keys, 64 bytes a slot (grown as they come, up to REF_RING slots). */
-  #ascii: Uint8Array = new Uint8Array(0);
   /** Whether the peer takes references (else `encode` makes plain NODES messages and only notes the nodes). */
   readonly peerTakesRefs: boolean;
 
@@ -134,25 +220,27 @@ export class LinkRefs {
 
   /** Notes nodes received in a plain NODES or NODE message. */
   received(nodes: readonly WireNode[]): void {
-    for (const node of nodes) this.#noteReceived(node.key);
+    for (const node of nodes) this.#received.add(node.key);
   }
 
   #tag(link: string): number {
-    const s = this.#sent.place.get(link);
+    const s = this.#sent.placeOf(link);
     if (s !== undefined) return 2 * (this.#sent.count - s) - 1;
-    const r = this.#received.place.get(link);
+    const r = this.#received.placeOf(link);
     if (r !== undefined) return 2 * (r + 1);
     return 0;
   }
 
   /**
-   * One node framed as it goes inside a `NODES_REFS` message (its frame length, then its body), noted as sent.
-   * {@link LinkRefs.encode} is these, cut into messages.
+   * One node framed as it goes inside a `NODES_REFS` message (its frame length, then its body, the bytes
+   * {@link LinkRefs.encode} writes for it), noted as sent.
    */
   frame(node: StoredNode): Uint8Array {
-    const tags = node.links.map((link) => this.#tag(link));
-    let body = 1 + varintLength(tags.length) + 1 + (node.identity !== undefined ? 96 : 0) +
-      varintLength(node.value.length) + node.value.length;
+    const links = node.links;
+    const signed = node.identity !== undefined;
+    const tags = links.map((link) => this.#tag(link));
+    let body = 1 + varintLength(tags.length) + 1 + (signed ? 96 : 0) + varintLength(node.value.length) +
+      node.value.length;
     for (const tag of tags) body += tag === 0 ? 1 + 32 : varintLength(tag);
     const framed = new Uint8Array(varintLength(body) + body);
     let at = writeVarint(framed, 0, body);
@@ -161,11 +249,10 @@ export class LinkRefs {
     for (let i = 0; i < tags.length; i++) {
       at = writeVarint(framed, at, tags[i]!);
       if (tags[i] === 0) {
-        hexInto(node.links[i]!, framed, at);
+        hexInto(links[i]!, framed, at);
         at += 32;
       }
     }
-    const signed = node.identity !== undefined;
     framed[at++] = signed ? 1 : 0;
     if (signed) {
       hexInto(node.identity!, framed, at);
@@ -204,85 +291,59 @@ export class LinkRefs {
       this.sent(nodes);
       return encodeNodesBodies(nodes, maxBytes);
     }
+    // Each message is written in place into one scratch buffer, then copied out once.
     const out: Uint8Array[] = [];
-    let parts: Uint8Array[] = [];
-    let size = 1;
+    let buf = scratch;
+    let at = 1;
     let expanded = 1;
-    const flush = () => {
-      const message = new Uint8Array(size);
-      message[0] = NODES_REFS;
-      let at = 1;
-      for (const part of parts) {
-        message.set(part, at);
-        at += part.length;
-      }
-      out.push(message);
-      parts = [];
-      size = 1;
-      expanded = 1;
-    };
+    const tags = TAGS;
     for (const node of nodes) {
-      const framed = this.frame(node);
-      const plain = nodeWireSize(node);
-      if (parts.length > 0 && expanded + plain > maxBytes) flush();
-      parts.push(framed);
-      size += framed.length;
-      expanded += plain;
-    }
-    if (parts.length > 0) flush();
-    return out;
-  }
-
-  /** Notes a received key, and its ASCII hex in the ring the next keys' preimages copy it from. */
-  #noteReceived(key: string): void {
-    const slot = this.#received.count % REF_RING;
-    this.#received.add(key);
-    const need = (slot + 1) * 64;
-    if (this.#ascii.length < need) {
-      const grown = new Uint8Array(Math.min(REF_RING * 64, Math.max(need, this.#ascii.length * 2)));
-      grown.set(this.#ascii);
-      this.#ascii = grown;
-    }
-    const ascii = this.#ascii;
-    for (let i = 0, at = slot * 64; i < 64; i++) ascii[at + i] = key.charCodeAt(i);
-  }
-
-  /**
-   * The key of an unsigned node just decoded (what `computeKey` computes: for each link, its length, a newline and
-   * its hex; then the value's), its preimage made from the ASCII ring, the raw keys in `body` and, for this side's
-   * own nodes, the key strings.
-   */
-  #keyOf(links: readonly string[], body: Uint8Array, value: Uint8Array): string {
-    const n = links.length;
-    const size = n * 67 + String(value.length).length + 1 + value.length;
-    if (preimage.length < size) preimage = new Uint8Array(Math.max(size, preimage.length * 2));
-    const out = preimage;
-    const ascii = this.#ascii;
-    let at = 0;
-    for (let i = 0; i < n; i++) {
-      out[at++] = 54; // "6"
-      out[at++] = 52; // "4"
-      out[at++] = 10; // "\n"
-      const source = sources[i]!;
-      if (source >= 0) {
-        for (let j = 0, from = source * 64; j < 64; j++) out[at + j] = ascii[from + j]!;
-      } else if (source < 0) {
-        for (let j = 0, from = -1 - source; j < 32; j++) {
-          const pair = HEX_PAIRS[body[from + j]!]!;
-          out[at + 2 * j] = pair & 0xff;
-          out[at + 2 * j + 1] = pair >> 8;
-        }
-      } else {
-        const link = links[i]!;
-        for (let j = 0; j < 64; j++) out[at + j] = link.charCodeAt(j);
+      const links = node.links;
+      const signed = node.identity !== undefined;
+      let body = 1 + varintLength(links.length) + 1 + (signed ? 96 : 0) + varintLength(node.value.length) +
+        node.value.length;
+      for (let i = 0; i < links.length; i++) {
+        const tag = this.#tag(links[i]!);
+        tags[i] = tag;
+        body += tag === 0 ? 1 + 32 : varintLength(tag);
       }
-      at += 64;
+      const plain = nodeWireSize(node);
+      if (at > 1 && expanded + plain > maxBytes) {
+        out.push(buf.slice(0, at));
+        at = 1;
+        expanded = 1;
+      }
+      if (buf.length < at + 8 + body) {
+        const bigger = new Uint8Array(Math.max(2 * buf.length, at + 8 + body));
+        bigger.set(buf.subarray(0, at));
+        buf = bigger;
+        if (bigger.length <= SCRATCH_MAX) scratch = bigger;
+      }
+      at = writeVarint(buf, at, body);
+      buf[at++] = NODE;
+      at = writeVarint(buf, at, links.length);
+      for (let i = 0; i < links.length; i++) {
+        const tag = tags[i]!;
+        at = writeVarint(buf, at, tag);
+        if (tag === 0) {
+          hexInto(links[i]!, buf, at);
+          at += 32;
+        }
+      }
+      buf[at++] = signed ? 1 : 0;
+      if (signed) {
+        hexInto(node.identity!, buf, at);
+        hexInto(node.signature!, buf, at + 32);
+        at += 96;
+      }
+      at = writeVarint(buf, at, node.value.length);
+      buf.set(node.value, at);
+      at += node.value.length;
+      expanded += plain;
+      this.#sent.add(node.key, node.change);
     }
-    const digits = String(value.length);
-    for (let i = 0; i < digits.length; i++) out[at++] = digits.charCodeAt(i);
-    out[at++] = 10;
-    out.set(value, at);
-    return sha256Hex(out.subarray(0, at + value.length));
+    if (at > 1) out.push(buf.slice(0, at));
+    return out;
   }
 
   /**
@@ -299,51 +360,50 @@ export class LinkRefs {
   ): Promise<WireNode[]> {
     const nodes: WireNode[] = [];
     let expanded = 1;
-    for (const body of splitNodes(message)) {
-      let at = 1;
-      const pending: Pending[] = [];
-      const count = readVarint(body, at);
-      if (count === undefined) throw new InvalidNodeError("Malformed node: truncated link count");
-      at = count[1];
-      if (count[0] > body.length - at) throw new InvalidNodeError("Malformed node: truncated links");
+    // Every value of the message is copied into one buffer (a buffer per value costs more than its bytes).
+    const values = new Uint8Array(message.length);
+    let valuesAt = 0;
+    let pending: Pending[] | undefined;
+    // The node frames are read in place (as `splitNodes` would cut them, with its errors).
+    let next = 1;
+    if (message.length <= 1) throw new ProtocolError("Malformed NODES message: it holds no node");
+    while (next < message.length) {
+      const length = varintAt(message, next, message.length);
+      const body = varintEnd;
+      if (length < 0 || body + length > message.length) {
+        throw new ProtocolError("Malformed NODES message: a node is cut short");
+      }
+      const end = body + length;
+      next = end;
+      if (length === 0 || message[body] !== NODE) {
+        throw new ProtocolError("Malformed NODES message: it holds something other than a node");
+      }
+      const count = varintAt(message, body + 1, end);
+      if (count < 0) throw new InvalidNodeError("Malformed node: truncated link count");
+      let at = varintEnd;
+      if (count > end - at) throw new InvalidNodeError("Malformed node: truncated links");
       // What the node weighs as plain NODES: its body here, the key, and each link's 32 bytes for what it took here.
-      let plain = body.length + 32;
-      const n = count[0];
-      const links: string[] = new Array(n);
-      // Where each link's hex comes from for the key's preimage: >= 0 a slot of the received keys' ASCII ring,
-      // -1 - offset the raw key in `body`, or NaN its string (in `links`).
-      if (sources.length < n) sources = new Float64Array(Math.max(n, sources.length * 2));
-      for (let i = 0; i < n; i++) {
-        let tag: number;
-        const first = body[at];
-        if (first !== undefined && first < 128) {
-          tag = first;
-          at++;
-          plain += 31;
-        } else {
-          const tagged = readVarint(body, at);
-          if (tagged === undefined) throw new InvalidNodeError("Malformed node: truncated links");
-          tag = tagged[0];
-          plain += 32 - (tagged[1] - at);
-          at = tagged[1];
-        }
+      let plain = end - body + 32;
+      const links: string[] = new Array(count);
+      for (let i = 0; i < count; i++) {
+        const tag = varintAt(message, at, end);
+        if (tag < 0) throw new InvalidNodeError("Malformed node: truncated links");
+        plain += 32 - (varintEnd - at);
+        at = varintEnd;
         if (tag === 0) {
-          if (at + 32 > body.length) throw new InvalidNodeError("Malformed node: truncated links");
+          if (at + 32 > end) throw new InvalidNodeError("Malformed node: truncated links");
           plain -= 32;
-          links[i] = hexOf(body, at, 32);
-          sources[i] = -1 - at;
+          links[i] = hexOf(message, at, 32);
           at += 32;
         } else if (tag % 2 === 1) {
           const d = (tag + 1) / 2;
-          const index = this.#received.count - d;
-          const link = this.#received.recent(index);
+          const link = this.#received.recent(this.#received.count - d);
           if (link === undefined) {
             throw new ProtocolError(
               `Link reference to the peer's node ${d} back, of ${this.#received.count} it sent (at most ${REF_RING} back)`,
             );
           }
           links[i] = link;
-          sources[i] = index % REF_RING;
         } else {
           const index = tag / 2 - 1;
           if (index >= this.#sent.count) {
@@ -353,8 +413,7 @@ export class LinkRefs {
           }
           const link = this.#sent.recent(index);
           if (link !== undefined) links[i] = link;
-          else pending.push({ links, slot: i, change: this.#sent.changeAt(index) });
-          sources[i] = NaN;
+          else (pending ??= []).push({ links, slot: i, change: this.#sent.changeAt(index) });
         }
       }
       expanded += varintLength(plain) + plain;
@@ -363,33 +422,35 @@ export class LinkRefs {
           `Malformed NODES_REFS message: as plain NODES it would be over ${maxFrame} bytes, the largest message this side takes`,
         );
       }
-      if (at >= body.length) throw new InvalidNodeError("Malformed node: truncated flags");
-      const flags = body[at++]!;
+      if (at >= end) throw new InvalidNodeError("Malformed node: truncated flags");
+      const flags = message[at++]!;
       if (flags > 1) throw new InvalidNodeError(`Malformed node: unknown flags ${flags}`);
       let signer: { identity: string; signature: string } | undefined;
       if (flags === 1) {
-        if (at + 96 > body.length) throw new InvalidNodeError("Malformed node: truncated signature");
-        signer = { identity: hexOf(body, at, 32), signature: hexOf(body, at + 32, 64) };
+        if (at + 96 > end) throw new InvalidNodeError("Malformed node: truncated signature");
+        signer = { identity: hexOf(message, at, 32), signature: hexOf(message, at + 32, 64) };
         at += 96;
       }
-      const len = readVarint(body, at);
-      if (len === undefined) throw new InvalidNodeError("Malformed node: truncated value length");
-      if (len[1] + len[0] !== body.length) {
-        throw new InvalidNodeError(
-          `Malformed node: the value is ${len[0]} bytes but the frame holds ${body.length - len[1]}`,
-        );
+      const len = varintAt(message, at, end);
+      if (len < 0) throw new InvalidNodeError("Malformed node: truncated value length");
+      const from = varintEnd;
+      if (from + len !== end) {
+        throw new InvalidNodeError(`Malformed node: the value is ${len} bytes but the frame holds ${end - from}`);
       }
-      const value = body.slice(len[1]);
+      if (len > 256) values.set(message.subarray(from, end), valuesAt);
+      else for (let i = from, j = valuesAt; i < end; i++, j++) values[j] = message[i]!;
+      const value = values.subarray(valuesAt, valuesAt += len);
       // The rare reference to an own node older than the ring, read back before the key is computed.
-      for (const { links, slot, change } of pending) links[slot] = await readChange(change);
-      // (After an await, another session's decode may have used the shared scratch: then the plain way.)
-      const key = signer === undefined && pending.length === 0
-        ? this.#keyOf(links, body, value)
-        : computeKey(links, value, signer?.identity);
+      if (pending !== undefined) {
+        for (const { links, slot, change } of pending) links[slot] = await readChange(change);
+        pending = undefined;
+      }
+      // The key comes from the content: the log's check need not hash the node again (`keyed-nodes.ts`).
+      const key = computeKey(links, value, signer?.identity);
       const node: WireNode = signer === undefined ? { key, links, value } : { key, links, value, ...signer };
       markKeyed(node);
       nodes.push(node);
-      this.#noteReceived(key);
+      this.#received.add(key);
     }
     return nodes;
   }

@@ -107,8 +107,11 @@ export function checkRaw(raw: RawNode): Draft {
   return draft;
 }
 
-/** Checks a node made by the wire decoder: its fields are well-formed hex already; the content is checked. */
-export function checkWire(raw: RawNode): Draft {
+/**
+ * Checks a node made by the wire decoder: its fields are well-formed hex already; the content is checked (its key
+ * hashed again unless `keyed`: the decoder computed it from the content).
+ */
+export function checkWire(raw: RawNode, keyed = false): Draft {
   const links = raw.links;
   if (links.length > 1) {
     const seen = new Set<string>();

@@ -6,7 +6,9 @@
  * @module
  */
 import { Ranges } from "./checkpoint.ts";
+import { ProtocolError } from "./errors.ts";
 import { internalsOf } from "./internal.ts";
+import type { LinkRefs } from "./link-refs.ts";
 import type { LogHandle } from "./log-handle.ts";
 import type { ReplicationStats } from "./replicate-types.ts";
 import { encodeMessage, type WireNode } from "./wire.ts";
@@ -47,11 +49,26 @@ export class Intake {
     this.#stats = stats;
   }
 
-  /** Takes the nodes of one NODES message of `bytes` bytes; stores what waits once enough do. */
+  /**
+   * Takes the nodes of one NODES message of `bytes` bytes; stores what waits once enough do. Nodes the
+   * link-reference decoder keyed from their content are not hashed again (`keyed-nodes.ts`).
+   */
   async add(nodes: readonly WireNode[], bytes: number): Promise<void> {
     for (const node of nodes) this.#nodes.push(node);
     this.#bytes += bytes;
     if (this.#nodes.length >= INGEST_BATCH) await this.flush();
+  }
+
+  /**
+   * The nodes of a NODES_REFS message, decoded by the session's `refs` (a reference to an own node older than its
+   * ring is read back from the log), expanding to at most `maxFrame` bytes.
+   */
+  decodeRefs(refs: LinkRefs, body: Uint8Array, maxFrame: number): Promise<WireNode[]> {
+    return refs.decode(body, async (change) => {
+      const [node] = await this.#log.storage.read({ since: change - 1, until: change, limit: 1, reverse: false });
+      if (node?.change !== change) throw new ProtocolError(`Link reference to change ${change}, which is gone`);
+      return node.key;
+    }, maxFrame);
   }
 
   /** Stores the nodes taken so far. */

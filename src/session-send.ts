@@ -10,13 +10,15 @@ import type { LogHandle } from "./log-handle.ts";
 import type { StoredNode } from "./node.ts";
 import type { ReplicationStats } from "./replicate-types.ts";
 import type { Plan } from "./session-types.ts";
-import { encodeNodesBodies, nodeWireSize } from "./wire.ts";
+import { encodeMessage, encodeNodesBodies, type Hello, nodeWireSize } from "./wire.ts";
 import { type LinkRefs, NODES_REFS } from "./link-refs.ts";
 import type { EncodedPages, EncodedRun } from "./encoded-pages.ts";
 
 /** The most bytes of nodes packed into one NODES message. */
 const NODES_MESSAGE_BYTES = 64 * 1024;
 const PAGE = 256;
+/** Bytes of the peer's window that must be free before more nodes go (at most a quarter of the window). */
+const SEND_AT_LEAST = 64 * 1024;
 
 /**
  * The sending half of a session: the plan of the initial nodes, the buffer of one page, the live cursor, and the
@@ -43,7 +45,8 @@ export class Outbox {
   /** Bytes of node messages sent, and credited by the peer. */
   sentBytes = 0;
   credited = 0;
-  /** Bytes sent when SYNCED went (ACK credits them all). */
+  /** Whether SYNCED went, and the bytes sent by then (ACK credits them all). */
+  sentSynced = false;
   syncedAt = 0;
   /** Live sends not yet credited: `[sentBytes after, last change]`. */
   unacked: [number, number][] = [];
@@ -60,6 +63,44 @@ export class Outbox {
   constructor(log: LogHandle, read: (since: number, until: number, limit: number) => Promise<StoredNode[]>) {
     this.#log = log;
     this.#read = read;
+  }
+
+  /**
+   * Whether nodes wait for CREDIT from a peer of `window` bytes: they go only when a good part of it is free, since
+   * sending into every few bytes credited back would make a message (and a CREDIT back) per node.
+   */
+  windowShut(window: number): boolean {
+    return window - (this.sentBytes - this.credited) < Math.min(SEND_AT_LEAST, window / 4);
+  }
+
+  /**
+   * The next messages for the transport's room of about `maxBytes`, within the peer's window: the initial nodes up
+   * to `snapshot`, then SYNCED, then (once `live` names the changes from the peer, never sent back) new nodes.
+   */
+  async produce(
+    maxBytes: number,
+    peer: Hello,
+    snapshot: number,
+    live: Ranges | undefined,
+    stats: ReplicationStats,
+  ): Promise<Uint8Array[]> {
+    // SYNCED needs no window.
+    if (this.windowShut(peer.window) && (this.sentSynced || !this.initialDone(snapshot))) return [];
+    const budget = Math.max(1, Math.min(maxBytes, peer.window - (this.sentBytes - this.credited)));
+    if (!this.sentSynced) {
+      // A relay's cache of its log as a fresh session sends it (encoded-pages.ts): copies, when this one is fresh.
+      const copied = await this.initialEncoded(budget, snapshot, peer.maxFrame, stats);
+      if (copied !== undefined) return copied;
+      const nodes = await this.initialNodes(budget, snapshot);
+      if (nodes.length > 0) return this.encode(nodes, false, peer.maxFrame, stats);
+      this.sentSynced = true;
+      this.syncedAt = this.sentBytes;
+      stats.roundTrips++;
+      return [encodeMessage({ type: "synced" })];
+    }
+    if (live === undefined) return [];
+    const nodes = await this.liveNodes(budget, live);
+    return nodes.length === 0 ? [] : this.encode(nodes, true, peer.maxFrame, stats);
   }
 
   /** The peer credited `bytes` (beyond what was sent, it would only let this side send more than it can take). */

@@ -11,7 +11,7 @@
  * 2. A side that sends (modes `sync` and `push`) sends the nodes the peer lacks in its own change order (ancestors
  *    first), in NODES messages, never more than the peer's window ahead of the peer's CREDIT, then SYNCED
  *    (`session-send.ts`); the receiver stores them, grants CREDIT, and answers SYNCED with ACK
- *    (`session-receive.ts`).
+ *    (`session-receive.ts`). A driver waits for the session to have more to send (`session-wake.ts`).
  * 3. Each side then stores a checkpoint for the other (two-way sessions). A non-live session ends; a live one
  *    forwards every node added to either log, never back to the peer it came from, under the same window.
  *
@@ -35,14 +35,12 @@ import type { ReplicationStats } from "./replicate-types.ts";
 import { keyIndexOf, Planner, sessionSettings, storeCheckpoint } from "./session-plan.ts";
 import { Intake } from "./session-receive.ts";
 import { Outbox } from "./session-send.ts";
+import { Wakeup } from "./session-wake.ts";
 import { LinkRefs, NODES_REFS } from "./link-refs.ts";
 import { captureState, restoreState } from "./session-state.ts";
 import { DEFAULT_WINDOW, type Plan, remoteError, type SessionOptions, type SessionState } from "./session-types.ts";
 
 export { DEFAULT_WINDOW, type SessionOptions, type SessionState };
-
-/** Bytes of the peer's window that must be free before more nodes go (at most a quarter of the window). */
-const SEND_AT_LEAST = 64 * 1024;
 
 /**
  * One side of a replication session, with no I/O but the log's (see the module doc).
@@ -83,7 +81,6 @@ export class Session {
   #index: KeyIndex | undefined;
   /** What decides the plan: the HELLOs, the CHECKs, or the reconciliation. */
   readonly #planner: Planner;
-  #sentSynced = false;
   #gotSynced = false;
   #gotAck = false;
   #synced = false;
@@ -94,7 +91,7 @@ export class Session {
   /** What this side receives: the peer's nodes stored, the credit owed for them. */
   readonly #in: Intake;
   #busy: Promise<unknown> = Promise.resolve();
-  #wake: (() => void) | undefined;
+  readonly #wakeup = new Wakeup();
 
   /** A session for `log`; `options` as for `Hyperlog.replicate`, plus the relay's `admit` hook. */
   constructor(
@@ -177,21 +174,12 @@ export class Session {
     if (this.#peer === undefined) return "its HELLO";
     if (this.#planner.checking) return "its CHECK";
     if (this.#planner.reconciling) return "its reconciliation reply";
-    if (this.#out.plan !== undefined && this.#sends && this.#windowShut) {
+    if (this.#out.plan !== undefined && this.#sends && this.#out.windowShut(this.#peer.window)) {
       return "CREDIT for the nodes sent";
     }
-    if (this.#sentSynced && !this.#gotAck) return "its ACK";
+    if (this.#out.sentSynced && !this.#gotAck) return "its ACK";
     if (this.#receives && !this.#gotSynced && this.#out.plan !== undefined) return "its nodes and SYNCED";
     return undefined;
-  }
-
-  /**
-   * Whether nodes wait for CREDIT: they go only when a good part of the peer's window is free, since sending into
-   * every few bytes credited back would make a message (and a CREDIT back) per node.
-   */
-  get #windowShut(): boolean {
-    const window = this.#peer!.window;
-    return window - (this.#out.sentBytes - this.#out.credited) < Math.min(SEND_AT_LEAST, window / 4);
   }
 
   /** Runs `work` after the session's earlier work (receive and produce never interleave). */
@@ -202,9 +190,7 @@ export class Session {
   }
 
   #poke(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
+    this.#wakeup.poke();
   }
 
   /**
@@ -218,7 +204,7 @@ export class Session {
     return captureState({
       hello: this.#hello,
       peer: this.#peer,
-      flags: [this.#sentSynced, this.#gotSynced, this.#gotAck, this.#synced],
+      flags: [this.#out.sentSynced, this.#gotSynced, this.#gotAck, this.#synced],
       owedCredit: this.#in.owedCredit,
       fromPeer: this.#in.fromPeer,
       stats: this.stats,
@@ -254,7 +240,7 @@ export class Session {
     this.#hello = parts.hello;
     this.#peer = this.#capped(parts.peer);
     this.#nonceOverride = this.#hello.nonce;
-    [this.#sentSynced, this.#gotSynced, this.#gotAck, this.#synced] = parts.flags;
+    [this.#out.sentSynced, this.#gotSynced, this.#gotAck, this.#synced] = parts.flags;
     this.#in.owedCredit = parts.owedCredit;
     this.#in.fromPeer = parts.fromPeer;
     Object.assign(this.stats, parts.stats);
@@ -333,12 +319,7 @@ export class Session {
     if (this.#peer === undefined || refs === undefined || this.#hello?.refs !== true) {
       throw new ProtocolError("The peer sent link references (message type 10), which this side did not offer");
     }
-    const nodes = await refs.decode(body, async (change) => {
-      const [node] = await this.#log.storage.read({ since: change - 1, until: change, limit: 1, reverse: false });
-      if (node?.change !== change) throw new ProtocolError(`Link reference to change ${change}, which is gone`);
-      return node.key;
-    }, this.#maxFrame);
-    return { type: "nodes", nodes, bytes: body.length };
+    return { type: "nodes", nodes: await this.#in.decodeRefs(refs, body, this.#maxFrame), bytes: body.length };
   }
 
   #checkNodes(message: Extract<Message, { type: "nodes" }>): void {
@@ -375,7 +356,7 @@ export class Session {
         await this.#maybeSynced();
         return;
       case "ack":
-        if (!this.#sentSynced || this.#gotAck) {
+        if (!this.#out.sentSynced || this.#gotAck) {
           throw new ProtocolError("The peer acknowledged nodes that were not sent");
         }
         this.#gotAck = true;
@@ -447,23 +428,8 @@ export class Session {
   produce(maxBytes: number): Promise<Uint8Array[]> {
     return this.#serial(async () => {
       if (this.finished || this.#out.plan === undefined || !this.#sends) return [];
-      // SYNCED needs no window.
-      if (this.#windowShut && (this.#sentSynced || !this.#out.initialDone(this.#hello!.length))) return [];
-      const budget = Math.max(1, Math.min(maxBytes, this.#peer!.window - (this.#out.sentBytes - this.#out.credited)));
-      if (!this.#sentSynced) {
-        // A relay's cache of its log as a fresh session sends it (encoded-pages.ts): copies, when this one is fresh.
-        const copied = await this.#out.initialEncoded(budget, this.#hello!.length, this.peerMaxFrame, this.stats);
-        if (copied !== undefined) return copied;
-        const nodes = await this.#out.initialNodes(budget, this.#hello!.length);
-        if (nodes.length > 0) return this.#out.encode(nodes, false, this.peerMaxFrame, this.stats);
-        this.#sentSynced = true;
-        this.#out.syncedAt = this.#out.sentBytes;
-        this.stats.roundTrips++;
-        return [encodeMessage({ type: "synced" })];
-      }
-      if (!this.#live || !this.#synced) return [];
-      const nodes = await this.#out.liveNodes(budget, this.#in.fromPeer);
-      return nodes.length === 0 ? [] : this.#out.encode(nodes, true, this.peerMaxFrame, this.stats);
+      const live = this.#live && this.#synced ? this.#in.fromPeer : undefined;
+      return await this.#out.produce(maxBytes, this.#peer!, this.#hello!.length, live, this.stats);
     });
   }
 
@@ -472,23 +438,8 @@ export class Session {
    * `signal` resolves it too.
    */
   changed(signal: AbortSignal): Promise<void> {
-    if (signal.aborted) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      // One listener at a time, removed when done: a listener left on the signal per call would make each call
-      // slower than the last.
-      const done = () => {
-        signal.removeEventListener("abort", done);
-        if (this.#wake === done) this.#wake = undefined;
-        resolve();
-      };
-      // A wait asked for before this one is over: end it (and its listener).
-      this.#wake?.();
-      this.#wake = done;
-      signal.addEventListener("abort", done);
-      if (this.#live && this.#synced && this.#sends && this.#out.buffer.length === 0) {
-        void this.#log.waitForLength(this.#out.liveCursor).then(done);
-      }
-    });
+    const grows = this.#live && this.#synced && this.#sends && this.#out.buffer.length === 0;
+    return this.#wakeup.wait(signal, grows ? () => this.#log.waitForLength(this.#out.liveCursor) : undefined);
   }
 
   /** Bytes of the peer's node messages stored and not yet credited back. */

@@ -50,6 +50,37 @@ describe("LinkRefs codec", () => {
     );
   });
 
+  it("over several rings of nodes, a link inside the ring costs a reference, one just past it its key", async () => {
+    const a = new LinkRefs();
+    const b = new LinkRefs();
+    const n = 3 * REF_RING + 5;
+    const base = 100_000;
+    // Node i links to i - 1 (one back) and, from the ring's length on, to i - REF_RING (the oldest still in the
+    // ring) and i - REF_RING - 1 (just out of it): the first two travel as references, the last as its key.
+    const sent: StoredNode[] = [];
+    for (let i = 0; i < n; i++) {
+      const back = i <= REF_RING ? [] : [base + i - REF_RING, base + i - REF_RING - 1];
+      sent.push(node(base + i, i === 0 ? [] : [base + i - 1, ...back]));
+    }
+    // The first node is sent again: a link to it then refers to that latest sending, one back.
+    sent.push(sent[0]!, node(base + n, [base]), node(base + n + 1, [base + n - 1]));
+    let bytes = 0;
+    let messages = 0;
+    const decoded = [];
+    for (let at = 0; at < sent.length; at += 1000) {
+      for (const message of a.encode(sent.slice(at, at + 1000), 1 << 16)) {
+        bytes += message.length;
+        messages++;
+        decoded.push(...await b.decode(message, noRead));
+      }
+    }
+    assert.deepEqual(decoded.map((d) => [d.key, d.links]), sent.map((d) => [d.key, d.links]));
+    // 7 bytes a node without links (frame length, type, link count, flags, value length, 2-byte value); then a
+    // byte per reference 1 back, 2 bytes for REF_RING back, 33 for a key; the last two nodes refer 1 and 3 back.
+    const expected = 7 + REF_RING * 8 + (n - 1 - REF_RING) * (7 + 1 + 2 + 33) + 7 + 8 + 8;
+    assert.equal(bytes - messages, expected);
+  });
+
   it("a link to a node the receiver sent travels as its index, both ways", async () => {
     const a = new LinkRefs();
     const b = new LinkRefs();
