@@ -236,33 +236,50 @@ export class LinkRefs {
    * {@link LinkRefs.encode} writes for it), noted as sent.
    */
   frame(node: StoredNode): Uint8Array {
-    const links = node.links;
-    const signed = node.identity !== undefined;
-    const tags = links.map((link) => this.#tag(link));
-    let body = 1 + varintLength(tags.length) + 1 + (signed ? 96 : 0) + varintLength(node.value.length) +
-      node.value.length;
-    for (const tag of tags) body += tag === 0 ? 1 + 32 : varintLength(tag);
+    const body = this.#measure(node, TAGS);
     const framed = new Uint8Array(varintLength(body) + body);
-    let at = writeVarint(framed, 0, body);
-    framed[at++] = NODE;
-    at = writeVarint(framed, at, tags.length);
-    for (let i = 0; i < tags.length; i++) {
-      at = writeVarint(framed, at, tags[i]!);
-      if (tags[i] === 0) {
-        hexInto(links[i]!, framed, at);
+    this.#write(node, TAGS, body, framed, 0);
+    return framed;
+  }
+
+  /** The body size of `node` in a `NODES_REFS` message, its links' tags put in `tags`. */
+  #measure(node: StoredNode, tags: number[]): number {
+    const links = node.links;
+    let body = 1 + varintLength(links.length) + 1 + (node.identity !== undefined ? 96 : 0) +
+      varintLength(node.value.length) + node.value.length;
+    for (let i = 0; i < links.length; i++) {
+      const tag = this.#tag(links[i]!);
+      tags[i] = tag;
+      body += tag === 0 ? 1 + 32 : varintLength(tag);
+    }
+    return body;
+  }
+
+  /** Writes `node` framed (its `body` size, then the body with `tags`) into `buf` at `at`, noted as sent; the end. */
+  #write(node: StoredNode, tags: readonly number[], body: number, buf: Uint8Array, at: number): number {
+    const links = node.links;
+    at = writeVarint(buf, at, body);
+    buf[at++] = NODE;
+    at = writeVarint(buf, at, links.length);
+    for (let i = 0; i < links.length; i++) {
+      const tag = tags[i]!;
+      at = writeVarint(buf, at, tag);
+      if (tag === 0) {
+        hexInto(links[i]!, buf, at);
         at += 32;
       }
     }
-    framed[at++] = signed ? 1 : 0;
+    const signed = node.identity !== undefined;
+    buf[at++] = signed ? 1 : 0;
     if (signed) {
-      hexInto(node.identity!, framed, at);
-      hexInto(node.signature!, framed, at + 32);
+      hexInto(node.identity!, buf, at);
+      hexInto(node.signature!, buf, at + 32);
       at += 96;
     }
-    at = writeVarint(framed, at, node.value.length);
-    framed.set(node.value, at);
+    at = writeVarint(buf, at, node.value.length);
+    buf.set(node.value, at);
     this.#sent.add(node.key, node.change);
-    return framed;
+    return at + node.value.length;
   }
 
   /**
@@ -298,15 +315,7 @@ export class LinkRefs {
     let expanded = 1;
     const tags = TAGS;
     for (const node of nodes) {
-      const links = node.links;
-      const signed = node.identity !== undefined;
-      let body = 1 + varintLength(links.length) + 1 + (signed ? 96 : 0) + varintLength(node.value.length) +
-        node.value.length;
-      for (let i = 0; i < links.length; i++) {
-        const tag = this.#tag(links[i]!);
-        tags[i] = tag;
-        body += tag === 0 ? 1 + 32 : varintLength(tag);
-      }
+      const body = this.#measure(node, tags);
       const plain = nodeWireSize(node);
       if (at > 1 && expanded + plain > maxBytes) {
         out.push(buf.slice(0, at));
@@ -319,28 +328,8 @@ export class LinkRefs {
         buf = bigger;
         if (bigger.length <= SCRATCH_MAX) scratch = bigger;
       }
-      at = writeVarint(buf, at, body);
-      buf[at++] = NODE;
-      at = writeVarint(buf, at, links.length);
-      for (let i = 0; i < links.length; i++) {
-        const tag = tags[i]!;
-        at = writeVarint(buf, at, tag);
-        if (tag === 0) {
-          hexInto(links[i]!, buf, at);
-          at += 32;
-        }
-      }
-      buf[at++] = signed ? 1 : 0;
-      if (signed) {
-        hexInto(node.identity!, buf, at);
-        hexInto(node.signature!, buf, at + 32);
-        at += 96;
-      }
-      at = writeVarint(buf, at, node.value.length);
-      buf.set(node.value, at);
-      at += node.value.length;
+      at = this.#write(node, tags, body, buf, at);
       expanded += plain;
-      this.#sent.add(node.key, node.change);
     }
     if (at > 1) out.push(buf.slice(0, at));
     return out;

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
 import { Hyperlog, replicateWebSocket } from "../mod.ts";
 import { encodeNodeBody } from "../src/wire.ts";
-import { encodeHello } from "../src/wire-hello.ts";
+import { hostileHello } from "./_hostile.ts";
 import { startDenoFixture } from "./_helpers.ts";
 import { waitFor, within } from "./_wait.ts";
 
@@ -92,19 +92,8 @@ describe("replication over a WebSocket", () => {
       }),
     );
   const withType = (type: number, body: Uint8Array) => Uint8Array.of(type, ...body);
-  // A well-formed version-2 HELLO (its fields packed as the protocol packs them).
-  const hello2 = () =>
-    encodeHello(1, {
-      mode: "sync",
-      live: false,
-      id: "f".repeat(32),
-      nonce: "e".repeat(32),
-      length: 0,
-      count: 0,
-      xor: new Uint8Array(16),
-      maxFrame: 1 << 20,
-      window: 1 << 19,
-    });
+  // A well-formed version-2 HELLO of an empty peer (its fields packed as the protocol packs them).
+  const hello2 = () => hostileHello({ count: 0, id: "f".repeat(32), xor: new Uint8Array(16) });
   const hostile: [string, () => Uint8Array[], RegExp][] = [
     ["an unknown protocol version", () => [withType(1, helloBody(7))], /protocol version 7/],
     ["a message before HELLO", () => [Uint8Array.of(5)], /before its HELLO/],
