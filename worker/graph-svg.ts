@@ -7,7 +7,7 @@
  * @module
  */
 import { previewValue } from "../src/graph-text.ts";
-import { layoutDag } from "../src/layout-dag.ts";
+import { layoutDag } from "../mod.ts";
 
 /**
  * A node as the SVG shows it.

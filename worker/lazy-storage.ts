@@ -6,8 +6,15 @@
  *
  * @module
  */
-import { ClosedError } from "../src/errors.ts";
-import type { ReadRange, Storage, StoredNode, ViewRange, ViewState, ViewWrite } from "../src/storage.ts";
+import {
+  ClosedError,
+  type ReadRange,
+  type Storage,
+  type StoredNode,
+  type ViewRange,
+  type ViewState,
+  type ViewWrite,
+} from "../mod.ts";
 
 /**
  * How a {@link LazyStorage} finds and makes the real store.

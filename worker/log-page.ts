@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { Hyperlog } from "../src/log.ts";
+import type { Hyperlog } from "../mod.ts";
 import { escapeXml, type GraphNode, graphSvg, previewBytes } from "./graph-svg.ts";
 
 /** Nodes in the graph when `limit` is not given. */

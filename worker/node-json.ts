@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { StoredNode } from "../src/node.ts";
+import type { StoredNode } from "../mod.ts";
 
 /** Nesting deeper than this is served in base64 (JSON engines recurse once per level). */
 export const MAX_JSON_DEPTH = 64;

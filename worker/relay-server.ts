@@ -8,7 +8,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from "node:fs";
 import { openSqlite } from "../storage/sqlite-open.ts";
-import type { Storage } from "../src/storage.ts";
+import type { Storage } from "../mod.ts";
 import type { AdminEnv } from "./admin.ts";
 import { directoryRegistry } from "./admin-serve.ts";
 import { createApp } from "./app.ts";

@@ -8,7 +8,7 @@
 import { resolve } from "node:path";
 import { mkdirSync } from "node:fs";
 import { type DenoKvKey, type DenoKvLike, DenoKvStorage } from "../storage/deno-kv.ts";
-import type { Storage } from "../src/storage.ts";
+import type { Storage } from "../mod.ts";
 
 /**
  * The key prefix under which the relay keeps its logs: log `NAME` is under `[...KV_LOGS_PREFIX, NAME]`.

@@ -11,7 +11,7 @@
 import { INTERNAL_ERROR } from "./app.ts";
 import type { RelayLimits } from "./limits.ts";
 import type { RelayEnv } from "./relay.ts";
-import type { Storage } from "../src/storage.ts";
+import type { Storage } from "../mod.ts";
 import type { RelaySocket } from "./relay-core.ts";
 import { RelayServer, type ServeSettings } from "./relay-server.ts";
 
