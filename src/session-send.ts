@@ -124,7 +124,6 @@ export class Outbox {
     return bodies;
   }
 
-
   /** Takes nodes from the buffer up to `budget` bytes (at least one). */
   take(budget: number): StoredNode[] {
     let size = 0;
