@@ -146,8 +146,10 @@ export class EncodedPages {
    * as plain NODES, at least one node, each message of at most `max` bytes as plain NODES, cut as
    * {@link LinkRefs.encode} cuts them), when the session sends the log from its start in change order and received
    * nothing: `undefined` when it does not, or the cache does not hold the next change (then the session goes on the
-   * ordinary way). The session's outbox calls it (the code lives here, with the cache only a relay keeps, so that
-   * a client's bundle does not carry it).
+   * ordinary way). Not for applications: the session's outbox calls it (the code lives here, with the cache only a
+   * relay keeps, so that a client's bundle does not carry it), hence left out of the documentation.
+   *
+   * @ignore
    */
   async initial(
     out: Outbox,
