@@ -9,9 +9,11 @@
  *
  * @module
  */
-import { LinkRefs } from "./link-refs.ts";
+import { LinkRefs, NODES_REFS } from "./link-refs.ts";
 import type { StoredNode } from "./node.ts";
 import { nodeWireSize } from "./node-codec.ts";
+import type { ReplicationStats } from "./replicate-types.ts";
+import type { Outbox } from "./session-send.ts";
 
 /** Nodes framed per run (one read of the log). */
 const RUN = 512;
@@ -46,6 +48,17 @@ function emptyTail(): Tail {
   return { first: 0, keys: [], parts: [], size: 0, ends: [], plain: [] };
 }
 
+/** One `NODES_REFS` message of nodes `from` to `to` (excluded) of `run`, counted as sent by `out`. */
+function copyMessage(out: Outbox, run: EncodedRun, from: number, to: number): Uint8Array {
+  const start = from === 0 ? 0 : run.ends[from - 1]!;
+  const end = run.ends[to - 1]!;
+  const message = new Uint8Array(1 + end - start);
+  message[0] = NODES_REFS;
+  message.set(run.framed.subarray(start, end), 1);
+  out.sentBytes += message.length;
+  return message;
+}
+
 /**
  * A cache of the log's nodes framed as a fresh session sends them, built a run at a time as sessions ask for it,
  * up to `maxBytes` (then {@link EncodedPages.run} answers `undefined` past what it holds).
@@ -54,7 +67,7 @@ function emptyTail(): Tail {
  * ```ts
  * import { Hyperlog } from "../mod.ts";
  * import { EncodedPages } from "./encoded-pages.ts";
- * import { LinkRefs } from "./link-refs.ts";
+ * import { LinkRefs, NODES_REFS } from "./link-refs.ts";
  * const log = new Hyperlog();
  * await log.append("a");
  * await log.append("b");
@@ -129,7 +142,55 @@ export class EncodedPages {
   }
 
   /**
-   * Frames a node just added to the log (as a binary log's "add" event has it), when it is the next change after
+   * The next initial `NODES_REFS` messages of session `out`, copied from this cache (up to `budget` bytes of nodes
+   * as plain NODES, at least one node, each message of at most `max` bytes as plain NODES, cut as
+   * {@link LinkRefs.encode} cuts them), when the session sends the log from its start in change order and received
+   * nothing: `undefined` when it does not, or the cache does not hold the next change (then the session goes on the
+   * ordinary way). Not for applications: the session's outbox calls it (the code lives here, with the cache only a
+   * relay keeps, so that a client's bundle does not carry it), hence left out of the documentation.
+   *
+   * @ignore
+   */
+  async initial(
+    out: Outbox,
+    budget: number,
+    snapshot: number,
+    max: number,
+    stats: ReplicationStats,
+  ): Promise<Uint8Array[] | undefined> {
+    const { plan, refs } = out;
+    if (
+      refs === undefined || plan?.kind !== "range" || plan.filter !== undefined || plan.skip.count > 0 ||
+      out.buffer.length > 0 || plan.since >= snapshot || !refs.pristine(plan.since)
+    ) return undefined;
+    const run = await this.run(plan.since, snapshot);
+    if (run === undefined || !refs.pristine(plan.since)) return undefined;
+    const from = plan.since + 1 - run.first;
+    const last = Math.min(run.keys.length, snapshot - run.first + 1);
+    const messages: Uint8Array[] = [];
+    let taken = 0;
+    let start = from;
+    let expanded = 1;
+    let i = from;
+    for (; i < last; i++) {
+      const plain = run.plain[i]!;
+      if (i > from && taken + plain > budget) break;
+      if (i > start && expanded + plain > max) {
+        messages.push(copyMessage(out, run, start, i));
+        start = i;
+        expanded = 1;
+      }
+      taken += plain;
+      expanded += plain;
+    }
+    messages.push(copyMessage(out, run, start, i));
+    refs.sentRun(run.keys.slice(from, i), run.first + from);
+    plan.since = run.first + i - 1;
+    stats.nodesSent += i - from;
+    return messages;
+  }
+
+  /** Frames a node just added to the log (as a binary log's "add" event has it), when it is the next change after
    * what the cache holds (and the cache is not reading the log itself, and has room): a relay calls it for every node
    * it stores, so that its late joiners find the whole log framed.
    */

@@ -3,18 +3,11 @@
  *
  * @module
  */
+import { fromBase64Url } from "./base64url.ts";
 import { fromHex, toHex } from "./hex.ts";
 
 const PKCS8_ED25519_PREFIX = fromHex("302e020100300506032b657004220420");
 const ALGORITHM = { name: "Ed25519" } as const;
-
-function base64UrlToBytes(text: string): Uint8Array {
-  const b64 = text.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((text.length + 3) % 4);
-  const bin = atob(b64);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
 
 function bytesOf(input: Uint8Array | string, length: number, what: string): Uint8Array<ArrayBuffer> {
   const bytes = typeof input === "string" ? fromHex(input, what) : input;
@@ -77,7 +70,7 @@ export class Identity {
     const privateKey = await crypto.subtle.importKey("pkcs8", pkcs8, ALGORITHM, true, ["sign"]);
     const jwk = await crypto.subtle.exportKey("jwk", privateKey);
     if (typeof jwk.x !== "string") throw new TypeError("This runtime's WebCrypto did not export the public key");
-    return new Identity(privateKey, base64UrlToBytes(jwk.x));
+    return new Identity(privateKey, fromBase64Url(jwk.x)!);
   }
 
   /**

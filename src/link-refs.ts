@@ -23,7 +23,7 @@
  */
 import { InvalidNodeError, ProtocolError } from "./errors.ts";
 import { readVarint, varintLength, writeVarint } from "./frame.ts";
-import { hexInto } from "./hex.ts";
+import { HEX_PAIRS, hexInto } from "./hex.ts";
 import { computeKey, type StoredNode } from "./node.ts";
 import { encodeNodesBodies, NODE, NODES_REFS, nodeWireSize, type WireNode } from "./node-codec.ts";
 import { markKeyed } from "./keyed-nodes.ts";
@@ -32,22 +32,16 @@ export { NODES_REFS };
 /** How many of the latest keys each side keeps per direction (sent, received) to resolve references. */
 export const REF_RING = 4096;
 
-/** The character codes of each byte's two hex digits, and one key's worth of them to make a string from. */
-const HIGH = new Uint8Array(256);
-const LOW = new Uint8Array(256);
-for (let i = 0; i < 256; i++) {
-  HIGH[i] = "0123456789abcdef".charCodeAt(i >> 4);
-  LOW[i] = "0123456789abcdef".charCodeAt(i & 15);
-}
+/** One key's worth of character codes to make a string from. */
 const KEY_CODES: number[] = new Array<number>(64).fill(0);
 
 /** The hex of `length` (at most 64) bytes, as one flat string (a key built by `+=` is a rope, slow to look up). */
 function hexOf(bytes: Uint8Array, from: number, length: number): string {
   const codes = length === 32 ? KEY_CODES : new Array<number>(2 * length).fill(0);
   for (let i = 0; i < length; i++) {
-    const byte = bytes[from + i]!;
-    codes[2 * i] = HIGH[byte]!;
-    codes[2 * i + 1] = LOW[byte]!;
+    const pair = HEX_PAIRS[bytes[from + i]!]!;
+    codes[2 * i] = pair & 255;
+    codes[2 * i + 1] = pair >> 8;
   }
   return String.fromCharCode.apply(null, codes);
 }

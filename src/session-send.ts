@@ -11,8 +11,8 @@ import type { StoredNode } from "./node.ts";
 import type { ReplicationStats } from "./replicate-types.ts";
 import type { Plan } from "./session-types.ts";
 import { encodeMessage, encodeNodesBodies, type Hello, nodeWireSize } from "./wire.ts";
-import { type LinkRefs, NODES_REFS } from "./link-refs.ts";
-import type { EncodedPages, EncodedRun } from "./encoded-pages.ts";
+import type { LinkRefs } from "./link-refs.ts";
+import type { EncodedPages } from "./encoded-pages.ts";
 
 /** The most bytes of nodes packed into one NODES message. */
 const NODES_MESSAGE_BYTES = 64 * 1024;
@@ -89,7 +89,7 @@ export class Outbox {
     const budget = Math.max(1, Math.min(maxBytes, peer.window - (this.sentBytes - this.credited)));
     if (!this.sentSynced) {
       // A relay's cache of its log as a fresh session sends it (encoded-pages.ts): copies, when this one is fresh.
-      const copied = await this.initialEncoded(budget, snapshot, peer.maxFrame, stats);
+      const copied = await this.pages?.initial(this, budget, snapshot, this.#messageBytes(peer.maxFrame), stats);
       if (copied !== undefined) return copied;
       const nodes = await this.initialNodes(budget, snapshot);
       if (nodes.length > 0) return this.encode(nodes, false, peer.maxFrame, stats);
@@ -109,70 +109,19 @@ export class Outbox {
     while (this.unacked.length > 0 && this.unacked[0]![0] <= this.credited) this.acked = this.unacked.shift()![1];
   }
 
+  /** How big a message of nodes may be (about, as plain NODES) for a peer that takes `peerMaxFrame`. */
+  #messageBytes(peerMaxFrame: number): number {
+    return Math.min(NODES_MESSAGE_BYTES, Math.floor(peerMaxFrame / 2));
+  }
+
   /** Encodes nodes into NODES messages for the peer, counting them. */
   encode(nodes: StoredNode[], live: boolean, peerMaxFrame: number, stats: ReplicationStats): Uint8Array[] {
-    const max = Math.min(NODES_MESSAGE_BYTES, Math.floor(peerMaxFrame / 2));
+    const max = this.#messageBytes(peerMaxFrame);
     const bodies = this.refs?.encode(nodes, max) ?? encodeNodesBodies(nodes, max);
     for (const body of bodies) this.sentBytes += body.length;
     stats.nodesSent += nodes.length;
     if (live) this.unacked.push([this.sentBytes, nodes[nodes.length - 1]!.change]);
     return bodies;
-  }
-
-  /**
-   * The next initial NODES_REFS messages copied from {@link Outbox.pages} (up to `budget` bytes of nodes as plain
-   * NODES, at least one node, cut as {@link LinkRefs.encode} cuts them), when this session sends the log from its
-   * start in change order and received nothing: `undefined` when it does not, or the cache does not hold the next
-   * change (then {@link Outbox.initialNodes} and {@link Outbox.encode} go on the ordinary way).
-   */
-  async initialEncoded(
-    budget: number,
-    snapshot: number,
-    peerMaxFrame: number,
-    stats: ReplicationStats,
-  ): Promise<Uint8Array[] | undefined> {
-    const { plan, refs, pages } = this;
-    if (
-      pages === undefined || refs === undefined || plan?.kind !== "range" || plan.filter !== undefined ||
-      plan.skip.count > 0 || this.buffer.length > 0 || plan.since >= snapshot || !refs.pristine(plan.since)
-    ) return undefined;
-    const run = await pages.run(plan.since, snapshot);
-    if (run === undefined || !refs.pristine(plan.since)) return undefined;
-    const max = Math.min(NODES_MESSAGE_BYTES, Math.floor(peerMaxFrame / 2));
-    const from = plan.since + 1 - run.first;
-    const last = Math.min(run.keys.length, snapshot - run.first + 1);
-    const out: Uint8Array[] = [];
-    let taken = 0;
-    let start = from;
-    let expanded = 1;
-    let i = from;
-    for (; i < last; i++) {
-      const plain = run.plain[i]!;
-      if (i > from && taken + plain > budget) break;
-      if (i > start && expanded + plain > max) {
-        out.push(this.#copy(run, start, i));
-        start = i;
-        expanded = 1;
-      }
-      taken += plain;
-      expanded += plain;
-    }
-    out.push(this.#copy(run, start, i));
-    refs.sentRun(run.keys.slice(from, i), run.first + from);
-    plan.since = run.first + i - 1;
-    stats.nodesSent += i - from;
-    return out;
-  }
-
-  /** One NODES_REFS message of nodes `from` to `to` (excluded) of `run`, counted as sent. */
-  #copy(run: EncodedRun, from: number, to: number): Uint8Array {
-    const start = from === 0 ? 0 : run.ends[from - 1]!;
-    const end = run.ends[to - 1]!;
-    const message = new Uint8Array(1 + end - start);
-    message[0] = NODES_REFS;
-    message.set(run.framed.subarray(start, end), 1);
-    this.sentBytes += message.length;
-    return message;
   }
 
   /** Takes nodes from the buffer up to `budget` bytes (at least one). */

@@ -279,11 +279,21 @@ export class DirectPeers extends EventTarget {
     const known = this.#links.get(id);
     if (known !== undefined && known.state !== "closed") return;
     const link = this.#open(id);
-    void (async () => {
-      const offer = await link.pc.createOffer();
-      await link.pc.setLocalDescription(offer);
-      this.#send(link, { kind: "offer", sdp: offer.sdp ?? "" });
-    })().catch((error) => this.#end(link, error));
+    this.#describe(link, "offer").catch((error) => this.#end(link, error));
+  }
+
+  /** Makes this side's offer or answer, sets it as the local description and sends it to the peer. */
+  async #describe(link: Link, kind: "offer" | "answer"): Promise<void> {
+    const description = await (kind === "offer" ? link.pc.createOffer() : link.pc.createAnswer());
+    await link.pc.setLocalDescription(description);
+    this.#send(link, { kind, sdp: description.sdp ?? "" });
+  }
+
+  /** Sets the peer's offer or answer, then adds the ICE candidates that came before it. */
+  async #remote(link: Link, type: "offer" | "answer", sdp: string): Promise<void> {
+    await link.pc.setRemoteDescription({ type, sdp });
+    link.described = true;
+    for (const candidate of link.pending.splice(0)) await link.pc.addIceCandidate(candidate);
   }
 
   #open(id: string): Link {
@@ -353,19 +363,12 @@ export class DirectPeers extends EventTarget {
       // A new offer from a peer replaces whatever was left of an earlier connection to it.
       if (link !== undefined) this.#end(link);
       link = this.#open(signal.id);
-      await link.pc.setRemoteDescription({ type: "offer", sdp: signal.sdp });
-      link.described = true;
-      for (const candidate of link.pending.splice(0)) await link.pc.addIceCandidate(candidate);
-      const answer = await link.pc.createAnswer();
-      await link.pc.setLocalDescription(answer);
-      this.#send(link, { kind: "answer", sdp: answer.sdp ?? "" });
-      return;
+      await this.#remote(link, "offer", signal.sdp);
+      return this.#describe(link, "answer");
     }
     if (link === undefined || link.state === "closed") return;
     if (signal.kind === "answer" && typeof signal.sdp === "string" && !link.described) {
-      await link.pc.setRemoteDescription({ type: "answer", sdp: signal.sdp });
-      link.described = true;
-      for (const candidate of link.pending.splice(0)) await link.pc.addIceCandidate(candidate);
+      await this.#remote(link, "answer", signal.sdp);
     } else if (signal.kind === "candidate" && typeof signal.candidate === "object" && signal.candidate !== null) {
       if (link.described) await link.pc.addIceCandidate(signal.candidate);
       else if (link.pending.length < 64) link.pending.push(signal.candidate);

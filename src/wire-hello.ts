@@ -22,6 +22,7 @@
  */
 import { ProtocolError } from "./errors.ts";
 import { readVarint, varintLength, writeVarint } from "./frame.ts";
+import { fromBase64Url, toBase64Url } from "./base64url.ts";
 import { hexInto, toHex } from "./hex.ts";
 
 /** The protocol version this implementation speaks. */
@@ -92,41 +93,8 @@ const REFS = 8;
 const HEX_ID = 16;
 const ZERO_XOR = 32;
 const HEX32 = /^[0-9a-f]{32}$/;
-const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-const B64_VALUE = new Int8Array(128).fill(-1);
-for (let i = 0; i < 64; i++) B64_VALUE[B64.charCodeAt(i)] = i;
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder("utf-8", { fatal: true });
-
-function toBase64Url(bytes: Uint8Array): string {
-  let out = "";
-  for (let i = 0; i < bytes.length; i += 3) {
-    const n = (bytes[i]! << 16) | ((bytes[i + 1] ?? 0) << 8) | (bytes[i + 2] ?? 0);
-    const chars = Math.min(4, Math.ceil(((bytes.length - i) * 8) / 6));
-    for (let c = 0; c < chars; c++) out += B64[(n >> (18 - 6 * c)) & 63];
-  }
-  return out;
-}
-
-function fromBase64Url(text: string): Uint8Array | undefined {
-  if (text.length % 4 === 1) return undefined;
-  const out = new Uint8Array(Math.floor((text.length * 6) / 8));
-  let bits = 0;
-  let acc = 0;
-  let at = 0;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    const value = code < 128 ? B64_VALUE[code]! : -1;
-    if (value < 0) return undefined;
-    acc = ((acc << 6) | value) & 0xffffff;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[at++] = (acc >> bits) & 255;
-    }
-  }
-  return out;
-}
 
 /**
  * Encodes a HELLO as a message body (type byte `type` first).

@@ -17,6 +17,8 @@ nodeOnly("the browser client bundle", "esbuild is driven from Node here", () => 
       !/^storage\/(indexeddb(-[a-z]+)?|chunk-cache|sqlite-schema)\.ts$/.test(path)
     );
     assert.deepEqual(foreign, []);
+    // The relay's cache of framed pages (and the session's path that copies from it) stays out of a client.
+    assert.ok(!paths.includes("src/encoded-pages.ts"), "src/encoded-pages.ts is relay-only");
     assert.ok(paths.includes("src/sha256-portable.ts"), "the portable SHA-256 is the bundle's hash");
     // The bundle imports nothing: everything it runs is in it.
     assert.doesNotMatch(code, /\bimport\s*\(|^import\b|\bfrom\s*"[^"]+";/m);
