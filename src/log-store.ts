@@ -171,7 +171,8 @@ export class LogStore<T> {
       while (cursor < until) {
         const page = await this.storage.read({ since: cursor, until, limit: 1024, reverse: false });
         if (page.length === 0) break;
-        for (const node of page) index.add(node.key);
+        // Each key once: the pages hold what was committed before the index took commits (which add the rest).
+        for (const node of page) index.addNew(node.key);
         cursor = page[page.length - 1]!.change;
       }
       return index;
