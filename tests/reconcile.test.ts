@@ -94,6 +94,15 @@ describe("set reconciliation", () => {
     const reply = answerFingerprint(index, "", new KeyIndex(swapped).fingerprint(""), none);
     assert.equal(reply.length, 16);
     assert.equal(none.size, 0);
+    // A HELLO's fingerprint of everything with an XOR of zeros names none, even when our XOR is one of our keys.
+    const others = keys.slice(0, 999);
+    const hex16 = (xor: Uint8Array) => [...xor].map((b) => b.toString(16).padStart(2, "0")).join("");
+    const canceller = hex16(new KeyIndex(others).fingerprint("").xor) + "0".repeat(32);
+    const crafted = new KeyIndex([...others, canceller, keys[999]!]);
+    assert.equal(hex16(crafted.fingerprint("").xor), keys[999]!.slice(0, 32));
+    const named = new Set<string>();
+    assert.ok(answerFingerprint(crafted, "", { count: 1000, xor: new Uint8Array(16) }, named).length > 0);
+    assert.equal(named.size, 0);
     // A made-up fingerprint whose XOR names a key of ours under another prefix: not taken.
     const other = keys.find((k) => k[0] !== lone[0])!;
     const fp = index.fingerprint(prefix);
