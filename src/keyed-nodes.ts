@@ -17,7 +17,12 @@ class KeyedNode {
   declare identity?: string;
   declare signature?: string;
 
-  constructor(key: string, links: readonly string[], value: Uint8Array, signer?: { identity: string; signature: string }) {
+  constructor(
+    key: string,
+    links: readonly string[],
+    value: Uint8Array,
+    signer?: { identity: string; signature: string },
+  ) {
     this.key = key;
     this.links = links;
     this.value = value;

@@ -7,8 +7,8 @@
  * fingerprint of the empty prefix; the side with the smaller id answers the other's, and from then on the sides take
  * turns, each answering every entry of the other's last turn:
  * - `FP(P)` matching ours: nothing; the peer holds nothing under P: we send every node under P; we hold nothing
- *   under P: `ALL(P)`; the peer's is ours without one key (see `loneKey`): we send that node; we hold at most {@link LIST_THRESHOLD} keys under P: `KEYS(P)` lists them; else the 16
- *   children of P as `FP` entries.
+ *   under P: `ALL(P)`; the peer's is ours without one key (see `loneKey`): we send that node; we hold at most
+ *   {@link LIST_THRESHOLD} keys under P: `KEYS(P)` lists them; else the 16 children of P as `FP` entries.
  * - `KEYS(P)`: we send the nodes under P the list lacks and answer `NEED(P)` with the listed keys we lack.
  * - `ALL(P)`: we send every node under P. `NEED(P)`: we send those nodes.
  * A turn with no entry ends the reconciliation. Peers that share n keys and differ by d settle in about

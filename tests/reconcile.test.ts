@@ -80,7 +80,10 @@ describe("set reconciliation", () => {
     const index = new KeyIndex(keys);
     const lone = keys[417]!;
     const toSend = new Set<string>();
-    assert.deepEqual(answerFingerprint(index, "", new KeyIndex(keys.filter((k) => k !== lone)).fingerprint(""), toSend), []);
+    assert.deepEqual(
+      answerFingerprint(index, "", new KeyIndex(keys.filter((k) => k !== lone)).fingerprint(""), toSend),
+      [],
+    );
     assert.deepEqual([...toSend], [lone]);
     // Under a prefix too: the key must be under it.
     const prefix = lone.slice(0, 1);
