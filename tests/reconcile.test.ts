@@ -75,6 +75,26 @@ describe("set reconciliation", () => {
     assert.ok(messages <= 4, `${messages} messages`);
   });
 
+  it("a key index fed by appends answers as one built in order: keys sorted, fingerprints, has, no key twice", () => {
+    const keys = Array.from({ length: 20_000 }, (_, i) => key(i));
+    const built = new KeyIndex(keys);
+    const appended = new KeyIndex();
+    // Appends and checked adds interleaved, as commits and an index being built from storage pages do.
+    for (let i = 0; i < keys.length; i++) {
+      if (i % 7 === 0) assert.equal(appended.add(keys[i]!), true);
+      else appended.addNew(keys[i]!);
+      if (i % 1000 === 0) assert.equal(appended.has(keys[i]!), true);
+    }
+    assert.equal(appended.add(keys[5]!), false, "a key appended is found by a checked add");
+    assert.equal(appended.size, built.size);
+    for (const prefix of ["", "a", "3f", "c07", keys[123]!.slice(0, 5)]) {
+      assert.deepEqual(appended.keys(prefix), built.keys(prefix));
+      assert.deepEqual(appended.fingerprint(prefix), built.fingerprint(prefix));
+    }
+    assert.deepEqual(appended.keys(""), [...keys].sort());
+    assert.equal(appended.has(key(-1)), false);
+  });
+
   it("settles a range the peer holds but for one key of ours in one turn, at any size, and only then", () => {
     const keys = Array.from({ length: 1000 }, (_, i) => key(i));
     const index = new KeyIndex(keys);
