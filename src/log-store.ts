@@ -171,7 +171,8 @@ export class LogStore<T> {
       while (cursor < until) {
         const page = await this.storage.read({ since: cursor, until, limit: 1024, reverse: false });
         if (page.length === 0) break;
-        for (const node of page) index.add(node.key);
+        // Each key once: the pages hold what was committed before the index took commits (which add the rest).
+        for (const node of page) index.addNew(node.key);
         cursor = page[page.length - 1]!.change;
       }
       return index;
@@ -405,7 +406,8 @@ export class LogStore<T> {
     // The key index moves with the length, in the same step: a session reads both at once.
     const index = this.#keyIndex;
     if (index !== undefined) {
-      for (const node of committed) if (node !== undefined) index.add(node.key);
+      // New keys (the storage said so; an index being built reads only what was committed before it began).
+      for (const node of committed) if (node !== undefined) index.addNew(node.key);
       // Grown past what is kept for the asking, and no reconciliation needed it: built again when one does.
       if (!index.keep && Math.max(index.size, index.coming) > EAGER_KEYS) {
         this.#keyIndex = undefined;

@@ -26,6 +26,13 @@ export class MemoryStorage implements Storage {
    * a node instead of ~50, and no pointer per node for the garbage collector to trace or remember.
    */
   #slots = new Int32Array(1024);
+  /**
+   * The slot hash of the key in each slot of `#slots`: a probe compares it before it reads the node's key, so that
+   * passing an occupied slot or looking up a key not stored touches no node (those reads were most of a commit).
+   */
+  #tags = new Int32Array(1024);
+  /** The hash of the key `#slotOf` looked up last (what a commit writes into `#tags`). */
+  #lastHash = 0;
   /** A random seed of the slot hash, so that keys cannot be chosen to pile up in one run of slots. */
   #seed = (Math.random() * 0x100000000) | 0;
   #order: StoredNode[] = [];
@@ -164,6 +171,7 @@ export class MemoryStorage implements Storage {
       if (node.change !== change) node = { ...node, change };
       // The probe ended on the empty slot where the key goes (`-1 - slot`).
       this.#slots[-1 - slot] = change;
+      this.#tags[-1 - slot] = this.#lastHash;
       this.#order.push(node);
       const links = node.links;
       for (let j = 0; j < links.length; j++) {
@@ -188,12 +196,14 @@ export class MemoryStorage implements Storage {
   /** The slot that holds `key`, or `-1 - s` where `s` is the empty slot it would go to. */
   #slotOf(key: string): number {
     const slots = this.#slots;
+    const tags = this.#tags;
     const mask = slots.length - 1;
     const order = this.#order;
-    for (let i = this.#hash(key) & mask;; i = (i + 1) & mask) {
+    const hash = this.#lastHash = this.#hash(key);
+    for (let i = hash & mask;; i = (i + 1) & mask) {
       const change = slots[i]!;
       if (change === 0) return -1 - i;
-      if (order[change - 1]!.key === key) return i;
+      if (tags[i] === hash && order[change - 1]!.key === key) return i;
     }
   }
 
@@ -203,14 +213,22 @@ export class MemoryStorage implements Storage {
     if (count * 2 <= size) return;
     while (count * 2 > size) size *= 2;
     const slots = new Int32Array(size);
+    const tags = new Int32Array(size);
     const mask = size - 1;
-    const order = this.#order;
-    for (let c = 1; c <= order.length; c++) {
-      let i = this.#hash(order[c - 1]!.key) & mask;
+    const old = this.#slots;
+    const oldTags = this.#tags;
+    // Every key's hash is in the old table: moved with its change number, no key is read or hashed again.
+    for (let j = 0; j < old.length; j++) {
+      const c = old[j]!;
+      if (c === 0) continue;
+      const hash = oldTags[j]!;
+      let i = hash & mask;
       while (slots[i] !== 0) i = (i + 1) & mask;
       slots[i] = c;
+      tags[i] = hash;
     }
     this.#slots = slots;
+    this.#tags = tags;
   }
 
   /** The checkpoint of a view, or `undefined`. */

@@ -7,8 +7,8 @@
  * fingerprint of the empty prefix; the side with the smaller id answers the other's, and from then on the sides take
  * turns, each answering every entry of the other's last turn:
  * - `FP(P)` matching ours: nothing; the peer holds nothing under P: we send every node under P; we hold nothing
- *   under P: `ALL(P)`; we hold at most {@link LIST_THRESHOLD} keys under P: `KEYS(P)` lists them; else the 16
- *   children of P as `FP` entries.
+ *   under P: `ALL(P)`; the peer's is ours without one key (see `loneKey`): we send that node; we hold at most
+ *   {@link LIST_THRESHOLD} keys under P: `KEYS(P)` lists them; else the 16 children of P as `FP` entries.
  * - `KEYS(P)`: we send the nodes under P the list lacks and answer `NEED(P)` with the listed keys we lack.
  * - `ALL(P)`: we send every node under P. `NEED(P)`: we send those nodes.
  * A turn with no entry ends the reconciliation. Peers that share n keys and differ by d settle in about
@@ -34,6 +34,7 @@ export type { ReconEntry };
 export const LIST_THRESHOLD = 32;
 
 const HEX_DIGITS = "0123456789abcdef";
+const HEX_BYTES: readonly string[] = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
 /** Both sides hold at least this many keys: the first turn splits two digits deep (see `Reconciler.first`). */
 export const DEEP_FIRST_SPLIT = 4096;
 
@@ -41,6 +42,22 @@ function sameFingerprint(a: Fingerprint, b: Fingerprint): boolean {
   if (a.count !== b.count) return false;
   for (let j = 0; j < 16; j++) if (a.xor[j] !== b.xor[j]) return false;
   return true;
+}
+
+/**
+ * The one key of ours under `prefix` that the peer's fingerprint lacks, when its fingerprint is ours without that
+ * key: one key fewer, and the XOR of the two is the key's first 16 bytes. As sure as equal fingerprints are of
+ * equal sets (the peer's set equals ours without that key down to a 128-bit XOR), and it settles the range in this
+ * turn, at any size, instead of splitting it or listing its keys.
+ */
+function loneKey(index: KeyIndex, prefix: string, mine: Fingerprint, theirs: Fingerprint): string | undefined {
+  // A HELLO of a large log names no fingerprint of everything (an XOR of zeros): nothing to take from it.
+  if (prefix === "" && theirs.xor.every((b) => b === 0)) return undefined;
+  let hex = "";
+  for (let j = 0; j < 16; j++) hex += HEX_BYTES[mine.xor[j]! ^ theirs.xor[j]!]!;
+  if (!hex.startsWith(prefix)) return undefined;
+  const found = index.keys(hex);
+  return found.length === 1 ? found[0] : undefined;
 }
 
 /**
@@ -68,6 +85,13 @@ export function answerFingerprint(
     return [];
   }
   if (mine.count === 0) return [{ kind: "all", prefix }];
+  if (mine.count === theirs.count + 1) {
+    const lone = loneKey(index, prefix, mine, theirs);
+    if (lone !== undefined) {
+      toSend.add(lone);
+      return [];
+    }
+  }
   if (mine.count <= LIST_THRESHOLD || prefix.length >= 63) return [{ kind: "keys", prefix, keys: index.keys(prefix) }];
   const reply: ReconEntry[] = [];
   for (const digit of HEX_DIGITS) {
