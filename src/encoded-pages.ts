@@ -13,7 +13,6 @@ import { LinkRefs, NODES_REFS } from "./link-refs.ts";
 import type { StoredNode } from "./node.ts";
 import { nodeWireSize } from "./node-codec.ts";
 import type { ReplicationStats } from "./replicate-types.ts";
-import type { Outbox } from "./session-send.ts";
 
 /** Nodes framed per run (one read of the log). */
 const RUN = 512;
@@ -44,12 +43,30 @@ interface Tail {
   plain: number[];
 }
 
+/**
+ * What {@link EncodedPages.initial} reads and moves of a session's outbox (`Outbox` in `session-send.ts`, named by
+ * shape so that this module and the session's do not import each other).
+ */
+interface PagesOutbox {
+  /** What the session sends in its initial exchange: a range of changes is what the cache can copy. */
+  plan:
+    | { kind: "range"; since: number; skip: { count: number }; filter?: unknown }
+    | { kind: "none" | "keys" }
+    | undefined;
+  /** The session's link references. */
+  refs: LinkRefs | undefined;
+  /** Nodes taken but not sent yet. */
+  buffer: { length: number };
+  /** Bytes the session sent. */
+  sentBytes: number;
+}
+
 function emptyTail(): Tail {
   return { first: 0, keys: [], parts: [], size: 0, ends: [], plain: [] };
 }
 
 /** One `NODES_REFS` message of nodes `from` to `to` (excluded) of `run`, counted as sent by `out`. */
-function copyMessage(out: Outbox, run: EncodedRun, from: number, to: number): Uint8Array {
+function copyMessage(out: PagesOutbox, run: EncodedRun, from: number, to: number): Uint8Array {
   const start = from === 0 ? 0 : run.ends[from - 1]!;
   const end = run.ends[to - 1]!;
   const message = new Uint8Array(1 + end - start);
@@ -152,7 +169,7 @@ export class EncodedPages {
    * @ignore
    */
   async initial(
-    out: Outbox,
+    out: PagesOutbox,
     budget: number,
     snapshot: number,
     max: number,
