@@ -26,7 +26,7 @@ import { readVarint, varintLength, writeVarint } from "./frame.ts";
 import { hexInto } from "./hex.ts";
 import { computeKey, type StoredNode } from "./node.ts";
 import { encodeNodesBodies, NODE, NODES_REFS, nodeWireSize, type WireNode } from "./node-codec.ts";
-import { markKeyed } from "./keyed-nodes.ts";
+import { keyedNode } from "./keyed-nodes.ts";
 
 export { NODES_REFS };
 /** How many of the latest keys each side keeps per direction (sent, received) to resolve references. */
@@ -436,9 +436,7 @@ export class LinkRefs {
       }
       // The key comes from the content: the log's check need not hash the node again (`keyed-nodes.ts`).
       const key = computeKey(links, value, signer?.identity);
-      const node: WireNode = signer === undefined ? { key, links, value } : { key, links, value, ...signer };
-      markKeyed(node);
-      nodes.push(node);
+      nodes.push(keyedNode(key, links, value, signer));
       this.#received.add(key);
     }
     return nodes;

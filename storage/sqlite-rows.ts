@@ -48,7 +48,20 @@ export function checkNode(node: StoredNode): string {
       `Cannot store node ${node.key}: a signed node needs an identity of 64 and a signature of 128 lower-case hex characters`,
     );
   }
+  return join(node);
+}
+
+/**
+ * The links of a node the log made (see `checked-commits.ts`) as one hex string: its key and links are well-formed
+ * already, so only its value is checked (and a signed node's identity and signature, as by {@link checkNode}).
+ */
+export function joinLinks(node: StoredNode): string {
+  return node.identity === undefined && node.signature === undefined ? join(node) : checkNode(node);
+}
+
+function join(node: StoredNode): string {
   if (!(node.value instanceof Uint8Array)) throw new TypeError(`Cannot store node ${node.key}: its value is not bytes`);
+  const links = node.links;
   return links.length === 0 ? "" : links.length === 1 ? links[0]! : links.join("");
 }
 
