@@ -3,6 +3,13 @@
  * change order (or reverse), turned into API nodes; a live stream then waits for the log to grow, and when the log
  * closes delivers what was committed before the close and ends.
  *
+ * A stream that is not live also has its own async iterator (`for await`, `values()`): it locks the stream like the
+ * standard one, but hands out the nodes of a page from an array, one settled promise each, instead of passing every
+ * node through the stream's queue and a reader's read request (about 15 calls into the runtime's stream code a
+ * node, which at 10 000 nodes mostly run before the JIT has compiled them). The stream's state follows: it closes
+ * at the end, errors with the read's error, and is cancelled by `break` (unless `preventCancel`, which puts the
+ * nodes of the page not yet handed out back in the stream's queue, so a later reader goes on where it stopped).
+ *
  * @module
  */
 import { ClosedError } from "./errors.ts";
@@ -13,6 +20,17 @@ import type { Storage } from "./storage.ts";
 
 /** Nodes per storage read. */
 const PAGE = 1024;
+
+/** The runtime's async iterator of a `ReadableStream`. */
+const standardValues = (ReadableStream.prototype as unknown as Record<symbol, unknown>)[Symbol.asyncIterator] as (
+  this: ReadableStream,
+  options?: { preventCancel?: boolean },
+) => AsyncIterableIterator<never>;
+
+/** Where a page's API nodes go: the stream's controller, or the async iterator's array. */
+export interface NodeSink<T> {
+  enqueue(node: Node<T>): void;
+}
 
 /** What a read stream needs of its log. */
 export interface StreamSource<T> {
@@ -25,7 +43,7 @@ export interface StreamSource<T> {
   /** The log's length. */
   length(): number;
   /** Enqueues the API nodes of a page of stored nodes (one call a page: the loop stays in the log). */
-  deliver(page: readonly StoredNode[], controller: ReadableStreamDefaultController<Node<T>>): void;
+  deliver(page: readonly StoredNode[], sink: NodeSink<T>): void;
   /** The log's waiters, woken when it grows or closes. */
   waiters(): Set<() => void>;
   /** The live streams' finalizers, run when the log closes. */
@@ -50,6 +68,7 @@ export function readStream<T>(source: StreamSource<T>, options: ReadStreamOption
   let controller!: ReadableStreamDefaultController<Node<T>>;
   let pulling: Promise<void> | undefined;
   const end = () => {
+    if (ended) return;
     ended = true;
     source.live.delete(finalize);
     controller.close();
@@ -75,6 +94,20 @@ export function readStream<T>(source: StreamSource<T>, options: ReadStreamOption
     }
   };
   if (live) source.live.add(finalize);
+  /** The next page, the cursor moved past it; empty at the end (or when a live stream has to wait). */
+  const nextPage = async (): Promise<readonly StoredNode[]> => {
+    if (remaining <= 0 || (reverse ? cursor <= since : cursor >= until)) return [];
+    const page = await source.storage.read(
+      reverse
+        ? { since, until: cursor, limit: Math.min(PAGE, remaining), reverse }
+        : { since: cursor, until, limit: Math.min(PAGE, remaining), reverse },
+    );
+    if (page.length > 0) {
+      remaining -= page.length;
+      cursor = reverse ? page[page.length - 1]!.change - 1 : page[page.length - 1]!.change;
+    }
+    return page;
+  };
   const pull = async (): Promise<void> => {
     await source.opening;
     for (;;) {
@@ -82,17 +115,8 @@ export function readStream<T>(source: StreamSource<T>, options: ReadStreamOption
       if (remaining <= 0 || (reverse ? cursor <= since : cursor >= until)) return end();
       // A live stream opened after the log closed has nothing to wait for.
       if (source.closed()) return live ? end() : controller.error(new ClosedError());
-      const page = await source.storage.read(
-        reverse
-          ? { since, until: cursor, limit: Math.min(PAGE, remaining), reverse }
-          : { since: cursor, until, limit: Math.min(PAGE, remaining), reverse },
-      );
-      if (page.length > 0) {
-        source.deliver(page, controller);
-        remaining -= page.length;
-        cursor = reverse ? page[page.length - 1]!.change - 1 : page[page.length - 1]!.change;
-        return;
-      }
+      const page = await nextPage();
+      if (page.length > 0) return source.deliver(page, controller);
       if (!live) return end();
       if (cursor < source.length()) continue;
       await new Promise<void>((resolve) => {
@@ -101,7 +125,7 @@ export function readStream<T>(source: StreamSource<T>, options: ReadStreamOption
       });
     }
   };
-  return new ReadableStream<Node<T>>({
+  const stream = new ReadableStream<Node<T>>({
     start: (c) => {
       controller = c;
     },
@@ -118,4 +142,77 @@ export function readStream<T>(source: StreamSource<T>, options: ReadStreamOption
       }
     },
   }, { highWaterMark: 0 });
+  if (live) return stream;
+
+  let putBack = false;
+
+  /** The async iterator of a stream that is not live (see the module doc). */
+  const values = (options?: { preventCancel?: boolean }): AsyncIterableIterator<Node<T>> => {
+    // Once read otherwise (a reader, a pipe, an iteration that put nodes back in the queue), the stream's own queue
+    // may hold nodes, or a pull may be under way: the standard iterator then reads them in order.
+    if (pulling !== undefined || putBack) return standardValues.call(stream, options);
+    const preventCancel = options?.preventCancel === true;
+    const reader = stream.getReader();
+    let buffer: Node<T>[] = [];
+    let at = 0;
+    let done = false;
+    let refilling: Promise<void> | undefined;
+    const sink: NodeSink<T> = { enqueue: (node) => void buffer.push(node) };
+    const finish = () => {
+      done = true;
+      buffer = [];
+      reader.releaseLock();
+    };
+    /** Reads the next page into the buffer, or ends the stream (and the iteration) when there is none. */
+    const refill = async (): Promise<void> => {
+      try {
+        await source.opening;
+        if (cancelled || ended) return finish();
+        if (source.closed()) throw new ClosedError();
+        const page = await nextPage();
+        buffer = [];
+        at = 0;
+        if (page.length > 0) return source.deliver(page, sink);
+        end();
+        finish();
+      } catch (error) {
+        if (!ended) {
+          ended = true;
+          controller.error(error);
+        }
+        finish();
+        throw error;
+      } finally {
+        refilling = undefined;
+      }
+    };
+    const iterator: AsyncIterableIterator<Node<T>> = {
+      next(): Promise<IteratorResult<Node<T>>> {
+        if (refilling !== undefined) return refilling.then(() => iterator.next());
+        if (at < buffer.length) return Promise.resolve({ value: buffer[at++]!, done: false });
+        if (done) return Promise.resolve({ value: undefined, done: true });
+        refilling = refill();
+        return refilling.then(() => iterator.next());
+      },
+      async return(value?: unknown): Promise<IteratorResult<Node<T>>> {
+        await refilling?.catch(() => {});
+        if (!done) {
+          if (preventCancel) {
+            putBack = true;
+            for (; at < buffer.length; at++) controller.enqueue(buffer[at]!);
+          } else {
+            await reader.cancel(value);
+          }
+          finish();
+        }
+        return { value, done: true } as IteratorResult<Node<T>>;
+      },
+      [Symbol.asyncIterator]() {
+        return iterator;
+      },
+    };
+    return iterator;
+  };
+  const own = { value: values, writable: true, configurable: true };
+  return Object.defineProperties(stream, { values: own, [Symbol.asyncIterator]: own });
 }

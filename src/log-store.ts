@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { markChecked } from "./checked-commits.ts";
 import { ClosedError, MissingLinksError, StorageConflictError } from "./errors.ts";
 import type { Identity } from "./identity.ts";
 import { toHex } from "./hex.ts";
@@ -376,6 +377,7 @@ export class LogStore<T> {
     if (nodes.length === 0) return [];
     let report: boolean[];
     try {
+      markChecked(nodes);
       report = await this.storage.commit(nodes);
     } catch (err) {
       if (err instanceof StorageConflictError) {

@@ -34,18 +34,23 @@ export function lengthOf(db: SqliteDriver): number {
 
 /**
  * The change numbers of those of `keys` (valid keys only) that are stored, and the length, read in one
- * statement.
+ * statement. `prefixes`, when given, are the keys' prefixes (see `prefixOf`), computed already.
  */
-export function lookup(db: SqliteDriver, keys: Iterable<string>): { length: number; found: Map<string, number> } {
-  const wanted = new Set<string>();
-  const prefixes = new Set<number>();
-  for (const key of keys) {
-    wanted.add(key);
-    prefixes.add(prefixOf(key));
+export function lookup(
+  db: SqliteDriver,
+  keys: Iterable<string>,
+  prefixes?: Iterable<number>,
+): { length: number; found: Map<string, number> } {
+  const wanted = keys instanceof Set ? keys as Set<string> : new Set<string>(keys);
+  let asked = prefixes;
+  if (asked === undefined) {
+    const distinct = new Set<number>();
+    for (const key of wanted) distinct.add(prefixOf(key));
+    asked = distinct;
   }
   const found = new Map<string, number>();
   let length = 0;
-  for (const row of db.all(SQL.lookup, JSON.stringify([...prefixes]))) {
+  for (const row of db.all(SQL.lookup, JSON.stringify(Array.isArray(asked) ? asked : [...asked]))) {
     const key = row[1];
     if (key === null || key === undefined) length = row[0] === null || row[0] === undefined ? 0 : Number(row[0]);
     else if (wanted.has(key as string)) found.set(key as string, Number(row[0]));
@@ -77,19 +82,36 @@ export function commitNodes(
   }
   // One lookup, inside the transaction, finds both the keys of the commit that are already stored (skipped) and
   // the stored nodes the commit links to (which stop being heads); nothing looked up before is trusted.
+  // Each key's prefix is computed once: for the lookup, and for the recent keys when every node is new.
   const asked = new Set<string>();
-  for (const node of given) {
-    asked.add(node.key);
-    for (const link of node.links) asked.add(link);
+  const prefixes: number[] = new Array(given.length);
+  const askedPrefixes: number[] = [];
+  for (let i = 0; i < given.length; i++) {
+    const node = given[i]!;
+    const prefix = prefixOf(node.key);
+    prefixes[i] = prefix;
+    if (!asked.has(node.key)) {
+      asked.add(node.key);
+      askedPrefixes.push(prefix);
+    }
+    const links = node.links;
+    for (let j = 0; j < links.length; j++) {
+      const link = links[j]!;
+      if (!asked.has(link)) {
+        asked.add(link);
+        askedPrefixes.push(prefixOf(link));
+      }
+    }
   }
-  const found = lookup(db, asked).found;
+  const found = lookup(db, asked, askedPrefixes).found;
   const fresh: boolean[] = new Array(given.length);
   const keys = new Set<string>();
   const nodes: StoredNode[] = [];
   const links: string[] = [];
+  const newPrefixes: number[] = [];
   for (let i = 0; i < given.length; i++) {
     let node = given[i]!;
-    if (found.has(node.key) || keys.has(node.key)) {
+    if ((found.size > 0 && found.has(node.key)) || keys.has(node.key)) {
       fresh[i] = false;
       continue;
     }
@@ -99,6 +121,7 @@ export function commitNodes(
     if (node.change !== change) node = { ...node, change };
     nodes.push(node);
     links.push(givenLinks[i]!);
+    newPrefixes.push(prefixes[i]!);
   }
   if (nodes.length === 0) return { fresh, settled: settledBefore };
   const outside = new Set<string>();
@@ -126,8 +149,8 @@ export function commitNodes(
     }
   }
 
-  if (nodes.length === 1) db.run(SQL.insertRecentOne, prefixOf(nodes[0]!.key), base + 1);
-  else db.run(SQL.insertRecent, JSON.stringify(nodes.map((node) => prefixOf(node.key))), base + 1);
+  if (nodes.length === 1) db.run(SQL.insertRecentOne, newPrefixes[0]!, base + 1);
+  else db.run(SQL.insertRecent, JSON.stringify(newPrefixes), base + 1);
 
   // Heads: a stored node the commit links to stops being a head; a node of the commit becomes one unless a
   // later node of the commit links to it.

@@ -12,6 +12,8 @@ import { chain, makeStoredNode } from "./conformance.ts";
 import { openSqlite, openSqliteDriver } from "./sqlite-open.ts";
 import { migrateSqliteSchema, SQLITE_SCHEMA_VERSION, type SqliteDriver, SqliteStorage } from "./sqlite.ts";
 import type { Storage } from "../src/storage.ts";
+import { markChecked, wasChecked } from "../src/checked-commits.ts";
+import { Hyperlog } from "../mod.ts";
 
 const runtime = "Bun" in globalThis ? "bun" : "Deno" in globalThis ? "deno" : "node";
 const dir = mkdtempSync(join(tmpdir(), "hyperlog-sqlite-test-"));
@@ -314,6 +316,31 @@ describe(`SqliteStorage: behaviour beyond the conformance suite (${runtime})`, (
     await assert.rejects(storage.commit([{ ...good, identity: "ab".repeat(32) }]), TypeError);
     assert.equal(await storage.length(), 0);
     await storage.close();
+  });
+
+  it("skips the hex checks only for the log's own commits, and still checks their values and signatures", async () => {
+    const storage = await openSqlite(":memory:");
+    const marked: boolean[] = [];
+    const commit = storage.commit.bind(storage);
+    storage.commit = (nodes) => {
+      marked.push(wasChecked(nodes));
+      return commit(nodes);
+    };
+    const log = new Hyperlog(storage);
+    await log.batch([{ value: "a" }, { value: "b", links: [0] }]);
+    await log.ingest([{ links: [], value: new TextEncoder().encode(JSON.stringify("c")) }]);
+    assert.deepEqual(marked, [true, true], "the log marks what it commits");
+    assert.equal(await storage.length(), 3);
+    // A marked commit still refuses a value that is not bytes, or a malformed signature, and stores nothing.
+    const good = makeStoredNode([], "good", 4);
+    const bad = [good, { ...makeStoredNode([], "x", 5), value: "text" as unknown as Uint8Array }];
+    markChecked(bad);
+    await assert.rejects(storage.commit(bad), /its value is not bytes/);
+    const forged = [{ ...good, identity: "ab".repeat(32), signature: "XY".repeat(64) }];
+    markChecked(forged);
+    await assert.rejects(storage.commit(forged), /signature of 128 lower-case hex/);
+    assert.equal(await storage.length(), 3);
+    await log.close();
   });
 
   it("opens a 20 000-node file without reading its nodes", async () => {

@@ -42,8 +42,9 @@ import {
   type SqliteStorageOptions,
   type SqliteValue,
 } from "./sqlite-driver.ts";
+import { wasChecked } from "../src/checked-commits.ts";
 import { commitNodes, type Inserts, inserts, lengthOf, lookup } from "./sqlite-commit.ts";
-import { bytesOf, checkNode, isKey, jsonChunks, prefixOf, text, UTF8 } from "./sqlite-rows.ts";
+import { bytesOf, checkNode, isKey, joinLinks, jsonChunks, prefixOf, text, UTF8 } from "./sqlite-rows.ts";
 import {
   INFO_TABLE,
   migrate,
@@ -317,7 +318,8 @@ export class SqliteStorage implements Storage {
   commit(nodes: readonly StoredNode[]): Promise<boolean[]> {
     return this.#call("committing nodes", () => {
       if (nodes.length === 0) return [];
-      const links = nodes.map(checkNode);
+      // The log's own commits hold well-formed hex already (`checked-commits.ts`): only their values are checked.
+      const links = nodes.map(wasChecked(nodes) ? joinLinks : checkNode);
       return this.driver.transaction(() => {
         const { fresh, settled } = commitNodes(this.driver, this.#inserts, this.#settled, nodes, links);
         this.#settled = settled;
