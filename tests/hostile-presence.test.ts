@@ -115,22 +115,28 @@ function scenarios(base: () => string, host: "serve" | "worker"): void {
 /** The fan-out budget the suites run with (small, so that 20 watchers reach it at once). */
 const BUDGET = 20_000;
 
+/** `hyperlog serve` in a new directory: presence unthrottled per socket, `fanout` bytes a second for each log. */
+async function presenceServer(prefix: string, fanout: number): Promise<{ dir: string; server: RunningServer }> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const server = await serve({
+    dir,
+    port: 0,
+    settings: {
+      WRITE_TOKEN: "w",
+      METRICS_TOKEN: "m",
+      PRESENCE_PER_SECOND: "100000",
+      PRESENCE_FANOUT_BYTES: String(fanout),
+      HELLO_TIMEOUT_MS: "120000",
+    },
+  });
+  return { dir, server };
+}
+
 describe("hostile presence against hyperlog serve", () => {
   let dir: string;
   let server: RunningServer;
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "hyperlog-hostile-presence-"));
-    server = await serve({
-      dir,
-      port: 0,
-      settings: {
-        WRITE_TOKEN: "w",
-        METRICS_TOKEN: "m",
-        PRESENCE_PER_SECOND: "100000",
-        PRESENCE_FANOUT_BYTES: String(BUDGET),
-        HELLO_TIMEOUT_MS: "120000",
-      },
-    });
+    ({ dir, server } = await presenceServer("hyperlog-hostile-presence-", BUDGET));
   });
   after(async () => {
     await server.close();
@@ -165,18 +171,7 @@ describe("a paused presence reader on hyperlog serve (no budget in the way)", ()
     return w;
   };
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "hyperlog-paused-presence-"));
-    server = await serve({
-      dir,
-      port: 0,
-      settings: {
-        WRITE_TOKEN: "w",
-        METRICS_TOKEN: "m",
-        PRESENCE_PER_SECOND: "100000",
-        PRESENCE_FANOUT_BYTES: "1000000000",
-        HELLO_TIMEOUT_MS: "120000",
-      },
-    });
+    ({ dir, server } = await presenceServer("hyperlog-paused-presence-", 1_000_000_000));
   });
   after(async () => {
     for (const w of open) w.socket.close();
