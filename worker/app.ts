@@ -18,7 +18,7 @@ import type { RelayEnv } from "./relay.ts";
 import { ConfigError, LOG_NAME as NAME, readSettings } from "./settings.ts";
 import { readPresence } from "./presence-settings.ts";
 import { checkToken, looksSigned } from "./tokens.ts";
-import { isKey } from "../src/keys.ts";
+import { isKey } from "../mod.ts";
 
 /** What a 500 says: never a path, a stack or an error's own message (the operator's log has those). */
 export const INTERNAL_ERROR = "The relay failed (an internal error, logged for its operator): retry later";

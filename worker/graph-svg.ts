@@ -6,8 +6,7 @@
  *
  * @module
  */
-import { previewValue } from "../src/graph-text.ts";
-import { layoutDag } from "../mod.ts";
+import { layoutDag, previewValue } from "../mod.ts";
 
 /**
  * A node as the SVG shows it.

@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { utf8Length } from "../src/presence-wire.ts";
+import { utf8Length } from "../mod.ts";
 import { CLOSE } from "./limits.ts";
 import { PRESENCE_CODE, type PresenceSettings } from "./presence-settings.ts";
 import type { PresenceStore } from "./presence-store.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 import { DEFAULT_LIMITS, type RelayLimits } from "./limits.ts";
-import { isKey } from "../src/keys.ts";
+import { isKey } from "../mod.ts";
 
 /** A log name: 1 to 128 letters, digits, '.', '_' or '-', not starting with '.', '_' or '-'. */
 export const LOG_NAME: RegExp = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
