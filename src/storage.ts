@@ -25,6 +25,7 @@
  *
  * @module
  */
+import { StorageConflictError } from "./errors.ts";
 import type { StoredNode } from "./node.ts";
 
 export type { StoredNode };
@@ -235,3 +236,34 @@ export interface ViewStorage {
  * ```
  */
 export interface Storage extends NodeStore, MetaStore, ViewStorage {}
+
+/**
+ * Checks the rule every backend's `commit` keeps: the given nodes are numbered `base + 1`, `base + 2`, ... where
+ * `base` is the store's length inside the commit's transaction; throws a `StorageConflictError` otherwise (another
+ * writer may share the store).
+ *
+ * @example
+ * ```ts
+ * import { checkCommitChanges } from "./storage.ts";
+ * const node = { key: "ab".repeat(32), links: [], value: new Uint8Array(), change: 3 };
+ * checkCommitChanges([node], 2);
+ * let refused = false;
+ * try {
+ *   checkCommitChanges([node], 0);
+ * } catch (error) {
+ *   refused = (error as Error).name === "StorageConflictError";
+ * }
+ * console.assert(refused);
+ * ```
+ */
+export function checkCommitChanges(given: readonly StoredNode[], base: number): void {
+  for (let i = 0; i < given.length; i++) {
+    const node = given[i]!;
+    if (node.change !== base + i + 1) {
+      throw new StorageConflictError(
+        `Commit expected change ${base + i + 1} for node ${node.key} but got ${node.change}; ` +
+          "another writer may share this store",
+      );
+    }
+  }
+}

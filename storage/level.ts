@@ -15,9 +15,16 @@
  *
  * @module
  */
-import { ClosedError, StorageConflictError, StorageError } from "../src/errors.ts";
+import { ClosedError, StorageError } from "../src/errors.ts";
 import type { StoredNode } from "../src/node.ts";
-import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "../src/storage.ts";
+import {
+  checkCommitChanges,
+  type ReadRange,
+  type Storage,
+  type ViewRange,
+  type ViewState,
+  type ViewWrite,
+} from "../src/storage.ts";
 import { checkViewCommit } from "../src/view-keys.ts";
 
 export type { ReadRange, Storage, StoredNode, ViewRange, ViewState, ViewWrite };
@@ -410,15 +417,7 @@ export class LevelStorage implements Storage {
     return this.#serial(async () => {
       this.#check();
       const base = this.#length;
-      for (let i = 0; i < given.length; i++) {
-        const node = given[i]!;
-        if (node.change !== base + i + 1) {
-          throw new StorageConflictError(
-            `Commit expected change ${base + i + 1} for node ${node.key} but got ${node.change}; ` +
-              "another writer may share this store",
-          );
-        }
-      }
+      checkCommitChanges(given, base);
       const stored = await this.has(given.map((node) => node.key));
       const fresh: boolean[] = new Array(given.length);
       const keys = new Set<string>();

@@ -6,8 +6,8 @@
  *
  * @module
  */
-import { StorageConflictError } from "../src/errors.ts";
 import type { StoredNode } from "../src/node.ts";
+import { checkCommitChanges } from "../src/storage.ts";
 import type { SqliteDriver, SqliteValue } from "./sqlite-driver.ts";
 import { prefixOf, pushRow } from "./sqlite-rows.ts";
 import { INSERT_COLUMNS, insertSql, MAX_ROWS_PER_INSERT, MIN_RECENT_KEYS, SQL } from "./sqlite-schema.ts";
@@ -71,15 +71,7 @@ export function commitNodes(
   givenLinks: readonly string[],
 ): { fresh: boolean[]; settled: number } {
   const base = lengthOf(db);
-  for (let i = 0; i < given.length; i++) {
-    const node = given[i]!;
-    if (node.change !== base + i + 1) {
-      throw new StorageConflictError(
-        `Commit expected change ${base + i + 1} for node ${node.key} but got ${node.change}; ` +
-          "another writer may share this store",
-      );
-    }
-  }
+  checkCommitChanges(given, base);
   // One lookup, inside the transaction, finds both the keys of the commit that are already stored (skipped) and
   // the stored nodes the commit links to (which stop being heads); nothing looked up before is trusted.
   // Each key's prefix is computed once: for the lookup, and for the recent keys when every node is new.
