@@ -4,15 +4,12 @@
  * `hyperlog serve` (every runtime) and in the Worker (workerd through Miniflare, Node only).
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Hyperlog } from "../mod.ts";
 import { escapeXml, graphSvg } from "../worker/graph-svg.ts";
-import { type RunningServer, serve } from "../worker/serve.ts";
 import { elements, parseXml, textOf } from "./_xml.ts";
 import { type Client, connect, json, waitFor } from "./_relay-clients.ts";
+import { servedRelay } from "./_served.ts";
 
 const runtime = "Bun" in globalThis ? "bun" : "Deno" in globalThis ? "deno" : "node";
 const HOSTILE = `</text><script>alert(1)</script><text onload="alert(2)">]]><!-- &amp; \u0000\ud800`;
@@ -121,18 +118,12 @@ describe("graphSvg", () => {
 });
 
 describe("relay views in hyperlog serve", () => {
-  const dir = mkdtempSync(join(tmpdir(), "hyperlog-views-"));
-  let server: RunningServer | undefined;
   const clients: Client[] = [];
-  before(async () => {
-    server = await serve({ dir, port: 0 });
-  });
-  after(async () => {
+  after(() => {
     for (const c of clients) c.socket.close();
-    await server?.close();
-    rmSync(dir, { recursive: true, force: true });
   });
-  relayViews(() => server!.url, clients);
+  const relay = servedRelay("hyperlog-views-");
+  relayViews(relay.url, clients);
 });
 
 if (runtime === "node") {

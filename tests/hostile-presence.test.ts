@@ -7,14 +7,11 @@
  * Object what a socket buffers, so the paused reader is a serve case).
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { PRESENCE_HIGH_WATER } from "../worker/presence-hub.ts";
-import { type RunningServer, serve } from "../worker/serve.ts";
 import { rawSocket } from "./_hostile.ts";
 import { nodeOnly } from "./_helpers.ts";
+import { type ServedRelay, servedRelay } from "./_served.ts";
 
 /** A WebSocket that speaks presence only and counts what it receives. */
 class Watcher {
@@ -115,34 +112,20 @@ function scenarios(base: () => string, host: "serve" | "worker"): void {
 /** The fan-out budget the suites run with (small, so that 20 watchers reach it at once). */
 const BUDGET = 20_000;
 
-/** `hyperlog serve` in a new directory: presence unthrottled per socket, `fanout` bytes a second for each log. */
-async function presenceServer(prefix: string, fanout: number): Promise<{ dir: string; server: RunningServer }> {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  const server = await serve({
-    dir,
-    port: 0,
-    settings: {
-      WRITE_TOKEN: "w",
-      METRICS_TOKEN: "m",
-      PRESENCE_PER_SECOND: "100000",
-      PRESENCE_FANOUT_BYTES: String(fanout),
-      HELLO_TIMEOUT_MS: "120000",
-    },
+/** `hyperlog serve` for this block: presence unthrottled per socket, `fanout` bytes a second for each log. */
+function presenceServer(prefix: string, fanout: number): ServedRelay {
+  return servedRelay(prefix, {
+    WRITE_TOKEN: "w",
+    METRICS_TOKEN: "m",
+    PRESENCE_PER_SECOND: "100000",
+    PRESENCE_FANOUT_BYTES: String(fanout),
+    HELLO_TIMEOUT_MS: "120000",
   });
-  return { dir, server };
 }
 
 describe("hostile presence against hyperlog serve", () => {
-  let dir: string;
-  let server: RunningServer;
-  before(async () => {
-    ({ dir, server } = await presenceServer("hyperlog-hostile-presence-", BUDGET));
-  });
-  after(async () => {
-    await server.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  scenarios(() => server.url, "serve");
+  const relay = presenceServer("hyperlog-hostile-presence-", BUDGET);
+  scenarios(relay.url, "serve");
 });
 
 nodeOnly("hostile presence against the relay worker", "Miniflare drives workerd from Node", () => {
@@ -161,23 +144,17 @@ nodeOnly("hostile presence against the relay worker", "Miniflare drives workerd 
 });
 
 describe("a paused presence reader on hyperlog serve (no budget in the way)", () => {
-  let dir: string;
-  let server: RunningServer;
   const open: Watcher[] = [];
-  const base = () => server.url;
+  after(() => {
+    for (const w of open) w.socket.close();
+  });
+  const relay = presenceServer("hyperlog-paused-presence-", 1_000_000_000);
+  const base = relay.url;
   const watcher = (log: string) => {
     const w = new Watcher(base(), log);
     open.push(w);
     return w;
   };
-  before(async () => {
-    ({ dir, server } = await presenceServer("hyperlog-paused-presence-", 1_000_000_000));
-  });
-  after(async () => {
-    for (const w of open) w.socket.close();
-    await server.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
   it("a watcher that stops reading makes nothing pile up, and gets the latest state once it reads again", async () => {
     const log = "serve-paused";
     const paused = await rawSocket(`${base()}/logs/${log}/ws?token=w`);

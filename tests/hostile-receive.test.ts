@@ -6,17 +6,14 @@
  * relay's RSS under a 256 MB flood, in a process of its own, is measured by `npm run bench -- --only hostile`.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { Hyperlog, replicateWebSocket } from "../mod.ts";
 import { encodeNodesBodies } from "../src/wire.ts";
 import { HostedSocket, MESSAGE_OVERHEAD } from "../worker/hosted-socket.ts";
-import { type RunningServer, serve } from "../worker/serve.ts";
 import { flood, HIGH_ID, hostileHello, rawSocket } from "./_hostile.ts";
 import { runtime } from "./_helpers.ts";
 import { json } from "./_relay-clients.ts";
+import { servedRelay } from "./_served.ts";
 import { waitFor } from "./_wait.ts";
 
 describe("HostedSocket: what a client sent and the relay has not handled", () => {
@@ -93,24 +90,13 @@ const SETTINGS: Record<string, string> = {
 };
 
 describe(`the node flood against hyperlog serve (${runtime})`, () => {
-  const dir = mkdtempSync(join(tmpdir(), "hyperlog-receive-"));
-  let server: RunningServer | undefined;
-  before(async () => {
-    server = await serve({ dir, port: 0, settings: SETTINGS });
-  });
-  after(async () => {
-    await server?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const metric = (name: string): number => {
-    const line = server!.relay.metrics.render().split("\n").find((l) => l.startsWith(`hyperlog_${name} `));
-    return line === undefined ? NaN : Number(line.split(" ")[1]);
-  };
+  const relay = servedRelay("hyperlog-receive-", SETTINGS);
+  const metric = (name: string): number => relay.metric(name);
 
   it("holds at most RECEIVE_BUFFER_BYTES and one message per socket (Node pauses it), and stores each node once", async () => {
     const seed = new Hyperlog(undefined, { valueEncoding: "utf-8" });
     await seed.batch(Array.from({ length: 10 }, (_, i) => ({ value: `seed ${i}` })));
-    const url = server!.url;
+    const url = relay.url();
     const pusher = new WebSocket(`${url.replace(/^http/, "ws")}/logs/flood/ws`);
     await replicateWebSocket(seed as Hyperlog<unknown>, pusher, { maxFrame: FRAME }).done;
     pusher.close();

@@ -7,9 +7,6 @@
  * `npm run bench -- --only hostile`.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
   decodeMessage,
@@ -25,10 +22,10 @@ import {
 import { encodeNodesBodies } from "../src/wire.ts";
 import { DEFAULT_LIMITS } from "../worker/limits.ts";
 import { RelayCore, type RelaySocket } from "../worker/relay-core.ts";
-import { type RunningServer, serve } from "../worker/serve.ts";
 import { flood, HIGH_ID, hostileHello, type RawSocket, rawSocket, splitAll, turnReply } from "./_hostile.ts";
 import { nodeOnly } from "./_helpers.ts";
 import { json, waitFor } from "./_relay-clients.ts";
+import { servedRelay } from "./_served.ts";
 
 /** The relay's settings for these tests: short deadlines, a write budget no test reaches, 256 KiB frames. */
 const SETTINGS: Record<string, string> = {
@@ -409,22 +406,8 @@ describe("the relay waits for a socket's buffer (bufferedAmount)", () => {
 });
 
 describe("hostile peers against hyperlog serve (this runtime)", () => {
-  const dir = mkdtempSync(join(tmpdir(), "hyperlog-hostile-"));
-  let server: RunningServer | undefined;
-  before(async () => {
-    server = await serve({ dir, port: 0, settings: SETTINGS });
-  });
-  after(async () => {
-    await server?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  hostileCases(() => ({
-    url: () => server!.url,
-    metric: (name) => {
-      const line = server!.relay.metrics.render().split("\n").find((l) => l.startsWith(`hyperlog_${name} `));
-      return line === undefined ? 0 : Number(line.split(" ")[1]);
-    },
-  }), "serve");
+  const relay = servedRelay("hyperlog-hostile-", SETTINGS);
+  hostileCases(() => ({ url: relay.url, metric: (name) => relay.metric(name, 0) }), "serve");
 });
 
 nodeOnly("hostile peers against the relay worker (workerd through Miniflare)", "Miniflare drives workerd", () => {

@@ -6,13 +6,11 @@
  * same with deno and bun) sends the issue's 10 000 (README "Operating a relay").
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readdirSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import { type RunningServer, serve } from "../worker/serve.ts";
 import { setEventSink } from "../worker/events.ts";
 import { allowed, fuzz, sendRaw } from "./_http-fuzz.ts";
+import { servedRelay } from "./_served.ts";
 
 const runtime = "Bun" in globalThis ? "bun" : "Deno" in globalThis ? "deno" : "node";
 const COUNT = 1500;
@@ -22,38 +20,32 @@ function summary(tally: Map<string, number>): string {
 }
 
 describe(`relay fuzz: malformed HTTP to hyperlog serve on ${runtime}`, () => {
-  const dir = mkdtempSync(join(tmpdir(), "hyperlog-fuzz-"));
-  let server: RunningServer;
   const lines: string[] = [];
   let restore: () => void;
-  before(async () => {
+  before(() => {
     restore = setEventSink((line) => void lines.push(line));
-    server = await serve({ dir, port: 0 });
   });
-  after(async () => {
-    await server?.close();
-    restore();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const relay = servedRelay("hyperlog-fuzz-");
+  after(() => restore());
 
   it("the request that killed serve on Node (Host: [) is a 400, on the plain and the upgrade path", async () => {
     for (const host of ["[", "a b"]) {
-      assert.equal(await sendRaw(server.port, `GET /health HTTP/1.1\r\nHost: ${host}\r\n\r\n`), "400");
+      assert.equal(await sendRaw(relay.server.port, `GET /health HTTP/1.1\r\nHost: ${host}\r\n\r\n`), "400");
       const upgrade = `GET /logs/x/ws HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
         "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
-      assert.equal(await sendRaw(server.port, upgrade), "400");
+      assert.equal(await sendRaw(relay.server.port, upgrade), "400");
     }
-    assert.equal((await fetch(`${server.url}/health`)).status, 200);
+    assert.equal((await fetch(`${relay.url()}/health`)).status, 200);
   });
 
   it(`${COUNT} malformed requests: no answer outside 4xx from the relay, none accepted, still serving`, async () => {
-    const { tally, bad } = await fuzz(server.port, COUNT, { seed: 13 });
+    const { tally, bad } = await fuzz(relay.server.port, COUNT, { seed: 13 });
     assert.deepEqual(bad, [], `answers: ${summary(tally)}`);
     const relayAnswers = [...tally].filter(([s]) => /^4\d\d$/.test(s)).reduce((n, [, c]) => n + c, 0);
     assert.ok(relayAnswers > COUNT / 3, `most requests reach the relay's code (${summary(tally)})`);
     assert.ok([...tally.keys()].every(allowed));
-    assert.equal((await fetch(`${server.url}/health`)).status, 200, "still serving");
-    assert.deepEqual(readdirSync(dir), [], "no log created by any of them");
+    assert.equal((await fetch(`${relay.url()}/health`)).status, 200, "still serving");
+    assert.deepEqual(readdirSync(relay.dir), [], "no log created by any of them");
   });
 });
 

@@ -14,9 +14,10 @@ import { main } from "../cli/cli.ts";
 import { openSqlite } from "../storage/sqlite-open.ts";
 import { setEventSink } from "../worker/events.ts";
 import { CLOSE } from "../worker/limits.ts";
-import { type RunningServer, serve } from "../worker/serve.ts";
+import { serve } from "../worker/serve.ts";
 import { createToken } from "../worker/tokens.ts";
 import { connect, json, nodeMessage } from "./_relay-clients.ts";
+import { servedRelay } from "./_served.ts";
 
 const runtime = "Bun" in globalThis ? "bun" : "Deno" in globalThis ? "deno" : "node";
 const SECRET = "0123456789abcdef".repeat(4);
@@ -89,23 +90,19 @@ describe("capability tokens: hyperlog token create", () => {
 });
 
 describe(`capability tokens on hyperlog serve (${runtime})`, () => {
-  const dir = mkdtempSync(join(tmpdir(), "hyperlog-tokens-"));
-  let server: RunningServer;
   let restore: () => void;
-  before(async () => {
+  before(() => {
     restore = setEventSink(() => {});
-    server = await serve({ dir, port: 0, settings: { TOKEN_SECRET: SECRET } });
   });
-  after(async () => {
-    await server?.close();
-    restore();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const relay = servedRelay("hyperlog-tokens-", { TOKEN_SECRET: SECRET });
+  after(() => restore());
 
-  it("a token opens the logs it names with its role, until it expires", () => checks(server.url));
+  it("a token opens the logs it names with its role, until it expires", () => checks(relay.url()));
 
   it("a short TOKEN_SECRET stops the relay at start", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hyperlog-tokens-short-"));
     await assert.rejects(serve({ dir, port: 0, settings: { TOKEN_SECRET: "short" } }), /at least 32 characters/);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
 
