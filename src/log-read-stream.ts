@@ -79,13 +79,8 @@ export function readStream<T>(source: StreamSource<T>, options: ReadStreamOption
     await pulling?.catch(() => {});
     if (cancelled || ended) return;
     try {
-      while (remaining > 0 && cursor < until) {
-        const page = await source.storage.read({ since: cursor, until, limit: Math.min(PAGE, remaining), reverse });
-        if (page.length === 0) break;
-        source.deliver(page, controller);
-        remaining -= page.length;
-        cursor = page[page.length - 1]!.change;
-      }
+      // A live stream reads forward: `nextPage` reads on from the cursor to `until`.
+      for (let page; (page = await nextPage()).length > 0;) source.deliver(page, controller);
       end();
     } catch (error) {
       ended = true;
@@ -114,17 +109,8 @@ export function readStream<T>(source: StreamSource<T>, options: ReadStreamOption
       if (remaining <= 0 || (reverse ? cursor <= since : cursor >= until)) return end();
       // A live stream opened after the log closed has nothing to wait for.
       if (source.closed()) return live ? end() : controller.error(new ClosedError());
-      const page = await source.storage.read(
-        reverse
-          ? { since, until: cursor, limit: Math.min(PAGE, remaining), reverse }
-          : { since: cursor, until, limit: Math.min(PAGE, remaining), reverse },
-      );
-      if (page.length > 0) {
-        source.deliver(page, controller);
-        remaining -= page.length;
-        cursor = reverse ? page[page.length - 1]!.change - 1 : page[page.length - 1]!.change;
-        return;
-      }
+      const page = await nextPage();
+      if (page.length > 0) return source.deliver(page, controller);
       if (!live) return end();
       if (cursor < source.length()) continue;
       await new Promise<void>((resolve) => {
