@@ -129,6 +129,7 @@ export const benchmark: BenchModule = {
     } from mod.ts, built by esbuild for browsers (ES2022, ESM), so everything they reach is in it: the log, memory and IndexedDB storage, replication, the WebSocket client, and the portable SHA-256.`,
     "The demo page's script is the client plus the page's plain-DOM code, bundled by scripts/build-demo.ts as `npm start` serves it.",
     "The relay worker is bundled by wrangler itself (`wrangler deploy --dry-run --outdir`), as a deploy would upload it.",
+    "The row of parts replaces each part's modules with stand-ins that keep their exports and do nothing (PARTS, STAND_INS): what the bundle loses is what the part costs; a bundle with stand-ins does not work.",
     "The size does not vary between runs; it is measured once.",
   ],
   async run(): Promise<Figure[]> {
