@@ -109,8 +109,17 @@ export function readStream<T>(source: StreamSource<T>, options: ReadStreamOption
       if (remaining <= 0 || (reverse ? cursor <= since : cursor >= until)) return end();
       // A live stream opened after the log closed has nothing to wait for.
       if (source.closed()) return live ? end() : controller.error(new ClosedError());
-      const page = await nextPage();
-      if (page.length > 0) return source.deliver(page, controller);
+      const page = await source.storage.read(
+        reverse
+          ? { since, until: cursor, limit: Math.min(PAGE, remaining), reverse }
+          : { since: cursor, until, limit: Math.min(PAGE, remaining), reverse },
+      );
+      if (page.length > 0) {
+        source.deliver(page, controller);
+        remaining -= page.length;
+        cursor = reverse ? page[page.length - 1]!.change - 1 : page[page.length - 1]!.change;
+        return;
+      }
       if (!live) return end();
       if (cursor < source.length()) continue;
       await new Promise<void>((resolve) => {
