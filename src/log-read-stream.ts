@@ -121,7 +121,8 @@ export function readStream<T>(source: StreamSource<T>, options: ReadStreamOption
         return;
       }
       if (!live) return end();
-      if (cursor < source.length()) continue;
+      // Closed while the page was read: its close woke the waiters already, so the checks above end the stream.
+      if (cursor < source.length() || source.closed()) continue;
       await new Promise<void>((resolve) => {
         wake = resolve;
         source.waiters().add(resolve);
