@@ -25,7 +25,15 @@ import { InvalidNodeError, ProtocolError } from "./errors.ts";
 import { readVarint, varintLength, writeVarint } from "./frame.ts";
 import { HEX_PAIRS, hexInto } from "./hex.ts";
 import { computeKey, type StoredNode } from "./node.ts";
-import { encodeNodesBodies, NODE, NODES_REFS, nodeWireSize, type WireNode } from "./node-codec.ts";
+import {
+  encodeNodesBodies,
+  NODE,
+  NODES_REFS,
+  nodeTailSize,
+  nodeWireSize,
+  type WireNode,
+  writeNodeTail,
+} from "./node-codec.ts";
 import { keyedNode } from "./keyed-nodes.ts";
 
 export { NODES_REFS };
@@ -239,8 +247,7 @@ export class LinkRefs {
   /** The body size of `node` in a `NODES_REFS` message, its links' tags put in `tags`. */
   #measure(node: StoredNode, tags: number[]): number {
     const links = node.links;
-    let body = 1 + varintLength(links.length) + 1 + (node.identity !== undefined ? 96 : 0) +
-      varintLength(node.value.length) + node.value.length;
+    let body = 1 + varintLength(links.length) + nodeTailSize(node);
     for (let i = 0; i < links.length; i++) {
       const tag = this.#tag(links[i]!);
       tags[i] = tag;
@@ -263,17 +270,8 @@ export class LinkRefs {
         at += 32;
       }
     }
-    const signed = node.identity !== undefined;
-    buf[at++] = signed ? 1 : 0;
-    if (signed) {
-      hexInto(node.identity!, buf, at);
-      hexInto(node.signature!, buf, at + 32);
-      at += 96;
-    }
-    at = writeVarint(buf, at, node.value.length);
-    buf.set(node.value, at);
     this.#sent.add(node.key, node.change);
-    return at + node.value.length;
+    return writeNodeTail(buf, at, node);
   }
 
   /**

@@ -45,14 +45,38 @@ export function checkLinks(links: unknown, where: string, index?: number): reado
       );
     }
   }
-  if (links.length > 1) {
-    const seen = new Set<string>();
-    for (const link of links as string[]) {
-      if (seen.has(link)) throw new TypeError(`${label(where, index)}: link ${link} is given twice`);
-      seen.add(link);
-    }
-  }
+  const twice = repeatedLink(links as string[]);
+  if (twice !== undefined) throw new TypeError(`${label(where, index)}: link ${twice} is given twice`);
   return links as string[];
+}
+
+/** The first link that `links` holds twice, if any. */
+function repeatedLink(links: readonly string[]): string | undefined {
+  if (links.length < 2) return undefined;
+  const seen = new Set<string>();
+  for (const link of links) {
+    if (seen.has(link)) return link;
+    seen.add(link);
+  }
+  return undefined;
+}
+
+/**
+ * The draft of a node whose key `key` was computed from its content, after checking it against the key it
+ * `claimed` (if it claimed one).
+ */
+function checkedDraft(claimed: unknown, key: string, raw: RawNode, links: readonly string[]): Draft {
+  if (claimed !== undefined && key !== claimed) {
+    throw new InvalidNodeError(
+      `Node ${claimed} does not match its content: its links, value and identity hash to ${key}`,
+    );
+  }
+  const draft: Draft = { key, links, value: raw.value };
+  if (raw.identity !== undefined) {
+    draft.identity = raw.identity;
+    draft.signature = raw.signature!;
+  }
+  return draft;
 }
 
 /** A read-stream count option: `undefined`, or a non-negative integer (or `Infinity` where allowed). */
@@ -93,18 +117,7 @@ export function checkRaw(raw: RawNode): Draft {
   if (identity !== undefined && !isKey(identity)) {
     throw new InvalidNodeError(`${name} has an identity that is not 64 lower-case hex characters`);
   }
-  const key = encodeNode(links, raw.value, identity).key;
-  if (claimed !== undefined && key !== claimed) {
-    throw new InvalidNodeError(
-      `Node ${claimed} does not match its content: its links, value and identity hash to ${key}`,
-    );
-  }
-  const draft: Draft = { key, links, value: raw.value };
-  if (identity !== undefined) {
-    draft.identity = identity;
-    draft.signature = signature!;
-  }
-  return draft;
+  return checkedDraft(claimed, encodeNode(links, raw.value, identity).key, raw, links);
 }
 
 /**
@@ -113,26 +126,11 @@ export function checkRaw(raw: RawNode): Draft {
  */
 export function checkWire(raw: RawNode, keyed = false): Draft {
   const links = raw.links;
-  if (links.length > 1) {
-    const seen = new Set<string>();
-    for (const link of links) {
-      if (seen.has(link)) throw new InvalidNodeError(`Node ${raw.key} links to ${link} twice`);
-      seen.add(link);
-    }
-  }
+  const twice = repeatedLink(links);
+  if (twice !== undefined) throw new InvalidNodeError(`Node ${raw.key} links to ${twice} twice`);
   // A node whose key the link-reference decoder computed from this content is not hashed again.
   const key = keyedFromContent(raw) ? raw.key as string : encodeNode(links, raw.value, raw.identity).key;
-  if (key !== raw.key) {
-    throw new InvalidNodeError(
-      `Node ${raw.key} does not match its content: its links, value and identity hash to ${key}`,
-    );
-  }
-  const draft: Draft = { key, links, value: raw.value };
-  if (raw.identity !== undefined) {
-    draft.identity = raw.identity;
-    draft.signature = raw.signature!;
-  }
-  return draft;
+  return checkedDraft(raw.key, key, raw, links);
 }
 
 /** A local node ready to sign and store: its links, its encoded value (text for a text encoding), its identity. */

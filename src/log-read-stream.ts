@@ -79,13 +79,8 @@ export function readStream<T>(source: StreamSource<T>, options: ReadStreamOption
     await pulling?.catch(() => {});
     if (cancelled || ended) return;
     try {
-      while (remaining > 0 && cursor < until) {
-        const page = await source.storage.read({ since: cursor, until, limit: Math.min(PAGE, remaining), reverse });
-        if (page.length === 0) break;
-        source.deliver(page, controller);
-        remaining -= page.length;
-        cursor = page[page.length - 1]!.change;
-      }
+      // A live stream reads forward: `nextPage` reads on from the cursor to `until`.
+      for (let page; (page = await nextPage()).length > 0;) source.deliver(page, controller);
       end();
     } catch (error) {
       ended = true;
@@ -126,7 +121,8 @@ export function readStream<T>(source: StreamSource<T>, options: ReadStreamOption
         return;
       }
       if (!live) return end();
-      if (cursor < source.length()) continue;
+      // Closed while the page was read: its close woke the waiters already, so the checks above end the stream.
+      if (cursor < source.length() || source.closed()) continue;
       await new Promise<void>((resolve) => {
         wake = resolve;
         source.waiters().add(resolve);

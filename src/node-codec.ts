@@ -42,18 +42,35 @@ export type WireNode = RawNode & { key: string };
  * ```
  */
 export function nodeBodySize(node: RawNode): number {
-  return 1 + 32 + varintLength(node.links.length) + 32 * node.links.length + 1 +
-    (node.identity !== undefined ? 96 : 0) + varintLength(node.value.length) + node.value.length;
+  return 1 + 32 + varintLength(node.links.length) + 32 * node.links.length + nodeTailSize(node);
 }
 
-function writeNodeBody(out: Uint8Array, at: number, type: number, node: RawNode & { key: string }): number {
-  out[at++] = type;
-  hexInto(node.key, out, at);
-  at = writeVarint(out, at + 32, node.links.length);
-  for (const link of node.links) {
-    hexInto(link, out, at);
-    at += 32;
-  }
+/**
+ * The byte length of what follows a node's links in both node layouts (NODES and `NODES_REFS`): flags, identity and
+ * signature when signed, value length and value.
+ *
+ * @example
+ * ```ts
+ * import { nodeTailSize } from "./node-codec.ts";
+ * console.assert(nodeTailSize({ links: [], value: new Uint8Array(3) }) === 1 + 1 + 3);
+ * ```
+ */
+export function nodeTailSize(node: RawNode): number {
+  return 1 + (node.identity !== undefined ? 96 : 0) + varintLength(node.value.length) + node.value.length;
+}
+
+/**
+ * Writes what follows a node's links (see {@link nodeTailSize}) into `out` at `at`; returns where it ends.
+ *
+ * @example
+ * ```ts
+ * import { nodeTailSize, writeNodeTail } from "./node-codec.ts";
+ * const node = { links: [], value: new Uint8Array([7]) };
+ * const out = new Uint8Array(nodeTailSize(node));
+ * console.assert(writeNodeTail(out, 0, node) === 3 && out[0] === 0 && out[1] === 1 && out[2] === 7);
+ * ```
+ */
+export function writeNodeTail(out: Uint8Array, at: number, node: RawNode): number {
   const signed = node.identity !== undefined;
   out[at++] = signed ? 1 : 0;
   if (signed) {
@@ -64,6 +81,17 @@ function writeNodeBody(out: Uint8Array, at: number, type: number, node: RawNode 
   at = writeVarint(out, at, node.value.length);
   out.set(node.value, at);
   return at + node.value.length;
+}
+
+function writeNodeBody(out: Uint8Array, at: number, type: number, node: RawNode & { key: string }): number {
+  out[at++] = type;
+  hexInto(node.key, out, at);
+  at = writeVarint(out, at + 32, node.links.length);
+  for (const link of node.links) {
+    hexInto(link, out, at);
+    at += 32;
+  }
+  return writeNodeTail(out, at, node);
 }
 
 /**

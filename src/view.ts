@@ -108,6 +108,11 @@ export class View<T = unknown> extends EventTarget {
     this.#start();
   }
 
+  /** The `ClosedError` of a call on this view once it (or, `why` says, its log) is closed. */
+  #closedError(why: string): ClosedError {
+    return new ClosedError(`The view ${this.name} is closed${why}`);
+  }
+
   /** The change number of the last node the view has applied (its checkpoint). */
   get change(): number {
     return this.#change;
@@ -122,11 +127,11 @@ export class View<T = unknown> extends EventTarget {
     const stop = new AbortController();
     this.#stop = stop;
     this.#running = this.#run(stop.signal).then(() => {
-      if (this.#log.closed) this.#rejectWaiters(new ClosedError(`The view ${this.name} is closed with its log`));
+      if (this.#log.closed) this.#rejectWaiters(this.#closedError(" with its log"));
     }, (err: unknown) => {
       if (stop.signal.aborted) return;
       if (this.#log.closed || err instanceof ClosedError) {
-        this.#rejectWaiters(new ClosedError(`The view ${this.name} is closed with its log`));
+        this.#rejectWaiters(this.#closedError(" with its log"));
       } else {
         this.#fail(err instanceof Error ? err : new Error(String(err)));
       }
@@ -226,10 +231,10 @@ export class View<T = unknown> extends EventTarget {
    */
   async ready(): Promise<void> {
     await this.#log.ready().catch((err) => {
-      throw this.#log.closed ? new ClosedError(`The view ${this.name} is closed with its log`) : err;
+      throw this.#log.closed ? this.#closedError(" with its log") : err;
     });
     if (this.#error !== undefined) throw this.#error;
-    if (this.#closed) throw new ClosedError(`The view ${this.name} is closed`);
+    if (this.#closed) throw this.#closedError("");
     const change = this.#log.length;
     if (this.#loaded && this.#change >= change) return;
     await new Promise<void>((resolve, reject) => {
@@ -281,7 +286,7 @@ export class View<T = unknown> extends EventTarget {
    * ```
    */
   async reset(): Promise<void> {
-    if (this.#closed) throw new ClosedError(`The view ${this.name} is closed`);
+    if (this.#closed) throw this.#closedError("");
     await this.#halt();
     await this.storage.viewDrop(this.name);
     this.#error = undefined;
@@ -312,6 +317,6 @@ export class View<T = unknown> extends EventTarget {
     this.#closed = true;
     await this.#halt();
     OPEN_VIEWS.get(this.storage)?.delete(this.name);
-    this.#rejectWaiters(new ClosedError(`The view ${this.name} is closed`));
+    this.#rejectWaiters(this.#closedError(""));
   }
 }

@@ -324,6 +324,38 @@ describe("createReadStream", () => {
     assert.deepEqual(await waiting, { done: true, value: undefined });
   });
 
+  it("live: a close that lands while the stream reads an empty page still ends it, and close resolves", async () => {
+    // The stream's read resolves (empty: the reader has everything) only after the close has woken its waiters.
+    class GatedStorage extends MemoryStorage {
+      gate: Promise<void> | undefined;
+      entered: (() => void) | undefined;
+      override async read(range: Parameters<Storage["read"]>[0]): ReturnType<Storage["read"]> {
+        const page = await super.read(range);
+        if (this.gate !== undefined) {
+          this.entered?.();
+          await this.gate;
+        }
+        return page;
+      }
+    }
+    const storage = new GatedStorage();
+    const log = new Hyperlog<number>(storage);
+    await log.append(1);
+    const reader = log.createReadStream({ live: true }).getReader();
+    assert.equal((await reader.read()).value?.value, 1);
+    let open!: () => void;
+    storage.gate = new Promise((resolve) => open = resolve);
+    const entered = new Promise<void>((resolve) => storage.entered = resolve);
+    const next = reader.read();
+    await entered;
+    const closing = log.close();
+    // The store closes (and wakes whoever waits for the log to grow) before the close reaches the live streams.
+    while (!log.closed) await Promise.resolve();
+    open();
+    assert.equal((await next).done, true);
+    await closing;
+  });
+
   it("live: ends cleanly when the log closes, and respects until", async () => {
     const log = await fill(1);
     const stream = log.createReadStream({ live: true });
