@@ -44,7 +44,9 @@ import {
 } from "./sqlite-driver.ts";
 import { wasChecked } from "../src/checked-commits.ts";
 import { commitNodes, type Inserts, inserts, lengthOf, lookup } from "./sqlite-commit.ts";
-import { bytesOf, checkNode, isKey, joinLinks, jsonChunks, prefixOf, text, UTF8 } from "./sqlite-rows.ts";
+import { RecentKeys } from "./sqlite-keys.ts";
+import { decodeLinks } from "./sqlite-links.ts";
+import { bytesOf, checkNode, checkValue, isKey, jsonChunks, text, UTF8 } from "./sqlite-rows.ts";
 import {
   INFO_TABLE,
   migrate,
@@ -95,8 +97,8 @@ export class SqliteStorage implements Storage {
   readonly #inserts: Inserts;
   #opened = false;
   #closed = false;
-  /** The change up to which the keys are in `hyperlog_keys`, as this connection last saw it. */
-  #settled = 0;
+  /** The keys of the nodes after the settled ones, in memory (see `sqlite-keys.ts`). */
+  readonly #recent: RecentKeys = new RecentKeys();
 
   /**
    * Wraps a driver. Nothing is read or written until `open()` (or the first call).
@@ -177,7 +179,6 @@ export class SqliteStorage implements Storage {
         if (dataGone) db.exec("DELETE FROM hyperlog_views");
       });
     }
-    this.#settled = Number(db.get(SQL.settled)?.[0] ?? 0);
     this.#opened = true;
   }
 
@@ -220,17 +221,58 @@ export class SqliteStorage implements Storage {
     return this.#call("reading its length", () => lengthOf(this.driver));
   }
 
-  #node(row: SqliteRow): StoredNode {
-    const change = Number(row[0]);
-    const key = row[1] as string;
-    const hex = row[2] as string;
-    const links: string[] = new Array(hex.length >> 6);
-    for (let i = 0; i < links.length; i++) links[i] = hex.slice(i * 64, i * 64 + 64);
-    const raw = row[3];
-    const value = raw === null || raw === undefined ? this.#chunkedValue(change) : bytesOf(raw);
-    const signed = row[4];
-    if (typeof signed !== "string") return { key, links, value, change };
-    return { key, links, value, change, identity: signed.slice(0, 64), signature: signed.slice(64) };
+  /**
+   * The nodes of `rows` (in `COLUMNS` order), their links resolved to keys: from the page itself, or with one
+   * statement for the distinct changes it links to outside itself.
+   */
+  #nodes(rows: readonly SqliteRow[]): StoredNode[] {
+    const keys = new Map<number, string>();
+    const refs: (number | string)[][] = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      const change = Number(row[0]);
+      keys.set(change, row[1] as string);
+      const hex = row[2] as string;
+      refs[i] = hex.length === 0 ? [] : decodeLinks(change, hex);
+    }
+    let outside: Set<number> | undefined;
+    for (const links of refs) {
+      for (const link of links) if (typeof link === "number" && !keys.has(link)) (outside ??= new Set()).add(link);
+    }
+    if (outside !== undefined) {
+      const asked = [...outside];
+      for (let at = 0; at < asked.length; at += 4096) {
+        for (const row of this.driver.all(SQL.keysOf, JSON.stringify(asked.slice(at, at + 4096)))) {
+          keys.set(Number(row[0]), row[1] as string);
+        }
+      }
+    }
+    const nodes: StoredNode[] = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      const change = Number(row[0]);
+      const stored = refs[i]!;
+      const links: string[] = new Array(stored.length);
+      for (let j = 0; j < stored.length; j++) {
+        const link = stored[j]!;
+        const key = typeof link === "string" ? link : keys.get(link);
+        if (key === undefined) {
+          throw new StorageError(
+            `The database ${this.driver.file} is damaged: node ${change} links to change ${link}, which is not ` +
+              "stored; restore it from a backup, or replicate the log from a peer into a new file",
+          );
+        }
+        links[j] = key;
+      }
+      const raw = row[3];
+      const value = raw === null || raw === undefined ? this.#chunkedValue(change) : bytesOf(raw);
+      const key = row[1] as string;
+      const signed = row[4];
+      nodes[i] = typeof signed !== "string"
+        ? { key, links, value, change }
+        : { key, links, value, change, identity: signed.slice(0, 64), signature: signed.slice(64) };
+    }
+    return nodes;
   }
 
   #chunkedValue(change: number): Uint8Array {
@@ -250,8 +292,22 @@ export class SqliteStorage implements Storage {
   get(key: string): Promise<StoredNode | undefined> {
     return this.#call("reading a node", () => {
       if (!isKey(key)) return undefined;
-      const row = this.driver.get(SQL.get, prefixOf(key), key);
-      return row === undefined ? undefined : this.#node(row);
+      const db = this.driver;
+      const recent = this.#recent;
+      let change = recent.keys.get(key);
+      let row: SqliteRow | undefined;
+      if (change === undefined) {
+        // A settled key, or one another connection added since this one last looked.
+        const settled = recent.settled;
+        if (settled > 0) row = db.get(SQL.get, key);
+        if (row === undefined) {
+          recent.catchUp(db);
+          change = recent.keys.get(key);
+          if (change === undefined && recent.settled > settled) row = db.get(SQL.get, key);
+        }
+      }
+      if (change !== undefined) row = db.get(SQL.getChange, change);
+      return row === undefined ? undefined : this.#nodes([row])[0];
     });
   }
 
@@ -265,7 +321,8 @@ export class SqliteStorage implements Storage {
    */
   has(keys: readonly string[]): Promise<boolean[]> {
     return this.#call("looking up nodes", () => {
-      const { found } = lookup(this.driver, keys.filter(isKey));
+      this.#recent.catchUp(this.driver);
+      const found = lookup(this.driver, this.#recent, keys.filter(isKey));
       return keys.map((key) => found.has(key));
     });
   }
@@ -296,10 +353,7 @@ export class SqliteStorage implements Storage {
       const until = Math.min(range.until, Number.MAX_SAFE_INTEGER);
       if (!(range.limit > 0) || until <= since) return [];
       const limit = range.limit === Infinity ? -1 : Math.floor(range.limit);
-      const rows = this.driver.all(range.reverse ? SQL.readDown : SQL.readUp, since, until, limit);
-      const nodes: StoredNode[] = new Array(rows.length);
-      for (let i = 0; i < rows.length; i++) nodes[i] = this.#node(rows[i]!);
-      return nodes;
+      return this.#nodes(this.driver.all(range.reverse ? SQL.readDown : SQL.readUp, since, until, limit));
     });
   }
 
@@ -319,12 +373,11 @@ export class SqliteStorage implements Storage {
     return this.#call("committing nodes", () => {
       if (nodes.length === 0) return [];
       // The log's own commits hold well-formed hex already (`checked-commits.ts`): only their values are checked.
-      const links = nodes.map(wasChecked(nodes) ? joinLinks : checkNode);
-      return this.driver.transaction(() => {
-        const { fresh, settled } = commitNodes(this.driver, this.#inserts, this.#settled, nodes, links);
-        this.#settled = settled;
-        return fresh;
-      });
+      nodes.forEach(wasChecked(nodes) ? checkValue : checkNode);
+      const recent = this.#recent;
+      const done = this.driver.transaction(() => commitNodes(this.driver, this.#inserts, recent, nodes));
+      recent.settledTo(done.settled);
+      return done.fresh;
     });
   }
 
