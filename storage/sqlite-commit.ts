@@ -55,8 +55,6 @@ export function lookup(
     else if (recent.settled > 0) asked.push(key);
   }
   if (asked.length === 0) return found;
-  // In key order, so that the probes walk the index's pages in order.
-  asked.sort();
   for (let at = 0; at < asked.length; at += KEYS_PER_LOOKUP) {
     const part = asked.length <= KEYS_PER_LOOKUP ? asked : asked.slice(at, at + KEYS_PER_LOOKUP);
     for (const row of db.all(SQL.lookupSettled, JSON.stringify(part))) found.set(row[1] as string, Number(row[0]));
@@ -64,15 +62,17 @@ export function lookup(
   return found;
 }
 
-/** What a commit did: which nodes were new, and the change up to which keys are settled now. */
+/** What a commit did: which nodes were new, the keys it added from change `first` on, and the settled change. */
 export interface Committed {
   fresh: boolean[];
+  added: string[];
+  first: number;
   settled: number;
 }
 
 /**
  * Commits `given` inside the caller's transaction. `recent` is caught up with the file first; the caller passes
- * the settled change to `recent.settledTo` once the transaction committed.
+ * the result to `recent.added` once the transaction committed (so a rolled-back commit leaves nothing in memory).
  */
 export function commitNodes(db: SqliteDriver, sql: Inserts, recent: RecentKeys, given: readonly StoredNode[]): Committed {
   const base = recent.catchUp(db);
@@ -91,6 +91,7 @@ export function commitNodes(db: SqliteDriver, sql: Inserts, recent: RecentKeys, 
   const fresh: boolean[] = new Array(given.length);
   const changes = new Map<string, number>();
   const nodes: StoredNode[] = [];
+  const added: string[] = [];
   for (let i = 0; i < given.length; i++) {
     let node = given[i]!;
     if ((found.size > 0 && found.has(node.key)) || changes.has(node.key)) {
@@ -102,8 +103,9 @@ export function commitNodes(db: SqliteDriver, sql: Inserts, recent: RecentKeys, 
     changes.set(node.key, change);
     if (node.change !== change) node = { ...node, change };
     nodes.push(node);
+    added.push(node.key);
   }
-  if (nodes.length === 0) return { fresh, settled: recent.settled };
+  if (nodes.length === 0) return { fresh, added, first: base + 1, settled: recent.settled };
   const changeOf = (key: string): number | undefined => changes.get(key) ?? found.get(key);
 
   const maxBlob = db.maxBlob;
@@ -155,7 +157,7 @@ export function commitNodes(db: SqliteDriver, sql: Inserts, recent: RecentKeys, 
   const length = base + nodes.length;
   if (shouldSettle(length, recent.settled)) {
     recent.settle(db, length);
-    return { fresh, settled: length };
+    return { fresh, added, first: base + 1, settled: length };
   }
-  return { fresh, settled: recent.settled };
+  return { fresh, added, first: base + 1, settled: recent.settled };
 }

@@ -9,7 +9,7 @@
  *   written per node. Each connection keeps their keys in memory ({@link RecentKeys}), read from those rows on its
  *   first lookup and caught up before each lookup with the rows other connections appended since (a commit reads
  *   them inside its write transaction, so it sees them all).
- * - Once more than `sqrt(4000 * settled)` nodes (at least {@link MIN_RECENT_KEYS}) are past `settled`, a commit
+ * - Once more than `sqrt(16000 * settled)` nodes (at least {@link MIN_RECENT_KEYS}) are past `settled`, a commit
  *   moves their entries into `hyperlog_keys` in one sorted pass of SQL over the rows after `settled`, so the big
  *   index is rewritten rarely.
  *
@@ -19,9 +19,9 @@ import type { SqliteDriver } from "./sqlite-driver.ts";
 import { SQL } from "./sqlite-schema.ts";
 
 /** The fewest recent keys that are moved into the settled index at once. */
-export const MIN_RECENT_KEYS = 16384;
+export const MIN_RECENT_KEYS = 32768;
 /** The recent keys move once there are more than `sqrt(SETTLE_FACTOR * settled)` of them (and MIN_RECENT_KEYS). */
-export const SETTLE_FACTOR = 4000;
+export const SETTLE_FACTOR = 16000;
 
 /** Whether a store of `length` nodes, settled up to `settled`, should move its recent keys now. */
 export function shouldSettle(length: number, settled: number): boolean {
@@ -29,8 +29,7 @@ export function shouldSettle(length: number, settled: number): boolean {
 }
 
 /**
- * The keys of the nodes after `settled`, in memory, for one connection; see the module doc. Keys are read from
- * committed rows only, so a rolled-back commit leaves nothing behind.
+ * The keys of the nodes after `settled`, in memory, for one connection; see the module doc.
  */
 export class RecentKeys {
   /** Key to change number, for the nodes in (settled, indexed]. */
@@ -69,16 +68,20 @@ export class RecentKeys {
   }
 
   /**
-   * Records what a commit wrote, once its transaction committed: a settle empties the table. The keys of the new
-   * nodes are read back by the next catch-up (one statement, in change order), so that only committed rows are
-   * ever in the table.
+   * Records what a commit wrote, once its transaction committed (so a rolled-back commit leaves nothing behind):
+   * the keys of the new nodes, numbered from `first`, or an empty table after a settle. Keys are copied into the
+   * table's typed arrays, so no caller's string is kept.
    */
-  settledTo(settled: number): void {
+  added(keys: readonly string[], first: number, settled: number): void {
     if (settled > this.settled) {
       this.keys.clear();
       this.settled = settled;
       this.indexed = settled;
+    } else if (first === this.indexed + 1 && keys.length > 0) {
+      for (let i = 0; i < keys.length; i++) this.keys.set(keys[i]!, first + i);
+      this.indexed = first + keys.length - 1;
     }
+    // Otherwise the next catch-up reads them from the file.
   }
 
   /** Moves the keys of the nodes after `settled` into `hyperlog_keys`, up to `length` (the caller's transaction). */
@@ -158,7 +161,6 @@ export class KeyTable {
 
   /** Adds `key` (keys are added once: a key already in the table keeps its first change number). */
   set(key: string, change: number): void {
-    if (this.get(key) !== undefined) return;
     const entry = this.#size;
     if (entry === this.#changes.length) {
       const words = new Int32Array(this.#words.length * 2);
@@ -168,11 +170,26 @@ export class KeyTable {
       changes.set(this.#changes);
       this.#changes = changes;
     }
-    parseKey(key, this.#words, entry * 8);
+    const words = this.#words;
+    const at = entry * 8;
+    parseKey(key, words, at);
+    const slots = this.#slots;
+    const mask = slots.length - 1;
+    let i = this.#slot(words, at);
+    for (;; i = (i + 1) & mask) {
+      const other = slots[i]! - 1;
+      if (other < 0) break;
+      const o = other * 8;
+      if (
+        words[o] === words[at] && words[o + 1] === words[at + 1] && words[o + 2] === words[at + 2] &&
+        words[o + 3] === words[at + 3] && words[o + 4] === words[at + 4] && words[o + 5] === words[at + 5] &&
+        words[o + 6] === words[at + 6] && words[o + 7] === words[at + 7]
+      ) return;
+    }
+    slots[i] = entry + 1;
     this.#changes[entry] = change;
     this.#size = entry + 1;
-    if (this.#size * 2 > this.#slots.length) this.#rehash(this.#slots.length * 2);
-    else this.#place(entry);
+    if (this.#size * 2 > slots.length) this.#rehash(slots.length * 2);
   }
 
   #place(entry: number): void {

@@ -376,7 +376,7 @@ export class SqliteStorage implements Storage {
       nodes.forEach(wasChecked(nodes) ? checkValue : checkNode);
       const recent = this.#recent;
       const done = this.driver.transaction(() => commitNodes(this.driver, this.#inserts, recent, nodes));
-      recent.settledTo(done.settled);
+      recent.added(done.added, done.first, done.settled);
       return done.fresh;
     });
   }
