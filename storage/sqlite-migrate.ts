@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { StorageError } from "../src/errors.ts";
 import type { SqliteDriver } from "./sqlite-driver.ts";
 import { encodeLinks } from "./sqlite-links.ts";
 
@@ -32,6 +33,12 @@ export function migrateLinksToChanges(db: SqliteDriver, lookupSql: string): void
     for (const row of rows) {
       const change = Number(row[0]);
       const hex = String(row[1]);
+      if (hex.length % 64 !== 0) {
+        throw new StorageError(
+          `The database ${db.file} is damaged: the links of node ${change} are not whole keys (${hex.length / 2} ` +
+            "bytes), so it was not migrated to schema version 2 and was left as it was; restore it from a backup",
+        );
+      }
       const links: string[] = new Array(hex.length >> 6);
       for (let i = 0; i < links.length; i++) {
         const link = hex.slice(i * 64, i * 64 + 64);
