@@ -48,11 +48,12 @@ export function lookup(
   found: Map<string, number> = new Map(),
 ): Map<string, number> {
   const table = recent.keys;
+  const filter = recent.filter;
   const asked: string[] = [];
   for (const key of keys) {
     const change = table.get(key);
     if (change !== undefined) found.set(key, change);
-    else if (recent.settled > 0) asked.push(key);
+    else if (recent.settled > 0 && (filter === undefined || filter.mayHave(table.head, 0))) asked.push(key);
   }
   if (asked.length === 0) return found;
   for (let at = 0; at < asked.length; at += KEYS_PER_LOOKUP) {

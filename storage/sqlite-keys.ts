@@ -16,6 +16,7 @@
  * @module
  */
 import type { SqliteDriver } from "./sqlite-driver.ts";
+import { KeyFilter } from "./sqlite-filter.ts";
 import { SQL } from "./sqlite-schema.ts";
 
 /** The fewest recent keys that are moved into the settled index at once. */
@@ -40,6 +41,11 @@ export class RecentKeys {
   indexed = 0;
   /** Whether the table was filled from the file once (it is filled on the first lookup, not on open). */
   #loaded = false;
+  /**
+   * A filter of every settled key, while this connection has seen them all (see `sqlite-filter.ts`); `undefined`
+   * when it has not, and every key not in the table must be looked up in the index.
+   */
+  filter: KeyFilter | undefined;
 
   /**
    * Reads the length and the settled change (one statement) and adds the keys of the nodes appended since the
@@ -51,12 +57,14 @@ export class RecentKeys {
     const settled = row?.[1] === null || row?.[1] === undefined ? 0 : Number(row[1]);
     if (!this.#loaded || length < this.indexed || settled < this.settled) {
       this.keys.clear();
+      this.filter = settled === 0 ? new KeyFilter() : undefined;
       this.settled = settled;
       this.indexed = settled;
       this.#loaded = true;
     } else if (settled > this.settled) {
       // Another connection settled: the keys after its settled change are read again (a rare, bounded read).
       this.keys.clear();
+      this.filter = undefined;
       this.settled = settled;
       this.indexed = settled;
     }
@@ -74,6 +82,11 @@ export class RecentKeys {
    */
   added(keys: readonly string[], first: number, settled: number): void {
     if (settled > this.settled) {
+      const filter = this.filter;
+      if (filter !== undefined && first === this.indexed + 1 && first + keys.length - 1 === settled) {
+        for (const key of keys) this.keys.set(key, 0);
+        filter.add(this.keys.entries(), this.keys.size);
+      } else this.filter = undefined;
       this.keys.clear();
       this.settled = settled;
       this.indexed = settled;
@@ -96,9 +109,9 @@ function nibble(code: number): number {
   return code < 58 ? code - 48 : code - 87;
 }
 
-/** Writes the eight 32-bit words of a 64-hex-character key at `out[at..at+8]`. */
-function parseKey(key: string, out: Int32Array, at: number): void {
-  for (let w = 0; w < 8; w++) {
+/** Writes the 32-bit words `from` to `to` (all eight by default) of a 64-hex-character key at `out[at + word]`. */
+function parseKey(key: string, out: Int32Array, at: number, from = 0, to = 8): void {
+  for (let w = from; w < to; w++) {
     let word = 0;
     for (let i = w * 8; i < w * 8 + 8; i++) word = (word << 4) | nibble(key.charCodeAt(i));
     out[at + w] = word;
@@ -139,24 +152,37 @@ export class KeyTable {
     return h & (this.#slots.length - 1);
   }
 
-  /** The change number of `key`, or `undefined`. */
+  /**
+   * The change number of `key`, or `undefined`. Only the first 16 hex characters are read unless an entry starts
+   * with the same 64 bits; they are left in {@link KeyTable.head} for a {@link KeyFilter}.
+   */
   get(key: string): number | undefined {
-    if (this.#size === 0) return undefined;
     const query = this.#query;
-    parseKey(key, query, 0);
+    parseKey(key, query, 0, 0, 2);
+    if (this.#size === 0) return undefined;
     const slots = this.#slots;
     const words = this.#words;
     const mask = slots.length - 1;
+    let parsed = false;
     for (let i = this.#slot(query, 0);; i = (i + 1) & mask) {
       const entry = slots[i]! - 1;
       if (entry < 0) return undefined;
       const at = entry * 8;
+      if (words[at] !== query[0] || words[at + 1] !== query[1]) continue;
+      if (!parsed) {
+        parseKey(key, query, 0, 2, 8);
+        parsed = true;
+      }
       if (
-        words[at] === query[0] && words[at + 1] === query[1] && words[at + 2] === query[2] &&
-        words[at + 3] === query[3] && words[at + 4] === query[4] && words[at + 5] === query[5] &&
-        words[at + 6] === query[6] && words[at + 7] === query[7]
+        words[at + 2] === query[2] && words[at + 3] === query[3] && words[at + 4] === query[4] &&
+        words[at + 5] === query[5] && words[at + 6] === query[6] && words[at + 7] === query[7]
       ) return this.#changes[entry];
     }
+  }
+
+  /** The first two words of the key last given to {@link KeyTable.get}. */
+  get head(): Int32Array {
+    return this.#query;
   }
 
   /** Adds `key` (keys are added once: a key already in the table keeps its first change number). */
@@ -203,6 +229,15 @@ export class KeyTable {
   #rehash(slots: number): void {
     this.#slots = new Int32Array(slots);
     for (let entry = 0; entry < this.#size; entry++) this.#place(entry);
+  }
+
+  /** The words of every key, for a {@link KeyFilter} (one object reused for all). */
+  *entries(): Generator<{ words: Int32Array; at: number }> {
+    const entry = { words: this.#words, at: 0 };
+    for (let i = 0; i < this.#size; i++) {
+      entry.at = i * 8;
+      yield entry;
+    }
   }
 
   /** Removes every key (keeps the memory, for the next ones). */
