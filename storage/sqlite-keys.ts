@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { StorageError } from "../src/errors.ts";
 import type { SqliteDriver } from "./sqlite-driver.ts";
 import { KeyFilter } from "./sqlite-filter.ts";
 import { SQL } from "./sqlite-schema.ts";
@@ -69,7 +70,18 @@ export class RecentKeys {
       this.indexed = settled;
     }
     if (length > this.indexed) {
-      for (const row of db.all(SQL.keysAfter, this.indexed)) this.keys.set(row[1] as string, Number(row[0]));
+      const rows = db.all(SQL.keysAfter, this.indexed);
+      const keys: string[] = new Array(rows.length);
+      for (let i = 0; i < rows.length; i++) {
+        if (Number(rows[i]![0]) !== this.indexed + 1 + i) {
+          throw new StorageError(
+            `The database ${db.file} is damaged: change ${this.indexed + 1 + i} is missing; restore it from a ` +
+              "backup, or replicate the log from a peer into a new file",
+          );
+        }
+        keys[i] = rows[i]![1] as string;
+      }
+      this.keys.addAll(keys, this.indexed + 1);
       this.indexed = length;
     }
     return length;
@@ -77,21 +89,20 @@ export class RecentKeys {
 
   /**
    * Records what a commit wrote, once its transaction committed (so a rolled-back commit leaves nothing behind):
-   * the keys of the new nodes, numbered from `first`, or an empty table after a settle. Keys are copied into the
-   * table's typed arrays, so no caller's string is kept.
+   * the keys of the new nodes, numbered from `first`, or an empty table after a settle.
    */
   added(keys: readonly string[], first: number, settled: number): void {
     if (settled > this.settled) {
       const filter = this.filter;
       if (filter !== undefined && first === this.indexed + 1 && first + keys.length - 1 === settled) {
-        for (const key of keys) this.keys.set(key, 0);
+        this.keys.addAll(keys, first);
         filter.add(this.keys.entries(), this.keys.size);
       } else this.filter = undefined;
       this.keys.clear();
       this.settled = settled;
       this.indexed = settled;
     } else if (first === this.indexed + 1 && keys.length > 0) {
-      for (let i = 0; i < keys.length; i++) this.keys.set(keys[i]!, first + i);
+      this.keys.addAll(keys, first);
       this.indexed = first + keys.length - 1;
     }
     // Otherwise the next catch-up reads them from the file.
@@ -109,74 +120,72 @@ function nibble(code: number): number {
   return code < 58 ? code - 48 : code - 87;
 }
 
-/** Writes the 32-bit words `from` to `to` (all eight by default) of a 64-hex-character key at `out[at + word]`. */
-function parseKey(key: string, out: Int32Array, at: number, from = 0, to = 8): void {
-  for (let w = from; w < to; w++) {
-    let word = 0;
-    for (let i = w * 8; i < w * 8 + 8; i++) word = (word << 4) | nibble(key.charCodeAt(i));
-    out[at + w] = word;
-  }
+/** The 32-bit word of the 8 hex characters of `key` from `at`. */
+function wordAt(key: string, at: number): number {
+  let word = 0;
+  for (let i = at; i < at + 8; i++) word = (word << 4) | nibble(key.charCodeAt(i));
+  return word;
 }
 
 /**
- * A hash table from keys (64 lower-case hex characters) to change numbers, in typed arrays: no object or string
- * per entry, so that tens of thousands of recent keys cost ~60 bytes each and no garbage collector work. Slots are
- * found from the key's first 64 bits mixed with a random seed, so that nobody can aim keys at one slot.
+ * A hash table from keys (64 lower-case hex characters) to change numbers, with few objects: the keys of each
+ * {@link KeyTable.addAll} call are kept as one joined string, each entry is its first 64 bits, where its key is
+ * in which string, and its change number, in typed arrays. So tens of thousands of recent keys cost ~100 bytes
+ * each and almost no garbage collector work. Slots are found from the first 64 bits mixed with a random seed, so
+ * that nobody can aim keys at one slot; a match is confirmed on the whole key.
  *
  * @example
  * ```ts
  * import { KeyTable } from "./sqlite-keys.ts";
  * const table = new KeyTable();
- * table.set("ab".repeat(32), 7);
- * console.assert(table.get("ab".repeat(32)) === 7 && table.get("cd".repeat(32)) === undefined);
+ * table.addAll(["ab".repeat(32), "cd".repeat(32)], 7);
+ * console.assert(table.get("cd".repeat(32)) === 8 && table.get("ab".repeat(31) + "ac") === undefined);
  * ```
  */
 export class KeyTable {
-  #words = new Int32Array(8 * 1024);
+  /** The first two words of each entry's key. */
+  #heads = new Int32Array(2 * 1024);
+  /** Which string holds each entry's key, and where in it. */
+  #string = new Int32Array(1024);
+  #offset = new Int32Array(1024);
   #changes = new Float64Array(1024);
+  #strings: string[] = [];
   /** Entry index + 1 per slot; 0 is empty. */
   #slots = new Int32Array(2048);
   #size = 0;
   readonly #seed = (Math.random() * 0x100000000) | 0;
-  readonly #query = new Int32Array(8);
+  readonly #query = new Int32Array(2);
 
   /** The number of keys. */
   get size(): number {
     return this.#size;
   }
 
-  #slot(words: Int32Array, at: number): number {
-    let h = Math.imul(words[at]! ^ this.#seed, 0x9e3779b1);
-    h = Math.imul(h ^ (h >>> 15) ^ words[at + 1]!, 0x85ebca77);
+  #slot(w0: number, w1: number): number {
+    let h = Math.imul(w0 ^ this.#seed, 0x9e3779b1);
+    h = Math.imul(h ^ (h >>> 15) ^ w1, 0x85ebca77);
     h ^= h >>> 13;
     return h & (this.#slots.length - 1);
   }
 
   /**
-   * The change number of `key`, or `undefined`. Only the first 16 hex characters are read unless an entry starts
-   * with the same 64 bits; they are left in {@link KeyTable.head} for a {@link KeyFilter}.
+   * The change number of `key`, or `undefined`. Reads 16 hex characters of `key` unless an entry starts with the
+   * same 64 bits; leaves them in {@link KeyTable.head} for a {@link KeyFilter}.
    */
   get(key: string): number | undefined {
-    const query = this.#query;
-    parseKey(key, query, 0, 0, 2);
+    const w0 = wordAt(key, 0);
+    const w1 = wordAt(key, 8);
+    this.#query[0] = w0;
+    this.#query[1] = w1;
     if (this.#size === 0) return undefined;
     const slots = this.#slots;
-    const words = this.#words;
+    const heads = this.#heads;
     const mask = slots.length - 1;
-    let parsed = false;
-    for (let i = this.#slot(query, 0);; i = (i + 1) & mask) {
+    for (let i = this.#slot(w0, w1);; i = (i + 1) & mask) {
       const entry = slots[i]! - 1;
       if (entry < 0) return undefined;
-      const at = entry * 8;
-      if (words[at] !== query[0] || words[at + 1] !== query[1]) continue;
-      if (!parsed) {
-        parseKey(key, query, 0, 2, 8);
-        parsed = true;
-      }
-      if (
-        words[at + 2] === query[2] && words[at + 3] === query[3] && words[at + 4] === query[4] &&
-        words[at + 5] === query[5] && words[at + 6] === query[6] && words[at + 7] === query[7]
-      ) return this.#changes[entry];
+      if (heads[entry * 2] !== w0 || heads[entry * 2 + 1] !== w1) continue;
+      if (this.#strings[this.#string[entry]!]!.startsWith(key, this.#offset[entry]!)) return this.#changes[entry];
     }
   }
 
@@ -185,64 +194,64 @@ export class KeyTable {
     return this.#query;
   }
 
-  /** Adds `key` (keys are added once: a key already in the table keeps its first change number). */
-  set(key: string, change: number): void {
-    const entry = this.#size;
-    if (entry === this.#changes.length) {
-      const words = new Int32Array(this.#words.length * 2);
-      words.set(this.#words);
-      this.#words = words;
-      const changes = new Float64Array(this.#changes.length * 2);
-      changes.set(this.#changes);
-      this.#changes = changes;
+  /** Adds `keys`, numbered from `first` on (keys not in the table: a commit adds only new ones). */
+  addAll(keys: readonly string[], first: number): void {
+    if (keys.length === 0) return;
+    const needed = this.#size + keys.length;
+    if (needed > this.#changes.length) {
+      let capacity = this.#changes.length;
+      while (capacity < needed) capacity *= 2;
+      const grow = <A extends Int32Array | Float64Array>(array: A, per: number): A => {
+        const bigger = new (array.constructor as new (n: number) => A)(capacity * per);
+        bigger.set(array);
+        return bigger;
+      };
+      this.#heads = grow(this.#heads, 2);
+      this.#string = grow(this.#string, 1);
+      this.#offset = grow(this.#offset, 1);
+      this.#changes = grow(this.#changes, 1);
     }
-    const words = this.#words;
-    const at = entry * 8;
-    parseKey(key, words, at);
-    const slots = this.#slots;
-    const mask = slots.length - 1;
-    let i = this.#slot(words, at);
-    for (;; i = (i + 1) & mask) {
-      const other = slots[i]! - 1;
-      if (other < 0) break;
-      const o = other * 8;
-      if (
-        words[o] === words[at] && words[o + 1] === words[at + 1] && words[o + 2] === words[at + 2] &&
-        words[o + 3] === words[at + 3] && words[o + 4] === words[at + 4] && words[o + 5] === words[at + 5] &&
-        words[o + 6] === words[at + 6] && words[o + 7] === words[at + 7]
-      ) return;
+    if (needed * 2 > this.#slots.length) {
+      let slots = this.#slots.length;
+      while (needed * 2 > slots) slots *= 2;
+      this.#slots = new Int32Array(slots);
+      for (let entry = 0; entry < this.#size; entry++) this.#place(entry);
     }
-    slots[i] = entry + 1;
-    this.#changes[entry] = change;
-    this.#size = entry + 1;
-    if (this.#size * 2 > slots.length) this.#rehash(slots.length * 2);
+    const string = this.#strings.length;
+    this.#strings.push(keys.length === 1 ? keys[0]! : keys.join(""));
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      const entry = this.#size++;
+      this.#heads[entry * 2] = wordAt(key, 0);
+      this.#heads[entry * 2 + 1] = wordAt(key, 8);
+      this.#string[entry] = string;
+      this.#offset[entry] = i * 64;
+      this.#changes[entry] = first + i;
+      this.#place(entry);
+    }
   }
 
   #place(entry: number): void {
     const slots = this.#slots;
     const mask = slots.length - 1;
-    let i = this.#slot(this.#words, entry * 8);
+    let i = this.#slot(this.#heads[entry * 2]!, this.#heads[entry * 2 + 1]!);
     while (slots[i] !== 0) i = (i + 1) & mask;
     slots[i] = entry + 1;
   }
 
-  #rehash(slots: number): void {
-    this.#slots = new Int32Array(slots);
-    for (let entry = 0; entry < this.#size; entry++) this.#place(entry);
-  }
-
-  /** The words of every key, for a {@link KeyFilter} (one object reused for all). */
+  /** The first two words of every key, for a {@link KeyFilter} (one object reused for all). */
   *entries(): Generator<{ words: Int32Array; at: number }> {
-    const entry = { words: this.#words, at: 0 };
+    const entry = { words: this.#heads, at: 0 };
     for (let i = 0; i < this.#size; i++) {
-      entry.at = i * 8;
+      entry.at = i * 2;
       yield entry;
     }
   }
 
-  /** Removes every key (keeps the memory, for the next ones). */
+  /** Removes every key (keeps the arrays, for the next ones). */
   clear(): void {
     this.#size = 0;
+    this.#strings = [];
     this.#slots.fill(0);
   }
 }
