@@ -14,8 +14,8 @@ const BITS_PER_KEY = 12;
 const PROBES = 6;
 
 /**
- * Bloom filters over keys given as 32-bit words (see `KeyTable`), probed from their first two words (64 bits of
- * the key) mixed with a random seed.
+ * Bloom filters over keys given as 32-bit words of their characters (see `KeyTable`), probed from their first
+ * four words (16 hex characters: 64 bits of the key) mixed with a random seed.
  *
  * @example
  * ```ts
@@ -24,7 +24,7 @@ const PROBES = 6;
  * const words = new Int32Array([1, 2, 3, 4, 5, 6, 7, 8]);
  * filter.add([{ words, at: 0 }]);
  * console.assert(filter.mayHave(words, 0) && filter.size === 1);
- * console.assert(!filter.mayHave(new Int32Array([8, 7]), 0)); // surely not there (this filter has 64 bits)
+ * console.assert(!filter.mayHave(new Int32Array([8, 7, 6, 5]), 0)); // surely not there (this filter has 64 bits)
  * ```
  */
 export class KeyFilter {
@@ -48,8 +48,8 @@ export class KeyFilter {
     const mask = words * 32 - 1;
     const seed = this.#seed;
     for (const { words: w, at } of list) {
-      const h1 = Math.imul(w[at]! ^ seed, 0x2c1b3c6d);
-      const h2 = Math.imul(w[at + 1]! + seed, 0x297a2d39) | 1;
+      const h1 = hash(w[at]!, w[at + 1]!, seed);
+      const h2 = hash(w[at + 2]!, w[at + 3]!, ~seed) | 1;
       for (let i = 0; i < PROBES; i++) {
         const bit = (h1 + Math.imul(i, h2)) & mask;
         bits[bit >>> 5]! |= 1 << (bit & 31);
@@ -59,11 +59,11 @@ export class KeyFilter {
     this.#size += n;
   }
 
-  /** Whether the key whose first two words are at `words[at..at+2]` may have been added (false: surely not). */
+  /** Whether the key whose first four words are at `words[at..at+4]` may have been added (false: surely not). */
   mayHave(words: Int32Array, at: number): boolean {
     const seed = this.#seed;
-    const h1 = Math.imul(words[at]! ^ seed, 0x2c1b3c6d);
-    const h2 = Math.imul(words[at + 1]! + seed, 0x297a2d39) | 1;
+    const h1 = hash(words[at]!, words[at + 1]!, seed);
+    const h2 = hash(words[at + 2]!, words[at + 3]!, ~seed) | 1;
     const filters = this.#filters;
     outer: for (let f = 0; f < filters.length; f++) {
       const bits = filters[f]!;
@@ -76,4 +76,11 @@ export class KeyFilter {
     }
     return false;
   }
+}
+
+/** Mixes two words and a seed into 32 bits. */
+function hash(a: number, b: number, seed: number): number {
+  let h = Math.imul(a ^ seed, 0x2c1b3c6d);
+  h = Math.imul(h ^ (h >>> 12) ^ b, 0x297a2d39);
+  return h ^ (h >>> 15);
 }

@@ -115,24 +115,14 @@ export class RecentKeys {
   }
 }
 
-/** The value of a lower-case hex digit's character code. */
-function nibble(code: number): number {
-  return code < 58 ? code - 48 : code - 87;
-}
-
-/** The 32-bit word of the 8 hex characters of `key` from `at`. */
-function wordAt(key: string, at: number): number {
-  let word = 0;
-  for (let i = at; i < at + 8; i++) word = (word << 4) | nibble(key.charCodeAt(i));
-  return word;
-}
+const ENCODER: TextEncoder = /* @__PURE__ */ new TextEncoder();
 
 /**
- * A hash table from keys (64 lower-case hex characters) to change numbers, with few objects: the keys of each
- * {@link KeyTable.addAll} call are kept as one joined string, each entry is its first 64 bits, where its key is
- * in which string, and its change number, in typed arrays. So tens of thousands of recent keys cost ~100 bytes
- * each and almost no garbage collector work. Slots are found from the first 64 bits mixed with a random seed, so
- * that nobody can aim keys at one slot; a match is confirmed on the whole key.
+ * A hash table from keys (64 lower-case hex characters) to change numbers in typed arrays: each key's characters
+ * are copied as bytes into one buffer (by `TextEncoder.encodeInto`, natively, for a whole commit at once) and read
+ * back as sixteen 32-bit words, so an entry is ~90 bytes and no object: tens of thousands of recent keys cost the
+ * garbage collector nothing. Slots are found from the first four words (16 hex characters) mixed with a random
+ * seed, so that nobody can aim keys at one slot; a match compares all sixteen.
  *
  * @example
  * ```ts
@@ -143,53 +133,52 @@ function wordAt(key: string, at: number): number {
  * ```
  */
 export class KeyTable {
-  /** The first two words of each entry's key. */
-  #heads = new Int32Array(2 * 1024);
-  /** Which string holds each entry's key, and where in it. */
-  #string = new Int32Array(1024);
-  #offset = new Int32Array(1024);
+  /** The characters of each entry's key, 64 bytes an entry. */
+  #bytes = new Uint8Array(64 * 1024);
+  #words = new Int32Array(this.#bytes.buffer);
   #changes = new Float64Array(1024);
-  #strings: string[] = [];
   /** Entry index + 1 per slot; 0 is empty. */
   #slots = new Int32Array(2048);
   #size = 0;
   readonly #seed = (Math.random() * 0x100000000) | 0;
-  readonly #query = new Int32Array(2);
+  readonly #queryBytes = new Uint8Array(64);
+  readonly #query = new Int32Array(this.#queryBytes.buffer);
 
   /** The number of keys. */
   get size(): number {
     return this.#size;
   }
 
-  #slot(w0: number, w1: number): number {
-    let h = Math.imul(w0 ^ this.#seed, 0x9e3779b1);
-    h = Math.imul(h ^ (h >>> 15) ^ w1, 0x85ebca77);
-    h ^= h >>> 13;
+  #slot(words: Int32Array, at: number): number {
+    let h = Math.imul(words[at]! ^ this.#seed, 0x9e3779b1);
+    h = Math.imul(h ^ (h >>> 15) ^ words[at + 1]!, 0x85ebca77);
+    h = Math.imul(h ^ (h >>> 13) ^ words[at + 2]!, 0xc2b2ae35);
+    h = Math.imul(h ^ (h >>> 16) ^ words[at + 3]!, 0x27d4eb2f);
+    h ^= h >>> 15;
     return h & (this.#slots.length - 1);
   }
 
   /**
-   * The change number of `key`, or `undefined`. Reads 16 hex characters of `key` unless an entry starts with the
-   * same 64 bits; leaves them in {@link KeyTable.head} for a {@link KeyFilter}.
+   * The change number of `key`, or `undefined`. Leaves the key's words in {@link KeyTable.head} for a
+   * {@link KeyFilter}.
    */
   get(key: string): number | undefined {
-    const w0 = wordAt(key, 0);
-    const w1 = wordAt(key, 8);
-    this.#query[0] = w0;
-    this.#query[1] = w1;
+    const query = this.#query;
+    ENCODER.encodeInto(key, this.#queryBytes);
     if (this.#size === 0) return undefined;
     const slots = this.#slots;
-    const heads = this.#heads;
+    const words = this.#words;
     const mask = slots.length - 1;
-    for (let i = this.#slot(w0, w1);; i = (i + 1) & mask) {
+    search: for (let i = this.#slot(query, 0);; i = (i + 1) & mask) {
       const entry = slots[i]! - 1;
       if (entry < 0) return undefined;
-      if (heads[entry * 2] !== w0 || heads[entry * 2 + 1] !== w1) continue;
-      if (this.#strings[this.#string[entry]!]!.startsWith(key, this.#offset[entry]!)) return this.#changes[entry];
+      const at = entry * 16;
+      for (let w = 0; w < 16; w++) if (words[at + w] !== query[w]) continue search;
+      return this.#changes[entry];
     }
   }
 
-  /** The first two words of the key last given to {@link KeyTable.get}. */
+  /** The words of the key last given to {@link KeyTable.get}. */
   get head(): Int32Array {
     return this.#query;
   }
@@ -201,15 +190,13 @@ export class KeyTable {
     if (needed > this.#changes.length) {
       let capacity = this.#changes.length;
       while (capacity < needed) capacity *= 2;
-      const grow = <A extends Int32Array | Float64Array>(array: A, per: number): A => {
-        const bigger = new (array.constructor as new (n: number) => A)(capacity * per);
-        bigger.set(array);
-        return bigger;
-      };
-      this.#heads = grow(this.#heads, 2);
-      this.#string = grow(this.#string, 1);
-      this.#offset = grow(this.#offset, 1);
-      this.#changes = grow(this.#changes, 1);
+      const bytes = new Uint8Array(capacity * 64);
+      bytes.set(this.#bytes.subarray(0, this.#size * 64));
+      this.#bytes = bytes;
+      this.#words = new Int32Array(bytes.buffer);
+      const changes = new Float64Array(capacity);
+      changes.set(this.#changes);
+      this.#changes = changes;
     }
     if (needed * 2 > this.#slots.length) {
       let slots = this.#slots.length;
@@ -217,33 +204,30 @@ export class KeyTable {
       this.#slots = new Int32Array(slots);
       for (let entry = 0; entry < this.#size; entry++) this.#place(entry);
     }
-    const string = this.#strings.length;
-    this.#strings.push(keys.length === 1 ? keys[0]! : keys.join(""));
+    const start = this.#size;
+    const written = ENCODER.encodeInto(keys.length === 1 ? keys[0]! : keys.join(""), this.#bytes.subarray(start * 64));
+    if (written.written !== keys.length * 64) throw new TypeError("A key to add is not 64 hex characters");
     for (let i = 0; i < keys.length; i++) {
-      const key = keys[i]!;
-      const entry = this.#size++;
-      this.#heads[entry * 2] = wordAt(key, 0);
-      this.#heads[entry * 2 + 1] = wordAt(key, 8);
-      this.#string[entry] = string;
-      this.#offset[entry] = i * 64;
+      const entry = start + i;
       this.#changes[entry] = first + i;
       this.#place(entry);
     }
+    this.#size = needed;
   }
 
   #place(entry: number): void {
     const slots = this.#slots;
     const mask = slots.length - 1;
-    let i = this.#slot(this.#heads[entry * 2]!, this.#heads[entry * 2 + 1]!);
+    let i = this.#slot(this.#words, entry * 16);
     while (slots[i] !== 0) i = (i + 1) & mask;
     slots[i] = entry + 1;
   }
 
-  /** The first two words of every key, for a {@link KeyFilter} (one object reused for all). */
+  /** The words of every key, for a {@link KeyFilter} (one object reused for all). */
   *entries(): Generator<{ words: Int32Array; at: number }> {
-    const entry = { words: this.#heads, at: 0 };
+    const entry = { words: this.#words, at: 0 };
     for (let i = 0; i < this.#size; i++) {
-      entry.at = i * 2;
+      entry.at = i * 16;
       yield entry;
     }
   }
@@ -251,7 +235,6 @@ export class KeyTable {
   /** Removes every key (keeps the arrays, for the next ones). */
   clear(): void {
     this.#size = 0;
-    this.#strings = [];
     this.#slots.fill(0);
   }
 }
