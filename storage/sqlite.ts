@@ -226,20 +226,30 @@ export class SqliteStorage implements Storage {
    * statement for the distinct changes it links to outside itself.
    */
   #nodes(rows: readonly SqliteRow[]): StoredNode[] {
-    const keys = new Map<number, string>();
-    const refs: (number | string)[][] = new Array(rows.length);
-    for (let i = 0; i < rows.length; i++) {
-      const row = rows[i]!;
-      const change = Number(row[0]);
-      keys.set(change, row[1] as string);
-      const hex = row[2] as string;
-      refs[i] = hex.length === 0 ? [] : decodeLinks(change, hex);
-    }
+    const count = rows.length;
+    if (count === 0) return [];
+    // A page is a run of consecutive changes (up or down): a link into it is found by arithmetic.
+    const first = Number(rows[0]![0]);
+    const step = count > 1 && Number(rows[1]![0]) < first ? -1 : 1;
+    const inPage = (change: number): string | undefined => {
+      const i = (change - first) * step;
+      const row = i >= 0 && i < count ? rows[i]! : undefined;
+      return row !== undefined && Number(row[0]) === change ? row[1] as string : undefined;
+    };
+    let refs: (number | string)[][] | undefined;
     let outside: Set<number> | undefined;
-    for (const links of refs) {
-      for (const link of links) if (typeof link === "number" && !keys.has(link)) (outside ??= new Set()).add(link);
+    for (let i = 0; i < count; i++) {
+      const hex = rows[i]![2] as string;
+      if (hex.length === 0) continue;
+      const links = decodeLinks(Number(rows[i]![0]), hex);
+      (refs ??= new Array(count))[i] = links;
+      for (const link of links) {
+        if (typeof link === "number" && inPage(link) === undefined) (outside ??= new Set()).add(link);
+      }
     }
+    let keys: Map<number, string> | undefined;
     if (outside !== undefined) {
+      keys = new Map();
       const asked = [...outside];
       for (let at = 0; at < asked.length; at += 4096) {
         for (const row of this.driver.all(SQL.keysOf, JSON.stringify(asked.slice(at, at + 4096)))) {
@@ -247,22 +257,25 @@ export class SqliteStorage implements Storage {
         }
       }
     }
-    const nodes: StoredNode[] = new Array(rows.length);
-    for (let i = 0; i < rows.length; i++) {
+    const nodes: StoredNode[] = new Array(count);
+    for (let i = 0; i < count; i++) {
       const row = rows[i]!;
       const change = Number(row[0]);
-      const stored = refs[i]!;
-      const links: string[] = new Array(stored.length);
-      for (let j = 0; j < stored.length; j++) {
-        const link = stored[j]!;
-        const key = typeof link === "string" ? link : keys.get(link);
-        if (key === undefined) {
-          throw new StorageError(
-            `The database ${this.driver.file} is damaged: node ${change} links to change ${link}, which is not ` +
-              "stored; restore it from a backup, or replicate the log from a peer into a new file",
-          );
+      const stored = refs?.[i];
+      let links: string[] = [];
+      if (stored !== undefined) {
+        links = new Array(stored.length);
+        for (let j = 0; j < stored.length; j++) {
+          const link = stored[j]!;
+          const key = typeof link === "string" ? link : inPage(link) ?? keys?.get(link);
+          if (key === undefined) {
+            throw new StorageError(
+              `The database ${this.driver.file} is damaged: node ${change} links to change ${link}, which is not ` +
+                "stored; restore it from a backup, or replicate the log from a peer into a new file",
+            );
+          }
+          links[j] = key;
         }
-        links[j] = key;
       }
       const raw = row[3];
       const value = raw === null || raw === undefined ? this.#chunkedValue(change) : bytesOf(raw);
