@@ -6,19 +6,21 @@
  * options and the error messages are in `sqlite-driver.ts`, the schema, its migrations and the statements in
  * `sqlite-schema.ts`, the row checks and conversions in `sqlite-rows.ts`; this file re-exports what they make public.
  *
- * The schema (version 1):
+ * The schema (version 2; `sqlite-schema.ts` migrates a version 1 file in one transaction on open):
  *
- * - `hyperlog_nodes`: one row per node, keyed by its change number (the rowid): reading a change range walks the
- *   table in order, `length()` is `max(change)` (one B-tree descent), and a commit appends at the end of the
- *   table. The key, the links (their 32-byte keys concatenated), the identity and the signature are stored as
- *   bytes, half the size of hex; SQLite's `hex()` and `unhex()` convert them, which is cheaper than JavaScript.
- * - The key index maps `prefix`, a key's first 48 bits as an integer, to change numbers; the full key is
- *   compared on the rows found. Keys are hashes, so the entries of a commit land on pages all over an index, and a
- *   commit writes each page it touches whole: one index of 100 000 keys makes a commit of 1000 nodes rewrite
- *   about 1.5 MB. So the index is split in two, like a small log-structured merge tree: `hyperlog_recent_keys`
- *   takes each commit's entries and stays small (a few dozen pages); once it holds more than
- *   `sqrt(1000 * settled keys)` entries (at least 16 384) they move, in one sorted pass inside a commit, into
- *   `hyperlog_keys`, which is thus rewritten rarely. Lookups probe both.
+ * - `hyperlog_nodes`: one row per node, keyed by its change number (the rowid), written in change order only:
+ *   reading a change range walks the table in order, `length()` is `max(change)` (one B-tree descent), and a
+ *   commit appends at the end of the table. The key, the identity and the signature are stored as bytes, half the
+ *   size of hex; SQLite's `hex()` and `unhex()` convert them, which is cheaper than JavaScript. The links are
+ *   change-number references (`sqlite-links.ts`: one byte for a link up to 127 changes back, the key itself only
+ *   for a link to a node not stored before it), resolved back to keys on read, one statement a page.
+ * - The key index (`sqlite-keys.ts`): `hyperlog_keys` maps a key's first 6 bytes to the change numbers of the
+ *   nodes up to `settled`; the full key is compared on the rows found. The keys of the nodes after `settled` are
+ *   on no index on disk (nothing is written per node but its row): each connection holds them in memory in a
+ *   typed-array table, read from the rows after `settled` on its first lookup and caught up before each lookup.
+ *   Once more than `sqrt(16000 * settled)` (at least 32 768) are recent, a commit moves them into `hyperlog_keys`
+ *   in one sorted pass of SQL, so that big index is rewritten rarely. A connection that saw every settle also
+ *   keeps a Bloom filter of the settled keys (`sqlite-filter.ts`), so the keys of a fresh sync skip the index.
  * - `hyperlog_heads`: the change numbers of the nodes no node links to.
  * - `hyperlog_chunks`: values larger than the driver's blob limit (2 MB rows in a Durable Object), in order.
  * - `hyperlog_views` and `hyperlog_view_data`: the checkpoint of each view, and its key/value pairs. They are made
