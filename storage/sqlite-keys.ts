@@ -116,6 +116,8 @@ export class RecentKeys {
 }
 
 const ENCODER: TextEncoder = /* @__PURE__ */ new TextEncoder();
+/** Whether typed arrays are little-endian here (everywhere hyperlog runs; the other order takes a slower path). */
+const LITTLE_ENDIAN: boolean = /* @__PURE__ */ (() => new Uint8Array(new Uint32Array([1]).buffer)[0] === 1)();
 
 /**
  * A hash table from keys (64 lower-case hex characters) to change numbers in typed arrays: each key's characters
@@ -164,16 +166,29 @@ export class KeyTable {
    */
   get(key: string): number | undefined {
     const query = this.#query;
-    ENCODER.encodeInto(key, this.#queryBytes);
+    if (LITTLE_ENDIAN) {
+      // The first four words from the characters (as encodeInto would lay them out), the rest only on a match.
+      for (let w = 0, i = 0; w < 4; w++, i += 4) {
+        query[w] = key.charCodeAt(i) | (key.charCodeAt(i + 1) << 8) | (key.charCodeAt(i + 2) << 16) |
+          (key.charCodeAt(i + 3) << 24);
+      }
+    } else ENCODER.encodeInto(key, this.#queryBytes);
     if (this.#size === 0) return undefined;
     const slots = this.#slots;
     const words = this.#words;
     const mask = slots.length - 1;
+    let whole = !LITTLE_ENDIAN;
     search: for (let i = this.#slot(query, 0);; i = (i + 1) & mask) {
       const entry = slots[i]! - 1;
       if (entry < 0) return undefined;
       const at = entry * 16;
-      for (let w = 0; w < 16; w++) if (words[at + w] !== query[w]) continue search;
+      if (words[at] !== query[0] || words[at + 1] !== query[1] || words[at + 2] !== query[2]) continue;
+      if (words[at + 3] !== query[3]) continue;
+      if (!whole) {
+        ENCODER.encodeInto(key, this.#queryBytes);
+        whole = true;
+      }
+      for (let w = 4; w < 16; w++) if (words[at + w] !== query[w]) continue search;
       return this.#changes[entry];
     }
   }
