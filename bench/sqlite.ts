@@ -58,6 +58,8 @@ interface LogResult {
   read: number;
   /** Bytes of the database file per node, after close (the WAL folded back). */
   size: number;
+  /** The child's peak RSS, in MB. */
+  rss: number;
 }
 
 /**
@@ -91,7 +93,7 @@ async function measureLog(file: string, n: number, exclusive = false): Promise<L
   const read = count / secondsSince(start);
   if (count !== n) throw new Error(`The read stream gave ${count} nodes, expected ${n}`);
   await log.close();
-  return { batch, get, read, size: statSync(file).size / n };
+  return { batch, get, read, size: statSync(file).size / n, rss: peakRssMb() };
 }
 
 /**
@@ -237,6 +239,7 @@ async function run(context: BenchContext): Promise<Figure[]> {
       met: of("reopen") < 100,
     }),
     figure("sqlite-size", N, "bytes/node", of("size"), { case: "database size (SQLite file)" }),
+    figure("sqlite-rss", N, "MB", of("rss"), { case: "peak RSS (batch + get + read child)" }),
     figure("sqlite-storm-batch", STORM_N, "nodes/s", of("storm-batch"), {
       case: `batch, storm-shaped (${STORM_WRITERS} links a node)`,
     }),
