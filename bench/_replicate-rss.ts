@@ -174,7 +174,9 @@ if (import.meta.main) {
   const n = Number(values.n ?? 1_000_000);
   const reps = Number(values.reps ?? 3);
   if (!(n > 0) || !(reps > 0)) {
-    console.error("Usage: node bench/_replicate-rss.ts [--n NODES] [--reps N]   (or: node bench/run.ts --only replicate)");
+    console.error(
+      "Usage: node bench/_replicate-rss.ts [--n NODES] [--reps N]   (or: node bench/run.ts --only replicate)",
+    );
     process.exit(2);
   }
   const { samples } = await measureRss(new URL("./replicate.ts", import.meta.url), n, reps, console.error);

@@ -105,7 +105,7 @@ async function measureLog(file: string, n: number, exclusive = false): Promise<L
 async function measureStorm(file: string, n: number): Promise<Record<string, number>> {
   const log = new Hyperlog<{ c: number; i: number; text: string }>(await openSqlite(file), { valueEncoding: "json" });
   await log.ready();
-  let heads: string[] = [];
+  const heads: string[] = [];
   const start = performance.now();
   for (let i = 0; i < n; i += CHUNK) {
     const docs: { value: { c: number; i: number; text: string }; links: (string | number)[] }[] = [];
@@ -117,7 +117,10 @@ async function measureStorm(file: string, n: number): Promise<Record<string, num
       if (round > 0) {
         for (let k = first - STORM_WRITERS; k < first; k++) links.push(k >= i ? k - i : heads[k % STORM_WRITERS]!);
       }
-      docs.push({ value: { c: j % STORM_WRITERS, i: round, text: `entry ${round} of writer ${j % STORM_WRITERS}` }, links });
+      docs.push({
+        value: { c: j % STORM_WRITERS, i: round, text: `entry ${round} of writer ${j % STORM_WRITERS}` },
+        links,
+      });
     }
     const nodes = await log.batch(docs);
     for (let j = 0; j < nodes.length; j++) heads[(i + j) % STORM_WRITERS] = nodes[j]!.key;

@@ -75,7 +75,12 @@ export interface Committed {
  * Commits `given` inside the caller's transaction. `recent` is caught up with the file first; the caller passes
  * the result to `recent.added` once the transaction committed (so a rolled-back commit leaves nothing in memory).
  */
-export function commitNodes(db: SqliteDriver, sql: Inserts, recent: RecentKeys, given: readonly StoredNode[]): Committed {
+export function commitNodes(
+  db: SqliteDriver,
+  sql: Inserts,
+  recent: RecentKeys,
+  given: readonly StoredNode[],
+): Committed {
   const base = recent.catchUp(db);
   checkCommitChanges(given, base);
   // One lookup, inside the transaction, finds both the keys of the commit that are already stored (skipped) and

@@ -10,8 +10,8 @@
  */
 
 /** The two hex digits of each byte value. */
-const HEX: readonly string[] = /* @__PURE__ */ (() =>
-  Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0")))();
+const HEX: readonly string[] =
+  /* @__PURE__ */ (() => Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0")))();
 
 /**
  * The stored form of `links` (as hex, for `unhex()`), for a node numbered `change`: `changeOf` gives the change

@@ -193,7 +193,10 @@ describe(`SqliteStorage: schema version 2 (${runtime})`, () => {
     await storage.commit(chain(3));
     storage.driver.run("UPDATE hyperlog_info SET value = 3 WHERE name = 'schema'");
     await storage.close();
-    await assert.rejects(openSqlite(path), /newer version of hyperlog \(schema version 3; this version reads up to 2\)/);
+    await assert.rejects(
+      openSqlite(path),
+      /newer version of hyperlog \(schema version 3; this version reads up to 2\)/,
+    );
   });
 
   it("stores a storm-shaped node's links in a few bytes each, and reads them back as keys", async () => {
