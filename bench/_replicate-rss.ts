@@ -4,6 +4,9 @@
  * into A's stdin. The sender's log is built once per run by its own child and reused; every repetition syncs it
  * into a new, empty file.
  *
+ * Run just this part (no in-memory cases, no hyperlog 4): `node bench/_replicate-rss.ts [--n 1000000] [--reps 3]`;
+ * it prints each repetition and the medians.
+ *
  * @module
  */
 import { spawn } from "node:child_process";
@@ -12,12 +15,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
 import { Hyperlog } from "../mod.ts";
 import type { BatchDoc } from "../src/log.ts";
 import { openSqlite } from "../storage/sqlite-open.ts";
 import type { BenchValue } from "./_impls.ts";
 import { BATCH, CHAIN, chainValue } from "./_replicate-workload.ts";
-import { peakRssMb, runChild, secondsSince } from "./_util.ts";
+import { median, peakRssMb, runChild, secondsSince } from "./_util.ts";
 
 /** What one side of the sync reports. */
 export interface SideResult {
@@ -163,4 +167,23 @@ export async function measureRss(
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({ options: { n: { type: "string" }, reps: { type: "string" } } });
+  const n = Number(values.n ?? 1_000_000);
+  const reps = Number(values.reps ?? 3);
+  if (!(n > 0) || !(reps > 0)) {
+    console.error(
+      "Usage: node bench/_replicate-rss.ts [--n NODES] [--reps N]   (or: node bench/run.ts --only replicate)",
+    );
+    process.exit(2);
+  }
+  const { samples } = await measureRss(new URL("./replicate.ts", import.meta.url), n, reps, console.error);
+  const of = (pick: (sample: RssSample) => number): string => median(samples.map(pick)).toFixed(1);
+  console.log(
+    `SQLite sync of ${n} nodes, medians of ${reps}: ${of((s) => n / s.receiver.seconds)} nodes/s, ` +
+      `peak RSS ${of((s) => s.sender.rss)} / ${of((s) => s.receiver.rss)} MB (sender / receiver), ` +
+      `CPU ${of((s) => s.sender.cpu)} / ${of((s) => s.receiver.cpu)} s`,
+  );
 }

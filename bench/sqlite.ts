@@ -1,7 +1,7 @@
 /**
  * SQLite benchmark: this library on SqliteStorage in a file (node:sqlite, WAL, synchronous=NORMAL unless said):
- * batch insert, sequential append (NORMAL and FULL), random get, full read stream, reopen of the built log, and
- * database size per node.
+ * batch insert, sequential append (NORMAL and FULL), random get, full read stream, reopen of the built log,
+ * database size per node, and the size and build rate of a storm-shaped log (every node links 50 heads).
  *
  * Every measurement runs in a fresh child process (this file, run with `--child`), like the core benchmark; each
  * figure is the median of `reps` child runs. hyperlog 4.12.1 has no SQLite backend, so there is no ratio; the
@@ -25,6 +25,7 @@ import {
   type BenchModule,
   type Figure,
   median,
+  peakRssMb,
   randomInts,
   runChild,
   secondsSince,
@@ -42,6 +43,10 @@ const APPENDS_FULL = 2_000;
 const GETS = 10_000;
 /** The seed of the random keys. */
 const SEED = 0x5eed;
+/** Nodes in the storm-shaped log. */
+const STORM_N = 100_000;
+/** Writers of the storm-shaped log: each node links the last node of every writer (the heads). */
+const STORM_WRITERS = 50;
 
 /** What a `log` child measures on one fresh file. */
 interface LogResult {
@@ -53,6 +58,8 @@ interface LogResult {
   read: number;
   /** Bytes of the database file per node, after close (the WAL folded back). */
   size: number;
+  /** The child's peak RSS, in MB. */
+  rss: number;
 }
 
 /**
@@ -86,7 +93,41 @@ async function measureLog(file: string, n: number, exclusive = false): Promise<L
   const read = count / secondsSince(start);
   if (count !== n) throw new Error(`The read stream gave ${count} nodes, expected ${n}`);
   await log.close();
-  return { batch, get, read, size: statSync(file).size / n };
+  return { batch, get, read, size: statSync(file).size / n, rss: peakRssMb() };
+}
+
+/**
+ * Child: a storm-shaped log, as `C` writers appending at once make it (see the storm benchmark): rounds of
+ * {@link STORM_WRITERS} nodes of ~60 bytes of JSON, each linking every node of the round before (50 links). Built
+ * with `batch` in chunks of 1000; reports nodes per second, the file's bytes per node after close, and its peak
+ * RSS in MB.
+ */
+async function measureStorm(file: string, n: number): Promise<Record<string, number>> {
+  const log = new Hyperlog<{ c: number; i: number; text: string }>(await openSqlite(file), { valueEncoding: "json" });
+  await log.ready();
+  const heads: string[] = [];
+  const start = performance.now();
+  for (let i = 0; i < n; i += CHUNK) {
+    const docs: { value: { c: number; i: number; text: string }; links: (string | number)[] }[] = [];
+    for (let j = i; j < Math.min(i + CHUNK, n); j++) {
+      const round = Math.floor(j / STORM_WRITERS);
+      const first = round * STORM_WRITERS;
+      // The round before: in this batch (by index) or in an earlier one (by key).
+      const links: (string | number)[] = [];
+      if (round > 0) {
+        for (let k = first - STORM_WRITERS; k < first; k++) links.push(k >= i ? k - i : heads[k % STORM_WRITERS]!);
+      }
+      docs.push({
+        value: { c: j % STORM_WRITERS, i: round, text: `entry ${round} of writer ${j % STORM_WRITERS}` },
+        links,
+      });
+    }
+    const nodes = await log.batch(docs);
+    for (let j = 0; j < nodes.length; j++) heads[(i + j) % STORM_WRITERS] = nodes[j]!.key;
+  }
+  const rate = n / secondsSince(start);
+  await log.close();
+  return { "storm-batch": rate, "storm-size": statSync(file).size / n, "storm-rss": peakRssMb() };
 }
 
 /** Child: opens the log in `file` (built by a `log` child) until it is ready, and checks its length. */
@@ -141,6 +182,16 @@ async function run(context: BenchContext): Promise<Figure[]> {
         exclusiveFile,
       ]);
       rmSync(exclusiveFile, { force: true });
+      const stormFile = join(dir, `storm-${rep}.db`);
+      await child(`${tag} storm-shaped log (50 links a node), n=${STORM_N}`, [
+        "--child",
+        "storm",
+        "--n",
+        String(STORM_N),
+        "--file",
+        stormFile,
+      ]);
+      rmSync(stormFile, { force: true });
       const appendFile = join(dir, `append-${rep}.db`);
       await child(`${tag} sequential append, n=${APPENDS}`, [
         "--child",
@@ -191,6 +242,14 @@ async function run(context: BenchContext): Promise<Figure[]> {
       met: of("reopen") < 100,
     }),
     figure("sqlite-size", N, "bytes/node", of("size"), { case: "database size (SQLite file)" }),
+    figure("sqlite-rss", N, "MB", of("rss"), { case: "peak RSS (batch + get + read child)" }),
+    figure("sqlite-storm-batch", STORM_N, "nodes/s", of("storm-batch"), {
+      case: `batch, storm-shaped (${STORM_WRITERS} links a node)`,
+    }),
+    figure("sqlite-storm-size", STORM_N, "bytes/node", of("storm-size"), {
+      case: `database size, storm-shaped (${STORM_WRITERS} links a node)`,
+    }),
+    figure("sqlite-storm-rss", STORM_N, "MB", of("storm-rss"), { case: "peak RSS building it" }),
     figure("sqlite-batch-exclusive", N, "nodes/s", of("batch-exclusive"), {
       case: "batch (exclusive: true)",
       target: ">= 100,000 nodes/s",
@@ -220,6 +279,7 @@ export const benchmark: BenchModule = {
     "reopen: a new process opens the closed log (openSqlite() and ready(), which reads the id and the length); nothing in the file is scanned.",
     "exclusive: the same batch, get and read with openSqlite(path, { exclusive: true }), which keeps the file locked (no other connection) and saves system calls per statement.",
     "size: the database file after close, divided by the node count (values are ~90 bytes of JSON).",
+    `storm-shaped: ${STORM_N} nodes in rounds of ${STORM_WRITERS}, each linking every node of the round before (as ${STORM_WRITERS} writers appending at once link all heads), values of ~45 bytes of JSON, via batch() in chunks of ${CHUNK}; the file size after close per node, and the child's peak RSS.`,
     "Each figure is the median of one child process per repetition. The core benchmark's MemoryStorage figures are the in-memory reference.",
   ],
   run,
@@ -233,7 +293,7 @@ if (import.meta.main) {
   const file = values.file;
   if (!(n > 0) || file === undefined) {
     console.error(
-      "Usage: node bench/sqlite.ts --child log|log-exclusive|reopen|append|append-full --n N --file PATH   (or: node bench/run.ts --only sqlite)",
+      "Usage: node bench/sqlite.ts --child log|log-exclusive|reopen|append|append-full|storm --n N --file PATH   (or: node bench/run.ts --only sqlite)",
     );
     process.exit(2);
   }
@@ -244,6 +304,7 @@ if (import.meta.main) {
     result = { "batch-exclusive": batch, "get-exclusive": get, "read-exclusive": read };
   } else if (values.child === "reopen") result = await measureReopen(file, n);
   else if (values.child === "append") result = await measureAppend(file, n, "normal");
+  else if (values.child === "storm") result = await measureStorm(file, n);
   else if (values.child === "append-full") result = { "append-full": (await measureAppend(file, n, "full")).append };
   else {
     console.error(`Unknown child: ${values.child}`);

@@ -1,16 +1,18 @@
 /**
- * The write path of `SqliteStorage` (see `sqlite.ts` for the tables): one statement that finds which keys are
- * stored, and a commit that, inside the caller's transaction, skips the stored keys, numbers the new nodes on
- * from the length, inserts them in multi-row statements, moves the heads and settles the recent keys when they
- * are enough.
+ * The write path of `SqliteStorage` (see `sqlite.ts` for the tables): the lookup of which keys are stored (the
+ * recent keys in memory, the settled ones in one statement), and a commit that, inside the caller's transaction,
+ * skips the stored keys, numbers the new nodes on from the length, inserts them in multi-row statements with their
+ * links as change references, moves the heads and settles the recent keys when they are enough.
  *
  * @module
  */
 import type { StoredNode } from "../src/node.ts";
 import { checkCommitChanges } from "../src/storage.ts";
 import type { SqliteDriver, SqliteValue } from "./sqlite-driver.ts";
-import { prefixOf, pushRow } from "./sqlite-rows.ts";
-import { INSERT_COLUMNS, insertSql, MAX_ROWS_PER_INSERT, MIN_RECENT_KEYS, SQL } from "./sqlite-schema.ts";
+import { type RecentKeys, shouldSettle } from "./sqlite-keys.ts";
+import { encodeLinks } from "./sqlite-links.ts";
+import { pushRow } from "./sqlite-rows.ts";
+import { INSERT_COLUMNS, insertSql, MAX_ROWS_PER_INSERT, SQL } from "./sqlite-schema.ts";
 
 /** The insert statements of a driver: as many rows per statement as its parameter limit allows, and one row. */
 export interface Inserts {
@@ -18,6 +20,9 @@ export interface Inserts {
   readonly insertMany: string;
   readonly insertOne: string;
 }
+
+/** The most keys one lookup statement is given (a Durable Object caps a statement's text). */
+const KEYS_PER_LOOKUP = 2048;
 
 /** The insert statements for `driver`. */
 export function inserts(driver: SqliteDriver): Inserts {
@@ -33,91 +38,81 @@ export function lengthOf(db: SqliteDriver): number {
 }
 
 /**
- * The change numbers of those of `keys` (valid keys only) that are stored, and the length, read in one
- * statement. `prefixes`, when given, are the keys' prefixes (see `prefixOf`), computed already.
+ * Adds to `found` the change numbers of those of `keys` (valid keys only) that are stored: the recent ones from
+ * `recent` (caught up by the caller), the settled ones with one statement per few thousand keys.
  */
 export function lookup(
   db: SqliteDriver,
+  recent: RecentKeys,
   keys: Iterable<string>,
-  prefixes?: Iterable<number>,
-): { length: number; found: Map<string, number> } {
-  const wanted = keys instanceof Set ? keys as Set<string> : new Set<string>(keys);
-  let asked = prefixes;
-  if (asked === undefined) {
-    const distinct = new Set<number>();
-    for (const key of wanted) distinct.add(prefixOf(key));
-    asked = distinct;
+  found: Map<string, number> = new Map(),
+): Map<string, number> {
+  const table = recent.keys;
+  const filter = recent.filter;
+  const asked: string[] = [];
+  for (const key of keys) {
+    const change = table.get(key);
+    if (change !== undefined) found.set(key, change);
+    else if (recent.settled > 0 && (filter === undefined || filter.mayHave(table.head, 0))) asked.push(key);
   }
-  const found = new Map<string, number>();
-  let length = 0;
-  for (const row of db.all(SQL.lookup, JSON.stringify(Array.isArray(asked) ? asked : [...asked]))) {
-    const key = row[1];
-    if (key === null || key === undefined) length = row[0] === null || row[0] === undefined ? 0 : Number(row[0]);
-    else if (wanted.has(key as string)) found.set(key as string, Number(row[0]));
+  if (asked.length === 0) return found;
+  for (let at = 0; at < asked.length; at += KEYS_PER_LOOKUP) {
+    const part = asked.length <= KEYS_PER_LOOKUP ? asked : asked.slice(at, at + KEYS_PER_LOOKUP);
+    for (const row of db.all(SQL.lookupSettled, JSON.stringify(part))) found.set(row[1] as string, Number(row[0]));
   }
-  return { length, found };
+  return found;
+}
+
+/** What a commit did: which nodes were new, the keys it added from change `first` on, and the settled change. */
+export interface Committed {
+  fresh: boolean[];
+  added: string[];
+  first: number;
+  settled: number;
 }
 
 /**
- * Commits `given` (whose links, as one hex string each, are `givenLinks`) inside the caller's transaction: says
- * which were new, and returns the change up to which keys are settled now (`settledBefore` unless this commit
- * settled them).
+ * Commits `given` inside the caller's transaction. `recent` is caught up with the file first; the caller passes
+ * the result to `recent.added` once the transaction committed (so a rolled-back commit leaves nothing in memory).
  */
 export function commitNodes(
   db: SqliteDriver,
   sql: Inserts,
-  settledBefore: number,
+  recent: RecentKeys,
   given: readonly StoredNode[],
-  givenLinks: readonly string[],
-): { fresh: boolean[]; settled: number } {
-  const base = lengthOf(db);
+): Committed {
+  const base = recent.catchUp(db);
   checkCommitChanges(given, base);
   // One lookup, inside the transaction, finds both the keys of the commit that are already stored (skipped) and
-  // the stored nodes the commit links to (which stop being heads); nothing looked up before is trusted.
-  // Each key's prefix is computed once: for the lookup, and for the recent keys when every node is new.
-  const asked = new Set<string>();
-  const prefixes: number[] = new Array(given.length);
-  const askedPrefixes: number[] = [];
+  // the stored nodes the commit links to (which stop being heads, and are linked by change number); nothing
+  // looked up before is trusted. A link to a key of the commit is found with that key.
+  const inCommit = new Set<string>();
+  for (let i = 0; i < given.length; i++) inCommit.add(given[i]!.key);
+  const asked: string[] = [...inCommit];
   for (let i = 0; i < given.length; i++) {
-    const node = given[i]!;
-    const prefix = prefixOf(node.key);
-    prefixes[i] = prefix;
-    if (!asked.has(node.key)) {
-      asked.add(node.key);
-      askedPrefixes.push(prefix);
-    }
-    const links = node.links;
-    for (let j = 0; j < links.length; j++) {
-      const link = links[j]!;
-      if (!asked.has(link)) {
-        asked.add(link);
-        askedPrefixes.push(prefixOf(link));
-      }
-    }
+    const links = given[i]!.links;
+    for (let j = 0; j < links.length; j++) if (!inCommit.has(links[j]!)) asked.push(links[j]!);
   }
-  const found = lookup(db, asked, askedPrefixes).found;
+  const found = lookup(db, recent, asked);
   const fresh: boolean[] = new Array(given.length);
-  const keys = new Set<string>();
+  const changes = new Map<string, number>();
   const nodes: StoredNode[] = [];
-  const links: string[] = [];
-  const newPrefixes: number[] = [];
+  const added: string[] = [];
   for (let i = 0; i < given.length; i++) {
     let node = given[i]!;
-    if ((found.size > 0 && found.has(node.key)) || keys.has(node.key)) {
+    if ((found.size > 0 && found.has(node.key)) || changes.has(node.key)) {
       fresh[i] = false;
       continue;
     }
     fresh[i] = true;
-    keys.add(node.key);
     const change = base + nodes.length + 1;
+    changes.set(node.key, change);
     if (node.change !== change) node = { ...node, change };
     nodes.push(node);
-    links.push(givenLinks[i]!);
-    newPrefixes.push(prefixes[i]!);
+    added.push(node.key);
   }
-  if (nodes.length === 0) return { fresh, settled: settledBefore };
-  const outside = new Set<string>();
-  for (const node of nodes) for (const link of node.links) if (!keys.has(link)) outside.add(link);
+  if (nodes.length === 0) return { fresh, added, first: base + 1, settled: recent.settled };
+  const changeOf = (key: string): number | undefined => changes.get(key) ?? found.get(key);
 
   const maxBlob = db.maxBlob;
   const params: SqliteValue[] = [];
@@ -125,12 +120,16 @@ export function commitNodes(
   let i = 0;
   for (; i + many <= nodes.length; i += many) {
     params.length = 0;
-    for (let j = i; j < i + many; j++) pushRow(params, nodes[j]!, links[j]!, maxBlob);
+    for (let j = i; j < i + many; j++) {
+      const node = nodes[j]!;
+      pushRow(params, node, encodeLinks(node.change, node.links, changeOf), maxBlob);
+    }
     db.run(sql.insertMany, ...params);
   }
   for (; i < nodes.length; i++) {
     params.length = 0;
-    pushRow(params, nodes[i]!, links[i]!, maxBlob);
+    const node = nodes[i]!;
+    pushRow(params, node, encodeLinks(node.change, node.links, changeOf), maxBlob);
     db.run(sql.insertOne, ...params);
   }
   for (const node of nodes) {
@@ -141,33 +140,30 @@ export function commitNodes(
     }
   }
 
-  if (nodes.length === 1) db.run(SQL.insertRecentOne, newPrefixes[0]!, base + 1);
-  else db.run(SQL.insertRecent, JSON.stringify(newPrefixes), base + 1);
-
   // Heads: a stored node the commit links to stops being a head; a node of the commit becomes one unless a
   // later node of the commit links to it.
-  const unheaded: number[] = [];
-  for (const link of outside) {
-    const change = found.get(link);
-    if (change !== undefined) unheaded.push(change);
-  }
-  if (unheaded.length === 1) db.run(SQL.deleteHead, unheaded[0]!);
-  else if (unheaded.length > 1) db.run(SQL.deleteHeads, JSON.stringify(unheaded));
   const linked = new Set<string>();
-  for (const node of nodes) for (const link of node.links) linked.add(link);
+  const unheaded = new Set<number>();
+  for (const node of nodes) {
+    for (const link of node.links) {
+      linked.add(link);
+      if (changes.has(link)) continue;
+      const change = found.get(link);
+      if (change !== undefined) unheaded.add(change);
+    }
+  }
+  if (unheaded.size === 1) db.run(SQL.deleteHead, unheaded.values().next().value!);
+  else if (unheaded.size > 1) db.run(SQL.deleteHeads, JSON.stringify([...unheaded]));
   const heads: number[] = [];
   for (const node of nodes) if (!linked.has(node.key)) heads.push(node.change);
   if (heads.length === 1) db.run(SQL.insertHead, heads[0]!);
   else if (heads.length > 1) db.run(SQL.insertHeads, JSON.stringify(heads));
 
-  // Settle the recent keys into the big index once there are enough of them (see the module doc). Another
-  // connection may have settled meanwhile; a stale count only makes this one settle a little early.
+  // Settle the recent keys into the index on disk once there are enough of them (see `sqlite-keys.ts`).
   const length = base + nodes.length;
-  const settled = settledBefore;
-  if (length - settled >= Math.max(MIN_RECENT_KEYS, Math.sqrt(1000 * settled))) {
-    db.exec(SQL.settle);
-    db.run(SQL.setSettled, length);
-    return { fresh, settled: length };
+  if (shouldSettle(length, recent.settled)) {
+    recent.settle(db, length);
+    return { fresh, added, first: base + 1, settled: length };
   }
-  return { fresh, settled };
+  return { fresh, added, first: base + 1, settled: recent.settled };
 }

@@ -16,28 +16,14 @@ export function isKey(value: unknown): value is string {
   return typeof value === "string" && value.length === 64 && KEY.test(value);
 }
 
-/** The lookup prefix of a key: its first 48 bits as a signed integer (six bytes in a SQLite record). */
-export function prefixOf(key: string): number {
-  let high = 0;
-  for (let i = 0; i < 4; i++) high = high * 16 + nibble(key.charCodeAt(i));
-  let low = 0;
-  for (let i = 4; i < 12; i++) low = low * 16 + nibble(key.charCodeAt(i));
-  return (high - 32768) * 4294967296 + low;
-}
-
-/** The value of a lower-case hex digit's character code (keys are checked before their prefix is taken). */
-function nibble(code: number): number {
-  return code < 58 ? code - 48 : code - 87;
-}
-
 export function bytesOf(value: SqliteValue | undefined): Uint8Array {
   if (value instanceof Uint8Array) return value;
   if (value === null || value === undefined) return new Uint8Array(0);
   throw new TypeError(`Expected a blob, got ${typeof value}`);
 }
 
-/** Checks that a node can be stored; returns its links as one hex string. */
-export function checkNode(node: StoredNode): string {
+/** Checks that a node can be stored. */
+export function checkNode(node: StoredNode): void {
   if (!isKey(node.key)) {
     throw new TypeError(`Cannot store node ${JSON.stringify(node.key)}: a key must be 64 lower-case hex characters`);
   }
@@ -57,21 +43,20 @@ export function checkNode(node: StoredNode): string {
       `Cannot store node ${node.key}: a signed node needs an identity of 64 and a signature of 128 lower-case hex characters`,
     );
   }
-  return join(node);
+  valueIsBytes(node);
 }
 
 /**
- * The links of a node the log made (see `checked-commits.ts`) as one hex string: its key and links are well-formed
- * already, so only its value is checked (and a signed node's identity and signature, as by {@link checkNode}).
+ * Checks a node the log made (see `checked-commits.ts`): its key and links are well-formed already, so only its
+ * value is checked (and a signed node's identity and signature, as by {@link checkNode}).
  */
-export function joinLinks(node: StoredNode): string {
-  return node.identity === undefined && node.signature === undefined ? join(node) : checkNode(node);
+export function checkValue(node: StoredNode): void {
+  if (node.identity === undefined && node.signature === undefined) valueIsBytes(node);
+  else checkNode(node);
 }
 
-function join(node: StoredNode): string {
+function valueIsBytes(node: StoredNode): void {
   if (!(node.value instanceof Uint8Array)) throw new TypeError(`Cannot store node ${node.key}: its value is not bytes`);
-  const links = node.links;
-  return links.length === 0 ? "" : links.length === 1 ? links[0]! : links.join("");
 }
 
 /** Appends the parameters of one row of `INSERT_ROW`. */

@@ -7,11 +7,13 @@
  */
 import { StorageError } from "../src/errors.ts";
 import type { SqliteDriver } from "./sqlite-driver.ts";
+import { migrateLinksToChanges } from "./sqlite-migrate.ts";
 
 /** A migration: brings the schema from its index to the next version, inside the caller's transaction. */
 export type Migration = (db: SqliteDriver) => void;
 
-const SCHEMA_V1 = `
+/** The tables of schema version 1 (links as 32-byte keys, recent keys in a table); kept to build v1 files in tests. */
+export const SCHEMA_V1 = `
 CREATE TABLE hyperlog_nodes (
   change INTEGER PRIMARY KEY,
   key BLOB NOT NULL,
@@ -45,7 +47,24 @@ CREATE TABLE hyperlog_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT 
  * database without hyperlog's tables (a new file). A migration runs in one transaction with the version bump, so
  * a database is always at one version or the next, never in between.
  */
-export const MIGRATIONS: readonly Migration[] = [(db) => db.exec(SCHEMA_V1)];
+export const MIGRATIONS: readonly Migration[] = [(db) => db.exec(SCHEMA_V1), migrateV1ToV2];
+
+/**
+ * Version 1 to 2: the links become change-number references (see `sqlite-links.ts`), and the recent keys move
+ * into `hyperlog_keys` (version 2 keeps them in memory, read from the node rows after `settled`; see
+ * `sqlite-keys.ts`), so `settled` becomes the length.
+ */
+function migrateV1ToV2(db: SqliteDriver): void {
+  db.exec(
+    "DROP TABLE hyperlog_keys; DROP TABLE hyperlog_recent_keys; " +
+      "CREATE TABLE hyperlog_keys (prefix BLOB NOT NULL, change INTEGER NOT NULL, PRIMARY KEY (prefix, change)) " +
+      "WITHOUT ROWID",
+  );
+  db.run(SQL.settleKeys, 0);
+  const length = db.get(SQL.length)?.[0];
+  db.run(SQL.setSettled, length === null || length === undefined ? 0 : Number(length));
+  migrateLinksToChanges(db, SQL.lookupSettled);
+}
 
 /**
  * The schema version this code writes, and the newest it can open.
@@ -67,15 +86,6 @@ const INSERT_ROW = "(?, unhex(?), unhex(?), ?, unhex(?), unhex(?))";
 export const INSERT_COLUMNS = 6;
 /** Most rows per multi-row INSERT: larger statements stop paying off past a few dozen rows. */
 export const MAX_ROWS_PER_INSERT = 32;
-/** The fewest recent keys that are moved into the settled index at once. */
-export const MIN_RECENT_KEYS = 16384;
-/** The change numbers whose key prefixes are in the JSON array ?1: candidates, whose keys are compared. */
-const CANDIDATES = "SELECT k.change AS change FROM json_each(?1) AS j JOIN hyperlog_keys AS k ON k.prefix = j.value " +
-  "UNION ALL SELECT r.change FROM json_each(?1) AS j JOIN hyperlog_recent_keys AS r ON r.prefix = j.value";
-/** The same for one prefix, ?1. */
-const CANDIDATES_ONE = "SELECT change AS change FROM hyperlog_keys WHERE prefix = ?1 " +
-  "UNION ALL SELECT change FROM hyperlog_recent_keys WHERE prefix = ?1";
-
 export const VIEW_DDL = "CREATE TABLE IF NOT EXISTS hyperlog_views " +
   "(name TEXT PRIMARY KEY, version INTEGER NOT NULL, change INTEGER NOT NULL) WITHOUT ROWID;\n" +
   "CREATE TABLE IF NOT EXISTS hyperlog_view_data " +
@@ -95,25 +105,33 @@ export const SQL = /* @__PURE__ */ (() =>
     viewSetState: "INSERT INTO hyperlog_views (name, version, change) VALUES (?, ?, ?) " +
       "ON CONFLICT (name) DO UPDATE SET version = excluded.version, change = excluded.change",
     length: "SELECT max(change) FROM hyperlog_nodes",
+    /** The length and the change up to which keys are settled, in one snapshot. */
+    state: "SELECT (SELECT max(change) FROM hyperlog_nodes), " +
+      `(SELECT value FROM ${INFO_TABLE} WHERE name = 'settled')`,
+    /** The keys of the nodes after a change, which no index on disk holds (see `sqlite-keys.ts`). */
+    keysAfter: "SELECT change, lower(hex(key)) FROM hyperlog_nodes WHERE change > ? ORDER BY change",
     // The IN form, not a join: bun:sqlite runs the join three times slower, node:sqlite both the same.
-    get: `SELECT ${COLUMNS} FROM hyperlog_nodes WHERE change IN (${CANDIDATES_ONE}) AND key = unhex(?2)`,
-    /** The length (with a NULL key), then the stored nodes among the candidates: one statement, one snapshot. */
-    lookup: "SELECT max(change), NULL FROM hyperlog_nodes UNION ALL " +
-      `SELECT n.change, lower(hex(n.key)) FROM (${CANDIDATES}) AS c JOIN hyperlog_nodes AS n ON n.change = c.change`,
+    get: `SELECT ${COLUMNS} FROM hyperlog_nodes WHERE change IN ` +
+      "(SELECT change FROM hyperlog_keys WHERE prefix = unhex(substr(?1, 1, 12))) AND key = unhex(?1)",
+    getChange: `SELECT ${COLUMNS} FROM hyperlog_nodes WHERE change = ?`,
+    /** The change and key of each settled node whose key is in the JSON array ?1 (of hex keys). */
+    lookupSettled: "SELECT n.change, j.value FROM json_each(?1) AS j " +
+      "JOIN hyperlog_keys AS k ON k.prefix = unhex(substr(j.value, 1, 12)) " +
+      "JOIN hyperlog_nodes AS n ON n.change = k.change AND n.key = unhex(j.value)",
+    /** The keys of the changes in the JSON array ?1: the nodes that a page links to outside itself. */
+    keysOf: "SELECT change, lower(hex(key)) FROM hyperlog_nodes WHERE change IN (SELECT value FROM json_each(?1))",
     heads: "SELECT lower(hex(n.key)) FROM hyperlog_heads AS h JOIN hyperlog_nodes AS n ON n.change = h.change",
     readUp: `SELECT ${COLUMNS} FROM hyperlog_nodes WHERE change > ? AND change <= ? ORDER BY change LIMIT ?`,
     readDown: `SELECT ${COLUMNS} FROM hyperlog_nodes WHERE change > ? AND change <= ? ORDER BY change DESC LIMIT ?`,
     chunks: "SELECT data FROM hyperlog_chunks WHERE change = ? ORDER BY seq",
     insertChunk: "INSERT INTO hyperlog_chunks (change, seq, data) VALUES (?, ?, ?)",
-    insertRecent: "INSERT INTO hyperlog_recent_keys (prefix, change) SELECT value, ?2 + key FROM json_each(?1)",
-    insertRecentOne: "INSERT INTO hyperlog_recent_keys (prefix, change) VALUES (?, ?)",
     deleteHeads: "DELETE FROM hyperlog_heads WHERE change IN (SELECT value FROM json_each(?))",
     deleteHead: "DELETE FROM hyperlog_heads WHERE change = ?",
     insertHeads: "INSERT INTO hyperlog_heads (change) SELECT value FROM json_each(?)",
     insertHead: "INSERT INTO hyperlog_heads (change) VALUES (?)",
-    settled: `SELECT value FROM ${INFO_TABLE} WHERE name = 'settled'`,
-    settle: "INSERT INTO hyperlog_keys (prefix, change) SELECT prefix, change FROM hyperlog_recent_keys; " +
-      "DELETE FROM hyperlog_recent_keys",
+    /** Moves the keys of the nodes after change ?1 into the index, in one sorted pass. */
+    settleKeys: "INSERT INTO hyperlog_keys (prefix, change) " +
+      "SELECT substr(key, 1, 6), change FROM hyperlog_nodes WHERE change > ? ORDER BY 1, 2",
     setSettled: `INSERT INTO ${INFO_TABLE} (name, value) VALUES ('settled', ?) ` +
       "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
     getMeta: "SELECT value FROM hyperlog_meta WHERE name = ?",

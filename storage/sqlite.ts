@@ -6,19 +6,21 @@
  * options and the error messages are in `sqlite-driver.ts`, the schema, its migrations and the statements in
  * `sqlite-schema.ts`, the row checks and conversions in `sqlite-rows.ts`; this file re-exports what they make public.
  *
- * The schema (version 1):
+ * The schema (version 2; `sqlite-schema.ts` migrates a version 1 file in one transaction on open):
  *
- * - `hyperlog_nodes`: one row per node, keyed by its change number (the rowid): reading a change range walks the
- *   table in order, `length()` is `max(change)` (one B-tree descent), and a commit appends at the end of the
- *   table. The key, the links (their 32-byte keys concatenated), the identity and the signature are stored as
- *   bytes, half the size of hex; SQLite's `hex()` and `unhex()` convert them, which is cheaper than JavaScript.
- * - The key index maps `prefix`, a key's first 48 bits as an integer, to change numbers; the full key is
- *   compared on the rows found. Keys are hashes, so the entries of a commit land on pages all over an index, and a
- *   commit writes each page it touches whole: one index of 100 000 keys makes a commit of 1000 nodes rewrite
- *   about 1.5 MB. So the index is split in two, like a small log-structured merge tree: `hyperlog_recent_keys`
- *   takes each commit's entries and stays small (a few dozen pages); once it holds more than
- *   `sqrt(1000 * settled keys)` entries (at least 16 384) they move, in one sorted pass inside a commit, into
- *   `hyperlog_keys`, which is thus rewritten rarely. Lookups probe both.
+ * - `hyperlog_nodes`: one row per node, keyed by its change number (the rowid), written in change order only:
+ *   reading a change range walks the table in order, `length()` is `max(change)` (one B-tree descent), and a
+ *   commit appends at the end of the table. The key, the identity and the signature are stored as bytes, half the
+ *   size of hex; SQLite's `hex()` and `unhex()` convert them, which is cheaper than JavaScript. The links are
+ *   change-number references (`sqlite-links.ts`: one byte for a link up to 127 changes back, the key itself only
+ *   for a link to a node not stored before it), resolved back to keys on read, one statement a page.
+ * - The key index (`sqlite-keys.ts`): `hyperlog_keys` maps a key's first 6 bytes to the change numbers of the
+ *   nodes up to `settled`; the full key is compared on the rows found. The keys of the nodes after `settled` are
+ *   on no index on disk (nothing is written per node but its row): each connection holds them in memory in a
+ *   typed-array table, read from the rows after `settled` on its first lookup and caught up before each lookup.
+ *   Once more than `sqrt(16000 * settled)` (at least 32 768) are recent, a commit moves them into `hyperlog_keys`
+ *   in one sorted pass of SQL, so that big index is rewritten rarely. A connection that saw every settle also
+ *   keeps a Bloom filter of the settled keys (`sqlite-filter.ts`), so the keys of a fresh sync skip the index.
  * - `hyperlog_heads`: the change numbers of the nodes no node links to.
  * - `hyperlog_chunks`: values larger than the driver's blob limit (2 MB rows in a Durable Object), in order.
  * - `hyperlog_views` and `hyperlog_view_data`: the checkpoint of each view, and its key/value pairs. They are made
@@ -44,7 +46,9 @@ import {
 } from "./sqlite-driver.ts";
 import { wasChecked } from "../src/checked-commits.ts";
 import { commitNodes, type Inserts, inserts, lengthOf, lookup } from "./sqlite-commit.ts";
-import { bytesOf, checkNode, isKey, joinLinks, jsonChunks, prefixOf, text, UTF8 } from "./sqlite-rows.ts";
+import { RecentKeys } from "./sqlite-keys.ts";
+import { decodeLinks } from "./sqlite-links.ts";
+import { bytesOf, checkNode, checkValue, isKey, jsonChunks, text, UTF8 } from "./sqlite-rows.ts";
 import {
   INFO_TABLE,
   migrate,
@@ -95,8 +99,8 @@ export class SqliteStorage implements Storage {
   readonly #inserts: Inserts;
   #opened = false;
   #closed = false;
-  /** The change up to which the keys are in `hyperlog_keys`, as this connection last saw it. */
-  #settled = 0;
+  /** The keys of the nodes after the settled ones, in memory (see `sqlite-keys.ts`). */
+  readonly #recent: RecentKeys = new RecentKeys();
 
   /**
    * Wraps a driver. Nothing is read or written until `open()` (or the first call).
@@ -177,7 +181,6 @@ export class SqliteStorage implements Storage {
         if (dataGone) db.exec("DELETE FROM hyperlog_views");
       });
     }
-    this.#settled = Number(db.get(SQL.settled)?.[0] ?? 0);
     this.#opened = true;
   }
 
@@ -220,17 +223,71 @@ export class SqliteStorage implements Storage {
     return this.#call("reading its length", () => lengthOf(this.driver));
   }
 
-  #node(row: SqliteRow): StoredNode {
-    const change = Number(row[0]);
-    const key = row[1] as string;
-    const hex = row[2] as string;
-    const links: string[] = new Array(hex.length >> 6);
-    for (let i = 0; i < links.length; i++) links[i] = hex.slice(i * 64, i * 64 + 64);
-    const raw = row[3];
-    const value = raw === null || raw === undefined ? this.#chunkedValue(change) : bytesOf(raw);
-    const signed = row[4];
-    if (typeof signed !== "string") return { key, links, value, change };
-    return { key, links, value, change, identity: signed.slice(0, 64), signature: signed.slice(64) };
+  /**
+   * The nodes of `rows` (in `COLUMNS` order), their links resolved to keys: from the page itself, or with one
+   * statement for the distinct changes it links to outside itself.
+   */
+  #nodes(rows: readonly SqliteRow[]): StoredNode[] {
+    const count = rows.length;
+    if (count === 0) return [];
+    // A page is a run of consecutive changes (up or down): a link into it is found by arithmetic.
+    const first = Number(rows[0]![0]);
+    const step = count > 1 && Number(rows[1]![0]) < first ? -1 : 1;
+    const inPage = (change: number): string | undefined => {
+      const i = (change - first) * step;
+      const row = i >= 0 && i < count ? rows[i]! : undefined;
+      return row !== undefined && Number(row[0]) === change ? row[1] as string : undefined;
+    };
+    let refs: (number | string)[][] | undefined;
+    let outside: Set<number> | undefined;
+    for (let i = 0; i < count; i++) {
+      const hex = rows[i]![2] as string;
+      if (hex.length === 0) continue;
+      const links = decodeLinks(Number(rows[i]![0]), hex);
+      (refs ??= new Array(count))[i] = links;
+      for (const link of links) {
+        if (typeof link === "number" && inPage(link) === undefined) (outside ??= new Set()).add(link);
+      }
+    }
+    let keys: Map<number, string> | undefined;
+    if (outside !== undefined) {
+      keys = new Map();
+      const asked = [...outside];
+      for (let at = 0; at < asked.length; at += 4096) {
+        for (const row of this.driver.all(SQL.keysOf, JSON.stringify(asked.slice(at, at + 4096)))) {
+          keys.set(Number(row[0]), row[1] as string);
+        }
+      }
+    }
+    const nodes: StoredNode[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      const row = rows[i]!;
+      const change = Number(row[0]);
+      const stored = refs?.[i];
+      let links: string[] = [];
+      if (stored !== undefined) {
+        links = new Array(stored.length);
+        for (let j = 0; j < stored.length; j++) {
+          const link = stored[j]!;
+          const key = typeof link === "string" ? link : inPage(link) ?? keys?.get(link);
+          if (key === undefined) {
+            throw new StorageError(
+              `The database ${this.driver.file} is damaged: node ${change} links to change ${link}, which is not ` +
+                "stored; restore it from a backup, or replicate the log from a peer into a new file",
+            );
+          }
+          links[j] = key;
+        }
+      }
+      const raw = row[3];
+      const value = raw === null || raw === undefined ? this.#chunkedValue(change) : bytesOf(raw);
+      const key = row[1] as string;
+      const signed = row[4];
+      nodes[i] = typeof signed !== "string"
+        ? { key, links, value, change }
+        : { key, links, value, change, identity: signed.slice(0, 64), signature: signed.slice(64) };
+    }
+    return nodes;
   }
 
   #chunkedValue(change: number): Uint8Array {
@@ -250,8 +307,22 @@ export class SqliteStorage implements Storage {
   get(key: string): Promise<StoredNode | undefined> {
     return this.#call("reading a node", () => {
       if (!isKey(key)) return undefined;
-      const row = this.driver.get(SQL.get, prefixOf(key), key);
-      return row === undefined ? undefined : this.#node(row);
+      const db = this.driver;
+      const recent = this.#recent;
+      let change = recent.keys.get(key);
+      let row: SqliteRow | undefined;
+      if (change === undefined) {
+        // A settled key, or one another connection added since this one last looked.
+        const settled = recent.settled;
+        if (settled > 0) row = db.get(SQL.get, key);
+        if (row === undefined) {
+          recent.catchUp(db);
+          change = recent.keys.get(key);
+          if (change === undefined && recent.settled > settled) row = db.get(SQL.get, key);
+        }
+      }
+      if (change !== undefined) row = db.get(SQL.getChange, change);
+      return row === undefined ? undefined : this.#nodes([row])[0];
     });
   }
 
@@ -265,7 +336,8 @@ export class SqliteStorage implements Storage {
    */
   has(keys: readonly string[]): Promise<boolean[]> {
     return this.#call("looking up nodes", () => {
-      const { found } = lookup(this.driver, keys.filter(isKey));
+      this.#recent.catchUp(this.driver);
+      const found = lookup(this.driver, this.#recent, keys.filter(isKey));
       return keys.map((key) => found.has(key));
     });
   }
@@ -296,10 +368,7 @@ export class SqliteStorage implements Storage {
       const until = Math.min(range.until, Number.MAX_SAFE_INTEGER);
       if (!(range.limit > 0) || until <= since) return [];
       const limit = range.limit === Infinity ? -1 : Math.floor(range.limit);
-      const rows = this.driver.all(range.reverse ? SQL.readDown : SQL.readUp, since, until, limit);
-      const nodes: StoredNode[] = new Array(rows.length);
-      for (let i = 0; i < rows.length; i++) nodes[i] = this.#node(rows[i]!);
-      return nodes;
+      return this.#nodes(this.driver.all(range.reverse ? SQL.readDown : SQL.readUp, since, until, limit));
     });
   }
 
@@ -319,12 +388,11 @@ export class SqliteStorage implements Storage {
     return this.#call("committing nodes", () => {
       if (nodes.length === 0) return [];
       // The log's own commits hold well-formed hex already (`checked-commits.ts`): only their values are checked.
-      const links = nodes.map(wasChecked(nodes) ? joinLinks : checkNode);
-      return this.driver.transaction(() => {
-        const { fresh, settled } = commitNodes(this.driver, this.#inserts, this.#settled, nodes, links);
-        this.#settled = settled;
-        return fresh;
-      });
+      nodes.forEach(wasChecked(nodes) ? checkValue : checkNode);
+      const recent = this.#recent;
+      const done = this.driver.transaction(() => commitNodes(this.driver, this.#inserts, recent, nodes));
+      recent.added(done.added, done.first, done.settled);
+      return done.fresh;
     });
   }
 

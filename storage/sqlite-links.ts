@@ -1,0 +1,77 @@
+/**
+ * How `SqliteStorage` keeps a node's links (schema version 2): as references to the change numbers of the nodes
+ * they name, not as their 32-byte keys. A link to an earlier stored node is the varint of the distance back
+ * (`change - linked change`, one byte up to 127, two up to 16 383); a link to a node not stored before it (a
+ * dangling link, or one to a later node of the same commit) is a zero byte followed by the 32 bytes of its key.
+ * The keys are recovered on read with one lookup per distinct change a page links to outside itself, so keys,
+ * hashes and signatures never change. The column goes through SQLite's `hex()`/`unhex()` like the others.
+ *
+ * @module
+ */
+
+/** The two hex digits of each byte value. */
+const HEX: readonly string[] =
+  /* @__PURE__ */ (() => Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0")))();
+
+/**
+ * The stored form of `links` (as hex, for `unhex()`), for a node numbered `change`: `changeOf` gives the change
+ * number of a linked key that is stored (or committed before this node in the same commit), or `undefined`.
+ */
+export function encodeLinks(
+  change: number,
+  links: readonly string[],
+  changeOf: (key: string) => number | undefined,
+): string {
+  let out = "";
+  for (let i = 0; i < links.length; i++) {
+    const link = links[i]!;
+    const target = changeOf(link);
+    if (target === undefined || target >= change || target < 1) {
+      out += "00" + link;
+      continue;
+    }
+    let distance = change - target;
+    while (distance >= 128) {
+      out += HEX[(distance % 128) | 128];
+      distance = Math.floor(distance / 128);
+    }
+    out += HEX[distance];
+  }
+  return out;
+}
+
+/** The value of a lower-case hex digit's character code. */
+function nibble(code: number): number {
+  return code < 58 ? code - 48 : code - 87;
+}
+
+/**
+ * Decodes the stored links of node `change` (their hex, from `lower(hex(links))`): each entry is either a change
+ * number (a reference) or a key (64 hex characters, kept as such). Throws a `TypeError` on a malformed column.
+ */
+export function decodeLinks(change: number, hex: string): (number | string)[] {
+  const out: (number | string)[] = [];
+  let at = 0;
+  while (at < hex.length) {
+    let byte = nibble(hex.charCodeAt(at)) * 16 + nibble(hex.charCodeAt(at + 1));
+    at += 2;
+    if (byte === 0) {
+      if (at + 64 > hex.length) throw new TypeError(`The stored links of node ${change} are cut short`);
+      out.push(hex.slice(at, at + 64));
+      at += 64;
+      continue;
+    }
+    let distance = 0;
+    let scale = 1;
+    while (byte >= 128) {
+      distance += (byte - 128) * scale;
+      scale *= 128;
+      if (at >= hex.length) throw new TypeError(`The stored links of node ${change} are cut short`);
+      byte = nibble(hex.charCodeAt(at)) * 16 + nibble(hex.charCodeAt(at + 1));
+      at += 2;
+    }
+    distance += byte * scale;
+    out.push(change - distance);
+  }
+  return out;
+}
