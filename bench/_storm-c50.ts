@@ -31,10 +31,11 @@ try {
   const seconds = (performance.now() - start) / 1000;
   const cpu = server.cpu() - cpu0;
   const delivered = count * (count - 1) * per;
+  const links = await clients[0]!.meanLinks();
   console.log(
     `C=${count}: ${seconds.toFixed(2)} s, relay CPU ${cpu.toFixed(2)} s (${(cpu * 1e6 / delivered).toFixed(1)} us per ` +
       `delivered entry), peak RSS ${(server.peakRss() / 1e6).toFixed(0)} MB, ` +
-      `${((server.meter.total() - bytes0) / delivered).toFixed(1)} B per delivered entry`,
+      `${((server.meter.total() - bytes0) / delivered).toFixed(1)} B per delivered entry, ${links.toFixed(1)} links per entry`,
   );
   await Promise.all(clients.map((c) => c.close()));
   await server.stop();

@@ -70,11 +70,28 @@ function hexOf(bytes: Uint8Array, from: number, length: number): string {
   return String.fromCharCode.apply(null, codes);
 }
 
-/** A varint of `buf` at `at` that must end by `end`: `[value, next]`, or a `ProtocolError` saying `what`. */
-function varint(buf: Uint8Array, at: number, end: number, what: string): [number, number] {
+/** Where the last {@link varint} ended. */
+let varintEnd = 0;
+
+/**
+ * The varint of `buf` at `at`, which must end by `end` (else an `InvalidNodeError` saying `what`), with nothing
+ * allocated per call: where it ends is left in {@link varintEnd}.
+ */
+function varint(buf: Uint8Array, at: number, end: number, what: string): number {
+  const first = at < end ? buf[at]! : 128;
+  if (first < 128) {
+    varintEnd = at + 1;
+    return first;
+  }
+  const second = at + 1 < end ? buf[at + 1]! : 128;
+  if (second < 128) {
+    varintEnd = at + 2;
+    return (first & 127) + second * 128;
+  }
   const read = at < end ? readVarint(buf.subarray(0, end), at) : undefined;
   if (read === undefined) throw new InvalidNodeError(`Malformed NODES_LIVE message: ${what} is cut short`);
-  return read;
+  varintEnd = read[1];
+  return read[0];
 }
 
 /**
@@ -105,7 +122,8 @@ export async function decodeLive(
   let ring = rings.get(refs);
   if (ring === undefined) rings.set(refs, ring = new ChangeRing());
   const end = message.length;
-  let [change, next] = varint(message, 1, end, "its first change");
+  let change = varint(message, 1, end, "its first change");
+  let next = varintEnd;
   if (change < 1) throw new ProtocolError("Malformed NODES_LIVE message: its first change is 0");
   if (next >= end) throw new ProtocolError("Malformed NODES_LIVE message: it holds no entry");
   const nodes: WireNode[] = [];
@@ -113,12 +131,14 @@ export async function decodeLive(
   let valuesAt = 0;
   let expanded = 1;
   for (; next < end; change++) {
-    const [length, body] = varint(message, next, end, "an entry");
+    const length = varint(message, next, end, "an entry");
+    const body = varintEnd;
     const stop = body + length;
     if (length === 0 || stop > end) throw new ProtocolError("Malformed NODES_LIVE message: an entry is cut short");
     next = stop;
     if (message[body] === YOURS) {
-      const [tag, at] = varint(message, body + 1, stop, "an entry of this side's own");
+      const tag = varint(message, body + 1, stop, "an entry of this side's own");
+      const at = varintEnd;
       let key: string | number | undefined;
       if (tag === 0 && at + 32 === stop) key = hexOf(message, at, 32);
       else if (tag > 0 && tag % 2 === 0 && at === stop) key = refs.sentAt(tag / 2 - 1);
@@ -133,16 +153,16 @@ export async function decodeLive(
     if (message[body] !== NODE) {
       throw new ProtocolError("Malformed NODES_LIVE message: it holds something other than a node");
     }
-    const [count, first] = varint(message, body + 1, stop, "a link count");
-    if (count > stop - first) throw new InvalidNodeError("Malformed node: truncated links");
-    let at = first;
+    const count = varint(message, body + 1, stop, "a link count");
+    let at = varintEnd;
+    if (count > stop - at) throw new InvalidNodeError("Malformed node: truncated links");
     // What the node weighs as plain NODES: its body here, the key, and each link's 32 bytes for what it took here.
     let plain = length + 32;
     const links: string[] = new Array(count);
     for (let i = 0; i < count; i++) {
-      const [tag, after] = varint(message, at, stop, "a link");
-      plain += 32 - (after - at);
-      at = after;
+      const tag = varint(message, at, stop, "a link");
+      plain += 32 - (varintEnd - at);
+      at = varintEnd;
       if (tag === 0) {
         if (at + 32 > stop) throw new InvalidNodeError("Malformed node: truncated links");
         plain -= 32;
@@ -173,11 +193,13 @@ export async function decodeLive(
       signer = { identity: hexOf(message, at, 32), signature: hexOf(message, at + 32, 64) };
       at += 96;
     }
-    const [len, from] = varint(message, at, stop, "a value length");
+    const len = varint(message, at, stop, "a value length");
+    const from = varintEnd;
     if (from + len !== stop) {
       throw new InvalidNodeError(`Malformed node: the value is ${len} bytes but the frame holds ${stop - from}`);
     }
-    values.set(message.subarray(from, stop), valuesAt);
+    if (len > 256) values.set(message.subarray(from, stop), valuesAt);
+    else for (let i = from, j = valuesAt; i < stop; i++, j++) values[j] = message[i]!;
     const value = values.subarray(valuesAt, valuesAt += len);
     const key = computeKey(links, value, signer?.identity);
     nodes.push(keyedNode(key, links, value, signer));

@@ -219,7 +219,7 @@ describe("hyperlog serve fans live nodes out framed once", () => {
       await Promise.all(writers.map(async (w, c) => {
         for (let i = 0; i < per; i++) {
           await w.log.append({ c, i });
-          await new Promise((resolve) => setImmediate(resolve));
+          await new Promise((resolve) => setTimeout(resolve, 0));
         }
       }));
       const total = writers.length * per;
