@@ -111,14 +111,13 @@ function frameHead(
   return { head, lowest };
 }
 
-/** One entry of a message being made: its bytes (a head and a value, or one part), its change, a node or not. */
-interface Entry {
-  change: number;
-  head: Uint8Array;
-  value: Uint8Array | undefined;
-  node: StoredNode | undefined;
-  plain: number;
-}
+/**
+ * The entries of the message being made (reused: no object per entry): entry `i` is change `first + i`, its head
+ * (a "yours" entry whole), and its node (none for a "yours" entry).
+ */
+const HEADS: Uint8Array[] = [];
+const NODES: (StoredNode | undefined)[] = [];
+const PLAIN: number[] = [];
 
 const ONE: string[] = [""];
 
@@ -133,11 +132,11 @@ const ONE: string[] = [""];
  * import { decodeLive } from "./live-decode.ts";
  * import { LinkRefs } from "./link-refs.ts";
  * import { Ranges } from "./checkpoint.ts";
- * const log = new Hyperlog();
+ * const log = new Hyperlog<Uint8Array>(undefined, { valueEncoding: "binary" });
  * const frames = new LiveFrames();
  * log.addEventListener("add", (e) => frames.follow((e as CustomEvent).detail));
- * await log.append("a");
- * await log.append("b");
+ * await log.append(new Uint8Array([1]));
+ * await log.append(new Uint8Array([2]));
  * const out = { refs: new LinkRefs(), buffer: [], liveCursor: 0, sentBytes: 0, unacked: [] };
  * const stats = { nodesSent: 0, nodesReceived: 0, bytesSent: 0, bytesReceived: 0, roundTrips: 0 };
  * const [message] = frames.live(out, 1 << 16, new Ranges(), 1 << 16, stats)!;
@@ -252,63 +251,75 @@ export class LiveFrames {
         break;
       }
     }
-    const entries: Entry[] = [];
+    const first = stream.announced + 1;
+    let n = 0;
     let taken = 0;
-    let lastNode = -1;
-    for (let c = stream.announced + 1;; c++) {
+    let nodes = 0;
+    let lastNode = 0;
+    for (let c = first;; c++) {
       if (c <= cursor || fromPeer.has(c)) {
         const key = c <= cursor ? this.#key(c) : this.#frame(c)?.node.key;
         if (key === undefined) break;
-        entries.push({ change: c, head: yours(refs, key), value: undefined, node: undefined, plain: 0 });
+        HEADS[n] = yours(refs, key);
+        NODES[n] = undefined;
+        PLAIN[n++] = 0;
         continue;
       }
       const frame = this.#frame(c);
       if (frame === undefined || (taken > 0 && taken + frame.plain > budget)) break;
       taken += frame.plain;
-      const head = frame.lowest >= stream.start ? frame.head : frameHead(frame.node, this.#changeOf, stream.start).head;
-      entries.push({ change: c, head, value: frame.node.value, node: frame.node, plain: frame.plain });
-      lastNode = entries.length;
+      HEADS[n] = frame.lowest >= stream.start ? frame.head : frameHead(frame.node, this.#changeOf, stream.start).head;
+      NODES[n] = frame.node;
+      PLAIN[n++] = frame.plain;
+      nodes++;
+      lastNode = n;
     }
-    const moved = entries.length === 0 ? cursor : entries[entries.length - 1]!.change;
-    out.liveCursor = stream.cursor = Math.max(cursor, moved);
-    if (lastNode < 0) return [];
+    out.liveCursor = stream.cursor = Math.max(cursor, first + n - 1);
+    if (nodes === 0) {
+      NODES.fill(undefined, 0, n);
+      return [];
+    }
     // Trailing entries of the peer's own wait for the next node.
-    entries.length = lastNode;
-    stream.announced = entries[lastNode - 1]!.change;
-    const messages = this.#messages(entries, max, refs);
+    stream.announced = first + lastNode - 1;
+    const messages = this.#messages(first, lastNode, max, refs);
+    NODES.fill(undefined, 0, n);
     for (const message of messages) out.sentBytes += message.length;
-    stats.nodesSent += entries.reduce((n, e) => n + (e.node === undefined ? 0 : 1), 0);
+    stats.nodesSent += nodes;
     out.unacked.push([out.sentBytes, stream.announced]);
     return messages;
   }
 
-  /** The entries as messages of at most `max` bytes as plain NODES each; the nodes noted as sent. */
-  #messages(entries: readonly Entry[], max: number, refs: LinkRefs): Uint8Array[] {
+  /**
+   * The `count` entries from change `first` as messages of at most `max` bytes as plain NODES each; the nodes noted
+   * as sent.
+   */
+  #messages(first: number, count: number, max: number, refs: LinkRefs): Uint8Array[] {
     const messages: Uint8Array[] = [];
     let from = 0;
-    while (from < entries.length) {
+    while (from < count) {
       let expanded = 1;
-      let size = 1 + varintLength(entries[from]!.change);
+      let size = 1 + varintLength(first + from);
       let to = from;
-      for (; to < entries.length; to++) {
-        const entry = entries[to]!;
-        const plain = entry.node === undefined ? entry.head.length + 1 : entry.plain;
+      for (; to < count; to++) {
+        const node = NODES[to];
+        const plain = node === undefined ? HEADS[to]!.length + 1 : PLAIN[to]!;
         if (to > from && expanded + plain > max) break;
         expanded += plain;
-        size += entry.head.length + (entry.value?.length ?? 0);
+        size += HEADS[to]!.length + (node === undefined ? 0 : node.value.length);
       }
       const message = new Uint8Array(size);
       message[0] = NODES_LIVE;
-      let at = writeVarint(message, 1, entries[from]!.change);
+      let at = writeVarint(message, 1, first + from);
       for (let i = from; i < to; i++) {
-        const entry = entries[i]!;
-        message.set(entry.head, at);
-        at += entry.head.length;
-        if (entry.value !== undefined) {
-          message.set(entry.value, at);
-          at += entry.value.length;
-          ONE[0] = entry.node!.key;
-          refs.sentRun(ONE, entry.change);
+        const head = HEADS[i]!;
+        message.set(head, at);
+        at += head.length;
+        const node = NODES[i];
+        if (node !== undefined) {
+          message.set(node.value, at);
+          at += node.value.length;
+          ONE[0] = node.key;
+          refs.sentRun(ONE, first + i);
         }
       }
       messages.push(message);
