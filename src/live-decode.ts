@@ -146,8 +146,14 @@ export async function decodeLive(
       if (key === undefined) {
         throw new ProtocolError(`Reference to node ${tag / 2 - 1} this side sent, but it sent no such node`);
       }
+      // Weighed as a key (it may cost a read of the log), so a message holds no more of them than of links.
+      expanded += length + 1 + 32;
+      if (expanded > maxFrame) {
+        throw new ProtocolError(
+          `Malformed NODES_LIVE message: as plain NODES it would be over ${maxFrame} bytes, the largest message this side takes`,
+        );
+      }
       ring.set(change, typeof key === "string" ? key : await readChange(key));
-      expanded += length + 1;
       continue;
     }
     if (message[body] !== NODE) {

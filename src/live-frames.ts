@@ -302,7 +302,8 @@ export class LiveFrames {
       let to = from;
       for (; to < count; to++) {
         const node = NODES[to];
-        const plain = node === undefined ? HEADS[to]!.length + 1 : PLAIN[to]!;
+        // A "yours" entry weighs as a key in the receiver's bound (live-decode.ts).
+        const plain = node === undefined ? HEADS[to]!.length + 32 : PLAIN[to]!;
         if (to > from && expanded + plain > max) break;
         expanded += plain;
         size += HEADS[to]!.length + (node === undefined ? 0 : node.value.length);

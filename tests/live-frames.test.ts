@@ -195,6 +195,12 @@ describe("LiveFrames and NODES_LIVE", () => {
     assert.ok(message!.length < 40);
     await assert.rejects(decodeLive(new LinkRefs(), message!, noRead, 100), /over 100 bytes/);
     assert.equal((await decodeLive(new LinkRefs(), message!, noRead, 1000)).length, 3);
+    // "Yours" entries weigh as keys (each may cost a read of the log): 10 of 3 bytes are over 100 bytes as plain NODES.
+    const sender = new LinkRefs();
+    sender.sent(relay.nodes);
+    const yours = [NODES_LIVE, 7, ...[0, 1, 2].flatMap((i) => [2, 0, 2 * (i + 1)])];
+    await assert.rejects(decodeLive(sender, new Uint8Array([...yours, ...yours.slice(2)]), noRead, 100), /over 100 bytes/);
+    assert.equal((await decodeLive(sender, new Uint8Array(yours), noRead, 200)).length, 0);
   });
 });
 
