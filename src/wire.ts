@@ -5,7 +5,7 @@
  *
  * | type | name | body after the type byte |
  * |---|---|---|
- * | 1 | HELLO | utf-8 JSON `{"protocol":"hyperlog","version":2,"h":"..."}`, `h` the fields in binary: mode, live, `refs` (the sender takes type 10), id, nonce, length, count, xor, maxFrame, window (see `wire-hello.ts`) |
+ * | 1 | HELLO | utf-8 JSON `{"protocol":"hyperlog","version":2,"h":"..."}`, `h` the fields in binary: mode, live, `refs` (the sender takes types 10 and 11), id, nonce, length, count, xor, maxFrame, window (see `wire-hello.ts`) |
  * | 2 | CHECK | nothing, or the 16-byte session id of the checkpoint the sender keeps for the receiver |
  * | 3 | RECON | `u8 flags` (bit 0: the last message of the sender's turn), then reconciliation entries |
  * | 4 | NODE | one node (see `node-codec.ts`) |
