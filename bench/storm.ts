@@ -195,6 +195,12 @@ async function run(context: BenchContext): Promise<Figure[]> {
       met: (a, b) => a < b,
     }),
     figure(`C=${large}: server CPU`, all, "s", (r) => r.cpu),
+    figure(
+      `C=${large}: server CPU per delivered entry`,
+      large * (large - 1) * per,
+      "us",
+      (r) => (r.cpu * 1e6) / (large * (large - 1) * per),
+    ),
     figure(`C=${large}: server peak RSS`, all, "MB", (r) => r.rss / 1e6),
     figure(`C=${large}: bytes on the wire per delivered entry`, large * (large - 1) * per, "B", (r) => r.perDelivered, {
       text: `<= 3x the value (${3 * valueBytes} B)`,

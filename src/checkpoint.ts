@@ -132,11 +132,17 @@ export class Ranges {
     else this.#ranges.push([from, to]);
   }
 
-  /** Whether `change` is in a range. */
+  /** Whether `change` is in a range (a binary search: a live writer's own changes make a range each). */
   has(change: number): boolean {
-    for (const [from, to] of this.#ranges) {
-      if (change < from) return false;
-      if (change <= to) return true;
+    const ranges = this.#ranges;
+    let lo = 0;
+    let hi = ranges.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const range = ranges[mid]!;
+      if (change < range[0]) hi = mid - 1;
+      else if (change > range[1]) lo = mid + 1;
+      else return true;
     }
     return false;
   }

@@ -225,6 +225,20 @@ export class LinkRefs {
     for (const node of nodes) this.#received.add(node.key);
   }
 
+  /** The list index of the latest node with `key` received in this session, if among the last {@link REF_RING}. */
+  receivedIndex(key: string): number | undefined {
+    return this.#received.placeOf(key);
+  }
+
+  /**
+   * The key of the `i`-th node (from 0) sent in this session, or the change to read it back from the log when it is
+   * older than the ring; `undefined` when no such node was sent.
+   */
+  sentAt(i: number): string | number | undefined {
+    if (!(i >= 0 && i < this.#sent.count)) return undefined;
+    return this.#sent.recent(i) ?? this.#sent.changeAt(i);
+  }
+
   #tag(link: string): number {
     const s = this.#sent.placeOf(link);
     if (s !== undefined) return 2 * (this.#sent.count - s) - 1;

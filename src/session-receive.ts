@@ -9,6 +9,7 @@ import { Ranges } from "./checkpoint.ts";
 import { ProtocolError } from "./errors.ts";
 import { internalsOf } from "./internal.ts";
 import type { LinkRefs } from "./link-refs.ts";
+import { decodeLive, NODES_LIVE } from "./live-decode.ts";
 import type { LogHandle } from "./log-handle.ts";
 import type { ReplicationStats } from "./replicate-types.ts";
 import { encodeMessage, type WireNode } from "./wire.ts";
@@ -60,15 +61,18 @@ export class Intake {
   }
 
   /**
-   * The nodes of a NODES_REFS message, decoded by the session's `refs` (a reference to an own node older than its
+   * The nodes of a NODES_REFS or NODES_LIVE message, decoded by the session's `refs` (a reference to an own node older than its
    * ring is read back from the log), expanding to at most `maxFrame` bytes.
    */
   decodeRefs(refs: LinkRefs, body: Uint8Array, maxFrame: number): Promise<WireNode[]> {
-    return refs.decode(body, async (change) => {
+    const readChange = async (change: number) => {
       const [node] = await this.#log.storage.read({ since: change - 1, until: change, limit: 1, reverse: false });
       if (node?.change !== change) throw new ProtocolError(`Link reference to change ${change}, which is gone`);
       return node.key;
-    }, maxFrame);
+    };
+    // NODES_LIVE (live-decode.ts): links by the sender's change numbers.
+    if (body[0] === NODES_LIVE) return decodeLive(refs, body, readChange, maxFrame);
+    return refs.decode(body, readChange, maxFrame);
   }
 
   /** Stores the nodes taken so far. */

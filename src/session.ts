@@ -37,6 +37,7 @@ import { Intake } from "./session-receive.ts";
 import { Outbox } from "./session-send.ts";
 import { Wakeup } from "./session-wake.ts";
 import { LinkRefs, NODES_REFS } from "./link-refs.ts";
+import { NODES_LIVE } from "./live-decode.ts";
 import { captureState, restoreState } from "./session-state.ts";
 import { DEFAULT_WINDOW, type Plan, remoteError, type SessionOptions, type SessionState } from "./session-types.ts";
 
@@ -293,9 +294,10 @@ export class Session {
           if (this.#peer === undefined && body[0] !== HELLO && body[0] !== ERROR && body.length > 0) {
             throw new ProtocolError(`The peer sent message type ${body[0]} before its HELLO`);
           }
-          const message = body[0] === NODES_REFS ? await this.#decodeRefs(body) : decodeMessage(body);
+          const refsMessage = body[0] === NODES_REFS || body[0] === NODES_LIVE;
+          const message = refsMessage ? await this.#decodeRefs(body) : decodeMessage(body);
           if (message.type === "nodes") {
-            if (body[0] !== NODES_REFS) this.#out.refs?.received(message.nodes);
+            if (!refsMessage) this.#out.refs?.received(message.nodes);
             this.#checkNodes(message);
             await this.#in.add(message.nodes, message.bytes);
             continue;
@@ -313,11 +315,11 @@ export class Session {
     });
   }
 
-  /** A NODES_REFS message, its references resolved (see link-refs.ts). */
+  /** A NODES_REFS or NODES_LIVE message, its references resolved (see link-refs.ts, live-decode.ts). */
   async #decodeRefs(body: Uint8Array): Promise<Message> {
     const refs = this.#out.refs;
     if (this.#peer === undefined || refs === undefined || this.#hello?.refs !== true) {
-      throw new ProtocolError("The peer sent link references (message type 10), which this side did not offer");
+      throw new ProtocolError(`The peer sent link references (message type ${body[0]}), which this side did not offer`);
     }
     return { type: "nodes", nodes: await this.#in.decodeRefs(refs, body, this.#maxFrame), bytes: body.length };
   }

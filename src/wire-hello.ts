@@ -83,7 +83,10 @@ export interface Hello {
   maxFrame: number;
   /** The most bytes of node messages the sender takes before it grants more with CREDIT. */
   window: number;
-  /** Whether the sender takes links as references (`NODES_REFS`, see `link-refs.ts`); absent means no. */
+  /**
+   * Whether the sender takes links as references (`NODES_REFS`, see `link-refs.ts`, and `NODES_LIVE`, see
+   * `live-decode.ts`); absent means no.
+   */
   refs?: boolean;
 }
 

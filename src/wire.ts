@@ -5,7 +5,7 @@
  *
  * | type | name | body after the type byte |
  * |---|---|---|
- * | 1 | HELLO | utf-8 JSON `{"protocol":"hyperlog","version":2,"h":"..."}`, `h` the fields in binary: mode, live, `refs` (the sender takes type 10), id, nonce, length, count, xor, maxFrame, window (see `wire-hello.ts`) |
+ * | 1 | HELLO | utf-8 JSON `{"protocol":"hyperlog","version":2,"h":"..."}`, `h` the fields in binary: mode, live, `refs` (the sender takes types 10 and 11), id, nonce, length, count, xor, maxFrame, window (see `wire-hello.ts`) |
  * | 2 | CHECK | nothing, or the 16-byte session id of the checkpoint the sender keeps for the receiver |
  * | 3 | RECON | `u8 flags` (bit 0: the last message of the sender's turn), then reconciliation entries |
  * | 4 | NODE | one node (see `node-codec.ts`) |
@@ -15,6 +15,7 @@
  * | 8 | NODES | several NODE bodies, each varint-framed |
  * | 9 | CREDIT | `varint bytes`: the sender stored this many more bytes of node messages; the peer may send that much more |
  * | 10 | NODES_REFS | as NODES, each link a varint reference or a key (see `link-refs.ts`); only to a peer whose HELLO says `refs` |
+ * | 11 | NODES_LIVE | `varint first` (the sender's change of the first entry), then an entry per change: a node as in NODES_REFS, its links by the sender's change numbers, or the receiver's own node (see `live-decode.ts`); only to a peer whose HELLO says `refs` |
  *
  * A reconciliation entry is `u8 kind`, `u8 prefixNibbles`, the prefix packed two nibbles per byte (high first),
  * then by kind: `FP` (1) `varint count` and `16` bytes of XOR; `KEYS` (2) and `NEED` (3) `varint count` and
@@ -27,6 +28,7 @@ import { HEX_VALUE, hexInto, toHex } from "./hex.ts";
 import type { Fingerprint } from "./key-index.ts";
 import { decodeNodes, NODE, NODES, NODES_REFS, splitNodes, type WireNode } from "./node-codec.ts";
 import { readVarint, varintLength, writeVarint } from "./frame.ts";
+import { NODES_LIVE } from "./live-decode.ts";
 import { decodeHello, encodeHello, type Hello } from "./wire-hello.ts";
 
 export { concatBytes, DEFAULT_MAX_FRAME, frame, FrameDecoder, readVarint, varintLength, writeVarint } from "./frame.ts";
@@ -309,7 +311,8 @@ export function decodeMessage(body: Uint8Array): Message {
 
 /**
  * How many nodes a message body carries, counted without decoding them: 1 for NODE, the number of varint-framed
- * bodies for NODES, 0 for every other message. What a relay counts for its metrics as it sends.
+ * bodies for NODES (and NODES_REFS; for NODES_LIVE, those that are nodes), 0 for every other message. What a relay
+ * counts for its metrics as it sends.
  *
  * @example
  * ```ts
@@ -320,12 +323,15 @@ export function decodeMessage(body: Uint8Array): Message {
  */
 export function nodesInMessage(body: Uint8Array): number {
   if (body[0] === NODE) return 1;
-  // NODES_REFS (link-refs.ts) frames its nodes as NODES does.
-  if (body[0] !== NODES && body[0] !== NODES_REFS) return 0;
+  // NODES_REFS (link-refs.ts) frames its nodes as NODES does; NODES_LIVE (live-decode.ts) after its first change.
+  const live = body[0] === NODES_LIVE;
+  if (body[0] !== NODES && body[0] !== NODES_REFS && !live) return 0;
   let count = 0;
-  for (let at = 1; at < body.length; count++) {
+  let at = live ? (readVarint(body, 1)?.[1] ?? body.length) : 1;
+  while (at < body.length) {
     const header = readVarint(body, at);
     if (header === undefined) break;
+    if (!live || body[header[1]] === NODE) count++;
     at = header[1] + header[0];
   }
   return count;

@@ -100,12 +100,10 @@ export class RelayCore {
   readonly #presence: PresenceHub;
   /**
    * The log framed once for every late joiner (src/encoded-pages.ts): a fresh session copies its initial messages
-   * from it. Dropped when the last socket closes.
+   * from it; and its latest nodes framed once for every live session (src/live-frames.ts). Dropped when the last
+   * socket closes. A relay whose sessions may resume (the Durable Object) keeps only the live part.
    */
-  readonly #pages: EncodedPages = new EncodedPages(
-    (since, until, limit) => this.#readNodes(since, until, limit),
-    ENCODED_PAGES_BYTES,
-  );
+  readonly #pages: EncodedPages;
 
   /** Opens the log in `options.storage` (lazily: {@link RelayCore.ready} or any call waits for it). */
   constructor(host: RelayHost, options: RelayCoreOptions) {
@@ -117,6 +115,10 @@ export class RelayCore {
     this.#admit = options.admit;
     this.#resumes = options.resumes !== false;
     this.#refused = options.refused;
+    this.#pages = new EncodedPages(
+      (since, until, limit) => this.#readNodes(since, until, limit),
+      this.#resumes ? 0 : ENCODED_PAGES_BYTES,
+    );
     this.#log = new Hyperlog<Uint8Array>(options.storage, {
       valueEncoding: "binary",
       ...(options.writers === undefined ? {} : { writers: options.writers }),
@@ -257,8 +259,8 @@ export class RelayCore {
       // tell how much it buffers, this is what bounds the memory a client that stops reading costs).
       peerWindow: SEND_HIGH_WATER,
       read: (since, until, limit) => this.#readNodes(since, until, limit),
-      // Not for sessions that may resume: those do not take references.
-      ...(this.#resumes ? {} : { pages: this.#pages }),
+      // Sessions that may resume keep only the live frames (a resumed session has no references, so sends plainly).
+      pages: this.#pages,
       admit: (sizes) => {
         if (role !== "write") {
           throw new Refused("ProtocolError", "This client may only read; its nodes are refused", CLOSE.READ_ONLY);
