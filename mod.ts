@@ -33,7 +33,7 @@ export { replicateWebSocket, webSocketStream } from "./src/websocket.ts";
 export { driveChannel, replicateChannel } from "./src/channel.ts";
 export { Session } from "./src/session.ts";
 export type { SessionOptions, SessionState } from "./src/session.ts";
-export { EncodedPages, type EncodedRun } from "./src/encoded-pages.ts";
+export { EncodedPages, type EncodedRun, type SharedBytes } from "./src/encoded-pages.ts";
 export type { Hello, Message, ReconEntry, WireNode } from "./src/wire.ts";
 export { decodeMessage, encodeMessage, nodesInMessage } from "./src/wire.ts";
 export type { Fingerprint, KeyIndex } from "./src/key-index.ts";

@@ -122,6 +122,7 @@ Each log is kept in DIR/NAME.db (default DIR: ./.hyperlog-relay). Stops on Ctrl-
   --presence-readers 1|0   readers may publish presence (default 0)             [env PRESENCE_READERS]
   --presence-fanout-bytes N presence bytes per second per log (2 MiB)  [env PRESENCE_FANOUT_BYTES]
   --receive-buffer-bytes N a socket is not read while N bytes it sent wait (262144) [env RECEIVE_BUFFER_BYTES]
+  --pages-cache-bytes N    framed nodes kept for late joiners, all logs (256 MiB) [env PAGES_CACHE_BYTES]
   --exchange-idle-ms N     an initial exchange may wait N ms for a reply (30000) [env EXCHANGE_IDLE_MS]
   --metrics-token-file F   /metrics answers with the token in F                 [env METRICS_TOKEN]
   --token-secret-file F    the secret of signed tokens ('hyperlog token')       [env TOKEN_SECRET]

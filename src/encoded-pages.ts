@@ -78,8 +78,28 @@ function copyMessage(out: PagesOutbox, run: EncodedRun, from: number, to: number
 }
 
 /**
+ * Bytes that several {@link EncodedPages} caches share (a relay's logs, all together): a cache frames no more nodes
+ * while `used` is at `max` or over, and gives back what it held when it is cleared.
+ *
+ * @example
+ * ```ts
+ * import { EncodedPages, type SharedBytes } from "./encoded-pages.ts";
+ * const shared: SharedBytes = { max: 64 * 1024 * 1024, used: 0 };
+ * const pages = new EncodedPages(() => Promise.resolve([]), 32 * 1024 * 1024, shared);
+ * console.assert(pages.bytes === 0 && shared.used === 0);
+ * ```
+ */
+export interface SharedBytes {
+  /** The most bytes the caches hold together, about (each may go one node past it). */
+  readonly max: number;
+  /** The bytes they hold now. */
+  used: number;
+}
+
+/**
  * A cache of the log's nodes framed as a fresh session sends them, built a run at a time as sessions ask for it,
- * up to `maxBytes` (then {@link EncodedPages.run} answers `undefined` past what it holds).
+ * up to `maxBytes` and, with `shared`, while the caches sharing it hold less than its `max` (then
+ * {@link EncodedPages.run} answers `undefined` past what it holds).
  *
  * @example
  * ```ts
@@ -99,6 +119,7 @@ function copyMessage(out: PagesOutbox, run: EncodedRun, from: number, to: number
 export class EncodedPages {
   readonly #read: (since: number, until: number, limit: number) => Promise<StoredNode[]>;
   readonly #maxBytes: number;
+  readonly #shared: SharedBytes | undefined;
   readonly #runs: EncodedRun[] = [];
   /** The encoder that framed every change up to `#frontier`, in order. */
   #refs = new LinkRefs();
@@ -114,13 +135,23 @@ export class EncodedPages {
   /** The latest nodes framed once for every live session (`live-frames.ts`). */
   readonly #live: LiveFrames = new LiveFrames();
 
-  /** A cache reading the log through `read`, holding at most about `maxBytes` (default 16 MiB). */
+  /**
+   * A cache reading the log through `read`, holding at most about `maxBytes` (default 16 MiB), and framing nothing
+   * more while the caches that count their bytes in `shared` hold its `max`.
+   */
   constructor(
     read: (since: number, until: number, limit: number) => Promise<StoredNode[]>,
     maxBytes: number = 16 * 1024 * 1024,
+    shared?: SharedBytes,
   ) {
     this.#read = read;
     this.#maxBytes = maxBytes;
+    this.#shared = shared;
+  }
+
+  /** Whether the cache may frame no more nodes: its own bound, or the shared one, is reached. */
+  #full(): boolean {
+    return this.#bytes >= this.#maxBytes || (this.#shared !== undefined && this.#shared.used >= this.#shared.max);
   }
 
   /** Bytes the cache holds, about. */
@@ -144,7 +175,7 @@ export class EncodedPages {
       this.#building = true;
       try {
         while (this.#frontier <= since) {
-          if (this.#frontier >= until || this.#bytes >= this.#maxBytes) return undefined;
+          if (this.#frontier >= until || this.#full()) return undefined;
           const nodes = await this.#read(this.#frontier, until, RUN);
           if (generation !== this.#generation) return undefined;
           if (nodes.length === 0 || nodes[0]!.change !== this.#frontier + 1) return undefined;
@@ -234,7 +265,7 @@ export class EncodedPages {
    */
   follow(node: StoredNode): void {
     this.#live.follow(node);
-    if (this.#building || node.change !== this.#frontier + 1 || this.#bytes >= this.#maxBytes) return;
+    if (this.#building || node.change !== this.#frontier + 1 || this.#full()) return;
     // A node of a log that decodes its values (not "binary") is not what the log stores: left to `run`.
     if (!(node.value instanceof Uint8Array)) return;
     this.#frame(node);
@@ -248,6 +279,7 @@ export class EncodedPages {
     this.#tail = emptyTail();
     this.#refs = new LinkRefs();
     this.#frontier = 0;
+    if (this.#shared !== undefined) this.#shared.used -= this.#bytes;
     this.#bytes = 0;
     this.#generation++;
   }
@@ -263,7 +295,9 @@ export class EncodedPages {
     tail.plain.push(nodeWireSize(node));
     tail.keys.push(node.key);
     this.#frontier = node.change;
-    this.#bytes += framed.length + 8 + KEY_BYTES;
+    const bytes = framed.length + 8 + KEY_BYTES;
+    this.#bytes += bytes;
+    if (this.#shared !== undefined) this.#shared.used += bytes;
   }
 
   /** Makes a run of the nodes framed since the last one. */

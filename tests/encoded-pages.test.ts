@@ -12,11 +12,12 @@ import { join } from "node:path";
 import { connect, Hyperlog } from "../mod.ts";
 import { serve } from "../worker/serve.ts";
 import { Driver, type MessageTransport } from "../src/driver.ts";
-import { EncodedPages } from "../src/encoded-pages.ts";
+import { EncodedPages, type SharedBytes } from "../src/encoded-pages.ts";
 import { LinkRefs, NODES_REFS } from "../src/link-refs.ts";
 import type { StoredNode } from "../src/node.ts";
 import { Session } from "../src/session.ts";
 import type { SessionOptions } from "../src/session-types.ts";
+import { waitFor } from "./_wait.ts";
 
 /** A log whose nodes each link to up to `width` nodes before them, and every 1000th to node 1 (far back). */
 async function storm(n: number, width: number): Promise<Hyperlog> {
@@ -148,6 +149,30 @@ describe("EncodedPages", () => {
     assert.equal(pages.frontier, 0);
     assert.equal(pages.bytes, 0);
   });
+
+  it("caches sharing a byte budget frame nothing more once it is held, and give it back when cleared", async () => {
+    const a = await storm(1500, 8);
+    const other = await storm(300, 4);
+    const shared: SharedBytes = { max: 60_000, used: 0 };
+    const first = new EncodedPages(counted(a).read, 1 << 30, shared);
+    const second = new EncodedPages(counted(other).read, 1 << 30, shared);
+    const plain = await pair(a, new Hyperlog());
+    const bounded = await pair(a, new Hyperlog(), { pages: first });
+    assert.deepEqual(bounded.wire, plain.wire, "past the shared budget the session framed the rest itself");
+    assert.ok(first.frontier > 0 && first.frontier < 1500, `the first cache stopped at ${first.frontier}`);
+    assert.equal(shared.used, first.bytes);
+    assert.ok(shared.used >= shared.max && shared.used < shared.max + 512 * 200, `${shared.used} bytes held`);
+    // The budget is held: the other log's cache frames nothing, and its joiner still gets the whole log.
+    const joiner = new Hyperlog();
+    await pair(other, joiner, { pages: second });
+    assert.equal(second.frontier, 0);
+    assert.deepEqual(await keysOf(joiner), await keysOf(other));
+    first.clear();
+    assert.equal(shared.used, 0, "cleared, the first cache gave its bytes back");
+    await pair(other, new Hyperlog(), { pages: second });
+    assert.equal(second.frontier, 300, "with room again, the other log is framed whole");
+    assert.equal(shared.used, second.bytes);
+  });
 });
 
 describe("hyperlog serve's late joiner", () => {
@@ -179,6 +204,46 @@ describe("hyperlog serve's late joiner", () => {
       assert.deepEqual(await keysOf(reader), await keysOf(writer));
     } finally {
       await a.close();
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("PAGES_CACHE_BYTES bounds what every log's cache holds together; a joiner past it still gets the whole log", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hyperlog-pages-shared-"));
+    const max = 40_000;
+    const server = await serve({ dir, port: 0, settings: { PAGES_CACHE_BYTES: String(max) } });
+    const held = () => {
+      const line = server.relay.metrics.render().split("\n").find((l) => l.startsWith("hyperlog_pages_cache_bytes "));
+      return Number(line?.split(" ")[1]);
+    };
+    const writers: Hyperlog[] = [];
+    const syncs: ReturnType<typeof connect>[] = [];
+    try {
+      for (const name of ["one", "two"]) {
+        const writer = new Hyperlog();
+        for (let i = 0; i < 400; i++) await writer.append({ name, i, text: "x".repeat(100) });
+        const sync = connect(writer, `${server.url.replace(/^http/, "ws")}/logs/${name}/ws`);
+        await sync.when("live");
+        writers.push(writer);
+        syncs.push(sync);
+      }
+      for (const [i, name] of ["one", "two"].entries()) {
+        const reader = new Hyperlog();
+        const b = connect(reader, `${server.url.replace(/^http/, "ws")}/logs/${name}/ws`);
+        await holds(reader, 400);
+        await b.close();
+        assert.deepEqual(await keysOf(reader), await keysOf(writers[i]!));
+        // Each log may frame one run past the budget before it sees it is held (a run is 512 nodes at most).
+        assert.ok(held() > 0 && held() < max + 512 * 200, `${held()} bytes held by the caches`);
+      }
+    } finally {
+      for (const sync of syncs) await sync.close();
+    }
+    try {
+      // Every socket gone: each log dropped its cache and gave its bytes back.
+      await waitFor(() => held() === 0, 10_000, "the caches to be dropped once their sockets closed");
+    } finally {
       await server.close();
       rmSync(dir, { recursive: true, force: true });
     }

@@ -118,6 +118,7 @@ export class RelayCore {
     this.#pages = new EncodedPages(
       (since, until, limit) => this.#readNodes(since, until, limit),
       this.#resumes ? 0 : ENCODED_PAGES_BYTES,
+      options.pagesShared,
     );
     this.#log = new Hyperlog<Uint8Array>(options.storage, {
       valueEncoding: "binary",

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from "node:fs";
 import { openSqlite } from "../storage/sqlite-open.ts";
-import type { Storage } from "../mod.ts";
+import type { SharedBytes, Storage } from "../mod.ts";
 import type { AdminEnv } from "./admin.ts";
 import { directoryRegistry } from "./admin-serve.ts";
 import { createApp } from "./app.ts";
@@ -77,6 +77,8 @@ export class RelayServer {
   readonly #openLog: ((name: string) => Promise<Storage>) | undefined;
   readonly #settings: { [K in keyof ServeSettings]?: string };
   readonly #config: RelaySettings;
+  /** What the logs' late-joiner caches hold, together (`PAGES_CACHE_BYTES`). */
+  readonly #pagesShared: SharedBytes;
   /** Open logs, least recently used first. */
   readonly #served = new Map<string, Served>();
   readonly #opening = new Map<string, Promise<Served>>();
@@ -104,6 +106,7 @@ export class RelayServer {
       Object.entries(settings).filter(([, value]) => typeof value === "string" && value !== ""),
     );
     this.#config = readSettings(this.#settings);
+    this.#pagesShared = { max: this.#config.caps.pagesCacheBytes, used: 0 };
     this.#presence = readPresence(this.#settings);
     mkdirSync(dir, { recursive: true });
     this.#logCount = openLog === undefined ? this.#scan() : 0;
@@ -129,6 +132,9 @@ export class RelayServer {
     });
     this.metrics.gauge("sockets_paused", "WebSockets not read now: what they sent is not yet handled", () => {
       return sockets().filter((socket) => socket.paused).length;
+    });
+    this.metrics.gauge("pages_cache_bytes", "Bytes of framed nodes the logs keep for late joiners", () => {
+      return this.#pagesShared.used;
     });
     this.metrics.gauge("resident_memory_bytes", "The relay process's resident set size", () => process.memoryUsage.rss());
     this.#sweeper = setInterval(() => this.#sweep(), Math.min(this.#config.caps.idleLogMs, 5000));
@@ -251,6 +257,7 @@ export class RelayServer {
       presence: { settings: this.#presence, timers: true },
       // Sessions live as long as the process: no state to keep for a resume, and links may travel as references.
       resumes: false,
+      pagesShared: this.#pagesShared,
     });
     try {
       await core.ready();

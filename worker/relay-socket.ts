@@ -14,7 +14,7 @@ import {
   type StoredNode,
   TimeoutError,
 } from "../mod.ts";
-import type { Driver, Storage } from "../mod.ts";
+import type { Driver, SharedBytes, Storage } from "../mod.ts";
 import type { Refusal } from "./caps.ts";
 import { CLOSE, type RelayLimits, type Role } from "./limits.ts";
 import type { PresenceHubOptions } from "./presence-hub.ts";
@@ -168,6 +168,11 @@ export interface RelayCoreOptions {
    * references from clients (`SessionOptions.linkRefs`: references live in memory, which a resumed session lost).
    */
   resumes?: boolean | undefined;
+  /**
+   * The bytes the late-joiner caches of several cores count together (`hyperlog serve`'s `PAGES_CACHE_BYTES`): each
+   * log's cache stops framing while they hold its `max`. Unset, only the log's own bound (32 MiB) applies.
+   */
+  pagesShared?: SharedBytes | undefined;
 }
 
 /**

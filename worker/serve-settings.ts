@@ -61,6 +61,8 @@ export interface ServeSettings {
   EXCHANGE_IDLE_MS?: string | undefined;
   /** Bytes received from one socket and not yet handled past which Node's serve stops reading it (default 256 KiB). */
   RECEIVE_BUFFER_BYTES?: string | undefined;
+  /** Bytes of framed nodes the logs keep for late joiners, all together (default 256 MiB; 32 MiB a log at most). */
+  PAGES_CACHE_BYTES?: string | undefined;
   /** `/metrics` answers with this token; unset, it is a 404. */
   METRICS_TOKEN?: string | undefined;
   /** The secret of signed capability tokens (`hyperlog token create`). */
@@ -110,6 +112,7 @@ const LISTED = [
   "PRESENCE_READERS",
   "PRESENCE_FANOUT_BYTES",
   "RECEIVE_BUFFER_BYTES",
+  "PAGES_CACHE_BYTES",
 ] as const satisfies readonly (keyof ServeSettings)[];
 
 /**

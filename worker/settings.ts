@@ -77,6 +77,11 @@ export interface RelayCaps {
    * socket until they are (TCP backpressure: the client's sends wait in the kernel, not in the relay's memory).
    */
   receiveBytes: number;
+  /**
+   * Bytes of framed nodes all the logs of `hyperlog serve` keep for their late joiners, together (each log keeps up
+   * to 32 MiB): past it a log frames no more, and its late joiners are framed for each of them as before.
+   */
+  pagesCacheBytes: number;
 }
 
 /** The defaults of {@link RelayCaps}. */
@@ -93,6 +98,7 @@ export const DEFAULT_CAPS: RelayCaps = {
   burstNodes: 10_000,
   burstBytes: 64 << 20,
   receiveBytes: 256 << 10,
+  pagesCacheBytes: 256 << 20,
 };
 
 /**
@@ -228,6 +234,7 @@ export function readSettings(env: object): RelaySettings {
       burstNodes: integer(e, "MAX_NODES_BURST", DEFAULT_CAPS.burstNodes),
       burstBytes: integer(e, "MAX_BYTES_BURST", DEFAULT_CAPS.burstBytes),
       receiveBytes: integer(e, "RECEIVE_BUFFER_BYTES", DEFAULT_CAPS.receiveBytes),
+      pagesCacheBytes: integer(e, "PAGES_CACHE_BYTES", DEFAULT_CAPS.pagesCacheBytes),
     },
     writers: parseWriters(typeof e.WRITERS === "string" && Object.hasOwn(e, "WRITERS") ? e.WRITERS : undefined),
   };
