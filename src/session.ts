@@ -305,8 +305,12 @@ export class Session {
         }
         await this.#in.flush();
       } finally {
-        // Credit goes back in quarters of the window (and with ACK): one small message per many nodes.
-        if (!this.finished) out.push(...this.#in.credit(this.#window / 4));
+        // Credit goes back in quarters of the window (and with ACK): one small message per many nodes; with any reply,
+        // all of it, first (the peer then knows what was stored before it acts on the reply: see `Outbox.early`).
+        if (this.finished) {
+          // Nothing more to say.
+        } else if (out.length > 0 && this.#in.owedCredit > 0) out.unshift(...this.#in.credit());
+        else out.push(...this.#in.credit(this.#window / 4));
         this.#poke();
       }
       return out;
@@ -327,7 +331,9 @@ export class Session {
     this.#admit?.(message.nodes.map(nodeBodySize), this.#gotSynced);
     if (this.#mode === "push") throw new ProtocolError("The peer sent a node, but this side only pushes");
     if (!this.#receives) throw new ProtocolError("The peer sent a node, but its mode says it only pulls");
-    if (this.#out.plan === undefined) throw new ProtocolError("The peer sent nodes before the reconciliation was over");
+    if (this.#out.plan === undefined && !this.#planner.reconStarted) {
+      throw new ProtocolError("The peer sent nodes before the plan was decided");
+    }
   }
 
   async #handle(message: Exclude<Message, { type: "nodes" }>, out: Uint8Array[]): Promise<void> {
@@ -342,17 +348,34 @@ export class Session {
         return;
       case "check":
         return this.#setPlan(await this.#planner.check(message.checkpoint, out));
-      case "recon":
-        return this.#setPlan(this.#planner.recon(message, out));
+      case "recon": {
+        const at = out.length;
+        this.#setPlan(this.#planner.recon(message, out));
+        // Nodes found missing so far go now, before this side's turn (not a turn later, once the plan is known).
+        const found = message.end && this.#sends && this.#out.plan === undefined ? this.#planner.found : undefined;
+        if (found === undefined) return;
+        const early = await this.#out.early(found.toSend, found.unsettled, this.#hello!.length, this.#peer!, this.stats);
+        out.splice(at, 0, ...early);
+        return;
+      }
       case "synced":
         if (!this.#receives || this.#out.plan === undefined) {
           throw new ProtocolError("The peer sent SYNCED out of turn");
         }
         if (this.#gotSynced) throw new ProtocolError("The peer sent SYNCED twice");
         this.#gotSynced = true;
-        // ACK grants the credit of every node before it.
-        this.#in.owedCredit = 0;
-        out.push(encodeMessage({ type: "ack" }));
+        if (message.credited === true) {
+          // Every node of the peer was credited already: it wants no ACK.
+          if (this.#in.owedCredit !== 0) {
+            throw new ProtocolError(
+              `The peer's SYNCED says every node it sent was credited, but ${this.#in.owedCredit} bytes were not`,
+            );
+          }
+        } else {
+          // ACK grants the credit of every node before it.
+          this.#in.owedCredit = 0;
+          out.push(encodeMessage({ type: "ack" }));
+        }
         await this.#maybeSynced();
         return;
       case "ack":
@@ -429,7 +452,13 @@ export class Session {
     return this.#serial(async () => {
       if (this.finished || this.#out.plan === undefined || !this.#sends) return [];
       const live = this.#live && this.#synced ? this.#in.fromPeer : undefined;
-      return await this.#out.produce(maxBytes, this.#peer!, this.#hello!.length, live, this.stats);
+      const out = await this.#out.produce(maxBytes, this.#peer!, this.#hello!.length, live, this.stats);
+      if (this.#out.syncedCredited && !this.#gotAck) {
+        // SYNCED went with every byte credited: the peer sends no ACK, this side has it already.
+        this.#gotAck = true;
+        await this.#maybeSynced();
+      }
+      return out;
     });
   }
 
