@@ -122,8 +122,7 @@ export class Outbox {
    * what went ({@link Outbox.sentEarly}).
    */
   async early(
-    toSend: Set<string>,
-    unsettled: (key: string) => boolean,
+    { toSend, unsettled }: { toSend: Set<string>; unsettled: (key: string) => boolean },
     snapshot: number,
     peer: Hello,
     stats: ReplicationStats,
