@@ -57,8 +57,9 @@ export { DEFAULT_WINDOW, type SessionOptions, type SessionState };
  * const sa = new Session(a), sb = new Session(b);
  * let toB = await sa.start(), toA = await sb.start();
  * while (!(sa.finished && sb.finished)) {
- *   const [fromA, fromB] = [toB.concat(await sa.produce(1 << 16)), toA.concat(await sb.produce(1 << 16))];
- *   [toA, toB] = [await sa.receive(fromB), await sb.receive(fromA)];
+ *   [toB, toA] = [toB.concat(await sa.produce(1 << 16)), toA.concat(await sb.produce(1 << 16))];
+ *   // What a side answers goes to the other side.
+ *   [toB, toA] = [await sa.receive(toA), await sb.receive(toB)];
  * }
  * console.assert(b.length === 1 && sb.stats.nodesReceived === 1);
  * ```
