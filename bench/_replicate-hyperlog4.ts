@@ -29,6 +29,7 @@ import {
   type SessionSample,
   SHARED,
   WARM_UP,
+  WARM_UP_SYNCS,
 } from "./_replicate-workload.ts";
 import { secondsSince } from "./_util.ts";
 
@@ -176,7 +177,7 @@ async function exchanges(
 export async function measureHyperlog4(reps: number, progress: (message: string) => void): Promise<MemoryResult> {
   const warmUp = await newLog();
   await buildChains(warmUp, WARM_UP / CHAIN);
-  await session(warmUp, await newLog(), 0, 0);
+  for (let i = 0; i < WARM_UP_SYNCS; i++) await session(warmUp, await newLog(), 0, 0);
   const fresh: MemoryResult["fresh"] = [];
   let shared: [Hyperlog4, Hyperlog4] | undefined;
   for (const n of FRESH_SIZES) {

@@ -25,7 +25,9 @@ import {
   RESYNC_NEW,
   type SessionSample,
   SHARED,
+  SMALL_FRESH_REPS,
   WARM_UP,
+  WARM_UP_SYNCS,
 } from "./_replicate-workload.ts";
 import { secondsSince } from "./_util.ts";
 
@@ -136,18 +138,19 @@ async function copyOf(source: Log): Promise<Log> {
 export async function measureOurs(reps: number, progress: (message: string) => void): Promise<MemoryResult> {
   const warmUp = newLog();
   await buildChains(warmUp, WARM_UP / CHAIN);
-  await copyOf(warmUp);
+  for (let i = 0; i < WARM_UP_SYNCS; i++) await copyOf(warmUp);
   const fresh: MemoryResult["fresh"] = [];
   let shared: [Log, Log] | undefined;
   for (const n of FRESH_SIZES) {
     const source = newLog();
     await buildChains(source, n / CHAIN);
     const runs: SessionSample[] = [];
-    for (let rep = 0; rep < reps; rep++) {
+    const count = n < SHARED ? reps * SMALL_FRESH_REPS : reps;
+    for (let rep = 0; rep < count; rep++) {
       const copy = newLog();
       const sample = await session(source, copy, 0);
       runs.push(sample);
-      progress(`replicate [ours] fresh sync n=${n} [${rep + 1}/${reps}]: ${sample.seconds.toFixed(2)} s`);
+      progress(`replicate [ours] fresh sync n=${n} [${rep + 1}/${count}]: ${sample.seconds.toFixed(3)} s`);
       if (n === SHARED && rep === 0) shared = [source, copy];
     }
     fresh.push({ n, runs });

@@ -18,8 +18,18 @@ export const LATENCY_MS = 50;
 export const RESYNC_NEW = 10;
 /** Nodes each side adds before a first contact (so the two differ by 10). */
 export const FIRST_CONTACT_NEW = 5;
-/** Nodes of the warm-up sync each implementation runs, and discards, before it measures anything. */
-export const WARM_UP = 2_000;
+/**
+ * Nodes of the warm-up syncs each implementation runs ({@link WARM_UP_SYNCS} of them, into empty logs), and
+ * discards, before it measures anything: as many as the small fresh sync, so that its figure is not JIT compilation.
+ */
+export const WARM_UP = 10_000;
+/** How many warm-up syncs each implementation runs. */
+export const WARM_UP_SYNCS = 2;
+/**
+ * The fresh syncs below {@link SHARED} nodes run this many times `reps` for this library (about 0.05 s each, where
+ * scheduling noise on a shared machine is of the same order; hyperlog 4's take about a second, `reps` of them).
+ */
+export const SMALL_FRESH_REPS = 3;
 /** Log sizes of the fresh sync. */
 export const FRESH_SIZES = [10_000, 100_000] as const;
 /** The size of the shared history in the resync and first contact cases. */

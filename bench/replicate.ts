@@ -15,7 +15,16 @@
 import { parseArgs } from "node:util";
 import { exchangeFigures, freshFigures, rssFigures } from "./_replicate-figures.ts";
 import { measureRss } from "./_replicate-rss.ts";
-import { CHAIN, FIRST_CONTACT_NEW, LATENCY_MS, type MemoryResult, RESYNC_NEW, WARM_UP } from "./_replicate-workload.ts";
+import {
+  CHAIN,
+  FIRST_CONTACT_NEW,
+  LATENCY_MS,
+  type MemoryResult,
+  RESYNC_NEW,
+  SMALL_FRESH_REPS,
+  WARM_UP,
+  WARM_UP_SYNCS,
+} from "./_replicate-workload.ts";
 import { type BenchContext, type BenchModule, type Figure, runChild, secondsSince } from "./_util.ts";
 
 /** Nodes in the two-process SQLite sync. */
@@ -82,7 +91,10 @@ export const benchmark: BenchModule = {
     `warm-up: before measuring, each implementation's child builds ${
       WARM_UP.toLocaleString("en-US")
     } nodes and syncs ` +
-    "them into an empty log, and discards both (so the 10,000-node figures are not mostly JIT compilation).",
+    `them into an empty log ${WARM_UP_SYNCS} times, and discards them all (so the 10,000-node figures are not mostly ` +
+    "JIT compilation).",
+    `medians: of reps runs, except ours at 10,000 nodes (${SMALL_FRESH_REPS} x reps runs of ~0.05 s each, where ` +
+    "scheduling noise on a shared machine is of the same order) and hyperlog 4's fresh sync at 100,000 (one run).",
     "fresh sync: a full log into an empty one, in-process, piped both ways (ours: readable.pipeTo(writable) both ways; " +
     "hyperlog 4: r1.pipe(r2).pipe(r1)); time from the session's start until both sides are done (ours: both done promises; " +
     "hyperlog 4: 'end' on both streams). Wire bytes, both directions: ours stats.bytesSent of both sides (checked against " +

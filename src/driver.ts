@@ -247,6 +247,9 @@ export class Driver {
       if (out.length > 0) {
         this.#send(out);
         this.#onChange?.();
+        // A SYNCED that wants no ACK may complete the initial exchange, or be the session's last message.
+        if (session.synced) this.#synced.resolve();
+        if (session.finished) return void this.#finish();
         continue;
       }
       if (session.synced && session.live && session.logClosed) return void this.#finish();

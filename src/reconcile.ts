@@ -137,6 +137,8 @@ export class Reconciler {
   #rootDepth = 0;
   /** Whether the peer may answer our fingerprint of everything two digits deep. */
   #deepRoot = false;
+  /** The longest prefix of our last turn's entries (see {@link Reconciler.unsettled}). */
+  #depth = 0;
 
   /** Works on `index` (the log's key index, or any other). */
   constructor(index: KeyIndex) {
@@ -249,6 +251,27 @@ export class Reconciler {
     );
   }
 
+  /**
+   * Whether `key` lies in a range this side's last turn left open (an `FP` the peer has yet to answer, or a `KEYS`
+   * list it may answer with `NEED`): whether the peer holds it is not known yet. A key of ours in no open range and
+   * not in {@link Reconciler.toSend} is one the peer holds (as sure as equal fingerprints are of equal sets).
+   *
+   * @example
+   * ```ts
+   * import { KeyIndex, Reconciler } from "./reconcile.ts";
+   * const r = new Reconciler(new KeyIndex(["ab".repeat(32)]));
+   * r.opened(r.index.fingerprint(""));
+   * console.assert(r.unsettled("ab".repeat(32))); // our fingerprint of everything is not answered yet
+   * ```
+   */
+  unsettled(key: string): boolean {
+    for (let n = 0; n <= this.#depth; n++) {
+      const prefix = key.slice(0, n);
+      if (this.#fps.get(prefix) === "open" || this.#lists.has(prefix)) return true;
+    }
+    return false;
+  }
+
   /** The peer's turn ended: returns this side's turn (empty when the reconciliation is over). */
   endTurn(): ReconEntry[] {
     const reply = this.#reply;
@@ -257,9 +280,11 @@ export class Reconciler {
     this.#rootDepth = 0;
     this.#fps.clear();
     this.#lists.clear();
+    this.#depth = 0;
     for (const entry of reply) {
       if (entry.kind === "fp") this.#fps.set(entry.prefix, entry.fp.count === 0 ? "done" : "open");
       else if (entry.kind === "keys") this.#lists.add(entry.prefix);
+      this.#depth = Math.max(this.#depth, entry.prefix.length);
     }
     return reply;
   }

@@ -164,6 +164,21 @@ export class Planner {
     return this.#recon?.waiting === true;
   }
 
+  /** Whether a reconciliation began (the peer may send the nodes it found this side lacks before it is over). */
+  get reconStarted(): boolean {
+    return this.#reconciled;
+  }
+
+  /**
+   * Between two turns of a reconciliation: the keys of this side found so far that the peer lacks, and which keys of
+   * this side lie in ranges not settled yet (see `Outbox.early`); otherwise `undefined`.
+   */
+  get found(): { toSend: Set<string>; unsettled: (key: string) => boolean } | undefined {
+    const recon = this.#recon;
+    if (recon === undefined || !recon.waiting) return undefined;
+    return { toSend: recon.toSend, unsettled: (key) => recon.unsettled(key) };
+  }
+
   /** Both HELLOs are known: the plan they decide, or CHECK (and maybe the first turn) into `out`. */
   async hello(mine: Hello, peer: Hello, out: Uint8Array[]): Promise<Plan | undefined> {
     this.#mine = mine;

@@ -89,6 +89,23 @@ export class Intake {
     this.fromPeer.add(fresh[0]!.change, fresh[fresh.length - 1]!.change);
   }
 
+  /**
+   * The peer's SYNCED: the ACK that grants the credit of every node before it, or nothing when the peer says
+   * (`credited`) that every byte it sent was credited already; a `ProtocolError` when that is not so.
+   */
+  synced(credited: boolean): Uint8Array[] {
+    if (!credited) {
+      this.owedCredit = 0;
+      return [encodeMessage({ type: "ack" })];
+    }
+    if (this.owedCredit !== 0) {
+      throw new ProtocolError(
+        `The peer's SYNCED says every node it sent was credited, but ${this.owedCredit} bytes were not`,
+      );
+    }
+    return [];
+  }
+
   /** The CREDIT for what was stored (when it is at least `least` bytes), or nothing. */
   credit(least = 1): Uint8Array[] {
     if (this.owedCredit < least || this.owedCredit === 0) return [];

@@ -71,6 +71,11 @@ export class ReconTurns {
     return this.#recon.toSend;
   }
 
+  /** Whether `key` of this side lies in a range the reconciliation has not settled yet (see `Reconciler`). */
+  unsettled(key: string): boolean {
+    return this.#recon.unsettled(key);
+  }
+
   /**
    * This side leads: its first turn answers the peer's fingerprint of everything (from its HELLO), into `out`.
    * Returns the keys to send if that ends it.

@@ -19,6 +19,10 @@ const NODES_MESSAGE_BYTES = 64 * 1024;
 const PAGE = 256;
 /** Bytes of the peer's window that must be free before more nodes go (at most a quarter of the window). */
 const SEND_AT_LEAST = 64 * 1024;
+/** A reconciliation turn sends the nodes it found the peer lacks at once while at most this many wait... */
+const EARLY_KEYS = 256;
+/** ...and at most this many bytes of them per turn (one NODES message). */
+const EARLY_BYTES = NODES_MESSAGE_BYTES;
 
 /**
  * The sending half of a session: the plan of the initial nodes, the buffer of one page, the live cursor, and the
@@ -56,6 +60,10 @@ export class Outbox {
   refs: LinkRefs | undefined;
   /** A relay's cache of its log framed as a fresh session sends it (`encoded-pages.ts`), if it keeps one. */
   pages: EncodedPages | undefined;
+  /** Keys sent during the reconciliation (see {@link Outbox.early}): the plan it ends with leaves them out. */
+  readonly sentEarly: Set<string> = new Set();
+  /** Whether the peer had credited every byte sent when SYNCED went (it then sends no ACK). */
+  syncedCredited = false;
   readonly #log: LogHandle;
   readonly #read: (since: number, until: number, limit: number) => Promise<StoredNode[]>;
 
@@ -95,8 +103,10 @@ export class Outbox {
       if (nodes.length > 0) return this.encode(nodes, false, peer.maxFrame, stats);
       this.sentSynced = true;
       this.syncedAt = this.sentBytes;
+      // Every byte credited already: the peer's ACK would say nothing new, so the peer sends none.
+      this.syncedCredited = this.credited >= this.sentBytes;
       stats.roundTrips++;
-      return [encodeMessage({ type: "synced" })];
+      return [encodeMessage({ type: "synced", credited: this.syncedCredited })];
     }
     if (live === undefined) return [];
     // A relay's live nodes framed once for all its sessions (live-frames.ts), when they serve this one.
@@ -104,6 +114,42 @@ export class Outbox {
     if (framed !== undefined) return framed;
     const nodes = await this.liveNodes(budget, live);
     return nodes.length === 0 ? [] : this.encode(nodes, true, peer.maxFrame, stats);
+  }
+
+  /**
+   * During a reconciliation, between turns: the nodes found so far that the peer lacks (`toSend`), up to `snapshot`,
+   * that can go now rather than once it is over, saving the turn that would name them: in change order, each one
+   * whose every link the peer holds (a key of a range settled and not in `toSend`, see `unsettled`) or was sent
+   * before it. At most {@link EARLY_BYTES} per turn, within the peer's window, and only while at most
+   * {@link EARLY_KEYS} keys wait (more go as the plan sends them). The plan the reconciliation ends with leaves out
+   * what went ({@link Outbox.sentEarly}).
+   */
+  async early(
+    { toSend, unsettled }: { toSend: Set<string>; unsettled: (key: string) => boolean },
+    snapshot: number,
+    peer: Hello,
+    stats: ReplicationStats,
+  ): Promise<Uint8Array[]> {
+    const waiting = toSend.size - this.sentEarly.size;
+    if (waiting <= 0 || waiting > EARLY_KEYS) return [];
+    const budget = Math.min(EARLY_BYTES, peer.window - (this.sentBytes - this.credited));
+    const found: StoredNode[] = [];
+    for (const key of toSend) {
+      if (this.sentEarly.has(key)) continue;
+      const node = await this.#log.storage.get(key);
+      if (node !== undefined && node.change <= snapshot) found.push(node);
+    }
+    found.sort((a, b) => a.change - b.change);
+    const nodes: StoredNode[] = [];
+    let size = 0;
+    for (const node of found) {
+      if (!node.links.every((link) => this.sentEarly.has(link) || (!toSend.has(link) && !unsettled(link)))) continue;
+      size += nodeWireSize(node);
+      if (size > budget) break;
+      nodes.push(node);
+      this.sentEarly.add(node.key);
+    }
+    return nodes.length === 0 ? [] : this.encode(nodes, false, peer.maxFrame, stats);
   }
 
   /** The peer credited `bytes` (beyond what was sent, it would only let this side send more than it can take). */
@@ -147,17 +193,19 @@ export class Outbox {
 
   /** The next initial nodes (up to `budget` bytes, at least one) the plan holds, up to `snapshot`. */
   async initialNodes(budget: number, snapshot: number): Promise<StoredNode[]> {
-    const plan = this.plan!;
     while (this.buffer.length === 0) {
+      const plan = this.plan!;
       if (plan.kind === "none") return [];
       if (plan.kind === "keys") {
         if (plan.keys.length * 8 > snapshot) {
-          this.plan = { kind: "range", since: 0, skip: new Ranges(), filter: new Set(plan.keys) };
+          const filter = new Set(plan.keys.filter((key) => !this.sentEarly.has(key)));
+          this.plan = { kind: "range", since: 0, skip: new Ranges(), filter };
           return await this.initialNodes(budget, snapshot);
         }
         // Few keys: look each up, then send in change order (ancestors first).
         const nodes: StoredNode[] = [];
         for (const key of plan.keys) {
+          if (this.sentEarly.has(key)) continue;
           const node = await this.#log.storage.get(key);
           if (node === undefined) throw new ProtocolError(`Node ${key} was offered to the peer but is not in the log`);
           if (node.change <= snapshot) nodes.push(node);

@@ -7,11 +7,13 @@
  * 1. Both sides send HELLO at once, with their length (the snapshot) and their fingerprint of every key. Each side
  *    decides from the two HELLOs, then the two CHECKs, so both take the same path (`session-plan.ts`): an empty
  *    side gets everything; equal fingerprints mean nothing to send; the same checkpoint named on both sides means
- *    each sends what it added since; otherwise the sides reconcile (`session-recon.ts`, the smaller id leads).
+ *    each sends what it added since; otherwise the sides reconcile (`session-recon.ts`, the smaller id leads), and
+ *    a turn that finds nodes the peer lacks sends those whose links the peer holds at once, before the turn.
  * 2. A side that sends (modes `sync` and `push`) sends the nodes the peer lacks in its own change order (ancestors
  *    first), in NODES messages, never more than the peer's window ahead of the peer's CREDIT, then SYNCED
- *    (`session-send.ts`); the receiver stores them, grants CREDIT, and answers SYNCED with ACK
- *    (`session-receive.ts`). A driver waits for the session to have more to send (`session-wake.ts`).
+ *    (`session-send.ts`); the receiver stores them, grants CREDIT (first, with any reply), and answers SYNCED with
+ *    ACK unless the SYNCED says every byte was credited already (`session-receive.ts`). A driver waits for the
+ *    session to have more to send (`session-wake.ts`).
  * 3. Each side then stores a checkpoint for the other (two-way sessions). A non-live session ends; a live one
  *    forwards every node added to either log, never back to the peer it came from, under the same window.
  *
@@ -56,8 +58,9 @@ export { DEFAULT_WINDOW, type SessionOptions, type SessionState };
  * const sa = new Session(a), sb = new Session(b);
  * let toB = await sa.start(), toA = await sb.start();
  * while (!(sa.finished && sb.finished)) {
- *   const [fromA, fromB] = [toB.concat(await sa.produce(1 << 16)), toA.concat(await sb.produce(1 << 16))];
- *   [toA, toB] = [await sa.receive(fromB), await sb.receive(fromA)];
+ *   [toB, toA] = [toB.concat(await sa.produce(1 << 16)), toA.concat(await sb.produce(1 << 16))];
+ *   // What a side answers goes to the other side.
+ *   [toB, toA] = [await sa.receive(toA), await sb.receive(toB)];
  * }
  * console.assert(b.length === 1 && sb.stats.nodesReceived === 1);
  * ```
@@ -307,8 +310,10 @@ export class Session {
         }
         await this.#in.flush();
       } finally {
-        // Credit goes back in quarters of the window (and with ACK): one small message per many nodes.
-        if (!this.finished) out.push(...this.#in.credit(this.#window / 4));
+        // Credit goes back in quarters of the window (and with ACK): one small message per many nodes; all of it, first,
+        // with any reply (the peer then knows what was stored before it acts on the reply: see `Outbox.early`).
+        if (!this.finished && out.length > 0) out.unshift(...this.#in.credit());
+        else if (!this.finished) out.push(...this.#in.credit(this.#window / 4));
         this.#poke();
       }
       return out;
@@ -329,7 +334,9 @@ export class Session {
     this.#admit?.(message.nodes.map(nodeBodySize), this.#gotSynced);
     if (this.#mode === "push") throw new ProtocolError("The peer sent a node, but this side only pushes");
     if (!this.#receives) throw new ProtocolError("The peer sent a node, but its mode says it only pulls");
-    if (this.#out.plan === undefined) throw new ProtocolError("The peer sent nodes before the reconciliation was over");
+    if (this.#out.plan === undefined && !this.#planner.reconStarted) {
+      throw new ProtocolError("The peer sent nodes before the plan was decided");
+    }
   }
 
   async #handle(message: Exclude<Message, { type: "nodes" }>, out: Uint8Array[]): Promise<void> {
@@ -344,17 +351,23 @@ export class Session {
         return;
       case "check":
         return this.#setPlan(await this.#planner.check(message.checkpoint, out));
-      case "recon":
-        return this.#setPlan(this.#planner.recon(message, out));
+      case "recon": {
+        const at = out.length;
+        this.#setPlan(this.#planner.recon(message, out));
+        // Nodes found missing so far go now, before this side's turn (not a turn later, once the plan is known).
+        const found = message.end && this.#sends && this.#out.plan === undefined ? this.#planner.found : undefined;
+        if (found !== undefined) {
+          out.splice(at, 0, ...await this.#out.early(found, this.#hello!.length, this.#peer!, this.stats));
+        }
+        return;
+      }
       case "synced":
         if (!this.#receives || this.#out.plan === undefined) {
           throw new ProtocolError("The peer sent SYNCED out of turn");
         }
         if (this.#gotSynced) throw new ProtocolError("The peer sent SYNCED twice");
         this.#gotSynced = true;
-        // ACK grants the credit of every node before it.
-        this.#in.owedCredit = 0;
-        out.push(encodeMessage({ type: "ack" }));
+        out.push(...this.#in.synced(message.credited === true));
         await this.#maybeSynced();
         return;
       case "ack":
@@ -409,6 +422,7 @@ export class Session {
   /** Marks the initial exchange done when both ways are; stores the checkpoint of a two-way session. */
   async #maybeSynced(): Promise<void> {
     if (this.#synced || this.#out.plan === undefined) return;
+    if (this.#out.syncedCredited) this.#gotAck = true;
     const sendDone = !this.#sends || this.#gotAck;
     const receiveDone = !this.#receives || this.#gotSynced;
     if (!(sendDone && receiveDone)) return;
@@ -431,7 +445,9 @@ export class Session {
     return this.#serial(async () => {
       if (this.finished || this.#out.plan === undefined || !this.#sends) return [];
       const live = this.#live && this.#synced ? this.#in.fromPeer : undefined;
-      return await this.#out.produce(maxBytes, this.#peer!, this.#hello!.length, live, this.stats);
+      const out = await this.#out.produce(maxBytes, this.#peer!, this.#hello!.length, live, this.stats);
+      await this.#maybeSynced(); // A SYNCED with every byte credited wants no ACK: this side has it already.
+      return out;
     });
   }
 

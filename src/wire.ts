@@ -9,7 +9,7 @@
  * | 2 | CHECK | nothing, or the 16-byte session id of the checkpoint the sender keeps for the receiver |
  * | 3 | RECON | `u8 flags` (bit 0: the last message of the sender's turn), then reconciliation entries |
  * | 4 | NODE | one node (see `node-codec.ts`) |
- * | 5 | SYNCED | nothing: the sender has sent every node the receiver lacked |
+ * | 5 | SYNCED | nothing, or `u8 1`: the sender has sent every node the receiver lacked (with `1`: and the receiver credited every byte of them, so no ACK is wanted) |
  * | 6 | ACK | nothing: the sender has stored every node the peer sent before its SYNCED |
  * | 7 | ERROR | utf-8 JSON `{ name, message }`: the sender stops the session for this reason |
  * | 8 | NODES | several NODE bodies, each varint-framed |
@@ -95,7 +95,7 @@ export type Message =
   | { type: "check"; checkpoint: string | null }
   | { type: "recon"; end: boolean; entries: ReconEntry[] }
   | { type: "nodes"; nodes: WireNode[]; bytes: number }
-  | { type: "synced" }
+  | { type: "synced"; credited?: boolean }
   | { type: "ack" }
   | { type: "credit"; bytes: number }
   | { type: "error"; name: string; message: string };
@@ -240,7 +240,7 @@ export function encodeMessage(message: Exclude<Message, { type: "nodes" }>): Uin
     case "recon":
       return encodeRecon(message.end, message.entries);
     case "synced":
-      return Uint8Array.of(SYNCED);
+      return message.credited === true ? Uint8Array.of(SYNCED, 1) : Uint8Array.of(SYNCED);
     case "ack":
       return Uint8Array.of(ACK);
     case "credit": {
@@ -283,9 +283,12 @@ export function decodeMessage(body: Uint8Array): Message {
     case NODES:
       return { type: "nodes", nodes: decodeNodes(splitNodes(body), 1), bytes: body.length };
     case SYNCED:
+      if (body.length === 2 && body[1] === 1) return { type: "synced", credited: true };
+      if (body.length !== 1) throw new ProtocolError("Malformed SYNCED message");
+      return { type: "synced" };
     case ACK:
-      if (body.length !== 1) throw new ProtocolError(`Malformed ${type === SYNCED ? "SYNCED" : "ACK"} message`);
-      return { type: type === SYNCED ? "synced" : "ack" };
+      if (body.length !== 1) throw new ProtocolError("Malformed ACK message");
+      return { type: "ack" };
     case CREDIT: {
       const value = readVarint(body, 1);
       if (value === undefined || value[1] !== body.length) throw new ProtocolError("Malformed CREDIT message");
