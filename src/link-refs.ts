@@ -22,8 +22,8 @@
  * @module
  */
 import { InvalidNodeError, ProtocolError } from "./errors.ts";
-import { readVarint, varintLength, writeVarint } from "./frame.ts";
-import { HEX_PAIRS, hexInto } from "./hex.ts";
+import { varintLength, writeVarint } from "./frame.ts";
+import { hexInto } from "./hex.ts";
 import { computeKey, type StoredNode } from "./node.ts";
 import {
   encodeNodesBodies,
@@ -35,24 +35,11 @@ import {
   writeNodeTail,
 } from "./node-codec.ts";
 import { keyedNode } from "./keyed-nodes.ts";
+import { cursor, hexOf, type NodeTail, readNodeTail, varintAt } from "./wire-read.ts";
 
 export { NODES_REFS };
 /** How many of the latest keys each side keeps per direction (sent, received) to resolve references. */
 export const REF_RING = 4096;
-
-/** One key's worth of character codes to make a string from. */
-const KEY_CODES: number[] = new Array<number>(64).fill(0);
-
-/** The hex of `length` (at most 64) bytes, as one flat string (a key built by `+=` is a rope, slow to look up). */
-function hexOf(bytes: Uint8Array, from: number, length: number): string {
-  const codes = length === 32 ? KEY_CODES : new Array<number>(2 * length).fill(0);
-  for (let i = 0; i < length; i++) {
-    const pair = HEX_PAIRS[bytes[from + i]!]!;
-    codes[2 * i] = pair & 255;
-    codes[2 * i + 1] = pair >> 8;
-  }
-  return String.fromCharCode.apply(null, codes);
-}
 
 /** The buffer `encode` writes a message into (kept while at most {@link SCRATCH_MAX} bytes), its first byte the type. */
 let scratch = new Uint8Array(64 * 1024 + 1024);
@@ -60,30 +47,6 @@ scratch[0] = NODES_REFS;
 const SCRATCH_MAX = 1 << 20;
 /** The tags of one node's links (`encode`), reused. */
 const TAGS: number[] = [];
-
-/** Where the last {@link varintAt} ended. */
-let varintEnd = 0;
-
-/**
- * The varint at `at` of `buf`, which must end by `end` (else -1), as `readVarint` reads it but with no pair made
- * per call: where it ends is left in {@link varintEnd}.
- */
-function varintAt(buf: Uint8Array, at: number, end: number): number {
-  const first = at < end ? buf[at]! : 128;
-  if (first < 128) {
-    varintEnd = at + 1;
-    return first;
-  }
-  const second = at + 1 < end ? buf[at + 1]! : 128;
-  if (second < 128) {
-    varintEnd = at + 2;
-    return (first & 127) + second * 128;
-  }
-  const read = readVarint(buf.subarray(0, end), at);
-  if (read === undefined) return -1;
-  varintEnd = read[1];
-  return read[0];
-}
 
 /** One direction's list of nodes: the latest keys in a ring, a key's place, and (for sent nodes) every change. */
 class NodeList {
@@ -358,13 +321,14 @@ export class LinkRefs {
     // Every value of the message is copied into one buffer (a buffer per value costs more than its bytes).
     const values = new Uint8Array(message.length);
     let valuesAt = 0;
+    const tail: NodeTail = { signer: undefined, value: values, valuesAt: 0 };
     let pending: Pending[] | undefined;
     // The node frames are read in place (as `splitNodes` would cut them, with its errors).
     let next = 1;
     if (message.length <= 1) throw new ProtocolError("Malformed NODES message: it holds no node");
     while (next < message.length) {
       const length = varintAt(message, next, message.length);
-      const body = varintEnd;
+      const body = cursor.end;
       if (length < 0 || body + length > message.length) {
         throw new ProtocolError("Malformed NODES message: a node is cut short");
       }
@@ -375,7 +339,7 @@ export class LinkRefs {
       }
       const count = varintAt(message, body + 1, end);
       if (count < 0) throw new InvalidNodeError("Malformed node: truncated link count");
-      let at = varintEnd;
+      let at = cursor.end;
       if (count > end - at) throw new InvalidNodeError("Malformed node: truncated links");
       // What the node weighs as plain NODES: its body here, the key, and each link's 32 bytes for what it took here.
       let plain = end - body + 32;
@@ -383,8 +347,8 @@ export class LinkRefs {
       for (let i = 0; i < count; i++) {
         const tag = varintAt(message, at, end);
         if (tag < 0) throw new InvalidNodeError("Malformed node: truncated links");
-        plain += 32 - (varintEnd - at);
-        at = varintEnd;
+        plain += 32 - (cursor.end - at);
+        at = cursor.end;
         if (tag === 0) {
           if (at + 32 > end) throw new InvalidNodeError("Malformed node: truncated links");
           plain -= 32;
@@ -417,24 +381,9 @@ export class LinkRefs {
           `Malformed NODES_REFS message: as plain NODES it would be over ${maxFrame} bytes, the largest message this side takes`,
         );
       }
-      if (at >= end) throw new InvalidNodeError("Malformed node: truncated flags");
-      const flags = message[at++]!;
-      if (flags > 1) throw new InvalidNodeError(`Malformed node: unknown flags ${flags}`);
-      let signer: { identity: string; signature: string } | undefined;
-      if (flags === 1) {
-        if (at + 96 > end) throw new InvalidNodeError("Malformed node: truncated signature");
-        signer = { identity: hexOf(message, at, 32), signature: hexOf(message, at + 32, 64) };
-        at += 96;
-      }
-      const len = varintAt(message, at, end);
-      if (len < 0) throw new InvalidNodeError("Malformed node: truncated value length");
-      const from = varintEnd;
-      if (from + len !== end) {
-        throw new InvalidNodeError(`Malformed node: the value is ${len} bytes but the frame holds ${end - from}`);
-      }
-      if (len > 256) values.set(message.subarray(from, end), valuesAt);
-      else for (let i = from, j = valuesAt; i < end; i++, j++) values[j] = message[i]!;
-      const value = values.subarray(valuesAt, valuesAt += len);
+      readNodeTail(message, at, end, values, valuesAt, tail);
+      valuesAt = tail.valuesAt;
+      const { value, signer } = tail;
       // The rare reference to an own node older than the ring, read back before the key is computed.
       if (pending !== undefined) {
         for (const { links, slot, change } of pending) links[slot] = await readChange(change);

@@ -23,12 +23,12 @@
  * @module
  */
 import { InvalidNodeError, ProtocolError } from "./errors.ts";
-import { readVarint, varintLength } from "./frame.ts";
-import { HEX_PAIRS } from "./hex.ts";
+import { varintLength } from "./frame.ts";
 import { keyedNode } from "./keyed-nodes.ts";
 import type { LinkRefs } from "./link-refs.ts";
 import { computeKey } from "./node.ts";
 import { NODE, type WireNode } from "./node-codec.ts";
+import { cursor, hexOf, type NodeTail, readNodeTail, varintAt } from "./wire-read.ts";
 
 /** The message type of nodes framed with links by the sender's change numbers. */
 export const NODES_LIVE = 11;
@@ -57,41 +57,14 @@ class ChangeRing {
 /** Each session's ring, by its link references (so that the session carries no field of its own for it). */
 const rings = new WeakMap<LinkRefs, ChangeRing>();
 
-const KEY_CODES: number[] = new Array<number>(64).fill(0);
-
-/** The hex of `length` bytes at `from`, as one flat string. */
-function hexOf(bytes: Uint8Array, from: number, length: number): string {
-  const codes = length === 32 ? KEY_CODES : new Array<number>(2 * length).fill(0);
-  for (let i = 0; i < length; i++) {
-    const pair = HEX_PAIRS[bytes[from + i]!]!;
-    codes[2 * i] = pair & 255;
-    codes[2 * i + 1] = pair >> 8;
-  }
-  return String.fromCharCode.apply(null, codes);
-}
-
-/** Where the last {@link varint} ended. */
-let varintEnd = 0;
-
 /**
  * The varint of `buf` at `at`, which must end by `end` (else an `InvalidNodeError` saying `what`), with nothing
- * allocated per call: where it ends is left in {@link varintEnd}.
+ * allocated per call: where it ends is left in `cursor` (wire-read.ts).
  */
 function varint(buf: Uint8Array, at: number, end: number, what: string): number {
-  const first = at < end ? buf[at]! : 128;
-  if (first < 128) {
-    varintEnd = at + 1;
-    return first;
-  }
-  const second = at + 1 < end ? buf[at + 1]! : 128;
-  if (second < 128) {
-    varintEnd = at + 2;
-    return (first & 127) + second * 128;
-  }
-  const read = at < end ? readVarint(buf.subarray(0, end), at) : undefined;
-  if (read === undefined) throw new InvalidNodeError(`Malformed NODES_LIVE message: ${what} is cut short`);
-  varintEnd = read[1];
-  return read[0];
+  const value = varintAt(buf, at, end);
+  if (value < 0) throw new InvalidNodeError(`Malformed NODES_LIVE message: ${what} is cut short`);
+  return value;
 }
 
 /**
@@ -123,22 +96,23 @@ export async function decodeLive(
   if (ring === undefined) rings.set(refs, ring = new ChangeRing());
   const end = message.length;
   let change = varint(message, 1, end, "its first change");
-  let next = varintEnd;
+  let next = cursor.end;
   if (change < 1) throw new ProtocolError("Malformed NODES_LIVE message: its first change is 0");
   if (next >= end) throw new ProtocolError("Malformed NODES_LIVE message: it holds no entry");
   const nodes: WireNode[] = [];
   const values = new Uint8Array(end);
   let valuesAt = 0;
+  const tail: NodeTail = { signer: undefined, value: values, valuesAt: 0 };
   let expanded = 1;
   for (; next < end; change++) {
     const length = varint(message, next, end, "an entry");
-    const body = varintEnd;
+    const body = cursor.end;
     const stop = body + length;
     if (length === 0 || stop > end) throw new ProtocolError("Malformed NODES_LIVE message: an entry is cut short");
     next = stop;
     if (message[body] === YOURS) {
       const tag = varint(message, body + 1, stop, "an entry of this side's own");
-      const at = varintEnd;
+      const at = cursor.end;
       let key: string | number | undefined;
       if (tag === 0 && at + 32 === stop) key = hexOf(message, at, 32);
       else if (tag > 0 && tag % 2 === 0 && at === stop) key = refs.sentAt(tag / 2 - 1);
@@ -160,15 +134,15 @@ export async function decodeLive(
       throw new ProtocolError("Malformed NODES_LIVE message: it holds something other than a node");
     }
     const count = varint(message, body + 1, stop, "a link count");
-    let at = varintEnd;
+    let at = cursor.end;
     if (count > stop - at) throw new InvalidNodeError("Malformed node: truncated links");
     // What the node weighs as plain NODES: its body here, the key, and each link's 32 bytes for what it took here.
     let plain = length + 32;
     const links: string[] = new Array(count);
     for (let i = 0; i < count; i++) {
       const tag = varint(message, at, stop, "a link");
-      plain += 32 - (varintEnd - at);
-      at = varintEnd;
+      plain += 32 - (cursor.end - at);
+      at = cursor.end;
       if (tag === 0) {
         if (at + 32 > stop) throw new InvalidNodeError("Malformed node: truncated links");
         plain -= 32;
@@ -190,23 +164,9 @@ export async function decodeLive(
         `Malformed NODES_LIVE message: as plain NODES it would be over ${maxFrame} bytes, the largest message this side takes`,
       );
     }
-    if (at >= stop) throw new InvalidNodeError("Malformed node: truncated flags");
-    const flags = message[at++]!;
-    if (flags > 1) throw new InvalidNodeError(`Malformed node: unknown flags ${flags}`);
-    let signer: { identity: string; signature: string } | undefined;
-    if (flags === 1) {
-      if (at + 96 > stop) throw new InvalidNodeError("Malformed node: truncated signature");
-      signer = { identity: hexOf(message, at, 32), signature: hexOf(message, at + 32, 64) };
-      at += 96;
-    }
-    const len = varint(message, at, stop, "a value length");
-    const from = varintEnd;
-    if (from + len !== stop) {
-      throw new InvalidNodeError(`Malformed node: the value is ${len} bytes but the frame holds ${stop - from}`);
-    }
-    if (len > 256) values.set(message.subarray(from, stop), valuesAt);
-    else for (let i = from, j = valuesAt; i < stop; i++, j++) values[j] = message[i]!;
-    const value = values.subarray(valuesAt, valuesAt += len);
+    readNodeTail(message, at, stop, values, valuesAt, tail);
+    valuesAt = tail.valuesAt;
+    const { value, signer } = tail;
     const key = computeKey(links, value, signer?.identity);
     nodes.push(keyedNode(key, links, value, signer));
     ring.set(change, key);
