@@ -7,7 +7,9 @@
  *   signatures? }` (one array entry per node, in change order), keyed by `last`, the change of its last node (its
  *   first is `last - keys.length + 1`). A commit is cut into chunks of at most 1000 nodes or 256 KB of values, so
  *   a commit of 1000 small nodes is one record. Reading a change range is one `getAll` over the chunks it covers
- *   (plus one for the chunk that holds its upper end).
+ *   (plus one for the chunk that holds its upper end). In `links`, a number is the change of a node stored before
+ *   this one, a string a key (a dangling link, or any link of a chunk written by version 2): see
+ *   `indexeddb-links.ts`.
  * - `keys`: `{ last, keys }` for each chunk, with a unique `multiEntry` index `key` over `keys`: it maps a node key
  *   to its chunk; a commit looks up there, inside its transaction, which of its keys are stored already (and,
  *   being unique, it would refuse a node stored twice). `length()` reads its last key.

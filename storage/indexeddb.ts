@@ -4,11 +4,12 @@
  * every browser, in web workers and service workers, and under any IndexedDB implementation for other runtimes.
  *
  * Browsers charge a fixed cost per IndexedDB request (~0.2 ms in Chromium, whatever its size), so the layout keeps
- * the requests per commit few however many nodes it holds. The database (version 2) holds these object stores:
+ * the requests per commit few however many nodes it holds. The database (version 3) holds these object stores:
  *
  * - `chunks` (the nodes, a run of consecutive changes per record, cut at 1000 nodes or 256 KB of values), `keys`
  *   (each chunk's keys, under a unique `multiEntry` index from key to chunk), `heads` (one record: the head keys),
- *   `meta`, `views` and `view_data`; `indexeddb-layout.ts` describes each.
+ *   `meta`, `views` and `view_data`; `indexeddb-layout.ts` describes each. A chunk keeps each link to an earlier
+ *   stored node as its change number, turned back into its key on read (`indexeddb-links.ts`).
  *
  * Each `commit` is one readwrite transaction: it reads the last change and the heads and looks up the keys it does
  * not know to be stored (one `getKey` each, or one `getAll` of the keys stored since when it keeps the key set),
@@ -29,7 +30,8 @@
  * Everything else (`length`, `heads`, `read`, and `get`/`has` of keys not in memory) asks the database, so every
  * call sees what other pages have committed.
  *
- * A version-1 database is upgraded in place when this version first opens it (see `indexeddb-open.ts`).
+ * A version-1 or version-2 database is upgraded in place when this version first opens it (see
+ * `indexeddb-open.ts`; from version 2 nothing is rewritten).
  *
  * @module
  */
