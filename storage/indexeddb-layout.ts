@@ -121,9 +121,13 @@ export function fromChunk(
     for (let j = 0; j < stored.length; j++) {
       if (typeof stored[j] !== "number") continue;
       // Numbers: resolve into a copy (the record is never handed out as links).
-      links = stored.map((link) =>
-        typeof link === "string" ? link : link >= first && link <= chunk.last ? chunk.keys[link - first]! : keyOf(link)
-      );
+      const keys: string[] = [];
+      for (const link of stored) {
+        keys.push(
+          typeof link === "string" ? link : link >= first && link <= chunk.last ? chunk.keys[link - first]! : keyOf(link),
+        );
+      }
+      links = keys;
       break;
     }
     const node = { key: chunk.keys[i]!, links, value: chunk.values[i]!, change: first + i };

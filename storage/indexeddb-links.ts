@@ -24,11 +24,13 @@ export function encodeLinks(
   links: readonly string[],
   changeOf: (key: string) => number | undefined,
 ): StoredLink[] {
-  const out: StoredLink[] = new Array(links.length);
+  // Built by `push`: an array made with `new Array(n)` has holes as far as V8 knows, and structured clone writes
+  // such an array in its sparse form (index and value for each entry), larger and slower to read back.
+  const out: StoredLink[] = [];
   for (let i = 0; i < links.length; i++) {
     const link = links[i]!;
     const target = changeOf(link);
-    out[i] = target !== undefined && target >= 1 && target < change ? target : link;
+    out.push(target !== undefined && target >= 1 && target < change ? target : link);
   }
   return out;
 }
