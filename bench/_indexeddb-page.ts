@@ -4,7 +4,8 @@
  * @module
  */
 import { Hyperlog } from "../src/log.ts";
-import { chain } from "../storage/conformance.ts";
+import { chain, makeStoredNode } from "../storage/conformance.ts";
+import type { StoredNode } from "../src/node.ts";
 import { IndexedDBStorage } from "../storage/indexeddb.ts";
 
 /** What one run measures (rates per second, reopen in milliseconds). */
@@ -18,11 +19,56 @@ export interface IndexedDBResult {
   read: number;
   heads: number;
   reopen: number;
+  /** Storm-shaped nodes (50 writers, ~49 links each): raw commits and reads of pages of 1000 by a fresh storage. */
+  stormCommit: number;
+  stormRead: number;
+  /** `navigator.storage.estimate()` usage grown per storm node (0 where the browser does not say). */
+  stormBytes: number;
+}
+
+/** `count` nodes by 50 writers in turn, each linking to the latest node of every writer (~49 links). */
+function storm(count: number): StoredNode[] {
+  const tips: string[] = [];
+  const nodes: StoredNode[] = [];
+  for (let change = 1; change <= count; change++) {
+    const writer = change % 50;
+    const value = JSON.stringify({ c: writer, i: change, text: `entry ${change} of a storm` });
+    const node = makeStoredNode(tips.filter((tip) => tip !== undefined), value, change);
+    nodes.push(node);
+    tips[writer] = node.key;
+  }
+  return nodes;
+}
+
+async function runStorm(n: number): Promise<Pick<IndexedDBResult, "stormCommit" | "stormRead" | "stormBytes">> {
+  const nodes = storm(n);
+  const name = `storm-${crypto.randomUUID()}`;
+  const usage = async () => (await navigator.storage?.estimate?.())?.usage ?? 0;
+  const before = await usage();
+  const storage = new IndexedDBStorage(name);
+  await storage.open();
+  let start = performance.now();
+  for (let i = 0; i < n; i += 1000) await storage.commit(nodes.slice(i, i + 1000));
+  const stormCommit = rate(n, start);
+  await storage.close();
+  const stormBytes = Math.max(0, (await usage()) - before) / n;
+  const reader = new IndexedDBStorage(name);
+  await reader.open();
+  start = performance.now();
+  let count = 0;
+  for (let since = 0; since < n; since += 1000) {
+    count += (await reader.read({ since, until: Infinity, limit: 1000, reverse: false })).length;
+  }
+  const stormRead = rate(count, start);
+  await reader.close();
+  await IndexedDBStorage.destroy(name);
+  return { stormCommit, stormRead, stormBytes };
 }
 
 const rate = (count: number, start: number) => count / ((performance.now() - start) / 1000);
 
 async function run(n: number, appends: number, gets: number): Promise<IndexedDBResult> {
+  const stormed = await runStorm(n / 2);
   const tag = crypto.randomUUID();
   // Raw storage commits of 1000 prepared nodes (hashing done beforehand).
   const nodes = chain(n, 1, undefined, "raw");
@@ -82,7 +128,7 @@ async function run(n: number, appends: number, gets: number): Promise<IndexedDBR
   const appendStrict = rate(appends, start);
   await strict.close();
   for (const db of [`raw-${tag}`, name, `strict-${tag}`]) await IndexedDBStorage.destroy(db);
-  return { commit, batch, append, appendStrict, get, getCold, read, heads, reopen };
+  return { commit, batch, append, appendStrict, get, getCold, read, heads, reopen, ...stormed };
 }
 
 Object.assign(globalThis, { hyperlogBench: { run }, hyperlogReady: true });

@@ -63,6 +63,9 @@ async function run(context: BenchContext): Promise<Figure[]> {
     figure("idb full read stream", N + APPENDS, "nodes/s", "read"),
     figure("idb heads()", 100, "calls/s", "heads"),
     figure("idb reopen (open, id, length, heads)", N + APPENDS, "ms", "reopen"),
+    figure("idb storm commit (~49 links a node, 1000 per commit)", N / 2, "nodes/s", "stormCommit"),
+    figure("idb storm read (pages of 1000, fresh storage)", N / 2, "nodes/s", "stormRead"),
+    figure("idb storm storage used (storage.estimate)", N / 2, "bytes/node", "stormBytes"),
   ];
 }
 
@@ -74,6 +77,7 @@ export const benchmark: BenchModule = {
     `commit: storage.commit() of prepared nodes (hashed beforehand), 1000 per commit, ${N} nodes, one transaction each.`,
     `batch: ${N} nodes via log.batch() in chunks of 1000 JSON documents; append: ${APPENDS} awaited log.append() calls, with the default relaxed durability and with { durability: "strict" } (a flush per commit).`,
     `get: ${GETS} log.get() calls on known keys (the first ${GETS} nodes) from a second log on the same database: the first get of a chunk reads it, later ones are answered from the chunks the storage keeps in memory; cold get: a fresh storage gets one key per 1000-node commit, so each get reads a chunk of 1000 nodes; read: the whole log through createReadStream().`,
+    `storm: ${N / 2} prepared nodes by 50 writers in turn, each linking to the latest node of every writer (~49 links, ~48-byte values), committed 1000 at a time, then read back by a fresh storage in pages of 1000 (every link resolved to its key); storage used: what navigator.storage.estimate() grew by, per node.`,
     "reopen: a new Hyperlog on the database until ready() and heads() resolve. Each repetition runs in a fresh browser context (an in-memory profile).",
   ],
   run,

@@ -15,9 +15,9 @@ export const STORED_ALREADY: StorageConflictError = new StorageConflictError(
   "Commit holds a node that is already stored",
 );
 
-/** Every stored key, up to change `upTo`, once loaded: about 100 bytes of memory per node of the log. */
+/** Every stored key and its change, up to change `upTo`, once loaded: about 100 bytes of memory per node. */
 export class KeySet {
-  #keys: Set<string> | undefined;
+  #keys: Map<string, number> | undefined;
   /** The change up to which the keys are loaded. */
   upTo: number = 0;
 
@@ -31,12 +31,18 @@ export class KeySet {
     return this.#keys?.has(key) === true;
   }
 
+  /** The change of `key`, if it is among the keys loaded. */
+  changeOf(key: string): number | undefined {
+    return this.#keys?.get(key);
+  }
+
   /** Adds the keys of chunks that follow `upTo` (in change order), loading the set if it was not. */
   learn(records: readonly KeysRecord[]): void {
-    const set = this.#keys ??= new Set();
+    const set = this.#keys ??= new Map();
     for (const record of records) {
       if (record.last - record.keys.length !== this.upTo) continue;
-      for (const key of record.keys) set.add(key);
+      let change = this.upTo;
+      for (const key of record.keys) set.set(key, ++change);
       this.upTo = record.last;
     }
   }
@@ -58,7 +64,11 @@ export interface CommitOutcome {
  * Makes the requests of one try at committing `nodes` within `tx`. `fresh[i]` starts true for the nodes not known
  * to be stored, whose indexes are `ask`; the lookups clear it for those found stored. `lookup`: `"each"` (a
  * `getKey` per key), `"keySet"` (the key set, brought up to date), `"none"` (hopeful: a stored key makes the unique
- * index refuse, and the transaction aborts with {@link STORED_ALREADY}). `fail` aborts the transaction.
+ * index refuse, and the transaction aborts with {@link STORED_ALREADY}). `cached` gives the change of a key whose
+ * node is in memory. The links of the new nodes are kept as change numbers (see `indexeddb-links.ts`): to nodes of
+ * the commit, in memory or in the key set at once; the other linked keys are looked up in the same transaction
+ * (a `getKey` each, then a `get` of each distinct chunk's keys), or, when there are more than `many`, through the
+ * key set. `fail` aborts the transaction.
  */
 export function commitRequests(
   tx: IDBTransaction,
@@ -67,17 +77,41 @@ export function commitRequests(
   ask: readonly number[],
   lookup: "each" | "keySet" | "none",
   keys: KeySet,
+  cached: (key: string) => number | undefined,
+  many: number,
   fail: (err: Error) => void,
   out: CommitOutcome,
 ): void {
   const first = nodes[0]!.change;
   const store = tx.objectStore(KEYS);
+  // The linked keys whose change is not known here (outside the commit, not in memory).
+  const inCommit = new Set<string>();
+  for (const i of ask) inCommit.add(nodes[i]!.key);
+  const unknown = new Set<string>();
+  if (lookup !== "keySet") {
+    for (const i of ask) {
+      for (const link of nodes[i]!.links) {
+        if (!inCommit.has(link) && cached(link) === undefined && keys.changeOf(link) === undefined) unknown.add(link);
+      }
+    }
+    if (unknown.size > many) {
+      lookup = "keySet";
+      unknown.clear();
+    }
+  }
+  /** The changes of the linked keys looked up here. */
+  const found = new Map<string, number>();
   // Every request goes out at once; they complete in order, so when the lookups complete, the heads and the
   // last change (read before them) are known, and a wrong last change has aborted the transaction.
   const heads = tx.objectStore(HEADS).get(HEADS_KEY);
   const last = store.openKeyCursor(null, "prev");
   let length = -1;
   const lookups = ask.length > 0 && lookup !== "none";
+  // What `write` waits for: the last change, the key lookups, the link lookups.
+  let pending = 1 + (lookups ? 1 : 0) + (unknown.size > 0 ? 1 : 0);
+  const step = () => {
+    if (--pending === 0) write();
+  };
   last.onsuccess = () => {
     const found = (last.result?.key as number | undefined) ?? 0;
     if (first !== found + 1) {
@@ -88,16 +122,18 @@ export function commitRequests(
         ),
       );
     } else length = found;
-    if (!lookups) write();
+    step();
   };
   const write = () => {
     if (length < 0) return;
+    const numbered = new Map<string, number>();
     for (const i of ask) {
       let node = nodes[i]!;
       if (!fresh[i]) continue;
       const change = length + out.stored.length + 1;
       if (node.change !== change) node = { ...node, change };
       out.stored.push(node);
+      numbered.set(node.key, change);
     }
     if (out.stored.length === 0) return;
     const set = new Set(heads.result as string[] | undefined);
@@ -106,7 +142,10 @@ export function commitRequests(
       set.add(node.key);
     }
     tx.objectStore(HEADS).put([...set], HEADS_KEY);
-    out.chunks = toChunks(out.stored);
+    out.chunks = toChunks(
+      out.stored,
+      (key) => numbered.get(key) ?? cached(key) ?? keys.changeOf(key) ?? found.get(key),
+    );
     for (const chunk of out.chunks) {
       tx.objectStore(CHUNKS).add(chunk);
       const request = store.add({ last: chunk.last, keys: chunk.keys });
@@ -127,7 +166,7 @@ export function commitRequests(
     request.onsuccess = () => {
       keys.learn(request.result as KeysRecord[]);
       for (const i of ask) if (keys.has(nodes[i]!.key)) fresh[i] = false;
-      write();
+      step();
     };
   } else {
     const index = store.index("key");
@@ -135,8 +174,37 @@ export function commitRequests(
       const request = index.getKey(nodes[i]!.key);
       request.onsuccess = () => {
         if (request.result !== undefined) fresh[i] = false;
-        if (n === ask.length - 1) write();
+        if (n === ask.length - 1) step();
       };
     });
+  }
+  if (unknown.size > 0) {
+    // The chunk of each linked key (none for a dangling link), then the keys of each distinct chunk.
+    const index = store.index("key");
+    const chunkOf = new Map<string, number>();
+    let left = unknown.size;
+    for (const link of unknown) {
+      const request = index.getKey(link);
+      request.onsuccess = () => {
+        if (request.result !== undefined) chunkOf.set(link, request.result as number);
+        if (--left === 0) positions();
+      };
+    }
+    const positions = () => {
+      const chunks = new Set(chunkOf.values());
+      if (chunks.size === 0) return step();
+      let remaining = chunks.size;
+      for (const chunk of chunks) {
+        const request = store.get(chunk);
+        request.onsuccess = () => {
+          const record = request.result as KeysRecord;
+          const start = record.last - record.keys.length + 1;
+          record.keys.forEach((key, at) => {
+            if (unknown.has(key)) found.set(key, start + at);
+          });
+          if (--remaining === 0) step();
+        };
+      }
+    };
   }
 }

@@ -1,13 +1,15 @@
 /**
  * The layout of `IndexedDBStorage`'s database (see `indexeddb.ts` for the stores and what they hold): the store
  * names and limits, the chunk records that hold the nodes, and the key range of a view's pairs. The database
- * (version 2) holds these object stores:
+ * (version 3) holds these object stores:
  *
  * - `chunks`: the nodes, a run of consecutive changes per record: `{ last, keys, links, values, identities?,
  *   signatures? }` (one array entry per node, in change order), keyed by `last`, the change of its last node (its
  *   first is `last - keys.length + 1`). A commit is cut into chunks of at most 1000 nodes or 256 KB of values, so
  *   a commit of 1000 small nodes is one record. Reading a change range is one `getAll` over the chunks it covers
- *   (plus one for the chunk that holds its upper end).
+ *   (plus one for the chunk that holds its upper end). In `links`, a number is the change of a node stored before
+ *   this one, a string a key (a dangling link, or any link of a chunk written by version 2): see
+ *   `indexeddb-links.ts`.
  * - `keys`: `{ last, keys }` for each chunk, with a unique `multiEntry` index `key` over `keys`: it maps a node key
  *   to its chunk; a commit looks up there, inside its transaction, which of its keys are stored already (and,
  *   being unique, it would refuse a node stored twice). `length()` reads its last key.
@@ -21,9 +23,10 @@
  */
 import type { StoredNode } from "../src/node.ts";
 import type { ViewRange } from "../src/storage.ts";
+import { encodeLinks, type StoredLink } from "./indexeddb-links.ts";
 
 /** The version of the database layout described in the module doc. */
-export const INDEXEDDB_SCHEMA_VERSION: number = 2;
+export const INDEXEDDB_SCHEMA_VERSION: number = 3;
 
 export const CHUNKS = "chunks";
 export const KEYS = "keys";
@@ -50,7 +53,8 @@ export const KEY_SET_AFTER = 16;
 export interface ChunkRecord {
   last: number;
   keys: string[];
-  links: (readonly string[])[];
+  /** Each node's links: a number is the change of a node stored before it, a string a key (`indexeddb-links.ts`). */
+  links: (readonly StoredLink[])[];
   values: Uint8Array[];
   identities?: (string | undefined)[];
   signatures?: (string | undefined)[];
@@ -67,8 +71,14 @@ export function ownBytes(bytes: Uint8Array): Uint8Array {
   return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
 }
 
-/** Cuts nodes of consecutive changes into chunk records (see the module doc). */
-export function toChunks(nodes: readonly StoredNode[]): ChunkRecord[] {
+/**
+ * Cuts nodes of consecutive changes into chunk records (see the module doc); `changeOf` gives the change of a linked
+ * key stored before (or earlier in `nodes`), so that the link is kept as that number; without it links stay keys.
+ */
+export function toChunks(
+  nodes: readonly StoredNode[],
+  changeOf?: (key: string) => number | undefined,
+): ChunkRecord[] {
   const chunks: ChunkRecord[] = [];
   let chunk: ChunkRecord | undefined;
   let bytes = 0;
@@ -79,7 +89,7 @@ export function toChunks(nodes: readonly StoredNode[]): ChunkRecord[] {
     }
     const i = chunk.keys.length;
     chunk.keys.push(node.key);
-    chunk.links.push(node.links);
+    chunk.links.push(changeOf === undefined ? node.links : encodeLinks(node.change, node.links, changeOf));
     chunk.values.push(ownBytes(node.value));
     if (node.identity !== undefined) {
       (chunk.identities ??= [])[i] = node.identity;
@@ -91,13 +101,36 @@ export function toChunks(nodes: readonly StoredNode[]): ChunkRecord[] {
   return chunks;
 }
 
-/** The nodes of a chunk record with changes from `low` to `high`, appended to `out`. */
-export function fromChunk(chunk: ChunkRecord, out: StoredNode[], low = 0, high = Infinity): StoredNode[] {
+/**
+ * The nodes of a chunk record with changes from `low` to `high`, appended to `out`; `keyOf` gives the key of a
+ * linked change number outside the chunk (see `resolveLinks`; it throws when there is none).
+ */
+export function fromChunk(
+  chunk: ChunkRecord,
+  out: StoredNode[],
+  keyOf: (change: number) => string,
+  low = 0,
+  high = Infinity,
+): StoredNode[] {
   const first = chunk.last - chunk.keys.length + 1;
   const end = Math.min(chunk.last, high) - first;
   for (let i = Math.max(low - first, 0); i <= end; i++) {
     const identity = chunk.identities?.[i];
-    const node = { key: chunk.keys[i]!, links: chunk.links[i]!, value: chunk.values[i]!, change: first + i };
+    const stored = chunk.links[i]!;
+    let links = stored as readonly string[];
+    for (let j = 0; j < stored.length; j++) {
+      if (typeof stored[j] !== "number") continue;
+      // Numbers: resolve into a copy (the record is never handed out as links).
+      const keys: string[] = [];
+      for (const link of stored) {
+        keys.push(
+          typeof link === "string" ? link : link >= first && link <= chunk.last ? chunk.keys[link - first]! : keyOf(link),
+        );
+      }
+      links = keys;
+      break;
+    }
+    const node = { key: chunk.keys[i]!, links, value: chunk.values[i]!, change: first + i };
     // Records come out of IndexedDB in the shape they went in; freezing is the log's business.
     out.push(identity === undefined ? node : { ...node, identity, signature: chunk.signatures![i]! });
   }

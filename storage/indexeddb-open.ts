@@ -1,6 +1,10 @@
 /**
- * Opening `IndexedDBStorage`'s database: creates the stores of a new one, upgrades a version-1 database in place
- * (see `indexeddb.ts`), refuses a database of another layout, and reports a connection lost to another page.
+ * Opening `IndexedDBStorage`'s database: creates the stores of a new one, upgrades a version-1 or version-2 database
+ * in place (see `indexeddb.ts`), refuses a database of another layout, and reports a connection lost to another page.
+ *
+ * A version-2 database becomes version 3 without any change to its data: its chunks keep every link as a key, which
+ * version 3 reads as it is (see `indexeddb-links.ts`); only the new chunks keep links as change numbers. The
+ * version-2 code then refuses the database ("written by a newer version of hyperlog; upgrade this page").
  *
  * A version-1 database (one record per node in a `nodes` store with a unique `key` index, one record per head) is
  * upgraded in place when this version first opens it: the upgrade transaction copies the nodes into chunks of
@@ -52,6 +56,19 @@ export function openDatabase(factory: IDBFactory, name: string, hooks: OpenHooks
         refused ??= why;
         tx.abort();
       };
+      if (event.oldVersion === 2) {
+        // Version 2 has the stores of version 3 and chunks whose links are all keys, which version 3 reads as
+        // they are: nothing changes but the version number (so that the version-2 code refuses the database, as
+        // it may now hold links as change numbers).
+        const missing = STORES.filter((store) => !db.objectStoreNames.contains(store));
+        if (missing.length > 0) {
+          refuse(
+            `IndexedDB database ${name} is not a hyperlog database (version 2 without the stores ` +
+              `${missing.join(", ")}); choose another name or delete it`,
+          );
+        }
+        return;
+      }
       if (event.oldVersion === 0) {
         for (const store of STORES.slice(2)) db.createObjectStore(store);
       } else {
@@ -91,7 +108,9 @@ export function openDatabase(factory: IDBFactory, name: string, hooks: OpenHooks
               );
             }
           }
-          for (const chunk of toChunks(records)) {
+          // Links within the page become change numbers; links before it stay keys (read as they are).
+          const inPage = new Map(records.map((record) => [record.key, record.change]));
+          for (const chunk of toChunks(records, (key) => inPage.get(key))) {
             chunks.add(chunk);
             keys.add({ last: chunk.last, keys: chunk.keys });
           }

@@ -4,11 +4,12 @@
  * every browser, in web workers and service workers, and under any IndexedDB implementation for other runtimes.
  *
  * Browsers charge a fixed cost per IndexedDB request (~0.2 ms in Chromium, whatever its size), so the layout keeps
- * the requests per commit few however many nodes it holds. The database (version 2) holds these object stores:
+ * the requests per commit few however many nodes it holds. The database (version 3) holds these object stores:
  *
  * - `chunks` (the nodes, a run of consecutive changes per record, cut at 1000 nodes or 256 KB of values), `keys`
  *   (each chunk's keys, under a unique `multiEntry` index from key to chunk), `heads` (one record: the head keys),
- *   `meta`, `views` and `view_data`; `indexeddb-layout.ts` describes each.
+ *   `meta`, `views` and `view_data`; `indexeddb-layout.ts` describes each. A chunk keeps each link to an earlier
+ *   stored node as its change number, turned back into its key on read (`indexeddb-links.ts`).
  *
  * Each `commit` is one readwrite transaction: it reads the last change and the heads and looks up the keys it does
  * not know to be stored (one `getKey` each, or one `getAll` of the keys stored since when it keeps the key set),
@@ -29,7 +30,8 @@
  * Everything else (`length`, `heads`, `read`, and `get`/`has` of keys not in memory) asks the database, so every
  * call sees what other pages have committed.
  *
- * A version-1 database is upgraded in place when this version first opens it (see `indexeddb-open.ts`).
+ * A version-1 or version-2 database is upgraded in place when this version first opens it (see
+ * `indexeddb-open.ts`; from version 2 nothing is rewritten).
  *
  * @module
  */
@@ -53,6 +55,7 @@ import {
   VIEWS,
 } from "./indexeddb-layout.ts";
 import { type CommitOutcome, commitRequests, KeySet, STORED_ALREADY } from "./indexeddb-commit.ts";
+import { resolveLinks } from "./indexeddb-links.ts";
 import { openDatabase } from "./indexeddb-open.ts";
 import { readViewRange, readViewState, writeView } from "./indexeddb-views.ts";
 import type { StoredNode } from "../src/node.ts";
@@ -65,7 +68,7 @@ import { checkViewCommit } from "../src/view-keys.ts";
  * @example
  * ```ts
  * import { INDEXEDDB_SCHEMA_VERSION } from "./indexeddb.ts";
- * console.assert(INDEXEDDB_SCHEMA_VERSION === 2);
+ * console.assert(INDEXEDDB_SCHEMA_VERSION === 3);
  * ```
  */
 export const INDEXEDDB_SCHEMA_VERSION: number = SCHEMA_VERSION;
@@ -286,7 +289,17 @@ export class IndexedDBStorage implements Storage {
     });
   }
 
-  /** Keeps the nodes of a committed chunk in memory, dropping the oldest chunks beyond the limits. */
+  /** The nodes `fill` decodes from chunks, or `undefined` once `fail` got why a link cannot be resolved. */
+  #decode(fail: (err: Error) => void, fill: (out: StoredNode[]) => void): StoredNode[] | undefined {
+    const out: StoredNode[] = [];
+    try {
+      fill(out);
+    } catch (err) {
+      fail(err instanceof Error ? err : new StorageError(String(err)));
+      return undefined;
+    }
+    return out;
+  }
 
   /** The node with this key, or `undefined`. */
   get(key: string): Promise<StoredNode | undefined> {
@@ -294,15 +307,19 @@ export class IndexedDBStorage implements Storage {
     if (node !== undefined) {
       return this.#answer(node);
     }
-    return this.#transaction<StoredNode | undefined>([CHUNKS, KEYS], "readonly", (tx, done) => {
+    return this.#transaction<StoredNode | undefined>([CHUNKS, KEYS], "readonly", (tx, done, fail) => {
       const where = tx.objectStore(KEYS).index("key").getKey(key);
       where.onsuccess = () => {
         if (where.result === undefined) return done(undefined, true);
         const request = tx.objectStore(CHUNKS).get(where.result);
         request.onsuccess = () => {
-          const nodes = fromChunk(request.result as ChunkRecord, []);
-          this.#cache.remember(nodes);
-          done(nodes.find((n) => n.key === key), true);
+          const chunk = request.result as ChunkRecord;
+          resolveLinks(tx, [chunk], this.name, (keyOf) => {
+            const nodes = this.#decode(fail, (out) => fromChunk(chunk, out, keyOf));
+            if (nodes === undefined) return;
+            this.#cache.remember(nodes);
+            done(nodes.find((n) => n.key === key), true);
+          }, fail);
         };
       };
     });
@@ -347,7 +364,7 @@ export class IndexedDBStorage implements Storage {
   /** One page of nodes in change order. */
   read(range: ReadRange): Promise<StoredNode[]> {
     const { since, limit, reverse } = range;
-    return this.#transaction<StoredNode[]>([CHUNKS], "readonly", (tx, done) => {
+    return this.#transaction<StoredNode[]>([CHUNKS, KEYS], "readonly", (tx, done, fail) => {
       done([]);
       if (!(limit > 0) || !(range.until > since)) return;
       const store = tx.objectStore(CHUNKS);
@@ -358,10 +375,14 @@ export class IndexedDBStorage implements Storage {
         const within = store.getAll(to === Infinity ? IDBKeyRange.lowerBound(from) : IDBKeyRange.bound(from, to));
         const after = to === Infinity ? within : store.getAll(IDBKeyRange.lowerBound(to, true), 1);
         after.onsuccess = () => {
-          const out: StoredNode[] = [];
-          for (const chunk of within.result as ChunkRecord[]) fromChunk(chunk, out, from, to);
-          if (after !== within) { for (const chunk of after.result as ChunkRecord[]) fromChunk(chunk, out, from, to); }
-          then(out);
+          const chunks = within.result as ChunkRecord[];
+          if (after !== within) chunks.push(...after.result as ChunkRecord[]);
+          resolveLinks(tx, chunks, this.name, (keyOf) => {
+            const out = this.#decode(fail, (out) => {
+              for (const chunk of chunks) fromChunk(chunk, out, keyOf, from, to);
+            });
+            if (out !== undefined) then(out);
+          }, fail);
         };
       };
       if (!reverse) {
@@ -428,7 +449,8 @@ export class IndexedDBStorage implements Storage {
     const lookup = hopeful ? "none" : keySet || this.#keys.loaded || ask.length > KEY_SET_AFTER ? "keySet" : "each";
     const committed = this.#transaction<boolean[]>([CHUNKS, KEYS, HEADS], "readwrite", (tx, done, fail) => {
       done(fresh);
-      commitRequests(tx, nodes, fresh, ask, lookup, this.#keys, fail, out);
+      const cached = (key: string) => this.#cache.get(key)?.change;
+      commitRequests(tx, nodes, fresh, ask, lookup, this.#keys, cached, KEY_SET_AFTER, fail, out);
     });
     return committed.then((report) => {
       if (this.#keys.loaded) this.#keys.learn(out.chunks);

@@ -31,6 +31,9 @@ const layoutNames = [
   "a large commit holding nodes another storage stored, never looked up here, skips them",
   "a reopen after many small commits and a few large ones keeps everything, and reads cross chunks both ways",
   "a version-1 database is upgraded in place, keeping nodes, heads, metadata and views",
+  "storm-shaped links are kept as change numbers and read back as keys across chunks, commits and reopens",
+  "a version-2 database (links as keys) is upgraded without a rewrite, read, appended to; version 2 refuses it",
+  "a link numbered to a change that is not stored fails the read with a StorageError, and the database stays",
   "a database that is not hyperlog's is refused and left as it was",
 ];
 
