@@ -326,6 +326,11 @@ export class Session {
     if (this.#peer === undefined || refs === undefined || this.#hello?.refs !== true) {
       throw new ProtocolError(`The peer sent link references (message type ${body[0]}), which this side did not offer`);
     }
+    // Only a relay (a session that frames its live nodes for every session, `pages`) sends NODES_LIVE: a relay that
+    // read one from a client would do a read of its log for each of its 3-byte "yours" entries.
+    if (body[0] === NODES_LIVE && this.#out.pages !== undefined) {
+      throw new ProtocolError("The peer sent NODES_LIVE (message type 11), which only a relay sends to its clients");
+    }
     return { type: "nodes", nodes: await this.#in.decodeRefs(refs, body, this.#maxFrame), bytes: body.length };
   }
 

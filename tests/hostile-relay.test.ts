@@ -19,6 +19,7 @@ import {
   replicateWebSocket,
   type ReplicationStats,
 } from "../mod.ts";
+import { NODES_LIVE, YOURS } from "../src/live-decode.ts";
 import { encodeNodesBodies } from "../src/wire.ts";
 import { DEFAULT_LIMITS } from "../worker/limits.ts";
 import { RelayCore, type RelaySocket } from "../worker/relay-core.ts";
@@ -141,6 +142,29 @@ function hostileCases(host: () => Host, prefix: string): void {
     assert.ok(worst <= AMPLIFICATION, `${worst.toFixed(1)} reply bytes per request byte`);
     assert.equal(keysListed, count, "every key listed once, none twice");
     ws.destroy();
+  });
+
+  it("NODES_LIVE from a client (only a relay sends it): refused before it is read, nothing back", async () => {
+    const h = host();
+    const name = fresh();
+    await relayLog(h, name, 3000);
+    const ws = await rawSocket(`${h.url()}/logs/${name}/ws`);
+    await ws.send(hostileHello({ count: 3001, refs: true }));
+    assert.equal((await ws.nextMessage()).type, "hello");
+    await ws.send(encodeMessage({ type: "check", checkpoint: null }));
+    assert.equal((await ws.nextMessage()).type, "check");
+    // 30 000 "yours" entries of 3 bytes (each a reference to a node the relay sent): each could cost the relay a read
+    // of its log, were the message read at all.
+    const entries = 30_000;
+    const request = new Uint8Array(2 + entries * 3);
+    request.set([NODES_LIVE, 1]);
+    for (let i = 0; i < entries; i++) request.set([2, YOURS, 2], 2 + 3 * i);
+    const before = ws.received;
+    await ws.send(request);
+    const { code, reason } = await ws.closed;
+    assert.equal(code, 4000);
+    assert.match(reason, /NODES_LIVE|did not offer/);
+    assert.ok(ws.received - before < 1024, `${ws.received - before} bytes back for ${request.length}`);
   });
 
   it("the node flood: nodes sent without waiting for CREDIT are refused or handled as they come, never queued", async () => {
