@@ -16,7 +16,7 @@ import { LIVE_RING, NODES_LIVE, YOURS } from "./live-decode.ts";
 import { varintLength, writeVarint } from "./frame.ts";
 import { hexInto } from "./hex.ts";
 import type { StoredNode } from "./node.ts";
-import { NODE, nodeWireSize } from "./node-codec.ts";
+import { NODE, nodeTailSize, nodeWireSize, writeNodeTailHead } from "./node-codec.ts";
 import type { ReplicationStats } from "./replicate-types.ts";
 
 /** A node framed once for every session: the entry's bytes up to its value, then the node's value. */
@@ -74,8 +74,7 @@ function frameHead(
   const change = node.change;
   const tags: number[] = new Array(links.length);
   let lowest = Infinity;
-  let body = 1 + varintLength(links.length) + 1 + (node.identity !== undefined ? 96 : 0) +
-    varintLength(node.value.length) + node.value.length;
+  let body = 1 + varintLength(links.length) + nodeTailSize(node);
   for (let i = 0; i < links.length; i++) {
     const linked = changeOf.get(links[i]!);
     const d = linked === undefined || linked < start ? 0 : change - linked;
@@ -100,14 +99,7 @@ function frameHead(
       at += 32;
     }
   }
-  const signed = node.identity !== undefined;
-  head[at++] = signed ? 1 : 0;
-  if (signed) {
-    hexInto(node.identity!, head, at);
-    hexInto(node.signature!, head, at + 32);
-    at += 96;
-  }
-  writeVarint(head, at, node.value.length);
+  writeNodeTailHead(head, at, node);
   return { head, lowest };
 }
 

@@ -71,6 +71,23 @@ export function nodeTailSize(node: RawNode): number {
  * ```
  */
 export function writeNodeTail(out: Uint8Array, at: number, node: RawNode): number {
+  at = writeNodeTailHead(out, at, node);
+  out.set(node.value, at);
+  return at + node.value.length;
+}
+
+/**
+ * Writes what follows a node's links up to its value (flags, signer, the value's length), for a writer that copies
+ * the value itself; returns where the value goes.
+ *
+ * @example
+ * ```ts
+ * import { writeNodeTailHead } from "./node-codec.ts";
+ * const out = new Uint8Array(2);
+ * console.assert(writeNodeTailHead(out, 0, { links: [], value: new Uint8Array(5) }) === 2 && out[1] === 5);
+ * ```
+ */
+export function writeNodeTailHead(out: Uint8Array, at: number, node: RawNode): number {
   const signed = node.identity !== undefined;
   out[at++] = signed ? 1 : 0;
   if (signed) {
@@ -78,9 +95,7 @@ export function writeNodeTail(out: Uint8Array, at: number, node: RawNode): numbe
     hexInto(node.signature!, out, at + 32);
     at += 96;
   }
-  at = writeVarint(out, at, node.value.length);
-  out.set(node.value, at);
-  return at + node.value.length;
+  return writeVarint(out, at, node.value.length);
 }
 
 function writeNodeBody(out: Uint8Array, at: number, type: number, node: RawNode & { key: string }): number {
