@@ -36,6 +36,8 @@ export function hostileHello(fields: Partial<Hello> & { count: number }): Uint8A
 export interface RawSocket {
   /** Sends one binary message (a text one with `text`; masked, as a client must); resolves when the kernel took it. */
   send(body: Uint8Array, text?: boolean): Promise<void>;
+  /** Sends binary messages in one write (so that the relay reads them together); resolves when the kernel took it. */
+  sendAll(bodies: readonly Uint8Array[]): Promise<void>;
   /** The next whole message from the relay (binary or text, as bytes); rejects if the socket closes first. */
   next(): Promise<Uint8Array>;
   /** The next message decoded. */
@@ -173,19 +175,22 @@ export async function rawSocket(url: string): Promise<RawSocket> {
     return out;
   };
 
+  const write = (bytes: Buffer) =>
+    new Promise<void>((resolve) => {
+      if (gone || socket.destroyed) return resolve();
+      if (socket.write(bytes)) return resolve();
+      const done = () => {
+        socket.off("drain", done);
+        socket.off("close", done);
+        resolve();
+      };
+      socket.once("drain", done);
+      socket.once("close", done);
+    });
+
   const raw: RawSocket = {
-    send: (body, text) =>
-      new Promise<void>((resolve) => {
-        if (gone || socket.destroyed) return resolve();
-        if (socket.write(frame(body, text))) return resolve();
-        const done = () => {
-          socket.off("drain", done);
-          socket.off("close", done);
-          resolve();
-        };
-        socket.once("drain", done);
-        socket.once("close", done);
-      }),
+    send: (body, text) => write(frame(body, text)),
+    sendAll: (bodies) => write(Buffer.concat(bodies.map((body) => frame(body)))),
     next: () =>
       new Promise<Uint8Array>((resolve, reject) => {
         const ready = messages.shift();

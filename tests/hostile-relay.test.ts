@@ -7,7 +7,7 @@
  * `npm run bench -- --only hostile`.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import {
   decodeMessage,
   driveChannel,
@@ -17,80 +17,26 @@ import {
   nodesInMessage,
   type ReconEntry,
   replicateWebSocket,
-  type ReplicationStats,
 } from "../mod.ts";
 import { NODES_LIVE, YOURS } from "../src/live-decode.ts";
 import { encodeNodesBodies } from "../src/wire.ts";
 import { DEFAULT_LIMITS } from "../worker/limits.ts";
 import { RelayCore, type RelaySocket } from "../worker/relay-core.ts";
 import { flood, HIGH_ID, hostileHello, type RawSocket, rawSocket, splitAll, turnReply } from "./_hostile.ts";
-import { nodeOnly } from "./_helpers.ts";
+import {
+  attackerInReconciliation,
+  filled,
+  FRAME,
+  type Host,
+  onEveryHost,
+  RELAY_WINDOW,
+  relayLog,
+  syncWith,
+} from "./_hostile-relay.ts";
 import { json, waitFor } from "./_relay-clients.ts";
-import { servedRelay } from "./_served.ts";
 
-/** The relay's settings for these tests: short deadlines, a write budget no test reaches, 256 KiB frames. */
-const SETTINGS: Record<string, string> = {
-  HELLO_TIMEOUT_MS: "1500",
-  EXCHANGE_IDLE_MS: "1500",
-  MAX_NODES_PER_SECOND: "1000000",
-  MAX_NODES_BURST: "1000000",
-  MAX_BYTES_PER_SECOND: "1000000000",
-  MAX_BYTES_BURST: "1000000000",
-  MAX_FRAME_BYTES: String(256 * 1024),
-};
-const FRAME = 256 * 1024;
-/** What the relay sends ahead of a client's CREDIT, at most (its `peerWindow`, relay-core.ts). */
-const RELAY_WINDOW = 512 * 1024;
 /** Reply bytes per request byte: a 2 KB message may get 256 KiB back (the issue's target). */
 const AMPLIFICATION = 128;
-
-/** What a test can ask of the relay it runs against. */
-interface Host {
-  url(): string;
-  /** The relay's counters and gauges (serve only: the Worker's isolate keeps its own). */
-  metric?: (name: string) => number;
-  /** Drops the Durable Object's memory, as hibernation does (the Worker only). */
-  forget?: (name: string) => Promise<void>;
-}
-
-/** A log of `count` nodes of about `size` bytes each. */
-async function filled(count: number, size = 16, tag = "n"): Promise<Hyperlog<unknown>> {
-  const log = new Hyperlog(undefined, { valueEncoding: "utf-8" });
-  const pad = "x".repeat(Math.max(0, size - 16));
-  for (let i = 0; i < count; i += 1000) {
-    await log.batch(
-      Array.from({ length: Math.min(1000, count - i) }, (_, j) => ({ value: `${tag} ${i + j} ${pad}` })),
-    );
-  }
-  return log as Hyperlog<unknown>;
-}
-
-/** One sync of `log` with the relay's log `name` (not live), with a frame limit that fits the relay's. */
-async function syncWith(host: Host, name: string, log: Hyperlog<unknown>): Promise<ReplicationStats> {
-  const socket = new WebSocket(`${host.url().replace(/^http/, "ws")}/logs/${name}/ws`);
-  const session = replicateWebSocket(log, socket, { maxFrame: FRAME });
-  try {
-    return await session.done;
-  } finally {
-    socket.close();
-  }
-}
-
-/** A relay log `name` with `count` nodes (pushed by a client). */
-async function relayLog(host: Host, name: string, count: number, size = 16): Promise<void> {
-  await syncWith(host, name, await filled(count, size, name));
-  assert.equal((await json(await fetch(`${host.url()}/logs/${name}`))).length, count);
-}
-
-/** An attacker that has said HELLO (leading, with the lowest id) and CHECK, and got the relay's HELLO and CHECK. */
-async function attackerInReconciliation(host: Host, name: string, count: number): Promise<RawSocket> {
-  const ws = await rawSocket(`${host.url()}/logs/${name}/ws`);
-  await ws.send(hostileHello({ count: count + 1 }));
-  assert.equal((await ws.nextMessage()).type, "hello");
-  await ws.send(encodeMessage({ type: "check", checkpoint: null }));
-  assert.equal((await ws.nextMessage()).type, "check");
-  return ws;
-}
 
 function hostileCases(host: () => Host, prefix: string): void {
   let n = 0;
@@ -429,30 +375,7 @@ describe("the relay waits for a socket's buffer (bufferedAmount)", () => {
   });
 });
 
-describe("hostile peers against hyperlog serve (this runtime)", () => {
-  const relay = servedRelay("hyperlog-hostile-", SETTINGS);
-  hostileCases(() => ({ url: relay.url, metric: (name) => relay.metric(name, 0) }), "serve");
-});
-
-nodeOnly("hostile peers against the relay worker (workerd through Miniflare)", "Miniflare drives workerd", () => {
-  let relay: { url: string; stop(): Promise<void> } | undefined;
-  before(async () => {
-    const { startRelay } = await import("./fixtures/relay-miniflare.ts");
-    relay = await startRelay({ kv: false, vars: { ...SETTINGS, RELAY_DEBUG: "1" } });
-  });
-  after(async () => {
-    await relay?.stop();
-  });
-  const host = (): Host => ({
-    url: () => relay!.url,
-    forget: async (name) => {
-      const response = await fetch(`${relay!.url}/logs/${name}/debug/forget`, { method: "POST" });
-      assert.equal(response.status, 200);
-      await response.arrayBuffer();
-    },
-  });
-  hostileCases(host, "worker");
-
+onEveryHost("hostile peers", hostileCases, (host) => {
   it("hibernation in the middle of an initial exchange: the exchange carries on, no 4010", async () => {
     const h = host();
     const client = await filled(6000, 200, "hib");
