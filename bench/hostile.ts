@@ -25,6 +25,7 @@ import { fileURLToPath } from "node:url";
 import { decodeMessage, encodeMessage, Hyperlog, type ReconEntry, replicateWebSocket } from "../mod.ts";
 import { encodeNodesBodies } from "../src/wire.ts";
 import { flood, HIGH_ID, hostileHello, type RawSocket, rawSocket, splitAll, turnReply } from "../tests/_hostile.ts";
+import { earlyNodeAttacks } from "./_hostile-early.ts";
 import { type BenchContext, type BenchModule, type Figure, median, type Runtime } from "./_util.ts";
 
 const TOKEN = "bench-metrics-token";
@@ -363,6 +364,9 @@ async function attacks(relay: Relay, context: BenchContext, figures: Figure[], b
       met: reconGrowth <= 50,
     });
 
+    context.progress(`hostile (${relay.host}): early nodes, 200 refused attackers and a ${FLOOD / MB} MB flood`);
+    figure(await earlyNodeAttacks(relay, "amp", big, 200, FLOOD, (work) => rssGrowth(relay, work)));
+
     context.progress(`hostile (${relay.host}): 30 paused readers on a 10 000 x 2 KB log`);
     await push(relay, "paused", await filled(10_000, 2048, "paused"));
     const readers: RawSocket[] = [];
@@ -486,6 +490,9 @@ export const benchmark: BenchModule = {
     "and Bun cannot pause a server socket and end the session past the driver's bound (window + 2 frames); the log " +
     "itself grows by the 200 nodes (0.2 MB)",
     "RECON flood: distinct RECON messages out of turn",
+    "early nodes: 200 attackers one after another lead a reconciliation and send 50 nodes whose links the relay " +
+    "lacks with their turn (each refused, 4008), then one floods 200 valid 1 KB nodes again and again in its " +
+    "reconciliation, never waiting for CREDIT (bench/_hostile-early.ts)",
     "the amplification attacker leads the reconciliation and splits every range the relay names, 60 entries a message",
   ],
   run,
