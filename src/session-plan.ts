@@ -9,7 +9,7 @@
 import { type Checkpoint, loadCheckpoint, Ranges, saveCheckpoint, sessionId } from "./checkpoint.ts";
 import { ProtocolError } from "./errors.ts";
 import { internalsOf } from "./internal.ts";
-import type { KeyIndex } from "./key-index.ts";
+import { EAGER_KEYS, type KeyIndex } from "./key-index.ts";
 import type { LogHandle } from "./log-handle.ts";
 import type { ReplicationStats } from "./replicate-types.ts";
 import { ReconTurns } from "./session-recon.ts";
@@ -120,6 +120,36 @@ export async function storeCheckpoint(
  */
 export function keyIndexOf(log: LogHandle, build: boolean): Promise<KeyIndex | undefined> {
   return internalsOf(log).keyIndex(build);
+}
+
+/**
+ * This side's HELLO for `log` (`fields`, and what the log says: waits for it to open) and the key index its
+ * fingerprint came from: the snapshot
+ * (its length) and the fingerprint of every key, taken in one synchronous step (the index moves with the length).
+ * The index of a log over `EAGER_KEYS` keys is built only if a reconciliation needs it: its HELLO then names no
+ * fingerprint (an XOR of zeros), which differs from every other.
+ *
+ * @example
+ * ```ts
+ * import { Hyperlog } from "../mod.ts";
+ * import { ownHello } from "./session-plan.ts";
+ * const log = new Hyperlog();
+ * await log.append("x");
+ * const fields = { mode: "sync", live: false, nonce: "n", maxFrame: 1 << 20, window: 1 << 19, refs: true } as const;
+ * const { hello, index } = await ownHello(log, fields);
+ * console.assert(hello.length === 1 && hello.count === 1 && hello.refs === true && index?.size === 1);
+ * ```
+ */
+export async function ownHello(
+  log: LogHandle,
+  fields: Pick<Hello, "mode" | "live" | "nonce" | "maxFrame" | "window" | "refs">,
+): Promise<{ hello: Hello; index: KeyIndex | undefined }> {
+  await log.ready();
+  const index = await keyIndexOf(log, log.length <= EAGER_KEYS);
+  const length = log.length;
+  const fp = index?.fingerprint("") ?? { count: length, xor: new Uint8Array(16) };
+  const hello: Hello = { ...fields, id: log.id, length, count: fp.count, xor: fp.xor };
+  return { hello, index };
 }
 
 /**

@@ -12,10 +12,34 @@ import type { LinkRefs } from "./link-refs.ts";
 import { decodeLive, NODES_LIVE } from "./live-decode.ts";
 import type { LogHandle } from "./log-handle.ts";
 import type { ReplicationStats } from "./replicate-types.ts";
-import { encodeMessage, type WireNode } from "./wire.ts";
+import { encodeMessage, type ReplicationMode, type WireNode } from "./wire.ts";
 
 /** Nodes of the peer stored in one commit, at most (more when one message holds more). */
 const INGEST_BATCH = 512;
+
+/**
+ * Whether the peer may send nodes now, a `ProtocolError` if not: this side takes nodes (its `mode` is not "push",
+ * the peer's not "pull") and a plan is decided or a reconciliation began (`planned`; nodes found missing go with a
+ * turn).
+ *
+ * @example
+ * ```ts
+ * import { checkNodesInTurn } from "./session-receive.ts";
+ * checkNodesInTurn("sync", "sync", true);
+ * let refused: unknown;
+ * try {
+ *   checkNodesInTurn("sync", "sync", false);
+ * } catch (error) {
+ *   refused = error;
+ * }
+ * console.assert(/before the plan was decided/.test(String(refused)));
+ * ```
+ */
+export function checkNodesInTurn(mode: ReplicationMode, peerMode: ReplicationMode, planned: boolean): void {
+  if (mode === "push") throw new ProtocolError("The peer sent a node, but this side only pushes");
+  if (peerMode === "pull") throw new ProtocolError("The peer sent a node, but its mode says it only pulls");
+  if (!planned) throw new ProtocolError("The peer sent nodes before the plan was decided");
+}
 
 /**
  * The receiving half of a session: {@link Intake.add} the nodes of each NODES message, {@link Intake.flush} before
@@ -61,10 +85,25 @@ export class Intake {
   }
 
   /**
-   * The nodes of a NODES_REFS or NODES_LIVE message, decoded by the session's `refs` (a reference to an own node older than its
-   * ring is read back from the log), expanding to at most `maxFrame` bytes.
+   * The nodes of a NODES_REFS or NODES_LIVE message, decoded by the session's `refs` (a reference to an own node older
+   * than its ring is read back from the log), expanding to at most `maxFrame` bytes. A `ProtocolError` when this side
+   * did not offer references (`offered`: its HELLO said `refs` and the peer's came), or for NODES_LIVE at a `relay`.
    */
-  decodeRefs(refs: LinkRefs, body: Uint8Array, maxFrame: number): Promise<WireNode[]> {
+  decodeRefs(
+    refs: LinkRefs | undefined,
+    body: Uint8Array,
+    maxFrame: number,
+    offered: boolean,
+    relay: boolean,
+  ): Promise<WireNode[]> {
+    if (!offered || refs === undefined) {
+      throw new ProtocolError(`The peer sent link references (message type ${body[0]}), which this side did not offer`);
+    }
+    // Only a relay (a session that frames its live nodes for every session, `pages`) sends NODES_LIVE: a relay that
+    // read one from a client would do a read of its log for each of its 3-byte "yours" entries.
+    if (body[0] === NODES_LIVE && relay) {
+      throw new ProtocolError("The peer sent NODES_LIVE (message type 11), which only a relay sends to its clients");
+    }
     const readChange = async (change: number) => {
       const [node] = await this.#log.storage.read({ since: change - 1, until: change, limit: 1, reverse: false });
       if (node?.change !== change) throw new ProtocolError(`Link reference to change ${change}, which is gone`);

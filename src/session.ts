@@ -21,7 +21,7 @@
  */
 import { ClosedError, ProtocolError } from "./errors.ts";
 import { toHex } from "./hex.ts";
-import { EAGER_KEYS, type KeyIndex } from "./key-index.ts";
+import type { KeyIndex } from "./key-index.ts";
 import type { LogHandle } from "./log-handle.ts";
 import {
   decodeMessage,
@@ -34,8 +34,8 @@ import {
   type ReplicationMode,
 } from "./wire.ts";
 import type { ReplicationStats } from "./replicate-types.ts";
-import { keyIndexOf, Planner, sessionSettings, storeCheckpoint } from "./session-plan.ts";
-import { Intake } from "./session-receive.ts";
+import { ownHello, Planner, sessionSettings, storeCheckpoint } from "./session-plan.ts";
+import { checkNodesInTurn, Intake } from "./session-receive.ts";
 import { Outbox } from "./session-send.ts";
 import { Wakeup } from "./session-wake.ts";
 import { LinkRefs, NODES_REFS } from "./link-refs.ts";
@@ -98,10 +98,7 @@ export class Session {
   readonly #wakeup = new Wakeup();
 
   /** A session for `log`; `options` as for `Hyperlog.replicate`, plus the relay's `admit` hook. */
-  constructor(
-    log: LogHandle,
-    options: SessionOptions = {},
-  ) {
+  constructor(log: LogHandle, options: SessionOptions = {}) {
     const settings = sessionSettings(options);
     this.#log = log;
     this.#mode = settings.mode;
@@ -258,29 +255,18 @@ export class Session {
   /** The messages that open the session: this side's HELLO. */
   start(): Promise<Uint8Array[]> {
     return this.#serial(async () => {
-      const log = this.#log;
-      await log.ready();
-      // The index of a large log is built only if a reconciliation needs it: its HELLO then names no fingerprint
-      // (an XOR of zeros), which differs from every other.
-      const index = await keyIndexOf(log, log.length <= EAGER_KEYS);
-      this.#index = index;
-      // The snapshot and the fingerprint in one synchronous step: the index moves with the length.
-      const length = log.length;
-      const fp = index?.fingerprint("") ?? { count: length, xor: new Uint8Array(16) };
-      this.#out.liveCursor = length;
-      this.#hello = {
+      const { hello, index } = await ownHello(this.#log, {
         mode: this.#mode,
         live: this.#live,
-        id: log.id,
         nonce: this.#nonce,
-        length,
-        count: fp.count,
-        xor: fp.xor,
         maxFrame: this.#maxFrame,
         window: this.#window,
         ...(this.#linkRefs ? { refs: true } : {}),
-      };
-      return [encodeMessage({ type: "hello", hello: this.#hello })];
+      });
+      this.#index = index;
+      this.#out.liveCursor = hello.length;
+      this.#hello = hello;
+      return [encodeMessage({ type: "hello", hello })];
     });
   }
 
@@ -322,26 +308,15 @@ export class Session {
 
   /** A NODES_REFS or NODES_LIVE message, its references resolved (see link-refs.ts, live-decode.ts). */
   async #decodeRefs(body: Uint8Array): Promise<Message> {
-    const refs = this.#out.refs;
-    if (this.#peer === undefined || refs === undefined || this.#hello?.refs !== true) {
-      throw new ProtocolError(`The peer sent link references (message type ${body[0]}), which this side did not offer`);
-    }
-    // Only a relay (a session that frames its live nodes for every session, `pages`) sends NODES_LIVE: a relay that
-    // read one from a client would do a read of its log for each of its 3-byte "yours" entries.
-    if (body[0] === NODES_LIVE && this.#out.pages !== undefined) {
-      throw new ProtocolError("The peer sent NODES_LIVE (message type 11), which only a relay sends to its clients");
-    }
-    return { type: "nodes", nodes: await this.#in.decodeRefs(refs, body, this.#maxFrame), bytes: body.length };
+    const offered = this.#peer !== undefined && this.#hello?.refs === true;
+    const nodes = await this.#in.decodeRefs(this.#out.refs, body, this.#maxFrame, offered, !!this.#out.pages);
+    return { type: "nodes", nodes, bytes: body.length };
   }
 
   #checkNodes(message: Extract<Message, { type: "nodes" }>): void {
-    if (this.#peer === undefined) throw new ProtocolError("The peer sent message type NODES before its HELLO");
+    // The peer's HELLO came: `receive` refuses any other message before it.
     this.#admit?.(message.nodes.map(nodeBodySize), this.#gotSynced);
-    if (this.#mode === "push") throw new ProtocolError("The peer sent a node, but this side only pushes");
-    if (!this.#receives) throw new ProtocolError("The peer sent a node, but its mode says it only pulls");
-    if (this.#out.plan === undefined && !this.#planner.reconStarted) {
-      throw new ProtocolError("The peer sent nodes before the plan was decided");
-    }
+    checkNodesInTurn(this.#mode, this.#peer!.mode, this.#out.plan !== undefined || this.#planner.reconStarted);
   }
 
   async #handle(message: Exclude<Message, { type: "nodes" }>, out: Uint8Array[]): Promise<void> {

@@ -53,41 +53,10 @@ import { KvKeys } from "./deno-kv-keys.ts";
 import { recover } from "./deno-kv-recover.ts";
 import { commitHeads, type HeadPieces, parseHeads } from "./deno-kv-heads.ts";
 import { KvViews } from "./deno-kv-views.ts";
+import { type DenoKvStorageOptions, openKvAt } from "./deno-kv-open.ts";
 import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "../src/storage.ts";
 
-export type { DenoKvAtomicLike, DenoKvEntryLike, DenoKvKey, DenoKvKeyPart, DenoKvLike };
-
-/**
- * Options of {@link DenoKvStorage}.
- *
- * @example
- * ```ts
- * import { type DenoKvLike, DenoKvStorage, type DenoKvStorageOptions } from "./deno-kv.ts";
- * const kv = { atomic() {} } as unknown as DenoKvLike; // constructing a storage reads nothing yet
- * const options: DenoKvStorageOptions = { prefix: ["logs", "chat"], watch: false };
- * console.assert(new DenoKvStorage(kv, options).prefix.join("/") === "logs/chat");
- * let refused: unknown;
- * try {
- *   new DenoKvStorage(kv, { prefix: [] });
- * } catch (error) {
- *   refused = error;
- * }
- * console.assert(refused instanceof TypeError); // a prefix has at least one part
- * ```
- */
-export interface DenoKvStorageOptions {
-  /** The key prefix of this log in the database (`["hyperlog"]` by default); give each log its own. */
-  prefix?: DenoKvKey;
-  /** Close the database when the storage closes (true when {@link DenoKvStorage.open} opened it). */
-  closeKv?: boolean;
-  /** Where the database is, for error messages (set by {@link DenoKvStorage.open}). */
-  path?: string | undefined;
-  /**
-   * Follow other writers' commits with Deno KV's `watch` (see {@link DenoKvStorage.watch}): true by default on
-   * Deno, false elsewhere (the npm client's watch keeps Node's process alive after it is cancelled).
-   */
-  watch?: boolean;
-}
+export type { DenoKvAtomicLike, DenoKvEntryLike, DenoKvKey, DenoKvKeyPart, DenoKvLike, DenoKvStorageOptions };
 
 /** The `TypeError`s this file throws for bad input; Deno KV's own failures (also `TypeError`s) become `StorageError`s. */
 const OWN_ERRORS = new WeakSet<object>();
@@ -181,23 +150,7 @@ export class DenoKvStorage implements Storage {
     path?: string,
     options: Omit<DenoKvStorageOptions, "closeKv" | "path"> = {},
   ): Promise<DenoKvStorage> {
-    const deno = (globalThis as unknown as { Deno?: { openKv?: (path?: string) => Promise<DenoKvLike> } }).Deno;
-    if (typeof deno?.openKv !== "function") {
-      throw new StorageError(
-        deno === undefined
-          ? "Deno KV needs Deno (elsewhere, open a database with the npm client @deno/kv and pass it)"
-          : "Deno.openKv is not available: run Deno with --unstable-kv",
-      );
-    }
-    let kv: DenoKvLike;
-    try {
-      kv = await deno.openKv(path);
-    } catch (err) {
-      throw new StorageError(`Cannot open the Deno KV database ${path ?? "(default)"}: ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
-    const storage = new DenoKvStorage(kv, { ...options, closeKv: true, path });
+    const storage = new DenoKvStorage(await openKvAt(path), { ...options, closeKv: true, path });
     await storage.open();
     return storage;
   }

@@ -57,6 +57,7 @@ import {
 import { type CommitOutcome, commitRequests, KeySet, STORED_ALREADY } from "./indexeddb-commit.ts";
 import { resolveLinks } from "./indexeddb-links.ts";
 import { openDatabase } from "./indexeddb-open.ts";
+import type { IndexedDBStorageOptions } from "./indexeddb-options.ts";
 import { readViewRange, readViewState, writeView } from "./indexeddb-views.ts";
 import type { StoredNode } from "../src/node.ts";
 import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "../src/storage.ts";
@@ -73,35 +74,7 @@ import { checkViewCommit } from "../src/view-keys.ts";
  */
 export const INDEXEDDB_SCHEMA_VERSION: number = SCHEMA_VERSION;
 
-/**
- * Options for {@link IndexedDBStorage}.
- *
- * @example
- * ```ts
- * import { IndexedDBStorage, type IndexedDBStorageOptions } from "./indexeddb.ts";
- * const options: IndexedDBStorageOptions = { durability: "strict" };
- * new IndexedDBStorage("notes", options); // describes the store: opens nothing yet
- * let refused: unknown;
- * try {
- *   new IndexedDBStorage("notes", { durability: "lazy" as IndexedDBStorageOptions["durability"] });
- * } catch (error) {
- *   refused = error;
- * }
- * console.assert(refused instanceof TypeError);
- * ```
- */
-export interface IndexedDBStorageOptions {
-  /** The IndexedDB factory to use (default: the global `indexedDB`). */
-  indexedDB?: IDBFactory;
-  /**
-   * How a resolved write is made durable. `"relaxed"` (the default): the browser may resolve a commit before the
-   * data reaches the disk; a resolved write survives the page or the browser crashing, and the database stays
-   * consistent through a power loss, which may take back the last writes (like SQLite's WAL with
-   * `synchronous=NORMAL`). `"strict"`: a resolved write has been flushed to disk, at the cost of a flush per
-   * commit.
-   */
-  durability?: "relaxed" | "strict";
-}
+export type { IndexedDBStorageOptions };
 
 /**
  * Keeps a log in an IndexedDB database, in browsers (and anywhere an IndexedDB factory exists). The database is

@@ -32,11 +32,12 @@ import { noteWrites } from "./log-page.ts";
 import { nodeJson } from "./node-json.ts";
 import { readLog } from "./relay-reads.ts";
 import {
+  admitNodes,
   codeOf,
+  type Conn,
   exact,
   reasonOf,
   Refused,
-  type Conn,
   type RelayCoreOptions,
   type RelayHost,
   type RelaySocket,
@@ -44,8 +45,7 @@ import {
 } from "./relay-socket.ts";
 import { newPeerId, PresenceHub } from "./presence-hub.ts";
 import { DEFAULT_PRESENCE } from "./presence-settings.ts";
-import { bufferedOf, roomOf, SEND_HIGH_WATER } from "./socket-buffer.ts";
-
+import { bufferedOf, drained, roomOf, SEND_HIGH_WATER } from "./socket-buffer.ts";
 
 export type { RelayCoreOptions, RelayHost, RelaySocket, RelaySocketState } from "./relay-socket.ts";
 export { nodeJson };
@@ -59,7 +59,6 @@ const ENCODED_PAGES_BYTES = 32 * 1024 * 1024;
 
 /** Milliseconds between two saves of a socket's session state in the same phase, at least. */
 const SAVE_EVERY = 250;
-
 
 /**
  * The relay of one log: replicates with every socket the host hands it and answers the log's HTTP reads.
@@ -262,25 +261,7 @@ export class RelayCore {
       read: (since, until, limit) => this.#readNodes(since, until, limit),
       // Sessions that may resume keep only the live frames (a resumed session has no references, so sends plainly).
       pages: this.#pages,
-      admit: (sizes) => {
-        if (role !== "write") {
-          throw new Refused("ProtocolError", "This client may only read; its nodes are refused", CLOSE.READ_ONLY);
-        }
-        for (const size of sizes) {
-          if (size > limits.maxNode) {
-            throw new Refused(
-              "InvalidNodeError",
-              `Node of ${size} bytes is over the limit of ${limits.maxNode} bytes`,
-              CLOSE.NODE_TOO_LARGE,
-            );
-          }
-        }
-        // The host's own checks (the write budget, the log's size cap), node by node, in every phase.
-        for (const size of sizes) {
-          const refusal = this.#admit?.(conn().ws, size);
-          if (refusal !== undefined) throw new Refused("ProtocolError", refusal.reason, refusal.code);
-        }
-      },
+      admit: admitNodes(role, limits, this.#admit, () => conn().ws),
     };
   }
 
@@ -314,19 +295,7 @@ export class RelayCore {
         if (!conn.closed && ws.readyState === 1) ws.send(exact(body));
       },
       room: () => roomOf(ws),
-      // Sockets tell no event when their buffer drains: look again every few milliseconds.
-      drained: () =>
-        new Promise<void>((resolve) => {
-          conn.waiting = true;
-          const look = () => {
-            if (conn.closed || roomOf(ws) > 0) {
-              conn.waiting = false;
-              conn.drainTimer = undefined;
-              resolve();
-            } else conn.drainTimer = setTimeout(look, 5);
-          };
-          conn.drainTimer = setTimeout(look, 5);
-        }),
+      drained: () => drained(conn),
       close: (error) => {
         const [code, reason] = conn.closing ?? codeOf(error);
         this.#close(conn, code, reason);

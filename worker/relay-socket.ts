@@ -276,3 +276,50 @@ export interface Conn {
   waiting: boolean;
   drainTimer?: ReturnType<typeof setTimeout> | undefined;
 }
+
+/**
+ * The check a socket's session runs on the nodes of each message it receives (`SessionOptions.admit`), in every
+ * phase: a socket with `role` "read" may send none (4003), a node over `limits.maxNode` is refused (4013), then the
+ * host's own checks (`admit`: the write budget, the log's size cap) node by node. A refusal throws {@link Refused}.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_LIMITS } from "./limits.ts";
+ * import { admitNodes, codeOf, type RelaySocket } from "./relay-socket.ts";
+ * const ws: RelaySocket = { readyState: 1, send() {}, close() {} };
+ * let refused: Error | undefined;
+ * try {
+ *   admitNodes("read", DEFAULT_LIMITS, undefined, () => ws)([100], false);
+ * } catch (error) {
+ *   refused = error as Error;
+ * }
+ * console.assert(refused !== undefined && codeOf(refused)[0] === 4003);
+ * admitNodes("write", DEFAULT_LIMITS, undefined, () => ws)([100], false); // taken
+ * ```
+ */
+export function admitNodes(
+  role: Role,
+  limits: RelayLimits,
+  admit: RelayCoreOptions["admit"],
+  socket: () => RelaySocket,
+): (sizes: readonly number[], live: boolean) => void {
+  return (sizes) => {
+    if (role !== "write") {
+      throw new Refused("ProtocolError", "This client may only read; its nodes are refused", CLOSE.READ_ONLY);
+    }
+    for (const size of sizes) {
+      if (size > limits.maxNode) {
+        throw new Refused(
+          "InvalidNodeError",
+          `Node of ${size} bytes is over the limit of ${limits.maxNode} bytes`,
+          CLOSE.NODE_TOO_LARGE,
+        );
+      }
+    }
+    // The host's own checks (the write budget, the log's size cap), node by node, in every phase.
+    for (const size of sizes) {
+      const refusal = admit?.(socket(), size);
+      if (refusal !== undefined) throw new Refused("ProtocolError", refusal.reason, refusal.code);
+    }
+  };
+}
