@@ -65,7 +65,10 @@ async function readUntil(ws: RawSocket, stop: (message: Message) => boolean): Pr
 }
 
 /** Sends `bodies`, then waits for the relay to close the socket; returns its code, reason and the bytes it sent. */
-async function refused(ws: RawSocket, bodies: readonly Uint8Array[]): Promise<{ code: number; reason: string; back: number }> {
+async function refused(
+  ws: RawSocket,
+  bodies: readonly Uint8Array[],
+): Promise<{ code: number; reason: string; back: number }> {
   const before = ws.received;
   await ws.sendAll(bodies);
   const { code, reason } = await ws.closed;
@@ -102,7 +105,7 @@ function earlyCases(host: () => Host, prefix: string): void {
       readUntil(ws, (m) => {
         seen.push(m);
         return m.type === "error" || (m.type === "credit" && seen.filter((s) => s.type === "credit")
-          .reduce((sum, s) => sum + (s.type === "credit" ? s.bytes : 0), 0) >= size(nodes));
+              .reduce((sum, s) => sum + (s.type === "credit" ? s.bytes : 0), 0) >= size(nodes));
       }).catch(() => seen),
     ]);
     if ("code" in outcome || seen.some((m) => m.type === "error")) {

@@ -73,7 +73,11 @@ function hostileCases(host: () => Host, prefix: string): void {
       // Sent in messages of at most 2 KB, as a reader on the relay would.
       open = [];
       for (let i = 0; i < entries.length; i += 60) {
-        const request = encodeMessage({ type: "recon", end: i + 60 >= entries.length, entries: entries.slice(i, i + 60) });
+        const request = encodeMessage({
+          type: "recon",
+          end: i + 60 >= entries.length,
+          entries: entries.slice(i, i + 60),
+        });
         assert.ok(request.length <= 2048);
         await ws.send(request);
         if (i + 60 < entries.length) continue;
@@ -228,7 +232,9 @@ function hostileCases(host: () => Host, prefix: string): void {
     await relayLog(h, name, 1);
     const ws = await rawSocket(`${h.url()}/logs/${name}/ws`);
     // An empty live client that asks for a huge window: it finishes the initial exchange, then stops reading.
-    await ws.send(hostileHello({ count: 0, length: 0, xor: new Uint8Array(16), id: HIGH_ID, window: 1 << 30, live: true }));
+    await ws.send(
+      hostileHello({ count: 0, length: 0, xor: new Uint8Array(16), id: HIGH_ID, window: 1 << 30, live: true }),
+    );
     await ws.send(encodeMessage({ type: "synced" }));
     for (let message = await ws.nextMessage(); message.type !== "synced"; message = await ws.nextMessage());
     await ws.send(encodeMessage({ type: "ack" }));
@@ -396,4 +402,3 @@ onEveryHost("hostile peers", hostileCases, (host) => {
     assert.equal((await json(await fetch(`${h.url()}/logs/hib`))).length, 6000);
   });
 });
-
