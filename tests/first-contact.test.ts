@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { Hyperlog, ProtocolError } from "../mod.ts";
 import { Session } from "../src/session.ts";
 import { decodeMessage, encodeMessage, encodeNodesBodies } from "../src/wire.ts";
+import { copies, fill, keys, lockstep, sync } from "./_lockstep.ts";
 
 /** A wire both ways that holds each chunk `ms` (in order, any number in flight) and counts one-way flights. */
 function delayedLink(ms: number) {
@@ -36,13 +37,8 @@ function delayedLink(ms: number) {
   return { wire, state };
 }
 
-async function fill(log: Hyperlog, count: number, tag: string): Promise<void> {
-  for (let i = 0; i < count; i += 500) {
-    await log.batch(Array.from({ length: Math.min(500, count - i) }, (_, j) => ({ value: `${tag} ${i + j}` })));
-  }
-}
-
-async function sync(a: Hyperlog, b: Hyperlog, ms = 0) {
+/** One sync of `a` and `b` over byte streams with `ms` on the wire each way; the stats and the one-way flights. */
+async function delayedSync(a: Hyperlog, b: Hyperlog, ms: number) {
   const link = delayedLink(ms);
   const ra = a.replicate();
   const rb = b.replicate();
@@ -55,59 +51,13 @@ async function sync(a: Hyperlog, b: Hyperlog, ms = 0) {
   return { stats, flights: link.state.flights };
 }
 
-async function keys(log: Hyperlog): Promise<string[]> {
-  const out: string[] = [];
-  for await (const node of log.createReadStream()) out.push(node.key);
-  return out.sort();
-}
-
-/** Two copies of the same `shared` nodes (each synced from a third log, never with each other). */
-async function copies(shared: number): Promise<[Hyperlog, Hyperlog]> {
-  const source = new Hyperlog({ valueEncoding: "utf-8" });
-  await fill(source, shared, "shared");
-  const a = new Hyperlog({ valueEncoding: "utf-8" });
-  const b = new Hyperlog({ valueEncoding: "utf-8" });
-  await sync(source, a);
-  await sync(source, b);
-  return [a, b];
-}
-
-const TYPES: Record<number, string> = { 1: "HELLO", 2: "CHECK", 3: "RECON", 5: "SYNCED", 6: "ACK", 9: "CREDIT" };
-
-/**
- * Two sessions in lock step (every message of a flight delivered at once, each side sends all it can between
- * flights); returns the flights delivered until both are done and the message types of each flight.
- */
-async function lockstep(a: Hyperlog, b: Hyperlog) {
-  const sa = new Session(a as Hyperlog<unknown>);
-  const sb = new Session(b as Hyperlog<unknown>);
-  const drain = async (session: Session, out: Uint8Array[]) => {
-    for (let more = await session.produce(1 << 20); more.length > 0; more = await session.produce(1 << 20)) {
-      out.push(...more);
-    }
-    return out;
-  };
-  let [toB, toA] = [await sa.start(), await sb.start()];
-  const log: string[][] = [];
-  let flights = 0;
-  while (!(sa.finished && sb.finished)) {
-    assert.ok(flights < 50, "the sessions never finished");
-    log.push([...toB, ...toA].map((body) => TYPES[body[0]!] ?? "NODES"));
-    const [fromB, fromA] = [await sa.receive(toA), await sb.receive(toB)];
-    flights++;
-    [toB, toA] = [await drain(sa, fromB), await drain(sb, fromA)];
-  }
-  assert.equal(sa.error ?? sb.error, undefined);
-  return { flights, sa, sb, log };
-}
-
 describe("first contact in five one-way flights", () => {
   it("over byte streams with 30 ms on the wire, whichever side leads: 5 flights, every node across", async () => {
     for (let pair = 0; pair < 2; pair++) {
       const [a, b] = await copies(5000);
       await fill(a, 5, `a only ${pair}`);
       await fill(b, 5, `b only ${pair}`);
-      const { stats, flights } = await sync(a, b, 30);
+      const { stats, flights } = await delayedSync(a, b, 30);
       assert.equal(stats[0].nodesSent + stats[1].nodesSent, 10);
       // HELLO; CHECK and the leader's first turn; the follower's nodes and its turn; CREDIT, the leader's last
       // turn, its nodes and SYNCED; ACK and the follower's SYNCED (its nodes were credited: no ACK back).

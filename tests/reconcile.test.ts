@@ -5,9 +5,9 @@ import { NODES_REFS } from "../src/link-refs.ts";
 import { decodeMessage, encodeMessage, type ReconEntry } from "../src/wire.ts";
 import { sha256Hex } from "../src/sha256.ts";
 import { Hyperlog, MemoryStorage } from "../mod.ts";
-import { Session } from "../src/session.ts";
 import { keyIndexOf } from "../src/session-plan.ts";
 import { EAGER_KEYS } from "../src/key-index.ts";
+import { copies, fill, keys, lockstep, sync } from "./_lockstep.ts";
 
 const key = (n: number) => sha256Hex(new TextEncoder().encode(`key ${n}`));
 const recon = (entries: ReconEntry[]) => encodeMessage({ type: "recon", end: true, entries });
@@ -211,51 +211,6 @@ describe("set reconciliation", () => {
   });
 });
 
-async function fill(log: Hyperlog, count: number, tag: string): Promise<void> {
-  for (let i = 0; i < count; i += 500) {
-    await log.batch(Array.from({ length: Math.min(500, count - i) }, (_, j) => ({ value: `${tag} ${i + j}` })));
-  }
-}
-
-async function sync(a: Hyperlog, b: Hyperlog) {
-  const ra = a.replicate();
-  const rb = b.replicate();
-  ra.readable.pipeTo(rb.writable).catch(() => {});
-  rb.readable.pipeTo(ra.writable).catch(() => {});
-  return await Promise.all([ra.done, rb.done]);
-}
-
-/**
- * Runs two sessions in lock step, every message of one flight delivered at once (each side sends all it can
- * between flights), optionally changing each message on the way; counts the one-way flights delivered until both are done.
- */
-async function lockstep(a: Hyperlog, b: Hyperlog, tamper = (body: Uint8Array) => body) {
-  const sa = new Session(a as Hyperlog<unknown>);
-  const sb = new Session(b as Hyperlog<unknown>);
-  const drain = async (session: Session, out: Uint8Array[]) => {
-    for (let more = await session.produce(1 << 20); more.length > 0; more = await session.produce(1 << 20)) {
-      out.push(...more);
-    }
-    return out.map(tamper);
-  };
-  let [toB, toA] = [(await sa.start()).map(tamper), (await sb.start()).map(tamper)];
-  let flights = 0;
-  while (!(sa.finished && sb.finished)) {
-    assert.ok(flights < 50, "the sessions never finished");
-    const [fromB, fromA] = [await sa.receive(toA), await sb.receive(toB)];
-    flights++;
-    [toB, toA] = [await drain(sa, fromB), await drain(sb, fromA)];
-  }
-  assert.equal(sa.error ?? sb.error, undefined);
-  return { flights, sa, sb };
-}
-
-async function keys(log: Hyperlog): Promise<string[]> {
-  const out: string[] = [];
-  for await (const node of log.createReadStream()) out.push(node.key);
-  return out.sort();
-}
-
 describe("the cost of a sync follows the difference", () => {
   it("resync after a checkpoint: only the new nodes and a few hundred bytes, in three round trips", async () => {
     const a = new Hyperlog({ valueEncoding: "utf-8" });
@@ -275,12 +230,7 @@ describe("the cost of a sync follows the difference", () => {
   });
 
   it("first contact: two peers that got the same nodes from a third reconcile instead of listing keys", async () => {
-    const source = new Hyperlog({ valueEncoding: "utf-8" });
-    await fill(source, 5000, "shared");
-    const a = new Hyperlog({ valueEncoding: "utf-8" });
-    const b = new Hyperlog({ valueEncoding: "utf-8" });
-    await sync(source, a);
-    await sync(source, b);
+    const [a, b] = await copies(5000);
     await fill(a, 3, "a only");
     await fill(b, 2, "b only");
     const [sa, sb] = await sync(a, b);
@@ -292,12 +242,7 @@ describe("the cost of a sync follows the difference", () => {
   });
 
   it("first contact of two 5000-node logs: done in 5 one-way flights, the reconciliation started with CHECK", async () => {
-    const source = new Hyperlog({ valueEncoding: "utf-8" });
-    await fill(source, 5000, "shared");
-    const a = new Hyperlog({ valueEncoding: "utf-8" });
-    const b = new Hyperlog({ valueEncoding: "utf-8" });
-    await sync(source, a);
-    await sync(source, b);
+    const [a, b] = await copies(5000);
     await fill(a, 3, "a only");
     await fill(b, 2, "b only");
     const { flights, sa, sb } = await lockstep(a, b);
@@ -309,12 +254,7 @@ describe("the cost of a sync follows the difference", () => {
   });
 
   it("first contact of two 20 000-node logs (ranges split three digits deep): done in 5 one-way flights", async () => {
-    const source = new Hyperlog({ valueEncoding: "utf-8" });
-    await fill(source, 20_000, "shared");
-    const a = new Hyperlog({ valueEncoding: "utf-8" });
-    const b = new Hyperlog({ valueEncoding: "utf-8" });
-    await sync(source, a);
-    await sync(source, b);
+    const [a, b] = await copies(20_000);
     await fill(a, 5, "a only");
     await fill(b, 5, "b only");
     const { flights, sa, sb } = await lockstep(a, b);
