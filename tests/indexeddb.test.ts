@@ -10,6 +10,7 @@ import { after, before, it } from "node:test";
 import type { Page } from "playwright-core";
 import { type BrowserHarness, bundleForBrowser, describeInBrowser, startBrowser } from "./_browser.ts";
 import { storageConformanceCases } from "../storage/conformance.ts";
+import type { Outcome } from "./fixtures/page-outcome.ts";
 
 /** The cases the page runs, by name and in order (listing them runs nothing). */
 const conformanceNames = storageConformanceCases({
@@ -36,11 +37,6 @@ const layoutNames = [
   "a link numbered to a change that is not stored fails the read with a StorageError, and the database stays",
   "a database that is not hyperlog's is refused and left as it was",
 ];
-
-interface Outcome {
-  ok: boolean;
-  error?: string;
-}
 
 describeInBrowser("IndexedDBStorage in Chromium", () => {
   let harness: BrowserHarness | undefined;

@@ -8,6 +8,7 @@ import { after, before, it } from "node:test";
 import type { Page } from "playwright-core";
 import { type BrowserHarness, bundleForBrowser, describeInBrowser, startBrowser } from "./_browser.ts";
 import { storageConformanceCases } from "../storage/conformance.ts";
+import type { Outcome } from "./fixtures/page-outcome.ts";
 
 const conformanceNames = storageConformanceCases({
   create: () => {
@@ -17,11 +18,6 @@ const conformanceNames = storageConformanceCases({
     throw new Error("Listing only");
   },
 }).map((c) => c.name);
-
-interface Outcome {
-  ok: boolean;
-  error?: string;
-}
 
 describeInBrowser("LevelStorage on browser-level in Chromium", () => {
   let harness: BrowserHarness | undefined;
