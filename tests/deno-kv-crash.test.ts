@@ -14,11 +14,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, it } from "node:test";
-import { computeKey } from "../src/node.ts";
 import { decodeTip } from "../storage/deno-kv-codec.ts";
 import { DenoKvStorage } from "../storage/deno-kv.ts";
 import { denoOnly } from "./_helpers.ts";
-import type { CrashValue } from "./fixtures/sqlite-crash-writer.ts";
+import { checkCrashed } from "./_crash.ts";
 
 const DENO = fileURLToPath(new URL("../node_modules/.bin/deno", import.meta.url));
 const WRITER = fileURLToPath(new URL("./fixtures/deno-kv-crash-writer.ts", import.meta.url));
@@ -72,36 +71,10 @@ async function leftovers(path: string): Promise<{ journals: Set<unknown>; pendin
 async function check(path: string): Promise<{ nodes: number; batches: number }> {
   const storage = await DenoKvStorage.open(path);
   try {
-    const length = await storage.length();
-    const nodes = await storage.read({ since: 0, until: Infinity, limit: Infinity, reverse: false });
-    assert.equal(nodes.length, length, "read returns length() nodes");
-    const changeOf = new Map<string, number>();
-    const linked = new Set<string>();
-    const batches = new Map<string, { n: number; seen: Set<number> }>();
-    const decoder = new TextDecoder();
-    for (const [index, node] of nodes.entries()) {
-      assert.equal(node.change, index + 1, "change numbers are dense, from 1");
-      assert.equal(computeKey(node.links, node.value, node.identity), node.key, `node ${node.change} matches its key`);
-      for (const link of node.links) {
-        const target = changeOf.get(link);
-        assert.ok(target !== undefined && target < node.change, `node ${node.change} links to an earlier node`);
-        linked.add(link);
-      }
-      assert.ok(!changeOf.has(node.key), `node ${node.key} is stored once`);
-      changeOf.set(node.key, node.change);
-      const value = JSON.parse(decoder.decode(node.value)) as CrashValue;
-      const batch = batches.get(value.b) ?? { n: value.n, seen: new Set<number>() };
-      batches.set(value.b, batch);
-      assert.equal(batch.n, value.n);
-      assert.ok(!batch.seen.has(value.i));
-      batch.seen.add(value.i);
-    }
-    for (const [b, { n, seen }] of batches) assert.equal(seen.size, n, `batch ${b} is whole: ${seen.size} of ${n}`);
-    const heads = [...changeOf.keys()].filter((key) => !linked.has(key)).sort();
-    assert.deepEqual((await storage.heads()).sort(), heads, "the heads are the nodes nothing links to");
-    const sample = [...changeOf.keys()].filter((_, i) => i % 97 === 0);
+    const { nodes, batches, keys } = await checkCrashed(storage);
+    const sample = keys.filter((_, i) => i % 97 === 0);
     assert.deepEqual(await storage.has(sample), sample.map(() => true), "the key index finds stored nodes");
-    return { nodes: length, batches: batches.size };
+    return { nodes, batches };
   } finally {
     await storage.close();
   }

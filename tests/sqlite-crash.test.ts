@@ -14,9 +14,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { nodeOnly } from "./_helpers.ts";
 import { after, describe, it } from "node:test";
-import { computeKey } from "../src/node.ts";
 import { openSqlite } from "../storage/sqlite-open.ts";
-import type { CrashValue } from "./fixtures/sqlite-crash-writer.ts";
+import { checkCrashed } from "./_crash.ts";
 
 const WRITER = fileURLToPath(new URL("./fixtures/sqlite-crash-writer.ts", import.meta.url));
 /** At least this many kills. */
@@ -55,35 +54,9 @@ function runAndKill(path: string, run: number, sync: "normal" | "full", delay: n
 async function check(path: string): Promise<{ nodes: number; batches: number }> {
   const storage = await openSqlite(path);
   try {
-    const length = await storage.length();
-    const nodes = await storage.read({ since: 0, until: Infinity, limit: Infinity, reverse: false });
-    assert.equal(nodes.length, length, "read returns length() nodes");
-    const changeOf = new Map<string, number>();
-    const linked = new Set<string>();
-    const batches = new Map<string, { n: number; seen: Set<number> }>();
-    const decoder = new TextDecoder();
-    for (const [index, node] of nodes.entries()) {
-      assert.equal(node.change, index + 1, "change numbers are dense, from 1");
-      assert.equal(computeKey(node.links, node.value, node.identity), node.key, `node ${node.change} matches its key`);
-      for (const link of node.links) {
-        const target = changeOf.get(link);
-        assert.ok(target !== undefined && target < node.change, `node ${node.change} links to an earlier node`);
-        linked.add(link);
-      }
-      assert.ok(!changeOf.has(node.key), `node ${node.key} is stored once`);
-      changeOf.set(node.key, node.change);
-      const value = JSON.parse(decoder.decode(node.value)) as CrashValue;
-      const batch = batches.get(value.b) ?? { n: value.n, seen: new Set<number>() };
-      batches.set(value.b, batch);
-      assert.equal(batch.n, value.n);
-      assert.ok(!batch.seen.has(value.i));
-      batch.seen.add(value.i);
-    }
-    for (const [b, { n, seen }] of batches) assert.equal(seen.size, n, `batch ${b} is whole: ${seen.size} of ${n}`);
-    const heads = [...changeOf.keys()].filter((key) => !linked.has(key)).sort();
-    assert.deepEqual((await storage.heads()).sort(), heads, "the heads are the nodes nothing links to");
+    const { nodes, batches, heads } = await checkCrashed(storage);
     assert.deepEqual(await storage.has(heads.slice(0, 50)), heads.slice(0, 50).map(() => true));
-    return { nodes: length, batches: batches.size };
+    return { nodes, batches };
   } finally {
     await storage.close();
   }
