@@ -83,6 +83,8 @@ const INFO_DDL = "CREATE TABLE IF NOT EXISTS hyperlog_info (name TEXT PRIMARY KE
 const COLUMNS = "change, lower(hex(key)), lower(hex(links)), value, " +
   "CASE WHEN identity IS NULL THEN NULL ELSE lower(hex(identity || signature)) END";
 const INSERT_ROW = "(?, unhex(?), unhex(?), ?, unhex(?), unhex(?))";
+/** A row of an unsigned node: no identity and signature to bind (a third fewer parameters). */
+const INSERT_PLAIN_ROW = "(?, unhex(?), unhex(?), ?, NULL, NULL)";
 export const INSERT_COLUMNS = 6;
 /** Most rows per multi-row INSERT: larger statements stop paying off past a few dozen rows. */
 export const MAX_ROWS_PER_INSERT = 32;
@@ -143,9 +145,10 @@ export const SQL = /* @__PURE__ */ (() =>
       "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
   }) as const)();
 
-export function insertSql(verb: string, rows: number): string {
+/** An insert of `rows` node rows; `plain` rows bind 4 parameters (change, key, links, value), others 6. */
+export function insertSql(verb: string, rows: number, plain = false): string {
   return verb + " INTO hyperlog_nodes (change, key, links, value, identity, signature) VALUES " +
-    new Array(rows).fill(INSERT_ROW).join(", ");
+    new Array(rows).fill(plain ? INSERT_PLAIN_ROW : INSERT_ROW).join(", ");
 }
 
 export function newerVersionError(file: string, version: number, newest: number): StorageError {
