@@ -10,6 +10,7 @@ import type { StoredNode } from "../src/node.ts";
 import { checkCommitChanges } from "../src/storage.ts";
 import type { SqliteDriver, SqliteValue } from "./sqlite-driver.ts";
 import { type RecentKeys, shouldSettle } from "./sqlite-keys.ts";
+import { lookupJson } from "./sqlite-prefix.ts";
 import { encodeLinks } from "./sqlite-links.ts";
 import { pushRow } from "./sqlite-rows.ts";
 import { INSERT_COLUMNS, insertSql, MAX_ROWS_PER_INSERT, SQL } from "./sqlite-schema.ts";
@@ -69,7 +70,7 @@ export function lookup(
   if (asked.length === 0) return found;
   for (let at = 0; at < asked.length; at += KEYS_PER_LOOKUP) {
     const part = asked.length <= KEYS_PER_LOOKUP ? asked : asked.slice(at, at + KEYS_PER_LOOKUP);
-    for (const row of db.all(SQL.lookupSettled, JSON.stringify(part))) found.set(row[1] as string, Number(row[0]));
+    for (const row of db.all(SQL.lookupSettled, lookupJson(part))) found.set(row[1] as string, Number(row[0]));
   }
   return found;
 }
@@ -182,7 +183,7 @@ export function commitNodes(
   // Settle the recent keys into the index on disk once there are enough of them (see `sqlite-keys.ts`).
   const length = base + nodes.length;
   if (shouldSettle(length, recent.settled)) {
-    recent.settle(db, length);
+    recent.settle(db, length, added);
     return { fresh, added, first: base + 1, settled: length };
   }
   return { fresh, added, first: base + 1, settled: recent.settled };

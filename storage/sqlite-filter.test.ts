@@ -65,3 +65,22 @@ test("KeyFilter: an empty filter has nothing, a batch larger than the first capa
   const positives = found(filter, absent);
   assert.ok(positives / absent.size < 0.01, `false positive rate ${(positives / absent.size * 100).toFixed(2)} %`);
 });
+
+test("KeyFilter: keys alike in their first words (chosen by a peer) still spread over the filter", () => {
+  // Keys that share their first 8 hex characters five ways and differ only in the next 8.
+  const keysOf = (from: number, count: number): KeyTable => {
+    const table = new KeyTable();
+    const keys = Array.from({ length: count }, (_, i) =>
+      ["00000000", "ffffffff", "12345678", "7fffffff", "80000000"][i % 5]! +
+      (from + i).toString(16).padStart(8, "0") + "0".repeat(48));
+    table.addAll(keys, 1);
+    return table;
+  };
+  const filter = new KeyFilter();
+  const added = keysOf(0, 100_000);
+  filter.add(added.entries(), added.size);
+  assert.equal(found(filter, added), added.size);
+  const absent = keysOf(100_000, 100_000);
+  const positives = found(filter, absent);
+  assert.ok(positives / absent.size < 0.02, `false positive rate ${(positives / absent.size * 100).toFixed(2)} %`);
+});

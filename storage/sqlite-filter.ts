@@ -83,9 +83,10 @@ export class KeyFilter {
     const seed = this.#seed;
     for (const { words: w, at } of list) {
       const h1 = hash(w[at]!, w[at + 1]!, seed);
-      const h2 = hash(w[at + 2]!, w[at + 3]!, ~seed);
-      const block = (h1 & mask) * BLOCK_WORDS;
-      for (let i = 0, h = h2; i < PROBES; i++, h = i === 3 ? remix(h2) : h >>> 9) {
+      const h2 = hash(w[at + 2]!, w[at + 3]!, h1);
+      const block = (h2 & mask) * BLOCK_WORDS;
+      const bitsOf = remix(h1 ^ h2);
+      for (let i = 0, h = bitsOf; i < PROBES; i++, h = i === 3 ? remix(bitsOf) : h >>> 9) {
         bits[block + ((h >>> 5) & 15)]! |= 1 << (h & 31);
       }
     }
@@ -98,12 +99,14 @@ export class KeyFilter {
     const parts = this.#parts;
     if (parts.length === 0) return false;
     const seed = this.#seed;
+    // The block and the bits both depend on all four words (keys alike in some words still spread).
     const h1 = hash(words[at]!, words[at + 1]!, seed);
-    const h2 = hash(words[at + 2]!, words[at + 3]!, ~seed);
+    const h2 = hash(words[at + 2]!, words[at + 3]!, h1);
+    const bitsOf = remix(h1 ^ h2);
     outer: for (let p = 0; p < parts.length; p++) {
       const { bits, mask } = parts[p]!;
-      const block = (h1 & mask) * BLOCK_WORDS;
-      for (let i = 0, h = h2; i < PROBES; i++, h = i === 3 ? remix(h2) : h >>> 9) {
+      const block = (h2 & mask) * BLOCK_WORDS;
+      for (let i = 0, h = bitsOf; i < PROBES; i++, h = i === 3 ? remix(bitsOf) : h >>> 9) {
         if ((bits[block + ((h >>> 5) & 15)]! & (1 << (h & 31))) === 0) continue outer;
       }
       return true;
@@ -112,7 +115,7 @@ export class KeyFilter {
   }
 }
 
-/** Another 32 bits from a hash (its 9-bit pieces give the last three probes). */
+/** Another 32 bits from a hash (its 9-bit pieces give three probes). */
 function remix(h: number): number {
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   return h ^ (h >>> 16);
