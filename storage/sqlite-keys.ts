@@ -189,7 +189,7 @@ const LITTLE_ENDIAN: boolean = /* @__PURE__ */ (() => new Uint8Array(new Uint32A
 /**
  * A hash table from keys (64 lower-case hex characters) to change numbers in typed arrays: each key's characters
  * are copied as bytes into one buffer (by `TextEncoder.encodeInto`, natively, for a whole commit at once) and read
- * back as sixteen 32-bit words, so an entry is ~90 bytes and no object: tens of thousands of recent keys cost the
+ * back as sixteen 32-bit words, so an entry is ~100 bytes and no object: tens of thousands of recent keys cost the
  * garbage collector nothing. Slots are found from the first four words (16 hex characters) mixed with a random
  * seed, so that nobody can aim keys at one slot; a match compares all sixteen.
  *
@@ -206,8 +206,11 @@ export class KeyTable {
   #bytes = new Uint8Array(64 * 1024);
   #words = new Int32Array(this.#bytes.buffer);
   #changes = new Float64Array(1024);
-  /** Entry index + 1 per slot; 0 is empty. */
-  #slots = new Int32Array(2048);
+  /**
+   * Two words per slot: the entry index + 1 (0: empty), and the key's hash, so that a probe compares the hash in
+   * the same cache line and reads the entry's characters only on a match (a fresh key costs one memory access).
+   */
+  #slots = new Int32Array(2 * 2048);
   #size = 0;
   readonly #seed = (Math.random() * 0x100000000) | 0;
   readonly #queryBytes = new Uint8Array(64);
@@ -218,13 +221,13 @@ export class KeyTable {
     return this.#size;
   }
 
-  #slot(words: Int32Array, at: number): number {
+  /** The hash of the key whose first four words are at `words[at]`. */
+  #hash(words: Int32Array, at: number): number {
     let h = Math.imul(words[at]! ^ this.#seed, 0x9e3779b1);
     h = Math.imul(h ^ (h >>> 15) ^ words[at + 1]!, 0x85ebca77);
     h = Math.imul(h ^ (h >>> 13) ^ words[at + 2]!, 0xc2b2ae35);
     h = Math.imul(h ^ (h >>> 16) ^ words[at + 3]!, 0x27d4eb2f);
-    h ^= h >>> 15;
-    return h & (this.#slots.length - 1);
+    return h ^ (h >>> 15);
   }
 
   /**
@@ -243,11 +246,13 @@ export class KeyTable {
     if (this.#size === 0) return undefined;
     const slots = this.#slots;
     const words = this.#words;
-    const mask = slots.length - 1;
+    const mask = (slots.length >>> 1) - 1;
     let whole = !LITTLE_ENDIAN;
-    search: for (let i = this.#slot(query, 0);; i = (i + 1) & mask) {
-      const entry = slots[i]! - 1;
+    const hash = this.#hash(query, 0);
+    search: for (let i = hash & mask;; i = (i + 1) & mask) {
+      const entry = slots[2 * i]! - 1;
       if (entry < 0) return undefined;
+      if (slots[2 * i + 1] !== hash) continue;
       const at = entry * 16;
       if (words[at] !== query[0] || words[at + 1] !== query[1] || words[at + 2] !== query[2]) continue;
       if (words[at + 3] !== query[3]) continue;
@@ -296,10 +301,10 @@ export class KeyTable {
       changes.set(this.#changes);
       this.#changes = changes;
     }
-    if (needed * 2 > this.#slots.length) {
-      let slots = this.#slots.length;
+    if (needed * 2 > this.#slots.length >>> 1) {
+      let slots = this.#slots.length >>> 1;
       while (needed * 2 > slots) slots *= 2;
-      this.#slots = new Int32Array(slots);
+      this.#slots = new Int32Array(2 * slots);
       for (let entry = 0; entry < this.#size; entry++) this.#place(entry);
     }
     const start = this.#size;
@@ -315,10 +320,12 @@ export class KeyTable {
 
   #place(entry: number): void {
     const slots = this.#slots;
-    const mask = slots.length - 1;
-    let i = this.#slot(this.#words, entry * 16);
-    while (slots[i] !== 0) i = (i + 1) & mask;
-    slots[i] = entry + 1;
+    const mask = (slots.length >>> 1) - 1;
+    const hash = this.#hash(this.#words, entry * 16);
+    let i = hash & mask;
+    while (slots[2 * i] !== 0) i = (i + 1) & mask;
+    slots[2 * i] = entry + 1;
+    slots[2 * i + 1] = hash;
   }
 
   /** The words of every key, for a {@link KeyFilter} (one object reused for all). */
