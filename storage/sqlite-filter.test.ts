@@ -39,7 +39,7 @@ test("KeyFilter: every added key is found, absent keys mostly are not, and a set
   const added: KeyTable[] = [];
   for (const n of batches) {
     const table = randomKeys(n);
-    filter.add(table.entries(), table.size);
+    filter.add(table.words, table.size);
     added.push(table);
   }
   assert.equal(filter.size, settled);
@@ -58,7 +58,7 @@ test("KeyFilter: an empty filter has nothing, a batch larger than the first capa
   const filter = new KeyFilter();
   const table = randomKeys(150_000);
   assert.equal(found(filter, table), 0);
-  filter.add(table.entries(), table.size);
+  filter.add(table.words, table.size);
   assert.equal(filter.parts, 1);
   assert.equal(found(filter, table), table.size);
   const absent = randomKeys(100_000);
@@ -78,7 +78,7 @@ test("KeyFilter: keys alike in their first words (chosen by a peer) still spread
   };
   const filter = new KeyFilter();
   const added = keysOf(0, 100_000);
-  filter.add(added.entries(), added.size);
+  filter.add(added.words, added.size);
   assert.equal(found(filter, added), added.size);
   const absent = keysOf(100_000, 100_000);
   const positives = found(filter, absent);

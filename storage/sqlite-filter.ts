@@ -40,7 +40,7 @@ interface Part {
  * import { KeyFilter } from "./sqlite-filter.ts";
  * const filter = new KeyFilter();
  * const words = new Int32Array([1, 2, 3, 4, 5, 6, 7, 8]);
- * filter.add([{ words, at: 0 }]);
+ * filter.add(words, 1); // one key, its first four words at 0
  * console.assert(filter.mayHave(words, 0) && filter.size === 1 && filter.parts === 1);
  * console.assert(!filter.mayHave(new Int32Array([8, 7, 6, 5]), 0)); // surely not there (6 of 786 432 bits set)
  * ```
@@ -67,15 +67,16 @@ export class KeyFilter {
     return bytes;
   }
 
-  /** Adds `keys` (the words of each key at `at`); `count` is their number when `keys` is not an array. */
-  add(keys: Iterable<{ words: Int32Array; at: number }>, count?: number): void {
-    const list = count === undefined ? [...keys] : keys;
-    const n = count ?? (list as { words: Int32Array; at: number }[]).length;
-    if (n === 0) return;
+  /**
+   * Adds `count` keys whose words are in `words`, `stride` words apart from index 0 on (as a `KeyTable` holds them:
+   * 16 words a key).
+   */
+  add(words: Int32Array, count: number, stride = 16): void {
+    if (count === 0) return;
     let part = this.#parts[this.#parts.length - 1];
-    if (part === undefined || part.size + n > part.capacity) {
+    if (part === undefined || part.size + count > part.capacity) {
       let capacity = Math.max(FIRST_CAPACITY, GROWTH * (part?.capacity ?? 0));
-      while (capacity < n) capacity *= 2;
+      while (capacity < count) capacity *= 2;
       let blocks = 1;
       while (blocks * BLOCK_WORDS * 32 < capacity * BITS_PER_KEY) blocks *= 2;
       part = { bits: new Int32Array(blocks * BLOCK_WORDS), mask: blocks - 1, capacity, size: 0 };
@@ -83,17 +84,17 @@ export class KeyFilter {
     }
     const { bits, mask } = part;
     const seed = this.#seed;
-    for (const { words: w, at } of list) {
-      const h1 = hash(w[at]!, w[at + 1]!, seed);
-      const h2 = hash(w[at + 2]!, w[at + 3]!, h1);
+    for (let k = 0, at = 0; k < count; k++, at += stride) {
+      const h1 = hash(words[at]!, words[at + 1]!, seed);
+      const h2 = hash(words[at + 2]!, words[at + 3]!, h1);
       const block = (h2 & mask) * BLOCK_WORDS;
       const bitsOf = remix(h1 ^ h2);
       for (let i = 0, h = bitsOf; i < PROBES; i++, h = i === 3 ? remix(bitsOf) : h >>> 9) {
         bits[block + ((h >>> 5) & 15)]! |= 1 << (h & 31);
       }
     }
-    part.size += n;
-    this.#size += n;
+    part.size += count;
+    this.#size += count;
   }
 
   /** Whether the key whose first four words are at `words[at..at+4]` may have been added (false: surely not). */

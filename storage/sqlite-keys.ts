@@ -103,7 +103,7 @@ export class RecentKeys {
       const filter = this.filter;
       if (filter !== undefined && first === this.indexed + 1 && first + keys.length - 1 === settled) {
         this.keys.addAll(keys, first);
-        filter.add(this.keys.entries(), this.keys.size);
+        filter.add(this.keys.words, this.keys.size);
       } else this.filter = undefined;
       this.keys.clear();
       this.settled = settled;
@@ -326,6 +326,11 @@ export class KeyTable {
     while (slots[2 * i] !== 0) i = (i + 1) & mask;
     slots[2 * i] = entry + 1;
     slots[2 * i + 1] = hash;
+  }
+
+  /** The characters of the keys as 32-bit words, 16 a key, in the order they were added (for a {@link KeyFilter}). */
+  get words(): Int32Array {
+    return this.#words;
   }
 
   /** The words of every key, for a {@link KeyFilter} (one object reused for all). */
