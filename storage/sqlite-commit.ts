@@ -25,6 +25,8 @@ export interface Inserts {
   readonly insertOne: string;
   readonly plainMany: string;
   readonly plainOne: string;
+  /** The insert of `rows` rows (fewer than `rowsPerInsert`: the rest of a commit), made once per count. */
+  rest(rows: number, plain: boolean): string;
 }
 
 /** The most keys one lookup statement is given (a Durable Object caps a statement's text). */
@@ -34,8 +36,10 @@ const KEYS_PER_LOOKUP = 2048;
 export function inserts(driver: SqliteDriver): Inserts {
   const rowsPerInsert = Math.max(1, Math.min(MAX_ROWS_PER_INSERT, Math.floor(driver.maxParams / INSERT_COLUMNS)));
   const verb = driver.rollbackOnError === true ? "INSERT OR ROLLBACK" : "INSERT";
+  const rests: string[] = [];
   return {
     rowsPerInsert,
+    rest: (rows, plain) => (rests[2 * rows + (plain ? 1 : 0)] ??= insertSql(verb, rows, plain)),
     insertMany: insertSql(verb, rowsPerInsert),
     insertOne: insertSql(verb, 1),
     plainMany: insertSql(verb, rowsPerInsert, true),
@@ -158,12 +162,17 @@ export function commitNodes(
     }
     db.run(plain ? sql.plainMany : sql.insertMany, ...params);
   }
-  for (; i < nodes.length; i++) {
+  if (i < nodes.length) {
+    // The rest in one statement of as many rows.
     params.length = 0;
-    const node = nodes[i]!;
-    const plain = node.identity === undefined;
-    pushRow(params, node, encodeLinks(node.change, node.links, changeOf), maxBlob, plain);
-    db.run(plain ? sql.plainOne : sql.insertOne, ...params);
+    let plain = true;
+    for (let j = i; j < nodes.length; j++) if (nodes[j]!.identity !== undefined) plain = false;
+    for (let j = i; j < nodes.length; j++) {
+      const node = nodes[j]!;
+      pushRow(params, node, encodeLinks(node.change, node.links, changeOf), maxBlob, plain);
+    }
+    const rows = nodes.length - i;
+    db.run(rows === 1 ? (plain ? sql.plainOne : sql.insertOne) : sql.rest(rows, plain), ...params);
   }
   for (const node of nodes) {
     const value = node.value;
