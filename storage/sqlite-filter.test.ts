@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { KeyFilter } from "./sqlite-filter.ts";
-import { KeyTable, MIN_RECENT_KEYS, SETTLE_FACTOR } from "./sqlite-keys.ts";
+import { KeyTable, MIN_RECENT_KEYS, SETTLE_FACTOR, sortedOrder } from "./sqlite-keys.ts";
 
 /** `count` random keys (64 hex characters) in a table, numbered from 1. */
 const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
@@ -70,9 +70,12 @@ test("KeyFilter: keys alike in their first words (chosen by a peer) still spread
   // Keys that share their first 8 hex characters five ways and differ only in the next 8.
   const keysOf = (from: number, count: number): KeyTable => {
     const table = new KeyTable();
-    const keys = Array.from({ length: count }, (_, i) =>
-      ["00000000", "ffffffff", "12345678", "7fffffff", "80000000"][i % 5]! +
-      (from + i).toString(16).padStart(8, "0") + "0".repeat(48));
+    const keys = Array.from(
+      { length: count },
+      (_, i) =>
+        ["00000000", "ffffffff", "12345678", "7fffffff", "80000000"][i % 5]! +
+        (from + i).toString(16).padStart(8, "0") + "0".repeat(48),
+    );
     table.addAll(keys, 1);
     return table;
   };
@@ -83,4 +86,23 @@ test("KeyFilter: keys alike in their first words (chosen by a peer) still spread
   const absent = keysOf(100_000, 100_000);
   const positives = found(filter, absent);
   assert.ok(positives / absent.size < 0.02, `false positive rate ${(positives / absent.size * 100).toFixed(2)} %`);
+});
+
+test("sortedOrder: a settle's prefixes in order by their high 32 bits, packed or (past 2^21 entries) compared", () => {
+  for (const count of [100_000, 2 ** 21 + 3]) {
+    const prefixes = new Float64Array(count);
+    for (let i = 0; i < count; i++) prefixes[i] = Math.floor(Math.random() * 2 ** 48);
+    const order = sortedOrder(prefixes);
+    assert.equal(order.length, count);
+    const seen = new Uint8Array(count);
+    let ordered = true;
+    for (let i = 0; i < count; i++) {
+      seen[order[i]!] = 1;
+      if (i > 0 && Math.floor(prefixes[order[i]!]! / 65536) < Math.floor(prefixes[order[i - 1]!]! / 65536)) {
+        ordered = false;
+      }
+    }
+    assert.ok(ordered, `${count} entries out of order`);
+    assert.ok(seen.every((v) => v === 1), `${count}: not a permutation`);
+  }
 });

@@ -165,8 +165,14 @@ const PACKED = 2 ** 21;
 /**
  * The indexes of `prefixes` in the order of their values (ties, and prefixes equal in their high 32 bits, in any
  * order: the order only makes the inserts visit the index's pages in turn).
+ *
+ * @example
+ * ```ts
+ * import { sortedOrder } from "./sqlite-keys.ts";
+ * console.assert(sortedOrder(new Float64Array([2 ** 47, 5 * 65536, 2 ** 40])).join() === "1,2,0");
+ * ```
  */
-function sortedOrder(prefixes: Float64Array): Uint32Array {
+export function sortedOrder(prefixes: Float64Array): Uint32Array {
   const count = prefixes.length;
   const order = new Uint32Array(count);
   if (count < PACKED) {

@@ -93,9 +93,10 @@ export const MAX_ROWS_PER_INSERT = 32;
  * `sqlite-keys.ts` computes it from hex), from `h`, the upper-case hex of those bytes: SQLite has no function
  * for it, so each hex digit is found with `instr`. Only the migration runs it (a commit settles from JavaScript).
  */
-const PREFIX_OF_HEX = /* @__PURE__ */ (() =>
-  Array.from({ length: 12 }, (_, i) => `(instr('0123456789ABCDEF', substr(h, ${i + 1}, 1)) - 1) * ${16 ** (11 - i)}`)
-    .join(" + "))();
+const PREFIX_OF_HEX =
+  /* @__PURE__ */ (() =>
+    Array.from({ length: 12 }, (_, i) => `(instr('0123456789ABCDEF', substr(h, ${i + 1}, 1)) - 1) * ${16 ** (11 - i)}`)
+      .join(" + "))();
 export const VIEW_DDL = "CREATE TABLE IF NOT EXISTS hyperlog_views " +
   "(name TEXT PRIMARY KEY, version INTEGER NOT NULL, change INTEGER NOT NULL) WITHOUT ROWID;\n" +
   "CREATE TABLE IF NOT EXISTS hyperlog_view_data " +
