@@ -33,6 +33,9 @@ export interface SideResult {
   cpu: number;
   nodesSent: number;
   nodesReceived: number;
+  /** The largest V8 heap in use and array-buffer bytes seen (sampled every 100 ms), in MB: where a peak comes from. */
+  heap?: number;
+  buffers?: number;
 }
 
 /** One repetition: both sides, and the parent's wall time from spawning them until both exited. */
@@ -68,6 +71,13 @@ export async function syncSide(file: string, result: string): Promise<void> {
   await log.ready();
   const start = performance.now();
   const cpu = process.cpuUsage();
+  let heap = 0;
+  let buffers = 0;
+  const sample = setInterval(() => {
+    const usage = process.memoryUsage();
+    heap = Math.max(heap, usage.heapUsed / 1048576);
+    buffers = Math.max(buffers, usage.arrayBuffers / 1048576);
+  }, 100);
   const session = log.replicate();
   const input = Readable.toWeb(process.stdin) as ReadableStream<Uint8Array>;
   const output = Writable.toWeb(process.stdout) as WritableStream<Uint8Array>;
@@ -75,6 +85,7 @@ export async function syncSide(file: string, result: string): Promise<void> {
   const stats = await session.done;
   const seconds = secondsSince(start);
   const used = process.cpuUsage(cpu);
+  clearInterval(sample);
   await log.close();
   const side: SideResult = {
     seconds,
@@ -82,6 +93,8 @@ export async function syncSide(file: string, result: string): Promise<void> {
     cpu: (used.user + used.system) / 1e6,
     nodesSent: stats.nodesSent,
     nodesReceived: stats.nodesReceived,
+    heap: Math.round(heap),
+    buffers: Math.round(buffers),
   };
   writeFileSync(result, JSON.stringify(side));
   await Promise.race([pipes, new Promise((resolve) => setTimeout(resolve, 1000))]);
@@ -214,7 +227,8 @@ if (import.meta.main) {
   for (const s of samples) {
     console.log(
       `  ${s.receiver.seconds.toFixed(2)} s, CPU ${s.sender.cpu.toFixed(2)} / ${s.receiver.cpu.toFixed(2)} s, ` +
-        `peak RSS ${s.sender.rss.toFixed(0)} / ${s.receiver.rss.toFixed(0)} MB`,
+        `peak RSS ${s.sender.rss.toFixed(0)} / ${s.receiver.rss.toFixed(0)} MB ` +
+        `(heap ${s.sender.heap} / ${s.receiver.heap} MB, array buffers ${s.sender.buffers} / ${s.receiver.buffers} MB)`,
     );
   }
   console.log(
