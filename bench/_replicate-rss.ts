@@ -10,7 +10,7 @@
  * @module
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable, Writable } from "node:stream";
@@ -33,6 +33,9 @@ export interface SideResult {
   cpu: number;
   nodesSent: number;
   nodesReceived: number;
+  /** The largest V8 heap in use and array-buffer bytes seen (sampled every 100 ms), in MB: where a peak comes from. */
+  heap?: number;
+  buffers?: number;
 }
 
 /** One repetition: both sides, and the parent's wall time from spawning them until both exited. */
@@ -68,6 +71,13 @@ export async function syncSide(file: string, result: string): Promise<void> {
   await log.ready();
   const start = performance.now();
   const cpu = process.cpuUsage();
+  let heap = 0;
+  let buffers = 0;
+  const sample = setInterval(() => {
+    const usage = process.memoryUsage();
+    heap = Math.max(heap, usage.heapUsed / 1048576);
+    buffers = Math.max(buffers, usage.arrayBuffers / 1048576);
+  }, 100);
   const session = log.replicate();
   const input = Readable.toWeb(process.stdin) as ReadableStream<Uint8Array>;
   const output = Writable.toWeb(process.stdout) as WritableStream<Uint8Array>;
@@ -75,6 +85,7 @@ export async function syncSide(file: string, result: string): Promise<void> {
   const stats = await session.done;
   const seconds = secondsSince(start);
   const used = process.cpuUsage(cpu);
+  clearInterval(sample);
   await log.close();
   const side: SideResult = {
     seconds,
@@ -82,15 +93,21 @@ export async function syncSide(file: string, result: string): Promise<void> {
     cpu: (used.user + used.system) / 1e6,
     nodesSent: stats.nodesSent,
     nodesReceived: stats.nodesReceived,
+    heap: Math.round(heap),
+    buffers: Math.round(buffers),
   };
   writeFileSync(result, JSON.stringify(side));
   await Promise.race([pipes, new Promise((resolve) => setTimeout(resolve, 1000))]);
   process.exit(0);
 }
 
-/** Spawns `replicate.ts --child rss-side` for `file`; resolves when it exits cleanly. */
-function spawnSide(self: URL, file: string, result: string) {
+/**
+ * Spawns `replicate.ts --child rss-side` for `file`; resolves when it exits cleanly. With `profile`, the child
+ * writes a V8 CPU profile into that directory.
+ */
+function spawnSide(self: URL, file: string, result: string, profile?: string) {
   const child = spawn(process.execPath, [
+    ...(profile === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", profile]),
     fileURLToPath(self),
     "--child",
     "rss-side",
@@ -111,6 +128,14 @@ function spawnSide(self: URL, file: string, result: string) {
   return { child, exited };
 }
 
+/** Options of {@link measureRss}. */
+export interface RssOptions {
+  /** A sender file to reuse if it exists (and to build and keep if not), instead of one built per run. */
+  sender?: string | undefined;
+  /** A directory for a V8 CPU profile of each receiver (`--cpu-prof`). */
+  profile?: string | undefined;
+}
+
 /**
  * Builds an `n`-node sender log in a temporary directory (one child), then `reps` times syncs it into a new file
  * with two wired children, and removes the directory.
@@ -126,23 +151,28 @@ export async function measureRss(
   n: number,
   reps: number,
   progress: (message: string) => void,
+  options: RssOptions = {},
 ): Promise<{ build: { seconds: number; rss: number }; samples: RssSample[] }> {
   const dir = mkdtempSync(join(tmpdir(), "hyperlog-bench-replicate-"));
   try {
-    const source = join(dir, "sender.db");
-    progress(`replicate [ours] building the sender's SQLite log of ${n} nodes (a child process)...`);
-    const build = await runChild(self, ["--child", "rss-build", "--n", String(n), "--file", source]) as {
-      seconds: number;
-      rss: number;
-    };
-    progress(`replicate [ours] built ${n} nodes in ${build.seconds.toFixed(1)} s`);
+    const source = options.sender ?? join(dir, "sender.db");
+    let build = { seconds: 0, rss: 0 };
+    if (options.sender !== undefined && existsSync(source)) progress(`replicate [ours] reusing the sender ${source}`);
+    else {
+      progress(`replicate [ours] building the sender's SQLite log of ${n} nodes (a child process)...`);
+      build = await runChild(self, ["--child", "rss-build", "--n", String(n), "--file", source]) as {
+        seconds: number;
+        rss: number;
+      };
+      progress(`replicate [ours] built ${n} nodes in ${build.seconds.toFixed(1)} s`);
+    }
     const samples: RssSample[] = [];
     for (let rep = 0; rep < reps; rep++) {
       const target = join(dir, `receiver-${rep}.db`);
       const results = [join(dir, `sender-${rep}.json`), join(dir, `receiver-${rep}.json`)] as const;
       const start = performance.now();
       const a = spawnSide(self, source, results[0]);
-      const b = spawnSide(self, target, results[1]);
+      const b = spawnSide(self, target, results[1], options.profile);
       a.child.stdout.pipe(b.child.stdin);
       b.child.stdout.pipe(a.child.stdin);
       await Promise.all([a.exited, b.exited]);
@@ -170,17 +200,37 @@ export async function measureRss(
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ options: { n: { type: "string" }, reps: { type: "string" } } });
+  const { values } = parseArgs({
+    options: {
+      n: { type: "string" },
+      reps: { type: "string" },
+      sender: { type: "string" },
+      profile: { type: "string" },
+    },
+  });
   const n = Number(values.n ?? 1_000_000);
   const reps = Number(values.reps ?? 3);
   if (!(n > 0) || !(reps > 0)) {
     console.error(
-      "Usage: node bench/_replicate-rss.ts [--n NODES] [--reps N]   (or: node bench/run.ts --only replicate)",
+      "Usage: node bench/_replicate-rss.ts [--n NODES] [--reps N] [--sender FILE] [--profile DIR]\n" +
+        "  --sender FILE  reuse this sender log (built there first if missing)\n" +
+        "  --profile DIR  write a V8 CPU profile of each receiver into DIR\n" +
+        "(or: node bench/run.ts --only replicate)",
     );
     process.exit(2);
   }
-  const { samples } = await measureRss(new URL("./replicate.ts", import.meta.url), n, reps, console.error);
+  const { samples } = await measureRss(new URL("./replicate.ts", import.meta.url), n, reps, console.error, {
+    sender: values.sender,
+    profile: values.profile,
+  });
   const of = (pick: (sample: RssSample) => number): string => median(samples.map(pick)).toFixed(1);
+  for (const s of samples) {
+    console.log(
+      `  ${s.receiver.seconds.toFixed(2)} s, CPU ${s.sender.cpu.toFixed(2)} / ${s.receiver.cpu.toFixed(2)} s, ` +
+        `peak RSS ${s.sender.rss.toFixed(0)} / ${s.receiver.rss.toFixed(0)} MB ` +
+        `(heap ${s.sender.heap} / ${s.receiver.heap} MB, array buffers ${s.sender.buffers} / ${s.receiver.buffers} MB)`,
+    );
+  }
   console.log(
     `SQLite sync of ${n} nodes, medians of ${reps}: ${of((s) => n / s.receiver.seconds)} nodes/s, ` +
       `peak RSS ${of((s) => s.sender.rss)} / ${of((s) => s.receiver.rss)} MB (sender / receiver), ` +

@@ -10,15 +10,23 @@ import type { StoredNode } from "../src/node.ts";
 import { checkCommitChanges } from "../src/storage.ts";
 import type { SqliteDriver, SqliteValue } from "./sqlite-driver.ts";
 import { type RecentKeys, shouldSettle } from "./sqlite-keys.ts";
+import { lookupJson } from "./sqlite-prefix.ts";
 import { encodeLinks } from "./sqlite-links.ts";
 import { pushRow } from "./sqlite-rows.ts";
 import { INSERT_COLUMNS, insertSql, MAX_ROWS_PER_INSERT, SQL } from "./sqlite-schema.ts";
 
-/** The insert statements of a driver: as many rows per statement as its parameter limit allows, and one row. */
+/**
+ * The insert statements of a driver: as many rows per statement as its parameter limit allows, and one row; the
+ * `plain` ones for unsigned nodes (no identity and signature to bind).
+ */
 export interface Inserts {
   readonly rowsPerInsert: number;
   readonly insertMany: string;
   readonly insertOne: string;
+  readonly plainMany: string;
+  readonly plainOne: string;
+  /** The insert of `rows` rows (fewer than `rowsPerInsert`: the rest of a commit), made once per count. */
+  rest(rows: number, plain: boolean): string;
 }
 
 /** The most keys one lookup statement is given (a Durable Object caps a statement's text). */
@@ -28,7 +36,15 @@ const KEYS_PER_LOOKUP = 2048;
 export function inserts(driver: SqliteDriver): Inserts {
   const rowsPerInsert = Math.max(1, Math.min(MAX_ROWS_PER_INSERT, Math.floor(driver.maxParams / INSERT_COLUMNS)));
   const verb = driver.rollbackOnError === true ? "INSERT OR ROLLBACK" : "INSERT";
-  return { rowsPerInsert, insertMany: insertSql(verb, rowsPerInsert), insertOne: insertSql(verb, 1) };
+  const rests: string[] = [];
+  return {
+    rowsPerInsert,
+    rest: (rows, plain) => (rests[2 * rows + (plain ? 1 : 0)] ??= insertSql(verb, rows, plain)),
+    insertMany: insertSql(verb, rowsPerInsert),
+    insertOne: insertSql(verb, 1),
+    plainMany: insertSql(verb, rowsPerInsert, true),
+    plainOne: insertSql(verb, 1, true),
+  };
 }
 
 /** The number of nodes: the highest change number. */
@@ -58,7 +74,7 @@ export function lookup(
   if (asked.length === 0) return found;
   for (let at = 0; at < asked.length; at += KEYS_PER_LOOKUP) {
     const part = asked.length <= KEYS_PER_LOOKUP ? asked : asked.slice(at, at + KEYS_PER_LOOKUP);
-    for (const row of db.all(SQL.lookupSettled, JSON.stringify(part))) found.set(row[1] as string, Number(row[0]));
+    for (const row of db.all(SQL.lookupSettled, lookupJson(part))) found.set(row[1] as string, Number(row[0]));
   }
   return found;
 }
@@ -83,36 +99,54 @@ export function commitNodes(
 ): Committed {
   const base = recent.catchUp(db);
   checkCommitChanges(given, base);
+  const count = given.length;
   // One lookup, inside the transaction, finds both the keys of the commit that are already stored (skipped) and
   // the stored nodes the commit links to (which stop being heads, and are linked by change number); nothing
-  // looked up before is trusted. A link to a key of the commit is found with that key.
-  const inCommit = new Set<string>();
-  for (let i = 0; i < given.length; i++) inCommit.add(given[i]!.key);
-  const asked: string[] = [...inCommit];
-  for (let i = 0; i < given.length; i++) {
+  // looked up before is trusted. A link to a key of the commit is found with that key. `first` holds the position
+  // of each key's first node in `given` (set from the end, so the first wins: one map operation a node).
+  const first = new Map<string, number>();
+  for (let i = count - 1; i >= 0; i--) first.set(given[i]!.key, i);
+  const asked: string[] = [...first.keys()];
+  for (let i = 0; i < count; i++) {
     const links = given[i]!.links;
-    for (let j = 0; j < links.length; j++) if (!inCommit.has(links[j]!)) asked.push(links[j]!);
+    for (let j = 0; j < links.length; j++) if (!first.has(links[j]!)) asked.push(links[j]!);
   }
   const found = lookup(db, recent, asked);
-  const fresh: boolean[] = new Array(given.length);
-  const changes = new Map<string, number>();
+  const anyFound = found.size > 0;
+  const repeats = first.size < count;
+  const fresh: boolean[] = new Array(count);
+  /** The change of `given[i]` when it is new (its key's first node, not stored), else 0. */
+  const changeAt = new Float64Array(count);
   const nodes: StoredNode[] = [];
   const added: string[] = [];
-  for (let i = 0; i < given.length; i++) {
+  for (let i = 0; i < count; i++) {
     let node = given[i]!;
-    if ((found.size > 0 && found.has(node.key)) || changes.has(node.key)) {
+    if ((anyFound && found.has(node.key)) || (repeats && first.get(node.key) !== i)) {
       fresh[i] = false;
       continue;
     }
     fresh[i] = true;
     const change = base + nodes.length + 1;
-    changes.set(node.key, change);
+    changeAt[i] = change;
     if (node.change !== change) node = { ...node, change };
     nodes.push(node);
     added.push(node.key);
   }
   if (nodes.length === 0) return { fresh, added, first: base + 1, settled: recent.settled };
-  const changeOf = (key: string): number | undefined => changes.get(key) ?? found.get(key);
+  // Heads: a stored node the commit links to stops being a head; a node of the commit becomes one unless another
+  // node of the commit links to it. Both are noted as the links are encoded (each link is resolved once).
+  const linkedAt = new Uint8Array(count);
+  const unheaded = new Set<number>();
+  const changeOf = (key: string): number | undefined => {
+    const at = first.get(key);
+    if (at !== undefined && changeAt[at]! > 0) {
+      linkedAt[at] = 1;
+      return changeAt[at];
+    }
+    const change = found.get(key);
+    if (change !== undefined) unheaded.add(change);
+    return change;
+  };
 
   const maxBlob = db.maxBlob;
   const params: SqliteValue[] = [];
@@ -120,17 +154,25 @@ export function commitNodes(
   let i = 0;
   for (; i + many <= nodes.length; i += many) {
     params.length = 0;
+    let plain = true;
+    for (let j = i; j < i + many; j++) if (nodes[j]!.identity !== undefined) plain = false;
     for (let j = i; j < i + many; j++) {
       const node = nodes[j]!;
-      pushRow(params, node, encodeLinks(node.change, node.links, changeOf), maxBlob);
+      pushRow(params, node, encodeLinks(node.change, node.links, changeOf), maxBlob, plain);
     }
-    db.run(sql.insertMany, ...params);
+    db.run(plain ? sql.plainMany : sql.insertMany, ...params);
   }
-  for (; i < nodes.length; i++) {
+  if (i < nodes.length) {
+    // The rest in one statement of as many rows.
     params.length = 0;
-    const node = nodes[i]!;
-    pushRow(params, node, encodeLinks(node.change, node.links, changeOf), maxBlob);
-    db.run(sql.insertOne, ...params);
+    let plain = true;
+    for (let j = i; j < nodes.length; j++) if (nodes[j]!.identity !== undefined) plain = false;
+    for (let j = i; j < nodes.length; j++) {
+      const node = nodes[j]!;
+      pushRow(params, node, encodeLinks(node.change, node.links, changeOf), maxBlob, plain);
+    }
+    const rows = nodes.length - i;
+    db.run(rows === 1 ? (plain ? sql.plainOne : sql.insertOne) : sql.rest(rows, plain), ...params);
   }
   for (const node of nodes) {
     const value = node.value;
@@ -140,29 +182,17 @@ export function commitNodes(
     }
   }
 
-  // Heads: a stored node the commit links to stops being a head; a node of the commit becomes one unless a
-  // later node of the commit links to it.
-  const linked = new Set<string>();
-  const unheaded = new Set<number>();
-  for (const node of nodes) {
-    for (const link of node.links) {
-      linked.add(link);
-      if (changes.has(link)) continue;
-      const change = found.get(link);
-      if (change !== undefined) unheaded.add(change);
-    }
-  }
   if (unheaded.size === 1) db.run(SQL.deleteHead, unheaded.values().next().value!);
   else if (unheaded.size > 1) db.run(SQL.deleteHeads, JSON.stringify([...unheaded]));
   const heads: number[] = [];
-  for (const node of nodes) if (!linked.has(node.key)) heads.push(node.change);
+  for (let i = 0; i < count; i++) if (changeAt[i]! > 0 && linkedAt[i] === 0) heads.push(changeAt[i]!);
   if (heads.length === 1) db.run(SQL.insertHead, heads[0]!);
   else if (heads.length > 1) db.run(SQL.insertHeads, JSON.stringify(heads));
 
   // Settle the recent keys into the index on disk once there are enough of them (see `sqlite-keys.ts`).
   const length = base + nodes.length;
   if (shouldSettle(length, recent.settled)) {
-    recent.settle(db, length);
+    recent.settle(db, length, added);
     return { fresh, added, first: base + 1, settled: length };
   }
   return { fresh, added, first: base + 1, settled: recent.settled };

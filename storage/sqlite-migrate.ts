@@ -8,6 +8,7 @@
 import { StorageError } from "../src/errors.ts";
 import type { SqliteDriver } from "./sqlite-driver.ts";
 import { encodeLinks } from "./sqlite-links.ts";
+import { lookupJson } from "./sqlite-prefix.ts";
 
 /** Nodes rewritten per page. */
 const PAGE = 500;
@@ -50,7 +51,7 @@ export function migrateLinksToChanges(db: SqliteDriver, lookupSql: string): void
     const found = new Map<string, number>();
     const asked = [...wanted].sort();
     for (let at = 0; at < asked.length; at += KEYS_PER_LOOKUP) {
-      for (const row of db.all(lookupSql, JSON.stringify(asked.slice(at, at + KEYS_PER_LOOKUP)))) {
+      for (const row of db.all(lookupSql, lookupJson(asked.slice(at, at + KEYS_PER_LOOKUP)))) {
         found.set(row[1] as string, Number(row[0]));
       }
     }

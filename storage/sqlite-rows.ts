@@ -59,16 +59,17 @@ function valueIsBytes(node: StoredNode): void {
   if (!(node.value instanceof Uint8Array)) throw new TypeError(`Cannot store node ${node.key}: its value is not bytes`);
 }
 
-/** Appends the parameters of one row of `INSERT_ROW`. */
-export function pushRow(params: SqliteValue[], node: StoredNode, links: string, maxBlob: number): void {
-  params.push(
-    node.change,
-    node.key,
-    links,
-    node.value.length > maxBlob ? null : node.value,
-    node.identity ?? null,
-    node.signature ?? null,
-  );
+/** Appends the parameters of one row of `INSERT_ROW`, or of `INSERT_PLAIN_ROW` when `plain` (an unsigned node). */
+export function pushRow(
+  params: SqliteValue[],
+  node: StoredNode,
+  links: string,
+  maxBlob: number,
+  plain = false,
+): void {
+  const value = node.value.length > maxBlob ? null : node.value;
+  if (plain) params.push(node.change, node.key, links, value);
+  else params.push(node.change, node.key, links, value, node.identity ?? null, node.signature ?? null);
 }
 
 export const UTF8: TextDecoder = /* @__PURE__ */ new TextDecoder();

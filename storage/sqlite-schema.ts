@@ -50,14 +50,14 @@ CREATE TABLE hyperlog_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT 
 export const MIGRATIONS: readonly Migration[] = [(db) => db.exec(SCHEMA_V1), migrateV1ToV2];
 
 /**
- * Version 1 to 2: the links become change-number references (see `sqlite-links.ts`), and the recent keys move
- * into `hyperlog_keys` (version 2 keeps them in memory, read from the node rows after `settled`; see
- * `sqlite-keys.ts`), so `settled` becomes the length.
+ * Version 1 to 2: the links become change-number references (see `sqlite-links.ts`), and the key index is
+ * rebuilt with integer prefixes, the recent keys with it (version 2 keeps them in memory, read from the node rows
+ * after `settled`; see `sqlite-keys.ts`), so `settled` becomes the length.
  */
 function migrateV1ToV2(db: SqliteDriver): void {
   db.exec(
     "DROP TABLE hyperlog_keys; DROP TABLE hyperlog_recent_keys; " +
-      "CREATE TABLE hyperlog_keys (prefix BLOB NOT NULL, change INTEGER NOT NULL, PRIMARY KEY (prefix, change)) " +
+      "CREATE TABLE hyperlog_keys (prefix INTEGER NOT NULL, change INTEGER NOT NULL, PRIMARY KEY (prefix, change)) " +
       "WITHOUT ROWID",
   );
   db.run(SQL.settleKeys, 0);
@@ -83,9 +83,20 @@ const INFO_DDL = "CREATE TABLE IF NOT EXISTS hyperlog_info (name TEXT PRIMARY KE
 const COLUMNS = "change, lower(hex(key)), lower(hex(links)), value, " +
   "CASE WHEN identity IS NULL THEN NULL ELSE lower(hex(identity || signature)) END";
 const INSERT_ROW = "(?, unhex(?), unhex(?), ?, unhex(?), unhex(?))";
+/** A row of an unsigned node: no identity and signature to bind (a third fewer parameters). */
+const INSERT_PLAIN_ROW = "(?, unhex(?), unhex(?), ?, NULL, NULL)";
 export const INSERT_COLUMNS = 6;
 /** Most rows per multi-row INSERT: larger statements stop paying off past a few dozen rows. */
 export const MAX_ROWS_PER_INSERT = 32;
+/**
+ * The index prefix of a node's key in SQL (a key's first 6 bytes as an integer, as `keyPrefix` in
+ * `sqlite-keys.ts` computes it from hex), from `h`, the upper-case hex of those bytes: SQLite has no function
+ * for it, so each hex digit is found with `instr`. Only the migration runs it (a commit settles from JavaScript).
+ */
+const PREFIX_OF_HEX =
+  /* @__PURE__ */ (() =>
+    Array.from({ length: 12 }, (_, i) => `(instr('0123456789ABCDEF', substr(h, ${i + 1}, 1)) - 1) * ${16 ** (11 - i)}`)
+      .join(" + "))();
 export const VIEW_DDL = "CREATE TABLE IF NOT EXISTS hyperlog_views " +
   "(name TEXT PRIMARY KEY, version INTEGER NOT NULL, change INTEGER NOT NULL) WITHOUT ROWID;\n" +
   "CREATE TABLE IF NOT EXISTS hyperlog_view_data " +
@@ -111,13 +122,17 @@ export const SQL = /* @__PURE__ */ (() =>
     /** The keys of the nodes after a change, which no index on disk holds (see `sqlite-keys.ts`). */
     keysAfter: "SELECT change, lower(hex(key)) FROM hyperlog_nodes WHERE change > ? ORDER BY change",
     // The IN form, not a join: bun:sqlite runs the join three times slower, node:sqlite both the same.
+    /** The node with key ?1 (hex), whose prefix (see `keyPrefix`) is ?2. */
     get: `SELECT ${COLUMNS} FROM hyperlog_nodes WHERE change IN ` +
-      "(SELECT change FROM hyperlog_keys WHERE prefix = unhex(substr(?1, 1, 12))) AND key = unhex(?1)",
+      "(SELECT change FROM hyperlog_keys WHERE prefix = ?2) AND key = unhex(?1)",
     getChange: `SELECT ${COLUMNS} FROM hyperlog_nodes WHERE change = ?`,
-    /** The change and key of each settled node whose key is in the JSON array ?1 (of hex keys). */
-    lookupSettled: "SELECT n.change, j.value FROM json_each(?1) AS j " +
-      "JOIN hyperlog_keys AS k ON k.prefix = unhex(substr(j.value, 1, 12)) " +
-      "JOIN hyperlog_nodes AS n ON n.change = k.change AND n.key = unhex(j.value)",
+    /**
+     * The change and key of each settled node whose key is in the JSON object ?1, of hex keys to their prefixes
+     * (see `lookupJson` in `sqlite-keys.ts`); the full key is compared on the row, so prefixes may collide.
+     */
+    lookupSettled: "SELECT n.change, j.key FROM json_each(?1) AS j " +
+      "JOIN hyperlog_keys AS k ON k.prefix = j.value " +
+      "JOIN hyperlog_nodes AS n ON n.change = k.change AND n.key = unhex(j.key)",
     /** The keys of the changes in the JSON array ?1: the nodes that a page links to outside itself. */
     keysOf: "SELECT change, lower(hex(key)) FROM hyperlog_nodes WHERE change IN (SELECT value FROM json_each(?1))",
     heads: "SELECT lower(hex(n.key)) FROM hyperlog_heads AS h JOIN hyperlog_nodes AS n ON n.change = h.change",
@@ -129,9 +144,12 @@ export const SQL = /* @__PURE__ */ (() =>
     deleteHead: "DELETE FROM hyperlog_heads WHERE change = ?",
     insertHeads: "INSERT INTO hyperlog_heads (change) SELECT value FROM json_each(?)",
     insertHead: "INSERT INTO hyperlog_heads (change) VALUES (?)",
-    /** Moves the keys of the nodes after change ?1 into the index, in one sorted pass. */
-    settleKeys: "INSERT INTO hyperlog_keys (prefix, change) " +
-      "SELECT substr(key, 1, 6), change FROM hyperlog_nodes WHERE change > ? ORDER BY 1, 2",
+    /**
+     * Moves the keys of the nodes after change ?1 into the index, in one sorted pass of SQL (the migration's way; a
+     * commit settles from the keys it holds in memory, see `RecentKeys.settle`).
+     */
+    settleKeys: `INSERT INTO hyperlog_keys (prefix, change) SELECT ${PREFIX_OF_HEX}, change ` +
+      "FROM (SELECT hex(substr(key, 1, 6)) AS h, change FROM hyperlog_nodes WHERE change > ?) ORDER BY 1, 2",
     setSettled: `INSERT INTO ${INFO_TABLE} (name, value) VALUES ('settled', ?) ` +
       "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
     getMeta: "SELECT value FROM hyperlog_meta WHERE name = ?",
@@ -143,9 +161,15 @@ export const SQL = /* @__PURE__ */ (() =>
       "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
   }) as const)();
 
-export function insertSql(verb: string, rows: number): string {
+/** An insert of `rows` entries (prefix, change) into the key index. */
+export function insertKeysSql(rows: number): string {
+  return "INSERT INTO hyperlog_keys (prefix, change) VALUES " + new Array(rows).fill("(?, ?)").join(", ");
+}
+
+/** An insert of `rows` node rows; `plain` rows bind 4 parameters (change, key, links, value), others 6. */
+export function insertSql(verb: string, rows: number, plain = false): string {
   return verb + " INTO hyperlog_nodes (change, key, links, value, identity, signature) VALUES " +
-    new Array(rows).fill(INSERT_ROW).join(", ");
+    new Array(rows).fill(plain ? INSERT_PLAIN_ROW : INSERT_ROW).join(", ");
 }
 
 export function newerVersionError(file: string, version: number, newest: number): StorageError {

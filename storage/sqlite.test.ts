@@ -272,6 +272,38 @@ describe(`SqliteStorage: behaviour beyond the conformance suite (${runtime})`, (
     await again.close();
   });
 
+  it("finds settled keys whose 6-byte prefixes collide (a peer can choose them), and not an absent key beside them", async () => {
+    const storage = await openSqlite(newFile("collide"));
+    // 40 000 nodes whose keys share 5 prefixes (the first 12 hex characters), with links to the node before. (Only
+    // the prefix collides: 8 000 keys that share 64 bits would take 2^64 hashes each to make, and slow down the
+    // in-memory tables, not make them wrong.)
+    const prefixes = ["000000000000", "7fffffffffff", "800000000000", "ffffffffffff", "0123456789ab"];
+    const keyOf = (i: number): string => prefixes[i % 5]! + i.toString(16).padStart(4, "0") + "0".repeat(48);
+    const nodes = Array.from({ length: 40_000 }, (_, i) => ({
+      key: keyOf(i),
+      links: i === 0 ? [] : [keyOf(i - 1)],
+      value: new Uint8Array([i & 255]),
+      change: i + 1,
+    }));
+    for (let i = 0; i < nodes.length; i += 1000) await storage.commit(nodes.slice(i, i + 1000));
+    const settled = Number(storage.driver.get("SELECT value FROM hyperlog_info WHERE name = 'settled'")?.[0]);
+    assert.ok(settled >= 32_768 && settled < 40_000, `settled up to ${settled}`);
+    // Every settled entry is filed under its key's prefix (as keyPrefix computes it), once.
+    const entries = storage.driver.all(
+      "SELECT k.prefix, lower(hex(n.key)) FROM hyperlog_keys AS k JOIN hyperlog_nodes AS n ON n.change = k.change",
+    );
+    assert.equal(entries.length, settled);
+    assert.ok(entries.every((row) => Number(row[0]) === parseInt((row[1] as string).slice(0, 12), 16)));
+    const sample = [0, 1, 4, 5, 12_345, settled - 1, settled, 39_999].map((i) => nodes[i]!);
+    assert.deepEqual(await storage.has(sample.map((node) => node.key)), sample.map(() => true));
+    for (const node of sample) assert.equal((await storage.get(node.key))?.change, node.change);
+    const absent = prefixes.map((prefix) => prefix + "f".repeat(52));
+    assert.deepEqual(await storage.has(absent), absent.map(() => false));
+    for (const key of absent) assert.equal(await storage.get(key), undefined);
+    assert.deepEqual(await storage.commit([{ ...nodes[7]!, change: 40_001 }]), [false], "a settled key is found");
+    await storage.close();
+  });
+
   it("refuses the commit of a second writer on the same file with a StorageConflictError, skips its stored nodes", async () => {
     const path = newFile("two-writers");
     const a = await openSqlite(path);

@@ -34,7 +34,6 @@
  */
 import { ClosedError, StorageError } from "../src/errors.ts";
 import type { StoredNode } from "../src/node.ts";
-import { concatBytes } from "../src/wire.ts";
 import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "../src/storage.ts";
 import { checkViewCommit } from "../src/view-keys.ts";
 import {
@@ -47,8 +46,9 @@ import {
 import { wasChecked } from "../src/checked-commits.ts";
 import { commitNodes, type Inserts, inserts, lengthOf, lookup } from "./sqlite-commit.ts";
 import { RecentKeys } from "./sqlite-keys.ts";
-import { decodeLinks } from "./sqlite-links.ts";
-import { bytesOf, checkNode, checkValue, isKey, jsonChunks, text, UTF8 } from "./sqlite-rows.ts";
+import { nodesOf } from "./sqlite-read.ts";
+import { keyPrefix } from "./sqlite-prefix.ts";
+import { checkNode, checkValue, isKey, jsonChunks, text, UTF8 } from "./sqlite-rows.ts";
 import {
   INFO_TABLE,
   migrate,
@@ -224,79 +224,6 @@ export class SqliteStorage implements Storage {
   }
 
   /**
-   * The nodes of `rows` (in `COLUMNS` order), their links resolved to keys: from the page itself, or with one
-   * statement for the distinct changes it links to outside itself.
-   */
-  #nodes(rows: readonly SqliteRow[]): StoredNode[] {
-    const count = rows.length;
-    if (count === 0) return [];
-    // A page is a run of consecutive changes (up or down): a link into it is found by arithmetic.
-    const first = Number(rows[0]![0]);
-    const step = count > 1 && Number(rows[1]![0]) < first ? -1 : 1;
-    const inPage = (change: number): string | undefined => {
-      const i = (change - first) * step;
-      const row = i >= 0 && i < count ? rows[i]! : undefined;
-      return row !== undefined && Number(row[0]) === change ? row[1] as string : undefined;
-    };
-    let refs: (number | string)[][] | undefined;
-    let outside: Set<number> | undefined;
-    for (let i = 0; i < count; i++) {
-      const hex = rows[i]![2] as string;
-      if (hex.length === 0) continue;
-      const links = decodeLinks(Number(rows[i]![0]), hex);
-      (refs ??= new Array(count))[i] = links;
-      for (const link of links) {
-        if (typeof link === "number" && inPage(link) === undefined) (outside ??= new Set()).add(link);
-      }
-    }
-    let keys: Map<number, string> | undefined;
-    if (outside !== undefined) {
-      keys = new Map();
-      const asked = [...outside];
-      for (let at = 0; at < asked.length; at += 4096) {
-        for (const row of this.driver.all(SQL.keysOf, JSON.stringify(asked.slice(at, at + 4096)))) {
-          keys.set(Number(row[0]), row[1] as string);
-        }
-      }
-    }
-    const nodes: StoredNode[] = new Array(count);
-    for (let i = 0; i < count; i++) {
-      const row = rows[i]!;
-      const change = Number(row[0]);
-      const stored = refs?.[i];
-      let links: string[] = [];
-      if (stored !== undefined) {
-        links = new Array(stored.length);
-        for (let j = 0; j < stored.length; j++) {
-          const link = stored[j]!;
-          const key = typeof link === "string" ? link : inPage(link) ?? keys?.get(link);
-          if (key === undefined) {
-            throw new StorageError(
-              `The database ${this.driver.file} is damaged: node ${change} links to change ${link}, which is not ` +
-                "stored; restore it from a backup, or replicate the log from a peer into a new file",
-            );
-          }
-          links[j] = key;
-        }
-      }
-      const raw = row[3];
-      const value = raw === null || raw === undefined ? this.#chunkedValue(change) : bytesOf(raw);
-      const key = row[1] as string;
-      const signed = row[4];
-      nodes[i] = typeof signed !== "string"
-        ? { key, links, value, change }
-        : { key, links, value, change, identity: signed.slice(0, 64), signature: signed.slice(64) };
-    }
-    return nodes;
-  }
-
-  #chunkedValue(change: number): Uint8Array {
-    const parts = this.driver.all(SQL.chunks, change).map((row) => bytesOf(row[0]));
-    if (parts.length === 1) return parts[0]!;
-    return concatBytes(parts, parts.reduce((size, part) => size + part.length, 0));
-  }
-
-  /**
    * The node with this key, or `undefined`.
    *
    * @example
@@ -314,15 +241,15 @@ export class SqliteStorage implements Storage {
       if (change === undefined) {
         // A settled key, or one another connection added since this one last looked.
         const settled = recent.settled;
-        if (settled > 0) row = db.get(SQL.get, key);
+        if (settled > 0) row = db.get(SQL.get, key, keyPrefix(key));
         if (row === undefined) {
           recent.catchUp(db);
           change = recent.keys.get(key);
-          if (change === undefined && recent.settled > settled) row = db.get(SQL.get, key);
+          if (change === undefined && recent.settled > settled) row = db.get(SQL.get, key, keyPrefix(key));
         }
       }
       if (change !== undefined) row = db.get(SQL.getChange, change);
-      return row === undefined ? undefined : this.#nodes([row])[0];
+      return row === undefined ? undefined : nodesOf(this.driver, [row])[0];
     });
   }
 
@@ -368,7 +295,7 @@ export class SqliteStorage implements Storage {
       const until = Math.min(range.until, Number.MAX_SAFE_INTEGER);
       if (!(range.limit > 0) || until <= since) return [];
       const limit = range.limit === Infinity ? -1 : Math.floor(range.limit);
-      return this.#nodes(this.driver.all(range.reverse ? SQL.readDown : SQL.readUp, since, until, limit));
+      return nodesOf(this.driver, this.driver.all(range.reverse ? SQL.readDown : SQL.readUp, since, until, limit));
     });
   }
 
