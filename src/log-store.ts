@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { markChecked } from "./checked-commits.ts";
+import { markChecked, unmarkChecked } from "./checked-commits.ts";
 import { ClosedError, MissingLinksError, StorageConflictError } from "./errors.ts";
 import type { Identity } from "./identity.ts";
 import { toHex } from "./hex.ts";
@@ -389,8 +389,14 @@ export class LogStore<T> {
     if (nodes.length === 0) return [];
     let report: boolean[];
     try {
+      let committing: Promise<boolean[]>;
       markChecked(nodes);
-      report = await this.storage.commit(nodes);
+      try {
+        committing = this.storage.commit(nodes);
+      } finally {
+        unmarkChecked(nodes);
+      }
+      report = await committing;
     } catch (err) {
       if (err instanceof StorageConflictError) {
         this.length = await this.storage.length();
