@@ -157,6 +157,11 @@ export class MemoryStorage implements Storage {
     }
     const isHead = this.#isHead;
     this.#reserve(base + nodes.length);
+    // The table, the order and the head list in locals: the loop below is the whole cost of a commit.
+    const slots = this.#slots;
+    const tags = this.#tags;
+    const order = this.#order;
+    const headList = this.#headList;
     const fresh: boolean[] = new Array(nodes.length);
     for (let i = 0; i < nodes.length; i++) {
       let node = nodes[i]!;
@@ -166,21 +171,20 @@ export class MemoryStorage implements Storage {
         continue;
       }
       fresh[i] = true;
-      const change = this.#order.length + 1;
+      const change = order.length + 1;
       // A node after a skipped one takes the next change number, in a copy: the caller's object is left as given.
       if (node.change !== change) node = { ...node, change };
       // The probe ended on the empty slot where the key goes (`-1 - slot`).
-      this.#slots[-1 - slot] = change;
-      this.#tags[-1 - slot] = this.#lastHash;
-      this.#order.push(node);
+      slots[-1 - slot] = change;
+      tags[-1 - slot] = this.#lastHash;
+      order.push(node);
       const links = node.links;
       for (let j = 0; j < links.length; j++) {
         const at = this.#slotOf(links[j]!);
-        const linked = at < 0 ? 0 : this.#slots[at]!;
-        if (linked !== 0 && isHead[linked - 1] === 1) isHead[linked - 1] = 0;
+        if (at >= 0) isHead[slots[at]! - 1] = 0;
       }
       isHead[change - 1] = 1;
-      this.#headList.push(change);
+      headList.push(change);
     }
     return Promise.resolve(fresh);
   }
