@@ -193,9 +193,11 @@ export class LogValues<T> {
     if (this.codec !== JSON_CODEC) return this.#cache(stored, withValue(stored, draft.text as T));
     // A json node is decoded lazily only from an object this log made (it has the slot for the value), not from
     // one a storage made when it read a node stored before.
-    return VALUE in stored && Object.isExtensible(stored)
-      ? this.#cache(stored, lazyNode(stored as Cacheable))
-      : this.toNode(stored);
+    if (!(VALUE in stored) || !Object.isExtensible(stored)) return this.toNode(stored);
+    const node = lazyNode<T>(stored as Cacheable);
+    (stored as Cacheable)[DECODED_BY] = this;
+    (stored as Cacheable)[DECODED] = node;
+    return node;
   }
 
   /** The node decoded from this stored object by this log, if any (see {@link DECODED}). */
