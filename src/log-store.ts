@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { markChecked } from "./checked-commits.ts";
+import { markChecked, unmarkChecked } from "./checked-commits.ts";
 import { ClosedError, MissingLinksError, StorageConflictError } from "./errors.ts";
 import type { Identity } from "./identity.ts";
 import { toHex } from "./hex.ts";
@@ -48,10 +48,12 @@ export class LogStore<T> {
   readonly #ready: () => Promise<void>;
   #keyIndex: KeyIndex | undefined;
   /**
-   * The keys of the last commit (its newest {@link RECENT_KEYS}), all stored once it resolved: the next page a peer
-   * sends links to them, and they are known stored without a lookup.
+   * The nodes of the last commit, all stored once it resolved: the next page a peer sends links to them, and they
+   * are known stored without a lookup. Their keys (the newest {@link RECENT_KEYS}) go into `#recent` only when a
+   * call first looks a link up there: a local batch without links, or an append, builds no set.
    */
-  #recent: Set<string> = new Set();
+  #recentNodes: readonly StoredNode[] = [];
+  #recent: Set<string> | undefined;
   #keyIndexBuilt: Promise<KeyIndex> | undefined;
   #unwatch: (() => void) | undefined;
 
@@ -252,7 +254,7 @@ export class LogStore<T> {
         for (const link of drafts[i]!.links) {
           if ((firstOf(link) ?? Infinity) < i || linkSeen.has(link)) continue;
           linkSeen.add(link);
-          if (this.#recent.has(link) || index?.has(link) === true) (stored ??= new Set()).add(link);
+          if (this.#recentKeys().has(link) || index?.has(link) === true) (stored ??= new Set()).add(link);
           else probe.push(link);
         }
       }
@@ -368,6 +370,16 @@ export class LogStore<T> {
     return nodes;
   }
 
+  /** The keys of the last commit's newest {@link RECENT_KEYS} nodes (see `#recentNodes`). */
+  #recentKeys(): Set<string> {
+    if (this.#recent !== undefined) return this.#recent;
+    const nodes = this.#recentNodes;
+    const recent = new Set<string>();
+    for (let i = nodes.length - 1; i >= 0 && recent.size < RECENT_KEYS; i--) recent.add(nodes[i]!.key);
+    this.#recentNodes = [];
+    return this.#recent = recent;
+  }
+
   /**
    * Commits nodes numbered on from the length; returns, for each, the node stored, or `undefined` when the storage
    * had it already (or it repeats an earlier one): the new nodes after a skipped one take lower change numbers, in
@@ -377,8 +389,14 @@ export class LogStore<T> {
     if (nodes.length === 0) return [];
     let report: boolean[];
     try {
+      let committing: Promise<boolean[]>;
       markChecked(nodes);
-      report = await this.storage.commit(nodes);
+      try {
+        committing = this.storage.commit(nodes);
+      } finally {
+        unmarkChecked(nodes);
+      }
+      report = await committing;
     } catch (err) {
       if (err instanceof StorageConflictError) {
         this.length = await this.storage.length();
@@ -401,10 +419,9 @@ export class LogStore<T> {
       }
     }
     this.length += added;
-    const recent = new Set<string>();
     // Every node of the commit is stored now, new or not.
-    for (let i = nodes.length - 1; i >= 0 && recent.size < RECENT_KEYS; i--) recent.add(nodes[i]!.key);
-    this.#recent = recent;
+    this.#recentNodes = nodes;
+    this.#recent = undefined;
     // The key index moves with the length, in the same step: a session reads both at once.
     const index = this.#keyIndex;
     if (index !== undefined) {

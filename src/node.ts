@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { sha256Hex } from "./sha256.ts";
+import { sha256Hex, sha256HexAscii } from "./sha256.ts";
 
 /**
  * A node of the log, as the API returns it.
@@ -221,6 +221,10 @@ export function encodeNode(
   value: Uint8Array | string,
   identity?: string,
 ): { key: string; value: Uint8Array } {
+  if (typeof value === "string" && sha256HexAscii !== undefined && value.length <= SLAB_VALUE_MAX) {
+    const encoded = encodeAsciiNode(links, value, identity, sha256HexAscii);
+    if (encoded !== undefined) return encoded;
+  }
   const prefix = framesSize(links, identity);
   if (typeof value === "string") {
     const maxValue = value.length * 3;
@@ -258,4 +262,37 @@ export function encodeNode(
   writeFrames(scratch, start, links, identity);
   const key = sha256Hex(scratch.subarray(start, offset + n));
   return { key, value: typeof value === "string" ? scratch.slice(offset, offset + n) : value };
+}
+
+/**
+ * `encodeNode` of an ASCII text where the runtime hashes text natively: the text's bytes are written once, where
+ * they stay (the slab), and the key is hashed from the text of the frames, not from bytes written for it.
+ * `undefined` (nothing kept) when the text is not all ASCII: the caller then takes the general path.
+ */
+const ASCII = /^[\x00-\x7f]*$/;
+
+function encodeAsciiNode(
+  links: readonly string[],
+  text: string,
+  identity: string | undefined,
+  hashText: (text: string) => string,
+): { key: string; value: Uint8Array } | undefined {
+  let frames = identity === undefined ? "" : `${IDENTITY_PREFIX.length + identity.length}\n${IDENTITY_PREFIX}${identity}`;
+  for (let i = 0; i < links.length; i++) {
+    const link = links[i]!;
+    frames += link.length === 64 ? "64\n" + link : `${link.length}\n${link}`;
+  }
+  // The links and identity of a log's nodes are hex; anything else is hashed as the general path writes it.
+  if (frames.length > 0 && !ASCII.test(frames)) return undefined;
+  const n = text.length;
+  if (slabUsed + n > slab.length) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const value = slab.subarray(slabUsed, slabUsed + n);
+  const { read, written } = textEncoder.encodeInto(text, value);
+  // One byte per character for all of them: every character is below 0x80 (others take two to four bytes).
+  if (read !== n || written !== n) return undefined;
+  slabUsed += n;
+  return { key: hashText(`${frames}${n}\n${text}`), value };
 }

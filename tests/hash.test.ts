@@ -64,4 +64,35 @@ describe("node keys", () => {
       assert.equal(fromText.key, toHex(portableSha256(keyPreimage(links, bytes))));
     }
   });
+
+  it("hashes ASCII text as its bytes: links, an identity, odd links, every ASCII character, across slabs", () => {
+    const rand = seeded(19);
+    const identity = "ef".repeat(32);
+    const cases: Array<[string[], string, string | undefined]> = [
+      [[], "", undefined],
+      [[], "hello", undefined],
+      [["cd".repeat(32)], JSON.stringify({ k: "key1", v: 1 }), undefined],
+      [["ab".repeat(32), "cd".repeat(32), "01".repeat(32)], "x", identity],
+      [[], Array.from({ length: 128 }, (_, i) => String.fromCharCode(i)).join(""), identity],
+      [["abc", ""], "odd links", undefined],
+      [["caf\u00e9"], "a link that is not ASCII", undefined],
+      [[], "caf\u00e9", undefined],
+      [[], "lone \ud800 surrogate", undefined],
+      [[], "a".repeat(4096), undefined],
+      [[], "b".repeat(4097), undefined],
+    ];
+    // Many values in a row fill one slab and start the next: the earlier values keep their bytes.
+    for (let i = 0; i < 2000; i++) {
+      let text = "";
+      for (let j = 0; j < 1 + Math.floor(rand() * 90); j++) text += String.fromCharCode(32 + Math.floor(rand() * 95));
+      cases.push([i % 3 === 0 ? ["cd".repeat(32)] : [], text, i % 5 === 0 ? identity : undefined]);
+    }
+    const made = cases.map(([links, text, id]) => ({ links, text, id, node: encodeNode(links, text, id) }));
+    for (const { links, text, id, node } of made) {
+      const bytes = new TextEncoder().encode(text);
+      assert.deepEqual(node.value, bytes, `value of ${JSON.stringify(text.slice(0, 20))}`);
+      assert.equal(node.key, toHex(portableSha256(keyPreimage(links, bytes, id))), `key of ${JSON.stringify(text.slice(0, 20))}`);
+      assert.equal(node.key, computeKey(links, bytes, id));
+    }
+  });
 });
