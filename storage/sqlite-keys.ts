@@ -160,7 +160,7 @@ export class RecentKeys {
 }
 
 /** Entries up to this many are sorted as one typed array of numbers (prefix's high 32 bits, then the entry). */
-const PACKED = 2 ** 21;
+const PACKED = 2_097_152; // 2 ** 21, written out: a bundler keeps the expression in bundles that leave SQLite out
 
 /**
  * The indexes of `prefixes` in the order of their values (ties, and prefixes equal in their high 32 bits, in any
