@@ -10,7 +10,7 @@
  * @module
  */
 import { LinkRefs, NODES_REFS } from "./link-refs.ts";
-import { LiveFrames, type LiveOutbox } from "./live-frames.ts";
+import { LiveFrames } from "./live-frames.ts";
 import type { StoredNode } from "./node.ts";
 import { nodeWireSize } from "./node-codec.ts";
 import type { ReplicationStats } from "./replicate-types.ts";
@@ -132,8 +132,13 @@ export class EncodedPages {
   #building = false;
   /** The nodes framed and not yet made into a run. */
   #tail: Tail = emptyTail();
-  /** The latest nodes framed once for every live session (`live-frames.ts`). */
-  readonly #live: LiveFrames = new LiveFrames();
+  /**
+   * The latest nodes framed once for every live session (`live-frames.ts`): the session's outbox takes its live
+   * messages from them. Not for applications.
+   *
+   * @ignore
+   */
+  readonly frames: LiveFrames = new LiveFrames();
 
   /**
    * A cache reading the log through `read`, holding at most about `maxBytes` (default 16 MiB), and framing nothing
@@ -242,29 +247,12 @@ export class EncodedPages {
   }
 
   /**
-   * The next live messages of session `out`, copied from the latest nodes framed once for every live session
-   * (`NODES_LIVE`, see `live-frames.ts`), or `undefined` when they do not serve it (then it sends the ordinary way).
-   * Not for applications: the session's outbox calls it, hence left out of the documentation.
-   *
-   * @ignore
-   */
-  live(
-    out: LiveOutbox,
-    budget: number,
-    fromPeer: { has(change: number): boolean },
-    max: number,
-    stats: ReplicationStats,
-  ): Uint8Array[] | undefined {
-    return this.#live.live(out, budget, fromPeer, max, stats);
-  }
-
-  /**
    * Frames a node just added to the log (as a binary log's "add" event has it): for the live sessions, and, when it
    * is the next change after what the cache holds (and the cache is not reading the log itself, and has room), for
    * the late joiners: a relay calls it for every node it stores, so that its late joiners find the whole log framed.
    */
   follow(node: StoredNode): void {
-    this.#live.follow(node);
+    this.frames.follow(node);
     if (this.#building || node.change !== this.#frontier + 1 || this.#full()) return;
     // A node of a log that decodes its values (not "binary") is not what the log stores: left to `run`.
     if (!(node.value instanceof Uint8Array)) return;
@@ -274,7 +262,7 @@ export class EncodedPages {
 
   /** Drops what the cache holds (it frames again from the start when asked). */
   clear(): void {
-    this.#live.clear();
+    this.frames.clear();
     this.#runs.length = 0;
     this.#tail = emptyTail();
     this.#refs = new LinkRefs();

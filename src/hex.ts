@@ -4,8 +4,16 @@
  * @module
  */
 
-const HEX: string[] = [];
-for (let i = 0; i < 256; i++) HEX.push(i.toString(16).padStart(2, "0"));
+/**
+ * The two lower-case hex characters of each byte value.
+ *
+ * @example
+ * ```ts
+ * import { HEX_BYTES } from "./hex.ts";
+ * console.assert(HEX_BYTES[0xa5] === "a5" && HEX_BYTES[7] === "07");
+ * ```
+ */
+export const HEX_BYTES: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
 /**
  * The two lower-case hex characters of each byte value, packed as `first | second << 8` (for decoders that write
@@ -19,7 +27,7 @@ for (let i = 0; i < 256; i++) HEX.push(i.toString(16).padStart(2, "0"));
  * ```
  */
 export const HEX_PAIRS: Uint16Array = new Uint16Array(256);
-for (let i = 0; i < 256; i++) HEX_PAIRS[i] = HEX[i]!.charCodeAt(0) | (HEX[i]!.charCodeAt(1) << 8);
+for (let i = 0; i < 256; i++) HEX_PAIRS[i] = HEX_BYTES[i]!.charCodeAt(0) | (HEX_BYTES[i]!.charCodeAt(1) << 8);
 
 /**
  * Encodes bytes as lower-case hex.
@@ -32,7 +40,7 @@ for (let i = 0; i < 256; i++) HEX_PAIRS[i] = HEX[i]!.charCodeAt(0) | (HEX[i]!.ch
  */
 export function toHex(bytes: Uint8Array): string {
   let out = "";
-  for (let i = 0; i < bytes.length; i++) out += HEX[bytes[i]!]!;
+  for (let i = 0; i < bytes.length; i++) out += HEX_BYTES[bytes[i]!]!;
   return out;
 }
 

@@ -24,6 +24,7 @@
  * @module
  */
 import { ProtocolError } from "./errors.ts";
+import { HEX_BYTES } from "./hex.ts";
 import { type Fingerprint, KeyIndex } from "./key-index.ts";
 import type { ReconEntry } from "./wire.ts";
 
@@ -34,7 +35,6 @@ export type { ReconEntry };
 export const LIST_THRESHOLD = 32;
 
 const HEX_DIGITS = "0123456789abcdef";
-const HEX_BYTES: readonly string[] = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
 /** Both sides hold at least this many keys: the first turn splits two digits deep (see `Reconciler.first`). */
 export const DEEP_FIRST_SPLIT = 4096;
 

@@ -110,7 +110,7 @@ export class Outbox {
     }
     if (live === undefined) return [];
     // A relay's live nodes framed once for all its sessions (live-frames.ts), when they serve this one.
-    const framed = this.pages?.live(this, budget, live, this.#messageBytes(peer.maxFrame), stats);
+    const framed = this.pages?.frames.live(this, budget, live, this.#messageBytes(peer.maxFrame), stats);
     if (framed !== undefined) return framed;
     const nodes = await this.liveNodes(budget, live);
     return nodes.length === 0 ? [] : this.encode(nodes, true, peer.maxFrame, stats);

@@ -9,9 +9,8 @@
  * @module
  */
 
-/** The two hex digits of each byte value. */
-const HEX: readonly string[] =
-  /* @__PURE__ */ (() => Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0")))();
+import { HEX_BYTES } from "../src/hex.ts";
+import { nibble } from "./sqlite-prefix.ts";
 
 /**
  * The stored form of `links` (as hex, for `unhex()`), for a node numbered `change`: `changeOf` gives the change
@@ -32,17 +31,12 @@ export function encodeLinks(
     }
     let distance = change - target;
     while (distance >= 128) {
-      out += HEX[(distance % 128) | 128];
+      out += HEX_BYTES[(distance % 128) | 128];
       distance = Math.floor(distance / 128);
     }
-    out += HEX[distance];
+    out += HEX_BYTES[distance];
   }
   return out;
-}
-
-/** The value of a lower-case hex digit's character code. */
-function nibble(code: number): number {
-  return code < 58 ? code - 48 : code - 87;
 }
 
 /**
