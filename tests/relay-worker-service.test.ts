@@ -39,10 +39,14 @@ function files(dir: string): Map<string, number> {
   return out;
 }
 
-/** The tables of a SQLite file, read-only (Node's `node:sqlite`, loaded on Node only). */
+/**
+ * The tables of a SQLite file, read-only (Node's `node:sqlite`, loaded on Node only); waits while workerd holds the
+ * file's lock for a write (a read at that moment failed with "database is locked").
+ */
 function tablesOf(file: string): string[] {
   const db = new sqlite!.DatabaseSync(file, { readOnly: true });
   try {
+    db.exec("PRAGMA busy_timeout = 10000");
     return (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[])
       .map((row) => row.name);
   } finally {
