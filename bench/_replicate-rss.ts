@@ -134,6 +134,8 @@ export interface RssOptions {
   sender?: string | undefined;
   /** A directory for a V8 CPU profile of each receiver (`--cpu-prof`). */
   profile?: string | undefined;
+  /** A directory for a V8 CPU profile of each sender (`--cpu-prof`). */
+  profileSender?: string | undefined;
 }
 
 /**
@@ -171,7 +173,7 @@ export async function measureRss(
       const target = join(dir, `receiver-${rep}.db`);
       const results = [join(dir, `sender-${rep}.json`), join(dir, `receiver-${rep}.json`)] as const;
       const start = performance.now();
-      const a = spawnSide(self, source, results[0]);
+      const a = spawnSide(self, source, results[0], options.profileSender);
       const b = spawnSide(self, target, results[1], options.profile);
       a.child.stdout.pipe(b.child.stdin);
       b.child.stdout.pipe(a.child.stdin);
@@ -206,15 +208,17 @@ if (import.meta.main) {
       reps: { type: "string" },
       sender: { type: "string" },
       profile: { type: "string" },
+      "profile-sender": { type: "string" },
     },
   });
   const n = Number(values.n ?? 1_000_000);
   const reps = Number(values.reps ?? 3);
   if (!(n > 0) || !(reps > 0)) {
     console.error(
-      "Usage: node bench/_replicate-rss.ts [--n NODES] [--reps N] [--sender FILE] [--profile DIR]\n" +
+      "Usage: node bench/_replicate-rss.ts [--n NODES] [--reps N] [--sender FILE] [--profile DIR] [--profile-sender DIR]\n" +
         "  --sender FILE  reuse this sender log (built there first if missing)\n" +
         "  --profile DIR  write a V8 CPU profile of each receiver into DIR\n" +
+        "  --profile-sender DIR  write a V8 CPU profile of each sender into DIR\n" +
         "(or: node bench/run.ts --only replicate)",
     );
     process.exit(2);
@@ -222,6 +226,7 @@ if (import.meta.main) {
   const { samples } = await measureRss(new URL("./replicate.ts", import.meta.url), n, reps, console.error, {
     sender: values.sender,
     profile: values.profile,
+    profileSender: values["profile-sender"],
   });
   const of = (pick: (sample: RssSample) => number): string => median(samples.map(pick)).toFixed(1);
   for (const s of samples) {

@@ -13,6 +13,7 @@ import { LinkRefs, NODES_REFS } from "./link-refs.ts";
 import { LiveFrames } from "./live-frames.ts";
 import type { StoredNode } from "./node.ts";
 import { nodeWireSize } from "./node-codec.ts";
+import { type PageLinks, pageLinksOf } from "./page-links.ts";
 import type { ReplicationStats } from "./replicate-types.ts";
 
 /** Nodes framed per run (one read of the log). */
@@ -185,7 +186,8 @@ export class EncodedPages {
           if (generation !== this.#generation) return undefined;
           if (nodes.length === 0 || nodes[0]!.change !== this.#frontier + 1) return undefined;
           this.#seal();
-          for (const node of nodes) this.#frame(node);
+          const links = pageLinksOf(nodes);
+          for (const node of nodes) this.#frame(node, links);
           this.#seal();
         }
       } finally {
@@ -273,10 +275,10 @@ export class EncodedPages {
   }
 
   /** Frames `node` (the next change) into the run being made. */
-  #frame(node: StoredNode): void {
+  #frame(node: StoredNode, links?: PageLinks): void {
     const tail = this.#tail;
     if (tail.keys.length === 0) tail.first = node.change;
-    const framed = this.#refs.frame(node);
+    const framed = this.#refs.frame(node, links);
     tail.parts.push(framed);
     tail.size += framed.length;
     tail.ends.push(tail.size);

@@ -35,6 +35,7 @@ import {
   writeNodeTail,
 } from "./node-codec.ts";
 import { keyedNode } from "./keyed-nodes.ts";
+import { linksOfChange, type PageLinks } from "./page-links.ts";
 import { cursor, hexOf, type NodeTail, readNodeTail, varintAt } from "./wire-read.ts";
 
 export { NODES_REFS };
@@ -64,16 +65,42 @@ class NodeList {
   readonly runStart: number[] = [];
   readonly runIndex: number[] = [];
   #lastChange = -2;
+  /** Whether every node was added with a change above the one before (then each change is in the list once). */
+  #ascending = true;
 
   add(key: string, change?: number): void {
     const i = this.count++;
     this.ring[i % REF_RING] = key;
     if (change === undefined) return;
     if (change !== this.#lastChange + 1) {
+      if (change <= this.#lastChange) this.#ascending = false;
       this.runStart.push(change);
       this.runIndex.push(i);
     }
     this.#lastChange = change;
+  }
+
+  /**
+   * The list index of the node of `change` (sent nodes only) if it is in the ring, -1 if it is not in the list;
+   * `undefined` when the list cannot say by change (it went back to an earlier change: the key decides then).
+   */
+  indexOfChange(change: number): number | undefined {
+    if (!this.#ascending) return undefined;
+    const starts = this.runStart;
+    let r = starts.length - 1;
+    if (r < 0 || change < starts[0]!) return -1;
+    if (change < starts[r]!) {
+      // The run that starts last at or before `change`.
+      let lo = 0;
+      while (lo < r) {
+        const mid = (lo + r + 1) >> 1;
+        if (starts[mid]! <= change) lo = mid;
+        else r = mid - 1;
+      }
+    }
+    const i = this.runIndex[r]! + (change - starts[r]!);
+    const end = r + 1 < starts.length ? this.runIndex[r + 1]! : this.count;
+    return i < end && i >= this.count - REF_RING ? i : -1;
   }
 
   /**
@@ -202,7 +229,19 @@ export class LinkRefs {
     return this.#sent.recent(i) ?? this.#sent.changeAt(i);
   }
 
-  #tag(link: string): number {
+  /**
+   * The tag of `link`; `stored` is what the storage holds for it, when it says (see `page-links.ts`): the change of
+   * the linked node, found among the nodes sent by number rather than by its key.
+   */
+  #tag(link: string, stored: number | string | undefined): number {
+    if (typeof stored === "number") {
+      const i = this.#sent.indexOfChange(stored);
+      if (i !== undefined) {
+        if (i >= 0) return 2 * (this.#sent.count - i) - 1;
+        const r = this.#received.count === 0 ? undefined : this.#received.placeOf(link);
+        return r === undefined ? 0 : 2 * (r + 1);
+      }
+    }
     const s = this.#sent.placeOf(link);
     if (s !== undefined) return 2 * (this.#sent.count - s) - 1;
     const r = this.#received.placeOf(link);
@@ -212,21 +251,23 @@ export class LinkRefs {
 
   /**
    * One node framed as it goes inside a `NODES_REFS` message (its frame length, then its body, the bytes
-   * {@link LinkRefs.encode} writes for it), noted as sent.
+   * {@link LinkRefs.encode} writes for it), noted as sent; `links`, the page's links by change if the storage gave
+   * them (see `page-links.ts`).
    */
-  frame(node: StoredNode): Uint8Array {
-    const body = this.#measure(node, TAGS);
+  frame(node: StoredNode, links?: PageLinks): Uint8Array {
+    const body = this.#measure(node, TAGS, links === undefined ? undefined : linksOfChange(links, node.change));
     const framed = new Uint8Array(varintLength(body) + body);
     this.#write(node, TAGS, body, framed, 0);
     return framed;
   }
 
-  /** The body size of `node` in a `NODES_REFS` message, its links' tags put in `tags`. */
-  #measure(node: StoredNode, tags: number[]): number {
+  /** The body size of `node` in a `NODES_REFS` message, its links' tags put in `tags` (`stored`: see `#tag`). */
+  #measure(node: StoredNode, tags: number[], stored: readonly (number | string)[] | undefined | null): number {
     const links = node.links;
     let body = 1 + varintLength(links.length) + nodeTailSize(node);
+    const known = stored !== null && stored !== undefined && stored.length === links.length ? stored : undefined;
     for (let i = 0; i < links.length; i++) {
-      const tag = this.#tag(links[i]!);
+      const tag = this.#tag(links[i]!, known?.[i]);
       tags[i] = tag;
       body += tag === 0 ? 1 + 32 : varintLength(tag);
     }
@@ -270,9 +311,10 @@ export class LinkRefs {
   /**
    * Encodes nodes (in the order they go to the peer) into `NODES_REFS` messages, each of at most about `maxBytes`
    * once its nodes are expanded to plain `NODES` (so that the receiver can bound what a message expands to), noting
-   * them as sent.
+   * them as sent. `links`: the links by change of the page the nodes were read from, if the storage gave them
+   * (`pageLinksOf`, see `page-links.ts`).
    */
-  encode(nodes: readonly StoredNode[], maxBytes: number): Uint8Array[] {
+  encode(nodes: readonly StoredNode[], maxBytes: number, links?: PageLinks): Uint8Array[] {
     if (!this.peerTakesRefs) {
       this.sent(nodes);
       return encodeNodesBodies(nodes, maxBytes);
@@ -284,7 +326,7 @@ export class LinkRefs {
     let expanded = 1;
     const tags = TAGS;
     for (const node of nodes) {
-      const body = this.#measure(node, tags);
+      const body = this.#measure(node, tags, links === undefined ? undefined : linksOfChange(links, node.change));
       const plain = nodeWireSize(node);
       if (at > 1 && expanded + plain > maxBytes) {
         out.push(buf.slice(0, at));

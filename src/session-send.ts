@@ -13,6 +13,7 @@ import type { Plan } from "./session-types.ts";
 import { encodeMessage, encodeNodesBodies, type Hello, nodeWireSize } from "./wire.ts";
 import type { LinkRefs } from "./link-refs.ts";
 import type { EncodedPages } from "./encoded-pages.ts";
+import { type PageLinks, pageLinksOf } from "./page-links.ts";
 
 /** The most bytes of nodes packed into one NODES message. */
 const NODES_MESSAGE_BYTES = 64 * 1024;
@@ -64,6 +65,8 @@ export class Outbox {
   readonly sentEarly: Set<string> = new Set();
   /** Whether the peer had credited every byte sent when SYNCED went (it then sends no ACK). */
   syncedCredited = false;
+  /** The links by change of the latest page read, if the storage gave them (`page-links.ts`): for the encoder. */
+  #pageLinks: PageLinks | undefined;
   readonly #log: LogHandle;
   readonly #read: (since: number, until: number, limit: number) => Promise<StoredNode[]>;
 
@@ -166,7 +169,7 @@ export class Outbox {
   /** Encodes nodes into NODES messages for the peer, counting them. */
   encode(nodes: StoredNode[], live: boolean, peerMaxFrame: number, stats: ReplicationStats): Uint8Array[] {
     const max = this.#messageBytes(peerMaxFrame);
-    const bodies = this.refs?.encode(nodes, max) ?? encodeNodesBodies(nodes, max);
+    const bodies = this.refs?.encode(nodes, max, this.#pageLinks) ?? encodeNodesBodies(nodes, max);
     for (const body of bodies) this.sentBytes += body.length;
     stats.nodesSent += nodes.length;
     if (live) this.unacked.push([this.sentBytes, nodes[nodes.length - 1]!.change]);
@@ -218,6 +221,7 @@ export class Outbox {
       if (plan.since >= snapshot) return [];
       const page = await this.#read(plan.since, snapshot, PAGE);
       if (page.length === 0) return [];
+      this.#pageLinks = pageLinksOf(page);
       plan.since = page[page.length - 1]!.change;
       this.buffer = page.filter((node) =>
         !plan.skip.has(node.change) && (plan.filter === undefined || plan.filter.has(node.key))
@@ -234,6 +238,7 @@ export class Outbox {
       if (this.liveCursor >= until || log.closed) return [];
       const page = await this.#read(this.liveCursor, until, PAGE);
       if (page.length === 0) return [];
+      this.#pageLinks = pageLinksOf(page);
       this.liveCursor = page[page.length - 1]!.change;
       this.buffer = page.filter((node) => !fromPeer.has(node.change));
     }

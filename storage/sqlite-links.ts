@@ -10,6 +10,7 @@
  */
 
 import { HEX_BYTES } from "../src/hex.ts";
+import { hexOf } from "../src/wire-read.ts";
 import { nibble } from "./sqlite-prefix.ts";
 
 /**
@@ -63,6 +64,34 @@ export function decodeLinks(change: number, hex: string): (number | string)[] {
       if (at >= hex.length) throw new TypeError(`The stored links of node ${change} are cut short`);
       byte = nibble(hex.charCodeAt(at)) * 16 + nibble(hex.charCodeAt(at + 1));
       at += 2;
+    }
+    distance += byte * scale;
+    out.push(change - distance);
+  }
+  return out;
+}
+
+/**
+ * Decodes the stored links of node `change` from their bytes, `bytes` from `at` up to `end`, as
+ * {@link decodeLinks} does from their hex. Throws a `TypeError` on a malformed column.
+ */
+export function decodeLinkBytes(change: number, bytes: Uint8Array, at: number, end: number): (number | string)[] {
+  const out: (number | string)[] = [];
+  while (at < end) {
+    let byte = bytes[at++]!;
+    if (byte === 0) {
+      if (at + 32 > end) throw new TypeError(`The stored links of node ${change} are cut short`);
+      out.push(hexOf(bytes, at, 32));
+      at += 32;
+      continue;
+    }
+    let distance = 0;
+    let scale = 1;
+    while (byte >= 128) {
+      distance += (byte - 128) * scale;
+      scale *= 128;
+      if (at >= end) throw new TypeError(`The stored links of node ${change} are cut short`);
+      byte = bytes[at++]!;
     }
     distance += byte * scale;
     out.push(change - distance);

@@ -1,16 +1,49 @@
 /**
- * The read side of `SqliteStorage`: node rows (in the column order of `SQL.readUp`) turned into stored nodes, their
- * link references resolved back to keys and chunked values put together.
+ * The read side of `SqliteStorage`: node rows (in the column order of `SQL.readUp`) or a page packed into one row
+ * (`SQL.readUpPacked`) turned into stored nodes, their link references resolved back to keys and chunked values
+ * put together.
  *
  * @module
  */
 import { StorageError } from "../src/errors.ts";
 import type { StoredNode } from "../src/node.ts";
+import { withPageLinks } from "../src/page-links.ts";
 import { concatBytes } from "../src/wire.ts";
 import type { SqliteDriver, SqliteRow } from "./sqlite-driver.ts";
-import { decodeLinks } from "./sqlite-links.ts";
+import { decodeLinkBytes, decodeLinks } from "./sqlite-links.ts";
 import { bytesOf } from "./sqlite-rows.ts";
 import { SQL } from "./sqlite-schema.ts";
+
+/** The columns of a page's nodes, in page order: what both ways of reading a page produce. */
+interface Columns {
+  changes: number[];
+  keys: string[];
+  /** Each node's stored links (change numbers or keys), `undefined` for a node without links. */
+  refs: ((number | string)[] | undefined)[];
+  /** Each node's value, `null` when it is stored in chunks. */
+  values: (Uint8Array | null)[];
+  /** Each signed node's identity and signature (hex, one after the other), `undefined` for others. */
+  signed: (string | undefined)[];
+}
+
+/**
+ * One page of nodes after change `since` up to `until` (at most `limit`, -1 for all), in change order or, with
+ * `reverse`, from `until` down: read as one packed row (see `SQL.readUpPacked`), or row by row when that row does
+ * not add up (see {@link unpack}).
+ */
+export function readPage(
+  db: SqliteDriver,
+  reverse: boolean,
+  since: number,
+  until: number,
+  limit: number,
+): StoredNode[] {
+  const row = db.get(reverse ? SQL.readDownPacked : SQL.readUpPacked, since, until, limit);
+  if (row === undefined || row[0] === null || row[0] === undefined) return [];
+  const columns = unpack(row, reverse, since, until, limit);
+  if (columns !== undefined) return assemble(db, columns);
+  return nodesOf(db, db.all(reverse ? SQL.readDown : SQL.readUp, since, until, limit));
+}
 
 /**
  * The nodes of `rows` (in `COLUMNS` order), their links resolved to keys: from the page itself, or with one
@@ -18,22 +51,131 @@ import { SQL } from "./sqlite-schema.ts";
  */
 export function nodesOf(db: SqliteDriver, rows: readonly SqliteRow[]): StoredNode[] {
   const count = rows.length;
+  const columns: Columns = {
+    changes: new Array(count),
+    keys: new Array(count),
+    refs: new Array(count),
+    values: new Array(count),
+    signed: new Array(count),
+  };
+  for (let i = 0; i < count; i++) {
+    const row = rows[i]!;
+    const change = Number(row[0]);
+    columns.changes[i] = change;
+    columns.keys[i] = row[1] as string;
+    const hex = row[2] as string;
+    columns.refs[i] = hex.length === 0 ? undefined : decodeLinks(change, hex);
+    const raw = row[3];
+    columns.values[i] = raw === null || raw === undefined ? null : bytesOf(raw);
+    const signed = row[4];
+    columns.signed[i] = typeof signed === "string" ? signed : undefined;
+  }
+  return assemble(db, columns);
+}
+
+/** The digits of the decimal integer that starts at `at` of `text` (an optional minus sign first), up to `,`. */
+const number = { value: 0, end: 0 };
+function numberAt(text: string, at: number): void {
+  const negative = text.charCodeAt(at) === 45;
+  if (negative) at++;
+  let value = 0;
+  let code = text.charCodeAt(at);
+  const start = at;
+  while (code >= 48 && code <= 57) {
+    value = value * 10 + (code - 48);
+    code = text.charCodeAt(++at);
+  }
+  number.value = at === start ? NaN : negative ? -value : value;
+  number.end = at;
+}
+
+/**
+ * The columns of a packed page row: `change,links length,value length` of each node in one list, the keys' hex
+ * one after the other, the links' bytes one after the other, the values' bytes one after the other (none for a
+ * chunked value, whose length is -1), and `change` then identity and signature hex of each signed node. SQLite
+ * concatenates an aggregate's rows in the order its subquery gives them, which is not a documented promise:
+ * `undefined` unless the changes run in the asked order within the range and every length adds up, so that the
+ * caller reads the page row by row instead.
+ */
+function unpack(row: SqliteRow, reverse: boolean, since: number, until: number, limit: number): Columns | undefined {
+  const list = row[0];
+  const keyText = row[1];
+  const linkBytes = bytesOf(row[2]);
+  const valueBytes = bytesOf(row[3]);
+  const signedList = row[4];
+  if (typeof list !== "string" || typeof keyText !== "string") return undefined;
+  const changes: number[] = [];
+  const linkEnds: number[] = [];
+  const values: (Uint8Array | null)[] = [];
+  let linksAt = 0;
+  let valuesAt = 0;
+  let last = reverse ? until + 1 : since;
+  for (let at = 0; at < list.length; at = number.end + 1) {
+    numberAt(list, at);
+    const change = number.value;
+    if (!(reverse ? change < last && change > since : change > last && change <= until)) return undefined;
+    last = change;
+    if (list.charCodeAt(number.end) !== 44) return undefined;
+    numberAt(list, number.end + 1);
+    const links = number.value;
+    if (!(links >= 0) || list.charCodeAt(number.end) !== 44) return undefined;
+    numberAt(list, number.end + 1);
+    const size = number.value;
+    if (!(size >= -1) || (number.end < list.length && list.charCodeAt(number.end) !== 44)) return undefined;
+    changes.push(change);
+    linksAt += links;
+    linkEnds.push(linksAt);
+    if (size < 0) values.push(null);
+    else {
+      if (valuesAt + size > valueBytes.length) return undefined;
+      values.push(valueBytes.subarray(valuesAt, valuesAt + size));
+      valuesAt += size;
+    }
+  }
+  const count = changes.length;
+  if (
+    (limit >= 0 && count > limit) || keyText.length !== 64 * count || linksAt !== linkBytes.length ||
+    valuesAt !== valueBytes.length
+  ) return undefined;
+  const keys: string[] = new Array(count);
+  const refs: ((number | string)[] | undefined)[] = new Array(count);
+  const signed: (string | undefined)[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    keys[i] = keyText.slice(64 * i, 64 * i + 64);
+    const from = i === 0 ? 0 : linkEnds[i - 1]!;
+    refs[i] = from === linkEnds[i] ? undefined : decodeLinkBytes(changes[i]!, linkBytes, from, linkEnds[i]!);
+  }
+  if (typeof signedList === "string") {
+    // Each entry: the change, then 192 hex characters (identity, signature); none holds a comma.
+    let i = 0;
+    for (let at = 0; at < signedList.length; at = number.end + 193) {
+      numberAt(signedList, at);
+      const change = number.value;
+      while (i < count && changes[i] !== change) i++;
+      if (i === count || number.end + 192 > signedList.length) return undefined;
+      signed[i] = signedList.slice(number.end, number.end + 192);
+      if (number.end + 192 < signedList.length && signedList.charCodeAt(number.end + 192) !== 44) return undefined;
+    }
+  }
+  return { changes, keys, refs, values, signed };
+}
+
+/** The nodes of `columns`, links resolved to keys and chunked values read. */
+function assemble(db: SqliteDriver, columns: Columns): StoredNode[] {
+  const { changes, keys: pageKeys, refs } = columns;
+  const count = changes.length;
   if (count === 0) return [];
-  // A page is a run of consecutive changes (up or down): a link into it is found by arithmetic.
-  const first = Number(rows[0]![0]);
-  const step = count > 1 && Number(rows[1]![0]) < first ? -1 : 1;
+  // A page is usually a run of consecutive changes (up or down): a link into it is found by arithmetic.
+  const first = changes[0]!;
+  const step = count > 1 && changes[1]! < first ? -1 : 1;
   const inPage = (change: number): string | undefined => {
     const i = (change - first) * step;
-    const row = i >= 0 && i < count ? rows[i]! : undefined;
-    return row !== undefined && Number(row[0]) === change ? row[1] as string : undefined;
+    return i >= 0 && i < count && changes[i] === change ? pageKeys[i] : undefined;
   };
-  let refs: (number | string)[][] | undefined;
   let outside: Set<number> | undefined;
   for (let i = 0; i < count; i++) {
-    const hex = rows[i]![2] as string;
-    if (hex.length === 0) continue;
-    const links = decodeLinks(Number(rows[i]![0]), hex);
-    (refs ??= new Array(count))[i] = links;
+    const links = refs[i];
+    if (links === undefined) continue;
     for (const link of links) {
       if (typeof link === "number" && inPage(link) === undefined) (outside ??= new Set()).add(link);
     }
@@ -50,9 +192,8 @@ export function nodesOf(db: SqliteDriver, rows: readonly SqliteRow[]): StoredNod
   }
   const nodes: StoredNode[] = new Array(count);
   for (let i = 0; i < count; i++) {
-    const row = rows[i]!;
-    const change = Number(row[0]);
-    const stored = refs?.[i];
+    const change = changes[i]!;
+    const stored = refs[i];
     let links: string[] = [];
     if (stored !== undefined) {
       links = new Array(stored.length);
@@ -68,15 +209,15 @@ export function nodesOf(db: SqliteDriver, rows: readonly SqliteRow[]): StoredNod
         links[j] = key;
       }
     }
-    const raw = row[3];
-    const value = raw === null || raw === undefined ? chunkedValue(db, change) : bytesOf(raw);
-    const key = row[1] as string;
-    const signed = row[4];
-    nodes[i] = typeof signed !== "string"
+    const value = columns.values[i] ?? chunkedValue(db, change);
+    const key = pageKeys[i]!;
+    const signed = columns.signed[i];
+    nodes[i] = signed === undefined
       ? { key, links, value, change }
       : { key, links, value, change, identity: signed.slice(0, 64), signature: signed.slice(64) };
   }
-  return nodes;
+  // The links as change numbers ride along: a session's encoder finds them among the nodes it sent by number.
+  return withPageLinks(nodes, { changes, refs });
 }
 
 function chunkedValue(db: SqliteDriver, change: number): Uint8Array {

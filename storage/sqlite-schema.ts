@@ -82,6 +82,19 @@ const INFO_DDL = "CREATE TABLE IF NOT EXISTS hyperlog_info (name TEXT PRIMARY KE
 /** Columns of a node as hyperlog reads them: SQLite turns the byte columns into hex, cheaper than JS would. */
 const COLUMNS = "change, lower(hex(key)), lower(hex(links)), value, " +
   "CASE WHEN identity IS NULL THEN NULL ELSE lower(hex(identity || signature)) END";
+/**
+ * A page of nodes packed into one row (see `unpack` in `sqlite-read.ts`): one list of `change,links length,value
+ * length` per node, the keys as hex, the links' and values' bytes concatenated (a blob per page, not per node:
+ * drivers make a buffer for each blob they return), and the signed nodes' changes with their identity and signature.
+ * A chunked value (NULL) adds no bytes and its length is -1. `group_concat` of a blob keeps its bytes (a UTF-8
+ * database's text of a blob is the blob itself) and `CAST(... AS BLOB)` gives them back as they were.
+ */
+const PACKED = "SELECT group_concat(change || ',' || length(links) || ',' || " +
+  "coalesce(length(CAST(value AS BLOB)), -1), ','), group_concat(lower(hex(key)), ''), " +
+  "CAST(group_concat(links, '') AS BLOB), CAST(group_concat(value, '') AS BLOB), " +
+  "group_concat(CASE WHEN identity IS NULL THEN NULL ELSE change || lower(hex(identity || signature)) END, ',') " +
+  "FROM (SELECT change, key, links, value, identity, signature FROM hyperlog_nodes " +
+  "WHERE change > ? AND change <= ? ORDER BY change";
 const INSERT_ROW = "(?, unhex(?), unhex(?), ?, unhex(?), unhex(?))";
 /** A row of an unsigned node: no identity and signature to bind (a third fewer parameters). */
 const INSERT_PLAIN_ROW = "(?, unhex(?), unhex(?), ?, NULL, NULL)";
@@ -138,6 +151,10 @@ export const SQL = /* @__PURE__ */ (() =>
     heads: "SELECT lower(hex(n.key)) FROM hyperlog_heads AS h JOIN hyperlog_nodes AS n ON n.change = h.change",
     readUp: `SELECT ${COLUMNS} FROM hyperlog_nodes WHERE change > ? AND change <= ? ORDER BY change LIMIT ?`,
     readDown: `SELECT ${COLUMNS} FROM hyperlog_nodes WHERE change > ? AND change <= ? ORDER BY change DESC LIMIT ?`,
+    /** A page of `readUp` packed into one row (see `PACKED`). */
+    readUpPacked: `${PACKED} LIMIT ?)`,
+    /** A page of `readDown` packed into one row (see `PACKED`). */
+    readDownPacked: `${PACKED} DESC LIMIT ?)`,
     chunks: "SELECT data FROM hyperlog_chunks WHERE change = ? ORDER BY seq",
     insertChunk: "INSERT INTO hyperlog_chunks (change, seq, data) VALUES (?, ?, ?)",
     deleteHeads: "DELETE FROM hyperlog_heads WHERE change IN (SELECT value FROM json_each(?))",

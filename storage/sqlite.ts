@@ -46,7 +46,7 @@ import {
 import { wasChecked } from "../src/checked-commits.ts";
 import { commitNodes, type Inserts, inserts, lengthOf, lookup } from "./sqlite-commit.ts";
 import { RecentKeys } from "./sqlite-keys.ts";
-import { nodesOf } from "./sqlite-read.ts";
+import { nodesOf, readPage } from "./sqlite-read.ts";
 import { keyPrefix } from "./sqlite-prefix.ts";
 import { checkNode, checkValue, isKey, jsonChunks, text, UTF8 } from "./sqlite-rows.ts";
 import {
@@ -295,7 +295,7 @@ export class SqliteStorage implements Storage {
       const until = Math.min(range.until, Number.MAX_SAFE_INTEGER);
       if (!(range.limit > 0) || until <= since) return [];
       const limit = range.limit === Infinity ? -1 : Math.floor(range.limit);
-      return nodesOf(this.driver, this.driver.all(range.reverse ? SQL.readDown : SQL.readUp, since, until, limit));
+      return readPage(this.driver, range.reverse, since, until, limit);
     });
   }
 
