@@ -182,6 +182,46 @@ export function storageConformanceCases(target: ConformanceTarget): ConformanceC
     await s.close();
   });
 
+  it("reads pages of mixed nodes byte for byte, both ways, at every limit: every byte value, empty, signed, chunked", async () => {
+    const s = await open();
+    const bytes = (...values: number[]) => new Uint8Array(values);
+    const every = new Uint8Array(256).map((_, i) => i);
+    // Over a Durable Object's 1 MiB blob limit: stored in chunks there.
+    const big = new Uint8Array(1536 * 1024).map((_, i) => (i * 13 + 7) & 255);
+    const sign = (node: StoredNode, byte: string): StoredNode => ({
+      ...node,
+      identity: byte.repeat(32),
+      signature: `${byte[1]}${byte[0]}`.repeat(64),
+    });
+    const a = makeStoredNode([], every, 1);
+    const b = makeStoredNode([a.key], new Uint8Array(0), 2);
+    // Not UTF-8, NUL bytes, and a dangling link (stored as its key).
+    const c = sign(makeStoredNode([b.key, "ee".repeat(32)], bytes(0xff, 0xfe, 0, 0xc3, 0x28, 0), 3), "a1");
+    const d = makeStoredNode([], big, 4);
+    const e = sign(makeStoredNode([d.key, a.key], bytes(0, 0, 0), 5), "b2");
+    const f = makeStoredNode([e.key, c.key], bytes(0xed, 0xa0, 0x80), 6);
+    const g = sign(makeStoredNode([f.key], new Uint8Array(0), 7), "c3");
+    const nodes = [a, b, c, d, e, f, g];
+    await s.commit(nodes.slice(0, 3));
+    await s.commit(nodes.slice(3));
+    const same = (page: StoredNode[], expected: StoredNode[]) => {
+      assert.deepEqual(page.map((n) => n.change), expected.map((n) => n.change));
+      for (let i = 0; i < page.length; i++) sameNode(page[i], expected[i]!);
+    };
+    same(await readAll(s), nodes);
+    same(await readAll(s, true), [...nodes].reverse());
+    for (let limit = 1; limit <= nodes.length; limit++) {
+      for (let since = 0; since < nodes.length; since += limit) {
+        same(await s.read({ since, until: Infinity, limit, reverse: false }), nodes.slice(since, since + limit));
+        const until = nodes.length - since;
+        const down = nodes.slice(Math.max(0, until - limit), until).reverse();
+        same(await s.read({ since: 0, until, limit, reverse: true }), down);
+      }
+    }
+    same(await s.read({ since: 2, until: 5, limit: 10, reverse: true }), [e, d, c]);
+    await s.close();
+  });
+
   it("refuses a commit with a gap or a wrong start in change numbers, and stores none of it", async () => {
     const s = await open();
     const nodes = chain(3);

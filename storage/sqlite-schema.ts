@@ -89,11 +89,11 @@ const COLUMNS = "change, lower(hex(key)), lower(hex(links)), value, " +
  * A chunked value (NULL) adds no bytes and its length is -1. `group_concat` of a blob keeps its bytes (a UTF-8
  * database's text of a blob is the blob itself) and `CAST(... AS BLOB)` gives them back as they were.
  */
-const PACKED = "SELECT group_concat(change || ',' || length(links) || ',' || " +
+const PACKED_COLUMNS = "SELECT group_concat(change || ',' || length(links) || ',' || " +
   "coalesce(length(CAST(value AS BLOB)), -1), ','), group_concat(lower(hex(key)), ''), " +
   "CAST(group_concat(links, '') AS BLOB), CAST(group_concat(value, '') AS BLOB), " +
-  "group_concat(CASE WHEN identity IS NULL THEN NULL ELSE change || lower(hex(identity || signature)) END, ',') " +
-  "FROM (SELECT change, key, links, value, identity, signature FROM hyperlog_nodes " +
+  "group_concat(CASE WHEN identity IS NULL THEN NULL ELSE change || lower(hex(identity || signature)) END, ',') ";
+const PACKED = PACKED_COLUMNS + "FROM (SELECT change, key, links, value, identity, signature FROM hyperlog_nodes " +
   "WHERE change > ? AND change <= ? ORDER BY change";
 const INSERT_ROW = "(?, unhex(?), unhex(?), ?, unhex(?), unhex(?))";
 /** A row of an unsigned node: no identity and signature to bind (a third fewer parameters). */
@@ -151,6 +151,11 @@ export const SQL = /* @__PURE__ */ (() =>
     heads: "SELECT lower(hex(n.key)) FROM hyperlog_heads AS h JOIN hyperlog_nodes AS n ON n.change = h.change",
     readUp: `SELECT ${COLUMNS} FROM hyperlog_nodes WHERE change > ? AND change <= ? ORDER BY change LIMIT ?`,
     readDown: `SELECT ${COLUMNS} FROM hyperlog_nodes WHERE change > ? AND change <= ? ORDER BY change DESC LIMIT ?`,
+    /**
+     * The nodes of a range of changes packed into one row (see `PACKED`) straight off the table, with no subquery
+     * to order and limit them (a quarter cheaper): for a range no bigger than the page (changes are dense).
+     */
+    readRangePacked: `${PACKED_COLUMNS}FROM hyperlog_nodes WHERE change > ? AND change <= ?`,
     /** A page of `readUp` packed into one row (see `PACKED`). */
     readUpPacked: `${PACKED} LIMIT ?)`,
     /** A page of `readDown` packed into one row (see `PACKED`). */
