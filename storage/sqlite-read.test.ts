@@ -125,6 +125,25 @@ describe(`SqliteStorage: page reads (${runtime})`, () => {
     await storage.close();
   });
 
+  it("reads a page bigger than one packed row holds (4 096 nodes) in several, as one page", async () => {
+    const inner = (await openSqlite(":memory:")).driver;
+    const { driver, asked } = tampered(inner, (row) => row);
+    const storage = new SqliteStorage(driver);
+    const nodes: StoredNode[] = [];
+    for (let i = 1; i <= 10_000; i++) {
+      nodes.push(makeStoredNode(i === 1 ? [] : [nodes[i - 2]!.key], new Uint8Array([i & 255, i >> 8]), i));
+    }
+    for (let at = 0; at < nodes.length; at += 2500) await storage.commit(nodes.slice(at, at + 2500));
+    asked.length = 0;
+    sameNodes(await storage.read({ since: 0, until: Infinity, limit: Infinity, reverse: false }), nodes);
+    assert.equal(asked.filter((sql) => sql.includes("group_concat")).length, 3);
+    sameNodes(await storage.read({ since: 500, until: 9800, limit: 9000, reverse: true }), nodes.slice(800, 9800).reverse());
+    const page = await storage.read({ since: 100, until: Infinity, limit: 5000, reverse: false });
+    sameNodes(page, nodes.slice(100, 5100));
+    assert.deepEqual(pageLinksOf(page)!.changes, page.map((n) => n.change));
+    await storage.close();
+  });
+
   it("a page carries its links by change, for the session's encoder", async () => {
     const storage = await openSqlite(":memory:");
     const nodes = mixed();

@@ -26,11 +26,12 @@ interface Columns {
   signed: (string | undefined)[];
 }
 
+/** The most nodes one packed row holds: a bigger page is read as several (SQLite and the runtimes cap a string). */
+const PACKED_MAX = 4096;
+
 /**
  * One page of nodes after change `since` up to `until` (at most `limit`, -1 for all), in change order or, with
- * `reverse`, from `until` down: read as one packed row (see `SQL.readUpPacked`), or row by row when that row does
- * not add up (see {@link unpack}). Changes are dense (one per node, from 1), so a page is usually the range of
- * `limit` changes at its start (or, in reverse, its end), read with the cheaper `SQL.readRangePacked`.
+ * `reverse`, from `until` down, read as packed rows of up to {@link PACKED_MAX} nodes (see {@link pageColumns}).
  */
 export function readPage(
   db: SqliteDriver,
@@ -39,22 +40,47 @@ export function readPage(
   until: number,
   limit: number,
 ): StoredNode[] {
-  if (limit > 0) {
-    const from = reverse ? Math.max(since, until - limit) : since;
-    const to = reverse ? until : Math.min(until, since + limit);
-    const row = db.get(SQL.readRangePacked, from, to);
-    const columns = row === undefined ? undefined : unpack(row, false, from, to, -1);
-    // A range that holds `limit` nodes, or all the asked range holds, is the page; else the page's changes have gaps.
-    if (columns !== undefined && (columns.changes.length === limit || (reverse ? from === since : to === until))) {
-      if (reverse) for (const column of Object.values(columns)) column.reverse();
-      return assemble(db, columns);
+  let columns: Columns | undefined;
+  let left = limit < 0 ? Infinity : limit;
+  while (left > 0 && until > since) {
+    const asked = Math.min(left, PACKED_MAX);
+    const part = pageColumns(db, reverse, since, until, asked);
+    const count = part.changes.length;
+    if (columns === undefined) columns = part;
+    else {
+      for (const name of ["changes", "keys", "refs", "values", "signed"] as const) {
+        (columns[name] as unknown[]).push(...part[name]);
+      }
     }
+    if (count < asked) break;
+    left -= count;
+    const last = part.changes[count - 1]!;
+    if (reverse) until = last - 1;
+    else since = last;
+  }
+  return columns === undefined ? [] : assemble(db, columns);
+}
+
+/**
+ * The columns of one page of at most `limit` (> 0) nodes: one packed row (see `SQL.readUpPacked`), or row by row
+ * when that row does not add up (see {@link unpack}). Changes are dense (one per node, from 1), so a page is usually
+ * the range of `limit` changes at its start (or, in reverse, its end), read with the cheaper `SQL.readRangePacked`.
+ */
+function pageColumns(db: SqliteDriver, reverse: boolean, since: number, until: number, limit: number): Columns {
+  const from = reverse ? Math.max(since, until - limit) : since;
+  const to = reverse ? until : Math.min(until, since + limit);
+  const range = db.get(SQL.readRangePacked, from, to);
+  const columns = range === undefined ? undefined : unpack(range, false, from, to, -1);
+  // A range that holds `limit` nodes, or all there is in the asked range, is the page; else its changes have gaps.
+  const all = range !== undefined &&
+    (reverse ? from === since || Number(range[5]) > from : to === until || Number(range[6]) <= to);
+  if (columns !== undefined && (columns.changes.length === limit || all)) {
+    if (reverse) for (const column of Object.values(columns)) column.reverse();
+    return columns;
   }
   const row = db.get(reverse ? SQL.readDownPacked : SQL.readUpPacked, since, until, limit);
-  if (row === undefined || row[0] === null || row[0] === undefined) return [];
-  const columns = unpack(row, reverse, since, until, limit);
-  if (columns !== undefined) return assemble(db, columns);
-  return nodesOf(db, db.all(reverse ? SQL.readDown : SQL.readUp, since, until, limit));
+  const packed = row === undefined ? undefined : unpack(row, reverse, since, until, limit);
+  return packed ?? columnsOf(db.all(reverse ? SQL.readDown : SQL.readUp, since, until, limit));
 }
 
 /**
@@ -62,6 +88,11 @@ export function readPage(
  * statement for the distinct changes it links to outside itself.
  */
 export function nodesOf(db: SqliteDriver, rows: readonly SqliteRow[]): StoredNode[] {
+  return assemble(db, columnsOf(rows));
+}
+
+/** The columns of `rows` (in `COLUMNS` order). */
+function columnsOf(rows: readonly SqliteRow[]): Columns {
   const count = rows.length;
   const columns: Columns = {
     changes: new Array(count),
@@ -82,7 +113,7 @@ export function nodesOf(db: SqliteDriver, rows: readonly SqliteRow[]): StoredNod
     const signed = row[4];
     columns.signed[i] = typeof signed === "string" ? signed : undefined;
   }
-  return assemble(db, columns);
+  return columns;
 }
 
 /** The digits of the decimal integer that starts at `at` of `text` (an optional minus sign first), up to `,`. */

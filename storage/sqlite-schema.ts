@@ -153,9 +153,11 @@ export const SQL = /* @__PURE__ */ (() =>
     readDown: `SELECT ${COLUMNS} FROM hyperlog_nodes WHERE change > ? AND change <= ? ORDER BY change DESC LIMIT ?`,
     /**
      * The nodes of a range of changes packed into one row (see `PACKED`) straight off the table, with no subquery
-     * to order and limit them (a quarter cheaper): for a range no bigger than the page (changes are dense).
+     * to order and limit them (a quarter cheaper): for a range no bigger than the page (changes are dense). Then the
+     * lowest and highest change stored, which say whether a range that holds fewer nodes than the page is all there is.
      */
-    readRangePacked: `${PACKED_COLUMNS}FROM hyperlog_nodes WHERE change > ? AND change <= ?`,
+    readRangePacked: `${PACKED_COLUMNS}, (SELECT min(change) FROM hyperlog_nodes), ` +
+      "(SELECT max(change) FROM hyperlog_nodes) FROM hyperlog_nodes WHERE change > ? AND change <= ?",
     /** A page of `readUp` packed into one row (see `PACKED`). */
     readUpPacked: `${PACKED} LIMIT ?)`,
     /** A page of `readDown` packed into one row (see `PACKED`). */
