@@ -81,26 +81,17 @@ class NodeList {
   }
 
   /**
-   * The list index of the node of `change` (sent nodes only) if it is in the ring, -1 if it is not in the list;
-   * `undefined` when the list cannot say by change (it went back to an earlier change: the key decides then).
+   * The list index of the node of `change` (sent nodes only) if it is in the ring and the last run of changes, -1 if
+   * it is not in the ring or was not sent, `undefined` when only its key can tell (an earlier run).
    */
   indexOfChange(change: number): number | undefined {
-    if (!this.#ascending) return undefined;
-    const starts = this.runStart;
-    let r = starts.length - 1;
-    if (r < 0 || change < starts[0]!) return -1;
-    if (change < starts[r]!) {
-      // The run that starts last at or before `change`.
-      let lo = 0;
-      while (lo < r) {
-        const mid = (lo + r + 1) >> 1;
-        if (starts[mid]! <= change) lo = mid;
-        else r = mid - 1;
-      }
-    }
-    const i = this.runIndex[r]! + (change - starts[r]!);
-    const end = r + 1 < starts.length ? this.runIndex[r + 1]! : this.count;
-    return i < end && i >= this.count - REF_RING ? i : -1;
+    const r = this.runStart.length - 1;
+    if (r < 0) return -1;
+    const first = this.runStart[r]!;
+    // Past the last run: not sent, unless the list went back to earlier changes before.
+    const i = this.runIndex[r]! + change - first;
+    if (change < first || (i >= this.count && !this.#ascending)) return undefined;
+    return i < this.count && i >= this.count - REF_RING ? i : -1;
   }
 
   /**

@@ -89,12 +89,14 @@ const COLUMNS = "change, lower(hex(key)), lower(hex(links)), value, " +
  * A chunked value (NULL) adds no bytes and its length is -1. `group_concat` of a blob keeps its bytes (a UTF-8
  * database's text of a blob is the blob itself) and `CAST(... AS BLOB)` gives them back as they were.
  */
-const PACKED_COLUMNS = "SELECT group_concat(change || ',' || length(links) || ',' || " +
+const PACKED_COLUMNS = /* @__PURE__ */ (() =>
+  "SELECT group_concat(change || ',' || length(links) || ',' || " +
   "coalesce(length(CAST(value AS BLOB)), -1), ','), group_concat(lower(hex(key)), ''), " +
   "CAST(group_concat(links, '') AS BLOB), CAST(group_concat(value, '') AS BLOB), " +
-  "group_concat(CASE WHEN identity IS NULL THEN NULL ELSE change || lower(hex(identity || signature)) END, ',') ";
-const PACKED = PACKED_COLUMNS + "FROM (SELECT change, key, links, value, identity, signature FROM hyperlog_nodes " +
-  "WHERE change > ? AND change <= ? ORDER BY change";
+  "group_concat(CASE WHEN identity IS NULL THEN NULL ELSE change || lower(hex(identity || signature)) END, ',') ")();
+const PACKED = /* @__PURE__ */ (() =>
+  PACKED_COLUMNS + "FROM (SELECT change, key, links, value, identity, signature FROM hyperlog_nodes " +
+  "WHERE change > ? AND change <= ? ORDER BY change")();
 const INSERT_ROW = "(?, unhex(?), unhex(?), ?, unhex(?), unhex(?))";
 /** A row of an unsigned node: no identity and signature to bind (a third fewer parameters). */
 const INSERT_PLAIN_ROW = "(?, unhex(?), unhex(?), ?, NULL, NULL)";
