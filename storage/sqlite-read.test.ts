@@ -66,13 +66,16 @@ describe(`SqliteStorage: page reads (${runtime})`, () => {
     await storage.close();
   });
 
-  it("reads the page row by row when the packed row is out of order or does not add up, with the same nodes", async () => {
+  it("reads the page row by row when the packed row fails, is out of order or does not add up, with the same nodes", async () => {
     const nodes = mixed();
     const tamperings: [string, (row: SqliteRow) => SqliteRow][] = [
       ["changes out of order", (row) => {
         const entries = String(row[0]).match(/\d+,\d+,-?\d+/g)!;
         if (entries.length > 1) [entries[0], entries[1]] = [entries[1]!, entries[0]!];
         return [entries.join(","), ...row.slice(1)];
+      }],
+      ["too big for one string", () => {
+        throw new Error("string or blob too big");
       }],
       ["a value byte short", (row) => [...row.slice(0, 3), (row[3] as Uint8Array).subarray(1), ...row.slice(4)]],
       ["a key short", (row) => [...row.slice(0, 1), String(row[1]).slice(2), ...row.slice(2)]],

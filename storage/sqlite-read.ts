@@ -67,20 +67,26 @@ export function readPage(
  * the range of `limit` changes at its start (or, in reverse, its end), read with the cheaper `SQL.readRangePacked`.
  */
 function pageColumns(db: SqliteDriver, reverse: boolean, since: number, until: number, limit: number): Columns {
-  const from = reverse ? Math.max(since, until - limit) : since;
-  const to = reverse ? until : Math.min(until, since + limit);
-  const range = db.get(SQL.readRangePacked, from, to);
-  const columns = range === undefined ? undefined : unpack(range, false, from, to, -1);
-  // A range that holds `limit` nodes, or all there is in the asked range, is the page; else its changes have gaps.
-  const all = range !== undefined &&
-    (reverse ? from === since || Number(range[5]) > from : to === until || Number(range[6]) <= to);
-  if (columns !== undefined && (columns.changes.length === limit || all)) {
-    if (reverse) for (const column of Object.values(columns)) column.reverse();
-    return columns;
+  try {
+    const from = reverse ? Math.max(since, until - limit) : since;
+    const to = reverse ? until : Math.min(until, since + limit);
+    const range = db.get(SQL.readRangePacked, from, to);
+    const columns = range === undefined ? undefined : unpack(range, false, from, to, -1);
+    // A range that holds `limit` nodes, or all there is in the asked range, is the page; else its changes have gaps.
+    const all = range !== undefined &&
+      (reverse ? from === since || Number(range[5]) > from : to === until || Number(range[6]) <= to);
+    if (columns !== undefined && (columns.changes.length === limit || all)) {
+      if (reverse) for (const column of Object.values(columns)) column.reverse();
+      return columns;
+    }
+    const row = db.get(reverse ? SQL.readDownPacked : SQL.readUpPacked, since, until, limit);
+    const packed = row === undefined ? undefined : unpack(row, reverse, since, until, limit);
+    if (packed !== undefined) return packed;
+  } catch {
+    // A page whose values together pass SQLite's largest string (1 GB by default) cannot be packed: read by rows,
+    // which throw the error themselves if it was another.
   }
-  const row = db.get(reverse ? SQL.readDownPacked : SQL.readUpPacked, since, until, limit);
-  const packed = row === undefined ? undefined : unpack(row, reverse, since, until, limit);
-  return packed ?? columnsOf(db.all(reverse ? SQL.readDown : SQL.readUp, since, until, limit));
+  return columnsOf(db.all(reverse ? SQL.readDown : SQL.readUp, since, until, limit));
 }
 
 /**
