@@ -76,12 +76,20 @@ export function decodeLinks(change: number, hex: string): (number | string)[] {
  * {@link decodeLinks} does from their hex. Throws a `TypeError` on a malformed column.
  */
 export function decodeLinkBytes(change: number, bytes: Uint8Array, at: number, end: number): (number | string)[] {
-  const out: (number | string)[] = [];
+  // Counted first, so that the array is made at its size (one made empty grows room for 17 on its first push).
+  let count = 0;
+  for (let i = at; i < end; i++) {
+    if (bytes[i] === 0) i += 32;
+    else if (bytes[i]! >= 128) continue;
+    count++;
+  }
+  const out: (number | string)[] = new Array(count);
+  let n = 0;
   while (at < end) {
     let byte = bytes[at++]!;
     if (byte === 0) {
       if (at + 32 > end) throw new TypeError(`The stored links of node ${change} are cut short`);
-      out.push(hexOf(bytes, at, 32));
+      out[n++] = hexOf(bytes, at, 32);
       at += 32;
       continue;
     }
@@ -94,7 +102,7 @@ export function decodeLinkBytes(change: number, bytes: Uint8Array, at: number, e
       byte = bytes[at++]!;
     }
     distance += byte * scale;
-    out.push(change - distance);
+    out[n++] = change - distance;
   }
   return out;
 }

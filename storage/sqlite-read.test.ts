@@ -9,6 +9,7 @@ import { makeStoredNode } from "./conformance.ts";
 import { openSqlite } from "./sqlite-open.ts";
 import { type SqliteDriver, type SqliteRow, SqliteStorage } from "./sqlite.ts";
 import { linksOfChange, pageLinksOf } from "../src/page-links.ts";
+import { decodeLinkBytes, decodeLinks, encodeLinks } from "./sqlite-links.ts";
 import type { StoredNode } from "../src/node.ts";
 
 const runtime = "Bun" in globalThis ? "bun" : "Deno" in globalThis ? "deno" : "node";
@@ -145,6 +146,18 @@ describe(`SqliteStorage: page reads (${runtime})`, () => {
     sameNodes(page, nodes.slice(100, 5100));
     assert.deepEqual(pageLinksOf(page)!.changes, page.map((n) => n.change));
     await storage.close();
+  });
+
+  it("decodes stored links from their bytes as from their hex, and refuses them cut short", () => {
+    const keys = ["ab".repeat(32), "00".repeat(32), "ff".repeat(32)];
+    const changes = new Map([[keys[0]!, 100_000], [keys[2]!, 99]]);
+    const hex = encodeLinks(200_000, [keys[0]!, keys[1]!, keys[2]!, keys[0]!], (key) => changes.get(key));
+    const bytes = new Uint8Array(hex.length / 2 + 2).map((_, i) => i === 0 ? 7 : parseInt(hex.slice(2 * i - 2, 2 * i), 16));
+    const decoded = decodeLinkBytes(200_000, bytes, 1, bytes.length - 1);
+    assert.deepEqual(decoded, decodeLinks(200_000, hex));
+    assert.deepEqual(decoded, [100_000, keys[1], 99, 100_000]);
+    assert.throws(() => decodeLinkBytes(5, bytes, 1, 20), TypeError);
+    assert.throws(() => decodeLinkBytes(5, new Uint8Array([0x81]), 0, 1), TypeError);
   });
 
   it("a page carries its links by change, for the session's encoder", async () => {
