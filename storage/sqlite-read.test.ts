@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { makeStoredNode } from "./conformance.ts";
+import { chain, makeStoredNode } from "./conformance.ts";
 import { openSqlite } from "./sqlite-open.ts";
 import { type SqliteDriver, type SqliteRow, SqliteStorage } from "./sqlite.ts";
 import { linksOfChange, pageLinksOf } from "../src/page-links.ts";
@@ -64,6 +64,26 @@ describe(`SqliteStorage: page reads (${runtime})`, () => {
     // Links that leave the page are looked up (one statement each page), rows are not read one by one.
     assert.equal(asked.filter((sql) => sql.includes("LIMIT") && !sql.includes("group_concat")).length, 0);
     assert.equal(asked.filter((sql) => sql.includes("group_concat")).length, 2);
+    await storage.close();
+  });
+
+  it("finds a page's links into the page read before it there, with no statement for their keys", async () => {
+    const inner = (await openSqlite(":memory:")).driver;
+    const { driver, asked } = tampered(inner, (row) => row);
+    const storage = new SqliteStorage(driver);
+    const nodes = chain(40);
+    await storage.commit(nodes);
+    asked.length = 0;
+    for (let since = 0; since < 40; since += 8) {
+      sameNodes(await storage.read({ since, until: Infinity, limit: 8, reverse: false }), nodes.slice(since, since + 8));
+    }
+    assert.deepEqual(asked.filter((sql) => sql.includes("json_each")), [], "no lookup of keys");
+    sameNodes(await storage.read({ since: 0, until: 10, limit: 3, reverse: true }), nodes.slice(7, 10).reverse());
+    assert.equal(asked.filter((sql) => sql.includes("json_each")).length, 1, "a page far from the last one looks up");
+    sameNodes(await storage.read({ since: 0, until: 7, limit: 3, reverse: true }), nodes.slice(4, 7).reverse());
+    assert.equal(asked.filter((sql) => sql.includes("json_each")).length, 2, "and the page after it, down");
+    sameNodes(await storage.read({ since: 6, until: 12, limit: 3, reverse: false }), nodes.slice(6, 9));
+    assert.equal(asked.filter((sql) => sql.includes("json_each")).length, 2, "back up from there: in the last page");
     await storage.close();
   });
 

@@ -32,6 +32,7 @@ const PACKED_MAX = 4096;
 /**
  * One page of nodes after change `since` up to `until` (at most `limit`, -1 for all), in change order or, with
  * `reverse`, from `until` down, read as packed rows of up to {@link PACKED_MAX} nodes (see {@link pageColumns}).
+ * With `last`, links into the page read before are found there, and this page is kept in it for the next.
  */
 export function readPage(
   db: SqliteDriver,
@@ -39,6 +40,7 @@ export function readPage(
   since: number,
   until: number,
   limit: number,
+  last?: LastPage,
 ): StoredNode[] {
   let columns: Columns | undefined;
   let left = limit < 0 ? Infinity : limit;
@@ -58,7 +60,10 @@ export function readPage(
     if (reverse) until = last - 1;
     else since = last;
   }
-  return columns === undefined ? [] : assemble(db, columns);
+  if (columns === undefined) return [];
+  const nodes = assemble(db, columns, last);
+  if (last !== undefined && columns.changes.length > 0) last.page = columns;
+  return nodes;
 }
 
 /**
@@ -210,18 +215,32 @@ function unpack(row: SqliteRow, reverse: boolean, since: number, until: number, 
   return { changes, keys, refs, values, signed };
 }
 
+/** The changes and keys of the page read last (a connection's, kept by `SqliteStorage`). */
+export interface LastPage {
+  page?: { readonly changes: readonly number[]; readonly keys: readonly string[] };
+}
+
+/**
+ * The key of `change` in a page's columns. A page is usually a run of consecutive changes (up or down): a change is
+ * found in it by arithmetic.
+ */
+function keyAt(page: { readonly changes: readonly number[]; readonly keys: readonly string[] }, change: number) {
+  const changes = page.changes;
+  const count = changes.length;
+  const first = changes[0]!;
+  const i = count > 1 && changes[1]! < first ? first - change : change - first;
+  return i >= 0 && i < count && changes[i] === change ? page.keys[i] : undefined;
+}
+
 /** The nodes of `columns`, links resolved to keys and chunked values read. */
-function assemble(db: SqliteDriver, columns: Columns): StoredNode[] {
+function assemble(db: SqliteDriver, columns: Columns, last?: LastPage): StoredNode[] {
   const { changes, keys: pageKeys, refs } = columns;
   const count = changes.length;
   if (count === 0) return [];
-  // A page is usually a run of consecutive changes (up or down): a link into it is found by arithmetic.
-  const first = changes[0]!;
-  const step = count > 1 && changes[1]! < first ? -1 : 1;
-  const inPage = (change: number): string | undefined => {
-    const i = (change - first) * step;
-    return i >= 0 && i < count && changes[i] === change ? pageKeys[i] : undefined;
-  };
+  const previous = last?.page;
+  // Links into the page or the one read before it (pages follow each other: a chain crosses into the last one).
+  const inPage = (change: number): string | undefined =>
+    keyAt(columns, change) ?? (previous === undefined ? undefined : keyAt(previous, change));
   let outside: Set<number> | undefined;
   for (let i = 0; i < count; i++) {
     const links = refs[i];

@@ -46,7 +46,7 @@ import {
 import { wasChecked } from "../src/checked-commits.ts";
 import { commitNodes, type Inserts, inserts, lengthOf, lookup } from "./sqlite-commit.ts";
 import { RecentKeys } from "./sqlite-keys.ts";
-import { nodesOf, readPage } from "./sqlite-read.ts";
+import { type LastPage, nodesOf, readPage } from "./sqlite-read.ts";
 import { keyPrefix } from "./sqlite-prefix.ts";
 import { checkNode, checkValue, isKey, jsonChunks, text, UTF8 } from "./sqlite-rows.ts";
 import {
@@ -101,6 +101,8 @@ export class SqliteStorage implements Storage {
   #closed = false;
   /** The keys of the nodes after the settled ones, in memory (see `sqlite-keys.ts`). */
   readonly #recent: RecentKeys = new RecentKeys();
+  /** The page `read` read last: the next page's links into it need no statement (change numbers never move). */
+  readonly #lastPage: LastPage = {};
 
   /**
    * Wraps a driver. Nothing is read or written until `open()` (or the first call).
@@ -295,7 +297,7 @@ export class SqliteStorage implements Storage {
       const until = Math.min(range.until, Number.MAX_SAFE_INTEGER);
       if (!(range.limit > 0) || until <= since) return [];
       const limit = range.limit === Infinity ? -1 : Math.floor(range.limit);
-      return readPage(this.driver, range.reverse, since, until, limit);
+      return readPage(this.driver, range.reverse, since, until, limit, this.#lastPage);
     });
   }
 
