@@ -143,6 +143,10 @@ export class Driver {
   #again = false;
   #inbox: Uint8Array[] = [];
   #inboxBytes = 0;
+  /** Messages delivered to the inbox, and handled, so far; who waits for which count (`handledSoFar`). */
+  #delivered = 0;
+  #taken = 0;
+  #waiters: [number, () => void][] = [];
   #handling = false;
   #handled: Promise<void> = Promise.resolve();
   #over = false;
@@ -301,6 +305,7 @@ export class Driver {
       return;
     }
     this.#inbox.push(body);
+    this.#delivered++;
     this.#progress();
     if (!this.#handling) {
       this.#handling = true;
@@ -308,9 +313,30 @@ export class Driver {
     }
   }
 
-  /** Resolves once every message delivered so far is handled. */
+  /**
+   * Resolves once the handling loop has nothing left: every message delivered so far handled, and any delivered
+   * meanwhile (or the session is over).
+   */
   get handled(): Promise<void> {
     return this.#handled;
+  }
+
+  /**
+   * Resolves once the messages delivered so far are handled, whatever came after them (or once the session is over):
+   * unlike {@link Driver.handled}, which waits until the handling loop has nothing left, a steady stream of messages
+   * does not keep it waiting. A relay host counts a message as held until then.
+   */
+  handledSoFar(): Promise<void> {
+    if (!this.#handling) return Promise.resolve();
+    const target = this.#delivered;
+    return new Promise((resolve) => this.#waiters.push([target, resolve]));
+  }
+
+  /** Resolves the {@link Driver.handledSoFar} promises of messages up to `count` handled (all with `Infinity`). */
+  #release(count: number): void {
+    let i = 0;
+    while (i < this.#waiters.length && this.#waiters[i]![0] <= count) this.#waiters[i++]![1]();
+    if (i > 0) this.#waiters.splice(0, i);
   }
 
   async #handle(): Promise<void> {
@@ -322,6 +348,7 @@ export class Driver {
         this.#inbox = [];
         const out = await this.#session.receive(batch);
         this.#inboxBytes -= batch.reduce((n, b) => n + b.length, 0);
+        this.#release(this.#taken += batch.length);
         this.#send(out);
         this.#onChange?.();
         this.kick();
@@ -334,6 +361,7 @@ export class Driver {
       this.#fail(error);
     } finally {
       this.#handling = false;
+      this.#release(Infinity);
     }
   }
 

@@ -414,7 +414,7 @@ export class RelayCore {
 
   /** Resolves once every message received from `ws` so far is handled (the host stops reading it meanwhile). */
   handled(ws: RelaySocket): Promise<void> {
-    return this.#conns.get(ws)?.driver.handled.catch(() => {}) ?? Promise.resolve();
+    return this.#conns.get(ws)?.driver.handledSoFar() ?? Promise.resolve();
   }
 
   /** Tells the client why (an ERROR message), then closes its socket with `code`. */
