@@ -5,7 +5,8 @@
  * into a new, empty file.
  *
  * Run just this part (no in-memory cases, no hyperlog 4): `node bench/_replicate-rss.ts [--n 1000000] [--reps 3]`;
- * it prints each repetition and the medians.
+ * it prints each repetition and the medians. Each side runs with the V8 flags of `hyperlog sync` on Node (8 MB
+ * semi-spaces, see bin/hyperlog.mjs); `HYPERLOG_BENCH_V8_DEFAULTS=1` runs them with V8's defaults.
  *
  * @module
  */
@@ -102,11 +103,21 @@ export async function syncSide(file: string, result: string): Promise<void> {
 }
 
 /**
+ * The V8 flags of each side: those `hyperlog sync` runs with on Node (bin/hyperlog.mjs: 8 MB semi-spaces), unless
+ * NODE_OPTIONS names a semi-space size or HYPERLOG_BENCH_V8_DEFAULTS=1 asks for V8's own (16 MB).
+ */
+const SIDE_FLAGS = process.env.HYPERLOG_BENCH_V8_DEFAULTS === "1" ||
+    (process.env.NODE_OPTIONS ?? "").includes("--max-semi-space-size")
+  ? []
+  : ["--max-semi-space-size=8"];
+
+/**
  * Spawns `replicate.ts --child rss-side` for `file`; resolves when it exits cleanly. With `profile`, the child
  * writes a V8 CPU profile into that directory.
  */
 function spawnSide(self: URL, file: string, result: string, profile?: string) {
   const child = spawn(process.execPath, [
+    ...SIDE_FLAGS,
     ...(profile === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", profile]),
     fileURLToPath(self),
     "--child",

@@ -58,13 +58,15 @@ async function run(file) {
   process.exit(code);
 }
 
-// `hyperlog serve` on Node runs with a young generation of 8 MB semi-spaces: under a steady stream of received nodes
-// V8 grows its default (16 MB each, and 48 MB more resident memory), which was most of the relay's RSS growth under a
-// node flood (measured: 58-60 MB per 256 MB flood, 28-31 MB with 8 MB, as fast). A --max-semi-space-size given in
-// NODE_OPTIONS or on the command line wins. The process is replaced (same pid), not spawned.
+// `hyperlog serve` and `hyperlog sync` (`kv sync` too) on Node run with a young generation of 8 MB semi-spaces: under
+// a steady stream of received nodes V8 grows its default (16 MB each, and 48 MB more resident memory), which was most
+// of the relay's RSS growth under a node flood (measured: 58-60 MB per 256 MB flood, 28-31 MB with 8 MB, as fast) and
+// ~55 MB of a receiving `sync`'s peak (1 M nodes into SQLite: 216-223 MB instead of 268-287, as fast). A
+// --max-semi-space-size given in NODE_OPTIONS or on the command line wins. The process is replaced (same pid).
+const receives = process.argv.slice(2).some((arg) => arg === "serve" || arg === "sync");
 if (
   typeof globalThis.Deno === "undefined" && typeof globalThis.Bun === "undefined" &&
-  process.argv.slice(2).includes("serve") && typeof process.execve === "function" &&
+  receives && typeof process.execve === "function" &&
   ![...process.execArgv, process.env.NODE_OPTIONS ?? ""].some((arg) => arg.includes("--max-semi-space-size"))
 ) {
   const args = [process.execPath, "--max-semi-space-size=8", ...process.execArgv, ...process.argv.slice(1)];
