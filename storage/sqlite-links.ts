@@ -9,9 +9,8 @@
  * @module
  */
 
-import { HEX_BYTES } from "../src/hex.ts";
+import { HEX_BYTES, hexInto } from "../src/hex.ts";
 import { hexOf } from "../src/wire-read.ts";
-import { nibble } from "./sqlite-prefix.ts";
 
 /**
  * The stored form of `links` (as hex, for `unhex()`), for a node numbered `change`: `changeOf` gives the change
@@ -45,30 +44,9 @@ export function encodeLinks(
  * number (a reference) or a key (64 hex characters, kept as such). Throws a `TypeError` on a malformed column.
  */
 export function decodeLinks(change: number, hex: string): (number | string)[] {
-  const out: (number | string)[] = [];
-  let at = 0;
-  while (at < hex.length) {
-    let byte = nibble(hex.charCodeAt(at)) * 16 + nibble(hex.charCodeAt(at + 1));
-    at += 2;
-    if (byte === 0) {
-      if (at + 64 > hex.length) throw new TypeError(`The stored links of node ${change} are cut short`);
-      out.push(hex.slice(at, at + 64));
-      at += 64;
-      continue;
-    }
-    let distance = 0;
-    let scale = 1;
-    while (byte >= 128) {
-      distance += (byte - 128) * scale;
-      scale *= 128;
-      if (at >= hex.length) throw new TypeError(`The stored links of node ${change} are cut short`);
-      byte = nibble(hex.charCodeAt(at)) * 16 + nibble(hex.charCodeAt(at + 1));
-      at += 2;
-    }
-    distance += byte * scale;
-    out.push(change - distance);
-  }
-  return out;
+  const bytes = new Uint8Array(hex.length >> 1);
+  hexInto(hex, bytes, 0);
+  return decodeLinkBytes(change, bytes, 0, bytes.length);
 }
 
 /**
