@@ -26,6 +26,12 @@ const LINKS_STORED = 1;
 /** At most this many keys of the last commit (its newest) are kept as known stored (see `LogStore.#recent`). */
 const RECENT_KEYS = 8192;
 
+/** Whether any of the drafts has links. */
+function hasLinks(drafts: readonly Draft[]): boolean {
+  for (let i = 0; i < drafts.length; i++) if (drafts[i]!.links.length > 0) return true;
+  return false;
+}
+
 /** The last open in progress per storage object (see `LogStore.open`). */
 const OPENING = new WeakMap<Storage, Promise<void>>();
 
@@ -364,9 +370,38 @@ export class LogStore<T> {
 
   /** Under the mutex: stores local drafts atomically and returns their nodes. */
   async #storeLocal(drafts: readonly Draft[], known: Known): Promise<Node<T>[]> {
+    if (known === CHECK && !this.#events.listening("preadd") && !hasLinks(drafts)) return await this.#storeUnlinked(drafts);
     const { results } = await this.#store(drafts, false, known);
     const nodes: Node<T>[] = new Array(results.length);
     for (let i = 0; i < results.length; i++) nodes[i] = this.#values.decodeDraft(drafts[i]!, results[i]!);
+    return nodes;
+  }
+
+  /**
+   * Under the mutex: {@link #storeLocal} of drafts without links when no `preadd` listener must hear of them first
+   * (a `batch` of documents, the common bulk write): `#store` would look nothing up either, and with no link to
+   * check and no key to announce, the drafts go to the commit as they come, with none of its per-draft maps and
+   * arrays. The commit says which are new (a key stored before, or repeated in the call, is not): a draft stored
+   * before returns the stored node, as `#store` does.
+   */
+  async #storeUnlinked(drafts: readonly Draft[]): Promise<Node<T>[]> {
+    this.assertOpen();
+    const count = drafts.length;
+    const proposed: StoredNode[] = new Array(count);
+    for (let i = 0; i < count; i++) proposed[i] = this.#freshNode(drafts[i]!, this.length + i + 1);
+    const committed = await this.#commit(proposed);
+    const nodes: Node<T>[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      const stored = committed[i] ?? (await this.storage.get(drafts[i]!.key))!;
+      nodes[i] = this.#values.decodeDraft(drafts[i]!, stored);
+    }
+    if (this.#events.listening("add")) {
+      for (let i = 0; i < count; i++) {
+        // Decoded again, as `#store` does: a value that may be mutable (binary, custom) is the listener's own copy.
+        const node = committed[i];
+        if (node !== undefined) this.#events.emit("add", this.#values.decodeDraft(drafts[i]!, node));
+      }
+    }
     return nodes;
   }
 
