@@ -387,13 +387,15 @@ export class LogStore<T> {
   async #storeUnlinked(drafts: readonly Draft[]): Promise<Node<T>[]> {
     this.assertOpen();
     const count = drafts.length;
-    const proposed: StoredNode[] = new Array(count);
+    const proposed: Cacheable[] = new Array(count);
     for (let i = 0; i < count; i++) proposed[i] = this.#freshNode(drafts[i]!, this.length + i + 1);
     const committed = await this.#commit(proposed);
     const nodes: Node<T>[] = new Array(count);
     for (let i = 0; i < count; i++) {
-      const stored = committed[i] ?? (await this.storage.get(drafts[i]!.key))!;
-      nodes[i] = this.#values.decodeDraft(drafts[i]!, stored);
+      const stored = committed[i];
+      nodes[i] = stored === proposed[i]
+        ? this.#values.decodeFresh(drafts[i]!, proposed[i]!)
+        : this.#values.decodeDraft(drafts[i]!, stored ?? (await this.storage.get(drafts[i]!.key))!);
     }
     if (this.#events.listening("add")) {
       for (let i = 0; i < count; i++) {

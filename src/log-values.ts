@@ -91,13 +91,18 @@ const LAZY_VALUE: PropertyDescriptor = {
   enumerable: true,
 };
 
-/** Shows a lazily decoded node as a plain one in `console.log` (Node, Deno and Bun), not as `value: [Getter]`. */
-const INSPECT: PropertyDescriptor = {
-  value(this: Node): object {
-    const { key, links, value, change, identity, signature } = this;
-    return identity === undefined ? { key, links, value, change } : { key, links, value, change, identity, signature };
-  },
-};
+/** A lazily decoded node as a plain one, for `console.log`. */
+function inspectNode(this: Node): object {
+  const { key, links, value, change, identity, signature } = this;
+  return identity === undefined ? { key, links, value, change } : { key, links, value, change, identity, signature };
+}
+
+/**
+ * Shows a lazily decoded node as a plain one in `console.log` (Node, Deno and Bun), not as `value: [Getter]`: a
+ * non-enumerable getter that gives {@link inspectNode}, which the engine keeps with the node's shape, where a data
+ * property holding the function took a field (8 bytes) in every node.
+ */
+const INSPECT: PropertyDescriptor = { get: () => inspectNode };
 
 /** A frozen node whose json value is decoded from the stored bytes when first read (see {@link StoredOf}). */
 export function lazyNode<T>(stored: Cacheable): Node<T> {
@@ -207,6 +212,18 @@ export class LogValues<T> {
     const node = lazyNode<T>(stored as Cacheable);
     (stored as Cacheable)[DECODED_BY] = this;
     (stored as Cacheable)[DECODED] = node;
+    return node;
+  }
+
+  /**
+   * {@link decodeDraft} of a stored-node object this log has just made for the draft and committed as it was (see
+   * `LogStore`): it has the cache slots, and nothing in them yet.
+   */
+  decodeFresh(draft: Draft, stored: Cacheable): Node<T> {
+    if (draft.text === undefined || this.codec !== JSON_CODEC) return this.decodeDraft(draft, stored);
+    const node = lazyNode<T>(stored);
+    stored[DECODED_BY] = this;
+    stored[DECODED] = node;
     return node;
   }
 
