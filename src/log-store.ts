@@ -13,7 +13,7 @@ import { EAGER_KEYS, KeyIndex } from "./key-index.ts";
 import { type Draft, makeDraft, NO_LINKS } from "./log-checks.ts";
 import { type LogEvents, Waiters } from "./log-events.ts";
 import { signDrafts } from "./log-signatures.ts";
-import { type Cacheable, DECODED, DECODED_BY, type LogValues, VALUE } from "./log-values.ts";
+import { type Cacheable, type LogValues, storedObject } from "./log-values.ts";
 import { Mutex } from "./mutex.ts";
 import type { Node, StoredNode } from "./node.ts";
 import type { Storage } from "./storage.ts";
@@ -345,27 +345,7 @@ export class LogStore<T> {
   /** The stored node of a draft, with its change number: its own frozen copy of the links, and the cache slots. */
   #freshNode(draft: Draft, change: number): Cacheable {
     const links = draft.links.length === 0 ? NO_LINKS : Object.freeze(draft.links.slice());
-    return draft.identity === undefined
-      ? {
-        key: draft.key,
-        links,
-        value: draft.value,
-        change,
-        [DECODED]: undefined,
-        [DECODED_BY]: undefined,
-        [VALUE]: undefined,
-      }
-      : {
-        key: draft.key,
-        links,
-        value: draft.value,
-        change,
-        identity: draft.identity,
-        signature: draft.signature!,
-        [DECODED]: undefined,
-        [DECODED_BY]: undefined,
-        [VALUE]: undefined,
-      };
+    return storedObject(draft.key, links, draft.value, change, draft.identity, draft.signature);
   }
 
   /** Under the mutex: stores local drafts atomically and returns their nodes. */

@@ -23,6 +23,56 @@ export const VALUE: unique symbol = Symbol("hyperlog.value");
 
 export type Cacheable = StoredNode & { [DECODED]?: unknown; [DECODED_BY]?: object | undefined; [VALUE]?: unknown };
 
+/**
+ * Makes the stored-node objects the log commits (see {@link storedObject}): a constructor whose prototype is
+ * `Object.prototype`, so that the object is as plain as a literal, while its symbol slots are set by stores the
+ * engine compiles; a literal's computed keys cost a call into the runtime each.
+ */
+const StoredObject = function StoredObject(
+  this: Record<PropertyKey, unknown>,
+  key: string,
+  links: readonly string[],
+  value: Uint8Array,
+  change: number,
+  identity: string | undefined,
+  signature: string | undefined,
+): void {
+  this.key = key;
+  this.links = links;
+  this.value = value;
+  this.change = change;
+  if (identity !== undefined) {
+    this.identity = identity;
+    this.signature = signature;
+  }
+  this[DECODED] = undefined;
+  this[DECODED_BY] = undefined;
+  this[VALUE] = undefined;
+} as unknown as new (
+  key: string,
+  links: readonly string[],
+  value: Uint8Array,
+  change: number,
+  identity: string | undefined,
+  signature: string | undefined,
+) => Cacheable;
+StoredObject.prototype = Object.prototype;
+
+/**
+ * A stored-node object of this log's making: a plain object with the node's fields (`identity` and `signature` only
+ * for a signed node) and the empty cache slots (see {@link DECODED}).
+ */
+export function storedObject(
+  key: string,
+  links: readonly string[],
+  value: Uint8Array,
+  change: number,
+  identity?: string,
+  signature?: string,
+): Cacheable {
+  return new StoredObject(key, links, value, change, identity, signature);
+}
+
 /** The frozen API node of a stored node, with its decoded value. */
 export function withValue<T>(stored: StoredNode, value: T): Node<T> {
   if (stored.identity === undefined) {
