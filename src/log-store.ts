@@ -350,7 +350,9 @@ export class LogStore<T> {
 
   /** Under the mutex: stores local drafts atomically and returns their nodes. */
   async #storeLocal(drafts: readonly Draft[], known: Known): Promise<Node<T>[]> {
-    if (known === CHECK && !this.#events.listening("preadd") && !hasLinks(drafts)) return await this.#storeUnlinked(drafts);
+    if (known === CHECK && !this.#events.listening("preadd") && !hasLinks(drafts)) {
+      return await this.#storeUnlinked(drafts);
+    }
     const { results } = await this.#store(drafts, false, known);
     const nodes: Node<T>[] = new Array(results.length);
     for (let i = 0; i < results.length; i++) nodes[i] = this.#values.decodeDraft(drafts[i]!, results[i]!);
