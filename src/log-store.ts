@@ -13,7 +13,7 @@ import { EAGER_KEYS, KeyIndex } from "./key-index.ts";
 import { type Draft, makeDraft, NO_LINKS } from "./log-checks.ts";
 import { type LogEvents, Waiters } from "./log-events.ts";
 import { signDrafts } from "./log-signatures.ts";
-import { type Cacheable, DECODED, DECODED_BY, type LogValues, VALUE } from "./log-values.ts";
+import { type Cacheable, type LogValues, storedObject } from "./log-values.ts";
 import { Mutex } from "./mutex.ts";
 import type { Node, StoredNode } from "./node.ts";
 import type { Storage } from "./storage.ts";
@@ -25,6 +25,12 @@ const LINKS_STORED = 1;
 
 /** At most this many keys of the last commit (its newest) are kept as known stored (see `LogStore.#recent`). */
 const RECENT_KEYS = 8192;
+
+/** Whether any of the drafts has links. */
+function hasLinks(drafts: readonly Draft[]): boolean {
+  for (let i = 0; i < drafts.length; i++) if (drafts[i]!.links.length > 0) return true;
+  return false;
+}
 
 /** The last open in progress per storage object (see `LogStore.open`). */
 const OPENING = new WeakMap<Storage, Promise<void>>();
@@ -339,34 +345,47 @@ export class LogStore<T> {
   /** The stored node of a draft, with its change number: its own frozen copy of the links, and the cache slots. */
   #freshNode(draft: Draft, change: number): Cacheable {
     const links = draft.links.length === 0 ? NO_LINKS : Object.freeze(draft.links.slice());
-    return draft.identity === undefined
-      ? {
-        key: draft.key,
-        links,
-        value: draft.value,
-        change,
-        [DECODED]: undefined,
-        [DECODED_BY]: undefined,
-        [VALUE]: undefined,
-      }
-      : {
-        key: draft.key,
-        links,
-        value: draft.value,
-        change,
-        identity: draft.identity,
-        signature: draft.signature!,
-        [DECODED]: undefined,
-        [DECODED_BY]: undefined,
-        [VALUE]: undefined,
-      };
+    return storedObject(draft.key, links, draft.value, change, draft.identity, draft.signature);
   }
 
   /** Under the mutex: stores local drafts atomically and returns their nodes. */
   async #storeLocal(drafts: readonly Draft[], known: Known): Promise<Node<T>[]> {
+    if (known === CHECK && !this.#events.listening("preadd") && !hasLinks(drafts)) {
+      return await this.#storeUnlinked(drafts);
+    }
     const { results } = await this.#store(drafts, false, known);
     const nodes: Node<T>[] = new Array(results.length);
     for (let i = 0; i < results.length; i++) nodes[i] = this.#values.decodeDraft(drafts[i]!, results[i]!);
+    return nodes;
+  }
+
+  /**
+   * Under the mutex: {@link #storeLocal} of drafts without links when no `preadd` listener must hear of them first
+   * (a `batch` of documents, the common bulk write): `#store` would look nothing up either, and with no link to
+   * check and no key to announce, the drafts go to the commit as they come, with none of its per-draft maps and
+   * arrays. The commit says which are new (a key stored before, or repeated in the call, is not): a draft stored
+   * before returns the stored node, as `#store` does.
+   */
+  async #storeUnlinked(drafts: readonly Draft[]): Promise<Node<T>[]> {
+    this.assertOpen();
+    const count = drafts.length;
+    const proposed: Cacheable[] = new Array(count);
+    for (let i = 0; i < count; i++) proposed[i] = this.#freshNode(drafts[i]!, this.length + i + 1);
+    const committed = await this.#commit(proposed);
+    const nodes: Node<T>[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      const stored = committed[i];
+      nodes[i] = stored === proposed[i]
+        ? this.#values.decodeFresh(drafts[i]!, proposed[i]!)
+        : this.#values.decodeDraft(drafts[i]!, stored ?? (await this.storage.get(drafts[i]!.key))!);
+    }
+    if (this.#events.listening("add")) {
+      for (let i = 0; i < count; i++) {
+        // Decoded again, as `#store` does: a value that may be mutable (binary, custom) is the listener's own copy.
+        const node = committed[i];
+        if (node !== undefined) this.#events.emit("add", this.#values.decodeDraft(drafts[i]!, node));
+      }
+    }
     return nodes;
   }
 

@@ -137,8 +137,10 @@ export class MemoryStorage implements Storage {
       if (typeof node.key !== "string") {
         return Promise.reject(new TypeError(`Commit holds a node whose key is not a string (change ${node.change})`));
       }
-      for (const link of node.links) {
-        if (typeof link !== "string") {
+      // An index, not `for...of`: the iterator of each node's (frozen) links array cost a third of the commit.
+      const links = node.links;
+      for (let j = 0; j < links.length; j++) {
+        if (typeof links[j] !== "string") {
           return Promise.reject(new TypeError(`Commit holds node ${node.key}, whose links are not all strings`));
         }
       }

@@ -294,5 +294,14 @@ function encodeAsciiNode(
   // One byte per character for all of them: every character is below 0x80 (others take two to four bytes).
   if (read !== n || written !== n) return undefined;
   slabUsed += n;
-  return { key: hashText(`${frames}${n}\n${text}`), value };
+  return { key: hashText(frames + lengthFrame(n) + text), value };
+}
+
+/** The decimal length and newline that begin a value's frame, for the lengths of slab values made once each. */
+const LENGTH_FRAMES: (string | undefined)[] = new Array(SLAB_VALUE_MAX + 1);
+
+/** `${n}\n`, from {@link LENGTH_FRAMES} up to {@link SLAB_VALUE_MAX}: no number is turned into text per node. */
+function lengthFrame(n: number): string {
+  if (n > SLAB_VALUE_MAX) return `${n}\n`;
+  return LENGTH_FRAMES[n] ??= `${n}\n`;
 }

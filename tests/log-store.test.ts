@@ -66,6 +66,27 @@ describe("the log's writes use commit's answer", () => {
     assert.equal(next.links.length, 4);
   });
 
+  it("a json batch that repeats documents: a repeat is the node of its first, a renumbered node decodes its own value", async () => {
+    const { storage, calls } = counting();
+    const log = new Hyperlog<{ n: number }>(storage, { valueEncoding: "json" });
+    const [a] = await log.batch([{ value: { n: 1 } }]);
+    calls.clear();
+    const nodes = await log.batch([{ value: { n: 2 } }, { value: { n: 1 } }, { value: { n: 3 } }, { value: { n: 2 } }]);
+    assert.equal(calls.get("commit"), 1);
+    assert.equal(calls.get("has"), undefined);
+    // { n: 3 } was proposed as change 4 and stored as 3, after the stored { n: 1 } was skipped.
+    assert.deepEqual(nodes.map((node) => [node.value.n, node.change]), [[2, 2], [1, 1], [3, 3], [2, 2]]);
+    assert.equal(nodes[1], a, "a document stored before gives the node returned when it was added");
+    assert.equal(nodes[3], nodes[0], "a document repeated in the call gives the node of its first");
+    for (const node of nodes) {
+      assert.ok(Object.isFrozen(node) && Object.isFrozen(node.value));
+      // The renumbered node is a copy the log made beside the storage's own copy: get decodes that one afresh.
+      if (node === nodes[2]) assert.deepEqual(await log.get(node.key), node);
+      else assert.equal(await log.get(node.key), node, "get gives the node the batch returned");
+    }
+    assert.deepEqual(nodes[2], { key: nodes[2]!.key, links: [], value: { n: 3 }, change: 3 });
+  });
+
   it("ingesting pages ancestors first looks up only links from outside them not stored just before, reports only new nodes", async () => {
     const source = new Hyperlog<string>({ valueEncoding: "utf-8" });
     const root = await source.append("root");
