@@ -253,7 +253,7 @@ export class Driver {
       if (this.#over) return;
       if (out.length > 0) {
         // What was stored and not yet credited goes first, in the same write (and before a SYNCED).
-        const credit = session.owedCredit > 0 ? session.flushCredit() : [];
+        const credit = session.flushCredit();
         this.#send(credit.length > 0 ? [...credit, ...out] : out);
         this.#onChange?.();
         // A SYNCED that wants no ACK may complete the initial exchange, or be the session's last message.

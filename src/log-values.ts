@@ -48,14 +48,7 @@ const StoredObject = function StoredObject(
   this[DECODED] = undefined;
   this[DECODED_BY] = undefined;
   this[VALUE] = undefined;
-} as unknown as new (
-  key: string,
-  links: readonly string[],
-  value: Uint8Array,
-  change: number,
-  identity: string | undefined,
-  signature: string | undefined,
-) => Cacheable;
+} as unknown as new (...fields: Parameters<typeof storedObject>) => Cacheable;
 StoredObject.prototype = Object.prototype;
 
 /**

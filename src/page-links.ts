@@ -51,6 +51,24 @@ export function pageLinksOf(page: readonly StoredNode[]): PageLinks | undefined 
 }
 
 /**
+ * The place of `change` in `changes`, the changes of a page in page order, or -1. A page is usually a run of
+ * consecutive changes (up or down): the place is found by arithmetic, then checked.
+ *
+ * @example
+ * ```ts
+ * import { placeOfChange } from "./page-links.ts";
+ * console.assert(placeOfChange([7, 6, 5], 5) === 2 && placeOfChange([5, 9], 9) === -1);
+ * ```
+ */
+export function placeOfChange(changes: readonly number[], change: number): number {
+  const count = changes.length;
+  if (count === 0) return -1;
+  const first = changes[0]!;
+  const i = count > 1 && changes[1]! < first ? first - change : change - first;
+  return i >= 0 && i < count && changes[i] === change ? i : -1;
+}
+
+/**
  * The links of node `change` in `links` (its entry of `refs`), `null` when the page does not hold that change.
  *
  * @example
@@ -64,11 +82,6 @@ export function linksOfChange(
   links: PageLinks,
   change: number,
 ): readonly (number | string)[] | undefined | null {
-  const changes = links.changes;
-  const count = changes.length;
-  if (count === 0) return null;
-  const first = changes[0]!;
-  const i = count > 1 && changes[1]! < first ? first - change : change - first;
-  if (i >= 0 && i < count && changes[i] === change) return links.refs[i];
-  return null;
+  const i = placeOfChange(links.changes, change);
+  return i < 0 ? null : links.refs[i];
 }

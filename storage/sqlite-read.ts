@@ -7,7 +7,7 @@
  */
 import { StorageError } from "../src/errors.ts";
 import type { StoredNode } from "../src/node.ts";
-import { withPageLinks } from "../src/page-links.ts";
+import { placeOfChange, withPageLinks } from "../src/page-links.ts";
 import { concatBytes } from "../src/wire.ts";
 import type { SqliteDriver, SqliteRow } from "./sqlite-driver.ts";
 import { decodeLinkBytes, decodeLinks } from "./sqlite-links.ts";
@@ -62,7 +62,8 @@ export function readPage(
   }
   if (columns === undefined) return [];
   const nodes = assemble(db, columns, last);
-  if (last !== undefined && columns.changes.length > 0) last.page = columns;
+  // Its changes and keys only: the values (views of the page's one buffer) are not kept alive by it.
+  if (last !== undefined && columns.changes.length > 0) last.page = { changes: columns.changes, keys: columns.keys };
   return nodes;
 }
 
@@ -220,16 +221,10 @@ export interface LastPage {
   page?: { readonly changes: readonly number[]; readonly keys: readonly string[] };
 }
 
-/**
- * The key of `change` in a page's columns. A page is usually a run of consecutive changes (up or down): a change is
- * found in it by arithmetic.
- */
+/** The key of `change` in a page's columns, if the page holds it. */
 function keyAt(page: { readonly changes: readonly number[]; readonly keys: readonly string[] }, change: number) {
-  const changes = page.changes;
-  const count = changes.length;
-  const first = changes[0]!;
-  const i = count > 1 && changes[1]! < first ? first - change : change - first;
-  return i >= 0 && i < count && changes[i] === change ? page.keys[i] : undefined;
+  const i = placeOfChange(page.changes, change);
+  return i < 0 ? undefined : page.keys[i];
 }
 
 /** The nodes of `columns`, links resolved to keys and chunked values read. */
