@@ -252,10 +252,7 @@ export class LogValues<T> {
     // A json node is decoded lazily only from an object this log made (it has the slot for the value), not from
     // one a storage made when it read a node stored before.
     if (!(VALUE in stored) || !Object.isExtensible(stored)) return this.toNode(stored);
-    const node = lazyNode<T>(stored as Cacheable);
-    (stored as Cacheable)[DECODED_BY] = this;
-    (stored as Cacheable)[DECODED] = node;
-    return node;
+    return this.#lazy(stored as Cacheable);
   }
 
   /**
@@ -264,6 +261,11 @@ export class LogValues<T> {
    */
   decodeFresh(draft: Draft, stored: Cacheable): Node<T> {
     if (draft.text === undefined || this.codec !== JSON_CODEC) return this.decodeDraft(draft, stored);
+    return this.#lazy(stored);
+  }
+
+  /** The lazy node of a stored-node object this log made (extensible, with the slots), remembered in it. */
+  #lazy(stored: Cacheable): Node<T> {
     const node = lazyNode<T>(stored);
     stored[DECODED_BY] = this;
     stored[DECODED] = node;
