@@ -82,6 +82,12 @@ export class KeyIndex {
   /** 1 for a bucket that {@link KeyIndex.addNew} appended to: sorted when next read (counts and XORs need no order). */
   readonly #unsorted = new Uint8Array(BUCKETS);
   #size = 0;
+  /**
+   * Keys given to {@link KeyIndex.addNew} and not yet in their buckets: put there by the next call that reads the
+   * index, so that a commit pays one push per key, and a log no session reads again (the receiver of a fresh sync)
+   * never pays the rest.
+   */
+  #pending: string[] = [];
   /** Whether a reconciliation used this index: its log keeps it up to date whatever its size. */
   keep = false;
   /**
@@ -97,11 +103,31 @@ export class KeyIndex {
 
   /** The number of keys. */
   get size(): number {
-    return this.#size;
+    return this.#size + this.#pending.length;
   }
 
   static #bucketOf(key: string): number {
     return (HEX_VALUE[key.charCodeAt(0)]! << 8) | (HEX_VALUE[key.charCodeAt(1)]! << 4) | HEX_VALUE[key.charCodeAt(2)]!;
+  }
+
+  /** Puts the pending keys in their buckets (each appended, its bucket sorted when next read). */
+  #place(): void {
+    const keys = this.#pending;
+    if (keys.length === 0) return;
+    this.#pending = [];
+    const buckets = this.#buckets;
+    const unsorted = this.#unsorted;
+    const xors = this.#xors;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      const b = KeyIndex.#bucketOf(key);
+      let bucket = buckets[b]!;
+      if (bucket === EMPTY) buckets[b] = bucket = [];
+      else unsorted[b] = 1;
+      bucket.push(key);
+      xorKeyInto(xors, key, b * 16);
+    }
+    this.#size += keys.length;
   }
 
   /** Bucket `b`, sorted. */
@@ -116,6 +142,7 @@ export class KeyIndex {
 
   /** Adds a key; returns false if it was there already. */
   add(key: string): boolean {
+    this.#place();
     const b = KeyIndex.#bucketOf(key);
     let bucket = this.#sorted(b);
     if (bucket === EMPTY) this.#buckets[b] = bucket = [];
@@ -129,9 +156,10 @@ export class KeyIndex {
   }
 
   /**
-   * Adds a key the index does not hold (the log's storage said it was new): appended, its bucket sorted when next
-   * read, so that a commit pays no binary search of string comparisons per key (most of a fresh sync's index cost).
-   * A key given twice here would count twice: use {@link KeyIndex.add} when unsure.
+   * Adds a key the index does not hold (the log's storage said it was new): noted, and put in its bucket (appended,
+   * the bucket sorted when next read) only when the index is next read, so that a commit pays one push per key and
+   * no binary search of string comparisons (most of a fresh sync's index cost). A key given twice here would count
+   * twice: use {@link KeyIndex.add} when unsure.
    *
    * @example
    * ```ts
@@ -143,17 +171,12 @@ export class KeyIndex {
    * ```
    */
   addNew(key: string): void {
-    const b = KeyIndex.#bucketOf(key);
-    let bucket = this.#buckets[b]!;
-    if (bucket === EMPTY) this.#buckets[b] = bucket = [];
-    else this.#unsorted[b] = 1;
-    bucket.push(key);
-    xorKeyInto(this.#xors, key, b * 16);
-    this.#size++;
+    this.#pending.push(key);
   }
 
   /** Whether the index holds `key`. */
   has(key: string): boolean {
+    this.#place();
     const bucket = this.#sorted(KeyIndex.#bucketOf(key));
     return bucket[lowerBound(bucket, key)] === key;
   }
@@ -175,6 +198,7 @@ export class KeyIndex {
 
   /** The fingerprint of the keys under `prefix`. */
   fingerprint(prefix: string): Fingerprint {
+    this.#place();
     const xor = new Uint8Array(16);
     let count = 0;
     if (prefix.length <= BUCKET_DIGITS) {
@@ -195,6 +219,7 @@ export class KeyIndex {
 
   /** The number of keys under `prefix`. */
   count(prefix: string): number {
+    this.#place();
     if (prefix.length <= BUCKET_DIGITS) {
       const [first, end] = this.#span(prefix);
       let count = 0;
@@ -207,6 +232,7 @@ export class KeyIndex {
 
   /** The keys under `prefix`, sorted. */
   keys(prefix: string): string[] {
+    this.#place();
     if (prefix.length <= BUCKET_DIGITS) {
       const [first, end] = this.#span(prefix);
       const out: string[] = [];

@@ -99,6 +99,10 @@ class NodeList {
    * that only receives never asks): the ring's nodes added since the last time.
    */
   placeOf(key: string): number | undefined {
+    // The latest node is the one most often linked (a chain, a node after the page it follows): it is the latest
+    // place of its key by definition, found without hashing every key into the table.
+    const last = this.count - 1;
+    if (last >= 0 && this.ring[last % REF_RING] === key) return last;
     const oldest = this.count - REF_RING;
     if (this.#placed < this.count) this.#placeNew(oldest);
     const slots = this.#slots;

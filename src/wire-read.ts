@@ -109,7 +109,7 @@ export function readNodeTail(
   if (from + len !== end) {
     throw new InvalidNodeError(`Malformed node: the value is ${len} bytes but the frame holds ${end - from}`);
   }
-  if (len > 256) values.set(message.subarray(from, end), valuesAt);
+  if (len > 48) values.set(message.subarray(from, end), valuesAt);
   else for (let i = from, j = valuesAt; i < end; i++, j++) values[j] = message[i]!;
   tail.value = values.subarray(valuesAt, valuesAt + len);
   tail.valuesAt = valuesAt + len;

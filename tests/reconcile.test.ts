@@ -95,6 +95,29 @@ describe("set reconciliation", () => {
     assert.equal(appended.has(key(-1)), false);
   });
 
+  it("keys noted by addNew count at once and answer every kind of query first", () => {
+    const keys = Array.from({ length: 3000 }, (_, i) => key(i));
+    const built = new KeyIndex(keys);
+    // Each query is the first read after the appends, so each must take the noted keys in itself.
+    const queries: ((index: KeyIndex) => unknown)[] = [
+      (index) => index.size,
+      (index) => index.count("a"),
+      (index) => index.count(keys[9]!.slice(0, 5)),
+      (index) => index.keys("7"),
+      (index) => index.fingerprint(""),
+      (index) => index.fingerprint(keys[9]!.slice(0, 4)),
+      (index) => index.has(keys[2999]!),
+      (index) => index.add(keys[0]!),
+    ];
+    for (const query of queries) {
+      const appended = new KeyIndex();
+      for (const k of keys) appended.addNew(k);
+      assert.deepEqual(query(appended), query(new KeyIndex(keys)));
+      assert.deepEqual(appended.keys(""), built.keys(""));
+      assert.equal(appended.size, 3000);
+    }
+  });
+
   it("settles a range the peer holds but for one key of ours in one turn, at any size, and only then", () => {
     const keys = Array.from({ length: 1000 }, (_, i) => key(i));
     const index = new KeyIndex(keys);
