@@ -10,6 +10,7 @@ import { ClosedError, MissingLinksError, StorageConflictError } from "./errors.t
 import type { Identity } from "./identity.ts";
 import { toHex } from "./hex.ts";
 import { EAGER_KEYS, KeyIndex } from "./key-index.ts";
+import { KeyPlaces } from "./key-places.ts";
 import { type Draft, makeDraft, NO_LINKS } from "./log-checks.ts";
 import { type LogEvents, Waiters } from "./log-events.ts";
 import { signDrafts } from "./log-signatures.ts";
@@ -56,10 +57,10 @@ export class LogStore<T> {
   /**
    * The nodes of the last commit, all stored once it resolved: the next page a peer sends links to them, and they
    * are known stored without a lookup. Their keys (the newest {@link RECENT_KEYS}) go into `#recent` only when a
-   * call first looks a link up there: a local batch without links, or an append, builds no set.
+   * call first looks a link up there: a local batch without links, or an append, builds no table.
    */
   #recentNodes: readonly StoredNode[] = [];
-  #recent: Set<string> | undefined;
+  #recent: KeyPlaces | undefined;
   #keyIndexBuilt: Promise<KeyIndex> | undefined;
   #unwatch: (() => void) | undefined;
 
@@ -236,20 +237,18 @@ export class LogStore<T> {
     const announce = this.#events.listening("preadd");
     // The first draft of each key (a key may come twice in a call), to check links within the call and to announce
     // each new node once. Without either, repeats are left to the commit, which reports them as not new.
-    const firstAt = count === 1 || (!linked && !announce) ? undefined : new Map<string, number>();
+    const firstAt = count === 1 || (!linked && !announce) ? undefined : new KeyPlaces(drafts);
     const only = count === 1 ? drafts[0]!.key : undefined;
-    const firstOf = (key: string): number | undefined =>
-      firstAt === undefined ? (key === only ? 0 : undefined) : firstAt.get(key);
-    const firstIndex = (i: number): number => firstAt === undefined ? i : firstAt.get(drafts[i]!.key)!;
-    if (firstAt !== undefined) {
-      for (let i = 0; i < count; i++) {
-        const key = drafts[i]!.key;
-        if (!firstAt.has(key)) firstAt.set(key, i);
-      }
-    }
+    const firstOf = (key: string): number | undefined => {
+      const at = firstAt === undefined ? (key === only ? 0 : -1) : firstAt.first(key);
+      return at < 0 ? undefined : at;
+    };
+    const firstIndex = (i: number): number => firstAt === undefined ? i : firstAt.first(drafts[i]!.key);
     const unchecked = known === LINKS_STORED;
     let stored: Set<string> | undefined;
     const probe: string[] = [];
+    /** The drafts with a link that no earlier draft of the call satisfies: only they can miss one. */
+    const outside: number[] = [];
     if (announce) { for (let i = 0; i < count; i++) if (firstIndex(i) === i) probe.push(drafts[i]!.key); }
     if (!unchecked && linked) {
       // Links that no earlier draft of the call satisfies (to a later draft, or outside the call), unless known to
@@ -257,10 +256,16 @@ export class LogStore<T> {
       const linkSeen = new Set<string>();
       const index = this.#keyIndex;
       for (let i = 0; i < count; i++) {
-        for (const link of drafts[i]!.links) {
-          if ((firstOf(link) ?? Infinity) < i || linkSeen.has(link)) continue;
+        const links = drafts[i]!.links;
+        let within = true;
+        for (let j = 0; j < links.length; j++) {
+          const link = links[j]!;
+          if ((firstOf(link) ?? Infinity) < i) continue;
+          if (within) outside.push(i);
+          within = false;
+          if (linkSeen.has(link)) continue;
           linkSeen.add(link);
-          if (this.#recentKeys().has(link) || index?.has(link) === true) (stored ??= new Set()).add(link);
+          if (this.#recentKeys().first(link) >= 0 || index?.has(link) === true) (stored ??= new Set()).add(link);
           else probe.push(link);
         }
       }
@@ -282,8 +287,7 @@ export class LogStore<T> {
 
     let end = count;
     let missing: string[] = [];
-    for (let i = 0; i < count; i++) {
-      if (drafts[i]!.links.length === 0) continue;
+    for (const i of outside) {
       missing = missingOf(i);
       if (missing.length > 0) {
         end = i;
@@ -390,13 +394,10 @@ export class LogStore<T> {
   }
 
   /** The keys of the last commit's newest {@link RECENT_KEYS} nodes (see `#recentNodes`). */
-  #recentKeys(): Set<string> {
+  #recentKeys(): KeyPlaces {
     if (this.#recent !== undefined) return this.#recent;
     const nodes = this.#recentNodes;
-    const recent = new Set<string>();
-    for (let i = nodes.length - 1; i >= 0 && recent.size < RECENT_KEYS; i--) recent.add(nodes[i]!.key);
-    this.#recentNodes = [];
-    return this.#recent = recent;
+    return this.#recent = new KeyPlaces(nodes, Math.max(0, nodes.length - RECENT_KEYS));
   }
 
   /**
