@@ -305,9 +305,13 @@ export class LogStore<T> {
     const proposed: StoredNode[] = [];
     const freshOf: number[] = new Array(end);
     let change = this.length;
+    // Drafts known stored: with `preadd` listeners every key was looked up; otherwise the commit says which are
+    // new (a draft's key is in `stored` only when another draft links to it, and hashing every key to ask costs
+    // more than the commit's skip of the rare resent one).
+    const storedDrafts = announce ? stored : undefined;
     for (let i = 0; i < end; i++) {
       const draft = drafts[i]!;
-      if (stored?.has(draft.key)) {
+      if (storedDrafts?.has(draft.key)) {
         freshOf[i] = -1;
         continue;
       }
