@@ -8,12 +8,15 @@
  * @module
  */
 
-/** The hash seed: a peer cannot aim keys at one slot without knowing it (and 32 shared bits cost 2^32 hashes). */
-const SEED = crypto.getRandomValues(new Uint32Array(1))[0]! | 0;
+/**
+ * The hash seed: a peer cannot aim keys at one slot without knowing it (and 32 shared bits cost 2^32 hashes). Drawn
+ * at the first table, not when the module loads: a Worker may not draw random values in its global scope.
+ */
+let seed: number | undefined;
 
 /** The slot hash of a key: its first 8 characters mixed with the seed. */
-function hashOf(key: string): number {
-  let h = SEED;
+function hashOf(key: string, salt: number): number {
+  let h = salt;
   const n = key.length < 8 ? key.length : 8;
   for (let i = 0; i < n; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x9e3779b1);
   return h ^ (h >>> 16);
@@ -38,17 +41,20 @@ export class KeyPlaces {
   /** Item index + 1 per slot (0: empty), open addressing. */
   readonly #slots: Int32Array;
   readonly #mask: number;
+  readonly #seed: number;
 
   /** Places the keys of `items[from..to)`, the first of each key kept. */
   constructor(items: readonly { readonly key: string }[], from = 0, to: number = items.length) {
     this.#items = items;
+    const salt = (seed ??= crypto.getRandomValues(new Uint32Array(1))[0]! | 0);
+    this.#seed = salt;
     let size = 16;
     while (size < 2 * (to - from)) size *= 2;
     const slots = new Int32Array(size);
     const mask = size - 1;
     for (let i = from; i < to; i++) {
       const key = items[i]!.key;
-      for (let s = hashOf(key) & mask;; s = (s + 1) & mask) {
+      for (let s = hashOf(key, salt) & mask;; s = (s + 1) & mask) {
         const at = slots[s]! - 1;
         if (at < 0) {
           slots[s] = i + 1;
@@ -66,7 +72,7 @@ export class KeyPlaces {
     const slots = this.#slots;
     const mask = this.#mask;
     const items = this.#items;
-    for (let s = hashOf(key) & mask;; s = (s + 1) & mask) {
+    for (let s = hashOf(key, this.#seed) & mask;; s = (s + 1) & mask) {
       const at = slots[s]! - 1;
       if (at < 0 || items[at]!.key === key) return at;
     }
