@@ -4,9 +4,10 @@
  * 6 bits inside one 512-bit block (one cache line), 12 bits a key on average, so a probe costs one memory access
  * (about 0.6 % of absent keys still go to the index, which stays the truth). Keys come in batches (one per settle);
  * a batch goes into the last filter while it has room, else into a new filter of at least four times the capacity,
- * the first one sized for 262 144 keys (512 KB), so a log of n keys has about log4(3n / 262 144 + 1) filters (2 at
- * 1 000 000, 3 up to 5 500 000: a probe of an absent key reads that many cache lines, not one per settle). A connection has the filter only while it has seen every settle (it opened an empty log, and
- * settled alone); otherwise every key is looked up in the index, as before.
+ * the first one sized for 262 144 keys (512 KB), so a log of n keys has about log4(3n / 262 144 + 1) filters
+ * (2 at 1 000 000, 3 up to 5 500 000: a probe of an absent key reads that many cache lines, not one per settle). A
+ * connection has the filter only while it has seen every settle (it opened an empty log, and settled alone);
+ * otherwise every key is looked up in the index, as before.
  *
  * @module
  */
