@@ -1,8 +1,9 @@
 /**
  * The receiving side of the 1 M-node SQLite sync without the session: the nodes of a sender file, read a page at a
  * time, committed into a new file in commits of `--commit` nodes (the receiver's INGEST_BATCH is 512), with the CPU
- * of the commits alone and where their time goes (BEGIN/COMMIT, node inserts, key settles, the rest). It reads a
- * sender file and never writes it.
+ * of the commits alone and where their time goes (BEGIN/COMMIT, node inserts, key settles, lookups, the rest). It
+ * only reads the sender file's nodes (opening it, as every `SqliteStorage` does, may checkpoint its WAL), and holds
+ * them all in memory (the peak RSS it prints is ~800 MB at 1 000 000 nodes: not a receiver's).
  *
  * `node bench/_sqlite-ingest.ts --sender /work/bench-data/sender.db [--n 1000000] [--commit 512] [--reps 1]`
  *
