@@ -12,8 +12,8 @@ import type { SqliteDriver, SqliteValue } from "./sqlite-driver.ts";
 import { type RecentKeys, shouldSettle } from "./sqlite-keys.ts";
 import { lookupJson } from "./sqlite-prefix.ts";
 import { encodeLinks } from "./sqlite-links.ts";
-import { pushRow } from "./sqlite-rows.ts";
-import { INSERT_COLUMNS, insertSql, MAX_ROWS_PER_INSERT, SQL } from "./sqlite-schema.ts";
+import { keysInto, pushRow } from "./sqlite-rows.ts";
+import { INSERT_COLUMNS, INSERT_SHARED, insertSql, MAX_ROWS_PER_INSERT, SQL } from "./sqlite-schema.ts";
 
 /**
  * The insert statements of a driver: as many rows per statement as its parameter limit allows, and one row; the
@@ -34,7 +34,10 @@ const KEYS_PER_LOOKUP = 2048;
 
 /** The insert statements for `driver`. */
 export function inserts(driver: SqliteDriver): Inserts {
-  const rowsPerInsert = Math.max(1, Math.min(MAX_ROWS_PER_INSERT, Math.floor(driver.maxParams / INSERT_COLUMNS)));
+  const rowsPerInsert = Math.max(
+    1,
+    Math.min(MAX_ROWS_PER_INSERT, Math.floor((driver.maxParams - INSERT_SHARED) / INSERT_COLUMNS)),
+  );
   const verb = driver.rollbackOnError === true ? "INSERT OR ROLLBACK" : "INSERT";
   const rests: string[] = [];
   return {
@@ -148,31 +151,28 @@ export function commitNodes(
     return change;
   };
 
+  // Rows in multi-row statements; each binds its rows' first change and keys once (see `insertSql`).
   const maxBlob = db.maxBlob;
   const params: SqliteValue[] = [];
   const many = sql.rowsPerInsert;
-  let i = 0;
-  for (; i + many <= nodes.length; i += many) {
+  const keyBytes = new Uint8Array(32 * Math.min(many, nodes.length));
+  for (let i = 0; i < nodes.length; i += many) {
+    const end = Math.min(nodes.length, i + many);
     params.length = 0;
     let plain = true;
-    for (let j = i; j < i + many; j++) if (nodes[j]!.identity !== undefined) plain = false;
-    for (let j = i; j < i + many; j++) {
+    for (let j = i; j < end; j++) if (nodes[j]!.identity !== undefined) plain = false;
+    params.push(nodes[i]!.change, keysInto(nodes, i, end, keyBytes));
+    for (let j = i; j < end; j++) {
       const node = nodes[j]!;
       pushRow(params, node, encodeLinks(node.change, node.links, changeOf), maxBlob, plain);
     }
-    db.run(plain ? sql.plainMany : sql.insertMany, ...params);
-  }
-  if (i < nodes.length) {
-    // The rest in one statement of as many rows.
-    params.length = 0;
-    let plain = true;
-    for (let j = i; j < nodes.length; j++) if (nodes[j]!.identity !== undefined) plain = false;
-    for (let j = i; j < nodes.length; j++) {
-      const node = nodes[j]!;
-      pushRow(params, node, encodeLinks(node.change, node.links, changeOf), maxBlob, plain);
-    }
-    const rows = nodes.length - i;
-    db.run(rows === 1 ? (plain ? sql.plainOne : sql.insertOne) : sql.rest(rows, plain), ...params);
+    const rows = end - i;
+    const statement = rows === many
+      ? (plain ? sql.plainMany : sql.insertMany)
+      : rows === 1
+      ? (plain ? sql.plainOne : sql.insertOne)
+      : sql.rest(rows, plain);
+    db.run(statement, ...params);
   }
   for (const node of nodes) {
     const value = node.value;

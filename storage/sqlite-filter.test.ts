@@ -43,9 +43,9 @@ test("KeyFilter: every added key is found, absent keys mostly are not, and a set
     added.push(table);
   }
   assert.equal(filter.size, settled);
-  assert.ok(batches.length >= 14, `${batches.length} settles`);
+  assert.ok(batches.length >= 8, `${batches.length} settles`);
   // One filter per doubling, not one per settle: a probe of an absent key reads this many cache lines.
-  assert.ok(filter.parts <= 3, `${filter.parts} filters for ${batches.length} settles`);
+  assert.ok(filter.parts <= 2, `${filter.parts} filters for ${batches.length} settles`);
   assert.ok(filter.bytes <= 4 * 1024 * 1024, `${filter.bytes} bytes for ${settled} keys`);
   for (const table of added) assert.equal(found(filter, table), table.size, "an added key was not found");
   const absent = randomKeys(200_000);

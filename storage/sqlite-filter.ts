@@ -4,9 +4,10 @@
  * 6 bits inside one 512-bit block (one cache line), 12 bits a key on average, so a probe costs one memory access
  * (about 0.6 % of absent keys still go to the index, which stays the truth). Keys come in batches (one per settle);
  * a batch goes into the last filter while it has room, else into a new filter of at least four times the capacity,
- * so a log of n keys has about log4(n / 16 384) filters (3 at 1 000 000: a probe of an absent key reads 3 cache
- * lines, not one per settle). A connection has the filter only while it has seen every settle (it opened an empty log, and
- * settled alone); otherwise every key is looked up in the index, as before.
+ * the first one sized for 262 144 keys (512 KB), so a log of n keys has about log4(3n / 262 144 + 1) filters
+ * (2 at 1 000 000, 3 up to 5 500 000: a probe of an absent key reads that many cache lines, not one per settle). A
+ * connection has the filter only while it has seen every settle (it opened an empty log, and settled alone);
+ * otherwise every key is looked up in the index, as before.
  *
  * @module
  */
@@ -20,7 +21,7 @@ const BLOCK_WORDS = 16;
 /** How much larger each filter is than the one before. */
 const GROWTH = 4;
 /** The capacity of the first filter, in keys. */
-const FIRST_CAPACITY = 65536;
+const FIRST_CAPACITY = 262144;
 
 /** One filter: its bits, how many keys it holds, and how many it is sized for. */
 interface Part {
@@ -42,7 +43,7 @@ interface Part {
  * const words = new Int32Array([1, 2, 3, 4, 5, 6, 7, 8]);
  * filter.add(words, 1); // one key, its first four words at 0
  * console.assert(filter.mayHave(words, 0) && filter.size === 1 && filter.parts === 1);
- * console.assert(!filter.mayHave(new Int32Array([8, 7, 6, 5]), 0)); // surely not there (6 of 786 432 bits set)
+ * console.assert(!filter.mayHave(new Int32Array([8, 7, 6, 5]), 0)); // surely not there (6 of 3 145 728 bits set)
  * ```
  */
 export class KeyFilter {

@@ -10,8 +10,9 @@
  *   written per node. Each connection keeps their keys in memory ({@link RecentKeys}), read from those rows on its
  *   first lookup and caught up before each lookup with the rows other connections appended since (a commit reads
  *   them inside its write transaction, so it sees them all).
- * - Once more than `sqrt(16000 * settled)` nodes (at least {@link MIN_RECENT_KEYS}) are past `settled`, a commit
- *   moves their entries into `hyperlog_keys`, so the big index is rewritten rarely. The commit holds those keys
+ * - Once more than `sqrt(64000 * settled)` nodes (at least {@link MIN_RECENT_KEYS}) are past `settled`, a commit
+ *   moves their entries into `hyperlog_keys`, so the big index is rewritten rarely (8 times in a log of 1 000 000
+ *   nodes, where at most 253 000 keys, ~27 MB, are in memory; each settle dirties most pages of the index). The commit holds those keys
  *   in memory already: it sorts their prefixes in JavaScript (a typed array) and inserts them in that order with
  *   multi-row statements of integers, half the cost of SQLite sorting the rows itself (its sorter takes ~1 us a
  *   row).
@@ -27,7 +28,7 @@ import { insertKeysSql, SQL } from "./sqlite-schema.ts";
 /** The fewest recent keys that are moved into the settled index at once. */
 export const MIN_RECENT_KEYS = 32768;
 /** The recent keys move once there are more than `sqrt(SETTLE_FACTOR * settled)` of them (and MIN_RECENT_KEYS). */
-export const SETTLE_FACTOR = 16000;
+export const SETTLE_FACTOR = 64000;
 
 /** The most entries one statement of a settle inserts (two parameters each). */
 const KEYS_PER_INSERT = 500;

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { HEX_VALUE } from "../src/hex.ts";
 import type { StoredNode } from "../src/node.ts";
 import type { SqliteValue } from "./sqlite-driver.ts";
 import { VIEW_JSON_CHARS } from "./sqlite-schema.ts";
@@ -59,7 +60,10 @@ function valueIsBytes(node: StoredNode): void {
   if (!(node.value instanceof Uint8Array)) throw new TypeError(`Cannot store node ${node.key}: its value is not bytes`);
 }
 
-/** Appends the parameters of one row of `INSERT_ROW`, or of `INSERT_PLAIN_ROW` when `plain` (an unsigned node). */
+/**
+ * Appends the parameters of one row of `insertSql` (the links, the value, and unless `plain` the identity and
+ * signature); the change and the key are the statement's (see {@link keysInto}).
+ */
 export function pushRow(
   params: SqliteValue[],
   node: StoredNode,
@@ -68,8 +72,32 @@ export function pushRow(
   plain = false,
 ): void {
   const value = node.value.length > maxBlob ? null : node.value;
-  if (plain) params.push(node.change, node.key, links, value);
-  else params.push(node.change, node.key, links, value, node.identity ?? null, node.signature ?? null);
+  if (plain) params.push(links, value);
+  else params.push(links, value, node.identity ?? null, node.signature ?? null);
+}
+
+/**
+ * Writes the keys of `nodes[from..to)` as bytes, 32 each, into `out` (grown when too small) and returns the bytes
+ * written: the blob of keys an insert of those rows binds once.
+ *
+ * @example
+ * ```ts
+ * import { keysInto } from "./sqlite-rows.ts";
+ * const nodes = [{ key: "ab".repeat(32) }, { key: "0f".repeat(32) }];
+ * const keys = keysInto(nodes, 0, 2, new Uint8Array(64));
+ * console.assert(keys.length === 64 && keys[0] === 0xab && keys[32] === 0x0f);
+ * ```
+ */
+export function keysInto(nodes: ReadonlyArray<{ key: string }>, from: number, to: number, out: Uint8Array): Uint8Array {
+  const bytes = (to - from) * 32;
+  const target = out.length >= bytes ? out : new Uint8Array(bytes);
+  for (let i = from, at = 0; i < to; i++, at += 32) {
+    const key = nodes[i]!.key;
+    for (let c = 0, b = at; c < 64; c += 2, b++) {
+      target[b] = (HEX_VALUE[key.charCodeAt(c)]! << 4) | HEX_VALUE[key.charCodeAt(c + 1)]!;
+    }
+  }
+  return target.subarray(0, bytes);
 }
 
 export const UTF8: TextDecoder = /* @__PURE__ */ new TextDecoder();

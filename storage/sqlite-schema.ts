@@ -97,10 +97,13 @@ const PACKED_COLUMNS = /* @__PURE__ */ (() =>
 const PACKED = /* @__PURE__ */ (() =>
   PACKED_COLUMNS + "FROM (SELECT change, key, links, value, identity, signature FROM hyperlog_nodes " +
   "WHERE change > ? AND change <= ? ORDER BY change")();
-const INSERT_ROW = "(?, unhex(?), unhex(?), ?, unhex(?), unhex(?))";
-/** A row of an unsigned node: no identity and signature to bind (a third fewer parameters). */
-const INSERT_PLAIN_ROW = "(?, unhex(?), unhex(?), ?, NULL, NULL)";
-export const INSERT_COLUMNS = 6;
+/**
+ * Parameters a row of a node insert binds: its links and value, and a signed node's identity and signature (see
+ * {@link insertSql}: the change and the key are shared by the statement's rows).
+ */
+export const INSERT_COLUMNS = 4;
+/** Parameters an insert of nodes binds once, whatever its rows: the first change and the keys. */
+export const INSERT_SHARED = 2;
 /** Most rows per multi-row INSERT: larger statements stop paying off past a few dozen rows. */
 export const MAX_ROWS_PER_INSERT = 32;
 /**
@@ -192,10 +195,20 @@ export function insertKeysSql(rows: number): string {
   return "INSERT INTO hyperlog_keys (prefix, change) VALUES " + new Array(rows).fill("(?, ?)").join(", ");
 }
 
-/** An insert of `rows` node rows; `plain` rows bind 4 parameters (change, key, links, value), others 6. */
+/**
+ * An insert of `rows` node rows, numbered on from change ?1, their keys the 32-byte pieces of the blob ?2 in row
+ * order; each row then binds its links (hex) and value, and unless `plain` (unsigned nodes) its identity and
+ * signature (hex). Sharing the change and the key spares two of the four parameters of an unsigned node's row
+ * (binding a parameter crosses from JavaScript into the binding, and a key's 64 characters were copied twice, then
+ * turned back into bytes by `unhex`).
+ */
 export function insertSql(verb: string, rows: number, plain = false): string {
-  return verb + " INTO hyperlog_nodes (change, key, links, value, identity, signature) VALUES " +
-    new Array(rows).fill(plain ? INSERT_PLAIN_ROW : INSERT_ROW).join(", ");
+  let sql = verb + " INTO hyperlog_nodes (change, key, links, value, identity, signature) VALUES ";
+  for (let k = 0; k < rows; k++) {
+    sql += `${k === 0 ? "" : ", "}(${k === 0 ? "?1" : `?1 + ${k}`}, substr(?2, ${32 * k + 1}, 32), unhex(?), ?, ` +
+      (plain ? "NULL, NULL)" : "unhex(?), unhex(?))");
+  }
+  return sql;
 }
 
 export function newerVersionError(file: string, version: number, newest: number): StorageError {

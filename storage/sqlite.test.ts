@@ -272,6 +272,42 @@ describe(`SqliteStorage: behaviour beyond the conformance suite (${runtime})`, (
     await again.close();
   });
 
+  it("settles twice into one index: the keys of both settles and the recent ones are found, absent ones are not", async () => {
+    const path = newFile("settle-twice");
+    const storage = await openSqlite(path);
+    // Keys made without hashing (a store takes any): the counter in the first 8 hex characters, mixed.
+    const keyOf = (i: number): string =>
+      (Math.imul(i + 1, 0x9e3779b1) >>> 0).toString(16).padStart(8, "0") + i.toString(16).padStart(56, "0");
+    const count = 90_000;
+    const nodes = Array.from({ length: count }, (_, i) => ({
+      key: keyOf(i),
+      links: i === 0 ? [] : [keyOf(i - 1)],
+      value: new Uint8Array([i & 255]),
+      change: i + 1,
+    }));
+    const settles: number[] = [];
+    for (let i = 0; i < count; i += 1000) {
+      await storage.commit(nodes.slice(i, i + 1000));
+      const settled = Number(storage.driver.get("SELECT value FROM hyperlog_info WHERE name = 'settled'")?.[0] ?? 0);
+      if (settled > (settles[settles.length - 1] ?? 0)) settles.push(settled);
+    }
+    assert.equal(settles.length, 2, `settled at ${settles.join(", ")}`);
+    assert.equal(Number(storage.driver.get("SELECT count(*) FROM hyperlog_keys")?.[0]), settles[1]);
+    const sample = [0, settles[0]! - 1, settles[0]!, settles[1]! - 1, settles[1]!, count - 1].map((i) => nodes[i]!);
+    const absent = ["0".repeat(64), keyOf(count), keyOf(count + 1)];
+    assert.deepEqual(await storage.has([...sample, ...absent].map((node) => typeof node === "string" ? node : node.key)), [
+      ...sample.map(() => true),
+      ...absent.map(() => false),
+    ]);
+    for (const node of sample) assert.equal((await storage.get(node.key))?.change, node.change);
+    await storage.close();
+    // A new connection (no filter of the settled keys) looks them up in the index.
+    const again = await openSqlite(path);
+    assert.deepEqual(await again.has(sample.map((node) => node.key)), sample.map(() => true));
+    assert.deepEqual(await again.commit([{ ...nodes[10]!, change: count + 1 }]), [false], "a settled key is found");
+    await again.close();
+  });
+
   it("finds settled keys whose 6-byte prefixes collide (a peer can choose them), and not an absent key beside them", async () => {
     const storage = await openSqlite(newFile("collide"));
     // 40 000 nodes whose keys share 5 prefixes (the first 12 hex characters), with links to the node before. (Only
