@@ -7,6 +7,7 @@
  * @module
  */
 import type { StoredNode } from "../src/node.ts";
+import { KeyPlaces } from "../src/key-places.ts";
 import { checkCommitChanges } from "../src/storage.ts";
 import type { SqliteDriver, SqliteValue } from "./sqlite-driver.ts";
 import { type RecentKeys, shouldSettle } from "./sqlite-keys.ts";
@@ -105,18 +106,19 @@ export function commitNodes(
   const count = given.length;
   // One lookup, inside the transaction, finds both the keys of the commit that are already stored (skipped) and
   // the stored nodes the commit links to (which stop being heads, and are linked by change number); nothing
-  // looked up before is trusted. A link to a key of the commit is found with that key. `first` holds the position
-  // of each key's first node in `given` (set from the end, so the first wins: one map operation a node).
-  const first = new Map<string, number>();
-  for (let i = count - 1; i >= 0; i--) first.set(given[i]!.key, i);
-  const asked: string[] = [...first.keys()];
+  // looked up before is trusted. A link to a key of the commit is found with that key. `places` holds the position
+  // of each key's first node in `given` (a table hashed by a key's first characters: a `Map` would hash each
+  // fresh 64-character key whole).
+  const places = new KeyPlaces(given);
+  const asked: string[] = [];
+  for (let i = 0; i < count; i++) if (places.first(given[i]!.key) === i) asked.push(given[i]!.key);
+  const repeats = asked.length < count;
   for (let i = 0; i < count; i++) {
     const links = given[i]!.links;
-    for (let j = 0; j < links.length; j++) if (!first.has(links[j]!)) asked.push(links[j]!);
+    for (let j = 0; j < links.length; j++) if (places.first(links[j]!) < 0) asked.push(links[j]!);
   }
   const found = lookup(db, recent, asked);
   const anyFound = found.size > 0;
-  const repeats = first.size < count;
   const fresh: boolean[] = new Array(count);
   /** The change of `given[i]` when it is new (its key's first node, not stored), else 0. */
   const changeAt = new Float64Array(count);
@@ -124,7 +126,7 @@ export function commitNodes(
   const added: string[] = [];
   for (let i = 0; i < count; i++) {
     let node = given[i]!;
-    if ((anyFound && found.has(node.key)) || (repeats && first.get(node.key) !== i)) {
+    if ((anyFound && found.has(node.key)) || (repeats && places.first(node.key) !== i)) {
       fresh[i] = false;
       continue;
     }
@@ -141,8 +143,8 @@ export function commitNodes(
   const linkedAt = new Uint8Array(count);
   const unheaded = new Set<number>();
   const changeOf = (key: string): number | undefined => {
-    const at = first.get(key);
-    if (at !== undefined && changeAt[at]! > 0) {
+    const at = places.first(key);
+    if (at >= 0 && changeAt[at]! > 0) {
       linkedAt[at] = 1;
       return changeAt[at];
     }
