@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { KeyFilter } from "./sqlite-filter.ts";
-import { KeyTable, MIN_RECENT_KEYS, SETTLE_FACTOR, sortedOrder } from "./sqlite-keys.ts";
+import {
+  KeyTable,
+  MAX_RECENT_KEYS,
+  MIN_RECENT_KEYS,
+  SETTLE_FACTOR,
+  shouldSettle,
+  sortedOrder,
+} from "./sqlite-keys.ts";
 
 /** `count` random keys (64 hex characters) in a table, numbered from 1. */
 const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
@@ -105,4 +112,22 @@ test("sortedOrder: a settle's prefixes in order by their high 32 bits, packed or
     assert.ok(ordered, `${count} entries out of order`);
     assert.ok(seen.every((v) => v === 1), `${count}: not a permutation`);
   }
+});
+
+test("recent keys settle at sqrt(SETTLE_FACTOR x settled), at least MIN_RECENT_KEYS, at most MAX_RECENT_KEYS", () => {
+  // The first recent count that settles, for a store settled up to `settled`.
+  const limit = (settled: number): number => {
+    let lo = 1;
+    let hi = 1 << 30;
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      if (shouldSettle(settled + mid, settled)) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  };
+  assert.equal(limit(0), MIN_RECENT_KEYS);
+  assert.equal(limit(1_000_000), Math.ceil(Math.sqrt(SETTLE_FACTOR * 1_000_000)));
+  // The memory a connection holds for an open log stays bounded however long the log grows.
+  for (const settled of [2_000_000, 10_000_000, 1_000_000_000]) assert.equal(limit(settled), MAX_RECENT_KEYS);
 });

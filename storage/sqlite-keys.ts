@@ -12,10 +12,10 @@
  *   them inside its write transaction, so it sees them all).
  * - Once more than `sqrt(64000 * settled)` nodes (at least {@link MIN_RECENT_KEYS}) are past `settled`, a commit
  *   moves their entries into `hyperlog_keys`, so the big index is rewritten rarely (8 times in a log of 1 000 000
- *   nodes, where at most 253 000 keys, ~27 MB, are in memory; each settle dirties most pages of the index). The commit holds those keys
- *   in memory already: it sorts their prefixes in JavaScript (a typed array) and inserts them in that order with
- *   multi-row statements of integers, half the cost of SQLite sorting the rows itself (its sorter takes ~1 us a
- *   row).
+ *   nodes, where at most 253 000 keys, ~27 MB, are in memory, and never more than {@link MAX_RECENT_KEYS}; each
+ *   settle dirties most pages of the index). The commit holds those keys in memory already: it sorts their
+ *   prefixes in JavaScript (a typed array) and inserts them in that order with multi-row statements of integers,
+ *   half the cost of SQLite sorting the rows itself (its sorter takes ~1 us a row).
  *
  * @module
  */
@@ -27,15 +27,34 @@ import { insertKeysSql, SQL } from "./sqlite-schema.ts";
 
 /** The fewest recent keys that are moved into the settled index at once. */
 export const MIN_RECENT_KEYS = 32768;
-/** The recent keys move once there are more than `sqrt(SETTLE_FACTOR * settled)` of them (and MIN_RECENT_KEYS). */
+/**
+ * The recent keys move once there are more than `sqrt(SETTLE_FACTOR * settled)` of them (at least
+ * {@link MIN_RECENT_KEYS}, at most {@link MAX_RECENT_KEYS}).
+ */
 export const SETTLE_FACTOR = 64000;
 
 /** The most entries one statement of a settle inserts (two parameters each). */
 const KEYS_PER_INSERT = 500;
 
-/** Whether a store of `length` nodes, settled up to `settled`, should move its recent keys now. */
+/**
+ * The most recent keys a connection holds (~27 MB): a log of more than ~1 070 000 settled nodes settles every
+ * 262 144 new keys, so the memory of an open log stays bounded however long it grows.
+ */
+export const MAX_RECENT_KEYS = 262_144;
+
+/**
+ * Whether a store of `length` nodes, settled up to `settled`, should move its recent keys now.
+ *
+ * @example
+ * ```ts
+ * import { MAX_RECENT_KEYS, MIN_RECENT_KEYS, shouldSettle } from "./sqlite-keys.ts";
+ * console.assert(!shouldSettle(MIN_RECENT_KEYS - 1, 0) && shouldSettle(MIN_RECENT_KEYS, 0));
+ * console.assert(shouldSettle(1e8 + MAX_RECENT_KEYS, 1e8), "capped, however big the log");
+ * ```
+ */
 export function shouldSettle(length: number, settled: number): boolean {
-  return length - settled >= Math.max(MIN_RECENT_KEYS, Math.sqrt(SETTLE_FACTOR * settled));
+  const limit = Math.min(MAX_RECENT_KEYS, Math.max(MIN_RECENT_KEYS, Math.sqrt(SETTLE_FACTOR * settled)));
+  return length - settled >= limit;
 }
 
 /**

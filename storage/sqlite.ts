@@ -18,9 +18,10 @@
  *   nodes up to `settled`; the full key is compared on the rows found. The keys of the nodes after `settled` are
  *   on no index on disk (nothing is written per node but its row): each connection holds them in memory in a
  *   typed-array table, read from the rows after `settled` on its first lookup and caught up before each lookup.
- *   Once more than `sqrt(64000 * settled)` (at least 32 768) are recent, a commit moves them into `hyperlog_keys`
- *   in one sorted pass of SQL, so that big index is rewritten rarely. A connection that saw every settle also
- *   keeps a Bloom filter of the settled keys (`sqlite-filter.ts`), so the keys of a fresh sync skip the index.
+ *   Once more than `sqrt(64000 * settled)` (at least 32 768, at most 262 144) are recent, a commit moves them
+ *   into `hyperlog_keys` in one sorted pass of SQL, so that big index is rewritten rarely. A connection that saw
+ *   every settle also keeps a Bloom filter of the settled keys (`sqlite-filter.ts`), so the keys of a fresh sync
+ *   skip the index.
  * - `hyperlog_heads`: the change numbers of the nodes no node links to.
  * - `hyperlog_chunks`: values larger than the driver's blob limit (2 MB rows in a Durable Object), in order.
  * - `hyperlog_views` and `hyperlog_view_data`: the checkpoint of each view, and its key/value pairs. They are made
