@@ -23,14 +23,18 @@ type Known = typeof CHECK | typeof LINKS_STORED;
 const CHECK = 0;
 const LINKS_STORED = 1;
 
+/** What `LogStore.#store` did (see there). */
+interface Stored {
+  /** For each draft considered, the node it is stored as (none when the call asked for no results). */
+  results: StoredNode[];
+  /** The nodes this call stored. */
+  fresh: StoredNode[];
+  /** Whether draft `i`'s result is the stored-node object the call made for it, committed as it was. */
+  made: (i: number) => boolean;
+}
+
 /** At most this many keys of the last commit (its newest) are kept as known stored (see `LogStore.#recent`). */
 const RECENT_KEYS = 8192;
-
-/** Whether any of the drafts has links. */
-function hasLinks(drafts: readonly Draft[]): boolean {
-  for (let i = 0; i < drafts.length; i++) if (drafts[i]!.links.length > 0) return true;
-  return false;
-}
 
 /** The last open in progress per storage object (see `LogStore.open`). */
 const OPENING = new WeakMap<Storage, Promise<void>>();
@@ -106,13 +110,7 @@ export class LogStore<T> {
       if (identity !== undefined) await signDrafts([draft], identity);
       // The links are the heads just read under the mutex, so they are stored; and the node cannot be, since a
       // stored node that links to every head would have made them stop being heads.
-      if (this.#events.listening("preadd")) return (await this.#storeLocal([draft], LINKS_STORED))[0]!;
-      const [stored] = await this.#commit([this.#freshNode(draft, this.length + 1)]);
-      // Not new only if another writer of a shared store committed the same node meanwhile.
-      if (stored === undefined) return this.#values.decodeDraft(draft, (await this.storage.get(draft.key))!);
-      const node = this.#values.decodeDraft(draft, stored);
-      if (this.#events.listening("add")) this.#events.emit("add", node);
-      return node;
+      return (await this.#storeLocal([draft], LINKS_STORED))[0]!;
     });
   }
 
@@ -221,14 +219,15 @@ export class LogStore<T> {
    * keys are looked up before it only when `preadd` listeners must hear of the new nodes first. Links are looked up
    * only when they do not point to an earlier draft of the call, so a batch of new documents, or a page of nodes
    * that come ancestors first, commits in one round trip; `known` = {@link LINKS_STORED} (an append of the heads
-   * just read) looks nothing up.
+   * just read) looks nothing up. Drafts without links and without `preadd` listeners (a `batch` of documents, the
+   * common bulk write) go to the commit as they come: no map, set or index of the drafts is made for them.
    */
   async #store(
     drafts: readonly Draft[],
     partial: boolean,
     known: Known = CHECK,
     withResults = true,
-  ): Promise<{ results: StoredNode[]; fresh: StoredNode[] }> {
+  ): Promise<Stored> {
     this.assertOpen();
     const count = drafts.length;
     let linked = false;
@@ -282,12 +281,14 @@ export class LogStore<T> {
 
     let end = count;
     let missing: string[] = [];
-    for (let i = 0; i < count; i++) {
-      if (drafts[i]!.links.length === 0) continue;
-      missing = missingOf(i);
-      if (missing.length > 0) {
-        end = i;
-        break;
+    if (linked) {
+      for (let i = 0; i < count; i++) {
+        if (drafts[i]!.links.length === 0) continue;
+        missing = missingOf(i);
+        if (missing.length > 0) {
+          end = i;
+          break;
+        }
       }
     }
     if (missing.length > 0 && !partial) {
@@ -298,27 +299,37 @@ export class LogStore<T> {
     }
 
     // For each draft: the index of its node in `proposed`, or -1 when it is known to be stored before this call.
-    const proposed: StoredNode[] = [];
-    const freshOf: number[] = new Array(end);
-    let change = this.length;
-    for (let i = 0; i < end; i++) {
-      const draft = drafts[i]!;
-      if (stored?.has(draft.key)) {
-        freshOf[i] = -1;
-        continue;
+    // Without the maps above (no links to check, no `preadd`) no draft is known to be stored or repeated before the
+    // commit: draft `i` is proposed as node `i`, and `freshOf` is not made.
+    let freshOf: number[] | undefined;
+    let proposed: Cacheable[];
+    if (firstAt === undefined && !(only !== undefined && stored?.has(only) === true)) {
+      proposed = new Array(end);
+      for (let i = 0; i < end; i++) proposed[i] = this.#freshNode(drafts[i]!, this.length + i + 1);
+    } else {
+      proposed = [];
+      freshOf = new Array(end);
+      let change = this.length;
+      for (let i = 0; i < end; i++) {
+        const draft = drafts[i]!;
+        if (stored?.has(draft.key)) {
+          freshOf[i] = -1;
+          continue;
+        }
+        const first = firstIndex(i);
+        if (first < i) {
+          freshOf[i] = freshOf[first]!;
+          continue;
+        }
+        freshOf[i] = proposed.length;
+        proposed.push(this.#freshNode(draft, ++change));
       }
-      const first = firstIndex(i);
-      if (first < i) {
-        freshOf[i] = freshOf[first]!;
-        continue;
-      }
-      freshOf[i] = proposed.length;
-      proposed.push(this.#freshNode(draft, ++change));
     }
+    const freshIndex = (i: number): number => freshOf === undefined ? i : freshOf[i]!;
     if (announce) {
       for (let i = 0; i < end; i++) {
-        if (freshOf[i]! >= 0 && firstIndex(i) === i) {
-          this.#events.emit("preadd", this.#values.decodeDraft(drafts[i]!, proposed[freshOf[i]!]!));
+        if (freshIndex(i) >= 0 && firstIndex(i) === i) {
+          this.#events.emit("preadd", this.#values.decodeDraft(drafts[i]!, proposed[freshIndex(i)]!));
         }
       }
     }
@@ -327,19 +338,31 @@ export class LogStore<T> {
     // Without `withResults` (ingest), a draft stored before is not read back: a peer resending nodes costs a lookup.
     const results: StoredNode[] = new Array(withResults ? end : 0);
     for (let i = 0; i < results.length; i++) {
-      const node = freshOf[i]! >= 0 ? committed[freshOf[i]!] : undefined;
+      const at = freshIndex(i);
+      const node = at >= 0 ? committed[at] : undefined;
       results[i] = node ?? (await this.storage.get(drafts[i]!.key))!;
     }
+    // Whether draft `i`'s result is the object made for it here, committed as it was: nothing is cached in it yet,
+    // unless an `add` listener below or an earlier repeat of the key decoded it.
+    const made = (i: number): boolean => {
+      const at = freshIndex(i);
+      return at >= 0 && committed[at] === proposed[at];
+    };
     if (this.#events.listening("add")) {
       for (let i = 0; i < end; i++) {
-        const node = freshOf[i]! >= 0 && firstIndex(i) === i ? committed[freshOf[i]!] : undefined;
-        if (node !== undefined) this.#events.emit("add", this.#values.decodeDraft(drafts[i]!, node));
+        const node = freshIndex(i) >= 0 && firstIndex(i) === i ? committed[freshIndex(i)] : undefined;
+        if (node !== undefined) this.#events.emit("add", this.#decode(drafts[i]!, node, made(i)));
       }
     }
     if (missing.length > 0) throw new MissingLinksError(missing);
     let fresh = committed as StoredNode[];
     if (committed.includes(undefined)) fresh = committed.filter((node) => node !== undefined);
-    return { results, fresh };
+    return { results, fresh, made };
+  }
+
+  /** The API node of a draft's stored node: decoded without the cache checks when this call `made` it. */
+  #decode(draft: Draft, node: StoredNode, made: boolean): Node<T> {
+    return made ? this.#values.decodeFresh(draft, node as Cacheable) : this.#values.decodeDraft(draft, node);
   }
 
   /** The stored node of a draft, with its change number: its own frozen copy of the links, and the cache slots. */
@@ -350,42 +373,9 @@ export class LogStore<T> {
 
   /** Under the mutex: stores local drafts atomically and returns their nodes. */
   async #storeLocal(drafts: readonly Draft[], known: Known): Promise<Node<T>[]> {
-    if (known === CHECK && !this.#events.listening("preadd") && !hasLinks(drafts)) {
-      return await this.#storeUnlinked(drafts);
-    }
-    const { results } = await this.#store(drafts, false, known);
+    const { results, made } = await this.#store(drafts, false, known);
     const nodes: Node<T>[] = new Array(results.length);
-    for (let i = 0; i < results.length; i++) nodes[i] = this.#values.decodeDraft(drafts[i]!, results[i]!);
-    return nodes;
-  }
-
-  /**
-   * Under the mutex: {@link #storeLocal} of drafts without links when no `preadd` listener must hear of them first
-   * (a `batch` of documents, the common bulk write): `#store` would look nothing up either, and with no link to
-   * check and no key to announce, the drafts go to the commit as they come, with none of its per-draft maps and
-   * arrays. The commit says which are new (a key stored before, or repeated in the call, is not): a draft stored
-   * before returns the stored node, as `#store` does.
-   */
-  async #storeUnlinked(drafts: readonly Draft[]): Promise<Node<T>[]> {
-    this.assertOpen();
-    const count = drafts.length;
-    const proposed: Cacheable[] = new Array(count);
-    for (let i = 0; i < count; i++) proposed[i] = this.#freshNode(drafts[i]!, this.length + i + 1);
-    const committed = await this.#commit(proposed);
-    const nodes: Node<T>[] = new Array(count);
-    for (let i = 0; i < count; i++) {
-      const stored = committed[i];
-      nodes[i] = stored === proposed[i]
-        ? this.#values.decodeFresh(drafts[i]!, proposed[i]!)
-        : this.#values.decodeDraft(drafts[i]!, stored ?? (await this.storage.get(drafts[i]!.key))!);
-    }
-    if (this.#events.listening("add")) {
-      for (let i = 0; i < count; i++) {
-        // Decoded again, as `#store` does: a value that may be mutable (binary, custom) is the listener's own copy.
-        const node = committed[i];
-        if (node !== undefined) this.#events.emit("add", this.#values.decodeDraft(drafts[i]!, node));
-      }
-    }
+    for (let i = 0; i < results.length; i++) nodes[i] = this.#decode(drafts[i]!, results[i]!, made(i));
     return nodes;
   }
 
