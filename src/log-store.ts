@@ -29,8 +29,22 @@ interface Stored {
   results: StoredNode[];
   /** The nodes this call stored. */
   fresh: StoredNode[];
-  /** Whether draft `i`'s result is the stored-node object the call made for it, committed as it was. */
-  made: (i: number) => boolean;
+  /** The stored-node objects the call made and committed (renumbered copies aside). */
+  proposed: readonly StoredNode[];
+  /** For each draft considered, the index of its node in `proposed` or -1; `undefined` when draft `i` is node `i`. */
+  freshOf: readonly number[] | undefined;
+}
+
+/** What `LogStore.#plan` found out before a commit (see there). */
+interface Plan {
+  /** The nodes to commit. */
+  proposed: Cacheable[];
+  /** For each draft considered (those before the first with a missing link), its node in `proposed`, or -1. */
+  freshOf: number[];
+  /** For each draft considered, whether it is the first of its key in the call. */
+  first: boolean[];
+  /** The missing links of the first draft that has some (then the drafts from it on are not considered). */
+  missing: string[];
 }
 
 /** At most this many keys of the last commit (its newest) are kept as known stored (see `LogStore.#recent`). */
@@ -219,8 +233,9 @@ export class LogStore<T> {
    * keys are looked up before it only when `preadd` listeners must hear of the new nodes first. Links are looked up
    * only when they do not point to an earlier draft of the call, so a batch of new documents, or a page of nodes
    * that come ancestors first, commits in one round trip; `known` = {@link LINKS_STORED} (an append of the heads
-   * just read) looks nothing up. Drafts without links and without `preadd` listeners (a `batch` of documents, the
-   * common bulk write) go to the commit as they come: no map, set or index of the drafts is made for them.
+   * just read) looks nothing up. Drafts without links, with no `preadd` listener (a `batch` of documents, the
+   * common bulk write), have nothing to look up or check before the commit: they are proposed as they come, with
+   * no plan (see {@link #plan}): no map, set, closure or index of the drafts is made for them.
    */
   async #store(
     drafts: readonly Draft[],
@@ -233,9 +248,51 @@ export class LogStore<T> {
     let linked = false;
     for (let i = 0; i < count && !linked; i++) linked = drafts[i]!.links.length > 0;
     const announce = this.#events.listening("preadd");
+    const plan = linked || announce ? await this.#plan(drafts, partial, known, announce) : undefined;
+    let proposed: Cacheable[];
+    let end = count;
+    if (plan === undefined) {
+      proposed = new Array(count);
+      for (let i = 0; i < count; i++) proposed[i] = this.#freshNode(drafts[i]!, this.length + i + 1);
+    } else {
+      proposed = plan.proposed;
+      end = plan.freshOf.length;
+    }
+    // The node each proposed one is stored as, or `undefined` when the commit found it stored already.
+    const committed = await this.#commit(proposed);
+    const freshOf = plan?.freshOf;
+    // Without `withResults` (ingest), a draft stored before is not read back: a peer resending nodes costs a lookup.
+    const results: StoredNode[] = new Array(withResults ? end : 0);
+    for (let i = 0; i < results.length; i++) {
+      const at = freshOf === undefined ? i : freshOf[i]!;
+      const node = at >= 0 ? committed[at] : undefined;
+      results[i] = node ?? (await this.storage.get(drafts[i]!.key))!;
+    }
+    if (this.#events.listening("add")) {
+      for (let i = 0; i < end; i++) {
+        const at = freshOf === undefined ? i : freshOf[i]!;
+        // A repeated key is announced once: without a plan the commit reports the repeats as not new.
+        const node = at >= 0 && (plan === undefined || plan.first[i]) ? committed[at] : undefined;
+        if (node !== undefined) this.#events.emit("add", this.#decode(drafts[i]!, node, node === proposed[at]));
+      }
+    }
+    if (plan !== undefined && plan.missing.length > 0) throw new MissingLinksError(plan.missing);
+    let fresh = committed as StoredNode[];
+    if (committed.includes(undefined)) fresh = committed.filter((node) => node !== undefined);
+    return { results, fresh, proposed, freshOf };
+  }
+
+  /**
+   * {@link #store}'s look-ups and checks before the commit, for drafts with links or when `preadd` listeners must
+   * hear of the new nodes: which drafts repeat a key, which links are stored (throws a `MissingLinksError` naming
+   * every missing link unless `partial`), the nodes to propose (announced to `preadd` listeners), and for each draft
+   * considered where its node is among them.
+   */
+  async #plan(drafts: readonly Draft[], partial: boolean, known: Known, announce: boolean): Promise<Plan> {
+    const count = drafts.length;
     // The first draft of each key (a key may come twice in a call), to check links within the call and to announce
-    // each new node once. Without either, repeats are left to the commit, which reports them as not new.
-    const firstAt = count === 1 || (!linked && !announce) ? undefined : new Map<string, number>();
+    // each new node once.
+    const firstAt = count === 1 ? undefined : new Map<string, number>();
     const only = count === 1 ? drafts[0]!.key : undefined;
     const firstOf = (key: string): number | undefined =>
       firstAt === undefined ? (key === only ? 0 : undefined) : firstAt.get(key);
@@ -250,7 +307,7 @@ export class LogStore<T> {
     let stored: Set<string> | undefined;
     const probe: string[] = [];
     if (announce) { for (let i = 0; i < count; i++) if (firstIndex(i) === i) probe.push(drafts[i]!.key); }
-    if (!unchecked && linked) {
+    if (!unchecked) {
       // Links that no earlier draft of the call satisfies (to a later draft, or outside the call), unless known to
       // be stored: in the key index, or stored by the last commit (nodes are never removed).
       const linkSeen = new Set<string>();
@@ -281,14 +338,12 @@ export class LogStore<T> {
 
     let end = count;
     let missing: string[] = [];
-    if (linked) {
-      for (let i = 0; i < count; i++) {
-        if (drafts[i]!.links.length === 0) continue;
-        missing = missingOf(i);
-        if (missing.length > 0) {
-          end = i;
-          break;
-        }
+    for (let i = 0; i < count; i++) {
+      if (drafts[i]!.links.length === 0) continue;
+      missing = missingOf(i);
+      if (missing.length > 0) {
+        end = i;
+        break;
       }
     }
     if (missing.length > 0 && !partial) {
@@ -299,65 +354,33 @@ export class LogStore<T> {
     }
 
     // For each draft: the index of its node in `proposed`, or -1 when it is known to be stored before this call.
-    // Without the maps above (no links to check, no `preadd`) no draft is known to be stored or repeated before the
-    // commit: draft `i` is proposed as node `i`, and `freshOf` is not made.
-    let freshOf: number[] | undefined;
-    let proposed: Cacheable[];
-    if (firstAt === undefined && !(only !== undefined && stored?.has(only) === true)) {
-      proposed = new Array(end);
-      for (let i = 0; i < end; i++) proposed[i] = this.#freshNode(drafts[i]!, this.length + i + 1);
-    } else {
-      proposed = [];
-      freshOf = new Array(end);
-      let change = this.length;
-      for (let i = 0; i < end; i++) {
-        const draft = drafts[i]!;
-        if (stored?.has(draft.key)) {
-          freshOf[i] = -1;
-          continue;
-        }
-        const first = firstIndex(i);
-        if (first < i) {
-          freshOf[i] = freshOf[first]!;
-          continue;
-        }
-        freshOf[i] = proposed.length;
-        proposed.push(this.#freshNode(draft, ++change));
+    const proposed: Cacheable[] = [];
+    const freshOf: number[] = new Array(end);
+    const first: boolean[] = new Array(end);
+    let change = this.length;
+    for (let i = 0; i < end; i++) {
+      const draft = drafts[i]!;
+      const at = firstIndex(i);
+      first[i] = at === i;
+      if (stored?.has(draft.key)) {
+        freshOf[i] = -1;
+        continue;
       }
+      if (at < i) {
+        freshOf[i] = freshOf[at]!;
+        continue;
+      }
+      freshOf[i] = proposed.length;
+      proposed.push(this.#freshNode(draft, ++change));
     }
-    const freshIndex = (i: number): number => freshOf === undefined ? i : freshOf[i]!;
     if (announce) {
       for (let i = 0; i < end; i++) {
-        if (freshIndex(i) >= 0 && firstIndex(i) === i) {
-          this.#events.emit("preadd", this.#values.decodeDraft(drafts[i]!, proposed[freshIndex(i)]!));
+        if (freshOf[i]! >= 0 && first[i]) {
+          this.#events.emit("preadd", this.#values.decodeDraft(drafts[i]!, proposed[freshOf[i]!]!));
         }
       }
     }
-    // The node each proposed one is stored as, or `undefined` when the commit found it stored already.
-    const committed = await this.#commit(proposed);
-    // Without `withResults` (ingest), a draft stored before is not read back: a peer resending nodes costs a lookup.
-    const results: StoredNode[] = new Array(withResults ? end : 0);
-    for (let i = 0; i < results.length; i++) {
-      const at = freshIndex(i);
-      const node = at >= 0 ? committed[at] : undefined;
-      results[i] = node ?? (await this.storage.get(drafts[i]!.key))!;
-    }
-    // Whether draft `i`'s result is the object made for it here, committed as it was: nothing is cached in it yet,
-    // unless an `add` listener below or an earlier repeat of the key decoded it.
-    const made = (i: number): boolean => {
-      const at = freshIndex(i);
-      return at >= 0 && committed[at] === proposed[at];
-    };
-    if (this.#events.listening("add")) {
-      for (let i = 0; i < end; i++) {
-        const node = freshIndex(i) >= 0 && firstIndex(i) === i ? committed[freshIndex(i)] : undefined;
-        if (node !== undefined) this.#events.emit("add", this.#decode(drafts[i]!, node, made(i)));
-      }
-    }
-    if (missing.length > 0) throw new MissingLinksError(missing);
-    let fresh = committed as StoredNode[];
-    if (committed.includes(undefined)) fresh = committed.filter((node) => node !== undefined);
-    return { results, fresh, made };
+    return { proposed, freshOf, first, missing };
   }
 
   /** The API node of a draft's stored node: decoded without the cache checks when this call `made` it. */
@@ -373,9 +396,14 @@ export class LogStore<T> {
 
   /** Under the mutex: stores local drafts atomically and returns their nodes. */
   async #storeLocal(drafts: readonly Draft[], known: Known): Promise<Node<T>[]> {
-    const { results, made } = await this.#store(drafts, false, known);
+    const { results, proposed, freshOf } = await this.#store(drafts, false, known);
     const nodes: Node<T>[] = new Array(results.length);
-    for (let i = 0; i < results.length; i++) nodes[i] = this.#decode(drafts[i]!, results[i]!, made(i));
+    for (let i = 0; i < results.length; i++) {
+      // Made by this call and committed as it was (not a renumbered copy, nor a node stored before).
+      const at = freshOf === undefined ? i : freshOf[i]!;
+      const node = results[i]!;
+      nodes[i] = this.#decode(drafts[i]!, node, at >= 0 && node === proposed[at]);
+    }
     return nodes;
   }
 
