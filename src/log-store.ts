@@ -29,10 +29,6 @@ interface Stored {
   results: StoredNode[];
   /** The nodes this call stored. */
   fresh: StoredNode[];
-  /** The stored-node objects the call made and committed (renumbered copies aside). */
-  proposed: readonly StoredNode[];
-  /** For each draft considered, the index of its node in `proposed` or -1; `undefined` when draft `i` is node `i`. */
-  freshOf: readonly number[] | undefined;
 }
 
 /** What `LogStore.#plan` found out before a commit (see there). */
@@ -227,28 +223,34 @@ export class LogStore<T> {
    * belong to an earlier draft. When `partial` is false a draft with a missing link fails the whole call; when true
    * the drafts before it are stored and then the call fails (what a receiving peer does). Returns, for each draft
    * that was considered, its stored node (unless `withResults` is false: a draft stored before costs a `get`), and
-   * the nodes this call stored.
+   * the nodes this call stored; with `local` (a local write), the API node of each draft instead.
    *
    * Which drafts are new is what the commit answers (`Storage.commit` skips stored keys and repeats, and says so):
    * keys are looked up before it only when `preadd` listeners must hear of the new nodes first. Links are looked up
    * only when they do not point to an earlier draft of the call, so a batch of new documents, or a page of nodes
    * that come ancestors first, commits in one round trip; `known` = {@link LINKS_STORED} (an append of the heads
-   * just read) looks nothing up. Drafts without links, with no `preadd` listener (a `batch` of documents, the
-   * common bulk write), have nothing to look up or check before the commit: they are proposed as they come, with
-   * no plan (see {@link #plan}): no map, set, closure or index of the drafts is made for them.
+   * just read) looks nothing up. Drafts without links (a `batch` of documents, the common bulk write) or whose links
+   * are known stored, with no `preadd` listener, have nothing to look up or check before the commit: they are
+   * proposed as they come, with no plan (see {@link #plan}): no map, set, closure or index of the drafts is made.
    */
+  #store(drafts: readonly Draft[], partial: boolean, known: Known, withResults: boolean): Promise<Stored>;
+  #store(drafts: readonly Draft[], partial: false, known: Known, withResults: true, local: true): Promise<Node<T>[]>;
   async #store(
     drafts: readonly Draft[],
     partial: boolean,
-    known: Known = CHECK,
-    withResults = true,
-  ): Promise<Stored> {
+    known: Known,
+    withResults: boolean,
+    local = false,
+  ): Promise<Stored | Node<T>[]> {
     this.assertOpen();
     const count = drafts.length;
     let linked = false;
     for (let i = 0; i < count && !linked; i++) linked = drafts[i]!.links.length > 0;
     const announce = this.#events.listening("preadd");
-    const plan = linked || announce ? await this.#plan(drafts, partial, known, announce) : undefined;
+    // Links known to be stored (an append of the heads just read) need no plan either.
+    const plan = announce || (linked && known !== LINKS_STORED)
+      ? await this.#plan(drafts, partial, known, announce)
+      : undefined;
     let proposed: Cacheable[];
     let end = count;
     if (plan === undefined) {
@@ -279,7 +281,16 @@ export class LogStore<T> {
     if (plan !== undefined && plan.missing.length > 0) throw new MissingLinksError(plan.missing);
     let fresh = committed as StoredNode[];
     if (committed.includes(undefined)) fresh = committed.filter((node) => node !== undefined);
-    return { results, fresh, proposed, freshOf };
+    if (!local) return { results, fresh };
+    // A local write's nodes, decoded here rather than by an async caller: an append is one promise hop shorter.
+    const nodes: Node<T>[] = new Array(results.length);
+    for (let i = 0; i < results.length; i++) {
+      // Made by this call and committed as it was (not a renumbered copy, nor a node stored before).
+      const at = freshOf === undefined ? i : freshOf[i]!;
+      const node = results[i]!;
+      nodes[i] = this.#decode(drafts[i]!, node, at >= 0 && node === proposed[at]);
+    }
+    return nodes;
   }
 
   /**
@@ -395,16 +406,8 @@ export class LogStore<T> {
   }
 
   /** Under the mutex: stores local drafts atomically and returns their nodes. */
-  async #storeLocal(drafts: readonly Draft[], known: Known): Promise<Node<T>[]> {
-    const { results, proposed, freshOf } = await this.#store(drafts, false, known);
-    const nodes: Node<T>[] = new Array(results.length);
-    for (let i = 0; i < results.length; i++) {
-      // Made by this call and committed as it was (not a renumbered copy, nor a node stored before).
-      const at = freshOf === undefined ? i : freshOf[i]!;
-      const node = results[i]!;
-      nodes[i] = this.#decode(drafts[i]!, node, at >= 0 && node === proposed[at]);
-    }
-    return nodes;
+  #storeLocal(drafts: readonly Draft[], known: Known): Promise<Node<T>[]> {
+    return this.#store(drafts, false, known, true, true);
   }
 
   /** The keys of the last commit's newest {@link RECENT_KEYS} nodes (see `#recentNodes`). */
