@@ -260,15 +260,25 @@ export class LogStore<T> {
       proposed = plan.proposed;
       end = plan.freshOf.length;
     }
+    let report: boolean[];
+    try {
+      report = await this.#startCommit(proposed);
+    } catch (err) {
+      await this.#commitFailed(err);
+      throw err;
+    }
     // The node each proposed one is stored as, or `undefined` when the commit found it stored already.
-    const committed = await this.#commit(proposed);
+    const committed = this.#committed(proposed, report);
     const freshOf = plan?.freshOf;
     // Without `withResults` (ingest), a draft stored before is not read back: a peer resending nodes costs a lookup.
-    const results: StoredNode[] = new Array(withResults ? end : 0);
+    // A local write's nodes are decoded here (the API nodes, in place of the stored ones), not by an async caller:
+    // an append is one promise hop shorter.
+    const results: (StoredNode | Node<T>)[] = new Array(withResults ? end : 0);
     for (let i = 0; i < results.length; i++) {
       const at = freshOf === undefined ? i : freshOf[i]!;
-      const node = at >= 0 ? committed[at] : undefined;
-      results[i] = node ?? (await this.storage.get(drafts[i]!.key))!;
+      const node = (at >= 0 ? committed[at] : undefined) ?? (await this.storage.get(drafts[i]!.key))!;
+      // Made by this call and committed as it was: not a renumbered copy, nor a node stored before.
+      results[i] = local ? this.#decode(drafts[i]!, node, at >= 0 && node === proposed[at]) : node;
     }
     if (this.#events.listening("add")) {
       for (let i = 0; i < end; i++) {
@@ -279,18 +289,10 @@ export class LogStore<T> {
       }
     }
     if (plan !== undefined && plan.missing.length > 0) throw new MissingLinksError(plan.missing);
+    if (local) return results as Node<T>[];
     let fresh = committed as StoredNode[];
     if (committed.includes(undefined)) fresh = committed.filter((node) => node !== undefined);
-    if (!local) return { results, fresh };
-    // A local write's nodes, decoded here rather than by an async caller: an append is one promise hop shorter.
-    const nodes: Node<T>[] = new Array(results.length);
-    for (let i = 0; i < results.length; i++) {
-      // Made by this call and committed as it was (not a renumbered copy, nor a node stored before).
-      const at = freshOf === undefined ? i : freshOf[i]!;
-      const node = results[i]!;
-      nodes[i] = this.#decode(drafts[i]!, node, at >= 0 && node === proposed[at]);
-    }
-    return nodes;
+    return { results: results as StoredNode[], fresh };
   }
 
   /**
@@ -421,31 +423,37 @@ export class LogStore<T> {
   }
 
   /**
-   * Commits nodes numbered on from the length; returns, for each, the node stored, or `undefined` when the storage
-   * had it already (or it repeats an earlier one): the new nodes after a skipped one take lower change numbers, in
-   * copies (their decode cache slots come along).
+   * Starts the commit of nodes numbered on from the length: resolves with the storage's report (see
+   * {@link #committed}). Not an async function of its own: `#store` awaits the storage's promise itself, one promise
+   * hop less per write.
    */
-  async #commit(nodes: readonly StoredNode[]): Promise<(StoredNode | undefined)[]> {
-    if (nodes.length === 0) return [];
-    let report: boolean[];
+  #startCommit(nodes: readonly StoredNode[]): Promise<boolean[]> {
+    if (nodes.length === 0) return Promise.resolve([]);
+    markChecked(nodes);
     try {
-      let committing: Promise<boolean[]>;
-      markChecked(nodes);
-      try {
-        committing = this.storage.commit(nodes);
-      } finally {
-        unmarkChecked(nodes);
-      }
-      report = await committing;
-    } catch (err) {
-      if (err instanceof StorageConflictError) {
-        this.length = await this.storage.length();
-        // Another writer on the same storage: the key index is rebuilt when next needed.
-        this.#keyIndex = undefined;
-        this.#keyIndexBuilt = undefined;
-      }
-      throw err;
+      return this.storage.commit(nodes);
+    } finally {
+      unmarkChecked(nodes);
     }
+  }
+
+  /** After a failed commit: a conflict (another writer on the same storage) makes the log read its length again. */
+  async #commitFailed(err: unknown): Promise<void> {
+    if (err instanceof StorageConflictError) {
+      this.length = await this.storage.length();
+      // Another writer on the same storage: the key index is rebuilt when next needed.
+      this.#keyIndex = undefined;
+      this.#keyIndexBuilt = undefined;
+    }
+  }
+
+  /**
+   * After the storage committed nodes numbered on from the length (`report` says which were new): returns, for
+   * each, the node stored, or `undefined` when the storage had it already (or it repeats an earlier one): the new
+   * nodes after a skipped one take lower change numbers, in copies (their decode cache slots come along).
+   */
+  #committed(nodes: readonly StoredNode[], report: readonly boolean[]): (StoredNode | undefined)[] {
+    if (nodes.length === 0) return [];
     let committed: (StoredNode | undefined)[] = nodes as StoredNode[];
     let added = nodes.length;
     if (report.includes(false)) {
