@@ -277,15 +277,18 @@ export class LogStore<T> {
     for (let i = 0; i < results.length; i++) {
       const at = freshOf === undefined ? i : freshOf[i]!;
       const node = (at >= 0 ? committed[at] : undefined) ?? (await this.storage.get(drafts[i]!.key))!;
-      // Made by this call and committed as it was: not a renumbered copy, nor a node stored before.
-      results[i] = local ? this.#decode(drafts[i]!, node, at >= 0 && node === proposed[at]) : node;
+      // Made by this call for this draft and committed as it was (not a renumbered copy, a node stored before, or
+      // the node of an earlier draft of the same key), and not announced to `preadd`: nothing is cached in it yet.
+      const made = at >= 0 && node === proposed[at] && (plan === undefined || (!announce && plan.first[i]!));
+      results[i] = local ? this.#decode(drafts[i]!, node, made) : node;
     }
     if (this.#events.listening("add")) {
       for (let i = 0; i < end; i++) {
         const at = freshOf === undefined ? i : freshOf[i]!;
         // A repeated key is announced once: without a plan the commit reports the repeats as not new.
         const node = at >= 0 && (plan === undefined || plan.first[i]) ? committed[at] : undefined;
-        if (node !== undefined) this.#events.emit("add", this.#decode(drafts[i]!, node, node === proposed[at]));
+        // Decoded already for a local write (see above), and cached in the node when immutable.
+        if (node !== undefined) this.#events.emit("add", this.#values.decodeDraft(drafts[i]!, node));
       }
     }
     if (plan !== undefined && plan.missing.length > 0) throw new MissingLinksError(plan.missing);

@@ -257,11 +257,11 @@ export class LogValues<T> {
 
   /**
    * {@link decodeDraft} of a stored-node object this log has just made for the draft and committed as it was (see
-   * `LogStore`): it has the cache slots (extensible), filled only if this log decoded it already.
+   * `LogStore`): it has the cache slots, and nothing in them yet.
    */
   decodeFresh(draft: Draft, stored: Cacheable): Node<T> {
     if (draft.text === undefined || this.codec !== JSON_CODEC) return this.decodeDraft(draft, stored);
-    return this.#cached(stored) ?? this.#lazy(stored);
+    return this.#lazy(stored);
   }
 
   /** The lazy node of a stored-node object this log made (extensible, with the slots), remembered in it. */
