@@ -251,15 +251,8 @@ export class LogStore<T> {
     const plan = announce || (linked && known !== LINKS_STORED)
       ? await this.#plan(drafts, partial, known, announce)
       : undefined;
-    let proposed: Cacheable[];
-    let end = count;
-    if (plan === undefined) {
-      proposed = new Array(count);
-      for (let i = 0; i < count; i++) proposed[i] = this.#freshNode(drafts[i]!, this.length + i + 1);
-    } else {
-      proposed = plan.proposed;
-      end = plan.freshOf.length;
-    }
+    const proposed = plan === undefined ? this.#propose(drafts) : plan.proposed;
+    const end = plan === undefined ? count : plan.freshOf.length;
     let report: boolean[];
     try {
       report = await this.#startCommit(proposed);
@@ -271,17 +264,16 @@ export class LogStore<T> {
     const committed = this.#committed(proposed, report);
     const freshOf = plan?.freshOf;
     // Without `withResults` (ingest), a draft stored before is not read back: a peer resending nodes costs a lookup.
-    // A local write's nodes are decoded here (the API nodes, in place of the stored ones), not by an async caller:
-    // an append is one promise hop shorter.
-    const results: (StoredNode | Node<T>)[] = new Array(withResults ? end : 0);
-    for (let i = 0; i < results.length; i++) {
-      const at = freshOf === undefined ? i : freshOf[i]!;
-      const node = (at >= 0 ? committed[at] : undefined) ?? (await this.storage.get(drafts[i]!.key))!;
-      // Made by this call for this draft and committed as it was (not a renumbered copy, a node stored before, or
-      // the node of an earlier draft of the same key), and not announced to `preadd`: nothing is cached in it yet.
-      const made = at >= 0 && node === proposed[at] && (plan === undefined || (!announce && plan.first[i]!));
-      results[i] = local ? this.#decode(drafts[i]!, node, made) : node;
+    let before: StoredNode[] | undefined;
+    if (withResults) {
+      for (const i of this.#storedBefore(end, committed, freshOf)) {
+        (before ??= new Array(end))[i] = (await this.storage.get(drafts[i]!.key))!;
+      }
     }
+    // A local write's nodes are decoded here (the API nodes, in place of the stored ones), not by an async caller:
+    // an append is one promise hop shorter. The loops over the drafts are in plain methods, which every engine
+    // compiles as it does any function (loops in an async function are compiled less well by some).
+    const results = withResults ? this.#results(drafts, end, committed, before, proposed, plan, local, !announce) : [];
     if (this.#events.listening("add")) {
       for (let i = 0; i < end; i++) {
         const at = freshOf === undefined ? i : freshOf[i]!;
@@ -296,6 +288,56 @@ export class LogStore<T> {
     let fresh = committed as StoredNode[];
     if (committed.includes(undefined)) fresh = committed.filter((node) => node !== undefined);
     return { results: results as StoredNode[], fresh };
+  }
+
+  /** The nodes proposed for drafts without a plan: draft `i` is node `i`, numbered on from the length. */
+  #propose(drafts: readonly Draft[]): Cacheable[] {
+    const proposed: Cacheable[] = new Array(drafts.length);
+    for (let i = 0; i < drafts.length; i++) proposed[i] = this.#freshNode(drafts[i]!, this.length + i + 1);
+    return proposed;
+  }
+
+  /** The drafts (of the first `end`) whose node the commit did not store: stored before, or repeated. */
+  #storedBefore(
+    end: number,
+    committed: readonly (StoredNode | undefined)[],
+    freshOf: readonly number[] | undefined,
+  ): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < end; i++) {
+      const at = freshOf === undefined ? i : freshOf[i]!;
+      if (at < 0 || committed[at] === undefined) out.push(i);
+    }
+    return out;
+  }
+
+  /**
+   * For each of the first `end` drafts, its stored node (committed now, or read back `before`), or with `local` its
+   * API node. A node the call made for that draft (`proposed`, the first of its key) and committed as it was (not a
+   * renumbered copy, nor a node stored before) is decoded without the cache checks when `fresh` (no `preadd`
+   * listener can have decoded it yet); any other through the cache.
+   */
+  #results(
+    drafts: readonly Draft[],
+    end: number,
+    committed: readonly (StoredNode | undefined)[],
+    before: readonly StoredNode[] | undefined,
+    proposed: readonly Cacheable[],
+    plan: Plan | undefined,
+    local: boolean,
+    fresh: boolean,
+  ): (StoredNode | Node<T>)[] {
+    const results: (StoredNode | Node<T>)[] = new Array(end);
+    const freshOf = plan?.freshOf;
+    for (let i = 0; i < end; i++) {
+      const at = freshOf === undefined ? i : freshOf[i]!;
+      const node = (at >= 0 ? committed[at] : undefined) ?? before![i]!;
+      if (!local) results[i] = node;
+      else if (fresh && at >= 0 && node === proposed[at] && (plan === undefined || plan.first[i]!)) {
+        results[i] = this.#values.decodeFresh(drafts[i]!, node as Cacheable);
+      } else results[i] = this.#values.decodeDraft(drafts[i]!, node);
+    }
+    return results;
   }
 
   /**
@@ -397,11 +439,6 @@ export class LogStore<T> {
       }
     }
     return { proposed, freshOf, first, missing };
-  }
-
-  /** The API node of a draft's stored node: decoded without the cache checks when this call `made` it. */
-  #decode(draft: Draft, node: StoredNode, made: boolean): Node<T> {
-    return made ? this.#values.decodeFresh(draft, node as Cacheable) : this.#values.decodeDraft(draft, node);
   }
 
   /** The stored node of a draft, with its change number: its own frozen copy of the links, and the cache slots. */
