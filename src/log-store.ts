@@ -24,14 +24,28 @@ type Known = typeof CHECK | typeof LINKS_STORED;
 const CHECK = 0;
 const LINKS_STORED = 1;
 
+/** What `LogStore.#store` did (see there). */
+interface Stored {
+  /** For each draft considered, the node it is stored as (none when the call asked for no results). */
+  results: StoredNode[];
+  /** The nodes this call stored. */
+  fresh: StoredNode[];
+}
+
+/** What `LogStore.#plan` found out before a commit (see there). */
+interface Plan {
+  /** The nodes to commit. */
+  proposed: Cacheable[];
+  /** For each draft considered (those before the first with a missing link), its node in `proposed`, or -1. */
+  freshOf: number[];
+  /** For each draft considered, whether it is the first of its key in the call. */
+  first: boolean[];
+  /** The missing links of the first draft that has some (then the drafts from it on are not considered). */
+  missing: string[];
+}
+
 /** At most this many keys of the last commit (its newest) are kept as known stored (see `LogStore.#recent`). */
 const RECENT_KEYS = 8192;
-
-/** Whether any of the drafts has links. */
-function hasLinks(drafts: readonly Draft[]): boolean {
-  for (let i = 0; i < drafts.length; i++) if (drafts[i]!.links.length > 0) return true;
-  return false;
-}
 
 /** The last open in progress per storage object (see `LogStore.open`). */
 const OPENING = new WeakMap<Storage, Promise<void>>();
@@ -107,13 +121,7 @@ export class LogStore<T> {
       if (identity !== undefined) await signDrafts([draft], identity);
       // The links are the heads just read under the mutex, so they are stored; and the node cannot be, since a
       // stored node that links to every head would have made them stop being heads.
-      if (this.#events.listening("preadd")) return (await this.#storeLocal([draft], LINKS_STORED))[0]!;
-      const [stored] = await this.#commit([this.#freshNode(draft, this.length + 1)]);
-      // Not new only if another writer of a shared store committed the same node meanwhile.
-      if (stored === undefined) return this.#values.decodeDraft(draft, (await this.storage.get(draft.key))!);
-      const node = this.#values.decodeDraft(draft, stored);
-      if (this.#events.listening("add")) this.#events.emit("add", node);
-      return node;
+      return (await this.#storeLocal([draft], LINKS_STORED))[0]!;
     });
   }
 
@@ -216,28 +224,134 @@ export class LogStore<T> {
    * belong to an earlier draft. When `partial` is false a draft with a missing link fails the whole call; when true
    * the drafts before it are stored and then the call fails (what a receiving peer does). Returns, for each draft
    * that was considered, its stored node (unless `withResults` is false: a draft stored before costs a `get`), and
-   * the nodes this call stored.
+   * the nodes this call stored; with `local` (a local write), the API node of each draft instead.
    *
    * Which drafts are new is what the commit answers (`Storage.commit` skips stored keys and repeats, and says so):
    * keys are looked up before it only when `preadd` listeners must hear of the new nodes first. Links are looked up
    * only when they do not point to an earlier draft of the call, so a batch of new documents, or a page of nodes
    * that come ancestors first, commits in one round trip; `known` = {@link LINKS_STORED} (an append of the heads
-   * just read) looks nothing up.
+   * just read) looks nothing up. Drafts without links (a `batch` of documents, the common bulk write) or whose links
+   * are known stored, with no `preadd` listener, have nothing to look up or check before the commit: they are
+   * proposed as they come, with no plan (see {@link #plan}): no map, set, closure or index of the drafts is made.
    */
+  #store(drafts: readonly Draft[], partial: boolean, known: Known, withResults: boolean): Promise<Stored>;
+  #store(drafts: readonly Draft[], partial: false, known: Known, withResults: true, local: true): Promise<Node<T>[]>;
   async #store(
     drafts: readonly Draft[],
     partial: boolean,
-    known: Known = CHECK,
-    withResults = true,
-  ): Promise<{ results: StoredNode[]; fresh: StoredNode[] }> {
+    known: Known,
+    withResults: boolean,
+    local = false,
+  ): Promise<Stored | Node<T>[]> {
     this.assertOpen();
     const count = drafts.length;
     let linked = false;
     for (let i = 0; i < count && !linked; i++) linked = drafts[i]!.links.length > 0;
     const announce = this.#events.listening("preadd");
+    // Links known to be stored (an append of the heads just read) need no plan either.
+    const plan = announce || (linked && known !== LINKS_STORED)
+      ? await this.#plan(drafts, partial, known, announce)
+      : undefined;
+    const proposed = plan === undefined ? this.#propose(drafts) : plan.proposed;
+    const end = plan === undefined ? count : plan.freshOf.length;
+    let report: boolean[];
+    try {
+      report = await this.#startCommit(proposed);
+    } catch (err) {
+      await this.#commitFailed(err);
+      throw err;
+    }
+    // The node each proposed one is stored as, or `undefined` when the commit found it stored already.
+    const committed = this.#committed(proposed, report);
+    const freshOf = plan?.freshOf;
+    // Without `withResults` (ingest), a draft stored before is not read back: a peer resending nodes costs a lookup.
+    let before: StoredNode[] | undefined;
+    if (withResults) {
+      for (const i of this.#storedBefore(end, committed, freshOf)) {
+        (before ??= new Array(end))[i] = (await this.storage.get(drafts[i]!.key))!;
+      }
+    }
+    // A local write's nodes are decoded here (the API nodes, in place of the stored ones), not by an async caller:
+    // an append is one promise hop shorter. The loops over the drafts are in plain methods, which every engine
+    // compiles as it does any function (loops in an async function are compiled less well by some).
+    const results = withResults ? this.#results(drafts, end, committed, before, proposed, plan, local, !announce) : [];
+    if (this.#events.listening("add")) {
+      for (let i = 0; i < end; i++) {
+        const at = freshOf === undefined ? i : freshOf[i]!;
+        // A repeated key is announced once: without a plan the commit reports the repeats as not new.
+        const node = at >= 0 && (plan === undefined || plan.first[i]) ? committed[at] : undefined;
+        // Decoded already for a local write (see above), and cached in the node when immutable.
+        if (node !== undefined) this.#events.emit("add", this.#values.decodeDraft(drafts[i]!, node));
+      }
+    }
+    if (plan !== undefined && plan.missing.length > 0) throw new MissingLinksError(plan.missing);
+    if (local) return results as Node<T>[];
+    let fresh = committed as StoredNode[];
+    if (committed.includes(undefined)) fresh = committed.filter((node) => node !== undefined);
+    return { results: results as StoredNode[], fresh };
+  }
+
+  /** The nodes proposed for drafts without a plan: draft `i` is node `i`, numbered on from the length. */
+  #propose(drafts: readonly Draft[]): Cacheable[] {
+    const proposed: Cacheable[] = new Array(drafts.length);
+    for (let i = 0; i < drafts.length; i++) proposed[i] = this.#freshNode(drafts[i]!, this.length + i + 1);
+    return proposed;
+  }
+
+  /** The drafts (of the first `end`) whose node the commit did not store: stored before, or repeated. */
+  #storedBefore(
+    end: number,
+    committed: readonly (StoredNode | undefined)[],
+    freshOf: readonly number[] | undefined,
+  ): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < end; i++) {
+      const at = freshOf === undefined ? i : freshOf[i]!;
+      if (at < 0 || committed[at] === undefined) out.push(i);
+    }
+    return out;
+  }
+
+  /**
+   * For each of the first `end` drafts, its stored node (committed now, or read back `before`), or with `local` its
+   * API node. A node the call made for that draft (`proposed`, the first of its key) and committed as it was (not a
+   * renumbered copy, nor a node stored before) is decoded without the cache checks when `fresh` (no `preadd`
+   * listener can have decoded it yet); any other through the cache.
+   */
+  #results(
+    drafts: readonly Draft[],
+    end: number,
+    committed: readonly (StoredNode | undefined)[],
+    before: readonly StoredNode[] | undefined,
+    proposed: readonly Cacheable[],
+    plan: Plan | undefined,
+    local: boolean,
+    fresh: boolean,
+  ): (StoredNode | Node<T>)[] {
+    const results: (StoredNode | Node<T>)[] = new Array(end);
+    const freshOf = plan?.freshOf;
+    for (let i = 0; i < end; i++) {
+      const at = freshOf === undefined ? i : freshOf[i]!;
+      const node = (at >= 0 ? committed[at] : undefined) ?? before![i]!;
+      if (!local) results[i] = node;
+      else if (fresh && at >= 0 && node === proposed[at] && (plan === undefined || plan.first[i]!)) {
+        results[i] = this.#values.decodeFresh(drafts[i]!, node as Cacheable);
+      } else results[i] = this.#values.decodeDraft(drafts[i]!, node);
+    }
+    return results;
+  }
+
+  /**
+   * {@link #store}'s look-ups and checks before the commit, for drafts with links or when `preadd` listeners must
+   * hear of the new nodes: which drafts repeat a key, which links are stored (throws a `MissingLinksError` naming
+   * every missing link unless `partial`), the nodes to propose (announced to `preadd` listeners), and for each draft
+   * considered where its node is among them.
+   */
+  async #plan(drafts: readonly Draft[], partial: boolean, known: Known, announce: boolean): Promise<Plan> {
+    const count = drafts.length;
     // The first draft of each key (a key may come twice in a call), to check links within the call and to announce
-    // each new node once. Without either, repeats are left to the commit, which reports them as not new.
-    const firstAt = count === 1 || (!linked && !announce) ? undefined : new KeyPlaces(drafts);
+    // each new node once.
+    const firstAt = count === 1 ? undefined : new KeyPlaces(drafts);
     const only = count === 1 ? drafts[0]!.key : undefined;
     const firstOf = (key: string): number | undefined => {
       const at = firstAt === undefined ? (key === only ? 0 : -1) : firstAt.first(key);
@@ -250,7 +364,7 @@ export class LogStore<T> {
     /** The drafts with a link that no earlier draft of the call satisfies: only they can miss one. */
     const outside: number[] = [];
     if (announce) { for (let i = 0; i < count; i++) if (firstIndex(i) === i) probe.push(drafts[i]!.key); }
-    if (!unchecked && linked) {
+    if (!unchecked) {
       // Links that no earlier draft of the call satisfies (to a later draft, or outside the call), unless known to
       // be stored: in the key index, or stored by the last commit (nodes are never removed).
       const linkSeen = new Set<string>();
@@ -302,8 +416,9 @@ export class LogStore<T> {
     }
 
     // For each draft: the index of its node in `proposed`, or -1 when it is known to be stored before this call.
-    const proposed: StoredNode[] = [];
+    const proposed: Cacheable[] = [];
     const freshOf: number[] = new Array(end);
+    const first: boolean[] = new Array(end);
     let change = this.length;
     // Drafts known stored: with `preadd` listeners every key was looked up; otherwise the commit says which are
     // new (a draft's key is in `stored` only when another draft links to it, and hashing every key to ask costs
@@ -311,13 +426,14 @@ export class LogStore<T> {
     const storedDrafts = announce ? stored : undefined;
     for (let i = 0; i < end; i++) {
       const draft = drafts[i]!;
+      const at = firstIndex(i);
+      first[i] = at === i;
       if (storedDrafts?.has(draft.key)) {
         freshOf[i] = -1;
         continue;
       }
-      const first = firstIndex(i);
-      if (first < i) {
-        freshOf[i] = freshOf[first]!;
+      if (at < i) {
+        freshOf[i] = freshOf[at]!;
         continue;
       }
       freshOf[i] = proposed.length;
@@ -325,29 +441,12 @@ export class LogStore<T> {
     }
     if (announce) {
       for (let i = 0; i < end; i++) {
-        if (freshOf[i]! >= 0 && firstIndex(i) === i) {
+        if (freshOf[i]! >= 0 && first[i]) {
           this.#events.emit("preadd", this.#values.decodeDraft(drafts[i]!, proposed[freshOf[i]!]!));
         }
       }
     }
-    // The node each proposed one is stored as, or `undefined` when the commit found it stored already.
-    const committed = await this.#commit(proposed);
-    // Without `withResults` (ingest), a draft stored before is not read back: a peer resending nodes costs a lookup.
-    const results: StoredNode[] = new Array(withResults ? end : 0);
-    for (let i = 0; i < results.length; i++) {
-      const node = freshOf[i]! >= 0 ? committed[freshOf[i]!] : undefined;
-      results[i] = node ?? (await this.storage.get(drafts[i]!.key))!;
-    }
-    if (this.#events.listening("add")) {
-      for (let i = 0; i < end; i++) {
-        const node = freshOf[i]! >= 0 && firstIndex(i) === i ? committed[freshOf[i]!] : undefined;
-        if (node !== undefined) this.#events.emit("add", this.#values.decodeDraft(drafts[i]!, node));
-      }
-    }
-    if (missing.length > 0) throw new MissingLinksError(missing);
-    let fresh = committed as StoredNode[];
-    if (committed.includes(undefined)) fresh = committed.filter((node) => node !== undefined);
-    return { results, fresh };
+    return { proposed, freshOf, first, missing };
   }
 
   /** The stored node of a draft, with its change number: its own frozen copy of the links, and the cache slots. */
@@ -357,44 +456,8 @@ export class LogStore<T> {
   }
 
   /** Under the mutex: stores local drafts atomically and returns their nodes. */
-  async #storeLocal(drafts: readonly Draft[], known: Known): Promise<Node<T>[]> {
-    if (known === CHECK && !this.#events.listening("preadd") && !hasLinks(drafts)) {
-      return await this.#storeUnlinked(drafts);
-    }
-    const { results } = await this.#store(drafts, false, known);
-    const nodes: Node<T>[] = new Array(results.length);
-    for (let i = 0; i < results.length; i++) nodes[i] = this.#values.decodeDraft(drafts[i]!, results[i]!);
-    return nodes;
-  }
-
-  /**
-   * Under the mutex: {@link #storeLocal} of drafts without links when no `preadd` listener must hear of them first
-   * (a `batch` of documents, the common bulk write): `#store` would look nothing up either, and with no link to
-   * check and no key to announce, the drafts go to the commit as they come, with none of its per-draft maps and
-   * arrays. The commit says which are new (a key stored before, or repeated in the call, is not): a draft stored
-   * before returns the stored node, as `#store` does.
-   */
-  async #storeUnlinked(drafts: readonly Draft[]): Promise<Node<T>[]> {
-    this.assertOpen();
-    const count = drafts.length;
-    const proposed: Cacheable[] = new Array(count);
-    for (let i = 0; i < count; i++) proposed[i] = this.#freshNode(drafts[i]!, this.length + i + 1);
-    const committed = await this.#commit(proposed);
-    const nodes: Node<T>[] = new Array(count);
-    for (let i = 0; i < count; i++) {
-      const stored = committed[i];
-      nodes[i] = stored === proposed[i]
-        ? this.#values.decodeFresh(drafts[i]!, proposed[i]!)
-        : this.#values.decodeDraft(drafts[i]!, stored ?? (await this.storage.get(drafts[i]!.key))!);
-    }
-    if (this.#events.listening("add")) {
-      for (let i = 0; i < count; i++) {
-        // Decoded again, as `#store` does: a value that may be mutable (binary, custom) is the listener's own copy.
-        const node = committed[i];
-        if (node !== undefined) this.#events.emit("add", this.#values.decodeDraft(drafts[i]!, node));
-      }
-    }
-    return nodes;
+  #storeLocal(drafts: readonly Draft[], known: Known): Promise<Node<T>[]> {
+    return this.#store(drafts, false, known, true, true);
   }
 
   /** The keys of the last commit's newest {@link RECENT_KEYS} nodes (see `#recentNodes`). */
@@ -405,31 +468,37 @@ export class LogStore<T> {
   }
 
   /**
-   * Commits nodes numbered on from the length; returns, for each, the node stored, or `undefined` when the storage
-   * had it already (or it repeats an earlier one): the new nodes after a skipped one take lower change numbers, in
-   * copies (their decode cache slots come along).
+   * Starts the commit of nodes numbered on from the length: resolves with the storage's report (see
+   * {@link #committed}). Not an async function of its own: `#store` awaits the storage's promise itself, one promise
+   * hop less per write.
    */
-  async #commit(nodes: readonly StoredNode[]): Promise<(StoredNode | undefined)[]> {
-    if (nodes.length === 0) return [];
-    let report: boolean[];
+  #startCommit(nodes: readonly StoredNode[]): Promise<boolean[]> {
+    if (nodes.length === 0) return Promise.resolve([]);
+    markChecked(nodes);
     try {
-      let committing: Promise<boolean[]>;
-      markChecked(nodes);
-      try {
-        committing = this.storage.commit(nodes);
-      } finally {
-        unmarkChecked(nodes);
-      }
-      report = await committing;
-    } catch (err) {
-      if (err instanceof StorageConflictError) {
-        this.length = await this.storage.length();
-        // Another writer on the same storage: the key index is rebuilt when next needed.
-        this.#keyIndex = undefined;
-        this.#keyIndexBuilt = undefined;
-      }
-      throw err;
+      return this.storage.commit(nodes);
+    } finally {
+      unmarkChecked(nodes);
     }
+  }
+
+  /** After a failed commit: a conflict (another writer on the same storage) makes the log read its length again. */
+  async #commitFailed(err: unknown): Promise<void> {
+    if (err instanceof StorageConflictError) {
+      this.length = await this.storage.length();
+      // Another writer on the same storage: the key index is rebuilt when next needed.
+      this.#keyIndex = undefined;
+      this.#keyIndexBuilt = undefined;
+    }
+  }
+
+  /**
+   * After the storage committed nodes numbered on from the length (`report` says which were new): returns, for
+   * each, the node stored, or `undefined` when the storage had it already (or it repeats an earlier one): the new
+   * nodes after a skipped one take lower change numbers, in copies (their decode cache slots come along).
+   */
+  #committed(nodes: readonly StoredNode[], report: readonly boolean[]): (StoredNode | undefined)[] {
+    if (nodes.length === 0) return [];
     let committed: (StoredNode | undefined)[] = nodes as StoredNode[];
     let added = nodes.length;
     if (report.includes(false)) {

@@ -337,7 +337,8 @@ export class Hyperlog<T = unknown> extends EventTarget implements LogHandle {
         length: () => this.#store.length,
         deliver: (page, controller) => {
           const values = this.#values;
-          for (const stored of page) controller.enqueue(values.toNode(stored));
+          // An index, not `for...of`: a 10 000-node read runs mostly before the engine compiles this loop.
+          for (let i = 0; i < page.length; i++) controller.enqueue(values.toNode(page[i]!));
         },
         waiters: () => this.#store.waiters.set,
         live: this.#liveStreams,

@@ -138,4 +138,29 @@ describe("the log's writes use commit's answer", () => {
     assert.deepEqual(heard, ["b"]);
     assert.equal(log.length, 2);
   });
+
+  it("a json node is one object in preadd, add, the write's result and get, with or without preadd listeners", async () => {
+    for (const announce of [false, true]) {
+      const log = new Hyperlog<{ n: number }>({ valueEncoding: "json" });
+      const heard = new Map<string, Node<{ n: number }>[]>();
+      const hear = (event: Event) => {
+        const node = (event as CustomEvent<Node<{ n: number }>>).detail;
+        heard.set(node.key, [...(heard.get(node.key) ?? []), node]);
+      };
+      if (announce) log.addEventListener("preadd", hear);
+      log.addEventListener("add", hear);
+      // A repeat within the call and a node linking to an earlier one: both kinds of write (with and without a plan).
+      const nodes = await log.batch([{ value: { n: 1 } }, { value: { n: 2 } }, { value: { n: 1 } }]);
+      const linked = await log.batch([{ links: [nodes[0]!.key], value: { n: 3 } }]);
+      const appended = await log.append({ n: 4 });
+      assert.equal(nodes[2], nodes[0]);
+      for (const node of [...nodes, ...linked, appended]) {
+        const events = heard.get(node.key)!;
+        assert.equal(events.length, announce ? 2 : 1);
+        for (const other of events) assert.equal(other, node);
+        assert.equal(await log.get(node.key), node);
+      }
+      assert.deepEqual([...nodes, ...linked, appended].map((node) => node.value.n), [1, 2, 1, 3, 4]);
+    }
+  });
 });
