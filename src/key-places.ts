@@ -14,8 +14,18 @@
  */
 let seed: number | undefined;
 
-/** The slot hash of a key: its first 8 characters mixed with the seed. */
-function hashOf(key: string, salt: number): number {
+/**
+ * The slot hash of a key for a table seeded with `salt`: its first 8 characters (32 bits of a hex SHA-256 digest)
+ * mixed with the seed. Shared with the link encoder's table of sent keys (`link-refs.ts`).
+ *
+ * @example
+ * ```ts
+ * import { keyHash } from "./key-places.ts";
+ * const key = "ab".repeat(32);
+ * console.assert(keyHash(key, 1) === keyHash(key.slice(0, 8) + "0".repeat(56), 1), "only 8 characters count");
+ * ```
+ */
+export function keyHash(key: string, salt: number): number {
   let h = salt;
   const n = key.length < 8 ? key.length : 8;
   for (let i = 0; i < n; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x9e3779b1);
@@ -54,7 +64,7 @@ export class KeyPlaces {
     const mask = size - 1;
     for (let i = from; i < to; i++) {
       const key = items[i]!.key;
-      for (let s = hashOf(key, salt) & mask;; s = (s + 1) & mask) {
+      for (let s = keyHash(key, salt) & mask;; s = (s + 1) & mask) {
         const at = slots[s]! - 1;
         if (at < 0) {
           slots[s] = i + 1;
@@ -72,7 +82,7 @@ export class KeyPlaces {
     const slots = this.#slots;
     const mask = this.#mask;
     const items = this.#items;
-    for (let s = hashOf(key, this.#seed) & mask;; s = (s + 1) & mask) {
+    for (let s = keyHash(key, this.#seed) & mask;; s = (s + 1) & mask) {
       const at = slots[s]! - 1;
       if (at < 0 || items[at]!.key === key) return at;
     }

@@ -35,6 +35,7 @@ import {
   writeNodeTail,
 } from "./node-codec.ts";
 import { keyedNode } from "./keyed-nodes.ts";
+import { keyHash } from "./key-places.ts";
 import { linksOfChange, type PageLinks } from "./page-links.ts";
 import { cursor, hexOf, type NodeTail, readNodeTail, varintAt } from "./wire-read.ts";
 
@@ -119,10 +120,7 @@ class NodeList {
 
   /** The first 8 characters of a key (32 bits of a SHA-256 digest: a prefix shared on purpose costs 2^32 hashes). */
   #hash(key: string): number {
-    let h = this.#seed;
-    const n = key.length < 8 ? key.length : 8;
-    for (let i = 0; i < n; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x9e3779b1);
-    return h ^ (h >>> 16);
+    return keyHash(key, this.#seed);
   }
 
   /** Puts the ring's nodes added since the last lookup in the table (rebuilt when half its slots are used). */

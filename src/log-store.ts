@@ -353,9 +353,10 @@ export class LogStore<T> {
     // each new node once.
     const firstAt = count === 1 ? undefined : new KeyPlaces(drafts);
     const only = count === 1 ? drafts[0]!.key : undefined;
-    const firstOf = (key: string): number | undefined => {
+    /** Whether a draft before draft `i` has `key`. */
+    const earlier = (key: string, i: number): boolean => {
       const at = firstAt === undefined ? (key === only ? 0 : -1) : firstAt.first(key);
-      return at < 0 ? undefined : at;
+      return at >= 0 && at < i;
     };
     const firstIndex = (i: number): number => firstAt === undefined ? i : firstAt.first(drafts[i]!.key);
     const unchecked = known === LINKS_STORED;
@@ -374,7 +375,7 @@ export class LogStore<T> {
         let within = true;
         for (let j = 0; j < links.length; j++) {
           const link = links[j]!;
-          if ((firstOf(link) ?? Infinity) < i) continue;
+          if (earlier(link, i)) continue;
           if (within) outside.push(i);
           within = false;
           if (linkSeen.has(link)) continue;
@@ -394,7 +395,7 @@ export class LogStore<T> {
       const out: string[] = [];
       if (unchecked) return out;
       for (const link of drafts[i]!.links) {
-        if (!stored?.has(link) && !((firstOf(link) ?? Infinity) < i)) out.push(link);
+        if (!stored?.has(link) && !earlier(link, i)) out.push(link);
       }
       return out;
     };

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { HEX_VALUE } from "../src/hex.ts";
+import { hexInto } from "../src/hex.ts";
 import type { StoredNode } from "../src/node.ts";
 import type { SqliteValue } from "./sqlite-driver.ts";
 import { VIEW_JSON_CHARS } from "./sqlite-schema.ts";
@@ -92,10 +92,7 @@ export function keysInto(nodes: ReadonlyArray<{ key: string }>, from: number, to
   const bytes = (to - from) * 32;
   const target = out.length >= bytes ? out : new Uint8Array(bytes);
   for (let i = from, at = 0; i < to; i++, at += 32) {
-    const key = nodes[i]!.key;
-    for (let c = 0, b = at; c < 64; c += 2, b++) {
-      target[b] = (HEX_VALUE[key.charCodeAt(c)]! << 4) | HEX_VALUE[key.charCodeAt(c + 1)]!;
-    }
+    hexInto(nodes[i]!.key, target, at);
   }
   return target.subarray(0, bytes);
 }
