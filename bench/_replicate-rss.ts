@@ -113,9 +113,17 @@ const SIDE_FLAGS = process.env.HYPERLOG_BENCH_V8_DEFAULTS === "1" ||
 
 /**
  * Spawns `replicate.ts --child rss-side` for `file`; resolves when it exits cleanly. With `profile`, the child
- * writes a V8 CPU profile into that directory.
+ * writes a V8 CPU profile into that directory. `peer`, the other side already spawned, gives this one its pipes:
+ * this side reads the peer's stdout and writes the peer's stdin, as `hyperlog dupsh` wires its two commands, so
+ * the bytes go from one child to the other without passing through this process.
  */
-function spawnSide(self: URL, file: string, result: string, profile?: string) {
+function spawnSide(
+  self: URL,
+  file: string,
+  result: string,
+  profile?: string,
+  peer?: ReturnType<typeof spawnSide>["child"],
+) {
   const child = spawn(process.execPath, [
     ...SIDE_FLAGS,
     ...(profile === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", profile]),
@@ -127,8 +135,13 @@ function spawnSide(self: URL, file: string, result: string, profile?: string) {
     "--result",
     result,
   ], {
-    stdio: ["pipe", "pipe", "inherit"],
+    stdio: peer === undefined ? ["pipe", "pipe", "inherit"] : [peer.stdout!, peer.stdin!, "inherit"],
   });
+  if (peer !== undefined) {
+    // The children hold the pipes' ends now.
+    peer.stdout!.destroy();
+    peer.stdin!.destroy();
+  }
   const exited = new Promise<void>((resolve, reject) => {
     child.on("error", reject);
     child.on("close", (code, signal) => {
@@ -184,10 +197,8 @@ export async function measureRss(
       const target = join(dir, `receiver-${rep}.db`);
       const results = [join(dir, `sender-${rep}.json`), join(dir, `receiver-${rep}.json`)] as const;
       const start = performance.now();
-      const a = spawnSide(self, source, results[0], options.profileSender);
       const b = spawnSide(self, target, results[1], options.profile);
-      a.child.stdout.pipe(b.child.stdin);
-      b.child.stdout.pipe(a.child.stdin);
+      const a = spawnSide(self, source, results[0], options.profileSender, b.child);
       await Promise.all([a.exited, b.exited]);
       const wallSeconds = secondsSince(start);
       const [sender, receiver] = results.map((file) => JSON.parse(readFileSync(file, "utf8")) as SideResult) as [

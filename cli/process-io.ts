@@ -65,16 +65,32 @@ export function withProcessIO(io: CliIO): FullCliIO {
   return { ...full, ...own } as FullCliIO;
 }
 
+/**
+ * Runs `a` and `b` (each with `sh -c`) with A's stdout piped into B's stdin and B's stdout into A's stdin; resolves
+ * with the first non-zero exit status of the two, or 0. The two children share OS pipes: B is started with two
+ * pipes and A is given their other ends, so the bytes of a sync go from one process to the other without passing
+ * through this one (it only waits). Bun cannot give a child's pipe to another child (its streams have no file
+ * descriptor), so there dupsh relays the bytes itself, as it did everywhere before.
+ */
 function dupsh(a: string, b: string): Promise<number> {
   return new Promise((done) => {
     // `sh -c` rather than `shell: true`: Deno's shell option mangles quoted words.
-    const opts = { stdio: ["pipe", "pipe", "inherit"] as ["pipe", "pipe", "inherit"] };
-    const first = spawn("/bin/sh", ["-c", a], opts);
-    const second = spawn("/bin/sh", ["-c", b], opts);
-    // A peer that exits early closes its end; writing to it then must not crash dupsh.
-    for (const child of [first, second]) child.stdin.on("error", () => {});
-    first.stdout.pipe(second.stdin);
-    second.stdout.pipe(first.stdin);
+    const piped = { stdio: ["pipe", "pipe", "inherit"] as ["pipe", "pipe", "inherit"] };
+    const second = spawn("/bin/sh", ["-c", b], piped);
+    let first: ReturnType<typeof spawn>;
+    try {
+      first = spawn("/bin/sh", ["-c", a], { stdio: [second.stdout, second.stdin, "inherit"] });
+      // The children hold the pipes' ends now; this process's copies would keep them open past a child's exit.
+      second.stdout.destroy();
+      second.stdin.destroy();
+    } catch {
+      const relayed = spawn("/bin/sh", ["-c", a], piped);
+      // A peer that exits early closes its end; writing to it then must not crash dupsh.
+      for (const child of [relayed, second]) child.stdin.on("error", () => {});
+      relayed.stdout.pipe(second.stdin);
+      second.stdout.pipe(relayed.stdin);
+      first = relayed;
+    }
     const codes: (number | undefined)[] = [undefined, undefined];
     let exited = 0;
     const onExit = (i: number) => (code: number | null, signal: NodeJS.Signals | null) => {

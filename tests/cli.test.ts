@@ -248,6 +248,41 @@ describe("the hyperlog CLI", () => {
     assert.equal((await runAsync(["dupsh", "true", "exit 5"])).status, 5);
   });
 
+  it("dupsh gives each command the other's pipe: they go on talking after dupsh is killed (Node, Deno)", async () => {
+    const dir = tempDir();
+    try {
+      // Each says it is ready; B waits for the test's go (a FIFO), then answers A, and A prints what it got.
+      const go = join(dir, "go");
+      assert.equal(spawnSync("mkfifo", [go]).status, 0, "mkfifo");
+      const [cmd, ...rest] = RUNTIME as [string, ...string[]];
+      const dupsh = spawn(cmd, [
+        ...rest,
+        "dupsh",
+        'echo A ready >&2; read reply; echo "A got $reply" >&2',
+        `echo B ready >&2; read word < ${shellQuote(go)}; echo "pong $word"`,
+      ], { stdio: ["ignore", "ignore", "pipe"] });
+      let stderr = "";
+      const closed = new Promise<void>((resolve) => dupsh.on("close", () => resolve()));
+      const exited = new Promise<void>((resolve) => dupsh.on("exit", () => resolve()));
+      await new Promise<void>((resolve) =>
+        dupsh.stderr.on("data", (data: Buffer) => {
+          stderr += data;
+          if (stderr.includes("A ready") && stderr.includes("B ready")) resolve();
+        })
+      );
+      dupsh.kill("SIGKILL");
+      await exited;
+      writeFileSync(go, "after\n");
+      await closed; // once A and B, which share dupsh's stderr, have exited too
+      if (globals.Bun !== undefined) {
+        // Bun's child streams have no file descriptor to hand on, so dupsh relays there, and its death cuts them off.
+        assert.match(stderr, /^A got $/m);
+      } else assert.match(stderr, /^A got pong after$/m, "B's answer reached A with dupsh gone");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("syncs across a real TCP connection made by netcat, as in the seed", async () => {
     const nc = spawnSync("sh", ["-c", "command -v nc"], { encoding: "utf-8" });
     assert.equal(nc.status, 0, "netcat (nc) is needed for this test: apt-get install netcat-openbsd");
