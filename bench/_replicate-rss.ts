@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -32,6 +32,8 @@ export interface SideResult {
   rss: number;
   /** CPU seconds (user + system) of the process from `replicate()` until `done` (wall time depends on the load). */
   cpu: number;
+  /** Of `cpu`, the seconds in the kernel (writing the files, the pipes). */
+  system?: number;
   nodesSent: number;
   nodesReceived: number;
   /** The largest V8 heap in use and array-buffer bytes seen (sampled every 100 ms), in MB: where a peak comes from. */
@@ -92,6 +94,7 @@ export async function syncSide(file: string, result: string): Promise<void> {
     seconds,
     rss: peakRssMb(),
     cpu: (used.user + used.system) / 1e6,
+    system: used.system / 1e6,
     nodesSent: stats.nodesSent,
     nodesReceived: stats.nodesReceived,
     heap: Math.round(heap),
@@ -122,7 +125,7 @@ function spawnSide(
   file: string,
   result: string,
   profile?: string,
-  peer?: ReturnType<typeof spawnSide>["child"],
+  peer?: ChildProcess,
 ) {
   const child = spawn(process.execPath, [
     ...SIDE_FLAGS,
@@ -253,7 +256,7 @@ if (import.meta.main) {
   const of = (pick: (sample: RssSample) => number): string => median(samples.map(pick)).toFixed(1);
   for (const s of samples) {
     console.log(
-      `  ${s.receiver.seconds.toFixed(2)} s, CPU ${s.sender.cpu.toFixed(2)} / ${s.receiver.cpu.toFixed(2)} s, ` +
+      `  ${s.receiver.seconds.toFixed(2)} s, CPU ${s.sender.cpu.toFixed(2)} / ${s.receiver.cpu.toFixed(2)} s (kernel ${(s.sender.system ?? 0).toFixed(2)} / ${(s.receiver.system ?? 0).toFixed(2)}), ` +
         `peak RSS ${s.sender.rss.toFixed(0)} / ${s.receiver.rss.toFixed(0)} MB ` +
         `(heap ${s.sender.heap} / ${s.receiver.heap} MB, array buffers ${s.sender.buffers} / ${s.receiver.buffers} MB)`,
     );

@@ -118,7 +118,13 @@ export function commitNodes(
     for (let j = 0; j < links.length; j++) if (places.first(links[j]!) < 0) asked.push(links[j]!);
   }
   const found = lookup(db, recent, asked);
-  const anyFound = found.size > 0;
+  // The positions of the commit's keys found stored, marked from the few found (asking `found` for each node would
+  // hash every fresh key whole).
+  let stored: Uint8Array | undefined;
+  for (const key of found.keys()) {
+    const at = places.first(key);
+    if (at >= 0) (stored ??= new Uint8Array(count))[at] = 1;
+  }
   const fresh: boolean[] = new Array(count);
   /** The change of `given[i]` when it is new (its key's first node, not stored), else 0. */
   const changeAt = new Float64Array(count);
@@ -126,7 +132,9 @@ export function commitNodes(
   const added: string[] = [];
   for (let i = 0; i < count; i++) {
     let node = given[i]!;
-    if ((anyFound && found.has(node.key)) || (repeats && places.first(node.key) !== i)) {
+    // A node is new when its key's first node is this one and was not found stored.
+    const first = repeats ? places.first(node.key) : i;
+    if (first !== i || (stored !== undefined && stored[i] === 1)) {
       fresh[i] = false;
       continue;
     }
