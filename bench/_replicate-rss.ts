@@ -256,7 +256,9 @@ if (import.meta.main) {
   const of = (pick: (sample: RssSample) => number): string => median(samples.map(pick)).toFixed(1);
   for (const s of samples) {
     console.log(
-      `  ${s.receiver.seconds.toFixed(2)} s, CPU ${s.sender.cpu.toFixed(2)} / ${s.receiver.cpu.toFixed(2)} s (kernel ${(s.sender.system ?? 0).toFixed(2)} / ${(s.receiver.system ?? 0).toFixed(2)}), ` +
+      `  ${s.receiver.seconds.toFixed(2)} s, CPU ${s.sender.cpu.toFixed(2)} / ${s.receiver.cpu.toFixed(2)} s (kernel ${
+        (s.sender.system ?? 0).toFixed(2)
+      } / ${(s.receiver.system ?? 0).toFixed(2)}), ` +
         `peak RSS ${s.sender.rss.toFixed(0)} / ${s.receiver.rss.toFixed(0)} MB ` +
         `(heap ${s.sender.heap} / ${s.receiver.heap} MB, array buffers ${s.sender.buffers} / ${s.receiver.buffers} MB)`,
     );
