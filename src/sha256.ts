@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { sha256Js } from "./sha256-portable.ts";
+import { sha256HexJs, sha256Js } from "./sha256-portable.ts";
 import { toHex } from "./hex.ts";
 
 /** A synchronous SHA-256 function: bytes in, 32-byte digest out. */
@@ -60,6 +60,16 @@ function hashesTextFaster(): boolean {
   return versions?.node !== undefined && versions.bun === undefined && versions.deno === undefined;
 }
 
+/**
+ * Whether the runtime is Deno, whose native `crypto.hash` costs more than the portable hash: 1.70 us for a
+ * 100-byte node in hex, against 0.66 us for `sha256HexJs`, which allocates nothing but the string (a small typed
+ * array costs Deno 1-3 us; Node 0.33 us native, Bun 0.44 us).
+ */
+function nativeHexSlower(): boolean {
+  return (globalThis as { process?: { versions?: Record<string, string | undefined> } }).process?.versions?.deno !==
+    undefined;
+}
+
 /** The native SHA-256 of this runtime, if it has one (used by the tests that compare implementations). */
 export const nativeSha256: Sha256 | undefined = nativeHash === undefined
   ? undefined
@@ -78,8 +88,9 @@ export const nativeSha256: Sha256 | undefined = nativeHash === undefined
 export const sha256: Sha256 = nativeSha256 ?? portableSha256;
 
 /**
- * SHA-256 as lower-case hex. Where the runtime hashes natively this skips allocating the digest, which matters
- * for bulk work (an ArrayBuffer allocation costs as much as the hash of a small node).
+ * SHA-256 as lower-case hex, with no digest allocated (an ArrayBuffer allocation costs as much as the hash of a
+ * small node): the runtime's native hash where it has one (Node, Bun), else, and on Deno, where the native one is
+ * slower, the portable hash's `sha256HexJs`.
  *
  * @example
  * ```ts
@@ -87,8 +98,8 @@ export const sha256: Sha256 = nativeSha256 ?? portableSha256;
  * console.assert(sha256Hex(new TextEncoder().encode("5\nhello")).startsWith("8c7efb22"));
  * ```
  */
-export const sha256Hex: (data: Uint8Array) => string = nativeHash === undefined
-  ? (data) => toHex(portableSha256(data))
+export const sha256Hex: (data: Uint8Array) => string = nativeHash === undefined || nativeHexSlower()
+  ? sha256HexJs
   : (data) => nativeHash("sha256", data, "hex") as string;
 
 /**

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { nativeSha256, portableSha256, sha256, sha256Hex } from "../src/sha256.ts";
 import { computeKey, encodeNode, keyPreimage } from "../src/node.ts";
 import { toHex } from "../src/hex.ts";
+import { sha256HexJs } from "../src/sha256-portable.ts";
 import { seeded } from "./_helpers.ts";
 
 describe("SHA-256 implementations agree", () => {
@@ -20,6 +21,21 @@ describe("SHA-256 implementations agree", () => {
       for (let i = 0; i < length; i++) data[i] = Math.floor(rand() * 256);
       const expected = toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", data)));
       assert.equal(toHex(portableSha256(data)), expected, `length ${length}`);
+      assert.equal(sha256HexJs(data), expected, `hex, length ${length}`);
+    }
+  });
+
+  it("the portable hex digest reuses its state: digests in turn, and one of a view into a larger buffer, stay right", async () => {
+    const buffer = new TextEncoder().encode("xxabcxx");
+    const abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    const empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    const long = new Uint8Array(200).fill(7);
+    const longHex = toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", long)));
+    for (let i = 0; i < 3; i++) {
+      assert.equal(sha256HexJs(buffer.subarray(2, 5)), abc);
+      assert.equal(sha256HexJs(long), longHex);
+      assert.equal(sha256HexJs(new Uint8Array(0)), empty);
+      assert.equal(toHex(portableSha256(buffer.subarray(2, 5))), abc, "the bytes form shares the state");
     }
   });
 
