@@ -6,8 +6,9 @@
  * The portable implementation is our own (`sha256-portable.ts`: plain JavaScript, about 1 KB minified, as fast as
  * `@noble/hashes`, which it replaced to keep the browser client small). Where the runtime
  * exposes a native synchronous SHA-256 through the standard `process.getBuiltinModule` hook (Node >= 22.3,
- * Deno 2, Bun), that one is used instead: same digests, 1.7x (Node) to 10x (Bun) faster. No module is imported
- * for it, so this file stays runtime-agnostic; browsers and Workers use the portable one.
+ * Deno 2, Bun), that one is used instead: same digests, 1.7x (Node) to 10x (Bun) faster; except for keys in hex on
+ * Deno, whose native hash is slower there than the portable one (see `sha256Hex`). No module is imported for it, so
+ * this file stays runtime-agnostic; browsers and Workers use the portable one.
  *
  * @module
  */
