@@ -33,7 +33,7 @@ export interface SideResult {
   /** CPU seconds (user + system) of the process from `replicate()` until `done` (wall time depends on the load). */
   cpu: number;
   /** Of `cpu`, the seconds in the kernel (writing the files, the pipes). */
-  system?: number;
+  system: number;
   nodesSent: number;
   nodesReceived: number;
   /** The largest V8 heap in use and array-buffer bytes seen (sampled every 100 ms), in MB: where a peak comes from. */
@@ -257,8 +257,8 @@ if (import.meta.main) {
   for (const s of samples) {
     console.log(
       `  ${s.receiver.seconds.toFixed(2)} s, CPU ${s.sender.cpu.toFixed(2)} / ${s.receiver.cpu.toFixed(2)} s (kernel ${
-        (s.sender.system ?? 0).toFixed(2)
-      } / ${(s.receiver.system ?? 0).toFixed(2)}), ` +
+        s.sender.system.toFixed(2)
+      } / ${s.receiver.system.toFixed(2)}), ` +
         `peak RSS ${s.sender.rss.toFixed(0)} / ${s.receiver.rss.toFixed(0)} MB ` +
         `(heap ${s.sender.heap} / ${s.receiver.heap} MB, array buffers ${s.sender.buffers} / ${s.receiver.buffers} MB)`,
     );

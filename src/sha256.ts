@@ -55,9 +55,11 @@ function findNativeHash(): HashFn | undefined {
 
 const nativeHash = findNativeHash();
 
+/** The runtime's `process.versions` (Node, and the Node compatibility of Deno and Bun), if it has one. */
+const versions = (globalThis as { process?: { versions?: Record<string, string | undefined> } }).process?.versions;
+
 /** Whether the runtime is Node itself, whose `crypto.hash` hashes a string faster than a view (see `sha256HexAscii`). */
 function hashesTextFaster(): boolean {
-  const versions = (globalThis as { process?: { versions?: Record<string, string | undefined> } }).process?.versions;
   return versions?.node !== undefined && versions.bun === undefined && versions.deno === undefined;
 }
 
@@ -67,8 +69,7 @@ function hashesTextFaster(): boolean {
  * array costs Deno 1-3 us; Node 0.33 us native, Bun 0.44 us).
  */
 function nativeHexSlower(): boolean {
-  return (globalThis as { process?: { versions?: Record<string, string | undefined> } }).process?.versions?.deno !==
-    undefined;
+  return versions?.deno !== undefined;
 }
 
 /** The native SHA-256 of this runtime, if it has one (used by the tests that compare implementations). */
