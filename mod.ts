@@ -25,7 +25,7 @@ export type {
 export type { Hyperlog4ReplicateOptions } from "./src/hyperlog4/replicate.ts";
 export type { LogHandle } from "./src/log-handle.ts";
 export type { Node, StoredNode } from "./src/node.ts";
-export { computeKey, keyPreimage } from "./src/node.ts";
+export { computeKey, keyPreimage, withChange } from "./src/node.ts";
 export { Identity, verifySignature } from "./src/identity.ts";
 export { PROTOCOL_VERSION, replicate } from "./src/replicate.ts";
 export type { ReplicateOptions, Replication, ReplicationMode, ReplicationStats } from "./src/replicate.ts";

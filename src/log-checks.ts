@@ -8,13 +8,18 @@ import { InvalidNodeError } from "./errors.ts";
 import { isKey } from "./hex.ts";
 import { keyedFromContent } from "./keyed-nodes.ts";
 import type { RawNode } from "./node.ts";
-import { encodeNode } from "./node.ts";
+import { encodeNode, placeNode } from "./node.ts";
 
-/** A checked node, ready to store: the value is already encoded. */
+/**
+ * A checked node, ready to store: the value is already encoded, `size` bytes of `bytes` from `offset` (see
+ * `PlacedNode`: a local text value lies in a shared slab, and no view of it is made).
+ */
 export interface Draft {
   key: string;
   links: readonly string[];
-  value: Uint8Array;
+  bytes: Uint8Array;
+  offset: number;
+  size: number;
   identity?: string;
   signature?: string;
   /** For a local node of a text encoding: the text the value bytes encode, to decode from without utf-8 work. */
@@ -71,7 +76,7 @@ function checkedDraft(claimed: unknown, key: string, raw: RawNode, links: readon
       `Node ${claimed} does not match its content: its links, value and identity hash to ${key}`,
     );
   }
-  const draft: Draft = { key, links, value: raw.value };
+  const draft: Draft = { key, links, bytes: raw.value, offset: 0, size: raw.value.length };
   if (raw.identity !== undefined) {
     draft.identity = raw.identity;
     draft.signature = raw.signature!;
@@ -135,12 +140,14 @@ export function checkWire(raw: RawNode, keyed = false): Draft {
 
 /** A local node ready to sign and store: its links, its encoded value (text for a text encoding), its identity. */
 export function makeDraft(links: readonly string[], value: Uint8Array | string, identity: string | undefined): Draft {
-  const encoded = encodeNode(links, value, identity);
+  const placed = placeNode(links, value, identity);
   // One shape for every local draft: all its fields at once.
   const draft: Draft = {
-    key: encoded.key,
+    key: placed.key,
     links,
-    value: encoded.value,
+    bytes: placed.bytes,
+    offset: placed.offset,
+    size: placed.size,
     text: typeof value === "string" ? value : undefined,
   };
   if (identity !== undefined) draft.identity = identity;

@@ -14,7 +14,7 @@ import { KeyPlaces } from "./key-places.ts";
 import { type Draft, makeDraft, NO_LINKS } from "./log-checks.ts";
 import { type LogEvents, Waiters } from "./log-events.ts";
 import { signDrafts } from "./log-signatures.ts";
-import { type Cacheable, type LogValues, storedObject } from "./log-values.ts";
+import { type Cacheable, type LogValues, renumbered, storedObject } from "./log-values.ts";
 import { Mutex } from "./mutex.ts";
 import type { Node, StoredNode } from "./node.ts";
 import type { Storage } from "./storage.ts";
@@ -453,7 +453,7 @@ export class LogStore<T> {
   /** The stored node of a draft, with its change number: its own frozen copy of the links, and the cache slots. */
   #freshNode(draft: Draft, change: number): Cacheable {
     const links = draft.links.length === 0 ? NO_LINKS : Object.freeze(draft.links.slice());
-    return storedObject(draft.key, links, draft.value, change, draft.identity, draft.signature);
+    return storedObject(draft.key, links, draft.bytes, draft.offset, draft.size, change, draft.identity, draft.signature);
   }
 
   /** Under the mutex: stores local drafts atomically and returns their nodes. */
@@ -509,7 +509,7 @@ export class LogStore<T> {
         if (!report[i]) continue;
         const node = nodes[i]!;
         const change = this.length + ++added;
-        committed[i] = node.change === change ? node : { ...node, change };
+        committed[i] = node.change === change ? node : renumbered(node as Cacheable, change);
       }
     }
     this.length += added;

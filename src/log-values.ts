@@ -8,7 +8,7 @@
 import { type Codec, resolveEncoding, textForm, type ValueEncoding } from "./encoding.ts";
 import { HyperlogError, InvalidNodeError } from "./errors.ts";
 import { type Draft, label } from "./log-checks.ts";
-import type { Node, RawNode, StoredNode } from "./node.ts";
+import { type Node, type RawNode, type StoredNode, valueAt, withChange } from "./node.ts";
 
 /**
  * Slots on the stored-node objects the log creates, holding the API node decoded from it and which log decoded it
@@ -24,46 +24,96 @@ export const VALUE: unique symbol = Symbol("hyperlog.value");
 export type Cacheable = StoredNode & { [DECODED]?: unknown; [DECODED_BY]?: object | undefined; [VALUE]?: unknown };
 
 /**
- * Makes the stored-node objects the log commits (see {@link storedObject}): a constructor whose prototype is
- * `Object.prototype`, so that the object is as plain as a literal, while its symbol slots are set by stores the
- * engine compiles; a literal's computed keys cost a call into the runtime each.
+ * Where the encoded value of a stored-node object this log made lies: `SIZE` bytes of `BYTES` from `OFFSET` (see
+ * `PlacedNode`). Its `value` is a getter that makes the view when asked: a node kept in memory costs no `Uint8Array`
+ * of its own (104 bytes, and a third of what the collector copied per node of a `batch`).
+ */
+const BYTES: unique symbol = Symbol("hyperlog.bytes");
+const OFFSET: unique symbol = Symbol("hyperlog.offset");
+const SIZE: unique symbol = Symbol("hyperlog.size");
+
+/**
+ * The prototype of the stored-node objects the log makes: `Object.prototype` with the `value` getter (see
+ * {@link BYTES}). Copy such a node field by field (`withChange` in node.ts), not by spreading it: `{ ...node }` has
+ * no `value`.
+ */
+const STORED_PROTOTYPE: object = Object.create(Object.prototype, {
+  value: {
+    get(this: Record<PropertyKey, unknown>): Uint8Array {
+      return valueAt(this[BYTES] as Uint8Array, this[OFFSET] as number, this[SIZE] as number);
+    },
+  },
+});
+
+/**
+ * Makes the stored-node objects the log commits (see {@link storedObject}): a constructor, so that the symbol slots
+ * are set by stores the engine compiles (a literal's computed keys cost a call into the runtime each).
  */
 const StoredObject = function StoredObject(
   this: Record<PropertyKey, unknown>,
   key: string,
   links: readonly string[],
-  value: Uint8Array,
+  bytes: Uint8Array,
+  offset: number,
+  size: number,
   change: number,
   identity: string | undefined,
   signature: string | undefined,
 ): void {
   this.key = key;
   this.links = links;
-  this.value = value;
   this.change = change;
   if (identity !== undefined) {
     this.identity = identity;
     this.signature = signature;
   }
+  this[BYTES] = bytes;
+  this[OFFSET] = offset;
+  this[SIZE] = size;
   this[DECODED] = undefined;
   this[DECODED_BY] = undefined;
   this[VALUE] = undefined;
 } as unknown as new (...fields: Parameters<typeof storedObject>) => Cacheable;
-StoredObject.prototype = Object.prototype;
+StoredObject.prototype = STORED_PROTOTYPE;
 
 /**
- * A stored-node object of this log's making: a plain object with the node's fields (`identity` and `signature` only
- * for a signed node) and the empty cache slots (see {@link DECODED}).
+ * A stored-node object of this log's making: the node's fields (`identity` and `signature` only for a signed node),
+ * its value `size` bytes of `bytes` from `offset` (read through the `value` getter), and the empty cache slots (see
+ * {@link DECODED}).
  */
 export function storedObject(
   key: string,
   links: readonly string[],
-  value: Uint8Array,
+  bytes: Uint8Array,
+  offset: number,
+  size: number,
   change: number,
   identity?: string,
   signature?: string,
 ): Cacheable {
-  return new StoredObject(key, links, value, change, identity, signature);
+  return new StoredObject(key, links, bytes, offset, size, change, identity, signature);
+}
+
+/**
+ * A stored-node object of this log's making with another change number (a node after one the commit skipped): the
+ * same bytes, and the decode cache slots as they are.
+ */
+export function renumbered(stored: Cacheable, change: number): StoredNode {
+  if (!(BYTES in stored)) return withChange(stored, change);
+  const copy = storedObject(
+    stored.key,
+    stored.links,
+    (stored as Record<PropertyKey, unknown>)[BYTES] as Uint8Array,
+    (stored as Record<PropertyKey, unknown>)[OFFSET] as number,
+    (stored as Record<PropertyKey, unknown>)[SIZE] as number,
+    change,
+    stored.identity,
+    stored.signature,
+  );
+  copy[DECODED] = stored[DECODED];
+  copy[DECODED_BY] = stored[DECODED_BY];
+  copy[VALUE] = stored[VALUE];
+  return copy;
 }
 
 /** The frozen API node of a stored node, with its decoded value. */

@@ -4,7 +4,7 @@
  * @module
  */
 import { ClosedError, StorageConflictError } from "./errors.ts";
-import type { StoredNode } from "./node.ts";
+import { type StoredNode, withChange } from "./node.ts";
 import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "./storage.ts";
 import { checkViewCommit, SortedKeys } from "./view-keys.ts";
 
@@ -186,7 +186,7 @@ export class MemoryStorage implements Storage {
       fresh[i] = true;
       const change = order.length + 1;
       // A node after a skipped one takes the next change number, in a copy: the caller's object is left as given.
-      if (node.change !== change) node = { ...node, change };
+      if (node.change !== change) node = withChange(node, change);
       // The probe ended on the empty slot where the key goes (`-1 - slot`).
       table[2 * (-1 - slot)] = change;
       table[2 * (-1 - slot) + 1] = this.#lastHash;

@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { sha256Hex, sha256HexAscii } from "./sha256.ts";
+import { sha256Hex } from "./sha256.ts";
 
 /**
  * A node of the log, as the API returns it.
@@ -49,7 +49,9 @@ export interface Node<T = unknown> {
 }
 
 /**
- * A node as storage holds it: the value is the encoded bytes.
+ * A node as storage holds it: the value is the encoded bytes. In the nodes a log adds, `value` is a getter that makes
+ * a view of a slab shared by many values (no `Uint8Array` kept per node): copy such a node with {@link withChange}
+ * or field by field, since a spread (`{ ...node }`) leaves `value` out.
  *
  * @example
  * ```ts
@@ -75,6 +77,36 @@ export interface StoredNode {
   readonly identity?: string;
   /** The signature in hex, when signed. */
   readonly signature?: string;
+}
+
+/**
+ * A copy of a stored node with another change number, made field by field: what a backend stores for a node that
+ * takes a lower number than it was given (a node before it in the commit was stored already). A node the log made
+ * reads its `value` through a getter, which spreading (`{ ...node, change }`) leaves out.
+ *
+ * @example
+ * ```ts
+ * import { Hyperlog, MemoryStorage } from "../mod.ts";
+ * import { withChange } from "./node.ts";
+ * const storage = new MemoryStorage();
+ * const node = await new Hyperlog<string>(storage).append("hi");
+ * const stored = (await storage.get(node.key))!;
+ * const copy = withChange(stored, 7);
+ * console.assert(copy.change === 7 && copy.value.length === stored.value.length && copy.key === stored.key);
+ * ```
+ */
+export function withChange(node: StoredNode, change: number): StoredNode {
+  const copy: { -readonly [K in keyof StoredNode]: StoredNode[K] } = {
+    key: node.key,
+    links: node.links,
+    value: node.value,
+    change,
+  };
+  if (node.identity !== undefined) {
+    copy.identity = node.identity;
+    copy.signature = node.signature!;
+  }
+  return copy;
 }
 
 const IDENTITY_PREFIX = "ed25519:";
@@ -109,12 +141,12 @@ export interface RawNode {
 }
 
 /**
- * The encoded values of text nodes live side by side in shared slabs of this size, as `Uint8Array` views: one
- * `ArrayBuffer` per value cost as much as hashing the node (an allocation outside the heap, and work for the
- * garbage collector), and ~100 bytes of memory per stored node. A value is thus a view into a larger buffer (its
- * `byteOffset` may be non-zero); storage that structured-clones values copies them first (see IndexedDB's). A slab
- * stays in memory while any value in it does: at most 64 KiB per value still referenced, and the log's own nodes
- * hold no reference to their value's bytes (a lazily decoded json node keeps its text).
+ * The encoded values of text nodes live side by side in shared slabs of this size: one `ArrayBuffer` per value cost
+ * as much as hashing the node (an allocation outside the heap, and work for the garbage collector), and ~100 bytes
+ * of memory per stored node. A node says where its value lies ({@link PlacedNode}), and a `Uint8Array` view is made
+ * only when the value is read: a value is thus a view into a larger buffer (its `byteOffset` may be non-zero);
+ * storage that structured-clones values copies them first (see IndexedDB's). A slab stays in memory while a node or
+ * a view of a value in it does: at most 64 KiB per value still referenced.
  */
 const SLAB_BYTES = 64 * 1024;
 /** Values that may take more than this many bytes get a buffer of their own. */
@@ -205,6 +237,44 @@ export function computeKey(links: readonly string[], value: Uint8Array, identity
 }
 
 /**
+ * A node's key, and where its encoded value lies: `size` bytes of `bytes` from `offset`. A text value's bytes lie in
+ * a 64 KiB slab that many values share; the view of them is made only when asked for
+ * ({@link valueAt}), so that a node stored in memory costs no `Uint8Array` of its own.
+ *
+ * @example
+ * ```ts
+ * import { placeNode, valueAt } from "./node.ts";
+ * const { key, bytes, offset, size } = placeNode([], "hello");
+ * console.assert(key.startsWith("8c7efb22") && new TextDecoder().decode(valueAt(bytes, offset, size)) === "hello");
+ * ```
+ */
+export interface PlacedNode {
+  /** The node's key. */
+  readonly key: string;
+  /** The buffer that holds the encoded value (shared with other values when it is a slab). */
+  readonly bytes: Uint8Array;
+  /** Where in `bytes` the value starts. */
+  readonly offset: number;
+  /** The value's length in bytes. */
+  readonly size: number;
+}
+
+/**
+ * The encoded value at `offset` in `bytes`, `size` bytes long: `bytes` itself when that is all of it, a view
+ * otherwise.
+ *
+ * @example
+ * ```ts
+ * import { valueAt } from "./node.ts";
+ * const bytes = new Uint8Array([1, 2, 3, 4]);
+ * console.assert(valueAt(bytes, 0, 4) === bytes && valueAt(bytes, 1, 2).join() === "2,3");
+ * ```
+ */
+export function valueAt(bytes: Uint8Array, offset: number, size: number): Uint8Array {
+  return offset === 0 && size === bytes.length ? bytes : bytes.subarray(offset, offset + size);
+}
+
+/**
  * Computes a node's key and its encoded value in one pass. A string value is written as utf-8 once, straight after
  * the frames of its links, hashed where it lies, then moved down over the frames: its bytes end up in a shared
  * slab shared by many values, so a node costs no buffer of its own besides the key string.
@@ -221,9 +291,26 @@ export function encodeNode(
   value: Uint8Array | string,
   identity?: string,
 ): { key: string; value: Uint8Array } {
-  if (typeof value === "string" && sha256HexAscii !== undefined && value.length <= SLAB_VALUE_MAX) {
-    const encoded = encodeAsciiNode(links, value, identity, sha256HexAscii);
-    if (encoded !== undefined) return encoded;
+  const placed = placeNode(links, value, identity);
+  return { key: placed.key, value: valueAt(placed.bytes, placed.offset, placed.size) };
+}
+
+/**
+ * {@link encodeNode}, saying where the value's bytes lie rather than making a view of them (see {@link PlacedNode}):
+ * what a log does for the nodes it adds.
+ *
+ * @example
+ * ```ts
+ * import { placeNode } from "./node.ts";
+ * const bytes = new Uint8Array([104, 105]);
+ * const placed = placeNode([], bytes);
+ * console.assert(placed.bytes === bytes && placed.offset === 0 && placed.size === 2);
+ * ```
+ */
+export function placeNode(links: readonly string[], value: Uint8Array | string, identity?: string): PlacedNode {
+  if (typeof value === "string" && value.length <= SLAB_VALUE_MAX) {
+    const placed = placeAsciiNode(links, value, identity);
+    if (placed !== undefined) return placed;
   }
   const prefix = framesSize(links, identity);
   if (typeof value === "string") {
@@ -244,7 +331,7 @@ export function encodeNode(
       const key = sha256Hex(buf.subarray(start, offset + n));
       buf.copyWithin(base, offset, offset + n);
       slabUsed = base + n;
-      return { key, value: buf.subarray(base, base + n) };
+      return { key, bytes: buf, offset: base, size: n };
     }
   }
   const maxValue = typeof value === "string" ? value.length * 3 : value.length;
@@ -261,47 +348,46 @@ export function encodeNode(
   const start = writeDecimalBefore(scratch, offset - 1, n) - prefix;
   writeFrames(scratch, start, links, identity);
   const key = sha256Hex(scratch.subarray(start, offset + n));
-  return { key, value: typeof value === "string" ? scratch.slice(offset, offset + n) : value };
+  const bytes = typeof value === "string" ? scratch.slice(offset, offset + n) : value;
+  return { key, bytes, offset: 0, size: n };
 }
 
-/**
- * `encodeNode` of an ASCII text where the runtime hashes text natively: the text's bytes are written once, where
- * they stay (the slab), and the key is hashed from the text of the frames, not from bytes written for it.
- * `undefined` (nothing kept) when the text is not all ASCII: the caller then takes the general path.
- */
-const ASCII = /^[\x00-\x7f]*$/;
+/** The bytes an ASCII text node's key is hashed from are written here (see {@link placeAsciiNode}). */
+const HASH_SCRATCH_BYTES = 16 * 1024;
+const hashScratch = new Uint8Array(HASH_SCRATCH_BYTES);
+/** `hashScratch.subarray(0, n)` at index `n`, made once per length: hashing a node makes no view. */
+const HASH_VIEWS: (Uint8Array | undefined)[] = [];
 
-function encodeAsciiNode(
-  links: readonly string[],
-  text: string,
-  identity: string | undefined,
-  hashText: (text: string) => string,
-): { key: string; value: Uint8Array } | undefined {
-  let frames = identity === undefined ? "" : `${IDENTITY_PREFIX.length + identity.length}\n${IDENTITY_PREFIX}${identity}`;
-  for (let i = 0; i < links.length; i++) {
-    const link = links[i]!;
-    frames += link.length === 64 ? "64\n" + link : `${link.length}\n${link}`;
-  }
-  // The links and identity of a log's nodes are hex; anything else is hashed as the general path writes it.
-  if (frames.length > 0 && !ASCII.test(frames)) return undefined;
+/**
+ * `placeNode` of an ASCII text: the frames, the length and the text are written as bytes into a scratch buffer
+ * (one byte per character, by a loop that stops at the first character that is not ASCII), hashed through a view
+ * of that buffer kept for each length, and the text's bytes copied into the slab, where they stay. No string is
+ * concatenated or flattened for the hash and no `Uint8Array` is made per node: every byte a node allocates costs
+ * the collector, and on some machines a page fault, and this path is a `batch`'s whole encoding. `undefined`
+ * (nothing kept) when the text is not all ASCII or its frames are long: the caller then takes the general path.
+ */
+function placeAsciiNode(links: readonly string[], text: string, identity: string | undefined): PlacedNode | undefined {
   const n = text.length;
+  const head = framesSize(links, identity) + digits(n) + 1;
+  if (head + n > HASH_SCRATCH_BYTES) return undefined;
+  const buf = hashScratch;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    // A character below 0x80 is one byte of utf-8; others take two to four, which the general path writes.
+    if (c > 0x7f) return undefined;
+    buf[head + i] = c;
+  }
+  buf[head - 1] = 10;
+  writeFrames(buf, 0, links, identity);
+  writeDecimalBefore(buf, head - 1, n);
+  const key = sha256Hex(HASH_VIEWS[head + n] ??= buf.subarray(0, head + n));
   if (slabUsed + n > slab.length) {
     slab = new Uint8Array(SLAB_BYTES);
     slabUsed = 0;
   }
-  const value = slab.subarray(slabUsed, slabUsed + n);
-  const { read, written } = textEncoder.encodeInto(text, value);
-  // One byte per character for all of them: every character is below 0x80 (others take two to four bytes).
-  if (read !== n || written !== n) return undefined;
+  const bytes = slab;
+  const offset = slabUsed;
+  for (let i = 0; i < n; i++) bytes[offset + i] = buf[head + i]!;
   slabUsed += n;
-  return { key: hashText(frames + lengthFrame(n) + text), value };
-}
-
-/** The decimal length and newline that begin a value's frame, for the lengths of slab values made once each. */
-const LENGTH_FRAMES: (string | undefined)[] = new Array(SLAB_VALUE_MAX + 1);
-
-/** `${n}\n`, from {@link LENGTH_FRAMES} up to {@link SLAB_VALUE_MAX}: no number is turned into text per node. */
-function lengthFrame(n: number): string {
-  if (n > SLAB_VALUE_MAX) return `${n}\n`;
-  return LENGTH_FRAMES[n] ??= `${n}\n`;
+  return { key, bytes, offset, size: n };
 }

@@ -45,8 +45,7 @@ function findNativeHash(): HashFn | undefined {
     const a = hash("sha256", probe, "buffer") as Uint8Array;
     const b = sha256Js(probe);
     if (a.length !== 32 || a.some((x, i) => x !== b[i])) return undefined;
-    // Text in (see `sha256HexAscii`): the same digest as its bytes, or no native hash is used at all.
-    if (hash("sha256", "5\nhello" as unknown as Uint8Array, "hex") !== toHex(b)) return undefined;
+    if (hash("sha256", probe, "hex") !== toHex(b)) return undefined;
     return hash;
   } catch {
     return undefined;
@@ -57,11 +56,6 @@ const nativeHash = findNativeHash();
 
 /** The runtime's `process.versions` (Node, and the Node compatibility of Deno and Bun), if it has one. */
 const versions = (globalThis as { process?: { versions?: Record<string, string | undefined> } }).process?.versions;
-
-/** Whether the runtime is Node itself, whose `crypto.hash` hashes a string faster than a view (see `sha256HexAscii`). */
-function hashesTextFaster(): boolean {
-  return versions?.node !== undefined && versions.bun === undefined && versions.deno === undefined;
-}
 
 /**
  * Whether the runtime is Deno, whose native `crypto.hash` costs more than the portable hash: 1.70 us for a
@@ -103,23 +97,3 @@ export const sha256: Sha256 = nativeSha256 ?? portableSha256;
 export const sha256Hex: (data: Uint8Array) => string = nativeHash === undefined || nativeHexSlower()
   ? sha256HexJs
   : (data) => nativeHash("sha256", data, "hex") as string;
-
-/**
- * SHA-256 as lower-case hex of an ASCII string's bytes (one byte per character, each below 0x80), hashed by the
- * runtime's native `crypto.hash` straight from the string, where there is one: no bytes are written in JavaScript
- * and no view is made for the call, which costs less than hashing a view of the same bytes. `undefined` where the
- * runtime has no native hash (then hash the bytes with {@link sha256Hex}). The caller makes sure the text is
- * ASCII: for other text the runtime's utf-8 conversion would decide the bytes. Only on Node: Bun's and Deno's
- * `crypto.hash` take longer for text than for bytes (measured: Bun 0.62 us against 0.36 for 100 bytes, Deno
- * 2.2 us against 1.6; Node 0.38 against 0.43).
- *
- * @example
- * ```ts
- * import { sha256Hex, sha256HexAscii } from "./sha256.ts";
- * const text = "5\nhello";
- * console.assert(sha256HexAscii === undefined || sha256HexAscii(text) === sha256Hex(new TextEncoder().encode(text)));
- * ```
- */
-export const sha256HexAscii: ((text: string) => string) | undefined = nativeHash === undefined || !hashesTextFaster()
-  ? undefined
-  : (text) => nativeHash("sha256", text as unknown as Uint8Array, "hex") as string;

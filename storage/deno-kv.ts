@@ -36,7 +36,7 @@ import { ClosedError, HyperlogError, StorageConflictError, StorageError } from "
 import { hexInto } from "../src/hex.ts";
 import { isKey, isSignature } from "../src/keys.ts";
 import { ChunkCache } from "./chunk-cache.ts";
-import type { StoredNode } from "../src/node.ts";
+import { type StoredNode, withChange } from "../src/node.ts";
 import { join, pieces, utf8 } from "./deno-kv-bytes.ts";
 import { ChunkBytes, cutChunks, decodeChunk, encodeChunk } from "./deno-kv-chunk.ts";
 import {
@@ -370,7 +370,7 @@ export class DenoKvStorage implements Storage {
       inCommit.add(node.key);
       if (!fresh[i]) continue;
       const change = first + nodes.length;
-      if (node.change !== change) node = { ...node, change };
+      if (node.change !== change) node = withChange(node, change);
       nodes.push(node);
     }
     if (nodes.length === 0) return fresh;

@@ -7,7 +7,7 @@
  * @module
  */
 import { StorageConflictError } from "../src/errors.ts";
-import type { StoredNode } from "../src/node.ts";
+import { type StoredNode, withChange } from "../src/node.ts";
 import { type ChunkRecord, CHUNKS, HEADS, HEADS_KEY, KEYS, type KeysRecord, toChunks } from "./indexeddb-layout.ts";
 
 /** The reason a hopeful commit aborts: a key it wrote is stored already (the commit is then done with lookups). */
@@ -131,7 +131,7 @@ export function commitRequests(
       let node = nodes[i]!;
       if (!fresh[i]) continue;
       const change = length + out.stored.length + 1;
-      if (node.change !== change) node = { ...node, change };
+      if (node.change !== change) node = withChange(node, change);
       out.stored.push(node);
       numbered.set(node.key, change);
     }

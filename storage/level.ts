@@ -16,7 +16,7 @@
  * @module
  */
 import { ClosedError } from "../src/errors.ts";
-import type { StoredNode } from "../src/node.ts";
+import { type StoredNode, withChange } from "../src/node.ts";
 import {
   checkCommitChanges,
   type ReadRange,
@@ -282,7 +282,7 @@ export class LevelStorage implements Storage {
         keys.add(node.key);
         if (!fresh[i]) continue;
         const change = base + nodes.length + 1;
-        if (node.change !== change) node = { ...node, change };
+        if (node.change !== change) node = withChange(node, change);
         nodes.push(node);
       }
       if (nodes.length === 0) return fresh;

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { StoredNode } from "../src/node.ts";
+import { type StoredNode, withChange } from "../src/node.ts";
 import { KeyPlaces } from "../src/key-places.ts";
 import { checkCommitChanges } from "../src/storage.ts";
 import type { SqliteDriver, SqliteValue } from "./sqlite-driver.ts";
@@ -141,7 +141,7 @@ export function commitNodes(
     fresh[i] = true;
     const change = base + nodes.length + 1;
     changeAt[i] = change;
-    if (node.change !== change) node = { ...node, change };
+    if (node.change !== change) node = withChange(node, change);
     nodes.push(node);
     added.push(node.key);
   }

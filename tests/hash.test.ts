@@ -1,7 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { nativeSha256, portableSha256, sha256, sha256Hex } from "../src/sha256.ts";
-import { computeKey, encodeNode, keyPreimage } from "../src/node.ts";
+import { computeKey, encodeNode, keyPreimage, placeNode, valueAt, withChange } from "../src/node.ts";
+import { Hyperlog, MemoryStorage } from "../mod.ts";
 import { toHex } from "../src/hex.ts";
 import { sha256HexJs } from "../src/sha256-portable.ts";
 import { seeded } from "./_helpers.ts";
@@ -96,6 +97,8 @@ describe("node keys", () => {
       [[], "lone \ud800 surrogate", undefined],
       [[], "a".repeat(4096), undefined],
       [[], "b".repeat(4097), undefined],
+      // Frames longer than the hash's scratch buffer (16 KiB): the general path.
+      [Array.from({ length: 300 }, (_, i) => i.toString(16).padStart(64, "0")), "many links", undefined],
     ];
     // Many values in a row fill one slab and start the next: the earlier values keep their bytes.
     for (let i = 0; i < 2000; i++) {
@@ -110,5 +113,38 @@ describe("node keys", () => {
       assert.equal(node.key, toHex(portableSha256(keyPreimage(links, bytes, id))), `key of ${JSON.stringify(text.slice(0, 20))}`);
       assert.equal(node.key, computeKey(links, bytes, id));
     }
+  });
+});
+
+describe("placed values", () => {
+  it("places ASCII text side by side in a shared slab, and says where; bytes stay as given", () => {
+    const a = placeNode([], "first");
+    const b = placeNode([], "second");
+    assert.equal(a.bytes, b.bytes, "one slab for both");
+    assert.equal(b.offset, a.offset + a.size);
+    assert.equal(new TextDecoder().decode(valueAt(b.bytes, b.offset, b.size)), "second");
+    assert.equal(valueAt(a.bytes, a.offset, a.size).byteLength, 5);
+    const given = new TextEncoder().encode("bytes");
+    const c = placeNode([], given);
+    assert.deepEqual([c.bytes === given, c.offset, c.size], [true, 0, 5]);
+    assert.equal(valueAt(given, 0, 5), given, "a whole buffer is returned as it is, not viewed");
+    assert.equal(c.key, computeKey([], given));
+    // Text that is not ASCII takes the general path, into the slab too, and decodes back.
+    const d = placeNode([], "caf\u00e9");
+    assert.equal(new TextDecoder().decode(valueAt(d.bytes, d.offset, d.size)), "caf\u00e9");
+    assert.equal(d.key, computeKey([], new TextEncoder().encode("caf\u00e9")));
+  });
+
+  it("withChange copies every field of a node whose value is a getter, signed or not", async () => {
+    const storage = new MemoryStorage();
+    const log = new Hyperlog<string>(storage);
+    const plain = await log.append("hi");
+    const stored = (await storage.get(plain.key))!;
+    assert.equal(Object.hasOwn(stored, "value"), false, "the log's node reads its value through a getter");
+    assert.equal("value" in { ...stored }, false, "which a spread leaves out: the reason for withChange");
+    const copy = withChange(stored, 9);
+    assert.deepEqual(copy, { key: stored.key, links: stored.links, value: stored.value, change: 9 });
+    const signed = { ...copy, identity: "ab".repeat(32), signature: "cd".repeat(64) };
+    assert.deepEqual(withChange(signed, 2), { ...signed, change: 2 });
   });
 });
