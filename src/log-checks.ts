@@ -12,7 +12,8 @@ import { encodeNode, placeNode } from "./node.ts";
 
 /**
  * A checked node, ready to store: the value is already encoded, `size` bytes of `bytes` from `offset` (see
- * `PlacedNode`: a local text value lies in a shared slab, and no view of it is made).
+ * `PlacedNode`, which a local draft is: a local text value lies in a shared slab, and no view of it is made). The
+ * fields come in `PlacedNode`'s order, so that local drafts and checked ones share one shape.
  */
 export interface Draft {
   key: string;
@@ -20,10 +21,10 @@ export interface Draft {
   bytes: Uint8Array;
   offset: number;
   size: number;
+  /** For a local node of a text encoding: the text the value bytes encode, to decode from without utf-8 work. */
+  text: string | undefined;
   identity?: string;
   signature?: string;
-  /** For a local node of a text encoding: the text the value bytes encode, to decode from without utf-8 work. */
-  text?: string | undefined;
 }
 
 /** The links of every node that has none: one frozen array shared by all of them. */
@@ -76,7 +77,7 @@ function checkedDraft(claimed: unknown, key: string, raw: RawNode, links: readon
       `Node ${claimed} does not match its content: its links, value and identity hash to ${key}`,
     );
   }
-  const draft: Draft = { key, links, bytes: raw.value, offset: 0, size: raw.value.length };
+  const draft: Draft = { key, links, bytes: raw.value, offset: 0, size: raw.value.length, text: undefined };
   if (raw.identity !== undefined) {
     draft.identity = raw.identity;
     draft.signature = raw.signature!;
@@ -140,16 +141,8 @@ export function checkWire(raw: RawNode, keyed = false): Draft {
 
 /** A local node ready to sign and store: its links, its encoded value (text for a text encoding), its identity. */
 export function makeDraft(links: readonly string[], value: Uint8Array | string, identity: string | undefined): Draft {
-  const placed = placeNode(links, value, identity);
-  // One shape for every local draft: all its fields at once.
-  const draft: Draft = {
-    key: placed.key,
-    links,
-    bytes: placed.bytes,
-    offset: placed.offset,
-    size: placed.size,
-    text: typeof value === "string" ? value : undefined,
-  };
+  // The placed node is the draft: its fields are a draft's, in the same order.
+  const draft: Draft = placeNode(links, value, identity);
   if (identity !== undefined) draft.identity = identity;
   return draft;
 }

@@ -251,12 +251,16 @@ export function computeKey(links: readonly string[], value: Uint8Array, identity
 export interface PlacedNode {
   /** The node's key. */
   readonly key: string;
+  /** The keys it links to, as given. */
+  readonly links: readonly string[];
   /** The buffer that holds the encoded value (shared with other values when it is a slab). */
   readonly bytes: Uint8Array;
   /** Where in `bytes` the value starts. */
   readonly offset: number;
   /** The value's length in bytes. */
   readonly size: number;
+  /** The value as given, when it was text (the bytes are its utf-8). */
+  readonly text: string | undefined;
 }
 
 /**
@@ -331,7 +335,7 @@ export function placeNode(links: readonly string[], value: Uint8Array | string, 
       const key = sha256Hex(buf.subarray(start, offset + n));
       buf.copyWithin(base, offset, offset + n);
       slabUsed = base + n;
-      return { key, bytes: buf, offset: base, size: n };
+      return { key, links, bytes: buf, offset: base, size: n, text: value };
     }
   }
   const maxValue = typeof value === "string" ? value.length * 3 : value.length;
@@ -349,7 +353,7 @@ export function placeNode(links: readonly string[], value: Uint8Array | string, 
   writeFrames(scratch, start, links, identity);
   const key = sha256Hex(scratch.subarray(start, offset + n));
   const bytes = typeof value === "string" ? scratch.slice(offset, offset + n) : value;
-  return { key, bytes, offset: 0, size: n };
+  return { key, links, bytes, offset: 0, size: n, text: typeof value === "string" ? value : undefined };
 }
 
 /** The bytes an ASCII text node's key is hashed from are written here (see {@link placeAsciiNode}). */
@@ -389,5 +393,5 @@ function placeAsciiNode(links: readonly string[], text: string, identity: string
   const offset = slabUsed;
   for (let i = 0; i < n; i++) bytes[offset + i] = buf[head + i]!;
   slabUsed += n;
-  return { key, bytes, offset, size: n };
+  return { key, links, bytes, offset, size: n, text };
 }
