@@ -96,22 +96,24 @@ export function storedObject(
 
 /**
  * A stored-node object of this log's making with another change number (a node after one the commit skipped): the
- * same bytes, and the decode cache slots as they are.
+ * same bytes, and the json value decoded from them if it was; not the API node made from it, whose change number
+ * is the old one.
  */
 export function renumbered(stored: Cacheable, change: number): StoredNode {
-  if (!(BYTES in stored)) return withChange(stored, change);
+  const fields = stored as unknown as Record<PropertyKey, unknown>;
+  if (!(BYTES in fields)) return withChange(stored, change);
+  const bytes = fields[BYTES] as Uint8Array;
+  const offset = fields[OFFSET] as number;
   const copy = storedObject(
     stored.key,
     stored.links,
-    (stored as Record<PropertyKey, unknown>)[BYTES] as Uint8Array,
-    (stored as Record<PropertyKey, unknown>)[OFFSET] as number,
-    (stored as Record<PropertyKey, unknown>)[SIZE] as number,
+    bytes,
+    offset,
+    fields[SIZE] as number,
     change,
     stored.identity,
     stored.signature,
   );
-  copy[DECODED] = stored[DECODED];
-  copy[DECODED_BY] = stored[DECODED_BY];
   copy[VALUE] = stored[VALUE];
   return copy;
 }

@@ -277,7 +277,10 @@ export function storageConformanceCases(target: ConformanceTarget): ConformanceC
     const report = await s.commit([renumbered(a, 2), renumbered(b, 3), renumbered(c, 4)]);
     assert.deepEqual(report, [false, true, true]);
     const text = (node: StoredNode | undefined) => new TextDecoder().decode(node!.value);
-    assert.deepEqual([await s.get(b.key), await s.get(c.key)].map((n) => [n?.change, text(n)]), [[2, "bbb"], [3, "cccc"]]);
+    assert.deepEqual([await s.get(b.key), await s.get(c.key)].map((n) => [n?.change, text(n)]), [[2, "bbb"], [
+      3,
+      "cccc",
+    ]]);
     assert.deepEqual((await readAll(s)).map(text), ["aa", "bbb", "cccc"]);
     if (target.reopen !== undefined) {
       const again = await target.reopen(s);

@@ -110,7 +110,11 @@ describe("node keys", () => {
     for (const { links, text, id, node } of made) {
       const bytes = new TextEncoder().encode(text);
       assert.deepEqual(node.value, bytes, `value of ${JSON.stringify(text.slice(0, 20))}`);
-      assert.equal(node.key, toHex(portableSha256(keyPreimage(links, bytes, id))), `key of ${JSON.stringify(text.slice(0, 20))}`);
+      assert.equal(
+        node.key,
+        toHex(portableSha256(keyPreimage(links, bytes, id))),
+        `key of ${JSON.stringify(text.slice(0, 20))}`,
+      );
       assert.equal(node.key, computeKey(links, bytes, id));
     }
   });
