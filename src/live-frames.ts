@@ -15,13 +15,18 @@ import type { LinkRefs } from "./link-refs.ts";
 import { LIVE_RING, NODES_LIVE, YOURS } from "./live-decode.ts";
 import { varintLength, writeVarint } from "./frame.ts";
 import { hexInto } from "./hex.ts";
-import type { StoredNode } from "./node.ts";
+import { type StoredNode, valueSize } from "./node.ts";
 import { NODE, nodeTailSize, nodeWireSize, writeNodeTailHead } from "./node-codec.ts";
 import type { ReplicationStats } from "./replicate-types.ts";
 
 /** A node framed once for every session: the entry's bytes up to its value, then the node's value. */
 interface Frame {
   readonly node: StoredNode;
+  /**
+   * The node's value, read once: a log's own node makes a view each time `value` is read, and a relay sends a node
+   * to every live session.
+   */
+  readonly value: Uint8Array;
   /** The entry's length, `NODE`, the links, the flags, identity and signature, the value's length. */
   readonly head: Uint8Array;
   /** The lowest change a link refers to (Infinity when none does). */
@@ -87,7 +92,7 @@ function frameHead(
       body += KEY_TAG;
     }
   }
-  const head = new Uint8Array(varintLength(body) + body - node.value.length);
+  const head = new Uint8Array(varintLength(body) + body - valueSize(node));
   let at = writeVarint(head, 0, body);
   head[at++] = NODE;
   at = writeVarint(head, at, links.length);
@@ -109,6 +114,7 @@ function frameHead(
  */
 const HEADS: Uint8Array[] = [];
 const NODES: (StoredNode | undefined)[] = [];
+const VALUES: (Uint8Array | undefined)[] = [];
 const PLAIN: number[] = [];
 
 const ONE: string[] = [""];
@@ -163,7 +169,8 @@ export class LiveFrames {
 
   /** Frames a node the log just stored (in change order; a node of a log that decodes its values is left out). */
   follow(node: StoredNode): void {
-    if (!(node.value instanceof Uint8Array)) return;
+    const value = node.value;
+    if (!(value instanceof Uint8Array)) return;
     const change = node.change;
     const slot = change % LIVE_RING;
     const old = this.#keys[slot];
@@ -173,8 +180,8 @@ export class LiveFrames {
     this.#keys[slot] = node.key;
     this.#keyChanges[slot] = change;
     this.#changeOf.set(node.key, change);
-    this.#frames[slot] = { node, head, lowest, plain: nodeWireSize(node) };
-    this.#bytes += head.length + node.value.length;
+    this.#frames[slot] = { node, value, head, lowest, plain: nodeWireSize(node) };
+    this.#bytes += head.length + value.length;
     if (this.#oldest === 0 || change < this.#oldest) this.#oldest = change;
     // Changes more than the ring back were dropped as it turned.
     if (this.#oldest <= change - LIVE_RING) this.#oldest = change - LIVE_RING + 1;
@@ -195,7 +202,7 @@ export class LiveFrames {
   #drop(slot: number): void {
     const frame = this.#frames[slot];
     if (frame === undefined) return;
-    this.#bytes -= frame.head.length + frame.node.value.length;
+    this.#bytes -= frame.head.length + frame.value.length;
     this.#frames[slot] = undefined;
   }
 
@@ -254,6 +261,7 @@ export class LiveFrames {
         if (key === undefined) break;
         HEADS[n] = yours(refs, key);
         NODES[n] = undefined;
+        VALUES[n] = undefined;
         PLAIN[n++] = 0;
         continue;
       }
@@ -262,6 +270,7 @@ export class LiveFrames {
       taken += frame.plain;
       HEADS[n] = frame.lowest >= stream.start ? frame.head : frameHead(frame.node, this.#changeOf, stream.start).head;
       NODES[n] = frame.node;
+      VALUES[n] = frame.value;
       PLAIN[n++] = frame.plain;
       nodes++;
       lastNode = n;
@@ -269,12 +278,14 @@ export class LiveFrames {
     out.liveCursor = stream.cursor = Math.max(cursor, first + n - 1);
     if (nodes === 0) {
       NODES.fill(undefined, 0, n);
+      VALUES.fill(undefined, 0, n);
       return [];
     }
     // Trailing entries of the peer's own wait for the next node.
     stream.announced = first + lastNode - 1;
     const messages = this.#messages(first, lastNode, max, refs);
     NODES.fill(undefined, 0, n);
+    VALUES.fill(undefined, 0, n);
     for (const message of messages) out.sentBytes += message.length;
     stats.nodesSent += nodes;
     out.unacked.push([out.sentBytes, stream.announced]);
@@ -298,7 +309,7 @@ export class LiveFrames {
         const plain = node === undefined ? HEADS[to]!.length + 32 : PLAIN[to]!;
         if (to > from && expanded + plain > max) break;
         expanded += plain;
-        size += HEADS[to]!.length + (node === undefined ? 0 : node.value.length);
+        size += HEADS[to]!.length + (node === undefined ? 0 : VALUES[to]!.length);
       }
       const message = new Uint8Array(size);
       message[0] = NODES_LIVE;
@@ -309,8 +320,9 @@ export class LiveFrames {
         at += head.length;
         const node = NODES[i];
         if (node !== undefined) {
-          message.set(node.value, at);
-          at += node.value.length;
+          const value = VALUES[i]!;
+          message.set(value, at);
+          at += value.length;
           ONE[0] = node.key;
           refs.sentRun(ONE, first + i);
         }

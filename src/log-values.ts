@@ -8,7 +8,7 @@
 import { type Codec, resolveEncoding, textForm, type ValueEncoding } from "./encoding.ts";
 import { HyperlogError, InvalidNodeError } from "./errors.ts";
 import { type Draft, label } from "./log-checks.ts";
-import { type Node, type RawNode, type StoredNode, valueAt, withChange } from "./node.ts";
+import { BYTES, type Node, OFFSET, type RawNode, SIZE, type StoredNode, valueAt, withChange } from "./node.ts";
 
 /**
  * Slots on the stored-node objects the log creates, holding the API node decoded from it and which log decoded it
@@ -23,14 +23,6 @@ export const VALUE: unique symbol = Symbol("hyperlog.value");
 
 export type Cacheable = StoredNode & { [DECODED]?: unknown; [DECODED_BY]?: object | undefined; [VALUE]?: unknown };
 
-/**
- * Where the encoded value of a stored-node object this log made lies: `SIZE` bytes of `BYTES` from `OFFSET` (see
- * `PlacedNode`). Its `value` is a getter that makes the view when asked: a node kept in memory costs no `Uint8Array`
- * of its own (104 bytes, and a third of what the collector copied per node of a `batch`).
- */
-const BYTES: unique symbol = Symbol("hyperlog.bytes");
-const OFFSET: unique symbol = Symbol("hyperlog.offset");
-const SIZE: unique symbol = Symbol("hyperlog.size");
 
 /**
  * The prototype of the stored-node objects the log makes: `Object.prototype` with the `value` getter (see

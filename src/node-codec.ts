@@ -9,7 +9,7 @@
  */
 import { InvalidNodeError, ProtocolError } from "./errors.ts";
 import { HEX_PAIRS, hexInto } from "./hex.ts";
-import type { RawNode } from "./node.ts";
+import { type RawNode, valueSize } from "./node.ts";
 import { FrameDecoder, readVarint, varintLength, writeVarint } from "./frame.ts";
 
 /** NODE: the message type of one node. */
@@ -56,7 +56,8 @@ export function nodeBodySize(node: RawNode): number {
  * ```
  */
 export function nodeTailSize(node: RawNode): number {
-  return 1 + (node.identity !== undefined ? 96 : 0) + varintLength(node.value.length) + node.value.length;
+  const size = valueSize(node);
+  return 1 + (node.identity !== undefined ? 96 : 0) + varintLength(size) + size;
 }
 
 /**
@@ -71,9 +72,10 @@ export function nodeTailSize(node: RawNode): number {
  * ```
  */
 export function writeNodeTail(out: Uint8Array, at: number, node: RawNode): number {
+  const value = node.value;
   at = writeNodeTailHead(out, at, node);
-  out.set(node.value, at);
-  return at + node.value.length;
+  out.set(value, at);
+  return at + value.length;
 }
 
 /**
@@ -95,7 +97,7 @@ export function writeNodeTailHead(out: Uint8Array, at: number, node: RawNode): n
     hexInto(node.signature!, out, at + 32);
     at += 96;
   }
-  return writeVarint(out, at, node.value.length);
+  return writeVarint(out, at, valueSize(node));
 }
 
 function writeNodeBody(out: Uint8Array, at: number, type: number, node: RawNode & { key: string }): number {

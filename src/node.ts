@@ -80,6 +80,34 @@ export interface StoredNode {
 }
 
 /**
+ * Where the encoded value of a stored-node object a log made lies: `SIZE` bytes of `BYTES` from `OFFSET` (see
+ * {@link PlacedNode}). Its `value` is a getter that makes the view when asked (`log-values.ts`): a node kept in
+ * memory costs no `Uint8Array` of its own (104 bytes, and a third of what the collector copied per node of a
+ * `batch`), and code that needs only the value's length reads it with {@link valueSize}, making no view.
+ */
+export const BYTES: unique symbol = Symbol("hyperlog.bytes");
+/** See {@link BYTES}. */
+export const OFFSET: unique symbol = Symbol("hyperlog.offset");
+/** See {@link BYTES}. */
+export const SIZE: unique symbol = Symbol("hyperlog.size");
+
+/**
+ * The byte length of a node's encoded value: from the node's {@link SIZE} slot when a log made it (reading `value`
+ * would make a view, which a message encoder sizing every node it sends would pay for two or three times a node),
+ * else `value.length`.
+ *
+ * @example
+ * ```ts
+ * import { valueSize } from "./node.ts";
+ * console.assert(valueSize({ links: [], value: new Uint8Array(3) }) === 3);
+ * ```
+ */
+export function valueSize(node: RawNode): number {
+  const size = (node as { [SIZE]?: number })[SIZE];
+  return size === undefined ? node.value.length : size;
+}
+
+/**
  * A copy of a stored node with another change number, made field by field: what a backend stores for a node that
  * takes a lower number than it was given (a node before it in the commit was stored already). A node the log made
  * reads its `value` through a getter, which spreading (`{ ...node, change }`) leaves out.

@@ -180,8 +180,10 @@ export class Outbox {
   take(budget: number): StoredNode[] {
     let size = 0;
     let n = 0;
-    while (n < this.buffer.length && (n === 0 || size + nodeWireSize(this.buffer[n]!) <= budget)) {
-      size += nodeWireSize(this.buffer[n]!);
+    while (n < this.buffer.length) {
+      const next = nodeWireSize(this.buffer[n]!);
+      if (n > 0 && size + next > budget) break;
+      size += next;
       n++;
     }
     return this.buffer.splice(0, n);

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { nativeSha256, portableSha256, sha256, sha256Hex } from "../src/sha256.ts";
-import { computeKey, encodeNode, keyPreimage, placeNode, valueAt, withChange } from "../src/node.ts";
+import { computeKey, encodeNode, keyPreimage, placeNode, valueAt, valueSize, withChange } from "../src/node.ts";
 import { Hyperlog, MemoryStorage } from "../mod.ts";
 import { toHex } from "../src/hex.ts";
 import { sha256HexJs } from "../src/sha256-portable.ts";
@@ -137,6 +137,17 @@ describe("placed values", () => {
     const d = placeNode([], "caf\u00e9");
     assert.equal(new TextDecoder().decode(valueAt(d.bytes, d.offset, d.size)), "caf\u00e9");
     assert.equal(d.key, computeKey([], new TextEncoder().encode("caf\u00e9")));
+  });
+
+  it("valueSize gives a node's value length, for a log's own node from its slot, for others from the value", async () => {
+    const storage = new MemoryStorage();
+    const log = new Hyperlog<string>(storage);
+    const nodes = await log.batch([{ value: "one" }, { value: "caf\u00e9" }, { value: "x".repeat(70_000) }]);
+    for (const node of nodes) {
+      const stored = (await storage.get(node.key))!;
+      assert.equal(valueSize(stored), stored.value.length);
+    }
+    assert.equal(valueSize({ links: [], value: new Uint8Array(7) }), 7);
   });
 
   it("withChange copies every field of a node whose value is a getter, signed or not", async () => {

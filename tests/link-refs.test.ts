@@ -14,7 +14,7 @@ import { Driver, type MessageTransport } from "../src/driver.ts";
 import { LinkRefs, NODES_REFS, REF_RING } from "../src/link-refs.ts";
 import { keyedFromContent } from "../src/keyed-nodes.ts";
 import { internalsOf } from "../src/internal.ts";
-import { computeKey, type StoredNode } from "../src/node.ts";
+import { computeKey, SIZE, type StoredNode } from "../src/node.ts";
 import { Session } from "../src/session.ts";
 import type { SessionOptions } from "../src/session-types.ts";
 import { NODES } from "../src/wire.ts";
@@ -48,6 +48,23 @@ describe("LinkRefs codec", () => {
       decoded.map((n) => [n.key, n.links, [...n.value]]),
       nodes.map((n) => [n.key, n.links, [...n.value]]),
     );
+  });
+
+  it("reads each node's value once to frame it, its size from the slot a log's own node keeps", async () => {
+    // A log's own node makes a view each time its value is read (see StoredNode); sizing and writing a node must not
+    // read it again and again.
+    let reads = 0;
+    const nodes = [node(1, []), node(2, [1]), node(3, [1, 2])];
+    const counted = nodes.map((n) => {
+      const o = { key: n.key, links: n.links, change: n.change, [SIZE]: n.value.length };
+      return Object.defineProperty(o, "value", { get: () => (reads++, n.value) }) as typeof o & StoredNode;
+    });
+    const [message] = new LinkRefs().encode(counted, 1 << 16);
+    assert.equal(reads, nodes.length);
+    const expected = new LinkRefs().encode(nodes, 1 << 16)[0]!;
+    assert.deepEqual([...message!], [...expected], "the same bytes as nodes whose value is a field");
+    const decoded = await new LinkRefs().decode(message!, noRead);
+    assert.deepEqual(decoded.map((n) => [...n.value]), nodes.map((n) => [...n.value]));
   });
 
   it("over several rings of nodes, a link inside the ring costs a reference, one just past it its key", async () => {
