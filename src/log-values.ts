@@ -23,7 +23,6 @@ export const VALUE: unique symbol = Symbol("hyperlog.value");
 
 export type Cacheable = StoredNode & { [DECODED]?: unknown; [DECODED_BY]?: object | undefined; [VALUE]?: unknown };
 
-
 /**
  * The prototype of the stored-node objects the log makes: `Object.prototype` with the `value` getter (see
  * {@link BYTES}). Copy such a node field by field (`withChange` in node.ts), not by spreading it: `{ ...node }` has
