@@ -7,12 +7,20 @@
  * @module
  */
 import type { WireNode } from "./node-codec.ts";
+import { BYTES, OFFSET, SIZE, valueAt } from "./node.ts";
 
-/** A node the decoder made, its key computed from its content. */
+/**
+ * A node the decoder made, its key computed from its content. Its value is `SIZE` bytes of `BYTES` (the buffer of
+ * its message's values) from `OFFSET`, read through the `value` getter, which makes the view when asked: a stored
+ * node keeps the same place (see `checkedDraft` in log-checks.ts), so a received node costs no `Uint8Array` of its
+ * own either. Copy it field by field (`withChange`), not by spreading it.
+ */
 class KeyedNode {
   key: string;
   links: readonly string[];
-  value: Uint8Array;
+  [BYTES]: Uint8Array;
+  [OFFSET]: number;
+  [SIZE]: number;
   // Declared only: an unsigned node has no identity property at all, as a plain one.
   declare identity?: string;
   declare signature?: string;
@@ -20,36 +28,49 @@ class KeyedNode {
   constructor(
     key: string,
     links: readonly string[],
-    value: Uint8Array,
+    bytes: Uint8Array,
+    offset: number,
+    size: number,
     signer?: { identity: string; signature: string },
   ) {
     this.key = key;
     this.links = links;
-    this.value = value;
+    this[BYTES] = bytes;
+    this[OFFSET] = offset;
+    this[SIZE] = size;
     if (signer !== undefined) {
       this.identity = signer.identity;
       this.signature = signer.signature;
     }
   }
+
+  /** The value: a view of its bytes, made each time it is read. */
+  get value(): Uint8Array {
+    return valueAt(this[BYTES], this[OFFSET], this[SIZE]);
+  }
 }
 
 /**
- * A node whose `key` was computed from its links, value and identity (by the decoder that makes it).
+ * A node whose `key` was computed from its links, value and identity (by the decoder that makes it); its value is
+ * `size` bytes of `bytes` from `offset`.
  *
  * @example
  * ```ts
  * import { keyedFromContent, keyedNode } from "./keyed-nodes.ts";
- * const node = keyedNode("k", [], new Uint8Array());
+ * const node = keyedNode("k", [], Uint8Array.of(1, 2, 3), 1, 2);
  * console.assert(keyedFromContent(node) && !keyedFromContent({ ...node }) && node.identity === undefined);
+ * console.assert(node.value.join() === "2,3");
  * ```
  */
 export function keyedNode(
   key: string,
   links: readonly string[],
-  value: Uint8Array,
+  bytes: Uint8Array,
+  offset: number,
+  size: number,
   signer?: { identity: string; signature: string },
 ): WireNode {
-  return new KeyedNode(key, links, value, signer);
+  return new KeyedNode(key, links, bytes, offset, size, signer);
 }
 
 /**

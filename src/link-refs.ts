@@ -24,7 +24,7 @@
 import { InvalidNodeError, ProtocolError } from "./errors.ts";
 import { varintLength, writeVarint } from "./frame.ts";
 import { hexInto } from "./hex.ts";
-import { computeKey, type StoredNode } from "./node.ts";
+import { keyAt, type StoredNode } from "./node.ts";
 import {
   encodeNodesBodies,
   NODE,
@@ -356,7 +356,7 @@ export class LinkRefs {
     // Every value of the message is copied into one buffer (a buffer per value costs more than its bytes).
     const values = new Uint8Array(message.length);
     let valuesAt = 0;
-    const tail: NodeTail = { signer: undefined, value: values, valuesAt: 0 };
+    const tail: NodeTail = { signer: undefined, valuesAt: 0 };
     let pending: Pending[] | undefined;
     // The node frames are read in place (as `splitNodes` would cut them, with its errors).
     let next = 1;
@@ -417,16 +417,17 @@ export class LinkRefs {
         );
       }
       readNodeTail(message, at, end, values, valuesAt, tail);
+      const from = valuesAt;
       valuesAt = tail.valuesAt;
-      const { value, signer } = tail;
+      const signer = tail.signer;
       // The rare reference to an own node older than the ring, read back before the key is computed.
       if (pending !== undefined) {
         for (const { links, slot, change } of pending) links[slot] = await readChange(change);
         pending = undefined;
       }
       // The key comes from the content: the log's check need not hash the node again (`keyed-nodes.ts`).
-      const key = computeKey(links, value, signer?.identity);
-      nodes.push(keyedNode(key, links, value, signer));
+      const key = keyAt(links, values, from, valuesAt - from, signer?.identity);
+      nodes.push(keyedNode(key, links, values, from, valuesAt - from, signer));
       this.#received.add(key);
     }
     return nodes;

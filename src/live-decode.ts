@@ -26,7 +26,7 @@ import { InvalidNodeError, ProtocolError } from "./errors.ts";
 import { varintLength } from "./frame.ts";
 import { keyedNode } from "./keyed-nodes.ts";
 import type { LinkRefs } from "./link-refs.ts";
-import { computeKey } from "./node.ts";
+import { keyAt } from "./node.ts";
 import { NODE, type WireNode } from "./node-codec.ts";
 import { cursor, hexOf, type NodeTail, readNodeTail, varintAt } from "./wire-read.ts";
 
@@ -102,7 +102,7 @@ export async function decodeLive(
   const nodes: WireNode[] = [];
   const values = new Uint8Array(end);
   let valuesAt = 0;
-  const tail: NodeTail = { signer: undefined, value: values, valuesAt: 0 };
+  const tail: NodeTail = { signer: undefined, valuesAt: 0 };
   let expanded = 1;
   for (; next < end; change++) {
     const length = varint(message, next, end, "an entry");
@@ -165,10 +165,11 @@ export async function decodeLive(
       );
     }
     readNodeTail(message, at, stop, values, valuesAt, tail);
+    const from = valuesAt;
     valuesAt = tail.valuesAt;
-    const { value, signer } = tail;
-    const key = computeKey(links, value, signer?.identity);
-    nodes.push(keyedNode(key, links, value, signer));
+    const signer = tail.signer;
+    const key = keyAt(links, values, from, valuesAt - from, signer?.identity);
+    nodes.push(keyedNode(key, links, values, from, valuesAt - from, signer));
     ring.set(change, key);
   }
   refs.received(nodes);

@@ -8,7 +8,7 @@ import { InvalidNodeError } from "./errors.ts";
 import { isKey } from "./hex.ts";
 import { keyedFromContent } from "./keyed-nodes.ts";
 import type { RawNode } from "./node.ts";
-import { encodeNode, placeNode } from "./node.ts";
+import { BYTES, computeKey, OFFSET, placeNode, SIZE } from "./node.ts";
 
 /**
  * A checked node, ready to store: the value is already encoded, `size` bytes of `bytes` from `offset` (see
@@ -77,7 +77,12 @@ function checkedDraft(claimed: unknown, key: string, raw: RawNode, links: readon
       `Node ${claimed} does not match its content: its links, value and identity hash to ${key}`,
     );
   }
-  const draft: Draft = { key, links, bytes: raw.value, offset: 0, size: raw.value.length, text: undefined };
+  // A node the wire decoder made keeps its value's place in its message's buffer of values (`keyed-nodes.ts`).
+  const placed = raw as { [BYTES]?: Uint8Array; [OFFSET]?: number; [SIZE]?: number };
+  const bytes = placed[BYTES];
+  const draft: Draft = bytes === undefined
+    ? { key, links, bytes: raw.value, offset: 0, size: raw.value.length, text: undefined }
+    : { key, links, bytes, offset: placed[OFFSET]!, size: placed[SIZE]!, text: undefined };
   if (raw.identity !== undefined) {
     draft.identity = raw.identity;
     draft.signature = raw.signature!;
@@ -113,6 +118,11 @@ export function checkRaw(raw: RawNode): Draft {
   } catch (err) {
     throw new InvalidNodeError((err as Error).message);
   }
+  if (raw.value === undefined) {
+    throw new InvalidNodeError(
+      `${name} has no value: copy a stored node with withChange or field by field (a spread leaves its value out)`,
+    );
+  }
   if (!(raw.value instanceof Uint8Array)) throw new InvalidNodeError(`${name} has a value that is not bytes`);
   const { identity, signature } = raw;
   if ((identity === undefined) !== (signature === undefined)) {
@@ -123,7 +133,7 @@ export function checkRaw(raw: RawNode): Draft {
   if (identity !== undefined && !isKey(identity)) {
     throw new InvalidNodeError(`${name} has an identity that is not 64 lower-case hex characters`);
   }
-  return checkedDraft(claimed, encodeNode(links, raw.value, identity).key, raw, links);
+  return checkedDraft(claimed, computeKey(links, raw.value, identity), raw, links);
 }
 
 /**
@@ -135,7 +145,7 @@ export function checkWire(raw: RawNode, keyed = false): Draft {
   const twice = repeatedLink(links);
   if (twice !== undefined) throw new InvalidNodeError(`Node ${raw.key} links to ${twice} twice`);
   // A node whose key the link-reference decoder computed from this content is not hashed again.
-  const key = keyedFromContent(raw) ? raw.key as string : encodeNode(links, raw.value, raw.identity).key;
+  const key = keyedFromContent(raw) ? raw.key as string : computeKey(links, raw.value, raw.identity);
   return checkedDraft(raw.key, key, raw, links);
 }
 

@@ -261,7 +261,38 @@ export function keyPreimage(links: readonly string[], value: Uint8Array, identit
  * ```
  */
 export function computeKey(links: readonly string[], value: Uint8Array, identity?: string): string {
-  return encodeNode(links, value, identity).key;
+  return keyAt(links, value, 0, value.length, identity);
+}
+
+/**
+ * The key of a node whose encoded value is `size` bytes of `bytes` from `offset` ({@link computeKey} without a view
+ * of the value): the frames, the length and the value are written into a scratch buffer and hashed through a view
+ * of it kept for each length, so that a received node's key costs no object but the string (a message's nodes are
+ * decoded as places in one buffer of its values).
+ *
+ * @example
+ * ```ts
+ * import { computeKey, keyAt } from "./node.ts";
+ * const bytes = new TextEncoder().encode("..hello..");
+ * console.assert(keyAt([], bytes, 2, 5) === computeKey([], new TextEncoder().encode("hello")));
+ * ```
+ */
+export function keyAt(
+  links: readonly string[],
+  bytes: Uint8Array,
+  offset: number,
+  size: number,
+  identity?: string,
+): string {
+  const head = framesSize(links, identity) + digits(size) + 1;
+  if (head + size > HASH_SCRATCH_BYTES) return placeNode(links, valueAt(bytes, offset, size), identity).key;
+  const buf = hashScratch;
+  if (size > 48) buf.set(bytes.subarray(offset, offset + size), head);
+  else for (let i = 0; i < size; i++) buf[head + i] = bytes[offset + i]!;
+  buf[head - 1] = 10;
+  writeFrames(buf, 0, links, identity);
+  writeDecimalBefore(buf, head - 1, size);
+  return sha256Hex(HASH_VIEWS[head + size] ??= buf.subarray(0, head + size));
 }
 
 /**

@@ -63,12 +63,13 @@ export function varintAt(buf: Uint8Array, at: number, end: number): number {
   return read[0];
 }
 
-/** What {@link readNodeTail} read: the signer of a signed node, its value, and where the next value goes. */
+/**
+ * What {@link readNodeTail} read: the signer of a signed node, and where the next value goes (the node's value is
+ * `values` from where it was asked to put it up to there: no view of it is made).
+ */
 export interface NodeTail {
   /** The signer of a signed node, or `undefined`. */
   signer: { identity: string; signature: string } | undefined;
-  /** The node's value: a view of `values`. */
-  value: Uint8Array;
   /** Where in `values` the next node's value goes. */
   valuesAt: number;
 }
@@ -81,9 +82,10 @@ export interface NodeTail {
  * @example
  * ```ts
  * import { readNodeTail, type NodeTail } from "./wire-read.ts";
- * const tail: NodeTail = { signer: undefined, value: new Uint8Array(0), valuesAt: 0 };
- * readNodeTail(Uint8Array.of(0, 2, 104, 105), 0, 4, new Uint8Array(8), 0, tail);
- * console.assert(new TextDecoder().decode(tail.value) === "hi" && tail.valuesAt === 2);
+ * const tail: NodeTail = { signer: undefined, valuesAt: 0 };
+ * const values = new Uint8Array(8);
+ * readNodeTail(Uint8Array.of(0, 2, 104, 105), 0, 4, values, 0, tail);
+ * console.assert(new TextDecoder().decode(values.subarray(0, tail.valuesAt)) === "hi" && tail.valuesAt === 2);
  * ```
  */
 export function readNodeTail(
@@ -111,6 +113,5 @@ export function readNodeTail(
   }
   if (len > 48) values.set(message.subarray(from, end), valuesAt);
   else for (let i = from, j = valuesAt; i < end; i++, j++) values[j] = message[i]!;
-  tail.value = values.subarray(valuesAt, valuesAt + len);
   tail.valuesAt = valuesAt + len;
 }

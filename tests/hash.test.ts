@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { nativeSha256, portableSha256, sha256, sha256Hex } from "../src/sha256.ts";
-import { computeKey, encodeNode, keyPreimage, placeNode, valueAt, valueSize, withChange } from "../src/node.ts";
+import { computeKey, encodeNode, keyAt, keyPreimage, placeNode, valueAt, valueSize, withChange } from "../src/node.ts";
 import { Hyperlog, MemoryStorage } from "../mod.ts";
 import { toHex } from "../src/hex.ts";
 import { sha256HexJs } from "../src/sha256-portable.ts";
@@ -139,6 +139,23 @@ describe("placed values", () => {
     assert.equal(d.key, computeKey([], new TextEncoder().encode("caf\u00e9")));
   });
 
+  it("keyAt hashes a value where it lies in a larger buffer: every size around the copy's cut-over, the scratch's end", () => {
+    const random = seeded(18);
+    const link = "ab".repeat(32);
+    const id = "cd".repeat(32);
+    // Sizes around the 48-byte cut-over between a byte loop and a copy, and past the 16 KiB scratch (the fallback).
+    for (const size of [0, 1, 47, 48, 49, 200, 16 * 1024 - 80, 16 * 1024 - 79, 16 * 1024, 20_000]) {
+      const value = new Uint8Array(size).map(() => Math.floor(random() * 256));
+      const bytes = new Uint8Array(size + 10);
+      bytes.set(value, 7);
+      for (const [links, identity] of [[[], undefined], [[link, link], undefined], [[link], id]] as const) {
+        const expected = toHex(portableSha256(keyPreimage(links, value, identity)));
+        assert.equal(keyAt(links, bytes, 7, size, identity), expected, `size ${size}, ${links.length} links`);
+        assert.equal(computeKey(links, value, identity), expected);
+      }
+    }
+  });
+
   it("valueSize gives a node's value length, for a log's own node from its slot, for others from the value", async () => {
     const storage = new MemoryStorage();
     const log = new Hyperlog<string>(storage);
@@ -157,6 +174,10 @@ describe("placed values", () => {
     const stored = (await storage.get(plain.key))!;
     assert.equal(Object.hasOwn(stored, "value"), false, "the log's node reads its value through a getter");
     assert.equal("value" in { ...stored }, false, "which a spread leaves out: the reason for withChange");
+    // Such a copy given to another log is refused with a message that says why, and the node itself is taken.
+    const other = new Hyperlog<string>();
+    await assert.rejects(other.ingest([{ ...stored }]), { name: "InvalidNodeError", message: /has no value: copy/ });
+    assert.deepEqual((await other.ingest([stored])).map((n) => n.key), [stored.key]);
     const copy = withChange(stored, 9);
     assert.deepEqual(copy, { key: stored.key, links: stored.links, value: stored.value, change: 9 });
     const signed = { ...copy, identity: "ab".repeat(32), signature: "cd".repeat(64) };
