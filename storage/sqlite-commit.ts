@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type StoredNode, withChange } from "../src/node.ts";
+import { type StoredNode, valueSize, withChange } from "../src/node.ts";
 import { KeyPlaces } from "../src/key-places.ts";
 import { checkCommitChanges } from "../src/storage.ts";
 import type { SqliteDriver, SqliteValue } from "./sqlite-driver.ts";
@@ -185,8 +185,8 @@ export function commitNodes(
     db.run(statement, ...params);
   }
   for (const node of nodes) {
+    if (valueSize(node) <= maxBlob) continue;
     const value = node.value;
-    if (value.length <= maxBlob) continue;
     for (let at = 0, seq = 0; at < value.length; at += maxBlob, seq++) {
       db.run(SQL.insertChunk, node.change, seq, value.subarray(at, at + maxBlob));
     }

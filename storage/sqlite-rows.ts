@@ -5,7 +5,7 @@
  * @module
  */
 import { hexInto } from "../src/hex.ts";
-import type { StoredNode } from "../src/node.ts";
+import { SIZE, type StoredNode } from "../src/node.ts";
 import type { SqliteValue } from "./sqlite-driver.ts";
 import { VIEW_JSON_CHARS } from "./sqlite-schema.ts";
 
@@ -57,6 +57,9 @@ export function checkValue(node: StoredNode): void {
 }
 
 function valueIsBytes(node: StoredNode): void {
+  // A node a log made or decoded says where its value lies (`SIZE`): bytes by construction, and reading its value
+  // would make a view for nothing.
+  if ((node as { [SIZE]?: number })[SIZE] !== undefined) return;
   if (!(node.value instanceof Uint8Array)) throw new TypeError(`Cannot store node ${node.key}: its value is not bytes`);
 }
 
@@ -71,9 +74,11 @@ export function pushRow(
   maxBlob: number,
   plain = false,
 ): void {
-  const value = node.value.length > maxBlob ? null : node.value;
-  if (plain) params.push(links, value);
-  else params.push(links, value, node.identity ?? null, node.signature ?? null);
+  // Read once: a node a log made or decoded makes a view each time its value is read (see `StoredNode`).
+  const value = node.value;
+  const blob = value.length > maxBlob ? null : value;
+  if (plain) params.push(links, blob);
+  else params.push(links, blob, node.identity ?? null, node.signature ?? null);
 }
 
 /**
