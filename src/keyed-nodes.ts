@@ -44,7 +44,11 @@ class KeyedNode {
     }
   }
 
-  /** The value: a view of its bytes, made each time it is read. */
+  /**
+   * The value: a view of its bytes, made each time it is read. Its own getter, not the one of the log's stored-node
+   * objects (`log-values.ts`): one getter for both shapes made its slot reads polymorphic, and a 10 000-node fresh
+   * sync took ~20% more CPU.
+   */
   get value(): Uint8Array {
     return valueAt(this[BYTES], this[OFFSET], this[SIZE]);
   }

@@ -110,12 +110,10 @@ function frameHead(
 
 /**
  * The entries of the message being made (reused: no object per entry): entry `i` is change `first + i`, its head
- * (a "yours" entry whole), and its node (none for a "yours" entry).
+ * (a "yours" entry whole), and its frame (none for a "yours" entry).
  */
 const HEADS: Uint8Array[] = [];
-const NODES: (StoredNode | undefined)[] = [];
-const VALUES: (Uint8Array | undefined)[] = [];
-const PLAIN: number[] = [];
+const FRAMES: (Frame | undefined)[] = [];
 
 const ONE: string[] = [""];
 
@@ -260,32 +258,26 @@ export class LiveFrames {
         const key = c <= cursor ? this.#key(c) : this.#frame(c)?.node.key;
         if (key === undefined) break;
         HEADS[n] = yours(refs, key);
-        NODES[n] = undefined;
-        VALUES[n] = undefined;
-        PLAIN[n++] = 0;
+        FRAMES[n++] = undefined;
         continue;
       }
       const frame = this.#frame(c);
       if (frame === undefined || (taken > 0 && taken + frame.plain > budget)) break;
       taken += frame.plain;
       HEADS[n] = frame.lowest >= stream.start ? frame.head : frameHead(frame.node, this.#changeOf, stream.start).head;
-      NODES[n] = frame.node;
-      VALUES[n] = frame.value;
-      PLAIN[n++] = frame.plain;
+      FRAMES[n++] = frame;
       nodes++;
       lastNode = n;
     }
     out.liveCursor = stream.cursor = Math.max(cursor, first + n - 1);
     if (nodes === 0) {
-      NODES.fill(undefined, 0, n);
-      VALUES.fill(undefined, 0, n);
+      FRAMES.fill(undefined, 0, n);
       return [];
     }
     // Trailing entries of the peer's own wait for the next node.
     stream.announced = first + lastNode - 1;
     const messages = this.#messages(first, lastNode, max, refs);
-    NODES.fill(undefined, 0, n);
-    VALUES.fill(undefined, 0, n);
+    FRAMES.fill(undefined, 0, n);
     for (const message of messages) out.sentBytes += message.length;
     stats.nodesSent += nodes;
     out.unacked.push([out.sentBytes, stream.announced]);
@@ -304,12 +296,12 @@ export class LiveFrames {
       let size = 1 + varintLength(first + from);
       let to = from;
       for (; to < count; to++) {
-        const node = NODES[to];
+        const frame = FRAMES[to];
         // A "yours" entry weighs as a key in the receiver's bound (live-decode.ts).
-        const plain = node === undefined ? HEADS[to]!.length + 32 : PLAIN[to]!;
+        const plain = frame === undefined ? HEADS[to]!.length + 32 : frame.plain;
         if (to > from && expanded + plain > max) break;
         expanded += plain;
-        size += HEADS[to]!.length + (node === undefined ? 0 : VALUES[to]!.length);
+        size += HEADS[to]!.length + (frame === undefined ? 0 : frame.value.length);
       }
       const message = new Uint8Array(size);
       message[0] = NODES_LIVE;
@@ -318,12 +310,11 @@ export class LiveFrames {
         const head = HEADS[i]!;
         message.set(head, at);
         at += head.length;
-        const node = NODES[i];
-        if (node !== undefined) {
-          const value = VALUES[i]!;
-          message.set(value, at);
-          at += value.length;
-          ONE[0] = node.key;
+        const frame = FRAMES[i];
+        if (frame !== undefined) {
+          message.set(frame.value, at);
+          at += frame.value.length;
+          ONE[0] = frame.node.key;
           refs.sentRun(ONE, first + i);
         }
       }

@@ -8,6 +8,7 @@
 import { InvalidNodeError } from "./errors.ts";
 import { readVarint } from "./frame.ts";
 import { HEX_PAIRS } from "./hex.ts";
+import { copyBytes } from "./node.ts";
 
 /** One key's worth of character codes to make a string from. */
 const KEY_CODES: number[] = new Array<number>(64).fill(0);
@@ -111,7 +112,6 @@ export function readNodeTail(
   if (from + len !== end) {
     throw new InvalidNodeError(`Malformed node: the value is ${len} bytes but the frame holds ${end - from}`);
   }
-  if (len > 48) values.set(message.subarray(from, end), valuesAt);
-  else for (let i = from, j = valuesAt; i < end; i++, j++) values[j] = message[i]!;
+  copyBytes(message, from, values, valuesAt, len);
   tail.valuesAt = valuesAt + len;
 }
