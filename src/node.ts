@@ -50,8 +50,9 @@ export interface Node<T = unknown> {
 
 /**
  * A node as storage holds it: the value is the encoded bytes. In the nodes a log adds, `value` is a getter that makes
- * a view of a slab shared by many values (no `Uint8Array` kept per node): copy such a node with {@link withChange}
- * or field by field, since a spread (`{ ...node }`) leaves `value` out.
+ * a view of a slab shared by many values (no `Uint8Array` kept per node), and in those of a json log every field is
+ * a getter that reads the node the log returned: copy such a node with {@link withChange} or field by field, since
+ * a spread (`{ ...node }`) leaves getters out.
  *
  * @example
  * ```ts
@@ -127,7 +128,8 @@ export function valueSize(node: RawNode): number {
 /**
  * A copy of a stored node with another change number, made field by field: what a backend stores for a node that
  * takes a lower number than it was given (a node before it in the commit was stored already). A node the log made
- * reads its `value` through a getter, which spreading (`{ ...node, change }`) leaves out.
+ * reads its `value` (a json log's node, every field) through a getter, which spreading (`{ ...node, change }`)
+ * leaves out.
  *
  * @example
  * ```ts
@@ -439,8 +441,8 @@ const HASH_VIEWS: (Uint8Array | undefined)[] = [];
 
 /**
  * `placeNode` of an ASCII text: the frames, the length and the text are written as bytes into a scratch buffer
- * (one byte per character, by a loop that stops at the first character that is not ASCII), hashed through a view
- * of that buffer kept for each length, and the text's bytes copied into the slab, where they stay. No string is
+ * (one byte per character, by a loop that stops at the first character that is not ASCII, and writes each into the
+ * slab too, where it stays), and hashed through a view of that buffer kept for each length. No string is
  * concatenated or flattened for the hash and no `Uint8Array` is made per node: every byte a node allocates costs
  * the collector, and on some machines a page fault, and this path is a `batch`'s whole encoding. `undefined`
  * (nothing kept) when the text is not all ASCII or its frames are long: the caller then takes the general path.
@@ -449,25 +451,26 @@ function placeAsciiNode(links: readonly string[], text: string, identity: string
   const n = text.length;
   const head = framesSize(links, identity) + digits(n) + 1;
   if (head + n > HASH_SCRATCH_BYTES) return undefined;
+  if (slabUsed + n > slab.length) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabUsed = 0;
+  }
   const buf = hashScratch;
+  const bytes = slab;
+  const offset = slabUsed;
+  // Each character to the scratch buffer, for the hash, and to the slab, where it stays, in one pass: the slab's
+  // bytes past `slabUsed` are free, so a text that turns out not to be ASCII leaves nothing behind there.
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
     // A character below 0x80 is one byte of utf-8; others take two to four, which the general path writes.
     if (c > 0x7f) return undefined;
     buf[head + i] = c;
+    bytes[offset + i] = c;
   }
   buf[head - 1] = 10;
   writeFrames(buf, 0, links, identity);
   writeDecimalBefore(buf, head - 1, n);
   const key = sha256Hex(HASH_VIEWS[head + n] ??= buf.subarray(0, head + n));
-  if (slabUsed + n > slab.length) {
-    slab = new Uint8Array(SLAB_BYTES);
-    slabUsed = 0;
-  }
-  const bytes = slab;
-  const offset = slabUsed;
-  // A loop at every length, not `copyBytes`: a view per node made for a longer value cost a `batch` ~10%.
-  for (let i = 0; i < n; i++) bytes[offset + i] = buf[head + i]!;
   slabUsed += n;
   return { key, links, bytes, offset, size: n, text };
 }
