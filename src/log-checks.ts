@@ -120,7 +120,7 @@ export function checkRaw(raw: RawNode): Draft {
   }
   if (raw.value === undefined) {
     throw new InvalidNodeError(
-      `${name} has no value: copy a stored node with withChange or field by field (a spread leaves its value out)`,
+      `${name} has no value: copy a stored node with withChange or field by field (a spread leaves out what it reads through getters)`,
     );
   }
   if (!(raw.value instanceof Uint8Array)) throw new InvalidNodeError(`${name} has a value that is not bytes`);

@@ -16,7 +16,8 @@ import { ClosedError } from "./errors.ts";
 import { checkCount } from "./log-checks.ts";
 import type { ReadStreamOptions } from "./log-types.ts";
 import type { Node, StoredNode } from "./node.ts";
-import type { Storage } from "./storage.ts";
+import type { Kept } from "./log-values.ts";
+import type { ReadRange } from "./storage.ts";
 
 /** Nodes per storage read. */
 const PAGE = 1024;
@@ -36,14 +37,14 @@ export interface NodeSink<T> {
 export interface StreamSource<T> {
   /** Settles when the log is open. */
   readonly opening: Promise<void>;
-  /** The log's storage. */
-  readonly storage: Storage;
+  /** Reads a page of the log's storage, as it keeps its nodes (see `readKept`). */
+  read(range: ReadRange): Promise<readonly Kept[]>;
   /** Whether the log is closed. */
   closed(): boolean;
   /** The log's length. */
   length(): number;
   /** Enqueues the API nodes of a page of stored nodes (one call a page: the loop stays in the log). */
-  deliver(page: readonly StoredNode[], sink: NodeSink<T>): void;
+  deliver(page: readonly Kept[], sink: NodeSink<T>): void;
   /** The log's waiters, woken when it grows or closes. */
   waiters(): Set<() => void>;
   /** The live streams' finalizers, run when the log closes. */
@@ -89,9 +90,9 @@ export function readStream<T>(source: StreamSource<T>, options: ReadStreamOption
   };
   if (live) source.live.add(finalize);
   /** The next page, the cursor moved past it; empty at the end (or when a live stream has to wait). */
-  const nextPage = async (): Promise<readonly StoredNode[]> => {
+  const nextPage = async (): Promise<readonly Kept[]> => {
     if (remaining <= 0 || (reverse ? cursor <= since : cursor >= until)) return [];
-    const page = await source.storage.read(
+    const page = await source.read(
       reverse
         ? { since, until: cursor, limit: Math.min(PAGE, remaining), reverse }
         : { since: cursor, until, limit: Math.min(PAGE, remaining), reverse },
@@ -109,7 +110,7 @@ export function readStream<T>(source: StreamSource<T>, options: ReadStreamOption
       if (remaining <= 0 || (reverse ? cursor <= since : cursor >= until)) return end();
       // A live stream opened after the log closed has nothing to wait for.
       if (source.closed()) return live ? end() : controller.error(new ClosedError());
-      const page = await source.storage.read(
+      const page = await source.read(
         reverse
           ? { since, until: cursor, limit: Math.min(PAGE, remaining), reverse }
           : { since: cursor, until, limit: Math.min(PAGE, remaining), reverse },

@@ -14,7 +14,7 @@ import { KeyPlaces } from "./key-places.ts";
 import { type Draft, makeDraft, NO_LINKS } from "./log-checks.ts";
 import { type LogEvents, Waiters } from "./log-events.ts";
 import { signDrafts } from "./log-signatures.ts";
-import { type Cacheable, type LogValues, renumbered, storedObject } from "./log-values.ts";
+import { type Cacheable, type LogValues, renumbered } from "./log-values.ts";
 import { Mutex } from "./mutex.ts";
 import type { Node, StoredNode } from "./node.ts";
 import type { Storage } from "./storage.ts";
@@ -274,7 +274,7 @@ export class LogStore<T> {
     // A local write's nodes are decoded here (the API nodes, in place of the stored ones), not by an async caller:
     // an append is one promise hop shorter. The loops over the drafts are in plain methods, which every engine
     // compiles as it does any function (loops in an async function are compiled less well by some).
-    const results = withResults ? this.#results(drafts, end, committed, before, proposed, plan, local, !announce) : [];
+    const results = withResults ? this.#results(drafts, end, committed, before, freshOf, local) : [];
     if (this.#events.listening("add")) {
       for (let i = 0; i < end; i++) {
         const at = freshOf === undefined ? i : freshOf[i]!;
@@ -314,29 +314,21 @@ export class LogStore<T> {
 
   /**
    * For each of the first `end` drafts, its stored node (committed now, or read back `before`), or with `local` its
-   * API node. A node the call made for that draft (`proposed`, the first of its key) and committed as it was (not a
-   * renumbered copy, nor a node stored before) is decoded without the cache checks when `fresh` (no `preadd`
-   * listener can have decoded it yet); any other through the cache.
+   * API node: for a json node the log made, the one its stored object holds (see `lazyStoredObject`).
    */
   #results(
     drafts: readonly Draft[],
     end: number,
     committed: readonly (StoredNode | undefined)[],
     before: readonly StoredNode[] | undefined,
-    proposed: readonly Cacheable[],
-    plan: Plan | undefined,
+    freshOf: readonly number[] | undefined,
     local: boolean,
-    fresh: boolean,
   ): (StoredNode | Node<T>)[] {
     const results: (StoredNode | Node<T>)[] = new Array(end);
-    const freshOf = plan?.freshOf;
     for (let i = 0; i < end; i++) {
       const at = freshOf === undefined ? i : freshOf[i]!;
       const node = (at >= 0 ? committed[at] : undefined) ?? before![i]!;
-      if (!local) results[i] = node;
-      else if (fresh && at >= 0 && node === proposed[at] && (plan === undefined || plan.first[i]!)) {
-        results[i] = this.#values.decodeFresh(drafts[i]!, node as Cacheable);
-      } else results[i] = this.#values.decodeDraft(drafts[i]!, node);
+      results[i] = local ? this.#values.decodeDraft(drafts[i]!, node) : node;
     }
     return results;
   }
@@ -453,7 +445,7 @@ export class LogStore<T> {
   /** The stored node of a draft, with its change number: its own frozen copy of the links, and the cache slots. */
   #freshNode(draft: Draft, change: number): Cacheable {
     const links = draft.links.length === 0 ? NO_LINKS : Object.freeze(draft.links.slice());
-    return storedObject(draft.key, links, draft.bytes, draft.offset, draft.size, change, draft.identity, draft.signature);
+    return this.#values.storedOf(draft, links, change);
   }
 
   /** Under the mutex: stores local drafts atomically and returns their nodes. */

@@ -1,7 +1,9 @@
 /**
  * The nodes a log returns: frozen, their values frozen all the way down, and a json value added locally decoded
- * from its stored bytes only when first read; the slots by which a stored-node object remembers the node decoded
- * from it; and a log's values (`LogValues`): its codec, and the decode cache built on those slots.
+ * from its stored bytes only when first read; the stored-node objects a log commits (for a json node it adds, one
+ * that reads its fields from the node the log returns, which a store in memory keeps instead); the slots by which a
+ * stored-node object remembers the node decoded from it; and a log's values (`LogValues`): its codec, and the
+ * decode cache built on those slots.
  *
  * @module
  */
@@ -9,6 +11,7 @@ import { type Codec, resolveEncoding, textForm, type ValueEncoding } from "./enc
 import { HyperlogError, InvalidNodeError } from "./errors.ts";
 import { type Draft, label } from "./log-checks.ts";
 import { BYTES, type Node, OFFSET, type RawNode, SIZE, type StoredNode, valueAt, withChange } from "./node.ts";
+import type { ReadRange, Storage } from "./storage.ts";
 
 /**
  * Slots on the stored-node objects the log creates, holding the API node decoded from it and which log decoded it
@@ -18,10 +21,33 @@ import { BYTES, type Node, OFFSET, type RawNode, SIZE, type StoredNode, valueAt,
  */
 export const DECODED: unique symbol = Symbol("hyperlog.decoded");
 export const DECODED_BY: unique symbol = Symbol("hyperlog.decodedBy");
-/** The json value decoded from the bytes of a stored-node object this log made, by a lazy node (see `lazyNode`). */
-export const VALUE: unique symbol = Symbol("hyperlog.value");
+/** The slot of a json node's stored-node object that holds the node itself (see {@link lazyStoredObject}). */
+export const NODE: unique symbol = Symbol("hyperlog.node");
 
-export type Cacheable = StoredNode & { [DECODED]?: unknown; [DECODED_BY]?: object | undefined; [VALUE]?: unknown };
+/** A stored-node object of this log's making, with its cache slots (see {@link DECODED} and {@link NODE}). */
+export type Cacheable = StoredNode & { [DECODED]?: unknown; [DECODED_BY]?: object | undefined; [NODE]?: Node<unknown> };
+
+/**
+ * What a store in memory keeps of a node (see {@link keptOf}): the node a json log returned for it (a lazy node), or
+ * its stored node.
+ */
+export type Kept = StoredNode | Node<unknown>;
+
+/**
+ * The method of a store that keeps nodes in memory (`MemoryStorage`) which reads a page as `Storage.read` does but
+ * hands out what it keeps (see {@link keptOf}): the log's read stream reads through it ({@link readKept}), and
+ * makes no stored-node object for a json node only to take the node back out of it.
+ */
+export const READ_KEPT: unique symbol = Symbol("hyperlog.readKept");
+
+/** A store that may have the {@link READ_KEPT} method. */
+type MaybeKeeping = Storage & { [READ_KEPT]?: (range: ReadRange) => Promise<Kept[]> };
+
+/** A page of `storage`, as it keeps its nodes when it can say ({@link READ_KEPT}), else as `read` gives them. */
+export function readKept(storage: Storage, range: ReadRange): Promise<readonly Kept[]> {
+  const keeping = storage as MaybeKeeping;
+  return keeping[READ_KEPT] !== undefined ? keeping[READ_KEPT](range) : storage.read(range);
+}
 
 /**
  * The prototype of the stored-node objects the log makes: `Object.prototype` with the `value` getter (see
@@ -63,7 +89,6 @@ const StoredObject = function StoredObject(
   this[SIZE] = size;
   this[DECODED] = undefined;
   this[DECODED_BY] = undefined;
-  this[VALUE] = undefined;
 } as unknown as new (...fields: Parameters<typeof storedObject>) => Cacheable;
 StoredObject.prototype = STORED_PROTOTYPE;
 
@@ -71,6 +96,14 @@ StoredObject.prototype = STORED_PROTOTYPE;
  * A stored-node object of this log's making: the node's fields (`identity` and `signature` only for a signed node),
  * its value `size` bytes of `bytes` from `offset` (read through the `value` getter), and the empty cache slots (see
  * {@link DECODED}).
+ *
+ * @example
+ * ```ts
+ * import { storedObject } from "./log-values.ts";
+ * const slab = new TextEncoder().encode("ab|cd");
+ * const node = storedObject("0".repeat(64), [], slab, 3, 2, 1);
+ * console.assert(node.value.join() === "99,100" && !Object.hasOwn(node, "value"));
+ * ```
  */
 export function storedObject(
   key: string,
@@ -85,28 +118,130 @@ export function storedObject(
   return new StoredObject(key, links, bytes, offset, size, change, identity, signature);
 }
 
+/** A getter of the stored-node object of a json node (see {@link lazyStoredObject}) that reads its node's field. */
+function nodeField(name: "key" | "links" | "change" | "identity" | "signature"): PropertyDescriptor {
+  return {
+    get(this: { [NODE]: Node<unknown> }): unknown {
+      return this[NODE][name];
+    },
+  };
+}
+
+/** A getter of the stored-node object of a json node that reads where its node's value lies. */
+function nodePlace<K>(read: (node: LazyStored) => K): PropertyDescriptor {
+  return {
+    get(this: { [NODE]: LazyStored }): K {
+      return read(this[NODE]);
+    },
+  };
+}
+
+/**
+ * The prototype of the stored-node objects of json nodes (see {@link lazyStoredObject}): getters of every field,
+ * read from the node, and of the value's place (the slots a log's stored nodes have, see `BYTES` in node.ts).
+ */
+const LAZY_STORED_PROTOTYPE: object = Object.create(Object.prototype, {
+  key: nodeField("key"),
+  links: nodeField("links"),
+  change: nodeField("change"),
+  identity: nodeField("identity"),
+  signature: nodeField("signature"),
+  value: nodePlace((node) => LazyStored.bytesOf(node)),
+  [BYTES]: nodePlace((node) => LazyStored.slabOf(node)),
+  [OFFSET]: nodePlace((node) => LazyStored.offsetOf(node)),
+  [SIZE]: nodePlace((node) => LazyStored.sizeOf(node)),
+});
+
+/** Makes the stored-node objects of json nodes (see {@link lazyStoredObject}). */
+const LazyStoredObject = function LazyStoredObject(this: Record<PropertyKey, unknown>, node: LazyStored): void {
+  this[NODE] = node;
+} as unknown as new (node: LazyStored) => Cacheable;
+LazyStoredObject.prototype = LAZY_STORED_PROTOTYPE;
+
+/**
+ * The stored-node object a json log commits for a node it adds, and the node its API returns for it (see
+ * {@link LazyStored}), made together: the node holds the fields and where the value lies, and the stored object
+ * holds only the node and reads everything from it through getters on its prototype. A store in memory keeps the
+ * node alone ({@link keptOf}) and makes a stored object again when asked for one ({@link storedView}): a node then
+ * costs its key, the node (80 bytes) and its value's bytes, where a stored object with fields of its own and a node
+ * that pointed to it cost 152 bytes more than the key. Every byte a node keeps is copied by the collector and, while
+ * the heap grows, faults a page in: on Node the difference is ~10% of a `batch`. Only for a value that json text
+ * made (`JSON.stringify`'s), which decoding cannot fail on.
+ *
+ * @example
+ * ```ts
+ * import { keptOf, lazyStoredObject, storedView } from "./log-values.ts";
+ * const bytes = new TextEncoder().encode('{"a":1}');
+ * const stored = lazyStoredObject("0".repeat(64), [], bytes, 0, bytes.length, 1);
+ * const node = keptOf(stored);
+ * console.assert(stored.change === 1 && stored.value === bytes && (node.value as { a: number }).a === 1);
+ * console.assert(storedView(node).key === stored.key && storedView(node) !== stored);
+ * ```
+ */
+export function lazyStoredObject<T>(
+  key: string,
+  links: readonly string[],
+  bytes: Uint8Array,
+  offset: number,
+  size: number,
+  change: number,
+  identity?: string,
+  signature?: string,
+): Cacheable {
+  return new LazyStoredObject(lazyNode<T>(bytes, offset, size, key, links, change, identity, signature) as never);
+}
+
+/**
+ * What a store that keeps nodes in memory keeps of a node: the node of a json node's stored-node object (see
+ * {@link lazyStoredObject}), any other node as it is.
+ *
+ * @example
+ * ```ts
+ * import { keptOf, storedObject } from "./log-values.ts";
+ * const node = storedObject("0".repeat(64), [], new Uint8Array([1]), 0, 1, 1);
+ * console.assert(keptOf(node) === node);
+ * ```
+ */
+export function keptOf(node: StoredNode): Kept {
+  return (node as Cacheable)[NODE] ?? node;
+}
+
+/**
+ * What a store that keeps nodes in memory hands out for what it kept ({@link keptOf}): a stored-node object made
+ * anew for a json node, any other node as it is.
+ *
+ * @example
+ * ```ts
+ * import { keptOf, lazyStoredObject, storedView } from "./log-values.ts";
+ * const bytes = new TextEncoder().encode("1");
+ * const stored = lazyStoredObject("0".repeat(64), [], bytes, 0, 1, 1);
+ * console.assert(storedView(keptOf(stored)).value === bytes);
+ * ```
+ */
+export function storedView(kept: Kept): StoredNode {
+  return LazyStored.is(kept) ? new LazyStoredObject(kept) : kept as StoredNode;
+}
+
 /**
  * A stored-node object of this log's making with another change number (a node after one the commit skipped): the
- * same bytes, and the json value decoded from them if it was; not the API node made from it, whose change number
- * is the old one.
+ * same bytes; for a json node, a node of its own with the json value decoded from them if it was (the node the log
+ * made first keeps its change number).
  */
 export function renumbered(stored: Cacheable, change: number): StoredNode {
+  const node = stored[NODE];
+  if (node !== undefined) return new LazyStoredObject(LazyStored.withChange(node as never, change));
   const fields = stored as unknown as Record<PropertyKey, unknown>;
   if (!(BYTES in fields)) return withChange(stored, change);
-  const bytes = fields[BYTES] as Uint8Array;
-  const offset = fields[OFFSET] as number;
-  const copy = storedObject(
+  return storedObject(
     stored.key,
     stored.links,
-    bytes,
-    offset,
+    fields[BYTES] as Uint8Array,
+    fields[OFFSET] as number,
     fields[SIZE] as number,
     change,
     stored.identity,
     stored.signature,
   );
-  copy[VALUE] = stored[VALUE];
-  return copy;
 }
 
 /** The frozen API node of a stored node, with its decoded value. */
@@ -128,12 +263,12 @@ export function withValue<T>(stored: StoredNode, value: T): Node<T> {
  * The value of a node this log added with the json encoding, decoded on first read from the stored bytes, which
  * hold what `JSON.stringify` gave for the caller's value: decoding them cannot fail and gives what decoding the
  * stored node would. A node costs no decoding until its value is read (a `batch` whose caller only keeps the keys
- * decodes nothing), and then once, however many times it is read. The lazy node points at the stored-node object
- * the log made (its bytes, and a slot for the decoded value) through a private field, which this class stamps on
- * the object its base class makes (see {@link PlainObject}): the field is no property (spreading, `Object.keys`,
- * `JSON.stringify` and deep equality do not see it). No text and no holder object stay in memory per node, and the
- * field costs a map transition where a non-enumerable symbol property cost a call of `Object.defineProperty`
- * (measured: 0.21 us a node instead of 0.46 on Node 24).
+ * decodes nothing), and then once, however many times it is read. The lazy node holds where its value lies and,
+ * once read, the decoded value in private fields, which its class ({@link LazyStored}) stamps on the object this
+ * base class makes (see {@link PlainObject}): a field is no property (spreading, `Object.keys`, `JSON.stringify` and
+ * deep equality do not see it). No text and no holder object stay in memory per node, and a field costs a map
+ * transition where a non-enumerable symbol property cost a call of `Object.defineProperty` (measured: 0.21 us a node
+ * instead of 0.46 on Node 24).
  */
 class StoredOf {
   constructor() {
@@ -151,16 +286,55 @@ class StoredOf {
 const PlainObject = function PlainObject(): void {} as unknown as new () => object;
 PlainObject.prototype = Object.prototype;
 
-/** Stamps the stored-node object a lazy node decodes from on it (see {@link StoredOf}). */
+/**
+ * Stamps on a lazy node where its value lies and, once read, the value decoded (see {@link StoredOf}), in private
+ * fields; the static methods read them for the stored-node object of the node (see {@link lazyStoredObject}).
+ */
 class LazyStored extends StoredOf {
-  readonly #stored: Cacheable;
-  constructor(stored: Cacheable) {
+  #bytes: Uint8Array;
+  #offset: number;
+  #size: number;
+  #value: unknown;
+  constructor(bytes: Uint8Array, offset: number, size: number, value: unknown) {
     super();
-    this.#stored = stored;
+    this.#bytes = bytes;
+    this.#offset = offset;
+    this.#size = size;
+    this.#value = value;
   }
-  /** The stored-node object of a lazy node; throws a `TypeError` for any other object. */
-  static of(node: object): Cacheable {
-    return (node as LazyStored).#stored;
+  /** Whether `node` is a lazy node. */
+  static is(node: object): node is LazyStored {
+    return #bytes in node;
+  }
+  /** The encoded value of a lazy node (a view of its slab, or all of a buffer of its own). */
+  static bytesOf(node: LazyStored): Uint8Array {
+    return valueAt(node.#bytes, node.#offset, node.#size);
+  }
+  /** The buffer a lazy node's value lies in. */
+  static slabOf(node: LazyStored): Uint8Array {
+    return node.#bytes;
+  }
+  /** Where in its buffer a lazy node's value starts. */
+  static offsetOf(node: LazyStored): number {
+    return node.#offset;
+  }
+  /** The length of a lazy node's encoded value. */
+  static sizeOf(node: LazyStored): number {
+    return node.#size;
+  }
+  /** The value of a lazy node, decoded and frozen when first read. */
+  static decode(node: LazyStored): unknown {
+    let value = node.#value;
+    if (value === undefined) {
+      node.#value = value = deepFreeze(JSON.parse(utf8Decoder.decode(valueAt(node.#bytes, node.#offset, node.#size))));
+    }
+    return value;
+  }
+  /** A lazy node like `node` numbered `change`, with its value decoded already if it was. */
+  static withChange(node: LazyStored, change: number): LazyStored {
+    const { key, links, identity, signature } = node as unknown as Node<unknown>;
+    const bytes = node.#bytes;
+    return lazyNode(bytes, node.#offset, node.#size, key, links, change, identity, signature, node.#value) as never;
   }
 }
 
@@ -168,11 +342,8 @@ const utf8Decoder = new TextDecoder();
 
 /** `value` of a lazily decoded node: an enumerable getter, so spreading, `JSON.stringify` and `Object.keys` see it. */
 const LAZY_VALUE: PropertyDescriptor = {
-  get(this: object): unknown {
-    const stored = LazyStored.of(this);
-    let value = stored[VALUE];
-    if (value === undefined) stored[VALUE] = value = deepFreeze(JSON.parse(utf8Decoder.decode(stored.value)));
-    return value;
+  get(this: LazyStored): unknown {
+    return LazyStored.decode(this);
   },
   enumerable: true,
 };
@@ -190,17 +361,30 @@ function inspectNode(this: Node): object {
  */
 const INSPECT: PropertyDescriptor = { get: () => inspectNode };
 
-/** A frozen node whose json value is decoded from the stored bytes when first read (see {@link StoredOf}). */
-export function lazyNode<T>(stored: Cacheable): Node<T> {
-  // The private field first: stamped after the accessor, it turns the object into a slow dictionary object.
-  const node = new LazyStored(stored) as unknown as { -readonly [K in keyof Node<T>]: Node<T>[K] };
-  node.key = stored.key;
-  node.links = stored.links;
+/**
+ * A frozen node with these fields whose json value, `size` bytes of `bytes` from `offset`, is decoded when first read
+ * (see {@link StoredOf}), unless given decoded already.
+ */
+function lazyNode<T>(
+  bytes: Uint8Array,
+  offset: number,
+  size: number,
+  key: string,
+  links: readonly string[],
+  change: number,
+  identity: string | undefined,
+  signature: string | undefined,
+  value: unknown = undefined,
+): Node<T> {
+  // The private fields first: stamped after the accessor, they turn the object into a slow dictionary object.
+  const node = new LazyStored(bytes, offset, size, value) as unknown as { -readonly [K in keyof Node<T>]: Node<T>[K] };
+  node.key = key;
+  node.links = links;
   Object.defineProperty(node, "value", LAZY_VALUE);
-  node.change = stored.change;
-  if (stored.identity !== undefined) {
-    node.identity = stored.identity;
-    node.signature = stored.signature!;
+  node.change = change;
+  if (identity !== undefined) {
+    node.identity = identity;
+    node.signature = signature!;
   }
   Object.defineProperty(node, INSPECT_SYMBOL, INSPECT);
   return Object.freeze(node);
@@ -235,8 +419,9 @@ const JSON_CODEC = resolveEncoding("json");
 /**
  * A log's values: how they become bytes, and how stored nodes become the nodes the API returns. Nodes of the
  * built-in text encodings are immutable (frozen, values deeply), so they are decoded once per stored object and
- * shared: a backend that keeps its objects (memory) reads at the speed of the stream. Binary and custom values are
- * decoded afresh each time, since they may be mutable.
+ * shared: a backend that keeps its objects (memory) reads at the speed of the stream. A json node the log adds is
+ * made with its stored object, which holds it (see {@link lazyStoredObject}). Binary and custom values are decoded
+ * afresh each time, since they may be mutable.
  */
 export class LogValues<T> {
   /** The codec of the log's values. */
@@ -280,39 +465,33 @@ export class LogValues<T> {
   /** The API form of a stored node (see the class doc). */
   toNode(stored: StoredNode): Node<T> {
     if (!this.#immutable) return withValue(stored, this.codec.decode(stored.value));
+    const lazy = (stored as Cacheable)[NODE];
+    if (lazy !== undefined && this.codec === JSON_CODEC) return lazy as Node<T>;
     return this.#cached(stored) ?? this.#cache(stored, withValue(stored, deepFreeze(this.codec.decode(stored.value))));
   }
 
+  /** The API form of what a store keeps (see {@link readKept}): a lazy node is one already, for a json log. */
+  keptNode(kept: Kept): Node<T> {
+    if (!LazyStored.is(kept)) return this.toNode(kept as StoredNode);
+    return this.codec === JSON_CODEC ? kept as Node<T> : this.toNode(storedView(kept));
+  }
+
   /**
-   * A stored node as the API returns it, from the draft's text when the log still has it: a json value is decoded
-   * from its bytes when first read (see `lazyNode`), a utf-8 value is the text itself.
+   * The stored-node object this log commits for a draft, numbered `change`, with `links` (the draft's, frozen): for
+   * a json value the log encoded, one that holds the node the API returns (see {@link lazyStoredObject}).
+   */
+  storedOf(draft: Draft, links: readonly string[], change: number): Cacheable {
+    const make = draft.text !== undefined && this.codec === JSON_CODEC ? lazyStoredObject : storedObject;
+    return make(draft.key, links, draft.bytes, draft.offset, draft.size, change, draft.identity, draft.signature);
+  }
+
+  /**
+   * A stored node as the API returns it, from the draft's text when the log still has it: the node a json value's
+   * stored object holds (see {@link lazyStoredObject}), a utf-8 value the text itself.
    */
   decodeDraft(draft: Draft, stored: StoredNode): Node<T> {
-    if (draft.text === undefined || !this.#immutable) return this.toNode(stored);
-    const cached = this.#cached(stored);
-    if (cached !== undefined) return cached;
-    if (this.codec !== JSON_CODEC) return this.#cache(stored, withValue(stored, draft.text as T));
-    // A json node is decoded lazily only from an object this log made (it has the slot for the value), not from
-    // one a storage made when it read a node stored before.
-    if (!(VALUE in stored) || !Object.isExtensible(stored)) return this.toNode(stored);
-    return this.#lazy(stored as Cacheable);
-  }
-
-  /**
-   * {@link decodeDraft} of a stored-node object this log has just made for the draft and committed as it was (see
-   * `LogStore`): it has the cache slots, and nothing in them yet.
-   */
-  decodeFresh(draft: Draft, stored: Cacheable): Node<T> {
-    if (draft.text === undefined || this.codec !== JSON_CODEC) return this.decodeDraft(draft, stored);
-    return this.#lazy(stored);
-  }
-
-  /** The lazy node of a stored-node object this log made (extensible, with the slots), remembered in it. */
-  #lazy(stored: Cacheable): Node<T> {
-    const node = lazyNode<T>(stored);
-    stored[DECODED_BY] = this;
-    stored[DECODED] = node;
-    return node;
+    if (draft.text === undefined || !this.#immutable || this.codec === JSON_CODEC) return this.toNode(stored);
+    return this.#cached(stored) ?? this.#cache(stored, withValue(stored, draft.text as T));
   }
 
   /** The node decoded from this stored object by this log, if any (see {@link DECODED}). */
@@ -320,9 +499,12 @@ export class LogValues<T> {
     return (stored as Cacheable)[DECODED_BY] === this ? (stored as Cacheable)[DECODED] as Node<T> : undefined;
   }
 
-  /** Remembers the node decoded from a stored object in it, unless the storage handed out a frozen object. */
+  /**
+   * Remembers the node decoded from a stored object in it, unless the storage handed out a frozen object, or one
+   * that holds a json node (see {@link lazyStoredObject}) and has no slot for another log's.
+   */
   #cache(stored: StoredNode, node: Node<T>): Node<T> {
-    if (!Object.isExtensible(stored)) return node;
+    if (!Object.isExtensible(stored) || NODE in stored) return node;
     (stored as Cacheable)[DECODED_BY] = this;
     (stored as Cacheable)[DECODED] = node;
     return node;

@@ -19,7 +19,7 @@ import { readStream, type StreamSource } from "./log-read-stream.ts";
 import { SignatureRules } from "./log-signatures.ts";
 import { LogStore } from "./log-store.ts";
 import type { BatchDoc, Hyperlog4Replicate, HyperlogOptions, ReadStreamOptions } from "./log-types.ts";
-import { LogValues } from "./log-values.ts";
+import { LogValues, readKept } from "./log-values.ts";
 import { LogWrites } from "./log-writes.ts";
 import { MemoryStorage } from "./memory-storage.ts";
 import type { Node, RawNode, StoredNode } from "./node.ts";
@@ -332,13 +332,13 @@ export class Hyperlog<T = unknown> extends EventTarget implements LogHandle {
     return readStream(
       this.#streamSource ??= {
         opening: this.#opening,
-        storage: this.storage,
+        read: (range) => readKept(this.storage, range),
         closed: () => this.#store.closed,
         length: () => this.#store.length,
         deliver: (page, controller) => {
           const values = this.#values;
           // An index, not `for...of`: a 10 000-node read runs mostly before the engine compiles this loop.
-          for (let i = 0; i < page.length; i++) controller.enqueue(values.toNode(page[i]!));
+          for (let i = 0; i < page.length; i++) controller.enqueue(values.keptNode(page[i]!));
         },
         waiters: () => this.#store.waiters.set,
         live: this.#liveStreams,

@@ -3,13 +3,17 @@
  *
  * @module
  */
+import { wasChecked } from "./checked-commits.ts";
+import { type Kept, keptOf, READ_KEPT, storedView } from "./log-values.ts";
 import { ClosedError, StorageConflictError } from "./errors.ts";
 import { type StoredNode, withChange } from "./node.ts";
 import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "./storage.ts";
 import { checkViewCommit, SortedKeys } from "./view-keys.ts";
 
 /**
- * Keeps a log in memory. Nothing survives the process; use it for tests, caches and short-lived peers.
+ * Keeps a log in memory. Nothing survives the process; use it for tests, caches and short-lived peers. For a node a
+ * json log added it keeps the node the log returned, and `get` and `read` make its stored node anew each time
+ * (every field a getter): copy it field by field (`withChange`), not by spreading it.
  *
  * @example
  * ```ts
@@ -37,7 +41,12 @@ export class MemoryStorage implements Storage {
   #touched = 0;
   /** A random seed of the slot hash, so that keys cannot be chosen to pile up in one run of slots. */
   #seed = (Math.random() * 0x100000000) | 0;
-  #order: StoredNode[] = [];
+  /**
+   * The nodes by change number, as kept ({@link keptOf}): the node a json log returned for one it added, which its
+   * stored-node object only pointed to (a stored object is made again when `get` or `read` hands it out), or the
+   * stored node as committed.
+   */
+  #order: Kept[] = [];
   /** 1 at index `change - 1` while the node of that change is a head (no node links to it). */
   #isHead = new Uint8Array(1024);
   /**
@@ -82,7 +91,7 @@ export class MemoryStorage implements Storage {
     this.#check();
     if (typeof key !== "string") return Promise.resolve(undefined);
     const slot = this.#slotOf(key);
-    return Promise.resolve(slot < 0 ? undefined : this.#order[this.#table[2 * slot]! - 1]);
+    return Promise.resolve(slot < 0 ? undefined : storedView(this.#order[this.#table[2 * slot]! - 1]!));
   }
 
   /** Whether each key is stored. */
@@ -110,19 +119,34 @@ export class MemoryStorage implements Storage {
     return Promise.resolve(keys);
   }
 
-  /** One page of nodes in change order. */
+  /** One page of nodes in change order (a json node a log added as a stored node made anew, see `#order`). */
   read(range: ReadRange): Promise<StoredNode[]> {
+    return Promise.resolve(this.#page(range).map(storedView));
+  }
+
+  /**
+   * {@link read}, handing out what the store keeps (see `READ_KEPT` in log-values.ts); through `read` itself when a
+   * subclass or the caller replaced it, so that the log reads what they meant it to.
+   */
+  [READ_KEPT](range: ReadRange): Promise<Kept[]> {
+    if (this.read !== MemoryStorage.prototype.read) return this.read(range);
+    return Promise.resolve(this.#page(range));
+  }
+
+  /** The kept nodes of one page, in change order. */
+  #page(range: ReadRange): Kept[] {
     this.#check();
     const { since, limit, reverse } = range;
-    const until = Math.min(range.until, this.#order.length);
-    const out: StoredNode[] = [];
+    const order = this.#order;
+    const until = Math.min(range.until, order.length);
+    const out: Kept[] = [];
     if (reverse) {
-      for (let change = until; change > since && out.length < limit; change--) out.push(this.#order[change - 1]!);
+      for (let change = until; change > since && out.length < limit; change--) out.push(order[change - 1]!);
     } else {
       const end = Math.min(until, since + limit);
-      for (let change = Math.max(since, 0) + 1; change <= end; change++) out.push(this.#order[change - 1]!);
+      for (let change = Math.max(since, 0) + 1; change <= end; change++) out.push(order[change - 1]!);
     }
-    return Promise.resolve(out);
+    return out;
   }
 
   /**
@@ -132,8 +156,14 @@ export class MemoryStorage implements Storage {
   commit(nodes: readonly StoredNode[]): Promise<boolean[]> {
     this.#check();
     const base = this.#order.length;
+    // The fields of nodes a log made are well-formed (see checked-commits.ts): only their change numbers are asked.
+    const checked = wasChecked(nodes);
     for (let i = 0; i < nodes.length; i++) {
       const node = nodes[i]!;
+      if (checked) {
+        if (node.change !== base + i + 1) return Promise.reject(this.#conflict(node, base + i + 1));
+        continue;
+      }
       if (typeof node.key !== "string") {
         return Promise.reject(new TypeError(`Commit holds a node whose key is not a string (change ${node.change})`));
       }
@@ -144,15 +174,7 @@ export class MemoryStorage implements Storage {
           return Promise.reject(new TypeError(`Commit holds node ${node.key}, whose links are not all strings`));
         }
       }
-      if (node.change !== base + i + 1) {
-        return Promise.reject(
-          new StorageConflictError(
-            `Commit expected change ${
-              base + i + 1
-            } for node ${node.key} but got ${node.change}; another writer may share this store`,
-          ),
-        );
-      }
+      if (node.change !== base + i + 1) return Promise.reject(this.#conflict(node, base + i + 1));
     }
     if (this.#isHead.length < base + nodes.length) {
       const grown = new Uint8Array(Math.max(this.#isHead.length * 2, base + nodes.length));
@@ -169,7 +191,9 @@ export class MemoryStorage implements Storage {
     // Each key's hash, then a read of the slot where its probe starts, in passes of their own: a probe's first read
     // of a large table misses the cache (most of a commit's time in a 300 000-node store), and in a loop that does
     // nothing else the processor has many of those reads in flight at once, where the loop below waited for each.
-    if (this.#hashes.length < nodes.length) this.#hashes = new Int32Array(Math.max(nodes.length, 2 * this.#hashes.length));
+    if (this.#hashes.length < nodes.length) {
+      this.#hashes = new Int32Array(Math.max(nodes.length, 2 * this.#hashes.length));
+    }
     const hashes = this.#hashes;
     const mask = (table.length >> 1) - 1;
     let touched = 0;
@@ -190,7 +214,7 @@ export class MemoryStorage implements Storage {
       // The probe ended on the empty slot where the key goes (`-1 - slot`).
       table[2 * (-1 - slot)] = change;
       table[2 * (-1 - slot) + 1] = this.#lastHash;
-      order.push(node);
+      order.push(keptOf(node));
       const links = node.links;
       for (let j = 0; j < links.length; j++) {
         const at = this.#slotOf(links[j]!);
@@ -200,6 +224,13 @@ export class MemoryStorage implements Storage {
       headList.push(change);
     }
     return Promise.resolve(fresh);
+  }
+
+  /** The error of a commit whose node is not numbered `expected`: another writer may share the store. */
+  #conflict(node: StoredNode, expected: number): StorageConflictError {
+    return new StorageConflictError(
+      `Commit expected change ${expected} for node ${node.key} but got ${node.change}; another writer may share this store`,
+    );
   }
 
   /** The slot hash of a key: its first 16 characters (64 random bits of a hex SHA-256 key), mixed with the seed. */

@@ -13,9 +13,9 @@
  *   without gaps; a commit that does not is refused with a `StorageConflictError` (another writer moved the store).
  *   The new nodes are stored with dense numbers in commit order: the k-th new node gets change `length() + k`, which
  *   is lower than the number it was given when a node before it was skipped.
- * - A node's `value` may be a getter: the nodes a log adds keep their bytes in a slab that many values share, and
- *   make the `Uint8Array` view when `value` is read. Copy a node with `withChange` (or field by field); a spread
- *   (`{ ...node, change }`) leaves `value` out.
+ * - A node's fields may be getters: the nodes a log adds keep their bytes in a slab that many values share, and
+ *   make the `Uint8Array` view when `value` is read; a json log's read every field from the node it returns. Copy
+ *   a node with `withChange` (or field by field); a spread (`{ ...node, change }`) leaves getters out.
  * - Nodes within a commit come ancestors first. The caller has checked that every link is present in the store or
  *   earlier in the commit. Heads are kept by the store: a committed node becomes a head, and every key it links to
  *   stops being one.

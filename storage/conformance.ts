@@ -6,7 +6,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { renumbered, storedObject } from "../src/log-values.ts";
+import { lazyStoredObject, renumbered, storedObject } from "../src/log-values.ts";
 import { encodeNode, type StoredNode } from "../src/node.ts";
 import type { Storage, ViewRange, ViewState, ViewWrite } from "../src/storage.ts";
 
@@ -260,35 +260,39 @@ export function storageConformanceCases(target: ConformanceTarget): ConformanceC
     await s.close();
   });
 
-  it("commits the log's own nodes, whose value is a getter over a shared slab, and renumbers them whole", async () => {
-    const s = await open();
-    // As a log makes them (see `placeNode`): three values side by side in one buffer, each node reading its own.
-    const slab = new TextEncoder().encode("aa|bbb|cccc");
-    const placed = (links: readonly string[], offset: number, size: number, change: number) => {
-      const { key } = encodeNode(links, slab.subarray(offset, offset + size));
-      return storedObject(key, links, slab, offset, size, change);
-    };
-    const a = placed([], 0, 2, 1);
-    const b = placed([a.key], 3, 3, 2);
-    const c = placed([b.key], 7, 4, 3);
-    assert.equal(Object.hasOwn(a, "value"), false, "the value is the prototype's getter, as the log makes it");
-    assert.deepEqual(await s.commit([a]), [true]);
-    // Numbered 2 to 4 as if all were new: a is stored, so b and c are stored as 2 and 3, in copies that keep values.
-    const report = await s.commit([renumbered(a, 2), renumbered(b, 3), renumbered(c, 4)]);
-    assert.deepEqual(report, [false, true, true]);
-    const text = (node: StoredNode | undefined) => new TextDecoder().decode(node!.value);
-    assert.deepEqual([await s.get(b.key), await s.get(c.key)].map((n) => [n?.change, text(n)]), [[2, "bbb"], [
-      3,
-      "cccc",
-    ]]);
-    assert.deepEqual((await readAll(s)).map(text), ["aa", "bbb", "cccc"]);
-    if (target.reopen !== undefined) {
-      const again = await target.reopen(s);
-      await again.open();
-      assert.deepEqual((await readAll(again)).map(text), ["aa", "bbb", "cccc"]);
-      await again.close();
-    } else await s.close();
-  });
+  for (
+    const [kind, make] of [["", storedObject], [" (a json log's: every field a getter)", lazyStoredObject]] as const
+  ) {
+    it(`commits the log's own nodes${kind}, whose value is a getter over a shared slab, and renumbers them whole`, async () => {
+      const s = await open();
+      // As a log makes them (see `placeNode`): three values side by side in one buffer, each node reading its own.
+      const slab = new TextEncoder().encode("aa|bbb|cccc");
+      const placed = (links: readonly string[], offset: number, size: number, change: number) => {
+        const { key } = encodeNode(links, slab.subarray(offset, offset + size));
+        return make(key, links, slab, offset, size, change);
+      };
+      const a = placed([], 0, 2, 1);
+      const b = placed([a.key], 3, 3, 2);
+      const c = placed([b.key], 7, 4, 3);
+      assert.equal(Object.hasOwn(a, "value"), false, "the value is the prototype's getter, as the log makes it");
+      assert.deepEqual(await s.commit([a]), [true]);
+      // Numbered 2 to 4 as if all were new: a is stored, so b and c are stored as 2 and 3, in copies that keep values.
+      const report = await s.commit([renumbered(a, 2), renumbered(b, 3), renumbered(c, 4)]);
+      assert.deepEqual(report, [false, true, true]);
+      const text = (node: StoredNode | undefined) => new TextDecoder().decode(node!.value);
+      assert.deepEqual([await s.get(b.key), await s.get(c.key)].map((n) => [n?.change, text(n)]), [[2, "bbb"], [
+        3,
+        "cccc",
+      ]]);
+      assert.deepEqual((await readAll(s)).map(text), ["aa", "bbb", "cccc"]);
+      if (target.reopen !== undefined) {
+        const again = await target.reopen(s);
+        await again.open();
+        assert.deepEqual((await readAll(again)).map(text), ["aa", "bbb", "cccc"]);
+        await again.close();
+      } else await s.close();
+    });
+  }
 
   it("commit needs no call before it: nodes found stored only inside the commit are skipped", async () => {
     const s = await open();

@@ -1,7 +1,16 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { inspect } from "node:util";
-import { type Codec, computeKey, Hyperlog, Identity, MemoryStorage, type Node, type Storage } from "../mod.ts";
+import {
+  type Codec,
+  computeKey,
+  Hyperlog,
+  Identity,
+  MemoryStorage,
+  type Node,
+  type Storage,
+  withChange,
+} from "../mod.ts";
 
 const HELLO = "8c7efb22472592f561a7a7647f8c5ee93134880b4ca0c92889a61848cd5c4602";
 const WORLD = "5f5e63be98841981a12b6041e4200677851714ec4305d13a3ee30197439ff193";
@@ -499,6 +508,43 @@ describe("immutable nodes", () => {
     const signed = await new Hyperlog({ identity: await Identity.generate() }).add(null, { a: 1 });
     assert.deepEqual(Object.keys(signed), ["key", "links", "value", "change", "identity", "signature"]);
     assert.deepEqual(signed.value, { a: 1 });
+  });
+
+  it("keeps one node per json node it adds, which the stored node reads every field from, on any json log", async () => {
+    const storage = new MemoryStorage();
+    const log = new Hyperlog(storage);
+    const [a, b] = await log.batch([{ value: { n: 1 } }, { links: [0], value: { n: 2 } }]);
+    const stored = (await storage.get(b!.key))!;
+    assert.equal(Object.keys(stored).length, 0, "every field is a getter: copy with withChange, not a spread");
+    assert.deepEqual(withChange(stored, 2), {
+      key: b!.key,
+      links: [a!.key],
+      value: new TextEncoder().encode('{"n":2}'),
+      change: 2,
+    });
+    assert.notEqual(await storage.get(b!.key), stored, "made anew when handed out");
+    assert.equal(await log.get(b!.key), b, "the node batch returned, not decoded again");
+    assert.deepEqual(await collect(log.createReadStream()), [a, b]);
+    assert.equal((await collect(log.createReadStream()))[1], b);
+    assert.equal(await new Hyperlog(storage).get(b!.key), b, "another json log on the storage reads the same node");
+    assert.deepEqual((await new Hyperlog(storage, { valueEncoding: "utf-8" }).get(b!.key)).value, '{"n":2}');
+    const [page] = await collect(new Hyperlog(storage, { valueEncoding: "utf-8" }).createReadStream({ limit: 1 }));
+    assert.equal(page!.value, '{"n":1}');
+    // A node after one the commit skips takes a lower change number: in a node of its own.
+    const [again, c] = await log.batch([{ value: { n: 1 } }, { value: { n: 3 } }]);
+    assert.equal(again, a);
+    assert.equal(c!.change, 3);
+    assert.deepEqual(c!.value, { n: 3 });
+    assert.equal((await storage.get(c!.key))!.change, 3);
+    assert.deepEqual(await log.get(c!.key), c);
+    // Signed: the identity and signature too.
+    const identity = await Identity.generate();
+    const signedStorage = new MemoryStorage();
+    const signed = await new Hyperlog(signedStorage, { identity }).add(null, { s: 1 });
+    const signedStored = (await signedStorage.get(signed.key))!;
+    assert.equal(signedStored.identity, signed.identity);
+    assert.equal(signedStored.signature, signed.signature);
+    assert.equal((await storage.get(a!.key))!.identity, undefined);
   });
 
   it("decodes a re-added json document from what the storage returns, even a frozen copy", async () => {
