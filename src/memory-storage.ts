@@ -4,6 +4,7 @@
  * @module
  */
 import { wasChecked } from "./checked-commits.ts";
+import { ChunkedList } from "./chunked-list.ts";
 import { type Kept, keptOf, READ_KEPT, storedView } from "./log-values.ts";
 import { ClosedError, StorageConflictError } from "./errors.ts";
 import { type StoredNode, withChange } from "./node.ts";
@@ -26,7 +27,7 @@ import { checkViewCommit, SortedKeys } from "./view-keys.ts";
 export class MemoryStorage implements Storage {
   /**
    * The key index: an open-addressing hash table (linear probing, at most half full) of change numbers, 0 for an
-   * empty slot; the key of change `c` is `#order[c - 1].key`. Integers rather than a `Map` of strings: ~8 bytes
+   * empty slot; the key of change `c` is `#order.at(c - 1).key`. Integers rather than a `Map` of strings: ~8 bytes
    * a node instead of ~50, and no pointer per node for the garbage collector to trace or remember. Slot `s` is the
    * pair at `2 * s`: the change number, then the slot hash of its key, which a probe compares before it reads the
    * node's key, so that passing an occupied slot or looking up a key not stored touches no node (those reads were
@@ -46,14 +47,14 @@ export class MemoryStorage implements Storage {
    * stored-node object only pointed to (a stored object is made again when `get` or `read` hands it out), or the
    * stored node as committed.
    */
-  #order: Kept[] = [];
+  #order = new ChunkedList<Kept>();
   /** 1 at index `change - 1` while the node of that change is a head (no node links to it). */
   #isHead = new Uint8Array(1024);
   /**
    * The change numbers of the heads, and of nodes that stopped being heads since `heads()` last dropped them: a
    * commit only flips flags, whatever the number of heads.
    */
-  #headList: number[] = [];
+  #headList = new ChunkedList<number>();
   #meta = new Map<string, string>();
   #views = new Map<string, { state: ViewState; data: Map<string, string>; keys: SortedKeys }>();
   #closed = false;
@@ -91,7 +92,7 @@ export class MemoryStorage implements Storage {
     this.#check();
     if (typeof key !== "string") return Promise.resolve(undefined);
     const slot = this.#slotOf(key);
-    return Promise.resolve(slot < 0 ? undefined : storedView(this.#order[this.#table[2 * slot]! - 1]!));
+    return Promise.resolve(slot < 0 ? undefined : storedView(this.#order.at(this.#table[2 * slot]! - 1)));
   }
 
   /** Whether each key is stored. */
@@ -108,14 +109,15 @@ export class MemoryStorage implements Storage {
     const order = this.#order;
     const keys: string[] = [];
     let kept = 0;
-    for (let i = 0; i < list.length; i++) {
-      const change = list[i]!;
+    const count = list.length;
+    for (let i = 0; i < count; i++) {
+      const change = list.at(i);
       if (isHead[change - 1] === 1) {
-        list[kept++] = change;
-        keys.push(order[change - 1]!.key);
+        list.set(kept++, change);
+        keys.push(order.at(change - 1).key);
       }
     }
-    list.length = kept;
+    list.truncate(kept);
     return Promise.resolve(keys);
   }
 
@@ -141,10 +143,10 @@ export class MemoryStorage implements Storage {
     const until = Math.min(range.until, order.length);
     const out: Kept[] = [];
     if (reverse) {
-      for (let change = until; change > since && out.length < limit; change--) out.push(order[change - 1]!);
+      for (let change = until; change > since && out.length < limit; change--) out.push(order.at(change - 1));
     } else {
       const end = Math.min(until, since + limit);
-      for (let change = Math.max(since, 0) + 1; change <= end; change++) out.push(order[change - 1]!);
+      for (let change = Math.max(since, 0) + 1; change <= end; change++) out.push(order.at(change - 1));
     }
     return out;
   }
@@ -255,7 +257,7 @@ export class MemoryStorage implements Storage {
     for (let i = hash & mask;; i = (i + 1) & mask) {
       const change = table[2 * i]!;
       if (change === 0) return -1 - i;
-      if (table[2 * i + 1] === hash && order[change - 1]!.key === key) return i;
+      if (table[2 * i + 1] === hash && order.at(change - 1).key === key) return i;
     }
   }
 
