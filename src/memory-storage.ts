@@ -7,7 +7,7 @@ import { wasChecked } from "./checked-commits.ts";
 import { ChunkedList } from "./chunked-list.ts";
 import { type Kept, keptOf, READ_KEPT, storedView } from "./log-values.ts";
 import { ClosedError, StorageConflictError } from "./errors.ts";
-import { type StoredNode, withChange } from "./node.ts";
+import { type Node, type StoredNode, withChange } from "./node.ts";
 import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "./storage.ts";
 import { checkViewCommit, SortedKeys } from "./view-keys.ts";
 
@@ -130,7 +130,7 @@ export class MemoryStorage implements Storage {
    * {@link read}, handing out what the store keeps (see `READ_KEPT` in log-values.ts); through `read` itself when a
    * subclass or the caller replaced it, so that the log reads what they meant it to.
    */
-  [READ_KEPT](range: ReadRange): Promise<Kept[]> {
+  [READ_KEPT](range: ReadRange): Promise<(StoredNode | Node<unknown>)[]> {
     if (this.read !== MemoryStorage.prototype.read) return this.read(range);
     return Promise.resolve(this.#page(range));
   }
