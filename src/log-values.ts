@@ -188,7 +188,7 @@ export function lazyStoredObject<T>(
   identity?: string,
   signature?: string,
 ): Cacheable {
-  return new LazyStoredObject(lazyNode<T>(bytes, offset, size, key, links, change, identity, signature) as never);
+  return new LazyStoredObject(lazyNode<T>(bytes, offset, size, key, links, change, identity, signature));
 }
 
 /**
@@ -229,7 +229,9 @@ export function storedView(kept: Kept): StoredNode {
  */
 export function renumbered(stored: Cacheable, change: number): StoredNode {
   const node = stored[NODE];
-  if (node !== undefined) return new LazyStoredObject(LazyStored.withChange(node as never, change));
+  if (node !== undefined) {
+    return new LazyStoredObject(LazyStored.withChange(node as LazyStored & Node<unknown>, change));
+  }
   const fields = stored as unknown as Record<PropertyKey, unknown>;
   if (!(BYTES in fields)) return withChange(stored, change);
   return storedObject(
@@ -331,10 +333,9 @@ class LazyStored extends StoredOf {
     return value;
   }
   /** A lazy node like `node` numbered `change`, with its value decoded already if it was. */
-  static withChange(node: LazyStored, change: number): LazyStored {
-    const { key, links, identity, signature } = node as unknown as Node<unknown>;
-    const bytes = node.#bytes;
-    return lazyNode(bytes, node.#offset, node.#size, key, links, change, identity, signature, node.#value) as never;
+  static withChange(node: LazyStored & Node<unknown>, change: number): LazyStored {
+    const { key, links, identity, signature } = node;
+    return lazyNode(node.#bytes, node.#offset, node.#size, key, links, change, identity, signature, node.#value);
   }
 }
 
@@ -375,7 +376,7 @@ function lazyNode<T>(
   identity: string | undefined,
   signature: string | undefined,
   value: unknown = undefined,
-): Node<T> {
+): LazyStored & Node<T> {
   // The private fields first: stamped after the accessor, they turn the object into a slow dictionary object.
   const node = new LazyStored(bytes, offset, size, value) as unknown as { -readonly [K in keyof Node<T>]: Node<T>[K] };
   node.key = key;
@@ -387,7 +388,7 @@ function lazyNode<T>(
     node.signature = signature!;
   }
   Object.defineProperty(node, INSPECT_SYMBOL, INSPECT);
-  return Object.freeze(node);
+  return Object.freeze(node) as LazyStored & Node<T>;
 }
 
 const INSPECT_SYMBOL = Symbol.for("nodejs.util.inspect.custom");

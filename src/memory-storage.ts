@@ -123,7 +123,7 @@ export class MemoryStorage implements Storage {
 
   /** One page of nodes in change order (a json node a log added as a stored node made anew, see `#order`). */
   read(range: ReadRange): Promise<StoredNode[]> {
-    return Promise.resolve(this.#page(range).map(storedView));
+    return Promise.resolve(this.#page(range, true) as StoredNode[]);
   }
 
   /**
@@ -132,23 +132,28 @@ export class MemoryStorage implements Storage {
    */
   [READ_KEPT](range: ReadRange): Promise<(StoredNode | Node<unknown>)[]> {
     if (this.read !== MemoryStorage.prototype.read) return this.read(range);
-    return Promise.resolve(this.#page(range));
+    return Promise.resolve(this.#page(range, false));
   }
 
-  /** The kept nodes of one page, in change order. */
-  #page(range: ReadRange): Kept[] {
+  /** The nodes of one page, in change order: as kept, or (`view`) as stored nodes (see {@link storedView}). */
+  #page(range: ReadRange, view: boolean): Kept[] {
     this.#check();
     const { since, limit, reverse } = range;
-    const order = this.#order;
-    const until = Math.min(range.until, order.length);
+    const until = Math.min(range.until, this.#order.length);
     const out: Kept[] = [];
     if (reverse) {
-      for (let change = until; change > since && out.length < limit; change--) out.push(order.at(change - 1));
+      for (let change = until; change > since && out.length < limit; change--) out.push(this.#node(change, view));
     } else {
       const end = Math.min(until, since + limit);
-      for (let change = Math.max(since, 0) + 1; change <= end; change++) out.push(order.at(change - 1));
+      for (let change = Math.max(since, 0) + 1; change <= end; change++) out.push(this.#node(change, view));
     }
     return out;
+  }
+
+  /** The node of change `change`: as kept, or (`view`) as a stored node. */
+  #node(change: number, view: boolean): Kept {
+    const kept = this.#order.at(change - 1);
+    return view ? storedView(kept) : kept;
   }
 
   /**
