@@ -19,7 +19,7 @@ import { readStream, type StreamSource } from "./log-read-stream.ts";
 import { SignatureRules } from "./log-signatures.ts";
 import { LogStore } from "./log-store.ts";
 import type { BatchDoc, Hyperlog4Replicate, HyperlogOptions, ReadStreamOptions } from "./log-types.ts";
-import { LogValues, readKept } from "./log-values.ts";
+import { getKept, LogValues, readKept } from "./log-values.ts";
 import { LogWrites } from "./log-writes.ts";
 import { MemoryStorage } from "./memory-storage.ts";
 import type { Node, RawNode, StoredNode } from "./node.ts";
@@ -285,9 +285,9 @@ export class Hyperlog<T = unknown> extends EventTarget implements LogHandle {
       throw new TypeError(`get takes a node key: 64 lower-case hex characters, got ${JSON.stringify(key)}`);
     }
     if (this.#store.id === undefined || this.#store.closed) await this.ready();
-    const stored = await this.storage.get(key);
-    if (stored === undefined) throw new NotFoundError(key);
-    return this.#values.toNode(stored);
+    const kept = await getKept(this.storage, key);
+    if (kept === undefined) throw new NotFoundError(key);
+    return this.#values.keptNode(kept);
   }
 
   /**

@@ -5,7 +5,7 @@
  */
 import { wasChecked } from "./checked-commits.ts";
 import { ChunkedList } from "./chunked-list.ts";
-import { type Kept, keptOf, READ_KEPT, storedView } from "./log-values.ts";
+import { GET_KEPT, type Kept, keptOf, READ_KEPT, storedView } from "./log-values.ts";
 import { ClosedError, StorageConflictError } from "./errors.ts";
 import { type Node, type StoredNode, withChange } from "./node.ts";
 import type { ReadRange, Storage, ViewRange, ViewState, ViewWrite } from "./storage.ts";
@@ -14,7 +14,8 @@ import { checkViewCommit, SortedKeys } from "./view-keys.ts";
 /**
  * Keeps a log in memory. Nothing survives the process; use it for tests, caches and short-lived peers. For a node a
  * json log added it keeps the node the log returned, and `get` and `read` make its stored node anew each time
- * (every field a getter): copy it field by field (`withChange`), not by spreading it.
+ * (every field a getter): copy it field by field (`withChange`), not by spreading it. The log's own `get` and read
+ * streams take the kept node as it is, unless `get` or `read` was replaced.
  *
  * @example
  * ```ts
@@ -93,6 +94,18 @@ export class MemoryStorage implements Storage {
     if (typeof key !== "string") return Promise.resolve(undefined);
     const slot = this.#slotOf(key);
     return Promise.resolve(slot < 0 ? undefined : storedView(this.#order.at(this.#table[2 * slot]! - 1)));
+  }
+
+  /**
+   * {@link get}, handing out what the store keeps (see `GET_KEPT` in log-values.ts); through `get` itself when a
+   * subclass or the caller replaced it, so that the log reads what they meant it to.
+   */
+  [GET_KEPT](key: string): Promise<StoredNode | Node<unknown> | undefined> {
+    if (this.get !== MemoryStorage.prototype.get) return this.get(key);
+    this.#check();
+    if (typeof key !== "string") return Promise.resolve(undefined);
+    const slot = this.#slotOf(key);
+    return Promise.resolve(slot < 0 ? undefined : this.#order.at(this.#table[2 * slot]! - 1));
   }
 
   /** Whether each key is stored. */

@@ -7,6 +7,7 @@ import {
   Hyperlog,
   Identity,
   MemoryStorage,
+  NotFoundError,
   type Node,
   type Storage,
   withChange,
@@ -61,6 +62,35 @@ describe("add, get, heads", () => {
     assert.deepEqual(got, b);
     assert.deepEqual((await log.heads()).map((n) => n.key), [b.key, c.key].sort());
     assert.equal(log.length, 3);
+  });
+
+  it("gets through a MemoryStorage's get when a subclass or the caller replaced it", async () => {
+    // The log reads what a MemoryStorage keeps without asking its get, unless get was replaced: then it asks get.
+    class Tagging extends MemoryStorage {
+      override async get(key: string) {
+        const stored = await super.get(key);
+        return stored === undefined ? undefined : withChange(stored, 7);
+      }
+    }
+    const subclassed = new Hyperlog<{ n: number }>(new Tagging());
+    const [node] = await subclassed.batch([{ value: { n: 1 } }]);
+    const got = await subclassed.get(node!.key);
+    assert.equal(got.change, 7, "the subclass's get was asked");
+    assert.deepEqual(got.value, { n: 1 });
+
+    const storage = new MemoryStorage();
+    const log = new Hyperlog<{ n: number }>(storage);
+    const [other] = await log.batch([{ value: { n: 2 } }]);
+    assert.equal(await log.get(other!.key), other, "the node batch returned, as kept");
+    const asked: string[] = [];
+    const get = storage.get.bind(storage);
+    storage.get = (key) => {
+      asked.push(key);
+      return get(key);
+    };
+    assert.deepEqual((await log.get(other!.key)).value, { n: 2 });
+    assert.deepEqual(asked, [other!.key], "the replaced get was asked");
+    await assert.rejects(log.get("ab".repeat(32)), NotFoundError);
   });
 
   it("rejects a missing key with NotFoundError and a malformed key with TypeError", async () => {
