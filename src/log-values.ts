@@ -42,10 +42,10 @@ export const READ_KEPT: unique symbol = Symbol("hyperlog.readKept");
 
 /**
  * The method of a store that keeps nodes in memory (`MemoryStorage`) which looks a key up as `Storage.get` does but
- * hands out what it keeps (see {@link keptOf}): `log.get` reads through it ({@link getKept}), and makes no
- * stored-node object for a json node only to take the node back out of it (on Bun, a log's first read stream after
- * 10 000 `get`s that made one ran at 0.72-1.11 M nodes/s, and at 1.40-1.57 M without: medians of 7-9 benchmark
- * children).
+ * hands out what it keeps (see {@link keptOf}): `log.get` and `log.heads` read through it ({@link getKept}), and
+ * make no stored-node object for a json node only to take the node back out of it (on Bun, a log's first read
+ * stream after 10 000 `get`s that made one ran at 0.72-1.11 M nodes/s, and at 1.40-1.57 M without: medians of 7-9
+ * benchmark children).
  */
 export const GET_KEPT: unique symbol = Symbol("hyperlog.getKept");
 

@@ -307,8 +307,8 @@ export class Hyperlog<T = unknown> extends EventTarget implements LogHandle {
     const keys = (await this.storage.heads()).sort();
     const nodes: Node<T>[] = [];
     for (const key of keys) {
-      const stored = await this.storage.get(key);
-      if (stored !== undefined) nodes.push(this.#values.toNode(stored));
+      const kept = await getKept(this.storage, key);
+      if (kept !== undefined) nodes.push(this.#values.keptNode(kept));
     }
     return nodes;
   }

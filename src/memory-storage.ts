@@ -14,8 +14,8 @@ import { checkViewCommit, SortedKeys } from "./view-keys.ts";
 /**
  * Keeps a log in memory. Nothing survives the process; use it for tests, caches and short-lived peers. For a node a
  * json log added it keeps the node the log returned, and `get` and `read` make its stored node anew each time
- * (every field a getter): copy it field by field (`withChange`), not by spreading it. The log's own `get` and read
- * streams take the kept node as it is, unless `get` or `read` was replaced.
+ * (every field a getter): copy it field by field (`withChange`), not by spreading it. The log's own `get`, `heads`
+ * and read streams take the kept node as it is, unless `get` or `read` was replaced.
  *
  * @example
  * ```ts

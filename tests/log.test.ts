@@ -64,7 +64,7 @@ describe("add, get, heads", () => {
     assert.equal(log.length, 3);
   });
 
-  it("gets through a MemoryStorage's get when a subclass or the caller replaced it", async () => {
+  it("gets and lists heads through a MemoryStorage's get when a subclass or the caller replaced it", async () => {
     // The log reads what a MemoryStorage keeps without asking its get, unless get was replaced: then it asks get.
     class Tagging extends MemoryStorage {
       override async get(key: string) {
@@ -77,11 +77,13 @@ describe("add, get, heads", () => {
     const got = await subclassed.get(node!.key);
     assert.equal(got.change, 7, "the subclass's get was asked");
     assert.deepEqual(got.value, { n: 1 });
+    assert.deepEqual((await subclassed.heads()).map((head) => head.change), [7], "and by heads");
 
     const storage = new MemoryStorage();
     const log = new Hyperlog<{ n: number }>(storage);
     const [other] = await log.batch([{ value: { n: 2 } }]);
     assert.equal(await log.get(other!.key), other, "the node batch returned, as kept");
+    assert.equal((await log.heads())[0], other);
     const asked: string[] = [];
     const get = storage.get.bind(storage);
     storage.get = (key) => {
@@ -89,7 +91,8 @@ describe("add, get, heads", () => {
       return get(key);
     };
     assert.deepEqual((await log.get(other!.key)).value, { n: 2 });
-    assert.deepEqual(asked, [other!.key], "the replaced get was asked");
+    assert.deepEqual((await log.heads()).map((head) => head.value), [{ n: 2 }]);
+    assert.deepEqual(asked, [other!.key, other!.key], "the replaced get was asked, by get and by heads");
     await assert.rejects(log.get("ab".repeat(32)), NotFoundError);
   });
 
