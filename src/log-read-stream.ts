@@ -15,7 +15,7 @@
 import { ClosedError } from "./errors.ts";
 import { checkCount } from "./log-checks.ts";
 import type { ReadStreamOptions } from "./log-types.ts";
-import type { Node, StoredNode } from "./node.ts";
+import type { Node } from "./node.ts";
 import type { Kept } from "./log-values.ts";
 import type { ReadRange } from "./storage.ts";
 

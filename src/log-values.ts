@@ -492,7 +492,7 @@ export class LogValues<T> {
   /** The API form of what a store keeps (see {@link readKept}): a lazy node is one already, for a json log. */
   keptNode(kept: Kept): Node<T> {
     if (!LazyStored.is(kept)) return this.toNode(kept as StoredNode);
-    return this.codec === JSON_CODEC ? kept as Node<T> : this.toNode(storedView(kept));
+    return this.codec === JSON_CODEC ? kept as Node<T> : this.toNode(new LazyStoredObject(kept));
   }
 
   /**

@@ -91,9 +91,8 @@ export class MemoryStorage implements Storage {
   /** The node with this key, or `undefined`. */
   get(key: string): Promise<StoredNode | undefined> {
     this.#check();
-    if (typeof key !== "string") return Promise.resolve(undefined);
-    const slot = this.#slotOf(key);
-    return Promise.resolve(slot < 0 ? undefined : storedView(this.#order.at(this.#table[2 * slot]! - 1)));
+    const kept = this.#kept(key);
+    return Promise.resolve(kept === undefined ? undefined : storedView(kept));
   }
 
   /**
@@ -103,9 +102,14 @@ export class MemoryStorage implements Storage {
   [GET_KEPT](key: string): Promise<StoredNode | Node<unknown> | undefined> {
     if (this.get !== MemoryStorage.prototype.get) return this.get(key);
     this.#check();
-    if (typeof key !== "string") return Promise.resolve(undefined);
+    return Promise.resolve(this.#kept(key));
+  }
+
+  /** What the store keeps for `key` (see {@link keptOf}), or `undefined`. */
+  #kept(key: string): Kept | undefined {
+    if (typeof key !== "string") return undefined;
     const slot = this.#slotOf(key);
-    return Promise.resolve(slot < 0 ? undefined : this.#order.at(this.#table[2 * slot]! - 1));
+    return slot < 0 ? undefined : this.#order.at(this.#table[2 * slot]! - 1);
   }
 
   /** Whether each key is stored. */
