@@ -21,6 +21,7 @@ import { type BenchValue, benchValue } from "./_impls.ts";
 import { median, runChild, secondsSince } from "./_util.ts";
 import { Hyperlog, MemoryStorage } from "../mod.ts";
 import { markChecked, unmarkChecked } from "../src/checked-commits.ts";
+import { NO_LINKS } from "../src/log-checks.ts";
 import { lazyStoredObject } from "../src/log-values.ts";
 import { placeNode } from "../src/node.ts";
 import type { StoredNode } from "../src/node.ts";
@@ -41,10 +42,8 @@ interface FloorNode {
   text: string;
 }
 
-const NO_LINKS: readonly string[] = Object.freeze([]);
-
 /** The floor's `batch`: json text, native hex key, one kept object a node. */
-function floorBatch(kept: FloorNode[], docs: readonly { value: BenchValue }[]): Promise<FloorNode[]> {
+function floorBatch(kept: unknown[], docs: readonly { value: BenchValue }[]): Promise<FloorNode[]> {
   const out = new Array<FloorNode>(docs.length);
   for (let i = 0; i < docs.length; i++) {
     const text = JSON.stringify(docs[i]!.value);
@@ -96,14 +95,15 @@ function stepBatch(step: Exclude<Step, "floor" | "ours">, kept: unknown[], stora
 
 /** Child: adds `n` nodes in chunks through one step's `batch`. */
 async function measure(step: Step, n: number): Promise<FloorResult> {
-  const kept: FloorNode[] = [];
-  const log = new Hyperlog<BenchValue>({ valueEncoding: "json" });
-  await log.ready();
-  const add = step === "floor"
-    ? (docs: { value: BenchValue }[]) => floorBatch(kept, docs)
-    : step === "ours"
-    ? (docs: { value: BenchValue }[]) => log.batch(docs)
-    : stepBatch(step, kept, new MemoryStorage());
+  const kept: unknown[] = [];
+  let add: (docs: { value: BenchValue }[]) => Promise<{ key: string }[]>;
+  if (step === "ours") {
+    const log = new Hyperlog<BenchValue>({ valueEncoding: "json" });
+    await log.ready();
+    add = (docs) => log.batch(docs);
+  } else {
+    add = step === "floor" ? (docs) => floorBatch(kept, docs) : stepBatch(step, kept, new MemoryStorage());
+  }
   const keys: string[] = [];
   const start = performance.now();
   for (let i = 0; i < n; i += CHUNK) {
@@ -137,7 +137,9 @@ if (values.child !== undefined) {
       for (const step of STEPS) {
         const { rate } = await runChild(self, ["--child", step, "--n", String(n)]) as FloorResult;
         const name = `${step}${capped ? " capped" : ""}`;
-        runs.set(name, [...runs.get(name) ?? [], rate]);
+        const rates = runs.get(name) ?? [];
+        rates.push(rate);
+        runs.set(name, rates);
       }
     }
   }
@@ -147,10 +149,11 @@ if (values.child !== undefined) {
     let before: number | undefined;
     for (const step of STEPS) {
       const rates = runs.get(step + capped)!;
-      const us = 1e6 / median(rates);
+      const rate = median(rates);
+      const us = 1e6 / rate;
       const more = before === undefined ? "" : ` (${us >= before ? "+" : ""}${(us - before).toFixed(2)} us)`;
       console.log(
-        `${(step + capped).padEnd(14)} ${String(Math.round(median(rates))).padStart(8)} nodes/s, ${
+        `${(step + capped).padEnd(14)} ${String(Math.round(rate)).padStart(8)} nodes/s, ${
           us.toFixed(2)
         } us a node${more}; runs: ${rates.map((rate) => Math.round(rate / 1000)).join(", ")} thousand`,
       );
