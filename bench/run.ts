@@ -2,15 +2,21 @@
  * Benchmark driver: runs the benchmark modules in sequence and prints their figures as tables, or with `--json`
  * as JSON lines (one figure per line, nothing else on stdout; progress goes to stderr).
  *
- * Usage: node bench/run.ts [--only NAME[,NAME]] [--reps N] [--json] [--runtime node|deno|bun] [--quick]
+ * Usage: node bench/run.ts [--only NAME[,NAME]] [--reps N] [--json] [--runtime node|deno|bun] [--quick] [--spin N]
  *
  * `--runtime deno` (or `bun`) runs this library's children of the core and SQLite benchmarks on that runtime
  * (hyperlog 4.12.1 stays on Node); the other benchmarks run on Node whatever it says.
+ *
+ * `--spin N` measures under a second load: N processes that spin on a core (like `node -e 'for(;;){}'`) run
+ * from before the first benchmark until the last ends, and are killed then (also when the driver fails or is
+ * interrupted; one left by a driver killed outright exits within a second). Compare with a run without it, just
+ * before or after.
  *
  * Figures are not tests: an unmet target is reported, and the exit code stays 0.
  *
  * @module
  */
+import { type ChildProcess, spawn } from "node:child_process";
 import { availableParallelism, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { benchmark as bundle } from "./bundle.ts";
@@ -63,7 +69,7 @@ function usage(message: string): never {
   console.error(
     `${message}\nUsage: node bench/run.ts [--only ${
       MODULES.map((m) => m.name).join(",")
-    }] [--reps N] [--json] [--runtime node|deno|bun] [--quick]`,
+    }] [--reps N] [--json] [--runtime node|deno|bun] [--quick] [--spin N]`,
   );
   process.exit(2);
 }
@@ -102,6 +108,7 @@ const { values } = (() => {
         json: { type: "boolean" },
         runtime: { type: "string" },
         quick: { type: "boolean" },
+        spin: { type: "string" },
       },
     });
   } catch (err) {
@@ -115,6 +122,29 @@ if (!Number.isInteger(reps) || reps < 1) usage(`--reps must be a positive intege
 const json = values.json === true;
 const runtime = (values.runtime ?? "node") as Runtime;
 if (!["node", "deno", "bun"].includes(runtime)) usage(`--runtime must be node, deno or bun, got ${values.runtime}`);
+
+const spin = Number(values.spin ?? 0);
+if (!Number.isInteger(spin) || spin < 0 || spin > 64) {
+  usage(`--spin must be an integer from 0 to 64, got ${values.spin}`);
+}
+
+/** The processes of `--spin`: each spins on a core until killed. */
+const spinners: ChildProcess[] = [];
+/** Kills the spinners (idempotent: the exit handler calls it after the normal end too). */
+function stopSpinners(): void {
+  for (const child of spinners.splice(0)) child.kill("SIGKILL");
+}
+process.on("exit", stopSpinners);
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    stopSpinners();
+    process.exit(130);
+  });
+}
+/** A spinner's program: it spins, and every ~10^8 turns exits if the driver is gone (killed without its handlers). */
+const SPINNER = `for (let i = 0; ; i++) if ((i & 0x7ffffff) === 0 && process.ppid !== ${process.pid}) process.exit(0);`;
+for (let i = 0; i < spin; i++) spinners.push(spawn(process.execPath, ["-e", SPINNER], { stdio: "ignore" }));
+if (spin > 0) process.stderr.write(`spinning beside the benchmarks: pid ${spinners.map((c) => c.pid).join(", ")}\n`);
 
 const start = performance.now();
 const load = loadavg()[0]!.toFixed(2);
@@ -133,7 +163,10 @@ for (const module of MODULES) {
 const total =
   `Total wall time: ${secondsSince(start).toFixed(1)} s (${reps} repetitions per figure, Node ${process.version}${
     runtime === "node" ? "" : `, this library's core and SQLite children on ${runtime}`
+  }${
+    spin === 0 ? "" : `, ${spin} spinning process${spin === 1 ? "" : "es"} beside it`
   }, ${process.platform}-${process.arch}, ` +
   `${availableParallelism()} CPUs, load average ${load} at start)`;
+stopSpinners();
 if (json) console.error(total);
 else console.log(total);
