@@ -135,10 +135,10 @@ function stopSpinners(): void {
   for (const child of spinners.splice(0)) child.kill("SIGKILL");
 }
 process.on("exit", stopSpinners);
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
+for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
   process.on(signal, () => {
     stopSpinners();
-    process.exit(130);
+    process.exit(code);
   });
 }
 /** A spinner's program: it spins, and every ~10^8 turns exits if the driver is gone (killed without its handlers). */
