@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { waitFor } from "./_wait.ts";
 
 const DRIVER = fileURLToPath(new URL("../bench/run.ts", import.meta.url));
 /** The Node the repository pins: the driver is a Node program. */
@@ -18,15 +19,15 @@ const linux = existsSync("/proc/self/stat");
 function alive(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+    return stat.charAt(stat.lastIndexOf(")") + 2) !== "Z";
   } catch {
     return false;
   }
 }
 
 /** Resolves once `pid` is no longer a live process (polled: the process is not ours to wait for). */
-async function gone(pid: number): Promise<void> {
-  while (alive(pid)) await new Promise((resolve) => setImmediate(resolve));
+function gone(pid: number): Promise<void> {
+  return waitFor(() => !alive(pid), 30_000, `spinner ${pid} to exit`);
 }
 
 /** Starts the driver with `args`; collects its output, and resolves `pids` once it has named its spinners. */
